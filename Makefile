@@ -1,0 +1,105 @@
+# plurigauss — build with mpicc.
+#
+#   make            build bin/plurigauss
+#   make run        set up (Debian: install packages), build, run inputs/nvp_paper.yaml on 2 ranks
+#   make check      set up, build, run the test suite (tests/run_tests.py)
+#   make bench      benchmarks (not part of check)
+#   make V=1        show the commands
+#
+# Libraries are found with pkg-config on Debian. On a cluster, load modules and set any of
+#   PETSC_DIR [PETSC_ARCH]   FFTW_DIR   HDF5_DIR   GSL_DIR   R123_DIR
+# (each a prefix with include/ and lib/); they take precedence over pkg-config.
+
+MPICC    ?= mpicc
+PYTHON   ?= /usr/bin/python3
+NP       ?= 2
+DECK     ?= inputs/nvp_paper.yaml
+OPTFLAGS ?= -O3 -march=x86-64-v2
+WERROR   ?= $(if $(CI),-Werror,)
+
+# --- libraries -------------------------------------------------------------------------------
+ifneq ($(PETSC_DIR),)
+  PETSC_CFLAGS := -I$(PETSC_DIR)/include $(if $(PETSC_ARCH),-I$(PETSC_DIR)/$(PETSC_ARCH)/include)
+  PETSC_LIBS   := -L$(PETSC_DIR)/$(PETSC_ARCH)/lib -Wl,-rpath,$(PETSC_DIR)/$(PETSC_ARCH)/lib -lpetsc
+else
+  PETSC_CFLAGS := $(shell pkg-config --cflags petsc 2>/dev/null)
+  PETSC_LIBS   := $(shell pkg-config --libs petsc 2>/dev/null)
+endif
+ifneq ($(HDF5_DIR),)
+  HDF5_CFLAGS := -I$(HDF5_DIR)/include
+  HDF5_LIBS   := -L$(HDF5_DIR)/lib -Wl,-rpath,$(HDF5_DIR)/lib -lhdf5
+else
+  HDF5_CFLAGS := $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
+  HDF5_LIBS   := $(shell pkg-config --libs hdf5-openmpi 2>/dev/null)
+endif
+FFTW_LIBNAMES := -lfftw3f_mpi -lfftw3_mpi -lfftw3f_threads -lfftw3_threads -lfftw3f -lfftw3
+ifneq ($(FFTW_DIR),)
+  FFTW_CFLAGS := -I$(FFTW_DIR)/include
+  FFTW_LIBS   := -L$(FFTW_DIR)/lib -Wl,-rpath,$(FFTW_DIR)/lib $(FFTW_LIBNAMES)
+else
+  FFTW_CFLAGS := $(shell pkg-config --cflags fftw3 2>/dev/null)
+  FFTW_LIBS   := $(FFTW_LIBNAMES)
+endif
+ifneq ($(GSL_DIR),)
+  GSL_CFLAGS := -I$(GSL_DIR)/include
+  GSL_LIBS   := -L$(GSL_DIR)/lib -Wl,-rpath,$(GSL_DIR)/lib -lgsl -lgslcblas
+else
+  GSL_CFLAGS := $(shell pkg-config --cflags gsl 2>/dev/null)
+  GSL_LIBS   := $(shell pkg-config --libs gsl 2>/dev/null)
+endif
+R123_CFLAGS := $(if $(R123_DIR),-I$(R123_DIR)/include,)
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+CFLAGS  ?= $(OPTFLAGS) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter $(WERROR) -Iinclude \
+           $(PETSC_CFLAGS) $(HDF5_CFLAGS) $(FFTW_CFLAGS) $(GSL_CFLAGS) $(R123_CFLAGS)
+DEFS    := -DPG_VERSION='"$(VERSION)"' -DPG_BUILD='"$(MPICC) $(OPTFLAGS)"'
+LDLIBS  := $(PETSC_LIBS) $(HDF5_LIBS) $(FFTW_LIBS) $(GSL_LIBS) -fopenmp -lm
+
+SRC  := $(wildcard src/*.c)
+OBJ  := $(SRC:src/%.c=build/%.o)
+DEP  := $(OBJ:.o=.d)
+
+Q = $(if $(V),,@)
+.DELETE_ON_ERROR:
+.PHONY: all run check bench setup clean format
+
+all: bin/plurigauss
+
+bin/plurigauss: $(OBJ) | bin
+	@$(if $(V),,echo "  LD   $@")
+	$(Q)$(MPICC) -o $@ $(OBJ) $(LDLIBS)
+
+build/%.o: src/%.c | build
+	@$(if $(V),,echo "  CC   $<")
+	$(Q)$(MPICC) $(CFLAGS) $(DEFS) -MMD -MP -c $< -o $@
+
+build bin:
+	$(Q)mkdir -p $@
+
+-include $(DEP)
+
+# Installs the Debian packages that are missing (no-op when all are present).
+setup:
+	$(Q)tools/setup.sh
+
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+
+run: setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)mkdir -p out
+	mpirun --oversubscribe -np $(NP) bin/plurigauss $(DECK)
+
+check: setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(PYTHON) tests/run_tests.py
+
+bench: all
+	$(PYTHON) benchmarks/bench_generate.py
+
+format:
+	clang-format -i src/*.c src/*.h include/plurigauss/*.h
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,39 @@
+/// \file
+/// Two independent stationary Gaussian random fields X, Y on the periodic grid, by spectral
+/// synthesis (circulant embedding), in one complex transform.
+#pragma once
+
+#include <plurigauss/config.h>
+#include <plurigauss/grid.h>
+#include <stdint.h>
+
+typedef struct PgField_private *PgField;
+
+/// Initialises FFTW's MPI (and, with threads > 1, threaded) planners for both precisions. Call once,
+/// after MPI is initialised and before any PgFieldCreate.
+PetscErrorCode PgFieldInitializePackage(int threads);
+PetscErrorCode PgFieldFinalizePackage(void);
+
+/// Plans the transform and computes the spectra of rho_X(h) = exp(-(alpha_x h)^2) and
+/// rho_Y(h) = exp(-(alpha_y h)^2) on the grid's torus. Collective.
+PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file, double alpha_x_per_um, double alpha_y_per_um, PgField *field);
+PetscErrorCode PgFieldDestroy(PgField *field);
+
+/// Draws one realisation of (X, Y) with the counter-based generator keyed by (seed, global
+/// frequency index): the result does not depend on the number of ranks. Collective.
+PetscErrorCode PgFieldGenerate(PgField field, uint64_t seed);
+
+/// The local slab of the last realisation: interleaved pairs (X, Y) per voxel, [z][y][x] order,
+/// float or double as the field's precision says. Valid until the next PgFieldGenerate.
+PetscErrorCode PgFieldGetArray(PgField field, const void **xy, PgPrecision *precision);
+
+/// Executes the bare transform once on the current buffer (benchmarks: the floor of generation).
+PetscErrorCode PgFieldExecuteBare(PgField field);
+
+/// Smallest eigenvalue of each spectrum before clipping at zero (negative means clipped), and
+/// the buffer bytes held by this rank.
+PetscErrorCode PgFieldGetInfo(PgField field, double *min_eig_x, double *min_eig_y, size_t *bytes);
+
+/// The seed of run (point, realization) derived from the master seed by the same counter-based
+/// generator. With common random numbers pass point = 0 for every point.
+uint64_t PgFieldRunSeed(uint64_t master, int64_t point, int64_t realization);

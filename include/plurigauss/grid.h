@@ -1,0 +1,41 @@
+/// \file
+/// The one decomposition: z-slabs exactly as FFTW-MPI assigns them.
+///
+/// Arrays are C-ordered [z][y][x] (x fastest); rank r owns planes z_start .. z_start+nz_local-1,
+/// whole x-y planes. In Fourier space (FFTW_MPI_TRANSPOSED layout) the same rank owns the
+/// ky-planes ky_start .. ky_start+nky_local-1 of an array ordered [ky][kz][kx]. A rank may own zero
+/// planes when there are more ranks than FFTW's block distribution needs; every collective
+/// operation in plurigauss accepts that.
+#pragma once
+
+#include <petscsys.h>
+#include <stddef.h>
+
+typedef struct {
+  MPI_Comm  comm;        /* duplicated; owned by the grid */
+  int       rank, size;
+  PetscInt  n[3];        /* global voxels along x, y, z */
+  double    voxel_um[3]; /* voxel edge along x, y, z (µm) */
+  ptrdiff_t nz_local, z_start;   /* real-space slab */
+  ptrdiff_t nky_local, ky_start; /* Fourier-space slab (transposed layout) */
+  ptrdiff_t alloc_complex;       /* complex elements a c2c FFTW-MPI buffer needs on this rank */
+  int       threads;             /* threads per rank for FFTW and pointwise loops */
+} PgGrid_s;
+typedef PgGrid_s *PgGrid;
+
+/// Creates the decomposition of an nx*ny*nz grid on comm (collective).
+PetscErrorCode PgGridCreate(MPI_Comm comm, const PetscInt n[3], const double voxel_um[3], int threads, PgGrid *grid);
+PetscErrorCode PgGridDestroy(PgGrid *grid);
+
+/// Voxels in one x-y plane and on this rank.
+static inline size_t PgGridPlane(const PgGrid_s *g) { return (size_t)g->n[0] * (size_t)g->n[1]; }
+static inline size_t PgGridLocalVoxels(const PgGrid_s *g) { return PgGridPlane(g) * (size_t)g->nz_local; }
+static inline double PgGridGlobalVoxels(const PgGrid_s *g) { return (double)g->n[0] * (double)g->n[1] * (double)g->n[2]; }
+/// Linear index of local voxel (zl, y, x), zl counted from this rank's first plane.
+static inline size_t PgGridIndex(const PgGrid_s *g, ptrdiff_t zl, ptrdiff_t y, ptrdiff_t x) { return ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)g->n[0] + (size_t)x; }
+
+/// Exchanges `width` ghost planes with the z-neighbours. `buf` holds width ghost planes, then the
+/// nz_local owned planes, then width ghost planes, each of plane_bytes. With periodic, the first and
+/// last owning ranks exchange too; otherwise the outer ghosts are left untouched. Ranks that own
+/// no planes are skipped; every owning rank must own at least `width` planes.
+PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int width, PetscBool periodic);

@@ -1,0 +1,45 @@
+/// \file
+/// Output contract: one HDF5 file per deck (parallel, collective writes), an XDMF side-car for
+/// ParaView/VisIt, and a CSV with one row per run. Written as `<file>.part` and renamed when the
+/// sweep is complete; an interrupted sweep resumes from the .part (or from a finished file of the
+/// same deck) and skips the runs it already holds.
+#pragma once
+
+#include <plurigauss/config.h>
+#include <plurigauss/field.h>
+#include <plurigauss/labels.h>
+
+#include <hdf5.h>
+
+#define PG_ROW_MAX 128
+
+/// One CSV row / run summary: named scalar columns in order.
+typedef struct {
+  int    n;
+  char   name[PG_ROW_MAX][32];
+  double value[PG_ROW_MAX];
+} PgRow;
+
+/// Appends (or replaces) column `name`.
+PetscErrorCode PgRowSet(PgRow *row, const char *name, double value);
+
+typedef struct PgOutput_private *PgOutput;
+
+/// Opens the output for the runs of cfg: creates it, or resumes an interrupted or finished file
+/// written by the same deck. An existing file of a different deck is an input error unless
+/// output.overwrite is set; nothing on disk is changed before this check. Collective.
+PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutput *out);
+/// Whether run k is complete in the file (same answer on all ranks).
+PetscBool PgOutputHasRun(PgOutput out, int k);
+/// Stores the model parameters as attributes of /model (new files; on resume they must match).
+PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model);
+/// Number of runs already complete.
+int PgOutputRunsDone(PgOutput out);
+/// Writes run k: attributes and summary row, the label volume and the fields if the deck asks,
+/// then marks it complete, flushes, and rewrites the CSV. Collective.
+PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels labels, PgField field);
+/// The HDF5 group of run k, for stages that add datasets (e.g. descriptors); valid until the next
+/// PgOutputWriteRun. Creates `/runs/<k>` and `/runs/<k>/descriptors` if missing.
+PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors_group);
+/// Closes the file. If all runs are present, renames <file>.part to <file> and writes the XDMF.
+PetscErrorCode PgOutputClose(PgOutput *out);

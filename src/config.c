@@ -1,0 +1,409 @@
+/// \file
+/// The deck. One table lists every key with its type, default, unit, range and help text; it drives
+/// parsing, range checks, the unknown-key check and `-help`, so they cannot drift apart.
+///
+/// Values are read as strings from PETSc's options database and parsed here, so that a malformed
+/// number is reported with the key's name in one line instead of a PETSc trace. Keys from the YAML
+/// file are checked against the table on a private options object (every YAML key must be known);
+/// command-line options are checked when they carry one of the deck's section prefixes, the rest
+/// belong to PETSc. All checks run on every rank with identical data, so errors are collective.
+#include <plurigauss/config.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { KEY_INT, KEY_REAL, KEY_BOOL, KEY_STRING, KEY_ENUM } KeyType;
+
+typedef struct {
+  const char        *name;   /* option name without the leading dash */
+  KeyType            type;
+  int                nmin, nmax; /* number of values for arrays; 1, 1 for scalars */
+  const char        *deflt;  /* default as text; NULL = unset (see help) */
+  const char        *unit;
+  double             lo, hi; /* allowed range for numbers */
+  int                lo_open, hi_open;
+  const char *const *names;  /* enum names, NULL-terminated */
+  const char        *help;
+} Key;
+
+static const char *const precision_names[] = {"single", "double", NULL};
+static const char *const planner_names[]   = {"estimate", "measure", "patient", NULL};
+
+#define INF HUGE_VAL
+static const Key keys[] = {
+  {"domain_shape", KEY_INT, 3, 3, "300,300,300", "voxels", 8, 1 << 24, 0, 0, NULL, "global grid nx,ny,nz (at least 8 per axis)"},
+  {"domain_voxel_size_um", KEY_REAL, 1, 3, "0.0166", "um", 0, INF, 1, 1, NULL, "voxel edge; one value (cubic) or dx,dy,dz"},
+  {"model_alpha_x", KEY_REAL, 1, 1, "16.6", "1/um", 0, INF, 1, 1, NULL, "alpha_X of rho_X(h) = exp(-(alpha_X h)^2), eq. 8"},
+  {"model_alpha_y", KEY_REAL, 1, 1, "26.5", "1/um", 0, INF, 1, 1, NULL, "alpha_Y of rho_Y(h) = exp(-(alpha_Y h)^2), eq. 12"},
+  {"model_m", KEY_REAL, 1, 1, "0.15", "-", 0, 1, 0, 0, NULL, "weight m in Z = sqrt(m) X + sqrt(1-m) Y"},
+  {"model_nvp_fraction", KEY_REAL, 1, 1, "0.5148", "-", 0, 1, 1, 1, NULL, "eps1, NVP volume fraction; lambda_X = Phi^-1(1-eps1), eq. 6"},
+  {"model_lambda_x", KEY_REAL, 1, 1, NULL, "-", -INF, INF, 1, 1, NULL, "threshold lambda_X, instead of model.nvp_fraction"},
+  {"model_carbon_fraction", KEY_REAL, 1, 1, "0.3372", "-", 0, 1, 1, 1, NULL, "eps2, carbon volume fraction; lambda_Z from eq. 9"},
+  {"model_lambda_z", KEY_REAL, 1, 1, NULL, "-", -INF, INF, 1, 1, NULL, "threshold lambda_Z, instead of model.carbon_fraction"},
+  {"model_nanopore_ratio", KEY_REAL, 1, 1, "0.405797", "-", 0, 1, 1, 0, NULL, "carbon without nanopores = ratio * eps2 (Section 4.2: 0.28/0.69)"},
+  {"random_seed", KEY_INT, 1, 1, "20231012", "-", 0, 9.007199254740992e15, 0, 0, NULL, "master seed; each run's seed is derived from it"},
+  {"sweep_carbon_fraction", KEY_REAL, 1, PG_MAX_SWEEP, NULL, "-", 0, 1, 1, 1, NULL, "list of target eps2; default: the single model.carbon_fraction"},
+  {"sweep_realizations", KEY_INT, 1, 1, "3", "-", 1, 1000000, 0, 0, NULL, "realizations per sweep point"},
+  {"sweep_common_random_numbers", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "reuse the fields of realization r at every sweep point"},
+  {"output_file", KEY_STRING, 1, 1, "plurigauss.h5", "path", 0, 0, 0, 0, NULL, "HDF5 output; .xdmf and .csv are written beside it"},
+  {"output_write_phase", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "write the label volume /runs/<k>/phase (uint8)"},
+  {"output_write_fields", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "also write the Gaussian fields X and Y"},
+  {"output_precision", KEY_ENUM, 1, 1, "single", "-", 0, 0, 0, 0, precision_names, "floating point of field synthesis and written fields"},
+  {"output_compress", KEY_INT, 1, 1, "1", "level", 0, 9, 0, 0, NULL, "deflate level of written volumes (0 = none)"},
+  {"output_overwrite", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "replace an existing output instead of resuming it"},
+  {"fft_planner", KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
+  {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "FFTW wisdom file, read if present and updated after planning"},
+  {"threads", KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
+};
+#define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
+
+/* Section prefixes of the deck: a command-line option starting with one of them must be a key. */
+static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", NULL};
+
+typedef struct {
+  PetscBool set;
+  int       n;
+  double    v[PG_MAX_SWEEP];
+  char      s[PETSC_MAX_PATH_LEN];
+} Value;
+
+static const Key *FindKey(const char *name)
+{
+  if (name[0] == '-') name++;
+  for (int i = 0; i < NKEYS; i++)
+    if (!strcmp(keys[i].name, name)) return &keys[i];
+  return NULL;
+}
+
+/* "model_alpha_x" -> "model.alpha_x", the way a user writes it in the deck */
+static void DeckName(const char *opt, char *out, size_t len)
+{
+  const char *u = strchr(opt, '_');
+  if (!u || !strcmp(opt, "threads")) {
+    snprintf(out, len, "%s", opt);
+    return;
+  }
+  snprintf(out, len, "%.*s.%s", (int)(u - opt), opt, u + 1);
+}
+
+static void RangeText(const Key *k, char *buf, size_t len)
+{
+  if (k->type == KEY_ENUM) {
+    size_t o = 0;
+    for (int i = 0; k->names[i]; i++) o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "|" : "", k->names[i]);
+  } else if (k->type == KEY_BOOL) snprintf(buf, len, "true|false");
+  else if (k->type == KEY_STRING) snprintf(buf, len, "text");
+  else {
+    char lo[32], hi[32];
+    if (isinf(k->lo)) snprintf(lo, sizeof lo, "-inf");
+    else snprintf(lo, sizeof lo, "%g", k->lo);
+    if (isinf(k->hi)) snprintf(hi, sizeof hi, "inf");
+    else snprintf(hi, sizeof hi, "%g", k->hi);
+    snprintf(buf, len, "%s%s, %s%s", k->lo_open ? "(" : "[", lo, hi, k->hi_open ? ")" : "]");
+  }
+}
+
+/* Parses the text of one key. Errors name the key, the value and what is allowed. */
+static PetscErrorCode ParseValue(MPI_Comm comm, const Key *k, const char *text, Value *val)
+{
+  char dn[128], range[128];
+
+  PetscFunctionBeginUser;
+  DeckName(k->name, dn, sizeof dn);
+  RangeText(k, range, sizeof range);
+  val->set = PETSC_TRUE;
+  val->n   = 0;
+  if (k->type == KEY_STRING) {
+    PetscCheck(strlen(text) < sizeof val->s, comm, PETSC_ERR_USER_INPUT, "%s: value is longer than %d characters", dn, (int)sizeof val->s - 1);
+    snprintf(val->s, sizeof val->s, "%s", text);
+    val->n = 1;
+    PetscFunctionReturn(0);
+  }
+  if (k->type == KEY_BOOL) {
+    const char *t = text[0] ? text : "true";
+    if (!strcasecmp(t, "true") || !strcasecmp(t, "yes") || !strcasecmp(t, "on") || !strcmp(t, "1")) val->v[0] = 1;
+    else if (!strcasecmp(t, "false") || !strcasecmp(t, "no") || !strcasecmp(t, "off") || !strcmp(t, "0")) val->v[0] = 0;
+    else SETERRQ(comm, PETSC_ERR_USER_INPUT, "%s = '%s' is not a boolean; allowed: true|false", dn, text);
+    val->n = 1;
+    PetscFunctionReturn(0);
+  }
+  if (k->type == KEY_ENUM) {
+    for (int i = 0; k->names[i]; i++)
+      if (!strcasecmp(text, k->names[i])) {
+        val->v[0] = i;
+        val->n    = 1;
+        snprintf(val->s, sizeof val->s, "%s", k->names[i]);
+        PetscFunctionReturn(0);
+      }
+    SETERRQ(comm, PETSC_ERR_USER_INPUT, "%s = '%s' is not allowed; allowed: %s", dn, text, range);
+  }
+  /* numbers: comma-separated list, optionally in brackets */
+  char buf[4096];
+  PetscCheck(strlen(text) < sizeof buf, comm, PETSC_ERR_USER_INPUT, "%s: value list too long", dn);
+  snprintf(buf, sizeof buf, "%s", text);
+  for (char *c = buf; *c; c++)
+    if (*c == '[' || *c == ']') *c = ' ';
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (isspace((unsigned char)*tok)) tok++;
+    char *end = tok + strlen(tok);
+    while (end > tok && isspace((unsigned char)end[-1])) *--end = 0;
+    PetscCheck(val->n < k->nmax, comm, PETSC_ERR_USER_INPUT, "%s = '%s': at most %d value%s allowed", dn, text, k->nmax, k->nmax > 1 ? "s" : "");
+    errno      = 0;
+    char  *stop = NULL;
+    double x    = strtod(tok, &stop);
+    PetscCheck(*tok && stop && *stop == 0 && errno == 0 && isfinite(x), comm, PETSC_ERR_USER_INPUT, "%s = '%s': '%s' is not a number", dn, text, tok);
+    if (k->type == KEY_INT) PetscCheck(x == floor(x), comm, PETSC_ERR_USER_INPUT, "%s = '%s': '%s' is not an integer", dn, text, tok);
+    PetscBool ok = (k->lo_open ? x > k->lo : x >= k->lo) && (k->hi_open ? x < k->hi : x <= k->hi);
+    PetscCheck(ok, comm, PETSC_ERR_USER_INPUT, "%s = %s is out of range; allowed: %s %s", dn, tok, range, k->unit);
+    val->v[val->n++] = x;
+  }
+  PetscCheck(val->n >= k->nmin, comm, PETSC_ERR_USER_INPUT, "%s = '%s': needs %d value%s", dn, text, k->nmin, k->nmin > 1 ? "s" : "");
+  PetscFunctionReturn(0);
+}
+
+static PetscBool HasSectionPrefix(const char *name)
+{
+  for (int i = 0; sections[i]; i++)
+    if (!strncmp(name, sections[i], strlen(sections[i]))) return PETSC_TRUE;
+  return PETSC_FALSE;
+}
+
+/* Every key in the YAML file must be in the table. */
+static PetscErrorCode CheckDeckKeys(MPI_Comm comm, const char *path)
+{
+  PetscOptions opts;
+  PetscInt     n;
+  char       **names, **values;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsCreate(&opts));
+  PetscCall(PetscOptionsInsertFileYAML(comm, opts, path, PETSC_TRUE));
+  PetscCall(PetscOptionsLeftGet(opts, &n, &names, &values));
+  for (PetscInt i = 0; i < n; i++) {
+    char dn[256];
+    DeckName(names[i], dn, sizeof dn);
+    PetscCheck(FindKey(names[i]), comm, PETSC_ERR_USER_INPUT, "deck %s: unknown key '%s' (bin/plurigauss -help lists the keys)", path, dn);
+  }
+  PetscCall(PetscOptionsLeftRestore(opts, &n, &names, &values));
+  PetscCall(PetscOptionsDestroy(&opts));
+  PetscFunctionReturn(0);
+}
+
+/* Command-line options in a deck section must be keys too. */
+static PetscErrorCode CheckCommandLineKeys(MPI_Comm comm)
+{
+  PetscInt n;
+  char   **names, **values;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsLeftGet(NULL, &n, &names, &values));
+  for (PetscInt i = 0; i < n; i++) {
+    char dn[256];
+    DeckName(names[i], dn, sizeof dn);
+    PetscCheck(!HasSectionPrefix(names[i]) || FindKey(names[i]), comm, PETSC_ERR_USER_INPUT, "unknown option -%s (deck key '%s'; bin/plurigauss -help lists the keys)", names[i], dn);
+  }
+  PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ReadDeckText(MPI_Comm comm, const char *path, char **text)
+{
+  int       rank;
+  long long len = -1;
+  char     *buf = NULL;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+      if (len >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = (char *)malloc((size_t)len + 1);
+        if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) len = -1;
+      } else len = -1;
+      fclose(f);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, comm));
+  PetscCheck(len >= 0, comm, PETSC_ERR_USER_INPUT, "deck %s: cannot read the file (%s)", path, rank == 0 ? strerror(errno) : "see rank 0");
+  if (rank != 0) buf = (char *)malloc((size_t)len + 1);
+  PetscCheck(buf, PETSC_COMM_SELF, PETSC_ERR_MEM, "out of memory reading the deck");
+  PetscCallMPI(MPI_Bcast(buf, (int)len, MPI_CHAR, 0, comm));
+  buf[len] = 0;
+  *text    = buf;
+  PetscFunctionReturn(0);
+}
+
+/* The directory of the output file must exist and be writable, checked before any work. */
+static PetscErrorCode CheckOutputPath(MPI_Comm comm, const char *file)
+{
+  char dir[PETSC_MAX_PATH_LEN];
+  int  ok = 1, rank;
+
+  PetscFunctionBeginUser;
+  PetscCheck(file[0], comm, PETSC_ERR_USER_INPUT, "output.file is empty");
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  snprintf(dir, sizeof dir, "%s", file);
+  char *slash = strrchr(dir, '/');
+  if (slash) {
+    if (slash == dir) slash[1] = 0;
+    else *slash = 0;
+  } else snprintf(dir, sizeof dir, ".");
+  if (rank == 0) ok = access(dir, W_OK | X_OK) == 0;
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCheck(ok, comm, PETSC_ERR_USER_INPUT, "output.file = %s: directory '%s' does not exist or is not writable", file, dir);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
+{
+  Value  *val;
+  size_t  rlen = 0, rcap = 8192;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(cfg, sizeof *cfg));
+  PetscCall(PetscCalloc1(NKEYS, &val));
+  if (deck_path && deck_path[0]) {
+    snprintf(cfg->deck_path, sizeof cfg->deck_path, "%s", deck_path);
+    PetscCall(ReadDeckText(comm, deck_path, &cfg->deck_text));
+    PetscCall(CheckDeckKeys(comm, deck_path));
+  } else {
+    cfg->deck_text = strdup("");
+  }
+
+  /* read every key: given value or default */
+  PetscCall(PetscMalloc1(rcap, &cfg->resolved));
+  cfg->resolved[0] = 0;
+  for (int i = 0; i < NKEYS; i++) {
+    const Key *k = &keys[i];
+    char       opt[160], text[4096];
+    PetscBool  set;
+    snprintf(opt, sizeof opt, "-%s", k->name);
+    PetscCall(PetscOptionsGetString(NULL, NULL, opt, text, sizeof text, &set));
+    if (set) PetscCall(ParseValue(comm, k, text, &val[i]));
+    else if (k->deflt) {
+      PetscCall(ParseValue(comm, k, k->deflt, &val[i]));
+      val[i].set = PETSC_FALSE; /* defaulted, not given */
+    }
+    char dn[128];
+    DeckName(k->name, dn, sizeof dn);
+    const char *shown = set ? text : (k->deflt ? k->deflt : "(unset)");
+    int         need  = snprintf(NULL, 0, "%s = %s\n", dn, shown);
+    if (rlen + (size_t)need + 1 > rcap) {
+      rcap = 2 * (rlen + (size_t)need + 1);
+      PetscCall(PetscRealloc(rcap, &cfg->resolved));
+    }
+    rlen += (size_t)snprintf(cfg->resolved + rlen, rcap - rlen, "%s = %s\n", dn, shown);
+  }
+  PetscCall(CheckCommandLineKeys(comm));
+
+#define V(name) (&val[FindKey(name) - keys])
+  for (int d = 0; d < 3; d++) cfg->shape[d] = (PetscInt)V("domain_shape")->v[d];
+  {
+    Value *vs = V("domain_voxel_size_um");
+    PetscCheck(vs->n == 1 || vs->n == 3, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um needs 1 or 3 values, got %d", vs->n);
+    for (int d = 0; d < 3; d++) cfg->voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
+  }
+  cfg->alpha_x_per_um = V("model_alpha_x")->v[0];
+  cfg->alpha_y_per_um = V("model_alpha_y")->v[0];
+  cfg->m              = V("model_m")->v[0];
+  cfg->nanopore_ratio = V("model_nanopore_ratio")->v[0];
+
+  Value *lx = V("model_lambda_x"), *fx = V("model_nvp_fraction");
+  PetscCheck(!(lx->set && fx->set), comm, PETSC_ERR_USER_INPUT, "model.lambda_x and model.nvp_fraction are both given; give one");
+  cfg->have_lambda_x = lx->set;
+  cfg->lambda_x      = lx->set ? lx->v[0] : 0;
+  cfg->nvp_fraction  = fx->v[0];
+
+  Value *lz = V("model_lambda_z"), *fz = V("model_carbon_fraction"), *sw = V("sweep_carbon_fraction");
+  PetscCheck(!(lz->set && fz->set), comm, PETSC_ERR_USER_INPUT, "model.lambda_z and model.carbon_fraction are both given; give one");
+  PetscCheck(!(lz->set && sw->set), comm, PETSC_ERR_USER_INPUT, "model.lambda_z and sweep.carbon_fraction are both given; a sweep sets lambda_Z from eq. 9 at each point");
+  cfg->have_lambda_z = lz->set;
+  cfg->lambda_z      = lz->set ? lz->v[0] : 0;
+  if (sw->set) {
+    cfg->nsweep = sw->n;
+    for (int i = 0; i < sw->n; i++) cfg->carbon_fraction[i] = sw->v[i];
+  } else {
+    cfg->nsweep             = 1;
+    cfg->carbon_fraction[0] = fz->v[0];
+  }
+  if (!cfg->have_lambda_x) {
+    for (int i = 0; i < cfg->nsweep && !cfg->have_lambda_z; i++)
+      PetscCheck(cfg->nvp_fraction + cfg->carbon_fraction[i] < 1, comm, PETSC_ERR_USER_INPUT, "%s = %g with model.nvp_fraction = %g: the fractions sum to %g, must be < 1", sw->set ? "sweep.carbon_fraction" : "model.carbon_fraction",
+                 cfg->carbon_fraction[i], cfg->nvp_fraction, cfg->nvp_fraction + cfg->carbon_fraction[i]);
+  }
+  cfg->realizations          = (PetscInt)V("sweep_realizations")->v[0];
+  cfg->common_random_numbers = V("sweep_common_random_numbers")->v[0] != 0;
+  cfg->seed                  = (uint64_t)V("random_seed")->v[0];
+
+  snprintf(cfg->output_file, sizeof cfg->output_file, "%s", V("output_file")->s);
+  cfg->write_phase    = V("output_write_phase")->v[0] != 0;
+  cfg->write_fields   = V("output_write_fields")->v[0] != 0;
+  cfg->overwrite      = V("output_overwrite")->v[0] != 0;
+  cfg->precision      = (PgPrecision)(int)V("output_precision")->v[0];
+  cfg->compress_level = (PetscInt)V("output_compress")->v[0];
+  cfg->planner        = (PgPlanner)(int)V("fft_planner")->v[0];
+  snprintf(cfg->wisdom_file, sizeof cfg->wisdom_file, "%s", V("fft_wisdom")->s);
+  cfg->threads = (PetscInt)V("threads")->v[0];
+#undef V
+
+  /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */
+  for (int d = 0; d < 3; d++) {
+    double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
+    PetscCheck(ad <= 1.0, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um = %g is large against 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1): the fields would not be resolved", cfg->voxel_um[d],
+               1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
+  }
+  PetscCall(CheckOutputPath(comm, cfg->output_file));
+  PetscCall(PetscFree(val));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConfigDestroy(PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
+  free(cfg->deck_text);
+  cfg->deck_text = NULL;
+  PetscCall(PetscFree(cfg->resolved));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConfigPrintHelp(MPI_Comm comm)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscPrintf(comm, "plurigauss: Pluri-Gaussian NVP/carbon/pore structures (Neumann et al.)\n\n"
+                              "usage: mpirun -np P bin/plurigauss [DECK.yaml] [-section_key value ...] [PETSc options]\n\n"
+                              "The deck is YAML; nested keys become -section_key and can be overridden on the command line.\n"
+                              "Lists are written [a, b, c] in YAML and a,b,c on the command line.\n\n"));
+  PetscCall(PetscPrintf(comm, "%-30s %-16s %-8s %-22s %s\n", "key", "default", "unit", "allowed", "meaning"));
+  for (int i = 0; i < NKEYS; i++) {
+    char dn[128], range[128];
+    DeckName(keys[i].name, dn, sizeof dn);
+    RangeText(&keys[i], range, sizeof range);
+    PetscCall(PetscPrintf(comm, "%-30s %-16s %-8s %-22s %s\n", dn, keys[i].deflt ? (keys[i].deflt[0] ? keys[i].deflt : "\"\"") : "(unset)", keys[i].unit, range, keys[i].help));
+  }
+  PetscCall(PetscPrintf(comm, "\nExactly one of model.nvp_fraction / model.lambda_x and of model.carbon_fraction / model.lambda_z\n"
+                              "is used; a given threshold replaces the fraction. PETSc options (-log_view, -options_left) pass through.\n"));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len)
+{
+  size_t o = 0;
+
+  PetscFunctionBeginUser;
+  o += (size_t)snprintf(buf + o, len - o, "shape=%d,%d,%d voxel=%.17g,%.17g,%.17g ax=%.17g ay=%.17g m=%.17g", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2],
+                        cfg->alpha_x_per_um, cfg->alpha_y_per_um, cfg->m);
+  if (cfg->have_lambda_x) o += (size_t)snprintf(buf + o, len - o, " lx=%.17g", cfg->lambda_x);
+  else o += (size_t)snprintf(buf + o, len - o, " eps1=%.17g", cfg->nvp_fraction);
+  if (cfg->have_lambda_z) o += (size_t)snprintf(buf + o, len - o, " lz=%.17g", cfg->lambda_z);
+  else
+    for (int i = 0; i < cfg->nsweep && o < len; i++) o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", cfg->carbon_fraction[i]);
+  if (o < len) o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->realizations, (unsigned long long)cfg->seed, (int)cfg->common_random_numbers, (int)cfg->precision);
+  PetscCheck(o < len, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "signature buffer too small");
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,102 @@
+/// \file
+/// Slab decomposition owned by FFTW-MPI, and the one halo exchange.
+///
+/// fftw_mpi_local_size_3d_transposed gives both the real-space z-slab and the Fourier-space
+/// ky-slab; the block distribution depends only on (nz, ny, ranks), so the c2c transforms of the
+/// field, the r2c transforms of the descriptors and every slab loop agree on ownership.
+/// Communication: the halo exchange sends `width` planes to each of two neighbours
+/// (2 * width * nx * ny * elem bytes per rank), nothing else here communicates.
+#include <plurigauss/grid.h>
+
+#include <fftw3-mpi.h>
+
+PetscErrorCode PgGridCreate(MPI_Comm comm, const PetscInt n[3], const double voxel_um[3], int threads, PgGrid *grid)
+{
+  PgGrid g;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&g));
+  PetscCallMPI(MPI_Comm_dup(comm, &g->comm));
+  PetscCallMPI(MPI_Comm_rank(g->comm, &g->rank));
+  PetscCallMPI(MPI_Comm_size(g->comm, &g->size));
+  for (int d = 0; d < 3; d++) {
+    g->n[d]        = n[d];
+    g->voxel_um[d] = voxel_um[d];
+  }
+  g->threads = threads;
+  /* FFTW orders dimensions slowest first: n0 = nz, n1 = ny, n2 = nx */
+  g->alloc_complex = fftw_mpi_local_size_3d_transposed(n[2], n[1], n[0], g->comm, &g->nz_local, &g->z_start, &g->nky_local, &g->ky_start);
+  *grid            = g;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgGridDestroy(PgGrid *grid)
+{
+  PetscFunctionBeginUser;
+  if (!*grid) PetscFunctionReturn(0);
+  PetscCallMPI(MPI_Comm_free(&(*grid)->comm));
+  PetscCall(PetscFree(*grid));
+  PetscFunctionReturn(0);
+}
+
+/* Nearest rank below/above that owns planes, or -1. */
+static PetscErrorCode OwningNeighbours(PgGrid g, PetscBool periodic, int *below, int *above)
+{
+  ptrdiff_t *counts;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(g->size, &counts));
+  PetscCallMPI(MPI_Allgather(&g->nz_local, (int)sizeof(ptrdiff_t), MPI_BYTE, counts, (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
+  *below = *above = -1;
+  for (int s = 1; s < g->size || (periodic && s <= g->size); s++) {
+    int r = g->rank - s;
+    if (r < 0) {
+      if (!periodic) break;
+      r += g->size;
+    }
+    if (counts[r] > 0) {
+      *below = r;
+      break;
+    }
+  }
+  for (int s = 1; s < g->size || (periodic && s <= g->size); s++) {
+    int r = g->rank + s;
+    if (r >= g->size) {
+      if (!periodic) break;
+      r -= g->size;
+    }
+    if (counts[r] > 0) {
+      *above = r;
+      break;
+    }
+  }
+  PetscCall(PetscFree(counts));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int width, PetscBool periodic)
+{
+  int          below = -1, above = -1;
+  char        *b     = (char *)buf;
+  size_t       bytes = plane_bytes * (size_t)width;
+  MPI_Request  req[4];
+  int          nreq = 0;
+  const int    tag_up = 71, tag_down = 72;
+
+  PetscFunctionBeginUser;
+  PetscCall(OwningNeighbours(g, periodic, &below, &above));
+  if (g->nz_local == 0) PetscFunctionReturn(0);
+  PetscCheck(g->nz_local >= width, PETSC_COMM_SELF, PETSC_ERR_SUP, "halo of width %d needs at least %d planes per rank, rank %d owns %td", width, width, g->rank, g->nz_local);
+  PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "halo of %zu bytes exceeds one MPI message", bytes);
+  char *ghost_lo = b, *own_lo = b + bytes, *own_hi = b + plane_bytes * (size_t)g->nz_local, *ghost_hi = b + plane_bytes * (size_t)(g->nz_local + width);
+  if (below >= 0) {
+    PetscCallMPI(MPI_Irecv(ghost_lo, (int)bytes, MPI_BYTE, below, tag_up, g->comm, &req[nreq++]));
+    PetscCallMPI(MPI_Isend(own_lo, (int)bytes, MPI_BYTE, below, tag_down, g->comm, &req[nreq++]));
+  }
+  if (above >= 0) {
+    PetscCallMPI(MPI_Irecv(ghost_hi, (int)bytes, MPI_BYTE, above, tag_down, g->comm, &req[nreq++]));
+    PetscCallMPI(MPI_Isend(own_hi, (int)bytes, MPI_BYTE, above, tag_up, g->comm, &req[nreq++]));
+  }
+  PetscCallMPI(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE));
+  PetscFunctionReturn(0);
+}

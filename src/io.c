@@ -1,0 +1,522 @@
+/// \file
+/// Parallel HDF5 output with an XDMF side-car and a CSV table.
+///
+/// Layout (contract, see README "Output"):
+///   /                 attrs: deck, resolved, signature, version, build, nranks, columns
+///   /model            attrs: model parameters
+///   /runs/<k>         attrs: eps2_target, realization, seed, lambda_z, columns, row, complete
+///   /runs/<k>/phase   uint8 [nz][ny][nx], attr voxel_size_um (x, y, z)
+///   /runs/<k>/X, /Y   float or double fields (output.write_fields)
+///   /runs/<k>/descriptors
+/// Every rank writes its own z-slab with a collective hyperslab write (MPI-IO); compression is
+/// used only with collective writes, as parallel HDF5 requires. Metadata operations are
+/// collective. Rank 0 alone writes the CSV and XDMF text files (small, from data all ranks hold).
+/// A run is marked complete (attribute `complete`) only after its data are written and the file
+/// is flushed, so a killed job never leaves a run that looks finished but is not.
+#include <plurigauss/error.h>
+#include <plurigauss/io.h>
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef PG_VERSION
+  #define PG_VERSION "unknown"
+#endif
+#ifndef PG_BUILD
+  #define PG_BUILD "unknown"
+#endif
+
+struct PgOutput_private {
+  PgGrid          grid;
+  const PgConfig *cfg;
+  hid_t           file;
+  int             nruns;
+  char           *done;  /* done[k] = run k complete */
+  PgRow          *rows;  /* summary rows of complete runs */
+  char            final[PETSC_MAX_PATH_LEN], part[PETSC_MAX_PATH_LEN + 8];
+  char            csv[PETSC_MAX_PATH_LEN + 8], xdmf[PETSC_MAX_PATH_LEN + 8];
+};
+
+PetscErrorCode PgRowSet(PgRow *row, const char *name, double value)
+{
+  PetscFunctionBeginUser;
+  for (int i = 0; i < row->n; i++)
+    if (!strcmp(row->name[i], name)) {
+      row->value[i] = value;
+      PetscFunctionReturn(0);
+    }
+  PetscCheck(row->n < PG_ROW_MAX, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "too many columns");
+  PetscCheck(strlen(name) < sizeof row->name[0], PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "column name %s too long", name);
+  snprintf(row->name[row->n], sizeof row->name[0], "%s", name);
+  row->value[row->n++] = value;
+  PetscFunctionReturn(0);
+}
+
+/* "out/x.h5" -> "out/x" + ext */
+static void SideCar(const char *file, const char *ext, char *buf, size_t len)
+{
+  const char *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
+  int         stem = (dot && (!slash || dot > slash)) ? (int)(dot - file) : (int)strlen(file);
+  snprintf(buf, len, "%.*s%s", stem, file, ext);
+}
+
+static PetscErrorCode WriteStringAttr(hid_t obj, const char *name, const char *text)
+{
+  hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  PgCallH5(type = H5Tcopy(H5T_C_S1));
+  PgCallH5(H5Tset_size(type, strlen(text) + 1));
+  PgCallH5(space = H5Screate(H5S_SCALAR));
+  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
+  PgCallH5(attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Awrite(attr, type, text));
+  PgCallH5(H5Aclose(attr));
+  PgCallH5(H5Sclose(space));
+  PgCallH5(H5Tclose(type));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode WriteDoubleAttr(hid_t obj, const char *name, const double *v, hsize_t n)
+{
+  hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  PgCallH5(space = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL));
+  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
+  PgCallH5(attr = H5Acreate2(obj, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Awrite(attr, H5T_NATIVE_DOUBLE, v));
+  PgCallH5(H5Aclose(attr));
+  PgCallH5(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode WriteInt64Attr(hid_t obj, const char *name, int64_t v)
+{
+  hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  PgCallH5(space = H5Screate(H5S_SCALAR));
+  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
+  PgCallH5(attr = H5Acreate2(obj, name, H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Awrite(attr, H5T_NATIVE_INT64, &v));
+  PgCallH5(H5Aclose(attr));
+  PgCallH5(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
+/* Reads a string attribute into a malloc'd buffer (NULL if absent). */
+static PetscErrorCode ReadStringAttr(hid_t obj, const char *name, char **text)
+{
+  hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, mem = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  *text = NULL;
+  if (H5Aexists(obj, name) <= 0) PetscFunctionReturn(0);
+  PgCallH5(attr = H5Aopen(obj, name, H5P_DEFAULT));
+  PgCallH5(type = H5Aget_type(attr));
+  size_t size = H5Tget_size(type);
+  PgCallH5(mem = H5Tcopy(H5T_C_S1));
+  PgCallH5(H5Tset_size(mem, size + 1));
+  *text = (char *)calloc(size + 2, 1);
+  PetscCheck(*text, PETSC_COMM_SELF, PETSC_ERR_MEM, "out of memory");
+  PgCallH5(H5Aread(attr, mem, *text));
+  PgCallH5(H5Tclose(mem));
+  PgCallH5(H5Tclose(type));
+  PgCallH5(H5Aclose(attr));
+  PetscFunctionReturn(0);
+}
+
+static void RunName(int k, char *buf, size_t len) { snprintf(buf, len, "/runs/%04d", k); }
+
+static PetscErrorCode FileExists(MPI_Comm comm, const char *path, PetscBool *exists)
+{
+  int rank, e = 0;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) e = access(path, F_OK) == 0;
+  PetscCallMPI(MPI_Bcast(&e, 1, MPI_INT, 0, comm));
+  *exists = e ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0 reads the signature of an existing file without modifying it: 1 = same deck, 0 = other
+ * deck, -1 = not an HDF5 file of plurigauss. */
+static PetscErrorCode ProbeExisting(MPI_Comm comm, const char *path, const char *signature, int *verdict)
+{
+  int rank;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  *verdict = -1;
+  if (rank == 0 && H5Fis_hdf5(path) > 0) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+      char *sig = NULL;
+      if (!ReadStringAttr(f, "signature", &sig) && sig) *verdict = strcmp(sig, signature) == 0;
+      free(sig);
+      H5Fclose(f);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(verdict, 1, MPI_INT, 0, comm));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode RenameFile(MPI_Comm comm, const char *from, const char *to)
+{
+  int rank, ok = 1, err = 0;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0 && rename(from, to) != 0) {
+    ok  = 0;
+    err = errno;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", from, to, strerror(err));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode ParallelOpen(PgOutput out, PetscBool create)
+{
+  hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
+  PgCallH5(H5Pset_fapl_mpio(fapl, out->grid->comm, MPI_INFO_NULL));
+  PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
+  PgCallH5(H5Pset_coll_metadata_write(fapl, 1));
+  /* dense attribute storage allows attributes (the deck text) beyond 64 KiB */
+  PgCallH5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST));
+  if (create) {
+    PgCallH5(fcpl = H5Pcreate(H5P_FILE_CREATE));
+    PgCallH5(H5Pset_attr_phase_change(fcpl, 0, 0));
+    out->file = H5Fcreate(out->part, H5F_ACC_TRUNC, fcpl, fapl);
+    PgCallH5(H5Pclose(fcpl));
+  } else out->file = H5Fopen(out->part, H5F_ACC_RDWR, fapl);
+  PgCallH5(H5Pclose(fapl));
+  PetscCheck(out->file >= 0, out->grid->comm, PETSC_ERR_FILE_OPEN, "cannot %s %s", create ? "create" : "open", out->part);
+  PetscFunctionReturn(0);
+}
+
+/* Loads the rows of the runs marked complete. */
+static PetscErrorCode LoadDoneRuns(PgOutput out)
+{
+  PetscFunctionBeginUser;
+  for (int k = 0; k < out->nruns; k++) {
+    char name[64];
+    RunName(k, name, sizeof name);
+    if (H5Lexists(out->file, "/runs", H5P_DEFAULT) <= 0 || H5Lexists(out->file, name, H5P_DEFAULT) <= 0) continue;
+    hid_t g = H5I_INVALID_HID;
+    PgCallH5(g = H5Gopen2(out->file, name, H5P_DEFAULT));
+    if (H5Aexists(g, "complete") > 0) {
+      char   *cols = NULL;
+      PgRow  *row  = &out->rows[k];
+      hid_t   a    = H5I_INVALID_HID;
+      PetscCall(ReadStringAttr(g, "columns", &cols));
+      PetscCheck(cols, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s in %s has no columns attribute", name, out->part);
+      row->n     = 0;
+      char *save = NULL;
+      for (char *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save)) PetscCall(PgRowSet(row, t, NAN));
+      free(cols);
+      PgCallH5(a = H5Aopen(g, "row", H5P_DEFAULT));
+      PgCallH5(H5Aread(a, H5T_NATIVE_DOUBLE, row->value));
+      PgCallH5(H5Aclose(a));
+      out->done[k] = 1;
+    }
+    PgCallH5(H5Gclose(g));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode WriteHeader(PgOutput out, const char *signature)
+{
+  const PgConfig *cfg   = out->cfg;
+  double          nr    = out->grid->size, nt = out->grid->threads;
+  hid_t           g     = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  PetscCall(WriteStringAttr(out->file, "deck", cfg->deck_text ? cfg->deck_text : ""));
+  PetscCall(WriteStringAttr(out->file, "deck_path", cfg->deck_path));
+  PetscCall(WriteStringAttr(out->file, "resolved", cfg->resolved));
+  PetscCall(WriteStringAttr(out->file, "signature", signature));
+  PetscCall(WriteStringAttr(out->file, "version", PG_VERSION));
+  PetscCall(WriteStringAttr(out->file, "build", PG_BUILD));
+  PetscCall(WriteDoubleAttr(out->file, "nranks", &nr, 1));
+  PetscCall(WriteDoubleAttr(out->file, "threads", &nt, 1));
+  PgCallH5(g = H5Gcreate2(out->file, "/runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Gclose(g));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutput *outp)
+{
+  PgOutput  out;
+  char      signature[8192];
+  PetscBool has_part, has_final;
+  int       vpart = -1, vfinal = -1;
+
+  PetscFunctionBeginUser;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported by PgCallH5, one line */
+  PetscCall(PetscNew(&out));
+  out->grid  = grid;
+  out->cfg   = cfg;
+  out->nruns = nruns;
+  out->file  = H5I_INVALID_HID;
+  PetscCall(PetscCalloc1(nruns, &out->done));
+  PetscCall(PetscCalloc1(nruns, &out->rows));
+  snprintf(out->final, sizeof out->final, "%s", cfg->output_file);
+  snprintf(out->part, sizeof out->part, "%s.part", cfg->output_file);
+  SideCar(cfg->output_file, ".csv", out->csv, sizeof out->csv);
+  SideCar(cfg->output_file, ".xdmf", out->xdmf, sizeof out->xdmf);
+  PetscCall(PgConfigSignature(cfg, signature, sizeof signature));
+
+  /* decide before touching anything */
+  PetscCall(FileExists(grid->comm, out->part, &has_part));
+  PetscCall(FileExists(grid->comm, out->final, &has_final));
+  if (has_part) PetscCall(ProbeExisting(grid->comm, out->part, signature, &vpart));
+  if (has_final) PetscCall(ProbeExisting(grid->comm, out->final, signature, &vfinal));
+  if (!cfg->overwrite) {
+    PetscCheck(!has_final || vfinal == 1, grid->comm, PETSC_ERR_USER_INPUT, "output.file %s exists and %s; choose another output.file or set output.overwrite", out->final,
+               vfinal < 0 ? "is not a plurigauss HDF5 file" : "holds runs of a different deck");
+    PetscCheck(!has_part || vpart == 1, grid->comm, PETSC_ERR_USER_INPUT, "%s exists and %s; remove it or set output.overwrite", out->part, vpart < 0 ? "is not a readable plurigauss HDF5 file" : "holds an interrupted run of a different deck");
+  }
+  PetscBool resume = PETSC_FALSE;
+  if (!cfg->overwrite && has_part) resume = PETSC_TRUE; /* an interrupted sweep */
+  else if (!cfg->overwrite && has_final) {             /* a finished (or extended) sweep */
+    PetscCall(RenameFile(grid->comm, out->final, out->part));
+    resume = PETSC_TRUE;
+  }
+  PetscCall(ParallelOpen(out, resume ? PETSC_FALSE : PETSC_TRUE));
+  if (resume) PetscCall(LoadDoneRuns(out));
+  else PetscCall(WriteHeader(out, signature));
+  if (cfg->overwrite && has_final && grid->rank == 0) unlink(out->final);
+  *outp = out;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model)
+{
+  hid_t g = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  if (H5Lexists(out->file, "/model", H5P_DEFAULT) > 0) PgCallH5(g = H5Gopen2(out->file, "/model", H5P_DEFAULT));
+  else PgCallH5(g = H5Gcreate2(out->file, "/model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  for (int i = 0; i < model->n; i++) PetscCall(WriteDoubleAttr(g, model->name[i], &model->value[i], 1));
+  PgCallH5(H5Gclose(g));
+  PetscFunctionReturn(0);
+}
+
+PetscBool PgOutputHasRun(PgOutput out, int k) { return (k >= 0 && k < out->nruns && out->done[k]) ? PETSC_TRUE : PETSC_FALSE; }
+
+int PgOutputRunsDone(PgOutput out)
+{
+  int n = 0;
+  for (int k = 0; k < out->nruns; k++) n += out->done[k] != 0;
+  return n;
+}
+
+/* Collective write of a [nz][ny][nx] volume from this rank's slab. `mem` selects the elements in
+ * memory (contiguous, or every other value of an interleaved (X, Y) buffer). */
+static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t mem_stride, hsize_t mem_offset)
+{
+  const PgGrid_s *g      = out->grid;
+  hsize_t         dims[3] = {(hsize_t)g->n[2], (hsize_t)g->n[1], (hsize_t)g->n[0]};
+  hsize_t         chunk[3] = {PetscMin(dims[0], 16), PetscMin(dims[1], 256), PetscMin(dims[2], 256)};
+  hsize_t         start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, dims[1], dims[2]};
+  hsize_t         nloc     = (hsize_t)PgGridLocalVoxels(g), mlen = PetscMax(nloc * mem_stride, 1);
+  hid_t           fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+  double          vox[3] = {g->voxel_um[0], g->voxel_um[1], g->voxel_um[2]};
+
+  PetscFunctionBeginUser;
+  PgCallH5(fspace = H5Screate_simple(3, dims, NULL));
+  PgCallH5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
+  PgCallH5(H5Pset_chunk(dcpl, 3, chunk));
+  if (out->cfg->compress_level > 0) {
+    PgCallH5(H5Pset_shuffle(dcpl));
+    PgCallH5(H5Pset_deflate(dcpl, (unsigned)out->cfg->compress_level));
+  }
+  if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
+  dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  PetscCheck(dset >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create dataset %s in %s (disk full?)", name, out->part);
+  PgCallH5(mspace = H5Screate_simple(1, &mlen, NULL));
+  if (nloc > 0) {
+    hsize_t mstart = mem_offset, mcount = nloc, mstride = mem_stride;
+    PgCallH5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL));
+    PgCallH5(H5Sselect_hyperslab(mspace, H5S_SELECT_SET, &mstart, &mstride, &mcount, NULL));
+  } else {
+    PgCallH5(H5Sselect_none(fspace));
+    PgCallH5(H5Sselect_none(mspace));
+  }
+  PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
+  PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+  herr_t status = H5Dwrite(dset, memtype, mspace, fspace, dxpl, data);
+  PetscCheck(status >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "writing %s to %s failed (disk full?)", name, out->part);
+  PetscCall(WriteDoubleAttr(dset, "voxel_size_um", vox, 3));
+  PetscCall(WriteStringAttr(dset, "axes", "z,y,x (voxel_size_um is x,y,z)"));
+  PgCallH5(H5Pclose(dxpl));
+  PgCallH5(H5Dclose(dset));
+  PgCallH5(H5Sclose(mspace));
+  PgCallH5(H5Pclose(dcpl));
+  PgCallH5(H5Sclose(fspace));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode OpenRunGroup(PgOutput out, int k, hid_t *group)
+{
+  char name[64];
+
+  PetscFunctionBeginUser;
+  RunName(k, name, sizeof name);
+  if (H5Lexists(out->file, name, H5P_DEFAULT) > 0) PgCallH5(*group = H5Gopen2(out->file, name, H5P_DEFAULT));
+  else PgCallH5(*group = H5Gcreate2(out->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors)
+{
+  hid_t g = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  PetscCall(OpenRunGroup(out, k, &g));
+  if (H5Lexists(g, "descriptors", H5P_DEFAULT) > 0) PgCallH5(*descriptors = H5Gopen2(g, "descriptors", H5P_DEFAULT));
+  else PgCallH5(*descriptors = H5Gcreate2(g, "descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Gclose(g));
+  PetscFunctionReturn(0);
+}
+
+/* CSV of all complete runs, columns of the first complete run; rank 0, written to a temporary
+ * name and renamed so that a reader never sees half a table. */
+static PetscErrorCode WriteCSV(PgOutput out)
+{
+  char  tmp[PETSC_MAX_PATH_LEN + 16];
+  int   ok = 1, first = -1;
+  FILE *f;
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < out->nruns && first < 0; k++)
+    if (out->done[k]) first = k;
+  if (out->grid->rank == 0 && first >= 0) {
+    const PgRow *head = &out->rows[first];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out->csv);
+    f = fopen(tmp, "w");
+    if (!f) ok = 0;
+    else {
+      fprintf(f, "run");
+      for (int c = 0; c < head->n; c++) fprintf(f, ",%s", head->name[c]);
+      fprintf(f, "\n");
+      for (int k = 0; k < out->nruns; k++) {
+        if (!out->done[k]) continue;
+        fprintf(f, "%d", k);
+        for (int c = 0; c < head->n; c++) {
+          double v = NAN;
+          for (int j = 0; j < out->rows[k].n; j++)
+            if (!strcmp(out->rows[k].name[j], head->name[c])) v = out->rows[k].value[j];
+          if (!strcmp(head->name[c], "seed") || !strcmp(head->name[c], "realization")) fprintf(f, ",%.0f", v);
+          else fprintf(f, ",%.10g", v);
+        }
+        fprintf(f, "\n");
+      }
+      ok = fclose(f) == 0 && rename(tmp, out->csv) == 0;
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, out->grid->comm));
+  PetscCheck(ok, out->grid->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", out->csv);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels labels, PgField field)
+{
+  hid_t       g = H5I_INVALID_HID;
+  char        cols[PG_ROW_MAX * 33] = "";
+  size_t      o = 0;
+  const void *xy;
+  PgPrecision prec;
+
+  PetscFunctionBeginUser;
+  PetscCall(OpenRunGroup(out, k, &g));
+  for (int i = 0; i < row->n; i++) {
+    double v = row->value[i];
+    if (!strcmp(row->name[i], "seed") || !strcmp(row->name[i], "realization")) PetscCall(WriteInt64Attr(g, row->name[i], (int64_t)v));
+    else PetscCall(WriteDoubleAttr(g, row->name[i], &v, 1));
+    o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? "," : "", row->name[i]);
+  }
+  PetscCall(WriteStringAttr(g, "columns", cols));
+  PetscCall(WriteDoubleAttr(g, "row", row->value, (hsize_t)row->n));
+  if (labels) PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, 1, 0));
+  if (field) {
+    PetscCall(PgFieldGetArray(field, &xy, &prec));
+    hid_t ft = prec == PG_PRECISION_DOUBLE ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, mt = prec == PG_PRECISION_DOUBLE ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
+    PetscCall(WriteVolume(out, g, "X", ft, mt, xy, 2, 0));
+    PetscCall(WriteVolume(out, g, "Y", ft, mt, xy, 2, 1));
+  }
+  PgCallH5(H5Fflush(out->file, H5F_SCOPE_GLOBAL));
+  PetscCall(WriteInt64Attr(g, "complete", 1));
+  PgCallH5(H5Gclose(g));
+  herr_t status = H5Fflush(out->file, H5F_SCOPE_GLOBAL);
+  PetscCheck(status >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "flushing %s failed (disk full?)", out->part);
+  out->done[k] = 1;
+  out->rows[k] = *row;
+  PetscCall(WriteCSV(out));
+  PetscFunctionReturn(0);
+}
+
+/* XDMF side-car: one uniform grid per run with a phase volume, as a temporal collection so that
+ * ParaView steps through the runs. Cell-centred data on a (n+1)^3 co-rectilinear mesh; XDMF lists
+ * dimensions, origin and spacing slowest axis first (z, y, x). */
+static PetscErrorCode WriteXDMF(PgOutput out)
+{
+  const PgGrid_s *g = out->grid;
+  int             ok = 1;
+  char            tmp[PETSC_MAX_PATH_LEN + 16];
+
+  PetscFunctionBeginUser;
+  if (g->rank == 0) {
+    const char *base = strrchr(out->final, '/');
+    base             = base ? base + 1 : out->final;
+    snprintf(tmp, sizeof tmp, "%s.tmp", out->xdmf);
+    FILE *f = fopen(tmp, "w");
+    if (!f) ok = 0;
+    else {
+      fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"2.0\">\n <Domain>\n");
+      fprintf(f, "  <Grid Name=\"runs\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
+      for (int k = 0; k < out->nruns; k++) {
+        if (!out->done[k] || !out->cfg->write_phase) continue;
+        fprintf(f, "   <Grid Name=\"run_%04d\" GridType=\"Uniform\">\n    <Time Value=\"%d\"/>\n", k, k);
+        fprintf(f, "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%d %d %d\"/>\n", (int)g->n[2] + 1, (int)g->n[1] + 1, (int)g->n[0] + 1);
+        fprintf(f, "    <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n");
+        fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">0 0 0</DataItem>\n");
+        fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">%.10g %.10g %.10g</DataItem>\n", g->voxel_um[2], g->voxel_um[1], g->voxel_um[0]);
+        fprintf(f, "    </Geometry>\n");
+        fprintf(f, "    <Attribute Name=\"phase\" AttributeType=\"Scalar\" Center=\"Cell\">\n");
+        fprintf(f, "     <DataItem Dimensions=\"%d %d %d\" NumberType=\"UChar\" Precision=\"1\" Format=\"HDF\">%s:/runs/%04d/phase</DataItem>\n", (int)g->n[2], (int)g->n[1], (int)g->n[0], base, k);
+        fprintf(f, "    </Attribute>\n   </Grid>\n");
+      }
+      fprintf(f, "  </Grid>\n </Domain>\n</Xdmf>\n");
+      ok = fclose(f) == 0 && rename(tmp, out->xdmf) == 0;
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, g->comm));
+  PetscCheck(ok, g->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", out->xdmf);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputClose(PgOutput *outp)
+{
+  PgOutput out = *outp;
+
+  PetscFunctionBeginUser;
+  if (!out) PetscFunctionReturn(0);
+  if (out->file >= 0) PgCallH5(H5Fclose(out->file));
+  if (PgOutputRunsDone(out) == out->nruns) {
+    PetscCall(RenameFile(out->grid->comm, out->part, out->final));
+    PetscCall(WriteXDMF(out));
+  }
+  PetscCall(PetscFree(out->done));
+  PetscCall(PetscFree(out->rows));
+  PetscCall(PetscFree(*outp));
+  PetscFunctionReturn(0);
+}

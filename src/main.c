@@ -1,0 +1,257 @@
+/// \file
+/// plurigauss: deck -> grid -> fields -> labels -> output, for every run of the sweep.
+///
+/// main only sequences the stages; each lives in its own module. Runs are numbered
+/// k = point * realizations + realization. A run already complete in the output is skipped, so
+/// rerunning an interrupted job resumes it. SIGTERM/SIGUSR1/SIGINT (Slurm's time-limit signal)
+/// finish the run being written, close the file and exit with status 3 ("interrupted, resumable").
+#include <plurigauss/config.h>
+#include <plurigauss/error.h>
+#include <plurigauss/field.h>
+#include <plurigauss/grid.h>
+#include <plurigauss/io.h>
+#include <plurigauss/labels.h>
+#include <plurigauss/model.h>
+
+#include <signal.h>
+#include <string.h>
+
+#define PG_EXIT_INTERRUPTED 3
+
+static volatile sig_atomic_t stop_requested = 0;
+static void                  OnStopSignal(int sig) { stop_requested = sig; }
+
+typedef struct {
+  PetscLogStage generate, threshold, measure, io;
+} Stages;
+
+static PetscErrorCode RegisterStages(Stages *s)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscLogStageRegister("generate", &s->generate));
+  PetscCall(PetscLogStageRegister("threshold", &s->threshold));
+  PetscCall(PetscLogStageRegister("measure", &s->measure));
+  PetscCall(PetscLogStageRegister("io", &s->io));
+  PetscFunctionReturn(0);
+}
+
+/* Whether any rank has been asked to stop (collective). */
+static PetscErrorCode StopRequested(MPI_Comm comm, PetscBool *stop)
+{
+  int mine = stop_requested != 0, any;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm));
+  *stop = any ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
+{
+  PgConfig  cfg;
+  PgGrid    grid   = NULL;
+  PgField   field  = NULL;
+  PgLabels  labels = NULL;
+  PgOutput  out    = NULL;
+  Stages    st;
+  double    lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
+  PetscBool stop = PETSC_FALSE;
+
+  PetscFunctionBeginUser;
+  PetscCall(RegisterStages(&st));
+  PetscCall(PgConfigLoad(comm, deck, &cfg));
+
+  /* thresholds: eq. 6 and eq. 9; checked before any file is touched */
+  lambda_x = cfg.have_lambda_x ? cfg.lambda_x : PgModelLambdaX(cfg.nvp_fraction);
+  for (int p = 0; p < cfg.nsweep; p++) {
+    if (cfg.have_lambda_z) lambda_z[p] = cfg.lambda_z;
+    else {
+      PetscErrorCode ierr;
+      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+      ierr = PgModelLambdaZ(lambda_x, cfg.m, cfg.carbon_fraction[p], &lambda_z[p]);
+      PetscCall(PetscPopErrorHandler());
+      PetscCheck(!ierr, comm, PETSC_ERR_USER_INPUT, "carbon fraction %g cannot be reached with lambda_X = %g (eq. 9 allows up to %g)", cfg.carbon_fraction[p], lambda_x, 1 - (cfg.have_lambda_x ? 0.5 * erfc(lambda_x / sqrt(2.0)) : cfg.nvp_fraction));
+    }
+    PetscCall(PgModelCarbonFraction(lambda_x, lambda_z[p], cfg.m, &eps2_model[p]));
+  }
+
+  const int nruns = (int)(cfg.nsweep * cfg.realizations);
+  PetscCall(PgGridCreate(comm, cfg.shape, cfg.voxel_um, (int)cfg.threads, &grid));
+  PetscCall(PgOutputOpen(grid, &cfg, nruns, &out));
+  {
+    PgRow m = {0};
+    PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg.alpha_x_per_um));
+    PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg.alpha_y_per_um));
+    PetscCall(PgRowSet(&m, "m", cfg.m));
+    PetscCall(PgRowSet(&m, "lambda_x", lambda_x));
+    PetscCall(PgRowSet(&m, "nvp_fraction", 0.5 * erfc(lambda_x / sqrt(2.0))));
+    PetscCall(PgRowSet(&m, "nanopore_ratio", cfg.nanopore_ratio));
+    PetscCall(PgOutputWriteModel(out, &m));
+  }
+  PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg.shape[0], (int)cfg.shape[1], (int)cfg.shape[2], cfg.voxel_um[0], cfg.voxel_um[1], cfg.voxel_um[2], grid->size,
+                        grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg.precision == PG_PRECISION_DOUBLE ? "double" : "single"));
+  PetscCall(PetscPrintf(comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", lambda_x, 0.5 * erfc(lambda_x / sqrt(2.0)), cfg.m,
+                        cfg.alpha_x_per_um, cfg.alpha_y_per_um, (int)cfg.nsweep, cfg.nsweep > 1 ? "s" : "", (int)cfg.realizations, cfg.realizations > 1 ? "s" : "", nruns, PgOutputRunsDone(out), cfg.output_file));
+  if (PgOutputRunsDone(out) < nruns) {
+    double t0 = MPI_Wtime(), e_min_x, e_min_y;
+    size_t fbytes;
+    PetscCall(PgFieldCreate(grid, cfg.precision, cfg.planner, cfg.wisdom_file, cfg.alpha_x_per_um, cfg.alpha_y_per_um, &field));
+    PetscCall(PgLabelsCreate(grid, &labels));
+    PetscCall(PgFieldGetInfo(field, &e_min_x, &e_min_y, &fbytes));
+    /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
+    if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
+    PetscCall(PetscPrintf(comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n", MPI_Wtime() - t0, fbytes / 1048576.0));
+  }
+
+  double t_start = MPI_Wtime();
+  int    ndone_here = 0, ntodo = nruns - PgOutputRunsDone(out);
+  for (int r = 0; r < cfg.realizations && !stop; r++) {
+    PetscBool have_field = PETSC_FALSE; /* for common random numbers: fields of realization r */
+    for (int p = 0; p < cfg.nsweep && !stop; p++) {
+      const int k = p * (int)cfg.realizations + r;
+      if (PgOutputHasRun(out, k)) continue;
+      const uint64_t seed = PgFieldRunSeed(cfg.seed, cfg.common_random_numbers ? 0 : p, r);
+      double         t0 = MPI_Wtime(), t1, t2, t3, eps[PG_NPHASES];
+
+      PetscCall(PetscLogStagePush(st.generate));
+      if (!have_field) PetscCall(PgFieldGenerate(field, seed));
+      have_field = cfg.common_random_numbers;
+      PetscCall(PetscLogStagePop());
+      t1 = MPI_Wtime();
+
+      PetscCall(PetscLogStagePush(st.threshold));
+      PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg.m, labels));
+      PetscCall(PgLabelsVolumeFractions(labels, eps));
+      PetscCall(PetscLogStagePop());
+      t2 = MPI_Wtime();
+
+      PgRow row = {0};
+      PetscCall(PgRowSet(&row, "eps2_target", cfg.have_lambda_z ? eps2_model[p] : cfg.carbon_fraction[p]));
+      PetscCall(PgRowSet(&row, "realization", r));
+      PetscCall(PgRowSet(&row, "seed", (double)seed));
+      PetscCall(PgRowSet(&row, "lambda_x", lambda_x));
+      PetscCall(PgRowSet(&row, "lambda_z", lambda_z[p]));
+      PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
+      PetscCall(PgRowSet(&row, "eps_1", eps[0]));
+      PetscCall(PgRowSet(&row, "eps_2", eps[1]));
+      PetscCall(PgRowSet(&row, "eps_3", eps[2]));
+      PetscCall(PgRowSet(&row, "eps2_solid", eps[1] * cfg.nanopore_ratio));
+
+      PetscCall(PetscLogStagePush(st.io));
+      PetscCall(PgOutputWriteRun(out, k, &row, cfg.write_phase ? labels : NULL, cfg.write_fields ? field : NULL));
+      PetscCall(PetscLogStagePop());
+      t3 = MPI_Wtime();
+
+      ndone_here++;
+      double elapsed = MPI_Wtime() - t_start, remain = elapsed / ndone_here * (ntodo - ndone_here);
+      PetscCall(PetscPrintf(comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  write %5.2f s  | eps %.4f %.4f %.4f | elapsed %.1f s, left ~%.1f s\n", k + 1, nruns, cfg.have_lambda_z ? eps2_model[p] : cfg.carbon_fraction[p], r, t1 - t0,
+                            t2 - t1, t3 - t2, eps[0], eps[1], eps[2], elapsed, remain));
+      PetscCall(StopRequested(comm, &stop));
+    }
+  }
+  int done = PgOutputRunsDone(out);
+  PetscCall(PgOutputClose(&out));
+  if (done == nruns) {
+    PetscCall(PetscPrintf(comm, "plurigauss: %d runs complete in %s\n", nruns, cfg.output_file));
+    *exit_status = 0;
+  } else {
+    PetscCall(PetscPrintf(comm, "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done, nruns, cfg.output_file));
+    *exit_status = PG_EXIT_INTERRUPTED;
+  }
+  PetscCall(PgLabelsDestroy(&labels));
+  PetscCall(PgFieldDestroy(&field));
+  PetscCall(PgGridDestroy(&grid));
+  PetscCall(PgConfigDestroy(&cfg));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  const char    *deck = NULL;
+  int            provided, status = 1, threads = 1;
+  PetscErrorCode ierr;
+  char         **args;
+
+  /* `plurigauss DECK.yaml ...` is `plurigauss -options_file_yaml DECK.yaml ...`: the deck is
+   * read first, so later command-line options override it. */
+  args = (char **)malloc(sizeof(char *) * (size_t)(argc + 3));
+  if (!args) return 1;
+  int nargs = 0;
+  args[nargs++] = argv[0];
+  if (argc > 1 && argv[1][0] != '-') {
+    deck          = argv[1];
+    args[nargs++] = "-options_file_yaml";
+    args[nargs++] = argv[1];
+    for (int i = 2; i < argc; i++) args[nargs++] = argv[i];
+  } else
+    for (int i = 1; i < argc; i++) args[nargs++] = argv[i];
+  args[nargs] = NULL;
+  /* -help is ours (the deck keys); PETSc would print its own option list instead */
+  PetscBool help = PETSC_FALSE;
+  for (int i = 1; i < nargs; i++)
+    if (!strcmp(args[i], "-help") || !strcmp(args[i], "--help") || !strcmp(args[i], "-h")) {
+      help = PETSC_TRUE;
+      for (int j = i; j < nargs; j++) args[j] = args[j + 1];
+      nargs--;
+      i--;
+    }
+  for (int i = 1; i < nargs; i++) {
+    if (!strcmp(args[i], "-options_file_yaml") && i + 1 < nargs) deck = args[i + 1];
+    if (!strcmp(args[i], "-threads") && i + 1 < nargs) threads = atoi(args[i + 1]);
+  }
+
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  {
+    /* a deck that does not exist or is not YAML is reported in one line before PETSc reads it */
+    int rank, ok = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (deck && rank == 0) {
+      FILE *f = fopen(deck, "r");
+      ok      = f != NULL;
+      if (f) fclose(f);
+      if (!ok) fprintf(stderr, "plurigauss: error: deck %s: cannot open the file\n", deck);
+    }
+    (void)MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) {
+      MPI_Finalize();
+      free(args);
+      return 1;
+    }
+  }
+  PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+  ierr = PetscInitialize(&nargs, &args, NULL, "plurigauss: run bin/plurigauss -help for the deck keys");
+  if (ierr) {
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0) fprintf(stderr, "plurigauss: error: cannot read the deck%s%s: not valid YAML or not readable\n", deck ? " " : "", deck ? deck : "");
+    MPI_Finalize();
+    free(args);
+    return 1;
+  }
+  PetscCall(PgErrorInitialize());
+  if (help) {
+    PetscCall(PgConfigPrintHelp(PETSC_COMM_WORLD));
+    PetscCall(PetscFinalize());
+    MPI_Finalize();
+    free(args);
+    return 0;
+  }
+  if (threads > 1 && provided < MPI_THREAD_FUNNELED) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: warning: MPI gives no thread support; using 1 thread\n"));
+  signal(SIGTERM, OnStopSignal);
+  signal(SIGUSR1, OnStopSignal);
+  signal(SIGINT, OnStopSignal);
+  ierr = PgFieldInitializePackage(threads);
+  if (!ierr) ierr = Run(PETSC_COMM_WORLD, deck, &status);
+  if (ierr) {
+    if (ierr != PETSC_ERR_USER_INPUT) {
+      /* a rank-local failure (I/O, memory) cannot be finalised collectively */
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    status = 1;
+  }
+  PgFieldFinalizePackage();
+  PetscFinalize();
+  MPI_Finalize(); /* PETSc leaves MPI to whoever initialised it */
+  free(args);
+  return status;
+}

@@ -1,0 +1,135 @@
+/// \file
+/// Thresholds and labels. lambda_X by eq. 6; lambda_Z by inverting eq. 9 with GSL's Brent solver,
+/// the integral by GSL's QAGIL (semi-infinite interval). The thresholding is one pass over the
+/// field buffer (read 8 or 16 bytes, write 1 byte per voxel), no communication.
+///
+/// eq. 7 as printed carries a factor 1/(2 pi) in front of the integral of the bivariate normal
+/// density phi2, which already contains it; the identity used here is
+///   C11(h) = eps1^2 + int_0^rho(h) phi2(lambda, lambda, g) dg
+///          = eps1^2 + int_0^rho exp(-lambda^2 / (1 + g)) / (2 pi sqrt(1 - g^2)) dg.
+#include <plurigauss/model.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
+#include <gsl/gsl_roots.h>
+#include <math.h>
+
+double PgModelLambdaX(double nvp_fraction) { return gsl_cdf_ugaussian_Pinv(1.0 - nvp_fraction); }
+
+typedef struct {
+  double lx, lz, m;
+} Eq9;
+
+static double Eq9Integrand(double t, void *ctx)
+{
+  const Eq9 *p = (const Eq9 *)ctx;
+  double     phi = exp(-0.5 * t * t) / sqrt(2 * M_PI);
+  return phi * gsl_cdf_ugaussian_Q((p->lz - sqrt(p->m) * t) / sqrt(1 - p->m));
+}
+
+PetscErrorCode PgModelCarbonFraction(double lambda_x, double lambda_z, double m, double *eps2)
+{
+  PetscFunctionBeginUser;
+  if (m >= 1) { /* Z = X */
+    *eps2 = PetscMax(0.0, gsl_cdf_ugaussian_P(lambda_x) - gsl_cdf_ugaussian_P(lambda_z));
+    PetscFunctionReturn(0);
+  }
+  if (m <= 0) { /* Z = Y, independent of X */
+    *eps2 = gsl_cdf_ugaussian_P(lambda_x) * gsl_cdf_ugaussian_Q(lambda_z);
+    PetscFunctionReturn(0);
+  }
+  Eq9                        p = {lambda_x, lambda_z, m};
+  gsl_function               F = {Eq9Integrand, &p};
+  gsl_integration_workspace *w = gsl_integration_workspace_alloc(256);
+  double                     err;
+  PetscCheck(w, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL workspace");
+  int status = gsl_integration_qagil(&F, lambda_x, 1e-13, 1e-11, 256, w, eps2, &err);
+  gsl_integration_workspace_free(w);
+  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. 9 quadrature failed: %s", gsl_strerror(status));
+  PetscFunctionReturn(0);
+}
+
+typedef struct {
+  double lx, m, target;
+} Eq9Root;
+
+static double Eq9Residual(double lz, void *ctx)
+{
+  const Eq9Root *p = (const Eq9Root *)ctx;
+  double         e;
+  if (PgModelCarbonFraction(p->lx, lz, p->m, &e)) return NAN;
+  return e - p->target;
+}
+
+PetscErrorCode PgModelLambdaZ(double lambda_x, double m, double eps2, double *lambda_z)
+{
+  Eq9Root p   = {lambda_x, m, eps2};
+  double  lo  = -40, hi = 40, top = gsl_cdf_ugaussian_P(lambda_x);
+
+  PetscFunctionBeginUser;
+  PetscCheck(eps2 > 0 && eps2 < top, PETSC_COMM_SELF, PETSC_ERR_USER_INPUT, "carbon fraction %g is not reachable: eq. 9 allows (0, %g) when lambda_X = %g", eps2, top, lambda_x);
+  gsl_function      F = {Eq9Residual, &p};
+  gsl_root_fsolver *s = gsl_root_fsolver_alloc(gsl_root_fsolver_brent);
+  PetscCheck(s, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL root solver");
+  gsl_root_fsolver_set(s, &F, lo, hi);
+  int status = GSL_CONTINUE;
+  for (int it = 0; it < 200 && status == GSL_CONTINUE; it++) {
+    gsl_root_fsolver_iterate(s);
+    lo     = gsl_root_fsolver_x_lower(s);
+    hi     = gsl_root_fsolver_x_upper(s);
+    status = gsl_root_test_interval(lo, hi, 1e-13, 0);
+  }
+  *lambda_z = gsl_root_fsolver_root(s);
+  gsl_root_fsolver_free(s);
+  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. 9 root for eps2 = %g did not converge", eps2);
+  PetscFunctionReturn(0);
+}
+
+static double Eq7Integrand(double g, void *ctx)
+{
+  const double l = *(const double *)ctx;
+  return exp(-l * l / (1 + g)) / (2 * M_PI * sqrt(1 - g * g));
+}
+
+PetscErrorCode PgModelC11(double lambda_x, double rho, double *c11)
+{
+  double                     e1 = gsl_cdf_ugaussian_Q(lambda_x), v, err;
+  gsl_function               F  = {Eq7Integrand, &lambda_x};
+  gsl_integration_workspace *w  = gsl_integration_workspace_alloc(256);
+
+  PetscFunctionBeginUser;
+  PetscCheck(w, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL workspace");
+  /* QAGS handles the integrable 1/sqrt(1-g) singularity at rho = 1 */
+  int status = gsl_integration_qags(&F, 0, rho, 1e-13, 1e-10, 256, w, &v, &err);
+  gsl_integration_workspace_free(w);
+  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. 7 quadrature failed: %s", gsl_strerror(status));
+  *c11 = e1 * e1 + v;
+  PetscFunctionReturn(0);
+}
+
+#define THRESHOLD_LOOP(R) \
+  do { \
+    const R *xy = (const R *)data; \
+    const R  lx = (R)lambda_x, lz = (R)lambda_z, a = (R)sqrt(m), b = (R)sqrt(1 - m); \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads)") for (size_t i = 0; i < n; i++) \
+    { \
+      const R x = xy[2 * i], y = xy[2 * i + 1]; \
+      out[i]    = x >= lx ? PG_PHASE_NVP : (a * x + b * y >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE); \
+    } \
+  } while (0)
+
+PetscErrorCode PgModelThreshold(PgField field, double lambda_x, double lambda_z, double m, PgLabels labels)
+{
+  const void  *data;
+  PgPrecision  prec;
+  const size_t n        = PgGridLocalVoxels(labels->grid);
+  uint8_t     *out      = labels->v;
+  const int    nthreads = labels->grid->threads;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgFieldGetArray(field, &data, &prec));
+  if (prec == PG_PRECISION_DOUBLE) THRESHOLD_LOOP(double);
+  else THRESHOLD_LOOP(float);
+  PetscFunctionReturn(0);
+}

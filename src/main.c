@@ -13,7 +13,9 @@
 #include <plurigauss/labels.h>
 #include <plurigauss/model.h>
 
+#include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PG_EXIT_INTERRUPTED 3
@@ -32,6 +34,23 @@ static PetscErrorCode RegisterStages(Stages *s)
   PetscCall(PetscLogStageRegister("threshold", &s->threshold));
   PetscCall(PetscLogStageRegister("measure", &s->measure));
   PetscCall(PetscLogStageRegister("io", &s->io));
+  PetscFunctionReturn(0);
+}
+
+/* Largest peak resident set (VmHWM) over the ranks, in bytes. */
+static PetscErrorCode PeakResidentBytes(MPI_Comm comm, double *peak)
+{
+  double mine = 0;
+  FILE  *f    = fopen("/proc/self/status", "r");
+  char   line[256];
+
+  PetscFunctionBeginUser;
+  if (f) {
+    while (fgets(line, sizeof line, f))
+      if (!strncmp(line, "VmHWM:", 6)) mine = 1024.0 * atof(line + 6);
+    fclose(f);
+  }
+  PetscCallMPI(MPI_Allreduce(&mine, peak, 1, MPI_DOUBLE, MPI_MAX, comm));
   PetscFunctionReturn(0);
 }
 
@@ -56,6 +75,7 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   Stages    st;
   double    lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
   PetscBool stop = PETSC_FALSE;
+  double    t_bare = NAN;
 
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
@@ -78,16 +98,6 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   const int nruns = (int)(cfg.nsweep * cfg.realizations);
   PetscCall(PgGridCreate(comm, cfg.shape, cfg.voxel_um, (int)cfg.threads, &grid));
   PetscCall(PgOutputOpen(grid, &cfg, nruns, &out));
-  {
-    PgRow m = {0};
-    PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg.alpha_x_per_um));
-    PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg.alpha_y_per_um));
-    PetscCall(PgRowSet(&m, "m", cfg.m));
-    PetscCall(PgRowSet(&m, "lambda_x", lambda_x));
-    PetscCall(PgRowSet(&m, "nvp_fraction", 0.5 * erfc(lambda_x / sqrt(2.0))));
-    PetscCall(PgRowSet(&m, "nanopore_ratio", cfg.nanopore_ratio));
-    PetscCall(PgOutputWriteModel(out, &m));
-  }
   PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg.shape[0], (int)cfg.shape[1], (int)cfg.shape[2], cfg.voxel_um[0], cfg.voxel_um[1], cfg.voxel_um[2], grid->size,
                         grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg.precision == PG_PRECISION_DOUBLE ? "double" : "single"));
   PetscCall(PetscPrintf(comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", lambda_x, 0.5 * erfc(lambda_x / sqrt(2.0)), cfg.m,
@@ -101,6 +111,34 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
     /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
     if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
     PetscCall(PetscPrintf(comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n", MPI_Wtime() - t0, fbytes / 1048576.0));
+    if (cfg.fft_time_bare) {
+      t_bare = HUGE_VAL;
+      for (int i = 0; i < 3; i++) {
+        PetscCallMPI(MPI_Barrier(comm));
+        double t = MPI_Wtime();
+        PetscCall(PgFieldExecuteBare(field));
+        PetscCallMPI(MPI_Barrier(comm));
+        t_bare = PetscMin(t_bare, MPI_Wtime() - t);
+      }
+      PetscCall(PetscPrintf(comm, "plurigauss: bare FFT (the floor of generation) %.3f s\n", t_bare));
+    }
+  }
+  {
+    PgRow m = {0};
+    PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg.alpha_x_per_um));
+    PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg.alpha_y_per_um));
+    PetscCall(PgRowSet(&m, "m", cfg.m));
+    PetscCall(PgRowSet(&m, "lambda_x", lambda_x));
+    PetscCall(PgRowSet(&m, "nvp_fraction", 0.5 * erfc(lambda_x / sqrt(2.0))));
+    PetscCall(PgRowSet(&m, "nanopore_ratio", cfg.nanopore_ratio));
+    if (field) {
+      double ex, ey;
+      PetscCall(PgFieldGetInfo(field, &ex, &ey, NULL));
+      PetscCall(PgRowSet(&m, "min_eigenvalue_x", ex));
+      PetscCall(PgRowSet(&m, "min_eigenvalue_y", ey));
+    }
+    if (cfg.fft_time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", t_bare));
+    PetscCall(PgOutputWriteModel(out, &m));
   }
 
   double t_start = MPI_Wtime();
@@ -136,6 +174,13 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
       PetscCall(PgRowSet(&row, "eps_2", eps[1]));
       PetscCall(PgRowSet(&row, "eps_3", eps[2]));
       PetscCall(PgRowSet(&row, "eps2_solid", eps[1] * cfg.nanopore_ratio));
+      PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
+      PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1));
+      {
+        double peak;
+        PetscCall(PeakResidentBytes(comm, &peak));
+        PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(grid) / grid->size)));
+      }
 
       PetscCall(PetscLogStagePush(st.io));
       PetscCall(PgOutputWriteRun(out, k, &row, cfg.write_phase ? labels : NULL, cfg.write_fields ? field : NULL));

@@ -50,6 +50,7 @@ typedef struct {
   PgPlanner planner;
   char      wisdom_file[PETSC_MAX_PATH_LEN];
   PetscInt  threads;
+  PetscBool fft_time_bare;
 } PgConfig;
 
 /// Reads and validates the deck and the command line. Collective. On any bad key or value it

@@ -20,6 +20,8 @@
 /// (8 or 16 bytes per voxel), plus FFTW's small plan workspace.
 #include <plurigauss/field.h>
 
+#include "noise.h"
+
 #include <Random123/philox.h>
 #include <fftw3-mpi.h>
 #include <math.h>
@@ -32,33 +34,30 @@ struct PgField_private {
   void       *plan;     /* fftw_plan or fftwf_plan */
   double     *eig_x[3]; /* 1D spectra of rho_X along x, y, z (eigenvalues, clipped >= 0) */
   double     *eig_y[3];
+  double     *sqrt_eig_x0, *sqrt_eig_y0; /* square roots of the x spectra */
   double      min_eig_x, min_eig_y;
   char        wisdom[PETSC_MAX_PATH_LEN + 16];
 };
 
-/* uniform in (0,1) from 32 random bits, never 0 */
-#define PG_U01(R, u) (((R)(u) + (R)0.5) * (R)2.3283064365386963e-10)
+#define PgNoiseRow_d PgNoiseRowDouble
+#define PgNoiseRow_s PgNoiseRowFloat
 
 /* --- double precision --- */
 #define R      double
 #define FX(f)  fftw_##f
 #define SFX(f) f##_d
-#define M(fn)  fn
 #include "field_impl.h"
 #undef R
 #undef FX
 #undef SFX
-#undef M
 /* --- single precision --- */
 #define R      float
 #define FX(f)  fftwf_##f
 #define SFX(f) f##_s
-#define M(fn)  fn##f
 #include "field_impl.h"
 #undef R
 #undef FX
 #undef SFX
-#undef M
 
 PetscErrorCode PgFieldInitializePackage(int threads)
 {
@@ -116,6 +115,11 @@ PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner plann
     f->min_eig_x = PetscMin(f->min_eig_x, mx);
     f->min_eig_y = PetscMin(f->min_eig_y, my);
   }
+  PetscCall(PetscMalloc2(grid->n[0], &f->sqrt_eig_x0, grid->n[0], &f->sqrt_eig_y0));
+  for (PetscInt k = 0; k < grid->n[0]; k++) {
+    f->sqrt_eig_x0[k] = sqrt(f->eig_x[0][k]);
+    f->sqrt_eig_y0[k] = sqrt(f->eig_y[0][k]);
+  }
   if (precision == PG_PRECISION_DOUBLE) {
     PetscCall(Alloc_d(f));
     PetscCall(Plan_d(f, flags));
@@ -140,6 +144,7 @@ PetscErrorCode PgFieldDestroy(PgField *field)
     if (f->plan) fftwf_destroy_plan((fftwf_plan)f->plan);
     fftwf_free(f->buf);
   }
+  PetscCall(PetscFree2(f->sqrt_eig_x0, f->sqrt_eig_y0));
   for (int d = 0; d < 3; d++) {
     PetscCall(PetscFree(f->eig_x[d]));
     PetscCall(PetscFree(f->eig_y[d]));
@@ -152,10 +157,10 @@ PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
 {
   PetscFunctionBeginUser;
   if (f->precision == PG_PRECISION_DOUBLE) {
-    FillSpectrum_d(f, seed);
+    PetscCall(FillSpectrum_d(f, seed));
     fftw_execute((fftw_plan)f->plan);
   } else {
-    FillSpectrum_s(f, seed);
+    PetscCall(FillSpectrum_s(f, seed));
     fftwf_execute((fftwf_plan)f->plan);
   }
   PetscFunctionReturn(0);

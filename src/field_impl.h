@@ -1,57 +1,50 @@
 /* Precision-generic body of field.c, included once per precision with
  *   R       the real type (double or float)
  *   FX(f)   the FFTW name prefix (fftw_##f or fftwf_##f)
- *   SFX(f)  the suffix of local functions (f##_d or f##_s)
- *   M(f)    the libm function of that precision (f or f##f)
+ *   SFX(f)  the name of local functions per precision (f##_d or f##_s; PgNoiseRow_d is
+ *           PgNoiseRowDouble)
  * Not a public header. */
 
-typedef R SFX(Cplx)[2];
 
 /* Hermitian white noise times sqrt(Lambda/N), drawn in the transposed Fourier layout
- * [ky local][kz][kx]. Each k and its partner -k read the same Philox counter (the smaller
- * global index of the pair), so A(-k) = conj A(k) and the transform is real, whichever rank holds
+ * [ky local][kz][kx], one row (ky, kz) at a time (noise.c). Each k and its partner -k read the
+ * same Philox counter, so A(-k) = conj A(k) and the transform is real, whichever rank holds
  * either frequency. */
-static void SFX(FillSpectrum)(PgField f, uint64_t seed)
+static PetscErrorCode SFX(FillSpectrum)(PgField f, uint64_t seed)
 {
   const PgGrid_s *g    = f->grid;
   const ptrdiff_t nx   = g->n[0], ny = g->n[1], nz = g->n[2];
-  SFX(Cplx)      *buf  = (SFX(Cplx) *)f->buf;
   const double    norm = 1.0 / PgGridGlobalVoxels(g);
-  philox4x32_key_t key = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+  R              *buf  = (R *)f->buf;
+  PetscErrorCode  ierr = 0;
 
-#pragma omp parallel for collapse(2) schedule(static) num_threads(g->threads)
-  for (ptrdiff_t jy = 0; jy < g->nky_local; jy++) {
-    for (ptrdiff_t kz = 0; kz < nz; kz++) {
-      const ptrdiff_t ky = g->ky_start + jy, my = (ny - ky) % ny, mz = (nz - kz) % nz;
-      const double    syz_x = f->eig_x[1][ky] * f->eig_x[2][kz] * norm, syz_y = f->eig_y[1][ky] * f->eig_y[2][kz] * norm;
-      SFX(Cplx)      *row   = buf + ((size_t)jy * (size_t)nz + (size_t)kz) * (size_t)nx;
-      for (ptrdiff_t kx = 0; kx < nx; kx++) {
-        const ptrdiff_t mx  = (nx - kx) % nx;
-        const uint64_t  gk  = ((uint64_t)ky * (uint64_t)nz + (uint64_t)kz) * (uint64_t)nx + (uint64_t)kx;
-        const uint64_t  gm  = ((uint64_t)my * (uint64_t)nz + (uint64_t)mz) * (uint64_t)nx + (uint64_t)mx;
-        const uint64_t  c   = gk < gm ? gk : gm;
-        philox4x32_ctr_t ctr = {{(uint32_t)c, (uint32_t)(c >> 32), 0x5047u, 0}};
-        philox4x32_ctr_t u   = philox4x32(ctr, key);
-        /* Box-Muller, one complex normal per field: modulus sqrt(-2 ln u), phase 2 pi u' */
-        const R ra = M(sqrt)(-2 * M(log)(PG_U01(R, u.v[0]))), ta = (R)(2 * M_PI) * PG_U01(R, u.v[1]);
-        const R rb = M(sqrt)(-2 * M(log)(PG_U01(R, u.v[2]))), tb = (R)(2 * M_PI) * PG_U01(R, u.v[3]);
-        R       ar = ra * M(cos)(ta), ai = ra * M(sin)(ta), br = rb * M(cos)(tb), bi = rb * M(sin)(tb);
-        if (gk == gm) { /* self-conjugate frequency: real N(0,1) */
-          ai = bi = 0;
-        } else {
-          const R h = (R)M_SQRT1_2;
-          ar *= h;
-          br *= h;
-          ai *= (gk == c) ? h : -h; /* the partner takes the conjugate */
-          bi *= (gk == c) ? h : -h;
+  PetscFunctionBeginUser;
+#pragma omp parallel num_threads(g->threads) reduction(| : ierr)
+  {
+    /* per thread: the row's x-scalings and the noise scratch (4 words + 1 byte per kx) */
+    R        *sx      = (R *)malloc(sizeof(R) * 2 * (size_t)nx);
+    uint32_t *scratch = (uint32_t *)malloc(sizeof(uint32_t) * 5 * (size_t)nx);
+    if (!sx || !scratch) ierr = 1;
+    else {
+#pragma omp for collapse(2) schedule(static)
+      for (ptrdiff_t jy = 0; jy < g->nky_local; jy++) {
+        for (ptrdiff_t kz = 0; kz < nz; kz++) {
+          const ptrdiff_t ky = g->ky_start + jy, my = (ny - ky) % ny, mz = (nz - kz) % nz;
+          const double    syz_x = sqrt(f->eig_x[1][ky] * f->eig_x[2][kz] * norm), syz_y = sqrt(f->eig_y[1][ky] * f->eig_y[2][kz] * norm);
+          for (ptrdiff_t kx = 0; kx < nx; kx++) {
+            sx[kx]      = (R)(f->sqrt_eig_x0[kx] * syz_x);
+            sx[nx + kx] = (R)(f->sqrt_eig_y0[kx] * syz_y);
+          }
+          PgNoiseRow row = {seed, ((uint64_t)ky * (uint64_t)nz + (uint64_t)kz) * (uint64_t)nx, ((uint64_t)my * (uint64_t)nz + (uint64_t)mz) * (uint64_t)nx, nx, sx, sx + nx};
+          SFX(PgNoiseRow)(&row, buf + 2 * ((size_t)jy * (size_t)nz + (size_t)kz) * (size_t)nx, scratch);
         }
-        const R sx = (R)sqrt(f->eig_x[0][kx] * syz_x), sy = (R)sqrt(f->eig_y[0][kx] * syz_y);
-        /* F = sqrt(Lx) A + i sqrt(Ly) B  ->  IDFT(F) = X + i Y */
-        row[kx][0] = sx * ar - sy * bi;
-        row[kx][1] = sx * ai + sy * br;
       }
     }
+    free(sx);
+    free(scratch);
   }
+  PetscCheck(!ierr, PETSC_COMM_SELF, PETSC_ERR_MEM, "out of memory for the noise scratch");
+  PetscFunctionReturn(0);
 }
 
 static PetscErrorCode SFX(Plan)(PgField f, unsigned flags)
@@ -78,8 +71,8 @@ static PetscErrorCode SFX(Plan)(PgField f, unsigned flags)
 static PetscErrorCode SFX(Alloc)(PgField f)
 {
   PetscFunctionBeginUser;
-  f->buf = FX(malloc)(sizeof(SFX(Cplx)) * (size_t)PetscMax(f->grid->alloc_complex, 1));
-  PetscCheck(f->buf, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate %zu bytes for the field", sizeof(SFX(Cplx)) * (size_t)f->grid->alloc_complex);
-  f->bytes = sizeof(SFX(Cplx)) * (size_t)f->grid->alloc_complex;
+  f->buf = FX(malloc)(sizeof(FX(complex)) * (size_t)PetscMax(f->grid->alloc_complex, 1));
+  PetscCheck(f->buf, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate %zu bytes for the field", sizeof(FX(complex)) * (size_t)f->grid->alloc_complex);
+  f->bytes = sizeof(FX(complex)) * (size_t)f->grid->alloc_complex;
   PetscFunctionReturn(0);
 }

@@ -31,6 +31,7 @@ typedef struct {
 
 static const char *const precision_names[] = {"single", "double", NULL};
 static const char *const planner_names[]   = {"estimate", "measure", "patient", NULL};
+static const char *const periodic_names[]  = {"auto", "true", "false", NULL};
 
 #define INF HUGE_VAL
 static const Key keys[] = {
@@ -54,6 +55,11 @@ static const Key keys[] = {
   {"output_precision", KEY_ENUM, 1, 1, "single", "-", 0, 0, 0, 0, precision_names, "floating point of field synthesis and written fields"},
   {"output_compress", KEY_INT, 1, 1, "1", "level", 0, 9, 0, 0, NULL, "deflate level of written volumes (0 = none)"},
   {"output_overwrite", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "replace an existing output instead of resuming it"},
+  {"input_image", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "measure a segmented image FILE.h5:/dataset (uint8 labels 1,2,3) instead of simulating"},
+  {"measure_covariance", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "two-point coverage functions C_ij (eq. 4) by FFT"},
+  {"measure_intrinsic", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "surface areas S_i, interface areas S_ij, Euler characteristics"},
+  {"measure_range_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "largest lag of C_ij; 0 = a quarter of the shortest side"},
+  {"measure_periodic", KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, periodic_names, "periodic estimators (auto: yes for model runs, no for images)"},
   {"fft_planner", KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
   {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "FFTW wisdom file, read if present and updated after planning"},
   {"fft_time_bare", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "time the bare transform after planning (benchmarks: the floor of generation)"},
@@ -62,7 +68,7 @@ static const Key keys[] = {
 #define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
 
 /* Section prefixes of the deck: a command-line option starting with one of them must be a key. */
-static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", NULL};
+static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", NULL};
 
 typedef struct {
   PetscBool set;
@@ -319,6 +325,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
     Value *vs = V("domain_voxel_size_um");
     PetscCheck(vs->n == 1 || vs->n == 3, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um needs 1 or 3 values, got %d", vs->n);
     for (int d = 0; d < 3; d++) cfg->voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
+    cfg->voxel_given = vs->set;
   }
   cfg->alpha_x_per_um = V("model_alpha_x")->v[0];
   cfg->alpha_y_per_um = V("model_alpha_y")->v[0];
@@ -362,10 +369,15 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   snprintf(cfg->wisdom_file, sizeof cfg->wisdom_file, "%s", V("fft_wisdom")->s);
   cfg->threads        = (PetscInt)V("threads")->v[0];
   cfg->fft_time_bare  = V("fft_time_bare")->v[0] != 0;
+  snprintf(cfg->input_image, sizeof cfg->input_image, "%s", V("input_image")->s);
+  cfg->measure_covariance = V("measure_covariance")->v[0] != 0;
+  cfg->measure_intrinsic  = V("measure_intrinsic")->v[0] != 0;
+  cfg->measure_range_um   = V("measure_range_um")->v[0];
+  cfg->measure_periodic   = (int)V("measure_periodic")->v[0];
 #undef V
 
   /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */
-  for (int d = 0; d < 3; d++) {
+  for (int d = 0; d < 3 && !cfg->input_image[0]; d++) {
     double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
     PetscCheck(ad <= 1.0, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um = %g is large against 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1): the fields would not be resolved", cfg->voxel_um[d],
                1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
@@ -415,6 +427,7 @@ PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len)
   if (cfg->have_lambda_z) o += (size_t)snprintf(buf + o, len - o, " lz=%.17g", cfg->lambda_z);
   else
     for (int i = 0; i < cfg->nsweep && o < len; i++) o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", cfg->carbon_fraction[i]);
+  if (cfg->input_image[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " image=%s", cfg->input_image);
   if (o < len) o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->realizations, (unsigned long long)cfg->seed, (int)cfg->common_random_numbers, (int)cfg->precision);
   PetscCheck(o < len, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "signature buffer too small");
   PetscFunctionReturn(0);

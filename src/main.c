@@ -1,7 +1,8 @@
 /// \file
 /// plurigauss: deck -> grid -> fields -> labels -> output, for every run of the sweep.
 ///
-/// main only sequences the stages; each lives in its own module. Runs are numbered
+/// main only sequences the stages; each lives in its own module. With input.image the program
+/// measures a segmented image instead of simulating (one run). Runs are numbered
 /// k = point * realizations + realization. A run already complete in the output is skipped, so
 /// rerunning an interrupted job resumes it. SIGTERM/SIGUSR1/SIGINT (Slurm's time-limit signal)
 /// finish the run being written, close the file and exit with status 3 ("interrupted, resumable").
@@ -9,6 +10,7 @@
 #include <plurigauss/error.h>
 #include <plurigauss/field.h>
 #include <plurigauss/grid.h>
+#include <plurigauss/image.h>
 #include <plurigauss/io.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/model.h>
@@ -65,53 +67,108 @@ static PetscErrorCode StopRequested(MPI_Comm comm, PetscBool *stop)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
+/* The measure stage: descriptors of one label volume, appended to the run's row and written to
+ * its descriptors group. */
+static PetscErrorCode Measure(const PgConfig *cfg, PgGrid grid, PgLabels labels, PetscBool periodic, PgOutput out, int k, const Stages *st, PgRow *row)
 {
-  PgConfig  cfg;
+  double eps[PG_NPHASES];
+
+  PetscFunctionBeginUser;
+  (void)cfg;
+  (void)periodic;
+  (void)out;
+  (void)k;
+  PetscCall(PetscLogStagePush(st->measure));
+  PetscCall(PgLabelsVolumeFractions(labels, eps));
+  PetscCall(PgRowSet(row, "eps_1", eps[0]));
+  PetscCall(PgRowSet(row, "eps_2", eps[1]));
+  PetscCall(PgRowSet(row, "eps_3", eps[2]));
+  PetscCall(PgRowSet(row, "eps2_solid", eps[1] * cfg->nanopore_ratio));
+  PetscCall(PetscLogStagePop());
+  PetscFunctionReturn(0);
+}
+
+static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
+
+/* A segmented image instead of a model: one run, measured. */
+static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Stages *st, int *exit_status)
+{
+  PetscInt shape[3];
+  double   voxel[3];
+  PgGrid   grid   = NULL;
+  PgLabels labels = NULL;
+  PgOutput out    = NULL;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgImageInspect(comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, shape, voxel));
+  PetscCall(PgGridCreate(comm, shape, voxel, (int)cfg->threads, &grid));
+  PetscCall(PgOutputOpen(grid, cfg, 1, &out));
+  PetscCall(PetscPrintf(comm, "plurigauss: measuring %s: %d x %d x %d voxels of %g x %g x %g um on %d rank%s\n", cfg->input_image, (int)shape[0], (int)shape[1], (int)shape[2], voxel[0], voxel[1], voxel[2], grid->size, grid->size > 1 ? "s" : ""));
+  if (!PgOutputHasRun(out, 0)) {
+    PgRow  row = {0};
+    double t0  = MPI_Wtime(), t1;
+    PetscCall(PgLabelsCreate(grid, &labels));
+    PetscCall(PetscLogStagePush(st->io));
+    PetscCall(PgImageRead(grid, cfg->input_image, labels));
+    PetscCall(PetscLogStagePop());
+    t1 = MPI_Wtime();
+    PetscCall(Measure(cfg, grid, labels, MeasurePeriodic(cfg, PETSC_FALSE), out, 0, st, &row));
+    PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
+    PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));
+    PetscCall(PgOutputWriteRun(out, 0, &row, NULL, NULL));
+    PetscCall(PetscPrintf(comm, "image  read %.2f s  measure %.2f s  | eps %.4f %.4f %.4f\n", t1 - t0, MPI_Wtime() - t1, row.value[0], row.value[1], row.value[2]));
+  }
+  PetscCall(PgOutputClose(&out));
+  PetscCall(PetscPrintf(comm, "plurigauss: results in %s\n", cfg->output_file));
+  *exit_status = 0;
+  PetscCall(PgLabelsDestroy(&labels));
+  PetscCall(PgGridDestroy(&grid));
+  PetscFunctionReturn(0);
+}
+
+/* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, int *exit_status)
+{
   PgGrid    grid   = NULL;
   PgField   field  = NULL;
   PgLabels  labels = NULL;
   PgOutput  out    = NULL;
-  Stages    st;
   double    lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
-  PetscBool stop = PETSC_FALSE;
+  PetscBool stop   = PETSC_FALSE;
   double    t_bare = NAN;
 
   PetscFunctionBeginUser;
-  PetscCall(RegisterStages(&st));
-  PetscCall(PgConfigLoad(comm, deck, &cfg));
-
   /* thresholds: eq. 6 and eq. 9; checked before any file is touched */
-  lambda_x = cfg.have_lambda_x ? cfg.lambda_x : PgModelLambdaX(cfg.nvp_fraction);
-  for (int p = 0; p < cfg.nsweep; p++) {
-    if (cfg.have_lambda_z) lambda_z[p] = cfg.lambda_z;
+  lambda_x = cfg->have_lambda_x ? cfg->lambda_x : PgModelLambdaX(cfg->nvp_fraction);
+  for (int p = 0; p < cfg->nsweep; p++) {
+    if (cfg->have_lambda_z) lambda_z[p] = cfg->lambda_z;
     else {
       PetscErrorCode ierr;
       PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-      ierr = PgModelLambdaZ(lambda_x, cfg.m, cfg.carbon_fraction[p], &lambda_z[p]);
+      ierr = PgModelLambdaZ(lambda_x, cfg->m, cfg->carbon_fraction[p], &lambda_z[p]);
       PetscCall(PetscPopErrorHandler());
-      PetscCheck(!ierr, comm, PETSC_ERR_USER_INPUT, "carbon fraction %g cannot be reached with lambda_X = %g (eq. 9 allows up to %g)", cfg.carbon_fraction[p], lambda_x, 1 - (cfg.have_lambda_x ? 0.5 * erfc(lambda_x / sqrt(2.0)) : cfg.nvp_fraction));
+      PetscCheck(!ierr, comm, PETSC_ERR_USER_INPUT, "carbon fraction %g cannot be reached with lambda_X = %g (eq. 9 allows up to %g)", cfg->carbon_fraction[p], lambda_x, 0.5 * erfc(-lambda_x / sqrt(2.0)));
     }
-    PetscCall(PgModelCarbonFraction(lambda_x, lambda_z[p], cfg.m, &eps2_model[p]));
+    PetscCall(PgModelCarbonFraction(lambda_x, lambda_z[p], cfg->m, &eps2_model[p]));
   }
 
-  const int nruns = (int)(cfg.nsweep * cfg.realizations);
-  PetscCall(PgGridCreate(comm, cfg.shape, cfg.voxel_um, (int)cfg.threads, &grid));
-  PetscCall(PgOutputOpen(grid, &cfg, nruns, &out));
-  PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg.shape[0], (int)cfg.shape[1], (int)cfg.shape[2], cfg.voxel_um[0], cfg.voxel_um[1], cfg.voxel_um[2], grid->size,
-                        grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg.precision == PG_PRECISION_DOUBLE ? "double" : "single"));
-  PetscCall(PetscPrintf(comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", lambda_x, 0.5 * erfc(lambda_x / sqrt(2.0)), cfg.m,
-                        cfg.alpha_x_per_um, cfg.alpha_y_per_um, (int)cfg.nsweep, cfg.nsweep > 1 ? "s" : "", (int)cfg.realizations, cfg.realizations > 1 ? "s" : "", nruns, PgOutputRunsDone(out), cfg.output_file));
+  const int nruns = (int)(cfg->nsweep * cfg->realizations);
+  PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &grid));
+  PetscCall(PgOutputOpen(grid, cfg, nruns, &out));
+  PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
+                        grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
+  PetscCall(PetscPrintf(comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", lambda_x, 0.5 * erfc(lambda_x / sqrt(2.0)), cfg->m,
+                        cfg->alpha_x_per_um, cfg->alpha_y_per_um, (int)cfg->nsweep, cfg->nsweep > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "", nruns, PgOutputRunsDone(out), cfg->output_file));
   if (PgOutputRunsDone(out) < nruns) {
     double t0 = MPI_Wtime(), e_min_x, e_min_y;
     size_t fbytes;
-    PetscCall(PgFieldCreate(grid, cfg.precision, cfg.planner, cfg.wisdom_file, cfg.alpha_x_per_um, cfg.alpha_y_per_um, &field));
+    PetscCall(PgFieldCreate(grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um, cfg->alpha_y_per_um, &field));
     PetscCall(PgLabelsCreate(grid, &labels));
     PetscCall(PgFieldGetInfo(field, &e_min_x, &e_min_y, &fbytes));
     /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
     if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
     PetscCall(PetscPrintf(comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n", MPI_Wtime() - t0, fbytes / 1048576.0));
-    if (cfg.fft_time_bare) {
+    if (cfg->fft_time_bare) {
       t_bare = HUGE_VAL;
       for (int i = 0; i < 3; i++) {
         PetscCallMPI(MPI_Barrier(comm));
@@ -125,87 +182,105 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   }
   {
     PgRow m = {0};
-    PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg.alpha_x_per_um));
-    PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg.alpha_y_per_um));
-    PetscCall(PgRowSet(&m, "m", cfg.m));
+    PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg->alpha_x_per_um));
+    PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg->alpha_y_per_um));
+    PetscCall(PgRowSet(&m, "m", cfg->m));
     PetscCall(PgRowSet(&m, "lambda_x", lambda_x));
     PetscCall(PgRowSet(&m, "nvp_fraction", 0.5 * erfc(lambda_x / sqrt(2.0))));
-    PetscCall(PgRowSet(&m, "nanopore_ratio", cfg.nanopore_ratio));
+    PetscCall(PgRowSet(&m, "nanopore_ratio", cfg->nanopore_ratio));
     if (field) {
       double ex, ey;
       PetscCall(PgFieldGetInfo(field, &ex, &ey, NULL));
       PetscCall(PgRowSet(&m, "min_eigenvalue_x", ex));
       PetscCall(PgRowSet(&m, "min_eigenvalue_y", ey));
     }
-    if (cfg.fft_time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", t_bare));
+    if (cfg->fft_time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", t_bare));
     PetscCall(PgOutputWriteModel(out, &m));
   }
 
   double t_start = MPI_Wtime();
   int    ndone_here = 0, ntodo = nruns - PgOutputRunsDone(out);
-  for (int r = 0; r < cfg.realizations && !stop; r++) {
+  for (int r = 0; r < cfg->realizations && !stop; r++) {
     PetscBool have_field = PETSC_FALSE; /* for common random numbers: fields of realization r */
-    for (int p = 0; p < cfg.nsweep && !stop; p++) {
-      const int k = p * (int)cfg.realizations + r;
+    for (int p = 0; p < cfg->nsweep && !stop; p++) {
+      const int k = p * (int)cfg->realizations + r;
       if (PgOutputHasRun(out, k)) continue;
-      const uint64_t seed = PgFieldRunSeed(cfg.seed, cfg.common_random_numbers ? 0 : p, r);
-      double         t0 = MPI_Wtime(), t1, t2, t3, eps[PG_NPHASES];
+      const uint64_t seed = PgFieldRunSeed(cfg->seed, cfg->common_random_numbers ? 0 : p, r);
+      const double   target = cfg->have_lambda_z ? eps2_model[p] : cfg->carbon_fraction[p];
+      double         t0 = MPI_Wtime(), t1, t2, t3, t4;
+      PgRow          row = {0};
 
-      PetscCall(PetscLogStagePush(st.generate));
+      PetscCall(PetscLogStagePush(st->generate));
       if (!have_field) PetscCall(PgFieldGenerate(field, seed));
-      have_field = cfg.common_random_numbers;
+      have_field = cfg->common_random_numbers;
       PetscCall(PetscLogStagePop());
       t1 = MPI_Wtime();
 
-      PetscCall(PetscLogStagePush(st.threshold));
-      PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg.m, labels));
-      PetscCall(PgLabelsVolumeFractions(labels, eps));
+      PetscCall(PetscLogStagePush(st->threshold));
+      PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg->m, labels));
       PetscCall(PetscLogStagePop());
       t2 = MPI_Wtime();
 
-      PgRow row = {0};
-      PetscCall(PgRowSet(&row, "eps2_target", cfg.have_lambda_z ? eps2_model[p] : cfg.carbon_fraction[p]));
+      PetscCall(PgRowSet(&row, "eps2_target", target));
       PetscCall(PgRowSet(&row, "realization", r));
       PetscCall(PgRowSet(&row, "seed", (double)seed));
       PetscCall(PgRowSet(&row, "lambda_x", lambda_x));
       PetscCall(PgRowSet(&row, "lambda_z", lambda_z[p]));
       PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
-      PetscCall(PgRowSet(&row, "eps_1", eps[0]));
-      PetscCall(PgRowSet(&row, "eps_2", eps[1]));
-      PetscCall(PgRowSet(&row, "eps_3", eps[2]));
-      PetscCall(PgRowSet(&row, "eps2_solid", eps[1] * cfg.nanopore_ratio));
+      PetscCall(Measure(cfg, grid, labels, MeasurePeriodic(cfg, PETSC_TRUE), out, k, st, &row));
+      t3 = MPI_Wtime();
       PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
       PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1));
+      PetscCall(PgRowSet(&row, "t_measure_s", t3 - t2));
       {
         double peak;
         PetscCall(PeakResidentBytes(comm, &peak));
         PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(grid) / grid->size)));
       }
 
-      PetscCall(PetscLogStagePush(st.io));
-      PetscCall(PgOutputWriteRun(out, k, &row, cfg.write_phase ? labels : NULL, cfg.write_fields ? field : NULL));
+      PetscCall(PetscLogStagePush(st->io));
+      PetscCall(PgOutputWriteRun(out, k, &row, cfg->write_phase ? labels : NULL, cfg->write_fields ? field : NULL));
       PetscCall(PetscLogStagePop());
-      t3 = MPI_Wtime();
+      t4 = MPI_Wtime();
 
       ndone_here++;
-      double elapsed = MPI_Wtime() - t_start, remain = elapsed / ndone_here * (ntodo - ndone_here);
-      PetscCall(PetscPrintf(comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  write %5.2f s  | eps %.4f %.4f %.4f | elapsed %.1f s, left ~%.1f s\n", k + 1, nruns, cfg.have_lambda_z ? eps2_model[p] : cfg.carbon_fraction[p], r, t1 - t0,
-                            t2 - t1, t3 - t2, eps[0], eps[1], eps[2], elapsed, remain));
+      double elapsed = MPI_Wtime() - t_start, remain = elapsed / ndone_here * (ntodo - ndone_here), eps[3];
+      for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "eps_%d", i + 1);
+        for (int c = 0; c < row.n; c++)
+          if (!strcmp(row.name[c], name)) eps[i] = row.value[c];
+      }
+      PetscCall(PetscPrintf(comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  measure %6.2f s  write %5.2f s  | eps %.4f %.4f %.4f | elapsed %.1f s, left ~%.1f s\n", k + 1, nruns, target, r, t1 - t0, t2 - t1, t3 - t2, t4 - t3, eps[0], eps[1],
+                            eps[2], elapsed, remain));
       PetscCall(StopRequested(comm, &stop));
     }
   }
   int done = PgOutputRunsDone(out);
   PetscCall(PgOutputClose(&out));
   if (done == nruns) {
-    PetscCall(PetscPrintf(comm, "plurigauss: %d runs complete in %s\n", nruns, cfg.output_file));
+    PetscCall(PetscPrintf(comm, "plurigauss: %d runs complete in %s\n", nruns, cfg->output_file));
     *exit_status = 0;
   } else {
-    PetscCall(PetscPrintf(comm, "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done, nruns, cfg.output_file));
+    PetscCall(PetscPrintf(comm, "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done, nruns, cfg->output_file));
     *exit_status = PG_EXIT_INTERRUPTED;
   }
   PetscCall(PgLabelsDestroy(&labels));
   PetscCall(PgFieldDestroy(&field));
   PetscCall(PgGridDestroy(&grid));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
+{
+  PgConfig cfg;
+  Stages   st;
+
+  PetscFunctionBeginUser;
+  PetscCall(RegisterStages(&st));
+  PetscCall(PgConfigLoad(comm, deck, &cfg));
+  if (cfg.input_image[0]) PetscCall(MeasureImage(comm, &cfg, &st, exit_status));
+  else PetscCall(SimulateSweep(comm, &cfg, &st, exit_status));
   PetscCall(PgConfigDestroy(&cfg));
   PetscFunctionReturn(0);
 }

@@ -21,7 +21,8 @@ typedef struct {
 
   /* domain */
   PetscInt shape[3];    /* global voxels along x, y, z */
-  double   voxel_um[3]; /* voxel edge along x, y, z (µm) */
+  double    voxel_um[3]; /* voxel edge along x, y, z (µm) */
+  PetscBool voxel_given; /* set in the deck (else an image's own voxel size is used) */
 
   /* model (Section 3.1) */
   double    alpha_x_per_um, alpha_y_per_um; /* eqs. 8, 12 (1/µm) */
@@ -51,6 +52,12 @@ typedef struct {
   char      wisdom_file[PETSC_MAX_PATH_LEN];
   PetscInt  threads;
   PetscBool fft_time_bare;
+
+  /* measure */
+  char      input_image[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset, or "" to simulate */
+  PetscBool measure_covariance, measure_intrinsic;
+  double    measure_range_um; /* 0 = a quarter of the shortest side */
+  int       measure_periodic; /* 0 auto, 1 yes, 2 no */
 } PgConfig;
 
 /// Reads and validates the deck and the command line. Collective. On any bad key or value it

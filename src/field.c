@@ -1,23 +1,29 @@
 /// \file
-/// Spectral synthesis of two independent Gaussian random fields in one complex transform.
+/// Spectral synthesis of two independent stationary Gaussian random fields.
 ///
 /// Circulant embedding on the periodic grid: for a covariance rho sampled on the torus (shortest
-/// periodic distance), Lambda(k) = DFT(rho)(k) >= 0 and f = IDFT(sqrt(Lambda / N) A) with A unit
-/// Hermitian white noise is real, has mean 0 and covariance exactly rho at lattice lags (so variance
-/// exactly 1). The Gaussian covariance exp(-(alpha h)^2) = prod_d exp(-(alpha dx_d j_d)^2) is
-/// separable, so Lambda is the product of three 1D spectra computed directly (O(n^2) each, no 3D
-/// transform). Both fields come out of one backward c2c transform:
-///     IDFT(sqrt(Lambda_X) A + i sqrt(Lambda_Y) B) = X + i Y,
-/// with the noise drawn directly in Fourier space (no forward transform of white noise) and the
-/// input taken in FFTW's transposed layout (FFTW_MPI_TRANSPOSED_IN), which saves one global
-/// transpose. The floor is therefore one complex 3D transform of N voxels.
+/// periodic distance), Lambda(k) = DFT(rho)(k) >= 0 and f = IDFT(sqrt(Lambda / N) A), with A unit
+/// Hermitian white noise, is real with mean 0 and covariance exactly rho at lattice lags (so
+/// variance exactly 1). The Gaussian covariance exp(-(alpha h)^2) = prod_d exp(-(alpha dx_d j_d)^2)
+/// is separable, so Lambda is the product of three 1D spectra computed directly (O(n^2) each, no
+/// 3D transform). The noise is drawn directly in Fourier space (no forward transform of white
+/// noise), on the half spectrum only, and each field takes one in-place c2r transform whose input
+/// is in FFTW's transposed layout (FFTW_MPI_TRANSPOSED_IN saves one global transpose).
 ///
-/// Random numbers: Philox4x32-10 keyed by the run seed, counter = global frequency index of the
-/// pair {k, -k}; the structure is the same at any rank count (DESIGN.md "Reproducibility").
+/// Why two c2r transforms and not one c2c transform of sqrt(Lx) A + i sqrt(Ly) B (DESIGN.md's
+/// suggestion): the transforms cost about the same, but the c2c input needs the noise at every
+/// frequency, each pair {k, -k} drawn twice (once on each rank that holds a member), 4 normals per
+/// voxel; the half spectra need 2 normals per voxel. Measured at 256^3 single precision on one
+/// core, the c2c noise cost as much as the transform (6 ns per voxel); see benchmarks/README.md.
 ///
-/// Communication: the FFT's two all-to-all transposes, 2 * 16 N (double) or 2 * 8 N (single) bytes
-/// in total, (P-1)/P of it crossing ranks. Memory: one complex buffer of alloc_complex elements
-/// (8 or 16 bytes per voxel), plus FFTW's small plan workspace.
+/// Random numbers: Philox4x32-10 keyed by the run seed, counter = global frequency index (the
+/// smaller of the pair on the Hermitian planes kx = 0, nx/2); the structure is the same at any
+/// rank count (DESIGN.md "Reproducibility").
+///
+/// Communication: each c2r transform does one all-to-all transpose of its N/2 complex values,
+/// 2 * 4 N (single) or 2 * 8 N (double) bytes in total for both fields, (P-1)/P of it crossing
+/// ranks. Memory: two buffers of alloc_r2c complex values, (N + 2 ny nz) reals each: about 8
+/// (single) or 16 (double) bytes per voxel.
 #include <plurigauss/field.h>
 
 #include "noise.h"
@@ -29,9 +35,9 @@
 struct PgField_private {
   PgGrid      grid;
   PgPrecision precision;
-  void       *buf;      /* complex array of alloc_complex elements, float or double */
+  void       *buf[2];   /* X and Y: in-place c2r arrays of alloc_r2c complex values */
   size_t      bytes;
-  void       *plan;     /* fftw_plan or fftwf_plan */
+  void       *plan;     /* fftw_plan or fftwf_plan, executed on both buffers */
   double     *eig_x[3]; /* 1D spectra of rho_X along x, y, z (eigenvalues, clipped >= 0) */
   double     *eig_y[3];
   double     *sqrt_eig_x0, *sqrt_eig_y0; /* square roots of the x spectra */
@@ -137,13 +143,8 @@ PetscErrorCode PgFieldDestroy(PgField *field)
 
   PetscFunctionBeginUser;
   if (!f) PetscFunctionReturn(0);
-  if (f->precision == PG_PRECISION_DOUBLE) {
-    if (f->plan) fftw_destroy_plan((fftw_plan)f->plan);
-    fftw_free(f->buf);
-  } else {
-    if (f->plan) fftwf_destroy_plan((fftwf_plan)f->plan);
-    fftwf_free(f->buf);
-  }
+  if (f->precision == PG_PRECISION_DOUBLE) Free_d(f);
+  else Free_s(f);
   PetscCall(PetscFree2(f->sqrt_eig_x0, f->sqrt_eig_y0));
   for (int d = 0; d < 3; d++) {
     PetscCall(PetscFree(f->eig_x[d]));
@@ -158,10 +159,10 @@ PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
   PetscFunctionBeginUser;
   if (f->precision == PG_PRECISION_DOUBLE) {
     PetscCall(FillSpectrum_d(f, seed));
-    fftw_execute((fftw_plan)f->plan);
+    Execute_d(f);
   } else {
     PetscCall(FillSpectrum_s(f, seed));
-    fftwf_execute((fftwf_plan)f->plan);
+    Execute_s(f);
   }
   PetscFunctionReturn(0);
 }
@@ -169,15 +170,17 @@ PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
 PetscErrorCode PgFieldExecuteBare(PgField f)
 {
   PetscFunctionBeginUser;
-  if (f->precision == PG_PRECISION_DOUBLE) fftw_execute((fftw_plan)f->plan);
-  else fftwf_execute((fftwf_plan)f->plan);
+  if (f->precision == PG_PRECISION_DOUBLE) Execute_d(f);
+  else Execute_s(f);
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgFieldGetArray(PgField f, const void **xy, PgPrecision *precision)
+PetscErrorCode PgFieldGetArrays(PgField f, const void **x, const void **y, ptrdiff_t *row_stride, PgPrecision *precision)
 {
   PetscFunctionBeginUser;
-  *xy = f->buf;
+  *x = f->buf[0];
+  *y = f->buf[1];
+  if (row_stride) *row_stride = 2 * (f->grid->n[0] / 2 + 1);
   if (precision) *precision = f->precision;
   PetscFunctionReturn(0);
 }

@@ -5,25 +5,22 @@
  *           PgNoiseRowDouble)
  * Not a public header. */
 
-
-/* Hermitian white noise times sqrt(Lambda/N), drawn in the transposed Fourier layout
- * [ky local][kz][kx], one row (ky, kz) at a time (noise.c). Each k and its partner -k read the
- * same Philox counter, so A(-k) = conj A(k) and the transform is real, whichever rank holds
- * either frequency. */
+/* White noise times sqrt(Lambda/N) on the half spectra of X and Y, in the transposed Fourier
+ * layout [ky local][kz][kx <= nx/2], one row (ky, kz) at a time (noise.c). */
 static PetscErrorCode SFX(FillSpectrum)(PgField f, uint64_t seed)
 {
   const PgGrid_s *g    = f->grid;
-  const ptrdiff_t nx   = g->n[0], ny = g->n[1], nz = g->n[2];
+  const ptrdiff_t nx   = g->n[0], ny = g->n[1], nz = g->n[2], nh = nx / 2 + 1;
   const double    norm = 1.0 / PgGridGlobalVoxels(g);
-  R              *buf  = (R *)f->buf;
+  R              *bx = (R *)f->buf[0], *by = (R *)f->buf[1];
   PetscErrorCode  ierr = 0;
 
   PetscFunctionBeginUser;
 #pragma omp parallel num_threads(g->threads) reduction(| : ierr)
   {
-    /* per thread: the row's x-scalings and the noise scratch (4 words + 1 byte per kx) */
-    R        *sx      = (R *)malloc(sizeof(R) * 2 * (size_t)nx);
-    uint32_t *scratch = (uint32_t *)malloc(sizeof(uint32_t) * 5 * (size_t)nx);
+    /* per thread: the row's scalings and the noise scratch (4 words + 1 byte per kx) */
+    R        *sx      = (R *)malloc(sizeof(R) * 2 * (size_t)nh);
+    uint32_t *scratch = (uint32_t *)malloc(sizeof(uint32_t) * 5 * (size_t)nh);
     if (!sx || !scratch) ierr = 1;
     else {
 #pragma omp for collapse(2) schedule(static)
@@ -31,12 +28,13 @@ static PetscErrorCode SFX(FillSpectrum)(PgField f, uint64_t seed)
         for (ptrdiff_t kz = 0; kz < nz; kz++) {
           const ptrdiff_t ky = g->ky_start + jy, my = (ny - ky) % ny, mz = (nz - kz) % nz;
           const double    syz_x = sqrt(f->eig_x[1][ky] * f->eig_x[2][kz] * norm), syz_y = sqrt(f->eig_y[1][ky] * f->eig_y[2][kz] * norm);
-          for (ptrdiff_t kx = 0; kx < nx; kx++) {
+          for (ptrdiff_t kx = 0; kx < nh; kx++) {
             sx[kx]      = (R)(f->sqrt_eig_x0[kx] * syz_x);
-            sx[nx + kx] = (R)(f->sqrt_eig_y0[kx] * syz_y);
+            sx[nh + kx] = (R)(f->sqrt_eig_y0[kx] * syz_y);
           }
-          PgNoiseRow row = {seed, ((uint64_t)ky * (uint64_t)nz + (uint64_t)kz) * (uint64_t)nx, ((uint64_t)my * (uint64_t)nz + (uint64_t)mz) * (uint64_t)nx, nx, sx, sx + nx};
-          SFX(PgNoiseRow)(&row, buf + 2 * ((size_t)jy * (size_t)nz + (size_t)kz) * (size_t)nx, scratch);
+          const size_t off = 2 * ((size_t)jy * (size_t)nz + (size_t)kz) * (size_t)nh;
+          PgNoiseRow   row = {seed, ((uint64_t)ky * (uint64_t)nz + (uint64_t)kz) * (uint64_t)nx, ((uint64_t)my * (uint64_t)nz + (uint64_t)mz) * (uint64_t)nx, nx, sx, sx + nh};
+          SFX(PgNoiseRow)(&row, bx + off, by + off, scratch);
         }
       }
     }
@@ -53,13 +51,11 @@ static PetscErrorCode SFX(Plan)(PgField f, unsigned flags)
 
   PetscFunctionBeginUser;
   if (f->wisdom[0]) {
-    int ok = 0;
-    if (g->rank == 0) ok = FX(import_wisdom_from_filename)(f->wisdom);
-    (void)ok; /* a missing wisdom file is not an error: it is written below */
+    if (g->rank == 0) (void)FX(import_wisdom_from_filename)(f->wisdom); /* missing: written below */
     FX(mpi_broadcast_wisdom)(g->comm);
   }
   if (g->threads > 1) FX(plan_with_nthreads)(g->threads);
-  f->plan = FX(mpi_plan_dft_3d)(g->n[2], g->n[1], g->n[0], (FX(complex) *)f->buf, (FX(complex) *)f->buf, g->comm, FFTW_BACKWARD, flags | FFTW_MPI_TRANSPOSED_IN);
+  f->plan = FX(mpi_plan_dft_c2r_3d)(g->n[2], g->n[1], g->n[0], (FX(complex) *)f->buf[0], (R *)f->buf[0], g->comm, flags | FFTW_MPI_TRANSPOSED_IN);
   PetscCheck(f->plan, PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not plan the %td x %td x %td transform", (ptrdiff_t)g->n[2], (ptrdiff_t)g->n[1], (ptrdiff_t)g->n[0]);
   if (f->wisdom[0]) {
     FX(mpi_gather_wisdom)(g->comm);
@@ -70,9 +66,24 @@ static PetscErrorCode SFX(Plan)(PgField f, unsigned flags)
 
 static PetscErrorCode SFX(Alloc)(PgField f)
 {
+  const size_t bytes = sizeof(FX(complex)) * (size_t)PetscMax(f->grid->alloc_r2c, 1);
+
   PetscFunctionBeginUser;
-  f->buf = FX(malloc)(sizeof(FX(complex)) * (size_t)PetscMax(f->grid->alloc_complex, 1));
-  PetscCheck(f->buf, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate %zu bytes for the field", sizeof(FX(complex)) * (size_t)f->grid->alloc_complex);
-  f->bytes = sizeof(FX(complex)) * (size_t)f->grid->alloc_complex;
+  for (int i = 0; i < 2; i++) {
+    f->buf[i] = FX(malloc)(bytes);
+    PetscCheck(f->buf[i], PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate %zu bytes for a field", bytes);
+  }
+  f->bytes = 2 * bytes;
   PetscFunctionReturn(0);
+}
+
+static void SFX(Execute)(PgField f)
+{
+  for (int i = 0; i < 2; i++) FX(mpi_execute_dft_c2r)((FX(plan))f->plan, (FX(complex) *)f->buf[i], (R *)f->buf[i]);
+}
+
+static void SFX(Free)(PgField f)
+{
+  if (f->plan) FX(destroy_plan)((FX(plan))f->plan);
+  for (int i = 0; i < 2; i++) FX(free)(f->buf[i]);
 }

@@ -26,7 +26,12 @@ PetscErrorCode PgGridCreate(MPI_Comm comm, const PetscInt n[3], const double vox
   g->threads = threads;
   /* FFTW orders dimensions slowest first: n0 = nz, n1 = ny, n2 = nx */
   g->alloc_complex = fftw_mpi_local_size_3d_transposed(n[2], n[1], n[0], g->comm, &g->nz_local, &g->z_start, &g->nky_local, &g->ky_start);
-  *grid            = g;
+  {
+    ptrdiff_t nz_local, z_start, nky_local, ky_start;
+    g->alloc_r2c = fftw_mpi_local_size_3d_transposed(n[2], n[1], n[0] / 2 + 1, g->comm, &nz_local, &z_start, &nky_local, &ky_start);
+    PetscCheck(nz_local == g->nz_local && z_start == g->z_start && nky_local == g->nky_local && ky_start == g->ky_start, PETSC_COMM_SELF, PETSC_ERR_PLIB, "FFTW's r2c and c2c slabs differ");
+  }
+  *grid = g;
   PetscFunctionReturn(0);
 }
 

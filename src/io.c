@@ -319,15 +319,15 @@ int PgOutputRunsDone(PgOutput out)
   return n;
 }
 
-/* Collective write of a [nz][ny][nx] volume from this rank's slab. `mem` selects the elements in
- * memory (contiguous, or every other value of an interleaved (X, Y) buffer). */
-static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t mem_stride, hsize_t mem_offset)
+/* Collective write of a [nz][ny][nx] volume from this rank's slab, whose rows are row_len >= nx
+ * elements apart in memory (nx for labels, FFTW's padded 2 (nx/2 + 1) for fields). */
+static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len)
 {
   const PgGrid_s *g      = out->grid;
   hsize_t         dims[3] = {(hsize_t)g->n[2], (hsize_t)g->n[1], (hsize_t)g->n[0]};
   hsize_t         chunk[3] = {PetscMin(dims[0], 16), PetscMin(dims[1], 256), PetscMin(dims[2], 256)};
   hsize_t         start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, dims[1], dims[2]};
-  hsize_t         nloc     = (hsize_t)PgGridLocalVoxels(g), mlen = PetscMax(nloc * mem_stride, 1);
+  hsize_t         mdims[3] = {(hsize_t)PetscMax(g->nz_local, 1), dims[1], row_len};
   hid_t           fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
   double          vox[3] = {g->voxel_um[0], g->voxel_um[1], g->voxel_um[2]};
 
@@ -342,11 +342,11 @@ static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, h
   if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
   dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   PetscCheck(dset >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create dataset %s in %s (disk full?)", name, out->part);
-  PgCallH5(mspace = H5Screate_simple(1, &mlen, NULL));
-  if (nloc > 0) {
-    hsize_t mstart = mem_offset, mcount = nloc, mstride = mem_stride;
+  PgCallH5(mspace = H5Screate_simple(3, mdims, NULL));
+  if (g->nz_local > 0) {
+    hsize_t mstart[3] = {0, 0, 0};
     PgCallH5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL));
-    PgCallH5(H5Sselect_hyperslab(mspace, H5S_SELECT_SET, &mstart, &mstride, &mcount, NULL));
+    PgCallH5(H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, count, NULL));
   } else {
     PgCallH5(H5Sselect_none(fspace));
     PgCallH5(H5Sselect_none(mspace));
@@ -433,7 +433,8 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
   hid_t       g = H5I_INVALID_HID;
   char        cols[PG_ROW_MAX * 33] = "";
   size_t      o = 0;
-  const void *xy;
+  const void *x, *y;
+  ptrdiff_t   stride;
   PgPrecision prec;
 
   PetscFunctionBeginUser;
@@ -446,12 +447,12 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
   }
   PetscCall(WriteStringAttr(g, "columns", cols));
   PetscCall(WriteDoubleAttr(g, "row", row->value, (hsize_t)row->n));
-  if (labels) PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, 1, 0));
+  if (labels) PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, (hsize_t)out->grid->n[0]));
   if (field) {
-    PetscCall(PgFieldGetArray(field, &xy, &prec));
+    PetscCall(PgFieldGetArrays(field, &x, &y, &stride, &prec));
     hid_t ft = prec == PG_PRECISION_DOUBLE ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, mt = prec == PG_PRECISION_DOUBLE ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
-    PetscCall(WriteVolume(out, g, "X", ft, mt, xy, 2, 0));
-    PetscCall(WriteVolume(out, g, "Y", ft, mt, xy, 2, 1));
+    PetscCall(WriteVolume(out, g, "X", ft, mt, x, (hsize_t)stride));
+    PetscCall(WriteVolume(out, g, "Y", ft, mt, y, (hsize_t)stride));
   }
   PgCallH5(H5Fflush(out->file, H5F_SCOPE_GLOBAL));
   PetscCall(WriteInt64Attr(g, "complete", 1));

@@ -1,7 +1,7 @@
 /// \file
 /// Thresholds and labels. lambda_X by eq. 6; lambda_Z by inverting eq. 9 with GSL's Brent solver,
 /// the integral by GSL's QAGIL (semi-infinite interval). The thresholding is one pass over the
-/// field buffer (read 8 or 16 bytes, write 1 byte per voxel), no communication.
+/// field buffers (read 8 or 16 bytes, write 1 byte per voxel), no communication.
 ///
 /// eq. 7 as printed carries a factor 1/(2 pi) in front of the integral of the bivariate normal
 /// density phi2, which already contains it; the identity used here is
@@ -110,25 +110,30 @@ PetscErrorCode PgModelC11(double lambda_x, double rho, double *c11)
 
 #define THRESHOLD_LOOP(R) \
   do { \
-    const R *xy = (const R *)data; \
+    const R *X = (const R *)xd, *Y = (const R *)yd; \
     const R  lx = (R)lambda_x, lz = (R)lambda_z, a = (R)sqrt(m), b = (R)sqrt(1 - m); \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads)") for (size_t i = 0; i < n; i++) \
+    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(nthreads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
     { \
-      const R x = xy[2 * i], y = xy[2 * i + 1]; \
-      out[i]    = x >= lx ? PG_PHASE_NVP : (a * x + b * y >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE); \
+      for (ptrdiff_t y = 0; y < ny; y++) { \
+        const R *restrict xr = X + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride, *restrict yr = Y + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride; \
+        uint8_t *restrict o  = out + PgGridIndex(g, zl, y, 0); \
+        for (ptrdiff_t x = 0; x < nx; x++) o[x] = xr[x] >= lx ? PG_PHASE_NVP : (a * xr[x] + b * yr[x] >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE); \
+      } \
     } \
   } while (0)
 
 PetscErrorCode PgModelThreshold(PgField field, double lambda_x, double lambda_z, double m, PgLabels labels)
 {
-  const void  *data;
-  PgPrecision  prec;
-  const size_t n        = PgGridLocalVoxels(labels->grid);
-  uint8_t     *out      = labels->v;
-  const int    nthreads = labels->grid->threads;
+  const void     *xd, *yd;
+  ptrdiff_t       stride;
+  PgPrecision     prec;
+  const PgGrid_s *g        = labels->grid;
+  const ptrdiff_t nx       = g->n[0], ny = g->n[1];
+  uint8_t        *out      = labels->v;
+  const int       nthreads = g->threads;
 
   PetscFunctionBeginUser;
-  PetscCall(PgFieldGetArray(field, &data, &prec));
+  PetscCall(PgFieldGetArrays(field, &xd, &yd, &stride, &prec));
   if (prec == PG_PRECISION_DOUBLE) THRESHOLD_LOOP(double);
   else THRESHOLD_LOOP(float);
   PetscFunctionReturn(0);

@@ -1,6 +1,6 @@
 /// \file
 /// Two independent stationary Gaussian random fields X, Y on the periodic grid, by spectral
-/// synthesis (circulant embedding), in one complex transform.
+/// synthesis (circulant embedding): one c2r transform each.
 #pragma once
 
 #include <plurigauss/config.h>
@@ -23,11 +23,12 @@ PetscErrorCode PgFieldDestroy(PgField *field);
 /// frequency index): the result does not depend on the number of ranks. Collective.
 PetscErrorCode PgFieldGenerate(PgField field, uint64_t seed);
 
-/// The local slab of the last realisation: interleaved pairs (X, Y) per voxel, [z][y][x] order,
-/// float or double as the field's precision says. Valid until the next PgFieldGenerate.
-PetscErrorCode PgFieldGetArray(PgField field, const void **xy, PgPrecision *precision);
+/// The local slabs of X and Y of the last realisation, [z][y][x] with rows padded to row_stride
+/// reals (FFTW's in-place layout: voxel (zl, y, x) at (zl * ny + y) * row_stride + x), float or
+/// double as the field's precision says. Valid until the next PgFieldGenerate.
+PetscErrorCode PgFieldGetArrays(PgField field, const void **x, const void **y, ptrdiff_t *row_stride, PgPrecision *precision);
 
-/// Executes the bare transform once on the current buffer (benchmarks: the floor of generation).
+/// Executes the bare transforms (one per field) once on the current buffers (benchmarks: the floor of generation).
 PetscErrorCode PgFieldExecuteBare(PgField field);
 
 /// Smallest eigenvalue of each spectrum before clipping at zero (negative means clipped), and

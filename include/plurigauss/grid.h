@@ -19,6 +19,8 @@ typedef struct {
   ptrdiff_t nz_local, z_start;   /* real-space slab */
   ptrdiff_t nky_local, ky_start; /* Fourier-space slab (transposed layout) */
   ptrdiff_t alloc_complex;       /* complex elements a c2c FFTW-MPI buffer needs on this rank */
+  ptrdiff_t alloc_r2c;           /* complex elements an in-place r2c/c2r buffer needs (rows of
+                                    nx/2+1 complex = 2*(nx/2+1) reals) */
   int       threads;             /* threads per rank for FFTW and pointwise loops */
 } PgGrid_s;
 typedef PgGrid_s *PgGrid;

@@ -98,7 +98,11 @@ check: setup
 	$(Q)$(MAKE) --no-print-directory all
 	$(PYTHON) tests/run_tests.py
 
-bench: all
+bin/bench_fft: benchmarks/bench_fft.c | bin
+	$(Q)$(MPICC) $(OPTFLAGS) $(FFTW_CFLAGS) -o $@ $< $(FFTW_LIBS) -lm
+
+bench: all bin/bench_fft
+	sh benchmarks/bench_fft.sh
 	$(PYTHON) benchmarks/bench_generate.py
 
 format:

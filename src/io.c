@@ -37,6 +37,7 @@ struct PgOutput_private {
   PgRow          *rows;  /* summary rows of complete runs */
   char            final[PETSC_MAX_PATH_LEN], part[PETSC_MAX_PATH_LEN + 8];
   char            csv[PETSC_MAX_PATH_LEN + 8], xdmf[PETSC_MAX_PATH_LEN + 8];
+  int             fresh_run; /* the run whose group was (re)created in this session, or -1 */
 };
 
 PetscErrorCode PgRowSet(PgRow *row, const char *name, double value)
@@ -266,6 +267,7 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
   out->cfg   = cfg;
   out->nruns = nruns;
   out->file  = H5I_INVALID_HID;
+  out->fresh_run = -1;
   PetscCall(PetscCalloc1(nruns, &out->done));
   PetscCall(PetscCalloc1(nruns, &out->rows));
   snprintf(out->final, sizeof out->final, "%s", cfg->output_file);
@@ -365,14 +367,20 @@ static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, h
   PetscFunctionReturn(0);
 }
 
+/* The group of run k. The first time in this session it is created afresh: whatever an
+ * interrupted job left there (a run not marked complete) is discarded. */
 static PetscErrorCode OpenRunGroup(PgOutput out, int k, hid_t *group)
 {
   char name[64];
 
   PetscFunctionBeginUser;
   RunName(k, name, sizeof name);
-  if (H5Lexists(out->file, name, H5P_DEFAULT) > 0) PgCallH5(*group = H5Gopen2(out->file, name, H5P_DEFAULT));
-  else PgCallH5(*group = H5Gcreate2(out->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  if (out->fresh_run != k) {
+    PetscCheck(!out->done[k], PETSC_COMM_SELF, PETSC_ERR_PLIB, "run %d is complete and must not be rewritten", k);
+    if (H5Lexists(out->file, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(out->file, name, H5P_DEFAULT));
+    PgCallH5(*group = H5Gcreate2(out->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    out->fresh_run = k;
+  } else PgCallH5(*group = H5Gopen2(out->file, name, H5P_DEFAULT));
   PetscFunctionReturn(0);
 }
 

@@ -179,8 +179,8 @@ static PetscBool HasSectionPrefix(const char *name)
   return PETSC_FALSE;
 }
 
-/* Every key in the YAML file must be in the table. */
-static PetscErrorCode CheckDeckKeys(MPI_Comm comm, const char *path)
+/* Every key in the YAML file must be in the table; in_deck[i] tells whether key i is set there. */
+static PetscErrorCode CheckDeckKeys(MPI_Comm comm, const char *path, PetscBool in_deck[])
 {
   PetscOptions opts;
   PetscInt     n;
@@ -194,6 +194,7 @@ static PetscErrorCode CheckDeckKeys(MPI_Comm comm, const char *path)
     char dn[256];
     DeckName(names[i], dn, sizeof dn);
     PetscCheck(FindKey(names[i]), comm, PETSC_ERR_USER_INPUT, "deck %s: unknown key '%s' (bin/plurigauss -help lists the keys)", path, dn);
+    in_deck[FindKey(names[i]) - keys] = PETSC_TRUE;
   }
   PetscCall(PetscOptionsLeftRestore(opts, &n, &names, &values));
   PetscCall(PetscOptionsDestroy(&opts));
@@ -279,8 +280,9 @@ static PetscErrorCode CheckOutputPath(MPI_Comm comm, const char *file)
 
 PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
 {
-  Value  *val;
-  size_t  rlen = 0, rcap = 8192;
+  Value    *val;
+  size_t    rlen = 0, rcap = 8192;
+  PetscBool in_deck[64] = {PETSC_FALSE};
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(cfg, sizeof *cfg));
@@ -288,7 +290,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   if (deck_path && deck_path[0]) {
     snprintf(cfg->deck_path, sizeof cfg->deck_path, "%s", deck_path);
     PetscCall(ReadDeckText(comm, deck_path, &cfg->deck_text));
-    PetscCall(CheckDeckKeys(comm, deck_path));
+    PetscCall(CheckDeckKeys(comm, deck_path, in_deck));
   } else {
     cfg->deck_text = strdup("");
   }
@@ -332,6 +334,21 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->m              = V("model_m")->v[0];
   cfg->nanopore_ratio = V("model_nanopore_ratio")->v[0];
 
+  /* a threshold and its fraction: the command line overrides the deck, within one source both is an error */
+#define IN_DECK(name) in_deck[FindKey(name) - keys]
+#define RESOLVE(a, b) \
+  do { \
+    Value *va = V(a), *vb = V(b); \
+    if (va->set && vb->set && IN_DECK(a) != IN_DECK(b)) { \
+      if (IN_DECK(a)) va->set = PETSC_FALSE; \
+      else vb->set = PETSC_FALSE; \
+    } \
+  } while (0)
+  RESOLVE("model_lambda_x", "model_nvp_fraction");
+  RESOLVE("model_lambda_z", "model_carbon_fraction");
+  RESOLVE("model_lambda_z", "sweep_carbon_fraction");
+#undef RESOLVE
+#undef IN_DECK
   Value *lx = V("model_lambda_x"), *fx = V("model_nvp_fraction");
   PetscCheck(!(lx->set && fx->set), comm, PETSC_ERR_USER_INPUT, "model.lambda_x and model.nvp_fraction are both given; give one");
   cfg->have_lambda_x = lx->set;

@@ -1,0 +1,74 @@
+"""Shared helpers of the plurigauss test suite: running the program at a rank count, temporary
+output paths, reading the CSV/HDF5 outputs, and the exact statistics of the discrete fields.
+
+Every test is a function named test_*; it raises AssertionError (with expected vs measured) on
+failure. tests/run_tests.py collects them from the tests/test_*.py modules."""
+import csv
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "bin", "plurigauss")
+WORK = os.path.join(ROOT, "tests", "work")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
+
+
+def workdir(name):
+    d = os.path.join(WORK, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def run(np_, args, check=True, timeout=300):
+    """mpirun -np np_ bin/plurigauss args...; returns the CompletedProcess."""
+    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), BIN] + [str(a) for a in args]
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return p
+
+
+def rows(h5path):
+    """The CSV rows beside an HDF5 output, as dicts of floats (run as int)."""
+    path = os.path.splitext(h5path)[0] + ".csv"
+    with open(path) as f:
+        return [{k: (int(v) if k == "run" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def torus_cov_1d(n, a):
+    """exp(-(a d)^2) at the shortest periodic distance d on a ring of n points (a = alpha * dx)."""
+    j = np.arange(n)
+    d = np.minimum(j, n - j)
+    return np.exp(-(a * d) ** 2)
+
+
+def gauss_sums(shape, voxel, alpha):
+    """Separable sums over the torus of the discrete covariance c(h) = exp(-(alpha |h|)^2):
+    returns (sum c, sum c^2, 1D covariances per axis as a list x, y, z)."""
+    c1 = [torus_cov_1d(n, alpha * v) for n, v in zip(shape, voxel)]
+    s1 = np.prod([c.sum() for c in c1])
+    s2 = np.prod([(c ** 2).sum() for c in c1])
+    return s1, s2, c1
+
+
+def phi2_integral(lam, rho):
+    """int_0^rho exp(-lam^2 / (1 + g)) / (2 pi sqrt(1 - g^2)) dg = C11(h) - eps1^2 (eq. 7 without
+    the misprinted 1/(2 pi))."""
+    from scipy.integrate import quad
+    v, _ = quad(lambda g: np.exp(-lam * lam / (1 + g)) / (2 * np.pi * np.sqrt(1 - g * g)), 0, rho, limit=200)
+    return v
+
+
+def eq9(lx, lz, m):
+    """eps2 by eq. 9, independently of the C code (scipy quadrature)."""
+    from scipy.integrate import quad
+    from scipy.stats import norm
+    if m >= 1:
+        return max(0.0, norm.cdf(lx) - norm.cdf(lz))
+    v, _ = quad(lambda t: norm.pdf(t) * norm.sf((lz - np.sqrt(m) * t) / np.sqrt(1 - m)), -np.inf, lx, epsabs=1e-13)
+    return v

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""The plurigauss test suite: runs every test_* function of the tests/test_*.py modules (or those
+named on the command line: module or module::function), prints PASS/FAIL with the time of each,
+and ends with the line `N passed, N failed`. Exit status 1 if any failed."""
+import importlib
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+os.chdir(os.path.dirname(HERE))
+
+
+def collect(selection):
+    mods = sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
+    tests = []
+    for m in mods:
+        wanted = [s for s in selection if s.split("::")[0] in (m, m + ".py")]
+        if selection and not wanted:
+            continue
+        mod = importlib.import_module(m)
+        for name in sorted(n for n in dir(mod) if n.startswith("test_") and callable(getattr(mod, n))):
+            if wanted and not any("::" not in s or s.split("::")[1] == name for s in wanted):
+                continue
+            tests.append((f"{m}::{name}", getattr(mod, name)))
+    return tests
+
+
+def main():
+    tests = collect(sys.argv[1:])
+    passed = failed = 0
+    t_all = time.time()
+    for name, fn in tests:
+        t0 = time.time()
+        try:
+            fn()
+        except Exception as e:  # a failing or crashing test is reported, the suite goes on
+            failed += 1
+            print(f"FAIL {name} ({time.time() - t0:.1f} s)")
+            msg = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
+            print("     " + msg.strip().replace("\n", "\n     "))
+        else:
+            passed += 1
+            print(f"PASS {name} ({time.time() - t0:.1f} s)")
+        sys.stdout.flush()
+    print(f"suite time {time.time() - t_all:.0f} s")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not tests else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -447,6 +447,11 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
 
   PetscFunctionBeginUser;
   PetscCall(OpenRunGroup(out, k, &g));
+  if (H5Lexists(g, "descriptors", H5P_DEFAULT) <= 0) {
+    hid_t dg = H5I_INVALID_HID;
+    PgCallH5(dg = H5Gcreate2(g, "descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    PgCallH5(H5Gclose(dg));
+  }
   for (int i = 0; i < row->n; i++) {
     double v = row->value[i];
     if (!strcmp(row->name[i], "seed") || !strcmp(row->name[i], "realization")) PetscCall(WriteInt64Attr(g, row->name[i], (int64_t)v));

@@ -103,16 +103,17 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   PetscFunctionBeginUser;
   PetscCall(PgImageInspect(comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, shape, voxel));
   PetscCall(PgGridCreate(comm, shape, voxel, (int)cfg->threads, &grid));
-  PetscCall(PgOutputOpen(grid, cfg, 1, &out));
   PetscCall(PetscPrintf(comm, "plurigauss: measuring %s: %d x %d x %d voxels of %g x %g x %g um on %d rank%s\n", cfg->input_image, (int)shape[0], (int)shape[1], (int)shape[2], voxel[0], voxel[1], voxel[2], grid->size, grid->size > 1 ? "s" : ""));
+  /* read and check the labels before any output is touched */
+  double t0 = MPI_Wtime(), t1;
+  PetscCall(PgLabelsCreate(grid, &labels));
+  PetscCall(PetscLogStagePush(st->io));
+  PetscCall(PgImageRead(grid, cfg->input_image, labels));
+  PetscCall(PetscLogStagePop());
+  t1 = MPI_Wtime();
+  PetscCall(PgOutputOpen(grid, cfg, 1, &out));
   if (!PgOutputHasRun(out, 0)) {
-    PgRow  row = {0};
-    double t0  = MPI_Wtime(), t1;
-    PetscCall(PgLabelsCreate(grid, &labels));
-    PetscCall(PetscLogStagePush(st->io));
-    PetscCall(PgImageRead(grid, cfg->input_image, labels));
-    PetscCall(PetscLogStagePop());
-    t1 = MPI_Wtime();
+    PgRow row = {0};
     PetscCall(Measure(cfg, grid, labels, MeasurePeriodic(cfg, PETSC_FALSE), out, 0, st, &row));
     PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));

@@ -24,9 +24,11 @@ def workdir(name):
     return d
 
 
-def run(np_, args, check=True, timeout=300):
-    """mpirun -np np_ bin/plurigauss args...; returns the CompletedProcess."""
-    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), BIN] + [str(a) for a in args]
+def run(np_, args, check=True, timeout=300, singleton=False):
+    """mpirun -np np_ bin/plurigauss args...; returns the CompletedProcess. singleton=True with
+    np_ = 1 starts the binary without mpirun (MPI singleton): faster on error exits, for which
+    mpirun itself waits about 2 s."""
+    cmd = ([] if singleton and np_ == 1 else ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_)]) + [BIN] + [str(a) for a in args]
     p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")

@@ -39,7 +39,7 @@ def main():
         except Exception as e:  # a failing or crashing test is reported, the suite goes on
             failed += 1
             print(f"FAIL {name} ({time.time() - t0:.1f} s)")
-            msg = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
+            msg = str(e) if isinstance(e, AssertionError) and str(e) else traceback.format_exc()
             print("     " + msg.strip().replace("\n", "\n     "))
         else:
             passed += 1

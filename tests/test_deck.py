@@ -21,7 +21,7 @@ def write(d, name, text):
 
 
 def expect_error(args, must_contain, np_=2):
-    p = pgtest.run(np_, args, check=False)
+    p = pgtest.run(np_, args, check=False, singleton=True)
     lines = [l for l in p.stderr.splitlines() if l.startswith("plurigauss: error")]
     problems = []
     if p.returncode == 0:

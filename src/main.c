@@ -13,6 +13,7 @@
 #include <plurigauss/image.h>
 #include <plurigauss/io.h>
 #include <plurigauss/labels.h>
+#include <plurigauss/measure.h>
 #include <plurigauss/model.h>
 
 #include <math.h>
@@ -68,27 +69,6 @@ static PetscErrorCode StopRequested(MPI_Comm comm, PetscBool *stop)
   PetscFunctionReturn(0);
 }
 
-/* The measure stage: descriptors of one label volume, appended to the run's row and written to
- * its descriptors group. */
-static PetscErrorCode Measure(const PgConfig *cfg, PgGrid grid, PgLabels labels, PetscBool periodic, PgOutput out, int k, const Stages *st, PgRow *row)
-{
-  double eps[PG_NPHASES];
-
-  PetscFunctionBeginUser;
-  (void)cfg;
-  (void)periodic;
-  (void)out;
-  (void)k;
-  PetscCall(PetscLogStagePush(st->measure));
-  PetscCall(PgLabelsVolumeFractions(labels, eps));
-  PetscCall(PgRowSet(row, "eps_1", eps[0]));
-  PetscCall(PgRowSet(row, "eps_2", eps[1]));
-  PetscCall(PgRowSet(row, "eps_3", eps[2]));
-  PetscCall(PgRowSet(row, "eps2_solid", eps[1] * cfg->nanopore_ratio));
-  PetscCall(PetscLogStagePop());
-  PetscFunctionReturn(0);
-}
-
 static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
 
 /* A segmented image instead of a model: one run, measured. */
@@ -98,7 +78,8 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   double   voxel[3];
   PgGrid   grid   = NULL;
   PgLabels labels = NULL;
-  PgOutput out    = NULL;
+  PgOutput  out    = NULL;
+  PgMeasure measure = NULL;
 
   PetscFunctionBeginUser;
   PetscCall(PgImageInspect(comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, shape, voxel));
@@ -114,7 +95,11 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   PetscCall(PgOutputOpen(grid, cfg, 1, &out));
   if (!PgOutputHasRun(out, 0)) {
     PgRow row = {0};
-    PetscCall(Measure(cfg, grid, labels, MeasurePeriodic(cfg, PETSC_FALSE), out, 0, st, &row));
+    PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_FALSE), &measure));
+    PetscCall(PetscLogStagePush(st->measure));
+    PetscCall(PgMeasureRun(measure, labels, out, 0, &row));
+    PetscCall(PetscLogStagePop());
+    PetscCall(PgMeasureDestroy(&measure));
     PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));
     PetscCall(PgOutputWriteRun(out, 0, &row, NULL, NULL));
@@ -135,6 +120,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   PgField   field  = NULL;
   PgLabels  labels = NULL;
   PgOutput  out    = NULL;
+  PgMeasure measure = NULL;
   double    lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
   PetscBool stop   = PETSC_FALSE;
   double    t_bare = NAN;
@@ -166,6 +152,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
     size_t fbytes;
     PetscCall(PgFieldCreate(grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um, cfg->alpha_y_per_um, &field));
     PetscCall(PgLabelsCreate(grid, &labels));
+    PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_TRUE), &measure));
     PetscCall(PgFieldGetInfo(field, &e_min_x, &e_min_y, &fbytes));
     /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
     if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
@@ -229,7 +216,9 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PgRowSet(&row, "lambda_x", lambda_x));
       PetscCall(PgRowSet(&row, "lambda_z", lambda_z[p]));
       PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
-      PetscCall(Measure(cfg, grid, labels, MeasurePeriodic(cfg, PETSC_TRUE), out, k, st, &row));
+      PetscCall(PetscLogStagePush(st->measure));
+      PetscCall(PgMeasureRun(measure, labels, out, k, &row));
+      PetscCall(PetscLogStagePop());
       t3 = MPI_Wtime();
       PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
       PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1));
@@ -267,6 +256,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
     PetscCall(PetscPrintf(comm, "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done, nruns, cfg->output_file));
     *exit_status = PG_EXIT_INTERRUPTED;
   }
+  PetscCall(PgMeasureDestroy(&measure));
   PetscCall(PgLabelsDestroy(&labels));
   PetscCall(PgFieldDestroy(&field));
   PetscCall(PgGridDestroy(&grid));

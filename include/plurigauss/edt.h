@@ -1,0 +1,30 @@
+/// \file
+/// Exact squared Euclidean distance transform on the slab decomposition.
+///
+/// Convention: for a set S of voxels (S = {v == value}, or its complement), the transform at voxel
+/// x is the squared distance in µm² from the centre of x to the centre of the nearest voxel NOT in
+/// S; it is 0 outside S. For phase i (S = phase i) this is the squared radius of the largest ball
+/// centred at x that fits in the phase: what the opening ({EDT >= r²} are the centres of balls of
+/// radius r) and the MIP need. With complement = PETSC_TRUE and S the complement of a set of centres,
+/// the transform is the squared distance to the nearest centre (the dilation step of the opening).
+///
+/// Edges: without periodic, only voxels inside the domain count, the outside belongs to neither S
+/// nor its complement (a ball may touch the image edge; minus-sampling is the caller's business).
+/// With periodic, distances are taken on the torus (shortest image). If the complement is empty
+/// (the phase fills the domain) the transform is +INFINITY everywhere; if S is empty it is 0.
+#pragma once
+
+#include <plurigauss/grid.h>
+#include <stdint.h>
+
+typedef struct PgEdt_private *PgEdt;
+
+/// Collective on the grid's communicator. Holds plane-sized scratch only (the transform needs no
+/// volume-sized buffer beyond its output).
+PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt);
+PetscErrorCode PgEdtDestroy(PgEdt *edt);
+
+/// Squared distances (µm²) of S = {v == value} (complement = PETSC_FALSE) or S = {v != value}
+/// (complement = PETSC_TRUE), as described above. v and d2_um2 are this rank's slab, nz_local
+/// planes [z][y][x] (NULL allowed on a rank without planes). Collective.
+PetscErrorCode PgEdtCompute(PgEdt edt, const uint8_t *v, uint8_t value, PetscBool complement, float *d2_um2);

@@ -58,6 +58,20 @@ static PetscErrorCode PeakResidentBytes(MPI_Comm comm, double *peak)
   PetscFunctionReturn(0);
 }
 
+/* The progress line's summary of a run: volume fractions and, when measured, interface areas. */
+static PetscErrorCode RowSummary(const PgRow *row, char *buf, size_t len)
+{
+  const char *cols[] = {"eps_1", "eps_2", "eps_3", "S_12", "S_13", "S_23"};
+  size_t      o      = 0;
+
+  PetscFunctionBeginUser;
+  buf[0] = 0;
+  for (int i = 0; i < 6; i++)
+    for (int c = 0; c < row->n; c++)
+      if (!strcmp(row->name[c], cols[i]) && o < len) o += (size_t)snprintf(buf + o, len - o, "%s%s %.4g", o ? "  " : "", cols[i], row->value[c]);
+  PetscFunctionReturn(0);
+}
+
 /* Whether any rank has been asked to stop (collective). */
 static PetscErrorCode StopRequested(MPI_Comm comm, PetscBool *stop)
 {
@@ -103,7 +117,9 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
     PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));
     PetscCall(PgOutputWriteRun(out, 0, &row, NULL, NULL));
-    PetscCall(PetscPrintf(comm, "image  read %.2f s  measure %.2f s  | eps %.4f %.4f %.4f\n", t1 - t0, MPI_Wtime() - t1, row.value[0], row.value[1], row.value[2]));
+    char summary[256];
+    PetscCall(RowSummary(&row, summary, sizeof summary));
+    PetscCall(PetscPrintf(comm, "image  read %.2f s  measure %.2f s  | %s\n", t1 - t0, MPI_Wtime() - t1, summary));
   }
   PetscCall(PgOutputClose(&out));
   PetscCall(PetscPrintf(comm, "plurigauss: results in %s\n", cfg->output_file));
@@ -235,15 +251,11 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       t4 = MPI_Wtime();
 
       ndone_here++;
-      double elapsed = MPI_Wtime() - t_start, remain = elapsed / ndone_here * (ntodo - ndone_here), eps[3];
-      for (int i = 0; i < 3; i++) {
-        char name[8];
-        snprintf(name, sizeof name, "eps_%d", i + 1);
-        for (int c = 0; c < row.n; c++)
-          if (!strcmp(row.name[c], name)) eps[i] = row.value[c];
-      }
-      PetscCall(PetscPrintf(comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  measure %6.2f s  write %5.2f s  | eps %.4f %.4f %.4f | elapsed %.1f s, left ~%.1f s\n", k + 1, nruns, target, r, t1 - t0, t2 - t1, t3 - t2, t4 - t3, eps[0], eps[1],
-                            eps[2], elapsed, remain));
+      double elapsed = MPI_Wtime() - t_start, remain = elapsed / ndone_here * (ntodo - ndone_here);
+      char   summary[256];
+      PetscCall(RowSummary(&row, summary, sizeof summary));
+      PetscCall(PetscPrintf(comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  measure %6.2f s  write %5.2f s  | %s | elapsed %.1f s, left ~%.1f s\n", k + 1, nruns, target, r, t1 - t0, t2 - t1, t3 - t2, t4 - t3, summary, elapsed,
+                            remain));
       PetscCall(StopRequested(comm, &stop));
     }
   }

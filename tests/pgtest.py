@@ -12,7 +12,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "bin", "plurigauss")
-WORK = os.path.join(ROOT, "tests", "work")
+WORK = os.path.join(ROOT, "tests", "work", f"run-{os.getpid()}")  # per process: suites may run side by side
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
 

@@ -46,6 +46,10 @@ def main():
             print(f"PASS {name} ({time.time() - t0:.1f} s)")
         sys.stdout.flush()
     print(f"suite time {time.time() - t_all:.0f} s")
+    import shutil
+    import pgtest
+    if not failed:  # keep the outputs of a failing suite for inspection
+        shutil.rmtree(pgtest.WORK, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or not tests else 0
 

@@ -32,6 +32,7 @@ typedef struct {
 static const char *const precision_names[] = {"single", "double", NULL};
 static const char *const planner_names[]   = {"estimate", "measure", "patient", NULL};
 static const char *const periodic_names[]  = {"auto", "true", "false", NULL};
+static const char *const memory_names[]    = {"fast", "low", NULL};
 
 #define INF HUGE_VAL
 static const Key keys[] = {
@@ -49,6 +50,7 @@ static const Key keys[] = {
   {"sweep_carbon_fraction", KEY_REAL, 1, PG_MAX_SWEEP, NULL, "-", 0, 1, 1, 1, NULL, "list of target eps2; default: the single model.carbon_fraction"},
   {"sweep_realizations", KEY_INT, 1, 1, "3", "-", 1, 1000000, 0, 0, NULL, "realizations per sweep point"},
   {"sweep_common_random_numbers", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "reuse the fields of realization r at every sweep point"},
+  {"sweep_first_point", KEY_INT, 1, 1, "0", "-", 0, 1000000, 0, 0, NULL, "index of the first point in a larger sweep split across jobs: seeds are those of that point on"},
   {"output_file", KEY_STRING, 1, 1, "plurigauss.h5", "path", 0, 0, 0, 0, NULL, "HDF5 output; .xdmf and .csv are written beside it"},
   {"output_write_phase", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "write the label volume /runs/<k>/phase (uint8)"},
   {"output_write_fields", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "also write the Gaussian fields X and Y"},
@@ -62,6 +64,7 @@ static const Key keys[] = {
   {"measure_periodic", KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, periodic_names, "periodic estimators (auto: yes for model runs, no for images)"},
   {"fft_planner", KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
   {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "FFTW wisdom file, read if present and updated after planning"},
+  {"fft_memory", KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names, "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
   {"fft_time_bare", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "time the bare transform after planning (benchmarks: the floor of generation)"},
   {"threads", KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
 };
@@ -374,6 +377,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   }
   cfg->realizations          = (PetscInt)V("sweep_realizations")->v[0];
   cfg->common_random_numbers = V("sweep_common_random_numbers")->v[0] != 0;
+  cfg->first_point           = (PetscInt)V("sweep_first_point")->v[0];
   cfg->seed                  = (uint64_t)V("random_seed")->v[0];
 
   snprintf(cfg->output_file, sizeof cfg->output_file, "%s", V("output_file")->s);
@@ -386,6 +390,8 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   snprintf(cfg->wisdom_file, sizeof cfg->wisdom_file, "%s", V("fft_wisdom")->s);
   cfg->threads        = (PetscInt)V("threads")->v[0];
   cfg->fft_time_bare  = V("fft_time_bare")->v[0] != 0;
+  cfg->low_memory     = V("fft_memory")->v[0] != 0;
+  PetscCheck(!(cfg->low_memory && cfg->write_fields), comm, PETSC_ERR_USER_INPUT, "output.write_fields needs fft.memory = fast: with low, X and Y are never in memory together");
   snprintf(cfg->input_image, sizeof cfg->input_image, "%s", V("input_image")->s);
   cfg->measure_covariance = V("measure_covariance")->v[0] != 0;
   cfg->measure_intrinsic  = V("measure_intrinsic")->v[0] != 0;
@@ -446,6 +452,7 @@ PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len)
     for (int i = 0; i < cfg->nsweep && o < len; i++) o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", cfg->carbon_fraction[i]);
   if (cfg->input_image[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " image=%s", cfg->input_image);
   if (o < len) o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->realizations, (unsigned long long)cfg->seed, (int)cfg->common_random_numbers, (int)cfg->precision);
+  if (cfg->first_point && o < len) o += (size_t)snprintf(buf + o, len - o, " p0=%d", (int)cfg->first_point);
   PetscCheck(o < len, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "signature buffer too small");
   PetscFunctionReturn(0);
 }

@@ -35,7 +35,9 @@
 struct PgField_private {
   PgGrid      grid;
   PgPrecision precision;
-  void       *buf[2];   /* X and Y: in-place c2r arrays of alloc_r2c complex values */
+  void       *buf[2];   /* X and Y: in-place c2r arrays of alloc_r2c complex values (one buffer:
+                           buf[0] holds X, then Z; buf[1] is NULL) */
+  int         nbuf;
   size_t      bytes;
   void       *plan;     /* fftw_plan or fftwf_plan, executed on both buffers */
   double     *eig_x[3]; /* 1D spectra of rho_X along x, y, z (eigenvalues, clipped >= 0) */
@@ -45,8 +47,12 @@ struct PgField_private {
   char        wisdom[PETSC_MAX_PATH_LEN + 16];
 };
 
-#define PgNoiseRow_d PgNoiseRowDouble
-#define PgNoiseRow_s PgNoiseRowFloat
+#define PgNoiseRow_d    PgNoiseRowDouble
+#define PgNoiseRow_s    PgNoiseRowFloat
+#define PgNoiseRowX_d   PgNoiseRowXDouble
+#define PgNoiseRowX_s   PgNoiseRowXFloat
+#define PgNoiseRowSum_d PgNoiseRowSumDouble
+#define PgNoiseRowSum_s PgNoiseRowSumFloat
 
 /* --- double precision --- */
 #define R      double
@@ -101,7 +107,7 @@ static double Spectrum1D(PetscInt n, double a, double *eig)
   return mn;
 }
 
-PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file, double alpha_x_per_um, double alpha_y_per_um, PgField *field)
+PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file, double alpha_x_per_um, double alpha_y_per_um, PetscBool one_buffer, PgField *field)
 {
   PgField  f;
   unsigned flags = planner == PG_PLANNER_PATIENT ? FFTW_PATIENT : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE : FFTW_ESTIMATE;
@@ -110,6 +116,7 @@ PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner plann
   PetscCall(PetscNew(&f));
   f->grid      = grid;
   f->precision = precision;
+  f->nbuf      = one_buffer ? 1 : 2;
   if (wisdom_file && wisdom_file[0]) snprintf(f->wisdom, sizeof f->wisdom, "%s-%s", wisdom_file, precision == PG_PRECISION_DOUBLE ? "double" : "single");
   f->min_eig_x = f->min_eig_y = HUGE_VAL;
   for (int d = 0; d < 3; d++) {
@@ -157,12 +164,41 @@ PetscErrorCode PgFieldDestroy(PgField *field)
 PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
 {
   PetscFunctionBeginUser;
+  PetscCheck(f->nbuf == 2, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "PgFieldGenerate needs two buffers; use PgFieldGenerateX/Z");
   if (f->precision == PG_PRECISION_DOUBLE) {
-    PetscCall(FillSpectrum_d(f, seed));
-    Execute_d(f);
+    PetscCall(FillSpectrum_d(f, seed, 0, 0));
+    Execute_d(f, 0);
+    Execute_d(f, 1);
   } else {
-    PetscCall(FillSpectrum_s(f, seed));
-    Execute_s(f);
+    PetscCall(FillSpectrum_s(f, seed, 0, 0));
+    Execute_s(f, 0);
+    Execute_s(f, 1);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgFieldGenerateX(PgField f, uint64_t seed)
+{
+  PetscFunctionBeginUser;
+  if (f->precision == PG_PRECISION_DOUBLE) {
+    PetscCall(FillSpectrum_d(f, seed, 1, 0));
+    Execute_d(f, 0);
+  } else {
+    PetscCall(FillSpectrum_s(f, seed, 1, 0));
+    Execute_s(f, 0);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgFieldGenerateZ(PgField f, uint64_t seed, double m)
+{
+  PetscFunctionBeginUser;
+  if (f->precision == PG_PRECISION_DOUBLE) {
+    PetscCall(FillSpectrum_d(f, seed, 2, m));
+    Execute_d(f, 0);
+  } else {
+    PetscCall(FillSpectrum_s(f, seed, 2, m));
+    Execute_s(f, 0);
   }
   PetscFunctionReturn(0);
 }
@@ -170,8 +206,11 @@ PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
 PetscErrorCode PgFieldExecuteBare(PgField f)
 {
   PetscFunctionBeginUser;
-  if (f->precision == PG_PRECISION_DOUBLE) Execute_d(f);
-  else Execute_s(f);
+  /* the generation's two transforms: one per buffer, or twice on the one buffer */
+  for (int i = 0; i < 2; i++) {
+    if (f->precision == PG_PRECISION_DOUBLE) Execute_d(f, i % f->nbuf);
+    else Execute_s(f, i % f->nbuf);
+  }
   PetscFunctionReturn(0);
 }
 
@@ -179,7 +218,7 @@ PetscErrorCode PgFieldGetArrays(PgField f, const void **x, const void **y, ptrdi
 {
   PetscFunctionBeginUser;
   *x = f->buf[0];
-  *y = f->buf[1];
+  *y = f->nbuf == 2 ? f->buf[1] : NULL;
   if (row_stride) *row_stride = 2 * (f->grid->n[0] / 2 + 1);
   if (precision) *precision = f->precision;
   PetscFunctionReturn(0);

@@ -7,12 +7,14 @@
 
 /* White noise times sqrt(Lambda/N) on the half spectra of X and Y, in the transposed Fourier
  * layout [ky local][kz][kx <= nx/2], one row (ky, kz) at a time (noise.c). */
-static PetscErrorCode SFX(FillSpectrum)(PgField f, uint64_t seed)
+/* mode 0: X and Y into buf[0], buf[1]; mode 1: X into buf[0]; mode 2: Z = sqrt(m) X + sqrt(1-m) Y
+ * into buf[0] (one-buffer generation). */
+static PetscErrorCode SFX(FillSpectrum)(PgField f, uint64_t seed, int mode, double m)
 {
   const PgGrid_s *g    = f->grid;
   const ptrdiff_t nx   = g->n[0], ny = g->n[1], nz = g->n[2], nh = nx / 2 + 1;
   const double    norm = 1.0 / PgGridGlobalVoxels(g);
-  R              *bx = (R *)f->buf[0], *by = (R *)f->buf[1];
+  R              *bx = (R *)f->buf[0], *by = (R *)f->buf[1]; /* by is NULL with one buffer */
   PetscErrorCode  ierr = 0;
 
   PetscFunctionBeginUser;
@@ -34,7 +36,9 @@ static PetscErrorCode SFX(FillSpectrum)(PgField f, uint64_t seed)
           }
           const size_t off = 2 * ((size_t)jy * (size_t)nz + (size_t)kz) * (size_t)nh;
           PgNoiseRow   row = {seed, ((uint64_t)ky * (uint64_t)nz + (uint64_t)kz) * (uint64_t)nx, ((uint64_t)my * (uint64_t)nz + (uint64_t)mz) * (uint64_t)nx, nx, sx, sx + nh};
-          SFX(PgNoiseRow)(&row, bx + off, by + off, scratch);
+          if (mode == 0) SFX(PgNoiseRow)(&row, bx + off, by + off, scratch);
+          else if (mode == 1) SFX(PgNoiseRowX)(&row, (R)1, (R)0, bx + off, scratch);
+          else SFX(PgNoiseRowSum)(&row, (R)sqrt(m), (R)sqrt(1 - m), bx + off, scratch);
         }
       }
     }
@@ -69,21 +73,21 @@ static PetscErrorCode SFX(Alloc)(PgField f)
   const size_t bytes = sizeof(FX(complex)) * (size_t)PetscMax(f->grid->alloc_r2c, 1);
 
   PetscFunctionBeginUser;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < f->nbuf; i++) {
     f->buf[i] = FX(malloc)(bytes);
     PetscCheck(f->buf[i], PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate %zu bytes for a field", bytes);
   }
-  f->bytes = 2 * bytes;
+  f->bytes = (size_t)f->nbuf * bytes;
   PetscFunctionReturn(0);
 }
 
-static void SFX(Execute)(PgField f)
+static void SFX(Execute)(PgField f, int which)
 {
-  for (int i = 0; i < 2; i++) FX(mpi_execute_dft_c2r)((FX(plan))f->plan, (FX(complex) *)f->buf[i], (R *)f->buf[i]);
+  FX(mpi_execute_dft_c2r)((FX(plan))f->plan, (FX(complex) *)f->buf[which], (R *)f->buf[which]);
 }
 
 static void SFX(Free)(PgField f)
 {
   if (f->plan) FX(destroy_plan)((FX(plan))f->plan);
-  for (int i = 0; i < 2; i++) FX(free)(f->buf[i]);
+  for (int i = 0; i < f->nbuf; i++) FX(free)(f->buf[i]);
 }

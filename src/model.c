@@ -138,3 +138,63 @@ PetscErrorCode PgModelThreshold(PgField field, double lambda_x, double lambda_z,
   else THRESHOLD_LOOP(float);
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode PgModelThresholdNVP(PgField field, double lambda_x, PgLabels labels)
+{
+  const void     *xd, *yd;
+  ptrdiff_t       stride;
+  PgPrecision     prec;
+  const PgGrid_s *g = labels->grid;
+  const ptrdiff_t nx = g->n[0], ny = g->n[1];
+  uint8_t        *out      = labels->v;
+  const int       nthreads = g->threads;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgFieldGetArrays(field, &xd, &yd, &stride, &prec));
+#define NVP_LOOP(R) \
+  do { \
+    const R *X = (const R *)xd, lx = (R)lambda_x; \
+    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(nthreads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
+    { \
+      for (ptrdiff_t y = 0; y < ny; y++) { \
+        const R *restrict xr = X + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride; \
+        uint8_t *restrict o  = out + PgGridIndex(g, zl, y, 0); \
+        for (ptrdiff_t x = 0; x < nx; x++) o[x] = xr[x] >= lx ? PG_PHASE_NVP : 0; \
+      } \
+    } \
+  } while (0)
+  if (prec == PG_PRECISION_DOUBLE) NVP_LOOP(double);
+  else NVP_LOOP(float);
+#undef NVP_LOOP
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgModelThresholdZ(PgField field, double lambda_z, PgLabels labels)
+{
+  const void     *zd, *yd;
+  ptrdiff_t       stride;
+  PgPrecision     prec;
+  const PgGrid_s *g = labels->grid;
+  const ptrdiff_t nx = g->n[0], ny = g->n[1];
+  uint8_t        *out      = labels->v;
+  const int       nthreads = g->threads;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgFieldGetArrays(field, &zd, &yd, &stride, &prec));
+#define Z_LOOP(R) \
+  do { \
+    const R *Z = (const R *)zd, lz = (R)lambda_z; \
+    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(nthreads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
+    { \
+      for (ptrdiff_t y = 0; y < ny; y++) { \
+        const R *restrict zr = Z + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride; \
+        uint8_t *restrict o  = out + PgGridIndex(g, zl, y, 0); \
+        for (ptrdiff_t x = 0; x < nx; x++) o[x] = o[x] == PG_PHASE_NVP ? PG_PHASE_NVP : (zr[x] >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE); \
+      } \
+    } \
+  } while (0)
+  if (prec == PG_PRECISION_DOUBLE) Z_LOOP(double);
+  else Z_LOOP(float);
+#undef Z_LOOP
+  PetscFunctionReturn(0);
+}

@@ -88,3 +88,42 @@ static inline __attribute__((always_inline)) void SinCos2PiFloat(float w, float 
 
 NOISE_ROW(PgNoiseRowDouble, double, log, sqrt, SinCos2PiDouble)
 NOISE_ROW(PgNoiseRowFloat, float, logf, sqrtf, SinCos2PiFloat)
+
+/* One output: wx sqrt(Lx/N) A + wy sqrt(Ly/N) B (the spectrum of wx X + wy Y), or with USE_B = 0
+ * the spectrum of wx X alone, skipping the normals of B. Same random numbers as above. */
+#define NOISE_ONE(NAME, R, LOG, SQRT, SINCOS2PI, USE_B) \
+  void NAME(const PgNoiseRow *r, R wx, R wy, R *restrict o, uint32_t *scratch) \
+  { \
+    const ptrdiff_t nh   = r->nx / 2 + 1; \
+    uint8_t        *kind = (uint8_t *)(scratch + 4 * nh); \
+    Bits(r, scratch, kind); \
+    const uint32_t *restrict u0 = scratch, *restrict u1 = scratch + nh, *restrict u2 = scratch + 2 * nh, *restrict u3 = scratch + 3 * nh; \
+    const uint8_t *restrict kd = kind; \
+    const R *restrict       ex = (const R *)r->scale_x, *restrict ey = (const R *)r->scale_y; \
+    const R                 inv = (R)2.3283064365386963e-10, h = (R)M_SQRT1_2; \
+    (void)u2; \
+    (void)u3; \
+    (void)ey; \
+    (void)wy; \
+    for (ptrdiff_t kx = 0; kx < nh; kx++) { \
+      R sa, ca; \
+      const R ra = SQRT(-2 * LOG(((R)u0[kx] + (R)0.5) * inv)); \
+      SINCOS2PI(((R)u1[kx] + (R)0.5) * inv - (R)0.5, &sa, &ca); \
+      const R sc = kd[kx] ? h : (R)1, sg = kd[kx] == 0 ? (R)0 : (kd[kx] == 1 ? h : -h); \
+      R       re = wx * ex[kx] * sc * ra * ca, im = wx * ex[kx] * sg * ra * sa; \
+      if (USE_B) { \
+        R sb, cb; \
+        const R rb = SQRT(-2 * LOG(((R)u2[kx] + (R)0.5) * inv)); \
+        SINCOS2PI(((R)u3[kx] + (R)0.5) * inv - (R)0.5, &sb, &cb); \
+        re += wy * ey[kx] * sc * rb * cb; \
+        im += wy * ey[kx] * sg * rb * sb; \
+      } \
+      o[2 * kx]     = re; \
+      o[2 * kx + 1] = im; \
+    } \
+  }
+
+NOISE_ONE(PgNoiseRowSumDouble, double, log, sqrt, SinCos2PiDouble, 1)
+NOISE_ONE(PgNoiseRowSumFloat, float, logf, sqrtf, SinCos2PiFloat, 1)
+NOISE_ONE(PgNoiseRowXDouble, double, log, sqrt, SinCos2PiDouble, 0)
+NOISE_ONE(PgNoiseRowXFloat, float, logf, sqrtf, SinCos2PiFloat, 0)

@@ -17,3 +17,8 @@ typedef struct {
  * re, im). scratch holds 5 * (nx/2 + 1) uint32. */
 void PgNoiseRowDouble(const PgNoiseRow *r, double *out_x, double *out_y, uint32_t *scratch);
 void PgNoiseRowFloat(const PgNoiseRow *r, float *out_x, float *out_y, uint32_t *scratch);
+/* One output, the spectrum of wx X + wy Y (Sum) or of wx X (X: the normals of Y are not drawn). */
+void PgNoiseRowSumDouble(const PgNoiseRow *r, double wx, double wy, double *out, uint32_t *scratch);
+void PgNoiseRowSumFloat(const PgNoiseRow *r, float wx, float wy, float *out, uint32_t *scratch);
+void PgNoiseRowXDouble(const PgNoiseRow *r, double wx, double wy, double *out, uint32_t *scratch);
+void PgNoiseRowXFloat(const PgNoiseRow *r, float wx, float wy, float *out, uint32_t *scratch);

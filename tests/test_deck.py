@@ -75,6 +75,8 @@ def test_bad_decks_leave_output_untouched():
         ([bad_yaml] + O, "garbage.yaml"),
         (BASE + O + ["-random_seed", 999], "output.file"),  # same file, a different deck
         (BASE + O + ["-input_image", "nofile.h5"], "input.image"),
+        (BASE + O + ["-fft_memory", "low", "-output_write_fields", "true"], "output.write_fields"),
+        (BASE + O + ["-fft_memory", "tiny"], "fft.memory"),
     ]
     problems = []
     for i, (args, key) in enumerate(cases):

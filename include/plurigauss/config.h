@@ -38,6 +38,7 @@ typedef struct {
   double    carbon_fraction[PG_MAX_SWEEP];
   PetscInt  realizations;
   PetscBool common_random_numbers;
+  PetscInt  first_point;                    /* index of point 0 in a sweep split across jobs (seeds) */
 
   uint64_t seed;
 
@@ -52,6 +53,7 @@ typedef struct {
   char      wisdom_file[PETSC_MAX_PATH_LEN];
   PetscInt  threads;
   PetscBool fft_time_bare;
+  PetscBool low_memory; /* fft.memory = low: one field buffer */
 
   /* measure */
   char      input_image[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset, or "" to simulate */

@@ -15,15 +15,23 @@ PetscErrorCode PgFieldInitializePackage(int threads);
 PetscErrorCode PgFieldFinalizePackage(void);
 
 /// Plans the transform and computes the spectra of rho_X(h) = exp(-(alpha_x h)^2) and
-/// rho_Y(h) = exp(-(alpha_y h)^2) on the grid's torus. Collective.
-PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file, double alpha_x_per_um, double alpha_y_per_um, PgField *field);
+/// rho_Y(h) = exp(-(alpha_y h)^2) on the grid's torus. one_buffer: hold one field at a time
+/// (PgFieldGenerateX, then PgFieldGenerateZ), half the memory. Collective.
+PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file, double alpha_x_per_um, double alpha_y_per_um, PetscBool one_buffer, PgField *field);
 PetscErrorCode PgFieldDestroy(PgField *field);
 
 /// Draws one realisation of (X, Y) with the counter-based generator keyed by (seed, global
 /// frequency index): the result does not depend on the number of ranks. Collective.
 PetscErrorCode PgFieldGenerate(PgField field, uint64_t seed);
 
-/// The local slabs of X and Y of the last realisation, [z][y][x] with rows padded to row_stride
+/// One buffer: X of the realisation with this seed; then Z = sqrt(m) X + sqrt(1-m) Y of the same
+/// realisation, synthesised from its spectrum sqrt(m) F_X + sqrt(1-m) F_Y (the counter-based noise
+/// is drawn again). Collective.
+PetscErrorCode PgFieldGenerateX(PgField field, uint64_t seed);
+PetscErrorCode PgFieldGenerateZ(PgField field, uint64_t seed, double m);
+
+/// The local slabs of X and Y of the last realisation (y is NULL with one buffer, where x holds the
+/// last of X or Z), [z][y][x] with rows padded to row_stride
 /// reals (FFTW's in-place layout: voxel (zl, y, x) at (zl * ny + y) * row_stride + x), float or
 /// double as the field's precision says. Valid until the next PgFieldGenerate.
 PetscErrorCode PgFieldGetArrays(PgField field, const void **x, const void **y, ptrdiff_t *row_stride, PgPrecision *precision);

@@ -19,5 +19,10 @@ PetscErrorCode PgModelLambdaZ(double lambda_x, double m, double eps2, double *la
 /// eq. 7 with the 1/(2 pi) misprint removed: C11 = eps1^2 + int_0^rho phi2(l, l, g) dg.
 PetscErrorCode PgModelC11(double lambda_x, double rho, double *c11);
 
-/// Labels of the current field realisation; also returns the local count of each phase.
+/// Labels of the current field realisation (two buffers: X and Y).
 PetscErrorCode PgModelThreshold(PgField field, double lambda_x, double lambda_z, double m, PgLabels labels);
+/// One buffer: after PgFieldGenerateX, marks NVP (label 1, others 0); after PgFieldGenerateZ,
+/// labels every voxel that is not NVP as carbon or pore. The second may be repeated for several
+/// lambda_Z on the same fields (common random numbers).
+PetscErrorCode PgModelThresholdNVP(PgField field, double lambda_x, PgLabels labels);
+PetscErrorCode PgModelThresholdZ(PgField field, double lambda_z, PgLabels labels);

@@ -108,93 +108,77 @@ PetscErrorCode PgModelC11(double lambda_x, double rho, double *c11)
   PetscFunctionReturn(0);
 }
 
-#define THRESHOLD_LOOP(R) \
+/* Every threshold is one pass over the slab's rows: x and y (field rows, padded to `stride`
+ * reals) to the labels o. RULE(x, y, o) gives the new label of one voxel. */
+#define THRESHOLD_ROWS(R, RULE) \
   do { \
     const R *X = (const R *)xd, *Y = (const R *)yd; \
-    const R  lx = (R)lambda_x, lz = (R)lambda_z, a = (R)sqrt(m), b = (R)sqrt(1 - m); \
-    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(nthreads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
+    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(g->threads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
     { \
-      for (ptrdiff_t y = 0; y < ny; y++) { \
-        const R *restrict xr = X + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride, *restrict yr = Y + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride; \
-        uint8_t *restrict o  = out + PgGridIndex(g, zl, y, 0); \
-        for (ptrdiff_t x = 0; x < nx; x++) o[x] = xr[x] >= lx ? PG_PHASE_NVP : (a * xr[x] + b * yr[x] >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE); \
+      for (ptrdiff_t y = 0; y < g->n[1]; y++) { \
+        const size_t      row = ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)stride; \
+        const R *restrict xr  = X + row, *restrict yr = Y ? Y + row : NULL; \
+        uint8_t *restrict o   = labels->v + PgGridIndex(g, zl, y, 0); \
+        (void)yr; \
+        for (ptrdiff_t x = 0; x < g->n[0]; x++) o[x] = RULE(xr[x], yr[x], o[x]); \
       } \
     } \
   } while (0)
 
-PetscErrorCode PgModelThreshold(PgField field, double lambda_x, double lambda_z, double m, PgLabels labels)
+typedef enum { RULE_BOTH, RULE_NVP, RULE_Z } Rule;
+
+/* Applies a rule to the field's current buffers; lambda_x, lambda_z, m as the rule needs. */
+static PetscErrorCode Threshold(PgField field, Rule rule, double lambda_x, double lambda_z, double m, PgLabels labels)
 {
   const void     *xd, *yd;
   ptrdiff_t       stride;
   PgPrecision     prec;
-  const PgGrid_s *g        = labels->grid;
-  const ptrdiff_t nx       = g->n[0], ny = g->n[1];
-  uint8_t        *out      = labels->v;
-  const int       nthreads = g->threads;
+  const PgGrid_s *g = labels->grid;
 
   PetscFunctionBeginUser;
   PetscCall(PgFieldGetArrays(field, &xd, &yd, &stride, &prec));
-  if (prec == PG_PRECISION_DOUBLE) THRESHOLD_LOOP(double);
-  else THRESHOLD_LOOP(float);
+  PetscCheck(rule != RULE_BOTH || yd, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "thresholding X and Y needs the two-buffer field");
+  /* Xi_1 = {X >= lx}, Xi_2 = {X < lx, sqrt(m) X + sqrt(1-m) Y >= lz}, Xi_3 = the rest */
+#define BOTH(x, y, o) ((x) >= lx ? PG_PHASE_NVP : (a * (x) + b * (y) >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE))
+#define NVP(x, y, o)  ((x) >= lx ? PG_PHASE_NVP : 0)
+#define ZONLY(x, y, o) ((o) == PG_PHASE_NVP ? PG_PHASE_NVP : ((x) >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE))
+#define APPLY(R) \
+  do { \
+    const R lx = (R)lambda_x, lz = (R)lambda_z, a = (R)sqrt(m), b = (R)sqrt(1 - m); \
+    (void)a; \
+    (void)b; \
+    (void)lx; \
+    (void)lz; \
+    if (rule == RULE_BOTH) THRESHOLD_ROWS(R, BOTH); \
+    else if (rule == RULE_NVP) THRESHOLD_ROWS(R, NVP); \
+    else THRESHOLD_ROWS(R, ZONLY); \
+  } while (0)
+  if (prec == PG_PRECISION_DOUBLE) APPLY(double);
+  else APPLY(float);
+#undef APPLY
+#undef BOTH
+#undef NVP
+#undef ZONLY
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgModelThreshold(PgField field, double lambda_x, double lambda_z, double m, PgLabels labels)
+{
+  PetscFunctionBeginUser;
+  PetscCall(Threshold(field, RULE_BOTH, lambda_x, lambda_z, m, labels));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgModelThresholdNVP(PgField field, double lambda_x, PgLabels labels)
 {
-  const void     *xd, *yd;
-  ptrdiff_t       stride;
-  PgPrecision     prec;
-  const PgGrid_s *g = labels->grid;
-  const ptrdiff_t nx = g->n[0], ny = g->n[1];
-  uint8_t        *out      = labels->v;
-  const int       nthreads = g->threads;
-
   PetscFunctionBeginUser;
-  PetscCall(PgFieldGetArrays(field, &xd, &yd, &stride, &prec));
-#define NVP_LOOP(R) \
-  do { \
-    const R *X = (const R *)xd, lx = (R)lambda_x; \
-    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(nthreads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
-    { \
-      for (ptrdiff_t y = 0; y < ny; y++) { \
-        const R *restrict xr = X + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride; \
-        uint8_t *restrict o  = out + PgGridIndex(g, zl, y, 0); \
-        for (ptrdiff_t x = 0; x < nx; x++) o[x] = xr[x] >= lx ? PG_PHASE_NVP : 0; \
-      } \
-    } \
-  } while (0)
-  if (prec == PG_PRECISION_DOUBLE) NVP_LOOP(double);
-  else NVP_LOOP(float);
-#undef NVP_LOOP
+  PetscCall(Threshold(field, RULE_NVP, lambda_x, 0, 0, labels));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgModelThresholdZ(PgField field, double lambda_z, PgLabels labels)
 {
-  const void     *zd, *yd;
-  ptrdiff_t       stride;
-  PgPrecision     prec;
-  const PgGrid_s *g = labels->grid;
-  const ptrdiff_t nx = g->n[0], ny = g->n[1];
-  uint8_t        *out      = labels->v;
-  const int       nthreads = g->threads;
-
   PetscFunctionBeginUser;
-  PetscCall(PgFieldGetArrays(field, &zd, &yd, &stride, &prec));
-#define Z_LOOP(R) \
-  do { \
-    const R *Z = (const R *)zd, lz = (R)lambda_z; \
-    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(nthreads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
-    { \
-      for (ptrdiff_t y = 0; y < ny; y++) { \
-        const R *restrict zr = Z + ((size_t)zl * (size_t)ny + (size_t)y) * (size_t)stride; \
-        uint8_t *restrict o  = out + PgGridIndex(g, zl, y, 0); \
-        for (ptrdiff_t x = 0; x < nx; x++) o[x] = o[x] == PG_PHASE_NVP ? PG_PHASE_NVP : (zr[x] >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE); \
-      } \
-    } \
-  } while (0)
-  if (prec == PG_PRECISION_DOUBLE) Z_LOOP(double);
-  else Z_LOOP(float);
-#undef Z_LOOP
+  PetscCall(Threshold(field, RULE_Z, 0, lambda_z, 0, labels));
   PetscFunctionReturn(0);
 }

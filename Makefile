@@ -3,6 +3,7 @@
 #   make            build bin/plurigauss
 #   make run        set up (Debian: install packages), build, run inputs/nvp_paper.yaml on 2 ranks
 #   make check      set up, build, run the test suite (tests/run_tests.py)
+#   make tests      build the C test drivers tests/c/test_*.c into bin/
 #   make bench      benchmarks (not part of check)
 #   make V=1        show the commands
 #
@@ -82,6 +83,18 @@ build bin:
 
 -include $(DEP)
 
+# C test drivers: tests/c/test_NAME.c -> bin/test_NAME, linked with every module but main.
+TEST_BIN := $(patsubst tests/c/%.c,bin/%,$(wildcard tests/c/test_*.c))
+LIB_OBJ  := $(filter-out build/main.o,$(OBJ))
+.PHONY: tests
+tests: $(TEST_BIN)
+
+bin/test_%: tests/c/test_%.c $(LIB_OBJ) | bin build
+	@$(if $(V),,echo "  CCLD $@")
+	$(Q)$(MPICC) $(CFLAGS) $(DEFS) -MMD -MP -MF build/test_$*.d -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+-include $(TEST_BIN:bin/%=build/%.d)
+
 # Installs the Debian packages that are missing (no-op when all are present).
 setup:
 	$(Q)tools/setup.sh
@@ -95,7 +108,7 @@ run: setup
 	mpirun --oversubscribe -np $(NP) bin/plurigauss $(DECK)
 
 check: setup
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all tests
 	$(PYTHON) tests/run_tests.py
 
 bin/bench_fft: benchmarks/bench_fft.c | bin

@@ -25,10 +25,12 @@
 /// Communication per call and rank: 2 x ceil(log2 P) messages of 4 nx ny bytes (the scans; one
 /// message each at P = 2), plus 2 allreduces of 4 nx ny bytes with periodic. Nothing volume-sized.
 /// Cost: the z pass reads the labels three times and writes the output twice; the x and y passes
-/// visit each plane once while it sits in cache, O(n) per line. Memory: the float output (4 bytes
-/// per voxel), 6 planes of int32, and per thread 3 lines of scratch.
-/// Precision: the arithmetic is double, the result float (squared distances are exact integers
-/// times dx² up to rounding of the final float, relative 6e-8).
+/// visit each plane once while it sits in cache, O(n) per line. Threads (grid->threads, OpenMP):
+/// the z pass splits the columns, the envelopes the planes. Memory: the float output (4 bytes per
+/// voxel), 6 planes of int32, and per thread 4 lines of scratch.
+/// Precision: the arithmetic is double, each pass stores float: with unit voxels the result is the
+/// exact integer (below 2^24), otherwise it carries a relative rounding of a few 1e-7. Callers that
+/// threshold at r² (the opening) should allow for that.
 #include <plurigauss/edt.h>
 
 #include <math.h>
@@ -46,7 +48,7 @@ struct PgEdt_private {
   int32_t  *all_lo, *all_hi;   /* periodic: lowest / highest complement plane of the column */
   int       nthreads;
   int       line;              /* scratch elements per thread and array */
-  double   *f, *z;             /* per thread: line values and parabola boundaries */
+  double   *f, *a, *z;         /* per thread: line values, envelope heights, boundaries */
   int      *v;                 /* per thread: parabola apexes */
 };
 
@@ -70,7 +72,7 @@ PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt)
   if (periodic) PetscCall(PetscMalloc2(plane, &e->all_lo, plane, &e->all_hi));
   e->nthreads = PetscMax(grid->threads, 1);
   e->line     = (int)(periodic ? nmax + 2 * (nmax / 2 + 1) : nmax);
-  PetscCall(PetscMalloc3((size_t)e->nthreads * e->line, &e->f, (size_t)e->nthreads * (e->line + 1), &e->z, (size_t)e->nthreads * e->line, &e->v));
+  PetscCall(PetscMalloc4((size_t)e->nthreads * e->line, &e->f, (size_t)e->nthreads * e->line, &e->a, (size_t)e->nthreads * (e->line + 1), &e->z, (size_t)e->nthreads * e->line, &e->v));
   *edt = e;
   PetscFunctionReturn(0);
 }
@@ -82,37 +84,37 @@ PetscErrorCode PgEdtDestroy(PgEdt *edt)
   PetscCallMPI(MPI_Comm_free(&(*edt)->reversed));
   PetscCall(PetscFree4((*edt)->lo, (*edt)->hi, (*edt)->below, (*edt)->above));
   if ((*edt)->periodic) PetscCall(PetscFree2((*edt)->all_lo, (*edt)->all_hi));
-  PetscCall(PetscFree3((*edt)->f, (*edt)->z, (*edt)->v));
+  PetscCall(PetscFree4((*edt)->f, (*edt)->a, (*edt)->z, (*edt)->v));
   PetscCall(PetscFree(*edt));
   PetscFunctionReturn(0);
 }
 
 /* Lower envelope of the parabolas f[j] + w (q - j)^2 over the m samples j = 0..m-1 (FH 2012,
  * Algorithm 1; +inf samples carry no parabola), evaluated at q = h..h+n-1 and written to
- * out[(q - h) * stride]. v holds m apexes, z m + 1 boundaries. */
-static void Envelope(int m, int h, int n, const double *f, double w, int *v, double *z, float *out, ptrdiff_t stride)
+ * out[(q - h) * stride]. v holds the apexes of the envelope, a their f + w j^2, z the m + 1
+ * boundaries. The pop test s <= z[k] is done without the division (j - v[k] > 0). */
+static void Envelope(int m, int h, int n, const double *f, double w, int *v, double *a, double *z, float *out, ptrdiff_t stride)
 {
-  int k = -1;
+  const double inv2w = 0.5 / w;
+  int          k     = -1;
 
   for (int j = 0; j < m; j++) {
     if (!(f[j] < INFINITY)) continue;
+    const double fj = f[j] + w * (double)j * j;
     if (k < 0) {
       k    = 0;
       v[0] = j;
+      a[0] = fj;
       z[0] = -INFINITY;
       z[1] = INFINITY;
       continue;
     }
-    const double fj = f[j] + w * (double)j * j;
-    double       s;
-    for (;;) { /* z[0] = -inf: the first parabola is never removed */
-      const int p = v[k];
-      s           = (fj - (f[p] + w * (double)p * p)) / (2 * w * (double)(j - p));
-      if (s <= z[k]) k--;
-      else break;
-    }
+    /* z[0] = -inf: the first parabola is never removed */
+    while ((fj - a[k]) * inv2w <= z[k] * (double)(j - v[k])) k--;
+    const double s = (fj - a[k]) * inv2w / (double)(j - v[k]);
     k++;
     v[k]     = j;
+    a[k]     = fj;
     z[k]     = s;
     z[k + 1] = INFINITY;
   }
@@ -226,16 +228,16 @@ PetscErrorCode PgEdtCompute(PgEdt e, const uint8_t *v, uint8_t value, PetscBool 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
   for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) {
     const int t = omp_get_thread_num();
-    double   *f = e->f + (size_t)t * e->line, *z = e->z + (size_t)t * (e->line + 1);
+    double   *f = e->f + (size_t)t * e->line, *a = e->a + (size_t)t * e->line, *z = e->z + (size_t)t * (e->line + 1);
     int      *ap = e->v + (size_t)t * e->line, h, m;
     float    *o  = d2_um2 + zl * plane;
     for (int x = 0; x < nx; x++) {
       m = Gather(o + x, ny, nx, e->periodic, f, &h);
-      Envelope(m, h, ny, f, dy2, ap, z, o + x, nx);
+      Envelope(m, h, ny, f, dy2, ap, a, z, o + x, nx);
     }
     for (int y = 0; y < ny; y++) {
       m = Gather(o + (ptrdiff_t)y * nx, nx, 1, e->periodic, f, &h);
-      Envelope(m, h, nx, f, dx2, ap, z, o + (ptrdiff_t)y * nx, 1);
+      Envelope(m, h, nx, f, dx2, ap, a, z, o + (ptrdiff_t)y * nx, 1);
     }
   }
   PetscFunctionReturn(0);

@@ -62,17 +62,20 @@ def compare(got, ref, what):
     return []
 
 
-def run_edt(d, tag, labels, voxel, value=1, complement=False, periodic=False, ranks=RANKS, threads=1):
-    """The C transform of labels at each rank count: list of (ranks, d2)."""
-    inp = f"{d}/{tag}.u8"
-    cdriver.write_u8(inp, labels)
+def run_edt(d, tag, volumes, voxel, value=1, complement=False, periodic=False, ranks=RANKS, threads=1):
+    """The C transform of each label volume (same shape and flags, one run per rank count):
+    list of (ranks, [d2 per volume])."""
+    inp = [f"{d}/{tag}_{k}.u8" for k in range(len(volumes))]
+    for p, v in zip(inp, volumes):
+        cdriver.write_u8(p, v)
     res = []
     for n in ranks:
-        out = f"{d}/{tag}_r{n}.f32"
-        args = ["-n", cdriver.shape_arg(labels.shape), "-voxel", ",".join(map(str, voxel)), "-in", inp, "-out", out, "-value", value, "-threads", threads]
+        out = [f"{d}/{tag}_{k}_r{n}.f32" for k in range(len(volumes))]
+        args = ["-n", cdriver.shape_arg(volumes[0].shape), "-voxel", ",".join(map(str, voxel)), "-in", ",".join(inp), "-out", ",".join(out),
+                "-value", value, "-threads", threads]
         args += (["-complement"] if complement else []) + (["-periodic"] if periodic else [])
         cdriver.run(n, "test_edt", args)
-        res.append((n, cdriver.read(out, np.float32, labels.shape).astype(float)))
+        res.append((n, [cdriver.read(o, np.float32, volumes[0].shape).astype(float) for o in out]))
     return res
 
 
@@ -89,7 +92,7 @@ def test_edt_brute_force_random():
         labels = rng.choice([1, 2, 3], size=shape, p=p).astype(np.uint8)
         inside = (labels == value) != complement
         ref = brute_d2(inside, voxel, False)
-        for n, got in run_edt(d, f"c{k}", labels, voxel, value, complement):
+        for n, (got,) in run_edt(d, f"c{k}", [labels], voxel, value, complement):
             bad += compare(got, ref, f"case {k} {shape} voxel {voxel} value {value} complement {complement}, {n} ranks")
     assert not bad, "\n".join(bad)
 
@@ -102,7 +105,7 @@ def test_edt_periodic_brute_force():
     for k, (shape, voxel, frac) in enumerate([((9, 10, 12), (1, 1, 1), 0.8), ((10, 7, 11), (0.6, 1.0, 1.7), 0.95)]):
         labels = np.where(rng.random(shape) < frac, 1, 2).astype(np.uint8)
         ref = brute_d2(labels == 1, voxel, True)
-        for n, got in run_edt(d, f"p{k}", labels, voxel, periodic=True):
+        for n, (got,) in run_edt(d, f"p{k}", [labels], voxel, periodic=True):
             bad += compare(got, ref, f"periodic case {k} {shape} voxel {voxel}, {n} ranks")
     assert not bad, "\n".join(bad)
 
@@ -114,7 +117,7 @@ def test_edt_scipy_smooth():
     bad = []
     for value, voxel in [(1, (0.5, 0.7, 0.9)), (3, (1, 1, 1))]:
         ref = scipy_d2(labels == value, voxel)
-        for n, got in run_edt(d, f"s{value}", labels, voxel, value):
+        for n, (got,) in run_edt(d, f"s{value}", [labels], voxel, value):
             bad += compare(got, ref, f"phase {value} voxel {voxel}, {n} ranks")
     assert not bad, "\n".join(bad)
 
@@ -125,20 +128,19 @@ def test_edt_empty_full_lone():
     shape, voxel = (10, 8, 9), (0.5, 1.0, 2.0)
     bad = []
     full = np.ones(shape, np.uint8)
-    for periodic in (False, True):
-        for n, got in run_edt(d, f"full{int(periodic)}", full, voxel, 1, periodic=periodic):
-            if not np.isposinf(got).all():
-                bad.append(f"full phase, periodic {periodic}, {n} ranks: {int((~np.isposinf(got)).sum())} finite voxels")
-        for n, got in run_edt(d, f"empty{int(periodic)}", full, voxel, 2, periodic=periodic):
-            if (got != 0).any():
-                bad.append(f"empty phase, periodic {periodic}, {n} ranks: {int((got != 0).sum())} nonzero voxels")
-    for zc in (0, 4, 9):  # the lone complement voxel on the first, a middle and the last plane
+    lones = []
+    for zc in (0, 4, 9):  # a lone complement voxel on the first, a middle and the last plane
         lone = np.ones(shape, np.uint8)
         lone[zc, 3, 5] = 0
-        for periodic in (False, True):
-            ref = brute_d2(lone == 1, voxel, periodic)
-            for n, got in run_edt(d, f"lone{zc}_{int(periodic)}", lone, voxel, 1, periodic=periodic):
-                bad += compare(got, ref, f"lone voxel at z={zc}, periodic {periodic}, {n} ranks")
+        lones.append(lone)
+    for periodic in (False, True):
+        refs = [np.full(shape, np.inf)] + [brute_d2(v == 1, voxel, periodic) for v in lones]
+        for n, got in run_edt(d, f"p{int(periodic)}", [full] + lones, voxel, 1, periodic=periodic):
+            for k, (g, r) in enumerate(zip(got, refs)):
+                bad += compare(g, r, f"{'full phase' if k == 0 else f'lone voxel case {k}'}, periodic {periodic}, {n} ranks")
+        for n, (got,) in run_edt(d, f"empty{int(periodic)}", [full], voxel, 2, periodic=periodic):
+            if (got != 0).any():
+                bad.append(f"empty phase, periodic {periodic}, {n} ranks: {int((got != 0).sum())} nonzero voxels")
     assert not bad, "\n".join(bad)
 
 
@@ -151,12 +153,26 @@ def test_edt_rank_without_planes_and_threads():
         labels = np.where(rng.random((nz, 11, 13)) < 0.85, 1, 2).astype(np.uint8)
         for periodic in (False, True):
             ref = brute_d2(labels == 1, (1.0, 0.5, 1.5), periodic)
-            for n, got in run_edt(d, f"z{nz}_{int(periodic)}", labels, (1.0, 0.5, 1.5), periodic=periodic, ranks=(3,)):
+            for n, (got,) in run_edt(d, f"z{nz}_{int(periodic)}", [labels], (1.0, 0.5, 1.5), periodic=periodic, ranks=(3,)):
                 bad += compare(got, ref, f"nz {nz} periodic {periodic}, {n} ranks")
     labels = smooth_labels((30, 28, 26), 6)
     ref = scipy_d2(labels == 1, (1, 1, 1))
-    for n, got in run_edt(d, "threads", labels, (1, 1, 1), ranks=(1,), threads=2):
+    for n, (got,) in run_edt(d, "threads", [labels], (1, 1, 1), ranks=(1,), threads=2):
         bad += compare(got, ref, "2 threads, 1 rank")
+    assert not bad, "\n".join(bad)
+
+
+def test_edt_thin_volumes():
+    """Volumes one voxel thin along one or two axes (a line along x, a column along z, a sheet)."""
+    d = pgtest.workdir("edt_thin")
+    rng = np.random.default_rng(14)
+    bad = []
+    for shape in [(1, 1, 7), (7, 1, 1), (2, 3, 1)]:
+        labels = np.where(rng.random(shape) < 0.6, 1, 2).astype(np.uint8)
+        for periodic in (False, True):
+            ref = brute_d2(labels == 1, (0.7, 1.0, 1.3), periodic)
+            for n, (got,) in run_edt(d, f"t{shape[0]}{shape[2]}_{int(periodic)}", [labels], (0.7, 1.0, 1.3), periodic=periodic, ranks=(1, 3)):
+                bad += compare(got, ref, f"shape {shape} periodic {periodic}, {n} ranks")
     assert not bad, "\n".join(bad)
 
 

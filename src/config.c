@@ -363,6 +363,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   PetscCheck(!(lz->set && sw->set), comm, PETSC_ERR_USER_INPUT, "model.lambda_z and sweep.carbon_fraction are both given; a sweep sets lambda_Z from eq. 9 at each point");
   cfg->have_lambda_z = lz->set;
   cfg->lambda_z      = lz->set ? lz->v[0] : 0;
+  cfg->carbon_fraction_from_sweep = sw->set;
   if (sw->set) {
     cfg->nsweep = sw->n;
     for (int i = 0; i < sw->n; i++) cfg->carbon_fraction[i] = sw->v[i];

@@ -284,7 +284,16 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
   if (!cfg->overwrite) {
     PetscCheck(!has_final || vfinal == 1, grid->comm, PETSC_ERR_USER_INPUT, "output.file %s exists and %s; choose another output.file or set output.overwrite", out->final,
                vfinal < 0 ? "is not a plurigauss HDF5 file" : "holds runs of a different deck");
-    PetscCheck(!has_part || vpart == 1, grid->comm, PETSC_ERR_USER_INPUT, "%s exists and %s; remove it or set output.overwrite", out->part, vpart < 0 ? "is not a readable plurigauss HDF5 file" : "holds an interrupted run of a different deck");
+    PetscCheck(!has_part || vpart != 0, grid->comm, PETSC_ERR_USER_INPUT, "%s exists and holds an interrupted run of a different deck; remove it or set output.overwrite", out->part);
+  }
+  if (has_part && vpart < 0) {
+    /* a job killed before the file's header reached the disk leaves a .part that is no HDF5 file
+     * of ours: it holds no finished run. Keep it for inspection under another name, start afresh. */
+    char aside[PETSC_MAX_PATH_LEN + 32];
+    snprintf(aside, sizeof aside, "%s.unreadable", out->part);
+    PetscCall(RenameFile(grid->comm, out->part, aside));
+    PetscCall(PetscPrintf(grid->comm, "plurigauss: warning: %s was not readable (a job killed while creating it?); moved to %s, starting afresh\n", out->part, aside));
+    has_part = PETSC_FALSE;
   }
   PetscBool resume = PETSC_FALSE;
   if (!cfg->overwrite && has_part) resume = PETSC_TRUE; /* an interrupted sweep */
@@ -294,7 +303,10 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
   }
   PetscCall(ParallelOpen(out, resume ? PETSC_FALSE : PETSC_TRUE));
   if (resume) PetscCall(LoadDoneRuns(out));
-  else PetscCall(WriteHeader(out, signature));
+  else {
+    PetscCall(WriteHeader(out, signature));
+    PgCallH5(H5Fflush(out->file, H5F_SCOPE_GLOBAL)); /* a resumable file from the start */
+  }
   if (cfg->overwrite && has_final && grid->rank == 0) unlink(out->final);
   *outp = out;
   PetscFunctionReturn(0);

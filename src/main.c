@@ -151,7 +151,8 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
       ierr = PgModelLambdaZ(lambda_x, cfg->m, cfg->carbon_fraction[p], &lambda_z[p]);
       PetscCall(PetscPopErrorHandler());
-      PetscCheck(!ierr, comm, PETSC_ERR_USER_INPUT, "carbon fraction %g cannot be reached with lambda_X = %g (eq. 9 allows up to %g)", cfg->carbon_fraction[p], lambda_x, 0.5 * erfc(-lambda_x / sqrt(2.0)));
+      PetscCheck(!ierr, comm, PETSC_ERR_USER_INPUT, "%s = %g cannot be reached with lambda_X = %g: eq. 9 allows (0, %g)", cfg->nsweep > 1 || cfg->carbon_fraction_from_sweep ? "sweep.carbon_fraction" : "model.carbon_fraction", cfg->carbon_fraction[p], lambda_x,
+                 0.5 * erfc(lambda_x / sqrt(2.0)));
     }
     PetscCall(PgModelCarbonFraction(lambda_x, lambda_z[p], cfg->m, &eps2_model[p]));
   }

@@ -35,6 +35,7 @@ typedef struct {
 
   /* sweep: one point per carbon fraction (or the single lambda_z) */
   PetscInt  nsweep;
+  PetscBool carbon_fraction_from_sweep; /* the targets came from sweep.carbon_fraction */
   double    carbon_fraction[PG_MAX_SWEEP];
   PetscInt  realizations;
   PetscBool common_random_numbers;

@@ -11,10 +11,15 @@ import subprocess
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "bin", "plurigauss")
+# PLURIGAUSS_BIN runs the suite against another build (e.g. a deliberately broken one, to check
+# that the tests can fail).
+BIN = os.environ.get("PLURIGAUSS_BIN", os.path.join(ROOT, "bin", "plurigauss"))
 WORK = os.path.join(ROOT, "tests", "work", f"run-{os.getpid()}")  # per process: suites may run side by side
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
+# the descriptors (C_ij, intrinsic volumes) are not needed by the tests of the fields, fractions,
+# ranks and output contract: switching them off saves most of the run time of a small grid
+NOMEASURE = ["-measure_covariance", "false", "-measure_intrinsic", "false"]
 
 
 def workdir(name):
@@ -28,11 +33,22 @@ def run(np_, args, check=True, timeout=300, singleton=False):
     """mpirun -np np_ bin/plurigauss args...; returns the CompletedProcess. singleton=True with
     np_ = 1 starts the binary without mpirun (MPI singleton): faster on error exits, for which
     mpirun itself waits about 2 s."""
-    cmd = ([] if singleton and np_ == 1 else ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_)]) + [BIN] + [str(a) for a in args]
+    cmd = [BIN] + [str(a) for a in args] if singleton and np_ == 1 else mpirun_cmd(np_, args)
     p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     return p
+
+
+def mpirun_cmd(np_, args):
+    return ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), BIN] + [str(a) for a in args]
+
+
+def fingerprint(path):
+    """(sha256 of the bytes, mtime in ns) of a file: equal fingerprints = the file was not touched."""
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest(), os.stat(path).st_mtime_ns
 
 
 def rows(h5path):
@@ -56,6 +72,12 @@ def gauss_sums(shape, voxel, alpha):
     s1 = np.prod([c.sum() for c in c1])
     s2 = np.prod([(c ** 2).sum() for c in c1])
     return s1, s2, c1
+
+
+def torus_cov_3d(shape, voxel, alpha):
+    """The discrete covariance c(h) on the whole torus as a [nz][ny][nx] array."""
+    c1 = [torus_cov_1d(n, alpha * v) for n, v in zip(shape, voxel)]
+    return np.einsum("i,j,k->ijk", c1[2], c1[1], c1[0])
 
 
 def phi2_integral(lam, rho):

@@ -1,6 +1,8 @@
 """The same deck at 1, 2 and 3 ranks (and 5 ranks, where FFTW leaves one rank without planes):
 fields equal to 1e-12 and labels identical (DESIGN.md "Reproducibility"). Uneven slabs: nz = 37 on
-2 and 3 ranks; nz = 8 on 5 ranks gives blocks 2, 2, 2, 2, 0."""
+2 and 3 ranks; nz = 8 on 5 ranks gives blocks 2, 2, 2, 2, 0; on 3 ranks nz = 8 gives 3, 3, 2 and
+nz = 10 gives 4, 4, 2 (the transposed Fourier layout splits ny the same way: ny = 8 and 10 too).
+Odd nx changes the half-spectrum length and removes the Nyquist plane."""
 import h5py
 import numpy as np
 
@@ -14,12 +16,13 @@ def fields_and_labels(path, k):
 
 
 def compare_ranks(shape, ranks, prec="double", threads=1):
-    d = pgtest.workdir(f"ranks_{'x'.join(map(str, shape))}_{prec}")
+    d = pgtest.workdir(f"ranks_{'x'.join(map(str, shape))}_{prec}_{'-'.join(map(str, ranks))}")
     outs = []
     for n in ranks:
         out = f"{d}/r{n}.h5"
         pgtest.run(n, [pgtest.TINY, "-domain_shape", ",".join(map(str, shape)), "-sweep_realizations", 2, "-output_file", out,
-                       "-output_precision", prec, "-sweep_carbon_fraction", "0.25,0.35", "-threads", threads if n == 1 else 1])
+                       "-output_precision", prec, "-sweep_carbon_fraction", "0.25,0.35", "-threads", threads if n == 1 else 1, "-output_write_fields", "true"]
+                  + pgtest.NOMEASURE)
         outs.append(out)
     bad = []
     for k in range(4):
@@ -48,6 +51,12 @@ def test_rank_invariance_uneven_slabs():
 
 def test_rank_invariance_empty_rank():
     bad = compare_ranks((12, 10, 8), [1, 5])
+    assert not bad, "\n".join(bad)
+
+
+def test_rank_invariance_small_grids():
+    """8^3 and 8x10x10 on 3 ranks (blocks 3,3,2 and 4,4,2), and odd nx = 9 on 2 and 3 ranks."""
+    bad = compare_ranks((8, 8, 8), [1, 3]) + compare_ranks((8, 10, 10), [1, 3]) + compare_ranks((9, 10, 10), [1, 2, 3])
     assert not bad, "\n".join(bad)
 
 

@@ -9,6 +9,8 @@
 #include <plurigauss/grid.h>
 
 #include <fftw3-mpi.h>
+#include <stdlib.h>
+#include <string.h>
 
 PetscErrorCode PgGridCreate(MPI_Comm comm, const PetscInt n[3], const double voxel_um[3], int threads, PgGrid *grid)
 {
@@ -41,6 +43,22 @@ PetscErrorCode PgGridDestroy(PgGrid *grid)
   if (!*grid) PetscFunctionReturn(0);
   PetscCallMPI(MPI_Comm_free(&(*grid)->comm));
   PetscCall(PetscFree(*grid));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak)
+{
+  double mine = 0;
+  FILE  *f    = fopen("/proc/self/status", "r");
+  char   line[256];
+
+  PetscFunctionBeginUser;
+  if (f) {
+    while (fgets(line, sizeof line, f))
+      if (!strncmp(line, "VmHWM:", 6)) mine = 1024.0 * atof(line + 6);
+    fclose(f);
+  }
+  PetscCallMPI(MPI_Allreduce(&mine, peak, 1, MPI_DOUBLE, MPI_MAX, comm));
   PetscFunctionReturn(0);
 }
 

@@ -41,23 +41,6 @@ static PetscErrorCode RegisterStages(Stages *s)
   PetscFunctionReturn(0);
 }
 
-/* Largest peak resident set (VmHWM) over the ranks, in bytes. */
-static PetscErrorCode PeakResidentBytes(MPI_Comm comm, double *peak)
-{
-  double mine = 0;
-  FILE  *f    = fopen("/proc/self/status", "r");
-  char   line[256];
-
-  PetscFunctionBeginUser;
-  if (f) {
-    while (fgets(line, sizeof line, f))
-      if (!strncmp(line, "VmHWM:", 6)) mine = 1024.0 * atof(line + 6);
-    fclose(f);
-  }
-  PetscCallMPI(MPI_Allreduce(&mine, peak, 1, MPI_DOUBLE, MPI_MAX, comm));
-  PetscFunctionReturn(0);
-}
-
 /* The progress line's summary of a run: volume fractions and, when measured, interface areas. */
 static PetscErrorCode RowSummary(const PgRow *row, char *buf, size_t len)
 {
@@ -251,7 +234,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PgRowSet(&row, "t_measure_s", t3 - t2));
       {
         double peak;
-        PetscCall(PeakResidentBytes(comm, &peak));
+        PetscCall(PgPeakResidentBytes(comm, &peak));
         PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(grid) / grid->size)));
       }
 

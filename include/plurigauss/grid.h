@@ -36,6 +36,9 @@ static inline double PgGridGlobalVoxels(const PgGrid_s *g) { return (double)g->n
 /// Linear index of local voxel (zl, y, x), zl counted from this rank's first plane.
 static inline size_t PgGridIndex(const PgGrid_s *g, ptrdiff_t zl, ptrdiff_t y, ptrdiff_t x) { return ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)g->n[0] + (size_t)x; }
 
+/// Largest peak resident memory (VmHWM) of any rank of comm, in bytes (0 where /proc is absent).
+PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak);
+
 /// Exchanges `width` ghost planes with the z-neighbours. `buf` holds width ghost planes, then the
 /// nz_local owned planes, then width ghost planes, each of plane_bytes. With periodic, the first and
 /// last owning ranks exchange too; otherwise the outer ghosts are left untouched. Ranks that own

@@ -114,6 +114,7 @@ def test_bad_decks_leave_output_untouched():
         (["{DIR}/garbage2.yaml"] + O, "garbage2.yaml"),
         (BASE + O + ["-random_seed", 999], "output.file"),  # the existing output holds a different deck
         (BASE + O + ["-domain_shape", "16,16,24"], "output.file"),  # ... a different grid
+        (BASE + ["-output_file", "{DIR}/other.h5", "-random_seed", 999], "output.overwrite"),  # other.h5.part: an interrupted run of another deck
         (BASE + O + ["-input_image", "nofile.h5"], "input.image"),
         (BASE + O + ["-fft_memory", "low", "-output_write_fields", "true"], "output.write_fields"),
         (BASE + O + ["-fft_memory", "tiny"], "fft.memory"),
@@ -122,6 +123,7 @@ def test_bad_decks_leave_output_untouched():
     for i, (args, key) in enumerate(cases):
         cd = os.path.join(d, f"case{i:02d}")
         shutil.copytree(good, cd)
+        shutil.copy(os.path.join(cd, "keep.h5"), os.path.join(cd, "other.h5.part"))
         for name, text in decks.items():
             write(cd, name, text)
         out = os.path.join(cd, "keep.h5")

@@ -285,6 +285,21 @@ def test_kill9_during_first_run_and_resume():
     assert p.returncode == 0, f"rerun after a SIGKILL during the first run (left {out}.part of {size} bytes): exit {p.returncode}\n" + \
         "\n".join(l for l in p.stderr.splitlines() if l.startswith("plurigauss"))
     bad = compare_to_reference(ref, out, NRUNS)
+    # the same, deterministically: a .part that is no HDF5 file (killed before its header reached
+    # the disk) does not block the rerun, and its bytes are not silently destroyed
+    d2 = pgtest.workdir("kill9_first_garbage")
+    out2 = os.path.join(d2, "g.h5")
+    garbage = b"\0" * 100 + b"not hdf5"
+    with open(out2 + ".part", "wb") as f:
+        f.write(garbage)
+    p = pgtest.run(2, RESUME_ARGS + ["-output_file", out2], check=False)
+    if p.returncode != 0:
+        bad.append(f"rerun with an unreadable .part: exit {p.returncode}: " + " ".join(l for l in p.stderr.splitlines() if l.startswith("plurigauss")))
+    else:
+        bad += compare_to_reference(ref, out2, NRUNS)
+        kept = [f for f in os.listdir(d2) if open(os.path.join(d2, f), "rb").read() == garbage]
+        if not kept:
+            bad.append("the unreadable .part was deleted instead of set aside")
     assert not bad, "\n".join(bad)
 
 

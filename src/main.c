@@ -166,7 +166,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
         PetscCallMPI(MPI_Barrier(comm));
         t_bare = PetscMin(t_bare, MPI_Wtime() - t);
       }
-      PetscCall(PetscPrintf(comm, "plurigauss: bare FFT (the floor of generation) %.3f s\n", t_bare));
+      PetscCall(PetscPrintf(comm, "plurigauss: bare FFT (the floor of generation) %.4g s\n", t_bare));
     }
   }
   {

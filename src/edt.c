@@ -215,30 +215,46 @@ static PetscErrorCode PassZ(PgEdt e, const uint8_t *v, uint8_t value, int comple
   PetscFunctionReturn(0);
 }
 
+/* The envelopes along y, then x, of one plane in place (the plane stays in cache). */
+static void PlaneEnvelopes(PgEdt e, int t, float *o)
+{
+  const PgGrid g  = e->grid;
+  const int    nx = (int)g->n[0], ny = (int)g->n[1];
+  const double dx2 = g->voxel_um[0] * g->voxel_um[0], dy2 = g->voxel_um[1] * g->voxel_um[1];
+  double      *f = e->f + (size_t)t * e->line, *a = e->a + (size_t)t * e->line, *z = e->z + (size_t)t * (e->line + 1);
+  int         *ap = e->v + (size_t)t * e->line, h, m;
+
+  for (int x = 0; x < nx; x++) {
+    m = Gather(o + x, ny, nx, e->periodic, f, &h);
+    Envelope(m, h, ny, f, dy2, ap, a, z, o + x, nx);
+  }
+  for (int y = 0; y < ny; y++) {
+    m = Gather(o + (ptrdiff_t)y * nx, nx, 1, e->periodic, f, &h);
+    Envelope(m, h, nx, f, dx2, ap, a, z, o + (ptrdiff_t)y * nx, 1);
+  }
+}
+
 PetscErrorCode PgEdtCompute(PgEdt e, const uint8_t *v, uint8_t value, PetscBool complement, float *d2_um2)
 {
-  const PgGrid    g  = e->grid;
-  const int       nx = (int)g->n[0], ny = (int)g->n[1];
-  const double    dx2 = g->voxel_um[0] * g->voxel_um[0], dy2 = g->voxel_um[1] * g->voxel_um[1];
+  const PgGrid    g     = e->grid;
   const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
 
   PetscFunctionBeginUser;
   PetscCall(PassZ(e, v, value, complement ? 1 : 0, d2_um2));
-  /* envelopes along y, then x, one plane at a time (the plane stays in cache) */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
-  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) {
-    const int t = omp_get_thread_num();
-    double   *f = e->f + (size_t)t * e->line, *a = e->a + (size_t)t * e->line, *z = e->z + (size_t)t * (e->line + 1);
-    int      *ap = e->v + (size_t)t * e->line, h, m;
-    float    *o  = d2_um2 + zl * plane;
-    for (int x = 0; x < nx; x++) {
-      m = Gather(o + x, ny, nx, e->periodic, f, &h);
-      Envelope(m, h, ny, f, dy2, ap, a, z, o + x, nx);
-    }
-    for (int y = 0; y < ny; y++) {
-      m = Gather(o + (ptrdiff_t)y * nx, nx, 1, e->periodic, f, &h);
-      Envelope(m, h, nx, f, dx2, ap, a, z, o + (ptrdiff_t)y * nx, 1);
-    }
-  }
+  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneEnvelopes(e, omp_get_thread_num(), d2_um2 + zl * plane);
   PetscFunctionReturn(0);
 }
+
+void PgEdtPlane(PgEdt e, int thread, const uint8_t *v, uint8_t value, PetscBool complement, float *d2_um2)
+{
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(e->grid);
+  const int       inside = complement ? 0 : 1;
+
+  /* the binary start: 0 on the voxels not in S, +inf in S; the y envelope of that is the squared
+     distance along y to the nearest voxel not in S (FH 2012 use the same start for binary images) */
+  for (ptrdiff_t c = 0; c < plane; c++) d2_um2[c] = ((v[c] == value) == inside) ? INFINITY : 0.0f;
+  PlaneEnvelopes(e, thread, d2_um2);
+}
+
+int PgEdtThreads(PgEdt e) { return e->nthreads; }

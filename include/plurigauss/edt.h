@@ -28,3 +28,11 @@ PetscErrorCode PgEdtDestroy(PgEdt *edt);
 /// (complement = PETSC_TRUE), as described above. v and d2_um2 are this rank's slab, nz_local
 /// planes [z][y][x] (NULL allowed on a rank without planes). Collective.
 PetscErrorCode PgEdtCompute(PgEdt edt, const uint8_t *v, uint8_t value, PetscBool complement, float *d2_um2);
+
+/// The 2D transform of one x-y plane (disks instead of balls): squared distances (µm²) within the
+/// plane to the nearest voxel of the plane not in S, with the same conventions as PgEdtCompute
+/// (periodic along x and y when the transform was created periodic). Local, no communication;
+/// callable from OpenMP threads with distinct `thread` in 0 .. PgEdtThreads(edt)-1 (scratch).
+void PgEdtPlane(PgEdt edt, int thread, const uint8_t *v, uint8_t value, PetscBool complement, float *d2_um2);
+/// The threads of scratch the transform holds (the grid's threads per rank).
+int PgEdtThreads(PgEdt edt);

@@ -1,0 +1,376 @@
+/// \file
+/// Geodesic distances to the outlet face and the mean geodesic tortuosity (definitions in
+/// geodesic.h), on the slabs.
+///
+/// Algorithm. Multi-source shortest paths from the outlet face with Dial's bucket queue: buckets of
+/// width w_min (the shortest step) are exact, because a step adds at least w_min, so a voxel never
+/// improves another voxel of its own bucket; the queue costs O(1) per voxel instead of a heap's
+/// O(log n). Every rank runs it on its slab, then the ranks exchange their boundary planes
+/// (PgGridHaloExchange) and restart from the ghost voxels whose distance dropped, until no distance
+/// changes anywhere (an allreduce per round). A round only touches what changed, so a path that
+/// crosses slab faces k times costs k cheap rounds, not k full sweeps.
+///
+/// The wave. Along z the outlet lies on the last rank, and the distances would reach the first rank
+/// only after one round per slab with all other ranks idle: P rounds in series. Instead the z
+/// problem runs on the transposed volume (one all-to-all of the uint8 labels, N bytes, making z
+/// local to every rank: slabs along x). Then every axis has its path axis inside the planes, each
+/// rank works on its own slab from the first round, and only lateral meanders cross slab faces.
+///
+/// Communication per axis and rank: per round, 2 planes of floats each way and one allreduce
+/// (typically a handful of rounds); along z, in addition, the transpose of the labels (the slab's
+/// N/P bytes sent and received). Memory: the float distances with two ghost planes (4 bytes per
+/// voxel), along z the transposed labels and their send buffer (2 bytes per voxel), and the bucket
+/// queue (8 bytes per frontier voxel). Cost: each phase voxel is settled about once per round
+/// that reaches it, with 26 neighbour tests; single-threaded per rank.
+#include <plurigauss/geodesic.h>
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct {
+  int64_t *i;
+  int64_t  n, cap;
+} Queue;
+
+struct PgGeodesic_private {
+  PgGrid    grid;
+  PgGrid_s  tgrid;             /* the transposed layout for z: x' = z, y' = y, z' = x (slabs along x) */
+  uint8_t  *tv, *tsend;        /* transposed labels and the all-to-all send buffer */
+  int      *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
+  float    *buf;               /* distances: ghost plane, owned planes, ghost plane */
+  size_t    buf_len;
+  PetscBool last_transposed;
+  Queue     seeds, *bucket;
+  int       nbucket;
+};
+
+static PetscErrorCode QueuePush(Queue *q, int64_t i)
+{
+  PetscFunctionBeginUser;
+  if (q->n == q->cap) {
+    int64_t cap = PetscMax(1024, 2 * q->cap);
+    PetscCall(PetscRealloc((size_t)cap * sizeof(int64_t), &q->i));
+    q->cap = cap;
+  }
+  q->i[q->n++] = i;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgGeodesicCreate(PgGrid grid, PgGeodesic *geo)
+{
+  PgGeodesic g;
+  const int  P = grid->size, nx = (int)grid->n[0];
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&g));
+  g->grid = grid;
+  /* the transposed layout: x split in near-equal blocks, as many ranks as there are x-planes */
+  PetscCall(PetscMalloc6(P, &g->scount, P, &g->sdispl, P, &g->rcount, P, &g->rdispl, P, &g->xstart, P, &g->xcount));
+  for (int q = 0, s = 0; q < P; q++) {
+    g->xcount[q] = nx / P + (q < nx % P);
+    g->xstart[q] = s;
+    s += g->xcount[q];
+  }
+  g->tgrid          = *grid;
+  g->tgrid.n[0]     = grid->n[2];
+  g->tgrid.n[2]     = grid->n[0];
+  g->tgrid.voxel_um[0] = grid->voxel_um[2];
+  g->tgrid.voxel_um[2] = grid->voxel_um[0];
+  g->tgrid.nz_local = g->xcount[grid->rank];
+  g->tgrid.z_start  = g->xstart[grid->rank];
+  *geo              = g;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
+{
+  PgGeodesic g = *geo;
+
+  PetscFunctionBeginUser;
+  if (!g) PetscFunctionReturn(0);
+  PetscCall(PetscFree6(g->scount, g->sdispl, g->rcount, g->rdispl, g->xstart, g->xcount));
+  PetscCall(PetscFree2(g->tv, g->tsend));
+  PetscCall(PetscFree(g->buf));
+  PetscCall(PetscFree(g->seeds.i));
+  if (g->bucket)
+    for (int b = 0; b < g->nbucket; b++) PetscCall(PetscFree(g->bucket[b].i));
+  PetscCall(PetscFree(g->bucket));
+  PetscCall(PetscFree(*geo));
+  PetscFunctionReturn(0);
+}
+
+/* The labels on the transposed layout: rank q receives x in its block, as [x][y][z]. */
+static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
+{
+  const PgGrid g  = geo->grid;
+  const int    P  = g->size, ny = (int)g->n[1], nz = (int)g->n[2];
+  const int    nzl = (int)g->nz_local;
+  const size_t nt = (size_t)geo->tgrid.nz_local * (size_t)ny * (size_t)nz;
+  int         *zstart, *zcount;
+
+  PetscFunctionBeginUser;
+  PetscCheck((double)PgGridLocalVoxels(g) < 2147483647.0 && (double)nt < 2147483647.0, PETSC_COMM_SELF, PETSC_ERR_SUP, "geodesic: a slab of more than 2^31 voxels per rank is not supported by the transpose");
+  if (!geo->tv) PetscCall(PetscMalloc2(PetscMax(nt, 1), &geo->tv, PetscMax(PgGridLocalVoxels(g), 1), &geo->tsend));
+  PetscCall(PetscMalloc1(2 * (size_t)P, &zstart));
+  zcount = zstart + P;
+  {
+    int mine[2] = {(int)g->z_start, nzl}, *all;
+    PetscCall(PetscMalloc1(2 * (size_t)P, &all));
+    PetscCallMPI(MPI_Allgather(mine, 2, MPI_INT, all, 2, MPI_INT, g->comm));
+    for (int q = 0; q < P; q++) {
+      zstart[q] = all[2 * q];
+      zcount[q] = all[2 * q + 1];
+    }
+    PetscCall(PetscFree(all));
+  }
+  /* pack: for rank q, [x in q's block][y][zl] */
+  for (int q = 0, off = 0; q < P; q++) {
+    const int x0 = geo->xstart[q], nxq = geo->xcount[q];
+    geo->sdispl[q] = off;
+    geo->scount[q] = nxq * ny * nzl;
+    for (int xl = 0; xl < nxq; xl++)
+      for (int y = 0; y < ny; y++) {
+        uint8_t *o = geo->tsend + off + ((size_t)xl * ny + y) * nzl;
+        for (int zl = 0; zl < nzl; zl++) o[zl] = v[PgGridIndex(g, zl, y, x0 + xl)];
+      }
+    off += geo->scount[q];
+  }
+  for (int p = 0, off = 0; p < P; p++) {
+    geo->rdispl[p] = off;
+    geo->rcount[p] = geo->tgrid.nz_local * ny * zcount[p];
+    off += geo->rcount[p];
+  }
+  /* received as [x][y] runs of each sender's z-range; reordered into tv = [x][y][z] */
+  uint8_t *recv;
+  PetscCall(PetscMalloc1(PetscMax(nt, 1), &recv));
+  PetscCallMPI(MPI_Alltoallv(geo->tsend, geo->scount, geo->sdispl, MPI_UINT8_T, recv, geo->rcount, geo->rdispl, MPI_UINT8_T, g->comm));
+  const int nxl = (int)geo->tgrid.nz_local;
+  for (int p = 0; p < P; p++)
+    for (int xl = 0; xl < nxl; xl++)
+      for (int y = 0; y < ny; y++) {
+        const uint8_t *in = recv + geo->rdispl[p] + ((size_t)xl * ny + y) * zcount[p];
+        uint8_t       *o  = geo->tv + ((size_t)xl * ny + y) * nz + zstart[p];
+        for (int zl = 0; zl < zcount[p]; zl++) o[zl] = in[zl];
+      }
+  PetscCall(PetscFree(recv));
+  PetscCall(PetscFree(zstart));
+  PetscFunctionReturn(0);
+}
+
+typedef struct {
+  const PgGrid_s *g;
+  const uint8_t  *v;
+  uint8_t         value;
+  float          *dist;  /* owned planes (buf + one plane) */
+  int             off[26];
+  int             dx[26], dy[26], dz[26];
+  float           w[26];
+  double          inv_wmin;
+} Ctx;
+
+static inline int64_t BucketOf(const Ctx *c, float d) { return (int64_t)((double)d * c->inv_wmin); }
+
+/* Relaxes the owned neighbours of owned voxel i (distance d); improved ones go to their bucket. */
+static PetscErrorCode Relax(PgGeodesic geo, const Ctx *c, int64_t i, float d, int64_t *pushed)
+{
+  const int     nx = (int)c->g->n[0], ny = (int)c->g->n[1], nzl = (int)c->g->nz_local;
+  const int64_t plane = (int64_t)nx * ny;
+  const int     zl = (int)(i / plane), rem = (int)(i - (int64_t)zl * plane), y = rem / nx, x = rem - y * nx;
+  const int     interior = x > 0 && x < nx - 1 && y > 0 && y < ny - 1 && zl > 0 && zl < nzl - 1;
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < 26; k++) {
+    if (!interior) {
+      const int xx = x + c->dx[k], yy = y + c->dy[k], zz = zl + c->dz[k];
+      if (xx < 0 || xx >= nx || yy < 0 || yy >= ny || zz < 0 || zz >= nzl) continue;
+    }
+    const int64_t j = i + c->off[k];
+    if (c->v[j] != c->value) continue;
+    const float nd = d + c->w[k];
+    if (nd < c->dist[j]) {
+      c->dist[j] = nd;
+      PetscCall(QueuePush(&geo->bucket[BucketOf(c, nd) % geo->nbucket], j));
+      (*pushed)++;
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+static int CompareSeed(const void *a, const void *b, void *ctx)
+{
+  const float *dist = (const float *)ctx, da = dist[*(const int64_t *)a], db = dist[*(const int64_t *)b];
+  return (da > db) - (da < db);
+}
+
+/* Dial's algorithm from the seeds (owned voxels whose distance was just lowered). */
+static PetscErrorCode Propagate(PgGeodesic geo, const Ctx *c)
+{
+  Queue        *s = &geo->seeds;
+  int64_t       sp = 0, pending = 0, cur = 0;
+  int64_t      *key;
+
+  PetscFunctionBeginUser;
+  if (!s->n) PetscFunctionReturn(0);
+  qsort_r(s->i, (size_t)s->n, sizeof(int64_t), CompareSeed, c->dist);
+  PetscCall(PetscMalloc1(s->n, &key));
+  for (int64_t q = 0; q < s->n; q++) key[q] = BucketOf(c, c->dist[s->i[q]]);
+  while (sp < s->n || pending > 0) {
+    if (pending == 0) cur = key[sp];
+    for (; sp < s->n && key[sp] <= cur; sp++) {
+      const int64_t j = s->i[sp], b = BucketOf(c, c->dist[j]);
+      if (b < cur) continue; /* improved meanwhile and already settled */
+      PetscCall(QueuePush(&geo->bucket[b % geo->nbucket], j));
+      pending++;
+    }
+    Queue *q = &geo->bucket[cur % geo->nbucket];
+    while (q->n > 0) {
+      const int64_t i = q->i[--q->n];
+      const float   d = c->dist[i];
+      pending--;
+      if (BucketOf(c, d) != cur) continue; /* stale entry: improved into an earlier bucket */
+      PetscCall(Relax(geo, c, i, d, &pending));
+    }
+    cur++;
+  }
+  s->n = 0;
+  PetscCall(PetscFree(key));
+  PetscFunctionReturn(0);
+}
+
+/* Shortest distances to the outlet face along axis (0 or 1: in the planes) on grid g. */
+static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *res)
+{
+  const int     nx = (int)g->n[0], ny = (int)g->n[1], nzl = (int)g->nz_local;
+  const size_t  plane = PgGridPlane(g), need = plane * (size_t)(nzl + 2);
+  Ctx           c;
+  double        wmin = INFINITY, wmax = 0;
+  int64_t       tot[2] = {0, 0};
+  double        sum = 0;
+  int           rounds = 0;
+
+  PetscFunctionBeginUser;
+  PetscCheck(axis == 0 || axis == 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: internal axis %d", axis);
+  if (need > geo->buf_len) {
+    PetscCall(PetscFree(geo->buf));
+    PetscCall(PetscMalloc1(need, &geo->buf));
+    geo->buf_len = need;
+  }
+  for (size_t i = 0; i < need; i++) geo->buf[i] = INFINITY;
+  c.g     = g;
+  c.v     = v;
+  c.value = value;
+  c.dist  = geo->buf + plane;
+  for (int k = 0, dz = -1; dz <= 1; dz++)
+    for (int dy = -1; dy <= 1; dy++)
+      for (int dx = -1; dx <= 1; dx++) {
+        if (!dx && !dy && !dz) continue;
+        const double l = sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] + dz * dz * g->voxel_um[2] * g->voxel_um[2]);
+        c.dx[k]  = dx;
+        c.dy[k]  = dy;
+        c.dz[k]  = dz;
+        c.off[k] = (int)((dz * ny + dy) * nx + dx);
+        c.w[k]   = (float)l;
+        wmin     = PetscMin(wmin, l);
+        wmax     = PetscMax(wmax, l);
+        k++;
+      }
+  c.inv_wmin = 1.0 / wmin;
+  if (!geo->bucket) {
+    geo->nbucket = (int)floor(wmax / wmin) + 2;
+    PetscCall(PetscCalloc1(geo->nbucket, &geo->bucket));
+  } else PetscCheck(geo->nbucket >= (int)floor(wmax / wmin) + 2, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: bucket ring too small");
+  /* sources: the phase voxels of the outlet face */
+  for (int zl = 0; zl < nzl; zl++)
+    for (int t = 0; t < (axis == 0 ? ny : nx); t++) {
+      const size_t i = axis == 0 ? PgGridIndex(g, zl, t, nx - 1) : PgGridIndex(g, zl, ny - 1, t);
+      if (v[i] == value) {
+        c.dist[i] = 0;
+        PetscCall(QueuePush(&geo->seeds, (int64_t)i));
+      }
+    }
+  for (;;) {
+    int64_t nseeds;
+    PetscCall(Propagate(geo, &c));
+    /* exchange the boundary planes and restart from the ghost voxels that dropped */
+    float *lo = geo->buf, *hi = geo->buf + plane * (size_t)(nzl + 1);
+    float *old;
+    PetscCall(PetscMalloc1(2 * plane, &old));
+    PetscCall(PetscArraycpy(old, lo, plane));
+    PetscCall(PetscArraycpy(old + plane, hi, plane));
+    PetscCall(PgGridHaloExchange((PgGrid)g, geo->buf, plane * sizeof(float), 1, PETSC_FALSE));
+    for (int side = 0; side < 2 && nzl > 0; side++) {
+      const float *gh = side ? hi : lo, *was = old + side * plane;
+      const int    zl = side ? nzl - 1 : 0;
+      for (int y = 0; y < ny; y++)
+        for (int x = 0; x < nx; x++) {
+          const float d = gh[(size_t)y * nx + x];
+          if (!(d < was[(size_t)y * nx + x])) continue;
+          for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+              const int xx = x + dx, yy = y + dy;
+              if (xx < 0 || xx >= nx || yy < 0 || yy >= ny) continue;
+              const size_t j = PgGridIndex(g, zl, yy, xx);
+              if (v[j] != value) continue;
+              const float nd = d + (float)sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] + g->voxel_um[2] * g->voxel_um[2]);
+              if (nd < c.dist[j]) {
+                c.dist[j] = nd;
+                PetscCall(QueuePush(&geo->seeds, (int64_t)j));
+              }
+            }
+        }
+    }
+    PetscCall(PetscFree(old));
+    nseeds = geo->seeds.n;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nseeds, 1, MPI_INT64_T, MPI_SUM, g->comm));
+    rounds++;
+    if (!nseeds) break;
+  }
+  /* the inlet face */
+  for (int zl = 0; zl < nzl; zl++)
+    for (int t = 0; t < (axis == 0 ? ny : nx); t++) {
+      const size_t i = axis == 0 ? PgGridIndex(g, zl, t, 0) : PgGridIndex(g, zl, 0, t);
+      if (v[i] != value) continue;
+      tot[0]++;
+      if (c.dist[i] < INFINITY) {
+        tot[1]++;
+        sum += c.dist[i];
+      }
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, g->comm));
+  res->inlet          = tot[0];
+  res->reached        = tot[1];
+  res->rounds         = rounds;
+  res->mean_length_um = tot[1] ? sum / (double)tot[1] : 0.0;
+  res->tau            = tot[1] ? res->mean_length_um / ((double)(g->n[axis] - 1) * g->voxel_um[axis]) : 0.0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *result)
+{
+  const PgGrid g  = geo->grid;
+  double       t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
+  PetscCheck(g->n[axis] >= 2, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: %" PetscInt_FMT " voxels along axis %d, at least 2 needed", g->n[axis], axis);
+  PetscCall(PetscMemzero(result, sizeof *result));
+  if (axis < 2) {
+    PetscCall(Solve(geo, g, v, value, axis, result));
+    geo->last_transposed = PETSC_FALSE;
+  } else {
+    PetscCall(Transpose(geo, v));
+    PetscCall(Solve(geo, &geo->tgrid, geo->tv, value, 0, result));
+    geo->last_transposed = PETSC_TRUE;
+  }
+  result->seconds = MPI_Wtime() - t0;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &result->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgGeodesicGetDistance(PgGeodesic geo, const float **dist_um)
+{
+  PetscFunctionBeginUser;
+  *dist_um = (geo->last_transposed || !geo->buf) ? NULL : geo->buf + PgGridPlane(geo->grid);
+  PetscFunctionReturn(0);
+}

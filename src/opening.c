@@ -1,0 +1,437 @@
+/// \file
+/// Openings by balls and disks on the z-slabs: 3D and 2D continuous phase size distributions and
+/// simulated mercury intrusion (definitions in opening.h).
+///
+/// Algorithm. One exact distance transform of the phase gives every voxel's largest inscribed ball
+/// (edt.c). For each radius r_k the centres C_r = {d2 >= r^2} are a threshold of it, and the opening
+/// is the dilation of C_r by the ball, i.e. a threshold of a second distance transform, that of the
+/// complement of C_r (the distance to the nearest centre): two passes over the volume per level plus
+/// one transform, exact for any voxel shape. The MIP keeps only the centres connected to the inlet,
+/// labelled by the distributed connected components (components.c) once per level for all axes;
+/// axes whose inlet faces select the same components share one dilation. The 2D distributions work
+/// plane by plane with the 2D transform (PgEdtPlane), entirely local.
+///
+/// The number of levels is set by the largest inscribed radius R: K = R / step, so the cost is
+/// K + 1 transforms for the 3D cPSD, K (transform + components) for the MIP and K' plane transforms
+/// per slice for 2D, with R typically a few correlation lengths.
+///
+/// Communication per level and rank: the transform's two prefix scans (edt.c, 2 planes of int32),
+/// the components' halo exchange and boundary tables (components.c), and one allreduce of a few
+/// counters; the 2D distribution one allreduce of its counters at the end. Nothing volume-sized.
+/// Memory: two float volumes (8 bytes per voxel), two masks (2), and the components' ids (4 + 4
+/// ghost planes) while the MIP runs: 14 bytes per voxel beside the labels.
+#include <plurigauss/components.h>
+#include <plurigauss/edt.h>
+#include <plurigauss/opening.h>
+
+#include <math.h>
+#include <omp.h>
+
+/* float distances carry a relative rounding of a few 1e-7 (edt.c): thresholds at r^2 allow for it */
+#define D2_TOL 2e-6
+
+struct PgOpening_private {
+  PgGrid       grid;
+  PetscBool    periodic;
+  double       step_um;
+  PgEdt        edt, edt_np;  /* the cPSD's transform (periodic or not) and the MIP's (never) */
+  PgComponents comp;
+  float       *r2, *d2;      /* squared inscribed radius of each voxel, squared distance to the centres */
+  uint8_t     *centre, *sel; /* masks: centres, the centres connected to an inlet */
+  uint8_t     *lt, *mlt[3];  /* largest covering level per voxel: cPSD, MIP per axis (0: none) */
+  int          cap3, cap2;   /* most levels a curve may have (half the shortest side) */
+  double      *psd3, *psd2, *mip[3];
+  double      *slices;       /* per local plane and 2D level */
+  int64_t     *num2, *den2;  /* per local plane and 2D level: covered and phase voxels in the window */
+  PgOpeningResult result;
+};
+
+PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, PgOpening *op)
+{
+  PgOpening    o;
+  const size_t n = PgGridLocalVoxels(grid), nzl = (size_t)grid->nz_local;
+  const double side3 = PetscMin(PetscMin(grid->n[0] * grid->voxel_um[0], grid->n[1] * grid->voxel_um[1]), grid->n[2] * grid->voxel_um[2]);
+  const double side2 = PetscMin(grid->n[0] * grid->voxel_um[0], grid->n[1] * grid->voxel_um[1]);
+
+  PetscFunctionBeginUser;
+  PetscCheck(step_um > 0 && isfinite(step_um), grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "opening: radius step %g um must be positive", step_um);
+  PetscCall(PetscNew(&o));
+  o->grid     = grid;
+  o->periodic = periodic;
+  o->step_um  = step_um;
+  o->cap3     = PetscMax(1, (int)floor(0.5 * side3 / step_um));
+  o->cap2     = PetscMax(1, (int)floor(0.5 * side2 / step_um));
+  PetscCall(PgEdtCreate(grid, periodic, &o->edt));
+  if (periodic) PetscCall(PgEdtCreate(grid, PETSC_FALSE, &o->edt_np));
+  else o->edt_np = o->edt;
+  PetscCall(PgComponentsCreate(grid, &o->comp));
+  PetscCheck(o->cap3 <= 255 && o->cap2 <= 255, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "opening: radius step %g um gives %d levels up to half the domain, at most 255 supported; increase the step", step_um, PetscMax(o->cap3, o->cap2));
+  PetscCall(PetscMalloc4(n, &o->r2, n, &o->d2, n, &o->centre, n, &o->sel));
+  PetscCall(PetscMalloc4(n, &o->lt, n, &o->mlt[0], n, &o->mlt[1], n, &o->mlt[2]));
+  PetscCall(PetscMalloc5(o->cap3 + 1, &o->psd3, o->cap2 + 1, &o->psd2, o->cap3 + 1, &o->mip[0], o->cap3 + 1, &o->mip[1], o->cap3 + 1, &o->mip[2]));
+  PetscCall(PetscMalloc3(nzl * (size_t)o->cap2, &o->slices, nzl * (size_t)o->cap2, &o->num2, nzl * (size_t)o->cap2, &o->den2));
+  *op = o;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOpeningDestroy(PgOpening *op)
+{
+  PgOpening o = *op;
+
+  PetscFunctionBeginUser;
+  if (!o) PetscFunctionReturn(0);
+  if (o->edt_np != o->edt) PetscCall(PgEdtDestroy(&o->edt_np));
+  PetscCall(PgEdtDestroy(&o->edt));
+  PetscCall(PgComponentsDestroy(&o->comp));
+  PetscCall(PetscFree4(o->r2, o->d2, o->centre, o->sel));
+  PetscCall(PetscFree4(o->lt, o->mlt[0], o->mlt[1], o->mlt[2]));
+  PetscCall(PetscFree5(o->psd3, o->psd2, o->mip[0], o->mip[1], o->mip[2]));
+  PetscCall(PetscFree3(o->slices, o->num2, o->den2));
+  PetscCall(PetscFree(*op));
+  PetscFunctionReturn(0);
+}
+
+double PgOpeningMedian(const double *curve, int n, double step, double v0)
+{
+  double prev = v0;
+
+  if (n < 1 || v0 < 0.5) return 0.0;
+  for (int k = 0; k < n; k++) {
+    if (curve[k] < 0.5) return step * (k + (prev - 0.5) / (prev - curve[k]));
+    prev = curve[k];
+  }
+  /* beyond the last level there are no centres: the curve is 0 at radius (n + 1) * step */
+  return step * (n + (prev - 0.5) / prev);
+}
+
+/* Minus-sampling margin in voxels along an axis of voxel edge d for radius r: the voxels within
+ * distance < 2r must lie in the domain. */
+static inline int Margin(double r, double d) { return (int)ceil(2.0 * r / d * (1.0 - 1e-9)) - 1; }
+
+/* Levels with a centre: radii k * step <= R, at most cap (+inf R: cap). */
+static int Levels(double rmax2, double step, int cap)
+{
+  if (!(rmax2 < INFINITY)) return cap;
+  int k = (int)floor(sqrt(rmax2) / step);
+  while (k > 0 && (k * step) * (k * step) * (1 - D2_TOL) > rmax2) k--;
+  while ((k + 1) * step * ((k + 1) * step) * (1 - D2_TOL) <= rmax2) k++;
+  return PetscMin(k, cap);
+}
+
+/* Largest squared radius among the local voxels of the phase, over all ranks (+inf if the phase
+ * has a voxel with no complement anywhere). */
+static PetscErrorCode MaxRadius2(PgGrid g, const float *r2, const uint8_t *v, uint8_t value, double *rmax2)
+{
+  const size_t n = PgGridLocalVoxels(g);
+  double       m = 0;
+
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < n; i++)
+    if (v[i] == value && r2[i] > m) m = r2[i];
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_DOUBLE, MPI_MAX, g->comm));
+  *rmax2 = m;
+  PetscFunctionReturn(0);
+}
+
+/* centre[i] = 1 where the phase's inscribed radius reaches r; returns the global count. */
+static PetscErrorCode Centres(PgGrid g, const float *r2, double r, uint8_t *centre, int64_t *count)
+{
+  const size_t n   = PgGridLocalVoxels(g);
+  const float  thr = (float)(r * r * (1 - D2_TOL));
+  int64_t      c   = 0;
+
+  PetscFunctionBeginUser;
+#pragma omp parallel for reduction(+ : c) schedule(static) num_threads(g->threads)
+  for (size_t i = 0; i < n; i++) {
+    centre[i] = r2[i] >= thr;
+    c += centre[i];
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &c, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  *count = c;
+  PetscFunctionReturn(0);
+}
+
+/* Marks level k on the voxels within distance < r of the centres (d2: squared distance to them)
+ * that no larger level covers yet. */
+static void Cover(size_t n, const float *d2, double r, int k, uint8_t *level, int threads)
+{
+  const float thr = (float)(r * r * (1 - D2_TOL));
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (size_t i = 0; i < n; i++)
+    if (!level[i] && d2[i] < thr) level[i] = (uint8_t)k;
+}
+
+/* The opening of the phase at every level, largest radius first: level[i] = the largest level k
+ * whose opening covers voxel i (0: none), i.e. the local thickness in steps. The union over the
+ * levels >= k is the opening at r_k by the balls of radius >= r_k that fit: the covered set
+ * shrinks with r (the curve is monotone), and a digital ball of radius R is covered entirely up
+ * to R. */
+static PetscErrorCode OpeningLevels(PgOpening o, PgEdt edt, int K, uint8_t *level)
+{
+  PgGrid       g = o->grid;
+  const size_t n = PgGridLocalVoxels(g);
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscArrayzero(level, n));
+  for (int k = K; k >= 1; k--) {
+    const double r = k * o->step_um;
+    int64_t      ncentre;
+    PetscCall(Centres(g, o->r2, r, o->centre, &ncentre));
+    if (!ncentre) continue;
+    PetscCall(PgEdtCompute(edt, o->centre, 1, PETSC_TRUE, o->d2));
+    Cover(n, o->d2, r, k, level, g->threads);
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Psd3(PgOpening o, const uint8_t *v, uint8_t value)
+{
+  PgGrid    g  = o->grid;
+  const int nx = (int)g->n[0], ny = (int)g->n[1], nz = (int)g->n[2];
+  double    rmax2;
+  int       K, kwin = o->cap3, n;
+  int64_t  *cnt;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgEdtCompute(o->edt, v, value, PETSC_FALSE, o->r2));
+  PetscCall(MaxRadius2(g, o->r2, v, value, &rmax2));
+  K = Levels(rmax2, o->step_um, o->cap3);
+  for (int k = 1; k <= o->cap3 && !o->periodic; k++) {
+    const double r = k * o->step_um;
+    if (2 * Margin(r, g->voxel_um[0]) >= nx || 2 * Margin(r, g->voxel_um[1]) >= ny || 2 * Margin(r, g->voxel_um[2]) >= nz) {
+      kwin = k - 1;
+      break;
+    }
+  }
+  K = PetscMin(K, kwin);
+  PetscCall(OpeningLevels(o, o->edt, K, o->lt));
+  n = PetscMin(K + 1, kwin); /* one level past the last centre, where Psi = 0 */
+  PetscCall(PetscCalloc1(2 * (size_t)PetscMax(n, 1), &cnt));
+  for (int k = 1; k <= n; k++) { /* covered and phase voxels in the window of level k */
+    const double r = k * o->step_um;
+    int          m[3] = {0, 0, 0};
+    if (!o->periodic)
+      for (int a = 0; a < 3; a++) m[a] = Margin(r, g->voxel_um[a]);
+    const int z0 = PetscMax(m[2] - (int)g->z_start, 0), z1 = PetscMin(nz - m[2] - (int)g->z_start, (int)g->nz_local);
+    int64_t   cov = 0, ph = 0;
+#pragma omp parallel for collapse(2) reduction(+ : cov, ph) schedule(static) num_threads(g->threads)
+    for (int zl = z0; zl < z1; zl++)
+      for (int y = m[1]; y < ny - m[1]; y++) {
+        const size_t   i0 = PgGridIndex(g, zl, y, 0);
+        const uint8_t *vv = v + i0, *ll = o->lt + i0;
+        for (int x = m[0]; x < nx - m[0]; x++) {
+          ph += vv[x] == value;
+          cov += ll[x] >= k;
+        }
+      }
+    cnt[2 * (k - 1)]     = cov;
+    cnt[2 * (k - 1) + 1] = ph;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 2 * n, MPI_INT64_T, MPI_SUM, g->comm));
+  for (int k = 0; k < n; k++) o->psd3[k] = cnt[2 * k + 1] ? (double)cnt[2 * k] / (double)cnt[2 * k + 1] : 0.0;
+  PetscCall(PetscFree(cnt));
+  o->result.n3          = n;
+  o->result.r50_psd3_um = PgOpeningMedian(o->psd3, n, o->step_um, 1.0);
+  PetscFunctionReturn(0);
+}
+
+/* Phase voxels of the plane in the rectangle [x0, x1) x [y0, y1) from its summed-area table. */
+static inline int64_t Rect(const int32_t *sat, int nx, int x0, int x1, int y0, int y1)
+{
+  const int w = nx + 1;
+  return (int64_t)sat[y1 * w + x1] - sat[y0 * w + x1] - sat[y1 * w + x0] + sat[y0 * w + x0];
+}
+
+static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
+{
+  PgGrid       g  = o->grid;
+  const int    nx = (int)g->n[0], ny = (int)g->n[1], cap = o->cap2, nt = PgEdtThreads(o->edt);
+  const size_t plane = PgGridPlane(g);
+  int          levels = 0, kwin = cap;
+
+  PetscFunctionBeginUser;
+  for (int k = 1; k <= cap && !o->periodic; k++)
+    if (2 * Margin(k * o->step_um, g->voxel_um[0]) >= nx || 2 * Margin(k * o->step_um, g->voxel_um[1]) >= ny) {
+      kwin = k - 1;
+      break;
+    }
+  /* per thread: the plane's inscribed radii, distances to centres, centre mask, levels, summed-area table */
+  float   *r2p, *d2p;
+  uint8_t *cp, *lp;
+  int32_t *sat;
+  PetscCall(PetscMalloc5((size_t)nt * plane, &r2p, (size_t)nt * plane, &d2p, (size_t)nt * plane, &cp, (size_t)nt * plane, &lp, (size_t)nt * (nx + 1) * (ny + 1), &sat));
+#pragma omp parallel num_threads(nt) reduction(max : levels)
+  {
+    const int t = omp_get_thread_num();
+    float    *r2 = r2p + (size_t)t * plane, *d2 = d2p + (size_t)t * plane;
+    uint8_t  *c = cp + (size_t)t * plane, *lt = lp + (size_t)t * plane;
+    int32_t  *s = sat + (size_t)t * (nx + 1) * (ny + 1);
+#pragma omp for schedule(dynamic, 1)
+    for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) {
+      const uint8_t *vp  = v + (size_t)zl * plane;
+      int64_t       *num = o->num2 + (size_t)zl * cap, *den = o->den2 + (size_t)zl * cap;
+      double         m2  = 0;
+      for (int x = 0; x <= nx; x++) s[x] = 0;
+      for (int y = 0; y < ny; y++) {
+        int32_t row = 0;
+        s[(y + 1) * (nx + 1)] = 0;
+        for (int x = 0; x < nx; x++) {
+          row += vp[(size_t)y * nx + x] == value;
+          s[(y + 1) * (nx + 1) + x + 1] = s[y * (nx + 1) + x + 1] + row;
+        }
+      }
+      PgEdtPlane(o->edt, t, vp, value, PETSC_FALSE, r2);
+      for (size_t i = 0; i < plane; i++)
+        if (vp[i] == value && r2[i] > m2) m2 = r2[i];
+      const int K = PetscMin(Levels(m2, o->step_um, cap), kwin);
+      if (K > levels) levels = K;
+      for (size_t i = 0; i < plane; i++) lt[i] = 0;
+      for (int k = K; k >= 1; k--) {
+        const double r   = k * o->step_um;
+        const float  thr = (float)(r * r * (1 - D2_TOL));
+        int          any = 0;
+        for (size_t i = 0; i < plane; i++) any |= (c[i] = r2[i] >= thr);
+        if (!any) continue;
+        PgEdtPlane(o->edt, t, c, 1, PETSC_TRUE, d2);
+        for (size_t i = 0; i < plane; i++)
+          if (!lt[i] && d2[i] < thr) lt[i] = (uint8_t)k;
+      }
+      for (int k = 1; k <= kwin; k++) {
+        const double r  = k * o->step_um;
+        const int    mx = o->periodic ? 0 : Margin(r, g->voxel_um[0]), my = o->periodic ? 0 : Margin(r, g->voxel_um[1]);
+        den[k - 1] = Rect(s, nx, mx, nx - mx, my, ny - my);
+        num[k - 1] = 0;
+        if (k > K) continue;
+        for (int y = my; y < ny - my; y++)
+          for (int x = mx; x < nx - mx; x++) num[k - 1] += lt[(size_t)y * nx + x] >= k;
+      }
+    }
+  }
+  PetscCall(PetscFree5(r2p, d2p, cp, lp, sat));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &levels, 1, MPI_INT, MPI_MAX, g->comm));
+  levels = PetscMin(levels + 1, kwin); /* one level past the last centre, where Psi = 0 */
+  {
+    int64_t *sum;
+    PetscCall(PetscCalloc1(2 * (size_t)PetscMax(levels, 1), &sum));
+    for (ptrdiff_t zl = 0; zl < g->nz_local; zl++)
+      for (int k = 0; k < levels; k++) {
+        const int64_t nm = o->num2[zl * cap + k], dn = o->den2[zl * cap + k];
+        o->slices[zl * cap + k] = dn > 0 ? (double)nm / (double)dn : NAN;
+        sum[2 * k] += nm;
+        sum[2 * k + 1] += dn;
+      }
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sum, 2 * levels, MPI_INT64_T, MPI_SUM, g->comm));
+    for (int k = 0; k < levels; k++) o->psd2[k] = sum[2 * k + 1] ? (double)sum[2 * k] / (double)sum[2 * k + 1] : 0.0;
+    o->result.n2 = levels;
+    PetscCall(PetscFree(sum));
+  }
+  o->result.r50_psd2_um = PgOpeningMedian(o->psd2, o->result.n2, o->step_um, 1.0);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned axes, PetscBool inlet_high)
+{
+  PgGrid       g = o->grid;
+  const size_t n = PgGridLocalVoxels(g);
+  int64_t      phase = 0;
+  double       rmax2;
+  unsigned     face[3];
+  int          K;
+
+  PetscFunctionBeginUser;
+  for (int a = 0; a < 3; a++) {
+    o->result.nmip[a] = 0;
+    face[a]           = (inlet_high ? 2u : 1u) << (2 * a);
+    if (axes & (1u << a)) PetscCall(PetscArrayzero(o->mlt[a], n));
+  }
+  for (size_t i = 0; i < n; i++) phase += v[i] == value;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &phase, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCall(PgEdtCompute(o->edt_np, v, value, PETSC_FALSE, o->r2));
+  PetscCall(MaxRadius2(g, o->r2, v, value, &rmax2));
+  K = Levels(rmax2, o->step_um, o->cap3);
+  /* largest radius first; at each level, the centres connected to the inlet, and their balls */
+  for (int k = K; k >= 1; k--) {
+    const double   r = k * o->step_um;
+    int64_t        ncentre, first, count;
+    const int64_t *vox;
+    const uint8_t *fb;
+    PetscBool      done[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
+    PetscCall(Centres(g, o->r2, r, o->centre, &ncentre));
+    if (!ncentre) continue;
+    PetscCall(PgComponentsCompute(o->comp, o->centre, 1, PG_CONNECTIVITY_6));
+    PetscCall(PgComponentsGetLocalTable(o->comp, &first, &count, &vox, &fb));
+    for (int a = 0; a < 3; a++) {
+      int reached = 0, differ[3] = {0, 0, 0};
+      if (!(axes & (1u << a)) || done[a]) continue;
+      /* later axes whose inlet selects exactly the same components share this dilation */
+      for (int64_t q = 0; q < count; q++) {
+        reached |= (fb[q] & face[a]) != 0;
+        for (int b = a + 1; b < 3; b++)
+          if (!(fb[q] & face[a]) != !(fb[q] & face[b])) differ[b] = 1;
+      }
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, differ, 3, MPI_INT, MPI_MAX, g->comm));
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &reached, 1, MPI_INT, MPI_MAX, g->comm));
+      if (!reached) continue;
+      PetscCall(PgComponentsSelect(o->comp, face[a], o->sel));
+      PetscCall(PgEdtCompute(o->edt_np, o->sel, 1, PETSC_TRUE, o->d2));
+      for (int b = a; b < 3; b++) {
+        if (!(axes & (1u << b)) || (b > a && differ[b])) continue;
+        Cover(n, o->d2, r, k, o->mlt[b], g->threads);
+        done[b] = PETSC_TRUE;
+      }
+    }
+  }
+  for (int a = 0; a < 3; a++) {
+    int64_t *hist;
+    if (!(axes & (1u << a))) continue;
+    PetscCall(PetscCalloc1((size_t)K + 2, &hist));
+    for (size_t i = 0; i < n; i++) hist[o->mlt[a][i]]++;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, hist, K + 2, MPI_INT64_T, MPI_SUM, g->comm));
+    int64_t above = 0; /* voxels intruded at level >= k */
+    for (int k = K + 1; k >= 1; k--) {
+      above += hist[k];
+      o->mip[a][k - 1] = phase ? (double)above / (double)phase : 0.0;
+    }
+    o->result.nmip[a]       = PetscMin(K + 1, o->cap3);
+    o->result.mip[a]        = o->mip[a];
+    o->result.r50_mip_um[a] = PgOpeningMedian(o->mip[a], o->result.nmip[a], o->step_um, o->mip[a][0]);
+    PetscCall(PetscFree(hist));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOpeningCompute(PgOpening o, const uint8_t *v, uint8_t value, PetscBool psd2, unsigned mip_axes, PetscBool inlet_high, PgOpeningResult *result)
+{
+  MPI_Comm comm = o->grid->comm;
+  double   t[4];
+
+  PetscFunctionBeginUser;
+  PetscCheck(mip_axes < 8, comm, PETSC_ERR_ARG_OUTOFRANGE, "opening: MIP axes bits %u outside 0..7", mip_axes);
+  PetscCall(PetscMemzero(&o->result, sizeof o->result));
+  o->result.step_um = o->step_um;
+  t[0]              = MPI_Wtime();
+  PetscCall(Psd3(o, v, value));
+  t[1] = MPI_Wtime();
+  if (psd2) PetscCall(Psd2(o, v, value));
+  t[2] = MPI_Wtime();
+  if (mip_axes) PetscCall(Mip(o, v, value, mip_axes, inlet_high));
+  t[3] = MPI_Wtime();
+  double s[3] = {t[1] - t[0], t[2] - t[1], t[3] - t[2]};
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 3, MPI_DOUBLE, MPI_MAX, comm));
+  o->result.seconds_psd3 = s[0];
+  o->result.seconds_psd2 = s[1];
+  o->result.seconds_mip  = s[2];
+  o->result.psd3         = o->psd3;
+  o->result.psd2         = psd2 ? o->psd2 : NULL;
+  *result                = o->result;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOpeningGetSlices(PgOpening o, const double **psd, int *n, int *stride)
+{
+  PetscFunctionBeginUser;
+  *psd    = o->slices;
+  *n      = o->result.n2;
+  *stride = o->cap2;
+  PetscFunctionReturn(0);
+}

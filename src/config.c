@@ -33,6 +33,7 @@ static const char *const precision_names[] = {"single", "double", NULL};
 static const char *const planner_names[]   = {"estimate", "measure", "patient", NULL};
 static const char *const periodic_names[]  = {"auto", "true", "false", NULL};
 static const char *const memory_names[]    = {"fast", "low", NULL};
+static const char *const inlet_names[]     = {"lo", "hi", NULL};
 
 #define INF HUGE_VAL
 static const Key keys[] = {
@@ -62,6 +63,16 @@ static const Key keys[] = {
   {"measure_intrinsic", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "surface areas S_i, interface areas S_ij, Euler characteristics"},
   {"measure_range_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "largest lag of C_ij; 0 = a quarter of the shortest side"},
   {"measure_periodic", KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, periodic_names, "periodic estimators (auto: yes for model runs, no for images)"},
+  {"measure_axes", KEY_STRING, 1, 1, "xyz", "-", 0, 0, 0, 0, NULL, "axes of percolation, MIP, tortuosity and M_pred: any of x, y, z"},
+  {"measure_percolation", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "connected components: volume fraction of each phase connecting the two faces normal to each axis"},
+  {"measure_connectivity", KEY_INT, 1, 1, "6", "-", 6, 26, 0, 0, NULL, "neighbourhood of the percolation components: 6 (faces) or 26"},
+  {"measure_psd", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "3D continuous phase size distribution (opening by balls) and its median r50"},
+  {"measure_psd2d", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "2D continuous phase size distribution on every z-slice (disks, eq. 13, Figure 4)"},
+  {"measure_psd_step_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "radius step of the size distributions and MIP; 0 = the smallest voxel edge"},
+  {"measure_mip", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "simulated mercury intrusion along each axis; constrictivity beta = (r50_mip / r50_cpsd)^2"},
+  {"measure_mip_inlet", KEY_ENUM, 1, 1, "lo", "-", 0, 0, 0, 0, inlet_names, "face the mercury enters: coordinate 0 (lo) or n-1 (hi) of each axis"},
+  {"measure_tortuosity", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "mean geodesic tortuosity along each axis (26-neighbour shortest paths)"},
+  {"measure_mhat_exponents", KEY_REAL, 3, 3, "1.15,0.35,4.39", "-", 0, 100, 0, 0, NULL, "a,b,c of the predicted M-factor eps^a beta^b / tau^c (eq. 14; ref. [32] reports b = 0.37)"},
   {"fft_planner", KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
   {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "FFTW wisdom file, read if present and updated after planning"},
   {"fft_memory", KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names, "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
@@ -398,6 +409,22 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->measure_intrinsic  = V("measure_intrinsic")->v[0] != 0;
   cfg->measure_range_um   = V("measure_range_um")->v[0];
   cfg->measure_periodic   = (int)V("measure_periodic")->v[0];
+  cfg->measure_axes       = 0;
+  for (const char *c = V("measure_axes")->s; *c; c++) {
+    PetscCheck(*c == 'x' || *c == 'y' || *c == 'z', comm, PETSC_ERR_USER_INPUT, "measure.axes = '%s': allowed letters x, y, z (e.g. xyz or z)", V("measure_axes")->s);
+    cfg->measure_axes |= 1u << (*c - 'x');
+  }
+  PetscCheck(cfg->measure_axes, comm, PETSC_ERR_USER_INPUT, "measure.axes is empty: give at least one of x, y, z");
+  cfg->measure_percolation = V("measure_percolation")->v[0] != 0;
+  cfg->measure_connectivity = (int)V("measure_connectivity")->v[0];
+  PetscCheck(cfg->measure_connectivity == 6 || cfg->measure_connectivity == 26, comm, PETSC_ERR_USER_INPUT, "measure.connectivity = %d: allowed 6 or 26", cfg->measure_connectivity);
+  cfg->measure_psd        = V("measure_psd")->v[0] != 0;
+  cfg->measure_psd2d      = V("measure_psd2d")->v[0] != 0;
+  cfg->measure_psd_step_um = V("measure_psd_step_um")->v[0];
+  cfg->measure_mip        = V("measure_mip")->v[0] != 0;
+  cfg->measure_mip_inlet_high = V("measure_mip_inlet")->v[0] != 0;
+  cfg->measure_tortuosity = V("measure_tortuosity")->v[0] != 0;
+  for (int i = 0; i < 3; i++) cfg->mhat_exponents[i] = V("measure_mhat_exponents")->v[i];
 #undef V
 
   /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */

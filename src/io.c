@@ -132,6 +132,25 @@ static PetscErrorCode ReadStringAttr(hid_t obj, const char *name, char **text)
 
 static void RunName(int k, char *buf, size_t len) { snprintf(buf, len, "/runs/%04d", k); }
 
+PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit)
+{
+  hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
+  PgCallH5(space = H5Screate_simple(ndims, dims, NULL));
+  PgCallH5(dset = H5Dcreate2(group, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
+  PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+  if (rank != 0) PgCallH5(H5Sselect_none(space));
+  PgCallH5(H5Dwrite(dset, H5T_NATIVE_DOUBLE, space, space, dxpl, data));
+  PetscCall(WriteStringAttr(dset, "unit", unit));
+  PgCallH5(H5Pclose(dxpl));
+  PgCallH5(H5Dclose(dset));
+  PgCallH5(H5Sclose(space));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode FileExists(MPI_Comm comm, const char *path, PetscBool *exists)
 {
   int rank, e = 0;

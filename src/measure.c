@@ -1,10 +1,23 @@
 /// \file
 /// The measure stage sequences the descriptor modules for one label volume: volume fractions
-/// (voxel counts), intrinsic volumes (intrinsic.c), two-point coverage functions (covariance.c).
-/// Scalars become CSV columns of the run; curves go to the run's HDF5 descriptors group.
+/// (voxel counts), intrinsic volumes (intrinsic.c), two-point coverage functions (covariance.c),
+/// percolation (components.c), size distributions and mercury intrusion (opening.c), geodesic
+/// tortuosity (geodesic.c), and from them constrictivity and the predicted M-factor (eq. 14).
+/// Scalars become CSV columns of the run; curves and per-axis tables go to the run's HDF5
+/// descriptors group.
+///
+/// Conventions for phases that do not connect the faces (documented in the README): along an axis
+/// where no inlet voxel reaches the outlet, tau is undefined and M_pred is 0; the CSV's tau_i is the
+/// mean over the axes where it is defined (0 if there is none), every other column the mean over
+/// all measured axes. beta = (r50_mip / r50_cpsd)^2 is 0 when less than half of the phase can be
+/// intruded. No column is ever NaN.
+#include <plurigauss/components.h>
 #include <plurigauss/covariance.h>
+#include <plurigauss/geodesic.h>
 #include <plurigauss/intrinsic.h>
+#include <plurigauss/opening.h>
 
+#include <math.h>
 #include <string.h>
 #include <plurigauss/measure.h>
 
@@ -13,7 +26,10 @@ struct PgMeasure_private {
   const PgConfig *cfg;
   PetscBool       periodic;
   PgCovariance    cov;
-  PetscLogEvent   ev_fractions, ev_intrinsic, ev_covariance;
+  PgComponents    comp;
+  PgOpening       opening;
+  PgGeodesic      geodesic;
+  PetscLogEvent   ev_fractions, ev_intrinsic, ev_covariance, ev_components, ev_opening, ev_geodesic;
 };
 
 PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool periodic, PgMeasure *measure)
@@ -28,7 +44,16 @@ PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool perio
   PetscCall(PetscLogEventRegister("PgFractions", 0, &m->ev_fractions));
   PetscCall(PetscLogEventRegister("PgIntrinsic", 0, &m->ev_intrinsic));
   PetscCall(PetscLogEventRegister("PgCovariance", 0, &m->ev_covariance));
+  PetscCall(PetscLogEventRegister("PgComponents", 0, &m->ev_components));
+  PetscCall(PetscLogEventRegister("PgOpening", 0, &m->ev_opening));
+  PetscCall(PetscLogEventRegister("PgGeodesic", 0, &m->ev_geodesic));
   if (cfg->measure_covariance) PetscCall(PgCovarianceCreate(grid, periodic, cfg->measure_range_um, cfg->planner, &m->cov));
+  if (cfg->measure_percolation) PetscCall(PgComponentsCreate(grid, &m->comp));
+  if (cfg->measure_psd || cfg->measure_mip) {
+    double step = cfg->measure_psd_step_um > 0 ? cfg->measure_psd_step_um : PetscMin(PetscMin(grid->voxel_um[0], grid->voxel_um[1]), grid->voxel_um[2]);
+    PetscCall(PgOpeningCreate(grid, periodic, step, &m->opening));
+  }
+  if (cfg->measure_tortuosity) PetscCall(PgGeodesicCreate(grid, &m->geodesic));
   *measure = m;
   PetscFunctionReturn(0);
 }
@@ -38,6 +63,9 @@ PetscErrorCode PgMeasureDestroy(PgMeasure *measure)
   PetscFunctionBeginUser;
   if (!*measure) PetscFunctionReturn(0);
   PetscCall(PgCovarianceDestroy(&(*measure)->cov));
+  PetscCall(PgComponentsDestroy(&(*measure)->comp));
+  PetscCall(PgOpeningDestroy(&(*measure)->opening));
+  PetscCall(PgGeodesicDestroy(&(*measure)->geodesic));
   PetscCall(PetscFree(*measure));
   PetscFunctionReturn(0);
 }
@@ -50,6 +78,197 @@ static PetscErrorCode RowSet3(PgRow *row, const char *fmt, const double v[3])
   for (int i = 0; i < 3; i++) {
     snprintf(name, sizeof name, fmt, i + 1);
     PetscCall(PgRowSet(row, name, v[i]));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The 2D cPSD of every z-slice, gathered on rank 0 as [nz][n] (a few numbers per slice). */
+static PetscErrorCode GatherSlices(PgMeasure m, double *all)
+{
+  const PgGrid  g = m->grid;
+  const double *psd;
+  int           n, stride, mine, *cnt = NULL, *displ = NULL;
+  double       *buf;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOpeningGetSlices(m->opening, &psd, &n, &stride));
+  mine = (int)g->nz_local * n;
+  PetscCall(PetscMalloc1(PetscMax(mine, 1), &buf));
+  for (int zl = 0; zl < (int)g->nz_local; zl++)
+    for (int k = 0; k < n; k++) buf[zl * n + k] = psd[zl * stride + k];
+  if (g->rank == 0) PetscCall(PetscMalloc2(g->size, &cnt, g->size, &displ));
+  PetscCallMPI(MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, g->comm));
+  if (g->rank == 0)
+    for (int r = 0, o = 0; r < g->size; r++) {
+      displ[r] = o;
+      o += cnt[r];
+    }
+  PetscCallMPI(MPI_Gatherv(buf, mine, MPI_DOUBLE, all, cnt, displ, MPI_DOUBLE, 0, g->comm));
+  if (g->rank == 0) PetscCall(PetscFree2(cnt, displ));
+  PetscCall(PetscFree(buf));
+  PetscFunctionReturn(0);
+}
+
+/* Percolation, size distributions, intrusion, tortuosity, constrictivity, M_pred of every phase. */
+static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[PG_NPHASES], hid_t dg, PgRow *row)
+{
+  const PgConfig *cfg = m->cfg;
+  const PgGrid    g   = m->grid;
+  const unsigned  axes = cfg->measure_axes;
+  double perc[3][3] = {{0}}, tau[3][3] = {{0}}, reached[3][3] = {{0}}, inlet[3][3] = {{0}}, r50mip[3][3] = {{0}}, beta[3][3] = {{0}}, mpred[3][3] = {{0}};
+  double r50psd[3] = {0, 0, 0}, r50psd2[3] = {0, 0, 0}, t_comp = 0, t_open = 0, t_geo = 0;
+  int    naxes = 0;
+  const hsize_t dims33[2] = {3, 3};
+
+  PetscFunctionBeginUser;
+  for (int a = 0; a < 3; a++) naxes += (axes >> a) & 1;
+  for (int i = 0; i < PG_NPHASES; i++) {
+    const uint8_t value = (uint8_t)(i + 1);
+    if (m->comp) {
+      PgComponentsInfo info;
+      double           t0 = MPI_Wtime();
+      PetscCall(PetscLogEventBegin(m->ev_components, 0, 0, 0, 0));
+      PetscCall(PgComponentsCompute(m->comp, labels->v, value, (PgConnectivity)cfg->measure_connectivity));
+      PetscCall(PgComponentsGetInfo(m->comp, &info));
+      PetscCall(PetscLogEventEnd(m->ev_components, 0, 0, 0, 0));
+      for (int a = 0; a < 3; a++) perc[i][a] = info.percolating_fraction[a];
+      t_comp += MPI_Wtime() - t0;
+    }
+    if (m->opening) {
+      PgOpeningResult res;
+      char            name[64];
+      double          t0 = MPI_Wtime();
+      PetscCall(PetscLogEventBegin(m->ev_opening, 0, 0, 0, 0));
+      PetscCall(PgOpeningCompute(m->opening, labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? axes : 0, cfg->measure_mip_inlet_high, &res));
+      PetscCall(PetscLogEventEnd(m->ev_opening, 0, 0, 0, 0));
+      t_open += MPI_Wtime() - t0;
+      r50psd[i]  = res.r50_psd3_um;
+      r50psd2[i] = res.r50_psd2_um;
+      for (int a = 0; a < 3; a++) r50mip[i][a] = res.r50_mip_um[a];
+      /* curves: column 0 the radius (um), then the values */
+      {
+        int     nmax = PetscMax(res.n3, res.n2);
+        double *c;
+        for (int a = 0; a < 3; a++) nmax = PetscMax(nmax, res.nmip[a]);
+        PetscCall(PetscMalloc1(5 * (size_t)PetscMax(nmax, 1), &c));
+        if (cfg->measure_psd) {
+          hsize_t d[2] = {(hsize_t)res.n3, 2};
+          for (int k = 0; k < res.n3; k++) {
+            c[2 * k]     = (k + 1) * res.step_um;
+            c[2 * k + 1] = res.psd3[k];
+          }
+          snprintf(name, sizeof name, "psd3_%d", i + 1);
+          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
+        }
+        if (res.psd2) {
+          hsize_t d[2] = {(hsize_t)res.n2, 2};
+          for (int k = 0; k < res.n2; k++) {
+            c[2 * k]     = (k + 1) * res.step_um;
+            c[2 * k + 1] = res.psd2[k];
+          }
+          snprintf(name, sizeof name, "psd2_%d", i + 1);
+          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
+          double *all = NULL;
+          hsize_t ds[2] = {(hsize_t)g->n[2], (hsize_t)res.n2};
+          if (g->rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(g->n[2] * res.n2, 1), &all));
+          PetscCall(GatherSlices(m, all));
+          snprintf(name, sizeof name, "psd2_slices_%d", i + 1);
+          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, ds, all, "-"));
+          PetscCall(PetscFree(all));
+        }
+        if (cfg->measure_mip) {
+          hsize_t d[2] = {(hsize_t)nmax, 4};
+          for (int k = 0; k < nmax; k++) {
+            c[4 * k] = (k + 1) * res.step_um;
+            for (int a = 0; a < 3; a++) c[4 * k + 1 + a] = k < res.nmip[a] ? res.mip[a][k] : (res.nmip[a] ? 0.0 : NAN);
+          }
+          snprintf(name, sizeof name, "mip_%d", i + 1);
+          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-,-,-"));
+        }
+        PetscCall(PetscFree(c));
+      }
+    }
+    if (m->geodesic) {
+      double t0 = MPI_Wtime();
+      PetscCall(PetscLogEventBegin(m->ev_geodesic, 0, 0, 0, 0));
+      for (int a = 0; a < 3; a++) {
+        PgGeodesicResult gr;
+        if (!(axes & (1u << a))) continue;
+        PetscCall(PgGeodesicCompute(m->geodesic, labels->v, value, a, &gr));
+        tau[i][a]     = gr.tau;
+        reached[i][a] = (double)gr.reached;
+        inlet[i][a]   = (double)gr.inlet;
+      }
+      PetscCall(PetscLogEventEnd(m->ev_geodesic, 0, 0, 0, 0));
+      t_geo += MPI_Wtime() - t0;
+    }
+    for (int a = 0; a < 3; a++) {
+      beta[i][a]  = r50psd[i] > 0 ? (r50mip[i][a] / r50psd[i]) * (r50mip[i][a] / r50psd[i]) : 0.0;
+      mpred[i][a] = tau[i][a] > 0 ? pow(eps[i], cfg->mhat_exponents[0]) * pow(beta[i][a], cfg->mhat_exponents[1]) / pow(tau[i][a], cfg->mhat_exponents[2]) : 0.0;
+    }
+  }
+  /* CSV: means over the measured axes (tau: over those where it is defined) */
+  for (int i = 0; i < PG_NPHASES; i++) {
+    char   name[32];
+    double s[5] = {0, 0, 0, 0, 0};
+    int    ntau = 0;
+    for (int a = 0; a < 3; a++) {
+      if (!(axes & (1u << a))) continue;
+      s[0] += perc[i][a];
+      s[1] += beta[i][a];
+      s[2] += r50mip[i][a];
+      s[3] += mpred[i][a];
+      if (tau[i][a] > 0) {
+        s[4] += tau[i][a];
+        ntau++;
+      }
+    }
+    if (m->comp) {
+      snprintf(name, sizeof name, "perc_%d", i + 1);
+      PetscCall(PgRowSet(row, name, s[0] / naxes));
+    }
+    if (m->opening && cfg->measure_psd) {
+      snprintf(name, sizeof name, "r50_cpsd_%d", i + 1);
+      PetscCall(PgRowSet(row, name, r50psd[i]));
+    }
+    if (m->opening && cfg->measure_psd2d) {
+      snprintf(name, sizeof name, "r50_cpsd2d_%d", i + 1);
+      PetscCall(PgRowSet(row, name, r50psd2[i]));
+    }
+    if (m->opening && cfg->measure_mip) {
+      snprintf(name, sizeof name, "r50_mip_%d", i + 1);
+      PetscCall(PgRowSet(row, name, s[2] / naxes));
+    }
+    if (m->geodesic) {
+      snprintf(name, sizeof name, "tau_%d", i + 1);
+      PetscCall(PgRowSet(row, name, ntau ? s[4] / ntau : 0.0));
+    }
+    if (m->opening && cfg->measure_psd && cfg->measure_mip) {
+      snprintf(name, sizeof name, "beta_%d", i + 1);
+      PetscCall(PgRowSet(row, name, s[1] / naxes));
+      if (m->geodesic) {
+        snprintf(name, sizeof name, "M_pred_%d", i + 1);
+        PetscCall(PgRowSet(row, name, s[3] / naxes));
+      }
+    }
+  }
+  if (m->comp) PetscCall(PgRowSet(row, "t_components_s", t_comp));
+  if (m->opening) PetscCall(PgRowSet(row, "t_opening_s", t_open));
+  if (m->geodesic) PetscCall(PgRowSet(row, "t_geodesic_s", t_geo));
+  /* HDF5: per phase (rows) and axis x, y, z (columns); axes not measured hold 0 */
+  if (m->comp) PetscCall(PgOutputWriteSmall(dg, g->rank, "percolating_fraction", 2, dims33, &perc[0][0], "-"));
+  if (m->opening && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_mip_um", 2, dims33, &r50mip[0][0], "um"));
+  if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "beta", 2, dims33, &beta[0][0], "-"));
+  if (m->geodesic) {
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau", 2, dims33, &tau[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau_inlet_voxels", 2, dims33, &inlet[0][0], "voxels"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau_reached_voxels", 2, dims33, &reached[0][0], "voxels"));
+    if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "M_pred", 2, dims33, &mpred[0][0], "-"));
+  }
+  if (m->opening) {
+    hsize_t one = 3;
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_cpsd_um", 1, &one, r50psd, "um"));
+    if (cfg->measure_psd2d) PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_cpsd2d_um", 1, &one, r50psd2, "um"));
   }
   PetscFunctionReturn(0);
 }
@@ -90,6 +309,12 @@ PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, P
     snprintf(csv, sizeof csv, "%.*s_cov_%04d.csv", stem, file, k);
     PetscCall(PgOutputRunGroup(out, k, &dg));
     PetscCall(PgCovarianceWrite(m->cov, dg, csv));
+    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
+  }
+  if (m->comp || m->opening || m->geodesic) {
+    hid_t dg;
+    PetscCall(PgOutputRunGroup(out, k, &dg));
+    PetscCall(Transport(m, labels, eps, dg, row));
     PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
   }
   PetscFunctionReturn(0);

@@ -61,6 +61,11 @@ typedef struct {
   PetscBool measure_covariance, measure_intrinsic;
   double    measure_range_um; /* 0 = a quarter of the shortest side */
   int       measure_periodic; /* 0 auto, 1 yes, 2 no */
+  unsigned  measure_axes;     /* bit a set: axis a (0 x, 1 y, 2 z) for percolation, MIP, tortuosity */
+  PetscBool measure_percolation, measure_psd, measure_psd2d, measure_mip, measure_mip_inlet_high, measure_tortuosity;
+  int       measure_connectivity;  /* 6 or 26 */
+  double    measure_psd_step_um;   /* 0 = the smallest voxel edge */
+  double    mhat_exponents[3];     /* eq. 14: M_pred = eps^a beta^b / tau^c */
 } PgConfig;
 
 /// Reads and validates the deck and the command line. Collective. On any bad key or value it

@@ -50,6 +50,7 @@ struct PgEdt_private {
   int       line;              /* scratch elements per thread and array */
   double   *f, *a, *z;         /* per thread: line values, envelope heights, boundaries */
   int      *v;                 /* per thread: parabola apexes */
+  float    *tmp;               /* per thread: a plane of scratch for the bounded dilation */
 };
 
 PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt)
@@ -85,6 +86,7 @@ PetscErrorCode PgEdtDestroy(PgEdt *edt)
   PetscCall(PetscFree4((*edt)->lo, (*edt)->hi, (*edt)->below, (*edt)->above));
   if ((*edt)->periodic) PetscCall(PetscFree2((*edt)->all_lo, (*edt)->all_hi));
   PetscCall(PetscFree4((*edt)->f, (*edt)->a, (*edt)->z, (*edt)->v));
+  PetscCall(PetscFree((*edt)->tmp));
   PetscCall(PetscFree(*edt));
   PetscFunctionReturn(0);
 }
@@ -258,3 +260,95 @@ void PgEdtPlane(PgEdt e, int thread, const uint8_t *v, uint8_t value, PetscBool 
 }
 
 int PgEdtThreads(PgEdt e) { return e->nthreads; }
+
+/* Window minimum along y then x: out = min over |t| <= w of in + d^2 t^2, for one plane (o: in
+ * and out, tmp: a plane of scratch). Each pass is a short loop over t around a loop along x that
+ * the compiler vectorises (rows are contiguous in x). */
+static void PlaneWindows(const PgGrid_s *g, PetscBool periodic, int wx, int wy, float *o, float *tmp)
+{
+  const int    nx = (int)g->n[0], ny = (int)g->n[1];
+  const double dx2 = g->voxel_um[0] * g->voxel_um[0], dy2 = g->voxel_um[1] * g->voxel_um[1];
+
+  /* along y: tmp[y] = min_t o[y + t] + dy2 t^2 */
+  for (int y = 0; y < ny; y++) {
+    float *restrict out = tmp + (size_t)y * nx;
+    const float *restrict in0 = o + (size_t)y * nx;
+    for (int x = 0; x < nx; x++) out[x] = in0[x];
+    for (int t = -wy; t <= wy; t++) {
+      int yy = y + t;
+      if (!t) continue;
+      if (periodic) yy = ((yy % ny) + ny) % ny;
+      else if (yy < 0 || yy >= ny) continue;
+      const float c = (float)(dy2 * t * t);
+      const float *restrict in = o + (size_t)yy * nx;
+      for (int x = 0; x < nx; x++) {
+        const float v = in[x] + c;
+        out[x] = v < out[x] ? v : out[x];
+      }
+    }
+  }
+  /* along x: o[x] = min_t tmp[x + t] + dx2 t^2 */
+  for (int y = 0; y < ny; y++) {
+    const float *restrict in = tmp + (size_t)y * nx;
+    float *restrict out = o + (size_t)y * nx;
+    for (int x = 0; x < nx; x++) out[x] = in[x];
+    for (int t = -wx; t <= wx; t++) {
+      if (!t) continue;
+      const float c = (float)(dx2 * t * t);
+      const int   x0 = PetscMax(0, -t), x1 = PetscMin(nx, nx - t);
+      for (int x = x0; x < x1; x++) {
+        const float v = in[x + t] + c;
+        out[x] = v < out[x] ? v : out[x];
+      }
+      if (periodic) /* the wrapped ends */
+        for (int x = 0; x < nx; x++) {
+          if (x >= x0 && x < x1) continue;
+          const float v = in[((x + t) % nx + nx) % nx] + c;
+          out[x] = v < out[x] ? v : out[x];
+        }
+    }
+  }
+}
+
+/* Window half-widths: offsets t with |t| d < r (and a margin of one) can give a distance < r. */
+static void Windows(const PgGrid_s *g, double r_um, int *wx, int *wy)
+{
+  *wx = PetscMin((int)ceil(r_um / g->voxel_um[0]), (int)g->n[0]);
+  *wy = PetscMin((int)ceil(r_um / g->voxel_um[1]), (int)g->n[1]);
+}
+
+PetscErrorCode PgEdtDilate(PgEdt e, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
+{
+  const PgGrid    g     = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
+  int             wx, wy;
+
+  PetscFunctionBeginUser;
+  Windows(g, r_um, &wx, &wy);
+  if (!e->tmp) PetscCall(PetscMalloc1((size_t)e->nthreads * plane, &e->tmp));
+  PetscCall(PassZ(e, v, value, 1, d2_um2));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
+  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneWindows(g, e->periodic, wx, wy, d2_um2 + zl * plane, e->tmp + (size_t)omp_get_thread_num() * plane);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgEdtPlaneDilate(PgEdt e, int thread, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
+{
+  const PgGrid    g     = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
+  int             wx, wy;
+
+  PetscFunctionBeginUser;
+  Windows(g, r_um, &wx, &wy);
+  PetscCheck(e->tmp, PETSC_COMM_SELF, PETSC_ERR_ORDER, "EDT: call PgEdtSetUpDilate before PgEdtPlaneDilate");
+  for (ptrdiff_t c = 0; c < plane; c++) d2_um2[c] = v[c] == value ? 0.0f : INFINITY;
+  PlaneWindows(g, e->periodic, wx, wy, d2_um2, e->tmp + (size_t)thread * plane);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgEdtSetUpDilate(PgEdt e)
+{
+  PetscFunctionBeginUser;
+  if (!e->tmp) PetscCall(PetscMalloc1((size_t)e->nthreads * PgGridPlane(e->grid), &e->tmp));
+  PetscFunctionReturn(0);
+}

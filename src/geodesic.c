@@ -15,6 +15,10 @@
 /// problem runs on the transposed volume (one all-to-all of the uint8 labels, N bytes, making z
 /// local to every rank: slabs along x). Then every axis has its path axis inside the planes, each
 /// rank works on its own slab from the first round, and only lateral meanders cross slab faces.
+/// Locality: every axis is solved as the y axis of its layout (x by swapping x and y inside each
+/// plane, z as y' of the transposed volume [x][z][y]), because a front that advances along y
+/// visits contiguous rows, while one advancing along x touches a new cache line per voxel
+/// (measured 2.3 times slower at 300^3).
 ///
 /// Communication per axis and rank: per round, 2 planes of floats each way and one allreduce
 /// (typically a handful of rounds); along z, in addition, the transpose of the labels (the slab's
@@ -34,8 +38,10 @@ typedef struct {
 
 struct PgGeodesic_private {
   PgGrid    grid;
-  PgGrid_s  tgrid;             /* the transposed layout for z: x' = z, y' = y, z' = x (slabs along x) */
+  PgGrid_s  tgrid;             /* layout for z: x' = y, y' = z, z' = x (all-to-all; slabs along x) */
+  PgGrid_s  xgrid;             /* layout for x: x' = y, y' = x, z' = z (transposed in each plane) */
   uint8_t  *tv, *tsend;        /* transposed labels and the all-to-all send buffer */
+  uint8_t  *xv;                /* labels with x and y swapped in each plane */
   int      *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
   float    *buf;               /* distances: ghost plane, owned planes, ghost plane */
   size_t    buf_len;
@@ -71,13 +77,20 @@ PetscErrorCode PgGeodesicCreate(PgGrid grid, PgGeodesic *geo)
     g->xstart[q] = s;
     s += g->xcount[q];
   }
-  g->tgrid          = *grid;
-  g->tgrid.n[0]     = grid->n[2];
-  g->tgrid.n[2]     = grid->n[0];
-  g->tgrid.voxel_um[0] = grid->voxel_um[2];
+  g->tgrid             = *grid;
+  g->tgrid.n[0]        = grid->n[1];
+  g->tgrid.n[1]        = grid->n[2];
+  g->tgrid.n[2]        = grid->n[0];
+  g->tgrid.voxel_um[0] = grid->voxel_um[1];
+  g->tgrid.voxel_um[1] = grid->voxel_um[2];
   g->tgrid.voxel_um[2] = grid->voxel_um[0];
-  g->tgrid.nz_local = g->xcount[grid->rank];
-  g->tgrid.z_start  = g->xstart[grid->rank];
+  g->tgrid.nz_local    = g->xcount[grid->rank];
+  g->tgrid.z_start     = g->xstart[grid->rank];
+  g->xgrid             = *grid;
+  g->xgrid.n[0]        = grid->n[1];
+  g->xgrid.n[1]        = grid->n[0];
+  g->xgrid.voxel_um[0] = grid->voxel_um[1];
+  g->xgrid.voxel_um[1] = grid->voxel_um[0];
   *geo              = g;
   PetscFunctionReturn(0);
 }
@@ -90,6 +103,7 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
   if (!g) PetscFunctionReturn(0);
   PetscCall(PetscFree6(g->scount, g->sdispl, g->rcount, g->rdispl, g->xstart, g->xcount));
   PetscCall(PetscFree2(g->tv, g->tsend));
+  PetscCall(PetscFree(g->xv));
   PetscCall(PetscFree(g->buf));
   PetscCall(PetscFree(g->seeds.i));
   if (g->bucket)
@@ -123,15 +137,16 @@ static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
     }
     PetscCall(PetscFree(all));
   }
-  /* pack: for rank q, [x in q's block][y][zl] */
+  /* pack: for rank q, [x in q's block][zl][y] */
   for (int q = 0, off = 0; q < P; q++) {
     const int x0 = geo->xstart[q], nxq = geo->xcount[q];
     geo->sdispl[q] = off;
     geo->scount[q] = nxq * ny * nzl;
     for (int xl = 0; xl < nxq; xl++)
-      for (int y = 0; y < ny; y++) {
-        uint8_t *o = geo->tsend + off + ((size_t)xl * ny + y) * nzl;
-        for (int zl = 0; zl < nzl; zl++) o[zl] = v[PgGridIndex(g, zl, y, x0 + xl)];
+      for (int zl = 0; zl < nzl; zl++) {
+        uint8_t       *o  = geo->tsend + off + ((size_t)xl * nzl + zl) * ny;
+        const uint8_t *in = v + PgGridIndex(g, zl, 0, x0 + xl);
+        for (int y = 0; y < ny; y++) o[y] = in[(size_t)y * g->n[0]];
       }
     off += geo->scount[q];
   }
@@ -140,20 +155,37 @@ static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
     geo->rcount[p] = geo->tgrid.nz_local * ny * zcount[p];
     off += geo->rcount[p];
   }
-  /* received as [x][y] runs of each sender's z-range; reordered into tv = [x][y][z] */
+  /* received as [x][z] rows of y from each sender's z-range; placed into tv = [x][z][y] */
   uint8_t *recv;
   PetscCall(PetscMalloc1(PetscMax(nt, 1), &recv));
   PetscCallMPI(MPI_Alltoallv(geo->tsend, geo->scount, geo->sdispl, MPI_UINT8_T, recv, geo->rcount, geo->rdispl, MPI_UINT8_T, g->comm));
   const int nxl = (int)geo->tgrid.nz_local;
   for (int p = 0; p < P; p++)
     for (int xl = 0; xl < nxl; xl++)
-      for (int y = 0; y < ny; y++) {
-        const uint8_t *in = recv + geo->rdispl[p] + ((size_t)xl * ny + y) * zcount[p];
-        uint8_t       *o  = geo->tv + ((size_t)xl * ny + y) * nz + zstart[p];
-        for (int zl = 0; zl < zcount[p]; zl++) o[zl] = in[zl];
-      }
+      PetscCall(PetscArraycpy(geo->tv + ((size_t)xl * nz + zstart[p]) * ny, recv + geo->rdispl[p] + (size_t)xl * zcount[p] * ny, (size_t)zcount[p] * ny));
   PetscCall(PetscFree(recv));
   PetscCall(PetscFree(zstart));
+  PetscFunctionReturn(0);
+}
+
+/* The labels with x and y swapped in every plane (x local: the path axis becomes y). */
+static PetscErrorCode TransposeXY(PgGeodesic geo, const uint8_t *v)
+{
+  const PgGrid g  = geo->grid;
+  const int    nx = (int)g->n[0], ny = (int)g->n[1];
+  const size_t n  = PgGridLocalVoxels(g), plane = PgGridPlane(g);
+
+  PetscFunctionBeginUser;
+  if (!geo->xv) PetscCall(PetscMalloc1(PetscMax(n, 1), &geo->xv));
+#pragma omp parallel for schedule(static) num_threads(g->threads)
+  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) {
+    const uint8_t *in = v + (size_t)zl * plane;
+    uint8_t       *o  = geo->xv + (size_t)zl * plane;
+    for (int yb = 0; yb < ny; yb += 32) /* 32 x 32 tiles */
+      for (int xb = 0; xb < nx; xb += 32)
+        for (int y = yb; y < PetscMin(yb + 32, ny); y++)
+          for (int x = xb; x < PetscMin(xb + 32, nx); x++) o[(size_t)x * ny + y] = in[(size_t)y * nx + x];
+  }
   PetscFunctionReturn(0);
 }
 
@@ -355,14 +387,17 @@ PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value
   PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
   PetscCheck(g->n[axis] >= 2, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: %" PetscInt_FMT " voxels along axis %d, at least 2 needed", g->n[axis], axis);
   PetscCall(PetscMemzero(result, sizeof *result));
-  if (axis < 2) {
-    PetscCall(Solve(geo, g, v, value, axis, result));
-    geo->last_transposed = PETSC_FALSE;
+  /* every axis is solved as the y axis of some layout: the front of the search then runs along
+     contiguous rows (along x it would touch one cache line per voxel: 2-3 times slower) */
+  if (axis == 1) PetscCall(Solve(geo, g, v, value, 1, result));
+  else if (axis == 0) {
+    PetscCall(TransposeXY(geo, v));
+    PetscCall(Solve(geo, &geo->xgrid, geo->xv, value, 1, result));
   } else {
     PetscCall(Transpose(geo, v));
-    PetscCall(Solve(geo, &geo->tgrid, geo->tv, value, 0, result));
-    geo->last_transposed = PETSC_TRUE;
+    PetscCall(Solve(geo, &geo->tgrid, geo->tv, value, 1, result));
   }
+  geo->last_transposed = axis != 1 ? PETSC_TRUE : PETSC_FALSE;
   result->seconds = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &result->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
   PetscFunctionReturn(0);

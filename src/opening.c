@@ -64,6 +64,8 @@ PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, 
   PetscCall(PgEdtCreate(grid, periodic, &o->edt));
   if (periodic) PetscCall(PgEdtCreate(grid, PETSC_FALSE, &o->edt_np));
   else o->edt_np = o->edt;
+  PetscCall(PgEdtSetUpDilate(o->edt));
+  PetscCall(PgEdtSetUpDilate(o->edt_np));
   PetscCall(PgComponentsCreate(grid, &o->comp));
   PetscCheck(o->cap3 <= 255 && o->cap2 <= 255, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "opening: radius step %g um gives %d levels up to half the domain, at most 255 supported; increase the step", step_um, PetscMax(o->cap3, o->cap2));
   PetscCall(PetscMalloc4(n, &o->r2, n, &o->d2, n, &o->centre, n, &o->sel));
@@ -178,7 +180,7 @@ static PetscErrorCode OpeningLevels(PgOpening o, PgEdt edt, int K, uint8_t *leve
     int64_t      ncentre;
     PetscCall(Centres(g, o->r2, r, o->centre, &ncentre));
     if (!ncentre) continue;
-    PetscCall(PgEdtCompute(edt, o->centre, 1, PETSC_TRUE, o->d2));
+    PetscCall(PgEdtDilate(edt, o->centre, 1, r, o->d2));
     Cover(n, o->d2, r, k, level, g->threads);
   }
   PetscFunctionReturn(0);
@@ -292,7 +294,7 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
         int          any = 0;
         for (size_t i = 0; i < plane; i++) any |= (c[i] = r2[i] >= thr);
         if (!any) continue;
-        PgEdtPlane(o->edt, t, c, 1, PETSC_TRUE, d2);
+        PgEdtPlaneDilate(o->edt, t, c, 1, r, d2);
         for (size_t i = 0; i < plane; i++)
           if (!lt[i] && d2[i] < thr) lt[i] = (uint8_t)k;
       }
@@ -373,7 +375,7 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &reached, 1, MPI_INT, MPI_MAX, g->comm));
       if (!reached) continue;
       PetscCall(PgComponentsSelect(o->comp, face[a], o->sel));
-      PetscCall(PgEdtCompute(o->edt_np, o->sel, 1, PETSC_TRUE, o->d2));
+      PetscCall(PgEdtDilate(o->edt_np, o->sel, 1, r, o->d2));
       for (int b = a; b < 3; b++) {
         if (!(axes & (1u << b)) || (b > a && differ[b])) continue;
         Cover(n, o->d2, r, k, o->mlt[b], g->threads);

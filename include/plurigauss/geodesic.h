@@ -32,6 +32,6 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo);
 PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *result);
 
 /// The geodesic distance to the outlet (µm) of this rank's voxels from the last computation along
-/// x or y (+inf outside the phase or without a path); NULL after a z computation, which runs on
-/// the transposed volume.
+/// y (+inf outside the phase or without a path); NULL after an x or z computation, which run on
+/// transposed layouts.
 PetscErrorCode PgGeodesicGetDistance(PgGeodesic geo, const float **dist_um);

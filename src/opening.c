@@ -231,9 +231,9 @@ static PetscErrorCode Psd3(PgOpening o, const uint8_t *v, uint8_t value)
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 2 * n, MPI_INT64_T, MPI_SUM, g->comm));
   for (int k = 0; k < n; k++) o->psd3[k] = cnt[2 * k + 1] ? (double)cnt[2 * k] / (double)cnt[2 * k + 1] : 0.0;
-  PetscCall(PetscFree(cnt));
   o->result.n3          = n;
-  o->result.r50_psd3_um = PgOpeningMedian(o->psd3, n, o->step_um, 1.0);
+  o->result.r50_psd3_um = (n && cnt[1]) ? PgOpeningMedian(o->psd3, n, o->step_um, 1.0) : 0.0; /* no phase: 0 */
+  PetscCall(PetscFree(cnt));
   PetscFunctionReturn(0);
 }
 
@@ -324,10 +324,10 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
       }
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sum, 2 * levels, MPI_INT64_T, MPI_SUM, g->comm));
     for (int k = 0; k < levels; k++) o->psd2[k] = sum[2 * k + 1] ? (double)sum[2 * k] / (double)sum[2 * k + 1] : 0.0;
-    o->result.n2 = levels;
+    o->result.n2          = levels;
+    o->result.r50_psd2_um = (levels && sum[1]) ? PgOpeningMedian(o->psd2, levels, o->step_um, 1.0) : 0.0; /* no phase: 0 */
     PetscCall(PetscFree(sum));
   }
-  o->result.r50_psd2_um = PgOpeningMedian(o->psd2, o->result.n2, o->step_um, 1.0);
   PetscFunctionReturn(0);
 }
 

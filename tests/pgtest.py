@@ -19,7 +19,8 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
 # the descriptors (C_ij, intrinsic volumes) are not needed by the tests of the fields, fractions,
 # ranks and output contract: switching them off saves most of the run time of a small grid
-NOMEASURE = ["-measure_covariance", "false", "-measure_intrinsic", "false"]
+NOMEASURE = ["-measure_covariance", "false", "-measure_intrinsic", "false", "-measure_percolation", "false", "-measure_psd", "false",
+             "-measure_mip", "false", "-measure_tortuosity", "false"]
 
 
 def workdir(name):

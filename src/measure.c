@@ -256,7 +256,13 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
   if (m->opening) PetscCall(PgRowSet(row, "t_opening_s", t_open));
   if (m->geodesic) PetscCall(PgRowSet(row, "t_geodesic_s", t_geo));
   /* HDF5: per phase (rows) and axis x, y, z (columns); axes not measured hold 0 */
-  if (m->comp) PetscCall(PgOutputWriteSmall(dg, g->rank, "percolating_fraction", 2, dims33, &perc[0][0], "-"));
+  if (m->comp) {
+    double flag[3][3];
+    for (int i = 0; i < 3; i++)
+      for (int a = 0; a < 3; a++) flag[i][a] = perc[i][a] > 0;
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "percolating_fraction", 2, dims33, &perc[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "percolates", 2, dims33, &flag[0][0], "0/1"));
+  }
   if (m->opening && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_mip_um", 2, dims33, &r50mip[0][0], "um"));
   if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "beta", 2, dims33, &beta[0][0], "-"));
   if (m->geodesic) {

@@ -203,8 +203,8 @@ def close(a, b, tol=1e-9):
 
 def test_opening_of_a_ball():
     """A digital ball of radius R = 5 (voxels at distance < 5 from the centre): the opening by a ball
-    of radius r covers all of it for r <= R and none of it for r > R; likewise the disks of its
-    equatorial slice in 2D (the 2D curve pooled over all slices is checked against scipy)."""
+    of radius r covers all of it for r <= R and none of it for r > R; likewise in 2D the disks of
+    radius R on every slice of a cylinder."""
     R, n = 5, 17
     z, y, x = np.mgrid[:n, :n, :n] - n // 2
     v = np.where(x * x + y * y + z * z < R * R, 1, 3).astype(np.uint8)
@@ -214,6 +214,13 @@ def test_opening_of_a_ball():
     r50, curve = psd[0], psd[1:]
     assert np.allclose(curve[:R], 1.0) and np.allclose(curve[R:], 0.0) and len(curve) == R + 1, f"ball: {curve}"
     assert abs(r50 - (R + 0.5)) < 1e-12, f"r50 {r50} (linear rule between R and R + 1: R + 0.5)"
+    # 2D: a cylinder of radius R along z has a digital disk of radius R on every slice
+    y, x = np.mgrid[:n, :n] - n // 2
+    cyl = np.broadcast_to(np.where(x * x + y * y < R * R, 1, 3).astype(np.uint8), (9, n, n)).copy()
+    outs = run(cyl, extra=["-periodic", "-psd2", "-step", "1"], tag="disk")
+    same_across_ranks(outs, ["psd2"])
+    curve = outs[0]["psd2"][1:]
+    assert np.allclose(curve[:R], 1.0) and np.allclose(curve[R:], 0.0) and len(curve) == R + 1, f"disks: {curve}"
 
 
 def test_cylinder_and_neck():

@@ -26,9 +26,8 @@ struct PgMeasure_private {
   const PgConfig *cfg;
   PetscBool       periodic;
   PgCovariance    cov;
-  PgComponents    comp;
-  PgOpening       opening;
-  PgGeodesic      geodesic;
+  PetscBool       comp, opening, geodesic; /* stages asked for; their objects live only while they run */
+  double          step_um;                 /* radius step of the openings */
   PetscLogEvent   ev_fractions, ev_intrinsic, ev_covariance, ev_components, ev_opening, ev_geodesic;
 };
 
@@ -48,12 +47,10 @@ PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool perio
   PetscCall(PetscLogEventRegister("PgOpening", 0, &m->ev_opening));
   PetscCall(PetscLogEventRegister("PgGeodesic", 0, &m->ev_geodesic));
   if (cfg->measure_covariance) PetscCall(PgCovarianceCreate(grid, periodic, cfg->measure_range_um, cfg->planner, &m->cov));
-  if (cfg->measure_percolation) PetscCall(PgComponentsCreate(grid, &m->comp));
-  if (cfg->measure_psd || cfg->measure_mip) {
-    double step = cfg->measure_psd_step_um > 0 ? cfg->measure_psd_step_um : PetscMin(PetscMin(grid->voxel_um[0], grid->voxel_um[1]), grid->voxel_um[2]);
-    PetscCall(PgOpeningCreate(grid, periodic, step, &m->opening));
-  }
-  if (cfg->measure_tortuosity) PetscCall(PgGeodesicCreate(grid, &m->geodesic));
+  m->comp     = cfg->measure_percolation;
+  m->opening  = cfg->measure_psd || cfg->measure_mip;
+  m->geodesic = cfg->measure_tortuosity;
+  m->step_um  = cfg->measure_psd_step_um > 0 ? cfg->measure_psd_step_um : PetscMin(PetscMin(grid->voxel_um[0], grid->voxel_um[1]), grid->voxel_um[2]);
   *measure = m;
   PetscFunctionReturn(0);
 }
@@ -63,9 +60,6 @@ PetscErrorCode PgMeasureDestroy(PgMeasure *measure)
   PetscFunctionBeginUser;
   if (!*measure) PetscFunctionReturn(0);
   PetscCall(PgCovarianceDestroy(&(*measure)->cov));
-  PetscCall(PgComponentsDestroy(&(*measure)->comp));
-  PetscCall(PgOpeningDestroy(&(*measure)->opening));
-  PetscCall(PgGeodesicDestroy(&(*measure)->geodesic));
   PetscCall(PetscFree(*measure));
   PetscFunctionReturn(0);
 }
@@ -83,7 +77,7 @@ static PetscErrorCode RowSet3(PgRow *row, const char *fmt, const double v[3])
 }
 
 /* The 2D cPSD of every z-slice, gathered on rank 0 as [nz][n] (a few numbers per slice). */
-static PetscErrorCode GatherSlices(PgMeasure m, double *all)
+static PetscErrorCode GatherSlices(PgMeasure m, PgOpening opening, double *all)
 {
   const PgGrid  g = m->grid;
   const double *psd;
@@ -91,7 +85,7 @@ static PetscErrorCode GatherSlices(PgMeasure m, double *all)
   double       *buf;
 
   PetscFunctionBeginUser;
-  PetscCall(PgOpeningGetSlices(m->opening, &psd, &n, &stride));
+  PetscCall(PgOpeningGetSlices(opening, &psd, &n, &stride));
   mine = (int)g->nz_local * n;
   PetscCall(PetscMalloc1(PetscMax(mine, 1), &buf));
   for (int zl = 0; zl < (int)g->nz_local; zl++)
@@ -122,24 +116,34 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
 
   PetscFunctionBeginUser;
   for (int a = 0; a < 3; a++) naxes += (axes >> a) & 1;
-  for (int i = 0; i < PG_NPHASES; i++) {
-    const uint8_t value = (uint8_t)(i + 1);
-    if (m->comp) {
+  /* stage by stage over the phases: only one stage's arrays are alive at a time (peak memory is the
+     largest stage's, not their sum) */
+  if (m->comp) {
+    PgComponents comp;
+    PetscCall(PgComponentsCreate(g, &comp));
+    for (int i = 0; i < PG_NPHASES; i++) {
+      const uint8_t    value = (uint8_t)(i + 1);
       PgComponentsInfo info;
       double           t0 = MPI_Wtime();
       PetscCall(PetscLogEventBegin(m->ev_components, 0, 0, 0, 0));
-      PetscCall(PgComponentsCompute(m->comp, labels->v, value, (PgConnectivity)cfg->measure_connectivity));
-      PetscCall(PgComponentsGetInfo(m->comp, &info));
+      PetscCall(PgComponentsCompute(comp, labels->v, value, (PgConnectivity)cfg->measure_connectivity));
+      PetscCall(PgComponentsGetInfo(comp, &info));
       PetscCall(PetscLogEventEnd(m->ev_components, 0, 0, 0, 0));
       for (int a = 0; a < 3; a++) perc[i][a] = info.percolating_fraction[a];
       t_comp += MPI_Wtime() - t0;
     }
-    if (m->opening) {
+    PetscCall(PgComponentsDestroy(&comp));
+  }
+  if (m->opening) {
+    PgOpening opening;
+    PetscCall(PgOpeningCreate(g, m->periodic, m->step_um, &opening));
+    for (int i = 0; i < PG_NPHASES; i++) {
+      const uint8_t value = (uint8_t)(i + 1);
       PgOpeningResult res;
       char            name[64];
       double          t0 = MPI_Wtime();
       PetscCall(PetscLogEventBegin(m->ev_opening, 0, 0, 0, 0));
-      PetscCall(PgOpeningCompute(m->opening, labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? axes : 0, cfg->measure_mip_inlet_high, &res));
+      PetscCall(PgOpeningCompute(opening, labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? axes : 0, cfg->measure_mip_inlet_high, &res));
       PetscCall(PetscLogEventEnd(m->ev_opening, 0, 0, 0, 0));
       t_open += MPI_Wtime() - t0;
       r50psd[i]  = res.r50_psd3_um;
@@ -171,7 +175,7 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
           double *all = NULL;
           hsize_t ds[2] = {(hsize_t)g->n[2], (hsize_t)res.n2};
           if (g->rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(g->n[2] * res.n2, 1), &all));
-          PetscCall(GatherSlices(m, all));
+          PetscCall(GatherSlices(m, opening, all));
           snprintf(name, sizeof name, "psd2_slices_%d", i + 1);
           PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, ds, all, "-"));
           PetscCall(PetscFree(all));
@@ -188,13 +192,19 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
         PetscCall(PetscFree(c));
       }
     }
-    if (m->geodesic) {
+    PetscCall(PgOpeningDestroy(&opening));
+  }
+  if (m->geodesic) {
+    PgGeodesic geodesic;
+    PetscCall(PgGeodesicCreate(g, &geodesic));
+    for (int i = 0; i < PG_NPHASES; i++) {
+      const uint8_t value = (uint8_t)(i + 1);
       double t0 = MPI_Wtime();
       PetscCall(PetscLogEventBegin(m->ev_geodesic, 0, 0, 0, 0));
       for (int a = 0; a < 3; a++) {
         PgGeodesicResult gr;
         if (!(axes & (1u << a))) continue;
-        PetscCall(PgGeodesicCompute(m->geodesic, labels->v, value, a, &gr));
+        PetscCall(PgGeodesicCompute(geodesic, labels->v, value, a, &gr));
         tau[i][a]     = gr.tau;
         reached[i][a] = (double)gr.reached;
         inlet[i][a]   = (double)gr.inlet;
@@ -202,6 +212,9 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
       PetscCall(PetscLogEventEnd(m->ev_geodesic, 0, 0, 0, 0));
       t_geo += MPI_Wtime() - t0;
     }
+    PetscCall(PgGeodesicDestroy(&geodesic));
+  }
+  for (int i = 0; i < PG_NPHASES; i++) {
     for (int a = 0; a < 3; a++) {
       beta[i][a]  = r50psd[i] > 0 ? (r50mip[i][a] / r50psd[i]) * (r50mip[i][a] / r50psd[i]) : 0.0;
       mpred[i][a] = tau[i][a] > 0 ? pow(eps[i], cfg->mhat_exponents[0]) * pow(beta[i][a], cfg->mhat_exponents[1]) / pow(tau[i][a], cfg->mhat_exponents[2]) : 0.0;

@@ -425,6 +425,12 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->measure_mip_inlet_high = V("measure_mip_inlet")->v[0] != 0;
   cfg->measure_tortuosity = V("measure_tortuosity")->v[0] != 0;
   for (int i = 0; i < 3; i++) cfg->mhat_exponents[i] = V("measure_mhat_exponents")->v[i];
+  if (cfg->measure_psd_step_um > 0 && !cfg->input_image[0]) {
+    double side = HUGE_VAL;
+    for (int d = 0; d < 3; d++) side = PetscMin(side, cfg->shape[d] * cfg->voxel_um[d]);
+    PetscCheck(0.5 * side / cfg->measure_psd_step_um <= 255, comm, PETSC_ERR_USER_INPUT, "measure.psd_step_um = %g um gives %.0f radius levels up to half the domain (%g um), at most 255 allowed", cfg->measure_psd_step_um,
+               floor(0.5 * side / cfg->measure_psd_step_um), 0.5 * side);
+  }
 #undef V
 
   /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */

@@ -118,6 +118,14 @@ def test_bad_decks_leave_output_untouched():
         (BASE + O + ["-input_image", "nofile.h5"], "input.image"),
         (BASE + O + ["-fft_memory", "low", "-output_write_fields", "true"], "output.write_fields"),
         (BASE + O + ["-fft_memory", "tiny"], "fft.memory"),
+        (BASE + O + ["-measure_axes", "xq"], "measure.axes"),
+        (BASE + O + ["-measure_axes", ""], "measure.axes"),
+        (BASE + O + ["-measure_connectivity", 8], "measure.connectivity"),
+        (BASE + O + ["-measure_mip_inlet", "top"], "measure.mip_inlet"),
+        (BASE + O + ["-measure_psd_step_um", -0.01], "measure.psd_step_um"),
+        (BASE + O + ["-measure_psd_step_um", 1e-6], "measure.psd_step_um"),
+        (BASE + O + ["-measure_mhat_exponents", "1.15,0.35"], "measure.mhat_exponents"),
+        (BASE + O + ["-measure_tortuosity", "sometimes"], "measure.tortuosity"),
     ]
     jobs = []
     for i, (args, key) in enumerate(cases):

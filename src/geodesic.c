@@ -43,9 +43,9 @@ struct PgGeodesic_private {
   uint8_t  *tv, *tsend;        /* transposed labels and the all-to-all send buffer */
   uint8_t  *xv;                /* labels with x and y swapped in each plane */
   int      *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
-  float    *buf;               /* distances: ghost plane, owned planes, ghost plane */
+  float    *buf;               /* distances on padded planes: ghost plane, owned planes, ghost plane */
+  uint8_t  *mask;              /* the phase on the same padded planes (0 on borders and ghosts) */
   size_t    buf_len;
-  PetscBool last_transposed;
   Queue     seeds, *bucket;
   int       nbucket;
 };
@@ -104,7 +104,7 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
   PetscCall(PetscFree6(g->scount, g->sdispl, g->rcount, g->rdispl, g->xstart, g->xcount));
   PetscCall(PetscFree2(g->tv, g->tsend));
   PetscCall(PetscFree(g->xv));
-  PetscCall(PetscFree(g->buf));
+  PetscCall(PetscFree2(g->buf, g->mask));
   PetscCall(PetscFree(g->seeds.i));
   if (g->bucket)
     for (int b = 0; b < g->nbucket; b++) PetscCall(PetscFree(g->bucket[b].i));
@@ -189,39 +189,42 @@ static PetscErrorCode TransposeXY(PgGeodesic geo, const uint8_t *v)
   PetscFunctionReturn(0);
 }
 
+/* The search runs on padded planes: (nx + 2) x (ny + 2) per plane, a ghost plane below and above,
+ * a border of non-phase voxels all around the owned voxels, so a neighbour needs no bounds test:
+ * it is in play iff its mask byte is set (owned phase voxels only; borders and ghosts are 0). */
 typedef struct {
-  const PgGrid_s *g;
-  const uint8_t  *v;
-  uint8_t         value;
-  float          *dist;  /* owned planes (buf + one plane) */
-  int             off[26];
-  int             dx[26], dy[26], dz[26];
-  float           w[26];
-  double          inv_wmin;
+  const uint8_t *mask;
+  float         *dist;   /* padded, ghost planes included */
+  int64_t        off[26];
+  int            dz[26];
+  float          w[26];
+  double         inv_wmin;
 } Ctx;
 
 static inline int64_t BucketOf(const Ctx *c, float d) { return (int64_t)((double)d * c->inv_wmin); }
 
-/* Relaxes the owned neighbours of owned voxel i (distance d); improved ones go to their bucket. */
-static PetscErrorCode Relax(PgGeodesic geo, const Ctx *c, int64_t i, float d, int64_t *pushed)
+static PetscErrorCode QueueGrow(Queue *q)
 {
-  const int     nx = (int)c->g->n[0], ny = (int)c->g->n[1], nzl = (int)c->g->nz_local;
-  const int64_t plane = (int64_t)nx * ny;
-  const int     zl = (int)(i / plane), rem = (int)(i - (int64_t)zl * plane), y = rem / nx, x = rem - y * nx;
-  const int     interior = x > 0 && x < nx - 1 && y > 0 && y < ny - 1 && zl > 0 && zl < nzl - 1;
+  PetscFunctionBeginUser;
+  int64_t cap = PetscMax(1024, 2 * q->cap);
+  PetscCall(PetscRealloc((size_t)cap * sizeof(int64_t), &q->i));
+  q->cap = cap;
+  PetscFunctionReturn(0);
+}
 
+/* Relaxes the 26 neighbours of padded voxel i (distance d); improved ones go to their bucket. */
+static inline PetscErrorCode Relax(PgGeodesic geo, const Ctx *c, int64_t i, float d, int64_t *pushed)
+{
   PetscFunctionBeginUser;
   for (int k = 0; k < 26; k++) {
-    if (!interior) {
-      const int xx = x + c->dx[k], yy = y + c->dy[k], zz = zl + c->dz[k];
-      if (xx < 0 || xx >= nx || yy < 0 || yy >= ny || zz < 0 || zz >= nzl) continue;
-    }
     const int64_t j = i + c->off[k];
-    if (c->v[j] != c->value) continue;
+    if (!c->mask[j]) continue;
     const float nd = d + c->w[k];
     if (nd < c->dist[j]) {
+      Queue *q = &geo->bucket[BucketOf(c, nd) % geo->nbucket];
       c->dist[j] = nd;
-      PetscCall(QueuePush(&geo->bucket[BucketOf(c, nd) % geo->nbucket], j));
+      if (q->n == q->cap) PetscCall(QueueGrow(q));
+      q->i[q->n++] = j;
       (*pushed)++;
     }
   }
@@ -234,12 +237,12 @@ static int CompareSeed(const void *a, const void *b, void *ctx)
   return (da > db) - (da < db);
 }
 
-/* Dial's algorithm from the seeds (owned voxels whose distance was just lowered). */
+/* Dial's algorithm from the seeds (padded indices whose distance was just lowered). */
 static PetscErrorCode Propagate(PgGeodesic geo, const Ctx *c)
 {
-  Queue        *s = &geo->seeds;
-  int64_t       sp = 0, pending = 0, cur = 0;
-  int64_t      *key;
+  Queue   *s = &geo->seeds;
+  int64_t  sp = 0, pending = 0, cur = 0;
+  int64_t *key;
 
   PetscFunctionBeginUser;
   if (!s->n) PetscFunctionReturn(0);
@@ -269,38 +272,42 @@ static PetscErrorCode Propagate(PgGeodesic geo, const Ctx *c)
   PetscFunctionReturn(0);
 }
 
-/* Shortest distances to the outlet face along axis (0 or 1: in the planes) on grid g. */
-static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *res)
+/* Shortest distances to the outlet face y = ny-1 on grid g (every axis is solved as y). */
+static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v, uint8_t value, PgGeodesicResult *res)
 {
   const int     nx = (int)g->n[0], ny = (int)g->n[1], nzl = (int)g->nz_local;
-  const size_t  plane = PgGridPlane(g), need = plane * (size_t)(nzl + 2);
+  const int64_t px = nx + 2, pplane = px * (ny + 2);
+  const size_t  need = (size_t)pplane * (size_t)(nzl + 2);
   Ctx           c;
-  double        wmin = INFINITY, wmax = 0;
+  double        wmin = INFINITY, wmax = 0, sum = 0;
   int64_t       tot[2] = {0, 0};
-  double        sum = 0;
-  int           rounds = 0;
+  int           rounds = 0, k = 0;
+  PgGrid_s      padded = *g;
 
   PetscFunctionBeginUser;
-  PetscCheck(axis == 0 || axis == 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: internal axis %d", axis);
   if (need > geo->buf_len) {
-    PetscCall(PetscFree(geo->buf));
-    PetscCall(PetscMalloc1(need, &geo->buf));
+    PetscCall(PetscFree2(geo->buf, geo->mask));
+    PetscCall(PetscMalloc2(need, &geo->buf, need, &geo->mask));
     geo->buf_len = need;
   }
+  PetscCall(PetscArrayzero(geo->mask, need));
   for (size_t i = 0; i < need; i++) geo->buf[i] = INFINITY;
-  c.g     = g;
-  c.v     = v;
-  c.value = value;
-  c.dist  = geo->buf + plane;
-  for (int k = 0, dz = -1; dz <= 1; dz++)
+#define P(zl, y, x) (((int64_t)(zl) + 1) * pplane + ((int64_t)(y) + 1) * px + (x) + 1)
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++) {
+      const uint8_t *row = v + PgGridIndex(g, zl, y, 0);
+      uint8_t       *m   = geo->mask + P(zl, y, 0);
+      for (int x = 0; x < nx; x++) m[x] = row[x] == value;
+    }
+  c.mask = geo->mask;
+  c.dist = geo->buf;
+  for (int dz = -1; dz <= 1; dz++)
     for (int dy = -1; dy <= 1; dy++)
       for (int dx = -1; dx <= 1; dx++) {
         if (!dx && !dy && !dz) continue;
         const double l = sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] + dz * dz * g->voxel_um[2] * g->voxel_um[2]);
-        c.dx[k]  = dx;
-        c.dy[k]  = dy;
+        c.off[k] = dz * pplane + dy * px + dx;
         c.dz[k]  = dz;
-        c.off[k] = (int)((dz * ny + dy) * nx + dx);
         c.w[k]   = (float)l;
         wmin     = PetscMin(wmin, l);
         wmax     = PetscMax(wmax, l);
@@ -310,46 +317,46 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
   if (!geo->bucket) {
     geo->nbucket = (int)floor(wmax / wmin) + 2;
     PetscCall(PetscCalloc1(geo->nbucket, &geo->bucket));
-  } else PetscCheck(geo->nbucket >= (int)floor(wmax / wmin) + 2, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: bucket ring too small");
+  }
+  PetscCheck(geo->nbucket >= (int)floor(wmax / wmin) + 2, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: bucket ring too small");
   /* sources: the phase voxels of the outlet face */
   for (int zl = 0; zl < nzl; zl++)
-    for (int t = 0; t < (axis == 0 ? ny : nx); t++) {
-      const size_t i = axis == 0 ? PgGridIndex(g, zl, t, nx - 1) : PgGridIndex(g, zl, ny - 1, t);
-      if (v[i] == value) {
-        c.dist[i] = 0;
-        PetscCall(QueuePush(&geo->seeds, (int64_t)i));
+    for (int x = 0; x < nx; x++)
+      if (c.mask[P(zl, ny - 1, x)]) {
+        c.dist[P(zl, ny - 1, x)] = 0;
+        PetscCall(QueuePush(&geo->seeds, P(zl, ny - 1, x)));
       }
-    }
+  /* the halo exchange sees padded planes: same layout, plane of (nx + 2)(ny + 2) */
+  padded.n[0] = nx + 2;
+  padded.n[1] = ny + 2;
   for (;;) {
     int64_t nseeds;
     PetscCall(Propagate(geo, &c));
-    /* exchange the boundary planes and restart from the ghost voxels that dropped */
-    float *lo = geo->buf, *hi = geo->buf + plane * (size_t)(nzl + 1);
-    float *old;
-    PetscCall(PetscMalloc1(2 * plane, &old));
-    PetscCall(PetscArraycpy(old, lo, plane));
-    PetscCall(PetscArraycpy(old + plane, hi, plane));
-    PetscCall(PgGridHaloExchange((PgGrid)g, geo->buf, plane * sizeof(float), 1, PETSC_FALSE));
+    float *lo = geo->buf, *hi = geo->buf + (size_t)pplane * (size_t)(nzl + 1), *old;
+    PetscCall(PetscMalloc1(2 * (size_t)pplane, &old));
+    PetscCall(PetscArraycpy(old, lo, pplane));
+    PetscCall(PetscArraycpy(old + pplane, hi, pplane));
+    PetscCall(PgGridHaloExchange(&padded, geo->buf, (size_t)pplane * sizeof(float), 1, PETSC_FALSE));
+    /* restart from the ghost voxels whose distance dropped: relax their neighbours in the
+       adjacent owned plane (the offsets with dz = +1 from below, -1 from above) */
     for (int side = 0; side < 2 && nzl > 0; side++) {
-      const float *gh = side ? hi : lo, *was = old + side * plane;
-      const int    zl = side ? nzl - 1 : 0;
-      for (int y = 0; y < ny; y++)
-        for (int x = 0; x < nx; x++) {
-          const float d = gh[(size_t)y * nx + x];
-          if (!(d < was[(size_t)y * nx + x])) continue;
-          for (int dy = -1; dy <= 1; dy++)
-            for (int dx = -1; dx <= 1; dx++) {
-              const int xx = x + dx, yy = y + dy;
-              if (xx < 0 || xx >= nx || yy < 0 || yy >= ny) continue;
-              const size_t j = PgGridIndex(g, zl, yy, xx);
-              if (v[j] != value) continue;
-              const float nd = d + (float)sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] + g->voxel_um[2] * g->voxel_um[2]);
-              if (nd < c.dist[j]) {
-                c.dist[j] = nd;
-                PetscCall(QueuePush(&geo->seeds, (int64_t)j));
-              }
-            }
+      const float *gh = side ? hi : lo, *was = old + (size_t)side * pplane;
+      const int    dz = side ? -1 : 1;
+      for (int64_t q = px; q < pplane - px; q++) {
+        const float d = gh[q];
+        if (!(d < was[q])) continue;
+        const int64_t i = (side ? (int64_t)(nzl + 1) * pplane : 0) + q;
+        for (int kk = 0; kk < 26; kk++) {
+          if (c.dz[kk] != dz) continue;
+          const int64_t j = i + c.off[kk];
+          if (j < 0 || j >= (int64_t)need || !c.mask[j]) continue;
+          const float nd = d + c.w[kk];
+          if (nd < c.dist[j]) {
+            c.dist[j] = nd;
+            PetscCall(QueuePush(&geo->seeds, j));
+          }
         }
+      }
     }
     PetscCall(PetscFree(old));
     nseeds = geo->seeds.n;
@@ -359,22 +366,23 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
   }
   /* the inlet face */
   for (int zl = 0; zl < nzl; zl++)
-    for (int t = 0; t < (axis == 0 ? ny : nx); t++) {
-      const size_t i = axis == 0 ? PgGridIndex(g, zl, t, 0) : PgGridIndex(g, zl, 0, t);
-      if (v[i] != value) continue;
+    for (int x = 0; x < nx; x++) {
+      const int64_t i = P(zl, 0, x);
+      if (!c.mask[i]) continue;
       tot[0]++;
       if (c.dist[i] < INFINITY) {
         tot[1]++;
         sum += c.dist[i];
       }
     }
+#undef P
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, g->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, g->comm));
   res->inlet          = tot[0];
   res->reached        = tot[1];
   res->rounds         = rounds;
   res->mean_length_um = tot[1] ? sum / (double)tot[1] : 0.0;
-  res->tau            = tot[1] ? res->mean_length_um / ((double)(g->n[axis] - 1) * g->voxel_um[axis]) : 0.0;
+  res->tau            = tot[1] ? res->mean_length_um / ((double)(g->n[1] - 1) * g->voxel_um[1]) : 0.0;
   PetscFunctionReturn(0);
 }
 
@@ -389,23 +397,15 @@ PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value
   PetscCall(PetscMemzero(result, sizeof *result));
   /* every axis is solved as the y axis of some layout: the front of the search then runs along
      contiguous rows (along x it would touch one cache line per voxel: 2-3 times slower) */
-  if (axis == 1) PetscCall(Solve(geo, g, v, value, 1, result));
+  if (axis == 1) PetscCall(Solve(geo, g, v, value, result));
   else if (axis == 0) {
     PetscCall(TransposeXY(geo, v));
-    PetscCall(Solve(geo, &geo->xgrid, geo->xv, value, 1, result));
+    PetscCall(Solve(geo, &geo->xgrid, geo->xv, value, result));
   } else {
     PetscCall(Transpose(geo, v));
-    PetscCall(Solve(geo, &geo->tgrid, geo->tv, value, 1, result));
+    PetscCall(Solve(geo, &geo->tgrid, geo->tv, value, result));
   }
-  geo->last_transposed = axis != 1 ? PETSC_TRUE : PETSC_FALSE;
   result->seconds = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &result->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode PgGeodesicGetDistance(PgGeodesic geo, const float **dist_um)
-{
-  PetscFunctionBeginUser;
-  *dist_um = (geo->last_transposed || !geo->buf) ? NULL : geo->buf + PgGridPlane(geo->grid);
   PetscFunctionReturn(0);
 }

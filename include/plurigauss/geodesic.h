@@ -30,8 +30,3 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo);
 
 /// Tortuosity of the phase {v == value} along axis (0 = x, 1 = y, 2 = z). Collective.
 PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *result);
-
-/// The geodesic distance to the outlet (µm) of this rank's voxels from the last computation along
-/// y (+inf outside the phase or without a path); NULL after an x or z computation, which run on
-/// transposed layouts.
-PetscErrorCode PgGeodesicGetDistance(PgGeodesic geo, const float **dist_um);

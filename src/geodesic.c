@@ -258,13 +258,15 @@ static PetscErrorCode Propagate(PgGeodesic geo, const Ctx *c)
       pending++;
     }
     Queue *q = &geo->bucket[cur % geo->nbucket];
-    while (q->n > 0) {
-      const int64_t i = q->i[--q->n];
+    /* first in, first out: the front keeps roughly the memory order it started in */
+    for (int64_t h = 0; h < q->n; h++) {
+      const int64_t i = q->i[h];
       const float   d = c->dist[i];
       pending--;
       if (BucketOf(c, d) != cur) continue; /* stale entry: improved into an earlier bucket */
       PetscCall(Relax(geo, c, i, d, &pending));
     }
+    q->n = 0;
     cur++;
   }
   s->n = 0;

@@ -414,3 +414,830 @@ PetscErrorCode PgCalibrateFitAlpha(int n, const double *h, const double *rho, do
   PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "least squares for alpha did not converge: %s", gsl_strerror(status));
   PetscFunctionReturn(0);
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Inputs
+ * -------------------------------------------------------------------------------------------- */
+
+typedef struct {
+  int      nx, ny;
+  double   px, py; /* pixel edges (µm) */
+  uint8_t *v;      /* [y][x] labels 1, 2, 3 */
+} Image2D;
+
+struct PgCalibration_private {
+  MPI_Comm        comm;
+  int             rank, size;
+  const PgConfig *cfg;
+  /* data */
+  PgGrid   vgrid; /* the 3D volume's decomposition */
+  PgLabels vol;   /* NVP = 1, the rest = 3 */
+  int      nimg;
+  Image2D *img;
+  /* estimates */
+  double eps1, eps2d[3], eps[3];          /* 3D eps1; pooled 2D fractions; eqs. 2-3 */
+  double lx, lz, ax, ay, m;               /* Table 1 */
+  double lx2, e2for2d, lz2;               /* the fractions behind eqs. 10, 11 and lambda_Z there at m */
+  int    nb3, nb2, nm, im, nclamp_x, nclamp_y;
+  double *r3, *c11, *rhox, *clx;         /* 3D points: lag (µm), C11, rho_X, clamped (0/1) */
+  double *r2, *c2[PG_NPAIRS], *rhoy, *cly, *cnt2; /* pooled 2D radial curves, rho_Y at m */
+  double *mgrid, *misfit, *lzgrid;       /* the m grid, eq. 11 misfit, lambda_Z,2D(m) */
+  double *theory[PG_NPAIRS];             /* calibrated model's C_ij at r2 */
+  /* validation: realizations */
+  int     nreal, nbv;
+  double *rv, *cv[PG_NPAIRS]; /* sums of centred radial curves */
+};
+
+static PetscBool IsHDF5Spec(const char *spec)
+{
+  const char *c = strrchr(spec, ':');
+  return c && c != spec && c[1] == '/' ? PETSC_TRUE : PETSC_FALSE;
+}
+
+static size_t RawSize(int type) { return type == 0 ? 1 : type == 1 ? 2 : 4; }
+static const char *RawName(int type) { return type == 0 ? "uint8" : type == 1 ? "uint16" : "int32"; }
+
+/* element i of a raw little-endian buffer as an integer */
+static long RawValue(const unsigned char *b, size_t i, int type)
+{
+  if (type == 0) return b[i];
+  if (type == 1) return (long)b[2 * i] | ((long)b[2 * i + 1] << 8);
+  uint32_t u = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) | ((uint32_t)b[4 * i + 2] << 16) | ((uint32_t)b[4 * i + 3] << 24);
+  return (long)(int32_t)u;
+}
+
+typedef struct {
+  int       ok;
+  char      msg[2 * PETSC_MAX_PATH_LEN + 256];
+  long long n[3];     /* x, y, z */
+  double    voxel[3]; /* x, y, z */
+} Probe;
+
+static int ReadVoxelAttribute(hid_t obj, double v[3], int *nv)
+{
+  if (H5Aexists(obj, "voxel_size_um") <= 0) return 0;
+  hid_t    a  = H5Aopen(obj, "voxel_size_um", H5P_DEFAULT);
+  hid_t    s  = a >= 0 ? H5Aget_space(a) : -1;
+  hssize_t n  = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+  int      ok = 0;
+  double   buf[3];
+  if (n >= 1 && n <= 3) {
+    ok  = H5Aread(a, H5T_NATIVE_DOUBLE, buf) >= 0;
+    *nv = (int)n;
+    for (int d = 0; d < 3 && ok; d++) v[d] = buf[d < n ? d : 0];
+  }
+  if (s >= 0) H5Sclose(s);
+  if (a >= 0) H5Aclose(a);
+  return ok;
+}
+
+/* Rank 0: checks one input (3D volume: dims = 3, or 2D image: dims = 2) and returns its shape and
+ * voxel size, or a one-line message. key names the deck key in messages. */
+static void ProbeInput(const PgConfig *cfg, const char *key, const char *spec, int dims, Probe *r)
+{
+  const PetscInt *shape = dims == 3 ? cfg->cal_volume_shape : cfg->cal_image_shape;
+  const double   *given = dims == 3 ? cfg->cal_volume_voxel_um : cfg->cal_pixel_um;
+  const char     *shape_key = dims == 3 ? "calibration.volume_shape" : "calibration.image_shape", *voxel_key = dims == 3 ? "calibration.volume_voxel_um" : "calibration.pixel_um";
+  char            file[PETSC_MAX_PATH_LEN];
+  const char     *colon = strrchr(spec, ':');
+  const PetscBool h5    = IsHDF5Spec(spec);
+
+  memset(r, 0, sizeof *r);
+  for (int d = 0; d < 3; d++) r->n[d] = 1;
+  snprintf(file, sizeof file, "%.*s", h5 ? (int)(colon - spec) : (int)strlen(spec), spec);
+  if (access(file, R_OK) != 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", key, spec, file);
+    return;
+  }
+  if (h5) {
+    hid_t f = H5I_INVALID_HID, ds = H5I_INVALID_HID, t = H5I_INVALID_HID, s = H5I_INVALID_HID;
+    int   nv = 0;
+    if (H5Fis_hdf5(file) <= 0 || (f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: '%s' is not an HDF5 file", key, spec, file);
+      return;
+    }
+    if (H5Lexists(f, colon + 1, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(f, colon + 1, H5P_DEFAULT)) < 0) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: no dataset '%s' in %s", key, spec, colon + 1, file);
+      goto done;
+    }
+    t = H5Dget_type(ds);
+    if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 1 || H5Tget_sign(t) != H5T_SGN_NONE) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold uint8 labels", key, spec);
+      goto done;
+    }
+    s             = H5Dget_space(ds);
+    int     rank  = H5Sget_simple_extent_ndims(s);
+    hsize_t h[3]  = {0, 0, 0};
+    if (rank >= 1 && rank <= 3) H5Sget_simple_extent_dims(s, h, NULL);
+    /* a 2D image may be stored as [1][ny][nx] */
+    if (dims == 2 && rank == 3 && h[0] == 1) {
+      h[0] = h[1];
+      h[1] = h[2];
+      rank = 2;
+    }
+    if (rank != dims) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", key, spec, rank, dims, dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
+      goto done;
+    }
+    for (int d = 0; d < dims; d++) r->n[d] = (long long)h[dims - 1 - d];
+    if (!given[0] && !ReadVoxelAttribute(ds, r->voxel, &nv) && !ReadVoxelAttribute(f, r->voxel, &nv)) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", key, spec, voxel_key);
+      goto done;
+    }
+    r->ok = 1;
+  done:
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    if (!r->ok) return;
+    r->ok = 0;
+  } else {
+    if (H5Fis_hdf5(file) > 0) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: an HDF5 file needs the dataset, FILE.h5:/path/to/dataset", key, spec);
+      return;
+    }
+    if (!shape[0]) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its shape in %s", key, spec, shape_key);
+      return;
+    }
+    if (!given[0]) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its voxel size in %s", key, spec, voxel_key);
+      return;
+    }
+    FILE *f = fopen(file, "rb");
+    long  len = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+    if (f) fclose(f);
+    double want = (double)RawSize(cfg->cal_raw_type);
+    for (int d = 0; d < dims; d++) {
+      r->n[d] = shape[d];
+      want *= (double)shape[d];
+    }
+    if ((double)len != want) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with calibration.raw_type = %s needs %.0f", key, spec, len, shape_key, RawName(cfg->cal_raw_type), want);
+      return;
+    }
+  }
+  if (given[0])
+    for (int d = 0; d < 3; d++) r->voxel[d] = given[d < dims ? d : 0];
+  for (int d = 0; d < dims; d++)
+    if (r->n[d] < 2) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: %s extent %lld along %c (at least 2 needed)", key, spec, r->n[d] ? "too small an" : "zero", r->n[d], "xyz"[d]);
+      return;
+    }
+  for (int d = 0; d < dims; d++)
+    if (!(r->voxel[d] > 0) || !isfinite(r->voxel[d])) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: voxel size %g along %c is not positive", key, spec, r->voxel[d], "xyz"[d]);
+      return;
+    }
+  if (dims == 2) r->voxel[2] = r->voxel[0];
+  r->ok = 1;
+}
+
+/* Rank 0: reads a checked 2D image into v ([y][x]) and checks its labels. */
+static void ReadImage2D(const PgConfig *cfg, const char *spec, int nx, int ny, uint8_t *v, Probe *r)
+{
+  char        file[PETSC_MAX_PATH_LEN];
+  const char *colon = strrchr(spec, ':');
+  size_t      n     = (size_t)nx * (size_t)ny;
+
+  r->ok = 0;
+  if (IsHDF5Spec(spec)) {
+    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
+    hid_t f  = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = f >= 0 ? H5Dopen2(f, colon + 1, H5P_DEFAULT) : -1;
+    int   ok = ds >= 0 && H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    if (!ok) {
+      snprintf(r->msg, sizeof r->msg, "calibration.images: %s could not be read", spec);
+      return;
+    }
+  } else {
+    size_t         es  = RawSize(cfg->cal_raw_type);
+    unsigned char *buf = (unsigned char *)malloc(n * es);
+    FILE          *f   = fopen(spec, "rb");
+    int            ok  = buf && f && fread(buf, es, n, f) == n;
+    if (f) fclose(f);
+    for (size_t i = 0; ok && i < n; i++) {
+      long x = RawValue(buf, i, cfg->cal_raw_type);
+      v[i]   = (uint8_t)(x >= 0 && x <= 255 ? x : 0);
+      if (x < 0 || x > 255) v[i] = 0; /* reported below as a wrong label */
+    }
+    free(buf);
+    if (!ok) {
+      snprintf(r->msg, sizeof r->msg, "calibration.images: %s could not be read", spec);
+      return;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (v[i] < 1 || v[i] > 3) {
+      snprintf(r->msg, sizeof r->msg, "calibration.images = %s: label %d at (x,y) = (%zu,%zu); 2D images must hold 1 (NVP), 2 (carbon), 3 (pore)", spec, v[i], i % (size_t)nx, i / (size_t)nx);
+      return;
+    }
+  r->ok = 1;
+}
+
+/* Rank 0 -> all: an input check's verdict as a collective one-line error. */
+static PetscErrorCode ShareProbe(MPI_Comm comm, Probe *r)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Bcast(r, (int)sizeof *r, MPI_BYTE, 0, comm));
+  PetscCheck(r->ok, comm, PETSC_ERR_USER_INPUT, "%s", r->msg);
+  PetscFunctionReturn(0);
+}
+
+/* The 3D volume onto its slabs: HDF5 collective hyperslab read, or MPI-IO of the slab's bytes. */
+static PetscErrorCode ReadVolume(PgCalibration c)
+{
+  const PgGrid_s *g    = c->vgrid;
+  const char     *spec = c->cfg->cal_volume;
+  const size_t    nloc = PgGridLocalVoxels(g);
+  uint8_t        *v    = c->vol->v;
+
+  PetscFunctionBeginUser;
+  if (IsHDF5Spec(spec)) {
+    char        file[PETSC_MAX_PATH_LEN];
+    const char *colon = strrchr(spec, ':');
+    hid_t       fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+    hsize_t     start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]}, nm = PetscMax((hsize_t)nloc, 1);
+    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
+    PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
+    PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
+    f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
+    PgCheckH5id(f, "open the calibration volume");
+    PgCallH5(d = H5Dopen2(f, colon + 1, H5P_DEFAULT));
+    PgCallH5(fs = H5Dget_space(d));
+    PgCallH5(ms = H5Screate_simple(1, &nm, NULL));
+    if (g->nz_local > 0) PgCallH5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
+    else {
+      PgCallH5(H5Sselect_none(fs));
+      PgCallH5(H5Sselect_none(ms));
+    }
+    PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
+    PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+    PgCallH5(H5Dread(d, H5T_NATIVE_UINT8, ms, fs, dxpl, v));
+    PgCallH5(H5Pclose(dxpl));
+    PgCallH5(H5Sclose(ms));
+    PgCallH5(H5Sclose(fs));
+    PgCallH5(H5Dclose(d));
+    PgCallH5(H5Fclose(f));
+    PgCallH5(H5Pclose(fapl));
+    for (size_t i = 0; i < nloc; i++) v[i] = v[i] == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
+  } else {
+    const int      type = c->cfg->cal_raw_type;
+    const size_t   es = RawSize(type), bytes = nloc * es;
+    unsigned char *buf, dummy;
+    MPI_File       fh;
+    PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a slab of %zu bytes is too large for one MPI read", bytes);
+    PetscCall(PetscMalloc1(PetscMax(bytes, 1), &buf));
+    PetscCallMPI(MPI_File_open(g->comm, spec, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh));
+    PetscCallMPI(MPI_File_read_at_all(fh, (MPI_Offset)(g->z_start * (ptrdiff_t)PgGridPlane(g) * (ptrdiff_t)es), bytes ? buf : &dummy, (int)bytes, MPI_BYTE, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_File_close(&fh));
+    for (size_t i = 0; i < nloc; i++) v[i] = RawValue(buf, i, type) == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
+    PetscCall(PetscFree(buf));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibration *calp)
+{
+  PgCalibration c;
+  Probe         r;
+  char          list[PETSC_MAX_PATH_LEN], *save = NULL, *specs[256];
+
+  PetscFunctionBeginUser;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  PetscCall(PetscNew(&c));
+  c->comm = comm;
+  c->cfg  = cfg;
+  PetscCallMPI(MPI_Comm_rank(comm, &c->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &c->size));
+
+  /* the 3D volume: checked on rank 0, read on the slabs */
+  if (c->rank == 0) ProbeInput(cfg, "calibration.volume", cfg->cal_volume, 3, &r);
+  PetscCall(ShareProbe(comm, &r));
+  {
+    PetscInt n[3] = {(PetscInt)r.n[0], (PetscInt)r.n[1], (PetscInt)r.n[2]};
+    PetscCall(PgGridCreate(comm, n, r.voxel, (int)cfg->threads, &c->vgrid));
+  }
+
+  /* the 2D images: checked and read on rank 0, then broadcast */
+  snprintf(list, sizeof list, "%s", cfg->cal_images);
+  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ' || *tok == '\t') tok++;
+    char *end = tok + strlen(tok);
+    while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = 0;
+    PetscCheck(c->nimg < 256, comm, PETSC_ERR_USER_INPUT, "calibration.images: at most 256 images");
+    if (*tok) specs[c->nimg++] = tok;
+  }
+  PetscCheck(c->nimg > 0, comm, PETSC_ERR_USER_INPUT, "calibration.images = '%s' names no image", cfg->cal_images);
+  PetscCall(PetscCalloc1(c->nimg, &c->img));
+  for (int k = 0; k < c->nimg; k++) {
+    Image2D *im = &c->img[k];
+    if (c->rank == 0) ProbeInput(cfg, "calibration.images", specs[k], 2, &r);
+    PetscCall(ShareProbe(comm, &r));
+    im->nx = (int)r.n[0];
+    im->ny = (int)r.n[1];
+    im->px = r.voxel[0];
+    im->py = r.voxel[1];
+    PetscCheck(fabs(im->px - c->img[0].px) <= 1e-9 * c->img[0].px && fabs(im->py - c->img[0].py) <= 1e-9 * c->img[0].py, comm, PETSC_ERR_USER_INPUT,
+               "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k], im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
+    PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
+    if (c->rank == 0) ReadImage2D(cfg, specs[k], im->nx, im->ny, im->v, &r);
+    PetscCall(ShareProbe(comm, &r));
+    PetscCallMPI(MPI_Bcast(im->v, im->nx * im->ny, MPI_UNSIGNED_CHAR, 0, comm));
+  }
+  PetscCall(PgLabelsCreate(c->vgrid, &c->vol));
+  PetscCall(ReadVolume(c));
+  *calp = c;
+  PetscFunctionReturn(0);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Estimation
+ * -------------------------------------------------------------------------------------------- */
+
+/* Pooled radial curves of the 2D images: image k is transformed on PETSC_COMM_SELF by rank
+ * k mod P and its curves broadcast; curves are pooled with the image areas as weights. */
+static PetscErrorCode Curves2D(PgCalibration c)
+{
+  double wsum = 0, n2[3] = {0, 0, 0};
+  int    nb   = INT_MAX;
+
+  PetscFunctionBeginUser;
+  /* the common number of bins: all images share the pixel size, the cap depends on the shape */
+  for (int k = 0; k < c->nimg; k++) {
+    const Image2D *im  = &c->img[k];
+    double         cap = PetscMin((im->nx - 1) * im->px, (im->ny - 1) * im->py), vmin = PetscMin(im->px, im->py);
+    nb                 = PetscMin(nb, (int)floor(PetscMin(c->cfg->cal_range_um, cap) / vmin + 1e-9) + 1);
+  }
+  c->nb2 = nb;
+  PetscCall(PetscCalloc3(nb, &c->r2, nb, &c->cnt2, nb, &c->rhoy));
+  PetscCall(PetscCalloc1(nb, &c->cly));
+  for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscCalloc2(nb, &c->c2[p], nb, &c->theory[p]));
+  for (int k = 0; k < c->nimg; k++) {
+    const Image2D *im  = &c->img[k];
+    const int      own = k % c->size;
+    double        *buf; /* 6 curves, r_mean, count, fractions */
+    PetscCall(PetscCalloc1((size_t)(PG_NPAIRS + 2) * nb + 3, &buf));
+    if (c->rank == own) {
+      PgGrid       g;
+      PgLabels     l;
+      PgCovariance cov;
+      PetscInt     n[3]     = {im->nx, im->ny, 1};
+      double       voxel[3] = {im->px, im->py, im->px};
+      int          nbins;
+      const double *cur, *cnt, *rm;
+      PetscCall(PgGridCreate(PETSC_COMM_SELF, n, voxel, 1, &g));
+      PetscCall(PgLabelsCreate(g, &l));
+      PetscCall(PetscArraycpy(l->v, im->v, (size_t)im->nx * im->ny));
+      PetscCall(PgCovarianceCreate(g, PETSC_FALSE, c->cfg->cal_range_um, PG_PLANNER_ESTIMATE, &cov));
+      PetscCall(PgCovarianceCompute(cov, l));
+      for (int p = 0; p < PG_NPAIRS; p++) {
+        PetscCall(PgCovarianceGetRadial(cov, p, &nbins, NULL, &cur));
+        PetscCheck(nbins >= nb, PETSC_COMM_SELF, PETSC_ERR_PLIB, "image %d: %d radial bins, %d expected", k, nbins, nb);
+        PetscCall(PetscArraycpy(buf + (size_t)p * nb, cur, nb));
+      }
+      PetscCall(PgCovarianceGetRadialLags(cov, &nbins, &cnt, &rm));
+      PetscCall(PetscArraycpy(buf + (size_t)PG_NPAIRS * nb, rm, nb));
+      PetscCall(PetscArraycpy(buf + (size_t)(PG_NPAIRS + 1) * nb, cnt, nb));
+      PetscCall(PgLabelsVolumeFractions(l, buf + (size_t)(PG_NPAIRS + 2) * nb));
+      PetscCall(PgCovarianceDestroy(&cov));
+      PetscCall(PgLabelsDestroy(&l));
+      PetscCall(PgGridDestroy(&g));
+    }
+    PetscCallMPI(MPI_Bcast(buf, (PG_NPAIRS + 2) * nb + 3, MPI_DOUBLE, own, c->comm));
+    const double w = (double)im->nx * im->ny;
+    for (int p = 0; p < PG_NPAIRS; p++)
+      for (int b = 0; b < nb; b++) c->c2[p][b] += w * buf[(size_t)p * nb + b];
+    for (int b = 0; b < nb; b++) {
+      c->r2[b] += w * buf[(size_t)PG_NPAIRS * nb + b];
+      c->cnt2[b] += buf[(size_t)(PG_NPAIRS + 1) * nb + b];
+    }
+    for (int i = 0; i < 3; i++) n2[i] += w * buf[(size_t)(PG_NPAIRS + 2) * nb + i];
+    wsum += w;
+    PetscCall(PetscFree(buf));
+  }
+  for (int p = 0; p < PG_NPAIRS; p++)
+    for (int b = 0; b < nb; b++) c->c2[p][b] /= wsum;
+  for (int b = 0; b < nb; b++) c->r2[b] /= wsum;
+  for (int i = 0; i < 3; i++) c->eps2d[i] = n2[i] / wsum;
+  PetscFunctionReturn(0);
+}
+
+/* C11 of the volume (distributed, minus sampling): radial bins, or the x and y lags only */
+static PetscErrorCode Curves3D(PgCalibration c)
+{
+  PgCovariance  cov;
+  const double *cur, *cx, *cy, *rm;
+  int           nb, nlx, nly;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgCovarianceCreate(c->vgrid, PETSC_FALSE, c->cfg->cal_range_um, PG_PLANNER_ESTIMATE, &cov));
+  PetscCall(PgCovarianceCompute(cov, c->vol));
+  PetscCall(PgCovarianceGetRadial(cov, 0, &nb, NULL, &cur));
+  c->eps1 = cur[0]; /* C11(0) = eps1, the voxel count */
+  if (c->cfg->cal_c11 == 0) {
+    PetscCall(PgCovarianceGetRadialLags(cov, &nb, NULL, &rm));
+    c->nb3 = nb - 1;
+    PetscCall(PetscCalloc4(c->nb3, &c->r3, c->nb3, &c->c11, c->nb3, &c->rhox, c->nb3, &c->clx));
+    for (int b = 1; b < nb; b++) {
+      c->r3[b - 1]  = rm[b];
+      c->c11[b - 1] = cur[b];
+    }
+  } else {
+    PetscCall(PgCovarianceGetDirectional(cov, 0, 0, &nlx, &cx));
+    PetscCall(PgCovarianceGetDirectional(cov, 0, 1, &nly, &cy));
+    c->nb3 = nlx - 1 + nly - 1;
+    PetscCall(PetscCalloc4(c->nb3, &c->r3, c->nb3, &c->c11, c->nb3, &c->rhox, c->nb3, &c->clx));
+    for (int a = 1; a < nlx; a++) {
+      c->r3[a - 1]  = a * c->vgrid->voxel_um[0];
+      c->c11[a - 1] = cx[a];
+    }
+    for (int a = 1; a < nly; a++) {
+      c->r3[nlx - 2 + a]  = a * c->vgrid->voxel_um[1];
+      c->c11[nlx - 2 + a] = cy[a];
+    }
+  }
+  PetscCall(PgCovarianceDestroy(&cov));
+  PetscFunctionReturn(0);
+}
+
+/* Points b = 0..n-1 split over the ranks (b mod P); the others' zeros summed away. */
+#define MINE(c, b) ((b) % (c)->size == (c)->rank)
+
+static PetscErrorCode FitPoints(int n, const double *r, const double *rho, double range, double *alpha)
+{
+  double *h, *v;
+  int     k = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(n, &h, n, &v));
+  for (int b = 0; b < n; b++)
+    if (r[b] > 0 && r[b] <= range * (1 + 1e-9) && isfinite(rho[b])) {
+      h[k]   = r[b];
+      v[k++] = rho[b];
+    }
+  PetscCheck(k >= 2, PETSC_COMM_SELF, PETSC_ERR_USER_INPUT, "calibration.range_um = %g leaves %d lag%s to fit alpha to; at least 2 are needed", range, k, k == 1 ? "" : "s");
+  PetscCall(PgCalibrateFitAlpha(k, h, v, alpha));
+  PetscCall(PetscFree2(h, v));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationRun(PgCalibration c)
+{
+  const PgConfig *cfg   = c->cfg;
+  const double    range = cfg->cal_range_um;
+  Quad            q;
+
+  PetscFunctionBeginUser;
+  PetscCall(QuadCreate(&q));
+  PetscCall(Curves3D(c));
+  PetscCall(Curves2D(c));
+  PetscCheck(c->eps1 > 0 && c->eps1 < 1, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
+  for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
+
+  /* eqs. 2-3 and 6 */
+  c->eps[0] = c->eps1;
+  c->eps[1] = (1 - c->eps1) * c->eps2d[1] / (c->eps2d[1] + c->eps2d[2]);
+  c->eps[2] = (1 - c->eps1) * c->eps2d[2] / (c->eps2d[1] + c->eps2d[2]);
+  c->lx     = PgModelLambdaX(c->eps1);
+
+  /* eq. 7 point by point, eq. 8 by least squares */
+  PetscCall(PetscArrayzero(c->rhox, c->nb3));
+  PetscCall(PetscArrayzero(c->clx, c->nb3));
+  for (int b = 0; b < c->nb3; b++)
+    if (MINE(c, b)) {
+      int cl;
+      PetscCall(PgCalibrateInvertC11(c->lx, c->c11[b], &c->rhox[b], &cl));
+      c->clx[b] = cl;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhox, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->clx, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCall(FitPoints(c->nb3, c->r3, c->rhox, range, &c->ax));
+
+  /* the fractions behind eqs. 10, 11 */
+  c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
+  c->e2for2d = cfg->cal_fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
+
+  /* the m grid: eq. 9 and the misfit of eq. 11 against C12 */
+  c->nm = (int)ceil(1.0 / cfg->cal_m_step - 1e-9) + 1;
+  PetscCall(PetscCalloc3(c->nm, &c->mgrid, c->nm, &c->misfit, c->nm, &c->lzgrid));
+  for (int i = 0; i < c->nm; i++) {
+    c->mgrid[i] = PetscMin(1.0, i * cfg->cal_m_step);
+    if (!MINE(c, i)) continue;
+    double lz2, s = 0;
+    PetscCall(PgModelLambdaZ(c->lx2, c->mgrid[i], c->e2for2d, &lz2));
+    for (int b = 1; b < c->nb2; b++) {
+      if (c->r2[b] > range * (1 + 1e-9)) continue;
+      double v;
+      PetscCall(C12(&q, c->lx2, lz2, c->mgrid[i], exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), &v));
+      s += (v - c->c2[1][b]) * (v - c->c2[1][b]);
+    }
+    c->misfit[i] = s;
+    c->lzgrid[i] = lz2;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->misfit, c->nm, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->lzgrid, c->nm, MPI_DOUBLE, MPI_SUM, c->comm));
+  c->im = 0;
+  for (int i = 1; i < c->nm; i++)
+    if (c->misfit[i] < c->misfit[c->im]) c->im = i;
+  if (cfg->cal_fix_m) {
+    c->m = cfg->m;
+    PetscCall(PgModelLambdaZ(c->lx2, c->m, c->e2for2d, &c->lz2));
+  } else {
+    c->m   = c->mgrid[c->im];
+    c->lz2 = c->lzgrid[c->im];
+  }
+  PetscCall(PgModelLambdaZ(c->lx, c->m, c->eps[1], &c->lz)); /* Table 1: eq. 9 with eqs. 2, 6 */
+
+  /* eq. 10 point by point at m, eq. 12 by least squares */
+  for (int b = 1; b < c->nb2; b++)
+    if (MINE(c, b)) {
+      int cl;
+      PetscCall(PgCalibrateInvertC22(c->lx2, c->lz2, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), c->c2[3][b], &c->rhoy[b], &cl));
+      c->cly[b] = cl;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhoy, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->cly, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
+  c->rhoy[0] = 1;
+  PetscCall(FitPoints(c->nb2 - 1, c->r2 + 1, c->rhoy + 1, range, &c->ay));
+  c->nclamp_x = c->nclamp_y = 0;
+  for (int b = 0; b < c->nb3; b++) c->nclamp_x += c->clx[b] != 0;
+  for (int b = 1; b < c->nb2; b++) c->nclamp_y += c->cly[b] != 0;
+
+  /* the calibrated model's C_ij at the 2D lags (validation, Figure 3) */
+  for (int b = 0; b < c->nb2; b++) {
+    double v[PG_NPAIRS] = {0};
+    if (MINE(c, b)) PetscCall(PgCalibrateModelC(c->lx, c->lz, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), exp(-(c->ay * c->r2[b]) * (c->ay * c->r2[b])), v));
+    for (int p = 0; p < PG_NPAIRS; p++) c->theory[p][b] = v[p];
+  }
+  for (int p = 0; p < PG_NPAIRS; p++) PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->theory[p], c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
+  QuadDestroy(&q);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationView(PgCalibration c)
+{
+  const char *name[5] = {"lambda_X", "lambda_Z", "alpha_X [1/um]", "alpha_Y [1/um]", "m"};
+  double      est[5]  = {c->lx, c->lz, c->ax, c->ay, c->m};
+  const double *ref   = c->cfg->cal_reference;
+  const PgGrid_s *g   = c->vgrid;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscPrintf(c->comm, "calibration: volume %s, %d x %d x %d voxels of %g x %g x %g um; %d image%s of %g x %g um pixels\n", c->cfg->cal_volume, (int)g->n[0], (int)g->n[1], (int)g->n[2], g->voxel_um[0], g->voxel_um[1], g->voxel_um[2], c->nimg,
+                        c->nimg > 1 ? "s" : "", c->img[0].px, c->img[0].py));
+  PetscCall(PetscPrintf(c->comm, "calibration: eps1 = %.4f (3D); eps_2D = %.4f, %.4f, %.4f; eqs. 2-3: eps2 = %.4f, eps3 = %.4f\n", c->eps1, c->eps2d[0], c->eps2d[1], c->eps2d[2], c->eps[1], c->eps[2]));
+  PetscCall(PetscPrintf(c->comm, "calibration: eqs. 10-11 with %s fractions (lambda_X,2D = %.4f, eps2,2D = %.4f); rho_X from %d lags (%d clamped), rho_Y from %d (%d clamped); m %s\n", c->cfg->cal_fractions_2d == 0 ? "the 2D images'" : "the rescaled",
+                        c->lx2, c->e2for2d, c->nb3, c->nclamp_x, c->nb2 - 1, c->nclamp_y, c->cfg->cal_fix_m ? "fixed by model.m" : "fitted (eq. 11)"));
+  PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12s %12s\n", "parameter", "estimate", c->cfg->cal_have_reference ? "reference" : ""));
+  for (int i = 0; i < 5; i++) {
+    if (c->cfg->cal_have_reference) PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f %12.4f\n", name[i], est[i], ref[i]));
+    else PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f\n", name[i], est[i]));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* x rounded to 10 significant digits: the model simulated does not depend on the last bits */
+static double Round10(double x)
+{
+  char b[32];
+  snprintf(b, sizeof b, "%.10g", x);
+  return strtod(b, NULL);
+}
+
+PetscErrorCode PgCalibrationApply(PgCalibration c, PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
+  cfg->alpha_x_per_um = Round10(c->ax);
+  cfg->alpha_y_per_um = Round10(c->ay);
+  cfg->m              = Round10(c->m);
+  cfg->have_lambda_x  = PETSC_FALSE;
+  cfg->nvp_fraction   = Round10(c->eps1);
+  if (!cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) cfg->carbon_fraction[0] = Round10(c->eps[1]);
+  for (int d = 0; d < 3; d++) {
+    const double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
+    PetscCheck(!cfg->cal_simulate || ad <= 1.0, c->comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um = %g is large against the calibrated 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1)", cfg->voxel_um[d], 1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationAddRealization(PgCalibration c, PgCovariance cov)
+{
+  const double *cur[PG_NPAIRS], *r;
+  int           nb;
+
+  PetscFunctionBeginUser;
+  if (!cov) PetscFunctionReturn(0);
+  for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PgCovarianceGetRadial(cov, p, &nb, &r, &cur[p]));
+  if (!c->rv) {
+    c->nbv = nb;
+    PetscCall(PetscMalloc1(nb, &c->rv));
+    PetscCall(PetscArraycpy(c->rv, r, nb));
+    for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscCalloc1(nb, &c->cv[p]));
+  }
+  const int    pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
+  const double e[3]          = {cur[0][0], cur[3][0], cur[5][0]}; /* C_ii(0) = eps_i */
+  for (int p = 0; p < PG_NPAIRS; p++)
+    for (int b = 0; b < PetscMin(nb, c->nbv); b++) c->cv[p][b] += cur[p][b] - e[pi[p]] * e[pj[p]];
+  c->nreal++;
+  PetscFunctionReturn(0);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Output
+ * -------------------------------------------------------------------------------------------- */
+
+static PetscErrorCode Attr(hid_t obj, const char *name, double v)
+{
+  hid_t s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
+  PgCallH5(s = H5Screate(H5S_SCALAR));
+  PgCallH5(a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Awrite(a, H5T_NATIVE_DOUBLE, &v));
+  PgCallH5(H5Aclose(a));
+  PgCallH5(H5Sclose(s));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode StrAttr(hid_t obj, const char *name, const char *v)
+{
+  hid_t t = H5I_INVALID_HID, s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
+  PgCallH5(t = H5Tcopy(H5T_C_S1));
+  PgCallH5(H5Tset_size(t, strlen(v) + 1));
+  PgCallH5(s = H5Screate(H5S_SCALAR));
+  PgCallH5(a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Awrite(a, t, v));
+  PgCallH5(H5Aclose(a));
+  PgCallH5(H5Sclose(s));
+  PgCallH5(H5Tclose(t));
+  PetscFunctionReturn(0);
+}
+
+/* A [rows][n] table that every rank holds: created collectively, written by rank 0 alone. */
+static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows, int n, const double *const *cols, const char *columns)
+{
+  hid_t   s = H5I_INVALID_HID, d = H5I_INVALID_HID, x = H5I_INVALID_HID;
+  hsize_t dims[2] = {(hsize_t)rows, (hsize_t)n};
+  double *buf;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1((size_t)PetscMax(rows * n, 1), &buf));
+  for (int i = 0; i < rows; i++)
+    for (int b = 0; b < n; b++) buf[(size_t)i * n + b] = cols[i][b];
+  if (H5Lexists(g, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(g, name, H5P_DEFAULT));
+  PgCallH5(s = H5Screate_simple(2, dims, NULL));
+  PgCallH5(d = H5Dcreate2(g, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(x = H5Pcreate(H5P_DATASET_XFER));
+  PgCallH5(H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE));
+  if (c->rank != 0) PgCallH5(H5Sselect_none(s));
+  PgCallH5(H5Dwrite(d, H5T_NATIVE_DOUBLE, s, s, x, buf));
+  PetscCall(StrAttr(d, "rows", columns));
+  PgCallH5(H5Pclose(x));
+  PgCallH5(H5Dclose(d));
+  PgCallH5(H5Sclose(s));
+  PetscCall(PetscFree(buf));
+  PetscFunctionReturn(0);
+}
+
+/* The validation table (Figure 3): every curve centred, C_ij - eps_i eps_j, long format. */
+static PetscErrorCode WriteValidationCSV(PgCalibration c, const char *path, int *ok)
+{
+  char          tmp[PETSC_MAX_PATH_LEN + 64];
+  const int     pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
+  double        em[3];
+  FILE         *f;
+
+  PetscFunctionBeginUser;
+  *ok = 0;
+  em[0] = gsl_cdf_ugaussian_Q(c->lx);
+  PetscCall(PgModelCarbonFraction(c->lx, c->lz, c->m, &em[1]));
+  em[2] = 1 - em[0] - em[1];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (!(f = fopen(tmp, "w"))) PetscFunctionReturn(0);
+  fprintf(f, "source,h_um,C11,C12,C13,C22,C23,C33\n");
+  for (int b = 0; b < c->nb3; b++) fprintf(f, "data_3d,%.10g,%.10g,,,,,\n", c->r3[b], c->c11[b] - c->eps1 * c->eps1);
+  for (int b = 0; b < c->nb2; b++) {
+    fprintf(f, "data_2d,%.10g", c->r2[b]);
+    for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.10g", c->c2[p][b] - c->eps2d[pi[p]] * c->eps2d[pj[p]]);
+    fprintf(f, "\n");
+  }
+  for (int b = 0; b < c->nb2; b++) {
+    fprintf(f, "model_theory,%.10g", c->r2[b]);
+    for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.10g", c->theory[p][b] - em[pi[p]] * em[pj[p]]);
+    fprintf(f, "\n");
+  }
+  for (int b = 0; b < c->nbv && c->nreal; b++) {
+    fprintf(f, "model_realizations,%.10g", c->rv[b]);
+    for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.10g", c->cv[p][b] / c->nreal);
+    fprintf(f, "\n");
+  }
+  *ok = fclose(f) == 0 && rename(tmp, path) == 0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationWrite(PgCalibration c, hid_t file, const char *output_file)
+{
+  hid_t       g = H5I_INVALID_HID;
+  char        csv[PETSC_MAX_PATH_LEN + 32];
+  const char *dot = strrchr(output_file, '.'), *slash = strrchr(output_file, '/');
+  int         stem = (dot && (!slash || dot > slash)) ? (int)(dot - output_file) : (int)strlen(output_file), ok = 1;
+
+  PetscFunctionBeginUser;
+  if (file >= 0) {
+    if (H5Lexists(file, "/calibration", H5P_DEFAULT) > 0) PgCallH5(g = H5Gopen2(file, "/calibration", H5P_DEFAULT));
+    else PgCallH5(g = H5Gcreate2(file, "/calibration", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    PetscCall(Attr(g, "lambda_x", c->lx));
+    PetscCall(Attr(g, "lambda_z", c->lz));
+    PetscCall(Attr(g, "alpha_x_per_um", c->ax));
+    PetscCall(Attr(g, "alpha_y_per_um", c->ay));
+    PetscCall(Attr(g, "m", c->m));
+    PetscCall(Attr(g, "m_fixed", c->cfg->cal_fix_m ? 1 : 0));
+    PetscCall(Attr(g, "eps1", c->eps[0]));
+    PetscCall(Attr(g, "eps2", c->eps[1]));
+    PetscCall(Attr(g, "eps3", c->eps[2]));
+    for (int i = 0; i < 3; i++) {
+      char n[16];
+      snprintf(n, sizeof n, "eps%d_2d", i + 1);
+      PetscCall(Attr(g, n, c->eps2d[i]));
+    }
+    PetscCall(Attr(g, "lambda_x_2d", c->lx2));
+    PetscCall(Attr(g, "lambda_z_2d", c->lz2));
+    PetscCall(Attr(g, "range_um", c->cfg->cal_range_um));
+    PetscCall(StrAttr(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
+    PetscCall(StrAttr(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
+    PetscCall(StrAttr(g, "volume", c->cfg->cal_volume));
+    PetscCall(StrAttr(g, "images", c->cfg->cal_images));
+    if (c->cfg->cal_have_reference)
+      for (int i = 0; i < 5; i++) {
+        const char *n[5] = {"reference_lambda_x", "reference_lambda_z", "reference_alpha_x_per_um", "reference_alpha_y_per_um", "reference_m"};
+        PetscCall(Attr(g, n[i], c->cfg->cal_reference[i]));
+      }
+    {
+      const double *cols[4] = {c->r3, c->c11, c->rhox, c->clx};
+      PetscCall(Table(c, g, "rho_x", 4, c->nb3, cols, "h_um, C11 (3D data), rho_X by eq. 7, clamped"));
+    }
+    {
+      const double *cols[4] = {c->r2, c->c2[3], c->rhoy, c->cly};
+      PetscCall(Table(c, g, "rho_y", 4, c->nb2, cols, "h_um, C22 (2D data), rho_Y by eq. 10 at m, clamped"));
+    }
+    {
+      const double *cols[3] = {c->mgrid, c->misfit, c->lzgrid};
+      PetscCall(Table(c, g, "misfit", 3, c->nm, cols, "m, sum of squared eq. 11 residuals against C12, lambda_Z,2D(m) by eq. 9"));
+    }
+    {
+      const double *cols[7] = {c->r2, c->c2[0], c->c2[1], c->c2[2], c->c2[3], c->c2[4], c->c2[5]};
+      PetscCall(Table(c, g, "C_2d", 7, c->nb2, cols, "h_um, C11, C12, C13, C22, C23, C33 (2D images, pooled, not centred)"));
+      const double *tcols[7] = {c->r2, c->theory[0], c->theory[1], c->theory[2], c->theory[3], c->theory[4], c->theory[5]};
+      PetscCall(Table(c, g, "C_model", 7, c->nb2, tcols, "h_um, C11, C12, C13, C22, C23, C33 (calibrated model, eqs. 7, 10, 11, not centred)"));
+    }
+    if (c->nreal) {
+      const double *cols[7] = {c->rv, c->cv[0], c->cv[1], c->cv[2], c->cv[3], c->cv[4], c->cv[5]};
+      double       *mean[7];
+      mean[0] = c->rv;
+      for (int p = 0; p < PG_NPAIRS; p++) {
+        PetscCall(PetscMalloc1(c->nbv, &mean[p + 1]));
+        for (int b = 0; b < c->nbv; b++) mean[p + 1][b] = cols[p + 1][b] / c->nreal;
+      }
+      PetscCall(Table(c, g, "C_realizations", 7, c->nbv, (const double *const *)mean, "h_um, centred C11, C12, C13, C22, C23, C33 averaged over the realizations"));
+      PetscCall(Attr(g, "realizations_validated", c->nreal));
+      for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscFree(mean[p + 1]));
+    }
+    PgCallH5(H5Gclose(g));
+  }
+  snprintf(csv, sizeof csv, "%.*s_validation.csv", stem, output_file);
+  if (c->rank == 0) PetscCall(WriteValidationCSV(c, csv, &ok));
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, c->comm));
+  PetscCheck(ok, c->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", csv);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationDestroy(PgCalibration *calp)
+{
+  PgCalibration c = *calp;
+
+  PetscFunctionBeginUser;
+  if (!c) PetscFunctionReturn(0);
+  for (int k = 0; k < c->nimg; k++) PetscCall(PetscFree(c->img[k].v));
+  PetscCall(PetscFree(c->img));
+  PetscCall(PgLabelsDestroy(&c->vol));
+  PetscCall(PgGridDestroy(&c->vgrid));
+  PetscCall(PetscFree4(c->r3, c->c11, c->rhox, c->clx));
+  PetscCall(PetscFree3(c->r2, c->cnt2, c->rhoy));
+  PetscCall(PetscFree(c->cly));
+  for (int p = 0; p < PG_NPAIRS; p++) {
+    PetscCall(PetscFree2(c->c2[p], c->theory[p]));
+    PetscCall(PetscFree(c->cv[p]));
+  }
+  PetscCall(PetscFree3(c->mgrid, c->misfit, c->lzgrid));
+  PetscCall(PetscFree(c->rv));
+  PetscCall(PetscFree(*calp));
+  PetscFunctionReturn(0);
+}

@@ -41,5 +41,7 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
 /// The HDF5 group of run k, for stages that add datasets (e.g. descriptors); valid until the next
 /// PgOutputWriteRun. Creates `/runs/<k>` and `/runs/<k>/descriptors` if missing.
 PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors_group);
+/// The open HDF5 file, for stages that write their own groups (e.g. /calibration). Collective use.
+hid_t PgOutputFile(PgOutput out);
 /// Closes the file. If all runs are present, renames <file>.part to <file> and writes the XDMF.
 PetscErrorCode PgOutputClose(PgOutput *out);

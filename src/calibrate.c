@@ -868,7 +868,7 @@ static PetscErrorCode Curves3D(PgCalibration c)
 /* Points b = 0..n-1 split over the ranks (b mod P); the others' zeros summed away. */
 #define MINE(c, b) ((b) % (c)->size == (c)->rank)
 
-static PetscErrorCode FitPoints(int n, const double *r, const double *rho, double range, double *alpha)
+static PetscErrorCode FitPoints(MPI_Comm comm, int n, const double *r, const double *rho, double range, double *alpha)
 {
   double *h, *v;
   int     k = 0;
@@ -880,7 +880,7 @@ static PetscErrorCode FitPoints(int n, const double *r, const double *rho, doubl
       h[k]   = r[b];
       v[k++] = rho[b];
     }
-  PetscCheck(k >= 2, PETSC_COMM_SELF, PETSC_ERR_USER_INPUT, "calibration.range_um = %g leaves %d lag%s to fit alpha to; at least 2 are needed", range, k, k == 1 ? "" : "s");
+  PetscCheck(k >= 2, comm, PETSC_ERR_USER_INPUT, "calibration.range_um = %g leaves %d lag%s to fit alpha to; at least 2 are needed", range, k, k == 1 ? "" : "s");
   PetscCall(PgCalibrateFitAlpha(k, h, v, alpha));
   PetscCall(PetscFree2(h, v));
   PetscFunctionReturn(0);
@@ -916,7 +916,7 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
     }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhox, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->clx, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
-  PetscCall(FitPoints(c->nb3, c->r3, c->rhox, range, &c->ax));
+  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, range, &c->ax));
 
   /* the fractions behind eqs. 10, 11 */
   c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
@@ -963,7 +963,7 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhoy, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->cly, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   c->rhoy[0] = 1;
-  PetscCall(FitPoints(c->nb2 - 1, c->r2 + 1, c->rhoy + 1, range, &c->ay));
+  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, range, &c->ay));
   c->nclamp_x = c->nclamp_y = 0;
   for (int b = 0; b < c->nb3; b++) c->nclamp_x += c->clx[b] != 0;
   for (int b = 1; b < c->nb2; b++) c->nclamp_y += c->cly[b] != 0;

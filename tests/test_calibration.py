@@ -10,7 +10,8 @@ lambda_X 0.008, alpha_X 0.8 %, alpha_Y 2.2 %, m 0.04, lambda_Z 0.035; at the sec
 (m = 0.6, alpha_Y = 12 < alpha_X = 20) m 0.02, lambda_Z 0.02, alpha_Y 4 %. The issue's tolerances
 (lambda 0.02, alpha 5 %, m 0.05) hold at >= 2.5 SD for lambda_X and alpha_X everywhere and for m at
 the second set; for m and lambda_Z at Table 1 (m = 0.15, where the misfit of eq. 11 is flat) they
-are 1.2 and 0.6 SD, so those two use 3 SD (0.12, 0.10) and lambda_Z is also checked at the issue's
+are 1.2 and 0.6 SD, and for alpha_Y at the second set 1.2 SD, so those use 3 SD (Table 1: m 0.12,
+lambda_Z 0.10; second set: alpha_Y 12 %, lambda_Z 0.06); lambda_Z is also checked at the issue's
 0.02 with m fixed to its true value (calibration.fix_m)."""
 import concurrent.futures
 import os
@@ -172,10 +173,11 @@ def test_round_trip_table1():
 
 
 def test_round_trip_second_set():
-    """m = 0.6, alpha_Y < alpha_X, other fractions: the issue's tolerances."""
+    """m = 0.6, alpha_Y < alpha_X, other fractions: the issue's tolerances for lambda_X, alpha_X
+    and m; 3 replicate SD for lambda_Z and alpha_Y (module docstring)."""
     path, truth = make_data("second", SECOND["args"])
     res = calibrate(2, path)
-    check(res, truth, dict(lx=0.02, lz=0.06, ax=0.05, ay=0.08, m=0.05))
+    check(res, truth, dict(lx=0.02, lz=0.06, ax=0.05, ay=0.12, m=0.05))
 
 
 def test_identical_at_1_2_3_ranks():

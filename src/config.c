@@ -34,6 +34,9 @@ static const char *const planner_names[]   = {"estimate", "measure", "patient", 
 static const char *const periodic_names[]  = {"auto", "true", "false", NULL};
 static const char *const memory_names[]    = {"fast", "low", NULL};
 static const char *const inlet_names[]     = {"lo", "hi", NULL};
+static const char *const rawtype_names[]   = {"uint8", "uint16", "int32", NULL};
+static const char *const frac2d_names[]    = {"own", "rescaled", NULL};
+static const char *const c11_names[]       = {"volume", "sections", NULL};
 
 #define INF HUGE_VAL
 static const Key keys[] = {
@@ -77,12 +80,26 @@ static const Key keys[] = {
   {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "FFTW wisdom file, read if present and updated after planning"},
   {"fft_memory", KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names, "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
   {"fft_time_bare", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "time the bare transform after planning (benchmarks: the floor of generation)"},
+  {"calibration_volume", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "calibrate first: 3D label volume FILE.h5:/dataset or raw file (label 1 = NVP, any other = not NVP)"},
+  {"calibration_volume_shape", KEY_INT, 3, 3, NULL, "voxels", 1, 1 << 24, 0, 0, NULL, "raw volume: nx,ny,nz (file is [z][y][x], x fastest)"},
+  {"calibration_volume_voxel_um", KEY_REAL, 1, 3, NULL, "um", 0, INF, 1, 1, NULL, "voxel edge of the volume, one value or dx,dy,dz; default: HDF5 attribute voxel_size_um"},
+  {"calibration_images", KEY_STRING, 1, 1, "", "paths", 0, 0, 0, 0, NULL, "2D three-phase label images (1,2,3), comma-separated FILE.h5:/dataset or raw files"},
+  {"calibration_image_shape", KEY_INT, 2, 2, NULL, "pixels", 1, 1 << 24, 0, 0, NULL, "raw images: nx,ny (file is [y][x])"},
+  {"calibration_pixel_um", KEY_REAL, 1, 2, NULL, "um", 0, INF, 1, 1, NULL, "pixel edge of the 2D images, one value or dx,dy; default: HDF5 attribute voxel_size_um"},
+  {"calibration_raw_type", KEY_ENUM, 1, 1, "uint8", "-", 0, 0, 0, 0, rawtype_names, "element type of raw inputs (little endian)"},
+  {"calibration_range_um", KEY_REAL, 1, 1, "0.2", "um", 0, INF, 1, 1, NULL, "largest lag of the estimated C_ij and of the fits"},
+  {"calibration_m_step", KEY_REAL, 1, 1, "0.005", "-", 0, 0.5, 1, 0, NULL, "spacing of the m grid 0, step, ..., 1 (the paper: 0.005)"},
+  {"calibration_fix_m", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "keep model.m instead of fitting it to C_12 (eq. 11)"},
+  {"calibration_simulate", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "simulate (and validate) the calibrated model after calibrating"},
+  {"calibration_fractions_2d", KEY_ENUM, 1, 1, "own", "-", 0, 0, 0, 0, frac2d_names, "fractions in eqs. 10, 11: own = the 2D images' (unbiased), rescaled = eqs. 2, 3 (the paper)"},
+  {"calibration_c11", KEY_ENUM, 1, 1, "volume", "-", 0, 0, 0, 0, c11_names, "C_11 from the whole volume (radial) or from its x-y cross-sections"},
+  {"calibration_reference", KEY_REAL, 5, 5, NULL, "-", -INF, INF, 1, 1, NULL, "known lambda_X,lambda_Z,alpha_X,alpha_Y,m, printed next to the estimates"},
   {"threads", KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
 };
 #define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
 
 /* Section prefixes of the deck: a command-line option starting with one of them must be a key. */
-static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", NULL};
+static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", "calibration_", NULL};
 
 typedef struct {
   PetscBool set;
@@ -296,7 +313,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
 {
   Value    *val;
   size_t    rlen = 0, rcap = 8192;
-  PetscBool in_deck[64] = {PETSC_FALSE};
+  PetscBool in_deck[NKEYS] = {PETSC_FALSE};
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(cfg, sizeof *cfg));
@@ -431,10 +448,32 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
     PetscCheck(0.5 * side / cfg->measure_psd_step_um <= 255, comm, PETSC_ERR_USER_INPUT, "measure.psd_step_um = %g um gives %.0f radius levels up to half the domain (%g um), at most 255 allowed", cfg->measure_psd_step_um,
                floor(0.5 * side / cfg->measure_psd_step_um), 0.5 * side);
   }
+  snprintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s", V("calibration_volume")->s);
+  snprintf(cfg->cal_images, sizeof cfg->cal_images, "%s", V("calibration_images")->s);
+  for (int d = 0; d < 3; d++) cfg->cal_volume_shape[d] = V("calibration_volume_shape")->set ? (PetscInt)V("calibration_volume_shape")->v[d] : 0;
+  for (int d = 0; d < 2; d++) cfg->cal_image_shape[d] = V("calibration_image_shape")->set ? (PetscInt)V("calibration_image_shape")->v[d] : 0;
+  {
+    Value *vv = V("calibration_volume_voxel_um"), *vp = V("calibration_pixel_um");
+    PetscCheck(!vv->set || vv->n == 1 || vv->n == 3, comm, PETSC_ERR_USER_INPUT, "calibration.volume_voxel_um needs 1 or 3 values, got %d", vv->n);
+    for (int d = 0; d < 3; d++) cfg->cal_volume_voxel_um[d] = vv->set ? vv->v[vv->n == 3 ? d : 0] : 0;
+    for (int d = 0; d < 2; d++) cfg->cal_pixel_um[d] = vp->set ? vp->v[vp->n == 2 ? d : 0] : 0;
+  }
+  cfg->cal_raw_type       = (int)V("calibration_raw_type")->v[0];
+  cfg->cal_range_um       = V("calibration_range_um")->v[0];
+  cfg->cal_m_step         = V("calibration_m_step")->v[0];
+  cfg->cal_fix_m          = V("calibration_fix_m")->v[0] != 0;
+  cfg->cal_simulate       = V("calibration_simulate")->v[0] != 0;
+  cfg->cal_fractions_2d   = (int)V("calibration_fractions_2d")->v[0];
+  cfg->cal_c11            = (int)V("calibration_c11")->v[0];
+  cfg->cal_have_reference = V("calibration_reference")->set;
+  for (int i = 0; i < 5; i++) cfg->cal_reference[i] = cfg->cal_have_reference ? V("calibration_reference")->v[i] : NAN;
+  PetscCheck(!cfg->cal_volume[0] || cfg->cal_images[0], comm, PETSC_ERR_USER_INPUT, "calibration.volume is given but calibration.images is not: the 2D three-phase images are needed for lambda_Z, m and alpha_Y");
+  PetscCheck(cfg->cal_volume[0] || !cfg->cal_images[0], comm, PETSC_ERR_USER_INPUT, "calibration.images is given but calibration.volume is not: the 3D volume is needed for eps1 and alpha_X");
+  PetscCheck(!(cfg->cal_volume[0] && cfg->input_image[0]), comm, PETSC_ERR_USER_INPUT, "calibration.volume and input.image are both given: calibrate and simulate, or measure an image");
 #undef V
 
   /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */
-  for (int d = 0; d < 3 && !cfg->input_image[0]; d++) {
+  for (int d = 0; d < 3 && !cfg->input_image[0] && !cfg->cal_volume[0]; d++) {
     double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
     PetscCheck(ad <= 1.0, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um = %g is large against 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1): the fields would not be resolved", cfg->voxel_um[d],
                1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
@@ -468,7 +507,9 @@ PetscErrorCode PgConfigPrintHelp(MPI_Comm comm)
     PetscCall(PetscPrintf(comm, "%-30s %-16s %-8s %-22s %s\n", dn, keys[i].deflt ? (keys[i].deflt[0] ? keys[i].deflt : "\"\"") : "(unset)", keys[i].unit, range, keys[i].help));
   }
   PetscCall(PetscPrintf(comm, "\nExactly one of model.nvp_fraction / model.lambda_x and of model.carbon_fraction / model.lambda_z\n"
-                              "is used; a given threshold replaces the fraction. PETSc options (-log_view, -options_left) pass through.\n"));
+                              "is used; a given threshold replaces the fraction. PETSc options (-log_view, -options_left) pass through.\n"
+                              "With calibration.volume and calibration.images, the calibrated parameters replace model.alpha_x, alpha_y,\n"
+                              "m (unless calibration.fix_m), nvp_fraction and carbon_fraction (unless a sweep or model.lambda_z is given).\n"));
   PetscFunctionReturn(0);
 }
 
@@ -485,6 +526,7 @@ PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len)
   else
     for (int i = 0; i < cfg->nsweep && o < len; i++) o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", cfg->carbon_fraction[i]);
   if (cfg->input_image[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " image=%s", cfg->input_image);
+  if (cfg->cal_volume[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " calibrated=%s|%s", cfg->cal_volume, cfg->cal_images);
   if (o < len) o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->realizations, (unsigned long long)cfg->seed, (int)cfg->common_random_numbers, (int)cfg->precision);
   if (cfg->first_point && o < len) o += (size_t)snprintf(buf + o, len - o, " p0=%d", (int)cfg->first_point);
   PetscCheck(o < len, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "signature buffer too small");

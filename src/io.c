@@ -565,3 +565,5 @@ PetscErrorCode PgOutputClose(PgOutput *outp)
   PetscCall(PetscFree(*outp));
   PetscFunctionReturn(0);
 }
+
+hid_t PgOutputFile(PgOutput out) { return out->file; }

@@ -1,11 +1,15 @@
 /// \file
 /// plurigauss: deck -> grid -> fields -> labels -> output, for every run of the sweep.
 ///
-/// main only sequences the stages; each lives in its own module. With input.image the program
+/// main only sequences the stages; each lives in its own module. With calibration.volume and
+/// calibration.images the model parameters are first estimated from the images (calibrate.c) and
+/// replace the deck's model.* values; the realizations of the calibrated point are then compared
+/// with the data (the validation table beside the output). With input.image the program
 /// measures a segmented image instead of simulating (one run). Runs are numbered
 /// k = point * realizations + realization. A run already complete in the output is skipped, so
 /// rerunning an interrupted job resumes it. SIGTERM/SIGUSR1/SIGINT (Slurm's time-limit signal)
 /// finish the run being written, close the file and exit with status 3 ("interrupted, resumable").
+#include <plurigauss/calibrate.h>
 #include <plurigauss/config.h>
 #include <plurigauss/error.h>
 #include <plurigauss/field.h>
@@ -28,12 +32,13 @@ static volatile sig_atomic_t stop_requested = 0;
 static void                  OnStopSignal(int sig) { stop_requested = sig; }
 
 typedef struct {
-  PetscLogStage generate, threshold, measure, io;
+  PetscLogStage calibrate, generate, threshold, measure, io;
 } Stages;
 
 static PetscErrorCode RegisterStages(Stages *s)
 {
   PetscFunctionBeginUser;
+  PetscCall(PetscLogStageRegister("calibrate", &s->calibrate));
   PetscCall(PetscLogStageRegister("generate", &s->generate));
   PetscCall(PetscLogStageRegister("threshold", &s->threshold));
   PetscCall(PetscLogStageRegister("measure", &s->measure));
@@ -113,7 +118,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 }
 
 /* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, int *exit_status)
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, int *exit_status)
 {
   PgGrid    grid   = NULL;
   PgField   field  = NULL;
@@ -227,6 +232,8 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
       PetscCall(PetscLogStagePush(st->measure));
       PetscCall(PgMeasureRun(measure, labels, out, k, &row));
+      /* validation: the realizations of the calibrated point (its carbon fraction) */
+      if (cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) PetscCall(PgCalibrationAddRealization(cal, PgMeasureGetCovariance(measure)));
       PetscCall(PetscLogStagePop());
       t3 = MPI_Wtime();
       PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
@@ -253,6 +260,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
     }
   }
   int done = PgOutputRunsDone(out);
+  if (cal) PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
   PetscCall(PgOutputClose(&out));
   if (done == nruns) {
     PetscCall(PetscPrintf(comm, "plurigauss: %d runs complete in %s\n", nruns, cfg->output_file));
@@ -276,8 +284,32 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
   PetscCall(PgConfigLoad(comm, deck, &cfg));
-  if (cfg.input_image[0]) PetscCall(MeasureImage(comm, &cfg, &st, exit_status));
-  else PetscCall(SimulateSweep(comm, &cfg, &st, exit_status));
+  if (cfg.cal_volume[0]) {
+    PgCalibration cal = NULL;
+    double        t0  = MPI_Wtime();
+    PetscCall(PetscLogStagePush(st.calibrate));
+    PetscCall(PgCalibrationCreate(comm, &cfg, &cal));
+    PetscCall(PgCalibrationRun(cal));
+    PetscCall(PetscLogStagePop());
+    PetscCall(PgCalibrationView(cal));
+    PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
+    PetscCall(PgCalibrationApply(cal, &cfg));
+    if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, exit_status));
+    else {
+      /* calibration only: the output holds the header, /model and /calibration, no runs */
+      PgGrid   grid;
+      PgOutput out;
+      PetscCall(PgGridCreate(comm, cfg.shape, cfg.voxel_um, 1, &grid));
+      PetscCall(PgOutputOpen(grid, &cfg, 0, &out));
+      PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg.output_file));
+      PetscCall(PgOutputClose(&out));
+      PetscCall(PgGridDestroy(&grid));
+      PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg.output_file));
+      *exit_status = 0;
+    }
+    PetscCall(PgCalibrationDestroy(&cal));
+  } else if (cfg.input_image[0]) PetscCall(MeasureImage(comm, &cfg, &st, exit_status));
+  else PetscCall(SimulateSweep(comm, &cfg, &st, NULL, exit_status));
   PetscCall(PgConfigDestroy(&cfg));
   PetscFunctionReturn(0);
 }

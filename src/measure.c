@@ -338,3 +338,5 @@ PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, P
   }
   PetscFunctionReturn(0);
 }
+
+PgCovariance PgMeasureGetCovariance(PgMeasure m) { return m->cov; }

@@ -66,6 +66,23 @@ typedef struct {
   int       measure_connectivity;  /* 6 or 26 */
   double    measure_psd_step_um;   /* 0 = the smallest voxel edge */
   double    mhat_exponents[3];     /* eq. 14: M_pred = eps^a beta^b / tau^c */
+
+  /* calibration (Section 3.2); active when cal_volume is given */
+  char      cal_volume[PETSC_MAX_PATH_LEN];  /* FILE.h5:/dataset or a raw file; "" = no calibration */
+  PetscInt  cal_volume_shape[3];              /* raw volume: nx, ny, nz (0 = not given) */
+  double    cal_volume_voxel_um[3];           /* voxel edges x, y, z (µm); 0 = from the HDF5 attribute */
+  char      cal_images[PETSC_MAX_PATH_LEN];  /* comma-separated list of 2D images (FILE.h5:/dataset or raw) */
+  PetscInt  cal_image_shape[2];               /* raw images: nx, ny (0 = not given) */
+  double    cal_pixel_um[2];                  /* pixel edges x, y (µm); 0 = from the HDF5 attribute */
+  int       cal_raw_type;                     /* raw element type: 0 uint8, 1 uint16, 2 int32 (little endian) */
+  double    cal_range_um;                     /* largest lag of the curves and fits (µm) */
+  double    cal_m_step;                       /* spacing of the m grid 0, step, ..., 1 */
+  PetscBool cal_fix_m;                        /* use model.m instead of fitting it */
+  PetscBool cal_simulate;                     /* go on to simulate the calibrated model */
+  int       cal_fractions_2d;                 /* 0 own: eqs. 10, 11 with the 2D images' fractions; 1 rescaled (eqs. 2, 3) */
+  int       cal_c11;                          /* 0 volume (radial), 1 sections (x-y lags only) */
+  PetscBool cal_have_reference;
+  double    cal_reference[5];                 /* known lambda_X, lambda_Z, alpha_X, alpha_Y, m (printed beside the estimates) */
 } PgConfig;
 
 /// Reads and validates the deck and the command line. Collective. On any bad key or value it

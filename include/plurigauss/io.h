@@ -44,5 +44,7 @@ PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors_group);
 /// A small double dataset that every rank holds identically (curves, tables), in a group of the
 /// output: created and written collectively, only rank 0 contributing data; attribute `unit`.
 PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit);
+/// The open HDF5 file, for stages that write their own groups (e.g. /calibration). Collective use.
+hid_t PgOutputFile(PgOutput out);
 /// Closes the file. If all runs are present, renames <file>.part to <file> and writes the XDMF.
 PetscErrorCode PgOutputClose(PgOutput *out);

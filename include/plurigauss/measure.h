@@ -4,6 +4,7 @@
 #pragma once
 
 #include <plurigauss/config.h>
+#include <plurigauss/covariance.h>
 #include <plurigauss/io.h>
 #include <plurigauss/labels.h>
 
@@ -15,3 +16,6 @@ PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool perio
 /// Measures labels as run k: columns into row, curves into /runs/<k>/descriptors. Collective.
 PetscErrorCode PgMeasureRun(PgMeasure measure, PgLabels labels, PgOutput out, int k, PgRow *row);
 PetscErrorCode PgMeasureDestroy(PgMeasure *measure);
+/// The covariance of the last PgMeasureRun (NULL if measure.covariance is off), e.g. for the
+/// validation of a calibration.
+PgCovariance PgMeasureGetCovariance(PgMeasure measure);

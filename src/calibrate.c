@@ -1,0 +1,1243 @@
+/// \file
+/// Calibration of Section 3.2, and the data of the validation of Section 4.1.
+///
+/// Data. The 3D volume (only NVP resolved: label 1 = NVP, anything else = not NVP) is read on its
+/// own slab decomposition and mapped to labels {1, 3}; C_11 comes from the distributed,
+/// non-periodic (minus sampling) covariance of covariance.c, nothing gathers the volume. The 2D
+/// images are small: rank 0 reads and checks them, every rank receives them, and image k is
+/// transformed on PETSC_COMM_SELF by rank k mod P (the curves are then broadcast), so the 2D
+/// curves are bit-identical at every rank count. Curves are radial averages in µm (bin width =
+/// the smallest voxel/pixel edge; each bin is placed at the mean length of its lag vectors).
+/// Transforms are planned with FFTW_ESTIMATE: one execution each, measuring would cost more than
+/// it saves, and the plans (hence the rounding) do not depend on timing.
+///
+/// Estimators (eqs. 1-3, 6-12), in order:
+///  1. eps1 from the 3D voxel counts; eps_{i,2D} from the pooled 2D pixel counts; eps2, eps3 by
+///     eqs. 2-3.
+///  2. lambda_X = Phi^-1(1 - eps1) (eq. 6); rho_X(r_b) by inverting eq. 7 at each 3D radial bin
+///     (Brent; C11 is increasing in rho); alpha_X by least squares of exp(-(alpha r)^2) (eq. 8)
+///     over the bins 0 < r <= range.
+///  3. For the 2D identities (eqs. 10, 11) the fractions are by default the 2D images' own
+///     (lambda_X,2D = Phi^-1(1 - eps1,2D), eps2,2D): the 3D and 2D samples come from different
+///     particles and a mismatch of the long-range limits biases rho_Y (see README). With
+///     calibration.fractions_2d = rescaled the paper's eq. 2-3 values are used instead.
+///  4. For m on the grid 0, step, ..., 1 (spread over the ranks, one reduction): lambda_Z(m) by
+///     eq. 9 and the misfit sum_b (C12_model(r_b) - C12_data(r_b))^2 over the 2D bins, with
+///     rho_X(r) = exp(-(alpha_X r)^2) at the 2D lags (the 3D bins are coarser than the 2D ones).
+///     Eq. 11 does not involve rho_Y, so the misfit needs no rho_Y; rho_Y is inverted from eq. 10
+///     at the chosen m only (spread over the ranks by bin), then alpha_Y by least squares (eq. 12).
+///  5. lambda_Z of Table 1 by eq. 9 with lambda_X (eq. 6) and eps2 (eq. 2) at the chosen m.
+/// Cost: negligible next to the transforms (a C22 evaluation is ~10^4 exponentials; the m grid
+/// of 201 points x ~40 bins of C12 takes well under a second).
+#include <plurigauss/calibrate.h>
+#include <plurigauss/error.h>
+#include <plurigauss/model.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
+#include <gsl/gsl_multifit_nlinear.h>
+#include <gsl/gsl_roots.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RHO_MAX 0.9999 /* inversions search rho in [-RHO_MAX, RHO_MAX] */
+#define QUAD_LIMIT 128
+
+/* --------------------------------------------------------------------------------------------
+ * Gaussian orthant probabilities
+ * -------------------------------------------------------------------------------------------- */
+
+typedef struct {
+  gsl_integration_workspace *outer, *inner;
+} Quad;
+
+static PetscErrorCode QuadCreate(Quad *q)
+{
+  PetscFunctionBeginUser;
+  gsl_set_error_handler_off(); /* GSL's default handler aborts; statuses are checked instead */
+  q->outer = gsl_integration_workspace_alloc(QUAD_LIMIT);
+  q->inner = gsl_integration_workspace_alloc(QUAD_LIMIT);
+  PetscCheck(q->outer && q->inner, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL workspace");
+  PetscFunctionReturn(0);
+}
+
+static void QuadDestroy(Quad *q)
+{
+  if (q->outer) gsl_integration_workspace_free(q->outer);
+  if (q->inner) gsl_integration_workspace_free(q->inner);
+}
+
+typedef struct {
+  double x, y;
+} BvnCtx;
+
+/* With g = sin(theta): d/dg Phi2(x, y; g) = phi2(x, y; g), and dg = cos(theta) dtheta removes the
+ * 1/sqrt(1 - g^2) singularity: the integrand exp(-(x^2 + y^2 - 2 x y s) / (2 c^2)) is bounded and
+ * smooth. The numerator is written around s = +-1 to avoid cancellation there. */
+static double BvnIntegrand(double th, void *ctx)
+{
+  const BvnCtx *b = (const BvnCtx *)ctx;
+  const double  s = sin(th), c = cos(th), c2 = c * c, x = b->x, y = b->y;
+  double        e;
+  if (s >= 0) e = (x - y) * (x - y) / (2 * c2) + x * y / (1 + s);
+  else e = (x + y) * (x + y) / (2 * c2) - x * y / (1 - s);
+  return exp(-e);
+}
+
+static double BvnCDF(double x, double y, double r, gsl_integration_workspace *w)
+{
+  if (isnan(x) || isnan(y) || isnan(r)) return NAN;
+  if (x == -INFINITY || y == -INFINITY) return 0;
+  if (x == INFINITY) return gsl_cdf_ugaussian_P(y);
+  if (y == INFINITY) return gsl_cdf_ugaussian_P(x);
+  if (r >= 1 - 1e-14) return gsl_cdf_ugaussian_P(PetscMin(x, y));
+  if (r <= -1 + 1e-14) return PetscMax(0.0, gsl_cdf_ugaussian_P(x) + gsl_cdf_ugaussian_P(y) - 1);
+  const double base = gsl_cdf_ugaussian_P(x) * gsl_cdf_ugaussian_P(y);
+  if (r == 0) return base;
+  BvnCtx       ctx = {x, y};
+  gsl_function F   = {BvnIntegrand, &ctx};
+  double       v, err;
+  gsl_integration_qag(&F, 0, asin(r), 1e-15, 1e-12, QUAD_LIMIT, GSL_INTEG_GAUSS21, w, &v, &err);
+  return PetscMin(1.0, PetscMax(0.0, base + v / (2 * M_PI)));
+}
+
+double PgBivariateNormalCDF(double x, double y, double r)
+{
+  gsl_integration_workspace *w = gsl_integration_workspace_alloc(QUAD_LIMIT);
+  double                     v;
+  if (!w) return NAN;
+  gsl_set_error_handler_off();
+  v = BvnCDF(x, y, r, w);
+  gsl_integration_workspace_free(w);
+  return v;
+}
+
+static double Phi2Density(double x, double y, double r)
+{
+  const double d = 1 - r * r;
+  return exp(-(x * x - 2 * r * x * y + y * y) / (2 * d)) / (2 * M_PI * sqrt(d));
+}
+
+/* P(W <= b), W ~ N(0, S) with unit variances, n <= 4 coordinates: 0..na-1 at the point 0,
+ * na..n-1 at the point h. Along Sigma(t) (cross block times t):
+ *   P = P_A P_B + int_0^1 sum_{k < na <= l} S_kl phi2(b_k, b_l; t S_kl) P(rest | W_k = b_k, W_l = b_l) dt. */
+typedef struct {
+  int    n, na;
+  double S[4][4], b[4];
+  Quad  *q;
+} Orthant;
+
+/* Probability that the rest (n - 2 coordinates) of W ~ N(0, St) lies below b, given W_k = b_k and
+ * W_l = b_l. Degenerate conditional variances become steps. */
+static double Conditional(const Orthant *o, double St[4][4], int k, int l)
+{
+  const double r = St[k][l], det = 1 - r * r;
+  int          R[2], nr = 0;
+  double       mu[2], cov[2][2];
+
+  for (int i = 0; i < o->n; i++)
+    if (i != k && i != l) R[nr++] = i;
+  if (!nr) return 1;
+  for (int a = 0; a < nr; a++) {
+    const int i = R[a];
+    mu[a]       = (St[i][k] * (o->b[k] - r * o->b[l]) + St[i][l] * (o->b[l] - r * o->b[k])) / det;
+    for (int c = 0; c < nr; c++) {
+      const int j = R[c];
+      cov[a][c]   = St[i][j] - (St[i][k] * (St[j][k] - r * St[j][l]) + St[i][l] * (St[j][l] - r * St[j][k])) / det;
+    }
+  }
+  double z[2], sd[2];
+  for (int a = 0; a < nr; a++) {
+    sd[a] = cov[a][a] > 1e-14 ? sqrt(cov[a][a]) : 0;
+    z[a]  = sd[a] > 0 ? (o->b[R[a]] - mu[a]) / sd[a] : (o->b[R[a]] - mu[a] >= 0 ? INFINITY : -INFINITY);
+  }
+  if (nr == 1) return gsl_cdf_ugaussian_P(z[0]);
+  if (sd[0] == 0 || sd[1] == 0) return (z[0] == -INFINITY || z[1] == -INFINITY) ? 0 : (sd[0] == 0 ? gsl_cdf_ugaussian_P(z[1]) : gsl_cdf_ugaussian_P(z[0]));
+  const double rc = PetscMin(1.0, PetscMax(-1.0, cov[0][1] / (sd[0] * sd[1])));
+  return BvnCDF(z[0], z[1], rc, o->q->inner);
+}
+
+static double PathIntegrand(double t, void *ctx)
+{
+  const Orthant *o = (const Orthant *)ctx;
+  double         St[4][4], sum = 0;
+
+  for (int i = 0; i < o->n; i++)
+    for (int j = 0; j < o->n; j++) St[i][j] = ((i < o->na) != (j < o->na)) ? t * o->S[i][j] : o->S[i][j];
+  for (int k = 0; k < o->na; k++)
+    for (int l = o->na; l < o->n; l++) {
+      if (o->S[k][l] == 0) continue;
+      const double r = St[k][l];
+      if (fabs(r) >= 1) continue; /* a measure-zero endpoint of a singular path */
+      sum += o->S[k][l] * Phi2Density(o->b[k], o->b[l], r) * Conditional(o, St, k, l);
+    }
+  return sum;
+}
+
+/* P of one block (size 1 or 2) alone */
+static double BlockP(const Orthant *o, int lo, int hi)
+{
+  if (hi - lo == 1) return gsl_cdf_ugaussian_P(o->b[lo]);
+  return BvnCDF(o->b[lo], o->b[lo + 1], o->S[lo][lo + 1], o->q->inner);
+}
+
+static PetscErrorCode OrthantP(Orthant *o, double *p)
+{
+  gsl_function F = {PathIntegrand, o};
+  double       v, err;
+
+  PetscFunctionBeginUser;
+  const double p0     = BlockP(o, 0, o->na) * BlockP(o, o->na, o->n);
+  int          status = gsl_integration_qags(&F, 0, 1, 1e-13, 1e-10, QUAD_LIMIT, o->q->outer, &v, &err);
+  PetscCheck(status == GSL_SUCCESS || status == GSL_EROUND || err < 1e-9, PETSC_COMM_SELF, PETSC_ERR_LIB, "orthant probability quadrature failed: %s (error %g)", gsl_strerror(status), err);
+  *p = p0 + v;
+  PetscFunctionReturn(0);
+}
+
+/* Unit diagonal; S[i][j] = S[j][i] = s for the listed pairs */
+static void SetCov(Orthant *o, int i, int j, double s)
+{
+  o->S[i][j] = s;
+  o->S[j][i] = s;
+}
+
+static void InitOrthant(Orthant *o, int n, int na, Quad *q)
+{
+  memset(o, 0, sizeof *o);
+  o->n  = n;
+  o->na = na;
+  o->q  = q;
+  for (int i = 0; i < n; i++) o->S[i][i] = 1;
+}
+
+/* eq. 7: C11 = P(X0 >= l, Xh >= l) */
+static PetscErrorCode C11(Quad *q, double lx, double rx, double *c)
+{
+  Orthant o;
+
+  PetscFunctionBeginUser;
+  InitOrthant(&o, 2, 1, q);
+  o.b[0] = o.b[1] = -lx; /* W = (-X0 | -Xh) */
+  SetCov(&o, 0, 1, rx);
+  PetscCall(OrthantP(&o, c));
+  PetscFunctionReturn(0);
+}
+
+/* eq. 11: C12 = P(X0 >= lx, Xh < lx, Zh >= lz), Z = sqrt(m) X + sqrt(1-m) Y */
+static PetscErrorCode C12(Quad *q, double lx, double lz, double m, double rx, double *c)
+{
+  Orthant      o;
+  const double sm = sqrt(m);
+
+  PetscFunctionBeginUser;
+  InitOrthant(&o, 3, 1, q);
+  o.b[0] = -lx; /* W = (-X0 | Xh, -Zh) */
+  o.b[1] = lx;
+  o.b[2] = -lz;
+  SetCov(&o, 0, 1, -rx);
+  SetCov(&o, 0, 2, sm * rx);
+  SetCov(&o, 1, 2, -sm);
+  PetscCall(OrthantP(&o, c));
+  PetscFunctionReturn(0);
+}
+
+/* eq. 10: C22 = P(X0 < lx, Z0 >= lz, Xh < lx, Zh >= lz) */
+static PetscErrorCode C22(Quad *q, double lx, double lz, double m, double rx, double ry, double *c)
+{
+  Orthant      o;
+  const double sm = sqrt(m);
+
+  PetscFunctionBeginUser;
+  InitOrthant(&o, 4, 2, q);
+  o.b[0] = lx; /* W = (X0, -Z0 | Xh, -Zh) */
+  o.b[1] = -lz;
+  o.b[2] = lx;
+  o.b[3] = -lz;
+  SetCov(&o, 0, 1, -sm);
+  SetCov(&o, 2, 3, -sm);
+  SetCov(&o, 0, 2, rx);
+  SetCov(&o, 0, 3, -sm * rx);
+  SetCov(&o, 1, 2, -sm * rx);
+  SetCov(&o, 1, 3, m * rx + (1 - m) * ry);
+  PetscCall(OrthantP(&o, c));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrateModelC(double lx, double lz, double m, double rx, double ry, double c[PG_NPAIRS])
+{
+  Quad   q;
+  double e1 = gsl_cdf_ugaussian_Q(lx), e2, e3;
+
+  PetscFunctionBeginUser;
+  PetscCall(QuadCreate(&q));
+  PetscCall(PgModelCarbonFraction(lx, lz, m, &e2));
+  e3 = 1 - e1 - e2;
+  PetscCall(C11(&q, lx, rx, &c[0]));
+  PetscCall(C12(&q, lx, lz, m, rx, &c[1]));
+  PetscCall(C22(&q, lx, lz, m, rx, ry, &c[3]));
+  c[2] = e1 - c[0] - c[1]; /* C13 = eps1 - C11 - C12 */
+  c[4] = e2 - c[1] - c[3]; /* C23 = eps2 - C21 - C22 */
+  c[5] = e3 - c[2] - c[4]; /* C33 = eps3 - C31 - C32 */
+  QuadDestroy(&q);
+  PetscFunctionReturn(0);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Inversions and fits
+ * -------------------------------------------------------------------------------------------- */
+
+typedef struct {
+  Quad  *q;
+  int    which; /* 7 or 10 */
+  double lx, lz, m, rx, target;
+  int    fail;
+} RootCtx;
+
+static double RootResidual(double rho, void *ctx)
+{
+  RootCtx *r = (RootCtx *)ctx;
+  double   c;
+  PetscErrorCode ierr = r->which == 7 ? C11(r->q, r->lx, rho, &c) : C22(r->q, r->lx, r->lz, r->m, r->rx, rho, &c);
+  if (ierr) {
+    r->fail = 1;
+    return NAN;
+  }
+  return c - r->target;
+}
+
+/* Brent on [-RHO_MAX, RHO_MAX] for an increasing residual; outside the bracket: clamp. */
+static PetscErrorCode InvertMonotone(RootCtx *r, double *rho, int *clamped)
+{
+  gsl_function F  = {RootResidual, r};
+  double       lo = -RHO_MAX, hi = RHO_MAX, flo, fhi;
+
+  PetscFunctionBeginUser;
+  *clamped = 0;
+  flo      = RootResidual(lo, r);
+  fhi      = RootResidual(hi, r);
+  PetscCheck(!r->fail && !isnan(flo) && !isnan(fhi), PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d could not be evaluated", r->which);
+  if (flo >= 0 || fhi <= 0) {
+    *rho     = flo >= 0 ? lo : hi;
+    *clamped = 1;
+    PetscFunctionReturn(0);
+  }
+  gsl_root_fsolver *s = gsl_root_fsolver_alloc(gsl_root_fsolver_brent);
+  PetscCheck(s, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL root solver");
+  gsl_root_fsolver_set(s, &F, lo, hi);
+  int status = GSL_CONTINUE;
+  for (int it = 0; it < 200 && status == GSL_CONTINUE; it++) {
+    gsl_root_fsolver_iterate(s);
+    status = gsl_root_test_interval(gsl_root_fsolver_x_lower(s), gsl_root_fsolver_x_upper(s), 1e-12, 0);
+  }
+  *rho = gsl_root_fsolver_root(s);
+  gsl_root_fsolver_free(s);
+  PetscCheck(status == GSL_SUCCESS && !r->fail, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d: the root for C = %g did not converge", r->which, r->target);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrateInvertC11(double lx, double c11, double *rho, int *clamped)
+{
+  Quad    q;
+  RootCtx r = {&q, 7, lx, 0, 0, 0, c11, 0};
+
+  PetscFunctionBeginUser;
+  PetscCall(QuadCreate(&q));
+  PetscCall(InvertMonotone(&r, rho, clamped));
+  QuadDestroy(&q);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrateInvertC22(double lx, double lz, double m, double rx, double c22, double *rho, int *clamped)
+{
+  Quad    q;
+  RootCtx r = {&q, 10, lx, lz, m, rx, c22, 0};
+
+  PetscFunctionBeginUser;
+  PetscCall(QuadCreate(&q));
+  PetscCall(InvertMonotone(&r, rho, clamped));
+  QuadDestroy(&q);
+  PetscFunctionReturn(0);
+}
+
+typedef struct {
+  int           n;
+  const double *h, *rho;
+} FitData;
+
+static int FitF(const gsl_vector *x, void *ctx, gsl_vector *f)
+{
+  const FitData *d = (const FitData *)ctx;
+  const double   a = gsl_vector_get(x, 0);
+  for (int i = 0; i < d->n; i++) gsl_vector_set(f, (size_t)i, exp(-(a * d->h[i]) * (a * d->h[i])) - d->rho[i]);
+  return GSL_SUCCESS;
+}
+
+static int FitJ(const gsl_vector *x, void *ctx, gsl_matrix *J)
+{
+  const FitData *d = (const FitData *)ctx;
+  const double   a = gsl_vector_get(x, 0);
+  for (int i = 0; i < d->n; i++) gsl_matrix_set(J, (size_t)i, 0, -2 * a * d->h[i] * d->h[i] * exp(-(a * d->h[i]) * (a * d->h[i])));
+  return GSL_SUCCESS;
+}
+
+PetscErrorCode PgCalibrateFitAlpha(int n, const double *h, const double *rho, double *alpha)
+{
+  FitData                             d = {n, h, rho};
+  gsl_multifit_nlinear_fdf            fdf;
+  gsl_multifit_nlinear_parameters     par = gsl_multifit_nlinear_default_parameters();
+  gsl_multifit_nlinear_workspace     *w;
+  double                              a0 = NAN;
+  int                                 info;
+
+  PetscFunctionBeginUser;
+  gsl_set_error_handler_off();
+  PetscCheck(n >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "no points to fit alpha to");
+  /* start: the first point with 0.1 < rho < 0.95, rho = exp(-(a h)^2) */
+  for (int i = 0; i < n && isnan(a0); i++)
+    if (rho[i] > 0.1 && rho[i] < 0.95 && h[i] > 0) a0 = sqrt(-log(rho[i])) / h[i];
+  if (isnan(a0)) a0 = 1.0 / h[n - 1];
+  fdf.f      = FitF;
+  fdf.df     = FitJ;
+  fdf.fvv    = NULL;
+  fdf.n      = (size_t)n;
+  fdf.p      = 1;
+  fdf.params = &d;
+  w          = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, (size_t)n, 1);
+  PetscCheck(w, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL least-squares workspace");
+  gsl_vector_view x = gsl_vector_view_array(&a0, 1);
+  gsl_multifit_nlinear_init(&x.vector, &fdf, w);
+  int status = gsl_multifit_nlinear_driver(200, 1e-12, 1e-12, 1e-14, NULL, NULL, &info, w);
+  *alpha     = fabs(gsl_vector_get(w->x, 0));
+  gsl_multifit_nlinear_free(w);
+  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "least squares for alpha did not converge: %s", gsl_strerror(status));
+  PetscFunctionReturn(0);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Inputs
+ * -------------------------------------------------------------------------------------------- */
+
+typedef struct {
+  int      nx, ny;
+  double   px, py; /* pixel edges (µm) */
+  uint8_t *v;      /* [y][x] labels 1, 2, 3 */
+} Image2D;
+
+struct PgCalibration_private {
+  MPI_Comm        comm;
+  int             rank, size;
+  const PgConfig *cfg;
+  /* data */
+  PgGrid   vgrid; /* the 3D volume's decomposition */
+  PgLabels vol;   /* NVP = 1, the rest = 3 */
+  int      nimg;
+  Image2D *img;
+  /* estimates */
+  double eps1, eps2d[3], eps[3];          /* 3D eps1; pooled 2D fractions; eqs. 2-3 */
+  double lx, lz, ax, ay, m;               /* Table 1 */
+  double lx2, e2for2d, lz2;               /* the fractions behind eqs. 10, 11 and lambda_Z there at m */
+  int    nb3, nb2, nm, im, nclamp_x, nclamp_y;
+  double *r3, *c11, *rhox, *clx;         /* 3D points: lag (µm), C11, rho_X, clamped (0/1) */
+  double *r2, *c2[PG_NPAIRS], *rhoy, *cly, *cnt2; /* pooled 2D radial curves, rho_Y at m */
+  double *mgrid, *misfit, *lzgrid;       /* the m grid, eq. 11 misfit, lambda_Z,2D(m) */
+  double *theory[PG_NPAIRS];             /* calibrated model's C_ij at r2 */
+  /* validation: realizations */
+  int     nreal, nbv;
+  double *rv, *cv[PG_NPAIRS]; /* sums of centred radial curves */
+};
+
+static PetscBool IsHDF5Spec(const char *spec)
+{
+  const char *c = strrchr(spec, ':');
+  return c && c != spec && c[1] == '/' ? PETSC_TRUE : PETSC_FALSE;
+}
+
+static size_t RawSize(int type) { return type == 0 ? 1 : type == 1 ? 2 : 4; }
+static const char *RawName(int type) { return type == 0 ? "uint8" : type == 1 ? "uint16" : "int32"; }
+
+/* element i of a raw little-endian buffer as an integer */
+static long RawValue(const unsigned char *b, size_t i, int type)
+{
+  if (type == 0) return b[i];
+  if (type == 1) return (long)b[2 * i] | ((long)b[2 * i + 1] << 8);
+  uint32_t u = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) | ((uint32_t)b[4 * i + 2] << 16) | ((uint32_t)b[4 * i + 3] << 24);
+  return (long)(int32_t)u;
+}
+
+typedef struct {
+  int       ok;
+  char      msg[2 * PETSC_MAX_PATH_LEN + 256];
+  long long n[3];     /* x, y, z */
+  double    voxel[3]; /* x, y, z */
+} Probe;
+
+static int ReadVoxelAttribute(hid_t obj, double v[3], int *nv)
+{
+  if (H5Aexists(obj, "voxel_size_um") <= 0) return 0;
+  hid_t    a  = H5Aopen(obj, "voxel_size_um", H5P_DEFAULT);
+  hid_t    s  = a >= 0 ? H5Aget_space(a) : -1;
+  hssize_t n  = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+  int      ok = 0;
+  double   buf[3];
+  if (n >= 1 && n <= 3) {
+    ok  = H5Aread(a, H5T_NATIVE_DOUBLE, buf) >= 0;
+    *nv = (int)n;
+    for (int d = 0; d < 3 && ok; d++) v[d] = buf[d < n ? d : 0];
+  }
+  if (s >= 0) H5Sclose(s);
+  if (a >= 0) H5Aclose(a);
+  return ok;
+}
+
+/* Rank 0: checks one input (3D volume: dims = 3, or 2D image: dims = 2) and returns its shape and
+ * voxel size, or a one-line message. key names the deck key in messages. */
+static void ProbeInput(const PgConfig *cfg, const char *key, const char *spec, int dims, Probe *r)
+{
+  const PetscInt *shape = dims == 3 ? cfg->cal_volume_shape : cfg->cal_image_shape;
+  const double   *given = dims == 3 ? cfg->cal_volume_voxel_um : cfg->cal_pixel_um;
+  const char     *shape_key = dims == 3 ? "calibration.volume_shape" : "calibration.image_shape", *voxel_key = dims == 3 ? "calibration.volume_voxel_um" : "calibration.pixel_um";
+  char            file[PETSC_MAX_PATH_LEN];
+  const char     *colon = strrchr(spec, ':');
+  const PetscBool h5    = IsHDF5Spec(spec);
+
+  memset(r, 0, sizeof *r);
+  for (int d = 0; d < 3; d++) r->n[d] = 1;
+  snprintf(file, sizeof file, "%.*s", h5 ? (int)(colon - spec) : (int)strlen(spec), spec);
+  if (access(file, R_OK) != 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", key, spec, file);
+    return;
+  }
+  if (h5) {
+    hid_t f = H5I_INVALID_HID, ds = H5I_INVALID_HID, t = H5I_INVALID_HID, s = H5I_INVALID_HID;
+    int   nv = 0;
+    if (H5Fis_hdf5(file) <= 0 || (f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: '%s' is not an HDF5 file", key, spec, file);
+      return;
+    }
+    if (H5Lexists(f, colon + 1, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(f, colon + 1, H5P_DEFAULT)) < 0) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: no dataset '%s' in %s", key, spec, colon + 1, file);
+      goto done;
+    }
+    t = H5Dget_type(ds);
+    if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 1 || H5Tget_sign(t) != H5T_SGN_NONE) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold uint8 labels", key, spec);
+      goto done;
+    }
+    s             = H5Dget_space(ds);
+    int     rank  = H5Sget_simple_extent_ndims(s);
+    hsize_t h[3]  = {0, 0, 0};
+    if (rank >= 1 && rank <= 3) H5Sget_simple_extent_dims(s, h, NULL);
+    /* a 2D image may be stored as [1][ny][nx] */
+    if (dims == 2 && rank == 3 && h[0] == 1) {
+      h[0] = h[1];
+      h[1] = h[2];
+      rank = 2;
+    }
+    if (rank != dims) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", key, spec, rank, dims, dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
+      goto done;
+    }
+    for (int d = 0; d < dims; d++) r->n[d] = (long long)h[dims - 1 - d];
+    if (!given[0] && !ReadVoxelAttribute(ds, r->voxel, &nv) && !ReadVoxelAttribute(f, r->voxel, &nv)) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", key, spec, voxel_key);
+      goto done;
+    }
+    r->ok = 1;
+  done:
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    if (!r->ok) return;
+    r->ok = 0;
+  } else {
+    if (H5Fis_hdf5(file) > 0) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: an HDF5 file needs the dataset, FILE.h5:/path/to/dataset", key, spec);
+      return;
+    }
+    if (!shape[0]) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its shape in %s", key, spec, shape_key);
+      return;
+    }
+    if (!given[0]) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its voxel size in %s", key, spec, voxel_key);
+      return;
+    }
+    FILE *f = fopen(file, "rb");
+    long  len = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+    if (f) fclose(f);
+    double want = (double)RawSize(cfg->cal_raw_type);
+    for (int d = 0; d < dims; d++) {
+      r->n[d] = shape[d];
+      want *= (double)shape[d];
+    }
+    if ((double)len != want) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with calibration.raw_type = %s needs %.0f", key, spec, len, shape_key, RawName(cfg->cal_raw_type), want);
+      return;
+    }
+  }
+  if (given[0])
+    for (int d = 0; d < 3; d++) r->voxel[d] = given[d < dims ? d : 0];
+  for (int d = 0; d < dims; d++)
+    if (r->n[d] < 2) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: %s extent %lld along %c (at least 2 needed)", key, spec, r->n[d] ? "too small an" : "zero", r->n[d], "xyz"[d]);
+      return;
+    }
+  for (int d = 0; d < dims; d++)
+    if (!(r->voxel[d] > 0) || !isfinite(r->voxel[d])) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: voxel size %g along %c is not positive", key, spec, r->voxel[d], "xyz"[d]);
+      return;
+    }
+  if (dims == 2) r->voxel[2] = r->voxel[0];
+  r->ok = 1;
+}
+
+/* Rank 0: reads a checked 2D image into v ([y][x]) and checks its labels. */
+static void ReadImage2D(const PgConfig *cfg, const char *spec, int nx, int ny, uint8_t *v, Probe *r)
+{
+  char        file[PETSC_MAX_PATH_LEN];
+  const char *colon = strrchr(spec, ':');
+  size_t      n     = (size_t)nx * (size_t)ny;
+
+  r->ok = 0;
+  if (IsHDF5Spec(spec)) {
+    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
+    hid_t f  = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = f >= 0 ? H5Dopen2(f, colon + 1, H5P_DEFAULT) : -1;
+    int   ok = ds >= 0 && H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    if (!ok) {
+      snprintf(r->msg, sizeof r->msg, "calibration.images: %s could not be read", spec);
+      return;
+    }
+  } else {
+    size_t         es  = RawSize(cfg->cal_raw_type);
+    unsigned char *buf = (unsigned char *)malloc(n * es);
+    FILE          *f   = fopen(spec, "rb");
+    int            ok  = buf && f && fread(buf, es, n, f) == n;
+    if (f) fclose(f);
+    for (size_t i = 0; ok && i < n; i++) {
+      long x = RawValue(buf, i, cfg->cal_raw_type);
+      v[i]   = (uint8_t)(x >= 0 && x <= 255 ? x : 0);
+      if (x < 0 || x > 255) v[i] = 0; /* reported below as a wrong label */
+    }
+    free(buf);
+    if (!ok) {
+      snprintf(r->msg, sizeof r->msg, "calibration.images: %s could not be read", spec);
+      return;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (v[i] < 1 || v[i] > 3) {
+      snprintf(r->msg, sizeof r->msg, "calibration.images = %s: label %d at (x,y) = (%zu,%zu); 2D images must hold 1 (NVP), 2 (carbon), 3 (pore)", spec, v[i], i % (size_t)nx, i / (size_t)nx);
+      return;
+    }
+  r->ok = 1;
+}
+
+/* Rank 0 -> all: an input check's verdict as a collective one-line error. */
+static PetscErrorCode ShareProbe(MPI_Comm comm, Probe *r)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Bcast(r, (int)sizeof *r, MPI_BYTE, 0, comm));
+  PetscCheck(r->ok, comm, PETSC_ERR_USER_INPUT, "%s", r->msg);
+  PetscFunctionReturn(0);
+}
+
+/* The 3D volume onto its slabs: HDF5 collective hyperslab read, or MPI-IO of the slab's bytes. */
+static PetscErrorCode ReadVolume(PgCalibration c)
+{
+  const PgGrid_s *g    = c->vgrid;
+  const char     *spec = c->cfg->cal_volume;
+  const size_t    nloc = PgGridLocalVoxels(g);
+  uint8_t        *v    = c->vol->v;
+
+  PetscFunctionBeginUser;
+  if (IsHDF5Spec(spec)) {
+    char        file[PETSC_MAX_PATH_LEN];
+    const char *colon = strrchr(spec, ':');
+    hid_t       fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+    hsize_t     start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]}, nm = PetscMax((hsize_t)nloc, 1);
+    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
+    PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
+    PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
+    f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
+    PgCheckH5id(f, "open the calibration volume");
+    PgCallH5(d = H5Dopen2(f, colon + 1, H5P_DEFAULT));
+    PgCallH5(fs = H5Dget_space(d));
+    PgCallH5(ms = H5Screate_simple(1, &nm, NULL));
+    if (g->nz_local > 0) PgCallH5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
+    else {
+      PgCallH5(H5Sselect_none(fs));
+      PgCallH5(H5Sselect_none(ms));
+    }
+    PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
+    PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+    PgCallH5(H5Dread(d, H5T_NATIVE_UINT8, ms, fs, dxpl, v));
+    PgCallH5(H5Pclose(dxpl));
+    PgCallH5(H5Sclose(ms));
+    PgCallH5(H5Sclose(fs));
+    PgCallH5(H5Dclose(d));
+    PgCallH5(H5Fclose(f));
+    PgCallH5(H5Pclose(fapl));
+    for (size_t i = 0; i < nloc; i++) v[i] = v[i] == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
+  } else {
+    const int      type = c->cfg->cal_raw_type;
+    const size_t   es = RawSize(type), bytes = nloc * es;
+    unsigned char *buf, dummy;
+    MPI_File       fh;
+    PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a slab of %zu bytes is too large for one MPI read", bytes);
+    PetscCall(PetscMalloc1(PetscMax(bytes, 1), &buf));
+    PetscCallMPI(MPI_File_open(g->comm, spec, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh));
+    PetscCallMPI(MPI_File_read_at_all(fh, (MPI_Offset)(g->z_start * (ptrdiff_t)PgGridPlane(g) * (ptrdiff_t)es), bytes ? buf : &dummy, (int)bytes, MPI_BYTE, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_File_close(&fh));
+    for (size_t i = 0; i < nloc; i++) v[i] = RawValue(buf, i, type) == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
+    PetscCall(PetscFree(buf));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibration *calp)
+{
+  PgCalibration c;
+  Probe         r;
+  char          list[PETSC_MAX_PATH_LEN], *save = NULL, *specs[256];
+
+  PetscFunctionBeginUser;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  PetscCall(PetscNew(&c));
+  c->comm = comm;
+  c->cfg  = cfg;
+  PetscCallMPI(MPI_Comm_rank(comm, &c->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &c->size));
+
+  /* the 3D volume: checked on rank 0, read on the slabs */
+  if (c->rank == 0) ProbeInput(cfg, "calibration.volume", cfg->cal_volume, 3, &r);
+  PetscCall(ShareProbe(comm, &r));
+  {
+    PetscInt n[3] = {(PetscInt)r.n[0], (PetscInt)r.n[1], (PetscInt)r.n[2]};
+    PetscCall(PgGridCreate(comm, n, r.voxel, (int)cfg->threads, &c->vgrid));
+  }
+
+  /* the 2D images: checked and read on rank 0, then broadcast */
+  snprintf(list, sizeof list, "%s", cfg->cal_images);
+  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ' || *tok == '\t') tok++;
+    char *end = tok + strlen(tok);
+    while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = 0;
+    PetscCheck(c->nimg < 256, comm, PETSC_ERR_USER_INPUT, "calibration.images: at most 256 images");
+    if (*tok) specs[c->nimg++] = tok;
+  }
+  PetscCheck(c->nimg > 0, comm, PETSC_ERR_USER_INPUT, "calibration.images = '%s' names no image", cfg->cal_images);
+  PetscCall(PetscCalloc1(c->nimg, &c->img));
+  for (int k = 0; k < c->nimg; k++) {
+    Image2D *im = &c->img[k];
+    if (c->rank == 0) ProbeInput(cfg, "calibration.images", specs[k], 2, &r);
+    PetscCall(ShareProbe(comm, &r));
+    im->nx = (int)r.n[0];
+    im->ny = (int)r.n[1];
+    im->px = r.voxel[0];
+    im->py = r.voxel[1];
+    PetscCheck(fabs(im->px - c->img[0].px) <= 1e-9 * c->img[0].px && fabs(im->py - c->img[0].py) <= 1e-9 * c->img[0].py, comm, PETSC_ERR_USER_INPUT,
+               "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k], im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
+    PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
+    if (c->rank == 0) ReadImage2D(cfg, specs[k], im->nx, im->ny, im->v, &r);
+    PetscCall(ShareProbe(comm, &r));
+    PetscCallMPI(MPI_Bcast(im->v, im->nx * im->ny, MPI_UNSIGNED_CHAR, 0, comm));
+  }
+  PetscCall(PgLabelsCreate(c->vgrid, &c->vol));
+  PetscCall(ReadVolume(c));
+  *calp = c;
+  PetscFunctionReturn(0);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Estimation
+ * -------------------------------------------------------------------------------------------- */
+
+/* Pooled radial curves of the 2D images: image k is transformed on PETSC_COMM_SELF by rank
+ * k mod P and its curves broadcast; curves are pooled with the image areas as weights. */
+static PetscErrorCode Curves2D(PgCalibration c)
+{
+  double wsum = 0, n2[3] = {0, 0, 0};
+  int    nb   = INT_MAX;
+
+  PetscFunctionBeginUser;
+  /* the common number of bins: all images share the pixel size, the cap depends on the shape */
+  for (int k = 0; k < c->nimg; k++) {
+    const Image2D *im  = &c->img[k];
+    double         cap = PetscMin((im->nx - 1) * im->px, (im->ny - 1) * im->py), vmin = PetscMin(im->px, im->py);
+    nb                 = PetscMin(nb, (int)floor(PetscMin(c->cfg->cal_range_um, cap) / vmin + 1e-9) + 1);
+  }
+  c->nb2 = nb;
+  PetscCall(PetscCalloc3(nb, &c->r2, nb, &c->cnt2, nb, &c->rhoy));
+  PetscCall(PetscCalloc1(nb, &c->cly));
+  for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscCalloc2(nb, &c->c2[p], nb, &c->theory[p]));
+  for (int k = 0; k < c->nimg; k++) {
+    const Image2D *im  = &c->img[k];
+    const int      own = k % c->size;
+    double        *buf; /* 6 curves, r_mean, count, fractions */
+    PetscCall(PetscCalloc1((size_t)(PG_NPAIRS + 2) * nb + 3, &buf));
+    if (c->rank == own) {
+      PgGrid       g;
+      PgLabels     l;
+      PgCovariance cov;
+      PetscInt     n[3]     = {im->nx, im->ny, 1};
+      double       voxel[3] = {im->px, im->py, im->px};
+      int          nbins;
+      const double *cur, *cnt, *rm;
+      PetscCall(PgGridCreate(PETSC_COMM_SELF, n, voxel, 1, &g));
+      PetscCall(PgLabelsCreate(g, &l));
+      PetscCall(PetscArraycpy(l->v, im->v, (size_t)im->nx * im->ny));
+      PetscCall(PgCovarianceCreate(g, PETSC_FALSE, c->cfg->cal_range_um, PG_PLANNER_ESTIMATE, &cov));
+      PetscCall(PgCovarianceCompute(cov, l));
+      for (int p = 0; p < PG_NPAIRS; p++) {
+        PetscCall(PgCovarianceGetRadial(cov, p, &nbins, NULL, &cur));
+        PetscCheck(nbins >= nb, PETSC_COMM_SELF, PETSC_ERR_PLIB, "image %d: %d radial bins, %d expected", k, nbins, nb);
+        PetscCall(PetscArraycpy(buf + (size_t)p * nb, cur, nb));
+      }
+      PetscCall(PgCovarianceGetRadialLags(cov, &nbins, &cnt, &rm));
+      PetscCall(PetscArraycpy(buf + (size_t)PG_NPAIRS * nb, rm, nb));
+      PetscCall(PetscArraycpy(buf + (size_t)(PG_NPAIRS + 1) * nb, cnt, nb));
+      PetscCall(PgLabelsVolumeFractions(l, buf + (size_t)(PG_NPAIRS + 2) * nb));
+      PetscCall(PgCovarianceDestroy(&cov));
+      PetscCall(PgLabelsDestroy(&l));
+      PetscCall(PgGridDestroy(&g));
+    }
+    PetscCallMPI(MPI_Bcast(buf, (PG_NPAIRS + 2) * nb + 3, MPI_DOUBLE, own, c->comm));
+    const double w = (double)im->nx * im->ny;
+    for (int p = 0; p < PG_NPAIRS; p++)
+      for (int b = 0; b < nb; b++) c->c2[p][b] += w * buf[(size_t)p * nb + b];
+    for (int b = 0; b < nb; b++) {
+      c->r2[b] += w * buf[(size_t)PG_NPAIRS * nb + b];
+      c->cnt2[b] += buf[(size_t)(PG_NPAIRS + 1) * nb + b];
+    }
+    for (int i = 0; i < 3; i++) n2[i] += w * buf[(size_t)(PG_NPAIRS + 2) * nb + i];
+    wsum += w;
+    PetscCall(PetscFree(buf));
+  }
+  for (int p = 0; p < PG_NPAIRS; p++)
+    for (int b = 0; b < nb; b++) c->c2[p][b] /= wsum;
+  for (int b = 0; b < nb; b++) c->r2[b] /= wsum;
+  for (int i = 0; i < 3; i++) c->eps2d[i] = n2[i] / wsum;
+  PetscFunctionReturn(0);
+}
+
+/* C11 of the volume (distributed, minus sampling): radial bins, or the x and y lags only */
+static PetscErrorCode Curves3D(PgCalibration c)
+{
+  PgCovariance  cov;
+  const double *cur, *cx, *cy, *rm;
+  int           nb, nlx, nly;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgCovarianceCreate(c->vgrid, PETSC_FALSE, c->cfg->cal_range_um, PG_PLANNER_ESTIMATE, &cov));
+  PetscCall(PgCovarianceCompute(cov, c->vol));
+  PetscCall(PgCovarianceGetRadial(cov, 0, &nb, NULL, &cur));
+  c->eps1 = cur[0]; /* C11(0) = eps1, the voxel count */
+  if (c->cfg->cal_c11 == 0) {
+    PetscCall(PgCovarianceGetRadialLags(cov, &nb, NULL, &rm));
+    c->nb3 = nb - 1;
+    PetscCall(PetscCalloc4(c->nb3, &c->r3, c->nb3, &c->c11, c->nb3, &c->rhox, c->nb3, &c->clx));
+    for (int b = 1; b < nb; b++) {
+      c->r3[b - 1]  = rm[b];
+      c->c11[b - 1] = cur[b];
+    }
+  } else {
+    PetscCall(PgCovarianceGetDirectional(cov, 0, 0, &nlx, &cx));
+    PetscCall(PgCovarianceGetDirectional(cov, 0, 1, &nly, &cy));
+    c->nb3 = nlx - 1 + nly - 1;
+    PetscCall(PetscCalloc4(c->nb3, &c->r3, c->nb3, &c->c11, c->nb3, &c->rhox, c->nb3, &c->clx));
+    for (int a = 1; a < nlx; a++) {
+      c->r3[a - 1]  = a * c->vgrid->voxel_um[0];
+      c->c11[a - 1] = cx[a];
+    }
+    for (int a = 1; a < nly; a++) {
+      c->r3[nlx - 2 + a]  = a * c->vgrid->voxel_um[1];
+      c->c11[nlx - 2 + a] = cy[a];
+    }
+  }
+  PetscCall(PgCovarianceDestroy(&cov));
+  PetscFunctionReturn(0);
+}
+
+/* Points b = 0..n-1 split over the ranks (b mod P); the others' zeros summed away. */
+#define MINE(c, b) ((b) % (c)->size == (c)->rank)
+
+static PetscErrorCode FitPoints(MPI_Comm comm, int n, const double *r, const double *rho, double range, double *alpha)
+{
+  double *h, *v;
+  int     k = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(n, &h, n, &v));
+  for (int b = 0; b < n; b++)
+    if (r[b] > 0 && r[b] <= range * (1 + 1e-9) && isfinite(rho[b])) {
+      h[k]   = r[b];
+      v[k++] = rho[b];
+    }
+  PetscCheck(k >= 2, comm, PETSC_ERR_USER_INPUT, "calibration.range_um = %g leaves %d lag%s to fit alpha to; at least 2 are needed", range, k, k == 1 ? "" : "s");
+  PetscCall(PgCalibrateFitAlpha(k, h, v, alpha));
+  PetscCall(PetscFree2(h, v));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationRun(PgCalibration c)
+{
+  const PgConfig *cfg   = c->cfg;
+  const double    range = cfg->cal_range_um;
+  Quad            q;
+
+  PetscFunctionBeginUser;
+  PetscCall(QuadCreate(&q));
+  PetscCall(Curves3D(c));
+  PetscCall(Curves2D(c));
+  PetscCheck(c->eps1 > 0 && c->eps1 < 1, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
+  for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
+
+  /* eqs. 2-3 and 6 */
+  c->eps[0] = c->eps1;
+  c->eps[1] = (1 - c->eps1) * c->eps2d[1] / (c->eps2d[1] + c->eps2d[2]);
+  c->eps[2] = (1 - c->eps1) * c->eps2d[2] / (c->eps2d[1] + c->eps2d[2]);
+  c->lx     = PgModelLambdaX(c->eps1);
+
+  /* eq. 7 point by point, eq. 8 by least squares */
+  PetscCall(PetscArrayzero(c->rhox, c->nb3));
+  PetscCall(PetscArrayzero(c->clx, c->nb3));
+  for (int b = 0; b < c->nb3; b++)
+    if (MINE(c, b)) {
+      int cl;
+      PetscCall(PgCalibrateInvertC11(c->lx, c->c11[b], &c->rhox[b], &cl));
+      c->clx[b] = cl;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhox, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->clx, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, range, &c->ax));
+
+  /* the fractions behind eqs. 10, 11 */
+  c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
+  c->e2for2d = cfg->cal_fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
+
+  /* the m grid: eq. 9 and the misfit of eq. 11 against C12 */
+  c->nm = (int)ceil(1.0 / cfg->cal_m_step - 1e-9) + 1;
+  PetscCall(PetscCalloc3(c->nm, &c->mgrid, c->nm, &c->misfit, c->nm, &c->lzgrid));
+  for (int i = 0; i < c->nm; i++) {
+    c->mgrid[i] = PetscMin(1.0, i * cfg->cal_m_step);
+    if (!MINE(c, i)) continue;
+    double lz2, s = 0;
+    PetscCall(PgModelLambdaZ(c->lx2, c->mgrid[i], c->e2for2d, &lz2));
+    for (int b = 1; b < c->nb2; b++) {
+      if (c->r2[b] > range * (1 + 1e-9)) continue;
+      double v;
+      PetscCall(C12(&q, c->lx2, lz2, c->mgrid[i], exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), &v));
+      s += (v - c->c2[1][b]) * (v - c->c2[1][b]);
+    }
+    c->misfit[i] = s;
+    c->lzgrid[i] = lz2;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->misfit, c->nm, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->lzgrid, c->nm, MPI_DOUBLE, MPI_SUM, c->comm));
+  c->im = 0;
+  for (int i = 1; i < c->nm; i++)
+    if (c->misfit[i] < c->misfit[c->im]) c->im = i;
+  if (cfg->cal_fix_m) {
+    c->m = cfg->m;
+    PetscCall(PgModelLambdaZ(c->lx2, c->m, c->e2for2d, &c->lz2));
+  } else {
+    c->m   = c->mgrid[c->im];
+    c->lz2 = c->lzgrid[c->im];
+  }
+  PetscCall(PgModelLambdaZ(c->lx, c->m, c->eps[1], &c->lz)); /* Table 1: eq. 9 with eqs. 2, 6 */
+
+  /* eq. 10 point by point at m, eq. 12 by least squares */
+  for (int b = 1; b < c->nb2; b++)
+    if (MINE(c, b)) {
+      int cl;
+      PetscCall(PgCalibrateInvertC22(c->lx2, c->lz2, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), c->c2[3][b], &c->rhoy[b], &cl));
+      c->cly[b] = cl;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhoy, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->cly, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
+  c->rhoy[0] = 1;
+  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, range, &c->ay));
+  c->nclamp_x = c->nclamp_y = 0;
+  for (int b = 0; b < c->nb3; b++) c->nclamp_x += c->clx[b] != 0;
+  for (int b = 1; b < c->nb2; b++) c->nclamp_y += c->cly[b] != 0;
+
+  /* the calibrated model's C_ij at the 2D lags (validation, Figure 3) */
+  for (int b = 0; b < c->nb2; b++) {
+    double v[PG_NPAIRS] = {0};
+    if (MINE(c, b)) PetscCall(PgCalibrateModelC(c->lx, c->lz, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), exp(-(c->ay * c->r2[b]) * (c->ay * c->r2[b])), v));
+    for (int p = 0; p < PG_NPAIRS; p++) c->theory[p][b] = v[p];
+  }
+  for (int p = 0; p < PG_NPAIRS; p++) PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->theory[p], c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
+  QuadDestroy(&q);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationView(PgCalibration c)
+{
+  const char *name[5] = {"lambda_X", "lambda_Z", "alpha_X [1/um]", "alpha_Y [1/um]", "m"};
+  double      est[5]  = {c->lx, c->lz, c->ax, c->ay, c->m};
+  const double *ref   = c->cfg->cal_reference;
+  const PgGrid_s *g   = c->vgrid;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscPrintf(c->comm, "calibration: volume %s, %d x %d x %d voxels of %g x %g x %g um; %d image%s of %g x %g um pixels\n", c->cfg->cal_volume, (int)g->n[0], (int)g->n[1], (int)g->n[2], g->voxel_um[0], g->voxel_um[1], g->voxel_um[2], c->nimg,
+                        c->nimg > 1 ? "s" : "", c->img[0].px, c->img[0].py));
+  PetscCall(PetscPrintf(c->comm, "calibration: eps1 = %.4f (3D); eps_2D = %.4f, %.4f, %.4f; eqs. 2-3: eps2 = %.4f, eps3 = %.4f\n", c->eps1, c->eps2d[0], c->eps2d[1], c->eps2d[2], c->eps[1], c->eps[2]));
+  PetscCall(PetscPrintf(c->comm, "calibration: eqs. 10-11 with %s fractions (lambda_X,2D = %.4f, eps2,2D = %.4f); rho_X from %d lags (%d clamped), rho_Y from %d (%d clamped); m %s\n", c->cfg->cal_fractions_2d == 0 ? "the 2D images'" : "the rescaled",
+                        c->lx2, c->e2for2d, c->nb3, c->nclamp_x, c->nb2 - 1, c->nclamp_y, c->cfg->cal_fix_m ? "fixed by model.m" : "fitted (eq. 11)"));
+  PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12s %12s\n", "parameter", "estimate", c->cfg->cal_have_reference ? "reference" : ""));
+  for (int i = 0; i < 5; i++) {
+    if (c->cfg->cal_have_reference) PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f %12.4f\n", name[i], est[i], ref[i]));
+    else PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f\n", name[i], est[i]));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* x rounded to 10 significant digits: the model simulated does not depend on the last bits */
+static double Round10(double x)
+{
+  char b[32];
+  snprintf(b, sizeof b, "%.10g", x);
+  return strtod(b, NULL);
+}
+
+PetscErrorCode PgCalibrationApply(PgCalibration c, PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
+  cfg->alpha_x_per_um = Round10(c->ax);
+  cfg->alpha_y_per_um = Round10(c->ay);
+  cfg->m              = Round10(c->m);
+  cfg->have_lambda_x  = PETSC_FALSE;
+  cfg->nvp_fraction   = Round10(c->eps1);
+  if (!cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) cfg->carbon_fraction[0] = Round10(c->eps[1]);
+  for (int d = 0; d < 3; d++) {
+    const double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
+    PetscCheck(!cfg->cal_simulate || ad <= 1.0, c->comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um = %g is large against the calibrated 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1)", cfg->voxel_um[d], 1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationAddRealization(PgCalibration c, PgCovariance cov)
+{
+  const double *cur[PG_NPAIRS], *r;
+  int           nb;
+
+  PetscFunctionBeginUser;
+  if (!cov) PetscFunctionReturn(0);
+  for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PgCovarianceGetRadial(cov, p, &nb, &r, &cur[p]));
+  if (!c->rv) {
+    c->nbv = nb;
+    PetscCall(PetscMalloc1(nb, &c->rv));
+    PetscCall(PetscArraycpy(c->rv, r, nb));
+    for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscCalloc1(nb, &c->cv[p]));
+  }
+  const int    pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
+  const double e[3]          = {cur[0][0], cur[3][0], cur[5][0]}; /* C_ii(0) = eps_i */
+  for (int p = 0; p < PG_NPAIRS; p++)
+    for (int b = 0; b < PetscMin(nb, c->nbv); b++) c->cv[p][b] += cur[p][b] - e[pi[p]] * e[pj[p]];
+  c->nreal++;
+  PetscFunctionReturn(0);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Output
+ * -------------------------------------------------------------------------------------------- */
+
+static PetscErrorCode Attr(hid_t obj, const char *name, double v)
+{
+  hid_t s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
+  PgCallH5(s = H5Screate(H5S_SCALAR));
+  PgCallH5(a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Awrite(a, H5T_NATIVE_DOUBLE, &v));
+  PgCallH5(H5Aclose(a));
+  PgCallH5(H5Sclose(s));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode StrAttr(hid_t obj, const char *name, const char *v)
+{
+  hid_t t = H5I_INVALID_HID, s = H5I_INVALID_HID, a = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
+  PgCallH5(t = H5Tcopy(H5T_C_S1));
+  PgCallH5(H5Tset_size(t, strlen(v) + 1));
+  PgCallH5(s = H5Screate(H5S_SCALAR));
+  PgCallH5(a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(H5Awrite(a, t, v));
+  PgCallH5(H5Aclose(a));
+  PgCallH5(H5Sclose(s));
+  PgCallH5(H5Tclose(t));
+  PetscFunctionReturn(0);
+}
+
+/* A [rows][n] table that every rank holds: created collectively, written by rank 0 alone. */
+static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows, int n, const double *const *cols, const char *columns)
+{
+  hid_t   s = H5I_INVALID_HID, d = H5I_INVALID_HID, x = H5I_INVALID_HID;
+  hsize_t dims[2] = {(hsize_t)rows, (hsize_t)n};
+  double *buf;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1((size_t)PetscMax(rows * n, 1), &buf));
+  for (int i = 0; i < rows; i++)
+    for (int b = 0; b < n; b++) buf[(size_t)i * n + b] = cols[i][b];
+  if (H5Lexists(g, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(g, name, H5P_DEFAULT));
+  PgCallH5(s = H5Screate_simple(2, dims, NULL));
+  PgCallH5(d = H5Dcreate2(g, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PgCallH5(x = H5Pcreate(H5P_DATASET_XFER));
+  PgCallH5(H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE));
+  if (c->rank != 0) PgCallH5(H5Sselect_none(s));
+  PgCallH5(H5Dwrite(d, H5T_NATIVE_DOUBLE, s, s, x, buf));
+  PetscCall(StrAttr(d, "rows", columns));
+  PgCallH5(H5Pclose(x));
+  PgCallH5(H5Dclose(d));
+  PgCallH5(H5Sclose(s));
+  PetscCall(PetscFree(buf));
+  PetscFunctionReturn(0);
+}
+
+/* The validation table (Figure 3): every curve centred, C_ij - eps_i eps_j, long format. */
+static PetscErrorCode WriteValidationCSV(PgCalibration c, const char *path, int *ok)
+{
+  char          tmp[PETSC_MAX_PATH_LEN + 64];
+  const int     pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
+  double        em[3];
+  FILE         *f;
+
+  PetscFunctionBeginUser;
+  *ok = 0;
+  em[0] = gsl_cdf_ugaussian_Q(c->lx);
+  PetscCall(PgModelCarbonFraction(c->lx, c->lz, c->m, &em[1]));
+  em[2] = 1 - em[0] - em[1];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (!(f = fopen(tmp, "w"))) PetscFunctionReturn(0);
+  fprintf(f, "source,h_um,C11,C12,C13,C22,C23,C33\n");
+  for (int b = 0; b < c->nb3; b++) fprintf(f, "data_3d,%.10g,%.10g,,,,,\n", c->r3[b], c->c11[b] - c->eps1 * c->eps1);
+  for (int b = 0; b < c->nb2; b++) {
+    fprintf(f, "data_2d,%.10g", c->r2[b]);
+    for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.10g", c->c2[p][b] - c->eps2d[pi[p]] * c->eps2d[pj[p]]);
+    fprintf(f, "\n");
+  }
+  for (int b = 0; b < c->nb2; b++) {
+    fprintf(f, "model_theory,%.10g", c->r2[b]);
+    for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.10g", c->theory[p][b] - em[pi[p]] * em[pj[p]]);
+    fprintf(f, "\n");
+  }
+  for (int b = 0; b < c->nbv && c->nreal; b++) {
+    fprintf(f, "model_realizations,%.10g", c->rv[b]);
+    for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.10g", c->cv[p][b] / c->nreal);
+    fprintf(f, "\n");
+  }
+  *ok = fclose(f) == 0 && rename(tmp, path) == 0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationWrite(PgCalibration c, hid_t file, const char *output_file)
+{
+  hid_t       g = H5I_INVALID_HID;
+  char        csv[PETSC_MAX_PATH_LEN + 32];
+  const char *dot = strrchr(output_file, '.'), *slash = strrchr(output_file, '/');
+  int         stem = (dot && (!slash || dot > slash)) ? (int)(dot - output_file) : (int)strlen(output_file), ok = 1;
+
+  PetscFunctionBeginUser;
+  if (file >= 0) {
+    if (H5Lexists(file, "/calibration", H5P_DEFAULT) > 0) PgCallH5(g = H5Gopen2(file, "/calibration", H5P_DEFAULT));
+    else PgCallH5(g = H5Gcreate2(file, "/calibration", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    PetscCall(Attr(g, "lambda_x", c->lx));
+    PetscCall(Attr(g, "lambda_z", c->lz));
+    PetscCall(Attr(g, "alpha_x_per_um", c->ax));
+    PetscCall(Attr(g, "alpha_y_per_um", c->ay));
+    PetscCall(Attr(g, "m", c->m));
+    PetscCall(Attr(g, "m_fixed", c->cfg->cal_fix_m ? 1 : 0));
+    PetscCall(Attr(g, "eps1", c->eps[0]));
+    PetscCall(Attr(g, "eps2", c->eps[1]));
+    PetscCall(Attr(g, "eps3", c->eps[2]));
+    for (int i = 0; i < 3; i++) {
+      char n[16];
+      snprintf(n, sizeof n, "eps%d_2d", i + 1);
+      PetscCall(Attr(g, n, c->eps2d[i]));
+    }
+    PetscCall(Attr(g, "lambda_x_2d", c->lx2));
+    PetscCall(Attr(g, "lambda_z_2d", c->lz2));
+    PetscCall(Attr(g, "range_um", c->cfg->cal_range_um));
+    PetscCall(StrAttr(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
+    PetscCall(StrAttr(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
+    PetscCall(StrAttr(g, "volume", c->cfg->cal_volume));
+    PetscCall(StrAttr(g, "images", c->cfg->cal_images));
+    if (c->cfg->cal_have_reference)
+      for (int i = 0; i < 5; i++) {
+        const char *n[5] = {"reference_lambda_x", "reference_lambda_z", "reference_alpha_x_per_um", "reference_alpha_y_per_um", "reference_m"};
+        PetscCall(Attr(g, n[i], c->cfg->cal_reference[i]));
+      }
+    {
+      const double *cols[4] = {c->r3, c->c11, c->rhox, c->clx};
+      PetscCall(Table(c, g, "rho_x", 4, c->nb3, cols, "h_um, C11 (3D data), rho_X by eq. 7, clamped"));
+    }
+    {
+      const double *cols[4] = {c->r2, c->c2[3], c->rhoy, c->cly};
+      PetscCall(Table(c, g, "rho_y", 4, c->nb2, cols, "h_um, C22 (2D data), rho_Y by eq. 10 at m, clamped"));
+    }
+    {
+      const double *cols[3] = {c->mgrid, c->misfit, c->lzgrid};
+      PetscCall(Table(c, g, "misfit", 3, c->nm, cols, "m, sum of squared eq. 11 residuals against C12, lambda_Z,2D(m) by eq. 9"));
+    }
+    {
+      const double *cols[7] = {c->r2, c->c2[0], c->c2[1], c->c2[2], c->c2[3], c->c2[4], c->c2[5]};
+      PetscCall(Table(c, g, "C_2d", 7, c->nb2, cols, "h_um, C11, C12, C13, C22, C23, C33 (2D images, pooled, not centred)"));
+      const double *tcols[7] = {c->r2, c->theory[0], c->theory[1], c->theory[2], c->theory[3], c->theory[4], c->theory[5]};
+      PetscCall(Table(c, g, "C_model", 7, c->nb2, tcols, "h_um, C11, C12, C13, C22, C23, C33 (calibrated model, eqs. 7, 10, 11, not centred)"));
+    }
+    if (c->nreal) {
+      const double *cols[7] = {c->rv, c->cv[0], c->cv[1], c->cv[2], c->cv[3], c->cv[4], c->cv[5]};
+      double       *mean[7];
+      mean[0] = c->rv;
+      for (int p = 0; p < PG_NPAIRS; p++) {
+        PetscCall(PetscMalloc1(c->nbv, &mean[p + 1]));
+        for (int b = 0; b < c->nbv; b++) mean[p + 1][b] = cols[p + 1][b] / c->nreal;
+      }
+      PetscCall(Table(c, g, "C_realizations", 7, c->nbv, (const double *const *)mean, "h_um, centred C11, C12, C13, C22, C23, C33 averaged over the realizations"));
+      PetscCall(Attr(g, "realizations_validated", c->nreal));
+      for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscFree(mean[p + 1]));
+    }
+    PgCallH5(H5Gclose(g));
+  }
+  snprintf(csv, sizeof csv, "%.*s_validation.csv", stem, output_file);
+  if (c->rank == 0) PetscCall(WriteValidationCSV(c, csv, &ok));
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, c->comm));
+  PetscCheck(ok, c->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", csv);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationDestroy(PgCalibration *calp)
+{
+  PgCalibration c = *calp;
+
+  PetscFunctionBeginUser;
+  if (!c) PetscFunctionReturn(0);
+  for (int k = 0; k < c->nimg; k++) PetscCall(PetscFree(c->img[k].v));
+  PetscCall(PetscFree(c->img));
+  PetscCall(PgLabelsDestroy(&c->vol));
+  PetscCall(PgGridDestroy(&c->vgrid));
+  PetscCall(PetscFree4(c->r3, c->c11, c->rhox, c->clx));
+  PetscCall(PetscFree3(c->r2, c->cnt2, c->rhoy));
+  PetscCall(PetscFree(c->cly));
+  for (int p = 0; p < PG_NPAIRS; p++) {
+    PetscCall(PetscFree2(c->c2[p], c->theory[p]));
+    PetscCall(PetscFree(c->cv[p]));
+  }
+  PetscCall(PetscFree3(c->mgrid, c->misfit, c->lzgrid));
+  PetscCall(PetscFree(c->rv));
+  PetscCall(PetscFree(*calp));
+  PetscFunctionReturn(0);
+}

@@ -32,6 +32,7 @@
 #include <plurigauss/calibrate.h>
 #include <plurigauss/error.h>
 #include <plurigauss/model.h>
+#include <plurigauss/opening.h>
 
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
@@ -443,6 +444,10 @@ struct PgCalibration_private {
   double *r2, *c2[PG_NPAIRS], *rhoy, *cly, *cnt2; /* pooled 2D radial curves, rho_Y at m */
   double *mgrid, *misfit, *lzgrid;       /* the m grid, eq. 11 misfit, lambda_Z,2D(m) */
   double *theory[PG_NPAIRS];             /* calibrated model's C_ij at r2 */
+  /* validation, Figure 4: the 2D continuous phase size distribution of every image */
+  int     npsd;                  /* levels (radii (k + 1) * psd_step) */
+  double  psd_step;
+  double *psd[3];                /* per phase [level][image] */
   /* validation: realizations */
   int     nreal, nbv;
   double *rv, *cv[PG_NPAIRS]; /* sums of centred radial curves */
@@ -886,6 +891,58 @@ static PetscErrorCode FitPoints(MPI_Comm comm, int n, const double *r, const dou
   PetscFunctionReturn(0);
 }
 
+/* The 2D cPSD (eq. 13, disks, minus-sampling at the image edges) of every image and phase, each
+ * image on its owner rank (k mod size) as a one-plane grid on PETSC_COMM_SELF, then summed to
+ * every rank; levels beyond an image's largest disk are 0. */
+static PetscErrorCode Psd2D(PgCalibration c)
+{
+  int     nl = 0, *mine;
+  double  step = HUGE_VAL;
+  double *buf;
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < c->nimg; k++) step = PetscMin(step, PetscMin(c->img[k].px, c->img[k].py));
+  c->psd_step = step;
+  PetscCall(PetscCalloc1(3 * (size_t)c->nimg, &mine));
+  /* first pass: the levels of each image (an image's curve has at most half its side / step) */
+  for (int k = 0; k < c->nimg; k++) nl = PetscMax(nl, (int)floor(0.5 * PetscMin(c->img[k].nx * c->img[k].px, c->img[k].ny * c->img[k].py) / step) + 1);
+  c->npsd = nl;
+  PetscCall(PetscCalloc1(3 * (size_t)nl * c->nimg, &buf));
+  for (int k = 0; k < c->nimg; k++) {
+    const Image2D *im = &c->img[k];
+    if (c->rank != k % c->size) continue;
+    PgGrid          g;
+    PgOpening       op;
+    PgOpeningResult res;
+    PetscInt        n[3]     = {im->nx, im->ny, 1};
+    double          voxel[3] = {im->px, im->py, step};
+    PetscCall(PgGridCreate(PETSC_COMM_SELF, n, voxel, 1, &g));
+    PetscCall(PgOpeningCreate(g, PETSC_FALSE, step, &op));
+    for (int i = 0; i < 3; i++) {
+      PetscCall(PgOpeningCompute(op, im->v, (uint8_t)(i + 1), PETSC_TRUE, 0, PETSC_FALSE, &res));
+      for (int l = 0; l < PetscMin(res.n2, nl); l++) buf[((size_t)i * nl + l) * c->nimg + k] = res.psd2[l];
+    }
+    PetscCall(PgOpeningDestroy(&op));
+    PetscCall(PgGridDestroy(&g));
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, buf, 3 * nl * c->nimg, MPI_DOUBLE, MPI_SUM, c->comm));
+  { /* keep the levels up to the first where every curve is 0 */
+    int used = 0;
+    for (int i = 0; i < 3; i++)
+      for (int l = 0; l < nl; l++)
+        for (int k = 0; k < c->nimg; k++)
+          if (buf[((size_t)i * nl + l) * c->nimg + k] > 0) used = PetscMax(used, l + 1);
+    c->npsd = PetscMin(used + 1, nl);
+  }
+  for (int i = 0; i < 3; i++) {
+    PetscCall(PetscMalloc1((size_t)c->npsd * c->nimg, &c->psd[i]));
+    PetscCall(PetscArraycpy(c->psd[i], buf + (size_t)i * nl * c->nimg, (size_t)c->npsd * c->nimg));
+  }
+  PetscCall(PetscFree(buf));
+  PetscCall(PetscFree(mine));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PgCalibrationRun(PgCalibration c)
 {
   const PgConfig *cfg   = c->cfg;
@@ -896,6 +953,7 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   PetscCall(QuadCreate(&q));
   PetscCall(Curves3D(c));
   PetscCall(Curves2D(c));
+  PetscCall(Psd2D(c));
   PetscCheck(c->eps1 > 0 && c->eps1 < 1, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
   for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
 
@@ -1198,6 +1256,24 @@ PetscErrorCode PgCalibrationWrite(PgCalibration c, hid_t file, const char *outpu
       const double *tcols[7] = {c->r2, c->theory[0], c->theory[1], c->theory[2], c->theory[3], c->theory[4], c->theory[5]};
       PetscCall(Table(c, g, "C_model", 7, c->nb2, tcols, "h_um, C11, C12, C13, C22, C23, C33 (calibrated model, eqs. 7, 10, 11, not centred)"));
     }
+    if (c->npsd) { /* Figure 4, the data side: [level][radius um, each image, mean over images] */
+      const int w = c->nimg + 2;
+      double   *t;
+      PetscCall(PetscMalloc1((size_t)c->npsd * w, &t));
+      for (int i = 0; i < 3; i++) {
+        char    name[32];
+        hsize_t dims[2] = {(hsize_t)c->npsd, (hsize_t)w};
+        for (int l = 0; l < c->npsd; l++) {
+          double mean = 0;
+          t[l * w] = (l + 1) * c->psd_step;
+          for (int k = 0; k < c->nimg; k++) mean += (t[l * w + 1 + k] = c->psd[i][l * c->nimg + k]);
+          t[l * w + w - 1] = mean / c->nimg;
+        }
+        snprintf(name, sizeof name, "psd2_data_%d", i + 1);
+        PetscCall(PgOutputWriteSmall(g, c->rank, name, 2, dims, t, "um,-"));
+      }
+      PetscCall(PetscFree(t));
+    }
     if (c->nreal) {
       const double *cols[7] = {c->rv, c->cv[0], c->cv[1], c->cv[2], c->cv[3], c->cv[4], c->cv[5]};
       double       *mean[7];
@@ -1225,6 +1301,7 @@ PetscErrorCode PgCalibrationDestroy(PgCalibration *calp)
 
   PetscFunctionBeginUser;
   if (!c) PetscFunctionReturn(0);
+  for (int i = 0; i < 3; i++) PetscCall(PetscFree(c->psd[i]));
   for (int k = 0; k < c->nimg; k++) PetscCall(PetscFree(c->img[k].v));
   PetscCall(PetscFree(c->img));
   PetscCall(PgLabelsDestroy(&c->vol));

@@ -443,10 +443,8 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->measure_tortuosity = V("measure_tortuosity")->v[0] != 0;
   for (int i = 0; i < 3; i++) cfg->mhat_exponents[i] = V("measure_mhat_exponents")->v[i];
   if (cfg->measure_psd_step_um > 0 && !cfg->input_image[0]) {
-    double side = HUGE_VAL;
-    for (int d = 0; d < 3; d++) side = PetscMin(side, cfg->shape[d] * cfg->voxel_um[d]);
-    PetscCheck(0.5 * side / cfg->measure_psd_step_um <= 255, comm, PETSC_ERR_USER_INPUT, "measure.psd_step_um = %g um gives %.0f radius levels up to half the domain (%g um), at most 255 allowed", cfg->measure_psd_step_um,
-               floor(0.5 * side / cfg->measure_psd_step_um), 0.5 * side);
+    const double vmin = PetscMin(PetscMin(cfg->voxel_um[0], cfg->voxel_um[1]), cfg->voxel_um[2]);
+    PetscCheck(cfg->measure_psd_step_um >= vmin / 16, comm, PETSC_ERR_USER_INPUT, "measure.psd_step_um = %g um is below 1/16 of the smallest voxel edge (%g um): finer radii do not change a digital opening", cfg->measure_psd_step_um, vmin);
   }
   snprintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s", V("calibration_volume")->s);
   snprintf(cfg->cal_images, sizeof cfg->cal_images, "%s", V("calibration_images")->s);

@@ -67,7 +67,6 @@ PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, 
   PetscCall(PgEdtSetUpDilate(o->edt));
   PetscCall(PgEdtSetUpDilate(o->edt_np));
   PetscCall(PgComponentsCreate(grid, &o->comp));
-  PetscCheck(o->cap3 <= 255 && o->cap2 <= 255, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "opening: radius step %g um gives %d levels up to half the domain, at most 255 supported; increase the step", step_um, PetscMax(o->cap3, o->cap2));
   PetscCall(PetscMalloc4(n, &o->r2, n, &o->d2, n, &o->centre, n, &o->sel));
   PetscCall(PetscMalloc4(n, &o->lt, n, &o->mlt[0], n, &o->mlt[1], n, &o->mlt[2]));
   PetscCall(PetscMalloc5(o->cap3 + 1, &o->psd3, o->cap2 + 1, &o->psd2, o->cap3 + 1, &o->mip[0], o->cap3 + 1, &o->mip[1], o->cap3 + 1, &o->mip[2]));
@@ -110,9 +109,11 @@ double PgOpeningMedian(const double *curve, int n, double step, double v0)
  * distance < 2r must lie in the domain. */
 static inline int Margin(double r, double d) { return (int)ceil(2.0 * r / d * (1.0 - 1e-9)) - 1; }
 
-/* Levels with a centre: radii k * step <= R, at most cap (+inf R: cap). */
+/* Levels with a centre: radii k * step <= R, at most cap (+inf R: cap), and at most PG_OPENING_MAX_LEVELS
+ * (the per-voxel level maps are bytes; a step that fine against the structure is flagged). */
 static int Levels(double rmax2, double step, int cap)
 {
+  cap = PetscMin(cap, PG_OPENING_MAX_LEVELS);
   if (!(rmax2 < INFINITY)) return cap;
   int k = (int)floor(sqrt(rmax2) / step);
   while (k > 0 && (k * step) * (k * step) * (1 - D2_TOL) > rmax2) k--;

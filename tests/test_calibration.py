@@ -221,6 +221,48 @@ def test_deck_images_to_validated_sweep():
     assert worst < 0.01, f"model vs 2D data: largest centred difference {worst}"
 
 
+def test_image_size_distributions():
+    """Figure 4, the data side: /calibration/psd2_data_<i> holds the 2D continuous phase size
+    distribution of every image (disks, minus-sampling at the image edges) and their mean, equal to
+    the scipy reference of tests/test_pores.py on the same image (image 1, every phase; the levels
+    up to the first all-zero one), and the same at 1 and 3 ranks (images on different ranks)."""
+    import h5py
+    import test_pores as tp
+    path, _ = make_data("table1")
+    d = os.path.dirname(path)
+    tabs = []
+    for n in (1, 3):
+        out = os.path.join(d, f"psd{n}.h5")
+        calibrate(n, path, out=out)
+        with h5py.File(out, "r") as f:
+            tabs.append([f[f"calibration/psd2_data_{i}"][()] for i in (1, 2, 3)])
+    for a, b in zip(*tabs):
+        assert np.array_equal(a, b), "psd2_data differs between 1 and 3 ranks"
+    with h5py.File(path, "r") as f:
+        img = f["images/1"][()]
+        px = float(np.atleast_1d(f["images/1"].attrs["voxel_size_um"])[0])
+    bad = []
+    for i in (1, 2, 3):
+        t = tabs[0][i - 1]
+        step = t[0, 0]
+        ph = img == i
+        e2 = lambda inside: tp.edt2(inside[None], (px, px, 1e9))[0]
+        r2 = e2(ph)
+        K = min(tp.levels(r2[ph].max(), step, 10 ** 6), t.shape[0])
+        lt = tp.level_map(r2, step, K, e2)
+        ny, nx = img.shape
+        for k in range(t.shape[0]):
+            r = (k + 1) * step
+            m = tp.margin(r, px)
+            w = (slice(m, ny - m), slice(m, nx - m))
+            want = (lt[w] >= k + 1).sum() / ph[w].sum()
+            if abs(t[k, 2] - want) > 1e-12:
+                bad.append(f"phase {i} level {k}: {t[k, 2]} vs {want}")
+        if abs(t[:, -1] - t[:, 1:-1].mean(axis=1)).max() > 1e-12:
+            bad.append(f"phase {i}: mean column is not the mean of the images")
+    assert not bad, "\n".join(bad[:8])
+
+
 # --- malformed inputs ----------------------------------------------------------------------------
 
 def test_malformed_inputs_one_line_each():

@@ -25,6 +25,10 @@
 
 typedef struct PgOpening_private *PgOpening;
 
+/// At most this many radius levels per curve (per-voxel level maps are bytes): with a step finer
+/// than R / 255 for the largest inscribed radius R, the curves stop at 255 steps.
+#define PG_OPENING_MAX_LEVELS 255
+
 typedef struct {
   double  step_um;      /* radius step (µm) */
   int     n3;           /* levels of the 3D cPSD: radii (k+1) * step for k = 0 .. n3-1 */

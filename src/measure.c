@@ -12,6 +12,7 @@
 /// all measured axes. beta = (r50_mip / r50_cpsd)^2 is 0 when less than half of the phase can be
 /// intruded. No column is ever NaN.
 #include <plurigauss/components.h>
+#include <plurigauss/conductivity.h>
 #include <plurigauss/covariance.h>
 #include <plurigauss/geodesic.h>
 #include <plurigauss/intrinsic.h>
@@ -26,9 +27,9 @@ struct PgMeasure_private {
   const PgConfig *cfg;
   PetscBool       periodic;
   PgCovariance    cov;
-  PetscBool       comp, opening, geodesic; /* stages asked for; their objects live only while they run */
+  PetscBool       comp, opening, geodesic, conductivity; /* stages asked for; objects live only while they run */
   double          step_um;                 /* radius step of the openings */
-  PetscLogEvent   ev_fractions, ev_intrinsic, ev_covariance, ev_components, ev_opening, ev_geodesic;
+  PetscLogEvent   ev_fractions, ev_intrinsic, ev_covariance, ev_components, ev_opening, ev_geodesic, ev_conductivity;
 };
 
 PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool periodic, PgMeasure *measure)
@@ -46,10 +47,13 @@ PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool perio
   PetscCall(PetscLogEventRegister("PgComponents", 0, &m->ev_components));
   PetscCall(PetscLogEventRegister("PgOpening", 0, &m->ev_opening));
   PetscCall(PetscLogEventRegister("PgGeodesic", 0, &m->ev_geodesic));
+  PetscCall(PetscLogEventRegister("PgConductivity", 0, &m->ev_conductivity));
+  if (cfg->conductivity_options[0]) PetscCall(PetscOptionsInsertString(NULL, cfg->conductivity_options));
   if (cfg->measure_covariance) PetscCall(PgCovarianceCreate(grid, periodic, cfg->measure_range_um, cfg->planner, &m->cov));
   m->comp     = cfg->measure_percolation;
   m->opening  = cfg->measure_psd || cfg->measure_mip;
   m->geodesic = cfg->measure_tortuosity;
+  m->conductivity = cfg->conductivity;
   m->step_um  = cfg->measure_psd_step_um > 0 ? cfg->measure_psd_step_um : PetscMin(PetscMin(grid->voxel_um[0], grid->voxel_um[1]), grid->voxel_um[2]);
   *measure = m;
   PetscFunctionReturn(0);
@@ -220,6 +224,35 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
       mpred[i][a] = tau[i][a] > 0 ? pow(eps[i], cfg->mhat_exponents[0]) * pow(beta[i][a], cfg->mhat_exponents[1]) / pow(tau[i][a], cfg->mhat_exponents[2]) : 0.0;
     }
   }
+  /* the conduction problems: M measured, and M / M_pred (eq. 14 checked on every run) */
+  double Mm[3][3] = {{0}}, Min[3][3] = {{0}}, fdiff[3][3] = {{0}}, its[3][3] = {{0}}, resid[3][3] = {{0}}, reason[3][3] = {{0}}, unk[3][3] = {{0}}, ratio[3][3] = {{0}};
+  double t_cond = 0;
+  const unsigned caxes = cfg->conductivity_axes;
+  if (m->conductivity) {
+    PgConductivity cond;
+    PetscCall(PgConductivityCreate(g, cfg->conductivity_periodic_sides, cfg->conductivity_rtol, &cond));
+    for (int i = 0; i < PG_NPHASES; i++)
+      for (int a = 0; a < 3; a++) {
+        PgConductivityResult cr;
+        if (!(caxes & (1u << a))) continue;
+        PetscCall(PetscLogEventBegin(m->ev_conductivity, 0, 0, 0, 0));
+        PetscCall(PgConductivityCompute(cond, labels->v, (uint8_t)(i + 1), a, &cr));
+        PetscCall(PetscLogEventEnd(m->ev_conductivity, 0, 0, 0, 0));
+        t_cond += cr.seconds;
+        Mm[i][a]     = cr.converged ? cr.M : NAN;
+        Min[i][a]    = cr.converged ? cr.M_inlet : NAN;
+        fdiff[i][a]  = cr.flux_rel_diff;
+        its[i][a]    = (double)cr.iterations;
+        resid[i][a]  = cr.residual;
+        reason[i][a] = cr.reason;
+        unk[i][a]    = (double)cr.unknowns;
+        ratio[i][a]  = mpred[i][a] > 0 ? Mm[i][a] / mpred[i][a] : 0.0;
+        if (!cr.converged)
+          PetscCall(PetscPrintf(g->comm, "plurigauss: warning: the conduction problem of phase %d along %c did not converge (PETSc reason %d after %d iterations, residual %g): M is NaN in the output\n", i + 1, "xyz"[a], cr.reason, (int)cr.iterations,
+                                cr.residual));
+      }
+    PetscCall(PgConductivityDestroy(&cond));
+  }
   /* CSV: means over the measured axes (tau: over those where it is defined) */
   for (int i = 0; i < PG_NPHASES; i++) {
     char   name[32];
@@ -264,6 +297,36 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
         PetscCall(PgRowSet(row, name, s[3] / naxes));
       }
     }
+  }
+  if (m->conductivity) {
+    int nc = 0;
+    for (int a = 0; a < 3; a++) nc += (caxes >> a) & 1;
+    for (int i = 0; i < PG_NPHASES; i++) {
+      char   name[32];
+      double sm = 0, sr = 0;
+      int    nr = 0;
+      for (int a = 0; a < 3; a++) {
+        if (!(caxes & (1u << a))) continue;
+        sm += Mm[i][a];
+        if (mpred[i][a] > 0) {
+          sr += ratio[i][a];
+          nr++;
+        }
+      }
+      snprintf(name, sizeof name, "M_%d", i + 1);
+      PetscCall(PgRowSet(row, name, sm / nc));
+      snprintf(name, sizeof name, "M_over_M_pred_%d", i + 1);
+      PetscCall(PgRowSet(row, name, nr ? sr / nr : 0.0));
+    }
+    PetscCall(PgRowSet(row, "t_conductivity_s", t_cond));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "M", 2, dims33, &Mm[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "M_inlet", 2, dims33, &Min[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "M_over_M_pred", 2, dims33, &ratio[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_flux_rel_diff", 2, dims33, &fdiff[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_iterations", 2, dims33, &its[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_residual", 2, dims33, &resid[0][0], "-"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_reason", 2, dims33, &reason[0][0], "KSPConvergedReason"));
+    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_unknowns", 2, dims33, &unk[0][0], "voxels"));
   }
   if (m->comp) PetscCall(PgRowSet(row, "t_components_s", t_comp));
   if (m->opening) PetscCall(PgRowSet(row, "t_opening_s", t_open));
@@ -330,7 +393,7 @@ PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, P
     PetscCall(PgCovarianceWrite(m->cov, dg, csv));
     PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
   }
-  if (m->comp || m->opening || m->geodesic) {
+  if (m->comp || m->opening || m->geodesic || m->conductivity) {
     hid_t dg;
     PetscCall(PgOutputRunGroup(out, k, &dg));
     PetscCall(Transport(m, labels, eps, dg, row));

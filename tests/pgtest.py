@@ -20,7 +20,7 @@ TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
 # the descriptors (C_ij, intrinsic volumes) are not needed by the tests of the fields, fractions,
 # ranks and output contract: switching them off saves most of the run time of a small grid
 NOMEASURE = ["-measure_covariance", "false", "-measure_intrinsic", "false", "-measure_percolation", "false", "-measure_psd", "false",
-             "-measure_mip", "false", "-measure_tortuosity", "false"]
+             "-measure_mip", "false", "-measure_tortuosity", "false", "-conductivity_solve", "false"]
 
 
 def workdir(name):

@@ -126,6 +126,9 @@ def test_bad_decks_leave_output_untouched():
         (BASE + O + ["-measure_psd_step_um", 1e-6], "measure.psd_step_um"),
         (BASE + O + ["-measure_mhat_exponents", "1.15,0.35"], "measure.mhat_exponents"),
         (BASE + O + ["-measure_tortuosity", "sometimes"], "measure.tortuosity"),
+        (BASE + O + ["-conductivity_axes", "w"], "conductivity.axes"),
+        (BASE + O + ["-conductivity_rtol", 2], "conductivity.rtol"),
+        (BASE + O + ["-conductivity_solver_options", "pc_type=hypre"], "conductivity.solver_options"),
     ]
     jobs = []
     for i, (args, key) in enumerate(cases):

@@ -66,6 +66,11 @@ typedef struct {
   int       measure_connectivity;  /* 6 or 26 */
   double    measure_psd_step_um;   /* 0 = the smallest voxel edge */
   double    mhat_exponents[3];     /* eq. 14: M_pred = eps^a beta^b / tau^c */
+  PetscBool conductivity;          /* solve the conduction problems (the measured M-factor) */
+  unsigned  conductivity_axes;     /* bit a: axis a */
+  PetscBool conductivity_periodic_sides;
+  double    conductivity_rtol;
+  char      conductivity_options[PETSC_MAX_PATH_LEN]; /* PETSc options, prefix -cond_ */
 
   /* calibration (Section 3.2); active when cal_volume is given */
   char      cal_volume[PETSC_MAX_PATH_LEN];  /* FILE.h5:/dataset or a raw file; "" = no calibration */

@@ -1,0 +1,44 @@
+/// \file
+/// Effective conductivity of one phase along one axis, solved on the voxels with PETSc: the
+/// M-factor measured (M = sigma_eff / sigma_phase), to check the prediction of eq. 14.
+///
+/// Model problem. Conductivity 1 in the phase and 0 elsewhere; potential 1 on the inlet face
+/// (the domain face at coordinate 0 of the axis) and 0 on the outlet face (n-1), applied at the
+/// faces themselves, i.e. half a voxel beyond the first and last voxel centres; no flux through the
+/// other four faces (or periodic sides on request). Cell-centred finite volumes: the conductance
+/// between two face-neighbouring phase voxels is A/d (A the face area, d the centre distance; the
+/// harmonic mean of 1 and 1), 0 to a non-phase voxel, 2A/d from a boundary voxel to its Dirichlet
+/// face. Only the voxels of the phase's 6-connected components that touch both the inlet and the
+/// outlet face are unknowns (the others carry no current and would make the matrix singular; they
+/// get identity rows). sigma_eff = F L / (A_tot dV) with F the current through a face, L = n d the
+/// domain length along the axis, A_tot its cross-section and dV = 1: a full phase gives exactly 1,
+/// straight channels of area fraction f exactly f. The current is measured at the outlet and at
+/// the inlet; their difference is a check of the solve.
+#pragma once
+
+#include <plurigauss/grid.h>
+#include <stdint.h>
+
+typedef struct PgConductivity_private *PgConductivity;
+
+typedef struct {
+  double    M;             /* sigma_eff / sigma_phase from the outlet current (0: no percolating path) */
+  double    M_inlet;       /* the same from the inlet current */
+  double    flux_rel_diff; /* |F_in - F_out| / max(F_in, F_out) */
+  double    residual;      /* final preconditioned residual norm of the solve */
+  PetscInt  iterations;
+  int       reason;        /* KSPConvergedReason (> 0 converged; 0 when no solve was needed) */
+  PetscBool converged;     /* PETSC_TRUE also when no solve was needed */
+  int64_t   unknowns;      /* voxels of the percolating components */
+  double    seconds;       /* slowest rank: assembly and solve */
+} PgConductivityResult;
+
+/// Collective on the grid's communicator. periodic_sides: the four faces parallel to the axis are
+/// periodic instead of insulating. rtol: relative tolerance of the solve. The solver is CG with
+/// algebraic multigrid (GAMG) unless overridden with PETSc options carrying the prefix cond_
+/// (e.g. -cond_pc_type hypre -cond_ksp_monitor).
+PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, double rtol, PgConductivity *cond);
+PetscErrorCode PgConductivityDestroy(PgConductivity *cond);
+
+/// M of the phase {v == value} along axis (0 x, 1 y, 2 z). Collective.
+PetscErrorCode PgConductivityCompute(PgConductivity cond, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *result);

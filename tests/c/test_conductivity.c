@@ -1,0 +1,55 @@
+/// \file
+/// Driver for the conductivity tests and benchmark: the M-factor of {v == value} of one raw uint8
+/// volume along the axes of -axes (bits: 1 x, 2 y, 4 z).
+///
+///   test_conductivity -n NX,NY,NZ [-voxel DX,DY,DZ] -in A.u8 [-value 1] [-axes 7]
+///                     [-periodic_sides] [-rtol 1e-8] [-repeat R] [-cond_* PETSc options]
+///
+/// Prints per axis `M_A M M_inlet flux_rel_diff iterations residual reason unknowns` (17 digits),
+/// `t_A` (seconds, slowest rank, best of the repeats) and `peak_bytes`.
+#include <plurigauss/conductivity.h>
+
+#include "driver.h"
+
+int main(int argc, char **argv)
+{
+  PgGrid         grid = NULL;
+  PgConductivity cond = NULL;
+  uint8_t       *v    = NULL;
+  char           in[PETSC_MAX_PATH_LEN] = "";
+  PetscInt       value = 1, axes = 7, repeat = 1;
+  PetscReal      rtol = 1e-8;
+  PetscBool      periodic = PETSC_FALSE;
+  double         peak;
+
+  PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
+  PetscCall(PgErrorInitialize());
+  PetscCall(DriverGrid(PETSC_COMM_WORLD, &grid));
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-in", in, sizeof in, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-value", &value, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-axes", &axes, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-repeat", &repeat, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-rtol", &rtol, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-periodic_sides", &periodic, NULL));
+  PetscCheck(in[0], grid->comm, PETSC_ERR_USER_INPUT, "-in LABELS.u8 is required");
+  PetscCall(PetscMalloc1(PetscMax(PgGridLocalVoxels(grid), 1), &v));
+  PetscCall(DriverRaw(grid, in, v, 1, PETSC_FALSE));
+  PetscCall(PgConductivityCreate(grid, periodic, (double)rtol, &cond));
+  for (int a = 0; a < 3; a++) {
+    PgConductivityResult r;
+    double               t = HUGE_VAL;
+    if (!(axes & (1 << a))) continue;
+    for (PetscInt rep = 0; rep < repeat; rep++) {
+      PetscCall(PgConductivityCompute(cond, v, (uint8_t)value, a, &r));
+      t = PetscMin(t, r.seconds);
+    }
+    if (grid->rank == 0) printf("M_%c %.17g %.17g %.17g %d %.17g %d %lld\nt_%c %.6g\n", "xyz"[a], r.M, r.M_inlet, r.flux_rel_diff, (int)r.iterations, r.residual, r.reason, (long long)r.unknowns, "xyz"[a], t);
+  }
+  PetscCall(DriverPeakBytes(grid->comm, &peak));
+  if (grid->rank == 0) printf("peak_bytes %.0f\n", peak);
+  PetscCall(PgConductivityDestroy(&cond));
+  PetscCall(PetscFree(v));
+  PetscCall(PgGridDestroy(&grid));
+  PetscCall(PetscFinalize());
+  return 0;
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""The conduction problem (src/conductivity.c): M = sigma_eff / sigma_phase of one phase along
+each axis, at 1, 2, 3 ranks and 5 ranks (one rank without planes).
+
+References: exact discrete answers (a full phase: M = 1; straight channels of area fraction f
+along the axis: M = f; an isolated blob and channels across the axis: M = 0, no solve) and a direct
+solve (scipy.sparse.linalg.spsolve) of the same finite-volume system assembled independently here
+from the definition in conductivity.h, on random three-phase volumes with anisotropic voxels and
+insulating or periodic sides. The currents through inlet and outlet agree to the solver tolerance."""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cdriver  # noqa: E402
+import pgtest  # noqa: E402
+
+
+def run(v, ranks=(1, 2, 3), voxel=(1, 1, 1), extra=(), tag="c"):
+    wd = pgtest.workdir("cond")
+    path = os.path.join(wd, f"{tag}.u8")
+    cdriver.write_u8(path, v)
+    outs = []
+    for np_ in ranks:
+        out = cdriver.run(np_, "test_conductivity", ["-n", cdriver.shape_arg(v.shape), "-voxel", ",".join(map(str, voxel)), "-in", path] + list(extra))
+        outs.append(cdriver.values(out))
+    return outs
+
+
+def reference_M(v, value, voxel, axis, periodic_sides=False):
+    """Direct solve of the finite-volume system of conductivity.h (scipy)."""
+    from scipy.ndimage import label
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import spsolve
+    ph = v == value
+    lab, _ = label(ph)  # 6-connected, non-periodic: the unknowns are the components touching both faces
+    lo = [slice(None)] * 3
+    hi = [slice(None)] * 3
+    lo[2 - axis], hi[2 - axis] = 0, -1
+    keep = np.intersect1d(np.unique(lab[tuple(lo)]), np.unique(lab[tuple(hi)]))
+    keep = keep[keep > 0]
+    act = np.isin(lab, keep)
+    if not act.any():
+        return 0.0, 0.0
+    idx = -np.ones(v.shape, np.int64)
+    idx[act] = np.arange(act.sum())
+    n = int(act.sum())
+    d = voxel
+    g = [d[(e + 1) % 3] * d[(e + 2) % 3] / d[e] for e in range(3)]  # A / d per axis (x, y, z)
+    gb = 2 * g[axis]
+    rows, cols, vals = [], [], []
+    diag = np.zeros(n)
+    rhs = np.zeros(n)
+    for e in range(3):
+        ax = 2 - e  # numpy axis of physical axis e
+        for s in (-1, 1):
+            nb = np.roll(idx, -s, axis=ax)  # neighbour at +s along e
+            edge = [slice(None)] * 3
+            edge[ax] = -1 if s > 0 else 0
+            valid = np.ones(v.shape, bool)
+            if e == axis or not periodic_sides:
+                valid[tuple(edge)] = False
+            m = act & valid & (nb >= 0)
+            rows.append(idx[m])
+            cols.append(nb[m])
+            vals.append(np.full(m.sum(), -g[e]))
+            np.add.at(diag, idx[m], g[e])
+            if e == axis:  # Dirichlet faces
+                fm = np.zeros(v.shape, bool)
+                fm[tuple(edge)] = True
+                fm &= act
+                np.add.at(diag, idx[fm], gb)
+                if s < 0:
+                    np.add.at(rhs, idx[fm], gb)
+    rows.append(np.arange(n))
+    cols.append(np.arange(n))
+    vals.append(diag)
+    A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
+    phi = spsolve(A, rhs)
+    out = [slice(None)] * 3
+    out[2 - axis] = -1
+    inl = [slice(None)] * 3
+    inl[2 - axis] = 0
+    f_out = gb * phi[idx[tuple(out)][act[tuple(out)]]].sum()
+    f_in = gb * (1 - phi[idx[tuple(inl)][act[tuple(inl)]]]).sum()
+    L = v.shape[2 - axis] * d[axis]
+    area = np.prod([v.shape[2 - k] * d[k] for k in range(3) if k != axis])
+    return f_out * L / area, f_in * L / area
+
+
+def smooth_volume(shape, seed, lo=0.3, hi=0.6):
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(seed)
+    f = gaussian_filter(rng.standard_normal(shape), 1.5, mode="wrap")
+    a, b = np.quantile(f, [lo, hi])
+    return np.where(f > b, 1, np.where(f < a, 2, 3)).astype(np.uint8)
+
+
+def test_full_phase_and_channels():
+    """A full phase: M = 1 along x, y, z with anisotropic voxels; straight channels of area
+    fraction f along z: M = f; the same channels across the axis (x, y): M = 0 without a solve; at
+    1, 2, 3 ranks and at 5 ranks (nz = 8: one rank without planes)."""
+    bad = []
+    full = np.ones((12, 10, 9), np.uint8)
+    for o in run(full, voxel=(1.0, 1.5, 0.7), extra=["-rtol", "1e-12"], tag="full"):
+        for a in "xyz":
+            if abs(o[f"M_{a}"][0] - 1) > 1e-9:
+                bad.append(f"full phase M_{a} = {o[f'M_{a}'][0]}")
+    ch = np.full((8, 10, 9), 3, np.uint8)
+    ch[:, 2:5, 3:6] = 1   # 9 voxels
+    ch[:, 7:9, 0:2] = 1   # 4 more: f = 13 / 90
+    for o in run(ch, ranks=(1, 2, 3, 5), extra=["-rtol", "1e-12"], tag="chan"):
+        if abs(o["M_z"][0] - 13 / 90) > 1e-9:
+            bad.append(f"channels: M_z {o['M_z'][0]} vs {13 / 90}")
+        for a in "xy":
+            if o[f"M_{a}"][0] != 0 or o[f"M_{a}"][6] != 0:
+                bad.append(f"channels across {a}: {o[f'M_{a}']}")
+    assert not bad, "\n".join(bad)
+
+
+def test_isolated_blob():
+    """A blob touching no face: M = 0 along every axis, no solver failure (reason 0, converged)."""
+    v = np.full((10, 10, 10), 3, np.uint8)
+    v[3:7, 3:7, 3:7] = 1
+    for o in run(v, tag="blob"):
+        for a in "xyz":
+            assert o[f"M_{a}"][0] == 0 and o[f"M_{a}"][5] == 0 and o[f"M_{a}"][6] == 0, o[f"M_{a}"]
+
+
+def test_random_against_direct_solve():
+    """Smooth random three-phase volumes (every phase, every axis, anisotropic voxels, insulating
+    and periodic sides) against scipy's direct solve of the same system: M to 1e-7 at rtol 1e-10,
+    inlet and outlet currents equal to 1e-7, the same M at 1, 2, 3 ranks (to 1e-7), with GAMG and
+    with hypre BoomerAMG."""
+    bad = []
+    v = smooth_volume((14, 13, 12), 3)
+    voxel = (1.0, 0.8, 1.3)
+    for periodic in (False, True):
+        for value in (1, 2, 3):
+            extra = ["-value", value, "-rtol", "1e-10"] + (["-periodic_sides"] if periodic else [])
+            outs = run(v, voxel=voxel, extra=extra, tag=f"r{value}{int(periodic)}")
+            outs += run(v, ranks=(2,), voxel=voxel, extra=extra + ["-cond_pc_type", "hypre"], tag=f"h{value}{int(periodic)}")
+            for a, name in enumerate("xyz"):
+                ref, ref_in = reference_M(v, value, voxel, a, periodic)
+                for k, o in enumerate(outs):
+                    M, Min, diff = o[f"M_{name}"][:3]
+                    if abs(M - ref) > 1e-7 * max(ref, 1e-3) + 1e-12 or abs(Min - ref) > 1e-7 * max(ref, 1e-3) + 1e-12 or diff > 1e-6:
+                        bad.append(f"phase {value} axis {name} periodic {periodic} run {k}: M {M} / {Min} (diff {diff}) vs direct {ref} / {ref_in}")
+    assert not bad, "\n".join(bad[:10])
+
+
+def test_program_columns_and_unconverged_solve():
+    """The program (tiny deck, 2 ranks): M_1..3 and M_over_M_pred_1..3 in the CSV are the means of
+    the HDF5 tables over conductivity.axes, M / M_pred consistent; a solve forced to stop after one
+    iteration (conductivity.solver_options) is reported: a warning line, reason < 0, M = NaN."""
+    import h5py
+    d = pgtest.workdir("cond_program")
+    out = os.path.join(d, "t.h5")
+    base = [pgtest.TINY, "-sweep_realizations", 1, "-measure_covariance", "false", "-measure_intrinsic", "false", "-output_write_fields", "false"]
+    pgtest.run(2, base + ["-output_file", out, "-conductivity_axes", "xz"])
+    row = pgtest.rows(out)[0]
+    with h5py.File(out, "r") as f:
+        dd = f["runs/0000/descriptors"]
+        M, ratio, mp = dd["M"][()], dd["M_over_M_pred"][()], dd["M_pred"][()]
+    for i in range(3):
+        assert abs(row[f"M_{i + 1}"] - M[i, [0, 2]].mean()) < 1e-9, (row[f"M_{i + 1}"], M[i])
+        assert M[i, 1] == 0, "axis y was not asked for"
+        for a in (0, 2):
+            if mp[i, a] > 0:
+                assert abs(ratio[i, a] - M[i, a] / mp[i, a]) < 1e-12
+        assert 0 < M[i, 2] < 1, M
+    out2 = os.path.join(d, "u.h5")
+    deck = os.path.join(d, "unconverged.yaml")  # an option string that starts with '-' belongs in the deck
+    with open(pgtest.TINY) as f, open(deck, "w") as g:
+        g.write(f.read() + '\nconductivity:\n  solver_options: "-cond_ksp_max_it 1 -cond_pc_type jacobi"\n  rtol: 1e-12\n')
+    p = pgtest.run(2, [deck] + base[1:] + ["-output_file", out2])
+    assert "did not converge" in p.stdout, p.stdout[-800:]
+    row = pgtest.rows(out2)[0]
+    assert np.isnan(row["M_1"]), row["M_1"]
+    with h5py.File(out2, "r") as f:
+        assert (f["runs/0000/descriptors/cond_reason"][()][:, 2] < 0).all()
+
+
+if __name__ == "__main__":
+    sys.exit(cdriver.main(sys.modules[__name__]))

@@ -12,8 +12,9 @@
 /// (MatCreateMPIAIJWithArrays) on the ranks that own planes. Symmetric positive definite: every
 /// unknown connects to a Dirichlet face through its component.
 ///
-/// Solver. CG preconditioned by PETSc's algebraic multigrid GAMG (chosen by measurement, see
-/// benchmarks/README.md; hypre BoomerAMG via -cond_pc_type hypre), relative tolerance rtol, the
+/// Solver. CG preconditioned by hypre's BoomerAMG with the usual 3D settings (chosen by
+/// measurement against PETSc's GAMG, see benchmarks/README.md; GAMG via -cond_pc_type gamg),
+/// relative tolerance rtol, the
 /// linear profile along the axis as the initial guess. Every KSP/PC option can be overridden with
 /// the prefix cond_. A solve that does not converge is reported (converged = PETSC_FALSE, reason
 /// < 0), never a silent number.
@@ -84,7 +85,20 @@ static PetscErrorCode NewSolver(PgConductivity c)
   PetscCall(KSPSetOptionsPrefix(c->ksp, "cond_"));
   PetscCall(KSPSetType(c->ksp, KSPCG));
   PetscCall(KSPGetPC(c->ksp, &pc));
-  PetscCall(PCSetType(pc, PCGAMG));
+  PetscCall(PCSetType(pc, PCHYPRE));
+  PetscCall(PCHYPRESetType(pc, "boomeramg"));
+  /* BoomerAMG's usual 3D settings (HMIS coarsening, ext+i interpolation, at most 4 entries per
+     interpolation row, one level of aggressive coarsening): measured 1.5x faster than GAMG's default
+     and half its memory on the 300^3 paper structures; any of them can be overridden */
+  {
+    const char *defaults[][2] = {{"-cond_pc_hypre_boomeramg_strong_threshold", "0.5"}, {"-cond_pc_hypre_boomeramg_coarsen_type", "HMIS"}, {"-cond_pc_hypre_boomeramg_interp_type", "ext+i"},
+                                 {"-cond_pc_hypre_boomeramg_P_max", "4"}, {"-cond_pc_hypre_boomeramg_agg_nl", "1"}};
+    for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++) {
+      PetscBool set;
+      PetscCall(PetscOptionsHasName(NULL, NULL, defaults[k][0], &set));
+      if (!set) PetscCall(PetscOptionsSetValue(NULL, defaults[k][0], defaults[k][1]));
+    }
+  }
   PetscCall(KSPSetTolerances(c->ksp, c->rtol, PETSC_DEFAULT, PETSC_DEFAULT, 10000));
   PetscCall(KSPSetNormType(c->ksp, KSP_NORM_UNPRECONDITIONED));
   PetscCall(KSPSetInitialGuessNonzero(c->ksp, PETSC_TRUE));

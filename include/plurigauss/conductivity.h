@@ -35,8 +35,8 @@ typedef struct {
 
 /// Collective on the grid's communicator. periodic_sides: the four faces parallel to the axis are
 /// periodic instead of insulating. rtol: relative tolerance of the solve. The solver is CG with
-/// algebraic multigrid (GAMG) unless overridden with PETSc options carrying the prefix cond_
-/// (e.g. -cond_pc_type hypre -cond_ksp_monitor).
+/// algebraic multigrid (hypre BoomerAMG) unless overridden with PETSc options carrying the prefix
+/// cond_ (e.g. -cond_pc_type gamg -cond_ksp_monitor).
 PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, double rtol, PgConductivity *cond);
 PetscErrorCode PgConductivityDestroy(PgConductivity *cond);
 

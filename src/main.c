@@ -24,6 +24,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 
 #define PG_EXIT_INTERRUPTED 3
@@ -284,6 +285,9 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
   PetscCall(PgConfigLoad(comm, deck, &cfg));
+  /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
+     core of the node each: with one rank per core that oversubscribed the cores */
+  omp_set_num_threads((int)cfg.threads);
   if (cfg.cal_volume[0]) {
     PgCalibration cal = NULL;
     double        t0  = MPI_Wtime();

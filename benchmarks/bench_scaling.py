@@ -6,7 +6,7 @@ descriptors, one realization, `fft.time_bare` for the generation floor) in these
   strong  N^3 fixed (default 256^3): 1 rank, 2 ranks, and hybrid 1 rank x 2 threads
   weak    voxels per rank fixed: 192 x 192 x 192 on 1 rank, 192 x 192 x 384 on 2 ranks (each rank
           the same slab), and the hybrid 1 rank x 2 threads on the 2-rank volume
-and records per stage (generate, threshold, covariance, components, opening, geodesic, measure
+and records per stage (generate, threshold, covariance, components, opening, geodesic, conductivity, measure
 total) the seconds of the run (from the CSV the program writes), voxels per second per core, the
 ratio to the stage's floor where one is measured (generate: the bare transforms; covariance: its
 own FFTs), the peak resident bytes per voxel, the parallel efficiency against the 1-core row
@@ -24,7 +24,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "measure"]
+STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity", "measure"]
 
 
 def run(tmp, ranks, threads, shape):

@@ -16,6 +16,10 @@ realization (N^3 grid, P MPI ranks in z-slabs, T threads each; see benchmarks/RE
               transforms: 3 phases * (2 + 4 K) (phase EDTs, cPSD and 3 MIP dilations per level)
   geodesic    per axis and phase: R rounds of 2 float planes (8 N^2 bytes) and one allreduce; for z
               the transposed labels N^3 / P bytes all-to-all; 9 problems
+  conductivity per phase along z (3 solves): I = 10 CG iterations, each a halo of the boundary
+              plane's unknowns to both neighbours (2 * 8 eps N^2 bytes) and 2 allreduces, and the AMG
+              setup and V-cycles, modelled as 5 such exchanges per iteration (coarse levels:
+              latency-bound, log2 P each)
   io          the labels, N^3 / P bytes to the file system (not in the network model)
 Network: per node injection bandwidth B (default 12.5 GB/s), latency a (2 us), C cores per node
 (default 64); a rank gets B / (ranks per node). All-to-all time = a (P - 1) + bytes / B_rank;
@@ -32,8 +36,9 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K_LEVELS = 8      # radius levels of the openings at the paper's resolution (R / voxel)
 ROUNDS = 10       # geodesic halo rounds (bench_pores.csv: 7-13 at 2 ranks)
+CG_ITERATIONS = 10  # conduction solves: 9-12 iterations at rtol 1e-6 with BoomerAMG
 FACE_PIECES = 0.05
-BYTES_PER_VOXEL = 26.0  # peak of a run with every descriptor (bench_scaling.csv)
+BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase (~200 B per unknown, 40% of the voxels)
 
 
 def core_seconds_per_voxel():
@@ -61,8 +66,9 @@ def model(N, cores, B, a, C, cs):
         "components": (3 + 3 * K_LEVELS) * (scan(2 * 4 * N ** 2) + scan(P * 2 * 24 * FACE_PIECES * N ** 2)),
         "opening": 3 * (2 + 4 * K_LEVELS) * 2 * scan(4 * N ** 2 * lg),
         "geodesic": 9 * ROUNDS * scan(8 * N ** 2) + 3 * a2a(vox / P),
+        "conductivity": 3 * CG_ITERATIONS * (6 * scan(2 * 8 * 0.35 * N ** 2) + 2 * a * lg * 5),
     }
-    stages = [s for s in ("generate", "threshold", "covariance", "components", "opening", "geodesic") if s in comp]
+    stages = [s for s in ("generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity") if s in comp]
     tc = sum(comp[s] for s in stages)
     tm = sum(comm[s] for s in stages)
     worst = max(stages, key=lambda s: comm[s] / max(comp[s], 1e-30))
@@ -78,14 +84,14 @@ def main():
     a = ap.parse_args()
     cs = core_seconds_per_voxel()
     cs.pop("measure", None)
-    print("| N | cores | ranks × threads | compute s | communication s | efficiency | generate | covariance | components | opening | geodesic | GB per core |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| N | cores | ranks × threads | compute s | communication s | efficiency | generate | covariance | components | opening | geodesic | conductivity | GB per core |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for N in (2048, 4096):
         for cores in (64, 512, 4096):
             m = model(N, cores, a.bandwidth, a.latency, a.cores_per_node, cs)
             ps = m["per_stage"]
             print(f"| {N} | {cores} | {m['P']} × {m['T']} | {m['t_compute']:.0f} | {m['t_comm']:.0f} | {m['eff']:.2f} | "
-                  + " | ".join(f"{ps[s]:.2f}" for s in ("generate", "covariance", "components", "opening", "geodesic")) + f" | {m['mem_gb_per_core']:.1f} |")
+                  + " | ".join(f"{ps[s]:.2f}" for s in ("generate", "covariance", "components", "opening", "geodesic", "conductivity")) + f" | {m['mem_gb_per_core']:.1f} |")
 
 
 if __name__ == "__main__":

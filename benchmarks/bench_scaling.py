@@ -47,7 +47,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--weak", type=int, default=192)
+    ap.add_argument("--plot-only", action="store_true", help="redraw scaling.png from bench_scaling.csv")
     a = ap.parse_args()
+    if a.plot_only:
+        rows = []
+        for r in csv.DictReader(open(os.path.join(ROOT, "benchmarks", "bench_scaling.csv"))):
+            for k in ("ranks", "threads", "cores", "nx", "ny", "nz"):
+                r[k] = int(r[k])
+            for k in ("seconds", "efficiency"):
+                r[k] = float(r[k])
+            rows.append(r)
+        plot(rows, os.path.join(ROOT, "benchmarks", "scaling.png"))
+        return
     n, w = a.n, a.weak
     configs = [("strong", 1, 1, (n, n, n)), ("strong", 2, 1, (n, n, n)), ("strong", 1, 2, (n, n, n)),
                ("weak", 1, 1, (w, w, w)), ("weak", 2, 1, (w, w, 2 * w)), ("weak", 1, 2, (w, w, 2 * w))]
@@ -106,7 +117,8 @@ def plot(rows, png):
             labels = [s for s in STAGES]
         ax.set_xticks(range(len(STAGES)))
         ax.set_xticklabels(labels, rotation=30)
-        ax.set_ylabel("seconds per realization")
+        ax.set_ylabel("seconds per realization (log)")
+        ax.set_yscale("log")
         shape = next(x for x in rows if x["kind"] == kind and x["cores"] == 1)
         ax.set_title(f"{kind} scaling ({shape['nx']}×{shape['ny']}×{shape['nz']} on 1 core); numbers: efficiency")
         ax.legend(fontsize=8)

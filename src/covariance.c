@@ -40,6 +40,7 @@
 /// Cost: the transforms; the fills, products and extraction are one pass each over the local data
 /// (extraction over the (2K+1)^3 / N share of it).
 #include <plurigauss/covariance.h>
+#include <plurigauss/io.h>
 #include <plurigauss/error.h>
 
 #include <fftw3-mpi.h>
@@ -513,28 +514,20 @@ static PetscErrorCode WriteStringAttribute(hid_t obj, const char *name, const ch
   PetscFunctionReturn(0);
 }
 
-/* A small dataset that every rank holds identically: created collectively, written collectively
- * with only rank 0 selecting data (parallel HDF5 needs every rank in the H5Dwrite). */
+/* A small dataset that every rank holds identically (io.c writes it); curves also say their pairs
+ * and estimator. */
 static PetscErrorCode WriteSmall(PgCovariance c, hid_t group, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit, PetscBool curve)
 {
-  hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+  hid_t dset = H5I_INVALID_HID;
 
   PetscFunctionBeginUser;
-  if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
-  PgCallH5(space = H5Screate_simple(ndims, dims, NULL));
-  PgCallH5(dset = H5Dcreate2(group, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
-  PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  if (c->grid->rank != 0) PgCallH5(H5Sselect_none(space));
-  PgCallH5(H5Dwrite(dset, H5T_NATIVE_DOUBLE, space, space, dxpl, data));
-  PetscCall(WriteStringAttribute(dset, "unit", unit));
+  PetscCall(PgOutputWriteSmall(group, c->grid->rank, name, ndims, dims, data, unit));
   if (curve) {
+    PgCallH5(dset = H5Dopen2(group, name, H5P_DEFAULT));
     PetscCall(WriteStringAttribute(dset, "pairs", "11,12,13,22,23,33"));
     PetscCall(WriteStringAttribute(dset, "estimator", c->periodic ? "periodic" : "minus_sampling"));
+    PgCallH5(H5Dclose(dset));
   }
-  PgCallH5(H5Pclose(dxpl));
-  PgCallH5(H5Dclose(dset));
-  PgCallH5(H5Sclose(space));
   PetscFunctionReturn(0);
 }
 

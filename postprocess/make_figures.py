@@ -75,10 +75,12 @@ def fig3(f, point, png, hmax=None):
             ax.plot(r, y, color=col, lw=0.6, alpha=0.5, label="realizations (%d)" % len(Y) if k == 0 else None)
         ax.fill_between(r, Y.min(axis=0), Y.max(axis=0), color=col, alpha=0.18, lw=0, label="min\u2013max")
         ax.plot(r, m, color=col, lw=2, label="model, mean")
-        styles = ["k--", "k:", "k-."]
-        for s, (lab, h, dc) in zip(styles, data):
+        for lab, h, dc in data:
             if p in dc:
-                ax.plot(h, dc[p], s, lw=1.5, label=lab)
+                if lab.startswith("calibrated model"):
+                    ax.plot(h, dc[p], "-.", color="0.35", lw=1.2, label=lab)
+                else:
+                    ax.plot(h, dc[p], "o" if "3D" in lab else "s", color="k", ms=3, mfc="white" if "3D" in lab else "k", lw=0, label=lab)
         ax.axhline(0, color="0.6", lw=0.5)
         i, j = p
         ax.set_title("(%s) C$_{%d%d}$ \u2212 \u03b5$_%d$\u03b5$_%d$: %s\u2013%s" % ("abcdef"[n], i, j, i, j, pg.NAMES[i], pg.NAMES[j]), fontsize=9)
@@ -340,6 +342,7 @@ def fig6(rows, ratio, png, band="minmax"):
             pg.errorbar(ax, pos, color=pg.LINE[i], ls="--", marker="s", mfc="white", label="M solved, %s" % pg.NAMES[i])
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-3)
+    ax.legend(fontsize=6.5, ncol=2 if has_m else 1, loc="lower left")
     ax.set_ylabel("M-factor (\u2013)")
     ax.set_title(r"(c) M-factor: predicted $\hat{M}$" + (" and solved M" if has_m else ""), fontsize=10)
 
@@ -355,7 +358,7 @@ def fig6(rows, ratio, png, band="minmax"):
                 s = out[col] = pg.sweep_stats(rr, "_ratio", band, undefined=0.0)
             pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
         ax.axhline(1, color="0.5", lw=0.8)
-        ax.set_ylabel(r"M / $\hat{M}$ (\u2013)")
+        ax.set_ylabel(r"M / $\hat{M}$" + " (\u2013)")
         ax.set_title(r"(d) solved over predicted M-factor, M / $\hat{M}$", fontsize=10)
     else:  # no solved M-factor in this output: the medians behind beta instead
         for i in (1, 2, 3):
@@ -389,7 +392,7 @@ def fig6(rows, ratio, png, band="minmax"):
         ax.set_xlabel("carbon fraction \u03b5\u2082 incl. nanopores (target)")
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
-        if ax.get_legend_handles_labels()[0]:
+        if ax.get_legend_handles_labels()[0] and ax is not axes[0, 2]:
             ax.legend(fontsize=7)
         pg.solid_axis(ax, ratio)
     eps1 = np.mean([r["eps_1"] for r in rows]) if pg.has_column(rows, "eps_1") else np.nan

@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 NAMES = {1: "NVP", 2: "carbon", 3: "pore"}
@@ -127,6 +128,7 @@ def solid_axis(ax, ratio):
     sec = ax.secondary_xaxis("top", functions=(lambda x: x * ratio, lambda x: x / ratio))
     sec.set_xlabel(f"carbon without nanopores ({ratio:.3f} \u00b7 \u03b5\u2082)", fontsize=8)
     sec.tick_params(labelsize=7)
+    sec.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
     return sec
 
 
@@ -191,7 +193,8 @@ def _table_columns(ds):
     ...' -> ['h_um', 'C11', ...] (the first word of each comma-separated item)."""
     for a in ("rows", "columns"):
         if a in ds.attrs:
-            return [s.strip().split(" ")[0] for s in text(ds.attrs[a]).split(",")]
+            names = re.sub(r"\([^)]*\)", "", text(ds.attrs[a]))  # drop remarks in parentheses
+            return [s.strip().split(" ")[0] for s in names.split(",") if s.strip()]
     return None
 
 
@@ -199,15 +202,17 @@ def calibration_covariance(f):
     """The data's C_ij from /calibration, centred, as a list of curves
     [(label, h in um, {pair: centred C_ij})]; [] when the file has no calibration.
 
-    Looked for: `C_2d` (the 2D images, pooled; C11..C33 not centred, centred here with the
-    images' own fractions eps<i>_2d, else eps<i>, else C_ii(0)), any dataset named C_data* with
-    the same layout, and `rho_x` (C11 of the 3D stack, centred with eps1). A table is h plus one
-    row (or column) per pair, named by its `rows` attribute."""
+    Looked for: `C_2d` (the 2D images, pooled), `C_model` (the calibrated model by eqs. 7, 10,
+    11), any dataset named C_data* with the same layout: h plus one row (or column) per pair,
+    named by the `rows` attribute, not centred; and `rho_x` (row 1: C11 of the 3D stack). Each is
+    centred with its own fractions: C_ii(0) when the first lag is 0, else the attributes
+    eps<i>_2d / eps<i> of /calibration."""
     if "calibration" not in f:
         return []
     cal = f["calibration"]
     out = []
-    names = [n for n in cal if n == "C_2d" or n.lower().startswith("c_data")]
+    labels = {"C_2d": "data (2D images)", "C_model": "calibrated model (eqs. 7, 10, 11)"}
+    names = [n for n in cal if n in labels or n.lower().startswith("c_data")]
     for n in sorted(names):
         ds = cal[n]
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
@@ -222,26 +227,25 @@ def calibration_covariance(f):
         h = col.get("h_um", T[0])
         eps = {}
         for i in (1, 2, 3):
+            if "C%d%d" % (i, i) in col and h[0] == 0:
+                eps[i] = float(col["C%d%d" % (i, i)][0])
+                continue
             for a in ("eps%d_2d" % i, "eps%d" % i):
                 if a in cal.attrs:
                     eps[i] = float(cal.attrs[a])
                     break
-            else:
-                if "C%d%d" % (i, i) in col and h[0] == 0:
-                    eps[i] = float(col["C%d%d" % (i, i)][0])
         curves = {}
         for p in PAIRS:
             key = "C%d%d" % p
             if key in col and p[0] in eps and p[1] in eps:
                 curves[p] = col[key] - eps[p[0]] * eps[p[1]]
         if curves:
-            out.append(("data (2D images)" if n == "C_2d" else "data (%s)" % n, h, curves))
-    if "rho_x" in cal and "eps1" in cal.attrs:
-        ds = cal["rho_x"]
-        cols = _table_columns(ds)
-        if cols and len(cols) >= 2 and ds.shape[0] == len(cols):
-            T = ds[...]
-            out.append(("data (3D stack)", T[0], {(1, 1): T[1] - float(cal.attrs["eps1"]) ** 2}))
+            out.append((labels.get(n, "data (%s)" % n), h, curves))
+    if "rho_x" in cal and isinstance(cal["rho_x"], h5py.Dataset) and cal["rho_x"].ndim == 2 and cal["rho_x"].shape[0] >= 2:
+        T = cal["rho_x"][...]
+        e1 = T[1][0] if T[0][0] == 0 else float(cal.attrs.get("eps1", np.nan))
+        if np.isfinite(e1):
+            out.append(("data (3D stack, C11)", T[0], {(1, 1): T[1] - e1 ** 2}))
     return out
 
 

@@ -5,6 +5,8 @@
 #   make check      set up, build, run the test suite (tests/run_tests.py)
 #   make tests      build the C test drivers tests/c/test_*.c into bin/
 #   make bench      benchmarks (not part of check)
+#   make figures OUT=out/nvp_carbon_sweep.h5 [FIGDIR=dir]
+#                   the paper's Figures 3-6 from a finished output (postprocess/make_figures.py)
 #   make V=1        show the commands
 #
 # Libraries are found with pkg-config on Debian. On a cluster, load modules and set any of
@@ -63,7 +65,7 @@ DEP  := $(OBJ:.o=.d)
 
 Q = $(if $(V),,@)
 .DELETE_ON_ERROR:
-.PHONY: all run check bench setup clean format
+.PHONY: all run check bench setup clean format figures
 
 all: bin/plurigauss
 
@@ -117,6 +119,11 @@ bin/bench_fft: benchmarks/bench_fft.c | bin
 bench: all bin/bench_fft
 	sh benchmarks/bench_fft.sh
 	$(PYTHON) benchmarks/bench_generate.py
+
+OUT    ?= out/nvp_carbon_sweep.h5
+FIGDIR ?= $(dir $(OUT))figures
+figures:
+	$(PYTHON) postprocess/make_figures.py $(OUT) --outdir $(FIGDIR)
 
 format:
 	clang-format -i src/*.c src/*.h include/plurigauss/*.h

@@ -297,8 +297,8 @@ def fig5(f, points, wanted, png, max_voxels=96):
 def fig6(rows, ratio, png, band="minmax"):
     """Descriptors against eps2_target. Returns {column: sweep_stats(...)} for every column
     drawn (tau with undefined zeros left out)."""
-    if not rows:
-        return None
+    if not rows or not any(pg.has_column(rows, c) for c in ("S_12", "tau_1", "M_pred_1", "perc_1", "beta_1")):
+        return None  # the runs measured none of these descriptors
     out = {}
     fig, axes = plt.subplots(2, 3, figsize=(13.5, 8))
     ax = axes[0, 0]
@@ -342,7 +342,8 @@ def fig6(rows, ratio, png, band="minmax"):
             pg.errorbar(ax, pos, color=pg.LINE[i], ls="--", marker="s", mfc="white", label="M solved, %s" % pg.NAMES[i])
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-3)
-    ax.legend(fontsize=6.5, ncol=2 if has_m else 1, loc="lower left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, ncol=2 if has_m else 1, loc="lower left")
     ax.set_ylabel("M-factor (\u2013)")
     ax.set_title(r"(c) M-factor: predicted $\hat{M}$" + (" and solved M" if has_m else ""), fontsize=10)
 

@@ -5,7 +5,8 @@
 #   make check      set up, build, run the test suite (tests/run_tests.py)
 #   make tests      build the C test drivers tests/c/test_*.c into bin/
 #   make bench      benchmarks (not part of check)
-#   make figures OUT=FILE.h5   the paper's figures (PNG) from an output file
+#   make figures OUT=out/nvp_carbon_sweep.h5 [FIGDIR=dir]
+#                   the paper's Figures 3-6 from a finished output (postprocess/make_figures.py)
 #   make V=1        show the commands
 #
 # Libraries are found with pkg-config on Debian. On a cluster, load modules and set any of
@@ -119,10 +120,10 @@ bench: all bin/bench_fft
 	sh benchmarks/bench_fft.sh
 	$(PYTHON) benchmarks/bench_generate.py
 
-# The paper's figures from an output file: make figures OUT=out/nvp_carbon_sweep.h5
-OUT ?= out/nvp_paper.h5
+OUT    ?= out/nvp_carbon_sweep.h5
+FIGDIR ?= $(dir $(OUT))figures
 figures:
-	$(PYTHON) postprocess/make_figures.py $(OUT)
+	$(PYTHON) postprocess/make_figures.py $(OUT) --outdir $(FIGDIR)
 
 format:
 	clang-format -i src/*.c src/*.h include/plurigauss/*.h

@@ -1,266 +1,463 @@
 #!/usr/bin/env python3
-"""All figures of a sweep (or of a single deck) from its output file, as PNG, in the paper's order:
+"""The paper's Figures 3-6 from one output of plurigauss (a sweep over the carbon fraction, or a
+single point): reads OUT.h5 and the CSV beside it, writes PNGs into --outdir.
 
-  fig3_covariance.png   centred C_ij(h) - eps_i eps_j, six panels: every run of the model (thin),
-                        their mean (thick), and the data's 2D and 3D curves when the file holds a
-                        /calibration (Figure 3)
-  fig4_psd2d.png        2D continuous phase size distributions: every z-slice of the first run
-                        (green), the pooled model curve (black), and each calibration image (blue
-                        dotted) with their mean (red) when present (Figure 4)
-  fig4b_psd3d_mip.png   3D cPSD and simulated mercury intrusion (x, y, z) of the first run, with
-                        the medians r50 that define the constrictivity
-  fig5_structure_<k>.png three orthogonal cut planes and a rendered corner of the cube of the runs
-                        nearest to carbon fractions 0.2, 0.3, 0.4 (Figure 5; NVP yellow, carbon red,
-                        pores blue)
-  fig6_sweep.png        against the carbon fraction, mean and standard deviation over the
-                        realizations: (a) interface areas S_12, S_13, S_23, (b) mean geodesic
-                        tortuosity, (c) M-factors predicted by eq. 14 (solid) and solved on the voxels
-                        (dashed, when measured), (d) percolating fraction, (e) constrictivity,
-                        (f) M / M_pred (Figure 6 and beyond)
+Usage: /usr/bin/python3 postprocess/make_figures.py OUT.h5 [--outdir DIR] [--csv FILE]
+           [--point EPS2] [--fig5 0.2,0.3,0.4] [--band minmax|std] [--voxels N]
 
-Usage: /usr/bin/python3 postprocess/make_figures.py OUT.h5 [--outdir DIR]   (make figures OUT=OUT.h5)
-Reads OUT.h5 and the CSV beside it (or, for a sweep split into jobs, the merged STEM_sweep.csv if
-given as --csv). Prints the files it wrote.
+  fig3_covariance.png         Figure 3: centred C_ij(h) - eps_i eps_j, six panels, at one sweep
+                              point (--point; default the calibrated eps2, else model.carbon_fraction):
+                              every realization (thin), their mean and min-max band; the data's
+                              curves from /calibration when the file has them
+  fig3_covariance_sweep.png   the mean centred C_ij of every sweep point, coloured by eps2
+  fig4_psd2d.png              Figure 4: 2D continuous phase size distribution per phase: every
+                              z-slice of every realization at --point (thin green), the pooled
+                              curve of each realization and their mean; the images' curves and
+                              their mean from /calibration/psd2_data_<i> when present
+  fig4b_psd3d_mip.png         companion: 3D cPSD and simulated MIP (x, y, z) per phase at --point,
+                              and the 3D cPSD of every sweep point
+  fig5_structures.png         Figure 5: 3D renderings (cut-away cube, faces coloured by phase) of
+                              one realization at each carbon fraction of --fig5 (nearest points)
+  fig6_sweep.png              Figure 6 and beyond, against eps2_target (top axis: without
+                              nanopores): (a) S_12, S_13, S_23, (b) tau_1..3, (c) M_pred_1..3 and,
+                              when the CSV has them, the solved M_1..3, (d) M / M_pred, (e)
+                              percolating fraction perc_1..3, (f) constrictivity beta_1..3;
+                              mean and error bars (min-max or std) over the realizations
+The CSV is the table of the runs (one row per run); a job-array sweep merged by
+merge_sweep.py can be given with --csv (Figure 6 needs only the CSV). Prints the PNGs written.
 """
 import argparse
-import csv
 import os
-from collections import defaultdict
+import sys
 
 import h5py
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgplot as pg  # noqa: E402
+from pgplot import plt  # noqa: E402
 
-PHASE = ["NVP", "carbon", "pore"]
-COLOUR = ["#d4a900", "#c0282d", "#2b5fb4"]  # yellow (darkened for lines), red, blue
-CMAP = ListedColormap(["#f2c500", "#c0282d", "#2b5fb4"])
-PAIRS = ["11", "12", "13", "22", "23", "33"]
+GREEN = "#3a9a3a"
 
 
-def rows_of(csv_path):
-    out = []
-    with open(csv_path) as f:
-        for r in csv.DictReader(f):
-            out.append({k: float(v) if v not in ("", None) else np.nan for k, v in r.items()})
-    return out
+def default_point(f, points):
+    """The sweep point Figures 3 and 4 show: the calibrated eps2, else model.carbon_fraction of
+    the resolved deck, else the middle point."""
+    want = None
+    if "calibration" in f and "eps2" in f["calibration"].attrs:
+        want = float(f["calibration"].attrs["eps2"])
+    else:
+        v = pg.resolved_value(f, "model.carbon_fraction")
+        try:
+            want = float(v)
+        except (TypeError, ValueError):
+            want = None
+    return pg.nearest(points, want) if want is not None else points[len(points) // 2]
 
 
-def sweep_means(rows, col):
-    """Carbon fractions (sorted), mean and standard deviation of a column over the realizations
-    (a tortuosity of 0, i.e. undefined because no path crosses the domain, is left out)."""
-    by = defaultdict(list)
-    for r in rows:
-        if col in r and not (col.startswith("tau_") and not r[col] > 0):  # tau 0: undefined (no path)
-            by[round(r["eps2_target"], 6)].append(r[col])
-    x = sorted(by)
-    return np.array(x), np.array([np.mean(by[k]) for k in x]), np.array([np.std(by[k]) for k in x])
-
-
-def fig3(f, rows, out):
-    runs = sorted(f["runs"])
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharex=True)
-    curves = []
-    for k in runs:
-        d = f[f"runs/{k}/descriptors"]
-        if "C_radial" not in d:
-            continue
-        eps = [f[f"runs/{k}"].attrs.get(f"eps_{i}", np.nan) for i in (1, 2, 3)]
-        r, C = d["r_mean_um"][()], d["C_radial"][()]
-        cen = np.array([C[p] - eps[int(PAIRS[p][0]) - 1] * eps[int(PAIRS[p][1]) - 1] for p in range(6)])
-        curves.append((r, cen))
+# ---------------------------------------------------------------------------------------------
+def fig3(f, point, png, hmax=None):
+    """Centred C_ij at one point. Returns {'r': lags, 'mean': {pair: curve}, 'runs': n,
+    'data': [labels]}."""
+    curves = [c for c in (pg.centred_covariance(g) for _, g in pg.runs_at(f, point)) if c is not None]
     if not curves:
+        return None
+    data = pg.calibration_covariance(f)
+    r = curves[0][0]
+    fig, axes = plt.subplots(2, 3, figsize=(11.5, 6.6), sharex=True)
+    out = {"r": r, "mean": {}, "runs": len(curves), "data": [d[0] for d in data]}
+    for n, (ax, p) in enumerate(zip(axes.ravel(), pg.PAIRS)):
+        Y = np.array([c[1][p] for c in curves])
+        m = Y.mean(axis=0)
+        out["mean"][p] = m
+        col = pg.PAIR_LINE[p]
+        for k, y in enumerate(Y):
+            ax.plot(r, y, color=col, lw=0.6, alpha=0.5, label="realizations (%d)" % len(Y) if k == 0 else None)
+        ax.fill_between(r, Y.min(axis=0), Y.max(axis=0), color=col, alpha=0.18, lw=0, label="min\u2013max")
+        ax.plot(r, m, color=col, lw=2, label="model, mean")
+        for lab, h, dc in data:
+            if p in dc:
+                if lab.startswith("calibrated model"):
+                    ax.plot(h, dc[p], "-.", color="0.35", lw=1.2, label=lab)
+                else:
+                    ax.plot(h, dc[p], "o" if "3D" in lab else "s", color="k", ms=3, mfc="white" if "3D" in lab else "k", lw=0, label=lab)
+        ax.axhline(0, color="0.6", lw=0.5)
+        i, j = p
+        ax.set_title("(%s) C$_{%d%d}$ \u2212 \u03b5$_%d$\u03b5$_%d$: %s\u2013%s" % ("abcdef"[n], i, j, i, j, pg.NAMES[i], pg.NAMES[j]), fontsize=9)
+        if n >= 3:
+            ax.set_xlabel("distance h (%s)" % pg.UM)
+        if n % 3 == 0:
+            ax.set_ylabel("C$_{ij}$(h) \u2212 \u03b5$_i$\u03b5$_j$")
+        ax.set_xlim(0, hmax or min(r[-1], 0.3))
+        ax.tick_params(labelsize=8)
+        if n == 0:
+            ax.legend(fontsize=7)
+    src = "model and data" if data else "model (no /calibration data in the file)"
+    fig.suptitle("Figure 3: centred two-point coverage functions, %s; \u03b5\u2082 target %.3f, radial average" % (src, point), fontsize=10)
+    fig.tight_layout()
+    pg.savefig(fig, png)
+    return out
+
+
+def fig3_sweep(f, points, png):
+    """Mean centred C_ij of every sweep point. Returns {point: {pair: mean curve}}."""
+    if len(points) < 2:
+        return None
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(2, 3, figsize=(11.5, 6.6), sharex=True)
+    out = {}
+    for q, p2 in enumerate(points):
+        curves = [c for c in (pg.centred_covariance(g) for _, g in pg.runs_at(f, p2)) if c is not None]
+        if not curves:
+            continue
+        r = curves[0][0]
+        out[p2] = {}
+        for n, (ax, p) in enumerate(zip(axes.ravel(), pg.PAIRS)):
+            m = np.mean([c[1][p] for c in curves], axis=0)
+            out[p2][p] = m
+            ax.plot(r, m, color=cmap(q / max(1, len(points) - 1)), lw=1.2)
+            ax.set_xlim(0, min(r[-1], 0.3))
+    if not out:
         plt.close(fig)
         return None
-    for p, ax in enumerate(axes.flat):
-        for r, cen in curves:
-            ax.plot(r, cen[p], color="0.7", lw=0.6)
-        n = min(len(c[0]) for c in curves)
-        ax.plot(curves[0][0][:n], np.mean([c[1][p][:n] for c in curves], axis=0), color="k", lw=2, label="model (mean of runs)")
-        if "calibration" in f:
-            g = f["calibration"]
-            e2 = [g.attrs.get(f"eps{i}_2d", np.nan) for i in (1, 2, 3)]
-            if "C_2d" in g:
-                t = g["C_2d"][()]
-                i, j = int(PAIRS[p][0]), int(PAIRS[p][1])
-                ax.plot(t[0], t[1 + p] - e2[i - 1] * e2[j - 1], "o", ms=3, color="C3", label="2D images")
-            if p == 0 and "rho_x" in g:
-                t = g["rho_x"][()]
-                e1 = g.attrs.get("eps1", np.nan)
-                ax.plot(t[0], t[1] - e1 * e1, "s", ms=3, color="C0", label="3D stack")
-        ax.axhline(0, color="0.5", lw=0.5)
-        ax.set_title(f"$C_{{{PAIRS[p]}}} - \\varepsilon_{PAIRS[p][0]}\\varepsilon_{PAIRS[p][1]}$ ({PHASE[int(PAIRS[p][0]) - 1]}–{PHASE[int(PAIRS[p][1]) - 1]})", fontsize=10)
-        if p >= 3:
-            ax.set_xlabel("h (µm)")
-        if p == 0:
-            ax.legend(fontsize=8)
-    fig.suptitle("Centred two-point coverage probability functions (Figure 3)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    for n, (ax, p) in enumerate(zip(axes.ravel(), pg.PAIRS)):
+        i, j = p
+        ax.axhline(0, color="0.6", lw=0.5)
+        ax.set_title("(%s) C$_{%d%d}$ \u2212 \u03b5$_%d$\u03b5$_%d$: %s\u2013%s" % ("abcdef"[n], i, j, i, j, pg.NAMES[i], pg.NAMES[j]), fontsize=9)
+        if n >= 3:
+            ax.set_xlabel("distance h (%s)" % pg.UM)
+        if n % 3 == 0:
+            ax.set_ylabel("C$_{ij}$(h) \u2212 \u03b5$_i$\u03b5$_j$")
+        ax.tick_params(labelsize=8)
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(points[0], points[-1]))
+    fig.tight_layout(rect=(0, 0, 0.92, 0.95))
+    cax = fig.add_axes((0.93, 0.12, 0.015, 0.76))
+    fig.colorbar(sm, cax=cax, label="carbon fraction \u03b5\u2082 (target)")
+    fig.suptitle("Centred C_ij along the sweep: mean over the realizations of each point", fontsize=10)
+    pg.savefig(fig, png)
     return out
 
 
-def fig4(f, out):
-    k = sorted(f["runs"])[0]
-    d = f[f"runs/{k}/descriptors"]
-    if "psd2_1" not in d:
+# ---------------------------------------------------------------------------------------------
+def fig4(f, point, png):
+    """2D cPSD per phase at one point. Returns {i: {'r': radii, 'pooled_mean': mean of the runs'
+    psd2_<i>, 'slices': number of slice curves}}."""
+    rs = pg.runs_at(f, point)
+    if not rs or pg.psd2(rs[0][1], 1) is None:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for i, ax in enumerate(axes):
-        pooled = d[f"psd2_{i + 1}"][()]
-        r = pooled[:, 0]
-        if f"psd2_slices_{i + 1}" in d:
-            sl = d[f"psd2_slices_{i + 1}"][()]
-            for z in range(0, sl.shape[0], max(1, sl.shape[0] // 150)):
-                ax.plot(np.r_[0, r], np.r_[1, sl[z]], color="#3cb44b", lw=0.3, alpha=0.5)
-        ax.plot(np.r_[0, r], np.r_[1, pooled[:, 1]], color="k", lw=1.8, label="model slices (pooled)")
-        if "calibration" in f and f"psd2_data_{i + 1}" in f["calibration"]:
-            t = f[f"calibration/psd2_data_{i + 1}"][()]
-            for c in range(1, t.shape[1] - 1):
-                ax.plot(np.r_[0, t[:, 0]], np.r_[1, t[:, c]], ":", color="C0", lw=1, label="2D images" if c == 1 else None)
-            ax.plot(np.r_[0, t[:, 0]], np.r_[1, t[:, -1]], color="C3", lw=1.5, label="mean of the images")
-        ax.set_title(f"{PHASE[i]}")
-        ax.set_xlabel("r (µm)")
-        ax.set_ylabel("Ψ(r)")
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=8)
-    fig.suptitle("2D continuous phase size distributions (Figure 4), run " + k)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
-
-
-def fig4b(f, out):
-    k = sorted(f["runs"])[0]
-    d = f[f"runs/{k}/descriptors"]
-    if "psd3_1" not in d:
-        return None
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for i, ax in enumerate(axes):
-        p3 = d[f"psd3_{i + 1}"][()]
-        ax.plot(np.r_[0, p3[:, 0]], np.r_[1, p3[:, 1]], color="k", lw=1.8, label="cPSD 3D")
-        if f"mip_{i + 1}" in d:
-            m = d[f"mip_{i + 1}"][()]
-            for a in range(3):
-                ok = np.isfinite(m[:, 1 + a])
-                if ok.any():
-                    ax.plot(m[ok, 0], m[ok, 1 + a], "--", lw=1, label=f"MIP from {'xyz'[a]} = 0")
-        if "r50_cpsd_um" in d:
-            ax.axvline(d["r50_cpsd_um"][()][i], color="k", lw=0.5)
-        if "beta" in d:
-            ax.set_title(f"{PHASE[i]}: β = {d['beta'][()][i].mean():.2f} (mean over axes)")
-        ax.axhline(0.5, color="0.6", lw=0.5)
-        ax.set_xlabel("r (µm)")
-        ax.set_ylabel("volume fraction of the phase")
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=8)
-    fig.suptitle("3D continuous phase size distribution and simulated mercury intrusion, run " + k)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
-
-
-def fig5(f, rows, outdir):
-    """Cut planes and a rendered corner for the runs nearest carbon fractions 0.2, 0.3, 0.4."""
-    runs = [k for k in sorted(f["runs"]) if "phase" in f[f"runs/{k}"]]
-    if not runs:
-        return []
-    targets = sorted({min(runs, key=lambda k: abs(f[f"runs/{k}"].attrs["eps2_target"] - t)) for t in (0.2, 0.3, 0.4)})
-    outs = []
-    for k in targets:
-        ds = f[f"runs/{k}/phase"]
-        vox = np.array(ds.attrs["voxel_size_um"], float).reshape(-1)
-        dx, dy, dz = vox if vox.size == 3 else np.repeat(vox, 3)
-        nz, ny, nx = ds.shape
-        c = min(64, nx, ny, nz)  # the rendered corner
-        corner = ds[nz - c:, :c, :c]
-        fig = plt.figure(figsize=(14, 4.2))
-        for i, (img, title, ext) in enumerate([(ds[nz // 2], "x–y, z = %.2f µm" % (nz // 2 * dz), (0, nx * dx, 0, ny * dy)),
-                                              (ds[:, ny // 2, :], "x–z, y = %.2f µm" % (ny // 2 * dy), (0, nx * dx, 0, nz * dz)),
-                                              (ds[:, :, nx // 2], "y–z, x = %.2f µm" % (nx // 2 * dx), (0, ny * dy, 0, nz * dz))]):
-            ax = fig.add_subplot(1, 4, i + 1)
-            ax.imshow(img, origin="lower", cmap=CMAP, vmin=1, vmax=3, extent=ext, interpolation="nearest")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("µm")
-        ax = fig.add_subplot(1, 4, 4, projection="3d")
-        rgb = np.array([[0.95, 0.77, 0.0, 1], [0.75, 0.16, 0.18, 1], [0.17, 0.37, 0.71, 1]])
-        vol = np.transpose(corner, (2, 1, 0))  # x, y, z for ax.voxels
-        colours = np.zeros(vol.shape + (4,))
-        for p in range(3):
-            colours[vol == p + 1] = rgb[p]
-        ax.voxels(np.ones(vol.shape, bool), facecolors=colours, edgecolor=None, shade=True)
-        ax.set_box_aspect((1, 1, 1))
-        ax.view_init(elev=25, azim=-60)
-        ax.set_axis_off()
-        ax.set_title(f"corner {c}³ voxels ({c * dx:.2f} µm)", fontsize=9)
-        a = f[f"runs/{k}"].attrs
-        fig.suptitle(f"run {k}: carbon fraction {a['eps2_target']:.3f}; NVP yellow, carbon red, pores blue (Figure 5)", fontsize=10)
-        fig.tight_layout()
-        out = os.path.join(outdir, f"fig5_structure_{k}.png")
-        fig.savefig(out, dpi=90)
-        plt.close(fig)
-        outs.append(out)
-    return outs
-
-
-def fig6(rows, out):
-    panels = [("(a) interface area per volume (1/µm)", [("S_12", "NVP–carbon"), ("S_13", "NVP–pore"), ("S_23", "carbon–pore")], False),
-              ("(b) mean geodesic tortuosity", [(f"tau_{i}", PHASE[i - 1]) for i in (1, 2, 3)], False),
-              ("(c) M-factor: eq. 14 (solid), solved (dashed)", [(f"M_pred_{i}", PHASE[i - 1]) for i in (1, 2, 3)] + [(f"M_{i}", None) for i in (1, 2, 3)], True),
-              ("(d) percolating volume fraction", [(f"perc_{i}", PHASE[i - 1]) for i in (1, 2, 3)], False),
-              ("(e) constrictivity β", [(f"beta_{i}", PHASE[i - 1]) for i in (1, 2, 3)], False),
-              ("(f) M solved / M predicted", [(f"M_over_M_pred_{i}", PHASE[i - 1]) for i in (1, 2, 3)], False)]
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
-    plotted = {}
-    for ax, (title, cols, log) in zip(axes.flat, panels):
-        for j, (col, lab) in enumerate(cols):
-            if not rows or col not in rows[0]:
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharey=True)
+    out = {}
+    for ax, i in zip(axes, (1, 2, 3)):
+        nsl = 0
+        for _, g in rs:
+            s = pg.psd2_slices(g, i)
+            if s is None:
                 continue
-            x, m, s = sweep_means(rows, col)
-            plotted[col] = (x, m, s)
-            colour = ("C0", "C1", "C2")[j] if col.startswith("S_") else COLOUR[int(col[-1]) - 1]
-            style = "--" if col.startswith("M_") and not col.startswith(("M_pred", "M_over")) else "-"
-            ok = np.isfinite(m) & ((m > 0) if log else True)
-            ax.errorbar(x[ok], m[ok], yerr=s[ok], fmt="o" + style, ms=3, capsize=2, color=colour, label=lab)
-        if log:
-            ax.set_yscale("log")
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("carbon fraction ε₂ (incl. nanopores)")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.suptitle("Against the carbon fraction at ε₁ = const: mean ± standard deviation over realizations (Figure 6)")
+            r, S = s
+            for y in S:
+                ax.plot(r, y, color=GREEN, lw=0.4, alpha=0.35, label="model, z-slices" if nsl == 0 else None)
+                nsl += 1
+        pooled = [c for c in (pg.psd2(g, i) for _, g in rs) if c is not None]
+        mc = pg.mean_curve(pooled)
+        for k, (r, y) in enumerate(pooled):
+            ax.plot(r, y, color="#145214", lw=0.8, ls="--", label="model, pooled per realization" if k == 0 else None)
+        if mc is not None:
+            ax.plot(mc[0], mc[1], color="#0b3d0b", lw=2.2, label="model, mean (%d realizations)" % len(pooled))
+        out[i] = {"r": mc[0] if mc else None, "pooled_mean": mc[1] if mc else None, "slices": nsl}
+        cal = pg.calibration_psd2(f, i)
+        if cal is not None:
+            r, imgs, mean = cal
+            for k, y in enumerate(imgs):
+                ax.plot(r, y, ":", color="#2b5fb4", lw=1.3, label="SEM images" if k == 0 else None)
+            ax.plot(r, mean, color="#c0282d", lw=2, label="images, mean")
+            out[i]["data_mean"] = mean
+        ax.set_title("(%s) %s" % ("abc"[i - 1], pg.NAMES[i]), fontsize=10, color=pg.LINE[i])
+        ax.set_xlabel("radius r (%s)" % pg.UM)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+        if i == 1:
+            ax.set_ylabel("\u03a8$_i$(r): fraction covered by disks of radius \u2265 r")
+        ax.legend(fontsize=7, loc="upper right")
+    src = "model and SEM images" if pg.calibration_psd2(f, 1) is not None else "model (no /calibration images in the file)"
+    fig.suptitle("Figure 4: 2D continuous phase size distributions (eq. 13), %s; \u03b5\u2082 target %.3f" % (src, point), fontsize=10)
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out, plotted
+    pg.savefig(fig, png)
+    return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("file")
-    ap.add_argument("--outdir")
-    ap.add_argument("--csv")
-    a = ap.parse_args()
-    outdir = a.outdir or os.path.splitext(a.file)[0] + "_figures"
+def fig4b(f, point, points, png):
+    """3D cPSD and MIP per phase at one point (top), 3D cPSD of every point (bottom). Returns
+    {i: {'psd3_mean': curve, 'mip_mean': [r, Vx, Vy, Vz]}}."""
+    rs = pg.runs_at(f, point)
+    if not rs or pg.table(rs[0][1], "psd3_1") is None:
+        return None
+    nrow = 2 if len(points) > 1 else 1
+    fig, axes = plt.subplots(nrow, 3, figsize=(12, 3.9 * nrow), squeeze=False)
+    out = {}
+    for c, i in enumerate((1, 2, 3)):
+        ax = axes[0, c]
+        P = [pg.table(g, "psd3_%d" % i) for _, g in rs]
+        P = [(T[:, 0], T[:, 1]) for T in P if T is not None]
+        mp = pg.mean_curve(P)
+        out[i] = {}
+        if mp is not None:
+            ax.fill_between(mp[0], mp[2], mp[3], color=pg.LINE[i], alpha=0.2, lw=0)
+            ax.plot(mp[0], mp[1], color=pg.LINE[i], lw=2, marker="o", ms=3, label="3D cPSD \u03a8(r)")
+            out[i]["psd3_mean"] = mp[1]
+        M = [pg.table(g, "mip_%d" % i) for _, g in rs]
+        M = [T for T in M if T is not None]
+        if M:
+            L = min(len(T) for T in M)
+            Mm = np.mean([T[:L] for T in M], axis=0)
+            out[i]["mip_mean"] = Mm
+            for k, (ls, axn) in enumerate(zip(("--", "-.", ":"), "xyz")):
+                ax.plot(Mm[:, 0], Mm[:, k + 1], ls, color="k", lw=1.3, label="MIP V(r), inlet \u22a5 %s" % axn)
+        ax.axhline(0.5, color="0.6", lw=0.5)
+        ax.set_title("%s: \u03b5\u2082 target %.3f, mean of %d" % (pg.NAMES[i], point, len(rs)), fontsize=9, color=pg.LINE[i])
+        ax.set_xlabel("radius r (%s)" % pg.UM)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+        if c == 0:
+            ax.set_ylabel("fraction of the phase")
+        ax.legend(fontsize=7)
+    if nrow == 2:
+        cmap = plt.get_cmap("viridis")
+        for c, i in enumerate((1, 2, 3)):
+            ax = axes[1, c]
+            for q, p2 in enumerate(points):
+                P = [pg.table(g, "psd3_%d" % i) for _, g in pg.runs_at(f, p2)]
+                mp = pg.mean_curve([(T[:, 0], T[:, 1]) for T in P if T is not None])
+                if mp is not None:
+                    ax.plot(mp[0], mp[1], color=cmap(q / max(1, len(points) - 1)), lw=1.2)
+            ax.set_xlabel("radius r (%s)" % pg.UM)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlim(left=0)
+            ax.grid(alpha=0.3)
+            ax.set_title("%s: 3D cPSD at every sweep point" % pg.NAMES[i], fontsize=9, color=pg.LINE[i])
+            if c == 0:
+                ax.set_ylabel("\u03a8(r), mean over realizations")
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(points[0], points[-1]))
+        fig.tight_layout(rect=(0, 0, 0.92, 0.96))
+        cax = fig.add_axes((0.93, 0.08, 0.012, 0.36))
+        fig.colorbar(sm, cax=cax, label="\u03b5\u2082 target")
+    else:
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.suptitle("3D continuous phase size distribution and simulated mercury intrusion (constrictivity \u03b2 = (r50 MIP / r50 cPSD)\u00b2)", fontsize=10)
+    pg.savefig(fig, png)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def fig5(f, points, wanted, png, max_voxels=96):
+    """One cut-away cube per wanted carbon fraction (nearest sweep point, realization 0).
+    Returns {point: {'run': name, 'fractions': (eps_1, eps_2, eps_3) of the drawn subvolume,
+    'stride': s}}."""
+    chosen = []
+    for w in wanted:
+        p = pg.nearest(points, w)
+        if p not in chosen:
+            chosen.append(p)
+    panels = []
+    for p in chosen:
+        for k, g in pg.runs_at(f, p):
+            if "phase" in g:
+                panels.append((p, k, g))
+                break
+    if not panels:
+        return None
+    fig = plt.figure(figsize=(4.6 * len(panels), 5.0))
+    out = {}
+    for n, (p, k, g) in enumerate(panels):
+        ds = g["phase"]
+        vox = np.array(ds.attrs["voxel_size_um"], dtype=float).reshape(-1)
+        vox = np.repeat(vox, 3) if vox.size == 1 else vox
+        s = max(1, int(np.ceil(max(ds.shape) / max_voxels)))
+        vol = ds[::s, ::s, ::s]
+        ax = fig.add_subplot(1, len(panels), n + 1, projection="3d")
+        pg.draw_voxels(ax, vol, vox * s, zoom=1.15)
+        fr = tuple(float((vol == i).mean()) for i in (1, 2, 3))
+        out[p] = {"run": k, "fractions": fr, "stride": s}
+        ratio = float(f["model"].attrs.get("nanopore_ratio", 0.28 / 0.69)) if "model" in f else 0.28 / 0.69
+        ax.set_title("(%s) \u03b5\u2082 = %.3f (without nanopores %.3f)\nrun %s: NVP %.3f, carbon %.3f, pore %.3f" % ("abcdefgh"[n], p, p * ratio, k, *fr), fontsize=8.5)
+        for lab, setter in (("x", ax.set_xlabel), ("y", ax.set_ylabel), ("z", ax.set_zlabel)):
+            setter("%s (%s)" % (lab, pg.UM), fontsize=8, labelpad=-2)
+        ax.tick_params(labelsize=6, pad=0)
+        shape = ds.shape
+    pg.phase_legend(fig, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    L = np.array(shape[::-1]) * vox
+    fig.suptitle("Figure 5: realizations of %.2f \u00d7 %.2f \u00d7 %.2f %s%s, corner cut away" % (*L, pg.UM, "" if s == 1 else " (every %d-th voxel drawn)" % s), fontsize=10)
+    fig.subplots_adjust(left=0.0, right=0.97, bottom=0.06, top=0.86, wspace=0.04)
+    pg.savefig(fig, png, dpi=130)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def fig6(rows, ratio, png, band="minmax"):
+    """Descriptors against eps2_target. Returns {column: sweep_stats(...)} for every column
+    drawn (tau with undefined zeros left out)."""
+    if not rows or not any(pg.has_column(rows, c) for c in ("S_12", "tau_1", "M_pred_1", "perc_1", "beta_1")):
+        return None  # the runs measured none of these descriptors
+    out = {}
+    fig, axes = plt.subplots(2, 3, figsize=(13.5, 8))
+    ax = axes[0, 0]
+    for col, p in (("S_12", (1, 2)), ("S_13", (1, 3)), ("S_23", (2, 3))):
+        if pg.has_column(rows, col):
+            s = out[col] = pg.sweep_stats(rows, col, band)
+            pg.errorbar(ax, s, color=pg.PAIR_LINE[p], label="S$_{%d%d}$ %s\u2013%s" % (*p, pg.NAMES[p[0]], pg.NAMES[p[1]]))
+    ax.set_ylabel("interface area per unit volume (1/%s)" % pg.UM)
+    ax.set_title("(a) pairwise interface areas", fontsize=10)
+
+    ax = axes[0, 1]
+    for i in (1, 2, 3):
+        col = "tau_%d" % i
+        if pg.has_column(rows, col):
+            s = out[col] = pg.sweep_stats(rows, col, band, undefined=0.0)
+            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+    ax.set_ylabel("mean geodesic tortuosity \u03c4$_{geod}$ (\u2013)")
+    ax.set_title("(b) mean geodesic tortuosity (axes with a 26-connected path)", fontsize=10)
+
+    ax = axes[0, 2]
+    has_m = all(pg.has_column(rows, "M_%d" % i) for i in (1, 2, 3))
+    zero_marked = False
+    for i in (1, 2, 3):
+        col = "M_pred_%d" % i
+        if not pg.has_column(rows, col):
+            continue
+        s = out[col] = pg.sweep_stats(rows, col, band)
+        pos = dict(s)
+        pos["mean"] = np.where(s["mean"] > 0, s["mean"], np.nan)
+        pos["lo"] = np.where(s["lo"] > 0, s["lo"], pos["mean"])  # a log axis shows no 0: bar from the positive part
+        pg.errorbar(ax, pos, color=pg.LINE[i], label=r"$\hat{M}$ (eq. 14), %s" % pg.NAMES[i])
+        z = s["x"][s["mean"] == 0]
+        if z.size:
+            ax.plot(z, np.full(z.size, 1e-3), "v", color=pg.LINE[i], ms=6, clip_on=False, label=None if zero_marked else r"$\hat{M}$ = 0 (no path)")
+            zero_marked = True
+        if has_m:
+            s = out["M_%d" % i] = pg.sweep_stats(rows, "M_%d" % i, band)
+            pos = dict(s)
+            pos["mean"] = np.where(s["mean"] > 0, s["mean"], np.nan)
+            pos["lo"] = np.where(s["lo"] > 0, s["lo"], pos["mean"])
+            pg.errorbar(ax, pos, color=pg.LINE[i], ls="--", marker="s", mfc="white", label="M solved, %s" % pg.NAMES[i])
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, ncol=2 if has_m else 1, loc="lower left")
+    ax.set_ylabel("M-factor (\u2013)")
+    ax.set_title(r"(c) M-factor: predicted $\hat{M}$" + (" and solved M" if has_m else ""), fontsize=10)
+
+    ax = axes[1, 0]
+    ratio_cols = ["M_over_M_pred_%d" % i for i in (1, 2, 3)]
+    if has_m:
+        for i in (1, 2, 3):
+            col = ratio_cols[i - 1]
+            if pg.has_column(rows, col):
+                s = out[col] = pg.sweep_stats(rows, col, band, undefined=0.0)
+            else:  # the ratio per run, from the two columns, where M_pred > 0
+                rr = [dict(r, _ratio=(r["M_%d" % i] / r["M_pred_%d" % i] if r["M_pred_%d" % i] > 0 else 0.0)) for r in rows]
+                s = out[col] = pg.sweep_stats(rr, "_ratio", band, undefined=0.0)
+            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+        ax.axhline(1, color="0.5", lw=0.8)
+        ax.set_ylabel(r"M / $\hat{M}$" + " (\u2013)")
+        ax.set_title(r"(d) solved over predicted M-factor, M / $\hat{M}$", fontsize=10)
+    else:  # no solved M-factor in this output: the medians behind beta instead
+        for i in (1, 2, 3):
+            for col, ls, mk, what in (("r50_cpsd_%d" % i, "-", "o", "3D cPSD"), ("r50_mip_%d" % i, "--", "s", "MIP")):
+                if pg.has_column(rows, col):
+                    s = out[col] = pg.sweep_stats(rows, col, band)
+                    pg.errorbar(ax, s, color=pg.LINE[i], ls=ls, marker=mk, mfc="white" if ls == "--" else None, label="%s, %s" % (what, pg.NAMES[i]))
+        ax.set_ylabel("median radius r50 (%s)" % pg.UM)
+        ax.set_title("(d) r50 of 3D cPSD and MIP (no solved M in this CSV)", fontsize=10)
+
+    ax = axes[1, 1]
+    for i in (1, 2, 3):
+        col = "perc_%d" % i
+        if pg.has_column(rows, col):
+            s = out[col] = pg.sweep_stats(rows, col, band)
+            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("percolating fraction of the phase (\u2013)")
+    ax.set_title("(e) percolation (mean over axes)", fontsize=10)
+
+    ax = axes[1, 2]
+    for i in (1, 2, 3):
+        col = "beta_%d" % i
+        if pg.has_column(rows, col):
+            s = out[col] = pg.sweep_stats(rows, col, band)
+            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+    ax.set_ylabel("constrictivity \u03b2 (\u2013)")
+    ax.set_title("(f) constrictivity", fontsize=10)
+
+    for ax in axes.ravel():
+        ax.set_xlabel("carbon fraction \u03b5\u2082 incl. nanopores (target)")
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+        if ax.get_legend_handles_labels()[0] and ax is not axes[0, 2]:
+            ax.legend(fontsize=7)
+        pg.solid_axis(ax, ratio)
+    eps1 = np.mean([r["eps_1"] for r in rows]) if pg.has_column(rows, "eps_1") else np.nan
+    what = "min\u2013max" if band == "minmax" else "\u00b1 1 standard deviation"
+    nreal = max(len(rs) for _, rs in pg.by_point(rows))
+    fig.suptitle("Figure 6: descriptors against the carbon fraction (NVP fraction %.4f measured); mean and %s over %d realizations" % (eps1, what, nreal), fontsize=10)
+    fig.tight_layout()
+    pg.savefig(fig, png)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def make_all(h5path, outdir=None, csv_path=None, point=None, fig5_at=(0.2, 0.3, 0.4), band="minmax", max_voxels=96):
+    """Every figure; returns {name: (png path, plotted data)} for those the file allows."""
+    outdir = outdir or os.path.join(os.path.dirname(os.path.abspath(h5path)), "figures")
     os.makedirs(outdir, exist_ok=True)
-    rows = rows_of(a.csv or os.path.splitext(a.file)[0] + ".csv")
-    written = []
-    with h5py.File(a.file, "r") as f:
-        written.append(fig3(f, rows, os.path.join(outdir, "fig3_covariance.png")))
-        written.append(fig4(f, os.path.join(outdir, "fig4_psd2d.png")))
-        written.append(fig4b(f, os.path.join(outdir, "fig4b_psd3d_mip.png")))
-        written += fig5(f, rows, outdir)
-    written.append(fig6(rows, os.path.join(outdir, "fig6_sweep.png"))[0])
-    for w in written:
-        if w:
-            print(w)
+    csv_path = csv_path or pg.csv_beside(h5path)
+    rows = pg.read_rows(csv_path) if os.path.exists(csv_path) else []
+    done = {}
+
+    def put(name, data):
+        if data is not None:
+            done[name] = (os.path.join(outdir, name + ".png"), data)
+
+    with h5py.File(h5path, "r") as f:
+        points = pg.sweep_points(f)
+        if points:
+            p = pg.nearest(points, point) if point is not None else default_point(f, points)
+            put("fig3_covariance", fig3(f, p, os.path.join(outdir, "fig3_covariance.png")))
+            put("fig3_covariance_sweep", fig3_sweep(f, points, os.path.join(outdir, "fig3_covariance_sweep.png")))
+            put("fig4_psd2d", fig4(f, p, os.path.join(outdir, "fig4_psd2d.png")))
+            put("fig4b_psd3d_mip", fig4b(f, p, points, os.path.join(outdir, "fig4b_psd3d_mip.png")))
+            put("fig5_structures", fig5(f, points, fig5_at, os.path.join(outdir, "fig5_structures.png"), max_voxels))
+        ratio = pg.nanopore_ratio(h5path, rows)
+    put("fig6_sweep", fig6(rows, ratio, os.path.join(outdir, "fig6_sweep.png"), band))
+    return done
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("file", help="the HDF5 output (OUT.h5)")
+    ap.add_argument("--outdir", help="directory of the PNGs (default: figures/ beside OUT.h5)")
+    ap.add_argument("--csv", help="run table (default: OUT.csv beside OUT.h5)")
+    ap.add_argument("--point", type=float, help="carbon fraction of Figures 3 and 4 (nearest sweep point)")
+    ap.add_argument("--fig5", default="0.2,0.3,0.4", help="carbon fractions rendered in Figure 5 (default 0.2,0.3,0.4)")
+    ap.add_argument("--band", choices=("minmax", "std"), default="minmax", help="error bars of Figure 6")
+    ap.add_argument("--voxels", type=int, default=96, help="largest number of voxels per side drawn in Figure 5 (a stride beyond)")
+    a = ap.parse_args(argv)
+    if not os.path.exists(a.file):
+        print("make_figures: error: %s does not exist" % a.file, file=sys.stderr)
+        return 1
+    try:
+        fig5_at = [float(x) for x in a.fig5.split(",") if x.strip()]
+    except ValueError:
+        print("make_figures: error: --fig5 = %s is not a list of numbers" % a.fig5, file=sys.stderr)
+        return 1
+    done = make_all(a.file, a.outdir, a.csv, a.point, fig5_at, a.band, a.voxels)
+    for name, (png, _) in done.items():
+        print(png)
+    if not done:
+        print("make_figures: error: %s has no complete run to draw" % a.file, file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,35 +1,25 @@
 #!/usr/bin/env python3
 """Figure 3 style: centred two-point coverage functions C_ij(h) - eps_i eps_j of every run of an
 output file (radial curves from /runs/<k>/descriptors), one panel per pair, optionally beside the
-curves of a measured image (another output file written with input.image).
+curves of a measured image (another output file written with input.image) and the data of the
+file's /calibration group. make_figures.py draws Figure 3 at one sweep point with its band.
 
-Usage: /usr/bin/python3 postprocess/plot_covariance.py OUT.h5 [--data IMAGE_OUT.h5] [--png FILE]
+Usage: /usr/bin/python3 postprocess/plot_covariance.py OUT.h5 [--data IMAGE_OUT.h5] [--png FILE] [--hmax UM]
 """
 import argparse
 import os
+import sys
 
 import h5py
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-PAIRS = [(1, 1), (2, 2), (3, 3), (1, 2), (1, 3), (2, 3)]  # the paper's panel order (a)-(f)
-ROW = {(1, 1): 0, (1, 2): 1, (1, 3): 2, (2, 2): 3, (2, 3): 4, (3, 3): 5}
-NAMES = {1: "NVP", 2: "carbon", 3: "pore"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgplot as pg  # noqa: E402
+from pgplot import plt  # noqa: E402
 
 
 def curves(path):
-    out = []
     with h5py.File(path, "r") as f:
-        for k in sorted(f["runs"]):
-            g = f["runs"][k]
-            if "descriptors" not in g or "C_radial" not in g["descriptors"]:
-                continue
-            eps = [float(g.attrs[f"eps_{i}"]) for i in (1, 2, 3)]
-            out.append((g["descriptors/r_um"][...], g["descriptors/C_radial"][...], eps))
-    return out
+        return [c for c in (pg.centred_covariance(g) for _, g in pg.runs(f)) if c is not None], pg.calibration_covariance(f)
 
 
 def main():
@@ -39,23 +29,28 @@ def main():
     ap.add_argument("--png")
     ap.add_argument("--hmax", type=float, help="largest lag shown (um)")
     a = ap.parse_args()
-    model = curves(a.file)
-    data = curves(a.data) if a.data else []
+    model, cal = curves(a.file)
+    data = curves(a.data)[0] if a.data else []
     fig, axes = plt.subplots(2, 3, figsize=(12, 7))
-    for ax, (i, j) in zip(axes.ravel(), PAIRS):
-        for n, (r, C, eps) in enumerate(model):
-            ax.plot(r, C[ROW[i, j]] - eps[i - 1] * eps[j - 1], color="tab:green", lw=1, label="model" if n == 0 else None)
-        for n, (r, C, eps) in enumerate(data):
-            ax.plot(r, C[ROW[i, j]] - eps[i - 1] * eps[j - 1], "k--", lw=1.5, label="data" if n == 0 else None)
+    for n, (ax, p) in enumerate(zip(axes.ravel(), pg.PAIRS)):
+        for k, (r, C) in enumerate(model):
+            ax.plot(r, C[p], color=pg.PAIR_LINE[p], lw=1, label="model runs" if k == 0 else None)
+        for k, (r, C) in enumerate(data):
+            ax.plot(r, C[p], "k--", lw=1.5, label="image (--data)" if k == 0 else None)
+        for (lab, h, C), ls in zip(cal, (":", "-.", "--", (0, (1, 3)))):
+            if p in C:
+                ax.plot(h, C[p], ls=ls, color="0.25", lw=1.4, label=lab)
         ax.axhline(0, color="0.6", lw=0.5)
-        ax.set_title(f"C{i}{j} - eps{i} eps{j}  ({NAMES[i]}, {NAMES[j]})", fontsize=9)
-        ax.set_xlabel("h (um)")
+        i, j = p
+        ax.set_title("(%s) C$_{%d%d}$ \u2212 \u03b5$_%d$\u03b5$_%d$: %s\u2013%s" % ("abcdef"[n], i, j, i, j, pg.NAMES[i], pg.NAMES[j]), fontsize=9)
+        ax.set_xlabel("distance h (%s)" % pg.UM)
+        ax.set_ylabel("C$_{ij}$(h) \u2212 \u03b5$_i$\u03b5$_j$")
         if a.hmax:
             ax.set_xlim(0, a.hmax)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     png = a.png or os.path.splitext(a.file)[0] + "_covariance.png"
-    fig.savefig(png, dpi=110)
+    pg.savefig(fig, png)
     print(png)
 
 

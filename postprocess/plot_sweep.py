@@ -1,43 +1,39 @@
 #!/usr/bin/env python3
 """Figure 6a style: pairwise interface areas per unit volume S_12, S_13, S_23 (mean and range over
-the realizations) against the carbon fraction of a sweep, from the run table (CSV).
+the realizations) against the carbon fraction of a sweep, from the run table (CSV). The whole of
+Figure 6 (tortuosity, M-factors, percolation, constrictivity) is made by make_figures.py.
 
-Usage: /usr/bin/python3 postprocess/plot_sweep.py OUT.csv [--png FILE]
+Usage: /usr/bin/python3 postprocess/plot_sweep.py OUT.csv [--png FILE] [--band minmax|std]
 """
 import argparse
-import csv
 import os
-from collections import defaultdict
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgplot as pg  # noqa: E402
+from pgplot import plt  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv")
     ap.add_argument("--png")
+    ap.add_argument("--band", choices=("minmax", "std"), default="minmax")
     a = ap.parse_args()
-    rows = list(csv.DictReader(open(a.csv)))
-    by = defaultdict(list)
-    for r in rows:
-        by[float(r["eps2_target"])].append(r)
-    x = sorted(by)
+    rows = pg.read_rows(a.csv)
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for col, lab in (("S_12", "NVP-carbon"), ("S_13", "NVP-pore"), ("S_23", "carbon-pore")):
-        if col not in rows[0]:
-            continue
-        v = [[float(r[col]) for r in by[p]] for p in x]
-        ax.errorbar(x, [np.mean(t) for t in v], yerr=[[np.mean(t) - min(t) for t in v], [max(t) - np.mean(t) for t in v]], marker="o", capsize=3, label=lab)
-    ax.set_xlabel("volume fraction of carbon (incl. nanopores)")
-    ax.set_ylabel("interface area per unit volume (1/um)")
+    for col, p in (("S_12", (1, 2)), ("S_13", (1, 3)), ("S_23", (2, 3))):
+        if pg.has_column(rows, col):
+            pg.errorbar(ax, pg.sweep_stats(rows, col, a.band), color=pg.PAIR_LINE[p], label="S$_{%d%d}$ %s\u2013%s" % (*p, pg.NAMES[p[0]], pg.NAMES[p[1]]))
+    ax.set_xlabel("carbon fraction \u03b5\u2082 incl. nanopores (target)")
+    ax.set_ylabel("interface area per unit volume (1/%s)" % pg.UM)
+    ax.grid(alpha=0.3)
     ax.legend()
+    h5 = os.path.splitext(a.csv)[0] + ".h5"
+    pg.solid_axis(ax, pg.nanopore_ratio(h5, rows))
     fig.tight_layout()
     png = a.png or os.path.splitext(a.csv)[0] + "_interfaces.png"
-    fig.savefig(png, dpi=110)
+    pg.savefig(fig, png)
     print(png)
 
 

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Strong (and weak) scaling from benchmark tables: wall time and parallel efficiency against the
+number of cores, one curve per problem (size, precision, stage, ...).
+
+Usage: /usr/bin/python3 postprocess/plot_scaling.py TABLE.csv [TABLE.csv ...] [--png FILE] [--time COLUMN]
+
+A table needs a `ranks` (or `cores`) column and a time column in seconds: --time, else the first
+of t_stage_s, t_generate_s, t_mpi_s, t_min_s present. cores = ranks x threads (`threads`, default
+1) unless a `cores` column exists. Rows that differ only in their cores form one curve; the other
+identifying columns present (kind, what, stage, phase, n, nx, ny, nz, voxels_per_rank, precision,
+planner, layout, threads) name it. Efficiency against the curve's row with the fewest cores:
+strong t1 c1 / (t c); weak (a `kind` column equal to weak) t1 / t. Works with the benchmarks/*.csv
+of this repository and the tables of benchmarks/scaling_table.py.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgplot as pg  # noqa: E402
+from pgplot import plt  # noqa: E402
+
+TIMES = ["t_stage_s", "t_generate_s", "t_mpi_s", "t_min_s"]  # a per-stage table: its stage time
+KEYS = ["kind", "what", "stage", "phase", "n", "nx", "ny", "nz", "voxels_per_rank", "precision", "planner", "layout"]
+
+
+def curves(path, tcol=None):
+    """{label: (cores array, seconds array, weak?)} of one table, sorted by cores."""
+    rows = pg.read_rows(path)
+    if not rows or not ("ranks" in rows[0] or "cores" in rows[0]):
+        return {}
+    tcol = tcol or next((c for c in TIMES if c in rows[0]), None)
+    if tcol is None or tcol not in rows[0]:
+        return {}
+    keys = [k for k in KEYS if k in rows[0] and len({str(r[k]) for r in rows}) > 1]
+    by_threads = "cores" not in rows[0] and "threads" in rows[0]
+    if by_threads and len({r["threads"] for r in rows}) > 1:
+        keys.append("threads")  # rank-vs-thread comparisons are separate curves
+    out = {}
+    for r in rows:
+        cores = r["cores"] if "cores" in r else r["ranks"] * (r.get("threads", 1) if isinstance(r.get("threads", 1), float) else 1)
+        t = r[tcol]
+        if not isinstance(t, float) or not np.isfinite(t) or t <= 0:
+            continue
+        lab = ", ".join("%s=%s" % (k, (("%g" % r[k]) if isinstance(r[k], float) else r[k])) for k in keys) or os.path.basename(path)
+        lab = "%s: %s" % (os.path.splitext(os.path.basename(path))[0], lab)
+        weak = str(r.get("kind", "")) == "weak"
+        out.setdefault(lab, [[], [], weak])
+        out[lab][0].append(cores)
+        out[lab][1].append(t)
+    res = {}
+    for lab, (c, t, weak) in out.items():
+        o = np.argsort(c)
+        res[lab] = (np.array(c)[o], np.array(t)[o], weak)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("tables", nargs="+")
+    ap.add_argument("--png")
+    ap.add_argument("--time", help="time column (seconds)")
+    a = ap.parse_args()
+    allc = {}
+    for t in a.tables:
+        allc.update(curves(t, a.time))
+    allc = {k: v for k, v in allc.items() if len(np.unique(v[0])) > 1}
+    if not allc:
+        print("plot_scaling: error: no table with a time at two or more core counts", file=sys.stderr)
+        return 1
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    cmap = plt.get_cmap("tab20")
+    for n, (lab, (c, t, weak)) in enumerate(sorted(allc.items())):
+        col = cmap(n % 20)
+        ax1.plot(c, t, "o-", color=col, ms=4, lw=1.2, label=lab)
+        ax1.plot(c, t[0] * (np.ones_like(c) if weak else c[0] / c), ":", color=col, lw=0.8)
+        eff = t[0] / t if weak else t[0] * c[0] / (t * c)
+        ax2.plot(c, eff, "o-", color=col, ms=4, lw=1.2)
+    ax1.set_xscale("log", base=2)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("cores (ranks \u00d7 threads)")
+    ax1.set_ylabel("wall time (s)")
+    ax1.set_title("time (dotted: ideal from the fewest cores)", fontsize=10)
+    ax2.set_xscale("log", base=2)
+    ax2.axhline(1, color="0.5", lw=0.8)
+    ax2.set_xlabel("cores (ranks \u00d7 threads)")
+    ax2.set_ylabel("parallel efficiency (\u2013)")
+    ax2.set_title("efficiency: strong t\u2081c\u2081/(t c), weak t\u2081/t", fontsize=10)
+    ax2.set_ylim(0, max(1.2, ax2.get_ylim()[1]))
+    from matplotlib.ticker import ScalarFormatter
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3, which="both")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+    fig.legend(*ax1.get_legend_handles_labels(), loc="center left", bbox_to_anchor=(0.70, 0.5), fontsize=6.5, frameon=False)
+    fig.tight_layout(rect=(0, 0, 0.70, 1))
+    png = a.png or os.path.splitext(a.tables[0])[0] + "_scaling.png"
+    pg.savefig(fig, png)
+    print(png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

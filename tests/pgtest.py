@@ -19,6 +19,8 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
 # the descriptors (C_ij, intrinsic volumes) are not needed by the tests of the fields, fractions,
 # ranks and output contract: switching them off saves most of the run time of a small grid
+# the transport descriptors (percolation, openings, MIP, tortuosity, conduction), off for tests of other things
+TRANSPORT_OFF = ["-measure_percolation", "false", "-measure_psd", "false", "-measure_mip", "false", "-measure_tortuosity", "false", "-conductivity_solve", "false"]
 NOMEASURE = ["-measure_covariance", "false", "-measure_intrinsic", "false", "-measure_percolation", "false", "-measure_psd", "false",
              "-measure_mip", "false", "-measure_tortuosity", "false", "-conductivity_solve", "false"]
 

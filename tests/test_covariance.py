@@ -385,7 +385,7 @@ def test_program_image_input():
     img, out = f"{d}/img.h5", f"{d}/o.h5"
     with h5py.File(img, "w") as f:
         f.create_dataset("l", data=lab).attrs["voxel_size_um"] = list(voxel)
-    pgtest.run(2, ["-input_image", img + ":/l", "-output_file", out, "-output_overwrite", "-measure_range_um", 2.5, "-measure_intrinsic", "false"])
+    pgtest.run(2, ["-input_image", img + ":/l", "-output_file", out, "-output_overwrite", "-measure_range_um", 2.5, "-measure_intrinsic", "false"] + pgtest.TRANSPORT_OFF)
     prog = read_csv(f"{d}/o_cov_0000.csv")
     got, _, _ = run_cov(d, "i", 3, lab.shape, voxel, False, 2.5, labels=lab)
     ref = reference_curves(lab, voxel, False, 2.5)
@@ -418,7 +418,7 @@ def test_model_eq7_and_long_range():
     out, R, n = os.path.join(d, "m.h5"), 8, 96
     pgtest.run(2, [pgtest.TINY, "-domain_shape", f"{n},{n},{n}", "-sweep_realizations", R, "-output_file", out, "-output_overwrite",
                    "-output_write_fields", "false", "-output_write_phase", "true", "-measure_range_um", 0.3, "-measure_intrinsic", "false",
-                   "-random_seed", 21])
+                   "-random_seed", 21] + pgtest.TRANSPORT_OFF)
     rows = pgtest.rows(out)
     lx, alpha, vox = rows[0]["lambda_x"], 16.6, 0.0166
     import h5py

@@ -22,7 +22,7 @@ def test_hdf5_xdmf_csv_contract():
     d = pgtest.workdir("output")
     out = os.path.join(d, "o.h5")
     pgtest.run(3, [pgtest.TINY, "-domain_shape", "20,24,28", "-domain_voxel_size_um", "0.01,0.012,0.014", "-sweep_carbon_fraction", "0.25,0.3",
-                   "-sweep_realizations", 2, "-output_file", out, "-output_compress", 4, "-output_write_fields", "true", "-output_precision", "single"])
+                   "-sweep_realizations", 2, "-output_file", out, "-output_compress", 4, "-output_write_fields", "true", "-output_precision", "single"] + pgtest.TRANSPORT_OFF)
     assert not os.path.exists(out + ".part"), ".part left behind after a complete sweep"
     r = pgtest.rows(out)
     assert [x["run"] for x in r] == [0, 1, 2, 3], [x["run"] for x in r]
@@ -125,7 +125,7 @@ def compare_to_reference(ref, out, n):
 
 # a sweep of 6 runs long enough to be interrupted: ~0.3 s per run with the descriptors on 2 cores
 RESUME_ARGS = [pgtest.TINY, "-domain_shape", "128,128,128", "-sweep_carbon_fraction", "0.2,0.3,0.35", "-sweep_realizations", 2,
-               "-output_write_fields", "false", "-output_precision", "single", "-fft_planner", "estimate"]
+               "-output_write_fields", "false", "-output_precision", "single", "-fft_planner", "estimate"] + pgtest.TRANSPORT_OFF
 NRUNS = 6
 _ref = {}
 

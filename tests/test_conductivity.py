@@ -129,15 +129,15 @@ def test_isolated_blob():
 
 
 def test_random_against_direct_solve():
-    """Smooth random three-phase volumes (every phase, every axis, anisotropic voxels, insulating
-    and periodic sides) against scipy's direct solve of the same system: M to 1e-7 at rtol 1e-10,
+    """Smooth random three-phase volumes (every phase and axis with insulating sides, the pores with
+    periodic sides; anisotropic voxels) against scipy's direct solve of the same system: M to 1e-7 at rtol 1e-10,
     inlet and outlet currents equal to 1e-7, the same M at 1, 2, 3 ranks (to 1e-7), with BoomerAMG (the default) and
     with GAMG."""
     bad = []
     v = smooth_volume((14, 13, 12), 3)
     voxel = (1.0, 0.8, 1.3)
-    for periodic in (False, True):
-        for value in (1, 2, 3):
+    for periodic, values in ((False, (1, 2, 3)), (True, (3,))):  # periodic sides: the pores (the hardest)
+        for value in values:
             extra = ["-value", value, "-rtol", "1e-10"] + (["-periodic_sides"] if periodic else [])
             outs = run(v, voxel=voxel, extra=extra, tag=f"r{value}{int(periodic)}")
             outs += run(v, ranks=(2,), voxel=voxel, extra=extra + ["-cond_pc_type", "gamg"], tag=f"h{value}{int(periodic)}")

@@ -293,8 +293,8 @@ def test_tortuosity_channels():
 
 def test_opening_random_against_scipy():
     """Smooth three-phase volumes, every phase: 3D cPSD (periodic and minus-sampled), 2D cPSD per
-    slice and pooled, MIP along x, y, z from both sides, anisotropic voxels; equal to the scipy
-    reference and identical at 1, 2, 3 ranks."""
+    slice and pooled, MIP along x, y, z (the high side: the neck test), anisotropic voxels (at 1 and
+    3 ranks; cubic at 1, 2, 3): equal to the scipy reference and identical across the rank counts."""
     bad = []
     v = smooth_volume((22, 20, 24), 5)
     for voxel, step in (((1, 1, 1), 1.0), ((0.5, 0.6, 0.8), 0.35)):
@@ -303,7 +303,7 @@ def test_opening_random_against_scipy():
                 extra = ["-value", str(value), "-step", str(step), "-psd2", "-mip", "7"] + (["-periodic"] if periodic else [])
                 tag = f"rand_{value}_{int(periodic)}_{step}"
                 wd = pgtest.workdir("pores")
-                outs = run(v, voxel=voxel, extra=extra + ["-slices", os.path.join(wd, tag + ".sl")], tag=tag)
+                outs = run(v, ranks=RANKS if step == 1.0 else (1, 3), voxel=voxel, extra=extra + ["-slices", os.path.join(wd, tag + ".sl")], tag=tag)
                 same_across_ranks(outs, ["psd3", "psd2", "mip_x", "mip_y", "mip_z"])
                 o = outs[0]
                 ref = psd3_ref(v, value, voxel, step, periodic)
@@ -377,7 +377,9 @@ DESCRIPTOR_SETS = ("percolating_fraction", "r50_mip_um", "beta", "tau", "tau_inl
 
 
 def program_run(np_, out, extra=()):
-    pgtest.run(np_, [pgtest.TINY, "-output_file", out, "-measure_covariance", "false", "-measure_intrinsic", "false", "-output_write_fields", "false"] + list(extra))
+    # the conduction solve agrees across rank counts only to its tolerance: tests/test_conductivity.py
+    pgtest.run(np_, [pgtest.TINY, "-output_file", out, "-measure_covariance", "false", "-measure_intrinsic", "false", "-output_write_fields", "false",
+                     "-conductivity_solve", "false"] + list(extra))
     rows = pgtest.rows(out)
     with h5py.File(out, "r") as f:
         desc = [{n: f[f"runs/{k:04d}/descriptors/{n}"][...] for n in f[f"runs/{k:04d}/descriptors"]} for k in range(len(rows))]
@@ -460,7 +462,8 @@ def test_program_real_image():
     rows = {}
     for n in (1, 3):
         out = os.path.join(wd, f"b{n}.h5")
-        pgtest.run(n, ["-input_image", img + ":/phase", "-output_file", out, "-measure_covariance", "false", "-measure_intrinsic", "false"])
+        pgtest.run(n, ["-input_image", img + ":/phase", "-output_file", out, "-measure_covariance", "false", "-measure_intrinsic", "false",
+                       "-conductivity_solve", "false"])
         rows[n] = pgtest.rows(out)[0]
     bad = [f"{c}: {rows[3][c]} vs {rows[1][c]}" for c in rows[1] if not c.startswith(("t_", "peak")) and rows[1][c] != rows[3][c]]
     row = rows[1]

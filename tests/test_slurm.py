@@ -268,6 +268,13 @@ output:
   file: res/small.h5
 fft:
   planner: estimate
+measure:                 # the job machinery is under test here, not the transport descriptors
+  percolation: false
+  psd: false
+  mip: false
+  tortuosity: false
+conductivity:
+  solve: false
 """)
     return deck
 

@@ -31,6 +31,7 @@
 /// of 201 points x ~40 bins of C12 takes well under a second).
 #include <plurigauss/calibrate.h>
 #include <plurigauss/error.h>
+#include <plurigauss/image.h>
 #include <plurigauss/model.h>
 #include <plurigauss/opening.h>
 
@@ -663,32 +664,7 @@ static PetscErrorCode ReadVolume(PgCalibration c)
 
   PetscFunctionBeginUser;
   if (IsHDF5Spec(spec)) {
-    char        file[PETSC_MAX_PATH_LEN];
-    const char *colon = strrchr(spec, ':');
-    hid_t       fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-    hsize_t     start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]}, nm = PetscMax((hsize_t)nloc, 1);
-    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
-    PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
-    PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
-    f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
-    PgCheckH5id(f, "open the calibration volume");
-    PgCallH5(d = H5Dopen2(f, colon + 1, H5P_DEFAULT));
-    PgCallH5(fs = H5Dget_space(d));
-    PgCallH5(ms = H5Screate_simple(1, &nm, NULL));
-    if (g->nz_local > 0) PgCallH5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
-    else {
-      PgCallH5(H5Sselect_none(fs));
-      PgCallH5(H5Sselect_none(ms));
-    }
-    PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
-    PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-    PgCallH5(H5Dread(d, H5T_NATIVE_UINT8, ms, fs, dxpl, v));
-    PgCallH5(H5Pclose(dxpl));
-    PgCallH5(H5Sclose(ms));
-    PgCallH5(H5Sclose(fs));
-    PgCallH5(H5Dclose(d));
-    PgCallH5(H5Fclose(f));
-    PgCallH5(H5Pclose(fapl));
+    PetscCall(PgImageReadSlab((PgGrid)g, spec, "open the calibration volume", v));
     for (size_t i = 0; i < nloc; i++) v[i] = v[i] == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
   } else {
     const int      type = c->cfg->cal_raw_type;
@@ -1122,23 +1098,6 @@ static PetscErrorCode Attr(hid_t obj, const char *name, double v)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode StrAttr(hid_t obj, const char *name, const char *v)
-{
-  hid_t t = H5I_INVALID_HID, s = H5I_INVALID_HID, a = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
-  PgCallH5(t = H5Tcopy(H5T_C_S1));
-  PgCallH5(H5Tset_size(t, strlen(v) + 1));
-  PgCallH5(s = H5Screate(H5S_SCALAR));
-  PgCallH5(a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Awrite(a, t, v));
-  PgCallH5(H5Aclose(a));
-  PgCallH5(H5Sclose(s));
-  PgCallH5(H5Tclose(t));
-  PetscFunctionReturn(0);
-}
-
 /* A [rows][n] table that every rank holds: created collectively, written by rank 0 alone. */
 static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows, int n, const double *const *cols, const char *columns)
 {
@@ -1157,7 +1116,7 @@ static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows
   PgCallH5(H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE));
   if (c->rank != 0) PgCallH5(H5Sselect_none(s));
   PgCallH5(H5Dwrite(d, H5T_NATIVE_DOUBLE, s, s, x, buf));
-  PetscCall(StrAttr(d, "rows", columns));
+  PetscCall(PgOutputWriteStringAttr(d, "rows", columns));
   PgCallH5(H5Pclose(x));
   PgCallH5(H5Dclose(d));
   PgCallH5(H5Sclose(s));
@@ -1229,10 +1188,10 @@ PetscErrorCode PgCalibrationWrite(PgCalibration c, hid_t file, const char *outpu
     PetscCall(Attr(g, "lambda_x_2d", c->lx2));
     PetscCall(Attr(g, "lambda_z_2d", c->lz2));
     PetscCall(Attr(g, "range_um", c->cfg->cal_range_um));
-    PetscCall(StrAttr(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
-    PetscCall(StrAttr(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
-    PetscCall(StrAttr(g, "volume", c->cfg->cal_volume));
-    PetscCall(StrAttr(g, "images", c->cfg->cal_images));
+    PetscCall(PgOutputWriteStringAttr(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
+    PetscCall(PgOutputWriteStringAttr(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
+    PetscCall(PgOutputWriteStringAttr(g, "volume", c->cfg->cal_volume));
+    PetscCall(PgOutputWriteStringAttr(g, "images", c->cfg->cal_images));
     if (c->cfg->cal_have_reference)
       for (int i = 0; i < 5; i++) {
         const char *n[5] = {"reference_lambda_x", "reference_lambda_z", "reference_alpha_x_per_um", "reference_alpha_y_per_um", "reference_m"};

@@ -498,22 +498,6 @@ PetscErrorCode PgCovarianceGetInfo(PgCovariance c, PgCovarianceInfo *info)
 
 double PgCovarianceFFTSeconds(PgCovariance c) { return c->t_fft; }
 
-static PetscErrorCode WriteStringAttribute(hid_t obj, const char *name, const char *value)
-{
-  hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  PgCallH5(type = H5Tcopy(H5T_C_S1));
-  PgCallH5(H5Tset_size(type, strlen(value) + 1));
-  PgCallH5(space = H5Screate(H5S_SCALAR));
-  PgCallH5(attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Awrite(attr, type, value));
-  PgCallH5(H5Aclose(attr));
-  PgCallH5(H5Sclose(space));
-  PgCallH5(H5Tclose(type));
-  PetscFunctionReturn(0);
-}
-
 /* A small dataset that every rank holds identically (io.c writes it); curves also say their pairs
  * and estimator. */
 static PetscErrorCode WriteSmall(PgCovariance c, hid_t group, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit, PetscBool curve)
@@ -524,8 +508,8 @@ static PetscErrorCode WriteSmall(PgCovariance c, hid_t group, const char *name, 
   PetscCall(PgOutputWriteSmall(group, c->grid->rank, name, ndims, dims, data, unit));
   if (curve) {
     PgCallH5(dset = H5Dopen2(group, name, H5P_DEFAULT));
-    PetscCall(WriteStringAttribute(dset, "pairs", "11,12,13,22,23,33"));
-    PetscCall(WriteStringAttribute(dset, "estimator", c->periodic ? "periodic" : "minus_sampling"));
+    PetscCall(PgOutputWriteStringAttr(dset, "pairs", "11,12,13,22,23,33"));
+    PetscCall(PgOutputWriteStringAttr(dset, "estimator", c->periodic ? "periodic" : "minus_sampling"));
     PgCallH5(H5Dclose(dset));
   }
   PetscFunctionReturn(0);

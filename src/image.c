@@ -120,7 +120,7 @@ PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *vox
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgImageRead(PgGrid g, const char *spec, PgLabels labels)
+PetscErrorCode PgImageReadSlab(PgGrid g, const char *spec, const char *what, uint8_t *v)
 {
   char    file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
   hid_t   fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
@@ -133,7 +133,7 @@ PetscErrorCode PgImageRead(PgGrid g, const char *spec, PgLabels labels)
   PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
   PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
   f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
-  PgCheckH5id(f, "open the input image");
+  PgCheckH5id(f, what);
   PgCallH5(d = H5Dopen2(f, path, H5P_DEFAULT));
   PgCallH5(fs = H5Dget_space(d));
   PgCallH5(ms = H5Screate_simple(1, &nloc, NULL));
@@ -144,13 +144,20 @@ PetscErrorCode PgImageRead(PgGrid g, const char *spec, PgLabels labels)
   }
   PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
   PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  PgCallH5(H5Dread(d, H5T_NATIVE_UINT8, ms, fs, dxpl, labels->v));
+  PgCallH5(H5Dread(d, H5T_NATIVE_UINT8, ms, fs, dxpl, v));
   PgCallH5(H5Pclose(dxpl));
   PgCallH5(H5Sclose(ms));
   PgCallH5(H5Sclose(fs));
   PgCallH5(H5Dclose(d));
   PgCallH5(H5Fclose(f));
   PgCallH5(H5Pclose(fapl));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgImageRead(PgGrid g, const char *spec, PgLabels labels)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PgImageReadSlab(g, spec, "open the input image", labels->v));
 
   /* labels contract: only 1, 2, 3; report the count and the first offender */
   long long bad = 0, first = -1;

@@ -63,7 +63,7 @@ static void SideCar(const char *file, const char *ext, char *buf, size_t len)
   snprintf(buf, len, "%.*s%s", stem, file, ext);
 }
 
-static PetscErrorCode WriteStringAttr(hid_t obj, const char *name, const char *text)
+PetscErrorCode PgOutputWriteStringAttr(hid_t obj, const char *name, const char *text)
 {
   hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
 
@@ -144,7 +144,7 @@ PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int n
   PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
   if (rank != 0) PgCallH5(H5Sselect_none(space));
   PgCallH5(H5Dwrite(dset, H5T_NATIVE_DOUBLE, space, space, dxpl, data));
-  PetscCall(WriteStringAttr(dset, "unit", unit));
+  PetscCall(PgOutputWriteStringAttr(dset, "unit", unit));
   PgCallH5(H5Pclose(dxpl));
   PgCallH5(H5Dclose(dset));
   PgCallH5(H5Sclose(space));
@@ -259,12 +259,12 @@ static PetscErrorCode WriteHeader(PgOutput out, const char *signature)
   hid_t           g     = H5I_INVALID_HID;
 
   PetscFunctionBeginUser;
-  PetscCall(WriteStringAttr(out->file, "deck", cfg->deck_text ? cfg->deck_text : ""));
-  PetscCall(WriteStringAttr(out->file, "deck_path", cfg->deck_path));
-  PetscCall(WriteStringAttr(out->file, "resolved", cfg->resolved));
-  PetscCall(WriteStringAttr(out->file, "signature", signature));
-  PetscCall(WriteStringAttr(out->file, "version", PG_VERSION));
-  PetscCall(WriteStringAttr(out->file, "build", PG_BUILD));
+  PetscCall(PgOutputWriteStringAttr(out->file, "deck", cfg->deck_text ? cfg->deck_text : ""));
+  PetscCall(PgOutputWriteStringAttr(out->file, "deck_path", cfg->deck_path));
+  PetscCall(PgOutputWriteStringAttr(out->file, "resolved", cfg->resolved));
+  PetscCall(PgOutputWriteStringAttr(out->file, "signature", signature));
+  PetscCall(PgOutputWriteStringAttr(out->file, "version", PG_VERSION));
+  PetscCall(PgOutputWriteStringAttr(out->file, "build", PG_BUILD));
   PetscCall(WriteDoubleAttr(out->file, "nranks", &nr, 1));
   PetscCall(WriteDoubleAttr(out->file, "threads", &nt, 1));
   PgCallH5(g = H5Gcreate2(out->file, "/runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -389,7 +389,7 @@ static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, h
   herr_t status = H5Dwrite(dset, memtype, mspace, fspace, dxpl, data);
   PetscCheck(status >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "writing %s to %s failed (disk full?)", name, out->part);
   PetscCall(WriteDoubleAttr(dset, "voxel_size_um", vox, 3));
-  PetscCall(WriteStringAttr(dset, "axes", "z,y,x (voxel_size_um is x,y,z)"));
+  PetscCall(PgOutputWriteStringAttr(dset, "axes", "z,y,x (voxel_size_um is x,y,z)"));
   PgCallH5(H5Pclose(dxpl));
   PgCallH5(H5Dclose(dset));
   PgCallH5(H5Sclose(mspace));
@@ -489,7 +489,7 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
     else PetscCall(WriteDoubleAttr(g, row->name[i], &v, 1));
     o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? "," : "", row->name[i]);
   }
-  PetscCall(WriteStringAttr(g, "columns", cols));
+  PetscCall(PgOutputWriteStringAttr(g, "columns", cols));
   PetscCall(WriteDoubleAttr(g, "row", row->value, (hsize_t)row->n));
   if (labels) PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, (hsize_t)out->grid->n[0]));
   if (field) {

@@ -11,5 +11,9 @@
 /// size comes from `voxel_um` if given (non-NULL), else from the dataset's attribute
 /// `voxel_size_um`, else from the file's root attribute of that name. Collective.
 PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3], double voxel_out[3]);
-/// Reads the image into labels on grid (collective hyperslab reads) and checks every label.
+/// Reads this rank's slab of a uint8 dataset FILE.h5:/path of the grid's shape into v (collective
+/// hyperslab read; a rank without planes reads nothing). `what` names the input in the error line
+/// of a file that cannot be opened. No check of the values.
+PetscErrorCode PgImageReadSlab(PgGrid grid, const char *spec, const char *what, uint8_t *v);
+/// Reads the image into labels on grid (PgImageReadSlab) and checks every label.
 PetscErrorCode PgImageRead(PgGrid grid, const char *spec, PgLabels labels);

@@ -41,6 +41,8 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
 /// The HDF5 group of run k, for stages that add datasets (e.g. descriptors); valid until the next
 /// PgOutputWriteRun. Creates `/runs/<k>` and `/runs/<k>/descriptors` if missing.
 PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors_group);
+/// A scalar string attribute of an HDF5 object, replaced if it exists. Collective on the file.
+PetscErrorCode PgOutputWriteStringAttr(hid_t obj, const char *name, const char *text);
 /// A small double dataset that every rank holds identically (curves, tables), in a group of the
 /// output: created and written collectively, only rank 0 contributing data; attribute `unit`.
 PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit);

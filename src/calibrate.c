@@ -454,189 +454,29 @@ struct PgCalibration_private {
   double *rv, *cv[PG_NPAIRS]; /* sums of centred radial curves */
 };
 
-static PetscBool IsHDF5Spec(const char *spec)
+/* The deck keys of the calibration inputs (3D volume: dims = 3; 2D images: dims = 2). */
+static void InputSpec(const PgConfig *cfg, int dims, PgInputSpec *s)
 {
-  const char *c = strrchr(spec, ':');
-  return c && c != spec && c[1] == '/' ? PETSC_TRUE : PETSC_FALSE;
-}
-
-static size_t RawSize(int type) { return type == 0 ? 1 : type == 1 ? 2 : 4; }
-static const char *RawName(int type) { return type == 0 ? "uint8" : type == 1 ? "uint16" : "int32"; }
-
-/* element i of a raw little-endian buffer as an integer */
-static long RawValue(const unsigned char *b, size_t i, int type)
-{
-  if (type == 0) return b[i];
-  if (type == 1) return (long)b[2 * i] | ((long)b[2 * i + 1] << 8);
-  uint32_t u = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) | ((uint32_t)b[4 * i + 2] << 16) | ((uint32_t)b[4 * i + 3] << 24);
-  return (long)(int32_t)u;
-}
-
-typedef struct {
-  int       ok;
-  char      msg[2 * PETSC_MAX_PATH_LEN + 256];
-  long long n[3];     /* x, y, z */
-  double    voxel[3]; /* x, y, z */
-} Probe;
-
-static int ReadVoxelAttribute(hid_t obj, double v[3], int *nv)
-{
-  if (H5Aexists(obj, "voxel_size_um") <= 0) return 0;
-  hid_t    a  = H5Aopen(obj, "voxel_size_um", H5P_DEFAULT);
-  hid_t    s  = a >= 0 ? H5Aget_space(a) : -1;
-  hssize_t n  = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
-  int      ok = 0;
-  double   buf[3];
-  if (n >= 1 && n <= 3) {
-    ok  = H5Aread(a, H5T_NATIVE_DOUBLE, buf) >= 0;
-    *nv = (int)n;
-    for (int d = 0; d < 3 && ok; d++) v[d] = buf[d < n ? d : 0];
-  }
-  if (s >= 0) H5Sclose(s);
-  if (a >= 0) H5Aclose(a);
-  return ok;
-}
-
-/* Rank 0: checks one input (3D volume: dims = 3, or 2D image: dims = 2) and returns its shape and
- * voxel size, or a one-line message. key names the deck key in messages. */
-static void ProbeInput(const PgConfig *cfg, const char *key, const char *spec, int dims, Probe *r)
-{
-  const PetscInt *shape = dims == 3 ? cfg->cal_volume_shape : cfg->cal_image_shape;
-  const double   *given = dims == 3 ? cfg->cal_volume_voxel_um : cfg->cal_pixel_um;
-  const char     *shape_key = dims == 3 ? "calibration.volume_shape" : "calibration.image_shape", *voxel_key = dims == 3 ? "calibration.volume_voxel_um" : "calibration.pixel_um";
-  char            file[PETSC_MAX_PATH_LEN];
-  const char     *colon = strrchr(spec, ':');
-  const PetscBool h5    = IsHDF5Spec(spec);
-
-  memset(r, 0, sizeof *r);
-  for (int d = 0; d < 3; d++) r->n[d] = 1;
-  snprintf(file, sizeof file, "%.*s", h5 ? (int)(colon - spec) : (int)strlen(spec), spec);
-  if (access(file, R_OK) != 0) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", key, spec, file);
-    return;
-  }
-  if (h5) {
-    hid_t f = H5I_INVALID_HID, ds = H5I_INVALID_HID, t = H5I_INVALID_HID, s = H5I_INVALID_HID;
-    int   nv = 0;
-    if (H5Fis_hdf5(file) <= 0 || (f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: '%s' is not an HDF5 file", key, spec, file);
-      return;
-    }
-    if (H5Lexists(f, colon + 1, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(f, colon + 1, H5P_DEFAULT)) < 0) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: no dataset '%s' in %s", key, spec, colon + 1, file);
-      goto done;
-    }
-    t = H5Dget_type(ds);
-    if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 1 || H5Tget_sign(t) != H5T_SGN_NONE) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold uint8 labels", key, spec);
-      goto done;
-    }
-    s             = H5Dget_space(ds);
-    int     rank  = H5Sget_simple_extent_ndims(s);
-    hsize_t h[3]  = {0, 0, 0};
-    if (rank >= 1 && rank <= 3) H5Sget_simple_extent_dims(s, h, NULL);
-    /* a 2D image may be stored as [1][ny][nx] */
-    if (dims == 2 && rank == 3 && h[0] == 1) {
-      h[0] = h[1];
-      h[1] = h[2];
-      rank = 2;
-    }
-    if (rank != dims) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", key, spec, rank, dims, dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
-      goto done;
-    }
-    for (int d = 0; d < dims; d++) r->n[d] = (long long)h[dims - 1 - d];
-    if (!given[0] && !ReadVoxelAttribute(ds, r->voxel, &nv) && !ReadVoxelAttribute(f, r->voxel, &nv)) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", key, spec, voxel_key);
-      goto done;
-    }
-    r->ok = 1;
-  done:
-    if (s >= 0) H5Sclose(s);
-    if (t >= 0) H5Tclose(t);
-    if (ds >= 0) H5Dclose(ds);
-    if (f >= 0) H5Fclose(f);
-    if (!r->ok) return;
-    r->ok = 0;
-  } else {
-    if (H5Fis_hdf5(file) > 0) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: an HDF5 file needs the dataset, FILE.h5:/path/to/dataset", key, spec);
-      return;
-    }
-    if (!shape[0]) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its shape in %s", key, spec, shape_key);
-      return;
-    }
-    if (!given[0]) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its voxel size in %s", key, spec, voxel_key);
-      return;
-    }
-    FILE *f = fopen(file, "rb");
-    long  len = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-    if (f) fclose(f);
-    double want = (double)RawSize(cfg->cal_raw_type);
-    for (int d = 0; d < dims; d++) {
-      r->n[d] = shape[d];
-      want *= (double)shape[d];
-    }
-    if ((double)len != want) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with calibration.raw_type = %s needs %.0f", key, spec, len, shape_key, RawName(cfg->cal_raw_type), want);
-      return;
-    }
-  }
-  if (given[0])
-    for (int d = 0; d < 3; d++) r->voxel[d] = given[d < dims ? d : 0];
-  for (int d = 0; d < dims; d++)
-    if (r->n[d] < 2) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: %s extent %lld along %c (at least 2 needed)", key, spec, r->n[d] ? "too small an" : "zero", r->n[d], "xyz"[d]);
-      return;
-    }
-  for (int d = 0; d < dims; d++)
-    if (!(r->voxel[d] > 0) || !isfinite(r->voxel[d])) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: voxel size %g along %c is not positive", key, spec, r->voxel[d], "xyz"[d]);
-      return;
-    }
-  if (dims == 2) r->voxel[2] = r->voxel[0];
-  r->ok = 1;
+  s->key       = dims == 3 ? "calibration.volume" : "calibration.images";
+  s->shape_key = dims == 3 ? "calibration.volume_shape" : "calibration.image_shape";
+  s->voxel_key = dims == 3 ? "calibration.volume_voxel_um" : "calibration.pixel_um";
+  s->type_key  = "calibration.raw_type";
+  s->shape     = dims == 3 ? cfg->cal_volume_shape : cfg->cal_image_shape;
+  s->voxel_um  = dims == 3 ? cfg->cal_volume_voxel_um : cfg->cal_pixel_um;
+  s->raw_type  = cfg->cal_raw_type;
+  s->dims      = dims;
+  s->grey      = PETSC_FALSE;
 }
 
 /* Rank 0: reads a checked 2D image into v ([y][x]) and checks its labels. */
-static void ReadImage2D(const PgConfig *cfg, const char *spec, int nx, int ny, uint8_t *v, Probe *r)
+static void ReadImage2D(const PgConfig *cfg, const char *spec, int nx, int ny, uint8_t *v, PgInputProbe *r)
 {
-  char        file[PETSC_MAX_PATH_LEN];
-  const char *colon = strrchr(spec, ':');
-  size_t      n     = (size_t)nx * (size_t)ny;
+  PgInputSpec  s;
+  const size_t n = (size_t)nx * (size_t)ny;
 
+  InputSpec(cfg, 2, &s);
   r->ok = 0;
-  if (IsHDF5Spec(spec)) {
-    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
-    hid_t f  = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t ds = f >= 0 ? H5Dopen2(f, colon + 1, H5P_DEFAULT) : -1;
-    int   ok = ds >= 0 && H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
-    if (ds >= 0) H5Dclose(ds);
-    if (f >= 0) H5Fclose(f);
-    if (!ok) {
-      snprintf(r->msg, sizeof r->msg, "calibration.images: %s could not be read", spec);
-      return;
-    }
-  } else {
-    size_t         es  = RawSize(cfg->cal_raw_type);
-    unsigned char *buf = (unsigned char *)malloc(n * es);
-    FILE          *f   = fopen(spec, "rb");
-    int            ok  = buf && f && fread(buf, es, n, f) == n;
-    if (f) fclose(f);
-    for (size_t i = 0; ok && i < n; i++) {
-      long x = RawValue(buf, i, cfg->cal_raw_type);
-      v[i]   = (uint8_t)(x >= 0 && x <= 255 ? x : 0);
-      if (x < 0 || x > 255) v[i] = 0; /* reported below as a wrong label */
-    }
-    free(buf);
-    if (!ok) {
-      snprintf(r->msg, sizeof r->msg, "calibration.images: %s could not be read", spec);
-      return;
-    }
-  }
+  if (!PgInputRead2D(&s, spec, nx, ny, PETSC_FALSE, v, r->msg, sizeof r->msg)) return;
   for (size_t i = 0; i < n; i++)
     if (v[i] < 1 || v[i] > 3) {
       snprintf(r->msg, sizeof r->msg, "calibration.images = %s: label %d at (x,y) = (%zu,%zu); 2D images must hold 1 (NVP), 2 (carbon), 3 (pore)", spec, v[i], i % (size_t)nx, i / (size_t)nx);
@@ -645,47 +485,25 @@ static void ReadImage2D(const PgConfig *cfg, const char *spec, int nx, int ny, u
   r->ok = 1;
 }
 
-/* Rank 0 -> all: an input check's verdict as a collective one-line error. */
-static PetscErrorCode ShareProbe(MPI_Comm comm, Probe *r)
-{
-  PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Bcast(r, (int)sizeof *r, MPI_BYTE, 0, comm));
-  PetscCheck(r->ok, comm, PETSC_ERR_USER_INPUT, "%s", r->msg);
-  PetscFunctionReturn(0);
-}
-
-/* The 3D volume onto its slabs: HDF5 collective hyperslab read, or MPI-IO of the slab's bytes. */
+/* The 3D volume onto its slabs, as labels {1 = NVP, 3 = anything else}. */
 static PetscErrorCode ReadVolume(PgCalibration c)
 {
-  const PgGrid_s *g    = c->vgrid;
-  const char     *spec = c->cfg->cal_volume;
-  const size_t    nloc = PgGridLocalVoxels(g);
-  uint8_t        *v    = c->vol->v;
+  const size_t nloc = PgGridLocalVoxels(c->vgrid);
+  uint8_t     *v    = c->vol->v;
+  PgInputSpec  s;
 
   PetscFunctionBeginUser;
-  if (IsHDF5Spec(spec)) {
-    PetscCall(PgImageReadSlab((PgGrid)g, spec, "open the calibration volume", v));
-    for (size_t i = 0; i < nloc; i++) v[i] = v[i] == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
-  } else {
-    const int      type = c->cfg->cal_raw_type;
-    const size_t   es = RawSize(type), bytes = nloc * es;
-    unsigned char *buf, dummy;
-    MPI_File       fh;
-    PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a slab of %zu bytes is too large for one MPI read", bytes);
-    PetscCall(PetscMalloc1(PetscMax(bytes, 1), &buf));
-    PetscCallMPI(MPI_File_open(g->comm, spec, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh));
-    PetscCallMPI(MPI_File_read_at_all(fh, (MPI_Offset)(g->z_start * (ptrdiff_t)PgGridPlane(g) * (ptrdiff_t)es), bytes ? buf : &dummy, (int)bytes, MPI_BYTE, MPI_STATUS_IGNORE));
-    PetscCallMPI(MPI_File_close(&fh));
-    for (size_t i = 0; i < nloc; i++) v[i] = RawValue(buf, i, type) == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
-    PetscCall(PetscFree(buf));
-  }
+  InputSpec(c->cfg, 3, &s);
+  PetscCall(PgInputReadSlab(c->vgrid, &s, c->cfg->cal_volume, PETSC_FALSE, v));
+  for (size_t i = 0; i < nloc; i++) v[i] = v[i] == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibration *calp)
 {
   PgCalibration c;
-  Probe         r;
+  PgInputProbe  r;
+  PgInputSpec   vs, is;
   char          list[PETSC_MAX_PATH_LEN], *save = NULL, *specs[256];
 
   PetscFunctionBeginUser;
@@ -697,8 +515,9 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
   PetscCallMPI(MPI_Comm_size(comm, &c->size));
 
   /* the 3D volume: checked on rank 0, read on the slabs */
-  if (c->rank == 0) ProbeInput(cfg, "calibration.volume", cfg->cal_volume, 3, &r);
-  PetscCall(ShareProbe(comm, &r));
+  InputSpec(cfg, 3, &vs);
+  InputSpec(cfg, 2, &is);
+  PetscCall(PgInputCheck(comm, &vs, cfg->cal_volume, &r));
   {
     PetscInt n[3] = {(PetscInt)r.n[0], (PetscInt)r.n[1], (PetscInt)r.n[2]};
     PetscCall(PgGridCreate(comm, n, r.voxel, (int)cfg->threads, &c->vgrid));
@@ -717,8 +536,7 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
   PetscCall(PetscCalloc1(c->nimg, &c->img));
   for (int k = 0; k < c->nimg; k++) {
     Image2D *im = &c->img[k];
-    if (c->rank == 0) ProbeInput(cfg, "calibration.images", specs[k], 2, &r);
-    PetscCall(ShareProbe(comm, &r));
+    PetscCall(PgInputCheck(comm, &is, specs[k], &r));
     im->nx = (int)r.n[0];
     im->ny = (int)r.n[1];
     im->px = r.voxel[0];
@@ -727,7 +545,8 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
                "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k], im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
     PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
     if (c->rank == 0) ReadImage2D(cfg, specs[k], im->nx, im->ny, im->v, &r);
-    PetscCall(ShareProbe(comm, &r));
+    PetscCallMPI(MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, comm));
+    PetscCheck(r.ok, comm, PETSC_ERR_USER_INPUT, "%s", r.msg);
     PetscCallMPI(MPI_Bcast(im->v, im->nx * im->ny, MPI_UNSIGNED_CHAR, 0, comm));
   }
   PetscCall(PgLabelsCreate(c->vgrid, &c->vol));

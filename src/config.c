@@ -34,7 +34,8 @@ static const char *const planner_names[]   = {"estimate", "measure", "patient", 
 static const char *const periodic_names[]  = {"auto", "true", "false", NULL};
 static const char *const memory_names[]    = {"fast", "low", NULL};
 static const char *const inlet_names[]     = {"lo", "hi", NULL};
-static const char *const rawtype_names[]   = {"uint8", "uint16", "int32", NULL};
+static const char *const rawtype_names[]   = {"uint8", "uint16", "int32", "float32", NULL};
+static const char *const majority_names[]  = {"none", "cube", "ball", NULL};
 static const char *const frac2d_names[]    = {"own", "rescaled", NULL};
 static const char *const c11_names[]       = {"volume", "sections", NULL};
 
@@ -85,6 +86,33 @@ static const Key keys[] = {
   {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "FFTW wisdom file, read if present and updated after planning"},
   {"fft_memory", KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names, "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
   {"fft_time_bare", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "time the bare transform after planning (benchmarks: the floor of generation)"},
+  {"segment_volume", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "segment first: grey 3D stack FILE.h5:/dataset (integer or float) or raw file ([z][y][x], x fastest)"},
+  {"segment_volume_shape", KEY_INT, 3, 3, NULL, "voxels", 1, 1 << 24, 0, 0, NULL, "raw stack: nx,ny,nz"},
+  {"segment_volume_voxel_um", KEY_REAL, 1, 3, NULL, "um", 0, INF, 1, 1, NULL, "voxel edge of the stack, one value or dx,dy,dz; default: HDF5 attribute voxel_size_um"},
+  {"segment_mask", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "uint8 mask of the stack FILE.h5:/dataset (nonzero = particle); Otsu counts only the mask, label 255 outside"},
+  {"segment_images", KEY_STRING, 1, 1, "", "paths", 0, 0, 0, 0, NULL, "grey 2D images, comma-separated FILE.h5:/dataset or raw files"},
+  {"segment_image_shape", KEY_INT, 2, 2, NULL, "pixels", 1, 1 << 24, 0, 0, NULL, "raw images: nx,ny"},
+  {"segment_pixel_um", KEY_REAL, 1, 2, NULL, "um", 0, INF, 1, 1, NULL, "pixel edge of the 2D images, one value or dx,dy; default: HDF5 attribute voxel_size_um"},
+  {"segment_raw_type", KEY_ENUM, 1, 1, "uint16", "-", 0, 0, 0, 0, rawtype_names, "element type of raw grey inputs (little endian)"},
+  {"segment_labels_file", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "HDF5 file of the labels (/volume, /images/K); default: <output.file stem>_labels.h5"},
+  {"segment_calibrate", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "calibrate from the segmented stack and images (both needed) unless calibration.volume is given"},
+  {"segment_stack_median_radius_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "stack: median filter radius (0 = off)"},
+  {"segment_stack_otsu_radius_um", KEY_REAL, 1, 1, "0.5", "um", 0, INF, 0, 1, NULL, "stack: local Otsu radius (the paper: 0.5 on each FIB-SEM slice); 0 = global Otsu"},
+  {"segment_stack_3d", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "stack: median, Otsu and Mexican hat on 3D balls instead of slice by slice"},
+  {"segment_stack_phases", KEY_INT, 1, 1, "1", "-", 1, 3, 0, 0, NULL, "stack: 1 = NVP only (labels 1, 0), 3 = the two-step rule (labels 1, 2, 3); 2 is not allowed"},
+  {"segment_stack_log_sigma_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "stack: Mexican hat sigma before the second step (0 = off)"},
+  {"segment_stack_log_weight", KEY_REAL, 1, 1, "1", "-", 0, INF, 0, 1, NULL, "stack: Mexican hat weight w in g - w sigma^2 LoG(g)"},
+  {"segment_stack_majority", KEY_ENUM, 1, 1, "cube", "-", 0, 0, 0, 0, majority_names, "stack: majority filter (the paper: 3x3x3 cube)"},
+  {"segment_stack_majority_radius_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "stack: radius of the ball majority filter"},
+  {"segment_stack_bins", KEY_INT, 1, 1, "256", "-", 2, 65536, 0, 0, NULL, "stack: histogram bins of Otsu (values quantised between the data's min and max)"},
+  {"segment_image_median_radius_um", KEY_REAL, 1, 1, "0.025", "um", 0, INF, 0, 1, NULL, "images: median filter radius (the paper: 25 nm)"},
+  {"segment_image_otsu_radius_um", KEY_REAL, 1, 1, "0.25", "um", 0, INF, 0, 1, NULL, "images: local Otsu radius of both steps (the paper: 0.25); 0 = global Otsu"},
+  {"segment_image_phases", KEY_INT, 1, 1, "3", "-", 1, 3, 0, 0, NULL, "images: 3 = the two-step rule (labels 1, 2, 3); 1 = NVP only"},
+  {"segment_image_log_sigma_um", KEY_REAL, 1, 1, "0.005", "um", 0, INF, 0, 1, NULL, "images: Mexican hat sigma (the paper: 7x7 at 5 nm, i.e. sigma 5 nm, window 3 sigma); 0 = off"},
+  {"segment_image_log_weight", KEY_REAL, 1, 1, "1", "-", 0, INF, 0, 1, NULL, "images: Mexican hat weight w in g - w sigma^2 LoG(g)"},
+  {"segment_image_majority", KEY_ENUM, 1, 1, "ball", "-", 0, 0, 0, 0, majority_names, "images: majority filter (the paper: radius 25 nm)"},
+  {"segment_image_majority_radius_um", KEY_REAL, 1, 1, "0.025", "um", 0, INF, 0, 1, NULL, "images: radius of the ball majority filter"},
+  {"segment_image_bins", KEY_INT, 1, 1, "256", "-", 2, 65536, 0, 0, NULL, "images: histogram bins of Otsu"},
   {"calibration_volume", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "calibrate first: 3D label volume FILE.h5:/dataset or raw file (label 1 = NVP, any other = not NVP)"},
   {"calibration_volume_shape", KEY_INT, 3, 3, NULL, "voxels", 1, 1 << 24, 0, 0, NULL, "raw volume: nx,ny,nz (file is [z][y][x], x fastest)"},
   {"calibration_volume_voxel_um", KEY_REAL, 1, 3, NULL, "um", 0, INF, 1, 1, NULL, "voxel edge of the volume, one value or dx,dy,dz; default: HDF5 attribute voxel_size_um"},
@@ -104,7 +132,7 @@ static const Key keys[] = {
 #define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
 
 /* Section prefixes of the deck: a command-line option starting with one of them must be a key. */
-static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", "calibration_", "conductivity_", NULL};
+static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", "calibration_", "conductivity_", "segment_", NULL};
 
 typedef struct {
   PetscBool set;
@@ -469,6 +497,43 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   if (cfg->measure_psd_step_um > 0 && !cfg->input_image[0]) {
     const double vmin = PetscMin(PetscMin(cfg->voxel_um[0], cfg->voxel_um[1]), cfg->voxel_um[2]);
     PetscCheck(cfg->measure_psd_step_um >= vmin / 16, comm, PETSC_ERR_USER_INPUT, "measure.psd_step_um = %g um is below 1/16 of the smallest voxel edge (%g um): finer radii do not change a digital opening", cfg->measure_psd_step_um, vmin);
+  }
+  snprintf(cfg->seg_volume, sizeof cfg->seg_volume, "%s", V("segment_volume")->s);
+  snprintf(cfg->seg_mask, sizeof cfg->seg_mask, "%s", V("segment_mask")->s);
+  snprintf(cfg->seg_images, sizeof cfg->seg_images, "%s", V("segment_images")->s);
+  for (int d = 0; d < 3; d++) cfg->seg_volume_shape[d] = V("segment_volume_shape")->set ? (PetscInt)V("segment_volume_shape")->v[d] : 0;
+  for (int d = 0; d < 2; d++) cfg->seg_image_shape[d] = V("segment_image_shape")->set ? (PetscInt)V("segment_image_shape")->v[d] : 0;
+  {
+    Value *vv = V("segment_volume_voxel_um"), *vp = V("segment_pixel_um");
+    PetscCheck(!vv->set || vv->n == 1 || vv->n == 3, comm, PETSC_ERR_USER_INPUT, "segment.volume_voxel_um needs 1 or 3 values, got %d", vv->n);
+    for (int d = 0; d < 3; d++) cfg->seg_volume_voxel_um[d] = vv->set ? vv->v[vv->n == 3 ? d : 0] : 0;
+    for (int d = 0; d < 2; d++) cfg->seg_pixel_um[d] = vp->set ? vp->v[vp->n == 2 ? d : 0] : 0;
+  }
+  cfg->seg_raw_type  = (int)V("segment_raw_type")->v[0];
+  cfg->seg_calibrate = V("segment_calibrate")->v[0] != 0;
+  if (V("segment_labels_file")->s[0]) snprintf(cfg->seg_labels_file, sizeof cfg->seg_labels_file, "%s", V("segment_labels_file")->s);
+  else {
+    const char *dot = strrchr(cfg->output_file, '.'), *slash = strrchr(cfg->output_file, '/');
+    int         stem = (dot && (!slash || dot > slash)) ? (int)(dot - cfg->output_file) : (int)strlen(cfg->output_file);
+    snprintf(cfg->seg_labels_file, sizeof cfg->seg_labels_file, "%.*s_labels.h5", stem, cfg->output_file);
+  }
+  for (int k = 0; k < 2; k++) {
+    const char       *w = k ? "image" : "stack";
+    PgSegmentFilters *f = k ? &cfg->seg_image : &cfg->seg_stack;
+    char              key[64];
+#define SV(name) (snprintf(key, sizeof key, "segment_%s_%s", w, name), V(key))
+    f->median_um    = SV("median_radius_um")->v[0];
+    f->otsu_um      = SV("otsu_radius_um")->v[0];
+    f->in3d         = k ? PETSC_FALSE : (PetscBool)(V("segment_stack_3d")->v[0] != 0);
+    f->phases       = (int)SV("phases")->v[0];
+    f->log_sigma_um = SV("log_sigma_um")->v[0];
+    f->log_weight   = SV("log_weight")->v[0];
+    f->majority     = (int)SV("majority")->v[0];
+    f->majority_um  = SV("majority_radius_um")->v[0];
+    f->bins         = (int)SV("bins")->v[0];
+#undef SV
+    PetscCheck(f->phases != 2, comm, PETSC_ERR_USER_INPUT, "segment.%s_phases = 2 is not allowed; allowed: 1 (NVP vs the rest) or 3 (NVP, carbon, pore)", w);
+    PetscCheck(f->majority != 2 || f->majority_um > 0, comm, PETSC_ERR_USER_INPUT, "segment.%s_majority = ball needs segment.%s_majority_radius_um > 0", w, w);
   }
   snprintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s", V("calibration_volume")->s);
   snprintf(cfg->cal_images, sizeof cfg->cal_images, "%s", V("calibration_images")->s);

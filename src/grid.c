@@ -123,3 +123,41 @@ PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int w
   PetscCallMPI(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE));
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode PgGridHaloGather(PgGrid g, const void *slab, size_t plane_bytes, int width, void *out, ptrdiff_t *lo_out, ptrdiff_t *hi_out)
+{
+  const ptrdiff_t nz = g->n[2], z0 = g->z_start, z1 = g->z_start + g->nz_local;
+  const ptrdiff_t lo = g->nz_local ? PetscMax(z0 - width, 0) : z0, hi = g->nz_local ? PetscMin(z1 + width, nz) : z0;
+  long long      *range;
+  int            *scount, *sdisp, *rcount, *rdisp;
+  MPI_Datatype    plane;
+
+  PetscFunctionBeginUser;
+  PetscCheck(plane_bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a plane of %zu bytes exceeds one MPI datatype", plane_bytes);
+  PetscCall(PetscMalloc5(2 * g->size, &range, g->size, &scount, g->size, &sdisp, g->size, &rcount, g->size, &rdisp));
+  {
+    long long mine[2] = {(long long)z0, (long long)z1};
+    PetscCallMPI(MPI_Allgather(mine, 2, MPI_LONG_LONG, range, 2, MPI_LONG_LONG, g->comm));
+  }
+  for (int q = 0; q < g->size; q++) {
+    const long long q0 = range[2 * q], q1 = range[2 * q + 1];
+    /* what q needs of mine: my planes within its window, and what I need of q: its planes in mine */
+    const long long qlo = q1 > q0 ? PetscMax(q0 - width, 0) : q0, qhi = q1 > q0 ? PetscMin(q1 + width, (long long)nz) : q0;
+    long long s0 = PetscMax(qlo, (long long)z0), s1 = PetscMin(qhi, (long long)z1);
+    long long r0 = PetscMax((long long)lo, q0), r1 = PetscMin((long long)hi, q1);
+    if (q == g->rank) s0 = s1 = r0 = r1 = 0;
+    scount[q] = s1 > s0 ? (int)(s1 - s0) : 0;
+    sdisp[q]  = s1 > s0 ? (int)(s0 - z0) : 0;
+    rcount[q] = r1 > r0 ? (int)(r1 - r0) : 0;
+    rdisp[q]  = r1 > r0 ? (int)(r0 - lo) : 0;
+  }
+  PetscCallMPI(MPI_Type_contiguous((int)plane_bytes, MPI_BYTE, &plane));
+  PetscCallMPI(MPI_Type_commit(&plane));
+  PetscCallMPI(MPI_Alltoallv(slab, scount, sdisp, plane, out, rcount, rdisp, plane, g->comm));
+  PetscCallMPI(MPI_Type_free(&plane));
+  if (g->nz_local) PetscCall(PetscMemcpy((char *)out + (size_t)(z0 - lo) * plane_bytes, slab, (size_t)g->nz_local * plane_bytes));
+  PetscCall(PetscFree5(range, scount, sdisp, rcount, rdisp));
+  *lo_out = lo;
+  *hi_out = hi;
+  PetscFunctionReturn(0);
+}

@@ -6,6 +6,8 @@
 #include <plurigauss/error.h>
 #include <plurigauss/image.h>
 
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -120,7 +122,8 @@ PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *vox
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgImageReadSlab(PgGrid g, const char *spec, const char *what, uint8_t *v)
+/* this rank's slab of dataset spec, converted by HDF5 to memtype */
+static PetscErrorCode ReadSlabAs(PgGrid g, const char *spec, const char *what, hid_t memtype, void *v)
 {
   char    file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
   hid_t   fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
@@ -144,13 +147,20 @@ PetscErrorCode PgImageReadSlab(PgGrid g, const char *spec, const char *what, uin
   }
   PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
   PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  PgCallH5(H5Dread(d, H5T_NATIVE_UINT8, ms, fs, dxpl, v));
+  PgCallH5(H5Dread(d, memtype, ms, fs, dxpl, v));
   PgCallH5(H5Pclose(dxpl));
   PgCallH5(H5Sclose(ms));
   PgCallH5(H5Sclose(fs));
   PgCallH5(H5Dclose(d));
   PgCallH5(H5Fclose(f));
   PgCallH5(H5Pclose(fapl));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgImageReadSlab(PgGrid g, const char *spec, const char *what, uint8_t *v)
+{
+  PetscFunctionBeginUser;
+  PetscCall(ReadSlabAs(g, spec, what, H5T_NATIVE_UINT8, v));
   PetscFunctionReturn(0);
 }
 
@@ -182,4 +192,221 @@ PetscErrorCode PgImageRead(PgGrid g, const char *spec, PgLabels labels)
     SETERRQ(g->comm, PETSC_ERR_USER_INPUT, "input.image = %s: %lld voxels hold labels outside {1,2,3}, the first (label %d) at (x,y,z) = (%lld,%lld,%lld)", spec, total, vbest, best % nx, (best / nx) % ny, best / (nx * ny));
   }
   PetscFunctionReturn(0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Image inputs of the deck (calibration, segmentation)
+ * --------------------------------------------------------------------------------------------- */
+
+PetscBool PgInputIsHDF5(const char *spec)
+{
+  const char *c = strrchr(spec, ':');
+  return c && c != spec && c[1] == '/' ? PETSC_TRUE : PETSC_FALSE;
+}
+
+static size_t      RawSize(int type) { return type == PG_RAW_UINT8 ? 1 : type == PG_RAW_UINT16 ? 2 : 4; }
+static const char *RawName(int type) { return type == PG_RAW_UINT8 ? "uint8" : type == PG_RAW_UINT16 ? "uint16" : type == PG_RAW_INT32 ? "int32" : "float32"; }
+
+/* element i of a raw little-endian buffer */
+static double RawValue(const unsigned char *b, size_t i, int type)
+{
+  if (type == PG_RAW_UINT8) return b[i];
+  if (type == PG_RAW_UINT16) return (double)((unsigned)b[2 * i] | ((unsigned)b[2 * i + 1] << 8));
+  uint32_t u = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) | ((uint32_t)b[4 * i + 2] << 16) | ((uint32_t)b[4 * i + 3] << 24);
+  if (type == PG_RAW_INT32) return (double)(int32_t)u;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return (double)f;
+}
+
+/* raw bytes -> float or uint8 (labels: outside 0..255 -> 0, reported by the label checks) */
+static void RawConvert(const unsigned char *b, size_t n, int type, PetscBool as_float, void *v)
+{
+  for (size_t i = 0; i < n; i++) {
+    double x = RawValue(b, i, type);
+    if (as_float) ((float *)v)[i] = (float)x;
+    else ((uint8_t *)v)[i] = (uint8_t)(x >= 0 && x <= 255 && x == floor(x) ? x : 0);
+  }
+}
+
+static int ReadVoxelAttrN(hid_t obj, double v[3])
+{
+  if (H5Aexists(obj, "voxel_size_um") <= 0) return 0;
+  hid_t    a  = H5Aopen(obj, "voxel_size_um", H5P_DEFAULT);
+  hid_t    s  = a >= 0 ? H5Aget_space(a) : -1;
+  hssize_t n  = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+  int      ok = 0;
+  double   buf[3];
+  if (n >= 1 && n <= 3) {
+    ok = H5Aread(a, H5T_NATIVE_DOUBLE, buf) >= 0;
+    for (int d = 0; d < 3 && ok; d++) v[d] = buf[d < n ? d : 0];
+  }
+  if (s >= 0) H5Sclose(s);
+  if (a >= 0) H5Aclose(a);
+  return ok;
+}
+
+static void ProbeHDF5(const PgInputSpec *s, const char *spec, const char *file, const char *path, PgInputProbe *r)
+{
+  hid_t f = H5I_INVALID_HID, ds = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+
+  if (H5Fis_hdf5(file) <= 0 || (f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: '%s' is not an HDF5 file", s->key, spec, file);
+    return;
+  }
+  if (H5Lexists(f, path, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(f, path, H5P_DEFAULT)) < 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: no dataset '%s' in %s", s->key, spec, path, file);
+    goto done;
+  }
+  t                = H5Dget_type(ds);
+  H5T_class_t cls  = H5Tget_class(t);
+  size_t      size = H5Tget_size(t);
+  if (s->grey ? !((cls == H5T_INTEGER && size <= 4) || (cls == H5T_FLOAT && size <= 8)) : !(cls == H5T_INTEGER && size == 1 && H5Tget_sign(t) == H5T_SGN_NONE)) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold %s", s->key, spec, s->grey ? "grey values (integers of up to 32 bits, or floats)" : "uint8 labels");
+    goto done;
+  }
+  sp              = H5Dget_space(ds);
+  int     rank    = H5Sget_simple_extent_ndims(sp);
+  hsize_t h[3]    = {0, 0, 0};
+  if (rank >= 1 && rank <= 3) H5Sget_simple_extent_dims(sp, h, NULL);
+  if (s->dims == 2 && rank == 3 && h[0] == 1) { /* a 2D image stored as [1][ny][nx] */
+    h[0] = h[1];
+    h[1] = h[2];
+    rank = 2;
+  }
+  if (rank != s->dims) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", s->key, spec, rank, s->dims, s->dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
+    goto done;
+  }
+  for (int d = 0; d < s->dims; d++) r->n[d] = (long long)h[s->dims - 1 - d];
+  if (!s->voxel_um[0] && !ReadVoxelAttrN(ds, r->voxel) && !ReadVoxelAttrN(f, r->voxel)) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", s->key, spec, s->voxel_key);
+    goto done;
+  }
+  r->ok = 1;
+done:
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  if (ds >= 0) H5Dclose(ds);
+  if (f >= 0) H5Fclose(f);
+}
+
+static void ProbeRaw(const PgInputSpec *s, const char *spec, PgInputProbe *r)
+{
+  if (H5Fis_hdf5(spec) > 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: an HDF5 file needs the dataset, FILE.h5:/path/to/dataset", s->key, spec);
+    return;
+  }
+  if (!s->shape[0]) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its shape in %s", s->key, spec, s->shape_key);
+    return;
+  }
+  if (!s->voxel_um[0]) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its voxel size in %s", s->key, spec, s->voxel_key);
+    return;
+  }
+  FILE *f   = fopen(spec, "rb");
+  long  len = -1;
+  if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+  if (f) fclose(f);
+  double want = (double)RawSize(s->raw_type);
+  for (int d = 0; d < s->dims; d++) {
+    r->n[d] = s->shape[d];
+    want *= (double)s->shape[d];
+  }
+  if ((double)len != want) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with %s = %s needs %.0f", s->key, spec, len, s->shape_key, s->type_key, RawName(s->raw_type), want);
+    return;
+  }
+  r->ok = 1;
+}
+
+PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spec, PgInputProbe *r)
+{
+  int rank;
+
+  PetscFunctionBeginUser;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(PetscMemzero(r, sizeof *r));
+  if (rank == 0) {
+    char        file[PETSC_MAX_PATH_LEN];
+    const char *colon = strrchr(spec, ':');
+    PetscBool   h5    = PgInputIsHDF5(spec);
+    for (int d = 0; d < 3; d++) r->n[d] = 1;
+    snprintf(file, sizeof file, "%.*s", h5 ? (int)(colon - spec) : (int)strlen(spec), spec);
+    if (access(file, R_OK) != 0) snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", s->key, spec, file);
+    else if (h5) ProbeHDF5(s, spec, file, colon + 1, r);
+    else ProbeRaw(s, spec, r);
+    if (r->ok) {
+      r->ok = 0;
+      if (s->voxel_um[0])
+        for (int d = 0; d < 3; d++) r->voxel[d] = s->voxel_um[d < s->dims ? d : 0];
+      if (s->dims == 2) r->voxel[2] = r->voxel[0];
+      int d;
+      for (d = 0; d < s->dims; d++)
+        if (r->n[d] < 2) {
+          snprintf(r->msg, sizeof r->msg, "%s = %s: %s extent %lld along %c (at least 2 needed)", s->key, spec, r->n[d] ? "too small an" : "zero", r->n[d], "xyz"[d]);
+          break;
+        } else if (!(r->voxel[d] > 0) || !isfinite(r->voxel[d])) {
+          snprintf(r->msg, sizeof r->msg, "%s = %s: voxel size %g along %c is not positive", s->key, spec, r->voxel[d], "xyz"[d]);
+          break;
+        }
+      r->ok = d == s->dims;
+    }
+  }
+  PetscCallMPI(MPI_Bcast(r, (int)sizeof *r, MPI_BYTE, 0, comm));
+  PetscCheck(r->ok, comm, PETSC_ERR_USER_INPUT, "%s", r->msg);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgInputReadSlab(PgGrid g, const PgInputSpec *s, const char *spec, PetscBool as_float, void *v)
+{
+  const size_t nloc = PgGridLocalVoxels(g);
+
+  PetscFunctionBeginUser;
+  if (PgInputIsHDF5(spec)) {
+    char what[PETSC_MAX_PATH_LEN + 64];
+    snprintf(what, sizeof what, "open %s", s->key);
+    PetscCall(ReadSlabAs(g, spec, what, as_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8, v));
+  } else {
+    const size_t   es = RawSize(s->raw_type), bytes = nloc * es;
+    unsigned char *buf, dummy;
+    MPI_File       fh;
+    PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a slab of %zu bytes is too large for one MPI read", bytes);
+    PetscCall(PetscMalloc1(PetscMax(bytes, 1), &buf));
+    PetscCallMPI(MPI_File_open(g->comm, spec, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh));
+    PetscCallMPI(MPI_File_read_at_all(fh, (MPI_Offset)(g->z_start * (ptrdiff_t)PgGridPlane(g) * (ptrdiff_t)es), bytes ? buf : &dummy, (int)bytes, MPI_BYTE, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_File_close(&fh));
+    RawConvert(buf, nloc, s->raw_type, as_float, v);
+    PetscCall(PetscFree(buf));
+  }
+  PetscFunctionReturn(0);
+}
+
+int PgInputRead2D(const PgInputSpec *s, const char *spec, int nx, int ny, PetscBool as_float, void *v, char *msg, size_t len)
+{
+  const size_t n  = (size_t)nx * (size_t)ny;
+  int          ok = 0;
+
+  if (PgInputIsHDF5(spec)) {
+    char        file[PETSC_MAX_PATH_LEN];
+    const char *colon = strrchr(spec, ':');
+    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
+    hid_t f  = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = f >= 0 ? H5Dopen2(f, colon + 1, H5P_DEFAULT) : -1;
+    ok       = ds >= 0 && H5Dread(ds, as_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+  } else {
+    size_t         es  = RawSize(s->raw_type);
+    unsigned char *buf = (unsigned char *)malloc(n * es);
+    FILE          *f   = fopen(spec, "rb");
+    ok                 = buf && f && fread(buf, es, n, f) == n;
+    if (f) fclose(f);
+    if (ok) RawConvert(buf, n, s->raw_type, as_float, v);
+    free(buf);
+  }
+  if (!ok) snprintf(msg, len, "%s: %s could not be read", s->key, spec);
+  return ok;
 }

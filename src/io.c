@@ -80,7 +80,7 @@ PetscErrorCode PgOutputWriteStringAttr(hid_t obj, const char *name, const char *
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode WriteDoubleAttr(hid_t obj, const char *name, const double *v, hsize_t n)
+PetscErrorCode PgOutputWriteDoubleAttr(hid_t obj, const char *name, const double *v, hsize_t n)
 {
   hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
 
@@ -265,8 +265,8 @@ static PetscErrorCode WriteHeader(PgOutput out, const char *signature)
   PetscCall(PgOutputWriteStringAttr(out->file, "signature", signature));
   PetscCall(PgOutputWriteStringAttr(out->file, "version", PG_VERSION));
   PetscCall(PgOutputWriteStringAttr(out->file, "build", PG_BUILD));
-  PetscCall(WriteDoubleAttr(out->file, "nranks", &nr, 1));
-  PetscCall(WriteDoubleAttr(out->file, "threads", &nt, 1));
+  PetscCall(PgOutputWriteDoubleAttr(out->file, "nranks", &nr, 1));
+  PetscCall(PgOutputWriteDoubleAttr(out->file, "threads", &nt, 1));
   PgCallH5(g = H5Gcreate2(out->file, "/runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   PgCallH5(H5Gclose(g));
   PetscFunctionReturn(0);
@@ -338,7 +338,7 @@ PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model)
   PetscFunctionBeginUser;
   if (H5Lexists(out->file, "/model", H5P_DEFAULT) > 0) PgCallH5(g = H5Gopen2(out->file, "/model", H5P_DEFAULT));
   else PgCallH5(g = H5Gcreate2(out->file, "/model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  for (int i = 0; i < model->n; i++) PetscCall(WriteDoubleAttr(g, model->name[i], &model->value[i], 1));
+  for (int i = 0; i < model->n; i++) PetscCall(PgOutputWriteDoubleAttr(g, model->name[i], &model->value[i], 1));
   PgCallH5(H5Gclose(g));
   PetscFunctionReturn(0);
 }
@@ -354,9 +354,8 @@ int PgOutputRunsDone(PgOutput out)
 
 /* Collective write of a [nz][ny][nx] volume from this rank's slab, whose rows are row_len >= nx
  * elements apart in memory (nx for labels, FFTW's padded 2 (nx/2 + 1) for fields). */
-static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len)
+PetscErrorCode PgOutputWriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len, int compress_level, const char *file)
 {
-  const PgGrid_s *g      = out->grid;
   hsize_t         dims[3] = {(hsize_t)g->n[2], (hsize_t)g->n[1], (hsize_t)g->n[0]};
   hsize_t         chunk[3] = {PetscMin(dims[0], 16), PetscMin(dims[1], 256), PetscMin(dims[2], 256)};
   hsize_t         start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, dims[1], dims[2]};
@@ -368,13 +367,13 @@ static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, h
   PgCallH5(fspace = H5Screate_simple(3, dims, NULL));
   PgCallH5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
   PgCallH5(H5Pset_chunk(dcpl, 3, chunk));
-  if (out->cfg->compress_level > 0) {
+  if (compress_level > 0) {
     PgCallH5(H5Pset_shuffle(dcpl));
-    PgCallH5(H5Pset_deflate(dcpl, (unsigned)out->cfg->compress_level));
+    PgCallH5(H5Pset_deflate(dcpl, (unsigned)compress_level));
   }
   if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
   dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  PetscCheck(dset >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create dataset %s in %s (disk full?)", name, out->part);
+  PetscCheck(dset >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create dataset %s in %s (disk full?)", name, file);
   PgCallH5(mspace = H5Screate_simple(3, mdims, NULL));
   if (g->nz_local > 0) {
     hsize_t mstart[3] = {0, 0, 0};
@@ -387,14 +386,21 @@ static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, h
   PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
   PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
   herr_t status = H5Dwrite(dset, memtype, mspace, fspace, dxpl, data);
-  PetscCheck(status >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "writing %s to %s failed (disk full?)", name, out->part);
-  PetscCall(WriteDoubleAttr(dset, "voxel_size_um", vox, 3));
+  PetscCheck(status >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "writing %s to %s failed (disk full?)", name, file);
+  PetscCall(PgOutputWriteDoubleAttr(dset, "voxel_size_um", vox, 3));
   PetscCall(PgOutputWriteStringAttr(dset, "axes", "z,y,x (voxel_size_um is x,y,z)"));
   PgCallH5(H5Pclose(dxpl));
   PgCallH5(H5Dclose(dset));
   PgCallH5(H5Sclose(mspace));
   PgCallH5(H5Pclose(dcpl));
   PgCallH5(H5Sclose(fspace));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PgOutputWriteSlabs(out->grid, group, name, filetype, memtype, data, row_len, out->cfg->compress_level, out->part));
   PetscFunctionReturn(0);
 }
 
@@ -486,11 +492,11 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
   for (int i = 0; i < row->n; i++) {
     double v = row->value[i];
     if (!strcmp(row->name[i], "seed") || !strcmp(row->name[i], "realization")) PetscCall(WriteInt64Attr(g, row->name[i], (int64_t)v));
-    else PetscCall(WriteDoubleAttr(g, row->name[i], &v, 1));
+    else PetscCall(PgOutputWriteDoubleAttr(g, row->name[i], &v, 1));
     o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? "," : "", row->name[i]);
   }
   PetscCall(PgOutputWriteStringAttr(g, "columns", cols));
-  PetscCall(WriteDoubleAttr(g, "row", row->value, (hsize_t)row->n));
+  PetscCall(PgOutputWriteDoubleAttr(g, "row", row->value, (hsize_t)row->n));
   if (labels) PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, (hsize_t)out->grid->n[0]));
   if (field) {
     PetscCall(PgFieldGetArrays(field, &x, &y, &stride, &prec));

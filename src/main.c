@@ -1,7 +1,10 @@
 /// \file
 /// plurigauss: deck -> grid -> fields -> labels -> output, for every run of the sweep.
 ///
-/// main only sequences the stages; each lives in its own module. With calibration.volume and
+/// main only sequences the stages; each lives in its own module. With segment.volume and/or
+/// segment.images the grey images are first segmented into a labels file (segment.c), which
+/// then serves as the calibration input (or input.image); without either the run ends there.
+/// With calibration.volume and
 /// calibration.images the model parameters are first estimated from the images (calibrate.c) and
 /// replace the deck's model.* values; the realizations of the calibrated point are then compared
 /// with the data (the validation table beside the output). With input.image the program
@@ -10,6 +13,7 @@
 /// rerunning an interrupted job resumes it. SIGTERM/SIGUSR1/SIGINT (Slurm's time-limit signal)
 /// finish the run being written, close the file and exit with status 3 ("interrupted, resumable").
 #include <plurigauss/calibrate.h>
+#include <plurigauss/segment.h>
 #include <plurigauss/config.h>
 #include <plurigauss/error.h>
 #include <plurigauss/field.h>
@@ -33,12 +37,13 @@ static volatile sig_atomic_t stop_requested = 0;
 static void                  OnStopSignal(int sig) { stop_requested = sig; }
 
 typedef struct {
-  PetscLogStage calibrate, generate, threshold, measure, io;
+  PetscLogStage segment, calibrate, generate, threshold, measure, io;
 } Stages;
 
 static PetscErrorCode RegisterStages(Stages *s)
 {
   PetscFunctionBeginUser;
+  PetscCall(PetscLogStageRegister("segment", &s->segment));
   PetscCall(PetscLogStageRegister("calibrate", &s->calibrate));
   PetscCall(PetscLogStageRegister("generate", &s->generate));
   PetscCall(PetscLogStageRegister("threshold", &s->threshold));
@@ -288,6 +293,17 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
+  if (cfg.seg_volume[0] || cfg.seg_images[0]) {
+    PetscCall(PetscLogStagePush(st.segment));
+    PetscCall(PgSegmentStage(comm, &cfg));
+    PetscCall(PetscLogStagePop());
+    if (!cfg.cal_volume[0] && !cfg.input_image[0]) {
+      /* segmentation only: nothing to calibrate or measure */
+      *exit_status = 0;
+      PetscCall(PgConfigDestroy(&cfg));
+      PetscFunctionReturn(0);
+    }
+  }
   if (cfg.cal_volume[0]) {
     PgCalibration cal = NULL;
     double        t0  = MPI_Wtime();

@@ -14,7 +14,15 @@ else Z = sqrt(m) X + sqrt(1-m) Y >= lambda_Z is carbon; else pore (Section 3.1).
 
   tools/make_calibration_data.py OUT.h5 [--alpha-x 16.6 --alpha-y 26.5 --m 0.15 --eps1 0.5148
       --eps2 0.3372 --n3 128,128,100 --voxel3 0.016,0.016,0.020 --n2 1024 --pixel2 0.005
-      --images 3 --seed 1 --raw DIR]
+      --images 3 --seed 1 --raw DIR --grey --cnr 3 --psf-um 0.0025 --drift 0.3]
+
+With --grey the same structures are also rendered as a microscope would image them (Section 2.3:
+NVP bright, filled pore medium, carbon dark): grey levels 0.8 / 0.4 / 0.2 of full scale, a
+Gaussian blur of --psf-um (the resolution), Gaussian noise of standard deviation 0.2 / --cnr (the
+contrast-to-noise ratio of the closest phases, carbon and pore), and on the stack a slow multiplicative
+brightness drift across slices (gain 1 + drift (z/(nz-1) - 1/2)), stored as uint16
+(0..65535 = -0.25..1.25): /grey/volume and /grey/images/K, with the stack's true three-phase
+labels in /truth/volume. The segmentation tests and inputs/segment_example.yaml use them.
 
 OUT.h5 holds /volume ([nz][ny][nx], attribute voxel_size_um = dx,dy,dz), /images/0, /images/1, ...
 ([ny][nx], attribute voxel_size_um = px,py) and the true parameters as root attributes
@@ -62,6 +70,24 @@ def labels(x, y, lx, lz, m):
     return out
 
 
+GREY = {1: 0.8, 2: 0.2, 3: 0.4}  # NVP bright, carbon dark, filled pore medium (Section 2.3)
+CONTRAST = 0.2  # the smallest difference of neighbouring levels (carbon - pore)
+
+
+def render(lab, voxel, psf_um, cnr, rng, gain):
+    """Grey values of a label image: levels, Gaussian blur of psf_um (per axis in voxels, periodic
+    like the fields), noise of sd CONTRAST / cnr, gain; uint16 with 0..65535 = -0.25..1.25."""
+    from scipy.ndimage import gaussian_filter
+    g = np.zeros(lab.shape)
+    for phase, level in GREY.items():
+        g[lab == phase] = level
+    if psf_um > 0:
+        g = gaussian_filter(g, [psf_um / v for v in voxel], mode="wrap", truncate=4.0)
+    g = g + rng.standard_normal(lab.shape) * (CONTRAST / cnr)
+    g = g * gain
+    return np.round(np.clip((g + 0.25) / 1.5, 0, 1) * 65535).astype(np.uint16)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
@@ -77,6 +103,10 @@ def main():
     ap.add_argument("--images", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--raw", default=None, help="also write raw uint8 files into this directory")
+    ap.add_argument("--grey", action="store_true", help="also write grey-value renderings (see above)")
+    ap.add_argument("--cnr", type=float, default=3.0, help="contrast-to-noise ratio of neighbouring phases")
+    ap.add_argument("--psf-um", type=float, default=0.0025, help="Gaussian blur sigma (um): the resolution, half a 5 nm pixel")
+    ap.add_argument("--drift", type=float, default=0.3, help="relative brightness change across the stack")
     a = ap.parse_args()
 
     import h5py
@@ -87,12 +117,22 @@ def main():
     dx, dy, dz = (float(v) for v in a.voxel3.split(","))
     x3 = gaussian_field((nz, ny, nx), (dz, dy, dx), a.alpha_x, rng)
     vol = (x3 >= lx).astype(np.uint8)  # 1 = NVP, 0 = not resolved
-    del x3
     imgs = []
     for _ in range(a.images):
         x = gaussian_field((a.n2, a.n2), (a.pixel2, a.pixel2), a.alpha_x, rng)
         y = gaussian_field((a.n2, a.n2), (a.pixel2, a.pixel2), a.alpha_y, rng)
         imgs.append(labels(x, y, lx, lz, a.m))
+    grey = {}
+    if a.grey:
+        # drawn after the images, so that --grey leaves the label data unchanged
+        y3 = gaussian_field((nz, ny, nx), (dz, dy, dx), a.alpha_y, rng)
+        truth3 = labels(x3, y3, lx, lz, a.m)
+        del y3
+        gain = 1 + a.drift * (np.arange(nz) / max(nz - 1, 1) - 0.5)
+        grey["volume"] = (render(truth3, (dz, dy, dx), a.psf_um, a.cnr, rng, gain.reshape(nz, 1, 1)), (dx, dy, dz))
+        for k, im in enumerate(imgs):
+            grey[f"images/{k}"] = (render(im, (a.pixel2, a.pixel2), a.psf_um, a.cnr, rng, 1.0), (a.pixel2, a.pixel2))
+    del x3
     tmp = a.out + ".tmp"
     with h5py.File(tmp, "w") as f:
         d = f.create_dataset("volume", data=vol)
@@ -100,6 +140,15 @@ def main():
         for k, im in enumerate(imgs):
             d = f.create_dataset(f"images/{k}", data=im)
             d.attrs["voxel_size_um"] = np.array([a.pixel2, a.pixel2])
+        for name, (g, vox) in grey.items():
+            d = f.create_dataset(f"grey/{name}", data=g)
+            d.attrs["voxel_size_um"] = np.array(vox)
+        if a.grey:
+            d = f.create_dataset("truth/volume", data=truth3)
+            d.attrs["voxel_size_um"] = np.array([dx, dy, dz])
+            f.attrs["cnr"] = a.cnr
+            f.attrs["psf_um"] = a.psf_um
+            f.attrs["drift"] = a.drift
         for k, v in dict(lambda_x=lx, lambda_z=lz, alpha_x_per_um=a.alpha_x, alpha_y_per_um=a.alpha_y, m=a.m, eps1=a.eps1, eps2=a.eps2, seed=a.seed).items():
             f.attrs[k] = v
     os.replace(tmp, a.out)

@@ -14,6 +14,19 @@ typedef enum { PG_PLANNER_ESTIMATE = 0, PG_PLANNER_MEASURE = 1, PG_PLANNER_PATIE
 
 #define PG_MAX_SWEEP 1024
 
+/// One segmentation chain (Section 2.4): median, Otsu (local or global), Mexican hat, majority.
+typedef struct {
+  double    median_um;    /* radius of the median filter (0 = off) */
+  double    otsu_um;      /* radius of the local Otsu windows (0 = one global threshold) */
+  PetscBool in3d;         /* stack: 3D balls across slices (z halos) instead of per-slice disks */
+  int       phases;       /* 1: NVP (bright) vs the rest; 3: then carbon (dark) vs pore (medium) */
+  double    log_sigma_um; /* Mexican hat (Laplacian of Gaussian) sigma before the second step (0 = off) */
+  double    log_weight;   /* g - weight sigma^2 LoG_sigma(g) */
+  int       majority;     /* 0 none, 1 cube (3x3x3, 3x3 on images), 2 ball of majority_um */
+  double    majority_um;
+  int       bins;         /* histogram bins of the Otsu thresholds */
+} PgSegmentFilters;
+
 typedef struct {
   char  deck_path[PETSC_MAX_PATH_LEN]; /* "" when run without a deck */
   char *deck_text;                     /* the deck file as read, identical on all ranks ("" if none) */
@@ -71,6 +84,19 @@ typedef struct {
   PetscBool conductivity_periodic_sides;
   double    conductivity_rtol;
   char      conductivity_options[PETSC_MAX_PATH_LEN]; /* PETSc options, prefix -cond_ */
+
+  /* segmentation (Section 2.4); active when seg_volume or seg_images is given */
+  char      seg_volume[PETSC_MAX_PATH_LEN];   /* grey 3D stack FILE.h5:/dataset or raw; "" = none */
+  PetscInt  seg_volume_shape[3];               /* raw stack: nx, ny, nz */
+  double    seg_volume_voxel_um[3];            /* 0 = from the HDF5 attribute */
+  char      seg_mask[PETSC_MAX_PATH_LEN];     /* uint8 particle mask of the stack (nonzero = inside); "" = all */
+  char      seg_images[PETSC_MAX_PATH_LEN];   /* comma-separated grey 2D images */
+  PetscInt  seg_image_shape[2];
+  double    seg_pixel_um[2];
+  int       seg_raw_type;                      /* PG_RAW_* */
+  char      seg_labels_file[PETSC_MAX_PATH_LEN]; /* where the labels go; default <output stem>_labels.h5 */
+  PetscBool seg_calibrate;                     /* calibrate from the segmented labels */
+  PgSegmentFilters seg_stack, seg_image;       /* the filter chains of the stack and of the 2D images */
 
   /* calibration (Section 3.2); active when cal_volume is given */
   char      cal_volume[PETSC_MAX_PATH_LEN];  /* FILE.h5:/dataset or a raw file; "" = no calibration */

@@ -44,3 +44,9 @@ PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak);
 /// last owning ranks exchange too; otherwise the outer ghosts are left untouched. Ranks that own
 /// no planes are skipped; every owning rank must own at least `width` planes.
 PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int width, PetscBool periodic);
+
+/// Gathers the planes z_start - width .. z_start + nz_local + width - 1 (clipped to the volume)
+/// into out, from whichever ranks own them (any width, also wider than a neighbour's slab): one
+/// MPI_Alltoallv of whole planes. out must hold nz_local + 2 width planes; on return it holds the
+/// planes [*lo, *hi) in order, the owned ones among them. A rank without planes gets none.
+PetscErrorCode PgGridHaloGather(PgGrid g, const void *slab, size_t plane_bytes, int width, void *out, ptrdiff_t *lo, ptrdiff_t *hi);

@@ -43,6 +43,12 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
 PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors_group);
 /// A scalar string attribute of an HDF5 object, replaced if it exists. Collective on the file.
 PetscErrorCode PgOutputWriteStringAttr(hid_t obj, const char *name, const char *text);
+/// A double attribute (scalar when n == 1, else a 1D array), replaced if it exists. Collective.
+PetscErrorCode PgOutputWriteDoubleAttr(hid_t obj, const char *name, const double *v, hsize_t n);
+/// Collective write of the [nz][ny][nx] volume `name` in group from every rank's slab of grid g,
+/// whose rows are row_len >= nx elements apart in memory; chunked, deflated at compress_level
+/// (0 = none), attributes voxel_size_um and axes. `file` names the file in error lines.
+PetscErrorCode PgOutputWriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len, int compress_level, const char *file);
 /// A small double dataset that every rank holds identically (curves, tables), in a group of the
 /// output: created and written collectively, only rank 0 contributing data; attribute `unit`.
 PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit);

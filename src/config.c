@@ -342,6 +342,28 @@ static PetscErrorCode CheckOutputPath(MPI_Comm comm, const char *file)
   PetscFunctionReturn(0);
 }
 
+/* The shape and voxel-size keys of a section's image inputs (calibration, segment): SECTION_volume_shape,
+ * SECTION_volume_voxel_um (1 or 3 values), SECTION_image_shape, SECTION_pixel_um (1 or 2); 0 = not given. */
+static PetscErrorCode ImageInputKeys(MPI_Comm comm, Value *val, const char *section, PetscInt vshape[3], double voxel_um[3], PetscInt ishape[2], double pixel_um[2])
+{
+  char         name[64];
+  const Value *vs, *vv, *is, *vp;
+
+  PetscFunctionBeginUser;
+#define KEYV(suffix) (snprintf(name, sizeof name, "%s_%s", section, suffix), &val[FindKey(name) - keys])
+  vs = KEYV("volume_shape");
+  vv = KEYV("volume_voxel_um");
+  is = KEYV("image_shape");
+  vp = KEYV("pixel_um");
+#undef KEYV
+  PetscCheck(!vv->set || vv->n == 1 || vv->n == 3, comm, PETSC_ERR_USER_INPUT, "%s.volume_voxel_um needs 1 or 3 values, got %d", section, vv->n);
+  for (int d = 0; d < 3; d++) vshape[d] = vs->set ? (PetscInt)vs->v[d] : 0;
+  for (int d = 0; d < 2; d++) ishape[d] = is->set ? (PetscInt)is->v[d] : 0;
+  for (int d = 0; d < 3; d++) voxel_um[d] = vv->set ? vv->v[vv->n == 3 ? d : 0] : 0;
+  for (int d = 0; d < 2; d++) pixel_um[d] = vp->set ? vp->v[vp->n == 2 ? d : 0] : 0;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
 {
   Value    *val;
@@ -501,14 +523,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   snprintf(cfg->seg_volume, sizeof cfg->seg_volume, "%s", V("segment_volume")->s);
   snprintf(cfg->seg_mask, sizeof cfg->seg_mask, "%s", V("segment_mask")->s);
   snprintf(cfg->seg_images, sizeof cfg->seg_images, "%s", V("segment_images")->s);
-  for (int d = 0; d < 3; d++) cfg->seg_volume_shape[d] = V("segment_volume_shape")->set ? (PetscInt)V("segment_volume_shape")->v[d] : 0;
-  for (int d = 0; d < 2; d++) cfg->seg_image_shape[d] = V("segment_image_shape")->set ? (PetscInt)V("segment_image_shape")->v[d] : 0;
-  {
-    Value *vv = V("segment_volume_voxel_um"), *vp = V("segment_pixel_um");
-    PetscCheck(!vv->set || vv->n == 1 || vv->n == 3, comm, PETSC_ERR_USER_INPUT, "segment.volume_voxel_um needs 1 or 3 values, got %d", vv->n);
-    for (int d = 0; d < 3; d++) cfg->seg_volume_voxel_um[d] = vv->set ? vv->v[vv->n == 3 ? d : 0] : 0;
-    for (int d = 0; d < 2; d++) cfg->seg_pixel_um[d] = vp->set ? vp->v[vp->n == 2 ? d : 0] : 0;
-  }
+  PetscCall(ImageInputKeys(comm, val, "segment", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_image_shape, cfg->seg_pixel_um));
   cfg->seg_raw_type  = (int)V("segment_raw_type")->v[0];
   cfg->seg_calibrate = V("segment_calibrate")->v[0] != 0;
   if (V("segment_labels_file")->s[0]) snprintf(cfg->seg_labels_file, sizeof cfg->seg_labels_file, "%s", V("segment_labels_file")->s);
@@ -537,14 +552,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   }
   snprintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s", V("calibration_volume")->s);
   snprintf(cfg->cal_images, sizeof cfg->cal_images, "%s", V("calibration_images")->s);
-  for (int d = 0; d < 3; d++) cfg->cal_volume_shape[d] = V("calibration_volume_shape")->set ? (PetscInt)V("calibration_volume_shape")->v[d] : 0;
-  for (int d = 0; d < 2; d++) cfg->cal_image_shape[d] = V("calibration_image_shape")->set ? (PetscInt)V("calibration_image_shape")->v[d] : 0;
-  {
-    Value *vv = V("calibration_volume_voxel_um"), *vp = V("calibration_pixel_um");
-    PetscCheck(!vv->set || vv->n == 1 || vv->n == 3, comm, PETSC_ERR_USER_INPUT, "calibration.volume_voxel_um needs 1 or 3 values, got %d", vv->n);
-    for (int d = 0; d < 3; d++) cfg->cal_volume_voxel_um[d] = vv->set ? vv->v[vv->n == 3 ? d : 0] : 0;
-    for (int d = 0; d < 2; d++) cfg->cal_pixel_um[d] = vp->set ? vp->v[vp->n == 2 ? d : 0] : 0;
-  }
+  PetscCall(ImageInputKeys(comm, val, "calibration", cfg->cal_volume_shape, cfg->cal_volume_voxel_um, cfg->cal_image_shape, cfg->cal_pixel_um));
   cfg->cal_raw_type       = (int)V("calibration_raw_type")->v[0];
   cfg->cal_range_um       = V("calibration_range_um")->v[0];
   cfg->cal_m_step         = V("calibration_m_step")->v[0];

@@ -30,17 +30,18 @@ typedef struct {
   double   voxel[3];
 } Inspection;
 
+/* the attribute voxel_size_um of obj (1, 2 or 3 values; missing ones repeat the first) */
 static int ReadVoxelAttr(hid_t obj, double v[3])
 {
   if (H5Aexists(obj, "voxel_size_um") <= 0) return 0;
-  hid_t   a = H5Aopen(obj, "voxel_size_um", H5P_DEFAULT);
-  hid_t   s = a >= 0 ? H5Aget_space(a) : -1;
-  hssize_t n = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
-  int     ok = 0;
-  double  buf[3];
-  if (n == 1 || n == 3) {
+  hid_t    a  = H5Aopen(obj, "voxel_size_um", H5P_DEFAULT);
+  hid_t    s  = a >= 0 ? H5Aget_space(a) : -1;
+  hssize_t n  = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
+  int      ok = 0;
+  double   buf[3];
+  if (n >= 1 && n <= 3) {
     ok = H5Aread(a, H5T_NATIVE_DOUBLE, buf) >= 0;
-    for (int d = 0; d < 3 && ok; d++) v[d] = buf[n == 3 ? d : 0];
+    for (int d = 0; d < 3 && ok; d++) v[d] = buf[d < n ? d : 0];
   }
   if (s >= 0) H5Sclose(s);
   if (a >= 0) H5Aclose(a);
@@ -229,22 +230,6 @@ static void RawConvert(const unsigned char *b, size_t n, int type, PetscBool as_
   }
 }
 
-static int ReadVoxelAttrN(hid_t obj, double v[3])
-{
-  if (H5Aexists(obj, "voxel_size_um") <= 0) return 0;
-  hid_t    a  = H5Aopen(obj, "voxel_size_um", H5P_DEFAULT);
-  hid_t    s  = a >= 0 ? H5Aget_space(a) : -1;
-  hssize_t n  = s >= 0 ? H5Sget_simple_extent_npoints(s) : -1;
-  int      ok = 0;
-  double   buf[3];
-  if (n >= 1 && n <= 3) {
-    ok = H5Aread(a, H5T_NATIVE_DOUBLE, buf) >= 0;
-    for (int d = 0; d < 3 && ok; d++) v[d] = buf[d < n ? d : 0];
-  }
-  if (s >= 0) H5Sclose(s);
-  if (a >= 0) H5Aclose(a);
-  return ok;
-}
 
 static void ProbeHDF5(const PgInputSpec *s, const char *spec, const char *file, const char *path, PgInputProbe *r)
 {
@@ -279,7 +264,7 @@ static void ProbeHDF5(const PgInputSpec *s, const char *spec, const char *file, 
     goto done;
   }
   for (int d = 0; d < s->dims; d++) r->n[d] = (long long)h[s->dims - 1 - d];
-  if (!s->voxel_um[0] && !ReadVoxelAttrN(ds, r->voxel) && !ReadVoxelAttrN(f, r->voxel)) {
+  if (!s->voxel_um[0] && !ReadVoxelAttr(ds, r->voxel) && !ReadVoxelAttr(f, r->voxel)) {
     snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", s->key, spec, s->voxel_key);
     goto done;
   }

@@ -6,8 +6,10 @@
 /// non-periodic (minus sampling) covariance of covariance.c, nothing gathers the volume. The 2D
 /// images are small: rank 0 reads and checks them, every rank receives them, and image k is
 /// transformed on PETSC_COMM_SELF by rank k mod P (the curves are then broadcast), so the 2D
-/// curves are bit-identical at every rank count. Curves are radial averages in µm (bin width =
-/// the smallest voxel/pixel edge; each bin is placed at the mean length of its lag vectors).
+/// curves are bit-identical at every rank count. Curves are radial averages in µm, each bin placed
+/// at the mean length of its lag vectors; bins are the pixel edge wide in 2D and a quarter of the
+/// smallest voxel edge for C11 in 3D, whose coarser voxels and steeper curve made the bin average
+/// of the curved C11 bias alpha_X by -0.4 % at full-voxel bins (empty bins are skipped).
 /// Transforms are planned with FFTW_ESTIMATE: one execution each, measuring would cost more than
 /// it saves, and the plans (hence the rounding) do not depend on timing.
 ///
@@ -635,18 +637,24 @@ static PetscErrorCode Curves3D(PgCalibration c)
   int           nb, nlx, nly;
 
   PetscFunctionBeginUser;
-  PetscCall(PgCovarianceCreate(c->vgrid, PETSC_FALSE, c->cfg->cal_range_um, PG_PLANNER_ESTIMATE, &cov));
+  /* radial bins of a quarter voxel: at full-voxel bins the bin average of the curved C11 biased
+     alpha_X by -0.4 % (second order in the width; measured over 8 seeds) */
+  const double vmin = PetscMin(PetscMin(c->vgrid->voxel_um[0], c->vgrid->voxel_um[1]), c->vgrid->voxel_um[2]);
+  PetscCall(PgCovarianceCreateWithBin(c->vgrid, PETSC_FALSE, c->cfg->cal_range_um, c->cfg->cal_c11 == 0 ? 0.25 * vmin : 0, PG_PLANNER_ESTIMATE, &cov));
   PetscCall(PgCovarianceCompute(cov, c->vol));
   PetscCall(PgCovarianceGetRadial(cov, 0, &nb, NULL, &cur));
   c->eps1 = cur[0]; /* C11(0) = eps1, the voxel count */
   if (c->cfg->cal_c11 == 0) {
-    PetscCall(PgCovarianceGetRadialLags(cov, &nb, NULL, &rm));
-    c->nb3 = nb - 1;
+    const double *cnt;
+    PetscCall(PgCovarianceGetRadialLags(cov, &nb, &cnt, &rm));
+    c->nb3 = 0;
+    for (int b = 1; b < nb; b++) c->nb3 += cnt[b] > 0;
     PetscCall(PetscCalloc4(c->nb3, &c->r3, c->nb3, &c->c11, c->nb3, &c->rhox, c->nb3, &c->clx));
-    for (int b = 1; b < nb; b++) {
-      c->r3[b - 1]  = rm[b];
-      c->c11[b - 1] = cur[b];
-    }
+    for (int b = 1, k = 0; b < nb; b++)
+      if (cnt[b] > 0) { /* the bins that hold lag vectors */
+        c->r3[k]    = rm[b];
+        c->c11[k++] = cur[b];
+      }
   } else {
     PetscCall(PgCovarianceGetDirectional(cov, 0, 0, &nlx, &cx));
     PetscCall(PgCovarianceGetDirectional(cov, 0, 1, &nly, &cy));

@@ -201,6 +201,13 @@ static PetscErrorCode SetUpRedistribution(PgCovariance c)
 
 PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_um, PgPlanner planner, PgCovariance *covp)
 {
+  PetscFunctionBeginUser;
+  PetscCall(PgCovarianceCreateWithBin(grid, periodic, range_um, 0, planner, covp));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *covp)
+{
   PgCovariance c;
   PetscInt     fn[3];
   ptrdiff_t    cap[3];
@@ -228,9 +235,9 @@ PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_
   c->range_um  = range_um > 0 ? range_um : 0.25 * side;
   c->radial_um = PetscMin(c->range_um, rcap);
   if (c->radial_um < c->range_um) PetscCall(PetscInfo(NULL, "radial covariance range %g um clamped to %g um\n", c->range_um, c->radial_um));
-  c->bin_um    = vmin;
-  c->nbins     = (int)floor(c->radial_um / vmin + 1e-9) + 1;
-  c->rmax2_um2 = ((c->nbins - 0.5) * vmin) * ((c->nbins - 0.5) * vmin);
+  c->bin_um    = bin_um > 0 ? bin_um : vmin;
+  c->nbins     = (int)floor(c->radial_um / c->bin_um + 1e-9) + 1;
+  c->rmax2_um2 = ((c->nbins - 0.5) * c->bin_um) * ((c->nbins - 0.5) * c->bin_um);
   for (int d = 0; d < 3; d++) {
     c->L[d] = (ptrdiff_t)PetscMin(floor(c->range_um / grid->voxel_um[d] + 1e-9), (double)cap[d]);
     c->K[d] = PetscMin(PetscMax(c->L[d], (ptrdiff_t)floor(sqrt(c->rmax2_um2) / grid->voxel_um[d])), cap[d]);

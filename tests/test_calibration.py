@@ -12,7 +12,8 @@ lambda_X 0.008, alpha_X 0.8 %, alpha_Y 2.2 %, m 0.04, lambda_Z 0.035; at the sec
 the second set; for m and lambda_Z at Table 1 (m = 0.15, where the misfit of eq. 11 is flat) they
 are 1.2 and 0.6 SD, and for alpha_Y at the second set 1.2 SD, so those use 3 SD (Table 1: m 0.12,
 lambda_Z 0.10; second set: alpha_Y 12 %, lambda_Z 0.06); lambda_Z is also checked at the issue's
-0.02 with m fixed to its true value (calibration.fix_m)."""
+0.02 with m fixed to its true value (calibration.fix_m). The issue's tolerances themselves are
+checked on 27 times the data, where the spread over seeds puts them at >= 3 SD (README)."""
 import concurrent.futures
 import os
 import subprocess
@@ -178,6 +179,20 @@ def test_round_trip_second_set():
     path, truth = make_data("second", SECOND["args"])
     res = calibrate(2, path)
     check(res, truth, dict(lx=0.02, lz=0.06, ax=0.05, ay=0.12, m=0.05))
+
+
+LARGE = ["--n3", "384,384,300", "--n2", "2048", "--images", "18"]
+
+
+def test_round_trip_large_data_issue_tolerances():
+    """The issue's tolerances (lambda 0.02, alpha 5 %, m 0.05) at both parameter sets, on 27 times
+    the CI data (3D 384 x 384 x 300, eighteen 2048^2 images): there the replicate SD over seeds
+    (README, Calibration: accuracy) puts 0.02 at about 3 SD for lambda_Z and m at 5 SD or more."""
+    for name, extra in (("table1_large", []), ("second_large", SECOND["args"])):
+        path, truth = make_data(name, list(extra) + LARGE)
+        res = calibrate(2, path, ["-calibration_images", ",".join(f"{path}:/images/{k}" for k in range(18))])
+        check(res, truth, dict(lx=0.02, lz=0.02, ax=0.05, ay=0.05, m=0.05))
+        os.remove(path)
 
 
 def test_identical_at_1_2_3_ranks():

@@ -49,6 +49,10 @@ typedef struct {
 /// side). Each directional curve stops at its axis' cap, n_d/2 voxels (periodic) or n_d - 1
 /// (images); the radial curve at the smallest cap in µm. Collective on the grid's communicator.
 PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_um, PgPlanner planner, PgCovariance *cov);
+/// The same with radial bins of width bin_um (0: the smallest voxel edge, as PgCovarianceCreate).
+/// Narrow bins reduce the bias of a bin's average of a curved C(|h|) against C at the bin's mean
+/// |h| (second order in the width); bins that no lag vector falls into hold NaN (count 0).
+PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *cov);
 PetscErrorCode PgCovarianceDestroy(PgCovariance *cov);
 /// Computes the curves of labels (on the grid given to PgCovarianceCreate; every label in
 /// {1,2,3}). Collective. The results are identical on every rank.

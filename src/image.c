@@ -23,12 +23,6 @@ static PetscErrorCode SplitSpec(MPI_Comm comm, const char *spec, char *file, siz
   PetscFunctionReturn(0);
 }
 
-typedef struct {
-  int      ok;
-  char     msg[3 * PETSC_MAX_PATH_LEN + 256];
-  long long dims[3];
-  double   voxel[3];
-} Inspection;
 
 /* the attribute voxel_size_um of obj (1, 2 or 3 values; missing ones repeat the first) */
 static int ReadVoxelAttr(hid_t obj, double v[3])
@@ -48,76 +42,20 @@ static int ReadVoxelAttr(hid_t obj, double v[3])
   return ok;
 }
 
-static void InspectOnRoot(const char *spec, const char *file, const char *path, const double *voxel_um, Inspection *r)
-{
-  hid_t f = H5I_INVALID_HID, d = H5I_INVALID_HID, t = H5I_INVALID_HID, s = H5I_INVALID_HID;
-
-  r->ok = 0;
-  if (access(file, R_OK) != 0) {
-    snprintf(r->msg, sizeof r->msg, "input.image = %s: file '%s' does not exist or is not readable", spec, file);
-    return;
-  }
-  if (H5Fis_hdf5(file) <= 0 || (f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
-    snprintf(r->msg, sizeof r->msg, "input.image = %s: '%s' is not an HDF5 file", spec, file);
-    return;
-  }
-  if (H5Lexists(f, path, H5P_DEFAULT) <= 0 || (d = H5Dopen2(f, path, H5P_DEFAULT)) < 0) {
-    snprintf(r->msg, sizeof r->msg, "input.image = %s: no dataset '%s' in %s", spec, path, file);
-    goto done;
-  }
-  t = H5Dget_type(d);
-  if (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 1 || H5Tget_sign(t) != H5T_SGN_NONE) {
-    snprintf(r->msg, sizeof r->msg, "input.image = %s: dataset type must be uint8 labels (1 = NVP, 2 = carbon, 3 = pore)", spec);
-    goto done;
-  }
-  s       = H5Dget_space(d);
-  int rank = H5Sget_simple_extent_ndims(s);
-  if (rank != 3) {
-    snprintf(r->msg, sizeof r->msg, "input.image = %s: dataset has %d dimensions, expected 3 ([nz][ny][nx])", spec, rank);
-    goto done;
-  }
-  hsize_t dims[3];
-  H5Sget_simple_extent_dims(s, dims, NULL);
-  for (int k = 0; k < 3; k++) r->dims[k] = (long long)dims[2 - k]; /* to x, y, z */
-  if (dims[0] < 2 || dims[1] < 2 || dims[2] < 2) {
-    snprintf(r->msg, sizeof r->msg, "input.image = %s: shape %llu x %llu x %llu is too small (at least 2 per axis)", spec, (unsigned long long)dims[0], (unsigned long long)dims[1], (unsigned long long)dims[2]);
-    goto done;
-  }
-  if (voxel_um) {
-    for (int k = 0; k < 3; k++) r->voxel[k] = voxel_um[k];
-  } else if (!ReadVoxelAttr(d, r->voxel) && !ReadVoxelAttr(f, r->voxel)) {
-    snprintf(r->msg, sizeof r->msg, "input.image = %s: no voxel_size_um attribute on the dataset or file; give domain.voxel_size_um", spec);
-    goto done;
-  }
-  for (int k = 0; k < 3; k++)
-    if (!(r->voxel[k] > 0)) {
-      snprintf(r->msg, sizeof r->msg, "input.image = %s: voxel_size_um = %g is not positive", spec, r->voxel[k]);
-      goto done;
-    }
-  r->ok = 1;
-done:
-  if (s >= 0) H5Sclose(s);
-  if (t >= 0) H5Tclose(t);
-  if (d >= 0) H5Dclose(d);
-  if (f >= 0) H5Fclose(f);
-}
-
 PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3], double voxel_out[3])
 {
-  char       file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
-  Inspection r;
-  int        rank;
+  char              file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
+  const double      from_attribute[3] = {0, 0, 0};
+  const PetscInt    no_shape[3]       = {0, 0, 0};
+  const PgInputSpec s = {"input.image", "-", "domain.voxel_size_um", "-", no_shape, voxel_um ? voxel_um : from_attribute, PG_RAW_UINT8, 3, PETSC_FALSE};
+  PgInputProbe      r;
 
   PetscFunctionBeginUser;
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   PetscCall(SplitSpec(comm, spec, file, sizeof file, path, sizeof path));
-  PetscCall(PetscMemzero(&r, sizeof r));
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) InspectOnRoot(spec, file, path, voxel_um, &r);
-  PetscCallMPI(MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, comm));
-  PetscCheck(r.ok, comm, PETSC_ERR_USER_INPUT, "%s", r.msg);
+  PetscCheck(PgInputIsHDF5(spec), comm, PETSC_ERR_USER_INPUT, "input.image = '%s': expected FILE.h5:/path/to/dataset", spec);
+  PetscCall(PgInputCheck(comm, &s, spec, &r));
   for (int k = 0; k < 3; k++) {
-    shape[k]     = (PetscInt)r.dims[k];
+    shape[k]     = (PetscInt)r.n[k];
     voxel_out[k] = r.voxel[k];
   }
   PetscFunctionReturn(0);

@@ -276,6 +276,36 @@ def test_program_on_rendered_data():
     assert not bad, "; ".join(bad)
 
 
+def test_program_stack_only_with_mask_in_3d():
+    """A stack alone (no images: the run ends after the labels file), a particle mask (a box), 3D
+    Otsu balls, three phases, at 3 ranks: 255 outside the mask, >= 97 % NVP accuracy inside, the
+    labels identical to the 1-rank run's."""
+    import h5py
+    d = pgtest.workdir("seg_mask")
+    data = os.path.join(d, "data.h5")
+    subprocess.run(["/usr/bin/python3", os.path.join(pgtest.ROOT, "tools", "make_calibration_data.py"), data, "--grey", "--n3", "64,64,30", "--n2", "64", "--images", "1", "--seed", "5"], check=True, capture_output=True)
+    with h5py.File(data, "a") as f:
+        mask = np.zeros((30, 64, 64), np.uint8)
+        mask[:, 8:56, 4:60] = 1
+        f.create_dataset("mask", data=mask)
+    labs = []
+    for np_ in (1, 3):
+        labels = os.path.join(d, f"labels{np_}.h5")
+        p = pgtest.run(np_, [DECK, "-segment_volume", f"{data}:/grey/volume", "-segment_images", "", "-segment_mask", f"{data}:/mask",
+                             "-segment_stack_3d", "true", "-segment_stack_otsu_radius_um", "0.2", "-segment_stack_phases", "3", "-segment_stack_log_sigma_um", "0.016",
+                             "-segment_stack_majority", "none", "-segment_labels_file", labels, "-output_file", os.path.join(d, "o.h5")])
+        assert "Table 1" not in p.stdout and not os.path.exists(os.path.join(d, "o.h5")), "a stack alone is not calibrated"
+        with h5py.File(labels, "r") as g:
+            labs.append(g["volume"][...])
+    assert np.array_equal(labs[0], labs[1]), "labels differ between 1 and 3 ranks"
+    lab = labs[0]
+    assert np.all(lab[mask == 0] == 255) and np.all(np.isin(lab[mask == 1], (1, 2, 3)))
+    with h5py.File(data, "r") as f:
+        truth = f["truth/volume"][...]
+    acc = np.mean((truth[mask == 1] == 1) == (lab[mask == 1] == 1))
+    assert acc >= 0.97, f"NVP accuracy inside the mask {acc:.4f}"
+
+
 def test_errors():
     d = pgtest.workdir("seg_errors")
     cases = [

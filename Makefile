@@ -5,6 +5,9 @@
 #   make check      set up, build, run the test suite (tests/run_tests.py)
 #   make tests      build the C test drivers tests/c/test_*.c into bin/
 #   make bench      benchmarks (not part of check)
+#   make segment-example
+#                   grey images -> labels -> parameters -> validated realizations -> figures:
+#                   renders data of known structure, runs inputs/segment_example.yaml, plots it
 #   make figures OUT=out/nvp_carbon_sweep.h5 [FIGDIR=dir]
 #                   the paper's Figures 3-6 from a finished output (postprocess/make_figures.py)
 #   make V=1        show the commands
@@ -65,7 +68,7 @@ DEP  := $(OBJ:.o=.d)
 
 Q = $(if $(V),,@)
 .DELETE_ON_ERROR:
-.PHONY: all run check bench setup clean format figures
+.PHONY: all run check bench setup clean format figures segment-example
 
 all: bin/plurigauss
 
@@ -119,6 +122,13 @@ bin/bench_fft: benchmarks/bench_fft.c | bin
 bench: all bin/bench_fft
 	sh benchmarks/bench_fft.sh
 	$(PYTHON) benchmarks/bench_generate.py
+
+segment-example: setup
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)mkdir -p out
+	$(PYTHON) tools/make_calibration_data.py out/calibration_data.h5 --grey
+	mpirun --oversubscribe -np $(NP) bin/plurigauss inputs/segment_example.yaml
+	$(PYTHON) postprocess/make_figures.py out/segment_example.h5 --outdir out/segment_example_figures
 
 OUT    ?= out/nvp_carbon_sweep.h5
 FIGDIR ?= $(dir $(OUT))figures

@@ -129,6 +129,7 @@ segment-example: setup
 	$(PYTHON) tools/make_calibration_data.py out/calibration_data.h5 --grey
 	mpirun --oversubscribe -np $(NP) bin/plurigauss inputs/segment_example.yaml
 	$(PYTHON) postprocess/make_figures.py out/segment_example.h5 --outdir out/segment_example_figures
+	$(PYTHON) postprocess/plot_segmentation.py out/segment_example_labels.h5 --truth out/calibration_data.h5 --out out/segment_example_figures/fig2_segmentation.png
 
 OUT    ?= out/nvp_carbon_sweep.h5
 FIGDIR ?= $(dir $(OUT))figures

@@ -264,6 +264,9 @@ def test_program_on_rendered_data():
         for k in range(3):
             acc = np.mean(f[f"images/{k}"][...] == g[f"images/{k}"][...])
             assert acc >= 0.97, f"image {k} three-phase accuracy {acc:.4f}"
+    png = os.path.join(d, "fig2.png")
+    subprocess.run(["/usr/bin/python3", os.path.join(pgtest.ROOT, "postprocess", "plot_segmentation.py"), labels, "--truth", data, "--out", png], check=True, capture_output=True)
+    assert os.path.getsize(png) > 20_000, "the segmentation figure"
     with h5py.File(out, "r") as f, h5py.File(ref, "r") as r:
         seg, lab = dict(f["calibration"].attrs), dict(r["calibration"].attrs)
     bad = []

@@ -318,6 +318,18 @@ def test_errors():
         (["-segment_image_majority", "ball", "-segment_image_majority_radius_um", "0"], "majority_radius_um"),
     ]
     open(os.path.join(d, "img.raw"), "wb").write(b"\0" * 100)
+    import h5py
+    grey = os.path.join(d, "grey.h5")
+    with h5py.File(grey, "w") as f:
+        f.create_dataset("stack", data=np.zeros((6, 8, 8), np.uint16)).attrs["voxel_size_um"] = [0.016, 0.016, 0.02]
+        f.create_dataset("mask", data=np.ones((6, 8, 9), np.uint8))
+        f.create_dataset("text", data=np.array([b"abc"] * 8))
+    cases += [
+        (["-segment_volume", f"{grey}:/stack", "-segment_mask", f"{grey}:/mask"], "differs from the stack"),
+        (["-segment_volume", f"{grey}:/stack", "-segment_mask", os.path.join(d, "img.raw")], "expected FILE.h5:/dataset"),
+        (["-segment_volume", f"{grey}:/text"], "grey values"),
+        (["-segment_volume", f"{grey}:/stack", "-segment_labels_file", os.path.join(d, "o.h5")], "their own file"),
+    ]
     for extra, text in cases:
         p = pgtest.run(1, [DECK, "-output_file", os.path.join(d, "o.h5")] + extra, check=False, singleton=True)
         lines = [l for l in p.stdout.splitlines() + p.stderr.splitlines() if "error" in l]

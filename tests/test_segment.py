@@ -331,7 +331,10 @@ def test_errors():
         (["-segment_volume", f"{grey}:/stack", "-segment_labels_file", os.path.join(d, "o.h5")], "their own file"),
     ]
     for extra, text in cases:
-        p = pgtest.run(1, [DECK, "-output_file", os.path.join(d, "o.h5")] + extra, check=False, singleton=True)
+        # the deck's own inputs (out/calibration_data.h5) need not exist: each case names its inputs
+        own = [] if "-segment_images" in extra else ["-segment_images", ""]
+        own += [] if "-segment_volume" in extra else ["-segment_volume", ""]
+        p = pgtest.run(1, [DECK, "-output_file", os.path.join(d, "o.h5")] + own + extra, check=False, singleton=True)
         lines = [l for l in p.stdout.splitlines() + p.stderr.splitlines() if "error" in l]
         assert p.returncode != 0 and lines and text in lines[0], (extra, p.returncode, p.stdout[-500:], p.stderr[-500:])
 

@@ -294,6 +294,23 @@ def fig5(f, points, wanted, png, max_voxels=96):
 
 
 # ---------------------------------------------------------------------------------------------
+def phase_curves(ax, rows, prefix, band, out, **stats):
+    """The sweep curve of column prefix_i of each phase present in the rows, in the phase colours."""
+    for i in (1, 2, 3):
+        col = "%s_%d" % (prefix, i)
+        if pg.has_column(rows, col):
+            s = out[col] = pg.sweep_stats(rows, col, band, **stats)
+            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+
+
+def positive_part(s):
+    """A sweep curve for a log axis: zeros hidden, error bars from the positive part."""
+    pos = dict(s)
+    pos["mean"] = np.where(s["mean"] > 0, s["mean"], np.nan)
+    pos["lo"] = np.where(s["lo"] > 0, s["lo"], pos["mean"])
+    return pos
+
+
 def fig6(rows, ratio, png, band="minmax"):
     """Descriptors against eps2_target. Returns {column: sweep_stats(...)} for every column
     drawn (tau with undefined zeros left out)."""
@@ -310,11 +327,7 @@ def fig6(rows, ratio, png, band="minmax"):
     ax.set_title("(a) pairwise interface areas", fontsize=10)
 
     ax = axes[0, 1]
-    for i in (1, 2, 3):
-        col = "tau_%d" % i
-        if pg.has_column(rows, col):
-            s = out[col] = pg.sweep_stats(rows, col, band, undefined=0.0)
-            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+    phase_curves(ax, rows, "tau", band, out, undefined=0.0)
     ax.set_ylabel("mean geodesic tortuosity \u03c4$_{geod}$ (\u2013)")
     ax.set_title("(b) mean geodesic tortuosity (axes with a 26-connected path)", fontsize=10)
 
@@ -326,20 +339,14 @@ def fig6(rows, ratio, png, band="minmax"):
         if not pg.has_column(rows, col):
             continue
         s = out[col] = pg.sweep_stats(rows, col, band)
-        pos = dict(s)
-        pos["mean"] = np.where(s["mean"] > 0, s["mean"], np.nan)
-        pos["lo"] = np.where(s["lo"] > 0, s["lo"], pos["mean"])  # a log axis shows no 0: bar from the positive part
-        pg.errorbar(ax, pos, color=pg.LINE[i], label=r"$\hat{M}$ (eq. 14), %s" % pg.NAMES[i])
+        pg.errorbar(ax, positive_part(s), color=pg.LINE[i], label=r"$\hat{M}$ (eq. 14), %s" % pg.NAMES[i])
         z = s["x"][s["mean"] == 0]
         if z.size:
             ax.plot(z, np.full(z.size, 1e-3), "v", color=pg.LINE[i], ms=6, clip_on=False, label=None if zero_marked else r"$\hat{M}$ = 0 (no path)")
             zero_marked = True
         if has_m:
             s = out["M_%d" % i] = pg.sweep_stats(rows, "M_%d" % i, band)
-            pos = dict(s)
-            pos["mean"] = np.where(s["mean"] > 0, s["mean"], np.nan)
-            pos["lo"] = np.where(s["lo"] > 0, s["lo"], pos["mean"])
-            pg.errorbar(ax, pos, color=pg.LINE[i], ls="--", marker="s", mfc="white", label="M solved, %s" % pg.NAMES[i])
+            pg.errorbar(ax, positive_part(s), color=pg.LINE[i], ls="--", marker="s", mfc="white", label="M solved, %s" % pg.NAMES[i])
     ax.set_yscale("log")
     ax.set_ylim(bottom=1e-3)
     if ax.get_legend_handles_labels()[0]:
@@ -371,21 +378,13 @@ def fig6(rows, ratio, png, band="minmax"):
         ax.set_title("(d) r50 of 3D cPSD and MIP (no solved M in this CSV)", fontsize=10)
 
     ax = axes[1, 1]
-    for i in (1, 2, 3):
-        col = "perc_%d" % i
-        if pg.has_column(rows, col):
-            s = out[col] = pg.sweep_stats(rows, col, band)
-            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+    phase_curves(ax, rows, "perc", band, out)
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("percolating fraction of the phase (\u2013)")
     ax.set_title("(e) percolation (mean over axes)", fontsize=10)
 
     ax = axes[1, 2]
-    for i in (1, 2, 3):
-        col = "beta_%d" % i
-        if pg.has_column(rows, col):
-            s = out[col] = pg.sweep_stats(rows, col, band)
-            pg.errorbar(ax, s, color=pg.LINE[i], label=pg.NAMES[i])
+    phase_curves(ax, rows, "beta", band, out)
     ax.set_ylabel("constrictivity \u03b2 (\u2013)")
     ax.set_title("(f) constrictivity", fontsize=10)
 

@@ -506,7 +506,7 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
   PgCalibration c;
   PgInputProbe  r;
   PgInputSpec   vs, is;
-  char          list[PETSC_MAX_PATH_LEN], *save = NULL, *specs[256];
+  char          list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
 
   PetscFunctionBeginUser;
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -527,13 +527,7 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
 
   /* the 2D images: checked and read on rank 0, then broadcast */
   snprintf(list, sizeof list, "%s", cfg->cal_images);
-  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    while (*tok == ' ' || *tok == '\t') tok++;
-    char *end = tok + strlen(tok);
-    while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = 0;
-    PetscCheck(c->nimg < 256, comm, PETSC_ERR_USER_INPUT, "calibration.images: at most 256 images");
-    if (*tok) specs[c->nimg++] = tok;
-  }
+  PetscCall(PgInputSplitList(comm, "calibration.images", list, specs, &c->nimg));
   PetscCheck(c->nimg > 0, comm, PETSC_ERR_USER_INPUT, "calibration.images = '%s' names no image", cfg->cal_images);
   PetscCall(PetscCalloc1(c->nimg, &c->img));
   for (int k = 0; k < c->nimg; k++) {

@@ -137,6 +137,22 @@ PetscErrorCode PgImageRead(PgGrid g, const char *spec, PgLabels labels)
  * Image inputs of the deck (calibration, segmentation)
  * --------------------------------------------------------------------------------------------- */
 
+PetscErrorCode PgInputSplitList(MPI_Comm comm, const char *key, char *list, char *names[], int *n)
+{
+  char *save = NULL;
+
+  PetscFunctionBeginUser;
+  *n = 0;
+  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ' || *tok == '\t') tok++;
+    char *end = tok + strlen(tok);
+    while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = 0;
+    PetscCheck(*n < PG_MAX_IMAGES, comm, PETSC_ERR_USER_INPUT, "%s: at most %d images", key, PG_MAX_IMAGES);
+    if (*tok) names[(*n)++] = tok;
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscBool PgInputIsHDF5(const char *spec)
 {
   const char *c = strrchr(spec, ':');

@@ -56,7 +56,7 @@ PetscErrorCode PgRowSet(PgRow *row, const char *name, double value)
 }
 
 /* "out/x.h5" -> "out/x" + ext */
-static void SideCar(const char *file, const char *ext, char *buf, size_t len)
+void PgOutputSideCar(const char *file, const char *ext, char *buf, size_t len)
 {
   const char *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
   int         stem = (dot && (!slash || dot > slash)) ? (int)(dot - file) : (int)strlen(file);
@@ -185,7 +185,7 @@ static PetscErrorCode ProbeExisting(MPI_Comm comm, const char *path, const char 
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode RenameFile(MPI_Comm comm, const char *from, const char *to)
+PetscErrorCode PgOutputRename(MPI_Comm comm, const char *from, const char *to)
 {
   int rank, ok = 1, err = 0;
 
@@ -200,13 +200,13 @@ static PetscErrorCode RenameFile(MPI_Comm comm, const char *from, const char *to
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode ParallelOpen(PgOutput out, PetscBool create)
+PetscErrorCode PgOutputOpenParallel(MPI_Comm comm, const char *path, PetscBool create, hid_t *file)
 {
   hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
 
   PetscFunctionBeginUser;
   PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
-  PgCallH5(H5Pset_fapl_mpio(fapl, out->grid->comm, MPI_INFO_NULL));
+  PgCallH5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
   PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
   PgCallH5(H5Pset_coll_metadata_write(fapl, 1));
   /* dense attribute storage allows attributes (the deck text) beyond 64 KiB */
@@ -214,11 +214,11 @@ static PetscErrorCode ParallelOpen(PgOutput out, PetscBool create)
   if (create) {
     PgCallH5(fcpl = H5Pcreate(H5P_FILE_CREATE));
     PgCallH5(H5Pset_attr_phase_change(fcpl, 0, 0));
-    out->file = H5Fcreate(out->part, H5F_ACC_TRUNC, fcpl, fapl);
+    *file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     PgCallH5(H5Pclose(fcpl));
-  } else out->file = H5Fopen(out->part, H5F_ACC_RDWR, fapl);
+  } else *file = H5Fopen(path, H5F_ACC_RDWR, fapl);
   PgCallH5(H5Pclose(fapl));
-  PetscCheck(out->file >= 0, out->grid->comm, PETSC_ERR_FILE_OPEN, "cannot %s %s", create ? "create" : "open", out->part);
+  PetscCheck(*file >= 0, comm, PETSC_ERR_FILE_OPEN, "cannot %s %s", create ? "create" : "open", path);
   PetscFunctionReturn(0);
 }
 
@@ -291,8 +291,8 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
   PetscCall(PetscCalloc1(nruns, &out->rows));
   snprintf(out->final, sizeof out->final, "%s", cfg->output_file);
   snprintf(out->part, sizeof out->part, "%s.part", cfg->output_file);
-  SideCar(cfg->output_file, ".csv", out->csv, sizeof out->csv);
-  SideCar(cfg->output_file, ".xdmf", out->xdmf, sizeof out->xdmf);
+  PgOutputSideCar(cfg->output_file, ".csv", out->csv, sizeof out->csv);
+  PgOutputSideCar(cfg->output_file, ".xdmf", out->xdmf, sizeof out->xdmf);
   PetscCall(PgConfigSignature(cfg, signature, sizeof signature));
 
   /* decide before touching anything */
@@ -310,17 +310,17 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
      * of ours: it holds no finished run. Keep it for inspection under another name, start afresh. */
     char aside[PETSC_MAX_PATH_LEN + 32];
     snprintf(aside, sizeof aside, "%s.unreadable", out->part);
-    PetscCall(RenameFile(grid->comm, out->part, aside));
+    PetscCall(PgOutputRename(grid->comm, out->part, aside));
     PetscCall(PetscPrintf(grid->comm, "plurigauss: warning: %s was not readable (a job killed while creating it?); moved to %s, starting afresh\n", out->part, aside));
     has_part = PETSC_FALSE;
   }
   PetscBool resume = PETSC_FALSE;
   if (!cfg->overwrite && has_part) resume = PETSC_TRUE; /* an interrupted sweep */
   else if (!cfg->overwrite && has_final) {             /* a finished (or extended) sweep */
-    PetscCall(RenameFile(grid->comm, out->final, out->part));
+    PetscCall(PgOutputRename(grid->comm, out->final, out->part));
     resume = PETSC_TRUE;
   }
-  PetscCall(ParallelOpen(out, resume ? PETSC_FALSE : PETSC_TRUE));
+  PetscCall(PgOutputOpenParallel(grid->comm, out->part, resume ? PETSC_FALSE : PETSC_TRUE, &out->file));
   if (resume) PetscCall(LoadDoneRuns(out));
   else {
     PetscCall(WriteHeader(out, signature));
@@ -563,7 +563,7 @@ PetscErrorCode PgOutputClose(PgOutput *outp)
   if (!out) PetscFunctionReturn(0);
   if (out->file >= 0) PgCallH5(H5Fclose(out->file));
   if (PgOutputRunsDone(out) == out->nruns) {
-    PetscCall(RenameFile(out->grid->comm, out->part, out->final));
+    PetscCall(PgOutputRename(out->grid->comm, out->part, out->final));
     PetscCall(WriteXDMF(out));
   }
   PetscCall(PetscFree(out->done));

@@ -33,7 +33,6 @@
 #include <plurigauss/labels.h>
 #include <plurigauss/segment.h>
 
-#include <errno.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -558,7 +557,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
   uint8_t     *vlabels = NULL, *mask = NULL;
   SegImage    *img = NULL;
   int          nimg = 0, rank, size;
-  char         list[PETSC_MAX_PATH_LEN], *save = NULL, *specs[256], part[PETSC_MAX_PATH_LEN + 8];
+  char         list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES], part[PETSC_MAX_PATH_LEN + 8];
   PgSegmentStats vst;
 
   PetscFunctionBeginUser;
@@ -569,13 +568,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
 
   /* check every input before any work */
   snprintf(list, sizeof list, "%s", cfg->seg_images);
-  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-    while (*tok == ' ' || *tok == '\t') tok++;
-    char *end = tok + strlen(tok);
-    while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = 0;
-    PetscCheck(nimg < 256, comm, PETSC_ERR_USER_INPUT, "segment.images: at most 256 images");
-    if (*tok) specs[nimg++] = tok;
-  }
+  PetscCall(PgInputSplitList(comm, "segment.images", list, specs, &nimg));
   PetscCall(PetscCalloc1(PetscMax(nimg, 1), &img));
   for (int k = 0; k < nimg; k++) {
     PetscCall(PgInputCheck(comm, &is, specs[k], &r));
@@ -643,15 +636,9 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
 
   /* the labels file: written under a temporary name, renamed when complete */
   {
-    hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    hid_t file = H5I_INVALID_HID;
     snprintf(part, sizeof part, "%s.part", cfg->seg_labels_file);
-    PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
-    PgCallH5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
-    PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
-    PgCallH5(H5Pset_coll_metadata_write(fapl, 1));
-    file = H5Fcreate(part, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    PgCallH5(H5Pclose(fapl));
-    PetscCheck(file >= 0, comm, PETSC_ERR_FILE_OPEN, "segment.labels_file: cannot create %s", part);
+    PetscCall(PgOutputOpenParallel(comm, part, PETSC_TRUE, &file));
     PetscCall(PgOutputWriteStringAttr(file, "source_volume", cfg->seg_volume));
     PetscCall(PgOutputWriteStringAttr(file, "source_images", cfg->seg_images));
     PetscCall(PgOutputWriteStringAttr(file, "version", PG_VERSION));
@@ -685,10 +672,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
       PgCallH5(H5Gclose(grp));
     }
     PetscCheck(H5Fclose(file) >= 0, comm, PETSC_ERR_FILE_WRITE, "closing %s failed (disk full?)", part);
-    int ok = 1, err = 0;
-    if (rank == 0 && rename(part, cfg->seg_labels_file) != 0) ok = 0, err = errno;
-    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-    PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", part, cfg->seg_labels_file, strerror(err));
+    PetscCall(PgOutputRename(comm, part, cfg->seg_labels_file));
     PetscCall(PetscPrintf(comm, "plurigauss: labels in %s\n", cfg->seg_labels_file));
   }
 

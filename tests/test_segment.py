@@ -188,6 +188,20 @@ def test_mexican_hat_against_scipy():
         assert err < 2e-6, f"hat sigma={sigma} in3d={in3d}: relative error {err:.2e}"
 
 
+def test_rank_without_planes():
+    """nz = 4 on 3 ranks: slabs 2, 2, 0. Every 3D filter on the rank that owns nothing takes part in
+    the collectives and the others get the same result as on 1 rank."""
+    shape = (4, 13, 15)
+    v = grey(8, shape=shape, levels=60)
+    lab = np.random.default_rng(9).integers(0, 4, size=shape).astype(np.uint8)
+    for filt, arr, dt, extra in (("median", v, np.float32, ["-radius", 2.1, "-in3d"]), ("otsu", v, np.uint8, ["-radius", 3.0, "-in3d", "-bins", 32]),
+                                 ("hat", v, np.float32, ["-sigma", 1.0, "-in3d"]), ("majority", lab, np.uint8, ["-kind", 1, "-in3d"]),
+                                 ("chain", v, np.uint8, ["-median_radius", 1.6, "-radius", 3.0, "-in3d", "-sigma", 1.0, "-phases", 3, "-kind", 1])):
+        one = drive(1, filt, arr, dt, extra, shape=shape)[0]
+        three = drive(3, filt, arr, dt, extra, shape=shape)[0]
+        assert np.array_equal(one, three), f"{filt}: 3 ranks (one without planes) differ from 1 rank"
+
+
 def test_otsu_histogram_optimum():
     d = pgtest.workdir("seg_hist")
     t = np.arange(256)

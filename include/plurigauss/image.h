@@ -44,6 +44,10 @@ typedef struct {
   double    voxel[3]; /* x, y, z (µm; z = x for 2D) */
 } PgInputProbe;
 
+#define PG_MAX_IMAGES 256
+/// Splits a comma-separated list of inputs in place (list is modified; blanks around the names
+/// are dropped) into at most PG_MAX_IMAGES names; more is an input error naming key.
+PetscErrorCode PgInputSplitList(MPI_Comm comm, const char *key, char *list, char *names[], int *n);
 /// Whether spec names an HDF5 dataset (FILE:/path) rather than a raw file.
 PetscBool PgInputIsHDF5(const char *spec);
 /// Checks input `spec` on rank 0 (file, dataset, type, rank, shape, size, voxel size) and raises

@@ -43,6 +43,12 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
 PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors_group);
 /// A scalar string attribute of an HDF5 object, replaced if it exists. Collective on the file.
 PetscErrorCode PgOutputWriteStringAttr(hid_t obj, const char *name, const char *text);
+/// "dir/x.h5" -> "dir/x" + ext (the CSV, XDMF and labels files beside an output).
+void PgOutputSideCar(const char *file, const char *ext, char *buf, size_t len);
+/// Creates (truncating) or opens read-write an HDF5 file for collective parallel I/O on comm.
+PetscErrorCode PgOutputOpenParallel(MPI_Comm comm, const char *path, PetscBool create, hid_t *file);
+/// Renames from -> to on rank 0; a failure is an error on every rank. Collective.
+PetscErrorCode PgOutputRename(MPI_Comm comm, const char *from, const char *to);
 /// A double attribute (scalar when n == 1, else a 1D array), replaced if it exists. Collective.
 PetscErrorCode PgOutputWriteDoubleAttr(hid_t obj, const char *name, const double *v, hsize_t n);
 /// Collective write of the [nz][ny][nx] volume `name` in group from every rank's slab of grid g,

@@ -343,10 +343,10 @@ def test_program_columns_equal_module():
 
 def test_real_image_berea():
     """A real segmented micro-CT volume (Berea sandstone, labels 1 = solid, 3 = pore, 5.345 um,
-    shared/data): the whole 400^3 volume read by the program with the file's own voxel size, porosity
+    tests/data): the whole 400^3 volume read by the program with the file's own voxel size, porosity
     equal to the voxel count and the intrinsic-volume columns equal to the C module on the same
     labels (raw file, 3 ranks); on a 48^3 crop, every intrinsic volume equal to the numpy reference."""
-    path = os.path.join(pgtest.ROOT, "..", "shared", "data", "berea.h5")
+    path = os.path.join(pgtest.ROOT, "tests", "data", "berea.h5")
     assert os.path.exists(path), f"{path} missing"
     d = pgtest.workdir("intrinsic_berea")
     with h5py.File(path, "r") as f:

@@ -451,7 +451,7 @@ def test_program_real_image():
     the program's image path (non-periodic estimators): the absent phase reports zeros, not NaN; the
     pore tortuosity and percolation equal the references on the same labels; 1 and 3 ranks agree."""
     import h5py
-    path = os.path.join(pgtest.ROOT, "..", "shared", "data", "berea.h5")
+    path = os.path.join(pgtest.ROOT, "tests", "data", "berea.h5")
     wd = pgtest.workdir("pores_berea")
     with h5py.File(path, "r") as f:
         crop = f["phase"][150:214, 100:164, 200:264]

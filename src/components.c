@@ -9,23 +9,28 @@
 ///    piece numbers in the order of their first voxel, without any find, and counts each piece's
 ///    voxels and the domain faces it touches.
 /// 2. Provisional global ids: piece number + the exclusive prefix sum of the piece counts.
-/// 3. Merging across slab faces: one halo exchange of the boundary planes' ids (PgGridHaloExchange);
-///    each rank lists the distinct pairs (own piece, piece below) that touch across its lower face,
-///    and the pieces that reach an inner slab face. Only these lists are all-gathered (never
-///    the volume); every rank then resolves the same small equivalence graph by union-find (root =
-///    smallest provisional id), whatever the number of slab crossings (a serpentine channel
-///    through all slabs costs one round, not one round per crossing).
+/// 3. Merging across slab faces: one halo exchange of the boundary planes' ids (PgGridHaloExchange)
+///    gives each rank the distinct pairs (own piece, piece below) that touch across its lower face.
+///    The pieces that reach an inner slab face are then merged by a tree along the chain of slabs
+///    (never gathered): in round k the groups of 2^k consecutive ranks merge pairwise, each group
+///    represented by its lowest rank with only the equivalence classes of the pieces on the group's
+///    two outer faces (their voxels, face bits, smallest provisional id); classes that reach neither
+///    outer face are complete. After ceil(log2 P) rounds every class is complete, and the rounds are
+///    undone in reverse order, each representative sending back the data of the classes it
+///    received. A serpentine channel through all slabs costs the same log2 P rounds.
 /// 4. Final ids: the merged components, numbered in the order of their smallest provisional id,
 ///    which is the order of their first voxel in the global scan: the numbering and the per-voxel
-///    labels are the same at any rank count. Each rank owns the table rows (volume, face bits) of
-///    the components whose first voxel it holds.
+///    labels are the same at any rank count. The rank holding a component's first piece owns its
+///    table row (volume, face bits); an exclusive prefix sum of the owned counts numbers them, and a
+///    second traversal of the same tree carries each number from its owner to the other ranks that
+///    hold pieces of the component.
 ///
-/// Communication per call and rank: the halo exchange (2 planes of 4 nx ny bytes each way), a few
-/// scalar collectives, and all-gathers of 24 bytes per piece that reaches an inner slab face and 8
-/// bytes per distinct face-crossing pair, received from every rank. That is at most one plane's
-/// worth per inner face and typically far less (one entry per component crossing); it grows with
-/// the number of ranks, so at thousands of ranks a tree merge of neighbouring slabs would replace
-/// the all-gather. Memory: 4 bytes per voxel (ids) plus two ghost planes, and per-piece tables.
+/// Communication per call and rank: the halo exchange (one plane of 4 nx ny bytes each way), three
+/// scalar collectives, and per tree round at most one message of the summary of a group's two
+/// faces (24 bytes per class, 16 per piece on a face, 8 per face-crossing pair) plus its answer:
+/// O(F log2 P) bytes received, F the pieces on a slab face (at most nx ny, typically a few percent
+/// of it), flat in weak scaling and growing only as log2 P at a fixed grid; log2 P messages in
+/// series. Memory: 4 bytes per voxel (ids) plus two ghost planes, and per-piece tables.
 /// Cost: near-linear in the voxels, single-threaded union-find (ids must follow the scan order).
 /// The ids are int32: at most 2^31 - 1 voxels per rank and 2^31 - 1 provisional pieces in total.
 #include <plurigauss/components.h>
@@ -244,179 +249,420 @@ static PetscErrorCode FaceEdges(PgComponents c, PgConnectivity conn, int64_t *ne
   PetscFunctionReturn(0);
 }
 
-/* Step 3b: records (id, voxels, faces) of the pieces that reach an inner slab face, ascending. */
-static PetscErrorCode BoundaryPieces(PgComponents c, int64_t offset, int64_t npieces, const int64_t *voxels, const uint8_t *faces, int64_t *nrec, int64_t **rec)
-{
-  const PgGrid  g     = c->grid;
-  const size_t  plane = PgGridPlane(g);
-  PetscBool    *mark;
-  int64_t       n = 0;
+/* Step 3, the merge tree along the chain of slabs. The owning ranks 0 .. Q-1 form a chain in z; at
+ * level k the groups are the runs of 2^k consecutive ranks, and the leader of a group is its lowest
+ * rank. Each leader holds its group's Summary: the equivalence classes of the pieces that still
+ * touch one of the group's two outer slab faces, with their voxels, face bits and smallest
+ * provisional id, and which pieces lie on each face. At level k the leader of an odd group sends its
+ * summary, with the face-crossing pairs of its lowest rank, to the leader of the group below, which
+ * merges the two by union-find on the classes. Classes that touch neither outer face of the merged
+ * group are complete and leave the summary. After ceil(log2 Q) levels rank 0 holds no open class;
+ * then every merge is undone in reverse order, each leader sending the final data of the classes
+ * it received back down the tree. A rank receives at most one summary per level and one answer per
+ * level it merged: O(F log Q) bytes, F the pieces on a slab face, independent of the rank count in
+ * weak scaling and growing as log Q in strong scaling. */
+#define TAG_UP 81
+#define TAG_DOWN 82
 
+typedef struct {
+  int64_t  nclass, nbot, ntop;
+  int64_t *cls; /* nclass x 3: voxels, face bits, smallest provisional id */
+  int64_t *bot; /* nbot x 2: provisional id of a piece on the group's lower face, its class (ascending id) */
+  int64_t *top; /* ntop x 2: the same on the group's upper face */
+} Summary;
+
+/* A merge done by a leader: the classes of its own summary (nl) and of the one received (nr) mapped
+ * to the merged classes, and what became of each merged class. */
+typedef struct {
+  int      partner;      /* the rank whose summary was merged in, -1 if none at this level */
+  int64_t  nl, nr, nm;
+  int64_t *map;          /* nl + nr: class (own first) -> merged class */
+  int64_t *open;         /* nm: merged class -> class of the merged summary, or -1 when complete */
+  int64_t *info;         /* nm x 3: voxels, face bits, smallest id (final for complete classes) */
+} Merge;
+
+static PetscErrorCode SummaryFree(Summary *s)
+{
   PetscFunctionBeginUser;
-  PetscCall(PetscCalloc1(PetscMax(npieces, 1), &mark));
-  if (g->nz_local > 0) {
-    const int32_t *lo = c->id, *hi = c->id + plane * (size_t)(g->nz_local - 1);
-    if (g->z_start > 0)
-      for (size_t i = 0; i < plane; i++)
-        if (lo[i] >= 0) mark[lo[i] - offset] = PETSC_TRUE;
-    if (g->z_start + g->nz_local < g->n[2])
-      for (size_t i = 0; i < plane; i++)
-        if (hi[i] >= 0) mark[hi[i] - offset] = PETSC_TRUE;
-  }
-  for (int64_t k = 0; k < npieces; k++) n += mark[k];
-  PetscCall(PetscMalloc1(3 * PetscMax(n, 1), rec));
-  n = 0;
-  for (int64_t k = 0; k < npieces; k++)
-    if (mark[k]) {
-      (*rec)[3 * n]     = offset + k;
-      (*rec)[3 * n + 1] = voxels[k];
-      (*rec)[3 * n + 2] = faces[k];
-      n++;
-    }
-  *nrec = n;
-  PetscCall(PetscFree(mark));
+  PetscCall(PetscFree3(s->cls, s->bot, s->top));
+  s->nclass = s->nbot = s->ntop = 0;
   PetscFunctionReturn(0);
 }
 
-/* All-gathers n items of `width` elements of `type` from every rank; *displ (size + 1 entries)
- * gives each rank's first item. */
-static PetscErrorCode AllGather(MPI_Comm comm, int size, const void *mine, int64_t n, int width, MPI_Datatype type, size_t elem, void **all, int64_t *total, int **displ)
+static PetscErrorCode SummaryAlloc(Summary *s, int64_t nclass, int64_t nbot, int64_t ntop)
 {
-  int *cnt, *ecnt, *edispl, in = (int)n;
-
   PetscFunctionBeginUser;
-  PetscCheck(n <= INT_MAX / width, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: %" PRId64 " boundary entries exceed one MPI message", n);
-  PetscCall(PetscMalloc3(size, &cnt, size, &ecnt, size, &edispl));
-  PetscCall(PetscMalloc1(size + 1, displ));
-  PetscCallMPI(MPI_Allgather(&in, 1, MPI_INT, cnt, 1, MPI_INT, comm));
-  (*displ)[0] = 0;
-  for (int r = 0; r < size; r++) {
-    PetscCheck((int64_t)(*displ)[r] + cnt[r] <= INT_MAX / width, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: the boundary equivalence graph exceeds one MPI message");
-    (*displ)[r + 1] = (*displ)[r] + cnt[r];
-    ecnt[r]         = cnt[r] * width;
-    edispl[r]       = (*displ)[r] * width;
-  }
-  *total = (*displ)[size];
-  PetscCall(PetscMalloc(elem * (size_t)width * (size_t)PetscMax(*total, 1), all));
-  PetscCallMPI(MPI_Allgatherv(mine, in * width, type, *all, ecnt, edispl, type, comm));
-  PetscCall(PetscFree3(cnt, ecnt, edispl));
+  s->nclass = nclass;
+  s->nbot   = nbot;
+  s->ntop   = ntop;
+  PetscCall(PetscMalloc3(3 * PetscMax(nclass, 1), &s->cls, 2 * PetscMax(nbot, 1), &s->bot, 2 * PetscMax(ntop, 1), &s->top));
   PetscFunctionReturn(0);
 }
 
-static int64_t Search(const int64_t *rec, int64_t n, int64_t id)
+/* The class of piece `id` in a face list (ascending ids), or -1. */
+static int64_t FaceClass(const int64_t *list, int64_t n, int64_t id)
 {
   int64_t lo = 0, hi = n - 1;
   while (lo <= hi) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (rec[3 * mid] == id) return mid;
-    if (rec[3 * mid] < id) lo = mid + 1;
+    if (list[2 * mid] == id) return list[2 * mid + 1];
+    if (list[2 * mid] < id) lo = mid + 1;
     else hi = mid - 1;
   }
   return -1;
 }
 
-/* The boundary equivalence graph as every rank holds it after the all-gathers, and its resolution. */
-typedef struct {
-  int64_t   M, E;    /* pieces on inner faces, face-crossing pairs */
-  int64_t  *rec;     /* M records (id, voxels, faces), ascending id (rank order, then piece order) */
-  uint64_t *pairs;   /* E keys (id << 32 | id below) */
-  int      *rdispl;  /* first record of each rank, size + 1 entries */
-  int      *edispl;  /* first pair of each rank */
-  int32_t  *root;    /* per record: index of the record with the smallest id of its component */
-  int64_t  *voxels;  /* per root record: voxels of the whole component */
-  uint8_t  *faces;   /* per root record: faces of the whole component */
-  int32_t  *final;   /* per record: final component id */
-  int64_t  *coff;    /* first final id of each rank, size + 1 entries */
-} Boundary;
-
-static PetscErrorCode BoundaryDestroy(Boundary *b)
+static inline int64_t Find64(int64_t *p, int64_t i)
 {
-  PetscFunctionBeginUser;
-  PetscCall(PetscFree(b->rec));
-  PetscCall(PetscFree(b->pairs));
-  PetscCall(PetscFree(b->rdispl));
-  PetscCall(PetscFree(b->edispl));
-  PetscCall(PetscFree4(b->root, b->voxels, b->faces, b->final));
-  PetscCall(PetscFree(b->coff));
-  PetscFunctionReturn(0);
+  while (p[i] != i) {
+    p[i] = p[p[i]];
+    i    = p[i];
+  }
+  return i;
 }
 
-/* Union-find over the gathered records; final ids. Rank r's components are numbered from coff[r] =
- * the sum over lower ranks of (pieces - pieces merged into a component with a smaller id), each
- * rank's in the order of their ids. Identical on every rank (same input, same order). */
-static PetscErrorCode BoundaryResolve(PgGrid g, int64_t npieces, Boundary *b)
+/* The level-0 summary of this rank: one class per piece that reaches an inner slab face. `cls`
+ * receives, per piece, its class or -1. */
+static PetscErrorCode SummaryOfSlab(PgComponents c, int64_t offset, int64_t npieces, const int64_t *voxels, const uint8_t *faces, int64_t *cls, Summary *s)
 {
-  const int64_t M = b->M;
-  int64_t      *nloc;
+  const PgGrid g     = c->grid;
+  const size_t plane = PgGridPlane(g);
+  uint8_t     *on; /* per piece: bit 1 lower face, bit 2 upper face */
+  int64_t      n = 0, nb = 0, nt = 0;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc4(PetscMax(M, 1), &b->root, PetscMax(M, 1), &b->voxels, PetscMax(M, 1), &b->faces, PetscMax(M, 1), &b->final));
-  for (int64_t j = 0; j < M; j++) b->root[j] = (int32_t)j;
-  for (int64_t k = 0; k < b->E; k++) {
-    const int64_t i = Search(b->rec, M, (int64_t)(b->pairs[k] >> 32)), j = Search(b->rec, M, (int64_t)(b->pairs[k] & 0xffffffffu));
-    PetscCheck(i >= 0 && j >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: a face-crossing piece is missing from the boundary list");
-    (void)Union(b->root, (int32_t)i, (int32_t)j);
+  PetscCall(PetscCalloc1(PetscMax(npieces, 1), &on));
+  if (g->nz_local > 0) {
+    const int32_t *lo = c->id, *hi = c->id + plane * (size_t)(g->nz_local - 1);
+    if (g->z_start > 0)
+      for (size_t i = 0; i < plane; i++)
+        if (lo[i] >= 0) on[lo[i] - offset] |= 1;
+    if (g->z_start + g->nz_local < g->n[2])
+      for (size_t i = 0; i < plane; i++)
+        if (hi[i] >= 0) on[hi[i] - offset] |= 2;
   }
-  for (int64_t j = 0; j < M; j++) { /* root[j] <= j: one increasing sweep flattens */
-    b->root[j]   = b->root[b->root[j]];
-    b->voxels[j] = 0;
-    b->faces[j]  = 0;
+  for (int64_t k = 0; k < npieces; k++) {
+    n += on[k] != 0;
+    nb += on[k] & 1;
+    nt += (on[k] >> 1) & 1;
   }
-  for (int64_t j = 0; j < M; j++) {
-    b->voxels[b->root[j]] += b->rec[3 * j + 1];
-    b->faces[b->root[j]] |= (uint8_t)b->rec[3 * j + 2];
-  }
-  PetscCall(PetscMalloc1(g->size, &nloc));
-  PetscCall(PetscMalloc1(g->size + 1, &b->coff));
-  PetscCallMPI(MPI_Allgather(&npieces, 1, MPI_INT64_T, nloc, 1, MPI_INT64_T, g->comm));
-  b->coff[0] = 0;
-  int64_t off = 0; /* rank r's first provisional id */
-  for (int r = 0; r < g->size; r++) {
-    int64_t merged = 0;
-    for (int64_t j = b->rdispl[r]; j < b->rdispl[r + 1]; j++) {
-      if (b->root[j] == j) b->final[j] = (int32_t)(b->coff[r] + (b->rec[3 * j] - off) - merged);
-      else merged++;
+  PetscCall(SummaryAlloc(s, n, nb, nt));
+  n = nb = nt = 0;
+  for (int64_t k = 0; k < npieces; k++) {
+    cls[k] = -1;
+    if (!on[k]) continue;
+    cls[k]            = n;
+    s->cls[3 * n]     = voxels[k];
+    s->cls[3 * n + 1] = faces[k];
+    s->cls[3 * n + 2] = offset + k;
+    if (on[k] & 1) {
+      s->bot[2 * nb]     = offset + k;
+      s->bot[2 * nb + 1] = n;
+      nb++;
     }
-    b->coff[r + 1] = b->coff[r] + nloc[r] - merged;
-    off += nloc[r];
+    if (on[k] & 2) {
+      s->top[2 * nt]     = offset + k;
+      s->top[2 * nt + 1] = n;
+      nt++;
+    }
+    n++;
   }
-  for (int64_t j = 0; j < M; j++)
-    if (b->root[j] != j) b->final[j] = b->final[b->root[j]];
-  PetscCall(PetscFree(nloc));
+  PetscCall(PetscFree(on));
   PetscFunctionReturn(0);
 }
 
-/* Step 4 on this rank: final ids of the voxels, the table rows of the components whose smallest
- * piece is here, and the (sorted, distinct) components of other ranks that reach into the slab. */
-static PetscErrorCode LocalResult(PgComponents c, int64_t offset, int64_t npieces, const int64_t *pvox, const uint8_t *pfaces, const Boundary *b)
+/* Sends a summary and the face-crossing pairs of this rank's lower face (one message). */
+static PetscErrorCode SummarySend(MPI_Comm comm, int to, const Summary *s, int64_t nedges, const uint64_t *edges)
+{
+  const int64_t len = 4 + 3 * s->nclass + 2 * s->nbot + 2 * s->ntop + nedges;
+  int64_t      *buf, *b;
+
+  PetscFunctionBeginUser;
+  PetscCheck(len <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: a merge message of %" PRId64 " entries exceeds one MPI message", len);
+  PetscCall(PetscMalloc1(len, &buf));
+  buf[0] = s->nclass;
+  buf[1] = s->nbot;
+  buf[2] = s->ntop;
+  buf[3] = nedges;
+  b      = buf + 4;
+  PetscCall(PetscArraycpy(b, s->cls, 3 * s->nclass));
+  b += 3 * s->nclass;
+  PetscCall(PetscArraycpy(b, s->bot, 2 * s->nbot));
+  b += 2 * s->nbot;
+  PetscCall(PetscArraycpy(b, s->top, 2 * s->ntop));
+  b += 2 * s->ntop;
+  for (int64_t e = 0; e < nedges; e++) b[e] = (int64_t)edges[e];
+  PetscCallMPI(MPI_Send(buf, (int)len, MPI_INT64_T, to, TAG_UP, comm));
+  PetscCall(PetscFree(buf));
+  PetscFunctionReturn(0);
+}
+
+/* Receives a message of unknown length; *buf is allocated. */
+static PetscErrorCode RecvAny(MPI_Comm comm, int from, int tag, int64_t **buf, int *len)
+{
+  MPI_Status st;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Probe(from, tag, comm, &st));
+  PetscCallMPI(MPI_Get_count(&st, MPI_INT64_T, len));
+  PetscCall(PetscMalloc1(PetscMax(*len, 1), buf));
+  PetscCallMPI(MPI_Recv(*buf, *len, MPI_INT64_T, from, tag, comm, MPI_STATUS_IGNORE));
+  PetscFunctionReturn(0);
+}
+
+/* Merges the summary received from the group above (buf: SummarySend's layout) into s. */
+static PetscErrorCode SummaryMerge(Summary *s, const int64_t *buf, Merge *m)
+{
+  const int64_t  nl = s->nclass, nr = buf[0], nrb = buf[1], nrt = buf[2], ne = buf[3];
+  const int64_t *rcls = buf + 4, *rbot = rcls + 3 * nr, *rtop = rbot + 2 * nrb, *edges = rtop + 2 * nrt;
+  int64_t       *p, *root2m, nm = 0, nopen = 0;
+  Summary        out;
+
+  PetscFunctionBeginUser;
+  m->nl = nl;
+  m->nr = nr;
+  PetscCall(PetscMalloc2(PetscMax(nl + nr, 1), &p, PetscMax(nl + nr, 1), &root2m));
+  for (int64_t i = 0; i < nl + nr; i++) p[i] = i;
+  for (int64_t e = 0; e < ne; e++) { /* (piece on the upper group's lower face, piece below it) */
+    const int64_t a = FaceClass(rbot, nrb, (int64_t)((uint64_t)edges[e] >> 32)), b = FaceClass(s->top, s->ntop, (int64_t)((uint64_t)edges[e] & 0xffffffffu));
+    PetscCheck(a >= 0 && b >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: a face-crossing piece is missing from a face list");
+    int64_t ra = Find64(p, nl + a), rb = Find64(p, b);
+    if (ra != rb) {
+      if (ra < rb) p[rb] = ra;
+      else p[ra] = rb;
+    }
+  }
+  for (int64_t i = 0; i < nl + nr; i++) root2m[i] = -1;
+  PetscCall(PetscMalloc1(PetscMax(nl + nr, 1), &m->map));
+  for (int64_t i = 0; i < nl + nr; i++) {
+    const int64_t r = Find64(p, i);
+    if (root2m[r] < 0) root2m[r] = nm++;
+    m->map[i] = root2m[r];
+  }
+  m->nm = nm;
+  PetscCall(PetscMalloc2(PetscMax(nm, 1), &m->open, 3 * PetscMax(nm, 1), &m->info));
+  for (int64_t j = 0; j < nm; j++) {
+    m->open[j]         = -1;
+    m->info[3 * j]     = 0;
+    m->info[3 * j + 1] = 0;
+    m->info[3 * j + 2] = INT64_MAX;
+  }
+  for (int64_t i = 0; i < nl + nr; i++) {
+    const int64_t *ci = i < nl ? s->cls + 3 * i : rcls + 3 * (i - nl);
+    int64_t       *mi = m->info + 3 * m->map[i];
+    mi[0] += ci[0];
+    mi[1] |= ci[1];
+    mi[2] = PetscMin(mi[2], ci[2]);
+  }
+  /* the merged group's faces: the lower face of the lower group and the upper face of the upper */
+  for (int64_t i = 0; i < s->nbot; i++) m->open[m->map[s->bot[2 * i + 1]]] = 1;
+  for (int64_t i = 0; i < nrt; i++) m->open[m->map[nl + rtop[2 * i + 1]]] = 1;
+  for (int64_t j = 0; j < nm; j++) m->open[j] = m->open[j] > 0 ? nopen++ : -1;
+  PetscCall(SummaryAlloc(&out, nopen, s->nbot, nrt));
+  for (int64_t j = 0; j < nm; j++)
+    if (m->open[j] >= 0) PetscCall(PetscArraycpy(out.cls + 3 * m->open[j], m->info + 3 * j, 3));
+  for (int64_t i = 0; i < s->nbot; i++) {
+    out.bot[2 * i]     = s->bot[2 * i];
+    out.bot[2 * i + 1] = m->open[m->map[s->bot[2 * i + 1]]];
+  }
+  for (int64_t i = 0; i < nrt; i++) {
+    out.top[2 * i]     = rtop[2 * i];
+    out.top[2 * i + 1] = m->open[m->map[nl + rtop[2 * i + 1]]];
+  }
+  PetscCall(SummaryFree(s));
+  *s = out;
+  PetscCall(PetscFree2(p, root2m));
+  PetscFunctionReturn(0);
+}
+
+/* Undoes a merge: the finals (w values per class) of the merged summary's classes give those of
+ * the merged classes (complete ones keep their own, `own`, w per merged class), hence those of the
+ * lower (own) and upper (received) summaries: *lower gets nl x w, *upper nr x w values. */
+static PetscErrorCode MergeUndo(const Merge *m, int w, const int64_t *final, const int64_t *own, int64_t **lower, int64_t **upper)
+{
+  int64_t *all;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(w * PetscMax(m->nm, 1), &all));
+  for (int64_t j = 0; j < m->nm; j++) PetscCall(PetscArraycpy(all + w * j, m->open[j] >= 0 ? final + w * m->open[j] : own + w * j, w));
+  PetscCall(PetscMalloc1(w * PetscMax(m->nl, 1), lower));
+  PetscCall(PetscMalloc1(w * PetscMax(m->nr, 1), upper));
+  for (int64_t i = 0; i < m->nl; i++) PetscCall(PetscArraycpy(*lower + w * i, all + w * m->map[i], w));
+  for (int64_t i = 0; i < m->nr; i++) PetscCall(PetscArraycpy(*upper + w * i, all + w * m->map[m->nl + i], w));
+  PetscCall(PetscFree(all));
+  PetscFunctionReturn(0);
+}
+
+/* The down pass: from the finals of the summary this rank sent (or, on rank 0, of its final
+ * summary, which has no open class) back through its merges, answering each partner. On return
+ * *final holds w values per class of the rank's level-0 summary. own[k] (per level k) are the
+ * values of the complete merged classes. */
+static PetscErrorCode TreeDown(MPI_Comm comm, int rank, int levels, int sent, const Merge *lev, int w, int64_t *const *own, int64_t **final)
+{
+  int64_t *f = NULL;
+
+  PetscFunctionBeginUser;
+  if (sent >= 0) {
+    int len;
+    PetscCall(RecvAny(comm, rank - (1 << sent), TAG_DOWN, &f, &len));
+  } else PetscCall(PetscMalloc1(1, &f));
+  for (int k = (sent >= 0 ? sent : levels) - 1; k >= 0; k--) {
+    int64_t *lower, *upper;
+    if (lev[k].partner < 0) continue;
+    PetscCall(MergeUndo(&lev[k], w, f, own[k], &lower, &upper));
+    PetscCheck(w * lev[k].nr <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: a merge answer exceeds one MPI message");
+    PetscCallMPI(MPI_Send(upper, (int)(w * lev[k].nr), MPI_INT64_T, lev[k].partner, TAG_DOWN, comm));
+    PetscCall(PetscFree(upper));
+    PetscCall(PetscFree(f));
+    f = lower;
+  }
+  *final = f;
+  PetscFunctionReturn(0);
+}
+
+/* Steps 3 and 4 of the merge for this rank: the merge tree over the owning ranks. On return fin
+ * holds, per class of the level-0 summary s0 (the pieces on inner slab faces), the voxels, face
+ * bits and smallest provisional id of the whole component, and fid its final id (computed from the
+ * owners' numbering by `Number`, called between the two passes). */
+typedef struct {
+  int      levels, sent; /* merge levels; the level at which this rank sent its summary (-1: never) */
+  Merge   *lev;
+  int64_t  n0;           /* classes of the level-0 summary */
+} Tree;
+
+static PetscErrorCode TreeDestroy(Tree *t)
+{
+  PetscFunctionBeginUser;
+  for (int k = 0; k < t->levels; k++) {
+    PetscCall(PetscFree(t->lev[k].map));
+    PetscCall(PetscFree2(t->lev[k].open, t->lev[k].info));
+  }
+  PetscCall(PetscFree(t->lev));
+  PetscFunctionReturn(0);
+}
+
+/* The up pass of the first tree traversal and its down pass: *fin = n0 x 3 finals. */
+static PetscErrorCode TreeResolve(PgGrid g, Summary *s, int64_t nedges, const uint64_t *edges, Tree *t, int64_t **fin)
+{
+  const int Q = g->nowners, me = g->rank;
+  int64_t **own;
+
+  PetscFunctionBeginUser;
+  t->levels = 0;
+  while ((1 << t->levels) < Q) t->levels++;
+  t->sent = -1;
+  t->n0   = s->nclass;
+  PetscCall(PetscCalloc1(PetscMax(t->levels, 1), &t->lev));
+  for (int k = 0; k < t->levels; k++) t->lev[k].partner = -1;
+  for (int k = 0; k < t->levels; k++) {
+    if ((me >> k) & 1) {
+      PetscCall(SummarySend(g->comm, me - (1 << k), s, nedges, edges));
+      t->sent = k;
+      break;
+    }
+    if (me + (1 << k) < Q) {
+      int64_t *buf;
+      int      len;
+      PetscCall(RecvAny(g->comm, me + (1 << k), TAG_UP, &buf, &len));
+      t->lev[k].partner = me + (1 << k);
+      PetscCall(SummaryMerge(s, buf, &t->lev[k]));
+      PetscCall(PetscFree(buf));
+    }
+  }
+  PetscCheck(t->sent >= 0 || (s->nbot == 0 && s->ntop == 0 && s->nclass == 0), PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: classes left open at the root of the merge tree");
+  PetscCall(PetscMalloc1(PetscMax(t->levels, 1), &own));
+  for (int k = 0; k < t->levels; k++) own[k] = t->lev[k].info;
+  PetscCall(TreeDown(g->comm, me, t->levels, t->sent, t->lev, 3, own, fin));
+  PetscCall(PetscFree(own));
+  PetscFunctionReturn(0);
+}
+
+/* The second traversal: the final ids, known to the owner of each component's first piece (known0:
+ * per level-0 class, -1 where this rank is not the owner), carried up to where the component is
+ * complete and back down to every rank holding a piece of it. *fid = n0 final ids. */
+static PetscErrorCode TreeNumber(PgGrid g, Tree *t, const int64_t *known0, int64_t **fid)
+{
+  const int me = g->rank;
+  int64_t  *cur, ncur = t->n0, **own;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(PetscMax(ncur, 1), &cur));
+  PetscCall(PetscArraycpy(cur, known0, ncur));
+  PetscCall(PetscMalloc1(PetscMax(t->levels, 1), &own));
+  for (int k = 0; k < t->levels; k++) own[k] = NULL;
+  for (int k = 0; k < t->levels; k++) {
+    Merge *m = &t->lev[k];
+    if (t->sent == k) {
+      PetscCheck(ncur <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: a merge message exceeds one MPI message");
+      PetscCallMPI(MPI_Send(cur, (int)ncur, MPI_INT64_T, me - (1 << k), TAG_UP, g->comm));
+      break;
+    }
+    if (m->partner < 0) continue;
+    int64_t *up, *next, nopen = 0;
+    int      len;
+    PetscCall(RecvAny(g->comm, m->partner, TAG_UP, &up, &len));
+    PetscCheck(len == m->nr && ncur == m->nl, PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: the numbering pass does not match the merge");
+    PetscCall(PetscMalloc1(PetscMax(m->nm, 1), &own[k]));
+    for (int64_t j = 0; j < m->nm; j++) {
+      own[k][j] = -1;
+      nopen += m->open[j] >= 0;
+    }
+    for (int64_t i = 0; i < m->nl + m->nr; i++) own[k][m->map[i]] = PetscMax(own[k][m->map[i]], i < m->nl ? cur[i] : up[i - m->nl]);
+    PetscCall(PetscMalloc1(PetscMax(nopen, 1), &next));
+    for (int64_t j = 0; j < m->nm; j++) {
+      if (m->open[j] >= 0) next[m->open[j]] = own[k][j];
+      else PetscCheck(own[k][j] >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: a complete component has no owner");
+    }
+    PetscCall(PetscFree(up));
+    PetscCall(PetscFree(cur));
+    cur  = next;
+    ncur = nopen;
+  }
+  PetscCall(PetscFree(cur));
+  PetscCall(TreeDown(g->comm, me, t->levels, t->sent, t->lev, 1, own, fid));
+  for (int k = 0; k < t->levels; k++) PetscCall(PetscFree(own[k]));
+  PetscCall(PetscFree(own));
+  PetscFunctionReturn(0);
+}
+
+/* Step 4 on this rank: which pieces own their component (the component's first piece is here),
+ * the numbering (exclusive prefix sum of the owned counts), the final id of every piece, the table
+ * rows and the face bits of the components of other ranks that reach into the slab. */
+static PetscErrorCode LocalResult(PgComponents c, int64_t offset, int64_t npieces, const int64_t *pvox, const uint8_t *pfaces, const int64_t *cls, Tree *t, const int64_t *fin)
 {
   const PgGrid g = c->grid;
-  int32_t     *map;
+  int64_t     *map, *known, *fid, owned = 0, first = 0, nf = 0, m = 0;
   uint64_t    *key;
-  int64_t      s = b->rdispl[g->rank], send = b->rdispl[g->rank + 1], merged = 0, nf = 0, m = 0;
 
   PetscFunctionBeginUser;
-  c->first = b->coff[g->rank];
-  c->count = b->coff[g->rank + 1] - b->coff[g->rank];
   PetscCall(PetscMalloc1(PetscMax(npieces, 1), &map));
-  PetscCall(PetscMalloc2(PetscMax(c->count, 1), &c->voxels, PetscMax(c->count, 1), &c->faces));
-  PetscCall(PetscMalloc1(PetscMax(send - s, 1), &key));
   for (int64_t k = 0; k < npieces; k++) {
-    if (s < send && b->rec[3 * s] == offset + k) { /* a piece on an inner face */
-      map[k] = b->final[s];
-      if (b->root[s] == s) {
-        c->voxels[map[k] - c->first] = b->voxels[s];
-        c->faces[map[k] - c->first]  = b->faces[s];
-      } else {
-        merged++;
-        key[nf++] = (uint64_t)b->final[s] << 8 | b->faces[b->root[s]];
-      }
-      s++;
-    } else {
-      map[k]                       = (int32_t)(c->first + k - merged);
-      c->voxels[map[k] - c->first] = pvox[k];
-      c->faces[map[k] - c->first]  = pfaces[k];
-    }
+    map[k] = cls[k] < 0 || fin[3 * cls[k] + 2] == offset + k ? 0 : -1; /* 0: owned, numbered below */
+    owned += map[k] == 0;
+  }
+  PetscCallMPI(MPI_Exscan(&owned, &first, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  if (g->rank == 0) first = 0;
+  PetscCheck(first + owned <= INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: more than 2^31-1 components");
+  c->first = first;
+  c->count = owned;
+  PetscCall(PetscMalloc2(PetscMax(owned, 1), &c->voxels, PetscMax(owned, 1), &c->faces));
+  PetscCall(PetscMalloc1(PetscMax(t->n0, 1), &known));
+  for (int64_t i = 0; i < t->n0; i++) known[i] = -1;
+  for (int64_t k = 0, r = 0; k < npieces; k++) {
+    if (map[k] < 0) continue;
+    map[k]       = first + r;
+    c->voxels[r] = cls[k] < 0 ? pvox[k] : fin[3 * cls[k]];
+    c->faces[r]  = (uint8_t)(cls[k] < 0 ? pfaces[k] : fin[3 * cls[k] + 1]);
+    if (cls[k] >= 0) known[cls[k]] = map[k];
+    r++;
+  }
+  if (g->rank < g->nowners) PetscCall(TreeNumber(g, t, known, &fid));
+  else PetscCall(PetscCalloc1(1, &fid));
+  PetscCall(PetscMalloc1(PetscMax(npieces, 1), &key));
+  for (int64_t k = 0; k < npieces; k++) {
+    if (map[k] >= 0) continue;
+    map[k]    = fid[cls[k]];
+    key[nf++] = (uint64_t)map[k] << 8 | (uint64_t)fin[3 * cls[k] + 1];
   }
   /* several pieces may join one foreign component, which has one set of face bits */
   qsort(key, (size_t)nf, sizeof *key, CompareU64);
@@ -428,14 +674,16 @@ static PetscErrorCode LocalResult(PgComponents c, int64_t offset, int64_t npiece
     c->foreign_faces[i] = (uint8_t)(key[i] & 0xff);
   }
   c->nforeign = m;
-  PetscCall(PetscFree(key));
   {
-    const size_t n = PgGridLocalVoxels(g);
+    const size_t n  = PgGridLocalVoxels(g);
     int32_t     *id = c->id;
 #pragma omp parallel for schedule(static) num_threads(PetscMax(g->threads, 1))
     for (size_t i = 0; i < n; i++)
-      if (id[i] >= 0) id[i] = map[id[i] - offset];
+      if (id[i] >= 0) id[i] = (int32_t)map[id[i] - offset];
   }
+  PetscCall(PetscFree(key));
+  PetscCall(PetscFree(fid));
+  PetscCall(PetscFree(known));
   PetscCall(PetscFree(map));
   PetscFunctionReturn(0);
 }
@@ -469,10 +717,11 @@ PetscErrorCode PgComponentsCompute(PgComponents c, const uint8_t *v, uint8_t val
 {
   const PgGrid g     = c->grid;
   const size_t plane = PgGridPlane(g);
-  int64_t      npieces = 0, offset = 0, total = 0, *pvox, *rec = NULL, nrec = 0, nedges = 0;
+  int64_t      npieces = 0, offset = 0, total = 0, *pvox, *cls, *fin = NULL, nedges = 0;
   uint8_t     *pfaces;
   uint64_t    *edges = NULL;
-  Boundary     b = {0};
+  Summary      s     = {0};
+  Tree         t     = {0};
 
   PetscFunctionBeginUser;
   PetscCheck(conn == PG_CONNECTIVITY_6 || conn == PG_CONNECTIVITY_26, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "components: connectivity %d, allowed 6 or 26", (int)conn);
@@ -485,20 +734,22 @@ PetscErrorCode PgComponentsCompute(PgComponents c, const uint8_t *v, uint8_t val
   PetscCheck(total <= INT32_MAX, g->comm, PETSC_ERR_SUP, "components: %" PRId64 " pieces before merging, at most 2^31-1 supported", total);
   PetscCall(PetscCalloc2(PetscMax(npieces, 1), &pvox, PetscMax(npieces, 1), &pfaces));
   Relabel(c, offset, pvox, pfaces);
-  /* step 3: the boundary equivalence graph, gathered on every rank and resolved there */
+  /* step 3: the pairs across the lower slab face, and the merge tree */
   for (size_t i = 0; i < plane; i++) c->buf[i] = c->id[plane * (size_t)g->nz_local + i] = -1;
   PetscCall(PgGridHaloExchange(g, c->buf, plane * sizeof(int32_t), 1, PETSC_FALSE));
   PetscCall(FaceEdges(c, conn, &nedges, &edges));
-  PetscCall(BoundaryPieces(c, offset, npieces, pvox, pfaces, &nrec, &rec));
-  PetscCall(AllGather(g->comm, g->size, rec, nrec, 3, MPI_INT64_T, sizeof(int64_t), (void **)&b.rec, &b.M, &b.rdispl));
-  PetscCall(AllGather(g->comm, g->size, edges, nedges, 1, MPI_UINT64_T, sizeof(uint64_t), (void **)&b.pairs, &b.E, &b.edispl));
-  PetscCall(PetscFree(rec));
+  PetscCall(PetscMalloc1(PetscMax(npieces, 1), &cls));
+  PetscCall(SummaryOfSlab(c, offset, npieces, pvox, pfaces, cls, &s));
+  if (g->rank < g->nowners) PetscCall(TreeResolve(g, &s, nedges, edges, &t, &fin));
+  else PetscCall(PetscCalloc1(1, &fin));
+  PetscCall(SummaryFree(&s));
   PetscCall(PetscFree(edges));
-  PetscCall(BoundaryResolve(g, npieces, &b));
   /* step 4 */
-  PetscCall(LocalResult(c, offset, npieces, pvox, pfaces, &b));
+  PetscCall(LocalResult(c, offset, npieces, pvox, pfaces, cls, &t, fin));
   PetscCall(Summarize(c));
-  PetscCall(BoundaryDestroy(&b));
+  PetscCall(TreeDestroy(&t));
+  PetscCall(PetscFree(fin));
+  PetscCall(PetscFree(cls));
   PetscCall(PetscFree2(pvox, pfaces));
   c->computed = PETSC_TRUE;
   PetscFunctionReturn(0);

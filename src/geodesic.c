@@ -40,6 +40,7 @@ struct PgGeodesic_private {
   PgGrid    grid;
   PgGrid_s  tgrid;             /* layout for z: x' = y, y' = z, z' = x (all-to-all; slabs along x) */
   PgGrid_s  xgrid;             /* layout for x: x' = y, y' = x, z' = z (transposed in each plane) */
+  ptrdiff_t *ttable;           /* the slab table of tgrid */
   uint8_t  *tv, *tsend;        /* transposed labels and the all-to-all send buffer */
   uint8_t  *xv;                /* labels with x and y swapped in each plane */
   int      *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
@@ -86,6 +87,7 @@ PetscErrorCode PgGeodesicCreate(PgGrid grid, PgGeodesic *geo)
   g->tgrid.voxel_um[2] = grid->voxel_um[0];
   g->tgrid.nz_local    = g->xcount[grid->rank];
   g->tgrid.z_start     = g->xstart[grid->rank];
+  PetscCall(PgGridSetSlabs(&g->tgrid, &g->ttable));
   g->xgrid             = *grid;
   g->xgrid.n[0]        = grid->n[1];
   g->xgrid.n[1]        = grid->n[0];
@@ -102,6 +104,7 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
   PetscFunctionBeginUser;
   if (!g) PetscFunctionReturn(0);
   PetscCall(PetscFree6(g->scount, g->sdispl, g->rcount, g->rdispl, g->xstart, g->xcount));
+  PetscCall(PetscFree(g->ttable));
   PetscCall(PetscFree2(g->tv, g->tsend));
   PetscCall(PetscFree(g->xv));
   PetscCall(PetscFree2(g->buf, g->mask));
@@ -120,23 +123,11 @@ static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
   const int    P  = g->size, ny = (int)g->n[1], nz = (int)g->n[2];
   const int    nzl = (int)g->nz_local;
   const size_t nt = (size_t)geo->tgrid.nz_local * (size_t)ny * (size_t)nz;
-  int         *zstart, *zcount;
+  const ptrdiff_t *zs = g->slab_start;
 
   PetscFunctionBeginUser;
   PetscCheck((double)PgGridLocalVoxels(g) < 2147483647.0 && (double)nt < 2147483647.0, PETSC_COMM_SELF, PETSC_ERR_SUP, "geodesic: a slab of more than 2^31 voxels per rank is not supported by the transpose");
   if (!geo->tv) PetscCall(PetscMalloc2(PetscMax(nt, 1), &geo->tv, PetscMax(PgGridLocalVoxels(g), 1), &geo->tsend));
-  PetscCall(PetscMalloc1(2 * (size_t)P, &zstart));
-  zcount = zstart + P;
-  {
-    int mine[2] = {(int)g->z_start, nzl}, *all;
-    PetscCall(PetscMalloc1(2 * (size_t)P, &all));
-    PetscCallMPI(MPI_Allgather(mine, 2, MPI_INT, all, 2, MPI_INT, g->comm));
-    for (int q = 0; q < P; q++) {
-      zstart[q] = all[2 * q];
-      zcount[q] = all[2 * q + 1];
-    }
-    PetscCall(PetscFree(all));
-  }
   /* pack: for rank q, [x in q's block][zl][y] */
   for (int q = 0, off = 0; q < P; q++) {
     const int x0 = geo->xstart[q], nxq = geo->xcount[q];
@@ -152,7 +143,7 @@ static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
   }
   for (int p = 0, off = 0; p < P; p++) {
     geo->rdispl[p] = off;
-    geo->rcount[p] = geo->tgrid.nz_local * ny * zcount[p];
+    geo->rcount[p] = (int)(geo->tgrid.nz_local * ny * (zs[p + 1] - zs[p]));
     off += geo->rcount[p];
   }
   /* received as [x][z] rows of y from each sender's z-range; placed into tv = [x][z][y] */
@@ -162,9 +153,8 @@ static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
   const int nxl = (int)geo->tgrid.nz_local;
   for (int p = 0; p < P; p++)
     for (int xl = 0; xl < nxl; xl++)
-      PetscCall(PetscArraycpy(geo->tv + ((size_t)xl * nz + zstart[p]) * ny, recv + geo->rdispl[p] + (size_t)xl * zcount[p] * ny, (size_t)zcount[p] * ny));
+      PetscCall(PetscArraycpy(geo->tv + ((size_t)xl * nz + zs[p]) * ny, recv + geo->rdispl[p] + (size_t)xl * (zs[p + 1] - zs[p]) * ny, (size_t)(zs[p + 1] - zs[p]) * ny));
   PetscCall(PetscFree(recv));
-  PetscCall(PetscFree(zstart));
   PetscFunctionReturn(0);
 }
 

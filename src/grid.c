@@ -4,8 +4,10 @@
 /// fftw_mpi_local_size_3d_transposed gives both the real-space z-slab and the Fourier-space
 /// ky-slab; the block distribution depends only on (nz, ny, ranks), so the c2c transforms of the
 /// field, the r2c transforms of the descriptors and every slab loop agree on ownership.
-/// Communication: the halo exchange sends `width` planes to each of two neighbours
-/// (2 * width * nx * ny * elem bytes per rank), nothing else here communicates.
+/// Communication: the slab table (every rank's first plane) is all-gathered once when a
+/// decomposition is made (one integer per rank); the halo exchange then sends `width` planes to
+/// each of two neighbours (2 * width * nx * ny * elem bytes per rank) and the halo gather receives
+/// only the planes it needs: no per-call exchange grows with the number of ranks.
 #include <plurigauss/grid.h>
 
 #include <fftw3-mpi.h>
@@ -33,6 +35,10 @@ PetscErrorCode PgGridCreate(MPI_Comm comm, const PetscInt n[3], const double vox
     g->alloc_r2c = fftw_mpi_local_size_3d_transposed(n[2], n[1], n[0] / 2 + 1, g->comm, &nz_local, &z_start, &nky_local, &ky_start);
     PetscCheck(nz_local == g->nz_local && z_start == g->z_start && nky_local == g->nky_local && ky_start == g->ky_start, PETSC_COMM_SELF, PETSC_ERR_PLIB, "FFTW's r2c and c2c slabs differ");
   }
+  {
+    ptrdiff_t *table;
+    PetscCall(PgGridSetSlabs(g, &table));
+  }
   *grid = g;
   PetscFunctionReturn(0);
 }
@@ -41,6 +47,10 @@ PetscErrorCode PgGridDestroy(PgGrid *grid)
 {
   PetscFunctionBeginUser;
   if (!*grid) PetscFunctionReturn(0);
+  {
+    ptrdiff_t *table = (ptrdiff_t *)(*grid)->slab_start;
+    PetscCall(PetscFree(table));
+  }
   PetscCallMPI(MPI_Comm_free(&(*grid)->comm));
   PetscCall(PetscFree(*grid));
   PetscFunctionReturn(0);
@@ -62,39 +72,43 @@ PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak)
   PetscFunctionReturn(0);
 }
 
-/* Nearest rank below/above that owns planes, or -1. */
-static PetscErrorCode OwningNeighbours(PgGrid g, PetscBool periodic, int *below, int *above)
+PetscErrorCode PgGridSetSlabs(PgGrid_s *g, ptrdiff_t **table)
 {
-  ptrdiff_t *counts;
+  ptrdiff_t *t;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc1(g->size, &counts));
-  PetscCallMPI(MPI_Allgather(&g->nz_local, (int)sizeof(ptrdiff_t), MPI_BYTE, counts, (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
-  *below = *above = -1;
-  for (int s = 1; s < g->size || (periodic && s <= g->size); s++) {
-    int r = g->rank - s;
-    if (r < 0) {
-      if (!periodic) break;
-      r += g->size;
+  PetscCall(PetscMalloc1((size_t)g->size + 1, &t));
+  PetscCallMPI(MPI_Allgather(&g->z_start, (int)sizeof(ptrdiff_t), MPI_BYTE, t, (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
+  {
+    ptrdiff_t *count;
+    PetscCall(PetscMalloc1(g->size, &count));
+    PetscCallMPI(MPI_Allgather(&g->nz_local, (int)sizeof(ptrdiff_t), MPI_BYTE, count, (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
+    g->nowners = 0;
+    for (int q = 0; q < g->size; q++) {
+      if (count[q] > 0) {
+        PetscCheck(g->nowners == q, g->comm, PETSC_ERR_PLIB, "grid: rank %d owns planes after rank %d owns none (owning ranks must be a prefix)", q, q - 1);
+        PetscCheck(q == 0 || t[q] == t[q - 1] + count[q - 1], g->comm, PETSC_ERR_PLIB, "grid: the slabs of ranks %d and %d are not contiguous", q - 1, q);
+        g->nowners = q + 1;
+      }
     }
-    if (counts[r] > 0) {
-      *below = r;
-      break;
-    }
+    t[g->size] = g->nowners ? t[g->nowners - 1] + count[g->nowners - 1] : 0;
+    for (int q = g->nowners; q < g->size; q++) t[q] = t[g->size];
+    PetscCall(PetscFree(count));
   }
-  for (int s = 1; s < g->size || (periodic && s <= g->size); s++) {
-    int r = g->rank + s;
-    if (r >= g->size) {
-      if (!periodic) break;
-      r -= g->size;
-    }
-    if (counts[r] > 0) {
-      *above = r;
-      break;
-    }
-  }
-  PetscCall(PetscFree(counts));
+  g->slab_start = t;
+  *table        = t;
   PetscFunctionReturn(0);
+}
+
+/* Nearest rank below/above that owns planes, or -1 (the owning ranks are 0 .. nowners-1). */
+static void OwningNeighbours(const PgGrid_s *g, PetscBool periodic, int *below, int *above)
+{
+  *below = *above = -1;
+  if (g->rank >= g->nowners) return;
+  if (g->rank > 0) *below = g->rank - 1;
+  else if (periodic) *below = g->nowners - 1; /* itself when it is the only owner */
+  if (g->rank + 1 < g->nowners) *above = g->rank + 1;
+  else if (periodic) *above = 0;
 }
 
 PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int width, PetscBool periodic)
@@ -107,7 +121,7 @@ PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int w
   const int    tag_up = 71, tag_down = 72;
 
   PetscFunctionBeginUser;
-  PetscCall(OwningNeighbours(g, periodic, &below, &above));
+  OwningNeighbours(g, periodic, &below, &above);
   if (g->nz_local == 0) PetscFunctionReturn(0);
   PetscCheck(g->nz_local >= width, PETSC_COMM_SELF, PETSC_ERR_SUP, "halo of width %d needs at least %d planes per rank, rank %d owns %td", width, width, g->rank, g->nz_local);
   PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "halo of %zu bytes exceeds one MPI message", bytes);
@@ -128,19 +142,15 @@ PetscErrorCode PgGridHaloGather(PgGrid g, const void *slab, size_t plane_bytes, 
 {
   const ptrdiff_t nz = g->n[2], z0 = g->z_start, z1 = g->z_start + g->nz_local;
   const ptrdiff_t lo = g->nz_local ? PetscMax(z0 - width, 0) : z0, hi = g->nz_local ? PetscMin(z1 + width, nz) : z0;
-  long long      *range;
   int            *scount, *sdisp, *rcount, *rdisp;
   MPI_Datatype    plane;
 
   PetscFunctionBeginUser;
   PetscCheck(plane_bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a plane of %zu bytes exceeds one MPI datatype", plane_bytes);
-  PetscCall(PetscMalloc5(2 * g->size, &range, g->size, &scount, g->size, &sdisp, g->size, &rcount, g->size, &rdisp));
-  {
-    long long mine[2] = {(long long)z0, (long long)z1};
-    PetscCallMPI(MPI_Allgather(mine, 2, MPI_LONG_LONG, range, 2, MPI_LONG_LONG, g->comm));
-  }
+  PetscCheck(g->slab_start, PETSC_COMM_SELF, PETSC_ERR_PLIB, "grid: the halo gather needs the slab table");
+  PetscCall(PetscMalloc4(g->size, &scount, g->size, &sdisp, g->size, &rcount, g->size, &rdisp));
   for (int q = 0; q < g->size; q++) {
-    const long long q0 = range[2 * q], q1 = range[2 * q + 1];
+    const long long q0 = g->slab_start[q], q1 = g->slab_start[q + 1];
     /* what q needs of mine: my planes within its window, and what I need of q: its planes in mine */
     const long long qlo = q1 > q0 ? PetscMax(q0 - width, 0) : q0, qhi = q1 > q0 ? PetscMin(q1 + width, (long long)nz) : q0;
     long long s0 = PetscMax(qlo, (long long)z0), s1 = PetscMin(qhi, (long long)z1);
@@ -156,7 +166,7 @@ PetscErrorCode PgGridHaloGather(PgGrid g, const void *slab, size_t plane_bytes, 
   PetscCallMPI(MPI_Alltoallv(slab, scount, sdisp, plane, out, rcount, rdisp, plane, g->comm));
   PetscCallMPI(MPI_Type_free(&plane));
   if (g->nz_local) PetscCall(PetscMemcpy((char *)out + (size_t)(z0 - lo) * plane_bytes, slab, (size_t)g->nz_local * plane_bytes));
-  PetscCall(PetscFree5(range, scount, sdisp, rcount, rdisp));
+  PetscCall(PetscFree4(scount, sdisp, rcount, rdisp));
   *lo_out = lo;
   *hi_out = hi;
   PetscFunctionReturn(0);

@@ -166,6 +166,24 @@ def test_components_serpentine():
     assert not bad, "\n".join(bad)
 
 
+def test_components_merge_tree_many_ranks():
+    """The merge tree of the slab faces at 4, 6, 7, 8 and 13 ranks (full, odd and uneven trees, a
+    13 ranks own 2 planes each of 26): the serpentine through every
+    slab boundary, a smooth three-phase volume and random phases near the percolation threshold,
+    against the flood fill, with both connectivities."""
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(25)
+    f = gaussian_filter(rng.standard_normal((26, 14, 15)), 1.2, mode="wrap")
+    smooth = np.where(f > 0.2, 1, 2).astype(np.uint8)
+    rand = rng.choice([1, 2], size=(26, 14, 15), p=[0.32, 0.68]).astype(np.uint8)
+    bad = []
+    for conn in (6, 26):
+        bad += check([serpentine((26, 5, 14)), serpentine((26, 5, 14), edges_only=True)], ["serpentine", "serpentine at edges"], conn,
+                     ranks=(4, 7, 13), tag=f"tree_serp_{conn}")
+        bad += check([smooth, rand], ["smooth", "random 0.32"], conn, ranks=(6, 8, 13), select=FACE["z_lo"] | FACE["z_hi"], tag=f"tree_{conn}")
+    assert not bad, "\n".join(bad)
+
+
 def test_components_straight_and_blocked_channel():
     """A 2x2 channel along z percolates along z only (fraction 1); blocked by one plane at a slab
     boundary it does not percolate; a slab along x-y percolates along x and y, not z."""

@@ -22,6 +22,11 @@ typedef struct {
   ptrdiff_t alloc_r2c;           /* complex elements an in-place r2c/c2r buffer needs (rows of
                                     nx/2+1 complex = 2*(nx/2+1) reals) */
   int       threads;             /* threads per rank for FFTW and pointwise loops */
+  int       nowners;             /* ranks 0 .. nowners-1 own planes, the others none (FFTW's blocks
+                                    leave only trailing ranks empty) */
+  const ptrdiff_t *slab_start;   /* size + 1 entries: rank q owns planes slab_start[q] ..
+                                    slab_start[q+1]-1 (owned by the grid; a copy of the struct that
+                                    changes the decomposition must set its own, or NULL) */
 } PgGrid_s;
 typedef PgGrid_s *PgGrid;
 
@@ -38,6 +43,12 @@ static inline size_t PgGridIndex(const PgGrid_s *g, ptrdiff_t zl, ptrdiff_t y, p
 
 /// Largest peak resident memory (VmHWM) of any rank of comm, in bytes (0 where /proc is absent).
 PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak);
+
+/// The slab table (ptrdiff_t[size + 1]) of a decomposition whose rank q owns count[q] planes
+/// (collective: one MPI_Allgather of one integer, done once per decomposition, never per call).
+/// Sets g->slab_start and g->nowners; checks that the owning ranks are a prefix 0 .. nowners-1.
+/// The caller frees *table with PetscFree when the decomposition goes away.
+PetscErrorCode PgGridSetSlabs(PgGrid_s *g, ptrdiff_t **table);
 
 /// Exchanges `width` ghost planes with the z-neighbours. `buf` holds width ghost planes, then the
 /// nz_local owned planes, then width ghost planes, each of plane_bytes. With periodic, the first and

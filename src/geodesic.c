@@ -5,10 +5,13 @@
 /// Algorithm. Multi-source shortest paths from the outlet face with Dial's bucket queue: buckets of
 /// width w_min (the shortest step) are exact, because a step adds at least w_min, so a voxel never
 /// improves another voxel of its own bucket; the queue costs O(1) per voxel instead of a heap's
-/// O(log n). Every rank runs it on its slab, then the ranks exchange their boundary planes
-/// (PgGridHaloExchange) and restart from the ghost voxels whose distance dropped, until no distance
-/// changes anywhere (an allreduce per round). A round only touches what changed, so a path that
-/// crosses slab faces k times costs k cheap rounds, not k full sweeps.
+/// O(log n). Every rank runs it on its slab, then each rank sends its two neighbours only the voxels
+/// of its boundary planes whose distance dropped since it last sent them ((index, value) pairs, or
+/// the whole plane when that is smaller), and restarts from the ghost voxels that the received
+/// values lower, until no distance changes anywhere (an allreduce per round). A round only touches
+/// and sends what changed, so a path that crosses slab faces k times costs k cheap rounds, not k
+/// full sweeps, and the bytes a rank receives are the changes of its two neighbour planes: flat in
+/// the number of ranks (measured: benchmarks/README.md, communication).
 ///
 /// The wave. Along z the outlet lies on the last rank, and the distances would reach the first rank
 /// only after one round per slab with all other ranks idle: P rounds in series. Instead the z
@@ -20,9 +23,12 @@
 /// visits contiguous rows, while one advancing along x touches a new cache line per voxel
 /// (measured 2.3 times slower at 300^3).
 ///
-/// Communication per axis and rank: per round, 2 planes of floats each way and one allreduce
-/// (typically a handful of rounds); along z, in addition, the transpose of the labels (the slab's
-/// N/P bytes sent and received). Memory: the float distances with two ghost planes (4 bytes per
+/// Communication per axis and rank: the changed boundary voxels (8 bytes each; the first round
+/// sends about one plane of floats each way) and one allreduce per round; along z, in addition, the
+/// transpose of the labels (the slab's N/P bytes sent and received). In the transposed layout the
+/// exchanged planes are y-z planes (ny nz voxels): on a domain elongated along z (weak scaling
+/// that grows nz with the ranks) they grow with nz, and with them the bytes of the z problem; a
+/// wave through the z-slabs instead would keep the bytes flat but run the ranks in series. Memory: the float distances with two ghost planes (4 bytes per
 /// voxel), along z the transposed labels and their send buffer (2 bytes per voxel), and the bucket
 /// queue (8 bytes per frontier voxel). Cost: each phase voxel is settled about once per round
 /// that reaches it, with 26 neighbour tests; single-threaded per rank.
@@ -264,6 +270,89 @@ static PetscErrorCode Propagate(PgGeodesic geo, const Ctx *c)
   PetscFunctionReturn(0);
 }
 
+/* One round of the ghost exchange: each owning rank sends its neighbours only the voxels of its
+ * boundary planes whose distance dropped since it last sent them (sent_lo / sent_hi hold what was
+ * sent), as (index, value) pairs, or the whole plane when that is smaller; the received values
+ * that lower a ghost voxel restart the search in the adjacent owned plane (new seeds). */
+#define TAG_GHOST 91
+static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const Ctx *c, int64_t pplane, int64_t px, int nzl, float *sent[2])
+{
+  const int   nb[2] = {g->rank > 0 ? g->rank - 1 : -1, g->rank + 1 < g->nowners ? g->rank + 1 : -1};
+  char       *msg[2] = {NULL, NULL};
+  MPI_Request req[2];
+  int         nreq = 0;
+
+  PetscFunctionBeginUser;
+  if (nzl == 0) PetscFunctionReturn(0);
+  for (int side = 0; side < 2; side++) { /* 0: first owned plane to the rank below; 1: last to the one above */
+    const float *own = c->dist + (side ? (int64_t)nzl : 1) * pplane;
+    float       *was = sent[side];
+    int32_t      n   = 0;
+    if (nb[side] < 0) continue;
+    for (int64_t q = px; q < pplane - px; q++) n += own[q] < was[q];
+    const int     dense = (int64_t)n * 8 >= (pplane - 2 * px) * 4;
+    const int64_t bytes = 4 + (dense ? (pplane - 2 * px) * 4 : (int64_t)n * 8);
+    PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "geodesic: a ghost message of %" PRId64 " bytes exceeds one MPI message", bytes);
+    PetscCall(PetscMalloc1(bytes, &msg[side]));
+    ((int32_t *)msg[side])[0] = dense ? -1 : n;
+    if (dense) PetscCall(PetscArraycpy((float *)(msg[side] + 4), own + px, pplane - 2 * px));
+    else {
+      char *o = msg[side] + 4;
+      for (int64_t q = px; q < pplane - px; q++)
+        if (own[q] < was[q]) {
+          const int32_t i = (int32_t)q;
+          PetscCall(PetscMemcpy(o, &i, 4));
+          PetscCall(PetscMemcpy(o + 4, &own[q], 4));
+          o += 8;
+        }
+    }
+    PetscCall(PetscArraycpy(was, own, pplane));
+    PetscCallMPI(MPI_Isend(msg[side], (int)bytes, MPI_BYTE, nb[side], TAG_GHOST, g->comm, &req[nreq++]));
+  }
+  for (int side = 0; side < 2; side++) { /* 0: from below into the lower ghost plane; 1: from above */
+    MPI_Status st;
+    int        bytes;
+    char      *in;
+    if (nb[side] < 0) continue;
+    PetscCallMPI(MPI_Probe(nb[side], TAG_GHOST, g->comm, &st));
+    PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
+    PetscCall(PetscMalloc1(bytes, &in));
+    PetscCallMPI(MPI_Recv(in, bytes, MPI_BYTE, nb[side], TAG_GHOST, g->comm, MPI_STATUS_IGNORE));
+    const int32_t n     = ((const int32_t *)in)[0];
+    const int64_t ghost = side ? (int64_t)(nzl + 1) * pplane : 0;
+    const int     dz    = side ? -1 : 1;
+    const int64_t m     = n < 0 ? pplane - 2 * px : n;
+    for (int64_t e = 0; e < m; e++) {
+      int32_t q;
+      float   d;
+      if (n < 0) {
+        q = (int32_t)(px + e);
+        PetscCall(PetscMemcpy(&d, in + 4 + 4 * e, 4));
+      } else {
+        PetscCall(PetscMemcpy(&q, in + 4 + 8 * e, 4));
+        PetscCall(PetscMemcpy(&d, in + 8 + 8 * e, 4));
+      }
+      if (!(d < c->dist[ghost + q])) continue;
+      c->dist[ghost + q] = d;
+      for (int k = 0; k < 26; k++) {
+        if (c->dz[k] != dz) continue;
+        const int64_t j = ghost + q + c->off[k];
+        if (!c->mask[j]) continue;
+        const float nd = d + c->w[k];
+        if (nd < c->dist[j]) {
+          c->dist[j] = nd;
+          PetscCall(QueuePush(&geo->seeds, j));
+        }
+      }
+    }
+    PetscCall(PetscFree(in));
+  }
+  PetscCallMPI(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE));
+  PetscCall(PetscFree(msg[0]));
+  PetscCall(PetscFree(msg[1]));
+  PetscFunctionReturn(0);
+}
+
 /* Shortest distances to the outlet face y = ny-1 on grid g (every axis is solved as y). */
 static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v, uint8_t value, PgGeodesicResult *res)
 {
@@ -274,7 +363,7 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
   double        wmin = INFINITY, wmax = 0, sum = 0;
   int64_t       tot[2] = {0, 0};
   int           rounds = 0, k = 0;
-  PgGrid_s      padded = *g;
+  float        *sent[2];
 
   PetscFunctionBeginUser;
   if (need > geo->buf_len) {
@@ -318,44 +407,18 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
         c.dist[P(zl, ny - 1, x)] = 0;
         PetscCall(QueuePush(&geo->seeds, P(zl, ny - 1, x)));
       }
-  /* the halo exchange sees padded planes: same layout, plane of (nx + 2)(ny + 2) */
-  padded.n[0] = nx + 2;
-  padded.n[1] = ny + 2;
+  PetscCall(PetscMalloc2(pplane, &sent[0], pplane, &sent[1]));
+  for (int64_t q = 0; q < pplane; q++) sent[0][q] = sent[1][q] = INFINITY;
   for (;;) {
     int64_t nseeds;
     PetscCall(Propagate(geo, &c));
-    float *lo = geo->buf, *hi = geo->buf + (size_t)pplane * (size_t)(nzl + 1), *old;
-    PetscCall(PetscMalloc1(2 * (size_t)pplane, &old));
-    PetscCall(PetscArraycpy(old, lo, pplane));
-    PetscCall(PetscArraycpy(old + pplane, hi, pplane));
-    PetscCall(PgGridHaloExchange(&padded, geo->buf, (size_t)pplane * sizeof(float), 1, PETSC_FALSE));
-    /* restart from the ghost voxels whose distance dropped: relax their neighbours in the
-       adjacent owned plane (the offsets with dz = +1 from below, -1 from above) */
-    for (int side = 0; side < 2 && nzl > 0; side++) {
-      const float *gh = side ? hi : lo, *was = old + (size_t)side * pplane;
-      const int    dz = side ? -1 : 1;
-      for (int64_t q = px; q < pplane - px; q++) {
-        const float d = gh[q];
-        if (!(d < was[q])) continue;
-        const int64_t i = (side ? (int64_t)(nzl + 1) * pplane : 0) + q;
-        for (int kk = 0; kk < 26; kk++) {
-          if (c.dz[kk] != dz) continue;
-          const int64_t j = i + c.off[kk];
-          if (j < 0 || j >= (int64_t)need || !c.mask[j]) continue;
-          const float nd = d + c.w[kk];
-          if (nd < c.dist[j]) {
-            c.dist[j] = nd;
-            PetscCall(QueuePush(&geo->seeds, j));
-          }
-        }
-      }
-    }
-    PetscCall(PetscFree(old));
+    PetscCall(ExchangeChanges(geo, g, &c, pplane, px, nzl, sent));
     nseeds = geo->seeds.n;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nseeds, 1, MPI_INT64_T, MPI_SUM, g->comm));
     rounds++;
     if (!nseeds) break;
   }
+  PetscCall(PetscFree2(sent[0], sent[1]));
   /* the inlet face */
   for (int zl = 0; zl < nzl; zl++)
     for (int x = 0; x < nx; x++) {

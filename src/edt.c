@@ -10,20 +10,25 @@
 ///
 /// Why the z pass comes first and needs no transpose. Only the envelope passes need a whole line
 /// in one place; the binary pass only needs, per (x,y) column, the nearest complement voxel below
-/// and above this rank's slab. That is a prefix scan over the ranks: the highest complement plane
-/// of each column on the ranks below is MPI_Exscan(MPI_MAX) of the per-rank highest planes, the
-/// lowest above is the same scan with MPI_MIN on the communicator in reversed rank order. With z
-/// the binary axis, the envelope passes along x and y are local to each plane. A transpose that
-/// makes z local (DESIGN.md's suggestion) would move 2 x 4 bytes per voxel (there and back, float);
-/// the scans move 2 planes of int32 per scan step.
+/// and above this rank's slab. That is found by a chain along the ranks (ChainResolve): each rank
+/// passes its neighbours, per column, the nearest complement plane at or beyond its own slab as soon
+/// as it knows it (its own highest / lowest complement plane, or what its neighbour told it), so a
+/// column is known after as many rounds as slabs without complement lie between; for the phases of
+/// a model one or two, for a column of one phase through the whole domain the length of the chain.
+/// With z the binary axis, the envelope passes along x and y are local to each plane. A transpose
+/// that makes z local (DESIGN.md's suggestion) would move 2 x 4 bytes per voxel (there and back,
+/// float); a prefix scan over the ranks receives a plane per step, log2 P planes per rank.
 ///
 /// Boundaries: non-periodic lines are the samples 0..n-1 only (the outside belongs to neither S nor
 /// its complement). Periodic lines are unrolled to positions -h..n+h-1, h = n/2 + 1, which holds the
-/// shortest image of every sample; along z the scans then fall back to the highest (lowest)
-/// complement plane of the whole column, minus (plus) nz, from one MPI_Allreduce each.
+/// shortest image of every sample; along z the chain closes into a ring whose values move by one
+/// period (nz) across the seam.
 ///
-/// Communication per call and rank: 2 x ceil(log2 P) messages of 4 nx ny bytes (the scans; one
-/// message each at P = 2), plus 2 allreduces of 4 nx ny bytes with periodic. Nothing volume-sized.
+/// Communication per call and rank: each column's value crosses each slab face once per direction,
+/// so a rank receives at most one plane of int32 per neighbour (the first round, sent dense) and
+/// then (column, value) pairs, plus one allreduce of a count per round: flat in the number of ranks.
+/// The bounded dilations need complements within r only: their chain stops after r planes.
+/// Nothing volume-sized.
 /// Cost: the z pass reads the labels three times and writes the output twice; the x and y passes
 /// visit each plane once while it sits in cache, O(n) per line. Threads (grid->threads, OpenMP):
 /// the z pass splits the columns, the envelopes the planes. Memory: the float output (4 bytes per
@@ -42,10 +47,9 @@
 struct PgEdt_private {
   PgGrid    grid;
   PetscBool periodic;
-  MPI_Comm  reversed;          /* the grid's ranks in reversed order (downward scan) */
   int32_t  *lo, *hi;           /* per column: lowest / highest complement plane in the slab */
   int32_t  *below, *above;     /* per column: nearest complement plane below / above the slab */
-  int32_t  *all_lo, *all_hi;   /* periodic: lowest / highest complement plane of the column */
+  uint8_t  *tmp_sent;          /* per direction and column: value passed on along the chain */
   int       nthreads;
   int       line;              /* scratch elements per thread and array */
   double   *f, *a, *z;         /* per thread: line values, envelope heights, boundaries */
@@ -68,9 +72,8 @@ PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt)
   PetscCall(PetscNew(&e));
   e->grid     = grid;
   e->periodic = periodic;
-  PetscCallMPI(MPI_Comm_split(grid->comm, 0, grid->size - 1 - grid->rank, &e->reversed));
   PetscCall(PetscMalloc4(plane, &e->lo, plane, &e->hi, plane, &e->below, plane, &e->above));
-  if (periodic) PetscCall(PetscMalloc2(plane, &e->all_lo, plane, &e->all_hi));
+  PetscCall(PetscMalloc1(2 * plane, &e->tmp_sent));
   e->nthreads = PetscMax(grid->threads, 1);
   e->line     = (int)(periodic ? nmax + 2 * (nmax / 2 + 1) : nmax);
   PetscCall(PetscMalloc4((size_t)e->nthreads * e->line, &e->f, (size_t)e->nthreads * e->line, &e->a, (size_t)e->nthreads * (e->line + 1), &e->z, (size_t)e->nthreads * e->line, &e->v));
@@ -82,9 +85,8 @@ PetscErrorCode PgEdtDestroy(PgEdt *edt)
 {
   PetscFunctionBeginUser;
   if (!*edt) PetscFunctionReturn(0);
-  PetscCallMPI(MPI_Comm_free(&(*edt)->reversed));
   PetscCall(PetscFree4((*edt)->lo, (*edt)->hi, (*edt)->below, (*edt)->above));
-  if ((*edt)->periodic) PetscCall(PetscFree2((*edt)->all_lo, (*edt)->all_hi));
+  PetscCall(PetscFree((*edt)->tmp_sent));
   PetscCall(PetscFree4((*edt)->f, (*edt)->a, (*edt)->z, (*edt)->v));
   PetscCall(PetscFree((*edt)->tmp));
   PetscCall(PetscFree(*edt));
@@ -147,15 +149,142 @@ static int Gather(const float *in, int n, ptrdiff_t stride, PetscBool periodic, 
   return m;
 }
 
+/* The nearest complement plane of every column below (res[0]) and above (res[1]) this rank's slab,
+ * from every slab's highest (hi) and lowest (lo) complement plane, by a chain along the ranks
+ * instead of a scan over all of them: each round, every rank passes to its upper neighbour the
+ * "nearest complement at or below my top" of each column that it newly knows (its own hi, or what
+ * it learnt from below) and to its lower neighbour the same upward; a column is known after as many
+ * rounds as slabs without a complement lie between it and its nearest complement, which for the
+ * phases of a model is one or two. With periodic the chain closes into a ring (values shifted by
+ * nz across the seam). With reach >= 0, complements farther than reach planes are not needed
+ * (bounded dilations): they count as none, and the chain stops once it has covered reach planes.
+ * Each value crosses each slab face once: a rank receives at most one plane of int32 per direction
+ * (the first round, dense), then only (column, value) pairs; one allreduce of a count per round. */
+#define EDT_UNKNOWN INT32_MIN
+#define TAG_CHAIN 61
+static PetscErrorCode ChainResolve(PgEdt e, ptrdiff_t reach, int32_t *res[2])
+{
+  const PgGrid    g = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nz = g->n[2], z0 = g->z_start, z1 = g->z_start + g->nz_local;
+  const int       Q = g->nowners, me = g->rank, owner = me < Q;
+  const int32_t   none[2] = {NO_COMP_BELOW, NO_COMP_ABOVE};
+  const int32_t  *own[2] = {e->hi, e->lo};
+  int             nb[2]  = {-1, -1}; /* the neighbour a direction's values come from: below (0), above (1) */
+  uint8_t        *sent   = (uint8_t *)e->tmp_sent;
+  int64_t         pending;
+  ptrdiff_t       covered[2] = {0, 0};
+
+  PetscFunctionBeginUser;
+  for (int d = 0; d < 2; d++)
+    for (ptrdiff_t c = 0; c < plane; c++) res[d][c] = EDT_UNKNOWN;
+  if (owner) {
+    if (me > 0) nb[0] = me - 1;
+    else if (e->periodic && Q > 1) nb[0] = Q - 1;
+    if (me + 1 < Q) nb[1] = me + 1;
+    else if (e->periodic && Q > 1) nb[1] = 0;
+    if (e->periodic && Q == 1) /* the ring is this slab: its own complements one period away */
+      for (ptrdiff_t c = 0; c < plane; c++) {
+        res[0][c] = e->hi[c] == NO_COMP_BELOW ? NO_COMP_BELOW : (int32_t)(e->hi[c] - nz);
+        res[1][c] = e->lo[c] == NO_COMP_ABOVE ? NO_COMP_ABOVE : (int32_t)(e->lo[c] + nz);
+      }
+    for (int d = 0; d < 2; d++)
+      if (nb[d] < 0 && !(e->periodic && Q == 1))
+        for (ptrdiff_t c = 0; c < plane; c++) res[d][c] = none[d];
+  }
+  PetscCall(PetscArrayzero(sent, 2 * plane));
+  for (int round = 1;; round++) {
+    char       *msg[2] = {NULL, NULL};
+    MPI_Request req[2];
+    int         nreq = 0;
+    /* send: direction 0 (below-values) goes up to nb[1]'s side, i.e. to the upper neighbour */
+    for (int d = 0; d < 2 && owner; d++) {
+      const int to = nb[1 - d];
+      int32_t   n  = 0;
+      uint8_t  *sd = sent + d * plane;
+      if (to < 0) continue;
+      for (ptrdiff_t c = 0; c < plane; c++) {
+        const int32_t val = own[d][c] != none[d] ? own[d][c] : res[d][c];
+        n += !sd[c] && val != EDT_UNKNOWN;
+      }
+      const int     dense = (int64_t)n * 8 >= (int64_t)plane * 4;
+      const int64_t bytes = 4 + (dense ? (int64_t)plane * 4 : (int64_t)n * 8);
+      PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "EDT: a chain message of %" PetscInt64_FMT " bytes exceeds one MPI message", (PetscInt64)bytes);
+      PetscCall(PetscMalloc1(bytes, &msg[d]));
+      int32_t *m = (int32_t *)msg[d];
+      m[0]       = dense ? -1 : n;
+      for (ptrdiff_t c = 0, k = 0; c < plane; c++) {
+        const int32_t val = own[d][c] != none[d] ? own[d][c] : res[d][c];
+        const int     go  = !sd[c] && val != EDT_UNKNOWN;
+        if (dense) m[1 + c] = go ? val : EDT_UNKNOWN;
+        else if (go) {
+          m[1 + 2 * k] = (int32_t)c;
+          m[2 + 2 * k] = val;
+          k++;
+        }
+        if (go) sd[c] = 1;
+      }
+      PetscCallMPI(MPI_Isend(msg[d], (int)bytes, MPI_BYTE, to, TAG_CHAIN + d, g->comm, &req[nreq++]));
+    }
+    /* receive: direction d from nb[d]; values that crossed the seam of the ring move one period */
+    for (int d = 0; d < 2 && owner; d++) {
+      MPI_Status st;
+      int        bytes;
+      int32_t   *m;
+      if (nb[d] < 0) continue;
+      const int32_t shift = (int32_t)(d == 0 ? (me == 0 ? -nz : 0) : (me == Q - 1 ? nz : 0));
+      PetscCallMPI(MPI_Probe(nb[d], TAG_CHAIN + d, g->comm, &st));
+      PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
+      PetscCall(PetscMalloc1(bytes / 4, &m));
+      PetscCallMPI(MPI_Recv(m, bytes, MPI_BYTE, nb[d], TAG_CHAIN + d, g->comm, MPI_STATUS_IGNORE));
+      const int64_t n = m[0] < 0 ? plane : m[0];
+      for (int64_t k = 0; k < n; k++) {
+        const ptrdiff_t c   = m[0] < 0 ? (ptrdiff_t)k : (ptrdiff_t)m[1 + 2 * k];
+        int32_t         val = m[0] < 0 ? m[1 + k] : m[2 + 2 * k];
+        if (val == EDT_UNKNOWN || res[d][c] != EDT_UNKNOWN) continue;
+        if (val != none[d]) {
+          val += shift;
+          if (reach >= 0 && (d == 0 ? z0 - val : val - (z1 - 1)) > reach) val = none[d];
+        }
+        res[d][c] = val;
+      }
+      PetscCall(PetscFree(m));
+    }
+    PetscCallMPI(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE));
+    PetscCall(PetscFree(msg[0]));
+    PetscCall(PetscFree(msg[1]));
+    /* bounded: once the chain has covered reach planes, what is still unknown is out of reach */
+    for (int d = 0; d < 2 && owner; d++) {
+      if (nb[d] < 0 || reach < 0) continue;
+      const int q = d == 0 ? ((me - round) % Q + Q) % Q : (me + round) % Q;
+      covered[d] += g->slab_start[q + 1] - g->slab_start[q];
+      if (covered[d] >= reach || round >= Q)
+        for (ptrdiff_t c = 0; c < plane; c++)
+          if (res[d][c] == EDT_UNKNOWN) res[d][c] = none[d];
+    }
+    pending = 0;
+    for (int d = 0; d < 2 && owner; d++) {
+      if (nb[1 - d] < 0) continue;
+      for (ptrdiff_t c = 0; c < plane; c++) pending += !sent[d * plane + c] && (own[d][c] != none[d] || res[d][c] != EDT_UNKNOWN);
+    }
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &pending, 1, MPI_INT64_T, MPI_SUM, g->comm));
+    if (!pending) break;
+  }
+  /* nothing more can arrive: what is unknown has no complement in its column (within reach) */
+  for (int d = 0; d < 2 && owner; d++)
+    for (ptrdiff_t c = 0; c < plane; c++)
+      if (res[d][c] == EDT_UNKNOWN) res[d][c] = none[d];
+  PetscFunctionReturn(0);
+}
+
 /* Binary pass along z: out = dz^2 (distance to the nearest complement plane of the column)^2. */
-static PetscErrorCode PassZ(PgEdt e, const uint8_t *v, uint8_t value, int complement, float *out)
+static PetscErrorCode PassZ(PgEdt e, const uint8_t *v, uint8_t value, int complement, ptrdiff_t reach, float *out)
 {
   const PgGrid     g     = e->grid;
   const ptrdiff_t  plane = (ptrdiff_t)PgGridPlane(g), nzl = g->nz_local;
-  const int32_t    nz = (int32_t)g->n[2], z0 = (int32_t)g->z_start;
+  const int32_t    z0 = (int32_t)g->z_start;
   const double     dz2 = g->voxel_um[2] * g->voxel_um[2];
   int32_t *restrict lo = e->lo, *restrict hi = e->hi, *restrict below = e->below, *restrict above = e->above;
-  int              rrank;
+  int32_t         *res[2] = {below, above};
 
   PetscFunctionBeginUser;
   for (ptrdiff_t c = 0; c < plane; c++) {
@@ -172,22 +301,8 @@ static PetscErrorCode PassZ(PgEdt e, const uint8_t *v, uint8_t value, int comple
         if (lo[c] == NO_COMP_ABOVE) lo[c] = z0 + (int32_t)zl;
       }
   }
-  /* nearest complement plane on the ranks below (above): exclusive scans, rank order (reversed) */
-  PetscCallMPI(MPI_Exscan(hi, below, (int)plane, MPI_INT32_T, MPI_MAX, g->comm));
-  if (g->rank == 0)
-    for (ptrdiff_t c = 0; c < plane; c++) below[c] = NO_COMP_BELOW;
-  PetscCallMPI(MPI_Comm_rank(e->reversed, &rrank));
-  PetscCallMPI(MPI_Exscan(lo, above, (int)plane, MPI_INT32_T, MPI_MIN, e->reversed));
-  if (rrank == 0)
-    for (ptrdiff_t c = 0; c < plane; c++) above[c] = NO_COMP_ABOVE;
-  if (e->periodic) { /* wrap: the highest plane of the column one period down, the lowest one up */
-    PetscCallMPI(MPI_Allreduce(hi, e->all_hi, (int)plane, MPI_INT32_T, MPI_MAX, g->comm));
-    PetscCallMPI(MPI_Allreduce(lo, e->all_lo, (int)plane, MPI_INT32_T, MPI_MIN, g->comm));
-    for (ptrdiff_t c = 0; c < plane; c++) {
-      if (below[c] == NO_COMP_BELOW && e->all_hi[c] != NO_COMP_BELOW) below[c] = e->all_hi[c] - nz;
-      if (above[c] == NO_COMP_ABOVE && e->all_lo[c] != NO_COMP_ABOVE) above[c] = e->all_lo[c] + nz;
-    }
-  }
+  /* the nearest complement plane below and above the slab, per column (periodic: on the ring) */
+  PetscCall(ChainResolve(e, reach, res));
   /* upward sweep: distance to the nearest complement plane at or below (in planes, as float) */
 #pragma omp parallel num_threads(e->nthreads)
   for (ptrdiff_t zl = 0; zl < nzl; zl++) {
@@ -242,7 +357,7 @@ PetscErrorCode PgEdtCompute(PgEdt e, const uint8_t *v, uint8_t value, PetscBool 
   const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
 
   PetscFunctionBeginUser;
-  PetscCall(PassZ(e, v, value, complement ? 1 : 0, d2_um2));
+  PetscCall(PassZ(e, v, value, complement ? 1 : 0, -1, d2_um2));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
   for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneEnvelopes(e, omp_get_thread_num(), d2_um2 + zl * plane);
   PetscFunctionReturn(0);
@@ -326,7 +441,7 @@ PetscErrorCode PgEdtDilate(PgEdt e, const uint8_t *v, uint8_t value, double r_um
   PetscFunctionBeginUser;
   Windows(g, r_um, &wx, &wy);
   if (!e->tmp) PetscCall(PetscMalloc1((size_t)e->nthreads * plane, &e->tmp));
-  PetscCall(PassZ(e, v, value, 1, d2_um2));
+  PetscCall(PassZ(e, v, value, 1, (ptrdiff_t)ceil(r_um / g->voxel_um[2]) + 1, d2_um2));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
   for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneWindows(g, e->periodic, wx, wy, d2_um2 + zl * plane, e->tmp + (size_t)omp_get_thread_num() * plane);
   PetscFunctionReturn(0);

@@ -62,7 +62,7 @@ def compare(got, ref, what):
     return []
 
 
-def run_edt(d, tag, volumes, voxel, value=1, complement=False, periodic=False, ranks=RANKS, threads=1):
+def run_edt(d, tag, volumes, voxel, value=1, complement=False, periodic=False, ranks=RANKS, threads=1, dilate=0):
     """The C transform of each label volume (same shape and flags, one run per rank count):
     list of (ranks, [d2 per volume])."""
     inp = [f"{d}/{tag}_{k}.u8" for k in range(len(volumes))]
@@ -73,7 +73,7 @@ def run_edt(d, tag, volumes, voxel, value=1, complement=False, periodic=False, r
         out = [f"{d}/{tag}_{k}_r{n}.f32" for k in range(len(volumes))]
         args = ["-n", cdriver.shape_arg(volumes[0].shape), "-voxel", ",".join(map(str, voxel)), "-in", ",".join(inp), "-out", ",".join(out),
                 "-value", value, "-threads", threads]
-        args += (["-complement"] if complement else []) + (["-periodic"] if periodic else [])
+        args += (["-complement"] if complement else []) + (["-periodic"] if periodic else []) + (["-dilate", dilate] if dilate else [])
         cdriver.run(n, "test_edt", args)
         res.append((n, [cdriver.read(o, np.float32, volumes[0].shape).astype(float) for o in out]))
     return res
@@ -107,6 +107,44 @@ def test_edt_periodic_brute_force():
         ref = brute_d2(labels == 1, voxel, True)
         for n, (got,) in run_edt(d, f"p{k}", [labels], voxel, periodic=True):
             bad += compare(got, ref, f"periodic case {k} {shape} voxel {voxel}, {n} ranks")
+    assert not bad, "\n".join(bad)
+
+
+def test_edt_deep_columns_many_ranks():
+    """Columns whose nearest complement voxel lies many slabs away (a phase of 97-99.5 %, the rest
+    isolated voxels), on thin slabs at 4, 5 and 7 ranks (2-4 planes each), periodic and not: the
+    nearest complement plane travels along the chain of ranks (and around the ring) until found;
+    a column without any complement must come out infinite along z."""
+    d = pgtest.workdir("edt_deep")
+    rng = np.random.default_rng(13)
+    bad = []
+    for k, (shape, frac, periodic) in enumerate([((14, 6, 7), 0.97, False), ((14, 6, 7), 0.995, True), ((11, 5, 6), 0.99, False)]):
+        labels = np.where(rng.random(shape) < frac, 1, 2).astype(np.uint8)
+        labels[:, 0, 0] = 1  # one column of phase throughout
+        ref = brute_d2(labels == 1, (1, 1, 1), periodic)
+        for n, (got,) in run_edt(d, f"deep{k}", [labels], (1, 1, 1), periodic=periodic, ranks=(4, 5, 7)):
+            bad += compare(got, ref, f"deep case {k} {shape} periodic {periodic}, {n} ranks")
+    assert not bad, "\n".join(bad)
+
+
+def test_edt_bounded_dilation():
+    """The bounded transform of a dilation by radius r (PgEdtDilate): the squared distance to the
+    nearest centre, exact wherever it is below r^2 and at least r^2 elsewhere; sparse centres
+    (1-3 %) so that the nearest one lies several thin slabs away; 1, 3 and 7 ranks, periodic and
+    not, anisotropic voxels."""
+    d = pgtest.workdir("edt_dilate")
+    rng = np.random.default_rng(14)
+    bad = []
+    for k, (shape, voxel, frac, periodic, r) in enumerate([((21, 8, 9), (1, 1, 1), 0.02, False, 3.0), ((21, 8, 9), (0.8, 1.0, 0.7), 0.01, True, 2.5),
+                                                           ((15, 7, 8), (1, 1, 1), 0.03, True, 4.0)]):
+        labels = np.where(rng.random(shape) < frac, 1, 2).astype(np.uint8)
+        ref = brute_d2(labels != 1, voxel, periodic)  # squared distance to the nearest centre (label 1)
+        for n, (got,) in run_edt(d, f"dil{k}", [labels], voxel, periodic=periodic, ranks=(1, 3, 7), dilate=r):
+            near = ref < r * r * (1 - 1e-6)
+            what = f"dilation case {k} r {r} periodic {periodic}, {n} ranks"
+            bad += compare(np.where(near, got, 0), np.where(near, ref, 0), what)
+            if (got[~near] < r * r * (1 - 1e-6)).any():
+                bad.append(f"{what}: {int((got[~near] < r * r * (1 - 1e-6)).sum())} voxels beyond r come out below r^2")
     assert not bad, "\n".join(bad)
 
 

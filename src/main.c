@@ -97,7 +97,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   double t0 = MPI_Wtime(), t1;
   PetscCall(PgLabelsCreate(grid, &labels));
   PetscCall(PetscLogStagePush(st->io));
-  PetscCall(PgImageRead(grid, cfg->input_image, labels));
+  PetscCall(PgImageRead(grid, cfg->input_image, &cfg->input_labels, labels));
   PetscCall(PetscLogStagePop());
   t1 = MPI_Wtime();
   PetscCall(PgOutputOpen(grid, cfg, 1, &out));

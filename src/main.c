@@ -23,6 +23,7 @@
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
 #include <plurigauss/model.h>
+#include <plurigauss/tiff.h>
 
 #include <math.h>
 #include <malloc.h>
@@ -77,6 +78,20 @@ static PetscErrorCode StopRequested(MPI_Comm comm, PetscBool *stop)
   PetscFunctionReturn(0);
 }
 
+/* output.tiff_labels: run k's labels as <stem>_phase_<k>.tif beside the HDF5 (before the run is
+ * marked complete in the HDF5, so a run that is redone on resume rewrites it) */
+static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int k)
+{
+  char ext[32], path[PETSC_MAX_PATH_LEN];
+
+  PetscFunctionBeginUser;
+  if (!cfg->tiff_labels) PetscFunctionReturn(0);
+  snprintf(ext, sizeof ext, "_phase_%04d.tif", k);
+  PgOutputSideCar(cfg->output_file, ext, path, sizeof path);
+  PetscCall(PgTiffWriteLabels(labels->grid, labels->v, path));
+  PetscFunctionReturn(0);
+}
+
 static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
 
 /* A segmented image instead of a model: one run, measured. */
@@ -110,6 +125,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
     PetscCall(PgMeasureDestroy(&measure));
     PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));
+    PetscCall(WriteTiffLabels(cfg, labels, 0));
     PetscCall(PgOutputWriteRun(out, 0, &row, NULL, NULL));
     char summary[256];
     PetscCall(RowSummary(&row, summary, sizeof summary));
@@ -252,6 +268,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       }
 
       PetscCall(PetscLogStagePush(st->io));
+      PetscCall(WriteTiffLabels(cfg, labels, k));
       PetscCall(PgOutputWriteRun(out, k, &row, cfg->write_phase ? labels : NULL, cfg->write_fields ? field : NULL));
       PetscCall(PetscLogStagePop());
       t4 = MPI_Wtime();

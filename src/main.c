@@ -12,6 +12,7 @@
 /// k = point * realizations + realization. A run already complete in the output is skipped, so
 /// rerunning an interrupted job resumes it. SIGTERM/SIGUSR1/SIGINT (Slurm's time-limit signal)
 /// finish the run being written, close the file and exit with status 3 ("interrupted, resumable").
+#include <plurigauss/adequacy.h>
 #include <plurigauss/calibrate.h>
 #include <plurigauss/segment.h>
 #include <plurigauss/config.h>
@@ -140,7 +141,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 }
 
 /* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, int *exit_status)
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgAdequacy adq, int *exit_status)
 {
   PgGrid    grid   = NULL;
   PgField   field  = NULL;
@@ -284,6 +285,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   }
   int done = PgOutputRunsDone(out);
   if (cal) PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
+  if (adq && done == nruns) PetscCall(PgAdequacyReport(adq, out, nruns, cfg));
   PetscCall(PgOutputClose(&out));
   if (done == nruns) {
     PetscCall(PetscPrintf(comm, "plurigauss: %d runs complete in %s\n", nruns, cfg->output_file));
@@ -301,8 +303,9 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
 
 static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
 {
-  PgConfig cfg;
-  Stages   st;
+  PgConfig   cfg;
+  Stages     st;
+  PgAdequacy adq = NULL;
 
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
@@ -310,6 +313,8 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
+  /* the adequacy image is checked and read before any stage writes anything */
+  if (cfg.cal_validate_with[0]) PetscCall(PgAdequacyCreate(comm, &cfg, &adq));
   if (cfg.seg_volume[0] || cfg.seg_images[0]) {
     PetscCall(PetscLogStagePush(st.segment));
     PetscCall(PgSegmentStage(comm, &cfg));
@@ -317,6 +322,7 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
     if (!cfg.cal_volume[0] && !cfg.input_image[0]) {
       /* segmentation only: nothing to calibrate or measure */
       *exit_status = 0;
+      PetscCall(PgAdequacyDestroy(&adq));
       PetscCall(PgConfigDestroy(&cfg));
       PetscFunctionReturn(0);
     }
@@ -331,7 +337,13 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
     PetscCall(PgCalibrationView(cal));
     PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
     PetscCall(PgCalibrationApply(cal, &cfg));
-    if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, exit_status));
+    if (adq) {
+      PetscCall(PgAdequacyApplyDomain(adq, &cfg));
+      PetscCall(PetscLogStagePush(st.measure));
+      PetscCall(PgAdequacyMeasureData(adq, &cfg));
+      PetscCall(PetscLogStagePop());
+    }
+    if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, adq, exit_status));
     else {
       /* calibration only: the output holds the header, /model and /calibration, no runs */
       PgGrid   grid;
@@ -346,7 +358,8 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
     }
     PetscCall(PgCalibrationDestroy(&cal));
   } else if (cfg.input_image[0]) PetscCall(MeasureImage(comm, &cfg, &st, exit_status));
-  else PetscCall(SimulateSweep(comm, &cfg, &st, NULL, exit_status));
+  else PetscCall(SimulateSweep(comm, &cfg, &st, NULL, NULL, exit_status));
+  PetscCall(PgAdequacyDestroy(&adq));
   PetscCall(PgConfigDestroy(&cfg));
   PetscFunctionReturn(0);
 }

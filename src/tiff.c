@@ -431,7 +431,7 @@ int PgTiffProbe(const char *spec, const char *what, PgTiffInfo *info, char *msg,
       m.text[0] = 0;
       if (!TIFFReadDirectory(t)) {
         if (m.text[0]) {
-          snprintf(msg, len, "%s = %s: after page %lld of '%s': %s", what, spec, k, path, m.text);
+          snprintf(msg, len, "%s = %s: '%s' is truncated or damaged after page %lld (%s)", what, spec, path, k, m.text);
           TIFFClose(t);
           goto done;
         }

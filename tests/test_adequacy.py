@@ -90,7 +90,7 @@ def test_synthetic_data_reproduced():
     out = os.path.join(d, "syn_model.h5")
     images = ",".join(f"{data}:/images/{k}" for k in range(3))
     pgtest.run(3, ["-calibration_volume", f"{data}:/volume", "-calibration_images", images, "-calibration_validate_with", f"{data}:/truth/volume",
-                   "-sweep_realizations", "4", "-fft_planner", "estimate", "-output_file", out], timeout=600)
+                   "-sweep_realizations", "4", "-fft_planner", "estimate", "-calibration_m_step", "0.02", "-output_file", out], timeout=600)
     verdicts, bad = check_table(out)
     bad += [f"{k}: {v}" for k, v in verdicts.items() if v != "reproduced"]
     if len(verdicts) < 30:
@@ -135,7 +135,8 @@ def ball_packing(n=44, radius=4.5, seed=5):
 
 
 def test_ball_packing_not_reproduced():
-    """A packing of balls: the NVP constrictivity and M-factors are not reproduced (2 ranks)."""
+    """A packing of balls: the NVP constrictivity and M-factors are not reproduced (2 ranks; 6
+    realizations, descriptors along z only, to keep the test short)."""
     d = pgtest.workdir("adequacy_balls")
     lab = ball_packing()
     data = os.path.join(d, "balls.h5")
@@ -147,7 +148,8 @@ def test_ball_packing_not_reproduced():
             f.create_dataset(f"images/{k}", data=lab[z]).attrs["voxel_size_um"] = [vox] * 2
     out = os.path.join(d, "balls_model.h5")
     pgtest.run(2, ["-calibration_volume", f"{data}:/nvp", "-calibration_images", ",".join(f"{data}:/images/{k}" for k in range(3)),
-                   "-calibration_validate_with", f"{data}:/volume", "-sweep_realizations", "4", "-fft_planner", "estimate", "-output_file", out], timeout=600)
+                   "-calibration_validate_with", f"{data}:/volume", "-sweep_realizations", "6", "-fft_planner", "estimate", "-calibration_m_step", "0.02",
+                   "-measure_axes", "z", "-measure_psd2d", "false", "-output_file", out], timeout=600)
     verdicts, bad = check_table(out)
     bad += [f"{k}: {verdicts.get(k)}, expected not reproduced" for k in ("beta_1", "M_pred_1", "M_1") if verdicts.get(k) != "not reproduced"]
     bad += [f"{k}: {verdicts.get(k)}, expected reproduced (calibrated)" for k in ("eps_1",) if verdicts.get(k) != "reproduced"]

@@ -13,7 +13,7 @@
 #   make V=1        show the commands
 #
 # Libraries are found with pkg-config on Debian. On a cluster, load modules and set any of
-#   PETSC_DIR [PETSC_ARCH]   FFTW_DIR   HDF5_DIR   GSL_DIR   R123_DIR
+#   PETSC_DIR [PETSC_ARCH]   FFTW_DIR   HDF5_DIR   GSL_DIR   R123_DIR   TIFF_DIR
 # (each a prefix with include/ and lib/); they take precedence over pkg-config.
 
 MPICC    ?= mpicc
@@ -54,13 +54,20 @@ else
   GSL_LIBS   := $(shell pkg-config --libs gsl 2>/dev/null)
 endif
 R123_CFLAGS := $(if $(R123_DIR),-I$(R123_DIR)/include,)
+ifneq ($(TIFF_DIR),)
+  TIFF_CFLAGS := -I$(TIFF_DIR)/include
+  TIFF_LIBS   := -L$(TIFF_DIR)/lib -Wl,-rpath,$(TIFF_DIR)/lib -ltiff
+else
+  TIFF_CFLAGS := $(shell pkg-config --cflags libtiff-4 2>/dev/null)
+  TIFF_LIBS   := $(shell pkg-config --libs libtiff-4 2>/dev/null)
+endif
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS  ?= $(OPTFLAGS) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter $(WERROR) -Iinclude \
-           $(PETSC_CFLAGS) $(HDF5_CFLAGS) $(FFTW_CFLAGS) $(GSL_CFLAGS) $(R123_CFLAGS)
+           $(PETSC_CFLAGS) $(HDF5_CFLAGS) $(FFTW_CFLAGS) $(GSL_CFLAGS) $(R123_CFLAGS) $(TIFF_CFLAGS)
 DEFS    := -DPG_VERSION='"$(VERSION)"' -DPG_BUILD='"$(MPICC) $(OPTFLAGS)"'
-LDLIBS  := $(PETSC_LIBS) $(HDF5_LIBS) $(FFTW_LIBS) $(GSL_LIBS) -fopenmp -lm
+LDLIBS  := $(PETSC_LIBS) $(HDF5_LIBS) $(FFTW_LIBS) $(GSL_LIBS) $(TIFF_LIBS) -fopenmp -lm
 
 SRC  := $(wildcard src/*.c)
 OBJ  := $(SRC:src/%.c=build/%.o)

@@ -23,6 +23,12 @@ Usage: /usr/bin/python3 postprocess/make_figures.py OUT.h5 [--outdir DIR] [--csv
                               when the CSV has them, the solved M_1..3, (d) M / M_pred, (e)
                               percolating fraction perc_1..3, (f) constrictivity beta_1..3;
                               mean and error bars (min-max or std) over the realizations
+  fig7_adequacy.png           with calibration.validate_with: the image's descriptors (data)
+                              beside the calibrated model's (mean and SD over the realizations,
+                              and the band a descriptor must fall in to count as reproduced),
+                              six panels (fractions, areas, tortuosity, constrictivity, radii,
+                              M-factors), descriptors not reproduced marked in red; reads
+                              <stem>_adequacy.csv beside OUT.h5 (docs/adequacy.md)
 The CSV is the table of the runs (one row per run); a job-array sweep merged by
 merge_sweep.py can be given with --csv (Figure 6 needs only the CSV). Prints the PNGs written.
 """
@@ -405,6 +411,67 @@ def fig6(rows, ratio, png, band="minmax"):
 
 
 # ---------------------------------------------------------------------------------------------
+ADEQUACY_PANELS = [("(a) volume fractions", ("eps_",), False), ("(b) surface / interface areas (1/um)", ("S_",), False),
+                   ("(c) geodesic tortuosity", ("tau_",), False), ("(d) constrictivity", ("beta_",), False),
+                   ("(e) median radii (um)", ("r50_",), False), ("(f) M-factor: eq. 14 and solved", ("M_pred_", "M_"), True)]
+
+
+def read_adequacy(path):
+    """<stem>_adequacy.csv as a list of dicts (numbers as floats)."""
+    import csv
+    with open(path) as f:
+        return [{k: (v if k in ("descriptor", "unit", "verdict", "criterion") else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def fig7(table, png):
+    """Data beside model per descriptor: the model's mean with +-1 SD (thick) and the acceptance
+    band (thin: the larger of the prediction interval k s sqrt(1 + 1/R) and the tolerance), the
+    data as a diamond; labels of descriptors not reproduced in red."""
+    if not table:
+        return None
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    drawn = {}
+    for ax, (title, prefixes, logy) in zip(axes.flat, ADEQUACY_PANELS):
+        rows = [r for r in table if any(r["descriptor"].startswith(p) for p in prefixes)]
+        ax.set_title(title, fontsize=10)
+        if not rows:
+            ax.set_axis_off()
+            continue
+        x = np.arange(len(rows))
+        for i, r in enumerate(rows):
+            m, sd, d = r["model_mean"], r["model_sd"], r["data"]
+            half = max(r["k_spread"] * sd * np.sqrt(1 + 1 / max(r["realizations"], 1)), r["tolerance"] * abs(m)) if np.isfinite(sd) else np.nan
+            ax.bar(i - 0.18, m, width=0.36, color="#9bb7d4", edgecolor="k", linewidth=0.5, label="model mean" if i == 0 else None)
+            ax.errorbar(i - 0.18, m, yerr=sd, color="k", capsize=3, lw=1.5, label="model SD" if i == 0 else None)
+            if np.isfinite(half):
+                lo = max(m - half, m / 100) if logy else max(m - half, 0)  # descriptors are >= 0
+                ax.plot([i - 0.36, i], [lo, lo], color="0.4", lw=0.8)
+                ax.plot([i - 0.36, i], [m + half, m + half], color="0.4", lw=0.8, label="accepted band" if i == 0 else None)
+            ax.bar(i + 0.18, d, width=0.36, color="#e0a040", edgecolor="k", linewidth=0.5, label="data" if i == 0 else None)
+            drawn[r["descriptor"]] = (d, m, sd, r["verdict"])
+        ax.set_xticks(x)
+        ax.set_xticklabels([r["descriptor"] for r in rows], rotation=45, ha="right", fontsize=8)
+        for lab, r in zip(ax.get_xticklabels(), rows):
+            if r["verdict"] == "not reproduced":
+                lab.set_color("red")
+                lab.set_fontweight("bold")
+            elif r["verdict"] == "undefined":
+                lab.set_color("0.5")
+        if logy:
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    axes.flat[0].legend(fontsize=7, loc="upper right")
+    nn = sum(r["verdict"] == "not reproduced" for r in table)
+    fig.suptitle(f"calibrated model (mean, SD over {int(table[0]['realizations'])} realizations) vs the 3D image: {len(table) - nn} of {len(table)} descriptors reproduced, "
+                 f"{nn} not (red)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return drawn
+
+
 def make_all(h5path, outdir=None, csv_path=None, point=None, fig5_at=(0.2, 0.3, 0.4), band="minmax", max_voxels=96):
     """Every figure; returns {name: (png path, plotted data)} for those the file allows."""
     outdir = outdir or os.path.join(os.path.dirname(os.path.abspath(h5path)), "figures")
@@ -428,6 +495,9 @@ def make_all(h5path, outdir=None, csv_path=None, point=None, fig5_at=(0.2, 0.3, 
             put("fig5_structures", fig5(f, points, fig5_at, os.path.join(outdir, "fig5_structures.png"), max_voxels))
         ratio = pg.nanopore_ratio(h5path, rows)
     put("fig6_sweep", fig6(rows, ratio, os.path.join(outdir, "fig6_sweep.png"), band))
+    adequacy = os.path.splitext(h5path)[0] + "_adequacy.csv"
+    if os.path.exists(adequacy):
+        put("fig7_adequacy", fig7(read_adequacy(adequacy), os.path.join(outdir, "fig7_adequacy.png")))
     return done
 
 

@@ -467,44 +467,35 @@ static void InputSpec(const PgConfig *cfg, int dims, PgInputSpec *s)
   s->voxel_um  = dims == 3 ? cfg->cal_volume_voxel_um : cfg->cal_pixel_um;
   s->raw_type  = cfg->cal_raw_type;
   s->dims      = dims;
-  s->grey      = PETSC_FALSE;
+  s->values    = dims == 3 ? PG_VALUES_NVP : PG_VALUES_LABELS;
+  s->map       = dims == 3 ? &cfg->cal_volume_labels : &cfg->cal_images_labels;
+  s->map_key   = dims == 3 ? (cfg->cal_volume_labels.given ? "calibration.volume_labels" : "input.labels") : "input.labels";
 }
 
-/* Rank 0: reads a checked 2D image into v ([y][x]) and checks its labels. */
-static void ReadImage2D(const PgConfig *cfg, const char *spec, int nx, int ny, uint8_t *v, PgInputProbe *r)
+/* Rank 0: reads a checked 2D image into v ([y][x]), its values mapped to the phases. */
+static void ReadImage2D(const PgConfig *cfg, const char *spec, uint8_t *v, PgInputProbe *r)
 {
-  PgInputSpec  s;
-  const size_t n = (size_t)nx * (size_t)ny;
+  PgInputSpec s;
 
   InputSpec(cfg, 2, &s);
-  r->ok = 0;
-  if (!PgInputRead2D(&s, spec, nx, ny, PETSC_FALSE, v, r->msg, sizeof r->msg)) return;
-  for (size_t i = 0; i < n; i++)
-    if (v[i] < 1 || v[i] > 3) {
-      snprintf(r->msg, sizeof r->msg, "calibration.images = %s: label %d at (x,y) = (%zu,%zu); 2D images must hold 1 (NVP), 2 (carbon), 3 (pore)", spec, v[i], i % (size_t)nx, i / (size_t)nx);
-      return;
-    }
-  r->ok = 1;
+  r->ok = PgInputRead2D(&s, spec, r, v, r->msg, sizeof r->msg);
 }
 
-/* The 3D volume onto its slabs, as labels {1 = NVP, 3 = anything else}. */
-static PetscErrorCode ReadVolume(PgCalibration c)
+/* The 3D volume onto its slabs, as labels {1 = NVP, 3 = anything else} (calibration.volume_labels). */
+static PetscErrorCode ReadVolume(PgCalibration c, const PgInputProbe *r)
 {
-  const size_t nloc = PgGridLocalVoxels(c->vgrid);
-  uint8_t     *v    = c->vol->v;
-  PgInputSpec  s;
+  PgInputSpec s;
 
   PetscFunctionBeginUser;
   InputSpec(c->cfg, 3, &s);
-  PetscCall(PgInputReadSlab(c->vgrid, &s, c->cfg->cal_volume, PETSC_FALSE, v));
-  for (size_t i = 0; i < nloc; i++) v[i] = v[i] == 1 ? PG_PHASE_NVP : PG_PHASE_PORE;
+  PetscCall(PgInputReadSlab(c->vgrid, &s, c->cfg->cal_volume, r, c->vol->v));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibration *calp)
 {
   PgCalibration c;
-  PgInputProbe  r;
+  PgInputProbe  r, vr;
   PgInputSpec   vs, is;
   char          list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
 
@@ -519,10 +510,10 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
   /* the 3D volume: checked on rank 0, read on the slabs */
   InputSpec(cfg, 3, &vs);
   InputSpec(cfg, 2, &is);
-  PetscCall(PgInputCheck(comm, &vs, cfg->cal_volume, &r));
+  PetscCall(PgInputCheck(comm, &vs, cfg->cal_volume, &vr));
   {
-    PetscInt n[3] = {(PetscInt)r.n[0], (PetscInt)r.n[1], (PetscInt)r.n[2]};
-    PetscCall(PgGridCreate(comm, n, r.voxel, (int)cfg->threads, &c->vgrid));
+    PetscInt n[3] = {(PetscInt)vr.n[0], (PetscInt)vr.n[1], (PetscInt)vr.n[2]};
+    PetscCall(PgGridCreate(comm, n, vr.voxel, (int)cfg->threads, &c->vgrid));
   }
 
   /* the 2D images: checked and read on rank 0, then broadcast */
@@ -540,13 +531,13 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
     PetscCheck(fabs(im->px - c->img[0].px) <= 1e-9 * c->img[0].px && fabs(im->py - c->img[0].py) <= 1e-9 * c->img[0].py, comm, PETSC_ERR_USER_INPUT,
                "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k], im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
     PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
-    if (c->rank == 0) ReadImage2D(cfg, specs[k], im->nx, im->ny, im->v, &r);
+    if (c->rank == 0) ReadImage2D(cfg, specs[k], im->v, &r);
     PetscCallMPI(MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, comm));
     PetscCheck(r.ok, comm, PETSC_ERR_USER_INPUT, "%s", r.msg);
     PetscCallMPI(MPI_Bcast(im->v, im->nx * im->ny, MPI_UNSIGNED_CHAR, 0, comm));
   }
   PetscCall(PgLabelsCreate(c->vgrid, &c->vol));
-  PetscCall(ReadVolume(c));
+  PetscCall(ReadVolume(c, &vr));
   *calp = c;
   PetscFunctionReturn(0);
 }

@@ -35,7 +35,7 @@ static const char *const planner_names[]   = {"estimate", "measure", "patient", 
 static const char *const periodic_names[]  = {"auto", "true", "false", NULL};
 static const char *const memory_names[]    = {"fast", "low", NULL};
 static const char *const inlet_names[]     = {"lo", "hi", NULL};
-static const char *const rawtype_names[]   = {"uint8", "uint16", "int32", "float32", NULL};
+static const char *const rawtype_names[]   = {"uint8", "uint16", "int32", "float32", "int8", "int16", "uint32", NULL}; /* the order of PG_RAW_* */
 static const char *const majority_names[]  = {"none", "cube", "ball", NULL};
 static const char *const frac2d_names[]    = {"own", "rescaled", NULL};
 static const char *const c11_names[]       = {"volume", "sections", NULL};
@@ -63,7 +63,9 @@ static const Key keys[] = {
   {"output_precision", KEY_ENUM, 1, 1, "single", "-", 0, 0, 0, 0, precision_names, "floating point of field synthesis and written fields"},
   {"output_compress", KEY_INT, 1, 1, "1", "level", 0, 9, 0, 0, NULL, "deflate level of written volumes (0 = none)"},
   {"output_overwrite", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "replace an existing output instead of resuming it"},
-  {"input_image", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "measure a segmented image FILE.h5:/dataset (uint8 labels 1,2,3) instead of simulating"},
+  {"output_tiff_labels", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "also write each run's labels as a multi-page TIFF <stem>_phase_<k>.tif (Fiji, tifffile)"},
+  {"input_image", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "measure a segmented image instead of simulating: FILE.h5:/dataset, FILE.tif, DIR/ or DIR/slice_%04d.tif"},
+  {"input_labels", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL, "label values of the three-phase inputs: {0: pore, 1: nvp, 2: carbon}, [nvp, carbon, pore] values, or nvp=V,carbon=V,pore=V; default 1,2,3"},
   {"measure_covariance", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "two-point coverage functions C_ij (eq. 4) by FFT"},
   {"measure_intrinsic", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "surface areas S_i, interface areas S_ij, Euler characteristics"},
   {"measure_range_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "largest lag of C_ij; 0 = a quarter of the shortest side"},
@@ -127,6 +129,8 @@ static const Key keys[] = {
   {"calibration_simulate", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "simulate (and validate) the calibrated model after calibrating"},
   {"calibration_fractions_2d", KEY_ENUM, 1, 1, "own", "-", 0, 0, 0, 0, frac2d_names, "fractions in eqs. 10, 11: own = the 2D images' (unbiased), rescaled = eqs. 2, 3 (the paper)"},
   {"calibration_c11", KEY_ENUM, 1, 1, "volume", "-", 0, 0, 0, 0, c11_names, "C_11 from the whole volume (radial) or from its x-y cross-sections"},
+  {"calibration_volume_labels", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL, "label values of calibration.volume: a map as input.labels, or [V] = the NVP value (the rest not NVP); default input.labels, else 1 = NVP"},
+  {"calibration_validate_with", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "a 3D three-phase image of the material: adequacy report of the calibrated model (<stem>_adequacy.csv)"},
   {"calibration_reference", KEY_REAL, 5, 5, NULL, "-", -INF, INF, 1, 1, NULL, "known lambda_X,lambda_Z,alpha_X,alpha_Y,m, printed next to the estimates"},
   {"threads", KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
 };
@@ -237,6 +241,137 @@ static PetscErrorCode ParseValue(MPI_Comm comm, const Key *k, const char *text, 
   PetscFunctionReturn(0);
 }
 
+/* Keys that also take a YAML map {value: phase}: PETSc's YAML reader names its entries KEY_VALUE
+ * (input.labels: {0: pore} becomes -input_labels_0 pore). */
+static const char *const map_keys[] = {"input_labels", "calibration_volume_labels", NULL};
+
+/* The map key whose entry `name` is (its value in *value), or NULL. */
+static const char *MapEntryKey(const char *name, long long *value)
+{
+  if (name[0] == '-') name++;
+  for (int i = 0; map_keys[i]; i++) {
+    size_t n = strlen(map_keys[i]);
+    if (!strncmp(name, map_keys[i], n) && name[n] == '_' && name[n + 1]) {
+      char *end = NULL;
+      errno     = 0;
+      long long v = strtoll(name + n + 1, &end, 10);
+      if (end && !*end && !errno) {
+        *value = v;
+        return map_keys[i];
+      }
+    }
+  }
+  return NULL;
+}
+
+static int PhaseByName(const char *t)
+{
+  while (isspace((unsigned char)*t)) t++;
+  size_t n = strlen(t);
+  while (n && isspace((unsigned char)t[n - 1])) n--;
+  if (n == 3 && !strncasecmp(t, "nvp", 3)) return 1;
+  if (n == 6 && !strncasecmp(t, "carbon", 6)) return 2;
+  if (n == 4 && !strncasecmp(t, "pore", 4)) return 3;
+  return 0;
+}
+
+static const char *const phase_names[] = {"-", "nvp", "carbon", "pore"};
+
+static PetscErrorCode LabelMapAdd(MPI_Comm comm, const char *dn, PgLabelMap *map, long long value, int phase)
+{
+  PetscFunctionBeginUser;
+  for (int i = 0; i < map->n; i++) PetscCheck(map->value[i] != value, comm, PETSC_ERR_USER_INPUT, "%s: value %lld is mapped twice", dn, value);
+  PetscCheck(map->n < PG_MAX_LABEL_VALUES, comm, PETSC_ERR_USER_INPUT, "%s: at most %d values can be mapped", dn, PG_MAX_LABEL_VALUES);
+  map->value[map->n]   = value;
+  map->phase[map->n++] = phase;
+  PetscFunctionReturn(0);
+}
+
+static PetscBool ParseInteger(const char *t, long long *v)
+{
+  char *end = NULL;
+  while (isspace((unsigned char)*t)) t++;
+  errno = 0;
+  *v    = strtoll(t, &end, 10);
+  if (end == t || errno) return PETSC_FALSE;
+  while (isspace((unsigned char)*end)) end++;
+  return *end ? PETSC_FALSE : PETSC_TRUE;
+}
+
+/* A label map from the deck: the text of KEY (a list [nvp, carbon, pore] of values, or pairs
+ * phase=value / value:phase) or the YAML map entries KEY_VALUE: phase. volume: the calibration
+ * stack, whose list form may also be one value (the NVP value, everything else not NVP). */
+static PetscErrorCode LabelMapFromOptions(MPI_Comm comm, const char *key, const char *text, PetscBool volume, PgLabelMap *map)
+{
+  char      dn[128], buf[4096], *save = NULL;
+  PetscInt  n;
+  char    **names, **values;
+  PetscBool from_map = PETSC_FALSE;
+
+  PetscFunctionBeginUser;
+  DeckName(key, dn, sizeof dn);
+  PetscCall(PetscMemzero(map, sizeof *map));
+  /* the map form: entries KEY_VALUE (collected first, then marked used) */
+  PetscCall(PetscOptionsLeftGet(NULL, &n, &names, &values));
+  for (PetscInt i = 0; i < n; i++) {
+    long long   v;
+    const char *k = MapEntryKey(names[i], &v);
+    if (!k || strcmp(k, key)) continue;
+    int p = PhaseByName(values[i] ? values[i] : "");
+    PetscCheck(p, comm, PETSC_ERR_USER_INPUT, "%s: value %lld maps to '%s'; allowed: nvp, carbon, pore", dn, v, values[i] ? values[i] : "");
+    PetscCall(LabelMapAdd(comm, dn, map, v, p));
+    from_map = PETSC_TRUE;
+  }
+  PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
+  for (int i = 0; i < map->n; i++) {
+    char opt[160];
+    snprintf(opt, sizeof opt, "-%s_%lld", key, map->value[i]);
+    PetscCall(PetscOptionsHasName(NULL, NULL, opt, NULL)); /* marks the entry used */
+  }
+  PetscCheck(!(from_map && text[0]), comm, PETSC_ERR_USER_INPUT, "%s is given both as a map and as '%s'; give one", dn, text);
+  if (text[0]) {
+    int nlist = 0;
+    PetscCheck(strlen(text) < sizeof buf, comm, PETSC_ERR_USER_INPUT, "%s: value too long", dn);
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *c = buf; *c; c++)
+      if (*c == '[' || *c == ']' || *c == '{' || *c == '}') *c = ' ';
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+      char     *sep = strpbrk(tok, "=:");
+      long long v;
+      if (sep) {
+        /* phase=value or value:phase */
+        *sep = 0;
+        int p = PhaseByName(tok), q = PhaseByName(sep + 1);
+        PetscCheck((p && ParseInteger(sep + 1, &v)) || (q && ParseInteger(tok, &v)), comm, PETSC_ERR_USER_INPUT, "%s = '%s': '%s%c%s' is neither phase=value nor value:phase (phases nvp, carbon, pore; integer values)", dn, text, tok, text[sep - buf], sep + 1);
+        PetscCheck(!nlist, comm, PETSC_ERR_USER_INPUT, "%s = '%s': give a list of values or phase=value pairs, not both", dn, text);
+        PetscCall(LabelMapAdd(comm, dn, map, v, p ? p : q));
+      } else {
+        PetscCheck(ParseInteger(tok, &v), comm, PETSC_ERR_USER_INPUT, "%s = '%s': '%s' is not an integer value", dn, text, tok);
+        PetscCheck(nlist < 3 && (nlist == map->n), comm, PETSC_ERR_USER_INPUT, "%s = '%s': a list gives the values of nvp, carbon, pore (three values%s)", dn, text, volume ? ", or one: the NVP value" : "");
+        PetscCall(LabelMapAdd(comm, dn, map, v, ++nlist));
+      }
+    }
+    PetscCheck(map->n > 0, comm, PETSC_ERR_USER_INPUT, "%s = '%s' maps no value", dn, text);
+    PetscCheck(!nlist || nlist == 3 || (volume && nlist == 1), comm, PETSC_ERR_USER_INPUT, "%s = '%s': a list gives the values of nvp, carbon, pore (three values%s)", dn, text, volume ? ", or one: the NVP value" : "");
+    if (volume && nlist == 1) map->rest = 3; /* [V]: V is NVP, anything else is not */
+  }
+  map->given = map->n > 0;
+  /* sorted by value, for the message text */
+  for (int i = 1; i < map->n; i++)
+    for (int j = i; j > 0 && map->value[j - 1] > map->value[j]; j--) {
+      long long v       = map->value[j];
+      int       p       = map->phase[j];
+      map->value[j]     = map->value[j - 1];
+      map->phase[j]     = map->phase[j - 1];
+      map->value[j - 1] = v;
+      map->phase[j - 1] = p;
+    }
+  size_t o = 0;
+  for (int i = 0; i < map->n && o < sizeof map->text; i++) o += (size_t)snprintf(map->text + o, sizeof map->text - o, "%s%lld:%s", i ? "," : "", map->value[i], phase_names[map->phase[i]]);
+  if (map->rest && o < sizeof map->text) snprintf(map->text + o, sizeof map->text - o, ",other:not nvp");
+  PetscFunctionReturn(0);
+}
+
 static PetscBool HasSectionPrefix(const char *name)
 {
   for (int i = 0; sections[i]; i++)
@@ -258,8 +393,10 @@ static PetscErrorCode CheckDeckKeys(MPI_Comm comm, const char *path, PetscBool i
   for (PetscInt i = 0; i < n; i++) {
     char dn[256];
     DeckName(names[i], dn, sizeof dn);
-    PetscCheck(FindKey(names[i]), comm, PETSC_ERR_USER_INPUT, "deck %s: unknown key '%s' (bin/plurigauss -help lists the keys)", path, dn);
-    in_deck[FindKey(names[i]) - keys] = PETSC_TRUE;
+    long long v;
+    const char *mk = MapEntryKey(names[i], &v);
+    PetscCheck(FindKey(names[i]) || mk, comm, PETSC_ERR_USER_INPUT, "deck %s: unknown key '%s' (bin/plurigauss -help lists the keys)", path, dn);
+    in_deck[FindKey(mk ? mk : names[i]) - keys] = PETSC_TRUE;
   }
   PetscCall(PetscOptionsLeftRestore(opts, &n, &names, &values));
   PetscCall(PetscOptionsDestroy(&opts));
@@ -287,7 +424,8 @@ static PetscErrorCode CheckCommandLineKeys(MPI_Comm comm)
   for (PetscInt i = 0; i < n; i++) {
     char dn[256];
     DeckName(names[i], dn, sizeof dn);
-    PetscCheck(FindKey(names[i]) || (!HasSectionPrefix(names[i]) && IsPetscOption(names[i])), comm, PETSC_ERR_USER_INPUT, "unknown option -%s (deck key '%s'; bin/plurigauss -help lists the keys)", names[i], dn);
+    long long v;
+    PetscCheck(FindKey(names[i]) || MapEntryKey(names[i], &v) || (!HasSectionPrefix(names[i]) && IsPetscOption(names[i])), comm, PETSC_ERR_USER_INPUT, "unknown option -%s (deck key '%s'; bin/plurigauss -help lists the keys)", names[i], dn);
   }
   PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
   PetscFunctionReturn(0);
@@ -406,6 +544,34 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
     }
     rlen += (size_t)snprintf(cfg->resolved + rlen, rcap - rlen, "%s = %s\n", dn, shown);
   }
+  /* label maps (their YAML map entries are options of their own, consumed here) */
+  PetscCall(LabelMapFromOptions(comm, "input_labels", val[FindKey("input_labels") - keys].s, PETSC_FALSE, &cfg->input_labels));
+  PetscCall(LabelMapFromOptions(comm, "calibration_volume_labels", val[FindKey("calibration_volume_labels") - keys].s, PETSC_TRUE, &cfg->cal_volume_labels));
+  if (!cfg->input_labels.given) {
+    cfg->input_labels.n = 3;
+    for (int i = 0; i < 3; i++) cfg->input_labels.value[i] = cfg->input_labels.phase[i] = i + 1;
+    snprintf(cfg->input_labels.text, sizeof cfg->input_labels.text, "1:nvp,2:carbon,3:pore");
+  }
+  if (!cfg->cal_volume_labels.given) {
+    if (cfg->input_labels.given) cfg->cal_volume_labels = cfg->input_labels;
+    else {
+      cfg->cal_volume_labels.n        = 1;
+      cfg->cal_volume_labels.value[0] = 1;
+      cfg->cal_volume_labels.phase[0] = 1;
+      cfg->cal_volume_labels.rest     = 3;
+      snprintf(cfg->cal_volume_labels.text, sizeof cfg->cal_volume_labels.text, "1:nvp,other:not nvp");
+    }
+  }
+  cfg->cal_images_labels = cfg->input_labels;
+  {
+    /* the resolved deck shows the maps in force */
+    int need = snprintf(NULL, 0, "input.labels (in force) = %s\ncalibration.volume_labels (in force) = %s\n", cfg->input_labels.text, cfg->cal_volume_labels.text);
+    if (rlen + (size_t)need + 1 > rcap) {
+      rcap = 2 * (rlen + (size_t)need + 1);
+      PetscCall(PetscRealloc(rcap, &cfg->resolved));
+    }
+    rlen += (size_t)snprintf(cfg->resolved + rlen, rcap - rlen, "input.labels (in force) = %s\ncalibration.volume_labels (in force) = %s\n", cfg->input_labels.text, cfg->cal_volume_labels.text);
+  }
   PetscCall(CheckCommandLineKeys(comm));
 
 #define V(name) (&val[FindKey(name) - keys])
@@ -415,6 +581,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
     PetscCheck(vs->n == 1 || vs->n == 3, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um needs 1 or 3 values, got %d", vs->n);
     for (int d = 0; d < 3; d++) cfg->voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
     cfg->voxel_given = vs->set;
+    cfg->shape_given = V("domain_shape")->set;
   }
   cfg->alpha_x_per_um = V("model_alpha_x")->v[0];
   cfg->alpha_y_per_um = V("model_alpha_y")->v[0];
@@ -469,6 +636,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->write_phase    = V("output_write_phase")->v[0] != 0;
   cfg->write_fields   = V("output_write_fields")->v[0] != 0;
   cfg->overwrite      = V("output_overwrite")->v[0] != 0;
+  cfg->tiff_labels    = V("output_tiff_labels")->v[0] != 0;
   cfg->precision      = (PgPrecision)(int)V("output_precision")->v[0];
   cfg->compress_level = (PetscInt)V("output_compress")->v[0];
   cfg->planner        = (PgPlanner)(int)V("fft_planner")->v[0];
@@ -551,6 +719,8 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   snprintf(cfg->cal_images, sizeof cfg->cal_images, "%s", V("calibration_images")->s);
   PetscCall(ImageInputKeys(comm, val, "calibration", cfg->cal_volume_shape, cfg->cal_volume_voxel_um, cfg->cal_image_shape, cfg->cal_pixel_um));
   cfg->cal_raw_type       = (int)V("calibration_raw_type")->v[0];
+  snprintf(cfg->cal_validate_with, sizeof cfg->cal_validate_with, "%s", V("calibration_validate_with")->s);
+  PetscCheck(!cfg->cal_validate_with[0] || cfg->cal_volume[0] || cfg->seg_volume[0], comm, PETSC_ERR_USER_INPUT, "calibration.validate_with = %s needs a calibration (calibration.volume and calibration.images, or segment.*)", cfg->cal_validate_with);
   cfg->cal_range_um       = V("calibration_range_um")->v[0];
   cfg->cal_m_step         = V("calibration_m_step")->v[0];
   cfg->cal_fix_m          = V("calibration_fix_m")->v[0] != 0;
@@ -618,6 +788,7 @@ PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len)
   else
     for (int i = 0; i < cfg->nsweep && o < len; i++) o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", cfg->carbon_fraction[i]);
   if (cfg->input_image[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " image=%s", cfg->input_image);
+  if ((cfg->input_labels.given || cfg->cal_volume_labels.given) && o < len) o += (size_t)snprintf(buf + o, len - o, " labels=%s|%s", cfg->input_labels.text, cfg->cal_volume_labels.text);
   if (cfg->cal_volume[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " calibrated=%s|%s", cfg->cal_volume, cfg->cal_images);
   if (o < len) o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->realizations, (unsigned long long)cfg->seed, (int)cfg->common_random_numbers, (int)cfg->precision);
   if (cfg->first_point && o < len) o += (size_t)snprintf(buf + o, len - o, " p0=%d", (int)cfg->first_point);

@@ -1,28 +1,218 @@
 /// \file
-/// Label images from HDF5. Inspection happens on rank 0 with the serial driver (cheap metadata
-/// reads) so that every problem becomes one clear line before any work; the read itself is one
-/// collective hyperslab read per rank of its z-slab through MPI-IO (bytes read = the slab), and
-/// the label check is one pass plus one reduction.
+/// Image inputs: HDF5 datasets, TIFF stacks (tiff.c) and raw files, as grey values, three-phase
+/// labels, the calibration stack's NVP labels, or a mask.
+///
+/// Inspection happens on rank 0 (cheap metadata reads: HDF5 with the serial driver, every TIFF
+/// IFD, a raw file's size) so that every problem becomes one clear line before any work. The read
+/// itself puts each rank's z-slab into memory in the file's own element type (HDF5: one collective
+/// hyperslab read through MPI-IO; raw: one collective MPI-IO read of the slab's bytes; TIFF: each
+/// rank opens the file and decodes only its own pages), at most 8 bytes per voxel of the slab, and
+/// converts it in one pass: to float (grey), or through the deck's label map to the phases (a
+/// 256- or 65536-entry table for 8- and 16-bit values, a scan of the few mapped values otherwise).
+/// A value the map does not know is reported with its position: one reduction of the count and
+/// two of the first offender's global index and value.
 #include <plurigauss/error.h>
 #include <plurigauss/image.h>
+#include <plurigauss/tiff.h>
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
-/* "file.h5:/path" -> file, path; the last ':' separates them */
-static PetscErrorCode SplitSpec(MPI_Comm comm, const char *spec, char *file, size_t flen, char *path, size_t plen)
+size_t PgRawSize(int type)
 {
-  const char *colon = strrchr(spec, ':');
+  switch (type) {
+  case PG_RAW_UINT8:
+  case PG_RAW_INT8:
+    return 1;
+  case PG_RAW_UINT16:
+  case PG_RAW_INT16:
+    return 2;
+  case PG_RAW_FLOAT64:
+  case PG_RAW_INT64:
+  case PG_RAW_UINT64:
+    return 8;
+  default:
+    return 4;
+  }
+}
 
+const char *PgRawName(int type)
+{
+  static const char *const names[] = {"uint8", "uint16", "int32", "float32", "int8", "int16", "uint32", "float64", "int64", "uint64"};
+  return type >= 0 && type <= PG_RAW_UINT64 ? names[type] : "?";
+}
+
+static PetscBool IsFloat(int type) { return type == PG_RAW_FLOAT32 || type == PG_RAW_FLOAT64 ? PETSC_TRUE : PETSC_FALSE; }
+
+/* element i of a native buffer, as a double (grey) or an integer (labels) */
+static inline double ValueAsDouble(const void *b, size_t i, int type)
+{
+  switch (type) {
+  case PG_RAW_UINT8:
+    return ((const uint8_t *)b)[i];
+  case PG_RAW_INT8:
+    return ((const int8_t *)b)[i];
+  case PG_RAW_UINT16:
+    return ((const uint16_t *)b)[i];
+  case PG_RAW_INT16:
+    return ((const int16_t *)b)[i];
+  case PG_RAW_UINT32:
+    return ((const uint32_t *)b)[i];
+  case PG_RAW_INT32:
+    return ((const int32_t *)b)[i];
+  case PG_RAW_FLOAT32:
+    return ((const float *)b)[i];
+  case PG_RAW_FLOAT64:
+    return ((const double *)b)[i];
+  case PG_RAW_INT64:
+    return (double)((const int64_t *)b)[i];
+  default:
+    return (double)((const uint64_t *)b)[i];
+  }
+}
+
+static inline long long ValueAsInteger(const void *b, size_t i, int type)
+{
+  switch (type) {
+  case PG_RAW_UINT8:
+    return ((const uint8_t *)b)[i];
+  case PG_RAW_INT8:
+    return ((const int8_t *)b)[i];
+  case PG_RAW_UINT16:
+    return ((const uint16_t *)b)[i];
+  case PG_RAW_INT16:
+    return ((const int16_t *)b)[i];
+  case PG_RAW_UINT32:
+    return ((const uint32_t *)b)[i];
+  case PG_RAW_INT32:
+    return ((const int32_t *)b)[i];
+  case PG_RAW_INT64:
+    return ((const int64_t *)b)[i];
+  case PG_RAW_UINT64: {
+    uint64_t u = ((const uint64_t *)b)[i];
+    return u > (uint64_t)LLONG_MAX ? LLONG_MIN : (long long)u; /* never a mapped value */
+  }
+  default:
+    return LLONG_MIN;
+  }
+}
+
+/* the phase of value x (0 = not mapped) */
+static inline int MapValue(const PgLabelMap *map, long long x)
+{
+  for (int i = 0; i < map->n; i++)
+    if (map->value[i] == x) return map->phase[i];
+  return map->rest;
+}
+
+typedef struct {
+  long long count; /* unmapped values */
+  size_t    first; /* index of the first one in the buffer */
+  long long value; /* its value */
+} Unmapped;
+
+/* n elements of a native buffer into out: float (grey) or uint8 (phases, mask) */
+static PetscErrorCode Convert(const PgInputSpec *s, const void *buf, int type, size_t n, void *out, Unmapped *bad)
+{
   PetscFunctionBeginUser;
-  PetscCheck(colon && colon != spec && colon[1], comm, PETSC_ERR_USER_INPUT, "input.image = '%s': expected FILE.h5:/path/to/dataset", spec);
-  snprintf(file, flen, "%.*s", (int)(colon - spec), spec);
-  snprintf(path, plen, "%s", colon + 1);
+  bad->count = 0;
+  if (s->values == PG_VALUES_GREY) {
+    float *o = (float *)out;
+    for (size_t i = 0; i < n; i++) o[i] = (float)ValueAsDouble(buf, i, type);
+    PetscFunctionReturn(0);
+  }
+  uint8_t *o = (uint8_t *)out;
+  if (s->values == PG_VALUES_MASK) {
+    for (size_t i = 0; i < n; i++) o[i] = ValueAsInteger(buf, i, type) != 0;
+    PetscFunctionReturn(0);
+  }
+  const PgLabelMap *map = s->map;
+  const int         nvp = s->values == PG_VALUES_NVP;
+  const size_t      es  = PgRawSize(type);
+  if (es <= 2) {
+    /* a table over the type's whole range */
+    const size_t   nt = es == 1 ? 256 : 65536;
+    const long long lo = (type == PG_RAW_INT8) ? -128 : (type == PG_RAW_INT16) ? -32768 : 0;
+    uint8_t       *tab;
+    PetscCall(PetscMalloc1(nt, &tab));
+    for (size_t k = 0; k < nt; k++) {
+      int p  = MapValue(map, lo + (long long)k);
+      tab[k] = (uint8_t)(nvp && p ? (p == 1 ? 1 : 3) : p);
+    }
+    for (size_t i = 0; i < n; i++) {
+      long long x = ValueAsInteger(buf, i, type);
+      o[i]        = tab[x - lo];
+      if (!o[i] && !bad->count++) {
+        bad->first = i;
+        bad->value = x;
+      }
+    }
+    PetscCall(PetscFree(tab));
+  } else
+    for (size_t i = 0; i < n; i++) {
+      long long x = ValueAsInteger(buf, i, type);
+      int       p = MapValue(map, x);
+      o[i]        = (uint8_t)(nvp && p ? (p == 1 ? 1 : 3) : p);
+      if (!p && !bad->count++) {
+        bad->first = i;
+        bad->value = x;
+      }
+    }
   PetscFunctionReturn(0);
 }
 
+/* The message of unmapped values: the count, the first value and its position. */
+static void UnmappedMessage(const PgInputSpec *s, const char *spec, long long count, long long value, const long long pos[3], char *msg, size_t len)
+{
+  char where[96];
+  if (s->dims == 3) snprintf(where, sizeof where, "(x,y,z) = (%lld,%lld,%lld)", pos[0], pos[1], pos[2]);
+  else snprintf(where, sizeof where, "(x,y) = (%lld,%lld)", pos[0], pos[1]);
+  if (value == LLONG_MIN) snprintf(msg, len, "%s = %s: %lld %s hold values outside the 64-bit signed range, the first at %s", s->key, spec, count, s->dims == 3 ? "voxels" : "pixels", where);
+  else if (s->map->given)
+    snprintf(msg, len, "%s = %s: %lld %s hold values that %s = %s does not map, the first (value %lld) at %s", s->key, spec, count, s->dims == 3 ? "voxels" : "pixels", s->map_key, s->map->text, value, where);
+  else if (s->dims == 3) snprintf(msg, len, "%s = %s: %lld voxels hold labels outside {1,2,3}, the first (label %lld) at %s; map other values with %s", s->key, spec, count, value, where, s->map_key);
+  else snprintf(msg, len, "%s = %s: label %lld at %s (and %lld pixels in all); 2D images must hold 1 (NVP), 2 (carbon), 3 (pore), or map their values with %s", s->key, spec, value, where, count, s->map_key);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * HDF5
+ * --------------------------------------------------------------------------------------------- */
+
+/* "file.h5:/path" -> file, path; the last ':' separates them */
+static void SplitSpec(const char *spec, char *file, size_t flen, char *path, size_t plen)
+{
+  const char *colon = strrchr(spec, ':');
+  snprintf(file, flen, "%.*s", (int)(colon - spec), spec);
+  snprintf(path, plen, "%s", colon + 1);
+}
+
+static hid_t NativeType(int type)
+{
+  switch (type) {
+  case PG_RAW_UINT8:
+    return H5T_NATIVE_UINT8;
+  case PG_RAW_INT8:
+    return H5T_NATIVE_INT8;
+  case PG_RAW_UINT16:
+    return H5T_NATIVE_UINT16;
+  case PG_RAW_INT16:
+    return H5T_NATIVE_INT16;
+  case PG_RAW_UINT32:
+    return H5T_NATIVE_UINT32;
+  case PG_RAW_INT32:
+    return H5T_NATIVE_INT32;
+  case PG_RAW_FLOAT32:
+    return H5T_NATIVE_FLOAT;
+  case PG_RAW_FLOAT64:
+    return H5T_NATIVE_DOUBLE;
+  case PG_RAW_INT64:
+    return H5T_NATIVE_INT64;
+  default:
+    return H5T_NATIVE_UINT64;
+  }
+}
 
 /* the attribute voxel_size_um of obj (1, 2 or 3 values; missing ones repeat the first) */
 static int ReadVoxelAttr(hid_t obj, double v[3])
@@ -42,35 +232,66 @@ static int ReadVoxelAttr(hid_t obj, double v[3])
   return ok;
 }
 
-PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3], double voxel_out[3])
+static void ProbeHDF5(const PgInputSpec *s, const char *spec, const char *file, const char *path, PgInputProbe *r)
 {
-  char              file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
-  const double      from_attribute[3] = {0, 0, 0};
-  const PetscInt    no_shape[3]       = {0, 0, 0};
-  const PgInputSpec s = {"input.image", "-", "domain.voxel_size_um", "-", no_shape, voxel_um ? voxel_um : from_attribute, PG_RAW_UINT8, 3, PETSC_FALSE};
-  PgInputProbe      r;
+  hid_t f = H5I_INVALID_HID, ds = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
 
-  PetscFunctionBeginUser;
-  PetscCall(SplitSpec(comm, spec, file, sizeof file, path, sizeof path));
-  PetscCheck(PgInputIsHDF5(spec), comm, PETSC_ERR_USER_INPUT, "input.image = '%s': expected FILE.h5:/path/to/dataset", spec);
-  PetscCall(PgInputCheck(comm, &s, spec, &r));
-  for (int k = 0; k < 3; k++) {
-    shape[k]     = (PetscInt)r.n[k];
-    voxel_out[k] = r.voxel[k];
+  if (H5Fis_hdf5(file) <= 0 || (f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: '%s' is not an HDF5 file", s->key, spec, file);
+    return;
   }
-  PetscFunctionReturn(0);
+  if (H5Lexists(f, path, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(f, path, H5P_DEFAULT)) < 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: no dataset '%s' in %s", s->key, spec, path, file);
+    goto done;
+  }
+  t                = H5Dget_type(ds);
+  H5T_class_t cls  = H5Tget_class(t);
+  size_t      size = H5Tget_size(t);
+  int         sign = cls == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_2;
+  if (cls == H5T_INTEGER && (size == 1 || size == 2 || size == 4 || size == 8))
+    r->etype = size == 1 ? (sign ? PG_RAW_INT8 : PG_RAW_UINT8) : size == 2 ? (sign ? PG_RAW_INT16 : PG_RAW_UINT16) : size == 4 ? (sign ? PG_RAW_INT32 : PG_RAW_UINT32) : (sign ? PG_RAW_INT64 : PG_RAW_UINT64);
+  else if (cls == H5T_FLOAT && s->values == PG_VALUES_GREY && (size == 4 || size == 8)) r->etype = size == 4 ? PG_RAW_FLOAT32 : PG_RAW_FLOAT64;
+  else {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold %s", s->key, spec, s->values == PG_VALUES_GREY ? "grey values (integers or floats)" : "integer labels (uint8, or any 8, 16, 32 or 64-bit integer type, signed or not)");
+    goto done;
+  }
+  sp           = H5Dget_space(ds);
+  int     rank = H5Sget_simple_extent_ndims(sp);
+  hsize_t h[3] = {0, 0, 0};
+  if (rank >= 1 && rank <= 3) H5Sget_simple_extent_dims(sp, h, NULL);
+  if (s->dims == 2 && rank == 3 && h[0] == 1) { /* a 2D image stored as [1][ny][nx] */
+    h[0] = h[1];
+    h[1] = h[2];
+    rank = 2;
+  }
+  if (rank != s->dims) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", s->key, spec, rank, s->dims, s->dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
+    goto done;
+  }
+  for (int d = 0; d < s->dims; d++) r->n[d] = (long long)h[s->dims - 1 - d];
+  if (!s->voxel_um[0] && !ReadVoxelAttr(ds, r->voxel) && !ReadVoxelAttr(f, r->voxel)) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", s->key, spec, s->voxel_key);
+    goto done;
+  }
+  r->ok = 1;
+done:
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  if (ds >= 0) H5Dclose(ds);
+  if (f >= 0) H5Fclose(f);
 }
 
-/* this rank's slab of dataset spec, converted by HDF5 to memtype */
-static PetscErrorCode ReadSlabAs(PgGrid g, const char *spec, const char *what, hid_t memtype, void *v)
+/* this rank's slab of dataset spec in its native element type (collective) */
+static PetscErrorCode ReadSlabHDF5(PgGrid g, const PgInputSpec *s, const char *spec, int etype, void *v)
 {
-  char    file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
+  char    file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN], what[PETSC_MAX_PATH_LEN + 64];
   hid_t   fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
   hsize_t start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]};
   hsize_t nloc = PetscMax((hsize_t)PgGridLocalVoxels(g), 1);
 
   PetscFunctionBeginUser;
-  PetscCall(SplitSpec(g->comm, spec, file, sizeof file, path, sizeof path));
+  SplitSpec(spec, file, sizeof file, path, sizeof path);
+  snprintf(what, sizeof what, "open %s", s->key);
   PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
   PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
   PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
@@ -86,7 +307,7 @@ static PetscErrorCode ReadSlabAs(PgGrid g, const char *spec, const char *what, h
   }
   PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
   PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  PgCallH5(H5Dread(d, memtype, ms, fs, dxpl, v));
+  PgCallH5(H5Dread(d, NativeType(etype), ms, fs, dxpl, v));
   PgCallH5(H5Pclose(dxpl));
   PgCallH5(H5Sclose(ms));
   PgCallH5(H5Sclose(fs));
@@ -96,45 +317,96 @@ static PetscErrorCode ReadSlabAs(PgGrid g, const char *spec, const char *what, h
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgImageReadSlab(PgGrid g, const char *spec, const char *what, uint8_t *v)
+/* ---------------------------------------------------------------------------------------------
+ * Raw files (little endian)
+ * --------------------------------------------------------------------------------------------- */
+
+/* little endian -> native, in place */
+static void RawToNative(void *buf, size_t n, size_t es)
 {
-  PetscFunctionBeginUser;
-  PetscCall(ReadSlabAs(g, spec, what, H5T_NATIVE_UINT8, v));
-  PetscFunctionReturn(0);
+  const uint16_t one = 1;
+  if (*(const uint8_t *)&one == 1 || es == 1) return;
+  unsigned char *b = (unsigned char *)buf;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < es / 2; k++) {
+      unsigned char t     = b[i * es + k];
+      b[i * es + k]       = b[i * es + es - 1 - k];
+      b[i * es + es - 1 - k] = t;
+    }
 }
 
-PetscErrorCode PgImageRead(PgGrid g, const char *spec, PgLabels labels)
+static void ProbeRaw(const PgInputSpec *s, const char *spec, PgInputProbe *r)
 {
-  PetscFunctionBeginUser;
-  PetscCall(PgImageReadSlab(g, spec, "open the input image", labels->v));
-
-  /* labels contract: only 1, 2, 3; report the count and the first offender */
-  long long bad = 0, first = -1;
-  int       value = 0;
-  for (size_t i = 0; i < PgGridLocalVoxels(g); i++)
-    if (labels->v[i] < 1 || labels->v[i] > 3) {
-      if (!bad) {
-        first = (long long)(g->z_start * (ptrdiff_t)PgGridPlane(g)) + (long long)i;
-        value = labels->v[i];
-      }
-      bad++;
-    }
-  long long total, key = bad ? first : LLONG_MAX, best;
-  int       vbest;
-  PetscCallMPI(MPI_Allreduce(&bad, &total, 1, MPI_LONG_LONG, MPI_SUM, g->comm));
-  if (total) {
-    /* the offender with the smallest global index, and its value */
-    PetscCallMPI(MPI_Allreduce(&key, &best, 1, MPI_LONG_LONG, MPI_MIN, g->comm));
-    int mine = first == best ? value : -1;
-    PetscCallMPI(MPI_Allreduce(&mine, &vbest, 1, MPI_INT, MPI_MAX, g->comm));
-    long long nx = g->n[0], ny = g->n[1];
-    SETERRQ(g->comm, PETSC_ERR_USER_INPUT, "input.image = %s: %lld voxels hold labels outside {1,2,3}, the first (label %d) at (x,y,z) = (%lld,%lld,%lld)", spec, total, vbest, best % nx, (best / nx) % ny, best / (nx * ny));
+  if (H5Fis_hdf5(spec) > 0) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: an HDF5 file needs the dataset, FILE.h5:/path/to/dataset", s->key, spec);
+    return;
   }
-  PetscFunctionReturn(0);
+  if (!s->shape || !s->shape[0]) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its shape in %s (or give FILE.h5:/path/to/dataset, or a TIFF stack)", s->key, spec, s->shape_key);
+    return;
+  }
+  if (!s->voxel_um[0]) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its voxel size in %s", s->key, spec, s->voxel_key);
+    return;
+  }
+  if (s->values != PG_VALUES_GREY && IsFloat(s->raw_type)) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: labels must be integers, but %s = %s", s->key, spec, s->type_key, PgRawName(s->raw_type));
+    return;
+  }
+  FILE *f   = fopen(spec, "rb");
+  long  len = -1;
+  if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+  if (f) fclose(f);
+  double want = (double)PgRawSize(s->raw_type);
+  for (int d = 0; d < s->dims; d++) {
+    r->n[d] = s->shape[d];
+    want *= (double)s->shape[d];
+  }
+  if ((double)len != want) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with %s = %s needs %.0f", s->key, spec, len, s->shape_key, s->type_key, PgRawName(s->raw_type), want);
+    return;
+  }
+  r->etype = s->raw_type;
+  r->ok    = 1;
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Image inputs of the deck (calibration, segmentation)
+ * TIFF
+ * --------------------------------------------------------------------------------------------- */
+
+static void ProbeTIFF(const PgInputSpec *s, const char *spec, PgInputProbe *r)
+{
+  PgTiffInfo info;
+
+  if (!PgTiffProbe(spec, s->key, &info, r->msg, sizeof r->msg)) return;
+  if (s->values != PG_VALUES_GREY && IsFloat(info.etype)) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: the TIFF holds %s samples; labels must be integers (8, 16 or 32-bit, signed or not)", s->key, spec, PgRawName(info.etype));
+    return;
+  }
+  if (s->dims == 2 && info.n[2] != 1) {
+    snprintf(r->msg, sizeof r->msg, "%s = %s: %lld pages; a 2D image is one page (list the images as separate files)", s->key, spec, info.n[2]);
+    return;
+  }
+  for (int d = 0; d < s->dims; d++) r->n[d] = info.n[d];
+  r->etype      = info.etype;
+  r->tiff       = 1;
+  r->tiff_files = info.nfiles;
+  if (!s->voxel_um[0]) {
+    if (!(info.voxel_um[0] > 0)) {
+      snprintf(r->msg, sizeof r->msg, "%s = %s: the TIFF gives no voxel size (no resolution tags with a length unit); give %s", s->key, spec, s->voxel_key);
+      return;
+    }
+    for (int d = 0; d < 3; d++) r->voxel[d] = info.voxel_um[d];
+    if (s->dims == 3 && !(info.voxel_um[2] > 0)) {
+      r->voxel[2] = r->voxel[0];
+      snprintf(r->note, sizeof r->note, "%s; z = x (no ImageJ spacing: give %s if the slices are thicker)", info.voxel_source, s->voxel_key);
+    } else snprintf(r->note, sizeof r->note, "%s", info.voxel_source);
+  }
+  r->ok = 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The inputs of the deck
  * --------------------------------------------------------------------------------------------- */
 
 PetscErrorCode PgInputSplitList(MPI_Comm comm, const char *key, char *list, char *names[], int *n)
@@ -159,107 +431,6 @@ PetscBool PgInputIsHDF5(const char *spec)
   return c && c != spec && c[1] == '/' ? PETSC_TRUE : PETSC_FALSE;
 }
 
-static size_t      RawSize(int type) { return type == PG_RAW_UINT8 ? 1 : type == PG_RAW_UINT16 ? 2 : 4; }
-static const char *RawName(int type) { return type == PG_RAW_UINT8 ? "uint8" : type == PG_RAW_UINT16 ? "uint16" : type == PG_RAW_INT32 ? "int32" : "float32"; }
-
-/* element i of a raw little-endian buffer */
-static double RawValue(const unsigned char *b, size_t i, int type)
-{
-  if (type == PG_RAW_UINT8) return b[i];
-  if (type == PG_RAW_UINT16) return (double)((unsigned)b[2 * i] | ((unsigned)b[2 * i + 1] << 8));
-  uint32_t u = (uint32_t)b[4 * i] | ((uint32_t)b[4 * i + 1] << 8) | ((uint32_t)b[4 * i + 2] << 16) | ((uint32_t)b[4 * i + 3] << 24);
-  if (type == PG_RAW_INT32) return (double)(int32_t)u;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return (double)f;
-}
-
-/* raw bytes -> float or uint8 (labels: outside 0..255 -> 0, reported by the label checks) */
-static void RawConvert(const unsigned char *b, size_t n, int type, PetscBool as_float, void *v)
-{
-  for (size_t i = 0; i < n; i++) {
-    double x = RawValue(b, i, type);
-    if (as_float) ((float *)v)[i] = (float)x;
-    else ((uint8_t *)v)[i] = (uint8_t)(x >= 0 && x <= 255 && x == floor(x) ? x : 0);
-  }
-}
-
-
-static void ProbeHDF5(const PgInputSpec *s, const char *spec, const char *file, const char *path, PgInputProbe *r)
-{
-  hid_t f = H5I_INVALID_HID, ds = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-
-  if (H5Fis_hdf5(file) <= 0 || (f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: '%s' is not an HDF5 file", s->key, spec, file);
-    return;
-  }
-  if (H5Lexists(f, path, H5P_DEFAULT) <= 0 || (ds = H5Dopen2(f, path, H5P_DEFAULT)) < 0) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: no dataset '%s' in %s", s->key, spec, path, file);
-    goto done;
-  }
-  t                = H5Dget_type(ds);
-  H5T_class_t cls  = H5Tget_class(t);
-  size_t      size = H5Tget_size(t);
-  if (s->grey ? !((cls == H5T_INTEGER && size <= 4) || (cls == H5T_FLOAT && size <= 8)) : !(cls == H5T_INTEGER && size == 1 && H5Tget_sign(t) == H5T_SGN_NONE)) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold %s", s->key, spec, s->grey ? "grey values (integers of up to 32 bits, or floats)" : "uint8 labels");
-    goto done;
-  }
-  sp              = H5Dget_space(ds);
-  int     rank    = H5Sget_simple_extent_ndims(sp);
-  hsize_t h[3]    = {0, 0, 0};
-  if (rank >= 1 && rank <= 3) H5Sget_simple_extent_dims(sp, h, NULL);
-  if (s->dims == 2 && rank == 3 && h[0] == 1) { /* a 2D image stored as [1][ny][nx] */
-    h[0] = h[1];
-    h[1] = h[2];
-    rank = 2;
-  }
-  if (rank != s->dims) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", s->key, spec, rank, s->dims, s->dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
-    goto done;
-  }
-  for (int d = 0; d < s->dims; d++) r->n[d] = (long long)h[s->dims - 1 - d];
-  if (!s->voxel_um[0] && !ReadVoxelAttr(ds, r->voxel) && !ReadVoxelAttr(f, r->voxel)) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", s->key, spec, s->voxel_key);
-    goto done;
-  }
-  r->ok = 1;
-done:
-  if (sp >= 0) H5Sclose(sp);
-  if (t >= 0) H5Tclose(t);
-  if (ds >= 0) H5Dclose(ds);
-  if (f >= 0) H5Fclose(f);
-}
-
-static void ProbeRaw(const PgInputSpec *s, const char *spec, PgInputProbe *r)
-{
-  if (H5Fis_hdf5(spec) > 0) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: an HDF5 file needs the dataset, FILE.h5:/path/to/dataset", s->key, spec);
-    return;
-  }
-  if (!s->shape[0]) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its shape in %s", s->key, spec, s->shape_key);
-    return;
-  }
-  if (!s->voxel_um[0]) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its voxel size in %s", s->key, spec, s->voxel_key);
-    return;
-  }
-  FILE *f   = fopen(spec, "rb");
-  long  len = -1;
-  if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-  if (f) fclose(f);
-  double want = (double)RawSize(s->raw_type);
-  for (int d = 0; d < s->dims; d++) {
-    r->n[d] = s->shape[d];
-    want *= (double)s->shape[d];
-  }
-  if ((double)len != want) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with %s = %s needs %.0f", s->key, spec, len, s->shape_key, s->type_key, RawName(s->raw_type), want);
-    return;
-  }
-  r->ok = 1;
-}
-
 PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spec, PgInputProbe *r)
 {
   int rank;
@@ -271,11 +442,12 @@ PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spe
   if (rank == 0) {
     char        file[PETSC_MAX_PATH_LEN];
     const char *colon = strrchr(spec, ':');
-    PetscBool   h5    = PgInputIsHDF5(spec);
+    PetscBool   h5    = PgInputIsHDF5(spec), tif = !h5 && PgTiffIsSpec(spec);
     for (int d = 0; d < 3; d++) r->n[d] = 1;
     snprintf(file, sizeof file, "%.*s", h5 ? (int)(colon - spec) : (int)strlen(spec), spec);
-    if (access(file, R_OK) != 0) snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", s->key, spec, file);
+    if (!tif && access(file, R_OK) != 0) snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", s->key, spec, file);
     else if (h5) ProbeHDF5(s, spec, file, colon + 1, r);
+    else if (tif) ProbeTIFF(s, spec, r);
     else ProbeRaw(s, spec, r);
     if (r->ok) {
       r->ok = 0;
@@ -296,56 +468,155 @@ PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spe
   }
   PetscCallMPI(MPI_Bcast(r, (int)sizeof *r, MPI_BYTE, 0, comm));
   PetscCheck(r->ok, comm, PETSC_ERR_USER_INPUT, "%s", r->msg);
+  if (r->note[0]) PetscCall(PetscPrintf(comm, "plurigauss: %s = %s: voxel %g x %g x %g um: %s\n", s->key, spec, r->voxel[0], r->voxel[1], r->voxel[2], r->note));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgInputReadSlab(PgGrid g, const PgInputSpec *s, const char *spec, PetscBool as_float, void *v)
+PetscErrorCode PgInputReadSlab(PgGrid g, const PgInputSpec *s, const char *spec, const PgInputProbe *r, void *v)
 {
-  const size_t nloc = PgGridLocalVoxels(g);
+  const size_t nloc = PgGridLocalVoxels(g), es = PgRawSize(r->etype);
+  void        *buf;
+  int          ok = 1, all;
+  char         msg[sizeof r->msg] = "";
+  Unmapped     bad;
 
   PetscFunctionBeginUser;
-  if (PgInputIsHDF5(spec)) {
-    char what[PETSC_MAX_PATH_LEN + 64];
-    snprintf(what, sizeof what, "open %s", s->key);
-    PetscCall(ReadSlabAs(g, spec, what, as_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8, v));
+  PetscCall(PetscMalloc(PetscMax(nloc * es, 1), &buf));
+  if (PgInputIsHDF5(spec)) PetscCall(ReadSlabHDF5(g, s, spec, r->etype, buf));
+  else if (r->tiff) {
+    PgTiffInfo info;
+    PetscCall(PetscMemzero(&info, sizeof info));
+    for (int d = 0; d < 3; d++) info.n[d] = r->n[d];
+    info.etype  = r->etype;
+    info.nfiles = r->tiff_files;
+    ok          = PgTiffReadPages(spec, s->key, &info, (long long)g->z_start, (long long)g->nz_local, buf, msg, sizeof msg);
   } else {
-    const size_t   es = RawSize(s->raw_type), bytes = nloc * es;
-    unsigned char *buf, dummy;
-    MPI_File       fh;
+    const size_t  bytes = nloc * es;
+    unsigned char dummy;
+    MPI_File      fh;
     PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a slab of %zu bytes is too large for one MPI read", bytes);
-    PetscCall(PetscMalloc1(PetscMax(bytes, 1), &buf));
     PetscCallMPI(MPI_File_open(g->comm, spec, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh));
     PetscCallMPI(MPI_File_read_at_all(fh, (MPI_Offset)(g->z_start * (ptrdiff_t)PgGridPlane(g) * (ptrdiff_t)es), bytes ? buf : &dummy, (int)bytes, MPI_BYTE, MPI_STATUS_IGNORE));
     PetscCallMPI(MPI_File_close(&fh));
-    RawConvert(buf, nloc, s->raw_type, as_float, v);
+    RawToNative(buf, nloc, es);
+  }
+  /* a decoding error on any rank: the message of the lowest such rank */
+  PetscCallMPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, g->comm));
+  if (!all) {
+    int who = ok ? g->size : g->rank, first;
+    PetscCallMPI(MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, g->comm));
+    PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, g->comm));
     PetscCall(PetscFree(buf));
+    SETERRQ(g->comm, PETSC_ERR_USER_INPUT, "%s", msg);
+  }
+  PetscCall(Convert(s, buf, r->etype, nloc, v, &bad));
+  PetscCall(PetscFree(buf));
+
+  /* values the map does not know: the count, and the one with the smallest global index */
+  long long total, key = bad.count ? (long long)(g->z_start * (ptrdiff_t)PgGridPlane(g)) + (long long)bad.first : LLONG_MAX, best, value = bad.count ? bad.value : LLONG_MIN, vbest;
+  PetscCallMPI(MPI_Allreduce(&bad.count, &total, 1, MPI_LONG_LONG, MPI_SUM, g->comm));
+  if (total) {
+    PetscCallMPI(MPI_Allreduce(&key, &best, 1, MPI_LONG_LONG, MPI_MIN, g->comm));
+    long long mine = key == best ? value : LLONG_MIN;
+    PetscCallMPI(MPI_Allreduce(&mine, &vbest, 1, MPI_LONG_LONG, MPI_MAX, g->comm));
+    long long nx = g->n[0], ny = g->n[1], pos[3] = {best % nx, (best / nx) % ny, best / (nx * ny)};
+    UnmappedMessage(s, spec, total, vbest, pos, msg, sizeof msg);
+    SETERRQ(g->comm, PETSC_ERR_USER_INPUT, "%s", msg);
   }
   PetscFunctionReturn(0);
 }
 
-int PgInputRead2D(const PgInputSpec *s, const char *spec, int nx, int ny, PetscBool as_float, void *v, char *msg, size_t len)
+int PgInputRead2D(const PgInputSpec *s, const char *spec, const PgInputProbe *r, void *v, char *msg, size_t len)
 {
-  const size_t n  = (size_t)nx * (size_t)ny;
-  int          ok = 0;
+  const size_t n  = (size_t)r->n[0] * (size_t)r->n[1], es = PgRawSize(r->etype);
+  void        *buf = malloc(PetscMax(n * es, 1));
+  int          ok  = 0;
+  Unmapped     bad;
 
+  msg[0] = 0;
+  if (!buf) {
+    snprintf(msg, len, "%s = %s: out of memory", s->key, spec);
+    return 0;
+  }
   if (PgInputIsHDF5(spec)) {
-    char        file[PETSC_MAX_PATH_LEN];
-    const char *colon = strrchr(spec, ':');
-    snprintf(file, sizeof file, "%.*s", (int)(colon - spec), spec);
+    char file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
+    SplitSpec(spec, file, sizeof file, path, sizeof path);
     hid_t f  = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t ds = f >= 0 ? H5Dopen2(f, colon + 1, H5P_DEFAULT) : -1;
-    ok       = ds >= 0 && H5Dread(ds, as_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    hid_t ds = f >= 0 ? H5Dopen2(f, path, H5P_DEFAULT) : -1;
+    ok       = ds >= 0 && H5Dread(ds, NativeType(r->etype), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
     if (ds >= 0) H5Dclose(ds);
     if (f >= 0) H5Fclose(f);
+  } else if (r->tiff) {
+    PgTiffInfo info;
+    PetscMemzero(&info, sizeof info);
+    info.n[0]   = r->n[0];
+    info.n[1]   = r->n[1];
+    info.n[2]   = 1;
+    info.etype  = r->etype;
+    info.nfiles = r->tiff_files;
+    ok          = PgTiffReadPages(spec, s->key, &info, 0, 1, buf, msg, len);
   } else {
-    size_t         es  = RawSize(s->raw_type);
-    unsigned char *buf = (unsigned char *)malloc(n * es);
-    FILE          *f   = fopen(spec, "rb");
-    ok                 = buf && f && fread(buf, es, n, f) == n;
+    FILE *f = fopen(spec, "rb");
+    ok      = f && fread(buf, es, n, f) == n;
     if (f) fclose(f);
-    if (ok) RawConvert(buf, n, s->raw_type, as_float, v);
-    free(buf);
+    if (ok) RawToNative(buf, n, es);
   }
-  if (!ok) snprintf(msg, len, "%s: %s could not be read", s->key, spec);
+  if (ok) {
+    ok = Convert(s, buf, r->etype, n, v, &bad) == 0;
+    if (ok && bad.count) {
+      long long pos[3] = {(long long)(bad.first % (size_t)r->n[0]), (long long)(bad.first / (size_t)r->n[0]), 0};
+      UnmappedMessage(s, spec, bad.count, bad.value, pos, msg, len);
+      ok = 0;
+    }
+  } else if (!msg[0]) snprintf(msg, len, "%s: %s could not be read", s->key, spec);
+  free(buf);
   return ok;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * input.image
+ * --------------------------------------------------------------------------------------------- */
+
+static void ImageSpec(const double *voxel_um, const PgLabelMap *map, PgInputSpec *s)
+{
+  static const double from_file[3] = {0, 0, 0};
+  PetscMemzero(s, sizeof *s);
+  s->key       = "input.image";
+  s->shape_key = "-";
+  s->voxel_key = "domain.voxel_size_um";
+  s->type_key  = "-";
+  s->voxel_um  = voxel_um ? voxel_um : from_file;
+  s->raw_type  = PG_RAW_UINT8;
+  s->dims      = 3;
+  s->values    = PG_VALUES_LABELS;
+  s->map       = map;
+  s->map_key   = "input.labels";
+}
+
+PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3], double voxel_out[3])
+{
+  PgInputSpec  s;
+  PgInputProbe r;
+
+  PetscFunctionBeginUser;
+  ImageSpec(voxel_um, NULL, &s);
+  PetscCheck(PgInputIsHDF5(spec) || PgTiffIsSpec(spec), comm, PETSC_ERR_USER_INPUT, "input.image = '%s': expected FILE.h5:/path/to/dataset or a TIFF stack (FILE.tif, DIR/, DIR/slice_%%04d.tif)", spec);
+  PetscCall(PgInputCheck(comm, &s, spec, &r));
+  for (int k = 0; k < 3; k++) {
+    shape[k]     = (PetscInt)r.n[k];
+    voxel_out[k] = r.voxel[k];
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgImageRead(PgGrid g, const char *spec, const PgLabelMap *map, PgLabels labels)
+{
+  PgInputSpec  s;
+  PgInputProbe r;
+
+  PetscFunctionBeginUser;
+  ImageSpec(g->voxel_um, map, &s);
+  PetscCall(PgInputCheck(g->comm, &s, spec, &r));
+  PetscCall(PgInputReadSlab(g, &s, spec, &r, labels->v));
+  PetscFunctionReturn(0);
 }

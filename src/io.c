@@ -345,6 +345,8 @@ PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model)
 
 PetscBool PgOutputHasRun(PgOutput out, int k) { return (k >= 0 && k < out->nruns && out->done[k]) ? PETSC_TRUE : PETSC_FALSE; }
 
+const PgRow *PgOutputGetRow(PgOutput out, int k) { return PgOutputHasRun(out, k) ? &out->rows[k] : NULL; }
+
 int PgOutputRunsDone(PgOutput out)
 {
   int n = 0;

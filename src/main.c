@@ -12,6 +12,7 @@
 /// k = point * realizations + realization. A run already complete in the output is skipped, so
 /// rerunning an interrupted job resumes it. SIGTERM/SIGUSR1/SIGINT (Slurm's time-limit signal)
 /// finish the run being written, close the file and exit with status 3 ("interrupted, resumable").
+#include <plurigauss/adequacy.h>
 #include <plurigauss/calibrate.h>
 #include <plurigauss/segment.h>
 #include <plurigauss/config.h>
@@ -23,6 +24,7 @@
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
 #include <plurigauss/model.h>
+#include <plurigauss/tiff.h>
 
 #include <math.h>
 #include <malloc.h>
@@ -77,6 +79,20 @@ static PetscErrorCode StopRequested(MPI_Comm comm, PetscBool *stop)
   PetscFunctionReturn(0);
 }
 
+/* output.tiff_labels: run k's labels as <stem>_phase_<k>.tif beside the HDF5 (before the run is
+ * marked complete in the HDF5, so a run that is redone on resume rewrites it) */
+static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int k)
+{
+  char ext[32], path[PETSC_MAX_PATH_LEN];
+
+  PetscFunctionBeginUser;
+  if (!cfg->tiff_labels) PetscFunctionReturn(0);
+  snprintf(ext, sizeof ext, "_phase_%04d.tif", k);
+  PgOutputSideCar(cfg->output_file, ext, path, sizeof path);
+  PetscCall(PgTiffWriteLabels(labels->grid, labels->v, path));
+  PetscFunctionReturn(0);
+}
+
 static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
 
 /* A segmented image instead of a model: one run, measured. */
@@ -97,7 +113,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   double t0 = MPI_Wtime(), t1;
   PetscCall(PgLabelsCreate(grid, &labels));
   PetscCall(PetscLogStagePush(st->io));
-  PetscCall(PgImageRead(grid, cfg->input_image, labels));
+  PetscCall(PgImageRead(grid, cfg->input_image, &cfg->input_labels, labels));
   PetscCall(PetscLogStagePop());
   t1 = MPI_Wtime();
   PetscCall(PgOutputOpen(grid, cfg, 1, &out));
@@ -110,6 +126,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
     PetscCall(PgMeasureDestroy(&measure));
     PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));
+    PetscCall(WriteTiffLabels(cfg, labels, 0));
     PetscCall(PgOutputWriteRun(out, 0, &row, NULL, NULL));
     char summary[256];
     PetscCall(RowSummary(&row, summary, sizeof summary));
@@ -124,7 +141,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 }
 
 /* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, int *exit_status)
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgAdequacy adq, int *exit_status)
 {
   PgGrid    grid   = NULL;
   PgField   field  = NULL;
@@ -252,6 +269,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       }
 
       PetscCall(PetscLogStagePush(st->io));
+      PetscCall(WriteTiffLabels(cfg, labels, k));
       PetscCall(PgOutputWriteRun(out, k, &row, cfg->write_phase ? labels : NULL, cfg->write_fields ? field : NULL));
       PetscCall(PetscLogStagePop());
       t4 = MPI_Wtime();
@@ -267,6 +285,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   }
   int done = PgOutputRunsDone(out);
   if (cal) PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
+  if (adq && done == nruns) PetscCall(PgAdequacyReport(adq, out, nruns, cfg));
   PetscCall(PgOutputClose(&out));
   if (done == nruns) {
     PetscCall(PetscPrintf(comm, "plurigauss: %d runs complete in %s\n", nruns, cfg->output_file));
@@ -284,8 +303,9 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
 
 static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
 {
-  PgConfig cfg;
-  Stages   st;
+  PgConfig   cfg;
+  Stages     st;
+  PgAdequacy adq = NULL;
 
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
@@ -293,6 +313,8 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
+  /* the adequacy image is checked and read before any stage writes anything */
+  if (cfg.cal_validate_with[0]) PetscCall(PgAdequacyCreate(comm, &cfg, &adq));
   if (cfg.seg_volume[0] || cfg.seg_images[0]) {
     PetscCall(PetscLogStagePush(st.segment));
     PetscCall(PgSegmentStage(comm, &cfg));
@@ -300,6 +322,7 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
     if (!cfg.cal_volume[0] && !cfg.input_image[0]) {
       /* segmentation only: nothing to calibrate or measure */
       *exit_status = 0;
+      PetscCall(PgAdequacyDestroy(&adq));
       PetscCall(PgConfigDestroy(&cfg));
       PetscFunctionReturn(0);
     }
@@ -314,7 +337,13 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
     PetscCall(PgCalibrationView(cal));
     PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
     PetscCall(PgCalibrationApply(cal, &cfg));
-    if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, exit_status));
+    if (adq) {
+      PetscCall(PgAdequacyApplyDomain(adq, &cfg));
+      PetscCall(PetscLogStagePush(st.measure));
+      PetscCall(PgAdequacyMeasureData(adq, &cfg));
+      PetscCall(PetscLogStagePop());
+    }
+    if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, adq, exit_status));
     else {
       /* calibration only: the output holds the header, /model and /calibration, no runs */
       PgGrid   grid;
@@ -329,7 +358,8 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
     }
     PetscCall(PgCalibrationDestroy(&cal));
   } else if (cfg.input_image[0]) PetscCall(MeasureImage(comm, &cfg, &st, exit_status));
-  else PetscCall(SimulateSweep(comm, &cfg, &st, NULL, exit_status));
+  else PetscCall(SimulateSweep(comm, &cfg, &st, NULL, NULL, exit_status));
+  PetscCall(PgAdequacyDestroy(&adq));
   PetscCall(PgConfigDestroy(&cfg));
   PetscFunctionReturn(0);
 }

@@ -32,6 +32,7 @@
 #include <plurigauss/io.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/segment.h>
+#include <plurigauss/tiff.h>
 
 #include <math.h>
 #include <string.h>
@@ -550,9 +551,9 @@ typedef struct {
 
 PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
 {
-  PgInputSpec  vs = {"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PETSC_TRUE};
-  PgInputSpec  is = {"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PETSC_TRUE};
-  PgInputProbe r;
+  PgInputSpec  vs = {"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PG_VALUES_GREY, NULL, NULL};
+  PgInputSpec  is = {"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PG_VALUES_GREY, NULL, NULL};
+  PgInputProbe r, m, *ir = NULL;
   PgGrid       g = NULL;
   uint8_t     *vlabels = NULL, *mask = NULL;
   SegImage    *img = NULL;
@@ -570,20 +571,21 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
   snprintf(list, sizeof list, "%s", cfg->seg_images);
   PetscCall(PgInputSplitList(comm, "segment.images", list, specs, &nimg));
   PetscCall(PetscCalloc1(PetscMax(nimg, 1), &img));
+  PetscCall(PetscCalloc1(PetscMax(nimg, 1), &ir));
   for (int k = 0; k < nimg; k++) {
     PetscCall(PgInputCheck(comm, &is, specs[k], &r));
+    ir[k]           = r;
     img[k].nx       = (int)r.n[0];
     img[k].ny       = (int)r.n[1];
     img[k].pixel[0] = r.voxel[0];
     img[k].pixel[1] = r.voxel[1];
   }
+  const double one[3] = {1, 1, 1};
+  PgInputSpec  ms     = {"segment.mask", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, one, PG_RAW_UINT8, 3, PG_VALUES_MASK, NULL, NULL};
   if (cfg->seg_volume[0]) {
-    PgInputProbe m;
     PetscCall(PgInputCheck(comm, &vs, cfg->seg_volume, &r));
     if (cfg->seg_mask[0]) {
-      const double one[3] = {1, 1, 1};
-      PgInputSpec  ms     = {"segment.mask", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, one, PG_RAW_UINT8, 3, PETSC_FALSE};
-      PetscCheck(PgInputIsHDF5(cfg->seg_mask), comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: expected FILE.h5:/dataset (uint8)", cfg->seg_mask);
+      PetscCheck(PgInputIsHDF5(cfg->seg_mask) || PgTiffIsSpec(cfg->seg_mask), comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: expected FILE.h5:/dataset or a TIFF stack (integers, nonzero = inside)", cfg->seg_mask);
       PetscCall(PgInputCheck(comm, &ms, cfg->seg_mask, &m));
       PetscCheck(m.n[0] == r.n[0] && m.n[1] == r.n[1] && m.n[2] == r.n[2], comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: shape %lld x %lld x %lld differs from the stack's %lld x %lld x %lld (x, y, z)", cfg->seg_mask, m.n[0], m.n[1], m.n[2], r.n[0], r.n[1], r.n[2]);
     }
@@ -598,10 +600,10 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
     const size_t nloc = PetscMax(PgGridLocalVoxels(g), 1);
     PetscCall(PetscMalloc1(nloc, &v));
     PetscCall(PetscMalloc1(nloc, &vlabels));
-    PetscCall(PgInputReadSlab(g, &vs, cfg->seg_volume, PETSC_TRUE, v));
+    PetscCall(PgInputReadSlab(g, &vs, cfg->seg_volume, &r, v));
     if (cfg->seg_mask[0]) {
       PetscCall(PetscMalloc1(nloc, &mask));
-      PetscCall(PgImageReadSlab(g, cfg->seg_mask, "open segment.mask", mask));
+      PetscCall(PgInputReadSlab(g, &ms, cfg->seg_mask, &m, mask));
     }
     PetscCall(PgSegmentRun(g, &cfg->seg_stack, v, mask, vlabels, &vst));
     PetscCall(ViewStats(comm, "stack", &cfg->seg_stack, &vst, MPI_Wtime() - t0));
@@ -618,7 +620,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
       char         msg[2 * PETSC_MAX_PATH_LEN];
       PetscCall(PetscMalloc1(n, &v));
       PetscCall(PetscMalloc1(n, &im->labels));
-      PetscCheck(PgInputRead2D(&is, specs[k], im->nx, im->ny, PETSC_TRUE, v, msg, sizeof msg), PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s", msg);
+      PetscCheck(PgInputRead2D(&is, specs[k], &ir[k], v, msg, sizeof msg), PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s", msg);
       PetscCall(PgSegmentImageGrid(im->nx, im->ny, im->pixel, &ig));
       PetscCall(PgSegmentRun(ig, &cfg->seg_image, v, NULL, im->labels, &im->st));
       PetscCall(PgSegmentImageGridDestroy(&ig));
@@ -683,6 +685,16 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
     if (mask) PetscCall(PetscPrintf(comm, "segment: warning: calibration counts the stack's voxels outside segment.mask (label 255) as not NVP; crop the stack to the particle's interior\n"));
     PetscCheck(strlen(cfg->seg_labels_file) + 8 < sizeof cfg->cal_volume, comm, PETSC_ERR_USER_INPUT, "segment.labels_file: path too long");
     PetscCall(PetscSNPrintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s:/volume", cfg->seg_labels_file));
+    /* the labels file holds the contract's labels, whatever input.labels says of the user's files */
+    PetscCall(PetscMemzero(&cfg->cal_volume_labels, sizeof cfg->cal_volume_labels));
+    cfg->cal_volume_labels.n = 1;
+    cfg->cal_volume_labels.value[0] = cfg->cal_volume_labels.phase[0] = 1;
+    cfg->cal_volume_labels.rest = 3;
+    PetscCall(PetscSNPrintf(cfg->cal_volume_labels.text, sizeof cfg->cal_volume_labels.text, "1:nvp,other:not nvp"));
+    PetscCall(PetscMemzero(&cfg->cal_images_labels, sizeof cfg->cal_images_labels));
+    cfg->cal_images_labels.n = 3;
+    for (int i = 0; i < 3; i++) cfg->cal_images_labels.value[i] = cfg->cal_images_labels.phase[i] = i + 1;
+    PetscCall(PetscSNPrintf(cfg->cal_images_labels.text, sizeof cfg->cal_images_labels.text, "1:nvp,2:carbon,3:pore"));
     for (int k = 0; k < nimg; k++) {
       int w = snprintf(cfg->cal_images + o, len - o, "%s%s:/images/%d", k ? "," : "", cfg->seg_labels_file, k);
       PetscCheck(w > 0 && (size_t)w < len - o, comm, PETSC_ERR_USER_INPUT, "segment.images: %d images with labels file %s make too long a list for calibration.images", nimg, cfg->seg_labels_file);
@@ -692,6 +704,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
 
   for (int k = 0; k < nimg; k++) PetscCall(PetscFree(img[k].labels));
   PetscCall(PetscFree(img));
+  PetscCall(PetscFree(ir));
   PetscCall(PetscFree(vlabels));
   PetscCall(PetscFree(mask));
   PetscCall(PgGridDestroy(&g));

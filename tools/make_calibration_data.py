@@ -22,7 +22,8 @@ Gaussian blur of --psf-um (the resolution), Gaussian noise of standard deviation
 contrast-to-noise ratio of the closest phases, carbon and pore), and on the stack a slow multiplicative
 brightness drift across slices (gain 1 + drift (z/(nz-1) - 1/2)), stored as uint16
 (0..65535 = -0.25..1.25): /grey/volume and /grey/images/K, with the stack's true three-phase
-labels in /truth/volume. The segmentation tests and inputs/segment_example.yaml use them.
+labels in /truth/volume (--truth writes those alone: a full 3D three-phase image of the same
+material, for calibration.validate_with). The segmentation tests and inputs/segment_example.yaml use them.
 
 OUT.h5 holds /volume ([nz][ny][nx], attribute voxel_size_um = dx,dy,dz), /images/0, /images/1, ...
 ([ny][nx], attribute voxel_size_um = px,py) and the true parameters as root attributes
@@ -104,6 +105,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--raw", default=None, help="also write raw uint8 files into this directory")
     ap.add_argument("--grey", action="store_true", help="also write grey-value renderings (see above)")
+    ap.add_argument("--truth", action="store_true", help="also write the stack's three-phase labels /truth/volume (implied by --grey)")
     ap.add_argument("--cnr", type=float, default=3.0, help="contrast-to-noise ratio of neighbouring phases")
     ap.add_argument("--psf-um", type=float, default=0.0025, help="Gaussian blur sigma (um): the resolution, half a 5 nm pixel")
     ap.add_argument("--drift", type=float, default=0.3, help="relative brightness change across the stack")
@@ -123,11 +125,12 @@ def main():
         y = gaussian_field((a.n2, a.n2), (a.pixel2, a.pixel2), a.alpha_y, rng)
         imgs.append(labels(x, y, lx, lz, a.m))
     grey = {}
-    if a.grey:
-        # drawn after the images, so that --grey leaves the label data unchanged
+    if a.grey or a.truth:
+        # drawn after the images, so that --grey and --truth leave the label data unchanged
         y3 = gaussian_field((nz, ny, nx), (dz, dy, dx), a.alpha_y, rng)
         truth3 = labels(x3, y3, lx, lz, a.m)
         del y3
+    if a.grey:
         gain = 1 + a.drift * (np.arange(nz) / max(nz - 1, 1) - 0.5)
         grey["volume"] = (render(truth3, (dz, dy, dx), a.psf_um, a.cnr, rng, gain.reshape(nz, 1, 1)), (dx, dy, dz))
         for k, im in enumerate(imgs):
@@ -143,9 +146,10 @@ def main():
         for name, (g, vox) in grey.items():
             d = f.create_dataset(f"grey/{name}", data=g)
             d.attrs["voxel_size_um"] = np.array(vox)
-        if a.grey:
+        if a.grey or a.truth:
             d = f.create_dataset("truth/volume", data=truth3)
             d.attrs["voxel_size_um"] = np.array([dx, dy, dz])
+        if a.grey:
             f.attrs["cnr"] = a.cnr
             f.attrs["psf_um"] = a.psf_um
             f.attrs["drift"] = a.drift

@@ -13,6 +13,19 @@ typedef enum { PG_PRECISION_SINGLE = 0, PG_PRECISION_DOUBLE = 1 } PgPrecision;
 typedef enum { PG_PLANNER_ESTIMATE = 0, PG_PLANNER_MEASURE = 1, PG_PLANNER_PATIENT = 2 } PgPlanner;
 
 #define PG_MAX_SWEEP 1024
+#define PG_MAX_LABEL_VALUES 64
+
+/// How the integer values of a label input become phases (deck keys input.labels and
+/// calibration.volume_labels): value[i] -> phase[i] (1 NVP, 2 carbon, 3 pore), any other value ->
+/// rest (0: an input error naming the value and its position).
+typedef struct {
+  int       n;
+  long long value[PG_MAX_LABEL_VALUES];
+  int       phase[PG_MAX_LABEL_VALUES];
+  int       rest;
+  PetscBool given;     /* set in the deck (else the default: 1, 2, 3; the stack: 1 = NVP, rest not) */
+  char      text[256]; /* e.g. "0:pore,1:nvp,2:carbon", for messages and the resolved deck */
+} PgLabelMap;
 
 /// One segmentation chain (Section 2.4): median, Otsu (local or global), Mexican hat, majority.
 typedef struct {
@@ -36,6 +49,7 @@ typedef struct {
   PetscInt shape[3];    /* global voxels along x, y, z */
   double    voxel_um[3]; /* voxel edge along x, y, z (µm) */
   PetscBool voxel_given; /* set in the deck (else an image's own voxel size is used) */
+  PetscBool shape_given; /* set in the deck (else calibration.validate_with's shape is used) */
 
   /* model (Section 3.1) */
   double    alpha_x_per_um, alpha_y_per_um; /* eqs. 8, 12 (1/µm) */
@@ -70,7 +84,9 @@ typedef struct {
   PetscBool low_memory; /* fft.memory = low: one field buffer */
 
   /* measure */
-  char      input_image[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset, or "" to simulate */
+  char       input_image[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset or a TIFF stack, or "" to simulate */
+  PgLabelMap input_labels;                   /* values -> phases of every three-phase label input */
+  PetscBool  tiff_labels;                    /* output.tiff_labels: each run's labels also as TIFF */
   PetscBool measure_covariance, measure_intrinsic;
   double    measure_range_um; /* 0 = a quarter of the shortest side */
   int       measure_periodic; /* 0 auto, 1 yes, 2 no */
@@ -99,7 +115,10 @@ typedef struct {
   PgSegmentFilters seg_stack, seg_image;       /* the filter chains of the stack and of the 2D images */
 
   /* calibration (Section 3.2); active when cal_volume is given */
-  char      cal_volume[PETSC_MAX_PATH_LEN];  /* FILE.h5:/dataset or a raw file; "" = no calibration */
+  char      cal_volume[PETSC_MAX_PATH_LEN];  /* FILE.h5:/dataset, a TIFF stack or a raw file; "" = no calibration */
+  PgLabelMap cal_volume_labels;               /* values -> NVP / not NVP of the stack */
+  PgLabelMap cal_images_labels;               /* values -> phases of the 2D images (input.labels; 1,2,3 for segmented ones) */
+  char      cal_validate_with[PETSC_MAX_PATH_LEN]; /* a 3D three-phase image of the material: adequacy report */
   PetscInt  cal_volume_shape[3];              /* raw volume: nx, ny, nz (0 = not given) */
   double    cal_volume_voxel_um[3];           /* voxel edges x, y, z (µm); 0 = from the HDF5 attribute */
   char      cal_images[PETSC_MAX_PATH_LEN];  /* comma-separated list of 2D images (FILE.h5:/dataset or raw) */

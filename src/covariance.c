@@ -34,7 +34,8 @@
 ///
 /// Communication: one global transpose per transform (8 N/P bytes per rank, (P-1)/P of it off
 /// rank), images also one MPI_Alltoallv of the labels (N/P bytes); one MPI_Allreduce of the
-/// curve sums (5 x (3 L + nbins) doubles) per computation. Memory per rank: the buffer,
+/// curve sums (5 x (3 L + nbins) doubles) per computation. Memory per rank: the buffer (allocated
+/// for each computation and freed after it, so that the other stages of a run can use the memory),
 /// 8 x 2 (M_x/2 + 1) M_y M_z / P bytes (~8 bytes per voxel periodic, ~8 prod(M_d/n_d) bytes per image
 /// voxel), plus for images a copy of the label planes on the padded slabs (~1 byte per voxel).
 /// Cost: the transforms; the fills, products and extraction are one pass each over the local data
@@ -260,6 +261,10 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
   PetscCheck(c->fwd, PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not plan the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " r2c transform", f->n[2], f->n[1], f->n[0]);
   c->inv = fftw_mpi_plan_dft_c2r_3d(f->n[2], f->n[1], f->n[0], (fftw_complex *)c->buf, c->buf, f->comm, flags | FFTW_MPI_TRANSPOSED_IN);
   PetscCheck(c->inv, PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not plan the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " c2r transform", f->n[2], f->n[1], f->n[0]);
+  /* the buffer lives only while a computation runs (the other stages of a run need the memory);
+     the plans execute on each new buffer (FFTW's new-array execute: same size and alignment) */
+  fftw_free(c->buf);
+  c->buf = NULL;
   if (!periodic) {
     PetscCall(SetUpRedistribution(c));
     for (int d = 0; d < 3; d++) {
@@ -372,6 +377,23 @@ static void Product(PgCovariance c, PetscBool window)
     }
 }
 
+static PetscErrorCode BufferAcquire(PgCovariance c)
+{
+  PetscFunctionBeginUser;
+  if (!c->buf) c->buf = fftw_alloc_real(c->buf_bytes / sizeof(double));
+  PetscCheck(c->buf, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate the covariance buffer (%zu bytes)", c->buf_bytes);
+  PetscFunctionReturn(0);
+}
+
+static void BufferRelease(PgCovariance c)
+{
+  fftw_free(c->buf);
+  c->buf = NULL;
+}
+
+static void Forward(PgCovariance c) { fftw_mpi_execute_dft_r2c(c->fwd, c->buf, (fftw_complex *)c->buf); }
+static void Inverse(PgCovariance c) { fftw_mpi_execute_dft_c2r(c->inv, (fftw_complex *)c->buf, c->buf); }
+
 /* One function: indicator of phase -> r2c -> product -> c2r -> sums of function slot fun. */
 static void Correlate(PgCovariance c, const uint8_t *src, ptrdiff_t nsrc, int phase, PetscBool window, int fun, double *count)
 {
@@ -379,11 +401,11 @@ static void Correlate(PgCovariance c, const uint8_t *src, ptrdiff_t nsrc, int ph
 
   FillIndicator(c, src, nsrc, phase, count);
   t = MPI_Wtime();
-  fftw_execute(c->fwd);
+  Forward(c);
   c->t_fft += MPI_Wtime() - t;
   Product(c, window);
   t = MPI_Wtime();
-  fftw_execute(c->inv);
+  Inverse(c);
   c->t_fft += MPI_Wtime() - t;
   Visit(c, c->buf, c->acc + (size_t)fun * c->nacc, NULL);
 }
@@ -405,6 +427,7 @@ PetscErrorCode PgCovarianceCompute(PgCovariance c, PgLabels labels)
     nsrc = c->flab_planes;
   }
   PetscCall(PetscArrayzero(c->acc, nsum + 4));
+  PetscCall(BufferAcquire(c));
   for (int i = 0; i < 3; i++) {
     double *cnt = i == 0 ? c->acc + nsum : NULL; /* the labels are counted in the first fill */
     if (!c->periodic && i < 2) {
@@ -413,6 +436,7 @@ PetscErrorCode PgCovarianceCompute(PgCovariance c, PgLabels labels)
     }
     Correlate(c, src, nsrc, i + 1, PETSC_FALSE, i, cnt); /* C_ii */
   }
+  BufferRelease(c);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->acc, (int)(nsum + 4), MPI_DOUBLE, MPI_SUM, g->comm));
   /* the identities need a partition: every label in {1,2,3} */
   PetscCheck(count[0] == 0, g->comm, PETSC_ERR_ARG_WRONG, "%.0f voxels carry a label outside {1,2,3}", count[0]);
@@ -449,11 +473,13 @@ PetscErrorCode PgCovarianceExecuteBare(PgCovariance c)
   const int n = c->periodic ? 3 : 5;
 
   PetscFunctionBeginUser;
+  PetscCall(BufferAcquire(c));
   PetscCall(PetscArrayzero(c->buf, c->buf_bytes / sizeof(double)));
   for (int k = 0; k < n; k++) {
-    fftw_execute(c->fwd);
-    fftw_execute(c->inv);
+    Forward(c);
+    Inverse(c);
   }
+  BufferRelease(c);
   PetscFunctionReturn(0);
 }
 

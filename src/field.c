@@ -161,9 +161,29 @@ PetscErrorCode PgFieldDestroy(PgField *field)
   PetscFunctionReturn(0);
 }
 
+/* The buffers after PgFieldReleaseBuffers: allocated again (same size and alignment, so the plan
+ * executes on them). */
+static PetscErrorCode Reacquire(PgField f)
+{
+  PetscFunctionBeginUser;
+  if (f->buf[0]) PetscFunctionReturn(0);
+  if (f->precision == PG_PRECISION_DOUBLE) PetscCall(Alloc_d(f));
+  else PetscCall(Alloc_s(f));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgFieldReleaseBuffers(PgField f)
+{
+  PetscFunctionBeginUser;
+  if (f->precision == PG_PRECISION_DOUBLE) FreeBuffers_d(f);
+  else FreeBuffers_s(f);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
 {
   PetscFunctionBeginUser;
+  PetscCall(Reacquire(f));
   PetscCheck(f->nbuf == 2, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "PgFieldGenerate needs two buffers; use PgFieldGenerateX/Z");
   if (f->precision == PG_PRECISION_DOUBLE) {
     PetscCall(FillSpectrum_d(f, seed, 0, 0));
@@ -180,6 +200,7 @@ PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
 PetscErrorCode PgFieldGenerateX(PgField f, uint64_t seed)
 {
   PetscFunctionBeginUser;
+  PetscCall(Reacquire(f));
   if (f->precision == PG_PRECISION_DOUBLE) {
     PetscCall(FillSpectrum_d(f, seed, 1, 0));
     Execute_d(f, 0);
@@ -206,6 +227,7 @@ PetscErrorCode PgFieldGenerateZ(PgField f, uint64_t seed, double m)
 PetscErrorCode PgFieldExecuteBare(PgField f)
 {
   PetscFunctionBeginUser;
+  PetscCall(Reacquire(f));
   /* the generation's two transforms: one per buffer, or twice on the one buffer */
   for (int i = 0; i < 2; i++) {
     if (f->precision == PG_PRECISION_DOUBLE) Execute_d(f, i % f->nbuf);

@@ -86,6 +86,14 @@ static void SFX(Execute)(PgField f, int which)
   FX(mpi_execute_dft_c2r)((FX(plan))f->plan, (FX(complex) *)f->buf[which], (R *)f->buf[which]);
 }
 
+static void SFX(FreeBuffers)(PgField f)
+{
+  for (int i = 0; i < f->nbuf; i++) {
+    FX(free)(f->buf[i]);
+    f->buf[i] = NULL;
+  }
+}
+
 static void SFX(Free)(PgField f)
 {
   if (f->plan) FX(destroy_plan)((FX(plan))f->plan);

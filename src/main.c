@@ -246,6 +246,9 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       else PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg->m, labels));
       PetscCall(PetscLogStagePop());
       t2 = MPI_Wtime();
+      /* until the next generation the fields are not needed (unless reused or written): the
+         measure stage gets their memory */
+      if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(field));
 
       PetscCall(PgRowSet(&row, "eps2_target", target));
       PetscCall(PgRowSet(&row, "realization", r));

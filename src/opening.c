@@ -15,11 +15,13 @@
 /// K + 1 transforms for the 3D cPSD, K (transform + components) for the MIP and K' plane transforms
 /// per slice for 2D, with R typically a few correlation lengths.
 ///
-/// Communication per level and rank: the transform's two prefix scans (edt.c, 2 planes of int32),
-/// the components' halo exchange and boundary tables (components.c), and one allreduce of a few
-/// counters; the 2D distribution one allreduce of its counters at the end. Nothing volume-sized.
-/// Memory: two float volumes (8 bytes per voxel), two masks (2), and the components' ids (4 + 4
-/// ghost planes) while the MIP runs: 14 bytes per voxel beside the labels.
+/// Communication per level and rank: the dilation's chain along the ranks (edt.c, at most a plane of
+/// int32 per neighbour), the components' halo exchange and merge tree (components.c), and one
+/// allreduce of a few counters; the 2D distribution one allreduce of its counters at the end. Nothing volume-sized.
+/// Memory: one float volume (4 bytes per voxel: the transform, then each dilation), the inscribed
+/// radius as a level (1), the centre mask (1), the level maps (1 for the cPSD, 1 per MIP axis while
+/// the MIP runs, the first shared) and the components' ids (4 + 2 ghost planes) while the MIP runs:
+/// 13 bytes per voxel beside the labels with three MIP axes.
 #include <plurigauss/components.h>
 #include <plurigauss/edt.h>
 #include <plurigauss/opening.h>
@@ -36,9 +38,12 @@ struct PgOpening_private {
   double       step_um;
   PgEdt        edt, edt_np;  /* the cPSD's transform (periodic or not) and the MIP's (never) */
   PgComponents comp;
-  float       *r2, *d2;      /* squared inscribed radius of each voxel, squared distance to the centres */
-  uint8_t     *centre, *sel; /* masks: centres, the centres connected to an inlet */
-  uint8_t     *lt, *mlt[3];  /* largest covering level per voxel: cPSD, MIP per axis (0: none) */
+  float       *d2;           /* squared inscribed radius (the transform), then squared distance to the centres */
+  uint8_t     *rl;           /* inscribed radius of each voxel in steps (level), 0 outside the phase */
+  uint8_t     *centre;       /* mask of the centres, then of the centres connected to an inlet */
+  uint8_t     *lt, *mlt[3];  /* largest covering level per voxel: cPSD, MIP per axis (0: none); lt is
+                                mlt[0]'s memory (the cPSD is done when the MIP starts), mlt[1..2]
+                                live only while the MIP runs */
   int          cap3, cap2;   /* most levels a curve may have (half the shortest side) */
   double      *psd3, *psd2, *mip[3];
   double      *slices;       /* per local plane and 2D level */
@@ -67,8 +72,8 @@ PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, 
   PetscCall(PgEdtSetUpDilate(o->edt));
   PetscCall(PgEdtSetUpDilate(o->edt_np));
   PetscCall(PgComponentsCreate(grid, &o->comp));
-  PetscCall(PetscMalloc4(n, &o->r2, n, &o->d2, n, &o->centre, n, &o->sel));
-  PetscCall(PetscMalloc4(n, &o->lt, n, &o->mlt[0], n, &o->mlt[1], n, &o->mlt[2]));
+  PetscCall(PetscMalloc4(n, &o->d2, n, &o->rl, n, &o->centre, n, &o->mlt[0]));
+  o->lt = o->mlt[0];
   PetscCall(PetscMalloc5(o->cap3 + 1, &o->psd3, o->cap2 + 1, &o->psd2, o->cap3 + 1, &o->mip[0], o->cap3 + 1, &o->mip[1], o->cap3 + 1, &o->mip[2]));
   PetscCall(PetscMalloc3(nzl * (size_t)o->cap2, &o->slices, nzl * (size_t)o->cap2, &o->num2, nzl * (size_t)o->cap2, &o->den2));
   *op = o;
@@ -84,8 +89,7 @@ PetscErrorCode PgOpeningDestroy(PgOpening *op)
   if (o->edt_np != o->edt) PetscCall(PgEdtDestroy(&o->edt_np));
   PetscCall(PgEdtDestroy(&o->edt));
   PetscCall(PgComponentsDestroy(&o->comp));
-  PetscCall(PetscFree4(o->r2, o->d2, o->centre, o->sel));
-  PetscCall(PetscFree4(o->lt, o->mlt[0], o->mlt[1], o->mlt[2]));
+  PetscCall(PetscFree4(o->d2, o->rl, o->centre, o->mlt[0]));
   PetscCall(PetscFree5(o->psd3, o->psd2, o->mip[0], o->mip[1], o->mip[2]));
   PetscCall(PetscFree3(o->slices, o->num2, o->den2));
   PetscCall(PetscFree(*op));
@@ -136,17 +140,39 @@ static PetscErrorCode MaxRadius2(PgGrid g, const float *r2, const uint8_t *v, ui
   PetscFunctionReturn(0);
 }
 
-/* centre[i] = 1 where the phase's inscribed radius reaches r; returns the global count. */
-static PetscErrorCode Centres(PgGrid g, const float *r2, double r, uint8_t *centre, int64_t *count)
+/* The phase's transform (o->d2) as levels: rl[i] = the largest k <= K with d2 >= (k step)^2 (less
+ * the float slack), the same test as a threshold of the transform at each level; K from Levels. The
+ * levels take 1 byte per voxel instead of the transform's 4, which is then free for the dilations. */
+static PetscErrorCode RadiusLevels(PgOpening o, const uint8_t *v, uint8_t value, int K)
 {
-  const size_t n   = PgGridLocalVoxels(g);
-  const float  thr = (float)(r * r * (1 - D2_TOL));
-  int64_t      c   = 0;
+  PgGrid       g = o->grid;
+  const size_t n = PgGridLocalVoxels(g);
+  float        thr[PG_OPENING_MAX_LEVELS + 2];
+  const float  inv = (float)(1.0 / o->step_um);
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k <= K + 1; k++) thr[k] = (float)((k * o->step_um) * (k * o->step_um) * (1 - D2_TOL));
+#pragma omp parallel for schedule(static) num_threads(g->threads)
+  for (size_t i = 0; i < n; i++) {
+    const float d = o->d2[i];
+    int         k = v[i] != value ? 0 : d < INFINITY ? (int)PetscMin(sqrtf(d) * inv, (float)K) : K;
+    while (k < K && d >= thr[k + 1]) k++;
+    while (k > 0 && d < thr[k]) k--;
+    o->rl[i] = (uint8_t)k;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* centre[i] = 1 where the phase's inscribed radius reaches level k; returns the global count. */
+static PetscErrorCode Centres(PgGrid g, const uint8_t *rl, int k, uint8_t *centre, int64_t *count)
+{
+  const size_t n = PgGridLocalVoxels(g);
+  int64_t      c = 0;
 
   PetscFunctionBeginUser;
 #pragma omp parallel for reduction(+ : c) schedule(static) num_threads(g->threads)
   for (size_t i = 0; i < n; i++) {
-    centre[i] = r2[i] >= thr;
+    centre[i] = rl[i] >= k;
     c += centre[i];
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &c, 1, MPI_INT64_T, MPI_SUM, g->comm));
@@ -179,7 +205,7 @@ static PetscErrorCode OpeningLevels(PgOpening o, PgEdt edt, int K, uint8_t *leve
   for (int k = K; k >= 1; k--) {
     const double r = k * o->step_um;
     int64_t      ncentre;
-    PetscCall(Centres(g, o->r2, r, o->centre, &ncentre));
+    PetscCall(Centres(g, o->rl, k, o->centre, &ncentre));
     if (!ncentre) continue;
     PetscCall(PgEdtDilate(edt, o->centre, 1, r, o->d2));
     Cover(n, o->d2, r, k, level, g->threads);
@@ -196,8 +222,8 @@ static PetscErrorCode Psd3(PgOpening o, const uint8_t *v, uint8_t value)
   int64_t  *cnt;
 
   PetscFunctionBeginUser;
-  PetscCall(PgEdtCompute(o->edt, v, value, PETSC_FALSE, o->r2));
-  PetscCall(MaxRadius2(g, o->r2, v, value, &rmax2));
+  PetscCall(PgEdtCompute(o->edt, v, value, PETSC_FALSE, o->d2));
+  PetscCall(MaxRadius2(g, o->d2, v, value, &rmax2));
   K = Levels(rmax2, o->step_um, o->cap3);
   for (int k = 1; k <= o->cap3 && !o->periodic; k++) {
     const double r = k * o->step_um;
@@ -207,6 +233,7 @@ static PetscErrorCode Psd3(PgOpening o, const uint8_t *v, uint8_t value)
     }
   }
   K = PetscMin(K, kwin);
+  PetscCall(RadiusLevels(o, v, value, K));
   PetscCall(OpeningLevels(o, o->edt, K, o->lt));
   n = PetscMin(K + 1, kwin); /* one level past the last centre, where Psi = 0 */
   PetscCall(PetscCalloc1(2 * (size_t)PetscMax(n, 1), &cnt));
@@ -345,13 +372,15 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
   for (int a = 0; a < 3; a++) {
     o->result.nmip[a] = 0;
     face[a]           = (inlet_high ? 2u : 1u) << (2 * a);
+    if (a > 0 && (axes & (1u << a))) PetscCall(PetscMalloc1(PetscMax(n, 1), &o->mlt[a]));
     if (axes & (1u << a)) PetscCall(PetscArrayzero(o->mlt[a], n));
   }
   for (size_t i = 0; i < n; i++) phase += v[i] == value;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &phase, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCall(PgEdtCompute(o->edt_np, v, value, PETSC_FALSE, o->r2));
-  PetscCall(MaxRadius2(g, o->r2, v, value, &rmax2));
+  PetscCall(PgEdtCompute(o->edt_np, v, value, PETSC_FALSE, o->d2));
+  PetscCall(MaxRadius2(g, o->d2, v, value, &rmax2));
   K = Levels(rmax2, o->step_um, o->cap3);
+  PetscCall(RadiusLevels(o, v, value, K));
   /* largest radius first; at each level, the centres connected to the inlet, and their balls */
   for (int k = K; k >= 1; k--) {
     const double   r = k * o->step_um;
@@ -359,7 +388,7 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
     const int64_t *vox;
     const uint8_t *fb;
     PetscBool      done[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
-    PetscCall(Centres(g, o->r2, r, o->centre, &ncentre));
+    PetscCall(Centres(g, o->rl, k, o->centre, &ncentre));
     if (!ncentre) continue;
     PetscCall(PgComponentsCompute(o->comp, o->centre, 1, PG_CONNECTIVITY_6));
     PetscCall(PgComponentsGetLocalTable(o->comp, &first, &count, &vox, &fb));
@@ -375,8 +404,8 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, differ, 3, MPI_INT, MPI_MAX, g->comm));
       PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &reached, 1, MPI_INT, MPI_MAX, g->comm));
       if (!reached) continue;
-      PetscCall(PgComponentsSelect(o->comp, face[a], o->sel));
-      PetscCall(PgEdtDilate(o->edt_np, o->sel, 1, r, o->d2));
+      PetscCall(PgComponentsSelect(o->comp, face[a], o->centre)); /* the centres are in the components now */
+      PetscCall(PgEdtDilate(o->edt_np, o->centre, 1, r, o->d2));
       for (int b = a; b < 3; b++) {
         if (!(axes & (1u << b)) || (b > a && differ[b])) continue;
         Cover(n, o->d2, r, k, o->mlt[b], g->threads);
@@ -400,6 +429,7 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
     o->result.r50_mip_um[a] = PgOpeningMedian(o->mip[a], o->result.nmip[a], o->step_um, o->mip[a][0]);
     PetscCall(PetscFree(hist));
   }
+  for (int a = 1; a < 3; a++) PetscCall(PetscFree(o->mlt[a]));
   PetscFunctionReturn(0);
 }
 

@@ -36,6 +36,11 @@ PetscErrorCode PgFieldGenerateZ(PgField field, uint64_t seed, double m);
 /// double as the field's precision says. Valid until the next PgFieldGenerate.
 PetscErrorCode PgFieldGetArrays(PgField field, const void **x, const void **y, ptrdiff_t *row_stride, PgPrecision *precision);
 
+/// Frees the field buffers until the next generation, which allocates them again: the measure
+/// stage can use the memory (2 x 4 bytes per voxel in single precision). The arrays returned by
+/// PgFieldGetArrays are invalid afterwards.
+PetscErrorCode PgFieldReleaseBuffers(PgField field);
+
 /// Executes the bare transforms (one per field) once on the current buffers (benchmarks: the floor of generation).
 PetscErrorCode PgFieldExecuteBare(PgField field);
 

@@ -149,6 +149,119 @@ static int Gather(const float *in, int n, ptrdiff_t stride, PetscBool periodic, 
   return m;
 }
 
+#define EDT_UNKNOWN INT32_MIN
+#define TAG_CHAIN 61
+
+/* The chain's state: per direction d (0: values from below, 1: from above) the neighbour they come
+ * from, the values known (res[d]), and which columns were passed on (sent[d]). */
+typedef struct {
+  int       nb[2];
+  int32_t  *res[2];
+  uint8_t  *sent[2];
+  int32_t   none[2];
+  const int32_t *own[2]; /* this slab's highest (d = 0) / lowest (d = 1) complement plane */
+} Chain;
+
+/* What this rank passes on in direction d for column c: its own complement plane, or what it was
+ * told (EDT_UNKNOWN while it knows nothing). */
+static inline int32_t ChainValue(const Chain *ch, int d, ptrdiff_t c) { return ch->own[d][c] != ch->none[d] ? ch->own[d][c] : ch->res[d][c]; }
+
+static void ChainInit(PgEdt e, Chain *ch, int32_t *res[2])
+{
+  const PgGrid    g = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nz = g->n[2];
+  const int       Q = g->nowners, me = g->rank;
+
+  ch->none[0] = NO_COMP_BELOW;
+  ch->none[1] = NO_COMP_ABOVE;
+  ch->own[0]  = e->hi;
+  ch->own[1]  = e->lo;
+  ch->nb[0] = ch->nb[1] = -1;
+  for (int d = 0; d < 2; d++) {
+    ch->res[d]  = res[d];
+    ch->sent[d] = e->tmp_sent + d * plane;
+    for (ptrdiff_t c = 0; c < plane; c++) {
+      res[d][c]      = EDT_UNKNOWN;
+      ch->sent[d][c] = 0;
+    }
+  }
+  if (me >= Q) return;
+  if (me > 0) ch->nb[0] = me - 1;
+  else if (e->periodic && Q > 1) ch->nb[0] = Q - 1;
+  if (me + 1 < Q) ch->nb[1] = me + 1;
+  else if (e->periodic && Q > 1) ch->nb[1] = 0;
+  if (e->periodic && Q == 1) /* the ring is this slab: its own complements one period away */
+    for (ptrdiff_t c = 0; c < plane; c++) {
+      res[0][c] = e->hi[c] == NO_COMP_BELOW ? NO_COMP_BELOW : (int32_t)(e->hi[c] - nz);
+      res[1][c] = e->lo[c] == NO_COMP_ABOVE ? NO_COMP_ABOVE : (int32_t)(e->lo[c] + nz);
+    }
+  else
+    for (int d = 0; d < 2; d++)
+      if (ch->nb[d] < 0)
+        for (ptrdiff_t c = 0; c < plane; c++) res[d][c] = ch->none[d];
+}
+
+/* Sends the newly known values of direction d to the neighbour on the other side: the whole plane
+ * (unknown entries marked) when that is smaller than (column, value) pairs. */
+static PetscErrorCode ChainSend(MPI_Comm comm, ptrdiff_t plane, Chain *ch, int d, char **msg, MPI_Request *req)
+{
+  const int to = ch->nb[1 - d];
+  int32_t   n  = 0, *m;
+
+  PetscFunctionBeginUser;
+  for (ptrdiff_t c = 0; c < plane; c++) n += !ch->sent[d][c] && ChainValue(ch, d, c) != EDT_UNKNOWN;
+  const int     dense = (int64_t)n * 8 >= (int64_t)plane * 4;
+  const int64_t bytes = 4 + (dense ? (int64_t)plane * 4 : (int64_t)n * 8);
+  PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "EDT: a chain message of %" PetscInt64_FMT " bytes exceeds one MPI message", (PetscInt64)bytes);
+  PetscCall(PetscMalloc1(bytes, msg));
+  m    = (int32_t *)*msg;
+  m[0] = dense ? -1 : n;
+  for (ptrdiff_t c = 0, k = 0; c < plane; c++) {
+    const int32_t val = ChainValue(ch, d, c);
+    const int     go  = !ch->sent[d][c] && val != EDT_UNKNOWN;
+    if (dense) m[1 + c] = go ? val : EDT_UNKNOWN;
+    else if (go) {
+      m[1 + 2 * k] = (int32_t)c;
+      m[2 + 2 * k] = val;
+      k++;
+    }
+    if (go) ch->sent[d][c] = 1;
+  }
+  PetscCallMPI(MPI_Isend(*msg, (int)bytes, MPI_BYTE, to, TAG_CHAIN + d, comm, req));
+  PetscFunctionReturn(0);
+}
+
+/* Receives direction d's values from its neighbour; a value that crossed the seam of the ring
+ * moves by one period; with reach >= 0 a complement farther than reach planes counts as none. */
+static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
+{
+  const PgGrid    g = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nz = g->n[2], z0 = g->z_start, z1 = g->z_start + g->nz_local;
+  const int32_t   shift = (int32_t)(d == 0 ? (g->rank == 0 ? -nz : 0) : (g->rank == g->nowners - 1 ? nz : 0));
+  MPI_Status      st;
+  int             bytes;
+  int32_t        *m;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Probe(ch->nb[d], TAG_CHAIN + d, g->comm, &st));
+  PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
+  PetscCall(PetscMalloc1(bytes / 4, &m));
+  PetscCallMPI(MPI_Recv(m, bytes, MPI_BYTE, ch->nb[d], TAG_CHAIN + d, g->comm, MPI_STATUS_IGNORE));
+  const int64_t n = m[0] < 0 ? plane : m[0];
+  for (int64_t k = 0; k < n; k++) {
+    const ptrdiff_t c   = m[0] < 0 ? (ptrdiff_t)k : (ptrdiff_t)m[1 + 2 * k];
+    int32_t         val = m[0] < 0 ? m[1 + k] : m[2 + 2 * k];
+    if (val == EDT_UNKNOWN || ch->res[d][c] != EDT_UNKNOWN) continue;
+    if (val != ch->none[d]) {
+      val += shift;
+      if (reach >= 0 && (d == 0 ? z0 - val : val - (z1 - 1)) > reach) val = ch->none[d];
+    }
+    ch->res[d][c] = val;
+  }
+  PetscCall(PetscFree(m));
+  PetscFunctionReturn(0);
+}
+
 /* The nearest complement plane of every column below (res[0]) and above (res[1]) this rank's slab,
  * from every slab's highest (hi) and lowest (lo) complement plane, by a chain along the ranks
  * instead of a scan over all of them: each round, every rank passes to its upper neighbour the
@@ -160,111 +273,39 @@ static int Gather(const float *in, int n, ptrdiff_t stride, PetscBool periodic, 
  * (bounded dilations): they count as none, and the chain stops once it has covered reach planes.
  * Each value crosses each slab face once: a rank receives at most one plane of int32 per direction
  * (the first round, dense), then only (column, value) pairs; one allreduce of a count per round. */
-#define EDT_UNKNOWN INT32_MIN
-#define TAG_CHAIN 61
 static PetscErrorCode ChainResolve(PgEdt e, ptrdiff_t reach, int32_t *res[2])
 {
   const PgGrid    g = e->grid;
-  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nz = g->n[2], z0 = g->z_start, z1 = g->z_start + g->nz_local;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
   const int       Q = g->nowners, me = g->rank, owner = me < Q;
-  const int32_t   none[2] = {NO_COMP_BELOW, NO_COMP_ABOVE};
-  const int32_t  *own[2] = {e->hi, e->lo};
-  int             nb[2]  = {-1, -1}; /* the neighbour a direction's values come from: below (0), above (1) */
-  uint8_t        *sent   = (uint8_t *)e->tmp_sent;
-  int64_t         pending;
+  Chain           ch;
   ptrdiff_t       covered[2] = {0, 0};
 
   PetscFunctionBeginUser;
-  for (int d = 0; d < 2; d++)
-    for (ptrdiff_t c = 0; c < plane; c++) res[d][c] = EDT_UNKNOWN;
-  if (owner) {
-    if (me > 0) nb[0] = me - 1;
-    else if (e->periodic && Q > 1) nb[0] = Q - 1;
-    if (me + 1 < Q) nb[1] = me + 1;
-    else if (e->periodic && Q > 1) nb[1] = 0;
-    if (e->periodic && Q == 1) /* the ring is this slab: its own complements one period away */
-      for (ptrdiff_t c = 0; c < plane; c++) {
-        res[0][c] = e->hi[c] == NO_COMP_BELOW ? NO_COMP_BELOW : (int32_t)(e->hi[c] - nz);
-        res[1][c] = e->lo[c] == NO_COMP_ABOVE ? NO_COMP_ABOVE : (int32_t)(e->lo[c] + nz);
-      }
-    for (int d = 0; d < 2; d++)
-      if (nb[d] < 0 && !(e->periodic && Q == 1))
-        for (ptrdiff_t c = 0; c < plane; c++) res[d][c] = none[d];
-  }
-  PetscCall(PetscArrayzero(sent, 2 * plane));
+  ChainInit(e, &ch, res);
   for (int round = 1;; round++) {
     char       *msg[2] = {NULL, NULL};
     MPI_Request req[2];
-    int         nreq = 0;
-    /* send: direction 0 (below-values) goes up to nb[1]'s side, i.e. to the upper neighbour */
-    for (int d = 0; d < 2 && owner; d++) {
-      const int to = nb[1 - d];
-      int32_t   n  = 0;
-      uint8_t  *sd = sent + d * plane;
-      if (to < 0) continue;
-      for (ptrdiff_t c = 0; c < plane; c++) {
-        const int32_t val = own[d][c] != none[d] ? own[d][c] : res[d][c];
-        n += !sd[c] && val != EDT_UNKNOWN;
-      }
-      const int     dense = (int64_t)n * 8 >= (int64_t)plane * 4;
-      const int64_t bytes = 4 + (dense ? (int64_t)plane * 4 : (int64_t)n * 8);
-      PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "EDT: a chain message of %" PetscInt64_FMT " bytes exceeds one MPI message", (PetscInt64)bytes);
-      PetscCall(PetscMalloc1(bytes, &msg[d]));
-      int32_t *m = (int32_t *)msg[d];
-      m[0]       = dense ? -1 : n;
-      for (ptrdiff_t c = 0, k = 0; c < plane; c++) {
-        const int32_t val = own[d][c] != none[d] ? own[d][c] : res[d][c];
-        const int     go  = !sd[c] && val != EDT_UNKNOWN;
-        if (dense) m[1 + c] = go ? val : EDT_UNKNOWN;
-        else if (go) {
-          m[1 + 2 * k] = (int32_t)c;
-          m[2 + 2 * k] = val;
-          k++;
-        }
-        if (go) sd[c] = 1;
-      }
-      PetscCallMPI(MPI_Isend(msg[d], (int)bytes, MPI_BYTE, to, TAG_CHAIN + d, g->comm, &req[nreq++]));
-    }
-    /* receive: direction d from nb[d]; values that crossed the seam of the ring move one period */
-    for (int d = 0; d < 2 && owner; d++) {
-      MPI_Status st;
-      int        bytes;
-      int32_t   *m;
-      if (nb[d] < 0) continue;
-      const int32_t shift = (int32_t)(d == 0 ? (me == 0 ? -nz : 0) : (me == Q - 1 ? nz : 0));
-      PetscCallMPI(MPI_Probe(nb[d], TAG_CHAIN + d, g->comm, &st));
-      PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
-      PetscCall(PetscMalloc1(bytes / 4, &m));
-      PetscCallMPI(MPI_Recv(m, bytes, MPI_BYTE, nb[d], TAG_CHAIN + d, g->comm, MPI_STATUS_IGNORE));
-      const int64_t n = m[0] < 0 ? plane : m[0];
-      for (int64_t k = 0; k < n; k++) {
-        const ptrdiff_t c   = m[0] < 0 ? (ptrdiff_t)k : (ptrdiff_t)m[1 + 2 * k];
-        int32_t         val = m[0] < 0 ? m[1 + k] : m[2 + 2 * k];
-        if (val == EDT_UNKNOWN || res[d][c] != EDT_UNKNOWN) continue;
-        if (val != none[d]) {
-          val += shift;
-          if (reach >= 0 && (d == 0 ? z0 - val : val - (z1 - 1)) > reach) val = none[d];
-        }
-        res[d][c] = val;
-      }
-      PetscCall(PetscFree(m));
-    }
+    int         nreq    = 0;
+    int64_t     pending = 0;
+    for (int d = 0; d < 2 && owner; d++) /* direction 0 (values from below) goes to the upper neighbour */
+      if (ch.nb[1 - d] >= 0) PetscCall(ChainSend(g->comm, plane, &ch, d, &msg[d], &req[nreq++]));
+    for (int d = 0; d < 2 && owner; d++)
+      if (ch.nb[d] >= 0) PetscCall(ChainReceive(e, &ch, d, reach));
     PetscCallMPI(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE));
     PetscCall(PetscFree(msg[0]));
     PetscCall(PetscFree(msg[1]));
-    /* bounded: once the chain has covered reach planes, what is still unknown is out of reach */
     for (int d = 0; d < 2 && owner; d++) {
-      if (nb[d] < 0 || reach < 0) continue;
-      const int q = d == 0 ? ((me - round) % Q + Q) % Q : (me + round) % Q;
-      covered[d] += g->slab_start[q + 1] - g->slab_start[q];
-      if (covered[d] >= reach || round >= Q)
-        for (ptrdiff_t c = 0; c < plane; c++)
-          if (res[d][c] == EDT_UNKNOWN) res[d][c] = none[d];
-    }
-    pending = 0;
-    for (int d = 0; d < 2 && owner; d++) {
-      if (nb[1 - d] < 0) continue;
-      for (ptrdiff_t c = 0; c < plane; c++) pending += !sent[d * plane + c] && (own[d][c] != none[d] || res[d][c] != EDT_UNKNOWN);
+      /* bounded: once the chain has covered reach planes, what is still unknown is out of reach */
+      if (ch.nb[d] >= 0 && reach >= 0) {
+        const int q = d == 0 ? ((me - round) % Q + Q) % Q : (me + round) % Q;
+        covered[d] += g->slab_start[q + 1] - g->slab_start[q];
+        if (covered[d] >= reach || round >= Q)
+          for (ptrdiff_t c = 0; c < plane; c++)
+            if (res[d][c] == EDT_UNKNOWN) res[d][c] = ch.none[d];
+      }
+      if (ch.nb[1 - d] >= 0)
+        for (ptrdiff_t c = 0; c < plane; c++) pending += !ch.sent[d][c] && ChainValue(&ch, d, c) != EDT_UNKNOWN;
     }
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &pending, 1, MPI_INT64_T, MPI_SUM, g->comm));
     if (!pending) break;
@@ -272,7 +313,7 @@ static PetscErrorCode ChainResolve(PgEdt e, ptrdiff_t reach, int32_t *res[2])
   /* nothing more can arrive: what is unknown has no complement in its column (within reach) */
   for (int d = 0; d < 2 && owner; d++)
     for (ptrdiff_t c = 0; c < plane; c++)
-      if (res[d][c] == EDT_UNKNOWN) res[d][c] = none[d];
+      if (res[d][c] == EDT_UNKNOWN) res[d][c] = ch.none[d];
   PetscFunctionReturn(0);
 }
 

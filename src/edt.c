@@ -473,6 +473,32 @@ static void Windows(const PgGrid_s *g, double r_um, int *wx, int *wy)
   *wy = PetscMin((int)ceil(r_um / g->voxel_um[1]), (int)g->n[1]);
 }
 
+PetscErrorCode PgEdtComputeBounded(PgEdt e, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
+{
+  const PgGrid    g     = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
+  int             wx, wy;
+
+  PetscFunctionBeginUser;
+  Windows(g, r_um, &wx, &wy);
+  if (!e->tmp) PetscCall(PetscMalloc1((size_t)e->nthreads * plane, &e->tmp));
+  PetscCall(PassZ(e, v, value, 0, (ptrdiff_t)ceil(r_um / g->voxel_um[2]) + 1, d2_um2));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
+  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneWindows(g, e->periodic, wx, wy, d2_um2 + zl * plane, e->tmp + (size_t)omp_get_thread_num() * plane);
+  PetscFunctionReturn(0);
+}
+
+void PgEdtPlaneBounded(PgEdt e, int thread, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
+{
+  const PgGrid    g     = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
+  int             wx, wy;
+
+  Windows(g, r_um, &wx, &wy);
+  for (ptrdiff_t c = 0; c < plane; c++) d2_um2[c] = v[c] == value ? INFINITY : 0.0f;
+  PlaneWindows(g, e->periodic, wx, wy, d2_um2, e->tmp + (size_t)thread * plane);
+}
+
 PetscErrorCode PgEdtDilate(PgEdt e, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
 {
   const PgGrid    g     = e->grid;

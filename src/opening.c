@@ -45,6 +45,8 @@ struct PgOpening_private {
                                 mlt[0]'s memory (the cPSD is done when the MIP starts), mlt[1..2]
                                 live only while the MIP runs */
   int          cap3, cap2;   /* most levels a curve may have (half the shortest side) */
+  int          guess[3][256]; /* per transform (periodic 3D, non-periodic 3D, 2D) and phase value: the
+                                 largest inscribed radius last time, in steps (0: unknown) */
   double      *psd3, *psd2, *mip[3];
   double      *slices;       /* per local plane and 2D level */
   int64_t     *num2, *den2;  /* per local plane and 2D level: covered and phase voxels in the window */
@@ -163,6 +165,28 @@ static PetscErrorCode RadiusLevels(PgOpening o, const uint8_t *v, uint8_t value,
   PetscFunctionReturn(0);
 }
 
+/* The phase's transform into o->d2 and its largest squared radius over all ranks. When the last
+ * transform of this phase (which: 0 periodic, 1 not) stayed below some radius, a bounded transform
+ * (the cost of one dilation, edt.c) is tried first with a margin of two steps: it is exact iff its
+ * largest value stays below that radius, which the maximum tells on every rank alike; otherwise, and
+ * the first time, the exact transform. */
+static PetscErrorCode PhaseTransform(PgOpening o, PgEdt edt, int which, const uint8_t *v, uint8_t value, double *rmax2)
+{
+  int *guess = &o->guess[which][value];
+
+  PetscFunctionBeginUser;
+  if (*guess > 0) {
+    const double r = (*guess + 2) * o->step_um;
+    PetscCall(PgEdtComputeBounded(edt, v, value, r, o->d2));
+    PetscCall(MaxRadius2(o->grid, o->d2, v, value, rmax2));
+    if (*rmax2 < r * r * (1 - D2_TOL)) PetscFunctionReturn(0);
+  }
+  PetscCall(PgEdtCompute(edt, v, value, PETSC_FALSE, o->d2));
+  PetscCall(MaxRadius2(o->grid, o->d2, v, value, rmax2));
+  *guess = *rmax2 < INFINITY ? (int)PetscMin(ceil(sqrt(*rmax2) / o->step_um), (double)PG_OPENING_MAX_LEVELS) : 0;
+  PetscFunctionReturn(0);
+}
+
 /* centre[i] = 1 where the phase's inscribed radius reaches level k; returns the global count. */
 static PetscErrorCode Centres(PgGrid g, const uint8_t *rl, int k, uint8_t *centre, int64_t *count)
 {
@@ -222,8 +246,7 @@ static PetscErrorCode Psd3(PgOpening o, const uint8_t *v, uint8_t value)
   int64_t  *cnt;
 
   PetscFunctionBeginUser;
-  PetscCall(PgEdtCompute(o->edt, v, value, PETSC_FALSE, o->d2));
-  PetscCall(MaxRadius2(g, o->d2, v, value, &rmax2));
+  PetscCall(PhaseTransform(o, o->edt, 0, v, value, &rmax2));
   K = Levels(rmax2, o->step_um, o->cap3);
   for (int k = 1; k <= o->cap3 && !o->periodic; k++) {
     const double r = k * o->step_um;
@@ -278,6 +301,7 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
   const int    nx = (int)g->n[0], ny = (int)g->n[1], cap = o->cap2, nt = PgEdtThreads(o->edt);
   const size_t plane = PgGridPlane(g);
   int          levels = 0, kwin = cap;
+  const double rguess = o->guess[2][value] > 0 ? (o->guess[2][value] + 2) * o->step_um : 0;
 
   PetscFunctionBeginUser;
   for (int k = 1; k <= cap && !o->periodic; k++)
@@ -310,9 +334,18 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
           s[(y + 1) * (nx + 1) + x + 1] = s[y * (nx + 1) + x + 1] + row;
         }
       }
-      PgEdtPlane(o->edt, t, vp, value, PETSC_FALSE, r2);
-      for (size_t i = 0; i < plane; i++)
-        if (vp[i] == value && r2[i] > m2) m2 = r2[i];
+      /* a bounded transform when the last 2D radii stayed below the bound, checked per plane */
+      if (rguess > 0) {
+        PgEdtPlaneBounded(o->edt, t, vp, value, rguess, r2);
+        for (size_t i = 0; i < plane; i++)
+          if (vp[i] == value && r2[i] > m2) m2 = r2[i];
+      }
+      if (!(rguess > 0 && m2 < rguess * rguess * (1 - D2_TOL))) {
+        m2 = 0;
+        PgEdtPlane(o->edt, t, vp, value, PETSC_FALSE, r2);
+        for (size_t i = 0; i < plane; i++)
+          if (vp[i] == value && r2[i] > m2) m2 = r2[i];
+      }
       const int K = PetscMin(Levels(m2, o->step_um, cap), kwin);
       if (K > levels) levels = K;
       for (size_t i = 0; i < plane; i++) lt[i] = 0;
@@ -339,6 +372,7 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
   }
   PetscCall(PetscFree5(r2p, d2p, cp, lp, sat));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &levels, 1, MPI_INT, MPI_MAX, g->comm));
+  o->guess[2][value] = levels < kwin ? levels + 1 : 0; /* the largest 2D radius is below levels + 1 steps */
   levels = PetscMin(levels + 1, kwin); /* one level past the last centre, where Psi = 0 */
   {
     int64_t *sum;
@@ -377,8 +411,7 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
   }
   for (size_t i = 0; i < n; i++) phase += v[i] == value;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &phase, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCall(PgEdtCompute(o->edt_np, v, value, PETSC_FALSE, o->d2));
-  PetscCall(MaxRadius2(g, o->d2, v, value, &rmax2));
+  PetscCall(PhaseTransform(o, o->edt_np, 1, v, value, &rmax2));
   K = Levels(rmax2, o->step_um, o->cap3);
   PetscCall(RadiusLevels(o, v, value, K));
   /* largest radius first; at each level, the centres connected to the inlet, and their balls */

@@ -43,6 +43,14 @@ int PgEdtThreads(PgEdt edt);
 /// |offset| <= ceil(r / d) voxels, loops the compiler vectorises: for the small radii of an opening
 /// several times faster than PgEdtCompute. Collective (the z pass is PgEdtCompute's).
 PetscErrorCode PgEdtDilate(PgEdt edt, const uint8_t *v, uint8_t value, double r_um, float *d2_um2);
+/// The bounded transform of the phase itself: the squared distance (µm²) of each voxel of
+/// {v == value} to the nearest voxel not in it, exact wherever it is below r², some value >= r²
+/// elsewhere (0 outside the phase). Where the largest inscribed radius is known to stay below r it
+/// replaces PgEdtCompute at the cost of a dilation by r. Collective.
+PetscErrorCode PgEdtComputeBounded(PgEdt edt, const uint8_t *v, uint8_t value, double r_um, float *d2_um2);
+/// The same for one x-y plane (2D); local. Needs PgEdtSetUpDilate once (scratch).
+void PgEdtPlaneBounded(PgEdt edt, int thread, const uint8_t *v, uint8_t value, double r_um, float *d2_um2);
+
 /// The same for one x-y plane (2D, disks); local. Needs PgEdtSetUpDilate once (scratch).
 PetscErrorCode PgEdtPlaneDilate(PgEdt edt, int thread, const uint8_t *v, uint8_t value, double r_um, float *d2_um2);
 PetscErrorCode PgEdtSetUpDilate(PgEdt edt);

@@ -10,8 +10,8 @@
 /// sign change of X - lambda_X is a crossing of {X = lambda_X} (the same test as the labels, so it
 /// is a phase-1 change); its position by linear interpolation t = a / (a - b) (a, b the two values)
 /// and Z interpolated there, c + t (d - c), decide its class. Multiplied by a - b the test needs no
-/// division: Z >= lambda_Z at the crossing iff det = a d - b c has the sign of a - b. The same det
-/// classifies the crossings of Z: X < lambda_X at Z's crossing iff det has the sign of c - d.
+/// division: Z >= lambda_Z at the crossing iff det = a d - b c has the sign of a - b, i.e. of a. The
+/// same det classifies the crossings of Z: X < lambda_X at Z's crossing iff det has the sign of c.
 /// Crofton: P_L,i = crossings / (N |r_i|) estimates S_V / 2 in every direction of an isotropic
 /// structure.
 ///
@@ -184,20 +184,27 @@ static void GetRow(const Source *s, Cache *c, ptrdiff_t zl, ptrdiff_t y, const f
 
 /* The segments from anchors xa, za to ends xb, zb (X - lambda_X, Z - lambda_Z), x = 0 .. nx-1:
  * n[0] crossings of X with Z >= lambda_Z there, n[1] crossings of X, n[2] crossings of Z with
- * X < lambda_X there. Branch-free: the compiler vectorises it. */
+ * X < lambda_X there. Only sign bits are compared (X - lambda_X is never 0 and Z - lambda_Z = 0
+ * is +0, so a sign bit is exactly the labels' side): a crossing where the signs of the two ends
+ * differ; Z >= lambda_Z at X's crossing where det = a d - b c has the sign of a (that of a - b),
+ * X < lambda_X at Z's crossing where det has the sign of c (det = 0 exactly, a tie of measure zero,
+ * counts as positive). Integer bit operations only: vectorised without masks. */
 static void CountSegments(const float *restrict xa, const float *restrict za, const float *restrict xb, const float *restrict zb, ptrdiff_t nx, int64_t n[3])
 {
-  int n12 = 0, nx_ = 0, n23 = 0;
+  uint32_t n12 = 0, nx_ = 0, n23 = 0;
 
   for (ptrdiff_t x = 0; x < nx; x++) {
-    const float a = xa[x], b = xb[x], c = za[x], d = zb[x];
-    const float det = a * d - b * c;
-    const int   sa = a >= 0, sb = b >= 0, sc = c >= 0, sd = d >= 0;
-    const int   cx = sa ^ sb, cz = sc ^ sd;
-    const int   pos = det > 0, neg = det < 0;
-    nx_ += cx;
-    n12 += cx & ((sa & (neg ^ 1)) | ((sa ^ 1) & (pos ^ 1))); /* Z >= lz at X's crossing: det has the sign of a - b (or is 0) */
-    n23 += cz & ((sc & pos) | ((sc ^ 1) & neg));             /* X < lx at Z's crossing: det has the strict sign of c - d */
+    const float a = xa[x], b = xb[x], c = za[x], d = zb[x], det = a * d - b * c;
+    uint32_t    ia, ib, ic, id, idet;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    memcpy(&ic, &c, 4);
+    memcpy(&id, &d, 4);
+    memcpy(&idet, &det, 4);
+    const uint32_t cx = ia ^ ib, cz = ic ^ id; /* sign bit: a crossing */
+    nx_ += cx >> 31;
+    n12 += (cx & ~(ia ^ idet)) >> 31;
+    n23 += (cz & ~(ic ^ idet)) >> 31;
   }
   n[0] += n12;
   n[1] += nx_;

@@ -189,26 +189,49 @@ static void GetRow(const Source *s, Cache *c, ptrdiff_t zl, ptrdiff_t y, const f
  * differ; Z >= lambda_Z at X's crossing where det = a d - b c has the sign of a (that of a - b),
  * X < lambda_X at Z's crossing where det has the sign of c (det = 0 exactly, a tie of measure zero,
  * counts as positive). Integer bit operations only: vectorised without masks. */
+static inline void Segment1(float a, float c, float b, float d, uint32_t *nx_, uint32_t *n12, uint32_t *n23)
+{
+  const float det = a * d - b * c;
+  uint32_t    ia, ib, ic, id, idet;
+  memcpy(&ia, &a, 4);
+  memcpy(&ib, &b, 4);
+  memcpy(&ic, &c, 4);
+  memcpy(&id, &d, 4);
+  memcpy(&idet, &det, 4);
+  const uint32_t cx = ia ^ ib, cz = ic ^ id; /* sign bit: a crossing */
+  *nx_ += cx >> 31;
+  *n12 += (cx & ~(ia ^ idet)) >> 31;
+  *n23 += (cz & ~(ic ^ idet)) >> 31;
+}
+
+/* One direction: ends at xb[x], zb[x]. */
 static void CountSegments(const float *restrict xa, const float *restrict za, const float *restrict xb, const float *restrict zb, ptrdiff_t nx, int64_t n[3])
 {
   uint32_t n12 = 0, nx_ = 0, n23 = 0;
 
-  for (ptrdiff_t x = 0; x < nx; x++) {
-    const float a = xa[x], b = xb[x], c = za[x], d = zb[x], det = a * d - b * c;
-    uint32_t    ia, ib, ic, id, idet;
-    memcpy(&ia, &a, 4);
-    memcpy(&ib, &b, 4);
-    memcpy(&ic, &c, 4);
-    memcpy(&id, &d, 4);
-    memcpy(&idet, &det, 4);
-    const uint32_t cx = ia ^ ib, cz = ic ^ id; /* sign bit: a crossing */
-    nx_ += cx >> 31;
-    n12 += (cx & ~(ia ^ idet)) >> 31;
-    n23 += (cz & ~(ic ^ idet)) >> 31;
-  }
+  for (ptrdiff_t x = 0; x < nx; x++) Segment1(xa[x], za[x], xb[x], zb[x], &nx_, &n12, &n23);
   n[0] += n12;
   n[1] += nx_;
   n[2] += n23;
+}
+
+/* The three directions that end in one row at x - 1, x, x + 1 (xb, zb point at element x = 0 of a
+ * padded row): the anchors are loaded once. nm, n0, np: the counts of dx = -1, 0, +1. */
+static void CountSegments3(const float *restrict xa, const float *restrict za, const float *restrict xb, const float *restrict zb, ptrdiff_t nx, int64_t nm[3], int64_t n0[3], int64_t np[3])
+{
+  uint32_t c[9] = {0};
+
+  for (ptrdiff_t x = 0; x < nx; x++) {
+    const float a = xa[x], cc = za[x];
+    Segment1(a, cc, xb[x - 1], zb[x - 1], &c[1], &c[0], &c[2]);
+    Segment1(a, cc, xb[x], zb[x], &c[4], &c[3], &c[5]);
+    Segment1(a, cc, xb[x + 1], zb[x + 1], &c[7], &c[6], &c[8]);
+  }
+  for (int k = 0; k < 3; k++) {
+    nm[k] += c[k];
+    n0[k] += c[3 + k];
+    np[k] += c[6 + k];
+  }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -320,6 +343,7 @@ PetscErrorCode PgCrossingCompute(PgCrossing c, double lambda_x, double lambda_z,
   char           *halo;
   int64_t        *count, total[39];
   Segment         seg[13];
+  int             dir[5][3]; /* direction index of end row k at dx = -1, 0, +1 */
   Source          s;
   double          t0 = MPI_Wtime(), w[13], cw[13];
 
@@ -327,6 +351,10 @@ PetscErrorCode PgCrossingCompute(PgCrossing c, double lambda_x, double lambda_z,
   PetscCheck(m >= 0 && m <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model.m = %g must lie in [0, 1]", m);
   PetscCall(PetscLogEventBegin(c->event, 0, 0, 0, 0));
   Segments(seg);
+  for (int k = 0; k < 5; k++) dir[k][0] = dir[k][1] = dir[k][2] = -1;
+  for (int i = 0; i < 13; i++) dir[seg[i].row][seg[i].dx + 1] = i;
+  PetscCheck(dir[0][2] >= 0 && dir[0][0] < 0 && dir[0][1] < 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "direction table");
+  for (int k = 1; k < 5; k++) PetscCheck(dir[k][0] >= 0 && dir[k][1] >= 0 && dir[k][2] >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "direction table");
   s.g = g;
   PetscCall(PgFieldGetArrays(c->field, &s.b0, &s.b1, &s.stride, &s.prec));
   PetscCheck(s.b1 || (c->have_x && c->lambda_x == lambda_x), PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "one-buffer field: PgCrossingStoreX must keep X at lambda_X = %g before Z is generated", lambda_x);
@@ -377,7 +405,8 @@ PetscErrorCode PgCrossingCompute(PgCrossing c, double lambda_x, double lambda_z,
           const ptrdiff_t at[5][2] = {{zl, y}, {zl, (y + 1) % ny}, {zl + 1, (y + ny - 1) % ny}, {zl + 1, y}, {zl + 1, (y + 1) % ny}};
           const float    *xr[5], *zr[5];
           for (int k = 0; k < 5; k++) GetRow(&s, &cache, at[k][0], at[k][1], &xr[k], &zr[k]);
-          for (int i = 0; i < 13; i++) CountSegments(xr[0] + 1, zr[0] + 1, xr[seg[i].row] + 1 + seg[i].dx, zr[seg[i].row] + 1 + seg[i].dx, nx, n + 3 * i);
+          for (int k = 1; k < 5; k++) CountSegments3(xr[0] + 1, zr[0] + 1, xr[k] + 1, zr[k] + 1, nx, n + 3 * dir[k][0], n + 3 * dir[k][1], n + 3 * dir[k][2]);
+          CountSegments(xr[0] + 1, zr[0] + 1, xr[0] + 2, zr[0] + 2, nx, n + 3 * dir[0][2]);
         }
       }
       free(mem);

@@ -19,7 +19,8 @@ Usage: /usr/bin/python3 postprocess/make_figures.py OUT.h5 [--outdir DIR] [--csv
   fig5_structures.png         Figure 5: 3D renderings (cut-away cube, faces coloured by phase) of
                               one realization at each carbon fraction of --fig5 (nearest points)
   fig6_sweep.png              Figure 6 and beyond, against eps2_target (top axis: without
-                              nanopores): (a) S_12, S_13, S_23, (b) tau_1..3, (c) M_pred_1..3 and,
+                              nanopores): (a) S_12, S_13, S_23 from the labels, from the fields
+                              (S_ij_field) and the model's exact curves, (b) tau_1..3, (c) M_pred_1..3 and,
                               when the CSV has them, the solved M_1..3, (d) M / M_pred, (e)
                               percolating fraction perc_1..3, (f) constrictivity beta_1..3;
                               mean and error bars (min-max or std) over the realizations
@@ -317,20 +318,42 @@ def positive_part(s):
     return pos
 
 
-def fig6(rows, ratio, png, band="minmax"):
+def fig6(rows, ratio, png, band="minmax", model=None):
     """Descriptors against eps2_target. Returns {column: sweep_stats(...)} for every column
-    drawn (tau with undefined zeros left out)."""
+    drawn (tau with undefined zeros left out), and with the model's parameters (model: the /model
+    attributes) the exact interface areas {'S_ij_exact': {x, y}} drawn as curves in panel (a)."""
     if not rows or not any(pg.has_column(rows, c) for c in ("S_12", "tau_1", "M_pred_1", "perc_1", "beta_1")):
         return None  # the runs measured none of these descriptors
     out = {}
     fig, axes = plt.subplots(2, 3, figsize=(13.5, 8))
     ax = axes[0, 0]
+    pts = np.unique([r["eps2_target"] for r in rows]) if model and pg.has_column(rows, "eps2_target") else np.array([])
+    curve = None
+    if pts.size:  # the exact expectation, on a fine grid through every sweep point
+        lo, hi = pts.min(), pts.max()
+        pad = 0.05 * (hi - lo) if hi > lo else 0.02
+        grid = np.linspace(max(lo - pad, 1e-3), hi + pad, 41)
+        curve = pg.interface_curves(model, np.union1d(grid, pts))
+    handles = {"labels": [], "fields": [], "exact": []}  # legend columns: one row per interface
     for col, p in (("S_12", (1, 2)), ("S_13", (1, 3)), ("S_23", (2, 3))):
+        name = "S$_{%d%d}$ %s\u2013%s" % (*p, pg.NAMES[p[0]], pg.NAMES[p[1]])
         if pg.has_column(rows, col):
             s = out[col] = pg.sweep_stats(rows, col, band)
-            pg.errorbar(ax, s, color=pg.PAIR_LINE[p], label="S$_{%d%d}$ %s\u2013%s" % (*p, pg.NAMES[p[0]], pg.NAMES[p[1]]))
+            handles["labels"].append(pg.errorbar(ax, s, color=pg.PAIR_LINE[p], label=name + ", labels"))
+        if pg.has_column(rows, col + "_field"):
+            s = out[col + "_field"] = pg.sweep_stats(rows, col + "_field", band)
+            handles["fields"].append(pg.errorbar(ax, s, color=pg.PAIR_LINE[p], ls="none", marker="D", mfc="white", ms=5, label="fields"))
+        if curve is not None:
+            out[col + "_exact"] = {"x": curve["x"], "y": curve[col]}
+            handles["exact"].extend(ax.plot(curve["x"], curve[col], color=pg.PAIR_LINE[p], lw=1.3, ls="--", label="exact (model)"))
+    ordered = handles["labels"] + handles["fields"] + handles["exact"]
+    if ordered:
+        ncol = sum(1 for v in handles.values() if v)
+        ax.legend(handles=ordered, fontsize=6.5, ncol=ncol, loc="upper center", handlelength=1.8, columnspacing=0.8)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.45 * (hi - lo))  # room for the legend above the curves
     ax.set_ylabel("interface area per unit volume (1/%s)" % pg.UM)
-    ax.set_title("(a) pairwise interface areas", fontsize=10)
+    ax.set_title("(a) pairwise interface areas: labels, fields, exact", fontsize=10)
 
     ax = axes[0, 1]
     phase_curves(ax, rows, "tau", band, out, undefined=0.0)
@@ -398,7 +421,7 @@ def fig6(rows, ratio, png, band="minmax"):
         ax.set_xlabel("carbon fraction \u03b5\u2082 incl. nanopores (target)")
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
-        if ax.get_legend_handles_labels()[0] and ax is not axes[0, 2]:
+        if ax.get_legend_handles_labels()[0] and ax is not axes[0, 2] and ax is not axes[0, 0]:
             ax.legend(fontsize=7)
         pg.solid_axis(ax, ratio)
     eps1 = np.mean([r["eps_1"] for r in rows]) if pg.has_column(rows, "eps_1") else np.nan
@@ -494,7 +517,7 @@ def make_all(h5path, outdir=None, csv_path=None, point=None, fig5_at=(0.2, 0.3, 
             put("fig4b_psd3d_mip", fig4b(f, p, points, os.path.join(outdir, "fig4b_psd3d_mip.png")))
             put("fig5_structures", fig5(f, points, fig5_at, os.path.join(outdir, "fig5_structures.png"), max_voxels))
         ratio = pg.nanopore_ratio(h5path, rows)
-    put("fig6_sweep", fig6(rows, ratio, os.path.join(outdir, "fig6_sweep.png"), band))
+    put("fig6_sweep", fig6(rows, ratio, os.path.join(outdir, "fig6_sweep.png"), band, pg.model_parameters(h5path)))
     adequacy = os.path.splitext(h5path)[0] + "_adequacy.csv"
     if os.path.exists(adequacy):
         put("fig7_adequacy", fig7(read_adequacy(adequacy), os.path.join(outdir, "fig7_adequacy.png")))

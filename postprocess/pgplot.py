@@ -9,6 +9,8 @@ Readers return plain numpy arrays so that the tests can compare what is drawn wi
   centred_covariance(group)          r (um) and C_ij - eps_i eps_j of one run, [pair][lag]
   calibration_covariance(h5)         the data's centred C_ij from /calibration, if present
   psd2(group, i), psd2_slices(...)   the 2D cPSD tables (Figure 4)
+  model_parameters(h5)               alpha_x, alpha_y, m, lambda_x of /model
+  interface_areas_exact(...)         the model's exact S_12, S_13, S_23 (docs/interface-areas.md)
 Drawing: the paper's phase colours (NVP yellow, carbon red, pore blue), interface colours (the
 mixtures), a voxel renderer for Figure 5 (one Poly3DCollection of the visible faces, so that
 matplotlib depth-sorts polygons and not whole surfaces), and savefig with a size check.
@@ -130,6 +132,61 @@ def solid_axis(ax, ratio):
     sec.tick_params(labelsize=7)
     sec.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
     return sec
+
+
+# ---------------------------------------------------------------------------------------------
+# The model's exact interface areas (docs/interface-areas.md; the C code: PgModelInterfaceAreas)
+def model_parameters(h5path):
+    """{alpha_x, alpha_y, m, lambda_x} from the /model attributes, or None."""
+    keys = {"alpha_x": "alpha_x_per_um", "alpha_y": "alpha_y_per_um", "m": "m", "lambda_x": "lambda_x"}
+    try:
+        with h5py.File(h5path, "r") as f:
+            if "model" in f and all(v in f["model"].attrs for v in keys.values()):
+                return {k: float(f["model"].attrs[v]) for k, v in keys.items()}
+    except OSError:
+        pass
+    return None
+
+
+def lambda_z_of(lambda_x, m, eps2):
+    """lambda_Z solving eq. 9 for eps2 (scipy quadrature and Brent)."""
+    from scipy.integrate import quad
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+    if m >= 1:
+        return norm.ppf(norm.cdf(lambda_x) - eps2)
+
+    def eps(lz):
+        return quad(lambda t: norm.pdf(t) * norm.sf((lz - np.sqrt(m) * t) / np.sqrt(1 - m)), -np.inf, lambda_x, epsabs=1e-13, epsrel=1e-12)[0]
+    return brentq(lambda lz: eps(lz) - eps2, -40, 40, xtol=1e-14)
+
+
+def interface_areas_exact(lambda_x, lambda_z, m, alpha_x, alpha_y):
+    """{'S_12', 'S_13', 'S_23'} (1/um): Rice's formula for {X = lambda_X} and {Z = lambda_Z} times
+    the conditional normal probability of the other field's side."""
+    from scipy.stats import norm
+    az = np.sqrt(m * alpha_x ** 2 + (1 - m) * alpha_y ** 2)
+    sx = 2 * np.sqrt(2) / np.pi * alpha_x * np.exp(-lambda_x ** 2 / 2)
+    sz = 2 * np.sqrt(2) / np.pi * az * np.exp(-lambda_z ** 2 / 2)
+    if m >= 1:
+        up = 1.0 if lambda_x >= lambda_z else 0.0
+        return {"S_12": sx * up, "S_13": sx * (1 - up), "S_23": sz * (1.0 if lambda_z < lambda_x else 0.0)}
+    u = (lambda_z - np.sqrt(m) * lambda_x) / np.sqrt(1 - m)
+    v = (lambda_x - np.sqrt(m) * lambda_z) / np.sqrt(1 - m)
+    return {"S_12": sx * norm.sf(u), "S_13": sx * norm.cdf(u), "S_23": sz * norm.cdf(v)}
+
+
+def interface_curves(model, eps2):
+    """The exact S_12, S_13, S_23 at every carbon fraction of eps2: {'x': eps2, 'S_ij': values}."""
+    x = np.asarray(eps2, dtype=float)
+    out = {"x": x, "S_12": [], "S_13": [], "S_23": []}
+    for e in x:
+        S = interface_areas_exact(model["lambda_x"], lambda_z_of(model["lambda_x"], model["m"], e), model["m"], model["alpha_x"], model["alpha_y"])
+        for k in ("S_12", "S_13", "S_23"):
+            out[k].append(S[k])
+    for k in ("S_12", "S_13", "S_23"):
+        out[k] = np.array(out[k])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ static const Key keys[] = {
   {"input_labels", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL, "label values of the three-phase inputs: {0: pore, 1: nvp, 2: carbon}, [nvp, carbon, pore] values, or nvp=V,carbon=V,pore=V; default 1,2,3"},
   {"measure_covariance", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "two-point coverage functions C_ij (eq. 4) by FFT"},
   {"measure_intrinsic", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "surface areas S_i, interface areas S_ij, Euler characteristics"},
+  {"measure_interface_field", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "model runs: interface areas S_ij_field from the fields' level-set crossings (sub-voxel; fft.memory low keeps X in 1 byte per voxel)"},
   {"measure_range_um", KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL, "largest lag of C_ij; 0 = a quarter of the shortest side"},
   {"measure_periodic", KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, periodic_names, "periodic estimators (auto: yes for model runs, no for images)"},
   {"measure_axes", KEY_STRING, 1, 1, "xyz", "-", 0, 0, 0, 0, NULL, "axes of percolation, MIP, tortuosity and M_pred: any of x, y, z"},
@@ -648,6 +649,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   snprintf(cfg->input_image, sizeof cfg->input_image, "%s", V("input_image")->s);
   cfg->measure_covariance = V("measure_covariance")->v[0] != 0;
   cfg->measure_intrinsic  = V("measure_intrinsic")->v[0] != 0;
+  cfg->measure_interface_field = V("measure_interface_field")->v[0] != 0;
   cfg->measure_range_um   = V("measure_range_um")->v[0];
   cfg->measure_periodic   = (int)V("measure_periodic")->v[0];
   cfg->measure_axes       = 0;

@@ -16,6 +16,7 @@
 #include <plurigauss/calibrate.h>
 #include <plurigauss/segment.h>
 #include <plurigauss/config.h>
+#include <plurigauss/crossing.h>
 #include <plurigauss/error.h>
 #include <plurigauss/field.h>
 #include <plurigauss/grid.h>
@@ -93,6 +94,41 @@ static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int 
   PetscFunctionReturn(0);
 }
 
+/* The model's exact expected surface and interface areas (PgModelInterfaceAreas) and, when the
+ * crossing estimator is on, the field-based interface areas of this realization (crossing.c),
+ * as columns of the run and tables of its descriptors group. */
+static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossing crossing, PgOutput out, int k, double lambda_x, double lambda_z, PgRow *row)
+{
+  const char *pair[3] = {"12", "13", "23"};
+  double      S[3], S_pair[3];
+  char        name[32];
+
+  PetscFunctionBeginUser;
+  PetscCall(PgModelInterfaceAreas(lambda_x, lambda_z, cfg->m, cfg->alpha_x_per_um, cfg->alpha_y_per_um, S, S_pair));
+  if (crossing) {
+    PgCrossingResult res;
+    hid_t            dg;
+    PetscCall(PgCrossingCompute(crossing, lambda_x, lambda_z, cfg->m, &res));
+    for (int i = 0; i < 3; i++) {
+      snprintf(name, sizeof name, "S_%s_field", pair[i]);
+      PetscCall(PgRowSet(row, name, res.S_pair[i]));
+    }
+    PetscCall(PgRowSet(row, "t_interface_s", res.seconds));
+    PetscCall(PgOutputRunGroup(out, k, &dg));
+    PetscCall(PgCrossingWrite(grid, &res, dg));
+    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
+  }
+  for (int i = 0; i < 3; i++) {
+    snprintf(name, sizeof name, "S_%d_exact", i + 1);
+    PetscCall(PgRowSet(row, name, S[i]));
+  }
+  for (int i = 0; i < 3; i++) {
+    snprintf(name, sizeof name, "S_%s_exact", pair[i]);
+    PetscCall(PgRowSet(row, name, S_pair[i]));
+  }
+  PetscFunctionReturn(0);
+}
+
 static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
 
 /* A segmented image instead of a model: one run, measured. */
@@ -148,6 +184,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   PgLabels  labels = NULL;
   PgOutput  out    = NULL;
   PgMeasure measure = NULL;
+  PgCrossing crossing = NULL;
   double    lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
   PetscBool stop   = PETSC_FALSE;
   double    t_bare = NAN;
@@ -181,6 +218,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
     PetscCall(PgFieldCreate(grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um, cfg->alpha_y_per_um, cfg->low_memory, &field));
     PetscCall(PgLabelsCreate(grid, &labels));
     PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_TRUE), &measure));
+    if (cfg->measure_interface_field) PetscCall(PgCrossingCreate(grid, field, &crossing));
     PetscCall(PgFieldGetInfo(field, &e_min_x, &e_min_y, &fbytes));
     /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
     if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
@@ -227,7 +265,8 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       double         t0 = MPI_Wtime(), t1, t2, t3, t4;
       PgRow          row = {0};
 
-      double t_nvp = 0; /* one buffer: the NVP threshold runs between the two syntheses */
+      double t_nvp = 0, t_keep = 0; /* one buffer: the NVP threshold and the byte of X kept for the
+                                       crossings run between the two syntheses */
       PetscCall(PetscLogStagePush(st->generate));
       if (!have_field && !cfg->low_memory) PetscCall(PgFieldGenerate(field, seed));
       if (!have_field && cfg->low_memory) {
@@ -235,20 +274,22 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
         double t = MPI_Wtime();
         PetscCall(PgModelThresholdNVP(field, lambda_x, labels));
         t_nvp = MPI_Wtime() - t;
+        if (crossing) {
+          t = MPI_Wtime();
+          PetscCall(PgCrossingStoreX(crossing, lambda_x)); /* in t_interface_s */
+          t_keep = MPI_Wtime() - t;
+        }
         PetscCall(PgFieldGenerateZ(field, seed, cfg->m));
       }
       have_field = cfg->common_random_numbers;
       PetscCall(PetscLogStagePop());
-      t1 = MPI_Wtime() - t_nvp;
+      t1 = MPI_Wtime() - t_nvp - t_keep;
 
       PetscCall(PetscLogStagePush(st->threshold));
       if (cfg->low_memory) PetscCall(PgModelThresholdZ(field, lambda_z[p], labels));
       else PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg->m, labels));
       PetscCall(PetscLogStagePop());
       t2 = MPI_Wtime();
-      /* until the next generation the fields are not needed (unless reused or written): the
-         measure stage gets their memory */
-      if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(field));
 
       PetscCall(PgRowSet(&row, "eps2_target", target));
       PetscCall(PgRowSet(&row, "realization", r));
@@ -257,13 +298,17 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PgRowSet(&row, "lambda_z", lambda_z[p]));
       PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
       PetscCall(PetscLogStagePush(st->measure));
+      /* the descriptors of the fields first: then, until the next generation, the fields are not
+         needed (unless reused or written) and the label descriptors get their memory */
+      PetscCall(InterfaceAreas(cfg, grid, crossing, out, k, lambda_x, lambda_z[p], &row));
+      if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(field));
       PetscCall(PgMeasureRun(measure, labels, out, k, &row));
       /* validation: the realizations of the calibrated point (its carbon fraction) */
       if (cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) PetscCall(PgCalibrationAddRealization(cal, PgMeasureGetCovariance(measure)));
       PetscCall(PetscLogStagePop());
       t3 = MPI_Wtime();
       PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
-      PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1));
+      PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1 - t_keep));
       PetscCall(PgRowSet(&row, "t_measure_s", t3 - t2));
       {
         double peak;
@@ -298,6 +343,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
     *exit_status = PG_EXIT_INTERRUPTED;
   }
   PetscCall(PgMeasureDestroy(&measure));
+  PetscCall(PgCrossingDestroy(&crossing));
   PetscCall(PgLabelsDestroy(&labels));
   PetscCall(PgFieldDestroy(&field));
   PetscCall(PgGridDestroy(&grid));

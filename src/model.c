@@ -7,6 +7,18 @@
 /// density phi2, which already contains it; the identity used here is
 ///   C11(h) = eps1^2 + int_0^rho(h) phi2(lambda, lambda, g) dg
 ///          = eps1^2 + int_0^rho exp(-lambda^2 / (1 + g)) / (2 pi sqrt(1 - g^2)) dg.
+///
+/// Interface areas (PgModelInterfaceAreas, docs/interface-areas.md): Rice's formula for the area
+/// of a level set, restricted to one side of the other field's threshold. At a point, the gradient
+/// of a stationary field is independent of its value, and grad X, grad Y are independent of
+/// (X, Y); so grad Z = sqrt(m) grad X + sqrt(1-m) grad Y (each component of variance
+/// 2 alpha_Z^2 = 2 (m alpha_X^2 + (1-m) alpha_Y^2)) is independent of (X, Z), and each expectation
+/// factorises into the level set's area S_V(lambda, alpha) = (2 sqrt 2 / pi) alpha exp(-lambda^2/2)
+/// times a conditional normal probability of the other field:
+///   S_12 = S_V(lambda_X, alpha_X) P(Z >= lambda_Z | X = lambda_X)
+///   S_13 = S_V(lambda_X, alpha_X) P(Z <  lambda_Z | X = lambda_X)
+///   S_23 = S_V(lambda_Z, alpha_Z) P(X <  lambda_X | Z = lambda_Z)
+/// with Z | X = x ~ N(sqrt(m) x, 1 - m) and X | Z = z ~ N(sqrt(m) z, 1 - m) (GSL's normal CDFs).
 #include <plurigauss/model.h>
 
 #include <gsl/gsl_cdf.h>
@@ -105,6 +117,47 @@ PetscErrorCode PgModelC11(double lambda_x, double rho, double *c11)
   gsl_integration_workspace_free(w);
   PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. 7 quadrature failed: %s", gsl_strerror(status));
   *c11 = e1 * e1 + v;
+  PetscFunctionReturn(0);
+}
+
+/* Area per unit volume of the level set {U = lambda} of a smooth stationary isotropic Gaussian
+ * field of variance 1 whose gradient components have variance 2 alpha^2 (Rice's formula:
+ * phi(lambda) E|grad U|, E|N(0, s^2 I_3)| = 2 s sqrt(2 / pi)). */
+static double LevelSetArea(double lambda, double alpha) { return 2 * M_SQRT2 / M_PI * alpha * exp(-0.5 * lambda * lambda); }
+
+/* P(V >= lambda_v | U = lambda_u) and P(V < lambda_v | U = lambda_u) for V = sqrt(m) U + sqrt(1-m) W,
+ * W independent of U, each from its own tail (no 1 - p cancellation); the limit m = 1 (V = U) is
+ * a step. */
+static void SplitGivenLevel(double lambda_v, double lambda_u, double m, double *upper, double *lower)
+{
+  if (m >= 1) {
+    *upper = lambda_u >= lambda_v ? 1.0 : 0.0;
+    *lower = 1 - *upper;
+    return;
+  }
+  const double t = (lambda_v - sqrt(m) * lambda_u) / sqrt(1 - m);
+  *upper         = gsl_cdf_ugaussian_Q(t);
+  *lower         = gsl_cdf_ugaussian_P(t);
+}
+
+PetscErrorCode PgModelInterfaceAreas(double lambda_x, double lambda_z, double m, double alpha_x_per_um, double alpha_y_per_um, double S[3], double S_pair[3])
+{
+  double carbon, pore, nvp, below;
+
+  PetscFunctionBeginUser;
+  PetscCheck(m >= 0 && m <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model.m = %g: interface areas need m in [0, 1]", m);
+  PetscCheck(alpha_x_per_um > 0 && alpha_y_per_um > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "alpha_X = %g, alpha_Y = %g /um: interface areas need both > 0", alpha_x_per_um, alpha_y_per_um);
+  const double alpha_z = sqrt(m * alpha_x_per_um * alpha_x_per_um + (1 - m) * alpha_y_per_um * alpha_y_per_um);
+  const double sx = LevelSetArea(lambda_x, alpha_x_per_um), sz = LevelSetArea(lambda_z, alpha_z);
+  SplitGivenLevel(lambda_z, lambda_x, m, &carbon, &pore); /* Z >< lz on {X = lx} */
+  SplitGivenLevel(lambda_x, lambda_z, m, &nvp, &below);   /* X >< lx on {Z = lz} */
+
+  S_pair[0] = sx * carbon;
+  S_pair[1] = sx * pore;
+  S_pair[2] = sz * below;
+  S[0]      = S_pair[0] + S_pair[1];
+  S[1]      = S_pair[0] + S_pair[2];
+  S[2]      = S_pair[1] + S_pair[2];
   PetscFunctionReturn(0);
 }
 

@@ -1,6 +1,7 @@
 """The figures of postprocess/make_figures.py from a real (tiny) sweep: every PNG written and a valid
 image of reasonable size, and the numbers drawn equal to the CSV and HDF5 values, recomputed here
-independently; the optional inputs (/calibration data, measured M-factor columns) used when
+independently (Figure 6a's exact interface curves against the C code's values: the CSV at the sweep
+points, the driver bin/test_interface between them); the optional inputs (/calibration data, measured M-factor columns) used when
 present and skipped when absent. Runs standalone: /usr/bin/python3 tests/test_postprocess.py"""
 import csv
 import os
@@ -88,6 +89,36 @@ def test_plotted_numbers_equal_the_outputs():
                 assert np.isclose(f6[col]["mean"][k], v.mean(), rtol=1e-12), (col, p, f6[col]["mean"][k], v.mean())
                 assert f6[col]["lo"][k] == v.min() and f6[col]["hi"][k] == v.max(), (col, p)
     assert "M_1" not in f6, "measured M drawn although the CSV has no M_1..3"
+
+    # Figure 6a: the field-based points as the CSV, the exact curves through every sweep point equal
+    # to the C code's S_ij_exact there (scipy here, GSL there), and between the points to the driver
+    for col in ("S_12", "S_13", "S_23"):
+        fs = f6[col + "_field"]
+        for k, p in enumerate(points):
+            v = np.array([float(r[col + "_field"]) for r in rows if float(r["eps2_target"]) == p])
+            assert fs["x"][k] == p and np.isclose(fs["mean"][k], v.mean(), rtol=1e-12) and fs["lo"][k] == v.min() and fs["hi"][k] == v.max(), (col, p)
+        cur = f6[col + "_exact"]
+        assert cur["x"].size >= 40 and np.all(np.diff(cur["x"]) > 0), cur["x"]
+        assert cur["x"][0] < points[0] and cur["x"][-1] > points[-1], (cur["x"][0], cur["x"][-1])
+        for p in points:
+            k = np.flatnonzero(cur["x"] == p)
+            assert k.size == 1, f"the exact curve of {col} misses the sweep point {p}"
+            ex = {float(r[col + "_exact"]) for r in rows if float(r["eps2_target"]) == p}
+            assert len(ex) == 1 and np.isclose(cur["y"][k[0]], ex.pop(), rtol=1e-9), (col, p, cur["y"][k[0]])
+    curves = {c: f6[c + "_exact"] for c in ("S_12", "S_13", "S_23")}
+    x = curves["S_12"]["x"]
+    assert np.all(np.diff(curves["S_12"]["y"]) > 0) and np.all(np.diff(curves["S_13"]["y"]) < 0), "S_12 rises, S_13 falls with the carbon fraction"
+    with h5py.File(out, "r") as f:
+        lx, m, ax_, ay_ = (float(f["model"].attrs[k]) for k in ("lambda_x", "m", "alpha_x_per_um", "alpha_y_per_um"))
+    rice = 2 * np.sqrt(2) / np.pi * ax_ * np.exp(-lx * lx / 2)  # S_12 + S_13 = the whole level set {X = lambda_X}
+    assert np.allclose(curves["S_12"]["y"] + curves["S_13"]["y"], rice, rtol=1e-12)
+    env = dict(pgtest.ENV)
+    for j in (0, len(x) // 3, len(x) - 1):
+        p = subprocess.run([os.path.join(pgtest.ROOT, "bin", "test_interface"), "-lambda_x", repr(lx), "-eps2", repr(float(x[j])), "-m", repr(m), "-alpha_x", repr(ax_), "-alpha_y", repr(ay_)],
+                           env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        sp = [float(v) for v in next(line for line in p.stdout.splitlines() if line.startswith("S_pair")).split()[1:]]
+        assert np.allclose([curves[c]["y"][j] for c in ("S_12", "S_13", "S_23")], sp, rtol=1e-9), (x[j], sp)
 
     with h5py.File(out, "r") as f:
         # Figures 3 and 4 are drawn at the point nearest model.carbon_fraction = 0.3372 (tiny.yaml)

@@ -88,6 +88,7 @@ typedef struct {
   PgLabelMap input_labels;                   /* values -> phases of every three-phase label input */
   PetscBool  tiff_labels;                    /* output.tiff_labels: each run's labels also as TIFF */
   PetscBool measure_covariance, measure_intrinsic;
+  PetscBool measure_interface_field; /* model runs: field-based interface areas (crossing.c) */
   double    measure_range_um; /* 0 = a quarter of the shortest side */
   int       measure_periodic; /* 0 auto, 1 yes, 2 no */
   unsigned  measure_axes;     /* bit a set: axis a (0 x, 1 y, 2 z) for percolation, MIP, tortuosity */

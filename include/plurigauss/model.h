@@ -18,6 +18,11 @@ PetscErrorCode PgModelCarbonFraction(double lambda_x, double lambda_z, double m,
 PetscErrorCode PgModelLambdaZ(double lambda_x, double m, double eps2, double *lambda_z);
 /// eq. 7 with the 1/(2 pi) misprint removed: C11 = eps1^2 + int_0^rho phi2(l, l, g) dg.
 PetscErrorCode PgModelC11(double lambda_x, double rho, double *c11);
+/// Exact expected surface area per unit volume (1/um) of each phase, S[0..2] = S_1, S_2, S_3, and
+/// of each pairwise interface, S_pair[0..2] = S_12, S_13, S_23, of the continuum model (Rice's
+/// formula for the level sets {X = lambda_X}, {Z = lambda_Z} restricted to the other field's side;
+/// derivation in docs/interface-areas.md). m in [0, 1], alphas > 0.
+PetscErrorCode PgModelInterfaceAreas(double lambda_x, double lambda_z, double m, double alpha_x_per_um, double alpha_y_per_um, double S[3], double S_pair[3]);
 
 /// Labels of the current field realisation (two buffers: X and Y).
 PetscErrorCode PgModelThreshold(PgField field, double lambda_x, double lambda_z, double m, PgLabels labels);

@@ -23,6 +23,7 @@
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
 #include <plurigauss/model.h>
+#include <plurigauss/stage.h>
 
 #include <math.h>
 #include <malloc.h>
@@ -37,12 +38,13 @@ static volatile sig_atomic_t stop_requested = 0;
 static void                  OnStopSignal(int sig) { stop_requested = sig; }
 
 typedef struct {
-  PetscLogStage segment, calibrate, generate, threshold, measure, io;
+  PetscLogStage setup, segment, calibrate, generate, threshold, measure, io;
 } Stages;
 
 static PetscErrorCode RegisterStages(Stages *s)
 {
   PetscFunctionBeginUser;
+  PetscCall(PetscLogStageRegister("setup", &s->setup));
   PetscCall(PetscLogStageRegister("segment", &s->segment));
   PetscCall(PetscLogStageRegister("calibrate", &s->calibrate));
   PetscCall(PetscLogStageRegister("generate", &s->generate));
@@ -96,17 +98,17 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   /* read and check the labels before any output is touched */
   double t0 = MPI_Wtime(), t1;
   PetscCall(PgLabelsCreate(grid, &labels));
-  PetscCall(PetscLogStagePush(st->io));
+  PetscCall(PgStagePush(st->io, "io"));
   PetscCall(PgImageRead(grid, cfg->input_image, labels));
-  PetscCall(PetscLogStagePop());
+  PetscCall(PgStagePop());
   t1 = MPI_Wtime();
   PetscCall(PgOutputOpen(grid, cfg, 1, &out));
   if (!PgOutputHasRun(out, 0)) {
     PgRow row = {0};
     PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_FALSE), &measure));
-    PetscCall(PetscLogStagePush(st->measure));
+    PetscCall(PgStagePush(st->measure, "measure"));
     PetscCall(PgMeasureRun(measure, labels, out, 0, &row));
-    PetscCall(PetscLogStagePop());
+    PetscCall(PgStagePop());
     PetscCall(PgMeasureDestroy(&measure));
     PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));
@@ -152,6 +154,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   }
 
   const int nruns = (int)(cfg->nsweep * cfg->realizations);
+  PetscCall(PgStagePush(st->setup, "setup"));
   PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &grid));
   PetscCall(PgOutputOpen(grid, cfg, nruns, &out));
   PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
@@ -180,6 +183,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PetscPrintf(comm, "plurigauss: bare FFT (the floor of generation) %.4g s\n", t_bare));
     }
   }
+  PetscCall(PgStagePop());
   {
     PgRow m = {0};
     PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg->alpha_x_per_um));
@@ -211,7 +215,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PgRow          row = {0};
 
       double t_nvp = 0; /* one buffer: the NVP threshold runs between the two syntheses */
-      PetscCall(PetscLogStagePush(st->generate));
+      PetscCall(PgStagePush(st->generate, "generate"));
       if (!have_field && !cfg->low_memory) PetscCall(PgFieldGenerate(field, seed));
       if (!have_field && cfg->low_memory) {
         PetscCall(PgFieldGenerateX(field, seed));
@@ -221,13 +225,13 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
         PetscCall(PgFieldGenerateZ(field, seed, cfg->m));
       }
       have_field = cfg->common_random_numbers;
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t1 = MPI_Wtime() - t_nvp;
 
-      PetscCall(PetscLogStagePush(st->threshold));
+      PetscCall(PgStagePush(st->threshold, "threshold"));
       if (cfg->low_memory) PetscCall(PgModelThresholdZ(field, lambda_z[p], labels));
       else PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg->m, labels));
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t2 = MPI_Wtime();
 
       PetscCall(PgRowSet(&row, "eps2_target", target));
@@ -236,11 +240,11 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PgRowSet(&row, "lambda_x", lambda_x));
       PetscCall(PgRowSet(&row, "lambda_z", lambda_z[p]));
       PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
-      PetscCall(PetscLogStagePush(st->measure));
+      PetscCall(PgStagePush(st->measure, "measure"));
       PetscCall(PgMeasureRun(measure, labels, out, k, &row));
       /* validation: the realizations of the calibrated point (its carbon fraction) */
       if (cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) PetscCall(PgCalibrationAddRealization(cal, PgMeasureGetCovariance(measure)));
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t3 = MPI_Wtime();
       PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
       PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1));
@@ -251,9 +255,9 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
         PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(grid) / grid->size)));
       }
 
-      PetscCall(PetscLogStagePush(st->io));
+      PetscCall(PgStagePush(st->io, "io"));
       PetscCall(PgOutputWriteRun(out, k, &row, cfg->write_phase ? labels : NULL, cfg->write_fields ? field : NULL));
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t4 = MPI_Wtime();
 
       ndone_here++;
@@ -289,14 +293,16 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
 
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
+  PetscCall(PgStagePush(st.setup, "setup"));
   PetscCall(PgConfigLoad(comm, deck, &cfg));
+  PetscCall(PgStagePop());
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
   if (cfg.seg_volume[0] || cfg.seg_images[0]) {
-    PetscCall(PetscLogStagePush(st.segment));
+    PetscCall(PgStagePush(st.segment, "segment"));
     PetscCall(PgSegmentStage(comm, &cfg));
-    PetscCall(PetscLogStagePop());
+    PetscCall(PgStagePop());
     if (!cfg.cal_volume[0] && !cfg.input_image[0]) {
       /* segmentation only: nothing to calibrate or measure */
       *exit_status = 0;
@@ -307,10 +313,10 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   if (cfg.cal_volume[0]) {
     PgCalibration cal = NULL;
     double        t0  = MPI_Wtime();
-    PetscCall(PetscLogStagePush(st.calibrate));
+    PetscCall(PgStagePush(st.calibrate, "calibrate"));
     PetscCall(PgCalibrationCreate(comm, &cfg, &cal));
     PetscCall(PgCalibrationRun(cal));
-    PetscCall(PetscLogStagePop());
+    PetscCall(PgStagePop());
     PetscCall(PgCalibrationView(cal));
     PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
     PetscCall(PgCalibrationApply(cal, &cfg));

@@ -4,13 +4,17 @@ number of cores, one curve per problem (size, precision, stage, ...).
 
 Usage: /usr/bin/python3 postprocess/plot_scaling.py TABLE.csv [TABLE.csv ...] [--png FILE] [--time COLUMN]
 
-A table needs a `ranks` (or `cores`) column and a time column in seconds: --time, else the first
-of t_stage_s, t_generate_s, t_mpi_s, t_min_s present. cores = ranks x threads (`threads`, default
-1) unless a `cores` column exists. Rows that differ only in their cores form one curve; the other
-identifying columns present (kind, what, stage, phase, n, nx, ny, nz, voxels_per_rank, precision,
-planner, layout, threads) name it. Efficiency against the curve's row with the fewest cores:
-strong t1 c1 / (t c); weak (a `kind` column equal to weak) t1 / t. Works with the benchmarks/*.csv
-of this repository and the tables of benchmarks/scaling_table.py.
+A table needs a `ranks` (or `cores`) column and time columns in seconds. A per-stage scaling table
+(benchmarks/scaling_table.py: jobs/strong_scaling.sbatch, jobs/weak_scaling.sbatch,
+benchmarks/bench_scaling.py) has one column per stage (t_generate_s, t_covariance_s, ...,
+t_conductivity_s, t_measure_s, t_run_s): every stage present becomes its own curve. Otherwise the
+time is --time, else the first of t_stage_s, t_generate_s, t_mpi_s, t_min_s present. cores =
+ranks x threads (`threads`, default 1) unless a `cores` column exists. Rows that differ only in
+their cores form one curve; the other identifying columns present (kind, what, stage, phase, n,
+nx, ny, nz, voxels_per_rank, precision, planner, layout, threads) name it. Efficiency against the
+curve's row with the fewest cores: strong t1 c1 / (t c); weak (a `kind` column equal to weak)
+t1 / t. Works with the benchmarks/*.csv of this repository and the tables of
+benchmarks/scaling_table.py.
 """
 import argparse
 import os
@@ -23,7 +27,21 @@ import pgplot as pg  # noqa: E402
 from pgplot import plt  # noqa: E402
 
 TIMES = ["t_stage_s", "t_generate_s", "t_mpi_s", "t_min_s"]  # a per-stage table: its stage time
+# the stage columns of a scaling table (benchmarks/scaling_table.py), in pipeline order
+STAGE_TIMES = ["t_generate_s", "t_threshold_s", "t_covariance_s", "t_components_s", "t_opening_s", "t_geodesic_s", "t_conductivity_s",
+               "t_measure_s", "t_run_s"]
 KEYS = ["kind", "what", "stage", "phase", "n", "nx", "ny", "nz", "voxels_per_rank", "precision", "planner", "layout"]
+
+
+def time_columns(rows, tcol=None):
+    """The time columns to draw: --time, else every stage of a scaling table, else the first of TIMES."""
+    if tcol:
+        return [tcol] if tcol in rows[0] else []
+    stages = [c for c in STAGE_TIMES if c in rows[0] and any(isinstance(r[c], float) and r[c] > 0 for r in rows)]
+    if "t_run_s" in rows[0] and stages:
+        return stages
+    c = next((c for c in TIMES if c in rows[0]), None)
+    return [c] if c else []
 
 
 def curves(path, tcol=None):
@@ -31,9 +49,14 @@ def curves(path, tcol=None):
     rows = pg.read_rows(path)
     if not rows or not ("ranks" in rows[0] or "cores" in rows[0]):
         return {}
-    tcol = tcol or next((c for c in TIMES if c in rows[0]), None)
-    if tcol is None or tcol not in rows[0]:
-        return {}
+    res = {}
+    for col in time_columns(rows, tcol):
+        res.update(curves_of(path, rows, col, len(time_columns(rows, tcol)) > 1))
+    return res
+
+
+def curves_of(path, rows, tcol, per_stage):
+    """The curves of one time column (per_stage: named by the stage)."""
     keys = [k for k in KEYS if k in rows[0] and len({str(r[k]) for r in rows}) > 1]
     by_threads = "cores" not in rows[0] and "threads" in rows[0]
     if by_threads and len({r["threads"] for r in rows}) > 1:
@@ -44,8 +67,13 @@ def curves(path, tcol=None):
         t = r[tcol]
         if not isinstance(t, float) or not np.isfinite(t) or t <= 0:
             continue
-        lab = ", ".join("%s=%s" % (k, (("%g" % r[k]) if isinstance(r[k], float) else r[k])) for k in keys) or os.path.basename(path)
+        kind = str(r.get("kind", ""))
+        # what changes with the cores by construction: the slab in strong scaling, the grid in weak
+        own = [k for k in keys if not (kind == "strong" and k == "voxels_per_rank") and not (kind == "weak" and k in ("nx", "ny", "nz"))]
+        lab = ", ".join("%s=%s" % (k, (("%g" % r[k]) if isinstance(r[k], float) else r[k])) for k in own) or os.path.basename(path)
         lab = "%s: %s" % (os.path.splitext(os.path.basename(path))[0], lab)
+        if per_stage:
+            lab = "%s %s" % (tcol[2:-2], lab)
         weak = str(r.get("kind", "")) == "weak"
         out.setdefault(lab, [[], [], weak])
         out[lab][0].append(cores)

@@ -121,31 +121,34 @@ def predict(N, P, T, coef, cs, a):
     return out
 
 
-def evaluate(N, cores, coef, cs, a):
-    """The best ranks x threads for N^3 on cores: (efficiency, P, T, per-stage prediction)."""
+def options(N, cores, coef, cs, a):
+    """Every ranks x threads choice for N^3 on cores (T a power of 2 up to a node, P = cores / T
+    <= N): [(efficiency, P, T, per-stage prediction)], best first."""
     ideal = sum(cs[s] for s in cs) * N ** 3 / cores
-    best = None
+    out = []
     T = 1
     while T <= min(cores, a.cores_per_node):
         P = cores // T
         if P * T == cores and P <= N:
             pr = predict(N, P, T, coef, cs, a)
-            total = sum(sum(v[:3]) for v in pr.values())
-            e = ideal / total
-            if best is None or e > best[0]:
-                best = (e, P, T, pr)
+            out.append((ideal / sum(sum(v[:3]) for v in pr.values()), P, T, pr))
         T *= 2
-    return best
+    return sorted(out, key=lambda x: -x[0])
 
 
-def limiting(pr, cs, N, cores):
+def evaluate(N, cores, coef, cs, a):
+    """The best ranks x threads for N^3 on cores: (efficiency, P, T, per-stage prediction)."""
+    return options(N, cores, coef, cs, a)[0]
+
+
+def limiting(pr, cs, N, cores, T, a):
     """The stage that loses the most time against its ideal, and why."""
     ideal = {s: cs[s] * N ** 3 / cores for s in pr}
     s = max(pr, key=lambda k: sum(pr[k][:3]) - ideal[k])
     comp, bw, lat, nbytes = pr[s]
-    parts = {"compute beyond ideal (threads not used)": comp - ideal[s], "bandwidth": bw, "latency": lat}
-    why = max(parts, key=parts.get)
-    return s, why, nbytes
+    threads = (f"its compute runs on 1 of the {T} threads of a rank" if s in SINGLE_THREADED else f"{T} threads at efficiency {a.thread_efficiency:g}")
+    parts = {threads: comp - ideal[s], f"bandwidth ({human(nbytes)} received per rank)": bw, "latency": lat}
+    return s, max(parts, key=parts.get)
 
 
 def human(b):
@@ -192,19 +195,21 @@ def main():
         for cores in (64, 512, 4096):
             e, P, T, pr = evaluate(N, cores, coef, cs, a)
             st_eff = {s: cs[s] * N ** 3 / cores / sum(pr[s][:3]) if sum(pr[s][:3]) > 0 else 1.0 for s in pr}
-            s, why, nb = limiting(pr, cs, N, cores)
+            s, why = limiting(pr, cs, N, cores, T, a)
             print(f"| {N} | {cores} | {P} × {T} | {sum(v[0] for v in pr.values()):.0f} | {sum(v[1] for v in pr.values()):.0f} | "
                   f"{sum(v[2] for v in pr.values()):.1f} | {e:.2f} | " + " | ".join(f"{st_eff.get(x, 1):.2f}" for x in STAGES)
-                  + f" | {s} ({why}, {human(nb)} per rank) | {BYTES_PER_VOXEL * N ** 3 / cores / 1e9:.1f} |")
-    print()
+                  + f" | {s}: {why} | {BYTES_PER_VOXEL * N ** 3 / cores / 1e9:.1f} |")
     for N, cores, target in ((2048, 512, 0.5), (4096, 4096, 0.3)):
-        e, P, T, pr = evaluate(N, cores, coef, cs, a)
-        s, why, nb = limiting(pr, cs, N, cores)
-        comp, bw, lat, _ = pr[s]
-        print(f"Target N = {N} on {cores} cores: predicted whole-pipeline efficiency {e:.2f} (target {target}) at {P} ranks × {T} threads; "
-              f"limited by {s}: {why} ({human(nb)} received per rank: {bw:.1f} s at {a.bandwidth * T / a.cores_per_node / 1e9:.2g} GB/s per rank, "
-              f"latency {lat:.2f} s, compute {comp:.1f} s)")
-
+        opts = options(N, cores, coef, cs, a)
+        print(f"\nTarget N = {N} on {cores} cores (issue 13: efficiency >= {target}), every ranks × threads choice:\n")
+        print("| ranks × threads | efficiency | compute s | bandwidth s | latency s | limited by |")
+        print("|---|---|---|---|---|---|")
+        for e, P, T, pr in opts:
+            s, why = limiting(pr, cs, N, cores, T, a)
+            print(f"| {P} × {T} | {e:.2f} | {sum(v[0] for v in pr.values()):.0f} | {sum(v[1] for v in pr.values()):.0f} | {sum(v[2] for v in pr.values()):.1f} | {s}: {why} |")
+        e, P, T, pr = opts[0]
+        s, why = limiting(pr, cs, N, cores, T, a)
+        print(f"\nBest: {P} ranks × {T} threads, predicted whole-pipeline efficiency {e:.2f} (target {target}); limited by {s}: {why}.")
 
 if __name__ == "__main__":
     main()

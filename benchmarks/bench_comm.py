@@ -129,7 +129,7 @@ def table(rows, kind, shape_label):
     ps = sorted({int(r["ranks"]) for r in sel})
     cell = {(r["stage"], int(r["ranks"])): r for r in sel}
     present = [s for s in STAGES if any((s, p) in cell and int(cell[(s, p)]["calls_max"]) > 0 for p in ps)]
-    lo, hi = (ps[1] if ps[0] == 1 and len(ps) > 2 else ps[0]), ps[-1]
+    lo, hi = (4 if 4 in ps else next((p for p in ps if p > 1), ps[0])), ps[-1]
     if kind == "weak":
         growth_head = f"growth {lo} → {hi}"
     else:
@@ -197,8 +197,9 @@ def main():
         for kind, p, shape in configs:
             summ, secs = run(tmp, p, shape, solve, a.timeout)
             for stage in STAGES:
-                if stage not in summ:
-                    continue
+                if stage not in summ:  # no call in this run: a row of zeros
+                    summ[stage] = dict(bytes_received_max=0, bytes_received_mean=0, bytes_sent_max=0, calls_max=0, messages_max=0,
+                                       dominant_function="", dominant_share="")
                 rows.append(dict(kind=kind, nx=shape[0], ny=shape[1], nz=shape[2], ranks=p, solve=int(solve), stage=stage, **summ[stage],
                                  seconds=round(secs[stage], 4) if stage in secs else ""))
     with open(a.out, "w", newline="") as f:

@@ -31,8 +31,10 @@ file system).
 Prints the fit, the predictions for N = 2048 and 4096 on 64, 512 and 4096 cores at the best
 ranks x threads, and the two targets of issue 13 (N = 2048 on 512 cores, N = 4096 on 4096 cores)
 with the stage that limits.
+--flat STAGE,... models those stages as if their exchange did not grow with P (their bytes and
+messages per face voxel at the fewest ranks measured): the scenario of issue 13's fixes.
 Usage: /usr/bin/python3 benchmarks/comm_model.py [--bandwidth 12.5e9] [--latency 2e-6] [--cores-per-node 64]
-         [--thread-efficiency 0.7] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
+         [--thread-efficiency 0.7] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
 """
 import argparse
 import csv
@@ -164,6 +166,8 @@ def main():
     ap.add_argument("--latency", type=float, default=2e-6, help="seconds per message")
     ap.add_argument("--cores-per-node", type=int, default=64)
     ap.add_argument("--thread-efficiency", type=float, default=0.7, help="theta: a threaded stage's speed-up per extra thread")
+    ap.add_argument("--flat", default="", help="comma list of stages to model as fixed: their bytes and messages per face voxel at the "
+                    "fewest ranks (> 1) measured, whatever P (what an algorithm that does not grow with P would exchange)")
     ap.add_argument("--comm", default=os.path.join(ROOT, "benchmarks", "bench_comm.csv"))
     ap.add_argument("--compute", default=os.path.join(ROOT, "benchmarks", "bench_scaling.csv"))
     a = ap.parse_args()
@@ -176,10 +180,16 @@ def main():
     for s in STAGES:
         cb, rb = fit(data[s], byte_features, 4)
         cm, _ = fit(data[s], msg_features, 5)
+        if s in a.flat.split(","):  # scenario: the stage's exchange stops growing with P
+            pts = [p for p in data[s] if p[3] > 1]
+            if pts:
+                p0 = min(pts, key=lambda p: (p[3], -p[0] * p[1]))
+                cb = np.array([0.0, p0[4] / (p0[0] * p0[1]), 0, 0, 0])
+                cm = np.array([float(p0[5]), 0, 0, 0])
         coef[s] = (cb, cm)
         worst = max(rb, key=lambda x: abs(x[2] / x[1] - 1)) if rb else None
         wtxt = f"{worst[2] / worst[1] - 1:+.0%} ({worst[0][0]}×{worst[0][1]}×{worst[0][2]}, P={worst[0][3]})" if worst else "–"
-        print(f"| {s} | " + " | ".join(f"{c:.3g}" if c else "0" for c in cb) + f" | {len(rb)} | {wtxt} | " + ", ".join(f"{c:.3g}" for c in cm) + " |")
+        print(f"| {s} | " + " | ".join(f"{c:.3g}" if c > 1e-6 else "0" for c in cb) + f" | {len(rb)} | {wtxt} | " + ", ".join(f"{c:.3g}" if c > 1e-6 else "0" for c in cm) + " |")
     print("\nResiduals (measured → fitted bytes per rank):")
     for s in STAGES:
         _, rb = fit(data[s], byte_features, 4)
@@ -187,6 +197,8 @@ def main():
             print(f"  {s:13s} " + "  ".join(f"{p[0]}×{p[2]}/{p[3]}: {human(m)}→{f / m - 1:+.0%}" for p, m, f in sorted(rb, key=lambda x: (x[0][0], x[0][2], x[0][3]))))
     print(f"\nCompute: core-seconds per voxel from the 1-core row of {os.path.relpath(a.compute, ROOT)} ({'×'.join(map(str, shape))}): "
           + ", ".join(f"{s} {v * 1e9:.3g} ns" for s, v in cs.items()))
+    if a.flat:
+        print(f"Scenario --flat {a.flat}: those stages exchange, whatever P, the bytes and messages per face voxel measured at the fewest ranks")
     print(f"Network: {a.bandwidth / 1e9:g} GB/s per node, {a.latency * 1e6:g} us per message, {a.cores_per_node} cores per node; "
           f"threaded stages speed up by 1 + {a.thread_efficiency:g} (T - 1)\n")
     print("| N | cores | best ranks × threads | compute s | bandwidth s | latency s | efficiency | " + " | ".join(STAGES) + " | limited by | GB per core |")

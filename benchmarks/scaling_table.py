@@ -15,7 +15,7 @@ numpy).
       share a table.
   scaling_table.py show TABLE
       prints the table in markdown: per group of rows (same kind, what, precision, and grid for
-      strong scaling or voxels per rank for weak), one row per core count with every stage's
+      strong scaling or voxels per core for weak), one row per core count with every stage's
       seconds and parallel efficiency against the group's row with the fewest cores: strong
       E = t1 c1 / (t c), weak E = t1 / t.
 """
@@ -108,7 +108,8 @@ def append(a):
 def groups(rows):
     out = {}
     for r in rows:
-        key = (r["kind"], r.get("what", ""), r["precision"], (r["nx"], r["ny"], r["nz"]) if r["kind"] == "strong" else r["voxels_per_rank"])
+        # weak scaling keeps the voxels per core (ranks x threads) fixed
+        key = (r["kind"], r.get("what", ""), r["precision"], (r["nx"], r["ny"], r["nz"]) if r["kind"] == "strong" else int(r["voxels"]) // int(r["cores"]))
         out.setdefault(key, []).append(r)
     for g in out.values():
         g.sort(key=lambda r: (int(r["cores"]), r["date"]))
@@ -125,7 +126,7 @@ def markdown(rows):
     for (kind, what, precision, _), g in groups(rows).items():
         stages = [s for s in STAGES if s != "cov_fft" and any(r.get(f"t_{s}_s", "") not in ("", "nan") for r in g)]
         base = g[0]
-        per_rank = f"{int(base['voxels_per_rank'])} voxels per rank" if kind == "weak" else f"{base['nx']}×{base['ny']}×{base['nz']}"
+        per_rank = f"{int(base['voxels']) // int(base['cores'])} voxels per core" if kind == "weak" else f"{base['nx']}×{base['ny']}×{base['nz']}"
         lines += ["", f"**{kind} scaling, {what or 'pipeline'}, {precision}, {per_rank}**: seconds per realization (parallel efficiency)", "",
                   "| nodes | ranks | threads | cores | grid | " + " | ".join(stages) + " | bare FFT | B/voxel |",
                   "|---|---|---|---|---|" + "---|" * (len(stages) + 2)]

@@ -433,7 +433,10 @@ def test_slurm_scaling_scripts():
                 assert int(r["realizations"]) == 3 and t.get("t_generate_s", 0) > 0 and set(t) == {"t_generate_s", "t_threshold_s", "t_measure_s", "t_run_s"}, \
                     f"a generation-only row times {sorted(t)}"
             assert abs(t["t_run_s"] - (t["t_generate_s"] + t["t_threshold_s"] + t["t_measure_s"])) <= 1e-3 * t["t_run_s"] + 1e-6, f"t_run_s of {r}"
-        logs = {k: open(os.path.join(c.work, f"slurm-pg-{k}-{i}.out")).read() for k, i in zip(("strong", "weak"), ids)}
+        logs = {}
+        for k, i in zip(("strong", "weak"), ids):
+            with open(os.path.join(c.work, f"slurm-pg-{k}-{i}.out")) as f:
+                logs[k] = f.read()
         head = "| nodes | ranks | threads | cores | grid | generate | threshold | covariance | components | opening | geodesic | conductivity | measure | run |"
         assert head in logs["strong"] and re.search(r"\| 1 \| 1 \| 1 \| 1 \| 48×48×48 \| [0-9.e+-]+ \(1\.00\) \|", logs["strong"]), \
             "no per-stage markdown table with efficiencies in the strong-scaling job log"

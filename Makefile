@@ -5,6 +5,8 @@
 #   make check      set up, build, run the test suite (tests/run_tests.py)
 #   make tests      build the C test drivers tests/c/test_*.c into bin/
 #   make bench      benchmarks (not part of check)
+#   make commcount  bin/libcommcount.so, the PMPI byte counter of benchmarks/commcount.c
+#                   (mpirun -x LD_PRELOAD=$PWD/bin/libcommcount.so -x PG_COMMCOUNT_OUT=comm.csv ...)
 #   make segment-example
 #                   grey images -> labels -> parameters -> validated realizations -> figures:
 #                   renders data of known structure, runs inputs/segment_example.yaml, plots it
@@ -98,8 +100,14 @@ build bin:
 # C test drivers: tests/c/test_NAME.c -> bin/test_NAME, linked with every module but main.
 TEST_BIN := $(patsubst tests/c/%.c,bin/%,$(wildcard tests/c/test_*.c))
 LIB_OBJ  := $(filter-out build/main.o,$(OBJ))
-.PHONY: tests
-tests: $(TEST_BIN)
+.PHONY: tests commcount
+tests: $(TEST_BIN) bin/libcommcount.so
+
+# the PMPI profiling library (benchmarks/commcount.c), loaded with LD_PRELOAD into the ranks
+commcount: bin/libcommcount.so
+bin/libcommcount.so: benchmarks/commcount.c | bin
+	@$(if $(V),,echo "  LD   $@")
+	$(Q)$(MPICC) -std=c11 -O2 -g -fPIC -shared -Wall -Wextra $(WERROR) -o $@ $<
 
 bin/test_%: tests/c/test_%.c $(LIB_OBJ) | bin build
 	@$(if $(V),,echo "  CCLD $@")

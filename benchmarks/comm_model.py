@@ -1,98 +1,227 @@
 #!/usr/bin/env python3
-"""Communication model of every stage and predicted parallel efficiency on a cluster.
+"""Communication model of every stage, fitted to measured bytes, and the predicted parallel
+efficiency of the whole pipeline on a cluster (issue 13).
 
-Compute: the core-seconds per voxel of each stage measured on this machine (the 1-core strong row of
-benchmarks/bench_scaling.csv), assumed to carry over per core (the stages are memory-bound loops and
-FFTs; a cluster core is not slower than this one). Communication, bytes sent per rank per
-realization (N^3 grid, P MPI ranks in z-slabs, T threads each; see benchmarks/README.md):
-  generate    2 FFTW-MPI c2r transforms, single precision, one global transpose each:
-              2 * 4 N^3 / P bytes, all-to-all (P - 1 messages each)
-  threshold   none (one allreduce of 3 counts)
-  covariance  6 transforms in double precision: 6 * 8 N^3 / P bytes, all-to-all
-  components  per call: halo 2 * 4 N^2 bytes + all-gather of the boundary pieces (24 bytes per
-              piece reaching a slab face, f = 0.05 pieces per face voxel), received from all ranks:
-              P * 2 * 24 f N^2 bytes; calls: 3 phases (percolation) + 3 phases * K levels (MIP)
-  opening     per distance transform 2 prefix scans of one int32 plane: 2 log2(P) * 4 N^2 bytes;
-              transforms: 3 phases * (2 + 4 K) (phase EDTs, cPSD and 3 MIP dilations per level)
-  geodesic    per axis and phase: R rounds of 2 float planes (8 N^2 bytes) and one allreduce; for z
-              the transposed labels N^3 / P bytes all-to-all; 9 problems
-  conductivity per phase along z (3 solves): I = 10 CG iterations, each a halo of the boundary
-              plane's unknowns to both neighbours (2 * 8 eps N^2 bytes) and 2 allreduces, and the AMG
-              setup and V-cycles, modelled as 5 such exchanges per iteration (coarse levels:
-              latency-bound, log2 P each)
-  io          the labels, N^3 / P bytes to the file system (not in the network model)
-Network: per node injection bandwidth B (default 12.5 GB/s), latency a (2 us), C cores per node
-(default 64); a rank gets B / (ranks per node). All-to-all time = a (P - 1) + bytes / B_rank;
-scans and all-gathers a log2 P + bytes / B_rank. Efficiency = compute / (compute + communication)
-(no overlap assumed, so a lower bound). Slabs need P <= N: beyond, threads per rank T = cores / N.
-Prints a markdown table for N = 2048, 4096 and 64, 512, 4096 cores.
+Communication: the bytes that one rank receives in each stage, as counted by the PMPI byte counter
+in benchmarks/bench_comm.csv (benchmarks/bench_comm.py: the paper's pipeline at N^3 for several N
+and P, and in weak scaling), fitted per stage by non-negative least squares on the relative error
+to the terms (A = nx ny the slab face, V = nx ny nz the volume, P ranks in z-slabs):
+  V/P (1 - 1/P)   all-to-all of the volume (FFT transposes, the geodesic z transpose)
+  A               plane exchanges whose number does not depend on P (halos)
+  A log2 P        scans and tree merges over the slabs
+  A (P - 1)       all-gathers of plane-sized data, or rounds that cross every slab
+  P - 1           per-rank small items (counts) from every rank
+and likewise the messages one rank sends (bench_comm.py's estimate from the calls) to 1, log2 P,
+P - 1 and sqrt(A) (rounds that grow with the edge). The fit and its residuals are printed per
+stage; a term the data cannot tell apart from another gets the smaller coefficient NNLS finds.
+Compute: the core-seconds per voxel of each stage measured on this machine (the 1-core strong
+row of benchmarks/bench_scaling.csv: t_<stage>_s / voxels; "measure_rest" is the measure stage
+minus its timed parts: volume fractions, intrinsic volumes, the curves' writes), assumed to carry
+over per core to a cluster (the stages are memory-bound loops and FFTs).
+Ranks x threads: P ranks of T threads on P T cores, P <= N (slabs; the FFT's transposed layout
+also splits y). Threads share their rank's bytes; a stage's compute speeds up by 1 + theta (T - 1)
+with theta = --thread-efficiency for the threaded stages and 0 for components and geodesic (one
+thread by design).
+Network: per node injection bandwidth B (--bandwidth, default 12.5 GB/s), latency a (--latency,
+2 us), C cores per node (--cores-per-node, 64); a rank gets B T / C; every byte crosses the NIC
+(intra-node traffic counted as inter-node: conservative). Stage time = compute + bytes / (B T / C)
++ a messages (no overlap, so a lower bound on efficiency). Efficiency = (1-core compute / cores) /
+(sum over stages of the stage times). setup, io and other are left out (once per job, or to the
+file system).
+Prints the fit, the predictions for N = 2048 and 4096 on 64, 512 and 4096 cores at the best
+ranks x threads, and the two targets of issue 13 (N = 2048 on 512 cores, N = 4096 on 4096 cores)
+with the stage that limits.
+--flat STAGE,... models those stages as if their exchange did not grow with P (their bytes and
+messages per face voxel at the fewest ranks measured): the scenario of issue 13's fixes.
 Usage: /usr/bin/python3 benchmarks/comm_model.py [--bandwidth 12.5e9] [--latency 2e-6] [--cores-per-node 64]
+         [--thread-efficiency 0.7] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
 """
 import argparse
 import csv
 import math
 import os
 
+import numpy as np
+from scipy.optimize import nnls
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-K_LEVELS = 8      # radius levels of the openings at the paper's resolution (R / voxel)
-ROUNDS = 10       # geodesic halo rounds (bench_pores.csv: 7-13 at 2 ranks)
-CG_ITERATIONS = 10  # conduction solves: 9-12 iterations at rtol 1e-6 with BoomerAMG
-FACE_PIECES = 0.05
-BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase (~200 B per unknown, 40% of the voxels)
+STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity", "measure_rest"]
+COMM_STAGE = {"fractions": "measure_rest", "intrinsic": "measure_rest", "measure": "measure_rest"}  # counted stage -> model stage
+SINGLE_THREADED = {"components", "geodesic"}
+BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1"]
+MSG_TERMS = ["1", "log2 P", "P-1", "sqrt(A)"]
+BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase
 
 
-def core_seconds_per_voxel():
-    path = os.path.join(ROOT, "benchmarks", "bench_scaling.csv")
-    rows = list(csv.DictReader(open(path)))
-    base = [r for r in rows if r["kind"] == "strong" and r["cores"] == "1"]
-    vox = int(base[0]["nx"]) * int(base[0]["ny"]) * int(base[0]["nz"])
-    return {r["stage"]: float(r["seconds"]) / vox for r in base}
+def byte_features(nx, ny, nz, P):
+    A, V = nx * ny, nx * ny * nz
+    if P <= 1:
+        return np.zeros(len(BYTE_TERMS))
+    return np.array([V / P * (1 - 1 / P), A, A * math.log2(P), A * (P - 1), P - 1.0])
 
 
-def model(N, cores, B, a, C, cs):
-    P = min(cores, N)                      # slabs: at most one plane per rank
-    T = cores // P
-    per_node = min(C, cores) // T or 1     # ranks per node
-    Br = B / per_node
-    lg = math.log2(P) if P > 1 else 0
-    vox = N ** 3
-    comp = {s: cs[s] * vox / cores for s in cs}
-    a2a = lambda byts: (a * (P - 1) + byts / Br) if P > 1 else 0.0
-    scan = lambda byts: (a * lg + byts / Br) if P > 1 else 0.0
-    comm = {
-        "generate": a2a(2 * 4 * vox / P),
-        "threshold": scan(24),
-        "covariance": a2a(6 * 8 * vox / P),
-        "components": (3 + 3 * K_LEVELS) * (scan(2 * 4 * N ** 2) + scan(P * 2 * 24 * FACE_PIECES * N ** 2)),
-        "opening": 3 * (2 + 4 * K_LEVELS) * 2 * scan(4 * N ** 2 * lg),
-        "geodesic": 9 * ROUNDS * scan(8 * N ** 2) + 3 * a2a(vox / P),
-        "conductivity": 3 * CG_ITERATIONS * (6 * scan(2 * 8 * 0.35 * N ** 2) + 2 * a * lg * 5),
-    }
-    stages = [s for s in ("generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity") if s in comp]
-    tc = sum(comp[s] for s in stages)
-    tm = sum(comm[s] for s in stages)
-    worst = max(stages, key=lambda s: comm[s] / max(comp[s], 1e-30))
-    return dict(P=P, T=T, t_compute=tc, t_comm=tm, eff=tc / (tc + tm), worst=worst, mem_gb_per_core=BYTES_PER_VOXEL * vox / cores / 1e9,
-                per_stage={s: comp[s] / (comp[s] + comm[s]) for s in stages})
+def msg_features(nx, ny, nz, P):
+    if P <= 1:
+        return np.zeros(len(MSG_TERMS))
+    return np.array([1.0, math.log2(P), P - 1.0, math.sqrt(nx * ny)])
+
+
+def load_comm(path):
+    """{model stage: [(nx, ny, nz, P, bytes, messages)]} summed over the counted stages it gathers."""
+    acc = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            st = COMM_STAGE.get(r["stage"], r["stage"])
+            if st not in STAGES:
+                continue
+            key = (st, r["kind"], int(r["nx"]), int(r["ny"]), int(r["nz"]), int(r["ranks"]))
+            b, m = acc.get(key, (0, 0))
+            acc[key] = (b + int(r["bytes_received_max"]), m + int(r["messages_max"]))  # max per stage summed: an upper bound
+    data = {s: [] for s in STAGES}
+    for (st, _, nx, ny, nz, P), (b, m) in acc.items():
+        data[st].append((nx, ny, nz, P, b, m))
+    return data
+
+
+def fit(points, features, col):
+    """NNLS on the relative error of the points with P > 1 and a non-zero value; returns
+    (coefficients, relative residuals as [(point, measured, fitted)])."""
+    pts = [p for p in points if p[3] > 1 and p[col] > 0]
+    if not pts:
+        return np.zeros(len(features(1, 1, 1, 2))), []
+    X = np.array([features(*p[:4]) / p[col] for p in pts])
+    c, _ = nnls(X, np.ones(len(pts)))
+    return c, [(p, p[col], float(features(*p[:4]) @ c)) for p in pts]
+
+
+def core_seconds_per_voxel(path):
+    """{stage: seconds per voxel on one core} from the 1-core strong row of a scaling table."""
+    rows = [r for r in csv.DictReader(open(path)) if r["kind"] == "strong" and r["cores"] == "1" and r.get("what", "pipeline") == "pipeline"]
+    if not rows:
+        raise SystemExit(f"comm_model: {path} has no 1-core strong pipeline row")
+    r = rows[-1]
+    vox = int(r["nx"]) * int(r["ny"]) * int(r["nz"])
+    t = {s: float(r[f"t_{s}_s"]) for s in STAGES[:-1] if r.get(f"t_{s}_s", "") not in ("", "nan")}
+    parts = sum(t.get(s, 0) for s in ("covariance", "components", "opening", "geodesic", "conductivity"))
+    t["measure_rest"] = max(float(r["t_measure_s"]) - parts, 0.0)
+    return {s: v / vox for s, v in t.items()}, (int(r["nx"]), int(r["ny"]), int(r["nz"]))
+
+
+def predict(N, P, T, coef, cs, a):
+    """Per stage (compute s, bandwidth s, latency s) at N^3 on P ranks x T threads."""
+    Br = a.bandwidth * T / a.cores_per_node if T < a.cores_per_node else a.bandwidth
+    out = {}
+    for s in STAGES:
+        if s not in cs:
+            continue
+        theta = 0.0 if s in SINGLE_THREADED else a.thread_efficiency
+        comp = cs[s] * N ** 3 / P / (1 + theta * (T - 1))
+        cb, cm = coef[s]
+        nbytes = max(float(byte_features(N, N, N, P) @ cb), 0.0)
+        nmsg = max(float(msg_features(N, N, N, P) @ cm), 0.0)
+        out[s] = (comp, nbytes / Br, a.latency * nmsg, nbytes)
+    return out
+
+
+def options(N, cores, coef, cs, a):
+    """Every ranks x threads choice for N^3 on cores (T a power of 2 up to a node, P = cores / T
+    <= N): [(efficiency, P, T, per-stage prediction)], best first."""
+    ideal = sum(cs[s] for s in cs) * N ** 3 / cores
+    out = []
+    T = 1
+    while T <= min(cores, a.cores_per_node):
+        P = cores // T
+        if P * T == cores and P <= N:
+            pr = predict(N, P, T, coef, cs, a)
+            out.append((ideal / sum(sum(v[:3]) for v in pr.values()), P, T, pr))
+        T *= 2
+    return sorted(out, key=lambda x: -x[0])
+
+
+def evaluate(N, cores, coef, cs, a):
+    """The best ranks x threads for N^3 on cores: (efficiency, P, T, per-stage prediction)."""
+    return options(N, cores, coef, cs, a)[0]
+
+
+def limiting(pr, cs, N, cores, T, a):
+    """The stage that loses the most time against its ideal, and why."""
+    ideal = {s: cs[s] * N ** 3 / cores for s in pr}
+    s = max(pr, key=lambda k: sum(pr[k][:3]) - ideal[k])
+    comp, bw, lat, nbytes = pr[s]
+    threads = (f"its compute runs on 1 of the {T} threads of a rank" if s in SINGLE_THREADED else f"{T} threads at efficiency {a.thread_efficiency:g}")
+    parts = {threads: comp - ideal[s], f"bandwidth ({human(nbytes)} received per rank)": bw, "latency": lat}
+    return s, max(parts, key=parts.get)
+
+
+def human(b):
+    for unit, f in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if b >= f:
+            return f"{b / f:.3g} {unit}"
+    return f"{b:.0f} B"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bandwidth", type=float, default=12.5e9)
-    ap.add_argument("--latency", type=float, default=2e-6)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bandwidth", type=float, default=12.5e9, help="injection bandwidth per node, bytes/s")
+    ap.add_argument("--latency", type=float, default=2e-6, help="seconds per message")
     ap.add_argument("--cores-per-node", type=int, default=64)
+    ap.add_argument("--thread-efficiency", type=float, default=0.7, help="theta: a threaded stage's speed-up per extra thread")
+    ap.add_argument("--flat", default="", help="comma list of stages to model as fixed: their bytes and messages per face voxel at the "
+                    "fewest ranks (> 1) measured, whatever P (what an algorithm that does not grow with P would exchange)")
+    ap.add_argument("--comm", default=os.path.join(ROOT, "benchmarks", "bench_comm.csv"))
+    ap.add_argument("--compute", default=os.path.join(ROOT, "benchmarks", "bench_scaling.csv"))
     a = ap.parse_args()
-    cs = core_seconds_per_voxel()
-    cs.pop("measure", None)
-    print("| N | cores | ranks × threads | compute s | communication s | efficiency | generate | covariance | components | opening | geodesic | conductivity | GB per core |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    data = load_comm(a.comm)
+    cs, shape = core_seconds_per_voxel(a.compute)
+    coef = {}
+    print(f"Fit of the bytes one rank receives per stage ({os.path.relpath(a.comm, ROOT)}, P > 1), NNLS on the relative error:\n")
+    print("| stage | " + " | ".join(BYTE_TERMS) + " | points | worst residual | messages: " + ", ".join(MSG_TERMS) + " |")
+    print("|---|" + "---|" * (len(BYTE_TERMS) + 3))
+    for s in STAGES:
+        cb, rb = fit(data[s], byte_features, 4)
+        cm, _ = fit(data[s], msg_features, 5)
+        if s in a.flat.split(","):  # scenario: the stage's exchange stops growing with P
+            pts = [p for p in data[s] if p[3] > 1]
+            if pts:
+                p0 = min(pts, key=lambda p: (p[3], -p[0] * p[1]))
+                cb = np.array([0.0, p0[4] / (p0[0] * p0[1]), 0, 0, 0])
+                cm = np.array([float(p0[5]), 0, 0, 0])
+        coef[s] = (cb, cm)
+        worst = max(rb, key=lambda x: abs(x[2] / x[1] - 1)) if rb else None
+        wtxt = f"{worst[2] / worst[1] - 1:+.0%} ({worst[0][0]}×{worst[0][1]}×{worst[0][2]}, P={worst[0][3]})" if worst else "–"
+        print(f"| {s} | " + " | ".join(f"{c:.3g}" if c > 1e-6 else "0" for c in cb) + f" | {len(rb)} | {wtxt} | " + ", ".join(f"{c:.3g}" if c > 1e-6 else "0" for c in cm) + " |")
+    print("\nResiduals (measured → fitted bytes per rank):")
+    for s in STAGES:
+        _, rb = fit(data[s], byte_features, 4)
+        if rb:
+            print(f"  {s:13s} " + "  ".join(f"{p[0]}×{p[2]}/{p[3]}: {human(m)}→{f / m - 1:+.0%}" for p, m, f in sorted(rb, key=lambda x: (x[0][0], x[0][2], x[0][3]))))
+    print(f"\nCompute: core-seconds per voxel from the 1-core row of {os.path.relpath(a.compute, ROOT)} ({'×'.join(map(str, shape))}): "
+          + ", ".join(f"{s} {v * 1e9:.3g} ns" for s, v in cs.items()))
+    if a.flat:
+        print(f"Scenario --flat {a.flat}: those stages exchange, whatever P, the bytes and messages per face voxel measured at the fewest ranks")
+    print(f"Network: {a.bandwidth / 1e9:g} GB/s per node, {a.latency * 1e6:g} us per message, {a.cores_per_node} cores per node; "
+          f"threaded stages speed up by 1 + {a.thread_efficiency:g} (T - 1)\n")
+    print("| N | cores | best ranks × threads | compute s | bandwidth s | latency s | efficiency | " + " | ".join(STAGES) + " | limited by | GB per core |")
+    print("|---|---|---|---|---|---|---|" + "---|" * len(STAGES) + "---|---|")
     for N in (2048, 4096):
         for cores in (64, 512, 4096):
-            m = model(N, cores, a.bandwidth, a.latency, a.cores_per_node, cs)
-            ps = m["per_stage"]
-            print(f"| {N} | {cores} | {m['P']} × {m['T']} | {m['t_compute']:.0f} | {m['t_comm']:.0f} | {m['eff']:.2f} | "
-                  + " | ".join(f"{ps[s]:.2f}" for s in ("generate", "covariance", "components", "opening", "geodesic", "conductivity")) + f" | {m['mem_gb_per_core']:.1f} |")
-
+            e, P, T, pr = evaluate(N, cores, coef, cs, a)
+            st_eff = {s: cs[s] * N ** 3 / cores / sum(pr[s][:3]) if sum(pr[s][:3]) > 0 else 1.0 for s in pr}
+            s, why = limiting(pr, cs, N, cores, T, a)
+            print(f"| {N} | {cores} | {P} × {T} | {sum(v[0] for v in pr.values()):.0f} | {sum(v[1] for v in pr.values()):.0f} | "
+                  f"{sum(v[2] for v in pr.values()):.1f} | {e:.2f} | " + " | ".join(f"{st_eff.get(x, 1):.2f}" for x in STAGES)
+                  + f" | {s}: {why} | {BYTES_PER_VOXEL * N ** 3 / cores / 1e9:.1f} |")
+    for N, cores, target in ((2048, 512, 0.5), (4096, 4096, 0.3)):
+        opts = options(N, cores, coef, cs, a)
+        print(f"\nTarget N = {N} on {cores} cores (issue 13: efficiency >= {target}), every ranks × threads choice:\n")
+        print("| ranks × threads | efficiency | compute s | bandwidth s | latency s | limited by |")
+        print("|---|---|---|---|---|---|")
+        for e, P, T, pr in opts:
+            s, why = limiting(pr, cs, N, cores, T, a)
+            print(f"| {P} × {T} | {e:.2f} | {sum(v[0] for v in pr.values()):.0f} | {sum(v[1] for v in pr.values()):.0f} | {sum(v[2] for v in pr.values()):.1f} | {s}: {why} |")
+        e, P, T, pr = opts[0]
+        s, why = limiting(pr, cs, N, cores, T, a)
+        print(f"\nBest: {P} ranks × {T} threads, predicted whole-pipeline efficiency {e:.2f} (target {target}); limited by {s}: {why}.")
 
 if __name__ == "__main__":
     main()

@@ -113,12 +113,19 @@ pg_scaling_setup() {
   NNODES=${SLURM_NNODES:-1}
   TPN=$(((NTASKS + NNODES - 1) / NNODES)) # tasks per node of the allocation
   THREADS=${THREADS:-${SLURM_CPUS_PER_TASK:-1}}
-  REPS=${REPS:-3}
   PRECISION=${PRECISION:-single}
   PLANNER=${PLANNER:-measure}
   DECK=${DECK:-$PG_ROOT/inputs/nvp_paper.yaml}
   TABLE=${TABLE:-$PG_ROOT/benchmarks/${PG_KIND}_scaling.csv}
   WORKDIR=${WORKDIR:-out/scaling}
+  WHAT=${WHAT:-pipeline}
+  case "$WHAT" in
+    pipeline) PG_WHAT_ARGS=() ;; # the deck's descriptors and solve, as a production run has them
+    generate) PG_WHAT_ARGS=(-measure_covariance false -measure_intrinsic false -measure_percolation false -measure_psd false -measure_psd2d false
+                            -measure_mip false -measure_tortuosity false -conductivity_solve false) ;;
+    *) pg_die "WHAT=$WHAT: use pipeline (every stage of the deck) or generate (generation only)" ;;
+  esac
+  [ "$WHAT" = generate ] && REPS=${REPS:-3} || REPS=${REPS:-1}
   if [ -z "$RANKS" ]; then # 1, 2, 4, ... up to the allocation, and the allocation itself
     local r=1
     RANKS=
@@ -130,7 +137,7 @@ pg_scaling_setup() {
 }
 
 # pg_scaling_point R NX NY NZ: one run at R ranks (plus the plurigauss options in the array ARGS);
-# its row is appended to TABLE
+# its row (every stage's seconds, from the run's CSV) is appended to TABLE
 pg_scaling_point() {
   local r=$1 shape=$2,$3,$4 nn rc base
   nn=$(((r + TPN - 1) / TPN))
@@ -140,7 +147,7 @@ pg_scaling_point() {
   base=$WORKDIR/${PG_KIND}_${shape//,/x}_${nn}n${r}r${THREADS}t_${SLURM_JOB_ID:-$$}
   pg_log "$PG_KIND: $nn node(s) x $r rank(s) x $THREADS thread(s), $shape voxels: ${LAUNCH[*]}"
   pg_run "${LAUNCH[@]}" "$PG_BIN" "$DECK" -domain_shape "$shape" -sweep_realizations "$REPS" \
-    -output_write_phase false -measure_covariance false -measure_intrinsic false -fft_time_bare -fft_planner "$PLANNER" \
+    -output_write_phase false "${PG_WHAT_ARGS[@]}" -fft_time_bare -fft_planner "$PLANNER" \
     -output_precision "$PRECISION" -threads "$THREADS" -output_file "$base.h5" -output_overwrite "${ARGS[@]}" >"$base.log" 2>&1
   rc=$?
   if [ $rc -ne 0 ]; then
@@ -148,7 +155,7 @@ pg_scaling_point() {
     tail -5 "$base.log"
     return $rc
   fi
-  "$PYTHON" "$PG_ROOT/benchmarks/scaling_table.py" append "$TABLE" --kind "$PG_KIND" --csv "$base.csv" --log "$base.log" --nodes "$nn" \
+  "$PYTHON" "$PG_ROOT/benchmarks/scaling_table.py" append "$TABLE" --kind "$PG_KIND" --what "$WHAT" --csv "$base.csv" --log "$base.log" --nodes "$nn" \
     --ranks "$r" --threads "$THREADS" --shape "$shape" --precision "$PRECISION" --launcher "${LAUNCH[0]}" --job "${SLURM_JOB_ID:-}"
   rm -f "$base.h5" "$base.xdmf"
 }

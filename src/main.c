@@ -25,6 +25,7 @@
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
 #include <plurigauss/model.h>
+#include <plurigauss/stage.h>
 #include <plurigauss/tiff.h>
 
 #include <math.h>
@@ -40,12 +41,13 @@ static volatile sig_atomic_t stop_requested = 0;
 static void                  OnStopSignal(int sig) { stop_requested = sig; }
 
 typedef struct {
-  PetscLogStage segment, calibrate, generate, threshold, measure, io;
+  PetscLogStage setup, segment, calibrate, generate, threshold, measure, io;
 } Stages;
 
 static PetscErrorCode RegisterStages(Stages *s)
 {
   PetscFunctionBeginUser;
+  PetscCall(PetscLogStageRegister("setup", &s->setup));
   PetscCall(PetscLogStageRegister("segment", &s->segment));
   PetscCall(PetscLogStageRegister("calibrate", &s->calibrate));
   PetscCall(PetscLogStageRegister("generate", &s->generate));
@@ -148,17 +150,17 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   /* read and check the labels before any output is touched */
   double t0 = MPI_Wtime(), t1;
   PetscCall(PgLabelsCreate(grid, &labels));
-  PetscCall(PetscLogStagePush(st->io));
+  PetscCall(PgStagePush(st->io, "io"));
   PetscCall(PgImageRead(grid, cfg->input_image, &cfg->input_labels, labels));
-  PetscCall(PetscLogStagePop());
+  PetscCall(PgStagePop());
   t1 = MPI_Wtime();
   PetscCall(PgOutputOpen(grid, cfg, 1, &out));
   if (!PgOutputHasRun(out, 0)) {
     PgRow row = {0};
     PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_FALSE), &measure));
-    PetscCall(PetscLogStagePush(st->measure));
+    PetscCall(PgStagePush(st->measure, "measure"));
     PetscCall(PgMeasureRun(measure, labels, out, 0, &row));
-    PetscCall(PetscLogStagePop());
+    PetscCall(PgStagePop());
     PetscCall(PgMeasureDestroy(&measure));
     PetscCall(PgRowSet(&row, "t_read_s", t1 - t0));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t1));
@@ -206,6 +208,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   }
 
   const int nruns = (int)(cfg->nsweep * cfg->realizations);
+  PetscCall(PgStagePush(st->setup, "setup"));
   PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &grid));
   PetscCall(PgOutputOpen(grid, cfg, nruns, &out));
   PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
@@ -235,6 +238,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PetscPrintf(comm, "plurigauss: bare FFT (the floor of generation) %.4g s\n", t_bare));
     }
   }
+  PetscCall(PgStagePop());
   {
     PgRow m = {0};
     PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg->alpha_x_per_um));
@@ -267,7 +271,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
 
       double t_nvp = 0, t_keep = 0; /* one buffer: the NVP threshold and the byte of X kept for the
                                        crossings run between the two syntheses */
-      PetscCall(PetscLogStagePush(st->generate));
+      PetscCall(PgStagePush(st->generate, "generate"));
       if (!have_field && !cfg->low_memory) PetscCall(PgFieldGenerate(field, seed));
       if (!have_field && cfg->low_memory) {
         PetscCall(PgFieldGenerateX(field, seed));
@@ -282,13 +286,13 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
         PetscCall(PgFieldGenerateZ(field, seed, cfg->m));
       }
       have_field = cfg->common_random_numbers;
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t1 = MPI_Wtime() - t_nvp - t_keep;
 
-      PetscCall(PetscLogStagePush(st->threshold));
+      PetscCall(PgStagePush(st->threshold, "threshold"));
       if (cfg->low_memory) PetscCall(PgModelThresholdZ(field, lambda_z[p], labels));
       else PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg->m, labels));
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t2 = MPI_Wtime();
 
       PetscCall(PgRowSet(&row, "eps2_target", target));
@@ -297,7 +301,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PgRowSet(&row, "lambda_x", lambda_x));
       PetscCall(PgRowSet(&row, "lambda_z", lambda_z[p]));
       PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
-      PetscCall(PetscLogStagePush(st->measure));
+      PetscCall(PgStagePush(st->measure, "measure"));
       /* the descriptors of the fields first: then, until the next generation, the fields are not
          needed (unless reused or written) and the label descriptors get their memory */
       PetscCall(InterfaceAreas(cfg, grid, crossing, out, k, lambda_x, lambda_z[p], &row));
@@ -305,7 +309,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
       PetscCall(PgMeasureRun(measure, labels, out, k, &row));
       /* validation: the realizations of the calibrated point (its carbon fraction) */
       if (cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) PetscCall(PgCalibrationAddRealization(cal, PgMeasureGetCovariance(measure)));
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t3 = MPI_Wtime();
       PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
       PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1 - t_keep));
@@ -316,10 +320,10 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
         PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(grid) / grid->size)));
       }
 
-      PetscCall(PetscLogStagePush(st->io));
+      PetscCall(PgStagePush(st->io, "io"));
       PetscCall(WriteTiffLabels(cfg, labels, k));
       PetscCall(PgOutputWriteRun(out, k, &row, cfg->write_phase ? labels : NULL, cfg->write_fields ? field : NULL));
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
       t4 = MPI_Wtime();
 
       ndone_here++;
@@ -358,16 +362,18 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
 
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
+  PetscCall(PgStagePush(st.setup, "setup"));
   PetscCall(PgConfigLoad(comm, deck, &cfg));
+  PetscCall(PgStagePop());
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
   /* the adequacy image is checked and read before any stage writes anything */
   if (cfg.cal_validate_with[0]) PetscCall(PgAdequacyCreate(comm, &cfg, &adq));
   if (cfg.seg_volume[0] || cfg.seg_images[0]) {
-    PetscCall(PetscLogStagePush(st.segment));
+    PetscCall(PgStagePush(st.segment, "segment"));
     PetscCall(PgSegmentStage(comm, &cfg));
-    PetscCall(PetscLogStagePop());
+    PetscCall(PgStagePop());
     if (!cfg.cal_volume[0] && !cfg.input_image[0]) {
       /* segmentation only: nothing to calibrate or measure */
       *exit_status = 0;
@@ -379,18 +385,18 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   if (cfg.cal_volume[0]) {
     PgCalibration cal = NULL;
     double        t0  = MPI_Wtime();
-    PetscCall(PetscLogStagePush(st.calibrate));
+    PetscCall(PgStagePush(st.calibrate, "calibrate"));
     PetscCall(PgCalibrationCreate(comm, &cfg, &cal));
     PetscCall(PgCalibrationRun(cal));
-    PetscCall(PetscLogStagePop());
+    PetscCall(PgStagePop());
     PetscCall(PgCalibrationView(cal));
     PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
     PetscCall(PgCalibrationApply(cal, &cfg));
     if (adq) {
       PetscCall(PgAdequacyApplyDomain(adq, &cfg));
-      PetscCall(PetscLogStagePush(st.measure));
+      PetscCall(PgStagePush(st.measure, "measure"));
       PetscCall(PgAdequacyMeasureData(adq, &cfg));
-      PetscCall(PetscLogStagePop());
+      PetscCall(PgStagePop());
     }
     if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, adq, exit_status));
     else {

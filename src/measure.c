@@ -17,6 +17,7 @@
 #include <plurigauss/geodesic.h>
 #include <plurigauss/intrinsic.h>
 #include <plurigauss/opening.h>
+#include <plurigauss/stage.h>
 
 #include <math.h>
 #include <string.h>
@@ -129,10 +130,10 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
       const uint8_t    value = (uint8_t)(i + 1);
       PgComponentsInfo info;
       double           t0 = MPI_Wtime();
-      PetscCall(PetscLogEventBegin(m->ev_components, 0, 0, 0, 0));
+      PetscCall(PgEventBegin(m->ev_components, "components"));
       PetscCall(PgComponentsCompute(comp, labels->v, value, (PgConnectivity)cfg->measure_connectivity));
       PetscCall(PgComponentsGetInfo(comp, &info));
-      PetscCall(PetscLogEventEnd(m->ev_components, 0, 0, 0, 0));
+      PetscCall(PgEventEnd(m->ev_components));
       for (int a = 0; a < 3; a++) perc[i][a] = info.percolating_fraction[a];
       t_comp += MPI_Wtime() - t0;
     }
@@ -146,9 +147,9 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
       PgOpeningResult res;
       char            name[64];
       double          t0 = MPI_Wtime();
-      PetscCall(PetscLogEventBegin(m->ev_opening, 0, 0, 0, 0));
+      PetscCall(PgEventBegin(m->ev_opening, "opening"));
       PetscCall(PgOpeningCompute(opening, labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? axes : 0, cfg->measure_mip_inlet_high, &res));
-      PetscCall(PetscLogEventEnd(m->ev_opening, 0, 0, 0, 0));
+      PetscCall(PgEventEnd(m->ev_opening));
       t_open += MPI_Wtime() - t0;
       r50psd[i]  = res.r50_psd3_um;
       r50psd2[i] = res.r50_psd2_um;
@@ -204,7 +205,7 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
     for (int i = 0; i < PG_NPHASES; i++) {
       const uint8_t value = (uint8_t)(i + 1);
       double t0 = MPI_Wtime();
-      PetscCall(PetscLogEventBegin(m->ev_geodesic, 0, 0, 0, 0));
+      PetscCall(PgEventBegin(m->ev_geodesic, "geodesic"));
       for (int a = 0; a < 3; a++) {
         PgGeodesicResult gr;
         if (!(axes & (1u << a))) continue;
@@ -213,7 +214,7 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
         reached[i][a] = (double)gr.reached;
         inlet[i][a]   = (double)gr.inlet;
       }
-      PetscCall(PetscLogEventEnd(m->ev_geodesic, 0, 0, 0, 0));
+      PetscCall(PgEventEnd(m->ev_geodesic));
       t_geo += MPI_Wtime() - t0;
     }
     PetscCall(PgGeodesicDestroy(&geodesic));
@@ -235,9 +236,9 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
       for (int a = 0; a < 3; a++) {
         PgConductivityResult cr;
         if (!(caxes & (1u << a))) continue;
-        PetscCall(PetscLogEventBegin(m->ev_conductivity, 0, 0, 0, 0));
+        PetscCall(PgEventBegin(m->ev_conductivity, "conductivity"));
         PetscCall(PgConductivityCompute(cond, labels->v, (uint8_t)(i + 1), a, &cr));
-        PetscCall(PetscLogEventEnd(m->ev_conductivity, 0, 0, 0, 0));
+        PetscCall(PgEventEnd(m->ev_conductivity));
         t_cond += cr.seconds;
         Mm[i][a]     = cr.converged ? cr.M : NAN;
         Min[i][a]    = cr.converged ? cr.M_inlet : NAN;
@@ -360,16 +361,16 @@ PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, P
   double eps[PG_NPHASES];
 
   PetscFunctionBeginUser;
-  PetscCall(PetscLogEventBegin(m->ev_fractions, 0, 0, 0, 0));
+  PetscCall(PgEventBegin(m->ev_fractions, "fractions"));
   PetscCall(PgLabelsVolumeFractions(labels, eps));
-  PetscCall(PetscLogEventEnd(m->ev_fractions, 0, 0, 0, 0));
+  PetscCall(PgEventEnd(m->ev_fractions));
   PetscCall(RowSet3(row, "eps_%d", eps));
   PetscCall(PgRowSet(row, "eps2_solid", eps[1] * m->cfg->nanopore_ratio));
   if (m->cfg->measure_intrinsic) {
     PgIntrinsic in;
-    PetscCall(PetscLogEventBegin(m->ev_intrinsic, 0, 0, 0, 0));
+    PetscCall(PgEventBegin(m->ev_intrinsic, "intrinsic"));
     PetscCall(PgIntrinsicCompute(labels, m->periodic, &in));
-    PetscCall(PetscLogEventEnd(m->ev_intrinsic, 0, 0, 0, 0));
+    PetscCall(PgEventEnd(m->ev_intrinsic));
     PetscCall(RowSet3(row, "S_%d", in.S));
     PetscCall(PgRowSet(row, "S_12", in.S_pair[0]));
     PetscCall(PgRowSet(row, "S_13", in.S_pair[1]));
@@ -383,9 +384,9 @@ PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, P
     const char *file = m->cfg->output_file, *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
     int    stem = (dot && (!slash || dot > slash)) ? (int)(dot - file) : (int)strlen(file);
     double t0 = MPI_Wtime();
-    PetscCall(PetscLogEventBegin(m->ev_covariance, 0, 0, 0, 0));
+    PetscCall(PgEventBegin(m->ev_covariance, "covariance"));
     PetscCall(PgCovarianceCompute(m->cov, labels));
-    PetscCall(PetscLogEventEnd(m->ev_covariance, 0, 0, 0, 0));
+    PetscCall(PgEventEnd(m->ev_covariance));
     PetscCall(PgRowSet(row, "t_covariance_s", MPI_Wtime() - t0));
     PetscCall(PgRowSet(row, "t_cov_fft_s", PgCovarianceFFTSeconds(m->cov)));
     snprintf(csv, sizeof csv, "%.*s_cov_%04d.csv", stem, file, k);

@@ -7,8 +7,11 @@ test_slurm_sweep_array: jobs/submit_sweep.sh on a 32^3 deck with 3 carbon fracti
   realizations: an array of 3 tasks (2 ranks each, srun --mpi=pmix) and the dependent merge job;
   the merged table has every (point, realization) once, sane volume fractions, and the same seeds
   and fractions as the whole deck run as one job.
-test_slurm_scaling_scripts: jobs/strong_scaling.sbatch and jobs/weak_scaling.sbatch at 64^3 on 1 and
-  2 ranks: one row per rank count in the scaling table, with the bare FFT time.
+test_slurm_scaling_scripts: jobs/strong_scaling.sbatch (the paper's whole pipeline, the default) and
+  jobs/weak_scaling.sbatch (WHAT=generate) at 48^3 and 48 x 48 x 24 per rank on 1 and 2 ranks: one
+  row per rank count in the scaling table with one column per stage (every stage timed for the
+  pipeline, only generation for WHAT=generate; t_run_s their sum), the per-stage markdown table
+  with efficiencies in the job logs, and postprocess/plot_scaling.py drawing the table.
 test_slurm_requeue: a 128^3 point with 16 realizations (LAUNCHER=mpirun); once it has written a
   run, Slurm's time-limit warning is sent the way --signal=B:USR1@T sends it, with
   `scancel --batch --signal=USR1` (Slurm's time limits have minute granularity and the warning
@@ -397,6 +400,9 @@ def test_slurm_requeue():
         _finish("test_slurm_requeue", ok)
 
 
+STAGE_COLUMNS = ["t_generate_s", "t_threshold_s", "t_covariance_s", "t_components_s", "t_opening_s", "t_geodesic_s", "t_conductivity_s", "t_measure_s"]
+
+
 def test_slurm_scaling_scripts():
     ok = False
     try:
@@ -404,21 +410,40 @@ def test_slurm_scaling_scripts():
         np_ = min(2, c.cpus)
         ranks = [1, np_] if np_ > 1 else [1]
         table = os.path.join(c.work, "scaling.csv")
-        env = dict(c.env, SIZE="64", NX="64", NZ_PER_RANK="32", REPS="2", RANKS=" ".join(map(str, ranks)), TABLE=table, PLANNER="estimate")
-        ids = [c.out(["sbatch", "--parsable", "-n", str(np_), os.path.join(ROOT, "jobs", f"{k}_scaling.sbatch")], env=env).strip() for k in ("strong", "weak")]
-        c.wait_gone(ids, 90)
+        env = dict(c.env, SIZE="48", NX="48", NZ_PER_RANK="24", RANKS=" ".join(map(str, ranks)), TABLE=table, PLANNER="estimate")
+        # strong: the whole pipeline of the paper's deck (the default); weak: generation only
+        ids = [c.out(["sbatch", "--parsable", "-n", str(np_), os.path.join(ROOT, "jobs", f"{k}_scaling.sbatch")], env=dict(env, **extra)).strip()
+               for k, extra in (("strong", {}), ("weak", {"WHAT": "generate"}))]
+        c.wait_gone(ids, 300)
         for i in ids:
             j = c.job(i)
             assert j.get("JobState") == "COMPLETED" and j.get("ExitCode") == "0:0", f"job {i} ({j.get('JobName')}): {j.get('JobState')} {j.get('ExitCode')}"
         rows = read_csv(table)
-        got = [(r["kind"], int(r["ranks"]), int(r["nz"])) for r in rows]
-        want = [("strong", r, 64) for r in ranks] + [("weak", r, 32 * r) for r in ranks]
+        got = [(r["kind"], r["what"], int(r["ranks"]), int(r["nz"])) for r in rows]
+        want = [("strong", "pipeline", r, 48) for r in ranks] + [("weak", "generate", r, 24 * r) for r in ranks]
         assert sorted(got) == sorted(want), f"scaling rows {got}, want {want}"
         for r in rows:
-            assert float(r["t_generate_s"]) > 0 and float(r["t_bare_fft_s"]) > 0 and int(r["realizations"]) == 2, r
-            assert r["nodes"] == "1" and r["launcher"] in ("srun", "mpirun"), r
-        with open(os.path.join(c.work, f"slurm-pg-weak-{ids[1]}.out")) as f:
-            assert "| weak | 1 |" in f.read(), "no markdown table in the weak-scaling job log"
+            assert r["nodes"] == "1" and r["launcher"] in ("srun", "mpirun") and float(r["t_bare_fft_s"]) > 0, r
+            t = {k: float(r[k]) for k in STAGE_COLUMNS + ["t_run_s"] if r[k]}
+            if r["what"] == "pipeline":  # every stage timed, one column each, from the run's CSV
+                assert int(r["realizations"]) == 1 and all(t.get(k, 0) > 0 for k in STAGE_COLUMNS), f"stage columns of a pipeline row: {t}"
+                parts = sum(t[k] for k in ("t_covariance_s", "t_components_s", "t_opening_s", "t_geodesic_s", "t_conductivity_s"))
+                assert parts <= t["t_measure_s"] * 1.005, f"the measure stage {t['t_measure_s']} s is shorter than its parts {parts} s"
+            else:  # generation only: the descriptors are off
+                assert int(r["realizations"]) == 3 and t.get("t_generate_s", 0) > 0 and set(t) == {"t_generate_s", "t_threshold_s", "t_measure_s", "t_run_s"}, \
+                    f"a generation-only row times {sorted(t)}"
+            assert abs(t["t_run_s"] - (t["t_generate_s"] + t["t_threshold_s"] + t["t_measure_s"])) <= 1e-3 * t["t_run_s"] + 1e-6, f"t_run_s of {r}"
+        logs = {}
+        for k, i in zip(("strong", "weak"), ids):
+            with open(os.path.join(c.work, f"slurm-pg-{k}-{i}.out")) as f:
+                logs[k] = f.read()
+        head = "| nodes | ranks | threads | cores | grid | generate | threshold | covariance | components | opening | geodesic | conductivity | measure | run |"
+        assert head in logs["strong"] and re.search(r"\| 1 \| 1 \| 1 \| 1 \| 48×48×48 \| [0-9.e+-]+ \(1\.00\) \|", logs["strong"]), \
+            "no per-stage markdown table with efficiencies in the strong-scaling job log"
+        assert "**weak scaling, generate" in logs["weak"] and "| generate | threshold | measure | run |" in logs["weak"], "no table in the weak-scaling job log"
+        png = os.path.join(c.work, "scaling.png")
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "postprocess", "plot_scaling.py"), table, "--png", png], capture_output=True, text=True)
+        assert p.returncode == 0 and os.path.getsize(png) > 10000, f"plot_scaling.py: {p.returncode} {p.stderr}"
         ok = True
     finally:
         _finish("test_slurm_scaling_scripts", ok)

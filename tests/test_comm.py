@@ -1,0 +1,138 @@
+"""Communication of the pipeline, counted by the PMPI byte counter (benchmarks/commcount.c, built
+into bin/libcommcount.so by `make tests`) preloaded into the ranks.
+
+test_commcount_exact: bin/test_commcount (plain MPI calls with known byte counts in named stages)
+  at 1, 2, 3 and 4 ranks: every row of the counter's CSV in those stages equals the counter's
+  documented definition (exact integers; no row missing or extra).
+test_comm_weak_growth: the growth law of issue 13 in weak scaling: the paper's structure on
+  WEAK_XY x WEAK_XY x WEAK_PLANES P voxels (a fixed slab per rank) at 4 and 64 ranks with
+  percolation, 3D cPSD, MIP and tortuosity on (everything else off): the largest bytes received by
+  one rank in each of the stages components, opening and geodesic at 64 ranks is at most 1.5 x that
+  at 4 ranks.
+test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages: the largest bytes
+  received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
+The growth tests count bytes, so oversubscription does not matter; their decks are small (4
+planes per rank in weak scaling, as 2048^3 on 512 ranks has) to keep 64 ranks to a minute here.
+"""
+import csv
+import math
+import os
+import subprocess
+
+import pgtest
+
+LIB = os.path.join(pgtest.ROOT, "bin", "libcommcount.so")
+DRIVER = os.path.join(pgtest.ROOT, "bin", "test_commcount")
+WEAK_XY, WEAK_PLANES = 64, 4
+STRONG_N = 64
+STAGES = ("components", "opening", "geodesic")
+PIPELINE = ["-sweep_realizations", "1", "-output_overwrite", "-output_write_phase", "false", "-fft_planner", "estimate",
+            "-measure_covariance", "false", "-measure_intrinsic", "false", "-measure_psd2d", "false", "-conductivity_solve", "false",
+            "-measure_percolation", "true", "-measure_psd", "true", "-measure_mip", "true", "-measure_tortuosity", "true"]
+
+
+def counted(np_, exe, args, csv_path, timeout=900):
+    """Runs exe at np_ ranks with the counter preloaded; returns its CSV rows."""
+    for path in (LIB, exe):
+        if not os.path.exists(path):
+            raise AssertionError(f"{path} is missing: run `make tests` first")
+    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), "-x", f"LD_PRELOAD={LIB}", "-x", f"PG_COMMCOUNT_OUT={csv_path}",
+           "-x", "PG_COMMCOUNT_QUIET=1", "-x", "OMP_NUM_THREADS=1", exe] + [str(a) for a in args]
+    p = subprocess.run(cmd, env=pgtest.ENV, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0 or not os.path.exists(csv_path):
+        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    with open(csv_path) as f:
+        return list(csv.DictReader(f))
+
+
+def expected_driver(P):
+    """{(rank, stage, function): (calls, bytes_sent, bytes_received)} of bin/test_commcount by the
+    definitions in benchmarks/commcount.c's header."""
+    L = math.ceil(math.log2(P)) if P > 1 else 0
+    want = {}
+
+    def add(r, stage, fn, calls=0, sent=0, recv=0):
+        want[(r, stage, fn)] = (calls, sent, recv)
+
+    for r in range(P):
+        right, left = (r + 1) % P, (r - 1) % P
+        ring = right != r  # messages to itself are not counted
+        add(r, "p2p", "MPI_Isend", 1, 1000 * (r + 1) * ring, 1000 * (left + 1) * ring)
+        add(r, "p2p", "MPI_Recv", 1 + (P > 1 and r == P - 1))
+        if P > 1 and r == 0:
+            add(r, "p2p", "MPI_Send", 1, 123 * 8, 0)
+        if P > 1 and r == P - 1:
+            add(r, "p2p", "MPI_Send", 0, 0, 123 * 8)  # received: in the row of the sender's function
+        add(r, "p2p", "MPI_Send_init", 1)
+        add(r, "p2p", "MPI_Recv_init", 1)
+        add(r, "p2p", "MPI_Startall", 2, 2 * 28 * (r + 1) * ring, 2 * 28 * (left + 1) * ring)
+        add(r, "p2p", "MPI_Sendrecv", 2, 40 * ring, 40 * ring)
+        add(r, "outer", "MPI_Bcast", 2, 64 * (P - 1) * (r == 0) + 32 * (P - 1) * (r == P - 1), 64 * (r != 0) + 32 * (r != P - 1))
+        add(r, "coll", "MPI_Allreduce", 1, 40 * L, 40 * L)
+        add(r, "coll", "MPI_Alltoallv", 1, sum(r + 1 + 2 * j for j in range(P) if j != r), sum(i + 1 + 2 * r for i in range(P) if i != r))
+        add(r, "coll", "MPI_Allgatherv", 1, 12 * (r + 1) * (P - 1), sum(12 * (j + 1) for j in range(P) if j != r))
+        root = 1 % P
+        add(r, "coll", "MPI_Gather", 1, 16 * (r != root), 16 * (P - 1) * (r == root))
+        add(r, "coll", "MPI_Reduce_scatter_block", 1, 16 * (P - 1), 16 * (P - 1))
+        add(r, "coll", "MPI_Exscan", 1, 8 * L, 8 * L)
+        add(r, "coll", "MPI_Barrier", 1)
+        add(r, "nbr", "MPI_Neighbor_alltoallv", 1, 11 * (r + 1) * ring, 11 * (left + 1) * ring)
+        if P > 1:
+            add(r, "rma", "MPI_Put", 1, 16, 16)
+    return want
+
+
+def test_commcount_exact():
+    d = pgtest.workdir("commcount")
+    for P in (1, 2, 3, 4):
+        rows = counted(P, DRIVER, [], os.path.join(d, f"c{P}.csv"), timeout=120)
+        got = {(int(r["rank"]), r["stage"], r["function"]): (int(r["calls"]), int(r["bytes_sent"]), int(r["bytes_received"]))
+               for r in rows if r["stage"] in ("p2p", "outer", "coll", "nbr", "rma")}
+        want = expected_driver(P)
+        bad = [f"{k}: counted {got.get(k)}, defined {want.get(k)} (calls, sent, received)" for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)]
+        assert not bad, f"{P} ranks:\n" + "\n".join(bad)
+        assert {r["stage"] for r in rows} <= {"p2p", "outer", "coll", "nbr", "rma", "other"}, f"{P} ranks: stages {sorted({r['stage'] for r in rows})}"
+
+
+def stage_bytes(rows):
+    """{stage: largest bytes received by one rank}, rank-to-rank traffic only (no MPI_File rows)."""
+    per = {}
+    for r in rows:
+        if not r["function"].startswith("MPI_File"):
+            key = (r["stage"], r["rank"])
+            per[key] = per.get(key, 0) + int(r["bytes_received"])
+    out = {}
+    for (s, _), b in per.items():
+        out[s] = max(out.get(s, 0), b)
+    return out
+
+
+def pipeline_bytes(d, P, shape):
+    out = os.path.join(d, f"p{P}_{'x'.join(map(str, shape))}.h5")
+    rows = counted(P, pgtest.BIN, [pgtest.ROOT + "/inputs/nvp_paper.yaml", "-domain_shape", ",".join(map(str, shape)), "-output_file", out] + PIPELINE,
+                   os.path.join(d, f"comm{P}.csv"))
+    return stage_bytes(rows)
+
+
+def growth_check(lo, hi, b_lo, b_hi, limit, what):
+    lines, bad = [], False
+    for s in STAGES:
+        ratio = b_hi.get(s, 0) / b_lo[s] if b_lo.get(s) else float("inf")
+        fail = ratio > limit
+        bad |= fail
+        lines.append(f"  {s:11s} {b_lo.get(s, 0):>12,d} B at {lo:2d} ranks, {b_hi.get(s, 0):>12,d} B at {hi:2d} ranks: {ratio:5.2f}x{'  > ' + format(limit, '.2g') + 'x' if fail else ''}")
+    msg = f"{what}: largest bytes received by one rank (limit {limit:.2g}x)\n" + "\n".join(lines)
+    print("     " + msg.replace("\n", "\n     "))
+    assert not bad, msg
+
+
+def test_comm_weak_growth():
+    d = pgtest.workdir("comm_weak")
+    b = {P: pipeline_bytes(d, P, (WEAK_XY, WEAK_XY, WEAK_PLANES * P)) for P in (4, 64)}
+    growth_check(4, 64, b[4], b[64], 1.5, f"weak scaling, {WEAK_XY} x {WEAK_XY} x {WEAK_PLANES}P voxels")
+
+
+def test_comm_strong_growth():
+    d = pgtest.workdir("comm_strong")
+    b = {P: pipeline_bytes(d, P, (STRONG_N,) * 3) for P in (4, 32)}
+    growth_check(4, 32, b[4], b[32], math.log2(32) / math.log2(4), f"strong scaling, {STRONG_N}^3 voxels")

@@ -28,9 +28,10 @@
 /// transpose of the labels (the slab's N/P bytes sent and received). In the transposed layout the
 /// exchanged planes are y-z planes (ny nz voxels): on a domain elongated along z (weak scaling
 /// that grows nz with the ranks) they grow with nz, and with them the bytes of the z problem; a
-/// wave through the z-slabs instead would keep the bytes flat but run the ranks in series. Memory: the float distances with two ghost planes (4 bytes per
-/// voxel), along z the transposed labels and their send buffer (2 bytes per voxel), and the bucket
-/// queue (8 bytes per frontier voxel). Cost: each phase voxel is settled about once per round
+/// wave through the z-slabs instead would keep the bytes flat but run the ranks in series.
+/// Memory: the float distances with two ghost planes (4 bytes per voxel; voxels out of play hold
+/// -1, so no mask is needed), along z the transposed labels and their send buffer (2 bytes per
+/// voxel), and the bucket queue (8 bytes per frontier voxel). Cost: each phase voxel is settled about once per round
 /// that reaches it, with 26 neighbour tests; single-threaded per rank.
 #include <plurigauss/geodesic.h>
 
@@ -51,8 +52,8 @@ struct PgGeodesic_private {
   uint8_t  *xv;                /* labels with x and y swapped in each plane */
   int      *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
   float    *buf;               /* distances on padded planes: ghost plane, owned planes, ghost plane */
-  uint8_t  *mask;              /* the phase on the same padded planes (0 on borders and ghosts) */
-  size_t    buf_len;
+  float    *ghost;             /* the distances received for the two ghost planes */
+  size_t    buf_len, ghost_len;
   Queue     seeds, *bucket;
   int       nbucket;
 };
@@ -113,7 +114,8 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
   PetscCall(PetscFree(g->ttable));
   PetscCall(PetscFree2(g->tv, g->tsend));
   PetscCall(PetscFree(g->xv));
-  PetscCall(PetscFree2(g->buf, g->mask));
+  PetscCall(PetscFree(g->buf));
+  PetscCall(PetscFree(g->ghost));
   PetscCall(PetscFree(g->seeds.i));
   if (g->bucket)
     for (int b = 0; b < g->nbucket; b++) PetscCall(PetscFree(g->bucket[b].i));
@@ -186,11 +188,11 @@ static PetscErrorCode TransposeXY(PgGeodesic geo, const uint8_t *v)
 }
 
 /* The search runs on padded planes: (nx + 2) x (ny + 2) per plane, a ghost plane below and above,
- * a border of non-phase voxels all around the owned voxels, so a neighbour needs no bounds test:
- * it is in play iff its mask byte is set (owned phase voxels only; borders and ghosts are 0). */
+ * a border all around the owned voxels, so a neighbour needs no bounds test. Voxels out of play
+ * (not of the phase, borders, ghosts) hold -1, which no path length undercuts: a relaxation is the
+ * one comparison nd < dist[j], with no mask to read (the received ghost distances live apart). */
 typedef struct {
-  const uint8_t *mask;
-  float         *dist;   /* padded, ghost planes included */
+  float         *dist;   /* padded, ghost planes included; -1 out of play */
   int64_t        off[26];
   int            dz[26];
   float          w[26];
@@ -213,10 +215,9 @@ static inline PetscErrorCode Relax(PgGeodesic geo, const Ctx *c, int64_t i, floa
 {
   PetscFunctionBeginUser;
   for (int k = 0; k < 26; k++) {
-    const int64_t j = i + c->off[k];
-    if (!c->mask[j]) continue;
-    const float nd = d + c->w[k];
-    if (nd < c->dist[j]) {
+    const int64_t j  = i + c->off[k];
+    const float   nd = d + c->w[k];
+    if (nd < c->dist[j]) { /* false for -1: out of play */
       Queue *q = &geo->bucket[BucketOf(c, nd) % geo->nbucket];
       c->dist[j] = nd;
       if (q->n == q->cap) PetscCall(QueueGrow(q));
@@ -289,7 +290,7 @@ static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const C
     float       *was = sent[side];
     int32_t      n   = 0;
     if (nb[side] < 0) continue;
-    for (int64_t q = px; q < pplane - px; q++) n += own[q] < was[q];
+    for (int64_t q = px; q < pplane - px; q++) n += own[q] >= 0 && own[q] < was[q];
     const int     dense = (int64_t)n * 8 >= (pplane - 2 * px) * 4;
     const int64_t bytes = 4 + (dense ? (pplane - 2 * px) * 4 : (int64_t)n * 8);
     PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "geodesic: a ghost message of %" PRId64 " bytes exceeds one MPI message", bytes);
@@ -299,7 +300,7 @@ static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const C
     else {
       char *o = msg[side] + 4;
       for (int64_t q = px; q < pplane - px; q++)
-        if (own[q] < was[q]) {
+        if (own[q] >= 0 && own[q] < was[q]) {
           const int32_t i = (int32_t)q;
           PetscCall(PetscMemcpy(o, &i, 4));
           PetscCall(PetscMemcpy(o + 4, &own[q], 4));
@@ -332,13 +333,13 @@ static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const C
         PetscCall(PetscMemcpy(&q, in + 4 + 8 * e, 4));
         PetscCall(PetscMemcpy(&d, in + 8 + 8 * e, 4));
       }
-      if (!(d < c->dist[ghost + q])) continue;
-      c->dist[ghost + q] = d;
+      float *gv = geo->ghost + side * pplane; /* what was received for this ghost voxel so far */
+      if (!(d >= 0 && d < gv[q])) continue;
+      gv[q] = d;
       for (int k = 0; k < 26; k++) {
         if (c->dz[k] != dz) continue;
-        const int64_t j = ghost + q + c->off[k];
-        if (!c->mask[j]) continue;
-        const float nd = d + c->w[k];
+        const int64_t j  = ghost + q + c->off[k];
+        const float   nd = d + c->w[k];
         if (nd < c->dist[j]) {
           c->dist[j] = nd;
           PetscCall(QueuePush(&geo->seeds, j));
@@ -367,20 +368,24 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
 
   PetscFunctionBeginUser;
   if (need > geo->buf_len) {
-    PetscCall(PetscFree2(geo->buf, geo->mask));
-    PetscCall(PetscMalloc2(need, &geo->buf, need, &geo->mask));
+    PetscCall(PetscFree(geo->buf));
+    PetscCall(PetscMalloc1(need, &geo->buf));
     geo->buf_len = need;
   }
-  PetscCall(PetscArrayzero(geo->mask, need));
-  for (size_t i = 0; i < need; i++) geo->buf[i] = INFINITY;
+  if ((size_t)pplane > geo->ghost_len) { /* the layouts of the three axes have different planes */
+    PetscCall(PetscFree(geo->ghost));
+    PetscCall(PetscMalloc1(2 * (size_t)pplane, &geo->ghost));
+    geo->ghost_len = (size_t)pplane;
+  }
+  for (size_t i = 0; i < need; i++) geo->buf[i] = -1;
+  for (int64_t q = 0; q < 2 * pplane; q++) geo->ghost[q] = INFINITY;
 #define P(zl, y, x) (((int64_t)(zl) + 1) * pplane + ((int64_t)(y) + 1) * px + (x) + 1)
   for (int zl = 0; zl < nzl; zl++)
     for (int y = 0; y < ny; y++) {
       const uint8_t *row = v + PgGridIndex(g, zl, y, 0);
-      uint8_t       *m   = geo->mask + P(zl, y, 0);
-      for (int x = 0; x < nx; x++) m[x] = row[x] == value;
+      float         *d   = geo->buf + P(zl, y, 0);
+      for (int x = 0; x < nx; x++) d[x] = row[x] == value ? INFINITY : -1.0f;
     }
-  c.mask = geo->mask;
   c.dist = geo->buf;
   for (int dz = -1; dz <= 1; dz++)
     for (int dy = -1; dy <= 1; dy++)
@@ -403,7 +408,7 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
   /* sources: the phase voxels of the outlet face */
   for (int zl = 0; zl < nzl; zl++)
     for (int x = 0; x < nx; x++)
-      if (c.mask[P(zl, ny - 1, x)]) {
+      if (c.dist[P(zl, ny - 1, x)] >= 0) {
         c.dist[P(zl, ny - 1, x)] = 0;
         PetscCall(QueuePush(&geo->seeds, P(zl, ny - 1, x)));
       }
@@ -423,7 +428,7 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
   for (int zl = 0; zl < nzl; zl++)
     for (int x = 0; x < nx; x++) {
       const int64_t i = P(zl, 0, x);
-      if (!c.mask[i]) continue;
+      if (c.dist[i] < 0) continue;
       tot[0]++;
       if (c.dist[i] < INFINITY) {
         tot[1]++;

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Bytes exchanged by every stage of the pipeline, counted by the PMPI byte counter (issue 13).
+"""Bytes exchanged by every stage of the pipeline, counted by the PMPI byte counter
+(benchmarks/commcount.c; docs/communication.md).
 
 Runs bin/plurigauss on the paper's deck (`inputs/nvp_paper.yaml`: every descriptor and the
 conduction solve along z, single precision, one realization, FFTW planner `estimate` so that the
@@ -18,7 +19,7 @@ an estimate of the messages one rank sends (calls x messages per call: 1 for poi
 ceil(log2 P) for reductions, scans, broadcasts and barriers, P-1 for all-to-all and all-gather,
 1 for gather and scatter), and the function that received the most bytes over all ranks.
 Writes benchmarks/bench_comm.csv and prints the tables (stage x P) in markdown, as pasted into
-benchmarks/README.md. The bytes are those of today's algorithms: rerun after changing them.
+benchmarks/README.md. The bytes depend on the stages' algorithms: rerun after changing one.
 Usage: /usr/bin/python3 benchmarks/bench_comm.py [--n 128] [--n2 64] [--ranks 1,2,4,8,16,32]
          [--weak-ranks 4,8,16,32,64] [--weak-slab 128,128,8] [--no-solve] [--only strong|weak]
          [--table-only] [--out benchmarks/bench_comm.csv]

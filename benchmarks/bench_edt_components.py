@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Distance transform and connected components benchmark (issue: descriptors II).
+"""Distance transform and connected components benchmark.
 
 On an N^3 three-phase volume shaped like the model's (a Gaussian-filtered white noise, sigma 3
 voxels, thresholded at fractions 0.5 / 0.3 / 0.2 for phases 1 / 2 / 3), runs the C drivers

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generation benchmark (issue: foundation).
+"""Generation benchmark: the fields against their bare transforms.
 
 For N^3 with N in {128, 256, 384, 512}, single and double precision, and the layouts
 1 rank x 1 thread, 2 ranks x 1 thread, 1 rank x 2 threads, runs bin/plurigauss with

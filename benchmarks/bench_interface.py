@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Interface-area benchmark (issue 15): the bias of the label-based and of the field-based interface
+"""Interface-area benchmark: the bias of the label-based and of the field-based interface
 areas against the model's exact expectation, and the cost of the field-based estimator.
 
   resolution  eps2 = 0.3372 (Table 1's fractions), voxel sizes 33, 16.6, 8.3, 4.15 nm: the mean
@@ -11,7 +11,7 @@ areas against the model's exact expectation, and the cost of the field-based est
               class (axes, face and space diagonals) against the exact S/2: the lattice bias that
               the extrapolation removes;
   sweep       16.6 nm, eps2 = 0.150, 0.175, ..., 0.400 with common random numbers: the same errors
-              per point (the issue's target: field-based within 2 %);
+              per point (the target: field-based within 2 %);
   cost        the estimator's time over the generation's (t_interface_s / t_generate_s, medians of
               the runs of one process; beside them the threshold pass, which also reads the
               fields once) in both fft.memory modes, and the peak resident bytes per

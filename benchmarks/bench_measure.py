@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Descriptor benchmark (issue: descriptors I).
+"""Descriptor benchmark: intrinsic volumes and coverage functions.
 
 For N^3 with N in {256, 384} at 1 and 2 ranks, times the measure stage of model realizations with
 one descriptor switched on at a time, beside the generation of the same run (single precision):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Transport-descriptor benchmark (issue: descriptors II).
+"""Transport-descriptor benchmark: components, openings, MIP, tortuosity.
 
 On model realizations of the paper's deck (`inputs/nvp_paper.yaml` parameters, 16.6 nm voxels) at
 N^3, N = 256 and 384 by default, runs the C drivers (`make tests`) at 1 and 2 ranks and records per

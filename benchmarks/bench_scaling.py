@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Strong and weak scaling of every stage of the program on this machine (issues: cluster use, 13).
+"""Strong and weak scaling of every stage of the program on this machine.
 
 Runs bin/plurigauss on a deck (default `inputs/nvp_paper.yaml`, the paper's pipeline: single
 precision, every descriptor and the conduction solve along z; --generate-only switches every

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Communication model of every stage, fitted to measured bytes, and the predicted parallel
-efficiency of the whole pipeline on a cluster (issue 13).
+efficiency of the whole pipeline on a cluster (docs/communication.md).
 
 Communication: the bytes that one rank receives in each stage, as counted by the PMPI byte counter
 in benchmarks/bench_comm.csv (benchmarks/bench_comm.py: the paper's pipeline at N^3 for several N
@@ -29,10 +29,10 @@ Network: per node injection bandwidth B (--bandwidth, default 12.5 GB/s), latenc
 (sum over stages of the stage times). setup, io and other are left out (once per job, or to the
 file system).
 Prints the fit, the predictions for N = 2048 and 4096 on 64, 512 and 4096 cores at the best
-ranks x threads, and the two targets of issue 13 (N = 2048 on 512 cores, N = 4096 on 4096 cores)
+ranks x threads, and the two efficiency targets (N = 2048 on 512 cores: 0.5, N = 4096 on 4096 cores: 0.3)
 with the stage that limits.
 --flat STAGE,... models those stages as if their exchange did not grow with P (their bytes and
-messages per face voxel at the fewest ranks measured): the scenario of issue 13's fixes.
+messages per face voxel at the fewest ranks measured): stages whose traffic does not grow with P.
 Usage: /usr/bin/python3 benchmarks/comm_model.py [--bandwidth 12.5e9] [--latency 2e-6] [--cores-per-node 64]
          [--thread-efficiency 0.7] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
 """
@@ -213,7 +213,7 @@ def main():
                   + f" | {s}: {why} | {BYTES_PER_VOXEL * N ** 3 / cores / 1e9:.1f} |")
     for N, cores, target in ((2048, 512, 0.5), (4096, 4096, 0.3)):
         opts = options(N, cores, coef, cs, a)
-        print(f"\nTarget N = {N} on {cores} cores (issue 13: efficiency >= {target}), every ranks × threads choice:\n")
+        print(f"\nTarget N = {N} on {cores} cores (target: efficiency >= {target}), every ranks × threads choice:\n")
         print("| ranks × threads | efficiency | compute s | bandwidth s | latency s | limited by |")
         print("|---|---|---|---|---|---|")
         for e, P, T, pr in opts:

@@ -67,7 +67,7 @@ static PetscBool RowGet(const PgRow *row, const char *name, double *v)
   return PETSC_FALSE;
 }
 
-/* tau = 0 and M_pred = 0 mean "no percolating path" (README), r50_mip = 0 "less than half intruded"
+/* tau = 0 and M_pred = 0 mean "no percolating path" (docs/methods.md), r50_mip = 0 "less than half intruded"
    (a value, kept); a tortuosity of 0 is not a value */
 static PetscBool Defined(const char *col, double v) { return isfinite(v) && !(!strncmp(col, "tau_", 4) && v == 0) ? PETSC_TRUE : PETSC_FALSE; }
 

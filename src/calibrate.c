@@ -21,7 +21,7 @@
 ///     over the bins 0 < r <= range.
 ///  3. For the 2D identities (eqs. 10, 11) the fractions are by default the 2D images' own
 ///     (lambda_X,2D = Phi^-1(1 - eps1,2D), eps2,2D): the 3D and 2D samples come from different
-///     particles and a mismatch of the long-range limits biases rho_Y (see README). With
+///     particles and a mismatch of the long-range limits biases rho_Y (docs/methods.md). With
 ///     calibration.fractions_2d = rescaled the paper's eq. 2-3 values are used instead.
 ///  4. For m on the grid 0, step, ..., 1 (spread over the ranks, one reduction): lambda_Z(m) by
 ///     eq. 9 and the misfit sum_b (C12_model(r_b) - C12_data(r_b))^2 over the 2D bins, with

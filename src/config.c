@@ -1,6 +1,7 @@
 /// \file
 /// The deck. One table lists every key with its type, default, unit, range and help text; it drives
-/// parsing, range checks, the unknown-key check and `-help`, so they cannot drift apart.
+/// parsing, range checks, the unknown-key check, `-help` and `-help_markdown` (the key table of
+/// README.md, rewritten by tools/keytable.py), so they cannot drift apart.
 ///
 /// Values are read as strings from PETSc's options database and parsed here, so that a malformed
 /// number is reported with the key's name in one line instead of a PETSc trace. Keys from the YAML
@@ -174,11 +175,12 @@ static void RangeText(const Key *k, char *buf, size_t len)
   } else if (k->type == KEY_BOOL) snprintf(buf, len, "true|false");
   else if (k->type == KEY_STRING) snprintf(buf, len, "text");
   else {
-    char lo[32], hi[32];
+    char        lo[32], hi[32];
+    const char *fmt = k->type == KEY_INT ? "%.0f" : "%g"; /* integers in full: [8, 16777216] */
     if (isinf(k->lo)) snprintf(lo, sizeof lo, "-inf");
-    else snprintf(lo, sizeof lo, "%g", k->lo);
+    else snprintf(lo, sizeof lo, fmt, k->lo);
     if (isinf(k->hi)) snprintf(hi, sizeof hi, "inf");
-    else snprintf(hi, sizeof hi, "%g", k->hi);
+    else snprintf(hi, sizeof hi, fmt, k->hi);
     snprintf(buf, len, "%s%s, %s%s", k->lo_open ? "(" : "[", lo, hi, k->hi_open ? ")" : "]");
   }
 }
@@ -774,6 +776,43 @@ PetscErrorCode PgConfigPrintHelp(MPI_Comm comm)
                               "is used; a given threshold replaces the fraction. PETSc options (-log_view, -options_left) pass through.\n"
                               "With calibration.volume and calibration.images, the calibrated parameters replace model.alpha_x, alpha_y,\n"
                               "m (unless calibration.fix_m), nvp_fraction and carbon_fraction (unless a sweep or model.lambda_z is given).\n"));
+  PetscFunctionReturn(0);
+}
+
+/* One cell of a Markdown table: '|' and '\\' escaped always, '<' always (it would open an HTML tag),
+   '*' and '_' where they could open or close emphasis (not between two letters or two spaces). */
+static PetscErrorCode MarkdownCell(const char *in, char *out, size_t len)
+{
+  size_t o = 0;
+
+  PetscFunctionBeginUser;
+  for (size_t i = 0; in[i]; i++) {
+    const char c = in[i], prev = i ? in[i - 1] : ' ', next = in[i + 1] ? in[i + 1] : ' ';
+    int        esc = c == '|' || c == '\\' || c == '<' || c == '`';
+    PetscCheck(o + 3 < len, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "Markdown cell buffer too small for '%s'", in);
+    if (c == '_') esc = !(isalnum((unsigned char)prev) && isalnum((unsigned char)next));
+    if (c == '*') esc = !(prev == ' ' && next == ' ');
+    if (esc) out[o++] = '\\';
+    out[o++] = c;
+  }
+  out[o] = 0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConfigPrintHelpMarkdown(MPI_Comm comm)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscPrintf(comm, "| key | default | unit | allowed | meaning |\n|---|---|---|---|---|\n"));
+  for (int i = 0; i < NKEYS; i++) {
+    char        dn[128], range[128], mrange[256], help[1024];
+    const char *d = keys[i].deflt;
+    DeckName(keys[i].name, dn, sizeof dn);
+    RangeText(&keys[i], range, sizeof range);
+    PetscCall(MarkdownCell(range, mrange, sizeof mrange));
+    PetscCall(MarkdownCell(keys[i].help, help, sizeof help));
+    if (!d) PetscCall(PetscPrintf(comm, "| `%s` | unset | %s | %s | %s |\n", dn, keys[i].unit, mrange, help));
+    else PetscCall(PetscPrintf(comm, "| `%s` | `%s` | %s | %s | %s |\n", dn, d[0] ? d : "\"\"", keys[i].unit, mrange, help));
+  }
   PetscFunctionReturn(0);
 }
 

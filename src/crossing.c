@@ -1,5 +1,5 @@
 /// \file
-/// Field-based pairwise interface areas of model realizations (issue 15).
+/// Field-based pairwise interface areas of model realizations.
 ///
 /// The label-based S_ij = (S_i + S_j - S_k)/2 (intrinsic.c) sees only voxels: where a thin carbon
 /// wedge separates NVP from pore, the lattice drops it and NVP touches pore. On model runs the

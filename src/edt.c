@@ -16,7 +16,7 @@
 /// column is known after as many rounds as slabs without complement lie between; for the phases of
 /// a model one or two, for a column of one phase through the whole domain the length of the chain.
 /// With z the binary axis, the envelope passes along x and y are local to each plane. A transpose
-/// that makes z local (DESIGN.md's suggestion) would move 2 x 4 bytes per voxel (there and back,
+/// that makes z local would move 2 x 4 bytes per voxel (there and back,
 /// float); a prefix scan over the ranks receives a plane per step, log2 P planes per rank.
 ///
 /// Boundaries: non-periodic lines are the samples 0..n-1 only (the outside belongs to neither S nor

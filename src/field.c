@@ -10,15 +10,16 @@
 /// noise), on the half spectrum only, and each field takes one in-place c2r transform whose input
 /// is in FFTW's transposed layout (FFTW_MPI_TRANSPOSED_IN saves one global transpose).
 ///
-/// Why two c2r transforms and not one c2c transform of sqrt(Lx) A + i sqrt(Ly) B (DESIGN.md's
-/// suggestion): the transforms cost about the same, but the c2c input needs the noise at every
-/// frequency, each pair {k, -k} drawn twice (once on each rank that holds a member), 4 normals per
-/// voxel; the half spectra need 2 normals per voxel. Measured at 256^3 single precision on one
-/// core, the c2c noise cost as much as the transform (6 ns per voxel); see benchmarks/README.md.
+/// Why two c2r transforms and not one c2c transform of sqrt(Lx) A + i sqrt(Ly) B (both fields at
+/// once, as its real and imaginary parts): the transforms cost about the same, but the c2c input
+/// needs the noise at every frequency, each pair {k, -k} drawn twice (once on each rank that holds
+/// a member), 4 normals per voxel; the half spectra need 2 normals per voxel. Measured at 256^3
+/// single precision on one core, the c2c noise cost as much as the transform (6 ns per voxel); see
+/// benchmarks/README.md.
 ///
 /// Random numbers: Philox4x32-10 keyed by the run seed, counter = global frequency index (the
 /// smaller of the pair on the Hermitian planes kx = 0, nx/2); the structure is the same at any
-/// rank count (DESIGN.md "Reproducibility").
+/// rank count (docs/design.md, "Reproducibility").
 ///
 /// Communication: each c2r transform does one all-to-all transpose of its N/2 complex values,
 /// 2 * 4 N (single) or 2 * 8 N (double) bytes in total for both fields, (P-1)/P of it crossing

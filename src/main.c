@@ -446,11 +446,13 @@ int main(int argc, char **argv)
   } else
     for (int i = 1; i < argc; i++) args[nargs++] = argv[i];
   args[nargs] = NULL;
-  /* -help is ours (the deck keys); PETSc would print its own option list instead */
-  PetscBool help = PETSC_FALSE;
+  /* -help is ours (the deck keys); PETSc would print its own option list instead. -help_markdown
+     prints the same keys as README.md's Markdown table. */
+  PetscBool help = PETSC_FALSE, help_markdown = PETSC_FALSE;
   for (int i = 1; i < nargs; i++)
-    if (!strcmp(args[i], "-help") || !strcmp(args[i], "--help") || !strcmp(args[i], "-h")) {
-      help = PETSC_TRUE;
+    if (!strcmp(args[i], "-help") || !strcmp(args[i], "--help") || !strcmp(args[i], "-h") || !strcmp(args[i], "-help_markdown")) {
+      if (!strcmp(args[i], "-help_markdown")) help_markdown = PETSC_TRUE;
+      else help = PETSC_TRUE;
       for (int j = i; j < nargs; j++) args[j] = args[j + 1];
       nargs--;
       i--;
@@ -489,6 +491,13 @@ int main(int argc, char **argv)
     return 1;
   }
   PetscCall(PgErrorInitialize());
+  if (help_markdown) {
+    PetscCall(PgConfigPrintHelpMarkdown(PETSC_COMM_WORLD));
+    PetscCall(PetscFinalize());
+    MPI_Finalize();
+    free(args);
+    return 0;
+  }
   if (help) {
     PetscCall(PgConfigPrintHelp(PETSC_COMM_WORLD));
     PetscCall(PetscFinalize());

@@ -6,7 +6,7 @@
 /// Scalars become CSV columns of the run; curves and per-axis tables go to the run's HDF5
 /// descriptors group.
 ///
-/// Conventions for phases that do not connect the faces (documented in the README): along an axis
+/// Conventions for phases that do not connect the faces (docs/methods.md): along an axis
 /// where no inlet voxel reaches the outlet, tau is undefined and M_pred is 0; the CSV's tau_i is the
 /// mean over the axes where it is defined (0 if there is none), every other column the mean over
 /// all measured axes. beta = (r50_mip / r50_cpsd)^2 is 0 when less than half of the phase can be

@@ -1,4 +1,4 @@
-"""The model-adequacy report (calibration.validate_with, issue 18).
+"""The model-adequacy report (calibration.validate_with, docs/adequacy.md).
 
   * synthetic data made from known parameters (tools/make_calibration_data.py --truth: the 3D
     three-phase image is a realization of the model): every descriptor "reproduced", at 3 ranks;

@@ -1,19 +1,19 @@
-"""Calibration (issue 5, Section 3.2): the identities of eqs. 7, 10, 11 against Monte Carlo on
+"""Calibration (Section 3.2): the identities of eqs. 7, 10, 11 against Monte Carlo on
 correlated normals, the inversions and the alpha fit, round trips from data made with known
 parameters (tools/make_calibration_data.py: 3D NVP-only stack at 16 x 16 x 20 nm, three 2D
 three-phase images at 5 nm), identical results at 1, 2, 3 ranks, a deck from images to a
 validated simulation, and one clear line for every malformed input.
 
 Tolerances of the round trips come from replicate draws of the CI-sized data (3D 128 x 128 x 100,
-three 1024^2 images; README "Calibration: accuracy"): over 10 seeds at Table 1 the spread (SD) was
+three 1024^2 images; docs/validation.md "Calibration round trips"): over 10 seeds at Table 1 the spread (SD) was
 lambda_X 0.008, alpha_X 0.8 %, alpha_Y 2.2 %, m 0.04, lambda_Z 0.035; at the second set
-(m = 0.6, alpha_Y = 12 < alpha_X = 20) m 0.02, lambda_Z 0.02, alpha_Y 4 %. The issue's tolerances
+(m = 0.6, alpha_Y = 12 < alpha_X = 20) m 0.02, lambda_Z 0.02, alpha_Y 4 %. The target tolerances
 (lambda 0.02, alpha 5 %, m 0.05) hold at >= 2.5 SD for lambda_X and alpha_X everywhere and for m at
 the second set; for m and lambda_Z at Table 1 (m = 0.15, where the misfit of eq. 11 is flat) they
 are 1.2 and 0.6 SD, and for alpha_Y at the second set 1.2 SD, so those use 3 SD (Table 1: m 0.12,
-lambda_Z 0.10; second set: alpha_Y 12 %, lambda_Z 0.06); lambda_Z is also checked at the issue's
-0.02 with m fixed to its true value (calibration.fix_m). The issue's tolerances themselves are
-checked on 27 times the data, where the spread over seeds puts them at >= 3 SD (README)."""
+lambda_Z 0.10; second set: alpha_Y 12 %, lambda_Z 0.06); lambda_Z is also checked at the target
+0.02 with m fixed to its true value (calibration.fix_m). The target tolerances themselves are
+checked on 27 times the data, where the spread over seeds puts them at >= 3 SD (docs/validation.md)."""
 import concurrent.futures
 import os
 import subprocess
@@ -165,7 +165,7 @@ def test_round_trip_table1():
     path, truth = make_data("table1")
     res = calibrate(2, path)
     check(res, truth, dict(lx=0.02, ax=0.05, ay=0.05, m=0.12, lz=0.10))
-    # with m fixed at its true value, lambda_Z meets the issue's 0.02
+    # with m fixed at its true value, lambda_Z meets the target 0.02
     fixed = calibrate(2, path, ["-calibration_fix_m", "true", "-model_m", "0.15"], out=os.path.join(os.path.dirname(path), "fixed.h5"))
     check(fixed, truth, dict(lz=0.02, m=1e-12))
     mis = res["_misfit"]
@@ -174,7 +174,7 @@ def test_round_trip_table1():
 
 
 def test_round_trip_second_set():
-    """m = 0.6, alpha_Y < alpha_X, other fractions: the issue's tolerances for lambda_X, alpha_X
+    """m = 0.6, alpha_Y < alpha_X, other fractions: the target tolerances for lambda_X, alpha_X
     and m; 3 replicate SD for lambda_Z and alpha_Y (module docstring)."""
     path, truth = make_data("second", SECOND["args"])
     res = calibrate(2, path)
@@ -184,10 +184,10 @@ def test_round_trip_second_set():
 LARGE = ["--n3", "384,384,300", "--n2", "2048", "--images", "18"]
 
 
-def test_round_trip_large_data_issue_tolerances():
-    """The issue's tolerances (lambda 0.02, alpha 5 %, m 0.05) at both parameter sets, on 27 times
+def test_round_trip_large_data_stated_tolerances():
+    """The target tolerances (lambda 0.02, alpha 5 %, m 0.05) at both parameter sets, on 27 times
     the CI data (3D 384 x 384 x 300, eighteen 2048^2 images): there the replicate SD over seeds
-    (README, Calibration: accuracy) puts 0.02 at about 3 SD for lambda_Z and m at 5 SD or more."""
+    (docs/validation.md, Calibration round trips) puts 0.02 at about 3 SD for lambda_Z and m at 5 SD or more."""
     for name, extra in (("table1_large", []), ("second_large", SECOND["args"])):
         path, truth = make_data(name, list(extra) + LARGE)
         res = calibrate(2, path, ["-calibration_images", ",".join(f"{path}:/images/{k}" for k in range(18))])

@@ -7,6 +7,7 @@ run side by side (an error exit is mostly waiting for MPI start-up) and a modifi
 attributed to the case that modified it."""
 import concurrent.futures
 import os
+import re
 import shutil
 
 import pgtest
@@ -169,6 +170,49 @@ def test_help_lists_every_key():
                 "output.precision", "output.overwrite", "threads"):
         assert key in p.stdout, f"-help does not list {key}"
     assert "1/um" in p.stdout and "(0, 1)" in p.stdout, "units or ranges missing from -help"
+
+
+def _cells(row):
+    """The cells of a Markdown table row, split at unescaped '|', backslash escapes removed."""
+    return [re.sub(r"\\(.)", r"\1", c).strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
+
+
+def test_readme_key_table():
+    """README.md's deck-key table (between the keytable markers, written by tools/keytable.py) is
+    exactly what `bin/plurigauss -help_markdown` prints, and that table lists the keys of `-help`,
+    each once, in its order, with the same default, unit, allowed range and meaning."""
+    md = [l for l in pgtest.run(1, ["-help_markdown"], singleton=True).stdout.splitlines() if l.startswith("|")]
+    with open(os.path.join(pgtest.ROOT, "README.md"), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    assert "<!-- keytable:begin -->" in lines and "<!-- keytable:end -->" in lines, "README.md lacks the keytable markers"
+    readme = lines[lines.index("<!-- keytable:begin -->") + 1:lines.index("<!-- keytable:end -->")]
+    if readme != md:
+        have = {_cells(r)[0].strip("`"): r for r in readme[2:] if r.startswith("|")}
+        want = {_cells(r)[0].strip("`"): r for r in md[2:]}
+        missing = [k for k in want if k not in have]
+        extra = [k for k in have if k not in want]
+        differ = [k for k in want if k in have and have[k] != want[k]]
+        raise AssertionError(f"README.md's key table differs from bin/plurigauss -help_markdown (run /usr/bin/python3 tools/keytable.py): "
+                             f"missing {missing}, not in the program {extra}, different {differ}, {len(readme)} lines against {len(md)}")
+    # the Markdown table against the plain -help: key, default and unit are its first three words,
+    # then the range and the meaning
+    out = pgtest.run(1, ["-help"], singleton=True).stdout.splitlines()
+    start = next(i for i, l in enumerate(out) if l.split()[:2] == ["key", "default"]) + 1
+    plain = [l for l in out[start:out.index("", start)]]
+    rows = [_cells(r) for r in md[2:]]
+    keys = [r[0].strip("`") for r in rows]
+    assert len(set(keys)) == len(keys), f"a key is listed twice: {sorted(k for k in keys if keys.count(k) > 1)}"
+    assert keys == [l.split()[0] for l in plain], f"-help_markdown and -help list different keys:\n{keys}\n{[l.split()[0] for l in plain]}"
+    bad = []
+    for r, l in zip(rows, plain):
+        key, deflt, unit, allowed, meaning = r
+        w = l.split(None, 3)
+        d = "(unset)" if deflt == "unset" else deflt.strip("`")
+        rest = w[3].strip()
+        if w[1] != d or w[2] != unit or not rest.startswith(allowed) or not rest.endswith(meaning) or len(rest) < len(allowed) + len(meaning):
+            bad.append(f"{key}: -help '{l.strip()}' vs Markdown {r}")
+    assert not bad, "\n".join(bad)
+    assert len(keys) >= 90, f"only {len(keys)} keys"
 
 
 def test_command_line_overrides_deck():

@@ -30,7 +30,7 @@ import pgtest
 VOX = 0.0166
 CASES = [
     # shape (nx, ny, nz), voxel (um) x, y, z, alpha_x, alpha_y (1/um)
-    ((64, 64, 64), (VOX, VOX, VOX), 0.2 / VOX, 0.4 / VOX),  # the case: alpha dx = 0.2 and 0.4
+    ((64, 64, 64), (VOX, VOX, VOX), 0.2 / VOX, 0.4 / VOX),  # near the paper's resolution (0.28, 0.44): alpha dx = 0.2 and 0.4
     ((128, 96, 112), (VOX, VOX, VOX), 15.0, 30.0),  # alpha dx = 0.25 and 0.5, non-cubic
     ((48, 64, 40), (0.010, 0.012, 0.015), 16.6, 40.0),  # anisotropic voxels: alpha dx 0.17 .. 0.6
 ]

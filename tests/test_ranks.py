@@ -1,5 +1,5 @@
 """The same deck at 1, 2 and 3 ranks (and 5 ranks, where FFTW leaves one rank without planes):
-fields equal to 1e-12 and labels identical (DESIGN.md "Reproducibility"). Uneven slabs: nz = 37 on
+fields equal to 1e-12 and labels identical (docs/design.md, "Reproducibility"). Uneven slabs: nz = 37 on
 2 and 3 ranks; nz = 8 on 5 ranks gives blocks 2, 2, 2, 2, 0; on 3 ranks nz = 8 gives 3, 3, 2 and
 nz = 10 gives 4, 4, 2 (the transposed Fourier layout splits ny the same way: ny = 8 and 10 too).
 Odd nx changes the half-spectrum length and removes the Nyquist plane."""

@@ -256,7 +256,7 @@ def test_program_on_rendered_data():
     drift across the stack; seed 3, not the seed the example's Mexican-hat weight was chosen on),
     the example deck at 2 ranks: accuracy >= 97 % on the stack's NVP and on the three phases of
     every image; the labels file feeds the calibration of the same run, whose parameters are
-    within the calibration issue's tolerances (lambda 0.02, alpha 5 %, m 0.05) of the calibration
+    within the calibration's target tolerances (lambda 0.02, alpha 5 %, m 0.05) of the calibration
     from the true labels of the same data (what segmentation costs), and within the CI-size
     round-trip tolerances of test_calibration (3 SD of the sampling spread) of the truth."""
     import h5py

@@ -1,4 +1,4 @@
-"""TIFF stacks in and out, and label maps (issue 18).
+"""TIFF stacks in and out, and label maps (docs/tiff.md).
 
   * every TIFF layout read through input.image at 1, 2 and 3 ranks (multi-page ImageJ, LZW strips
     written by libtiff through PIL, deflate tiles, a folder, a printf and a glob pattern of slice

@@ -143,6 +143,9 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
 PetscErrorCode PgConfigDestroy(PgConfig *cfg);
 /// Prints every key with default, unit, range and description.
 PetscErrorCode PgConfigPrintHelp(MPI_Comm comm);
+/// The same keys as a Markdown table (header and one row per key), for README.md's key table
+/// (tools/keytable.py writes it there; tests/test_deck.py checks that the two agree).
+PetscErrorCode PgConfigPrintHelpMarkdown(MPI_Comm comm);
 /// A canonical text of everything that determines the structures; equal signatures mean that the
 /// runs in an existing output file can be reused when resuming.
 PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len);

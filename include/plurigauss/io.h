@@ -31,7 +31,7 @@ typedef struct PgOutput_private *PgOutput;
 PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutput *out);
 /// Whether run k is complete in the file (same answer on all ranks).
 PetscBool PgOutputHasRun(PgOutput out, int k);
-/// The summary row of complete run k (this session's or loaded on resume), NULL if k is not complete.
+/// The summary row of complete run k (written by this process or loaded on resume), NULL if k is not complete.
 const PgRow *PgOutputGetRow(PgOutput out, int k);
 /// Stores the model parameters as attributes of /model (new files; on resume they must match).
 PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model);

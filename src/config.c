@@ -39,6 +39,7 @@ static const char *const rawtype_names[]   = {"uint8", "uint16", "int32", "float
 static const char *const majority_names[]  = {"none", "cube", "ball", NULL};
 static const char *const frac2d_names[]    = {"own", "rescaled", NULL};
 static const char *const c11_names[]       = {"volume", "sections", NULL};
+static const char *const lock_names[]      = {"auto", "content", NULL};
 
 #define INF HUGE_VAL
 static const Key keys[] = {
@@ -63,6 +64,7 @@ static const Key keys[] = {
   {"output_precision", KEY_ENUM, 1, 1, "single", "-", 0, 0, 0, 0, precision_names, "floating point of field synthesis and written fields"},
   {"output_compress", KEY_INT, 1, 1, "1", "level", 0, 9, 0, 0, NULL, "deflate level of written volumes (0 = none)"},
   {"output_overwrite", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "replace an existing output instead of resuming it"},
+  {"output_lock", KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, lock_names, "one writer per output: auto = kernel lock on <output.file>.lock, its content where the file system has no locks; content = the content only (locks local to each node)"},
   {"input_image", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "measure a segmented image FILE.h5:/dataset (uint8 labels 1,2,3) instead of simulating"},
   {"measure_covariance", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "two-point coverage functions C_ij (eq. 4) by FFT"},
   {"measure_intrinsic", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "surface areas S_i, interface areas S_ij, Euler characteristics"},
@@ -469,6 +471,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->write_phase    = V("output_write_phase")->v[0] != 0;
   cfg->write_fields   = V("output_write_fields")->v[0] != 0;
   cfg->overwrite      = V("output_overwrite")->v[0] != 0;
+  cfg->lock_content   = V("output_lock")->v[0] != 0;
   cfg->precision      = (PgPrecision)(int)V("output_precision")->v[0];
   cfg->compress_level = (PetscInt)V("output_compress")->v[0];
   cfg->planner        = (PgPlanner)(int)V("fft_planner")->v[0];

@@ -13,12 +13,38 @@
 /// collective. Rank 0 alone writes the CSV and XDMF text files (small, from data all ranks hold).
 /// A run is marked complete (attribute `complete`) only after its data are written and the file
 /// is flushed, so a killed job never leaves a run that looks finished but is not.
+///
+/// Integrity. Every volume carries HDF5's Fletcher32 checksum (after shuffle and deflate, so it
+/// covers the bytes on disk). Resuming reads every volume of every complete run back (each rank its
+/// slab, collectively); a run whose data fail their checksum, or whose objects cannot be read, is
+/// reported by name and computed again instead of being trusted. Cost: one read of the file at
+/// resume, nothing per run.
+///
+/// One writer per output. Rank 0 holds an exclusive lock on `<output.file>.lock` for the whole
+/// run (PgOutputLockAcquire, before any output file is touched): an open file description lock
+/// (fcntl F_OFD_SETLK; classic F_SETLK where the kernel lacks it) on a file beside the output,
+/// which the kernel releases when the process dies, so a killed job never blocks its resume. A
+/// second run on the same output finds the lock held, reads the holder's host, pid and start time
+/// from the file and refuses in one line, before it touches anything. The file also holds a random
+/// token; before each run's write and before the final rename rank 0 re-reads it, so a second writer
+/// that got past a lock that does not work (a lock file deleted by hand, a file system whose locks
+/// are local to each node) is still detected and this run stops before it writes again. Where the
+/// file system refuses locks (NFS without lockd, Lustre mounted without flock) or output.lock =
+/// content, the content alone decides: a holder on this host is alive if its pid runs with the
+/// same start time; a holder on another host is assumed alive (remove the lock file if that job
+/// has ended: the error line says so). See docs/safety.md.
 #include <plurigauss/error.h>
 #include <plurigauss/io.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PG_VERSION
@@ -38,7 +64,277 @@ struct PgOutput_private {
   char            final[PETSC_MAX_PATH_LEN], part[PETSC_MAX_PATH_LEN + 8];
   char            csv[PETSC_MAX_PATH_LEN + 8], xdmf[PETSC_MAX_PATH_LEN + 8];
   int             fresh_run; /* the run whose group was (re)created in this session, or -1 */
+  PgOutputLock    lock;      /* checked before each run's write and the final rename (may be NULL) */
 };
+
+/* ---------------------------------------------------------------------------------------------
+ * The lock of an output (one writer per output file)
+ * --------------------------------------------------------------------------------------------- */
+
+struct PgOutputLock_private {
+  MPI_Comm  comm;                           /* duplicated */
+  int       rank;
+  int       fd;                             /* rank 0: the open lock file, -1 elsewhere */
+  PetscBool kernel;                         /* the kernel lock is held (else content only) */
+  char      path[PETSC_MAX_PATH_LEN + 8];   /* <output>.lock */
+  char      token[40];                      /* this run's random token */
+  char      content[1024];                  /* what this run wrote into the lock file */
+};
+
+/* The holder recorded in a lock file. */
+typedef struct {
+  char               host[256], start[64], token[40], job[96];
+  long long          pid;
+  unsigned long long ticks; /* process start time, clock ticks after boot (/proc/PID/stat field 22) */
+} LockHolder;
+
+/* Start time of process pid in clock ticks after boot, 0 if unknown. */
+static unsigned long long ProcessStartTicks(long long pid)
+{
+  char               path[64], buf[1024];
+  unsigned long long ticks = 0;
+  FILE              *f;
+
+  snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+  if (!(f = fopen(path, "r"))) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n]        = 0;
+  const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+  if (!p) return 0;
+  /* after ") ": field 3 (state) ... field 22 (starttime) */
+  p += 2;
+  for (int field = 3; field < 22 && *p; p++)
+    if (*p == ' ') field++;
+  if (sscanf(p, "%llu", &ticks) != 1) return 0;
+  return ticks;
+}
+
+static void ParseHolder(const char *text, LockHolder *h)
+{
+  PetscMemzero(h, sizeof *h);
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    int len = (int)(strchr(l, '\n') ? strchr(l, '\n') - l : (ptrdiff_t)strlen(l));
+    if (!strncmp(l, "host=", 5)) snprintf(h->host, sizeof h->host, "%.*s", len - 5, l + 5);
+    else if (!strncmp(l, "start=", 6)) snprintf(h->start, sizeof h->start, "%.*s", len - 6, l + 6);
+    else if (!strncmp(l, "token=", 6)) snprintf(h->token, sizeof h->token, "%.*s", len - 6, l + 6);
+    else if (!strncmp(l, "slurm_job=", 10)) snprintf(h->job, sizeof h->job, "%.*s", len - 10, l + 10);
+    else if (!strncmp(l, "pid=", 4)) h->pid = atoll(l + 4);
+    else if (!strncmp(l, "start_ticks=", 12)) h->ticks = strtoull(l + 12, NULL, 10);
+  }
+}
+
+/* Reads the lock file at path afresh (a new open: NFS revalidates on open); "" if absent. */
+static void ReadLockFile(const char *path, char *buf, size_t len)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  buf[0] = 0;
+  if (fd < 0) return;
+  ssize_t n = pread(fd, buf, len - 1, 0);
+  buf[n > 0 ? n : 0] = 0;
+  close(fd);
+}
+
+static void HolderText(const LockHolder *h, char *buf, size_t len)
+{
+  if (h->token[0]) snprintf(buf, len, "host %s, pid %lld%s%s, started %s", h->host[0] ? h->host : "?", h->pid, h->job[0] ? ", Slurm job " : "", h->job, h->start[0] ? h->start : "?");
+  else snprintf(buf, len, "holder unknown: the lock file is empty or not plurigauss's");
+}
+
+/* Whether the holder of a lock file (content only) still runs: on this host, its pid with the same
+ * start time; on another host it cannot be known and counts as alive. */
+static PetscBool HolderAlive(const LockHolder *h, const char *myhost)
+{
+  if (!h->token[0] || h->pid <= 0) return PETSC_FALSE;
+  if (strcmp(h->host, myhost)) return PETSC_TRUE;
+  if (kill((pid_t)h->pid, 0) != 0 && errno == ESRCH) return PETSC_FALSE;
+  return h->ticks == 0 || ProcessStartTicks(h->pid) == h->ticks ? PETSC_TRUE : PETSC_FALSE;
+}
+
+/* Rank 0: takes the lock. *verdict: 0 taken; 1 held by another run (msg says who); 2 system error. */
+static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char *msg, size_t len)
+{
+  char       host[256] = "", old[1024], who[512];
+  LockHolder h;
+
+  *verdict = 2;
+  if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown");
+  host[sizeof host - 1] = 0;
+  for (int attempt = 0; attempt < 20; attempt++) {
+    struct stat a, b;
+    int         fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      snprintf(msg, len, "cannot create the lock file %s: %s", l->path, strerror(errno));
+      return;
+    }
+    l->kernel = PETSC_FALSE;
+    if (!content_only) {
+      struct flock fl;
+      int          r;
+      PetscMemzero(&fl, sizeof fl);
+      fl.l_type   = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+#ifdef F_OFD_SETLK
+      r = fcntl(fd, F_OFD_SETLK, &fl);
+      if (r != 0 && errno == EINVAL) r = fcntl(fd, F_SETLK, &fl); /* a kernel without OFD locks */
+#else
+      r = fcntl(fd, F_SETLK, &fl);
+#endif
+      if (r == 0) l->kernel = PETSC_TRUE;
+      else if (errno == EAGAIN || errno == EACCES) {
+        ReadLockFile(l->path, old, sizeof old);
+        ParseHolder(old, &h);
+        HolderText(&h, who, sizeof who);
+        snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path);
+        close(fd);
+        *verdict = 1;
+        return;
+      } else if (errno != ENOLCK && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) {
+        snprintf(msg, len, "cannot lock %s: %s", l->path, strerror(errno));
+        close(fd);
+        return;
+      } /* else: the file system has no working locks; the content decides */
+    }
+    /* the previous holder may have removed the file between our open and our lock: retry */
+    if (fstat(fd, &a) != 0 || stat(l->path, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+      close(fd);
+      continue;
+    }
+    ReadLockFile(l->path, old, sizeof old);
+    ParseHolder(old, &h);
+    if (!l->kernel && HolderAlive(&h, host)) {
+      HolderText(&h, who, sizeof who);
+      snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, checked by its content: %s%s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path,
+               content_only ? "output.lock = content" : "this file system has no working locks", strcmp(h.host, host) ? "; if that job has ended, remove the lock file" : "");
+      close(fd);
+      *verdict = 1;
+      return;
+    }
+    if (h.token[0]) {
+      HolderText(&h, who, sizeof who);
+      printf("plurigauss: note: the previous run on this output (%s) ended without releasing %s (killed?); taking over\n", who, l->path);
+      fflush(stdout);
+    }
+    /* this run's content: host, pid, start time, a random token */
+    {
+      unsigned char rnd[16];
+      time_t        now = time(NULL);
+      struct tm     tm;
+      char          start[64];
+      if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)((uint64_t)now * 2654435761u >> (i % 8) ^ (uint64_t)getpid() >> i);
+      for (size_t i = 0; i < sizeof rnd; i++) snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
+      char        job[96]  = "";
+      const char *jid = getenv("SLURM_JOB_ID"), *ajid = getenv("SLURM_ARRAY_JOB_ID"), *atid = getenv("SLURM_ARRAY_TASK_ID");
+      if (atid && atid[0]) snprintf(job, sizeof job, "%s_%s", ajid && ajid[0] ? ajid : "?", atid);
+      else if (jid && jid[0]) snprintf(job, sizeof job, "%s", jid);
+      localtime_r(&now, &tm);
+      strftime(start, sizeof start, "%Y-%m-%d %H:%M:%S %Z", &tm);
+      snprintf(l->content, sizeof l->content, "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n", host, (long long)getpid(), start, ProcessStartTicks(getpid()), l->token, l->kernel ? "kernel" : "content", job);
+    }
+    size_t n = strlen(l->content);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, l->content, n, 0) != (ssize_t)n || fsync(fd) != 0) {
+      snprintf(msg, len, "cannot write the lock file %s: %s", l->path, strerror(errno));
+      close(fd);
+      return;
+    }
+    if (!l->kernel) {
+      /* content only: two runs that started together both wrote; the last one keeps the file */
+      usleep(200000);
+      ReadLockFile(l->path, old, sizeof old);
+      ParseHolder(old, &h);
+      if (strcmp(h.token, l->token)) {
+        HolderText(&h, who, sizeof who);
+        snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, which it took at the same moment)", (int)(strlen(l->path) - 5), l->path, who, l->path);
+        close(fd);
+        *verdict = 1;
+        return;
+      }
+    }
+    l->fd    = fd;
+    *verdict = 0;
+    return;
+  }
+  snprintf(msg, len, "cannot take the lock %s: it keeps being replaced", l->path);
+}
+
+PetscErrorCode PgOutputLockAcquire(MPI_Comm comm, const char *output_file, PetscBool content_only, PgOutputLock *lockp)
+{
+  PgOutputLock l;
+  int          verdict = 0;
+  char         msg[3 * PETSC_MAX_PATH_LEN + 1024] = "";
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&l));
+  l->fd = -1;
+  PetscCallMPI(MPI_Comm_dup(comm, &l->comm));
+  PetscCallMPI(MPI_Comm_rank(l->comm, &l->rank));
+  snprintf(l->path, sizeof l->path, "%s.lock", output_file);
+  if (l->rank == 0) LockTake(l, content_only, &verdict, msg, sizeof msg);
+  PetscCallMPI(MPI_Bcast(&verdict, 1, MPI_INT, 0, l->comm));
+  PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, l->comm));
+  PetscCallMPI(MPI_Bcast(&l->kernel, 1, MPIU_BOOL, 0, l->comm));
+  if (verdict) {
+    PetscCallMPI(MPI_Comm_free(&l->comm));
+    PetscCall(PetscFree(l));
+    SETERRQ(comm, PETSC_ERR_USER_INPUT, "%s", msg);
+  }
+  *lockp = l;
+  PetscFunctionReturn(0);
+}
+
+PetscBool PgOutputLockKernel(PgOutputLock lock) { return lock ? lock->kernel : PETSC_FALSE; }
+
+PetscErrorCode PgOutputLockVerify(PgOutputLock l, const char *before)
+{
+  int  ok = 1;
+  char msg[2 * PETSC_MAX_PATH_LEN + 1024] = "";
+
+  PetscFunctionBeginUser;
+  if (!l) PetscFunctionReturn(0);
+  if (l->rank == 0) {
+    char        now[1024], who[512];
+    LockHolder  h;
+    struct stat a, b;
+    ReadLockFile(l->path, now, sizeof now);
+    ParseHolder(now, &h);
+    ok = !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+    if (!ok) {
+      HolderText(&h, who, sizeof who);
+      snprintf(msg, sizeof msg, "another run took over %s (%s%s) while this one was writing; stopping before %s (this run's complete runs are kept in the .part file)", l->path, now[0] ? "" : "the lock file was removed; ", now[0] ? who : "no holder", before);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, l->comm));
+  if (!ok) {
+    PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, l->comm));
+    l->token[0] = 0; /* no longer ours: never remove it */
+    SETERRQ(l->comm, PETSC_ERR_USER_INPUT, "%s", msg);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputLockRelease(PgOutputLock *lockp)
+{
+  PgOutputLock l = *lockp;
+
+  PetscFunctionBeginUser;
+  if (!l) PetscFunctionReturn(0);
+  if (l->rank == 0 && l->fd >= 0) {
+    /* remove the file only while it is still ours (same file, same token), then drop the lock */
+    char        now[1024];
+    LockHolder  h;
+    struct stat a, b;
+    ReadLockFile(l->path, now, sizeof now);
+    ParseHolder(now, &h);
+    if (l->token[0] && !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino) (void)unlink(l->path);
+    close(l->fd);
+  }
+  (void)MPI_Comm_free(&l->comm); /* local to this rank's handle; no communication */
+  PetscCall(PetscFree(*lockp));
+  PetscFunctionReturn(0);
+}
+
+void PgOutputSetLock(PgOutput out, PgOutputLock lock) { out->lock = lock; }
 
 PetscErrorCode PgRowSet(PgRow *row, const char *name, double value)
 {
@@ -483,6 +779,7 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
   PgPrecision prec;
 
   PetscFunctionBeginUser;
+  PetscCall(PgOutputLockVerify(out->lock, "writing a run"));
   PetscCall(OpenRunGroup(out, k, &g));
   if (H5Lexists(g, "descriptors", H5P_DEFAULT) <= 0) {
     hid_t dg = H5I_INVALID_HID;
@@ -563,6 +860,7 @@ PetscErrorCode PgOutputClose(PgOutput *outp)
   if (!out) PetscFunctionReturn(0);
   if (out->file >= 0) PgCallH5(H5Fclose(out->file));
   if (PgOutputRunsDone(out) == out->nruns) {
+    PetscCall(PgOutputLockVerify(out->lock, "renaming the finished file"));
     PetscCall(PgOutputRename(out->grid->comm, out->part, out->final));
     PetscCall(WriteXDMF(out));
   }

@@ -80,7 +80,7 @@ static PetscErrorCode StopRequested(MPI_Comm comm, PetscBool *stop)
 static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
 
 /* A segmented image instead of a model: one run, measured. */
-static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Stages *st, int *exit_status)
+static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgOutputLock lock, int *exit_status)
 {
   PetscInt shape[3];
   double   voxel[3];
@@ -101,6 +101,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   PetscCall(PetscLogStagePop());
   t1 = MPI_Wtime();
   PetscCall(PgOutputOpen(grid, cfg, 1, &out));
+  PgOutputSetLock(out, lock);
   if (!PgOutputHasRun(out, 0)) {
     PgRow row = {0};
     PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_FALSE), &measure));
@@ -124,7 +125,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 }
 
 /* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, int *exit_status)
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgOutputLock lock, int *exit_status)
 {
   PgGrid    grid   = NULL;
   PgField   field  = NULL;
@@ -154,6 +155,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   const int nruns = (int)(cfg->nsweep * cfg->realizations);
   PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &grid));
   PetscCall(PgOutputOpen(grid, cfg, nruns, &out));
+  PgOutputSetLock(out, lock);
   PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
                         grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
   PetscCall(PetscPrintf(comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", lambda_x, 0.5 * erfc(lambda_x / sqrt(2.0)), cfg->m,
@@ -282,10 +284,56 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   PetscFunctionReturn(0);
 }
 
+/* The stages the deck asks for, holding the lock of the output. */
+static PetscErrorCode RunStages(MPI_Comm comm, PgConfig *cfg, const Stages *st, PgOutputLock lock, int *exit_status)
+{
+  PetscFunctionBeginUser;
+  if (cfg->seg_volume[0] || cfg->seg_images[0]) {
+    PetscCall(PetscLogStagePush(st->segment));
+    PetscCall(PgSegmentStage(comm, cfg));
+    PetscCall(PetscLogStagePop());
+    if (!cfg->cal_volume[0] && !cfg->input_image[0]) {
+      /* segmentation only: nothing to calibrate or measure */
+      *exit_status = 0;
+      PetscFunctionReturn(0);
+    }
+  }
+  if (cfg->cal_volume[0]) {
+    PgCalibration cal = NULL;
+    double        t0  = MPI_Wtime();
+    PetscCall(PetscLogStagePush(st->calibrate));
+    PetscCall(PgCalibrationCreate(comm, cfg, &cal));
+    PetscCall(PgCalibrationRun(cal));
+    PetscCall(PetscLogStagePop());
+    PetscCall(PgCalibrationView(cal));
+    PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
+    PetscCall(PgCalibrationApply(cal, cfg));
+    if (cfg->cal_simulate) PetscCall(SimulateSweep(comm, cfg, st, cal, lock, exit_status));
+    else {
+      /* calibration only: the output holds the header, /model and /calibration, no runs */
+      PgGrid   grid;
+      PgOutput out;
+      PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, 1, &grid));
+      PetscCall(PgOutputOpen(grid, cfg, 0, &out));
+      PgOutputSetLock(out, lock);
+      PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
+      PetscCall(PgOutputClose(&out));
+      PetscCall(PgGridDestroy(&grid));
+      PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg->output_file));
+      *exit_status = 0;
+    }
+    PetscCall(PgCalibrationDestroy(&cal));
+  } else if (cfg->input_image[0]) PetscCall(MeasureImage(comm, cfg, st, lock, exit_status));
+  else PetscCall(SimulateSweep(comm, cfg, st, NULL, lock, exit_status));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
 {
-  PgConfig cfg;
-  Stages   st;
+  PgConfig       cfg;
+  Stages         st;
+  PgOutputLock   lock = NULL;
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
@@ -293,44 +341,12 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
-  if (cfg.seg_volume[0] || cfg.seg_images[0]) {
-    PetscCall(PetscLogStagePush(st.segment));
-    PetscCall(PgSegmentStage(comm, &cfg));
-    PetscCall(PetscLogStagePop());
-    if (!cfg.cal_volume[0] && !cfg.input_image[0]) {
-      /* segmentation only: nothing to calibrate or measure */
-      *exit_status = 0;
-      PetscCall(PgConfigDestroy(&cfg));
-      PetscFunctionReturn(0);
-    }
-  }
-  if (cfg.cal_volume[0]) {
-    PgCalibration cal = NULL;
-    double        t0  = MPI_Wtime();
-    PetscCall(PetscLogStagePush(st.calibrate));
-    PetscCall(PgCalibrationCreate(comm, &cfg, &cal));
-    PetscCall(PgCalibrationRun(cal));
-    PetscCall(PetscLogStagePop());
-    PetscCall(PgCalibrationView(cal));
-    PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
-    PetscCall(PgCalibrationApply(cal, &cfg));
-    if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, exit_status));
-    else {
-      /* calibration only: the output holds the header, /model and /calibration, no runs */
-      PgGrid   grid;
-      PgOutput out;
-      PetscCall(PgGridCreate(comm, cfg.shape, cfg.voxel_um, 1, &grid));
-      PetscCall(PgOutputOpen(grid, &cfg, 0, &out));
-      PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg.output_file));
-      PetscCall(PgOutputClose(&out));
-      PetscCall(PgGridDestroy(&grid));
-      PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg.output_file));
-      *exit_status = 0;
-    }
-    PetscCall(PgCalibrationDestroy(&cal));
-  } else if (cfg.input_image[0]) PetscCall(MeasureImage(comm, &cfg, &st, exit_status));
-  else PetscCall(SimulateSweep(comm, &cfg, &st, NULL, exit_status));
+  /* one writer per output, taken before any file is touched; released on every path */
+  PetscCall(PgOutputLockAcquire(comm, cfg.output_file, cfg.lock_content, &lock));
+  ierr = RunStages(comm, &cfg, &st, lock, exit_status);
+  PetscCall(PgOutputLockRelease(&lock));
   PetscCall(PgConfigDestroy(&cfg));
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 

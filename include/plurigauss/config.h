@@ -59,6 +59,7 @@ typedef struct {
   /* output */
   char        output_file[PETSC_MAX_PATH_LEN];
   PetscBool   write_phase, write_fields, overwrite;
+  PetscBool   lock_content; /* output.lock = content: the lock file's content decides, no kernel lock */
   PgPrecision precision;
   PetscInt    compress_level; /* 0 = none, 1..9 deflate */
 

@@ -518,33 +518,145 @@ PetscErrorCode PgOutputOpenParallel(MPI_Comm comm, const char *path, PetscBool c
   PetscFunctionReturn(0);
 }
 
-/* Loads the rows of the runs marked complete. */
-static PetscErrorCode LoadDoneRuns(PgOutput out)
+/* Reads dataset d back: a volume of the grid's shape [nz][ny][nx] by every rank's slab (collective,
+ * blocks of 16 planes), anything else whole on every rank. *ok = 0 if any rank could not read it
+ * (a Fletcher32 mismatch, a damaged chunk or header). Collective. */
+static PetscErrorCode VerifyDataset(PgOutput out, hid_t d, int *ok)
 {
+  const PgGrid_s *g      = out->grid;
+  hid_t           fspace = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+  hsize_t         dims[H5S_MAX_RANK];
+  int             mine = 1, nd = -1;
+  size_t          esize = 0;
+  void           *buf = NULL;
+
   PetscFunctionBeginUser;
-  for (int k = 0; k < out->nruns; k++) {
-    char name[64];
-    RunName(k, name, sizeof name);
-    if (H5Lexists(out->file, "/runs", H5P_DEFAULT) <= 0 || H5Lexists(out->file, name, H5P_DEFAULT) <= 0) continue;
-    hid_t g = H5I_INVALID_HID;
-    PgCallH5(g = H5Gopen2(out->file, name, H5P_DEFAULT));
-    if (H5Aexists(g, "complete") > 0) {
-      char   *cols = NULL;
-      PgRow  *row  = &out->rows[k];
-      hid_t   a    = H5I_INVALID_HID;
-      PetscCall(ReadStringAttr(g, "columns", &cols));
-      PetscCheck(cols, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s in %s has no columns attribute", name, out->part);
+  if ((fspace = H5Dget_space(d)) < 0 || (nd = H5Sget_simple_extent_dims(fspace, dims, NULL)) < 0 || (ftype = H5Dget_type(d)) < 0 || (mtype = H5Tget_native_type(ftype, H5T_DIR_ASCEND)) < 0 || !(esize = H5Tget_size(mtype))) mine = 0;
+  /* the decision below must be the same on every rank: the metadata reads are collective */
+  const PetscBool volume = mine && nd == 3 && dims[0] == (hsize_t)g->n[2] && dims[1] == (hsize_t)g->n[1] && dims[2] == (hsize_t)g->n[0];
+  if (volume) {
+    const hsize_t plane = dims[1] * dims[2], B = 16;
+    long long     nb_mine = (long long)((g->nz_local + (ptrdiff_t)B - 1) / (ptrdiff_t)B), nb;
+    PetscCallMPI(MPI_Allreduce(&nb_mine, &nb, 1, MPI_LONG_LONG, MPI_MAX, g->comm));
+    buf = malloc(PetscMax(B * plane * esize, 1));
+    if (!buf) mine = 0;
+    dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0) mine = 0;
+    for (long long b = 0; b < nb; b++) {
+      const hsize_t z0 = (hsize_t)b * B, nz = z0 < (hsize_t)g->nz_local ? PetscMin(B, (hsize_t)g->nz_local - z0) : 0;
+      hsize_t       start[3] = {(hsize_t)g->z_start + z0, 0, 0}, count[3] = {nz, dims[1], dims[2]}, mdims[3] = {B, dims[1], dims[2]}, mstart[3] = {0, 0, 0};
+      herr_t        st = 0;
+      if (mspace < 0) mspace = H5Screate_simple(3, mdims, NULL);
+      if (nz) st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 || H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, count, NULL) < 0 ? -1 : 0;
+      else st = H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0 ? -1 : 0;
+      /* every rank takes part in the collective read, also after a failure of its own */
+      if (H5Dread(d, mtype, mspace, fspace, dxpl, buf) < 0 || st < 0 || mspace < 0 || !buf) mine = 0;
+    }
+  } else if (mine) {
+    hssize_t n = H5Sget_simple_extent_npoints(fspace);
+    buf        = malloc(PetscMax((size_t)(n > 0 ? n : 0) * esize, 1));
+    if (n < 0 || !buf || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) mine = 0;
+  }
+  free(buf);
+  if (dxpl >= 0) H5Pclose(dxpl);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (mtype >= 0) H5Tclose(mtype);
+  if (ftype >= 0) H5Tclose(ftype);
+  if (fspace >= 0) H5Sclose(fspace);
+  PetscCallMPI(MPI_Allreduce(&mine, ok, 1, MPI_INT, MPI_MIN, g->comm));
+  PetscFunctionReturn(0);
+}
+
+/* Reads back every object below group `grp` (path: its name); the first that fails goes to bad.
+ * Collective. */
+static PetscErrorCode VerifyGroup(PgOutput out, hid_t grp, const char *path, char *bad, size_t len)
+{
+  H5G_info_t info;
+
+  PetscFunctionBeginUser;
+  if (H5Gget_info(grp, &info) < 0) {
+    snprintf(bad, len, "%s", path);
+    PetscFunctionReturn(0);
+  }
+  for (hsize_t i = 0; i < info.nlinks && !bad[0]; i++) {
+    char  name[256], sub[512];
+    hid_t o;
+    if (H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0) {
+      snprintf(bad, len, "%s (link %d)", path, (int)i);
+      break;
+    }
+    snprintf(sub, sizeof sub, "%s/%s", path, name);
+    if ((o = H5Oopen(grp, name, H5P_DEFAULT)) < 0) {
+      snprintf(bad, len, "%s", sub);
+      break;
+    }
+    const H5I_type_t t = H5Iget_type(o);
+    if (t == H5I_GROUP) PetscCall(VerifyGroup(out, o, sub, bad, len));
+    else if (t == H5I_DATASET) {
+      int ok;
+      PetscCall(VerifyDataset(out, o, &ok));
+      if (!ok) snprintf(bad, len, "%s", sub);
+    }
+    H5Oclose(o);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Loads the row of run k if it is marked complete and every object of it reads back (checksums);
+ * *state: 0 absent or incomplete, 1 complete, -1 complete but damaged (bad names what failed). */
+static PetscErrorCode LoadRun(PgOutput out, int k, int *state, char *bad, size_t len)
+{
+  char   name[64], *cols = NULL;
+  hid_t  g = H5I_INVALID_HID, a = H5I_INVALID_HID;
+  PgRow *row = &out->rows[k];
+
+  PetscFunctionBeginUser;
+  *state = 0;
+  bad[0] = 0;
+  RunName(k, name, sizeof name);
+  if (H5Lexists(out->file, "/runs", H5P_DEFAULT) <= 0 || H5Lexists(out->file, name, H5P_DEFAULT) <= 0) PetscFunctionReturn(0);
+  if ((g = H5Gopen2(out->file, name, H5P_DEFAULT)) < 0) {
+    *state = -1; /* the group exists but cannot be opened: treat as damaged, recompute */
+    snprintf(bad, len, "%s", name);
+    PetscFunctionReturn(0);
+  }
+  if (H5Aexists(g, "complete") > 0) {
+    *state = 1;
+    if (ReadStringAttr(g, "columns", &cols) || !cols) snprintf(bad, len, "%s: attribute columns", name);
+    else {
       row->n     = 0;
       char *save = NULL;
       for (char *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save)) PetscCall(PgRowSet(row, t, NAN));
-      free(cols);
-      PgCallH5(a = H5Aopen(g, "row", H5P_DEFAULT));
-      PgCallH5(H5Aread(a, H5T_NATIVE_DOUBLE, row->value));
-      PgCallH5(H5Aclose(a));
-      out->done[k] = 1;
+      if ((a = H5Aopen(g, "row", H5P_DEFAULT)) < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, row->value) < 0) snprintf(bad, len, "%s: attribute row", name);
+      if (a >= 0) H5Aclose(a);
     }
-    PgCallH5(H5Gclose(g));
+    free(cols);
+    if (!bad[0]) PetscCall(VerifyGroup(out, g, name, bad, len));
+    if (bad[0]) *state = -1;
   }
+  H5Gclose(g);
+  PetscFunctionReturn(0);
+}
+
+/* Loads the rows of the runs marked complete; a run whose data fail their checksums (or cannot be
+ * read) is reported and left to be computed again. */
+static PetscErrorCode LoadDoneRuns(PgOutput out)
+{
+  int ndamaged = 0;
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < out->nruns; k++) {
+    char bad[600];
+    int  state;
+    PetscCall(LoadRun(out, k, &state, bad, sizeof bad));
+    out->done[k] = state == 1;
+    if (state < 0) {
+      ndamaged++;
+      out->rows[k].n = 0;
+      PetscCall(PetscPrintf(out->grid->comm, "plurigauss: warning: run %d in %s is damaged (%s does not read back: checksum or structure); computing it again\n", k, out->part, bad));
+    }
+  }
+  if (ndamaged) PetscCall(PetscPrintf(out->grid->comm, "plurigauss: warning: %d damaged run%s of %s will be computed again\n", ndamaged, ndamaged > 1 ? "s" : "", out->part));
   PetscFunctionReturn(0);
 }
 
@@ -667,6 +779,8 @@ PetscErrorCode PgOutputWriteSlabs(PgGrid g, hid_t group, const char *name, hid_t
     PgCallH5(H5Pset_shuffle(dcpl));
     PgCallH5(H5Pset_deflate(dcpl, (unsigned)compress_level));
   }
+  /* last in the pipeline: the checksum covers the bytes on disk, verified on every read */
+  PgCallH5(H5Pset_fletcher32(dcpl));
   if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
   dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   PetscCheck(dset >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create dataset %s in %s (disk full?)", name, file);

@@ -88,13 +88,15 @@ typedef struct {
   unsigned long long ticks; /* process start time, clock ticks after boot (/proc/PID/stat field 22) */
 } LockHolder;
 
-/* Start time of process pid in clock ticks after boot, 0 if unknown. */
-static unsigned long long ProcessStartTicks(long long pid)
+/* Start time of process pid in clock ticks after boot, 0 if unknown; *state its state letter
+ * (R, S, D, Z for a zombie, ...) or 0. */
+static unsigned long long ProcessStart(long long pid, char *state)
 {
   char               path[64], buf[1024];
   unsigned long long ticks = 0;
   FILE              *f;
 
+  if (state) *state = 0;
   snprintf(path, sizeof path, "/proc/%lld/stat", pid);
   if (!(f = fopen(path, "r"))) return 0;
   size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -104,6 +106,7 @@ static unsigned long long ProcessStartTicks(long long pid)
   if (!p) return 0;
   /* after ") ": field 3 (state) ... field 22 (starttime) */
   p += 2;
+  if (state) *state = *p;
   for (int field = 3; field < 22 && *p; p++)
     if (*p == ' ') field++;
   if (sscanf(p, "%llu", &ticks) != 1) return 0;
@@ -147,8 +150,12 @@ static PetscBool HolderAlive(const LockHolder *h, const char *myhost)
 {
   if (!h->token[0] || h->pid <= 0) return PETSC_FALSE;
   if (strcmp(h->host, myhost)) return PETSC_TRUE;
+  char               state;
+  unsigned long long ticks;
   if (kill((pid_t)h->pid, 0) != 0 && errno == ESRCH) return PETSC_FALSE;
-  return h->ticks == 0 || ProcessStartTicks(h->pid) == h->ticks ? PETSC_TRUE : PETSC_FALSE;
+  ticks = ProcessStart(h->pid, &state);
+  if (state == 'Z' || state == 'X') return PETSC_FALSE; /* killed, not yet reaped */
+  return h->ticks == 0 || ticks == h->ticks ? PETSC_TRUE : PETSC_FALSE;
 }
 
 /* Rank 0: takes the lock. *verdict: 0 taken; 1 held by another run (msg says who); 2 system error. */
@@ -230,7 +237,7 @@ static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char 
       else if (jid && jid[0]) snprintf(job, sizeof job, "%s", jid);
       localtime_r(&now, &tm);
       strftime(start, sizeof start, "%Y-%m-%d %H:%M:%S %Z", &tm);
-      snprintf(l->content, sizeof l->content, "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n", host, (long long)getpid(), start, ProcessStartTicks(getpid()), l->token, l->kernel ? "kernel" : "content", job);
+      snprintf(l->content, sizeof l->content, "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n", host, (long long)getpid(), start, ProcessStart(getpid(), NULL), l->token, l->kernel ? "kernel" : "content", job);
     }
     size_t n = strlen(l->content);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, l->content, n, 0) != (ssize_t)n || fsync(fd) != 0) {

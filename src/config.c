@@ -130,12 +130,14 @@ static const Key keys[] = {
   {"calibration_fractions_2d", KEY_ENUM, 1, 1, "own", "-", 0, 0, 0, 0, frac2d_names, "fractions in eqs. 10, 11: own = the 2D images' (unbiased), rescaled = eqs. 2, 3 (the paper)"},
   {"calibration_c11", KEY_ENUM, 1, 1, "volume", "-", 0, 0, 0, 0, c11_names, "C_11 from the whole volume (radial) or from its x-y cross-sections"},
   {"calibration_reference", KEY_REAL, 5, 5, NULL, "-", -INF, INF, 1, 1, NULL, "known lambda_X,lambda_Z,alpha_X,alpha_Y,m, printed next to the estimates"},
+  {"run_memory_check", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "refuse a deck whose largest stage needs more memory per rank than is available (estimate before any file is touched)"},
+  {"run_memory_report", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "print the memory estimate of every stage (bytes per rank) instead of its one-line summary"},
   {"threads", KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
 };
 #define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
 
 /* Section prefixes of the deck: a command-line option starting with one of them must be a key. */
-static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", "calibration_", "conductivity_", "segment_", NULL};
+static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", "calibration_", "conductivity_", "segment_", "run_", NULL};
 
 typedef struct {
   PetscBool set;
@@ -472,6 +474,8 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->write_fields   = V("output_write_fields")->v[0] != 0;
   cfg->overwrite      = V("output_overwrite")->v[0] != 0;
   cfg->lock_content   = V("output_lock")->v[0] != 0;
+  cfg->memory_check   = V("run_memory_check")->v[0] != 0;
+  cfg->memory_report  = V("run_memory_report")->v[0] != 0;
   cfg->precision      = (PgPrecision)(int)V("output_precision")->v[0];
   cfg->compress_level = (PetscInt)V("output_compress")->v[0];
   cfg->planner        = (PgPlanner)(int)V("fft_planner")->v[0];

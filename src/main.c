@@ -22,6 +22,7 @@
 #include <plurigauss/io.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
+#include <plurigauss/memory.h>
 #include <plurigauss/model.h>
 
 #include <math.h>
@@ -341,6 +342,8 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
+  /* memory per rank of every stage against what this allocation offers, before any file exists */
+  PetscCall(PgMemoryCheck(comm, &cfg));
   /* one writer per output, taken before any file is touched; released on every path */
   PetscCall(PgOutputLockAcquire(comm, cfg.output_file, cfg.lock_content, &lock));
   ierr = RunStages(comm, &cfg, &st, lock, exit_status);
@@ -422,6 +425,20 @@ int main(int argc, char **argv)
   PetscCall(PgErrorInitialize());
   if (help) {
     PetscCall(PgConfigPrintHelp(PETSC_COMM_WORLD));
+    if (deck) {
+      /* with a deck: its memory per rank and stage at this rank count */
+      PgConfig         cfg;
+      PgMemoryEstimate est;
+      PetscErrorCode e;
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+      e = PgConfigLoad(PETSC_COMM_WORLD, deck, &cfg);
+      if (!e) e = PgMemoryEstimateCompute(PETSC_COMM_WORLD, &cfg, &est);
+      PetscCall(PetscPopErrorHandler());
+      if (!e) PetscCall(PgMemoryView(PETSC_COMM_WORLD, &est));
+      else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: no memory estimate: the deck %s has an error (run it without -help to see it)\n", deck));
+      if (!e) PetscCall(PgConfigDestroy(&cfg));
+    }
     PetscCall(PetscFinalize());
     MPI_Finalize();
     free(args);

@@ -36,12 +36,12 @@ def workdir(name):
     return d
 
 
-def run(np_, args, check=True, timeout=300, singleton=False):
+def run(np_, args, check=True, timeout=300, singleton=False, env=None):
     """mpirun -np np_ bin/plurigauss args...; returns the CompletedProcess. singleton=True with
     np_ = 1 starts the binary without mpirun (MPI singleton): faster on error exits, for which
-    mpirun itself waits about 2 s."""
+    mpirun itself waits about 2 s. env: extra environment variables."""
     cmd = [BIN] + [str(a) for a in args] if singleton and np_ == 1 else mpirun_cmd(np_, args)
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, env=dict(ENV, **(env or {})), capture_output=True, text=True, timeout=timeout)
     sanitizer_check(cmd, p.stderr)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")

@@ -63,6 +63,10 @@ typedef struct {
   PgPrecision precision;
   PetscInt    compress_level; /* 0 = none, 1..9 deflate */
 
+  /* run */
+  PetscBool memory_check;  /* refuse a deck that does not fit (run.memory_check) */
+  PetscBool memory_report; /* print the per-stage memory estimate */
+
   /* FFT and threads */
   PgPlanner planner;
   char      wisdom_file[PETSC_MAX_PATH_LEN];

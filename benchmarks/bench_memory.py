@@ -43,12 +43,19 @@ STAGES = {
 
 def run(cmd_args, ranks, tmp):
     """Runs the program under /usr/bin/time on every rank; returns (estimate dict, measured peak bytes)."""
-    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), "/usr/bin/time", "-f", "pg_hwm_kb %M", BIN] + cmd_args + ["-run_memory_report", "true"]
+    hwm_file = os.path.join(tmp, "hwm.txt")
+    if os.path.exists(hwm_file):
+        os.remove(hwm_file)
+    # one line per rank, appended (O_APPEND: the ranks' lines do not interleave)
+    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), "/usr/bin/time", "-a", "-o", hwm_file, "-f", "pg_hwm_kb %M", BIN] + cmd_args + ["-run_memory_report", "true"]
     p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, cwd=tmp, timeout=3600)
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
     est = {m.group(1): float(m.group(2)) for m in re.finditer(r"^  (\w+)\s+(\d+) bytes", p.stdout, re.M)}
-    hwm = max(int(k) for k in re.findall(r"pg_hwm_kb (\d+)", p.stderr)) * 1024
+    kb = re.findall(r"pg_hwm_kb (\d+)", open(hwm_file).read())
+    if len(kb) != ranks:
+        sys.exit(f"no peak from every rank of {' '.join(cmd)}\n{p.stdout[-1000:]}\n{p.stderr[-2000:]}")
+    hwm = max(int(k) for k in kb) * 1024
     return est, hwm
 
 

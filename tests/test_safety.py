@@ -286,12 +286,17 @@ def test_memory_available_from_slurm_and_the_override():
 
 def measured_peak(np_, args):
     """(the program's estimate of its peak, the measured largest VmHWM of the ranks), bytes."""
-    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), "/usr/bin/time", "-f", "pg_hwm_kb %M", pgtest.BIN] + [str(a) for a in args] + ["-run_memory_report", "true"]
+    hwm_file = os.path.join(pgtest.WORK, f"hwm-{os.getpid()}.txt")
+    if os.path.exists(hwm_file):
+        os.remove(hwm_file)
+    cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), "/usr/bin/time", "-a", "-o", hwm_file, "-f", "pg_hwm_kb %M", pgtest.BIN] + [str(a) for a in args] + ["-run_memory_report", "true"]
     p = subprocess.run(cmd, env=pgtest.ENV, capture_output=True, text=True, timeout=600)
     pgtest.sanitizer_check(cmd, p.stderr)
     assert p.returncode == 0, p.stderr[-1500:]
     est = {m.group(1): int(m.group(2)) for m in re.finditer(r"^  (\w+)\s+(\d+) bytes", p.stdout, re.M)}
-    hwm = max(int(k) for k in re.findall(r"pg_hwm_kb (\d+)", p.stderr)) * 1024
+    kb = re.findall(r"pg_hwm_kb (\d+)", open(hwm_file).read())
+    assert len(kb) == np_, f"{len(kb)} peaks for {np_} ranks"
+    hwm = max(int(k) for k in kb) * 1024
     return max(v for k, v in est.items() if k != "available"), hwm, est
 
 

@@ -17,15 +17,17 @@
 #define PG_MEMORY_BASE_BYTES (50.0 * 1048576.0)
 /// Conduction solve (conductivity.c, being rewritten): bytes per unknown of the CSR arrays, PETSc's
 /// matrix and vectors, CG's work vectors and hypre BoomerAMG's hierarchy, measured with the default
-/// solver (CG + BoomerAMG). Change it here when the solver changes.
-#define PG_MEMORY_CONDUCTIVITY_BYTES_PER_UNKNOWN 700.0
+/// solver (CG + BoomerAMG): 374-397 at 96^3-192^3 on 1 and 2 ranks (benchmarks/bench_memory.py).
+/// Change it here when the solver changes.
+#define PG_MEMORY_CONDUCTIVITY_BYTES_PER_UNKNOWN 400.0
 /// Connected components: per-piece tables (volume, faces, boundary records) per voxel of the
 /// slab, measured on Gaussian excursion sets (a bound for them; a salt-and-pepper image may need more).
 #define PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL 1.0
 /// Geodesic paths: Dial's bucket queue, bytes per voxel of the slab (frontier indices), measured.
 #define PG_MEMORY_GEODESIC_QUEUE_BYTES_PER_VOXEL 1.0
-/// HDF5 collective writes of a volume (chunk buffers, deflate output): bytes per byte of the slab.
-#define PG_MEMORY_WRITE_BUFFER_FACTOR 2.0
+/// HDF5 collective writes of a volume (chunk buffers, filter output): bytes per byte of the slab,
+/// measured 0.5 (labels) to 1.13 (double fields) at 128^3-192^3 on 1 and 2 ranks.
+#define PG_MEMORY_WRITE_BUFFER_FACTOR 1.2
 
 typedef enum {
   PG_MEMORY_SEGMENT,      /* segmentation of the grey stack and images (segment.c) */

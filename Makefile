@@ -66,7 +66,10 @@ BUILD    := $(if $(SAN),build-san,build)
 BIN      := $(if $(SAN),bin-san,bin)
 SANFLAGS := $(if $(SAN),-fsanitize=address$(,)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,)
 ifneq ($(SAN),)
+  # -O1 for readable reports; the instrumentation makes GCC's flow warnings (maybe-uninitialized,
+  # format-truncation) guess wrong, so the CI's -Werror applies to the normal build only
   OPTFLAGS := -O1
+  WERROR   :=
 endif
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)

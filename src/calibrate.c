@@ -1004,7 +1004,7 @@ PetscErrorCode PgCalibrationWrite(PgCalibration c, hid_t file, const char *outpu
     PetscCall(Attr(g, "eps2", c->eps[1]));
     PetscCall(Attr(g, "eps3", c->eps[2]));
     for (int i = 0; i < 3; i++) {
-      char n[16];
+      char n[32]; /* room for any int: -O1 (SAN=1) warns of truncation otherwise */
       snprintf(n, sizeof n, "eps%d_2d", i + 1);
       PetscCall(Attr(g, n, c->eps2d[i]));
     }

@@ -272,11 +272,14 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
     double      owned = seg_owned, total = seg_total;
     PgInputSpec vs = {"calibration.volume", "calibration.volume_shape", "calibration.volume_voxel_um", "calibration.raw_type", cfg->cal_volume_shape, cfg->cal_volume_voxel_um, cfg->cal_raw_type, 3, PETSC_FALSE};
     PgInputSpec is = {"calibration.images", "calibration.image_shape", "calibration.pixel_um", "calibration.raw_type", cfg->cal_image_shape, cfg->cal_pixel_um, cfg->cal_raw_type, 2, PETSC_FALSE};
-    if (cfg->cal_volume[0]) {
+    /* inputs named in the deck, unless they are the labels file the segmentation writes first */
+    const PetscBool from_segment = (cfg->seg_volume[0] || cfg->seg_images[0]) && !strncmp(cfg->cal_volume, cfg->seg_labels_file, strlen(cfg->seg_labels_file));
+    if (cfg->cal_volume[0] && !from_segment) {
       PetscCall(ProbeInput(comm, &vs, cfg->cal_volume, &vol));
       PetscCall(ProbeImages(comm, &is, cfg->cal_images, size, &owned, &total, &img));
     }
     PgMemoryGrid g, f, gi, fi;
+    if (!vol.have || !img.have) goto sweep; /* inputs the segmentation has yet to write, of unknown shape */
     PetscCall(PgMemoryGridSetUp(vol.n, size, T, &g));
     PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal_range_um, &f));
     const double vol_bytes = Voxels(&g), cov3 = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
@@ -290,6 +293,7 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
     (void)owned; /* every rank holds every image; the transforms run one image at a time */
   }
 
+sweep:; /* a label needs a statement before the declarations below */
   /* the sweep (or the measured image) */
   const PetscBool image    = cfg->input_image[0] ? PETSC_TRUE : PETSC_FALSE;
   const PetscBool simulate = (!cfg->seg_volume[0] && !cfg->seg_images[0]) || cfg->cal_volume[0] || image || (cfg->seg_calibrate && seg_vol.have && seg_img.have);

@@ -278,22 +278,23 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
       PetscCall(ProbeInput(comm, &vs, cfg->cal_volume, &vol));
       PetscCall(ProbeImages(comm, &is, cfg->cal_images, size, &owned, &total, &img));
     }
-    PgMemoryGrid g, f, gi, fi;
-    if (!vol.have || !img.have) goto sweep; /* inputs the segmentation has yet to write, of unknown shape */
-    PetscCall(PgMemoryGridSetUp(vol.n, size, T, &g));
-    PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal_range_um, &f));
-    const double vol_bytes = Voxels(&g), cov3 = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
-    PetscInt     n2[3] = {img.n[0], img.n[1], 1};
-    PetscCall(PgMemoryGridSetUp(n2, 1, 1, &gi));
-    PetscCall(CovarianceGrid(&gi, img.voxel, PETSC_FALSE, cfg->cal_range_um, &fi));
-    const double cov2 = 16.0 * fi.alloc_r2c + 2 * Voxels(&gi), open2 = OpeningBytes(&gi, PETSC_FALSE);
-    keep                              = vol_bytes + total;
-    est->active[PG_MEMORY_CALIBRATE] = PETSC_TRUE;
-    est->bytes[PG_MEMORY_CALIBRATE]  = base + keep + PetscMax(cov3, PetscMax(cov2, open2));
-    (void)owned; /* every rank holds every image; the transforms run one image at a time */
+    /* inputs the segmentation has yet to write have no known shape: no estimate for them */
+    if (vol.have && img.have) {
+      PgMemoryGrid g, f, gi, fi;
+      PetscCall(PgMemoryGridSetUp(vol.n, size, T, &g));
+      PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal_range_um, &f));
+      const double vol_bytes = Voxels(&g), cov3 = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
+      PetscInt     n2[3] = {img.n[0], img.n[1], 1};
+      PetscCall(PgMemoryGridSetUp(n2, 1, 1, &gi));
+      PetscCall(CovarianceGrid(&gi, img.voxel, PETSC_FALSE, cfg->cal_range_um, &fi));
+      const double cov2 = 16.0 * fi.alloc_r2c + 2 * Voxels(&gi), open2 = OpeningBytes(&gi, PETSC_FALSE);
+      keep                              = vol_bytes + total;
+      est->active[PG_MEMORY_CALIBRATE] = PETSC_TRUE;
+      est->bytes[PG_MEMORY_CALIBRATE]  = base + keep + PetscMax(cov3, PetscMax(cov2, open2));
+      (void)owned; /* every rank holds every image; the transforms run one image at a time */
+    }
   }
 
-sweep:; /* a label needs a statement before the declarations below */
   /* the sweep (or the measured image) */
   const PetscBool image    = cfg->input_image[0] ? PETSC_TRUE : PETSC_FALSE;
   const PetscBool simulate = (!cfg->seg_volume[0] && !cfg->seg_images[0]) || cfg->cal_volume[0] || image || (cfg->seg_calibrate && seg_vol.have && seg_img.have);

@@ -499,6 +499,7 @@ PetscErrorCode PgOutputRename(MPI_Comm comm, const char *from, const char *to)
     err = errno;
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm)); /* rank 0's reason on every rank */
   PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", from, to, strerror(err));
   PetscFunctionReturn(0);
 }

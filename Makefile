@@ -13,6 +13,10 @@
 #   make figures OUT=out/nvp_carbon_sweep.h5 [FIGDIR=dir]
 #                   the paper's Figures 3-6 from a finished output (postprocess/make_figures.py)
 #   make V=1        show the commands
+#   make check SAN=1
+#                   AddressSanitizer + UndefinedBehaviorSanitizer build in build-san/, bin-san/ (the
+#                   normal build is untouched) and the sanitizer subset of the tests against it
+#                   (tests/san_subset.txt; docs/safety.md)
 #
 # Libraries are found with pkg-config on Debian. On a cluster, load modules and set any of
 #   PETSC_DIR [PETSC_ARCH]   FFTW_DIR   HDF5_DIR   GSL_DIR   R123_DIR   TIFF_DIR
@@ -64,42 +68,57 @@ else
   TIFF_LIBS   := $(shell pkg-config --libs libtiff-4 2>/dev/null)
 endif
 
+# SAN=1: AddressSanitizer + UndefinedBehaviorSanitizer, in their own build directories
+SAN      ?=
+, := ,
+BUILD    := $(if $(SAN),build-san,build)
+BIN      := $(if $(SAN),bin-san,bin)
+SANFLAGS := $(if $(SAN),-fsanitize=address$(,)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,)
+ifneq ($(SAN),)
+  # -O1 for readable reports; the instrumentation makes GCC's flow warnings (maybe-uninitialized,
+  # format-truncation) guess wrong, so the CI's -Werror applies to the normal build only
+  OPTFLAGS := -O1
+  WERROR   :=
+endif
+
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CFLAGS  ?= $(OPTFLAGS) -g
+CFLAGS  += $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter $(WERROR) -Iinclude \
            $(PETSC_CFLAGS) $(HDF5_CFLAGS) $(FFTW_CFLAGS) $(GSL_CFLAGS) $(R123_CFLAGS) $(TIFF_CFLAGS)
-DEFS    := -DPG_VERSION='"$(VERSION)"' -DPG_BUILD='"$(MPICC) $(OPTFLAGS)"'
+DEFS    := -DPG_VERSION='"$(VERSION)"' -DPG_BUILD='"$(MPICC) $(OPTFLAGS)$(if $(SAN), $(SANFLAGS),)"'
 LDLIBS  := $(PETSC_LIBS) $(HDF5_LIBS) $(FFTW_LIBS) $(GSL_LIBS) $(TIFF_LIBS) -fopenmp -lm
 
 SRC  := $(wildcard src/*.c)
-OBJ  := $(SRC:src/%.c=build/%.o)
+OBJ  := $(SRC:src/%.c=$(BUILD)/%.o)
 DEP  := $(OBJ:.o=.d)
 
 Q = $(if $(V),,@)
 .DELETE_ON_ERROR:
 .PHONY: all run check bench setup clean format figures segment-example
 
-all: bin/plurigauss
+all: $(BIN)/plurigauss
 
-bin/plurigauss: $(OBJ) | bin
+$(BIN)/plurigauss: $(OBJ) | $(BIN)
 	@$(if $(V),,echo "  LD   $@")
-	$(Q)$(MPICC) -o $@ $(OBJ) $(LDLIBS)
+	$(Q)$(MPICC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS)
 
-build/%.o: src/%.c | build
+$(BUILD)/%.o: src/%.c | $(BUILD)
 	@$(if $(V),,echo "  CC   $<")
 	$(Q)$(MPICC) $(CFLAGS) $(DEFS) -MMD -MP -c $< -o $@
 
 # only the noise generator: lets GCC vectorise log/sin/cos through libmvec (see src/noise.c)
-build/noise.o: CFLAGS += -ffast-math
+$(BUILD)/noise.o: CFLAGS += -ffast-math
 
-build bin:
+build bin build-san bin-san:
 	$(Q)mkdir -p $@
 
 -include $(DEP)
 
 # C test drivers: tests/c/test_NAME.c -> bin/test_NAME, linked with every module but main.
-TEST_BIN := $(patsubst tests/c/%.c,bin/%,$(wildcard tests/c/test_*.c))
-LIB_OBJ  := $(filter-out build/main.o,$(OBJ))
+TEST_BIN := $(patsubst tests/c/%.c,$(BIN)/%,$(wildcard tests/c/test_*.c))
+LIB_OBJ  := $(filter-out $(BUILD)/main.o,$(OBJ))
 .PHONY: tests commcount
 tests: $(TEST_BIN) bin/libcommcount.so
 
@@ -109,11 +128,11 @@ bin/libcommcount.so: benchmarks/commcount.c | bin
 	@$(if $(V),,echo "  LD   $@")
 	$(Q)$(MPICC) -std=c11 -O2 -g -fPIC -shared -Wall -Wextra $(WERROR) -o $@ $<
 
-bin/test_%: tests/c/test_%.c $(LIB_OBJ) | bin build
+$(BIN)/test_%: tests/c/test_%.c $(LIB_OBJ) | $(BIN) $(BUILD)
 	@$(if $(V),,echo "  CCLD $@")
-	$(Q)$(MPICC) $(CFLAGS) $(DEFS) -MMD -MP -MF build/test_$*.d -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(Q)$(MPICC) $(CFLAGS) $(DEFS) $(LDFLAGS) -MMD -MP -MF $(BUILD)/test_$*.d -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
--include $(TEST_BIN:bin/%=build/%.d)
+-include $(TEST_BIN:$(BIN)/%=$(BUILD)/%.d)
 
 # Installs the Debian packages that are missing (no-op when all are present).
 setup:
@@ -127,9 +146,14 @@ run: setup
 	$(Q)mkdir -p out
 	mpirun --oversubscribe -np $(NP) bin/plurigauss $(DECK)
 
+# With SAN=1: the sanitizer subset (tests/san_subset.txt) against bin-san/; any ASan or UBSan
+# report fails its test (tests/san.supp, ASAN_OPTIONS and UBSAN_OPTIONS: docs/safety.md).
+SAN_ENV = PLURIGAUSS_BIN=$(CURDIR)/bin-san/plurigauss PLURIGAUSS_SAN=1 \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=86:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87:suppressions=$(CURDIR)/tests/san.supp
 check: setup
 	$(Q)$(MAKE) --no-print-directory all tests
-	$(PYTHON) tests/run_tests.py
+	$(if $(SAN),$(SAN_ENV) $(PYTHON) tests/run_tests.py $$(grep -v '^#' tests/san_subset.txt),$(PYTHON) tests/run_tests.py)
 
 bin/bench_fft: benchmarks/bench_fft.c | bin
 	$(Q)$(MPICC) $(OPTFLAGS) $(FFTW_CFLAGS) -o $@ $< $(FFTW_LIBS) -lm
@@ -155,4 +179,4 @@ format:
 	clang-format -i src/*.c src/*.h include/plurigauss/*.h
 
 clean:
-	rm -rf build bin
+	rm -rf build bin build-san bin-san

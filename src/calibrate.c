@@ -742,7 +742,9 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   PetscCall(Curves3D(c));
   PetscCall(Curves2D(c));
   PetscCall(Psd2D(c));
-  PetscCheck(c->eps1 > 0 && c->eps1 < 1, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
+  /* eps1 is C11(0) of an FFT: within rounding of the count, so half a voxel decides */
+  const double nvox = PgGridGlobalVoxels(c->vgrid);
+  PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
   for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
 
   /* eqs. 2-3 and 6 */
@@ -993,7 +995,7 @@ PetscErrorCode PgCalibrationWrite(PgCalibration c, hid_t file, const char *outpu
     PetscCall(Attr(g, "eps2", c->eps[1]));
     PetscCall(Attr(g, "eps3", c->eps[2]));
     for (int i = 0; i < 3; i++) {
-      char n[16];
+      char n[32]; /* room for any int: -O1 (SAN=1) warns of truncation otherwise */
       snprintf(n, sizeof n, "eps%d_2d", i + 1);
       PetscCall(Attr(g, n, c->eps2d[i]));
     }

@@ -40,6 +40,7 @@ static const char *const rawtype_names[]   = {"uint8", "uint16", "int32", "float
 static const char *const majority_names[]  = {"none", "cube", "ball", NULL};
 static const char *const frac2d_names[]    = {"own", "rescaled", NULL};
 static const char *const c11_names[]       = {"volume", "sections", NULL};
+static const char *const lock_names[]      = {"auto", "content", NULL};
 
 #define INF HUGE_VAL
 static const Key keys[] = {
@@ -65,6 +66,7 @@ static const Key keys[] = {
   {"output_compress", KEY_INT, 1, 1, "1", "level", 0, 9, 0, 0, NULL, "deflate level of written volumes (0 = none)"},
   {"output_overwrite", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "replace an existing output instead of resuming it"},
   {"output_tiff_labels", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "also write each run's labels as a multi-page TIFF <stem>_phase_<k>.tif (Fiji, tifffile)"},
+  {"output_lock", KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, lock_names, "one writer per output: auto = kernel lock on <output.file>.lock, its content where the file system has no locks; content = the content only (locks local to each node)"},
   {"input_image", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "measure a segmented image instead of simulating: FILE.h5:/dataset, FILE.tif, DIR/ or DIR/slice_%04d.tif"},
   {"input_labels", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL, "label values of the three-phase inputs: {0: pore, 1: nvp, 2: carbon}, [nvp, carbon, pore] values, or nvp=V,carbon=V,pore=V; default 1,2,3"},
   {"measure_covariance", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "two-point coverage functions C_ij (eq. 4) by FFT"},
@@ -134,12 +136,14 @@ static const Key keys[] = {
   {"calibration_volume_labels", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL, "label values of calibration.volume: a map as input.labels, or [V] = the NVP value (the rest not NVP); default input.labels, else 1 = NVP"},
   {"calibration_validate_with", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "a 3D three-phase image of the material: adequacy report of the calibrated model (<stem>_adequacy.csv)"},
   {"calibration_reference", KEY_REAL, 5, 5, NULL, "-", -INF, INF, 1, 1, NULL, "known lambda_X,lambda_Z,alpha_X,alpha_Y,m, printed next to the estimates"},
+  {"run_memory_check", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "refuse a deck whose largest stage needs more memory per rank than is available (estimate before any file is touched)"},
+  {"run_memory_report", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "print the memory estimate of every stage (bytes per rank) instead of its one-line summary"},
   {"threads", KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
 };
 #define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
 
 /* Section prefixes of the deck: a command-line option starting with one of them must be a key. */
-static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", "calibration_", "conductivity_", "segment_", NULL};
+static const char *const sections[] = {"domain_", "model_", "random_", "sweep_", "output_", "fft_", "input_", "measure_", "calibration_", "conductivity_", "segment_", "run_", NULL};
 
 typedef struct {
   PetscBool set;
@@ -640,6 +644,9 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->write_fields   = V("output_write_fields")->v[0] != 0;
   cfg->overwrite      = V("output_overwrite")->v[0] != 0;
   cfg->tiff_labels    = V("output_tiff_labels")->v[0] != 0;
+  cfg->lock_content   = V("output_lock")->v[0] != 0;
+  cfg->memory_check   = V("run_memory_check")->v[0] != 0;
+  cfg->memory_report  = V("run_memory_report")->v[0] != 0;
   cfg->precision      = (PgPrecision)(int)V("output_precision")->v[0];
   cfg->compress_level = (PetscInt)V("output_compress")->v[0];
   cfg->planner        = (PgPlanner)(int)V("fft_planner")->v[0];

@@ -281,39 +281,43 @@ done:
   if (f >= 0) H5Fclose(f);
 }
 
-/* this rank's slab of dataset spec in its native element type (collective) */
+/* this rank's slab of dataset spec in its native element type (collective). A file that passed
+ * the inspection but cannot be read (a truncated or damaged file) is one input error on every rank. */
 static PetscErrorCode ReadSlabHDF5(PgGrid g, const PgInputSpec *s, const char *spec, int etype, void *v)
 {
-  char    file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN], what[PETSC_MAX_PATH_LEN + 64];
+  char    file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
   hid_t   fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
   hsize_t start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]};
   hsize_t nloc = PetscMax((hsize_t)PgGridLocalVoxels(g), 1);
+  int     ok = 1, all;
 
   PetscFunctionBeginUser;
   SplitSpec(spec, file, sizeof file, path, sizeof path);
-  snprintf(what, sizeof what, "open %s", s->key);
   PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
   PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
   PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
   f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
-  PgCheckH5id(f, what);
-  PgCallH5(d = H5Dopen2(f, path, H5P_DEFAULT));
-  PgCallH5(fs = H5Dget_space(d));
-  PgCallH5(ms = H5Screate_simple(1, &nloc, NULL));
-  if (g->nz_local > 0) PgCallH5(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL));
-  else {
-    PgCallH5(H5Sselect_none(fs));
-    PgCallH5(H5Sselect_none(ms));
+  /* every step is collective (metadata and the read): go on after a failure, decide together */
+  if (f < 0 || (d = H5Dopen2(f, path, H5P_DEFAULT)) < 0 || (fs = H5Dget_space(d)) < 0) ok = 0;
+  if ((ms = H5Screate_simple(1, &nloc, NULL)) < 0) ok = 0;
+  if (fs >= 0 && ms >= 0) {
+    if (g->nz_local > 0) {
+      if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0) ok = 0;
+    } else if (H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0) ok = 0;
   }
   PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
   PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  PgCallH5(H5Dread(d, NativeType(etype), ms, fs, dxpl, v));
-  PgCallH5(H5Pclose(dxpl));
-  PgCallH5(H5Sclose(ms));
-  PgCallH5(H5Sclose(fs));
-  PgCallH5(H5Dclose(d));
-  PgCallH5(H5Fclose(f));
-  PgCallH5(H5Pclose(fapl));
+  if (d >= 0 && fs >= 0 && ms >= 0) {
+    if (H5Dread(d, NativeType(etype), ms, fs, dxpl, v) < 0) ok = 0;
+  }
+  H5Pclose(dxpl);
+  if (ms >= 0) H5Sclose(ms);
+  if (fs >= 0) H5Sclose(fs);
+  if (d >= 0) H5Dclose(d);
+  if (f >= 0 && H5Fclose(f) < 0) ok = 0;
+  H5Pclose(fapl);
+  PetscCallMPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, g->comm));
+  PetscCheck(all, g->comm, PETSC_ERR_USER_INPUT, "%s = %s: %s cannot be read (a truncated or damaged file?)", s->key, spec, file);
   PetscFunctionReturn(0);
 }
 
@@ -458,6 +462,9 @@ PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spe
       for (d = 0; d < s->dims; d++)
         if (r->n[d] < 2) {
           snprintf(r->msg, sizeof r->msg, "%s = %s: %s extent %lld along %c (at least 2 needed)", s->key, spec, r->n[d] ? "too small an" : "zero", r->n[d], "xyz"[d]);
+          break;
+        } else if (r->n[d] > (1 << 24)) {
+          snprintf(r->msg, sizeof r->msg, "%s = %s: extent %lld along %c is too large (at most %d)", s->key, spec, r->n[d], "xyz"[d], 1 << 24);
           break;
         } else if (!(r->voxel[d] > 0) || !isfinite(r->voxel[d])) {
           snprintf(r->msg, sizeof r->msg, "%s = %s: voxel size %g along %c is not positive", s->key, spec, r->voxel[d], "xyz"[d]);

@@ -13,12 +13,38 @@
 /// collective. Rank 0 alone writes the CSV and XDMF text files (small, from data all ranks hold).
 /// A run is marked complete (attribute `complete`) only after its data are written and the file
 /// is flushed, so a killed job never leaves a run that looks finished but is not.
+///
+/// Integrity. Every volume carries HDF5's Fletcher32 checksum (after shuffle and deflate, so it
+/// covers the bytes on disk). Resuming reads every volume of every complete run back (each rank its
+/// slab, collectively); a run whose data fail their checksum, or whose objects cannot be read, is
+/// reported by name and computed again instead of being trusted. Cost: one read of the file at
+/// resume, nothing per run.
+///
+/// One writer per output. Rank 0 holds an exclusive lock on `<output.file>.lock` for the whole
+/// run (PgOutputLockAcquire, before any output file is touched): an open file description lock
+/// (fcntl F_OFD_SETLK; classic F_SETLK where the kernel lacks it) on a file beside the output,
+/// which the kernel releases when the process dies, so a killed job never blocks its resume. A
+/// second run on the same output finds the lock held, reads the holder's host, pid and start time
+/// from the file and refuses in one line, before it touches anything. The file also holds a random
+/// token; before each run's write and before the final rename rank 0 re-reads it, so a second writer
+/// that got past a lock that does not work (a lock file deleted by hand, a file system whose locks
+/// are local to each node) is still detected and this run stops before it writes again. Where the
+/// file system refuses locks (NFS without lockd, Lustre mounted without flock) or output.lock =
+/// content, the content alone decides: a holder on this host is alive if its pid runs with the
+/// same start time; a holder on another host is assumed alive (remove the lock file if that job
+/// has ended: the error line says so). See docs/safety.md.
 #include <plurigauss/error.h>
 #include <plurigauss/io.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PG_VERSION
@@ -38,7 +64,284 @@ struct PgOutput_private {
   char            final[PETSC_MAX_PATH_LEN], part[PETSC_MAX_PATH_LEN + 8];
   char            csv[PETSC_MAX_PATH_LEN + 8], xdmf[PETSC_MAX_PATH_LEN + 8];
   int             fresh_run; /* the run whose group was (re)created in this session, or -1 */
+  PgOutputLock    lock;      /* checked before each run's write and the final rename (may be NULL) */
 };
+
+/* ---------------------------------------------------------------------------------------------
+ * The lock of an output (one writer per output file)
+ * --------------------------------------------------------------------------------------------- */
+
+struct PgOutputLock_private {
+  MPI_Comm  comm;                           /* duplicated */
+  int       rank;
+  int       fd;                             /* rank 0: the open lock file, -1 elsewhere */
+  PetscBool kernel;                         /* the kernel lock is held (else content only) */
+  char      path[PETSC_MAX_PATH_LEN + 8];   /* <output>.lock */
+  char      token[40];                      /* this run's random token */
+  char      content[1024];                  /* what this run wrote into the lock file */
+};
+
+/* The holder recorded in a lock file. */
+typedef struct {
+  char               host[256], start[64], token[40], job[96];
+  long long          pid;
+  unsigned long long ticks; /* process start time, clock ticks after boot (/proc/PID/stat field 22) */
+} LockHolder;
+
+/* Start time of process pid in clock ticks after boot, 0 if unknown; *state its state letter
+ * (R, S, D, Z for a zombie, ...) or 0. */
+static unsigned long long ProcessStart(long long pid, char *state)
+{
+  char               path[64], buf[1024];
+  unsigned long long ticks = 0;
+  FILE              *f;
+
+  if (state) *state = 0;
+  snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+  if (!(f = fopen(path, "r"))) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n]        = 0;
+  const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+  if (!p) return 0;
+  /* after ") ": field 3 (state) ... field 22 (starttime) */
+  p += 2;
+  if (state) *state = *p;
+  for (int field = 3; field < 22 && *p; p++)
+    if (*p == ' ') field++;
+  if (sscanf(p, "%llu", &ticks) != 1) return 0;
+  return ticks;
+}
+
+static void ParseHolder(const char *text, LockHolder *h)
+{
+  PetscMemzero(h, sizeof *h);
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    int len = (int)(strchr(l, '\n') ? strchr(l, '\n') - l : (ptrdiff_t)strlen(l));
+    if (!strncmp(l, "host=", 5)) snprintf(h->host, sizeof h->host, "%.*s", len - 5, l + 5);
+    else if (!strncmp(l, "start=", 6)) snprintf(h->start, sizeof h->start, "%.*s", len - 6, l + 6);
+    else if (!strncmp(l, "token=", 6)) snprintf(h->token, sizeof h->token, "%.*s", len - 6, l + 6);
+    else if (!strncmp(l, "slurm_job=", 10)) snprintf(h->job, sizeof h->job, "%.*s", len - 10, l + 10);
+    else if (!strncmp(l, "pid=", 4)) h->pid = atoll(l + 4);
+    else if (!strncmp(l, "start_ticks=", 12)) h->ticks = strtoull(l + 12, NULL, 10);
+  }
+}
+
+/* Reads the lock file at path afresh (a new open: NFS revalidates on open); "" if absent. */
+static void ReadLockFile(const char *path, char *buf, size_t len)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  buf[0] = 0;
+  if (fd < 0) return;
+  ssize_t n = pread(fd, buf, len - 1, 0);
+  buf[n > 0 ? n : 0] = 0;
+  close(fd);
+}
+
+static void HolderText(const LockHolder *h, char *buf, size_t len)
+{
+  if (h->token[0]) snprintf(buf, len, "host %s, pid %lld%s%s, started %s", h->host[0] ? h->host : "?", h->pid, h->job[0] ? ", Slurm job " : "", h->job, h->start[0] ? h->start : "?");
+  else snprintf(buf, len, "holder unknown: the lock file is empty or not plurigauss's");
+}
+
+/* Whether the holder of a lock file (content only) still runs: on this host, its pid with the same
+ * start time; on another host it cannot be known and counts as alive. */
+static PetscBool HolderAlive(const LockHolder *h, const char *myhost)
+{
+  if (!h->token[0] || h->pid <= 0) return PETSC_FALSE;
+  if (strcmp(h->host, myhost)) return PETSC_TRUE;
+  char               state;
+  unsigned long long ticks;
+  if (kill((pid_t)h->pid, 0) != 0 && errno == ESRCH) return PETSC_FALSE;
+  ticks = ProcessStart(h->pid, &state);
+  if (state == 'Z' || state == 'X') return PETSC_FALSE; /* killed, not yet reaped */
+  return h->ticks == 0 || ticks == h->ticks ? PETSC_TRUE : PETSC_FALSE;
+}
+
+/* Rank 0: takes the lock. *verdict: 0 taken; 1 held by another run (msg says who); 2 system error. */
+static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char *msg, size_t len)
+{
+  char       host[256] = "", old[1024], who[512];
+  LockHolder h;
+
+  *verdict = 2;
+  if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown");
+  host[sizeof host - 1] = 0;
+  for (int attempt = 0; attempt < 20; attempt++) {
+    struct stat a, b;
+    int         fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      snprintf(msg, len, "cannot create the lock file %s: %s", l->path, strerror(errno));
+      return;
+    }
+    l->kernel = PETSC_FALSE;
+    if (!content_only) {
+      struct flock fl;
+      int          r;
+      PetscMemzero(&fl, sizeof fl);
+      fl.l_type   = F_WRLCK;
+      fl.l_whence = SEEK_SET;
+#ifdef F_OFD_SETLK
+      r = fcntl(fd, F_OFD_SETLK, &fl);
+      if (r != 0 && errno == EINVAL) r = fcntl(fd, F_SETLK, &fl); /* a kernel without OFD locks */
+#else
+      r = fcntl(fd, F_SETLK, &fl);
+#endif
+      if (r == 0) l->kernel = PETSC_TRUE;
+      else if (errno == EAGAIN || errno == EACCES) {
+        ReadLockFile(l->path, old, sizeof old);
+        ParseHolder(old, &h);
+        HolderText(&h, who, sizeof who);
+        snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path);
+        close(fd);
+        *verdict = 1;
+        return;
+      } else if (errno != ENOLCK && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) {
+        snprintf(msg, len, "cannot lock %s: %s", l->path, strerror(errno));
+        close(fd);
+        return;
+      } /* else: the file system has no working locks; the content decides */
+    }
+    /* the previous holder may have removed the file between our open and our lock: retry */
+    if (fstat(fd, &a) != 0 || stat(l->path, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+      close(fd);
+      continue;
+    }
+    ReadLockFile(l->path, old, sizeof old);
+    ParseHolder(old, &h);
+    if (!l->kernel && HolderAlive(&h, host)) {
+      HolderText(&h, who, sizeof who);
+      snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, checked by its content: %s%s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path,
+               content_only ? "output.lock = content" : "this file system has no working locks", strcmp(h.host, host) ? "; if that job has ended, remove the lock file" : "");
+      close(fd);
+      *verdict = 1;
+      return;
+    }
+    if (h.token[0]) {
+      HolderText(&h, who, sizeof who);
+      printf("plurigauss: note: the previous run on this output (%s) ended without releasing %s (killed?); taking over\n", who, l->path);
+      fflush(stdout);
+    }
+    /* this run's content: host, pid, start time, a random token */
+    {
+      unsigned char rnd[16];
+      time_t        now = time(NULL);
+      struct tm     tm;
+      char          start[64];
+      if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)((uint64_t)now * 2654435761u >> (i % 8) ^ (uint64_t)getpid() >> i);
+      for (size_t i = 0; i < sizeof rnd; i++) snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
+      char        job[96]  = "";
+      const char *jid = getenv("SLURM_JOB_ID"), *ajid = getenv("SLURM_ARRAY_JOB_ID"), *atid = getenv("SLURM_ARRAY_TASK_ID");
+      if (atid && atid[0]) snprintf(job, sizeof job, "%s_%s", ajid && ajid[0] ? ajid : "?", atid);
+      else if (jid && jid[0]) snprintf(job, sizeof job, "%s", jid);
+      localtime_r(&now, &tm);
+      strftime(start, sizeof start, "%Y-%m-%d %H:%M:%S %Z", &tm);
+      snprintf(l->content, sizeof l->content, "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n", host, (long long)getpid(), start, ProcessStart(getpid(), NULL), l->token, l->kernel ? "kernel" : "content", job);
+    }
+    size_t n = strlen(l->content);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, l->content, n, 0) != (ssize_t)n || fsync(fd) != 0) {
+      snprintf(msg, len, "cannot write the lock file %s: %s", l->path, strerror(errno));
+      close(fd);
+      return;
+    }
+    if (!l->kernel) {
+      /* content only: two runs that started together both wrote; the last one keeps the file */
+      usleep(200000);
+      ReadLockFile(l->path, old, sizeof old);
+      ParseHolder(old, &h);
+      if (strcmp(h.token, l->token)) {
+        HolderText(&h, who, sizeof who);
+        snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, which it took at the same moment)", (int)(strlen(l->path) - 5), l->path, who, l->path);
+        close(fd);
+        *verdict = 1;
+        return;
+      }
+    }
+    l->fd    = fd;
+    *verdict = 0;
+    return;
+  }
+  snprintf(msg, len, "cannot take the lock %s: it keeps being replaced", l->path);
+}
+
+PetscErrorCode PgOutputLockAcquire(MPI_Comm comm, const char *output_file, PetscBool content_only, PgOutputLock *lockp)
+{
+  PgOutputLock l;
+  int          verdict = 0;
+  char         msg[3 * PETSC_MAX_PATH_LEN + 1024] = "";
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscNew(&l));
+  l->fd = -1;
+  PetscCallMPI(MPI_Comm_dup(comm, &l->comm));
+  PetscCallMPI(MPI_Comm_rank(l->comm, &l->rank));
+  snprintf(l->path, sizeof l->path, "%s.lock", output_file);
+  if (l->rank == 0) LockTake(l, content_only, &verdict, msg, sizeof msg);
+  PetscCallMPI(MPI_Bcast(&verdict, 1, MPI_INT, 0, l->comm));
+  PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, l->comm));
+  PetscCallMPI(MPI_Bcast(&l->kernel, 1, MPIU_BOOL, 0, l->comm));
+  if (verdict) {
+    PetscCallMPI(MPI_Comm_free(&l->comm));
+    PetscCall(PetscFree(l));
+    SETERRQ(comm, PETSC_ERR_USER_INPUT, "%s", msg);
+  }
+  *lockp = l;
+  PetscFunctionReturn(0);
+}
+
+PetscBool PgOutputLockKernel(PgOutputLock lock) { return lock ? lock->kernel : PETSC_FALSE; }
+
+PetscErrorCode PgOutputLockVerify(PgOutputLock l, const char *before)
+{
+  int  ok = 1;
+  char msg[2 * PETSC_MAX_PATH_LEN + 1024] = "";
+
+  PetscFunctionBeginUser;
+  if (!l) PetscFunctionReturn(0);
+  if (l->rank == 0) {
+    char        now[1024], who[512];
+    LockHolder  h;
+    struct stat a, b;
+    ReadLockFile(l->path, now, sizeof now);
+    ParseHolder(now, &h);
+    ok = !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+    if (!ok) {
+      HolderText(&h, who, sizeof who);
+      snprintf(msg, sizeof msg, "another run took over %s (%s%s) while this one was writing; stopping before %s (this run's complete runs are kept in the .part file)", l->path, now[0] ? "" : "the lock file was removed; ", now[0] ? who : "no holder", before);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, l->comm));
+  if (!ok) {
+    PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, l->comm));
+    l->token[0] = 0; /* no longer ours: never remove it */
+    SETERRQ(l->comm, PETSC_ERR_USER_INPUT, "%s", msg);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputLockRelease(PgOutputLock *lockp)
+{
+  PgOutputLock l = *lockp;
+
+  PetscFunctionBeginUser;
+  if (!l) PetscFunctionReturn(0);
+  if (l->rank == 0 && l->fd >= 0) {
+    /* remove the file only while it is still ours (same file, same token), then drop the lock */
+    char        now[1024];
+    LockHolder  h;
+    struct stat a, b;
+    ReadLockFile(l->path, now, sizeof now);
+    ParseHolder(now, &h);
+    if (l->token[0] && !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino) (void)unlink(l->path);
+    close(l->fd);
+  }
+  (void)MPI_Comm_free(&l->comm); /* local to this rank's handle; no communication */
+  PetscCall(PetscFree(*lockp));
+  PetscFunctionReturn(0);
+}
+
+void PgOutputSetLock(PgOutput out, PgOutputLock lock) { out->lock = lock; }
 
 PetscErrorCode PgRowSet(PgRow *row, const char *name, double value)
 {
@@ -196,6 +499,7 @@ PetscErrorCode PgOutputRename(MPI_Comm comm, const char *from, const char *to)
     err = errno;
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm)); /* rank 0's reason on every rank */
   PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", from, to, strerror(err));
   PetscFunctionReturn(0);
 }
@@ -222,33 +526,145 @@ PetscErrorCode PgOutputOpenParallel(MPI_Comm comm, const char *path, PetscBool c
   PetscFunctionReturn(0);
 }
 
-/* Loads the rows of the runs marked complete. */
-static PetscErrorCode LoadDoneRuns(PgOutput out)
+/* Reads dataset d back: a volume of the grid's shape [nz][ny][nx] by every rank's slab (collective,
+ * blocks of 16 planes), anything else whole on every rank. *ok = 0 if any rank could not read it
+ * (a Fletcher32 mismatch, a damaged chunk or header). Collective. */
+static PetscErrorCode VerifyDataset(PgOutput out, hid_t d, int *ok)
 {
+  const PgGrid_s *g      = out->grid;
+  hid_t           fspace = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+  hsize_t         dims[H5S_MAX_RANK];
+  int             mine = 1, nd = -1;
+  size_t          esize = 0;
+  void           *buf = NULL;
+
   PetscFunctionBeginUser;
-  for (int k = 0; k < out->nruns; k++) {
-    char name[64];
-    RunName(k, name, sizeof name);
-    if (H5Lexists(out->file, "/runs", H5P_DEFAULT) <= 0 || H5Lexists(out->file, name, H5P_DEFAULT) <= 0) continue;
-    hid_t g = H5I_INVALID_HID;
-    PgCallH5(g = H5Gopen2(out->file, name, H5P_DEFAULT));
-    if (H5Aexists(g, "complete") > 0) {
-      char   *cols = NULL;
-      PgRow  *row  = &out->rows[k];
-      hid_t   a    = H5I_INVALID_HID;
-      PetscCall(ReadStringAttr(g, "columns", &cols));
-      PetscCheck(cols, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s in %s has no columns attribute", name, out->part);
+  if ((fspace = H5Dget_space(d)) < 0 || (nd = H5Sget_simple_extent_dims(fspace, dims, NULL)) < 0 || (ftype = H5Dget_type(d)) < 0 || (mtype = H5Tget_native_type(ftype, H5T_DIR_ASCEND)) < 0 || !(esize = H5Tget_size(mtype))) mine = 0;
+  /* the decision below must be the same on every rank: the metadata reads are collective */
+  const PetscBool volume = mine && nd == 3 && dims[0] == (hsize_t)g->n[2] && dims[1] == (hsize_t)g->n[1] && dims[2] == (hsize_t)g->n[0];
+  if (volume) {
+    const hsize_t plane = dims[1] * dims[2], B = 16;
+    long long     nb_mine = (long long)((g->nz_local + (ptrdiff_t)B - 1) / (ptrdiff_t)B), nb;
+    PetscCallMPI(MPI_Allreduce(&nb_mine, &nb, 1, MPI_LONG_LONG, MPI_MAX, g->comm));
+    buf = malloc(PetscMax(B * plane * esize, 1));
+    if (!buf) mine = 0;
+    dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0) mine = 0;
+    for (long long b = 0; b < nb; b++) {
+      const hsize_t z0 = (hsize_t)b * B, nz = z0 < (hsize_t)g->nz_local ? PetscMin(B, (hsize_t)g->nz_local - z0) : 0;
+      hsize_t       start[3] = {(hsize_t)g->z_start + z0, 0, 0}, count[3] = {nz, dims[1], dims[2]}, mdims[3] = {B, dims[1], dims[2]}, mstart[3] = {0, 0, 0};
+      herr_t        st = 0;
+      if (mspace < 0) mspace = H5Screate_simple(3, mdims, NULL);
+      if (nz) st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 || H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, count, NULL) < 0 ? -1 : 0;
+      else st = H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0 ? -1 : 0;
+      /* every rank takes part in the collective read, also after a failure of its own */
+      if (H5Dread(d, mtype, mspace, fspace, dxpl, buf) < 0 || st < 0 || mspace < 0 || !buf) mine = 0;
+    }
+  } else if (mine) {
+    hssize_t n = H5Sget_simple_extent_npoints(fspace);
+    buf        = malloc(PetscMax((size_t)(n > 0 ? n : 0) * esize, 1));
+    if (n < 0 || !buf || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) mine = 0;
+  }
+  free(buf);
+  if (dxpl >= 0) H5Pclose(dxpl);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (mtype >= 0) H5Tclose(mtype);
+  if (ftype >= 0) H5Tclose(ftype);
+  if (fspace >= 0) H5Sclose(fspace);
+  PetscCallMPI(MPI_Allreduce(&mine, ok, 1, MPI_INT, MPI_MIN, g->comm));
+  PetscFunctionReturn(0);
+}
+
+/* Reads back every object below group `grp` (path: its name); the first that fails goes to bad.
+ * Collective. */
+static PetscErrorCode VerifyGroup(PgOutput out, hid_t grp, const char *path, char *bad, size_t len)
+{
+  H5G_info_t info;
+
+  PetscFunctionBeginUser;
+  if (H5Gget_info(grp, &info) < 0) {
+    snprintf(bad, len, "%s", path);
+    PetscFunctionReturn(0);
+  }
+  for (hsize_t i = 0; i < info.nlinks && !bad[0]; i++) {
+    char  name[256], sub[512];
+    hid_t o;
+    if (H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0) {
+      snprintf(bad, len, "%s (link %d)", path, (int)i);
+      break;
+    }
+    snprintf(sub, sizeof sub, "%s/%s", path, name);
+    if ((o = H5Oopen(grp, name, H5P_DEFAULT)) < 0) {
+      snprintf(bad, len, "%s", sub);
+      break;
+    }
+    const H5I_type_t t = H5Iget_type(o);
+    if (t == H5I_GROUP) PetscCall(VerifyGroup(out, o, sub, bad, len));
+    else if (t == H5I_DATASET) {
+      int ok;
+      PetscCall(VerifyDataset(out, o, &ok));
+      if (!ok) snprintf(bad, len, "%s", sub);
+    }
+    H5Oclose(o);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Loads the row of run k if it is marked complete and every object of it reads back (checksums);
+ * *state: 0 absent or incomplete, 1 complete, -1 complete but damaged (bad names what failed). */
+static PetscErrorCode LoadRun(PgOutput out, int k, int *state, char *bad, size_t len)
+{
+  char   name[64], *cols = NULL;
+  hid_t  g = H5I_INVALID_HID, a = H5I_INVALID_HID;
+  PgRow *row = &out->rows[k];
+
+  PetscFunctionBeginUser;
+  *state = 0;
+  bad[0] = 0;
+  RunName(k, name, sizeof name);
+  if (H5Lexists(out->file, "/runs", H5P_DEFAULT) <= 0 || H5Lexists(out->file, name, H5P_DEFAULT) <= 0) PetscFunctionReturn(0);
+  if ((g = H5Gopen2(out->file, name, H5P_DEFAULT)) < 0) {
+    *state = -1; /* the group exists but cannot be opened: treat as damaged, recompute */
+    snprintf(bad, len, "%s", name);
+    PetscFunctionReturn(0);
+  }
+  if (H5Aexists(g, "complete") > 0) {
+    *state = 1;
+    if (ReadStringAttr(g, "columns", &cols) || !cols) snprintf(bad, len, "%s: attribute columns", name);
+    else {
       row->n     = 0;
       char *save = NULL;
       for (char *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save)) PetscCall(PgRowSet(row, t, NAN));
-      free(cols);
-      PgCallH5(a = H5Aopen(g, "row", H5P_DEFAULT));
-      PgCallH5(H5Aread(a, H5T_NATIVE_DOUBLE, row->value));
-      PgCallH5(H5Aclose(a));
-      out->done[k] = 1;
+      if ((a = H5Aopen(g, "row", H5P_DEFAULT)) < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, row->value) < 0) snprintf(bad, len, "%s: attribute row", name);
+      if (a >= 0) H5Aclose(a);
     }
-    PgCallH5(H5Gclose(g));
+    free(cols);
+    if (!bad[0]) PetscCall(VerifyGroup(out, g, name, bad, len));
+    if (bad[0]) *state = -1;
   }
+  H5Gclose(g);
+  PetscFunctionReturn(0);
+}
+
+/* Loads the rows of the runs marked complete; a run whose data fail their checksums (or cannot be
+ * read) is reported and left to be computed again. */
+static PetscErrorCode LoadDoneRuns(PgOutput out)
+{
+  int ndamaged = 0;
+
+  PetscFunctionBeginUser;
+  for (int k = 0; k < out->nruns; k++) {
+    char bad[600];
+    int  state;
+    PetscCall(LoadRun(out, k, &state, bad, sizeof bad));
+    out->done[k] = state == 1;
+    if (state < 0) {
+      ndamaged++;
+      out->rows[k].n = 0;
+      PetscCall(PetscPrintf(out->grid->comm, "plurigauss: warning: run %d in %s is damaged (%s does not read back: checksum or structure); computing it again\n", k, out->part, bad));
+    }
+  }
+  if (ndamaged) PetscCall(PetscPrintf(out->grid->comm, "plurigauss: warning: %d damaged run%s of %s will be computed again\n", ndamaged, ndamaged > 1 ? "s" : "", out->part));
   PetscFunctionReturn(0);
 }
 
@@ -373,6 +789,8 @@ PetscErrorCode PgOutputWriteSlabs(PgGrid g, hid_t group, const char *name, hid_t
     PgCallH5(H5Pset_shuffle(dcpl));
     PgCallH5(H5Pset_deflate(dcpl, (unsigned)compress_level));
   }
+  /* last in the pipeline: the checksum covers the bytes on disk, verified on every read */
+  PgCallH5(H5Pset_fletcher32(dcpl));
   if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
   dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   PetscCheck(dset >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create dataset %s in %s (disk full?)", name, file);
@@ -485,6 +903,7 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
   PgPrecision prec;
 
   PetscFunctionBeginUser;
+  PetscCall(PgOutputLockVerify(out->lock, "writing a run"));
   PetscCall(OpenRunGroup(out, k, &g));
   if (H5Lexists(g, "descriptors", H5P_DEFAULT) <= 0) {
     hid_t dg = H5I_INVALID_HID;
@@ -565,6 +984,7 @@ PetscErrorCode PgOutputClose(PgOutput *outp)
   if (!out) PetscFunctionReturn(0);
   if (out->file >= 0) PgCallH5(H5Fclose(out->file));
   if (PgOutputRunsDone(out) == out->nruns) {
+    PetscCall(PgOutputLockVerify(out->lock, "renaming the finished file"));
     PetscCall(PgOutputRename(out->grid->comm, out->part, out->final));
     PetscCall(WriteXDMF(out));
   }

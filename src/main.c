@@ -24,6 +24,7 @@
 #include <plurigauss/io.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
+#include <plurigauss/memory.h>
 #include <plurigauss/model.h>
 #include <plurigauss/stage.h>
 #include <plurigauss/tiff.h>
@@ -134,7 +135,7 @@ static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossin
 static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
 
 /* A segmented image instead of a model: one run, measured. */
-static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Stages *st, int *exit_status)
+static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgOutputLock lock, int *exit_status)
 {
   PetscInt shape[3];
   double   voxel[3];
@@ -155,6 +156,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   PetscCall(PgStagePop());
   t1 = MPI_Wtime();
   PetscCall(PgOutputOpen(grid, cfg, 1, &out));
+  PgOutputSetLock(out, lock);
   if (!PgOutputHasRun(out, 0)) {
     PgRow row = {0};
     PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_FALSE), &measure));
@@ -179,7 +181,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 }
 
 /* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgAdequacy adq, int *exit_status)
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgAdequacy adq, PgOutputLock lock, int *exit_status)
 {
   PgGrid    grid   = NULL;
   PgField   field  = NULL;
@@ -211,6 +213,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   PetscCall(PgStagePush(st->setup, "setup"));
   PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &grid));
   PetscCall(PgOutputOpen(grid, cfg, nruns, &out));
+  PgOutputSetLock(out, lock);
   PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
                         grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
   PetscCall(PetscPrintf(comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", lambda_x, 0.5 * erfc(lambda_x / sqrt(2.0)), cfg->m,
@@ -354,11 +357,63 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   PetscFunctionReturn(0);
 }
 
+/* The stages the deck asks for, holding the lock of the output. */
+static PetscErrorCode RunStages(MPI_Comm comm, PgConfig *cfg, const Stages *st, PgAdequacy adq, PgOutputLock lock, int *exit_status)
+{
+  PetscFunctionBeginUser;
+  if (cfg->seg_volume[0] || cfg->seg_images[0]) {
+    PetscCall(PgStagePush(st->segment, "segment"));
+    PetscCall(PgSegmentStage(comm, cfg));
+    PetscCall(PgStagePop());
+    if (!cfg->cal_volume[0] && !cfg->input_image[0]) {
+      /* segmentation only: nothing to calibrate or measure */
+      *exit_status = 0;
+      PetscFunctionReturn(0);
+    }
+  }
+  if (cfg->cal_volume[0]) {
+    PgCalibration cal = NULL;
+    double        t0  = MPI_Wtime();
+    PetscCall(PgStagePush(st->calibrate, "calibrate"));
+    PetscCall(PgCalibrationCreate(comm, cfg, &cal));
+    PetscCall(PgCalibrationRun(cal));
+    PetscCall(PgStagePop());
+    PetscCall(PgCalibrationView(cal));
+    PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
+    PetscCall(PgCalibrationApply(cal, cfg));
+    if (adq) {
+      PetscCall(PgAdequacyApplyDomain(adq, cfg));
+      PetscCall(PgStagePush(st->measure, "measure"));
+      PetscCall(PgAdequacyMeasureData(adq, cfg));
+      PetscCall(PgStagePop());
+    }
+    if (cfg->cal_simulate) PetscCall(SimulateSweep(comm, cfg, st, cal, adq, lock, exit_status));
+    else {
+      /* calibration only: the output holds the header, /model and /calibration, no runs */
+      PgGrid   grid;
+      PgOutput out;
+      PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, 1, &grid));
+      PetscCall(PgOutputOpen(grid, cfg, 0, &out));
+      PgOutputSetLock(out, lock);
+      PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
+      PetscCall(PgOutputClose(&out));
+      PetscCall(PgGridDestroy(&grid));
+      PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg->output_file));
+      *exit_status = 0;
+    }
+    PetscCall(PgCalibrationDestroy(&cal));
+  } else if (cfg->input_image[0]) PetscCall(MeasureImage(comm, cfg, st, lock, exit_status));
+  else PetscCall(SimulateSweep(comm, cfg, st, NULL, NULL, lock, exit_status));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
 {
-  PgConfig   cfg;
-  Stages     st;
-  PgAdequacy adq = NULL;
+  PgConfig       cfg;
+  Stages         st;
+  PgAdequacy     adq  = NULL;
+  PgOutputLock   lock = NULL;
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   PetscCall(RegisterStages(&st));
@@ -368,54 +423,17 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
   omp_set_num_threads((int)cfg.threads);
+  /* memory per rank of every stage against what this allocation offers, before any file exists */
+  PetscCall(PgMemoryCheck(comm, &cfg));
   /* the adequacy image is checked and read before any stage writes anything */
   if (cfg.cal_validate_with[0]) PetscCall(PgAdequacyCreate(comm, &cfg, &adq));
-  if (cfg.seg_volume[0] || cfg.seg_images[0]) {
-    PetscCall(PgStagePush(st.segment, "segment"));
-    PetscCall(PgSegmentStage(comm, &cfg));
-    PetscCall(PgStagePop());
-    if (!cfg.cal_volume[0] && !cfg.input_image[0]) {
-      /* segmentation only: nothing to calibrate or measure */
-      *exit_status = 0;
-      PetscCall(PgAdequacyDestroy(&adq));
-      PetscCall(PgConfigDestroy(&cfg));
-      PetscFunctionReturn(0);
-    }
-  }
-  if (cfg.cal_volume[0]) {
-    PgCalibration cal = NULL;
-    double        t0  = MPI_Wtime();
-    PetscCall(PgStagePush(st.calibrate, "calibrate"));
-    PetscCall(PgCalibrationCreate(comm, &cfg, &cal));
-    PetscCall(PgCalibrationRun(cal));
-    PetscCall(PgStagePop());
-    PetscCall(PgCalibrationView(cal));
-    PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
-    PetscCall(PgCalibrationApply(cal, &cfg));
-    if (adq) {
-      PetscCall(PgAdequacyApplyDomain(adq, &cfg));
-      PetscCall(PgStagePush(st.measure, "measure"));
-      PetscCall(PgAdequacyMeasureData(adq, &cfg));
-      PetscCall(PgStagePop());
-    }
-    if (cfg.cal_simulate) PetscCall(SimulateSweep(comm, &cfg, &st, cal, adq, exit_status));
-    else {
-      /* calibration only: the output holds the header, /model and /calibration, no runs */
-      PgGrid   grid;
-      PgOutput out;
-      PetscCall(PgGridCreate(comm, cfg.shape, cfg.voxel_um, 1, &grid));
-      PetscCall(PgOutputOpen(grid, &cfg, 0, &out));
-      PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg.output_file));
-      PetscCall(PgOutputClose(&out));
-      PetscCall(PgGridDestroy(&grid));
-      PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg.output_file));
-      *exit_status = 0;
-    }
-    PetscCall(PgCalibrationDestroy(&cal));
-  } else if (cfg.input_image[0]) PetscCall(MeasureImage(comm, &cfg, &st, exit_status));
-  else PetscCall(SimulateSweep(comm, &cfg, &st, NULL, NULL, exit_status));
+  /* one writer per output, taken before any file is touched; released on every path */
+  PetscCall(PgOutputLockAcquire(comm, cfg.output_file, cfg.lock_content, &lock));
+  ierr = RunStages(comm, &cfg, &st, adq, lock, exit_status);
+  PetscCall(PgOutputLockRelease(&lock));
   PetscCall(PgAdequacyDestroy(&adq));
   PetscCall(PgConfigDestroy(&cfg));
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 
@@ -500,6 +518,20 @@ int main(int argc, char **argv)
   }
   if (help) {
     PetscCall(PgConfigPrintHelp(PETSC_COMM_WORLD));
+    if (deck) {
+      /* with a deck: its memory per rank and stage at this rank count */
+      PgConfig         cfg;
+      PgMemoryEstimate est;
+      PetscErrorCode e;
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+      e = PgConfigLoad(PETSC_COMM_WORLD, deck, &cfg);
+      if (!e) e = PgMemoryEstimateCompute(PETSC_COMM_WORLD, &cfg, &est);
+      PetscCall(PetscPopErrorHandler());
+      if (!e) PetscCall(PgMemoryView(PETSC_COMM_WORLD, &est));
+      else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: no memory estimate: the deck %s has an error (run it without -help to see it)\n", deck));
+      if (!e) PetscCall(PgConfigDestroy(&cfg));
+    }
     PetscCall(PetscFinalize());
     MPI_Finalize();
     free(args);

@@ -34,6 +34,7 @@
 #include <plurigauss/segment.h>
 #include <plurigauss/tiff.h>
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -542,6 +543,28 @@ static PetscErrorCode WriteStatsAttrs(hid_t obj, const PgSegmentFilters *f, cons
   PetscFunctionReturn(0);
 }
 
+/* Grey values must be numbers: NaN or infinities (a failed export) are an input error naming the
+ * first offender in global order. Collective. */
+static PetscErrorCode CheckFinite(PgGrid g, const char *key, const char *spec, const float *v)
+{
+  const size_t nloc = PgGridLocalVoxels(g);
+  long long    bad = 0, first = LLONG_MAX, best, total;
+
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < nloc; i++)
+    if (!isfinite(v[i])) {
+      if (!bad) first = (long long)(g->z_start * (ptrdiff_t)PgGridPlane(g)) + (long long)i;
+      bad++;
+    }
+  PetscCallMPI(MPI_Allreduce(&bad, &total, 1, MPI_LONG_LONG, MPI_SUM, g->comm));
+  if (total) {
+    const long long nx = g->n[0], ny = g->n[1];
+    PetscCallMPI(MPI_Allreduce(&first, &best, 1, MPI_LONG_LONG, MPI_MIN, g->comm));
+    SETERRQ(g->comm, PETSC_ERR_USER_INPUT, "%s = %s: %lld grey values are not finite (NaN or infinite), the first at (x,y,z) = (%lld,%lld,%lld); grey values must be numbers", key, spec, total, best % nx, (best / nx) % ny, best / (nx * ny));
+  }
+  PetscFunctionReturn(0);
+}
+
 typedef struct {
   int      nx, ny;
   double   pixel[2];
@@ -601,6 +624,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
     PetscCall(PetscMalloc1(nloc, &v));
     PetscCall(PetscMalloc1(nloc, &vlabels));
     PetscCall(PgInputReadSlab(g, &vs, cfg->seg_volume, &r, v));
+    PetscCall(CheckFinite(g, "segment.volume", cfg->seg_volume, v));
     if (cfg->seg_mask[0]) {
       PetscCall(PetscMalloc1(nloc, &mask));
       PetscCall(PgInputReadSlab(g, &ms, cfg->seg_mask, &m, mask));
@@ -613,18 +637,37 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
   /* the 2D images: image k on rank k mod P */
   for (int k = 0; k < nimg; k++) {
     SegImage *im = &img[k];
+    char      msg[2 * PETSC_MAX_PATH_LEN] = "";
+    int       ok                          = 1;
     if (k % size == rank) {
       const size_t n = (size_t)im->nx * (size_t)im->ny;
       float       *v;
       PgGrid       ig = NULL;
-      char         msg[2 * PETSC_MAX_PATH_LEN];
       PetscCall(PetscMalloc1(n, &v));
       PetscCall(PetscMalloc1(n, &im->labels));
-      PetscCheck(PgInputRead2D(&is, specs[k], &ir[k], v, msg, sizeof msg), PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s", msg);
-      PetscCall(PgSegmentImageGrid(im->nx, im->ny, im->pixel, &ig));
-      PetscCall(PgSegmentRun(ig, &cfg->seg_image, v, NULL, im->labels, &im->st));
-      PetscCall(PgSegmentImageGridDestroy(&ig));
+      ok = PgInputRead2D(&is, specs[k], &ir[k], v, msg, sizeof msg);
+      for (size_t i = 0; i < n && ok; i++)
+        if (!isfinite(v[i])) {
+          snprintf(msg, sizeof msg, "segment.images = %s: the grey value at (x,y) = (%zu,%zu) is not finite (%g); grey values must be numbers", specs[k], i % (size_t)im->nx, i / (size_t)im->nx, (double)v[i]);
+          ok = 0;
+        }
+      if (ok) {
+        PetscCall(PgSegmentImageGrid(im->nx, im->ny, im->pixel, &ig));
+        PetscCall(PgSegmentRun(ig, &cfg->seg_image, v, NULL, im->labels, &im->st));
+        PetscCall(PgSegmentImageGridDestroy(&ig));
+      }
       PetscCall(PetscFree(v));
+    }
+    /* a read failure or bad value on the owner is one input error on every rank */
+    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, k % size, comm));
+    if (!ok) {
+      PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, k % size, comm));
+      for (int j = 0; j < nimg; j++) PetscCall(PetscFree(img[j].labels));
+      PetscCall(PetscFree(img));
+      PetscCall(PetscFree(vlabels));
+      PetscCall(PetscFree(mask));
+      PetscCall(PgGridDestroy(&g));
+      SETERRQ(comm, PETSC_ERR_USER_INPUT, "%s", msg);
     }
     PetscCallMPI(MPI_Bcast(&im->st, (int)sizeof im->st, MPI_BYTE, k % size, comm));
     {

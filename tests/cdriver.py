@@ -13,7 +13,7 @@ import pgtest
 
 
 def driver(name):
-    path = os.path.join(pgtest.ROOT, "bin", name)
+    path = os.path.join(pgtest.BINDIR, name)
     if not os.path.exists(path):
         raise AssertionError(f"{path} is missing: run `make tests` first")
     return path
@@ -23,6 +23,7 @@ def run(np_, name, args, timeout=300):
     """mpirun -np np_ bin/NAME args...; returns stdout. Options are PETSc-style (-key value)."""
     cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), driver(name)] + [str(a) for a in args]
     p = subprocess.run(cmd, env=pgtest.ENV, capture_output=True, text=True, timeout=timeout)
+    pgtest.sanitizer_check(cmd, p.stderr)
     if p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     return p.stdout

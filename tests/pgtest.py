@@ -14,6 +14,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # PLURIGAUSS_BIN runs the suite against another build (e.g. a deliberately broken one, to check
 # that the tests can fail).
 BIN = os.environ.get("PLURIGAUSS_BIN", os.path.join(ROOT, "bin", "plurigauss"))
+# the C drivers are taken from the same directory (bin-san/ for `make check SAN=1`)
+BINDIR = os.path.dirname(os.path.abspath(BIN))
+SAN = bool(os.environ.get("PLURIGAUSS_SAN"))  # set by `make check SAN=1`: sanitizer build
+SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer", "SUMMARY: AddressSanitizer")
 WORK = os.path.join(ROOT, "tests", "work", f"run-{os.getpid()}")  # per process: suites may run side by side
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
@@ -32,15 +36,24 @@ def workdir(name):
     return d
 
 
-def run(np_, args, check=True, timeout=300, singleton=False):
+def run(np_, args, check=True, timeout=300, singleton=False, env=None):
     """mpirun -np np_ bin/plurigauss args...; returns the CompletedProcess. singleton=True with
     np_ = 1 starts the binary without mpirun (MPI singleton): faster on error exits, for which
-    mpirun itself waits about 2 s."""
+    mpirun itself waits about 2 s. env: extra environment variables."""
     cmd = [BIN] + [str(a) for a in args] if singleton and np_ == 1 else mpirun_cmd(np_, args)
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, env=dict(ENV, **(env or {})), capture_output=True, text=True, timeout=timeout)
+    sanitizer_check(cmd, p.stderr)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     return p
+
+
+def sanitizer_check(cmd, stderr):
+    """Fails on any AddressSanitizer / UndefinedBehaviorSanitizer report in stderr, also when the
+    test expected the run to fail (an input error must not be a memory error)."""
+    if stderr and any(m in stderr for m in SAN_MARKERS):
+        i = min(stderr.find(m) for m in SAN_MARKERS if m in stderr)
+        raise AssertionError(f"sanitizer report from {' '.join(str(c) for c in cmd)}:\n{stderr[max(0, i - 200):i + 3000]}")
 
 
 def mpirun_cmd(np_, args):

@@ -329,10 +329,13 @@ def test_malformed_inputs_one_line_each():
         (["-calibration_volume", V, "-calibration_images", I, "-calibration_raw_type", "float64"], "not allowed"),
         (["-calibration_volume", V, "-calibration_images", I, "-calibration_range_um", "0.001"], "at least 2"),
     ]
-    out = os.path.join(d, "out.h5")
+    # one output per case: the cases run side by side, and a run holds the lock of its output
+    # (docs/safety.md) from before the calibration reads its inputs
+    outs = [os.path.join(d, f"out{k}.h5") for k in range(len(cases))]
 
     def one(case):
         args, must = case
+        out = outs[cases.index(case)]
         p = pgtest.run(2, [DECK, "-calibration_simulate", "false", "-output_file", out] + args, check=False)
         lines = [l for l in p.stderr.splitlines() if l.startswith("plurigauss: error")]
         if p.returncode == 0 or len(lines) != 1 or must.lower() not in lines[0].lower() or "PETSC ERROR" in p.stderr:
@@ -342,7 +345,8 @@ def test_malformed_inputs_one_line_each():
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
         problems = [r for r in ex.map(one, cases) if r]
     assert not problems, "\n".join(problems)
-    assert not os.path.exists(out), "an input error left an output file"
+    left = [f for f in os.listdir(d) if f.startswith("out")]
+    assert not left, f"an input error left output files: {left}"
 
 
 if __name__ == "__main__":

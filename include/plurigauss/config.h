@@ -73,8 +73,13 @@ typedef struct {
   /* output */
   char        output_file[PETSC_MAX_PATH_LEN];
   PetscBool   write_phase, write_fields, overwrite;
+  PetscBool   lock_content; /* output.lock = content: the lock file's content decides, no kernel lock */
   PgPrecision precision;
   PetscInt    compress_level; /* 0 = none, 1..9 deflate */
+
+  /* run */
+  PetscBool memory_check;  /* refuse a deck that does not fit (run.memory_check) */
+  PetscBool memory_report; /* print the per-stage memory estimate */
 
   /* FFT and threads */
   PgPlanner planner;

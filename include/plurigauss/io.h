@@ -25,6 +25,23 @@ PetscErrorCode PgRowSet(PgRow *row, const char *name, double value);
 
 typedef struct PgOutput_private *PgOutput;
 
+/// The lock of an output: one writer per output file (see io.c and docs/safety.md).
+typedef struct PgOutputLock_private *PgOutputLock;
+/// Rank 0 takes an exclusive lock on `<output_file>.lock` (kernel lock, released when the process
+/// dies; content_only or a file system without locks: the file's content decides). A lock held by
+/// another run is an input error naming its host, pid and start time; nothing is touched then.
+/// Collective. Call before any output file is touched.
+PetscErrorCode PgOutputLockAcquire(MPI_Comm comm, const char *output_file, PetscBool content_only, PgOutputLock *lock);
+/// Collective check that the lock file still holds this run's token (a second writer that got past
+/// a lock that does not work is detected here): an error naming the new holder otherwise. `before`
+/// names the action that is refused, for the message. A NULL lock passes.
+PetscErrorCode PgOutputLockVerify(PgOutputLock lock, const char *before);
+/// Whether the kernel lock is held (else the content decides).
+PetscBool PgOutputLockKernel(PgOutputLock lock);
+/// Removes the lock file if it is still this run's and drops the lock. Not collective: safe on
+/// every error path.
+PetscErrorCode PgOutputLockRelease(PgOutputLock *lock);
+
 /// Opens the output for the runs of cfg: creates it, or resumes an interrupted or finished file
 /// written by the same deck. An existing file of a different deck is an input error unless
 /// output.overwrite is set; nothing on disk is changed before this check. Collective.
@@ -64,3 +81,5 @@ PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int n
 hid_t PgOutputFile(PgOutput out);
 /// Closes the file. If all runs are present, renames <file>.part to <file> and writes the XDMF.
 PetscErrorCode PgOutputClose(PgOutput *out);
+/// The lock checked before each run's write and before the final rename (PgOutputLockVerify).
+void PgOutputSetLock(PgOutput out, PgOutputLock lock);

@@ -90,16 +90,17 @@ static PetscErrorCode CovarianceGrid(const PgMemoryGrid *g, const double voxel_u
   PetscFunctionReturn(0);
 }
 
-/* The opening stage's arrays (opening.c PgOpeningCreate: r2, d2 float, centre, sel, lt, mlt[3]
- * uint8; two distance transforms with their int32 planes and scratch; the components of the MIP;
- * per thread the 2D planes; per plane the 2D curves). */
+/* The opening stage's arrays (opening.c: d2 float, the radius levels, the centre mask and the
+ * level maps mlt[3] uint8, the cPSD's map sharing mlt[0]; two distance transforms with their int32
+ * planes and scratch; the components of the MIP; per thread the 2D planes; per plane the 2D
+ * curves). */
 static double OpeningBytes(const PgMemoryGrid *g, PetscBool periodic)
 {
   const double V = Voxels(g), A = Plane(g), T = g->threads, nmax = (double)PetscMax(g->n[0], g->n[1]);
   const double edt = (16.0 + (periodic ? 8.0 : 0.0)) * A + 4.0 * T * A + 40.0 * T * (nmax + 2 * (nmax / 2 + 1));
   const double comps = 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V;
   const double planes2d = T * (10.0 * A + 4.0 * (g->n[0] + 1.0) * (g->n[1] + 1.0));
-  return 14.0 * V + 2 * edt + comps + planes2d + 24.0 * g->nz_local * (nmax / 2 + 2);
+  return 9.0 * V + 2 * edt + comps + planes2d + 24.0 * g->nz_local * (nmax / 2 + 2);
 }
 
 /* The segmentation chain on a grid (segment.c PgSegmentRun and its filters): the grey values
@@ -130,8 +131,9 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
        transpose scratch of one buffer per execution, per thread the noise rows */
     return TransposeScratch(g, g->alloc_r2c * 2 * real) + T * 24.0 * (g->n[0] / 2 + 1);
   case PG_MEMORY_COVARIANCE:
-    /* covariance.c: the double buffer is persistent (caller); per transform FFTW's scratch */
-    return TransposeScratch(g, g->alloc_r2c * 16.0);
+    /* covariance.c: the double buffer, alive while C_ij are computed, and per transform FFTW's
+       scratch */
+    return 16.0 * g->alloc_r2c + TransposeScratch(g, g->alloc_r2c * 16.0);
   case PG_MEMORY_INTRINSIC:
     /* intrinsic.c: 3 planes of labels, per thread a row of keys, 65536 uint32 bins and the fold */
     return 3.0 * A + T * (2.0 * g->n[0] + 4.0 * 65536 + 8.0 * 769);
@@ -143,14 +145,15 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
     return OpeningBytes(g, periodic);
   }
   case PG_MEMORY_GEODESIC: {
-    /* geodesic.c: float distances + uint8 mask on the padded slab of the largest layout used, the
-       x-swapped labels (x axis), the transposed labels and their send buffer (z axis), the queue */
+    /* geodesic.c: float distances (-1 out of play, no mask) on the padded slab of the largest
+       layout used, the x-swapped labels (x axis), the transposed labels and their send buffer (z
+       axis), the queue */
     const unsigned axes = cfg->measure_axes;
     const double   xcount = ceil((double)g->n[0] / g->ranks);
     double         pad = 0;
     if (axes & 3u) pad = PetscMax(pad, ((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2));
     if (axes & 4u) pad = PetscMax(pad, ((double)g->n[1] + 2) * ((double)g->n[2] + 2) * (xcount + 2));
-    return 5.0 * pad + ((axes & 1u) ? V : 0.0) + ((axes & 4u) ? xcount * (double)g->n[1] * (double)g->n[2] + V : 0.0) + PG_MEMORY_GEODESIC_QUEUE_BYTES_PER_VOXEL * V;
+    return 4.0 * pad + ((axes & 1u) ? V : 0.0) + ((axes & 4u) ? xcount * (double)g->n[1] * (double)g->n[2] + V : 0.0) + PG_MEMORY_GEODESIC_QUEUE_BYTES_PER_VOXEL * V;
   }
   case PG_MEMORY_CONDUCTIVITY: {
     /* conductivity.c: the mask, PetscInt numbers with ghost planes, its components, and per
@@ -309,11 +312,16 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
     PetscCall(PgMemoryGridSetUp(n, size, T, &g));
     const PetscBool periodic = cfg->measure_periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE) : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
     double          persist  = keep + Voxels(&g); /* the labels */
-    if (!image) persist += (cfg->low_memory ? 1.0 : 2.0) * g.alloc_r2c * 2 * real;
+    /* the field buffers: while the fields are generated, and through the measure stage only when
+       they are reused (common random numbers) or written; else they are released after the
+       thresholds (and the crossings, whose 1 byte of X per voxel stays in low-memory mode) */
+    const double fields = image ? 0.0 : (cfg->low_memory ? 1.0 : 2.0) * g.alloc_r2c * 2 * real;
+    const double kept   = (cfg->common_random_numbers || cfg->write_fields) ? fields : 0.0;
+    persist += (!image && cfg->low_memory && cfg->measure_interface_field) ? Voxels(&g) : 0.0;
     if (cfg->measure_covariance) {
       PgMemoryGrid f;
       PetscCall(CovarianceGrid(&g, voxel, periodic, cfg->measure_range_um, &f));
-      persist += 16.0 * f.alloc_r2c + (periodic ? 0.0 : f.nz_local * Plane(&g));
+      persist += periodic ? 0.0 : f.nz_local * Plane(&g);
       est->active[PG_MEMORY_COVARIANCE] = PETSC_TRUE;
       est->bytes[PG_MEMORY_COVARIANCE]  = PgMemoryStageBytes(PG_MEMORY_COVARIANCE, &f, cfg);
     }
@@ -327,7 +335,7 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
     for (int s = PG_MEMORY_GENERATE; s < PG_MEMORY_NSTAGES; s++) {
       if (!est->active[s]) continue;
       if (s != PG_MEMORY_COVARIANCE) est->bytes[s] = PgMemoryStageBytes((PgMemoryStage)s, &g, cfg);
-      est->bytes[s] += base + persist;
+      est->bytes[s] += base + persist + (s == PG_MEMORY_GENERATE ? fields : kept);
     }
   }
   est->peak = -1;

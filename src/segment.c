@@ -506,13 +506,25 @@ PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGr
   g->voxel_um[2] = pixel_um[0];
   g->nz_local    = 1;
   g->threads     = 1;
-  *gp            = g;
+  g->nowners     = 1;
+  {
+    ptrdiff_t *table; /* one rank owning the one plane */
+    PetscCall(PetscMalloc1(2, &table));
+    table[0]      = 0;
+    table[1]      = 1;
+    g->slab_start = table;
+  }
+  *gp = g;
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgSegmentImageGridDestroy(PgGrid *g)
 {
   PetscFunctionBeginUser;
+  if (*g) {
+    ptrdiff_t *table = (ptrdiff_t *)(*g)->slab_start;
+    PetscCall(PetscFree(table));
+  }
   PetscCall(PetscFree(*g));
   PetscFunctionReturn(0);
 }

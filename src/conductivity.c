@@ -1,51 +1,98 @@
 /// \file
-/// The conduction problem of conductivity.h assembled on the slabs and solved with PETSc.
+/// The conduction problem of conductivity.h on the slabs: the percolating voxels numbered in slab
+/// order, CG preconditioned by a multigrid built from the labels (default), by hypre's BoomerAMG on
+/// an assembled matrix, or by hypre's PFMG on a structured matrix of the whole grid.
 ///
 /// Unknowns. Only the voxels of the percolating components (components.c, 6-connected, touching
-/// both faces normal to the axis) are unknowns, numbered in the slab order: rank r owns the unknowns
-/// of its own slab, so the ownership of the matrix rows follows the z-slabs exactly and the labels
-/// are never redistributed (a PETSc DMDA with the same z-ownership would carry identity rows for
-/// all other voxels: 1/eps_i times the unknowns, e.g. 7 times for the pores). The global number of
-/// a neighbour in the next slab comes from one halo exchange of the boundary planes' numbers.
+/// both faces normal to the axis) are unknowns, numbered in the slab order [z][y][x]: rank r owns
+/// the unknowns of its own slab, so the vectors follow the z-slabs and the labels never move.
 ///
-/// Matrix. Row by row in CSR form (at most 7 entries, columns sorted), created in one call
-/// (MatCreateMPIAIJWithArrays) on the ranks that own planes. Symmetric positive definite: every
-/// unknown connects to a Dirichlet face through its component.
+/// Multigrid (-cond_method mg, the default; docs/solver.md). The fine operator is never assembled:
+/// a padded map of the slab's voxels to their unknown numbers (4 bytes per voxel, -1 outside the
+/// unknowns, -2 beyond a Dirichlet face; periodic sides copy the wrapped numbers into the padding)
+/// gives the six neighbours of every unknown, and the conductances are one number per axis, so a
+/// product with the operator reads the map and the vector only. Coarse levels aggregate: the
+/// unknowns of each 2x2x2 block of voxels (then of blocks of blocks) that are connected inside the
+/// block form one coarse unknown, so two branches of the phase that only meet outside the block stay
+/// apart, and a dead end stays its own unknown. The coarse operator is the Galerkin product
+/// P^T A P of the piecewise-constant prolongation P, a weighted graph Laplacian again (the sum of
+/// the fine conductances between two aggregates, the Dirichlet conductances summed on the
+/// diagonal), divided by alpha = 2: halving the block's conductances is what rediscretising a
+/// coarsened pipe, sheet or bulk gives (two faces in series per coarse face), which repairs the
+/// known over-stiffness of unsmoothed aggregation without smoothing the prolongation (no fill). The
+/// operator stays an M-matrix with exact row sums (the weights are stored in single precision and
+/// the diagonal is summed from the stored weights), so every level is symmetric positive definite.
+/// Smoother: one forward Gauss-Seidel sweep from zero before the coarse correction, one backward
+/// sweep after it (lexicographic inside the slab, Jacobi across slab faces), so the V-cycle is a
+/// symmetric positive definite preconditioner for CG. Aggregates never cross a slab face; the
+/// coarsest level (a few thousand unknowns at most, or whatever coarsening leaves when every rank's
+/// slab is one block) is gathered on every rank and solved by a sparse LU factorisation.
 ///
-/// Solver. CG preconditioned by hypre's BoomerAMG with the usual 3D settings (chosen by
-/// measurement against PETSc's GAMG, see benchmarks/README.md; GAMG via -cond_pc_type gamg),
-/// relative tolerance rtol, the
-/// linear profile along the axis as the initial guess. Every KSP/PC option can be overridden with
-/// the prefix cond_. A solve that does not converge is reported (converged = PETSC_FALSE, reason
-/// < 0), never a silent number.
+/// Solver. CG with relative tolerance rtol on the unpreconditioned residual, the linear profile
+/// along the axis as the initial guess; every KSP option can be overridden with the prefix cond_
+/// (e.g. -cond_ksp_monitor, -cond_pc_type jacobi). A solve that does not converge is reported
+/// (converged = PETSC_FALSE, reason < 0), never a silent number.
 ///
-/// Communication per solve: the components (see components.c), one halo exchange of 2 planes of
-/// PetscInt, then PETSc's: per CG iteration one halo of the matrix-vector product (the boundary
-/// plane's unknowns, 8 bytes each, to each neighbour) and 2 allreduces, plus the multigrid
-/// hierarchy (setup: coarsening and Galerkin products; per cycle a halo per level). Memory: the
-/// mask (1 byte per voxel), the numbers (4 bytes per voxel with 32-bit PetscInt), and per unknown
-/// the matrix (7 entries: ~84 bytes), the vectors and the AMG hierarchy (~2-3 times the matrix).
+/// Communication per solve: the components (see components.c), one halo of the mask's boundary
+/// planes; per CG iteration one halo of the boundary planes' unknowns (8 bytes each) for the
+/// product, 2 allreduces, and per multigrid level two halos of the slab faces' aggregates; the
+/// coarsest residual is all-gathered (a few thousand numbers). Memory per rank (docs/solver.md,
+/// PgConductivityEstimateBytes): the mask (1 byte per voxel, during setup), the map (4 bytes per
+/// voxel), per unknown the CG vectors (5 x 8 bytes), position and aggregate (8 bytes) and the coarse
+/// levels (~15 bytes).
+///
+/// The other methods, kept as options and measured in benchmarks/README.md: -cond_method amg
+/// assembles the matrix of the unknowns (MatCreateMPIAIJWithArrays, ~84 bytes per unknown) and
+/// solves with CG + BoomerAMG (PMIS, ext+i, P_max 4, one aggressive level; or -cond_pc_type gamg);
+/// -cond_method pfmg builds a DMDA of the whole grid with the same z-ownership, a hypre struct
+/// matrix (MATHYPRESTRUCT) with identity rows on the other voxels, and solves with CG + hypre PFMG
+/// (or -cond_pc_type smg); it holds 7 coefficients per voxel, not per unknown, and has no periodic
+/// sides.
 #include <plurigauss/components.h>
 #include <plurigauss/conductivity.h>
 
 #include <inttypes.h>
+#include <petscdmda.h>
 #include <petscksp.h>
 
+#define MG_MAX_LEVELS 40
+
+typedef enum { COND_METHOD_MG, COND_METHOD_AMG, COND_METHOD_PFMG } CondMethod;
+static const char *const CondMethods[] = {"mg", "amg", "pfmg", "CondMethod", "COND_METHOD_", NULL};
+
 struct PgConductivity_private {
-  PgGrid       grid;
-  MPI_Comm     sub;      /* the ranks that own planes (MPI_COMM_NULL elsewhere) */
-  PetscBool    periodic_sides;
-  double       rtol;
-  PgComponents comp;
-  uint8_t     *mask;     /* percolating voxels of the slab */
-  PetscInt    *ids;      /* global unknown number per voxel, -1 if none: ghost plane, slab, ghost plane */
-  KSP          ksp;
+  PgGrid     grid;
+  MPI_Comm   sub; /* the ranks that own planes (MPI_COMM_NULL elsewhere) */
+  PetscBool  periodic_sides;
+  double     rtol;
+  CondMethod method;
+  double     mg_alpha;  /* coarse operator P^T A P / alpha */
+  double     mg_theta;  /* aggregate only along couplings >= theta x the rows' largest */
+  PetscInt   mg_coarse; /* the coarsest level has at most this many unknowns (if coarsening gets there) */
+  PetscInt   mg_gamma;  /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
+  PetscBool  mg_view;   /* print the hierarchy */
+  int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
+  KSP        ksp;
 };
+
+/* One conduction problem: the unknowns and the discretisation. */
+typedef struct {
+  int       axis;
+  PetscBool wrap[3];  /* periodic along x, y, z */
+  double    cond[3];  /* A / d between face neighbours along x, y, z */
+  double    gb;       /* a boundary voxel to its Dirichlet face, half a voxel away */
+  int       n[3], nzl;
+  ptrdiff_t z0;
+  uint8_t  *mask;     /* percolating voxels: ghost plane, nzl planes, ghost plane */
+  int64_t   nloc, first, total;
+} Problem;
 
 PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, double rtol, PgConductivity *cond)
 {
   PgConductivity c;
-  const size_t   plane = PgGridPlane(grid);
+  PetscBool      set;
+  PetscInt       method = COND_METHOD_MG;
+  PetscReal      alpha = 2.0, theta = 0.0;
 
   PetscFunctionBeginUser;
   PetscCheck(rtol > 0 && rtol < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: relative tolerance %g outside (0, 1)", rtol);
@@ -53,9 +100,22 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->grid           = grid;
   c->periodic_sides = periodic_sides;
   c->rtol           = rtol;
+  c->mg_coarse      = 2000;
+  c->mg_gamma       = 2;
+  PetscCall(PetscOptionsGetEList(NULL, "cond_", "-method", CondMethods, 3, &method, &set));
+  c->method = (CondMethod)method;
+  PetscCall(PetscOptionsGetReal(NULL, "cond_", "-mg_alpha", &alpha, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, "cond_", "-mg_theta", &theta, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_coarse", &c->mg_coarse, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_view", &c->mg_view, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_gamma", &c->mg_gamma, NULL));
+  PetscCheck(c->mg_gamma >= 1 && c->mg_gamma <= 3, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_gamma %d outside [1, 3] (1 V-cycle, 2 W-cycle)", (int)c->mg_gamma);
+  PetscCheck(alpha >= 1 && alpha <= 4, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_alpha %g outside [1, 4]", (double)alpha);
+  PetscCheck(theta >= 0 && theta < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_theta %g outside [0, 1)", (double)theta);
+  PetscCheck(c->mg_coarse >= 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_coarse %d, at least 1", (int)c->mg_coarse);
+  c->mg_alpha = (double)alpha;
+  c->mg_theta = (double)theta;
   PetscCallMPI(MPI_Comm_split(grid->comm, grid->nz_local > 0 ? 0 : MPI_UNDEFINED, grid->rank, &c->sub));
-  PetscCall(PgComponentsCreate(grid, &c->comp));
-  PetscCall(PetscMalloc2(PetscMax(PgGridLocalVoxels(grid), 1), &c->mask, plane * (size_t)(grid->nz_local + 2), &c->ids));
   *cond = c;
   PetscFunctionReturn(0);
 }
@@ -68,22 +128,1122 @@ PetscErrorCode PgConductivityDestroy(PgConductivity *cond)
   if (!c) PetscFunctionReturn(0);
   PetscCall(KSPDestroy(&c->ksp));
   if (c->sub != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&c->sub));
-  PetscCall(PgComponentsDestroy(&c->comp));
-  PetscCall(PetscFree2(c->mask, c->ids));
   PetscCall(PetscFree(*cond));
   PetscFunctionReturn(0);
 }
 
-/* A fresh solver for each problem (the multigrid hierarchy of GAMG cannot change size in place). */
-static PetscErrorCode NewSolver(PgConductivity c)
+/* A CG solver with the prefix cond_ and the program's tolerances; the preconditioner is set by the caller. */
+static PetscErrorCode NewSolver(PgConductivity c, Mat A)
 {
-  PC pc;
-
   PetscFunctionBeginUser;
   PetscCall(KSPDestroy(&c->ksp));
   PetscCall(KSPCreate(c->sub, &c->ksp));
   PetscCall(KSPSetOptionsPrefix(c->ksp, "cond_"));
   PetscCall(KSPSetType(c->ksp, KSPCG));
+  PetscCall(KSPSetTolerances(c->ksp, c->rtol, PETSC_DEFAULT, PETSC_DEFAULT, 10000));
+  PetscCall(KSPSetNormType(c->ksp, KSP_NORM_UNPRECONDITIONED));
+  PetscCall(KSPSetInitialGuessNonzero(c->ksp, PETSC_TRUE));
+  PetscCall(KSPSetOperators(c->ksp, A, A));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveAndReport(PgConductivity c, Vec b, Vec x, PgConductivityResult *res)
+{
+  PetscInt           its;
+  PetscReal          rnorm;
+  KSPConvergedReason reason;
+  double             t0;
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPSetFromOptions(c->ksp));
+  t0 = MPI_Wtime();
+  PetscCall(KSPSetUp(c->ksp)); /* the preconditioner's own setup (AMG, PFMG) counts as setup */
+  {
+    PC pc;
+    PetscCall(KSPGetPC(c->ksp, &pc));
+    PetscCall(PCSetUp(pc));
+  }
+  res->seconds_setup += MPI_Wtime() - t0;
+  t0 = MPI_Wtime();
+  PetscCall(KSPSolve(c->ksp, b, x));
+  res->seconds_solve = MPI_Wtime() - t0;
+  PetscCall(KSPGetConvergedReason(c->ksp, &reason));
+  PetscCall(KSPGetIterationNumber(c->ksp, &its));
+  PetscCall(KSPGetResidualNorm(c->ksp, &rnorm));
+  res->reason     = (int)reason;
+  res->iterations = its;
+  res->residual   = (double)rnorm;
+  res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+/* The halo of the compact vectors along z: sends slo (nslo items) to the lower neighbour and shi to
+   the upper one; receives the upper neighbour's into rhi and the lower neighbour's into rlo. The
+   counts match by construction (each side derives them from the same boundary planes). */
+static PetscErrorCode Exchange(PgConductivity c, MPI_Datatype type, const void *slo, PetscInt nslo, const void *shi, PetscInt nshi, void *rlo, PetscInt nrlo, void *rhi, PetscInt nrhi)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Sendrecv(slo, (int)nslo, type, c->below, 81, rhi, (int)nrhi, type, c->above, 81, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Sendrecv(shi, (int)nshi, type, c->above, 82, rlo, (int)nrlo, type, c->below, 82, c->sub, MPI_STATUS_IGNORE));
+  PetscFunctionReturn(0);
+}
+
+/* ============================== multigrid on the labels ============================== */
+
+typedef struct { /* a coarse level: weighted graph Laplacian + Dirichlet diagonal, CSR of the owned rows */
+  PetscInt n, nlo, nhi;   /* owned rows; ghost slots of the lower and the upper neighbour (columns n.., n+nlo..) */
+  PetscInt nslo, nshi;    /* owned rows sent to the lower / upper neighbour, in the order of its ghost slots */
+  int32_t *slo, *shi;
+  int32_t *rp, *col;      /* off-diagonal entries: -w */
+  float   *w;
+  double  *diag, *bnd;    /* bnd: the Dirichlet part of diag (setup only) */
+  int32_t *agg;           /* owned row -> row of the next level */
+  int32_t *blk;           /* block coordinates x, y, z of each row (setup only) */
+  int      nb[3];         /* the level's block grid on this rank */
+  double  *r, *z, *sbuf;  /* z: n + nlo + nhi */
+  double  *r0, *z0;       /* W-cycle: the first cycle's right-hand side and result */
+} Level;
+
+typedef struct {
+  PgConductivity c;
+  const Problem *p;
+  /* the fine level, matrix-free on the map */
+  PetscInt  n, nlo, nhi, nzl, W, PP;
+  int32_t  *map;    /* padded (nx+2) x (ny+2) planes: ghost plane, nzl planes, ghost plane */
+  int32_t  *pos;    /* in-plane offset of each unknown in the padded plane */
+  int32_t  *agg;    /* unknown -> aggregate of level 1 */
+  PetscInt *pstart; /* first unknown of each plane, nzl + 1 */
+  double    cf[3], gb;
+  double   *glo, *ghi; /* ghost values: the lower neighbour's last plane, the upper neighbour's first */
+  int       nlev;      /* levels 1 .. nlev-1 are coarse, the last one solved directly */
+  Level     lev[MG_MAX_LEVELS];
+  int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
+  KSP       kc; /* LU of the coarsest operator, redundant on every rank */
+  Vec       cb, cx;
+  int      *ccount, *cdispl;
+  PetscInt  coff;
+} MG;
+
+static inline double Nb(const double *b, int32_t j) { return j >= 0 ? b[j] : 0.0; }
+static inline double NbLower(const double *b, int32_t j, int32_t k) { return j >= 0 && j < k ? b[j] : 0.0; }
+static inline double NbUpper(const double *b, int32_t j, int32_t k) { return j > k ? b[j] : 0.0; }
+
+static inline double FineDiag(const MG *mg, const int32_t *q)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  return mg->cf[0] * ((q[-1] >= 0) + (q[1] >= 0)) + mg->cf[1] * ((q[-W] >= 0) + (q[W] >= 0)) + mg->cf[2] * ((q[-PP] >= 0) + (q[PP] >= 0)) +
+         mg->gb * ((q[-1] == -2) + (q[1] == -2) + (q[-W] == -2) + (q[W] == -2) + (q[-PP] == -2) + (q[PP] == -2));
+}
+
+static PetscErrorCode FineHalo(MG *mg, const double *x)
+{
+  const PetscInt last = mg->pstart[mg->nzl - 1];
+
+  PetscFunctionBeginUser;
+  PetscCall(Exchange(mg->c, MPI_DOUBLE, x, mg->pstart[1], x + last, mg->n - last, mg->glo, mg->nlo, mg->ghi, mg->nhi));
+  PetscFunctionReturn(0);
+}
+
+/* y = A x (the ghosts of x already exchanged) */
+static void FineApply(const MG *mg, const double *x, double *y)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? x : mg->glo, *bp = zl < mg->nzl - 1 ? x : mg->ghi;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      const int32_t *q = m + mg->pos[k];
+      const double   s = cx * (Nb(x, q[-1]) + Nb(x, q[1])) + cy * (Nb(x, q[-W]) + Nb(x, q[W])) + cz * (Nb(bm, q[-PP]) + Nb(bp, q[PP]));
+      y[k]             = FineDiag(mg, q) * x[k] - s;
+    }
+  }
+}
+
+/* z = (D + L)^-1 r: forward Gauss-Seidel from zero, L the couplings to earlier unknowns of the slab */
+static void FineSmoothForward(const MG *mg, const double *r, double *z)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double   czm = zl > 0 ? cz : 0.0;
+    const double  *bm  = zl > 0 ? z : mg->glo; /* the ghosts are not read (czm = 0) but the index stays in range */
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      const int32_t *q = m + mg->pos[k];
+      const int32_t  kk = (int32_t)k;
+      const double   s = cx * (NbLower(z, q[-1], kk) + NbLower(z, q[1], kk)) + cy * (NbLower(z, q[-W], kk) + NbLower(z, q[W], kk)) + czm * Nb(bm, q[-PP]);
+      z[k]             = (r[k] + s) / FineDiag(mg, q);
+    }
+  }
+}
+
+/* After FineSmoothForward, r - A z = U z + G z: the couplings to later unknowns of the slab and to the
+   ghosts (exchanged). Restricted to level 1 on the fly: r1[agg[k]] += (r - A z)_k. */
+static void FineRestrictResidual(const MG *mg, const double *z, double *r1)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double   czm = zl == 0 ? cz : 0.0;
+    const double  *bm  = zl == 0 ? mg->glo : z; /* read but not used (czm = 0) above the first plane */
+    const double  *bp  = zl < mg->nzl - 1 ? z : mg->ghi;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      const int32_t *q  = m + mg->pos[k];
+      const int32_t  kk = (int32_t)k;
+      const double   t  = cx * (NbUpper(z, q[-1], kk) + NbUpper(z, q[1], kk)) + cy * (NbUpper(z, q[-W], kk) + NbUpper(z, q[W], kk)) + czm * Nb(bm, q[-PP]) + cz * Nb(bp, q[PP]);
+      r1[mg->agg[k]] += t;
+    }
+  }
+}
+
+/* backward Gauss-Seidel sweep on z (ghosts exchanged) */
+static void FineSmoothBackward(const MG *mg, const double *r, double *z)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+
+  for (PetscInt zl = mg->nzl - 1; zl >= 0; zl--) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
+    for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
+      const int32_t *q = m + mg->pos[k];
+      const double   s = cx * (Nb(z, q[-1]) + Nb(z, q[1])) + cy * (Nb(z, q[-W]) + Nb(z, q[W])) + cz * (Nb(bm, q[-PP]) + Nb(bp, q[PP]));
+      z[k]             = (r[k] + s) / FineDiag(mg, q);
+    }
+  }
+}
+
+static PetscErrorCode CoarseHalo(MG *mg, Level *L)
+{
+  PetscFunctionBeginUser;
+  for (PetscInt i = 0; i < L->nslo; i++) L->sbuf[i] = L->z[L->slo[i]];
+  for (PetscInt i = 0; i < L->nshi; i++) L->sbuf[L->nslo + i] = L->z[L->shi[i]];
+  PetscCall(Exchange(mg->c, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo, L->z + L->n + L->nlo, L->nhi));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CoarsestSolve(MG *mg)
+{
+  Level             *L = &mg->lev[mg->nlev - 1];
+  double            *b;
+  const double      *x;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArray(mg->cb, &b));
+  PetscCallMPI(MPI_Allgatherv(L->r, (int)L->n, MPI_DOUBLE, b, mg->ccount, mg->cdispl, MPI_DOUBLE, mg->c->sub));
+  PetscCall(VecRestoreArray(mg->cb, &b));
+  PetscCall(KSPSolve(mg->kc, mg->cb, mg->cx));
+  PetscCall(VecGetArrayRead(mg->cx, &x));
+  PetscCall(PetscArraycpy(L->z, x + mg->coff, L->n));
+  PetscCall(VecRestoreArrayRead(mg->cx, &x));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CoarseSolve(MG *mg, int l);
+
+/* One cycle on coarse level l: L->z from L->r, zero initial guess. */
+static PetscErrorCode CoarseCycle(MG *mg, int l)
+{
+  Level *L = &mg->lev[l], *N;
+
+  PetscFunctionBeginUser;
+  if (l == mg->nlev - 1) {
+    PetscCall(CoarsestSolve(mg));
+    PetscFunctionReturn(0);
+  }
+  N = &mg->lev[l + 1];
+  for (PetscInt k = 0; k < L->n; k++) { /* forward Gauss-Seidel from zero */
+    double s = 0;
+    for (int32_t e = L->rp[k]; e < L->rp[k + 1] && L->col[e] < k; e++) s += L->w[e] * L->z[L->col[e]];
+    L->z[k] = (L->r[k] + s) / L->diag[k];
+  }
+  PetscCall(CoarseHalo(mg, L));
+  PetscCall(PetscArrayzero(N->r, N->n));
+  for (PetscInt k = 0; k < L->n; k++) { /* the residual U z + G z, restricted */
+    double t = 0;
+    for (int32_t e = L->rp[k + 1] - 1; e >= L->rp[k] && L->col[e] > k; e--) t += L->w[e] * L->z[L->col[e]];
+    N->r[L->agg[k]] += t;
+  }
+  PetscCall(CoarseSolve(mg, l + 1));
+  for (PetscInt k = 0; k < L->n; k++) L->z[k] += N->z[L->agg[k]];
+  PetscCall(CoarseHalo(mg, L));
+  for (PetscInt k = L->n - 1; k >= 0; k--) { /* backward Gauss-Seidel */
+    double s = 0;
+    for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s += L->w[e] * L->z[L->col[e]];
+    L->z[k] = (L->r[k] + s) / L->diag[k];
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The coarse correction on level l: gamma cycles (V-cycle 1, W-cycle 2), the second from the
+   residual of the first; the coarsest level exactly. */
+static PetscErrorCode CoarseSolve(MG *mg, int l)
+{
+  Level *L = &mg->lev[l];
+
+  PetscFunctionBeginUser;
+  PetscCall(CoarseCycle(mg, l));
+  if (l == mg->nlev - 1) PetscFunctionReturn(0);
+  for (PetscInt g = 1; g < mg->c->mg_gamma; g++) {
+    PetscCall(CoarseHalo(mg, L));
+    for (PetscInt k = 0; k < L->n; k++) {
+      double s = L->diag[k] * L->z[k];
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s -= L->w[e] * L->z[L->col[e]];
+      L->r0[k] = L->r[k];
+      L->z0[k] = L->z[k];
+      L->r[k]  = L->r[k] - s;
+    }
+    PetscCall(CoarseCycle(mg, l));
+    for (PetscInt k = 0; k < L->n; k++) {
+      L->z[k] += L->z0[k];
+      L->r[k] = L->r0[k];
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MGApply(PC pc, Vec rv, Vec zv)
+{
+  MG           *mg;
+  Level        *L1;
+  const double *r;
+  double       *z;
+
+  PetscFunctionBeginUser;
+  PetscCall(PCShellGetContext(pc, &mg));
+  L1 = &mg->lev[1];
+  PetscCall(VecGetArrayRead(rv, &r));
+  PetscCall(VecGetArray(zv, &z));
+  FineSmoothForward(mg, r, z);
+  PetscCall(FineHalo(mg, z));
+  PetscCall(PetscArrayzero(L1->r, L1->n));
+  FineRestrictResidual(mg, z, L1->r);
+  PetscCall(CoarseSolve(mg, 1));
+  for (PetscInt k = 0; k < mg->n; k++) z[k] += L1->z[mg->agg[k]];
+  PetscCall(FineHalo(mg, z));
+  FineSmoothBackward(mg, r, z);
+  PetscCall(VecRestoreArrayRead(rv, &r));
+  PetscCall(VecRestoreArray(zv, &z));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode FineMult(Mat A, Vec xv, Vec yv)
+{
+  MG           *mg;
+  const double *x;
+  double       *y;
+
+  PetscFunctionBeginUser;
+  PetscCall(MatShellGetContext(A, &mg));
+  PetscCall(VecGetArrayRead(xv, &x));
+  PetscCall(VecGetArray(yv, &y));
+  PetscCall(FineHalo(mg, x));
+  FineApply(mg, x, y);
+  PetscCall(VecRestoreArrayRead(xv, &x));
+  PetscCall(VecRestoreArray(yv, &y));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode FineGetDiagonal(Mat A, Vec dv)
+{
+  MG     *mg;
+  double *d;
+
+  PetscFunctionBeginUser;
+  PetscCall(MatShellGetContext(A, &mg));
+  PetscCall(VecGetArray(dv, &d));
+  for (PetscInt zl = 0; zl < mg->nzl; zl++)
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) d[k] = FineDiag(mg, mg->map + (size_t)(zl + 1) * (size_t)mg->PP + mg->pos[k]);
+  PetscCall(VecRestoreArray(dv, &d));
+  PetscFunctionReturn(0);
+}
+
+/* ---- setup ---- */
+
+/* The fine level: the padded map of unknown numbers, positions, plane starts, ghost counts. */
+static PetscErrorCode FineSetUp(MG *mg)
+{
+  const Problem *p  = mg->p;
+  const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const PetscInt W = nx + 2, PP = (PetscInt)W * (ny + 2);
+  const size_t   plane = (size_t)nx * (size_t)ny;
+  int32_t       *map;
+  int32_t        k = 0;
+
+  PetscFunctionBeginUser;
+  mg->nzl = nzl;
+  mg->W   = W;
+  mg->PP  = PP;
+  mg->n   = (PetscInt)p->nloc;
+  for (int e = 0; e < 3; e++) mg->cf[e] = p->cond[e];
+  mg->gb = p->gb;
+  PetscCall(PetscMalloc4((size_t)PP * (size_t)(nzl + 2), &mg->map, PetscMax(mg->n, 1), &mg->pos, PetscMax(mg->n, 1), &mg->agg, nzl + 1, &mg->pstart));
+  map = mg->map;
+  for (size_t i = 0; i < (size_t)PP * (size_t)(nzl + 2); i++) map[i] = -1;
+  for (int zl = 0; zl < nzl; zl++) {
+    const uint8_t *mk = p->mask + plane * (size_t)(zl + 1);
+    int32_t       *m  = map + (size_t)(zl + 1) * (size_t)PP;
+    mg->pstart[zl]    = k;
+    for (int y = 0; y < ny; y++)
+      for (int x = 0; x < nx; x++)
+        if (mk[(size_t)y * nx + x]) {
+          mg->pos[k]              = (int32_t)((y + 1) * W + x + 1);
+          m[(y + 1) * W + x + 1] = k++;
+        }
+    /* padding: Dirichlet faces, periodic copies or insulation (-1) */
+    for (int y = 0; y < ny; y++) {
+      int32_t *row = m + (y + 1) * W;
+      if (p->axis == 0) row[0] = row[nx + 1] = -2;
+      else if (p->wrap[0]) {
+        row[0]      = row[nx];
+        row[nx + 1] = row[1];
+      }
+    }
+    for (int x = 0; x < nx; x++) {
+      if (p->axis == 1) m[x + 1] = m[(ny + 1) * W + x + 1] = -2;
+      else if (p->wrap[1]) {
+        m[x + 1]                = m[ny * W + x + 1];
+        m[(ny + 1) * W + x + 1] = m[W + x + 1];
+      }
+    }
+  }
+  mg->pstart[nzl] = k;
+  /* ghost planes: the neighbours' boundary unknowns, numbered into glo / ghi in their order */
+  for (int side = 0; side < 2; side++) {
+    const int      exists = side == 0 ? mg->c->below != MPI_PROC_NULL : mg->c->above != MPI_PROC_NULL;
+    const uint8_t *mk     = p->mask + (side == 0 ? 0 : plane * (size_t)(nzl + 1));
+    int32_t       *m      = map + (side == 0 ? 0 : (size_t)(nzl + 1) * (size_t)PP);
+    int32_t        j      = 0;
+    for (int y = 0; y < ny; y++)
+      for (int x = 0; x < nx; x++) {
+        if (exists) {
+          if (mk[(size_t)y * nx + x]) m[(y + 1) * W + x + 1] = j++;
+        } else if (p->axis == 2) m[(y + 1) * W + x + 1] = -2;
+      }
+    if (side == 0) mg->nlo = j;
+    else mg->nhi = j;
+  }
+  PetscCall(PetscMalloc2(PetscMax(mg->nlo, 1), &mg->glo, PetscMax(mg->nhi, 1), &mg->ghi));
+  PetscCall(PetscArrayzero(mg->glo, PetscMax(mg->nlo, 1)));
+  PetscCall(PetscArrayzero(mg->ghi, PetscMax(mg->nhi, 1)));
+  PetscFunctionReturn(0);
+}
+
+/* Components of the present voxels of a 2x2x2 block (v = 4 dz + 2 dy + dx) along the strong axes,
+   numbered in the order of their first voxel; returns their number. */
+static int BlockComponents(const int32_t k8[8], const PetscBool strong[3], int lab[8])
+{
+  int par[8], cnt = 0;
+
+  for (int v = 0; v < 8; v++) par[v] = v;
+  for (int v = 0; v < 8; v++) {
+    if (k8[v] < 0) continue;
+    for (int e = 0; e < 3; e++) {
+      const int u = v | (1 << e);
+      if ((v & (1 << e)) || !strong[e] || k8[u] < 0) continue;
+      int a = v, b = u;
+      while (par[a] != a) a = par[a];
+      while (par[b] != b) b = par[b];
+      if (a != b) par[PetscMax(a, b)] = PetscMin(a, b);
+    }
+  }
+  for (int v = 0; v < 8; v++) {
+    if (k8[v] < 0) continue;
+    int a = v;
+    while (par[a] != a) a = par[a];
+    lab[v] = a == v ? cnt++ : lab[a];
+  }
+  return cnt;
+}
+
+/* The voxels of fine block (bx, by, bz): their unknowns (-1 if none) and map pointers. */
+static inline void FineBlock(const MG *mg, int bx, int by, int bz, int32_t k8[8], const int32_t *q8[8], int zl8[8])
+{
+  const Problem *p = mg->p;
+  for (int v = 0; v < 8; v++) {
+    const int x = 2 * bx + (v & 1), y = 2 * by + ((v >> 1) & 1), zl = 2 * bz + (v >> 2);
+    k8[v]       = -1;
+    q8[v]       = NULL;
+    zl8[v]      = zl;
+    if (x >= p->n[0] || y >= p->n[1] || zl >= p->nzl) continue;
+    q8[v] = mg->map + (size_t)(zl + 1) * (size_t)mg->PP + (size_t)(y + 1) * (size_t)mg->W + (size_t)(x + 1);
+    k8[v] = *q8[v];
+  }
+}
+
+/* Accumulates the entries of CSR rows one row at a time. */
+typedef struct {
+  int32_t *col, *where;
+  double  *w;
+  size_t   nnz, cap;
+} Rows;
+
+static PetscErrorCode RowsCreate(Rows *R, size_t cap, PetscInt ncols)
+{
+  PetscFunctionBeginUser;
+  R->cap = PetscMax(cap, 16);
+  R->nnz = 0;
+  PetscCall(PetscMalloc1(R->cap, &R->col));
+  PetscCall(PetscMalloc1(R->cap, &R->w));
+  PetscCall(PetscMalloc1(PetscMax(ncols, 1), &R->where));
+  for (PetscInt j = 0; j < ncols; j++) R->where[j] = -1;
+  PetscFunctionReturn(0);
+}
+
+static inline PetscErrorCode RowsAdd(Rows *R, size_t rowstart, int32_t J, double w)
+{
+  const int32_t at = R->where[J];
+
+  PetscFunctionBeginUser;
+  if (at >= 0 && (size_t)at >= rowstart) {
+    R->w[at] += w;
+    PetscFunctionReturn(0);
+  }
+  if (R->nnz == R->cap) {
+    int32_t *col;
+    double  *w2;
+    PetscCheck(2 * R->cap < (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level has more than 2^31 entries on one rank");
+    PetscCall(PetscMalloc1(2 * R->cap, &col));
+    PetscCall(PetscMalloc1(2 * R->cap, &w2));
+    PetscCall(PetscArraycpy(col, R->col, R->nnz));
+    PetscCall(PetscArraycpy(w2, R->w, R->nnz));
+    PetscCall(PetscFree(R->col));
+    PetscCall(PetscFree(R->w));
+    R->col = col;
+    R->w   = w2;
+    R->cap *= 2;
+  }
+  R->where[J]    = (int32_t)R->nnz;
+  R->col[R->nnz] = J;
+  R->w[R->nnz]   = w;
+  R->nnz++;
+  PetscFunctionReturn(0);
+}
+
+/* Sorts a row's entries by column (the smoothers split lower / upper by the column order). */
+static void SortRow(int32_t *col, double *w, size_t n)
+{
+  for (size_t a = 1; a < n; a++)
+    for (size_t b = a; b > 0 && col[b - 1] > col[b]; b--) {
+      int32_t tc = col[b];
+      double  tw = w[b];
+      col[b]     = col[b - 1];
+      w[b]       = w[b - 1];
+      col[b - 1] = tc;
+      w[b - 1]   = tw;
+    }
+}
+
+/* Stores the finished rows in the level: single-precision weights, the diagonal summed from them. */
+static PetscErrorCode RowsFinish(Rows *R, Level *N, const int32_t *rp)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3(N->n + 1, &N->rp, PetscMax(R->nnz, 1), &N->col, PetscMax(R->nnz, 1), &N->w));
+  PetscCall(PetscMalloc1(PetscMax(N->n, 1), &N->diag));
+  for (PetscInt ci = 0; ci <= N->n; ci++) N->rp[ci] = rp[ci];
+  for (PetscInt ci = 0; ci < N->n; ci++) {
+    double d = N->bnd[ci];
+    SortRow(R->col + rp[ci], R->w + rp[ci], (size_t)(rp[ci + 1] - rp[ci]));
+    for (int32_t e = rp[ci]; e < rp[ci + 1]; e++) {
+      N->col[e] = R->col[e];
+      N->w[e]   = (float)R->w[e];
+      d += (double)N->w[e];
+    }
+    N->diag[ci] = d;
+  }
+  PetscCall(PetscFree(R->col));
+  PetscCall(PetscFree(R->w));
+  PetscCall(PetscFree(R->where));
+  PetscFunctionReturn(0);
+}
+
+/* Sorted distinct values of a[0..m) as PetscInt; *u allocated. */
+static PetscErrorCode Distinct(const int32_t *a, PetscInt m, PetscInt **u, PetscInt *mu)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(PetscMax(m, 1), u));
+  for (PetscInt i = 0; i < m; i++) (*u)[i] = a[i];
+  *mu = m;
+  PetscCall(PetscSortRemoveDupsInt(mu, *u));
+  PetscFunctionReturn(0);
+}
+
+/* The ghosts of the next level N: each side sends the aggregates of the rows it sends (asend_lo,
+   asend_hi), receives the neighbours' (nlo, nhi of them); N's ghost slots are the distinct received
+   aggregates in increasing order, its send lists the distinct sent ones (the same sets). gslot maps
+   this level's ghost slot i (lower ones first) to the column of N. */
+static PetscErrorCode NextGhosts(MG *mg, Level *N, const int32_t *asend_lo, PetscInt nslo, const int32_t *asend_hi, PetscInt nshi, PetscInt nlo, PetscInt nhi, int32_t *gslot)
+{
+  int32_t  *rlo, *rhi;
+  PetscInt *u, nu;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(PetscMax(nlo, 1), &rlo, PetscMax(nhi, 1), &rhi));
+  PetscCall(Exchange(mg->c, MPI_INT32_T, asend_lo, nslo, asend_hi, nshi, rlo, nlo, rhi, nhi));
+  for (int side = 0; side < 2; side++) {
+    PetscCall(Distinct(side == 0 ? asend_lo : asend_hi, side == 0 ? nslo : nshi, &u, &nu));
+    PetscCall(PetscMalloc1(PetscMax(nu, 1), side == 0 ? &N->slo : &N->shi));
+    for (PetscInt i = 0; i < nu; i++) (side == 0 ? N->slo : N->shi)[i] = (int32_t)u[i];
+    if (side == 0) N->nslo = nu;
+    else N->nshi = nu;
+    PetscCall(PetscFree(u));
+  }
+  PetscCall(Distinct(rlo, nlo, &u, &N->nlo));
+  for (PetscInt i = 0; i < nlo; i++) {
+    PetscInt loc;
+    PetscCall(PetscFindInt(rlo[i], N->nlo, u, &loc));
+    gslot[i] = (int32_t)(N->n + loc);
+  }
+  PetscCall(PetscFree(u));
+  PetscCall(Distinct(rhi, nhi, &u, &N->nhi));
+  for (PetscInt i = 0; i < nhi; i++) {
+    PetscInt loc;
+    PetscCall(PetscFindInt(rhi[i], N->nhi, u, &loc));
+    gslot[nlo + i] = (int32_t)(N->n + N->nlo + loc);
+  }
+  PetscCall(PetscFree(u));
+  PetscCall(PetscFree2(rlo, rhi));
+  PetscFunctionReturn(0);
+}
+
+/* Level 1 from the fine level: aggregates of the 2x2x2 voxel blocks, ghosts, Galerkin rows / alpha. */
+static PetscErrorCode FineCoarsen(MG *mg)
+{
+  const Problem *p = mg->p;
+  Level         *N = &mg->lev[1];
+  const int      nb[3] = {(p->n[0] + 1) / 2, (p->n[1] + 1) / 2, (p->nzl + 1) / 2};
+  const double   cmax  = PetscMax(PetscMax(mg->cf[0], mg->cf[1]), mg->cf[2]);
+  const double   ia    = 1.0 / mg->c->mg_alpha;
+  PetscBool      strong[3];
+  int32_t        k8[8], *gslot, *rp;
+  const int32_t *q8[8];
+  int            zl8[8], lab[8];
+  PetscInt       n1 = 0;
+  Rows           R;
+
+  PetscFunctionBeginUser;
+  for (int e = 0; e < 3; e++) {
+    strong[e] = mg->cf[e] >= mg->c->mg_theta * cmax ? PETSC_TRUE : PETSC_FALSE;
+    N->nb[e]  = nb[e];
+  }
+  /* aggregates, in block order */
+  for (int bz = 0; bz < nb[2]; bz++)
+    for (int by = 0; by < nb[1]; by++)
+      for (int bx = 0; bx < nb[0]; bx++) {
+        FineBlock(mg, bx, by, bz, k8, q8, zl8);
+        n1 += BlockComponents(k8, strong, lab);
+      }
+  N->n = n1;
+  PetscCall(PetscMalloc1(3 * PetscMax(n1, 1), &N->blk));
+  n1 = 0;
+  for (int bz = 0; bz < nb[2]; bz++)
+    for (int by = 0; by < nb[1]; by++)
+      for (int bx = 0; bx < nb[0]; bx++) {
+        int cnt;
+        FineBlock(mg, bx, by, bz, k8, q8, zl8);
+        cnt = BlockComponents(k8, strong, lab);
+        for (int v = 0; v < 8; v++)
+          if (k8[v] >= 0) mg->agg[k8[v]] = (int32_t)(n1 + lab[v]);
+        for (int a = 0; a < cnt; a++) {
+          N->blk[3 * (n1 + a)]     = bx;
+          N->blk[3 * (n1 + a) + 1] = by;
+          N->blk[3 * (n1 + a) + 2] = bz;
+        }
+        n1 += cnt;
+      }
+  /* ghosts: the aggregates of the boundary planes' unknowns */
+  {
+    const PetscInt last = mg->pstart[mg->nzl - 1];
+    PetscCall(PetscMalloc1(PetscMax(mg->nlo + mg->nhi, 1), &gslot));
+    PetscCall(NextGhosts(mg, N, mg->agg, mg->pstart[1], mg->agg + last, mg->n - last, mg->nlo, mg->nhi, gslot));
+  }
+  /* rows: for each aggregate, the conductances from its voxels to other aggregates and to the faces */
+  PetscCall(RowsCreate(&R, (size_t)(6 * n1 + 16), N->n + N->nlo + N->nhi));
+  PetscCall(PetscMalloc1(n1 + 1, &rp));
+  PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
+  rp[0] = 0;
+  {
+    const PetscInt off[6] = {-1, 1, -mg->W, mg->W, -mg->PP, mg->PP};
+    PetscInt       ci      = 0;
+    for (int bz = 0; bz < nb[2]; bz++)
+      for (int by = 0; by < nb[1]; by++)
+        for (int bx = 0; bx < nb[0]; bx++) {
+          int32_t lo = INT32_MAX, hi = -1;
+          FineBlock(mg, bx, by, bz, k8, q8, zl8);
+          for (int v = 0; v < 8; v++)
+            if (k8[v] >= 0) {
+              lo = PetscMin(lo, mg->agg[k8[v]]);
+              hi = PetscMax(hi, mg->agg[k8[v]]);
+            }
+          for (int32_t a = lo; a <= hi; a++, ci++) {
+            const size_t start = R.nnz;
+            double       bnd   = 0;
+            for (int v = 0; v < 8; v++) {
+              if (k8[v] < 0 || mg->agg[k8[v]] != a) continue;
+              for (int d = 0; d < 6; d++) {
+                const int32_t j = q8[v][off[d]];
+                int32_t       J;
+                if (j == -2) {
+                  bnd += mg->gb;
+                  continue;
+                }
+                if (j < 0) continue;
+                if (d == 4 && zl8[v] == 0) J = gslot[j];
+                else if (d == 5 && zl8[v] == p->nzl - 1) J = gslot[mg->nlo + j];
+                else J = mg->agg[j];
+                if (J == a) continue;
+                PetscCall(RowsAdd(&R, start, J, mg->cf[d / 2] * ia));
+              }
+            }
+            N->bnd[ci]  = bnd * ia;
+            rp[ci + 1]  = (int32_t)R.nnz;
+          }
+        }
+  }
+  PetscCall(RowsFinish(&R, N, rp));
+  PetscCall(PetscFree(rp));
+  PetscCall(PetscFree(gslot));
+  PetscFunctionReturn(0);
+}
+
+/* Level l+1 from coarse level l: aggregates of the 2x2x2 blocks of blocks, ghosts, Galerkin rows / alpha. */
+static PetscErrorCode CoarseCoarsen(MG *mg, int l)
+{
+  Level   *L = &mg->lev[l], *N = &mg->lev[l + 1];
+  int32_t *pb, *cnt, *order, *slot, *gslot, *rp, *memptr, *mem, *asend, *par;
+  float   *maxw;
+  int64_t  nblocks;
+  PetscInt n1 = 0, maxmembers = 0;
+  const double ia = 1.0 / mg->c->mg_alpha, theta = mg->c->mg_theta;
+  Rows     R;
+
+  PetscFunctionBeginUser;
+  for (int e = 0; e < 3; e++) N->nb[e] = (L->nb[e] + 1) / 2;
+  nblocks = (int64_t)N->nb[0] * N->nb[1] * N->nb[2];
+  PetscCheck(nblocks < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: too many blocks on one rank");
+  PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1), &slot, PetscMax(L->n, 1), &maxw));
+  /* counting sort of the rows by parent block (stable: members in increasing order) */
+  for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
+  for (PetscInt k = 0; k < L->n; k++) {
+    const int32_t *bk = L->blk + 3 * k;
+    pb[k]             = (int32_t)(((int64_t)(bk[2] / 2) * N->nb[1] + bk[1] / 2) * N->nb[0] + bk[0] / 2);
+    cnt[pb[k] + 1]++;
+    maxw[k] = 0;
+    for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) maxw[k] = PetscMax(maxw[k], L->w[e]);
+  }
+  for (int64_t b = 0; b < nblocks; b++) {
+    maxmembers = PetscMax(maxmembers, cnt[b + 1]);
+    cnt[b + 1] += cnt[b];
+  }
+  for (PetscInt k = 0; k < L->n; k++) {
+    slot[k]             = cnt[pb[k]];
+    order[cnt[pb[k]]++] = (int32_t)k;
+  }
+  for (int64_t b = nblocks; b > 0; b--) cnt[b] = cnt[b - 1];
+  cnt[0] = 0;
+  for (PetscInt k = 0; k < L->n; k++) slot[k] -= cnt[pb[k]];
+  /* components of each parent block along the strong couplings */
+  PetscCall(PetscMalloc1(PetscMax(maxmembers, 1), &par));
+  PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->agg));
+  for (int64_t b = 0; b < nblocks; b++) {
+    const int32_t *m = order + cnt[b];
+    const int32_t  s = cnt[b + 1] - cnt[b];
+    for (int32_t i = 0; i < s; i++) par[i] = i;
+    for (int32_t i = 0; i < s; i++) {
+      const int32_t k = m[i];
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
+        const int32_t j = L->col[e];
+        if (j >= L->n || pb[j] != b || L->w[e] < theta * PetscMax(maxw[k], maxw[j])) continue;
+        int32_t a = i, c = slot[j];
+        while (par[a] != a) a = par[a] = par[par[a]];
+        while (par[c] != c) c = par[c] = par[par[c]];
+        if (a != c) par[PetscMax(a, c)] = PetscMin(a, c);
+      }
+    }
+    for (int32_t i = 0; i < s; i++) {
+      int32_t a = i;
+      while (par[a] != a) a = par[a] = par[par[a]];
+      L->agg[m[i]] = a == i ? (int32_t)n1++ : L->agg[m[a]];
+    }
+  }
+  N->n = n1;
+  PetscCall(PetscMalloc1(3 * PetscMax(n1, 1), &N->blk));
+  for (int64_t b = 0; b < nblocks; b++)
+    for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) {
+      const int32_t ci = L->agg[order[i]];
+      N->blk[3 * ci]     = (int32_t)(b % N->nb[0]);
+      N->blk[3 * ci + 1] = (int32_t)((b / N->nb[0]) % N->nb[1]);
+      N->blk[3 * ci + 2] = (int32_t)(b / ((int64_t)N->nb[0] * N->nb[1]));
+    }
+  PetscCall(PetscFree(par));
+  PetscCall(PetscFree5(pb, cnt, order, slot, maxw));
+  /* ghosts */
+  PetscCall(PetscMalloc2(PetscMax(L->nslo + L->nshi, 1), &asend, PetscMax(L->nlo + L->nhi, 1), &gslot));
+  for (PetscInt i = 0; i < L->nslo; i++) asend[i] = L->agg[L->slo[i]];
+  for (PetscInt i = 0; i < L->nshi; i++) asend[L->nslo + i] = L->agg[L->shi[i]];
+  PetscCall(NextGhosts(mg, N, asend, L->nslo, asend + L->nslo, L->nshi, L->nlo, L->nhi, gslot));
+  /* members of each aggregate, then the rows */
+  PetscCall(PetscMalloc3(n1 + 1, &memptr, PetscMax(L->n, 1), &mem, n1 + 1, &rp));
+  for (PetscInt ci = 0; ci <= n1; ci++) memptr[ci] = 0;
+  for (PetscInt k = 0; k < L->n; k++) memptr[L->agg[k] + 1]++;
+  for (PetscInt ci = 0; ci < n1; ci++) memptr[ci + 1] += memptr[ci];
+  for (PetscInt k = 0; k < L->n; k++) mem[memptr[L->agg[k]]++] = (int32_t)k;
+  for (PetscInt ci = n1; ci > 0; ci--) memptr[ci] = memptr[ci - 1];
+  memptr[0] = 0;
+  PetscCall(RowsCreate(&R, (size_t)(L->rp[L->n] + 16), N->n + N->nlo + N->nhi));
+  PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
+  rp[0] = 0;
+  for (PetscInt ci = 0; ci < n1; ci++) {
+    const size_t start = R.nnz;
+    double       bnd   = 0;
+    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) {
+      const int32_t k = mem[i];
+      bnd += L->bnd[k];
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
+        const int32_t j = L->col[e], J = j < L->n ? L->agg[j] : gslot[j - L->n];
+        if (J == ci) continue;
+        PetscCall(RowsAdd(&R, start, J, (double)L->w[e] * ia));
+      }
+    }
+    N->bnd[ci] = bnd * ia;
+    rp[ci + 1] = (int32_t)R.nnz;
+  }
+  PetscCall(RowsFinish(&R, N, rp));
+  PetscCall(PetscFree3(memptr, mem, rp));
+  PetscCall(PetscFree2(asend, gslot));
+  PetscFunctionReturn(0);
+}
+
+/* The coarsest level gathered on every rank and factored (LU, nested dissection ordering). */
+static PetscErrorCode CoarsestSetUp(MG *mg)
+{
+  Level        *L = &mg->lev[mg->nlev - 1];
+  PgConductivity c = mg->c;
+  int           size, rank;
+  PetscInt      off = 0, nc = 0, nloc = L->n;
+  int64_t      *ids, *sbuf;
+  int          *ecount, *edispl, ne;
+  PetscInt     *ri, *ci, *nnz;
+  double       *vv;
+  Mat           A, F;
+  MatFactorError ferr;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
+  PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (rank == 0) off = 0;
+  PetscCallMPI(MPI_Allreduce(&nloc, &nc, 1, MPIU_INT, MPI_SUM, c->sub));
+  mg->coff = off;
+  /* global numbers of the ghost columns */
+  PetscCall(PetscMalloc2(PetscMax(L->n + L->nlo + L->nhi, 1), &ids, PetscMax(L->nslo + L->nshi, 1), &sbuf));
+  for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
+  for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
+  for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
+  PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  /* the entries (row, column, value) of every rank, to every rank */
+  ne = (int)(L->n + L->rp[L->n]);
+  PetscCall(PetscMalloc2(size, &ecount, size + 1, &edispl));
+  PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecount, 1, MPI_INT, c->sub));
+  edispl[0] = 0;
+  for (int r = 0; r < size; r++) edispl[r + 1] = edispl[r] + ecount[r];
+  {
+    PetscInt *mr, *mc;
+    double   *mv;
+    PetscInt  e = 0;
+    PetscCall(PetscMalloc3(PetscMax(ne, 1), &mr, PetscMax(ne, 1), &mc, PetscMax(ne, 1), &mv));
+    for (PetscInt i = 0; i < L->n; i++) {
+      mr[e] = off + i;
+      mc[e] = off + i;
+      mv[e++] = L->diag[i];
+      for (int32_t k = L->rp[i]; k < L->rp[i + 1]; k++) {
+        mr[e] = off + i;
+        mc[e] = (PetscInt)ids[L->col[k]];
+        mv[e++] = -(double)L->w[k];
+      }
+    }
+    PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1), &vv, PetscMax(nc, 1), &nnz));
+    PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
+    PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
+    PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, c->sub));
+    PetscCall(PetscFree3(mr, mc, mv));
+  }
+  for (PetscInt i = 0; i < nc; i++) nnz[i] = 0;
+  for (int e = 0; e < edispl[size]; e++) nnz[ri[e]]++;
+  PetscCall(MatCreateSeqAIJ(PETSC_COMM_SELF, nc, nc, 0, nnz, &A));
+  PetscCall(MatSetOption(A, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_FALSE));
+  for (int e = 0; e < edispl[size]; e++) PetscCall(MatSetValue(A, ri[e], ci[e], vv[e], ADD_VALUES));
+  PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(PetscFree4(ri, ci, vv, nnz));
+  {
+    PC pc;
+    PetscCall(KSPCreate(PETSC_COMM_SELF, &mg->kc));
+    PetscCall(KSPSetType(mg->kc, KSPPREONLY));
+    PetscCall(KSPGetPC(mg->kc, &pc));
+    PetscCall(PCSetType(pc, PCLU));
+    PetscCall(PCFactorSetMatOrderingType(pc, MATORDERINGND));
+    PetscCall(KSPSetOperators(mg->kc, A, A));
+    PetscCall(KSPSetUp(mg->kc));
+    PetscCall(PCFactorGetMatrix(pc, &F));
+    PetscCall(MatFactorGetError(F, &ferr));
+    PetscCheck(ferr == MAT_FACTOR_NOERROR, PETSC_COMM_SELF, PETSC_ERR_LIB, "conductivity: the LU factorisation of the coarsest level (%d unknowns) failed (MatFactorError %d)", (int)nc, (int)ferr);
+  }
+  PetscCall(MatDestroy(&A));
+  PetscCall(VecCreateSeq(PETSC_COMM_SELF, nc, &mg->cb));
+  PetscCall(VecDuplicate(mg->cb, &mg->cx));
+  /* the counts of the gather of the coarsest residual */
+  PetscCall(PetscMalloc2(size, &mg->ccount, size, &mg->cdispl));
+  {
+    int nl = (int)L->n;
+    PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, mg->ccount, 1, MPI_INT, c->sub));
+    mg->cdispl[0] = 0;
+    for (int r = 1; r < size; r++) mg->cdispl[r] = mg->cdispl[r - 1] + mg->ccount[r - 1];
+  }
+  PetscCall(PetscFree2(ecount, edispl));
+  PetscCall(PetscFree2(ids, sbuf));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MGDestroy(MG *mg)
+{
+  PetscFunctionBeginUser;
+  for (int l = 1; l < mg->nlev; l++) {
+    Level *L = &mg->lev[l];
+    PetscCall(PetscFree3(L->rp, L->col, L->w));
+    PetscCall(PetscFree(L->diag));
+    PetscCall(PetscFree(L->bnd));
+    PetscCall(PetscFree(L->slo));
+    PetscCall(PetscFree(L->shi));
+    PetscCall(PetscFree(L->agg));
+    PetscCall(PetscFree(L->blk));
+    PetscCall(PetscFree3(L->r, L->z, L->sbuf));
+    PetscCall(PetscFree2(L->r0, L->z0));
+  }
+  PetscCall(PetscFree4(mg->map, mg->pos, mg->agg, mg->pstart));
+  PetscCall(PetscFree2(mg->glo, mg->ghi));
+  PetscCall(KSPDestroy(&mg->kc));
+  PetscCall(VecDestroy(&mg->cb));
+  PetscCall(VecDestroy(&mg->cx));
+  PetscCall(PetscFree2(mg->ccount, mg->cdispl));
+  PetscFunctionReturn(0);
+}
+
+/* The hierarchy: level 1 from the voxels, then coarser until the coarsest is small or stops shrinking. */
+static PetscErrorCode MGSetUp(MG *mg)
+{
+  PgConductivity c = mg->c;
+
+  PetscFunctionBeginUser;
+  PetscCall(FineSetUp(mg));
+  PetscCall(FineCoarsen(mg));
+  mg->nlev = 2;
+  {
+    int64_t v[2] = {mg->n, mg->lev[1].n}, w[2];
+    PetscCallMPI(MPI_Allreduce(v, w, 2, MPI_INT64_T, MPI_SUM, c->sub));
+    mg->nglob[0] = w[0];
+    mg->nglob[1] = w[1];
+  }
+  while (mg->nglob[mg->nlev - 1] > c->mg_coarse && mg->nlev < MG_MAX_LEVELS) {
+    const int l = mg->nlev - 1;
+    Level    *L = &mg->lev[l];
+    int64_t   n;
+    PetscCall(CoarseCoarsen(mg, l));
+    PetscCall(PetscFree(L->bnd));
+    PetscCall(PetscFree(L->blk));
+    mg->nlev++;
+    n = mg->lev[l + 1].n;
+    PetscCallMPI(MPI_Allreduce(&n, &mg->nglob[l + 1], 1, MPI_INT64_T, MPI_SUM, c->sub));
+    if (mg->nglob[l + 1] > 0.9 * mg->nglob[l]) break; /* coarsening stalls: every slab is one block */
+  }
+  for (int l = 1; l < mg->nlev; l++) {
+    Level  *L = &mg->lev[l];
+    int64_t nnz = L->rp[L->n];
+    PetscCall(PetscMalloc3(PetscMax(L->n, 1), &L->r, PetscMax(L->n + L->nlo + L->nhi, 1), &L->z, PetscMax(L->nslo + L->nshi, 1), &L->sbuf));
+    PetscCall(PetscArrayzero(L->z, PetscMax(L->n + L->nlo + L->nhi, 1)));
+    PetscCall(PetscMalloc2(c->mg_gamma > 1 ? PetscMax(L->n, 1) : 0, &L->r0, c->mg_gamma > 1 ? PetscMax(L->n, 1) : 0, &L->z0));
+    PetscCallMPI(MPI_Allreduce(&nnz, &mg->nnzglob[l], 1, MPI_INT64_T, MPI_SUM, c->sub));
+    PetscCall(PetscFree(L->blk));
+    PetscCall(PetscFree(L->bnd));
+  }
+  PetscCall(CoarsestSetUp(mg));
+  if (c->mg_view) {
+    PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha, c->mg_theta));
+    for (int l = 0; l < mg->nlev; l++)
+      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s, %.2f off-diagonal entries per row\n", l, mg->nglob[l], l == mg->nlev - 1 ? " (LU)" : "", l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The axis coordinate of every unknown, in order, through a callback-free loop (x, y, z of the slab). */
+static PetscErrorCode SolveMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[2])
+{
+  MG     mg;
+  Mat    A;
+  Vec    x, b;
+  PC     pc;
+  double t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(&mg, sizeof mg));
+  mg.c = c;
+  mg.p = p;
+  PetscCall(MGSetUp(&mg));
+  PetscCall(MatCreateShell(c->sub, mg.n, mg.n, (PetscInt)p->total, (PetscInt)p->total, &mg, &A));
+  PetscCall(MatShellSetOperation(A, MATOP_MULT, (void (*)(void))FineMult));
+  PetscCall(MatShellSetOperation(A, MATOP_GET_DIAGONAL, (void (*)(void))FineGetDiagonal));
+  PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
+  PetscCall(MatCreateVecs(A, &x, &b));
+  {
+    double *xv, *bv;
+    PetscCall(VecGetArray(x, &xv));
+    PetscCall(VecGetArray(b, &bv));
+    for (PetscInt zl = 0; zl < mg.nzl; zl++)
+      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
+        const int ca = p->axis == 2 ? (int)(p->z0 + zl) : p->axis == 1 ? mg.pos[k] / mg.W - 1 : mg.pos[k] % mg.W - 1;
+        xv[k]        = 1.0 - (ca + 0.5) / p->n[p->axis]; /* the linear profile: the initial guess */
+        bv[k]        = ca == 0 ? p->gb : 0.0;
+      }
+    PetscCall(VecRestoreArray(x, &xv));
+    PetscCall(VecRestoreArray(b, &bv));
+  }
+  PetscCall(NewSolver(c, A));
+  PetscCall(KSPGetPC(c->ksp, &pc));
+  PetscCall(PCSetType(pc, PCSHELL));
+  PetscCall(PCShellSetContext(pc, &mg));
+  PetscCall(PCShellSetApply(pc, MGApply));
+  PetscCall(PCShellSetName(pc, "plurigauss aggregation multigrid on the labels"));
+  res->seconds_setup += MPI_Wtime() - t0;
+  PetscCall(SolveAndReport(c, b, x, res));
+  {
+    const double *xv;
+    PetscCall(VecGetArrayRead(x, &xv));
+    for (PetscInt zl = 0; zl < mg.nzl; zl++)
+      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
+        const int ca = p->axis == 2 ? (int)(p->z0 + zl) : p->axis == 1 ? mg.pos[k] / mg.W - 1 : mg.pos[k] % mg.W - 1;
+        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * xv[k];
+        if (ca == 0) flux[1] += p->gb * (1.0 - xv[k]);
+      }
+    PetscCall(VecRestoreArrayRead(x, &xv));
+  }
+  PetscCall(KSPDestroy(&c->ksp));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&b));
+  PetscCall(MatDestroy(&A));
+  PetscCall(MGDestroy(&mg));
+  PetscFunctionReturn(0);
+}
+
+/* ============================== BoomerAMG on the assembled matrix ============================== */
+
+/* Insertion sort of one row's (column, value) pairs: at most 7. */
+static void SortRowAIJ(PetscInt *col, PetscScalar *val, int n)
+{
+  for (int a = 1; a < n; a++)
+    for (int b = a; b > 0 && col[b - 1] > col[b]; b--) {
+      PetscInt    tc = col[b];
+      PetscScalar tv = val[b];
+      col[b]         = col[b - 1];
+      val[b]         = val[b - 1];
+      col[b - 1]     = tc;
+      val[b - 1]     = tv;
+    }
+}
+
+/* The global numbers of the unknowns with one ghost plane each side (-1: none), numbers of the
+   neighbours' planes from one halo exchange (collective on the grid's communicator). */
+static PetscErrorCode GlobalNumbers(PgConductivity c, const Problem *p, PetscInt **ids)
+{
+  const PgGrid g     = c->grid;
+  const size_t plane = PgGridPlane(g), nvox = PgGridLocalVoxels(g);
+  PetscInt     next  = (PetscInt)p->first;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(plane * (size_t)(p->nzl + 2), ids));
+  for (size_t i = 0; i < plane; i++) (*ids)[i] = (*ids)[plane * (size_t)(p->nzl + 1) + i] = -1;
+  for (size_t i = 0; i < nvox; i++) (*ids)[plane + i] = p->mask[plane + i] ? next++ : -1;
+  PetscCall(PgGridHaloExchange(g, *ids, plane * sizeof(PetscInt), 1, p->wrap[2]));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[2])
+{
+  const PgGrid  g = c->grid;
+  const int     nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t  plane = PgGridPlane(g);
+  const PetscInt *id = ids + plane;
+  PetscInt     *ri, *cj;
+  PetscScalar  *av, *bv, *xv;
+  Mat           A;
+  Vec           x, b;
+  PC            pc;
+  int64_t       r = 0, nnz = 0, nloc = p->nloc;
+  double        t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
+  PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
+  ri[0] = 0;
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const size_t i = PgGridIndex(g, zl, y, x0);
+        if (id[i] < 0) continue;
+        const int    crd[3] = {x0, y, (int)p->z0 + zl};
+        PetscInt    *col    = cj + nnz;
+        PetscScalar *val    = av + nnz, diag = 0, rhs = 0;
+        int          m      = 1;
+        for (int e = 0; e < 3; e++)
+          for (int s = -1; s <= 1; s += 2) {
+            int q[3] = {crd[0], crd[1], crd[2]};
+            q[e] += s;
+            if (q[e] < 0 || q[e] >= p->n[e]) {
+              if (e == p->axis) { /* Dirichlet face: 1 at the inlet, 0 at the outlet */
+                diag += p->gb;
+                if (s < 0) rhs += p->gb;
+                continue;
+              }
+              if (!p->wrap[e]) continue; /* insulating side */
+              q[e] = (q[e] + p->n[e]) % p->n[e];
+            }
+            PetscInt nb;
+            if (e == 2) { /* another plane: this slab or a ghost plane (periodic wrap included) */
+              const int dzl = zl + s;
+              nb            = (dzl == -1 || dzl == nzl) ? ids[(size_t)(dzl + 1) * plane + (size_t)q[1] * nx + q[0]] : id[PgGridIndex(g, dzl, q[1], q[0])];
+            } else nb = id[PgGridIndex(g, zl, q[1], q[0])];
+            if (nb < 0) continue;
+            diag += p->cond[e];
+            col[m] = nb;
+            val[m] = -p->cond[e];
+            m++;
+          }
+        col[0] = id[i];
+        val[0] = diag;
+        SortRowAIJ(col, val, m);
+        nnz += m;
+        bv[r]   = rhs;
+        xv[r]   = 1.0 - (crd[p->axis] + 0.5) / p->n[p->axis]; /* linear profile: the initial guess */
+        ri[++r] = (PetscInt)nnz;
+      }
+  PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)p->total, (PetscInt)p->total, ri, cj, av, &A));
+  PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
+  PetscCall(MatCreateVecs(A, &x, &b));
+  {
+    PetscScalar *q;
+    PetscCall(VecGetArray(b, &q));
+    PetscCall(PetscArraycpy(q, bv, nloc));
+    PetscCall(VecRestoreArray(b, &q));
+    PetscCall(VecGetArray(x, &q));
+    PetscCall(PetscArraycpy(q, xv, nloc));
+    PetscCall(VecRestoreArray(x, &q));
+  }
+  PetscCall(PetscFree3(ri, cj, av));
+  PetscCall(NewSolver(c, A));
   PetscCall(KSPGetPC(c->ksp, &pc));
   PetscCall(PCSetType(pc, PCHYPRE));
   PetscCall(PCHYPRESetType(pc, "boomeramg"));
@@ -99,184 +1259,210 @@ static PetscErrorCode NewSolver(PgConductivity c)
       if (!set) PetscCall(PetscOptionsSetValue(NULL, defaults[k][0], defaults[k][1]));
     }
   }
-  PetscCall(KSPSetTolerances(c->ksp, c->rtol, PETSC_DEFAULT, PETSC_DEFAULT, 10000));
-  PetscCall(KSPSetNormType(c->ksp, KSP_NORM_UNPRECONDITIONED));
-  PetscCall(KSPSetInitialGuessNonzero(c->ksp, PETSC_TRUE));
-  PetscCall(KSPSetFromOptions(c->ksp));
+  res->seconds_setup += MPI_Wtime() - t0;
+  PetscCall(SolveAndReport(c, b, x, res));
+  {
+    const PetscScalar *q;
+    PetscCall(VecGetArrayRead(x, &q));
+    r = 0;
+    for (int zl = 0; zl < nzl; zl++)
+      for (int y = 0; y < ny; y++)
+        for (int x0 = 0; x0 < nx; x0++) {
+          const size_t i = PgGridIndex(g, zl, y, x0);
+          if (id[i] < 0) continue;
+          const int ca = p->axis == 0 ? x0 : p->axis == 1 ? y : (int)p->z0 + zl;
+          if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(q[r]);
+          if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(q[r]));
+          r++;
+        }
+    PetscCall(VecRestoreArrayRead(x, &q));
+  }
+  PetscCall(PetscFree2(bv, xv));
+  PetscCall(KSPDestroy(&c->ksp));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&b));
+  PetscCall(MatDestroy(&A));
   PetscFunctionReturn(0);
 }
 
-/* Insertion sort of one row's (column, value) pairs: at most 7. */
-static void SortRow(PetscInt *col, PetscScalar *val, int n)
+/* ============================== hypre PFMG on the whole grid ============================== */
+
+static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[2])
 {
-  for (int a = 1; a < n; a++)
-    for (int b = a; b > 0 && col[b - 1] > col[b]; b--) {
-      PetscInt    tc = col[b];
-      PetscScalar tv = val[b];
-      col[b]         = col[b - 1];
-      val[b]         = val[b - 1];
-      col[b - 1]     = tc;
-      val[b - 1]     = tv;
-    }
+  const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t   plane = (size_t)nx * (size_t)ny;
+  int            size;
+  PetscInt      *lz, mine = nzl;
+  DM             da;
+  Mat            A;
+  Vec            x, b;
+  PC             pc;
+  PetscScalar ***xa, ***ba;
+  double         t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCheck(!p->wrap[0] && !p->wrap[1] && !p->wrap[2], c->grid->comm, PETSC_ERR_SUP, "conductivity: -cond_method pfmg does not support periodic sides (conductivity.periodic_sides); use -cond_method mg or amg");
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCall(PetscMalloc1(size, &lz));
+  PetscCallMPI(MPI_Allgather(&mine, 1, MPIU_INT, lz, 1, MPIU_INT, c->sub));
+  PetscCall(DMDACreate3d(c->sub, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, nx, ny, p->n[2], 1, 1, size, 1, 1, NULL, NULL, lz, &da));
+  PetscCall(PetscFree(lz));
+  PetscCall(DMSetMatType(da, MATHYPRESTRUCT));
+  PetscCall(DMSetUp(da));
+  PetscCall(DMCreateMatrix(da, &A));
+  PetscCall(DMCreateGlobalVector(da, &x));
+  PetscCall(VecDuplicate(x, &b));
+  PetscCall(DMDAVecGetArray(da, x, &xa));
+  PetscCall(DMDAVecGetArray(da, b, &ba));
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const int   z = (int)p->z0 + zl, crd[3] = {x0, y, z};
+        const int   on = p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0];
+        MatStencil  row = {.k = z, .j = y, .i = x0}, col[7];
+        PetscScalar val[7], diag = 0, rhs = 0;
+        int         m = 1;
+        for (int e = 0; e < 3; e++)
+          for (int s = -1; s <= 1; s += 2) {
+            int q[3] = {crd[0], crd[1], crd[2]};
+            q[e] += s;
+            if (q[e] < 0 || q[e] >= p->n[e]) {
+              if (on && e == p->axis) {
+                diag += p->gb;
+                if (s < 0) rhs += p->gb;
+              }
+              continue;
+            }
+            const int onb = p->mask[plane * (size_t)(q[2] - p->z0 + 1) + (size_t)q[1] * nx + q[0]];
+            col[m]        = (MatStencil){.k = q[2], .j = q[1], .i = q[0]};
+            val[m]        = on && onb ? -p->cond[e] : 0.0;
+            if (on && onb) diag += p->cond[e];
+            m++;
+          }
+        col[0] = row;
+        val[0] = on ? diag : 1.0; /* identity rows outside the unknowns */
+        PetscCall(MatSetValuesStencil(A, 1, &row, m, col, val, INSERT_VALUES));
+        ba[z][y][x0] = on ? rhs : 0.0;
+        xa[z][y][x0] = on ? 1.0 - (crd[p->axis] + 0.5) / p->n[p->axis] : 0.0;
+      }
+  PetscCall(DMDAVecRestoreArray(da, x, &xa));
+  PetscCall(DMDAVecRestoreArray(da, b, &ba));
+  PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(NewSolver(c, A));
+  PetscCall(KSPGetPC(c->ksp, &pc));
+  PetscCall(PCSetType(pc, PCPFMG));
+  res->seconds_setup += MPI_Wtime() - t0;
+  PetscCall(SolveAndReport(c, b, x, res));
+  PetscCall(DMDAVecGetArrayRead(da, x, &xa));
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const int z = (int)p->z0 + zl, ca = p->axis == 0 ? x0 : p->axis == 1 ? y : z;
+        if (!p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0]) continue;
+        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(xa[z][y][x0]);
+        if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(xa[z][y][x0]));
+      }
+  PetscCall(DMDAVecRestoreArrayRead(da, x, &xa));
+  PetscCall(KSPDestroy(&c->ksp));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&b));
+  PetscCall(MatDestroy(&A));
+  PetscCall(DMDestroy(&da));
+  PetscFunctionReturn(0);
 }
+
+/* ============================== the problem ============================== */
 
 PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *res)
 {
   const PgGrid  g = c->grid;
-  const int     nx = (int)g->n[0], ny = (int)g->n[1], nz = (int)g->n[2], nzl = (int)g->nz_local;
   const size_t  plane = PgGridPlane(g), nloc_vox = PgGridLocalVoxels(g);
   const double *d = g->voxel_um;
-  const int     n[3] = {nx, ny, nz};
-  PetscInt     *id = c->ids + plane; /* the slab's numbers */
-  int64_t       nloc = 0, first = 0, total = 0;
-  double        cond_[3], gb, t0 = MPI_Wtime();
+  Problem       p;
+  double        t0 = MPI_Wtime();
   double        flux[2] = {0, 0}; /* outlet, inlet */
-  PetscBool     wrap[3];
+  PetscInt     *ids = NULL;
 
   PetscFunctionBeginUser;
   PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
   PetscCall(PetscMemzero(res, sizeof *res));
+  PetscCall(PetscMemzero(&p, sizeof p));
+  p.axis = axis;
+  p.nzl  = (int)g->nz_local;
+  p.z0   = g->z_start;
   for (int e = 0; e < 3; e++) {
-    cond_[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e]; /* A / d between face neighbours along e */
-    wrap[e]  = c->periodic_sides && e != axis ? PETSC_TRUE : PETSC_FALSE;
+    p.n[e]    = (int)g->n[e];
+    p.cond[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e];
+    /* a periodic side of one voxel couples a voxel to itself: no current, like an insulating side */
+    p.wrap[e] = c->periodic_sides && e != axis && g->n[e] > 1 ? PETSC_TRUE : PETSC_FALSE;
   }
-  gb = 2 * cond_[axis]; /* a boundary voxel to its Dirichlet face, half a voxel away */
-  /* the unknowns: the percolating components */
-  PetscCall(PgComponentsCompute(c->comp, v, value, PG_CONNECTIVITY_6));
-  PetscCall(PgComponentsSelect(c->comp, PgFacesNormalTo(axis), c->mask));
-  for (size_t i = 0; i < nloc_vox; i++) nloc += c->mask[i];
-  PetscCallMPI(MPI_Exscan(&nloc, &first, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  if (g->rank == 0) first = 0;
-  PetscCallMPI(MPI_Allreduce(&nloc, &total, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCheck(total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
-             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", total,
+  p.gb = 2 * p.cond[axis];
+  /* the unknowns: the percolating components (the components object lives only for this) */
+  PetscCall(PetscCalloc1(plane * (size_t)(p.nzl + 2), &p.mask));
+  {
+    PgComponents comp;
+    PetscCall(PgComponentsCreate(g, &comp));
+    PetscCall(PgComponentsCompute(comp, v, value, PG_CONNECTIVITY_6));
+    PetscCall(PgComponentsSelect(comp, PgFacesNormalTo(axis), p.mask + plane));
+    PetscCall(PgComponentsDestroy(&comp));
+  }
+  for (size_t i = 0; i < nloc_vox; i++) p.nloc += p.mask[plane + i];
+  PetscCallMPI(MPI_Exscan(&p.nloc, &p.first, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  if (g->rank == 0) p.first = 0;
+  PetscCallMPI(MPI_Allreduce(&p.nloc, &p.total, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCheck(p.total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
+             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", p.total,
              (int)(8 * sizeof(PetscInt)));
-  res->unknowns = total;
+  res->unknowns  = p.total;
   res->converged = PETSC_TRUE;
-  if (!total) { /* no path from face to face: no current */
+  if (p.total) {
+    /* the neighbours' boundary planes of the mask (collective on the grid's communicator) */
+    PetscCall(PgGridHaloExchange(g, p.mask, plane, 1, p.wrap[2]));
+    if (c->method == COND_METHOD_AMG) PetscCall(GlobalNumbers(c, &p, &ids));
+    if (c->sub != MPI_COMM_NULL) {
+      int srank, ssize;
+      PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+      PetscCallMPI(MPI_Comm_size(c->sub, &ssize));
+      c->below = srank > 0 ? srank - 1 : p.wrap[2] ? ssize - 1 : MPI_PROC_NULL;
+      c->above = srank < ssize - 1 ? srank + 1 : p.wrap[2] ? 0 : MPI_PROC_NULL;
+      res->seconds_setup = MPI_Wtime() - t0;
+      switch (c->method) {
+      case COND_METHOD_MG:
+        PetscCall(SolveMG(c, &p, res, flux));
+        break;
+      case COND_METHOD_AMG:
+        PetscCall(SolveAMG(c, &p, ids, res, flux));
+        break;
+      case COND_METHOD_PFMG:
+        PetscCall(SolvePFMG(c, &p, res, flux));
+        break;
+      }
+    }
+    PetscCall(PetscFree(ids));
+  }
+  PetscCall(PetscFree(p.mask));
+  if (!p.total) { /* no path from face to face: no current */
     res->seconds = MPI_Wtime() - t0;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
     PetscFunctionReturn(0);
   }
-  {
-    PetscInt next = (PetscInt)first;
-    for (size_t i = 0; i < plane; i++) c->ids[i] = c->ids[plane * (size_t)(nzl + 1) + i] = -1;
-    for (size_t i = 0; i < nloc_vox; i++) id[i] = c->mask[i] ? next++ : -1;
-  }
-  PetscCall(PgGridHaloExchange(g, c->ids, plane * sizeof(PetscInt), 1, wrap[2]));
-  if (c->sub != MPI_COMM_NULL) {
-    PetscInt    *ri, *cj, its;
-    PetscScalar *av, *bv, *xv;
-    Mat          A;
-    Vec          x, b;
-    PetscReal    rnorm;
-    KSPConvergedReason reason;
-    int64_t      r = 0, nnz = 0;
-
-    PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
-    PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
-    ri[0] = 0;
-    for (int zl = 0; zl < nzl; zl++)
-      for (int y = 0; y < ny; y++)
-        for (int x = 0; x < nx; x++) {
-          const size_t i = PgGridIndex(g, zl, y, x);
-          if (id[i] < 0) continue;
-          const int   crd[3] = {x, y, (int)g->z_start + zl};
-          PetscInt   *col    = cj + nnz;
-          PetscScalar *val   = av + nnz, diag = 0, rhs = 0;
-          int          m     = 1;
-          for (int e = 0; e < 3; e++)
-            for (int s = -1; s <= 1; s += 2) {
-              int q[3] = {crd[0], crd[1], crd[2]};
-              q[e] += s;
-              if (q[e] < 0 || q[e] >= n[e]) {
-                if (e == axis) { /* Dirichlet face: 1 at the inlet, 0 at the outlet */
-                  diag += gb;
-                  if (s < 0) rhs += gb;
-                  continue;
-                }
-                if (!wrap[e]) continue; /* insulating side */
-                q[e] = (q[e] + n[e]) % n[e];
-              }
-              PetscInt nb;
-              if (e == 2) { /* another plane: this slab or a ghost plane (periodic wrap included) */
-                const int dzl = zl + s;
-                nb            = (dzl == -1 || dzl == nzl) ? c->ids[(size_t)(dzl + 1) * plane + (size_t)q[1] * nx + q[0]] : id[PgGridIndex(g, dzl, q[1], q[0])];
-              } else nb = id[PgGridIndex(g, zl, q[1], q[0])];
-              if (nb < 0) continue;
-              diag += cond_[e];
-              col[m] = nb;
-              val[m] = -cond_[e];
-              m++;
-            }
-          col[0] = id[i];
-          val[0] = diag;
-          SortRow(col, val, m);
-          nnz += m;
-          bv[r] = rhs;
-          xv[r] = 1.0 - (crd[axis] + 0.5) / n[axis]; /* linear profile: the initial guess */
-          ri[++r] = (PetscInt)nnz;
-        }
-    PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)total, (PetscInt)total, ri, cj, av, &A));
-    PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
-    PetscCall(MatCreateVecs(A, &x, &b));
-    {
-      PetscScalar *p;
-      PetscCall(VecGetArray(b, &p));
-      PetscCall(PetscArraycpy(p, bv, nloc));
-      PetscCall(VecRestoreArray(b, &p));
-      PetscCall(VecGetArray(x, &p));
-      PetscCall(PetscArraycpy(p, xv, nloc));
-      PetscCall(VecRestoreArray(x, &p));
-    }
-    PetscCall(PetscFree3(ri, cj, av));
-    PetscCall(NewSolver(c));
-    PetscCall(KSPSetOperators(c->ksp, A, A));
-    PetscCall(KSPSolve(c->ksp, b, x));
-    PetscCall(KSPGetConvergedReason(c->ksp, &reason));
-    PetscCall(KSPGetIterationNumber(c->ksp, &its));
-    PetscCall(KSPGetResidualNorm(c->ksp, &rnorm));
-    res->reason     = (int)reason;
-    res->iterations = its;
-    res->residual   = (double)rnorm;
-    res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
-    /* the currents through the outlet and the inlet faces */
-    {
-      const PetscScalar *p;
-      PetscCall(VecGetArrayRead(x, &p));
-      r = 0;
-      for (int zl = 0; zl < nzl; zl++)
-        for (int y = 0; y < ny; y++)
-          for (int xx = 0; xx < nx; xx++) {
-            const size_t i = PgGridIndex(g, zl, y, xx);
-            if (id[i] < 0) continue;
-            const int ca = axis == 0 ? xx : axis == 1 ? y : (int)g->z_start + zl;
-            if (ca == n[axis] - 1) flux[0] += gb * PetscRealPart(p[r]);
-            if (ca == 0) flux[1] += gb * (1.0 - PetscRealPart(p[r]));
-            r++;
-          }
-      PetscCall(VecRestoreArrayRead(x, &p));
-    }
-    PetscCall(PetscFree2(bv, xv));
-    PetscCall(VecDestroy(&x));
-    PetscCall(VecDestroy(&b));
-    PetscCall(MatDestroy(&A));
-    PetscCall(KSPDestroy(&c->ksp));
-  }
   /* results to every rank (rank 0 always owns planes) */
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 2, MPI_DOUBLE, MPI_SUM, g->comm));
   {
-    double info[4] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged};
-    PetscCallMPI(MPI_Bcast(info, 4, MPI_DOUBLE, 0, g->comm));
-    res->reason     = (int)info[0];
-    res->iterations = (PetscInt)info[1];
-    res->residual   = info[2];
-    res->converged  = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
+    double info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
+    PetscCallMPI(MPI_Bcast(info, 6, MPI_DOUBLE, 0, g->comm));
+    res->reason        = (int)info[0];
+    res->iterations    = (PetscInt)info[1];
+    res->residual      = info[2];
+    res->converged     = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
+    res->seconds_setup = info[4];
+    res->seconds_solve = info[5];
   }
   {
-    double L = n[axis] * d[axis], area = 1;
+    double L = p.n[axis] * d[axis], area = 1;
     for (int e = 0; e < 3; e++)
-      if (e != axis) area *= n[e] * d[e];
+      if (e != axis) area *= p.n[e] * d[e];
     res->M             = flux[0] * L / area;
     res->M_inlet       = flux[1] * L / area;
     res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;

@@ -30,15 +30,25 @@ typedef struct {
   int       reason;        /* KSPConvergedReason (> 0 converged; 0 when no solve was needed) */
   PetscBool converged;     /* PETSC_TRUE also when no solve was needed */
   int64_t   unknowns;      /* voxels of the percolating components */
-  double    seconds;       /* slowest rank: assembly and solve */
+  double    seconds;       /* slowest rank: components, setup and solve */
+  double    seconds_setup; /* rank 0: components, numbering, operator and preconditioner setup */
+  double    seconds_solve; /* rank 0: the CG iterations */
 } PgConductivityResult;
 
 /// Collective on the grid's communicator. periodic_sides: the four faces parallel to the axis are
-/// periodic instead of insulating. rtol: relative tolerance of the solve. The solver is CG with
-/// algebraic multigrid (hypre BoomerAMG) unless overridden with PETSc options carrying the prefix
-/// cond_ (e.g. -cond_pc_type gamg -cond_ksp_monitor).
+/// periodic instead of insulating. rtol: relative tolerance of the solve. The solver is CG with an
+/// aggregation multigrid built from the labels (docs/solver.md); PETSc options with the prefix
+/// cond_ choose another (-cond_method amg: hypre BoomerAMG on the assembled matrix, with
+/// -cond_pc_type gamg PETSc's GAMG; -cond_method pfmg: hypre PFMG on a structured matrix of the whole
+/// grid) or tune it (-cond_mg_alpha 2, -cond_mg_theta 0, -cond_mg_coarse 2000, -cond_mg_view,
+/// -cond_ksp_monitor, ...). The options are read here.
 PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, double rtol, PgConductivity *cond);
 PetscErrorCode PgConductivityDestroy(PgConductivity *cond);
 
 /// M of the phase {v == value} along axis (0 x, 1 y, 2 z). Collective.
 PetscErrorCode PgConductivityCompute(PgConductivity cond, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *result);
+
+/// Estimated peak bytes per rank of one PgConductivityCompute with the default method, on the rank
+/// with the most voxels, for a phase whose percolating voxels are unknown_fraction of the volume
+/// (e.g. its volume fraction): the formula of docs/solver.md, fitted to measured peaks. Not collective.
+PetscErrorCode PgConductivityEstimateBytes(PgGrid grid, double unknown_fraction, double *bytes_per_rank);

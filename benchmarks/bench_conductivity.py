@@ -1,13 +1,25 @@
 #!/usr/bin/env python3
-"""Conduction-solve benchmark (issue: the M-factor measured).
+"""Conduction-solve benchmark: the solver variants of src/conductivity.c side by side, in one run.
 
 On realizations of the paper's model (`inputs/nvp_paper.yaml`, 16.6 nm voxels) at N^3 for N in
---n (default 128 256 300), the carbon phase (2, eps = 0.34) along z, at 1 and 2 ranks, with CG +
-hypre BoomerAMG (the program's default settings) and CG + PETSc GAMG (its defaults), rtol 1e-6:
-solve time (assembly, AMG setup and iterations; slowest rank), iterations, unknowns, peak bytes per
-unknown, and the ratio of the solve to the generation of the same realization (the program's
-t_generate_s at the same rank count). Writes benchmarks/bench_conductivity.csv and a markdown table.
-Usage: /usr/bin/python3 benchmarks/bench_conductivity.py [--n 128 256 300] [--phase 2]
+--n (default 128 256 300 384), generated once per N by the program, the carbon phase (2, eps = 0.34)
+along z at 1 and 2 ranks, rtol 1e-6, one thread per rank, runs the driver bin/test_conductivity
+with each variant:
+
+  mg     the default: aggregation multigrid on the labels, W-cycle (docs/solver.md)
+  mg-v   the same with a V-cycle (-cond_mg_gamma 1)
+  amg    the previous default: assembled matrix, CG + hypre BoomerAMG (-cond_method amg)
+  pfmg   hypre PFMG on a structured matrix of the whole grid (-cond_method pfmg)
+
+and records iterations, the setup / solve split (rank 0; setup includes the components), the total
+(slowest rank), the growth of the largest rank's resident peak over the solve (the conduction stage
+alone) per unknown of a rank, M and its relative difference to the amg run of the same N and rank
+count. The amg and pfmg runs are skipped where they would exceed --max-gb (BoomerAMG needs ~400
+bytes per unknown, PFMG ~150 bytes per voxel). At --three N (default 300) and 2 ranks, all three
+phases are solved with mg and amg: the accuracy check of every phase and the time of a realization's
+three solves. Writes benchmarks/bench_conductivity.csv and prints the markdown table.
+
+Usage: /usr/bin/python3 benchmarks/bench_conductivity.py [--n 128 256 300 384] [--three 300]
 """
 import argparse
 import csv
@@ -21,58 +33,90 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 VOXEL = 0.0166
 OFF = ["-measure_covariance", "false", "-measure_intrinsic", "false", "-measure_percolation", "false", "-measure_psd", "false",
        "-measure_mip", "false", "-measure_tortuosity", "false", "-conductivity_solve", "false"]
+VARIANTS = {"mg": [], "mg-v": ["-cond_mg_gamma", "1"], "amg": ["-cond_method", "amg"], "pfmg": ["-cond_method", "pfmg"]}
+FRACTION = {1: 0.515, 2: 0.337, 3: 0.148}  # the deck's volume fractions (memory guard only)
 
 
-def generate(n, ranks, tmp):
-    """A realization as raw labels, and the generation time at this rank count."""
+def generate(n, tmp):
+    """A realization of the paper's deck at n^3 as raw labels."""
     import h5py
-    out = os.path.join(tmp, f"g{n}_{ranks}.h5")
-    cmd = ["mpirun", "--bind-to", "none", "-np", str(ranks), os.path.join(ROOT, "bin", "plurigauss"), os.path.join(ROOT, "inputs", "nvp_paper.yaml"),
+    out = os.path.join(tmp, f"g{n}.h5")
+    cmd = ["mpirun", "--bind-to", "none", "-np", "2", os.path.join(ROOT, "bin", "plurigauss"), os.path.join(ROOT, "inputs", "nvp_paper.yaml"),
            "-domain_shape", f"{n},{n},{n}", "-sweep_realizations", "1", "-output_file", out, "-output_overwrite"] + OFF
     subprocess.run(cmd, env=ENV, check=True, capture_output=True)
-    with open(os.path.splitext(out)[0] + ".csv") as f:
-        tgen = float(next(csv.DictReader(f))["t_generate_s"])
     raw = os.path.join(tmp, f"g{n}.u8")
     with h5py.File(out, "r") as f:
         f["runs/0000/phase"][...].tofile(raw)
-    return raw, tgen
+    os.remove(out)
+    return raw
+
+
+def solve(n, ranks, raw, phase, variant):
+    cmd = ["mpirun", "--bind-to", "none", "-np", str(ranks), os.path.join(ROOT, "bin", "test_conductivity"), "-n", f"{n},{n},{n}",
+           "-voxel", f"{VOXEL},{VOXEL},{VOXEL}", "-in", raw, "-value", str(phase), "-axes", "4", "-rtol", "1e-6"] + VARIANTS[variant]
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=3600)
+    if p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    v = {l.split()[0]: l.split()[1:] for l in p.stdout.splitlines() if l.split()}
+    m, t = v["M_z"], v["t_z"]
+    unknowns = int(m[6])
+    return dict(n=n, ranks=ranks, phase=phase, variant=variant, unknowns=unknowns, iterations=int(m[3]), reason=int(m[5]),
+                setup_s=round(float(t[1]), 3), solve_s=round(float(t[2]), 3), total_s=round(float(t[0]), 3),
+                bytes_per_unknown=round(float(v["stage_peak_bytes"][0]) / (unknowns / ranks), 1), M=float(m[0]))
+
+
+def fits(n, ranks, phase, variant, max_gb):
+    unknowns = FRACTION[phase] * n ** 3 / ranks
+    need = {"amg": 450 * unknowns, "pfmg": 200 * n ** 3 / ranks}.get(variant, 0)
+    return need * ranks < max_gb * 1e9
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, nargs="+", default=[128, 256, 300])
-    ap.add_argument("--phase", type=int, default=2)
+    ap.add_argument("--n", type=int, nargs="+", default=[128, 256, 300, 384])
+    ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    ap.add_argument("--three", type=int, default=300, help="N of the three-phase check (0: none)")
+    ap.add_argument("--max-gb", type=float, default=6.0)
     a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in a.n:
-            for ranks in (1, 2):
-                raw, tgen = generate(n, ranks, tmp)
-                for pc in ("hypre", "gamg"):
-                    cmd = ["mpirun", "--bind-to", "none", "-np", str(ranks), os.path.join(ROOT, "bin", "test_conductivity"), "-n", f"{n},{n},{n}",
-                           "-voxel", f"{VOXEL},{VOXEL},{VOXEL}", "-in", raw, "-value", str(a.phase), "-axes", "4", "-rtol", "1e-6", "-cond_pc_type", pc]
-                    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
-                    if p.returncode != 0:
-                        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-                    v = {l.split()[0]: l.split()[1:] for l in p.stdout.splitlines() if l.split()}
-                    m = v["M_z"]
-                    t = float(v["t_z"][0])
-                    unknowns = int(m[6])
-                    r = dict(n=n, ranks=ranks, pc=pc, M=float(m[0]), iterations=int(m[3]), unknowns=unknowns, solve_s=round(t, 3),
-                             generate_s=round(tgen, 3), solve_over_generate=round(t / tgen, 1),
-                             peak_bytes_per_unknown=round(float(v["peak_bytes"][0]) / (unknowns / ranks), 0))
-                    rows.append(r)
+        for n in sorted(set(a.n + ([a.three] if a.three else []))):
+            raw = generate(n, tmp)
+            cases = [(ranks, 2) for ranks in a.ranks] if n in a.n else []
+            if n == a.three:
+                cases += [(2, 1), (2, 3)] + ([] if (2, 2) in cases else [(2, 2)])
+            for ranks, phase in cases:
+                group = []
+                for variant in a.variants:
+                    if phase != 2 and variant not in ("mg", "amg"):
+                        continue
+                    if not fits(n, ranks, phase, variant, a.max_gb):
+                        print(f"skipped {variant} at {n}^3, {ranks} ranks, phase {phase}: over {a.max_gb} GB", flush=True)
+                        continue
+                    r = solve(n, ranks, raw, phase, variant)
+                    group.append(r)
                     print(r, flush=True)
+                ref = next((r for r in group if r["variant"] == "amg"), None)
+                base = next((r for r in group if r["variant"] == "mg"), None)
+                for r in group:
+                    r["M_rel_diff"] = f"{abs(r['M'] - ref['M']) / ref['M']:.1e}" if ref else ""
+                    r["time_over_amg"] = round(r["total_s"] / ref["total_s"], 3) if ref else ""
+                    r["time_over_mg"] = round(r["total_s"] / base["total_s"], 2) if base else ""
+                rows += group
     path = os.path.join(ROOT, "benchmarks", "bench_conductivity.csv")
+    fields = ["n", "ranks", "phase", "variant", "unknowns", "iterations", "reason", "setup_s", "solve_s", "total_s", "time_over_amg", "time_over_mg",
+              "bytes_per_unknown", "M", "M_rel_diff"]
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     print(f"wrote {path}\n")
-    print("| N | ranks | preconditioner | unknowns | iterations | solve s | generate s | solve / generate | peak B/unknown | M |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| N | ranks | phase | variant | unknowns | iterations | setup s | solve s | total s | / amg | B/unknown | M | vs amg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['n']} | {r['ranks']} | {r['pc']} | {r['unknowns']} | {r['iterations']} | {r['solve_s']} | {r['generate_s']} | {r['solve_over_generate']} | {r['peak_bytes_per_unknown']:.0f} | {r['M']:.5f} |")
+        print(f"| {r['n']} | {r['ranks']} | {r['phase']} | {r['variant']} | {r['unknowns']} | {r['iterations']} | {r['setup_s']} | {r['solve_s']} | "
+              f"{r['total_s']} | {r['time_over_amg']} | {r['bytes_per_unknown']:.0f} | {r['M']:.6f} | {r['M_rel_diff']} |")
 
 
 if __name__ == "__main__":

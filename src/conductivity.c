@@ -52,6 +52,8 @@
 #include <plurigauss/conductivity.h>
 
 #include <inttypes.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <petscdmda.h>
 #include <petscksp.h>
 
@@ -70,7 +72,10 @@ struct PgConductivity_private {
   double     mg_theta;  /* aggregate only along couplings >= theta x the rows' largest */
   PetscInt   mg_coarse; /* the coarsest level has at most this many unknowns (if coarsening gets there) */
   PetscInt   mg_gamma;  /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
+  PetscInt   mg_wlevels; /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
   PetscBool  mg_view;   /* print the hierarchy */
+  PetscInt   mg_bench;  /* time this many products and preconditioner applications (CPU time) */
+  PetscBool  mg_ksp;    /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
   int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
   KSP        ksp;
 };
@@ -108,7 +113,11 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   PetscCall(PetscOptionsGetReal(NULL, "cond_", "-mg_theta", &theta, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_coarse", &c->mg_coarse, NULL));
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_view", &c->mg_view, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_bench", &c->mg_bench, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_ksp", &c->mg_ksp, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_gamma", &c->mg_gamma, NULL));
+  c->mg_wlevels = MG_MAX_LEVELS;
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_wlevels", &c->mg_wlevels, NULL));
   PetscCheck(c->mg_gamma >= 1 && c->mg_gamma <= 3, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_gamma %d outside [1, 3] (1 V-cycle, 2 W-cycle)", (int)c->mg_gamma);
   PetscCheck(alpha >= 1 && alpha <= 4, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_alpha %g outside [1, 4]", (double)alpha);
   PetscCheck(theta >= 0 && theta < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_theta %g outside [0, 1)", (double)theta);
@@ -147,24 +156,43 @@ static PetscErrorCode NewSolver(PgConductivity c, Mat A)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SolveAndReport(PgConductivity c, Vec b, Vec x, PgConductivityResult *res)
+/* -cond_mg_view: the largest rank's resident peak so far */
+static PetscErrorCode ViewPeak(PgConductivity c, const char *when)
+{
+  double peak;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgPeakResidentBytes(c->sub, &peak));
+  PetscCall(PetscPrintf(c->sub, "  resident peak %s: %.1f MB\n", when, peak / 1e6));
+  PetscFunctionReturn(0);
+}
+
+/* The solver's options and setup (the preconditioner's own setup, e.g. AMG, counts as setup). Work
+   vectors are allocated here: call it before creating the solution and right-hand side, so that the
+   template vector KSP creates and frees does not add to the peak. */
+static PetscErrorCode SetUpSolver(PgConductivity c, PgConductivityResult *res)
+{
+  PC     pc;
+  double t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPSetFromOptions(c->ksp));
+  PetscCall(KSPSetUp(c->ksp));
+  PetscCall(KSPGetPC(c->ksp, &pc));
+  PetscCall(PCSetUp(pc));
+  res->seconds_setup += MPI_Wtime() - t0;
+  if (c->mg_view) PetscCall(ViewPeak(c, "after the solver setup"));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Solve(PgConductivity c, Vec b, Vec x, PgConductivityResult *res)
 {
   PetscInt           its;
   PetscReal          rnorm;
   KSPConvergedReason reason;
-  double             t0;
+  double             t0 = MPI_Wtime();
 
   PetscFunctionBeginUser;
-  PetscCall(KSPSetFromOptions(c->ksp));
-  t0 = MPI_Wtime();
-  PetscCall(KSPSetUp(c->ksp)); /* the preconditioner's own setup (AMG, PFMG) counts as setup */
-  {
-    PC pc;
-    PetscCall(KSPGetPC(c->ksp, &pc));
-    PetscCall(PCSetUp(pc));
-  }
-  res->seconds_setup += MPI_Wtime() - t0;
-  t0 = MPI_Wtime();
   PetscCall(KSPSolve(c->ksp, b, x));
   res->seconds_solve = MPI_Wtime() - t0;
   PetscCall(KSPGetConvergedReason(c->ksp, &reason));
@@ -174,6 +202,7 @@ static PetscErrorCode SolveAndReport(PgConductivity c, Vec b, Vec x, PgConductiv
   res->iterations = its;
   res->residual   = (double)rnorm;
   res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
+  if (c->mg_view) PetscCall(ViewPeak(c, "after the solve"));
   PetscFunctionReturn(0);
 }
 
@@ -188,6 +217,24 @@ static PetscErrorCode Exchange(PgConductivity c, MPI_Datatype type, const void *
   PetscFunctionReturn(0);
 }
 
+/* Large arrays on transparent huge pages where the kernel grants them on request (madvise mode): a
+   first touch of a fresh 4 KB page costs microseconds on a virtual machine, and the solver touches
+   tens of bytes per unknown. Advice only; the memory is not initialised. */
+static PetscErrorCode MallocHuge(size_t bytes, void *ptr)
+{
+  void **p = (void **)ptr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc(PetscMax(bytes, 1), p));
+#if defined(MADV_HUGEPAGE)
+  if (bytes >= ((size_t)4 << 20)) {
+    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)*p + huge - 1) & ~(huge - 1), e = ((uintptr_t)*p + bytes) & ~(huge - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+  }
+#endif
+  PetscFunctionReturn(0);
+}
+
 /* ============================== multigrid on the labels ============================== */
 
 typedef struct { /* a coarse level: weighted graph Laplacian + Dirichlet diagonal, CSR of the owned rows */
@@ -196,12 +243,13 @@ typedef struct { /* a coarse level: weighted graph Laplacian + Dirichlet diagona
   int32_t *slo, *shi;
   int32_t *rp, *col;      /* off-diagonal entries: -w */
   float   *w;
-  double  *diag, *bnd;    /* bnd: the Dirichlet part of diag (setup only) */
+  int32_t *mid;           /* first entry of each row with a column above the row (ghosts included) */
+  double  *idiag, *bnd;   /* 1 / diagonal; bnd: the Dirichlet part of the diagonal (setup only) */
   int32_t *agg;           /* owned row -> row of the next level */
-  int32_t *blk;           /* block coordinates x, y, z of each row (setup only) */
+  int32_t *blk;           /* block of each row, (z nb[1] + y) nb[0] + x (setup only) */
   int      nb[3];         /* the level's block grid on this rank */
   double  *r, *z, *sbuf;  /* z: n + nlo + nhi */
-  double  *r0, *z0;       /* W-cycle: the first cycle's right-hand side and result */
+  double  *z0;            /* W-cycle: the first cycle's result */
 } Level;
 
 typedef struct {
@@ -214,6 +262,7 @@ typedef struct {
   int32_t  *agg;    /* unknown -> aggregate of level 1 */
   PetscInt *pstart; /* first unknown of each plane, nzl + 1 */
   double    cf[3], gb;
+  double    D[81], iD[81]; /* the diagonal and its inverse by FineCode */
   double   *glo, *ghi; /* ghost values: the lower neighbour's last plane, the upper neighbour's first */
   int       nlev;      /* levels 1 .. nlev-1 are coarse, the last one solved directly */
   Level     lev[MG_MAX_LEVELS];
@@ -224,16 +273,29 @@ typedef struct {
   PetscInt  coff;
 } MG;
 
-static inline double Nb(const double *b, int32_t j) { return j >= 0 ? b[j] : 0.0; }
-static inline double NbLower(const double *b, int32_t j, int32_t k) { return j >= 0 && j < k ? b[j] : 0.0; }
-static inline double NbUpper(const double *b, int32_t j, int32_t k) { return j > k ? b[j] : 0.0; }
-
-static inline double FineDiag(const MG *mg, const int32_t *q)
+/* The kernels are branch-free: the phase is random, so a branch per neighbour would be mispredicted
+   half of the time. An absent neighbour (j < 0) reads entry 0 and weighs it 0. */
+static inline double Masked(const double *b, int32_t j, uint64_t keep)
 {
-  const PetscInt W = mg->W, PP = mg->PP;
-  return mg->cf[0] * ((q[-1] >= 0) + (q[1] >= 0)) + mg->cf[1] * ((q[-W] >= 0) + (q[W] >= 0)) + mg->cf[2] * ((q[-PP] >= 0) + (q[PP] >= 0)) +
-         mg->gb * ((q[-1] == -2) + (q[1] == -2) + (q[-W] == -2) + (q[W] == -2) + (q[-PP] == -2) + (q[PP] == -2));
+  union {
+    double   d;
+    uint64_t u;
+  } t;
+  t.d = b[j & ~(j >> 31)]; /* entry 0 for j < 0 (arithmetic shift: -1 or 0) */
+  t.u &= keep;
+  return t.d;
 }
+static inline double Nb(const double *b, int32_t j) { return Masked(b, j, ~(uint64_t)(int64_t)(j >> 31)); }
+static inline double NbLower(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)((uint32_t)j < (uint32_t)k)); }
+static inline double NbUpper(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)(j > k)); }
+
+/* The diagonal takes one of 81 values: neighbours along x, y, z (0-2 each) and Dirichlet faces (0-2). */
+static inline int FineCode(int32_t a, int32_t b, int32_t c, int32_t d, int32_t e, int32_t f)
+{
+  return (a >= 0) + (b >= 0) + 3 * ((c >= 0) + (d >= 0)) + 9 * ((e >= 0) + (f >= 0)) + 27 * ((a == -2) + (b == -2) + (c == -2) + (d == -2) + (e == -2) + (f == -2));
+}
+
+static inline double FineDiag(const MG *mg, const int32_t *q) { return mg->D[FineCode(q[-1], q[1], q[-mg->W], q[mg->W], q[-mg->PP], q[mg->PP])]; }
 
 static PetscErrorCode FineHalo(MG *mg, const double *x)
 {
@@ -243,6 +305,10 @@ static PetscErrorCode FineHalo(MG *mg, const double *x)
   PetscCall(Exchange(mg->c, MPI_DOUBLE, x, mg->pstart[1], x + last, mg->n - last, mg->glo, mg->nlo, mg->ghi, mg->nhi));
   PetscFunctionReturn(0);
 }
+
+#define FINE_NEIGHBOURS \
+  const int32_t *q  = m + mg->pos[k]; \
+  const int32_t  j0 = q[-1], j1 = q[1], j2 = q[-W], j3 = q[W], j4 = q[-PP], j5 = q[PP]
 
 /* y = A x (the ghosts of x already exchanged) */
 static void FineApply(const MG *mg, const double *x, double *y)
@@ -254,9 +320,9 @@ static void FineApply(const MG *mg, const double *x, double *y)
     const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
     const double  *bm = zl > 0 ? x : mg->glo, *bp = zl < mg->nzl - 1 ? x : mg->ghi;
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
-      const int32_t *q = m + mg->pos[k];
-      const double   s = cx * (Nb(x, q[-1]) + Nb(x, q[1])) + cy * (Nb(x, q[-W]) + Nb(x, q[W])) + cz * (Nb(bm, q[-PP]) + Nb(bp, q[PP]));
-      y[k]             = FineDiag(mg, q) * x[k] - s;
+      FINE_NEIGHBOURS;
+      const double s = cx * (Nb(x, j0) + Nb(x, j1)) + cy * (Nb(x, j2) + Nb(x, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5));
+      y[k]           = mg->D[FineCode(j0, j1, j2, j3, j4, j5)] * x[k] - s;
     }
   }
 }
@@ -272,12 +338,38 @@ static void FineSmoothForward(const MG *mg, const double *r, double *z)
     const double   czm = zl > 0 ? cz : 0.0;
     const double  *bm  = zl > 0 ? z : mg->glo; /* the ghosts are not read (czm = 0) but the index stays in range */
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
-      const int32_t *q = m + mg->pos[k];
-      const int32_t  kk = (int32_t)k;
-      const double   s = cx * (NbLower(z, q[-1], kk) + NbLower(z, q[1], kk)) + cy * (NbLower(z, q[-W], kk) + NbLower(z, q[W], kk)) + czm * Nb(bm, q[-PP]);
-      z[k]             = (r[k] + s) / FineDiag(mg, q);
+      FINE_NEIGHBOURS;
+      const int32_t kk = (int32_t)k;
+      const double  s  = cx * (NbLower(z, j0, kk) + NbLower(z, j1, kk)) + cy * (NbLower(z, j2, kk) + NbLower(z, j3, kk)) + czm * Nb(bm, j4);
+      z[k]             = (r[k] + s) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
     }
   }
+}
+
+/* The same sweep with the CG update folded in (one pass instead of two): x += alpha p and r -= alpha q
+   just before r_k is used, z overwriting q (q_j for j < k is already z_j); returns sum r_k^2. */
+static double FineSmoothForwardUpdate(const MG *mg, double alpha, double *x, const double *pv, double *r, double *qz)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+  double         rr = 0;
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double   czm = zl > 0 ? cz : 0.0;
+    const double  *bm  = zl > 0 ? qz : mg->glo;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      FINE_NEIGHBOURS;
+      const int32_t kk = (int32_t)k;
+      double        rk;
+      x[k] += alpha * pv[k];
+      rk   = r[k] - alpha * qz[k];
+      r[k] = rk;
+      rr += rk * rk;
+      qz[k] = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) + czm * Nb(bm, j4)) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+    }
+  }
+  return rr;
 }
 
 /* After FineSmoothForward, r - A z = U z + G z: the couplings to later unknowns of the slab and to the
@@ -293,10 +385,9 @@ static void FineRestrictResidual(const MG *mg, const double *z, double *r1)
     const double  *bm  = zl == 0 ? mg->glo : z; /* read but not used (czm = 0) above the first plane */
     const double  *bp  = zl < mg->nzl - 1 ? z : mg->ghi;
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
-      const int32_t *q  = m + mg->pos[k];
-      const int32_t  kk = (int32_t)k;
-      const double   t  = cx * (NbUpper(z, q[-1], kk) + NbUpper(z, q[1], kk)) + cy * (NbUpper(z, q[-W], kk) + NbUpper(z, q[W], kk)) + czm * Nb(bm, q[-PP]) + cz * Nb(bp, q[PP]);
-      r1[mg->agg[k]] += t;
+      FINE_NEIGHBOURS;
+      const int32_t kk = (int32_t)k;
+      r1[mg->agg[k]] += cx * (NbUpper(z, j0, kk) + NbUpper(z, j1, kk)) + cy * (NbUpper(z, j2, kk) + NbUpper(z, j3, kk)) + czm * Nb(bm, j4) + cz * Nb(bp, j5);
     }
   }
 }
@@ -311,11 +402,51 @@ static void FineSmoothBackward(const MG *mg, const double *r, double *z)
     const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
     const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
     for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
-      const int32_t *q = m + mg->pos[k];
-      const double   s = cx * (Nb(z, q[-1]) + Nb(z, q[1])) + cy * (Nb(z, q[-W]) + Nb(z, q[W])) + cz * (Nb(bm, q[-PP]) + Nb(bp, q[PP]));
-      z[k]             = (r[k] + s) / FineDiag(mg, q);
+      FINE_NEIGHBOURS;
+      const double s = cx * (Nb(z, j0) + Nb(z, j1)) + cy * (Nb(z, j2) + Nb(z, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5));
+      z[k]           = (r[k] + s) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
     }
   }
+}
+
+/* backward sweep returning sum r_k z_k (the final z) */
+static double FineSmoothBackwardDot(const MG *mg, const double *r, double *z)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+  double         rz = 0;
+
+  for (PetscInt zl = mg->nzl - 1; zl >= 0; zl--) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
+    for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
+      FINE_NEIGHBOURS;
+      const double zk = (r[k] + cx * (Nb(z, j0) + Nb(z, j1)) + cy * (Nb(z, j2) + Nb(z, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5))) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+      z[k]            = zk;
+      rz += r[k] * zk;
+    }
+  }
+  return rz;
+}
+
+/* q = A p, returning sum p_k q_k (the ghosts of p exchanged) */
+static double FineApplyDot(const MG *mg, const double *x, double *y)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+  double         xy = 0;
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? x : mg->glo, *bp = zl < mg->nzl - 1 ? x : mg->ghi;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      FINE_NEIGHBOURS;
+      const double yk = mg->D[FineCode(j0, j1, j2, j3, j4, j5)] * x[k] - (cx * (Nb(x, j0) + Nb(x, j1)) + cy * (Nb(x, j2) + Nb(x, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5)));
+      y[k]            = yk;
+      xy += x[k] * yk;
+    }
+  }
+  return xy;
 }
 
 static PetscErrorCode CoarseHalo(MG *mg, Level *L)
@@ -359,14 +490,14 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
   N = &mg->lev[l + 1];
   for (PetscInt k = 0; k < L->n; k++) { /* forward Gauss-Seidel from zero */
     double s = 0;
-    for (int32_t e = L->rp[k]; e < L->rp[k + 1] && L->col[e] < k; e++) s += L->w[e] * L->z[L->col[e]];
-    L->z[k] = (L->r[k] + s) / L->diag[k];
+    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) s += L->w[e] * L->z[L->col[e]];
+    L->z[k] = (L->r[k] + s) * L->idiag[k];
   }
   PetscCall(CoarseHalo(mg, L));
   PetscCall(PetscArrayzero(N->r, N->n));
   for (PetscInt k = 0; k < L->n; k++) { /* the residual U z + G z, restricted */
     double t = 0;
-    for (int32_t e = L->rp[k + 1] - 1; e >= L->rp[k] && L->col[e] > k; e--) t += L->w[e] * L->z[L->col[e]];
+    for (int32_t e = L->mid[k]; e < L->rp[k + 1]; e++) t += L->w[e] * L->z[L->col[e]];
     N->r[L->agg[k]] += t;
   }
   PetscCall(CoarseSolve(mg, l + 1));
@@ -375,7 +506,7 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
   for (PetscInt k = L->n - 1; k >= 0; k--) { /* backward Gauss-Seidel */
     double s = 0;
     for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s += L->w[e] * L->z[L->col[e]];
-    L->z[k] = (L->r[k] + s) / L->diag[k];
+    L->z[k] = (L->r[k] + s) * L->idiag[k];
   }
   PetscFunctionReturn(0);
 }
@@ -389,43 +520,51 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
   PetscFunctionBeginUser;
   PetscCall(CoarseCycle(mg, l));
   if (l == mg->nlev - 1) PetscFunctionReturn(0);
-  for (PetscInt g = 1; g < mg->c->mg_gamma; g++) {
+  for (PetscInt g = 1; g < (l <= mg->c->mg_wlevels ? mg->c->mg_gamma : 1); g++) {
     PetscCall(CoarseHalo(mg, L));
     for (PetscInt k = 0; k < L->n; k++) {
-      double s = L->diag[k] * L->z[k];
+      double s = L->z[k] / L->idiag[k];
       for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s -= L->w[e] * L->z[L->col[e]];
-      L->r0[k] = L->r[k];
       L->z0[k] = L->z[k];
-      L->r[k]  = L->r[k] - s;
+      L->r[k] -= s; /* the right-hand side is not needed after this correction */
     }
     PetscCall(CoarseCycle(mg, l));
     for (PetscInt k = 0; k < L->n; k++) {
       L->z[k] += L->z0[k];
-      L->r[k] = L->r0[k];
     }
   }
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode MGApply(PC pc, Vec rv, Vec zv)
+/* The cycle after the forward sweep: restriction, coarse correction, prolongation (the backward
+   sweep is the caller's). */
+static PetscErrorCode FineCoarseCorrection(MG *mg, double *z)
 {
-  MG           *mg;
-  Level        *L1;
-  const double *r;
-  double       *z;
+  Level *L1 = &mg->lev[1];
 
   PetscFunctionBeginUser;
-  PetscCall(PCShellGetContext(pc, &mg));
-  L1 = &mg->lev[1];
-  PetscCall(VecGetArrayRead(rv, &r));
-  PetscCall(VecGetArray(zv, &z));
-  FineSmoothForward(mg, r, z);
   PetscCall(FineHalo(mg, z));
   PetscCall(PetscArrayzero(L1->r, L1->n));
   FineRestrictResidual(mg, z, L1->r);
   PetscCall(CoarseSolve(mg, 1));
   for (PetscInt k = 0; k < mg->n; k++) z[k] += L1->z[mg->agg[k]];
   PetscCall(FineHalo(mg, z));
+  PetscFunctionReturn(0);
+}
+
+/* The preconditioner for PETSc's KSP (-cond_mg_ksp) */
+static PetscErrorCode MGApply(PC pc, Vec rv, Vec zv)
+{
+  MG           *mg;
+  const double *r;
+  double       *z;
+
+  PetscFunctionBeginUser;
+  PetscCall(PCShellGetContext(pc, &mg));
+  PetscCall(VecGetArrayRead(rv, &r));
+  PetscCall(VecGetArray(zv, &z));
+  FineSmoothForward(mg, r, z);
+  PetscCall(FineCoarseCorrection(mg, z));
   FineSmoothBackward(mg, r, z);
   PetscCall(VecRestoreArrayRead(rv, &r));
   PetscCall(VecRestoreArray(zv, &z));
@@ -482,7 +621,14 @@ static PetscErrorCode FineSetUp(MG *mg)
   mg->n   = (PetscInt)p->nloc;
   for (int e = 0; e < 3; e++) mg->cf[e] = p->cond[e];
   mg->gb = p->gb;
-  PetscCall(PetscMalloc4((size_t)PP * (size_t)(nzl + 2), &mg->map, PetscMax(mg->n, 1), &mg->pos, PetscMax(mg->n, 1), &mg->agg, nzl + 1, &mg->pstart));
+  for (int code = 0; code < 81; code++) {
+    mg->D[code]  = mg->cf[0] * (code % 3) + mg->cf[1] * (code / 3 % 3) + mg->cf[2] * (code / 9 % 3) + mg->gb * (code / 27);
+    mg->iD[code] = mg->D[code] > 0 ? 1.0 / mg->D[code] : 0.0;
+  }
+  PetscCall(MallocHuge(sizeof(int32_t) * (size_t)PP * (size_t)(nzl + 2), &mg->map));
+  PetscCall(MallocHuge(sizeof(int32_t) * (size_t)mg->n, &mg->pos));
+  PetscCall(MallocHuge(sizeof(int32_t) * (size_t)mg->n, &mg->agg));
+  PetscCall(PetscMalloc1(nzl + 1, &mg->pstart));
   map = mg->map;
   for (size_t i = 0; i < (size_t)PP * (size_t)(nzl + 2); i++) map[i] = -1;
   for (int zl = 0; zl < nzl; zl++) {
@@ -534,46 +680,62 @@ static PetscErrorCode FineSetUp(MG *mg)
   PetscFunctionReturn(0);
 }
 
-/* Components of the present voxels of a 2x2x2 block (v = 4 dz + 2 dy + dx) along the strong axes,
-   numbered in the order of their first voxel; returns their number. */
-static int BlockComponents(const int32_t k8[8], const PetscBool strong[3], int lab[8])
-{
-  int par[8], cnt = 0;
+/* Components of the voxels of a 2x2x2 block (v = 4 dz + 2 dy + dx) present in `mask` (bit v), connected
+   along the strong axes, numbered in the order of their first voxel: lab[v], and their number. One
+   table entry per mask (256), computed once per problem. */
+typedef struct {
+  uint8_t lab[256][8], cnt[256];
+} BlockTable;
 
-  for (int v = 0; v < 8; v++) par[v] = v;
-  for (int v = 0; v < 8; v++) {
-    if (k8[v] < 0) continue;
-    for (int e = 0; e < 3; e++) {
-      const int u = v | (1 << e);
-      if ((v & (1 << e)) || !strong[e] || k8[u] < 0) continue;
-      int a = v, b = u;
-      while (par[a] != a) a = par[a];
-      while (par[b] != b) b = par[b];
-      if (a != b) par[PetscMax(a, b)] = PetscMin(a, b);
+static void BlockTableFill(BlockTable *t, const PetscBool strong[3])
+{
+  for (int mask = 0; mask < 256; mask++) {
+    int par[8], cnt = 0;
+    for (int v = 0; v < 8; v++) par[v] = v;
+    for (int v = 0; v < 8; v++) {
+      if (!(mask >> v & 1)) continue;
+      for (int e = 0; e < 3; e++) {
+        const int u = v | (1 << e);
+        if ((v & (1 << e)) || !strong[e] || !(mask >> u & 1)) continue;
+        int a = v, b = u;
+        while (par[a] != a) a = par[a];
+        while (par[b] != b) b = par[b];
+        if (a != b) par[PetscMax(a, b)] = PetscMin(a, b);
+      }
     }
+    for (int v = 0; v < 8; v++) {
+      int a = v;
+      t->lab[mask][v] = 0;
+      if (!(mask >> v & 1)) continue;
+      while (par[a] != a) a = par[a];
+      t->lab[mask][v] = (uint8_t)(a == v ? cnt++ : t->lab[mask][a]);
+    }
+    t->cnt[mask] = (uint8_t)cnt;
   }
-  for (int v = 0; v < 8; v++) {
-    if (k8[v] < 0) continue;
-    int a = v;
-    while (par[a] != a) a = par[a];
-    lab[v] = a == v ? cnt++ : lab[a];
-  }
-  return cnt;
 }
 
-/* The voxels of fine block (bx, by, bz): their unknowns (-1 if none) and map pointers. */
-static inline void FineBlock(const MG *mg, int bx, int by, int bz, int32_t k8[8], const int32_t *q8[8], int zl8[8])
+/* The voxels of fine block (bx, by, bz): their unknowns (-1 if none), map pointers and planes; returns
+   the mask of the present ones. */
+static inline int FineBlock(const MG *mg, int bx, int by, int bz, int32_t k8[8], const int32_t *q8[8], int zl8[8])
 {
-  const Problem *p = mg->p;
+  const Problem *p    = mg->p;
+  const int32_t *base = mg->map + (size_t)(2 * bz + 1) * (size_t)mg->PP + (size_t)(2 * by + 1) * (size_t)mg->W + (size_t)(2 * bx + 1);
+  const int      full = 2 * bx + 1 < p->n[0] && 2 * by + 1 < p->n[1] && 2 * bz + 1 < p->nzl;
+  int            mask = 0;
+
   for (int v = 0; v < 8; v++) {
-    const int x = 2 * bx + (v & 1), y = 2 * by + ((v >> 1) & 1), zl = 2 * bz + (v >> 2);
-    k8[v]       = -1;
-    q8[v]       = NULL;
-    zl8[v]      = zl;
-    if (x >= p->n[0] || y >= p->n[1] || zl >= p->nzl) continue;
-    q8[v] = mg->map + (size_t)(zl + 1) * (size_t)mg->PP + (size_t)(y + 1) * (size_t)mg->W + (size_t)(x + 1);
+    const int dx = v & 1, dy = v >> 1 & 1, dz = v >> 2;
+    zl8[v]       = 2 * bz + dz;
+    if (!full && (2 * bx + dx >= p->n[0] || 2 * by + dy >= p->n[1] || 2 * bz + dz >= p->nzl)) {
+      k8[v] = -1;
+      q8[v] = NULL;
+      continue;
+    }
+    q8[v] = base + dz * mg->PP + dy * mg->W + dx;
     k8[v] = *q8[v];
+    mask |= (k8[v] >= 0) << v;
   }
+  return mask;
 }
 
 /* Accumulates the entries of CSR rows one row at a time. */
@@ -595,34 +757,41 @@ static PetscErrorCode RowsCreate(Rows *R, size_t cap, PetscInt ncols)
   PetscFunctionReturn(0);
 }
 
-static inline PetscErrorCode RowsAdd(Rows *R, size_t rowstart, int32_t J, double w)
+/* Room for `extra` more entries (called once per row, before its RowsAdd calls). */
+static PetscErrorCode RowsReserve(Rows *R, size_t extra)
 {
-  const int32_t at = R->where[J];
-
   PetscFunctionBeginUser;
-  if (at >= 0 && (size_t)at >= rowstart) {
-    R->w[at] += w;
-    PetscFunctionReturn(0);
-  }
-  if (R->nnz == R->cap) {
-    int32_t *col;
-    double  *w2;
-    PetscCheck(2 * R->cap < (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level has more than 2^31 entries on one rank");
-    PetscCall(PetscMalloc1(2 * R->cap, &col));
-    PetscCall(PetscMalloc1(2 * R->cap, &w2));
+  if (R->nnz + extra > R->cap) {
+    const size_t cap = PetscMax(2 * R->cap, R->nnz + extra);
+    int32_t     *col;
+    double      *w;
+    PetscCheck(cap < (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level has more than 2^31 entries on one rank");
+    PetscCall(PetscMalloc1(cap, &col));
+    PetscCall(PetscMalloc1(cap, &w));
     PetscCall(PetscArraycpy(col, R->col, R->nnz));
-    PetscCall(PetscArraycpy(w2, R->w, R->nnz));
+    PetscCall(PetscArraycpy(w, R->w, R->nnz));
     PetscCall(PetscFree(R->col));
     PetscCall(PetscFree(R->w));
     R->col = col;
-    R->w   = w2;
-    R->cap *= 2;
+    R->w   = w;
+    R->cap = cap;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Adds w to entry J of the row that starts at rowstart. */
+static inline void RowsAdd(Rows *R, size_t rowstart, int32_t J, double w)
+{
+  const int32_t at = R->where[J];
+
+  if (at >= 0 && (size_t)at >= rowstart) {
+    R->w[at] += w;
+    return;
   }
   R->where[J]    = (int32_t)R->nnz;
   R->col[R->nnz] = J;
   R->w[R->nnz]   = w;
   R->nnz++;
-  PetscFunctionReturn(0);
 }
 
 /* Sorts a row's entries by column (the smoothers split lower / upper by the column order). */
@@ -644,7 +813,7 @@ static PetscErrorCode RowsFinish(Rows *R, Level *N, const int32_t *rp)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc3(N->n + 1, &N->rp, PetscMax(R->nnz, 1), &N->col, PetscMax(R->nnz, 1), &N->w));
-  PetscCall(PetscMalloc1(PetscMax(N->n, 1), &N->diag));
+  PetscCall(PetscMalloc2(PetscMax(N->n, 1), &N->idiag, PetscMax(N->n, 1), &N->mid));
   for (PetscInt ci = 0; ci <= N->n; ci++) N->rp[ci] = rp[ci];
   for (PetscInt ci = 0; ci < N->n; ci++) {
     double d = N->bnd[ci];
@@ -654,7 +823,9 @@ static PetscErrorCode RowsFinish(Rows *R, Level *N, const int32_t *rp)
       N->w[e]   = (float)R->w[e];
       d += (double)N->w[e];
     }
-    N->diag[ci] = d;
+    N->idiag[ci] = 1.0 / d;
+    N->mid[ci]   = rp[ci];
+    while (N->mid[ci] < rp[ci + 1] && N->col[N->mid[ci]] < ci) N->mid[ci]++;
   }
   PetscCall(PetscFree(R->col));
   PetscCall(PetscFree(R->w));
@@ -722,40 +893,29 @@ static PetscErrorCode FineCoarsen(MG *mg)
   PetscBool      strong[3];
   int32_t        k8[8], *gslot, *rp;
   const int32_t *q8[8];
-  int            zl8[8], lab[8];
+  int            zl8[8];
   PetscInt       n1 = 0;
   Rows           R;
+  BlockTable     T;
 
   PetscFunctionBeginUser;
   for (int e = 0; e < 3; e++) {
     strong[e] = mg->cf[e] >= mg->c->mg_theta * cmax ? PETSC_TRUE : PETSC_FALSE;
     N->nb[e]  = nb[e];
   }
-  /* aggregates, in block order */
+  BlockTableFill(&T, strong);
+  /* aggregates, in block order; at most 4 per block (a 2x2x2 checkerboard) and one per unknown */
+  PetscCall(PetscMalloc1(PetscMax(PetscMin((int64_t)mg->n, 4 * (int64_t)nb[0] * nb[1] * nb[2]), 1), &N->blk));
   for (int bz = 0; bz < nb[2]; bz++)
     for (int by = 0; by < nb[1]; by++)
       for (int bx = 0; bx < nb[0]; bx++) {
-        FineBlock(mg, bx, by, bz, k8, q8, zl8);
-        n1 += BlockComponents(k8, strong, lab);
-      }
-  N->n = n1;
-  PetscCall(PetscMalloc1(3 * PetscMax(n1, 1), &N->blk));
-  n1 = 0;
-  for (int bz = 0; bz < nb[2]; bz++)
-    for (int by = 0; by < nb[1]; by++)
-      for (int bx = 0; bx < nb[0]; bx++) {
-        int cnt;
-        FineBlock(mg, bx, by, bz, k8, q8, zl8);
-        cnt = BlockComponents(k8, strong, lab);
+        const int mask = FineBlock(mg, bx, by, bz, k8, q8, zl8), cnt = T.cnt[mask];
         for (int v = 0; v < 8; v++)
-          if (k8[v] >= 0) mg->agg[k8[v]] = (int32_t)(n1 + lab[v]);
-        for (int a = 0; a < cnt; a++) {
-          N->blk[3 * (n1 + a)]     = bx;
-          N->blk[3 * (n1 + a) + 1] = by;
-          N->blk[3 * (n1 + a) + 2] = bz;
-        }
+          if (mask >> v & 1) mg->agg[k8[v]] = (int32_t)(n1 + T.lab[mask][v]);
+        for (int a = 0; a < cnt; a++) N->blk[n1 + a] = (int32_t)(((int64_t)bz * nb[1] + by) * nb[0] + bx);
         n1 += cnt;
       }
+  N->n = n1;
   /* ghosts: the aggregates of the boundary planes' unknowns */
   {
     const PetscInt last = mg->pstart[mg->nzl - 1];
@@ -763,7 +923,7 @@ static PetscErrorCode FineCoarsen(MG *mg)
     PetscCall(NextGhosts(mg, N, mg->agg, mg->pstart[1], mg->agg + last, mg->n - last, mg->nlo, mg->nhi, gslot));
   }
   /* rows: for each aggregate, the conductances from its voxels to other aggregates and to the faces */
-  PetscCall(RowsCreate(&R, (size_t)(6 * n1 + 16), N->n + N->nlo + N->nhi));
+  PetscCall(RowsCreate(&R, (size_t)(5 * n1 + 64), N->n + N->nlo + N->nhi));
   PetscCall(PetscMalloc1(n1 + 1, &rp));
   PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
   rp[0] = 0;
@@ -773,31 +933,25 @@ static PetscErrorCode FineCoarsen(MG *mg)
     for (int bz = 0; bz < nb[2]; bz++)
       for (int by = 0; by < nb[1]; by++)
         for (int bx = 0; bx < nb[0]; bx++) {
-          int32_t lo = INT32_MAX, hi = -1;
-          FineBlock(mg, bx, by, bz, k8, q8, zl8);
-          for (int v = 0; v < 8; v++)
-            if (k8[v] >= 0) {
-              lo = PetscMin(lo, mg->agg[k8[v]]);
-              hi = PetscMax(hi, mg->agg[k8[v]]);
-            }
-          for (int32_t a = lo; a <= hi; a++, ci++) {
-            const size_t start = R.nnz;
-            double       bnd   = 0;
+          const int mask = FineBlock(mg, bx, by, bz, k8, q8, zl8);
+          for (int t = 0; t < T.cnt[mask]; t++, ci++) {
+            const int32_t a     = (int32_t)ci;
+            const size_t  start = R.nnz;
+            double        bnd   = 0;
+            PetscCall(RowsReserve(&R, 48));
             for (int v = 0; v < 8; v++) {
-              if (k8[v] < 0 || mg->agg[k8[v]] != a) continue;
+              if (!(mask >> v & 1) || T.lab[mask][v] != t) continue;
               for (int d = 0; d < 6; d++) {
                 const int32_t j = q8[v][off[d]];
                 int32_t       J;
-                if (j == -2) {
-                  bnd += mg->gb;
+                if (j < 0) {
+                  bnd += j == -2 ? mg->gb : 0.0;
                   continue;
                 }
-                if (j < 0) continue;
                 if (d == 4 && zl8[v] == 0) J = gslot[j];
                 else if (d == 5 && zl8[v] == p->nzl - 1) J = gslot[mg->nlo + j];
                 else J = mg->agg[j];
-                if (J == a) continue;
-                PetscCall(RowsAdd(&R, start, J, mg->cf[d / 2] * ia));
+                if (J != a) RowsAdd(&R, start, J, mg->cf[d / 2] * ia);
               }
             }
             N->bnd[ci]  = bnd * ia;
@@ -830,8 +984,8 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   /* counting sort of the rows by parent block (stable: members in increasing order) */
   for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
   for (PetscInt k = 0; k < L->n; k++) {
-    const int32_t *bk = L->blk + 3 * k;
-    pb[k]             = (int32_t)(((int64_t)(bk[2] / 2) * N->nb[1] + bk[1] / 2) * N->nb[0] + bk[0] / 2);
+    const int32_t b = L->blk[k], bx = b % L->nb[0], by = b / L->nb[0] % L->nb[1], bz = b / L->nb[0] / L->nb[1];
+    pb[k]           = (int32_t)(((int64_t)(bz / 2) * N->nb[1] + by / 2) * N->nb[0] + bx / 2);
     cnt[pb[k] + 1]++;
     maxw[k] = 0;
     for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) maxw[k] = PetscMax(maxw[k], L->w[e]);
@@ -872,14 +1026,9 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
     }
   }
   N->n = n1;
-  PetscCall(PetscMalloc1(3 * PetscMax(n1, 1), &N->blk));
+  PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->blk));
   for (int64_t b = 0; b < nblocks; b++)
-    for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) {
-      const int32_t ci = L->agg[order[i]];
-      N->blk[3 * ci]     = (int32_t)(b % N->nb[0]);
-      N->blk[3 * ci + 1] = (int32_t)((b / N->nb[0]) % N->nb[1]);
-      N->blk[3 * ci + 2] = (int32_t)(b / ((int64_t)N->nb[0] * N->nb[1]));
-    }
+    for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) N->blk[L->agg[order[i]]] = (int32_t)b;
   PetscCall(PetscFree(par));
   PetscCall(PetscFree5(pb, cnt, order, slot, maxw));
   /* ghosts */
@@ -895,19 +1044,22 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   for (PetscInt k = 0; k < L->n; k++) mem[memptr[L->agg[k]]++] = (int32_t)k;
   for (PetscInt ci = n1; ci > 0; ci--) memptr[ci] = memptr[ci - 1];
   memptr[0] = 0;
-  PetscCall(RowsCreate(&R, (size_t)(L->rp[L->n] + 16), N->n + N->nlo + N->nhi));
+  PetscCall(RowsCreate(&R, (size_t)(L->rp[L->n] / 2 + 64), N->n + N->nlo + N->nhi));
   PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
   rp[0] = 0;
   for (PetscInt ci = 0; ci < n1; ci++) {
     const size_t start = R.nnz;
     double       bnd   = 0;
+    size_t       most  = 0;
+    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) most += (size_t)(L->rp[mem[i] + 1] - L->rp[mem[i]]);
+    PetscCall(RowsReserve(&R, most));
     for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) {
       const int32_t k = mem[i];
       bnd += L->bnd[k];
       for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
         const int32_t j = L->col[e], J = j < L->n ? L->agg[j] : gslot[j - L->n];
         if (J == ci) continue;
-        PetscCall(RowsAdd(&R, start, J, (double)L->w[e] * ia));
+        RowsAdd(&R, start, J, (double)L->w[e] * ia);
       }
     }
     N->bnd[ci] = bnd * ia;
@@ -960,7 +1112,7 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
     for (PetscInt i = 0; i < L->n; i++) {
       mr[e] = off + i;
       mc[e] = off + i;
-      mv[e++] = L->diag[i];
+      mv[e++] = 1.0 / L->idiag[i];
       for (int32_t k = L->rp[i]; k < L->rp[i + 1]; k++) {
         mr[e] = off + i;
         mc[e] = (PetscInt)ids[L->col[k]];
@@ -1016,16 +1168,19 @@ static PetscErrorCode MGDestroy(MG *mg)
   for (int l = 1; l < mg->nlev; l++) {
     Level *L = &mg->lev[l];
     PetscCall(PetscFree3(L->rp, L->col, L->w));
-    PetscCall(PetscFree(L->diag));
+    PetscCall(PetscFree2(L->idiag, L->mid));
     PetscCall(PetscFree(L->bnd));
     PetscCall(PetscFree(L->slo));
     PetscCall(PetscFree(L->shi));
     PetscCall(PetscFree(L->agg));
     PetscCall(PetscFree(L->blk));
     PetscCall(PetscFree3(L->r, L->z, L->sbuf));
-    PetscCall(PetscFree2(L->r0, L->z0));
+    PetscCall(PetscFree(L->z0));
   }
-  PetscCall(PetscFree4(mg->map, mg->pos, mg->agg, mg->pstart));
+  PetscCall(PetscFree(mg->map));
+  PetscCall(PetscFree(mg->pos));
+  PetscCall(PetscFree(mg->agg));
+  PetscCall(PetscFree(mg->pstart));
   PetscCall(PetscFree2(mg->glo, mg->ghi));
   PetscCall(KSPDestroy(&mg->kc));
   PetscCall(VecDestroy(&mg->cb));
@@ -1066,7 +1221,7 @@ static PetscErrorCode MGSetUp(MG *mg)
     int64_t nnz = L->rp[L->n];
     PetscCall(PetscMalloc3(PetscMax(L->n, 1), &L->r, PetscMax(L->n + L->nlo + L->nhi, 1), &L->z, PetscMax(L->nslo + L->nshi, 1), &L->sbuf));
     PetscCall(PetscArrayzero(L->z, PetscMax(L->n + L->nlo + L->nhi, 1)));
-    PetscCall(PetscMalloc2(c->mg_gamma > 1 ? PetscMax(L->n, 1) : 0, &L->r0, c->mg_gamma > 1 ? PetscMax(L->n, 1) : 0, &L->z0));
+    if (c->mg_gamma > 1) PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->z0));
     PetscCallMPI(MPI_Allreduce(&nnz, &mg->nnzglob[l], 1, MPI_INT64_T, MPI_SUM, c->sub));
     PetscCall(PetscFree(L->blk));
     PetscCall(PetscFree(L->bnd));
@@ -1080,61 +1235,191 @@ static PetscErrorCode MGSetUp(MG *mg)
   PetscFunctionReturn(0);
 }
 
-/* The axis coordinate of every unknown, in order, through a callback-free loop (x, y, z of the slab). */
-static PetscErrorCode SolveMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[2])
+/* -cond_mg_bench N: this rank's CPU time (not wall: the machine may be shared) of N products with the
+   operator and N applications of the preconditioner, per unknown */
+static PetscErrorCode MGBench(MG *mg, Mat A, PC pc, Vec b, Vec x)
 {
-  MG     mg;
-  Mat    A;
-  Vec    x, b;
-  PC     pc;
-  double t0 = MPI_Wtime();
+  struct timespec t0, t1, t2;
+  Vec             y;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecDuplicate(x, &y));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  for (PetscInt i = 0; i < mg->c->mg_bench; i++) PetscCall(MatMult(A, x, y));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  for (PetscInt i = 0; i < mg->c->mg_bench; i++) PetscCall(PCApply(pc, b, y));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t2);
+  PetscCall(PetscPrintf(PETSC_COMM_SELF, "  rank cpu ns per unknown: product %.1f, preconditioner %.1f\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1),
+                        ((t2.tv_sec - t1.tv_sec) * 1e9 + (t2.tv_nsec - t1.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1)));
+  PetscCall(VecDestroy(&y));
+  PetscFunctionReturn(0);
+}
+
+/* The axis coordinate of unknown k of plane zl */
+static inline int AxisCoordinate(const MG *mg, PetscInt zl, PetscInt k)
+{
+  const Problem *p = mg->p;
+  return p->axis == 2 ? (int)(p->z0 + zl) : p->axis == 1 ? mg->pos[k] / (int32_t)mg->W - 1 : mg->pos[k] % (int32_t)mg->W - 1;
+}
+
+/* Preconditioned CG with the multigrid, fused: per iteration one product (with p.q), one pass of
+   the CG update folded into the forward sweep (with r.r), the cycle, the backward sweep (with r.z)
+   and the update of p, and 2 allreduces; four vectors x, r, p, q (z overwrites q). The same
+   iterates as PETSc's KSPCG with the unpreconditioned norm and its default test
+   ||r|| <= max(rtol ||b||, abstol) with abstol = 1e-50; the reasons are KSPConvergedReason's. */
+static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
+{
+  PgConductivity c = mg->c;
+  const PetscInt n = mg->n;
+  double        *r, *pv, *q, sums[2], bb = 0, rho = 0, rho_old = 0, alpha = 0, pq, tol;
+  PetscInt       it = 0, maxit = 10000;
+  PetscBool      monitor = PETSC_FALSE;
+  int            reason = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-ksp_max_it", &maxit, NULL));
+  PetscCall(PetscOptionsHasName(NULL, "cond_", "-ksp_monitor", &monitor));
+  PetscCall(MallocHuge(sizeof(double) * (size_t)n, &r));
+  PetscCall(MallocHuge(sizeof(double) * (size_t)n, &pv));
+  PetscCall(MallocHuge(sizeof(double) * (size_t)n, &q));
+  /* r = b - A x; b = gb on the inlet face */
+  PetscCall(FineHalo(mg, x));
+  FineApply(mg, x, r);
+  for (PetscInt zl = 0; zl < mg->nzl; zl++)
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      const double bk = AxisCoordinate(mg, zl, k) == 0 ? mg->gb : 0.0;
+      r[k]            = bk - r[k];
+      bb += bk * bk;
+      pv[k] = q[k] = 0;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bb, 1, MPI_DOUBLE, MPI_SUM, c->sub));
+  tol = PetscMax(c->rtol * PetscSqrtReal(bb), 1e-50);
+  for (;;) {
+    /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
+    sums[0] = FineSmoothForwardUpdate(mg, alpha, x, pv, r, q);
+    PetscCall(FineCoarseCorrection(mg, q));
+    sums[1] = FineSmoothBackwardDot(mg, r, q);
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, c->sub));
+    res->residual = PetscSqrtReal(sums[0]);
+    if (monitor) PetscCall(PetscPrintf(c->sub, "  %3d CG residual norm %.12e\n", (int)it, res->residual));
+    if (PetscIsInfOrNanReal(sums[0]) || PetscIsInfOrNanReal(sums[1])) {
+      reason = KSP_DIVERGED_NANORINF;
+      break;
+    }
+    if (res->residual <= tol) {
+      reason = KSP_CONVERGED_RTOL;
+      break;
+    }
+    if (it >= maxit) {
+      reason = KSP_DIVERGED_ITS;
+      break;
+    }
+    if (sums[1] <= 0) {
+      reason = KSP_DIVERGED_INDEFINITE_PC;
+      break;
+    }
+    rho_old = rho;
+    rho     = sums[1];
+    {
+      const double beta = it ? rho / rho_old : 0.0;
+      for (PetscInt k = 0; k < n; k++) pv[k] = q[k] + beta * pv[k];
+    }
+    PetscCall(FineHalo(mg, pv));
+    pq = FineApplyDot(mg, pv, q);
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &pq, 1, MPI_DOUBLE, MPI_SUM, c->sub));
+    if (!(pq > 0)) {
+      reason = PetscIsInfOrNanReal(pq) ? KSP_DIVERGED_NANORINF : KSP_DIVERGED_INDEFINITE_MAT;
+      break;
+    }
+    alpha = rho / pq;
+    it++;
+  }
+  res->iterations = it;
+  res->reason     = reason;
+  res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
+  PetscCall(PetscFree(r));
+  PetscCall(PetscFree(pv));
+  PetscCall(PetscFree(q));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult *res, double flux[2])
+{
+  MG      mg;
+  double *xv, t0 = MPI_Wtime();
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(&mg, sizeof mg));
   mg.c = c;
   mg.p = p;
   PetscCall(MGSetUp(&mg));
-  PetscCall(MatCreateShell(c->sub, mg.n, mg.n, (PetscInt)p->total, (PetscInt)p->total, &mg, &A));
-  PetscCall(MatShellSetOperation(A, MATOP_MULT, (void (*)(void))FineMult));
-  PetscCall(MatShellSetOperation(A, MATOP_GET_DIAGONAL, (void (*)(void))FineGetDiagonal));
-  PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
-  PetscCall(MatCreateVecs(A, &x, &b));
-  {
-    double *xv, *bv;
-    PetscCall(VecGetArray(x, &xv));
-    PetscCall(VecGetArray(b, &bv));
-    for (PetscInt zl = 0; zl < mg.nzl; zl++)
-      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
-        const int ca = p->axis == 2 ? (int)(p->z0 + zl) : p->axis == 1 ? mg.pos[k] / mg.W - 1 : mg.pos[k] % mg.W - 1;
-        xv[k]        = 1.0 - (ca + 0.5) / p->n[p->axis]; /* the linear profile: the initial guess */
-        bv[k]        = ca == 0 ? p->gb : 0.0;
-      }
-    PetscCall(VecRestoreArray(x, &xv));
-    PetscCall(VecRestoreArray(b, &bv));
-  }
-  PetscCall(NewSolver(c, A));
-  PetscCall(KSPGetPC(c->ksp, &pc));
-  PetscCall(PCSetType(pc, PCSHELL));
-  PetscCall(PCShellSetContext(pc, &mg));
-  PetscCall(PCShellSetApply(pc, MGApply));
-  PetscCall(PCShellSetName(pc, "plurigauss aggregation multigrid on the labels"));
+  PetscCall(PetscFree(p->mask)); /* the map replaces it */
+  if (c->mg_view) PetscCall(ViewPeak(c, "after the hierarchy"));
   res->seconds_setup += MPI_Wtime() - t0;
-  PetscCall(SolveAndReport(c, b, x, res));
-  {
-    const double *xv;
-    PetscCall(VecGetArrayRead(x, &xv));
+  if (!c->mg_ksp) {
+    PetscCall(MallocHuge(sizeof(double) * (size_t)mg.n, &xv));
+    for (PetscInt zl = 0; zl < mg.nzl; zl++)
+      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) xv[k] = 1.0 - (AxisCoordinate(&mg, zl, k) + 0.5) / p->n[p->axis]; /* the linear profile: the initial guess */
+    t0 = MPI_Wtime();
+    PetscCall(FusedCG(&mg, xv, res));
+    res->seconds_solve = MPI_Wtime() - t0;
+    if (c->mg_view) PetscCall(ViewPeak(c, "after the solve"));
+  } else { /* PETSc's KSP with the multigrid as a shell preconditioner: any -cond_ksp_ and -cond_pc_ option */
+    Mat A;
+    Vec x, b;
+    PC  pc;
+    t0 = MPI_Wtime();
+    PetscCall(MatCreateShell(c->sub, mg.n, mg.n, (PetscInt)p->total, (PetscInt)p->total, &mg, &A));
+    PetscCall(MatShellSetOperation(A, MATOP_MULT, (void (*)(void))FineMult));
+    PetscCall(MatShellSetOperation(A, MATOP_GET_DIAGONAL, (void (*)(void))FineGetDiagonal));
+    PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
+    PetscCall(NewSolver(c, A));
+    PetscCall(KSPGetPC(c->ksp, &pc));
+    PetscCall(PCSetType(pc, PCSHELL));
+    PetscCall(PCShellSetContext(pc, &mg));
+    PetscCall(PCShellSetApply(pc, MGApply));
+    PetscCall(PCShellSetName(pc, "plurigauss aggregation multigrid on the labels"));
+    res->seconds_setup += MPI_Wtime() - t0;
+    PetscCall(SetUpSolver(c, res));
+    PetscCall(MatCreateVecs(A, &x, &b));
+    {
+      double *bv;
+      PetscCall(VecGetArray(x, &xv));
+      PetscCall(VecGetArray(b, &bv));
+      for (PetscInt zl = 0; zl < mg.nzl; zl++)
+        for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
+          const int ca = AxisCoordinate(&mg, zl, k);
+          xv[k]        = 1.0 - (ca + 0.5) / p->n[p->axis];
+          bv[k]        = ca == 0 ? p->gb : 0.0;
+        }
+      PetscCall(VecRestoreArray(x, &xv));
+      PetscCall(VecRestoreArray(b, &bv));
+    }
+    if (c->mg_bench) PetscCall(MGBench(&mg, A, pc, b, x));
+    PetscCall(Solve(c, b, x, res));
+    PetscCall(VecGetArray(x, &xv));
+    PetscCall(KSPDestroy(&c->ksp));
+    PetscCall(VecDestroy(&b));
+    PetscCall(MatDestroy(&A));
+    /* xv stays valid until x is destroyed below */
     for (PetscInt zl = 0; zl < mg.nzl; zl++)
       for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
-        const int ca = p->axis == 2 ? (int)(p->z0 + zl) : p->axis == 1 ? mg.pos[k] / mg.W - 1 : mg.pos[k] % mg.W - 1;
+        const int ca = AxisCoordinate(&mg, zl, k);
         if (ca == p->n[p->axis] - 1) flux[0] += p->gb * xv[k];
         if (ca == 0) flux[1] += p->gb * (1.0 - xv[k]);
       }
-    PetscCall(VecRestoreArrayRead(x, &xv));
+    PetscCall(VecRestoreArray(x, &xv));
+    PetscCall(VecDestroy(&x));
+    PetscCall(MGDestroy(&mg));
+    PetscFunctionReturn(0);
   }
-  PetscCall(KSPDestroy(&c->ksp));
-  PetscCall(VecDestroy(&x));
-  PetscCall(VecDestroy(&b));
-  PetscCall(MatDestroy(&A));
+  for (PetscInt zl = 0; zl < mg.nzl; zl++)
+    for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
+      const int ca = AxisCoordinate(&mg, zl, k);
+      if (ca == p->n[p->axis] - 1) flux[0] += p->gb * xv[k];
+      if (ca == 0) flux[1] += p->gb * (1.0 - xv[k]);
+    }
+  PetscCall(PetscFree(xv));
   PetscCall(MGDestroy(&mg));
   PetscFunctionReturn(0);
 }
@@ -1260,7 +1545,8 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
     }
   }
   res->seconds_setup += MPI_Wtime() - t0;
-  PetscCall(SolveAndReport(c, b, x, res));
+  PetscCall(SetUpSolver(c, res));
+  PetscCall(Solve(c, b, x, res));
   {
     const PetscScalar *q;
     PetscCall(VecGetArrayRead(x, &q));
@@ -1353,7 +1639,8 @@ static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivi
   PetscCall(KSPGetPC(c->ksp, &pc));
   PetscCall(PCSetType(pc, PCPFMG));
   res->seconds_setup += MPI_Wtime() - t0;
-  PetscCall(SolveAndReport(c, b, x, res));
+  PetscCall(SetUpSolver(c, res));
+  PetscCall(Solve(c, b, x, res));
   PetscCall(DMDAVecGetArrayRead(da, x, &xa));
   for (int zl = 0; zl < nzl; zl++)
     for (int y = 0; y < ny; y++)
@@ -1469,5 +1756,27 @@ PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t
   }
   res->seconds = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
+  PetscFunctionReturn(0);
+}
+
+/* The formula of docs/solver.md, per rank with V voxels (the largest slab, ghost planes included) and
+   U = f V unknowns: the components stage holds the mask and the component ids (5 V) and per-piece
+   tables (bounded by 16 bytes per unknown here); the multigrid setup the mask, the map, positions
+   and aggregates and the first coarse level being assembled (5 V + 37 U); the solve the map, positions
+   and aggregates, the coarse levels (about 0.22 U rows of 77 bytes, a third more for the coarser
+   levels) and CG's five vectors (4 V + 77 U). Fitted to the measured growth of the resident peak of
+   the driver (benchmarks/README.md) within 10% at 128^3 and 300^3. */
+PetscErrorCode PgConductivityEstimateBytes(PgGrid grid, double unknown_fraction, double *bytes_per_rank)
+{
+  ptrdiff_t nz_max = grid->nz_local;
+  double    V, U;
+
+  PetscFunctionBeginUser;
+  PetscCheck(unknown_fraction >= 0 && unknown_fraction <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: unknown fraction %g outside [0, 1]", unknown_fraction);
+  /* FFTW's blocks: no rank holds more than ceil(nz / ranks) planes (the caller's own slab is a lower bound) */
+  nz_max = PetscMax(nz_max, (grid->n[2] + grid->size - 1) / grid->size);
+  V      = (double)(grid->n[0] + 2) * (double)(grid->n[1] + 2) * (double)(nz_max + 2);
+  U      = unknown_fraction * (double)grid->n[0] * (double)grid->n[1] * (double)nz_max;
+  *bytes_per_rank = PetscMax(PetscMax(5 * V + 16 * U, 5 * V + 37 * U), 4 * V + 77 * U) + 16e6;
   PetscFunctionReturn(0);
 }

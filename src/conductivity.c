@@ -105,7 +105,7 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->grid           = grid;
   c->periodic_sides = periodic_sides;
   c->rtol           = rtol;
-  c->mg_coarse      = 2000;
+  c->mg_coarse      = 12000;
   c->mg_gamma       = 2;
   PetscCall(PetscOptionsGetEList(NULL, "cond_", "-method", CondMethods, 3, &method, &set));
   c->method = (CondMethod)method;
@@ -244,6 +244,7 @@ typedef struct { /* a coarse level: weighted graph Laplacian + Dirichlet diagona
   int32_t *rp, *col;      /* off-diagonal entries: -w */
   float   *w;
   int32_t *mid;           /* first entry of each row with a column above the row (ghosts included) */
+  int32_t *brow, nbrow;   /* the rows with ghost columns */
   double  *idiag, *bnd;   /* 1 / diagonal; bnd: the Dirichlet part of the diagonal (setup only) */
   int32_t *agg;           /* owned row -> row of the next level */
   int32_t *blk;           /* block of each row, (z nb[1] + y) nb[0] + x (setup only) */
@@ -327,68 +328,68 @@ static void FineApply(const MG *mg, const double *x, double *y)
   }
 }
 
-/* z = (D + L)^-1 r: forward Gauss-Seidel from zero, L the couplings to earlier unknowns of the slab */
-static void FineSmoothForward(const MG *mg, const double *r, double *z)
+/* r1[agg[j]] += w for a lower neighbour j < k (branch-free: otherwise 0 is added to r1[agg[k]]) */
+static inline void ScatterLower(double *r1, const int32_t *agg, int32_t j, int32_t k, double w)
 {
-  const PetscInt W = mg->W, PP = mg->PP;
-  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
-
-  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
-    const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
-    const double   czm = zl > 0 ? cz : 0.0;
-    const double  *bm  = zl > 0 ? z : mg->glo; /* the ghosts are not read (czm = 0) but the index stays in range */
-    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
-      FINE_NEIGHBOURS;
-      const int32_t kk = (int32_t)k;
-      const double  s  = cx * (NbLower(z, j0, kk) + NbLower(z, j1, kk)) + cy * (NbLower(z, j2, kk) + NbLower(z, j3, kk)) + czm * Nb(bm, j4);
-      z[k]             = (r[k] + s) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
-    }
-  }
+  const uint64_t lower = -(uint64_t)((uint32_t)j < (uint32_t)k);
+  union {
+    double   d;
+    uint64_t u;
+  } t;
+  t.d = w;
+  t.u &= lower;
+  r1[agg[(int32_t)(((uint32_t)j & (uint32_t)lower) | ((uint32_t)k & ~(uint32_t)lower))]] += t.d;
 }
 
-/* The same sweep with the CG update folded in (one pass instead of two): x += alpha p and r -= alpha q
-   just before r_k is used, z overwriting q (q_j for j < k is already z_j); returns sum r_k^2. */
-static double FineSmoothForwardUpdate(const MG *mg, double alpha, double *x, const double *pv, double *r, double *qz)
+/* The forward sweep of the cycle: z = (D + L)^-1 r, Gauss-Seidel from zero with L the couplings to
+   earlier unknowns of the slab, into qz. The residual r - A z = U z + G z (couplings to later unknowns
+   and to the ghosts) is restricted on the fly: each new z_k is scattered to the aggregates of its
+   earlier neighbours (U z, by symmetry); the ghost part is added after the halo (FineRestrictGhosts).
+   With `update` the CG update is folded in (one pass instead of two): x += alpha p and
+   r -= alpha q just before r_k is used (q_j for j < k is already z_j); returns sum r_k^2. */
+static inline double FineForward(const MG *mg, PetscBool update, double alpha, double *x, const double *pv, double *r, double *qz, double *r1)
 {
   const PetscInt W = mg->W, PP = mg->PP;
   const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
-  double         rr = 0;
+  const int32_t *agg = mg->agg;
+  double         rr  = 0;
 
   for (PetscInt zl = 0; zl < mg->nzl; zl++) {
     const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
     const double   czm = zl > 0 ? cz : 0.0;
-    const double  *bm  = zl > 0 ? qz : mg->glo;
+    const double  *bm  = zl > 0 ? qz : mg->glo; /* the ghosts are not read (czm = 0) but the index stays in range */
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
       FINE_NEIGHBOURS;
       const int32_t kk = (int32_t)k;
-      double        rk;
-      x[k] += alpha * pv[k];
-      rk   = r[k] - alpha * qz[k];
-      r[k] = rk;
-      rr += rk * rk;
-      qz[k] = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) + czm * Nb(bm, j4)) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+      double        rk = r[k], zk;
+      if (update) {
+        x[k] += alpha * pv[k];
+        rk   = rk - alpha * qz[k];
+        r[k] = rk;
+        rr += rk * rk;
+      }
+      zk    = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) + czm * Nb(bm, j4)) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+      qz[k] = zk;
+      ScatterLower(r1, agg, j0, kk, cx * zk);
+      ScatterLower(r1, agg, j1, kk, cx * zk);
+      ScatterLower(r1, agg, j2, kk, cy * zk);
+      ScatterLower(r1, agg, j3, kk, cy * zk);
+      ScatterLower(r1, agg, zl > 0 ? j4 : -1, kk, cz * zk);
     }
   }
   return rr;
 }
 
-/* After FineSmoothForward, r - A z = U z + G z: the couplings to later unknowns of the slab and to the
-   ghosts (exchanged). Restricted to level 1 on the fly: r1[agg[k]] += (r - A z)_k. */
-static void FineRestrictResidual(const MG *mg, const double *z, double *r1)
+/* The ghost part of the restricted residual: the boundary planes' couplings to the neighbours' planes
+   (z exchanged). */
+static void FineRestrictGhosts(const MG *mg, double *r1)
 {
-  const PetscInt W = mg->W, PP = mg->PP;
-  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
-
-  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
-    const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
-    const double   czm = zl == 0 ? cz : 0.0;
-    const double  *bm  = zl == 0 ? mg->glo : z; /* read but not used (czm = 0) above the first plane */
-    const double  *bp  = zl < mg->nzl - 1 ? z : mg->ghi;
-    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
-      FINE_NEIGHBOURS;
-      const int32_t kk = (int32_t)k;
-      r1[mg->agg[k]] += cx * (NbUpper(z, j0, kk) + NbUpper(z, j1, kk)) + cy * (NbUpper(z, j2, kk) + NbUpper(z, j3, kk)) + czm * Nb(bm, j4) + cz * Nb(bp, j5);
-    }
+  const PetscInt PP = mg->PP;
+  for (int side = 0; side < 2; side++) {
+    const PetscInt zl = side == 0 ? 0 : mg->nzl - 1;
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP + (side == 0 ? -PP : PP);
+    const double  *g  = side == 0 ? mg->glo : mg->ghi;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) r1[mg->agg[k]] += mg->cf[2] * Nb(g, m[mg->pos[k]]);
   }
 }
 
@@ -488,17 +489,18 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
     PetscFunctionReturn(0);
   }
   N = &mg->lev[l + 1];
-  for (PetscInt k = 0; k < L->n; k++) { /* forward Gauss-Seidel from zero */
-    double s = 0;
+  PetscCall(PetscArrayzero(N->r, N->n));
+  for (PetscInt k = 0; k < L->n; k++) { /* forward Gauss-Seidel from zero; U z restricted by scattering z_k (symmetric weights) */
+    double s = 0, zk;
     for (int32_t e = L->rp[k]; e < L->mid[k]; e++) s += L->w[e] * L->z[L->col[e]];
-    L->z[k] = (L->r[k] + s) * L->idiag[k];
+    zk      = (L->r[k] + s) * L->idiag[k];
+    L->z[k] = zk;
+    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) N->r[L->agg[L->col[e]]] += L->w[e] * zk;
   }
   PetscCall(CoarseHalo(mg, L));
-  PetscCall(PetscArrayzero(N->r, N->n));
-  for (PetscInt k = 0; k < L->n; k++) { /* the residual U z + G z, restricted */
-    double t = 0;
-    for (int32_t e = L->mid[k]; e < L->rp[k + 1]; e++) t += L->w[e] * L->z[L->col[e]];
-    N->r[L->agg[k]] += t;
+  for (PetscInt i = 0; i < L->nbrow; i++) { /* G z: the rows with ghost columns */
+    const int32_t k = L->brow[i];
+    for (int32_t e = L->rp[k + 1] - 1; e >= L->rp[k] && L->col[e] >= L->n; e--) N->r[L->agg[k]] += L->w[e] * L->z[L->col[e]];
   }
   PetscCall(CoarseSolve(mg, l + 1));
   for (PetscInt k = 0; k < L->n; k++) L->z[k] += N->z[L->agg[k]];
@@ -544,8 +546,7 @@ static PetscErrorCode FineCoarseCorrection(MG *mg, double *z)
 
   PetscFunctionBeginUser;
   PetscCall(FineHalo(mg, z));
-  PetscCall(PetscArrayzero(L1->r, L1->n));
-  FineRestrictResidual(mg, z, L1->r);
+  FineRestrictGhosts(mg, L1->r);
   PetscCall(CoarseSolve(mg, 1));
   for (PetscInt k = 0; k < mg->n; k++) z[k] += L1->z[mg->agg[k]];
   PetscCall(FineHalo(mg, z));
@@ -563,7 +564,8 @@ static PetscErrorCode MGApply(PC pc, Vec rv, Vec zv)
   PetscCall(PCShellGetContext(pc, &mg));
   PetscCall(VecGetArrayRead(rv, &r));
   PetscCall(VecGetArray(zv, &z));
-  FineSmoothForward(mg, r, z);
+  PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
+  (void)FineForward(mg, PETSC_FALSE, 0.0, NULL, NULL, (double *)r, z, mg->lev[1].r);
   PetscCall(FineCoarseCorrection(mg, z));
   FineSmoothBackward(mg, r, z);
   PetscCall(VecRestoreArrayRead(rv, &r));
@@ -815,17 +817,37 @@ static PetscErrorCode RowsFinish(Rows *R, Level *N, const int32_t *rp)
   PetscCall(PetscMalloc3(N->n + 1, &N->rp, PetscMax(R->nnz, 1), &N->col, PetscMax(R->nnz, 1), &N->w));
   PetscCall(PetscMalloc2(PetscMax(N->n, 1), &N->idiag, PetscMax(N->n, 1), &N->mid));
   for (PetscInt ci = 0; ci <= N->n; ci++) N->rp[ci] = rp[ci];
+  N->nbrow = 0;
   for (PetscInt ci = 0; ci < N->n; ci++) {
-    double d = N->bnd[ci];
     SortRow(R->col + rp[ci], R->w + rp[ci], (size_t)(rp[ci + 1] - rp[ci]));
     for (int32_t e = rp[ci]; e < rp[ci + 1]; e++) {
       N->col[e] = R->col[e];
       N->w[e]   = (float)R->w[e];
-      d += (double)N->w[e];
     }
-    N->idiag[ci] = 1.0 / d;
-    N->mid[ci]   = rp[ci];
+    N->mid[ci] = rp[ci];
     while (N->mid[ci] < rp[ci + 1] && N->col[N->mid[ci]] < ci) N->mid[ci]++;
+    if (rp[ci + 1] > rp[ci] && N->col[rp[ci + 1] - 1] >= N->n) N->nbrow++;
+  }
+  /* exactly symmetric weights (the two sums of a pair may round differently): the smoothers restrict
+     U z by scattering with the lower entries */
+  for (PetscInt ci = 0; ci < N->n; ci++)
+    for (int32_t e = rp[ci]; e < N->mid[ci]; e++) {
+      const int32_t j = N->col[e];
+      int32_t       lo = N->mid[j], hi = rp[j + 1] - 1;
+      while (lo < hi) {
+        const int32_t m = (lo + hi) / 2;
+        if (N->col[m] < ci) lo = m + 1;
+        else hi = m;
+      }
+      if (lo < rp[j + 1] && N->col[lo] == ci) N->w[lo] = N->w[e];
+    }
+  PetscCall(PetscMalloc1(PetscMax(N->nbrow, 1), &N->brow));
+  N->nbrow = 0;
+  for (PetscInt ci = 0; ci < N->n; ci++) {
+    double d = N->bnd[ci];
+    for (int32_t e = rp[ci]; e < rp[ci + 1]; e++) d += (double)N->w[e];
+    N->idiag[ci] = 1.0 / d;
+    if (rp[ci + 1] > rp[ci] && N->col[rp[ci + 1] - 1] >= N->n) N->brow[N->nbrow++] = (int32_t)ci;
   }
   PetscCall(PetscFree(R->col));
   PetscCall(PetscFree(R->w));
@@ -1169,6 +1191,7 @@ static PetscErrorCode MGDestroy(MG *mg)
     Level *L = &mg->lev[l];
     PetscCall(PetscFree3(L->rp, L->col, L->w));
     PetscCall(PetscFree2(L->idiag, L->mid));
+    PetscCall(PetscFree(L->brow));
     PetscCall(PetscFree(L->bnd));
     PetscCall(PetscFree(L->slo));
     PetscCall(PetscFree(L->shi));
@@ -1296,7 +1319,8 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   tol = PetscMax(c->rtol * PetscSqrtReal(bb), 1e-50);
   for (;;) {
     /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
-    sums[0] = FineSmoothForwardUpdate(mg, alpha, x, pv, r, q);
+    PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
+    sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
     PetscCall(FineCoarseCorrection(mg, q));
     sums[1] = FineSmoothBackwardDot(mg, r, q);
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, c->sub));

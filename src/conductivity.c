@@ -78,7 +78,13 @@ struct PgConductivity_private {
   PetscBool  mg_ksp;    /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
   int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
   KSP        ksp;
+  struct {
+    void  *p;
+    size_t bytes;
+  } work[7]; /* the multigrid's largest arrays, kept across problems (fresh pages are slow to touch) */
 };
+
+enum { WORK_MAP, WORK_POS, WORK_AGG, WORK_X, WORK_R, WORK_P, WORK_Q };
 
 /* One conduction problem: the unknowns and the discretisation. */
 typedef struct {
@@ -137,6 +143,7 @@ PetscErrorCode PgConductivityDestroy(PgConductivity *cond)
   if (!c) PetscFunctionReturn(0);
   PetscCall(KSPDestroy(&c->ksp));
   if (c->sub != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&c->sub));
+  for (int i = 0; i < 7; i++) PetscCall(PetscFree(c->work[i].p));
   PetscCall(PetscFree(*cond));
   PetscFunctionReturn(0);
 }
@@ -232,6 +239,20 @@ static PetscErrorCode MallocHuge(size_t bytes, void *ptr)
     if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
   }
 #endif
+  PetscFunctionReturn(0);
+}
+
+/* Work array `slot` of at least `bytes`, kept in the object for the next problem (the conduction
+   problems of one volume have similar sizes: the phases and axes of a realization). */
+static PetscErrorCode WorkGet(PgConductivity c, int slot, size_t bytes, void *ptr)
+{
+  PetscFunctionBeginUser;
+  if (c->work[slot].bytes < bytes) {
+    PetscCall(PetscFree(c->work[slot].p));
+    PetscCall(MallocHuge(bytes, &c->work[slot].p));
+    c->work[slot].bytes = bytes;
+  }
+  *(void **)ptr = c->work[slot].p;
   PetscFunctionReturn(0);
 }
 
@@ -627,9 +648,9 @@ static PetscErrorCode FineSetUp(MG *mg)
     mg->D[code]  = mg->cf[0] * (code % 3) + mg->cf[1] * (code / 3 % 3) + mg->cf[2] * (code / 9 % 3) + mg->gb * (code / 27);
     mg->iD[code] = mg->D[code] > 0 ? 1.0 / mg->D[code] : 0.0;
   }
-  PetscCall(MallocHuge(sizeof(int32_t) * (size_t)PP * (size_t)(nzl + 2), &mg->map));
-  PetscCall(MallocHuge(sizeof(int32_t) * (size_t)mg->n, &mg->pos));
-  PetscCall(MallocHuge(sizeof(int32_t) * (size_t)mg->n, &mg->agg));
+  PetscCall(WorkGet(mg->c, WORK_MAP, sizeof(int32_t) * (size_t)PP * (size_t)(nzl + 2), &mg->map));
+  PetscCall(WorkGet(mg->c, WORK_POS, sizeof(int32_t) * (size_t)mg->n, &mg->pos));
+  PetscCall(WorkGet(mg->c, WORK_AGG, sizeof(int32_t) * (size_t)mg->n, &mg->agg));
   PetscCall(PetscMalloc1(nzl + 1, &mg->pstart));
   map = mg->map;
   for (size_t i = 0; i < (size_t)PP * (size_t)(nzl + 2); i++) map[i] = -1;
@@ -743,7 +764,7 @@ static inline int FineBlock(const MG *mg, int bx, int by, int bz, int32_t k8[8],
 /* Accumulates the entries of CSR rows one row at a time. */
 typedef struct {
   int32_t *col, *where;
-  double  *w;
+  float   *w;
   size_t   nnz, cap;
 } Rows;
 
@@ -766,7 +787,7 @@ static PetscErrorCode RowsReserve(Rows *R, size_t extra)
   if (R->nnz + extra > R->cap) {
     const size_t cap = PetscMax(2 * R->cap, R->nnz + extra);
     int32_t     *col;
-    double      *w;
+    float       *w;
     PetscCheck(cap < (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level has more than 2^31 entries on one rank");
     PetscCall(PetscMalloc1(cap, &col));
     PetscCall(PetscMalloc1(cap, &w));
@@ -782,7 +803,7 @@ static PetscErrorCode RowsReserve(Rows *R, size_t extra)
 }
 
 /* Adds w to entry J of the row that starts at rowstart. */
-static inline void RowsAdd(Rows *R, size_t rowstart, int32_t J, double w)
+static inline void RowsAdd(Rows *R, size_t rowstart, int32_t J, float w)
 {
   const int32_t at = R->where[J];
 
@@ -797,12 +818,12 @@ static inline void RowsAdd(Rows *R, size_t rowstart, int32_t J, double w)
 }
 
 /* Sorts a row's entries by column (the smoothers split lower / upper by the column order). */
-static void SortRow(int32_t *col, double *w, size_t n)
+static void SortRow(int32_t *col, float *w, size_t n)
 {
   for (size_t a = 1; a < n; a++)
     for (size_t b = a; b > 0 && col[b - 1] > col[b]; b--) {
       int32_t tc = col[b];
-      double  tw = w[b];
+      float   tw = w[b];
       col[b]     = col[b - 1];
       w[b]       = w[b - 1];
       col[b - 1] = tc;
@@ -811,19 +832,17 @@ static void SortRow(int32_t *col, double *w, size_t n)
 }
 
 /* Stores the finished rows in the level: single-precision weights, the diagonal summed from them. */
-static PetscErrorCode RowsFinish(Rows *R, Level *N, const int32_t *rp)
+static PetscErrorCode RowsFinish(Rows *R, Level *N, int32_t *rp)
 {
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc3(N->n + 1, &N->rp, PetscMax(R->nnz, 1), &N->col, PetscMax(R->nnz, 1), &N->w));
+  N->rp  = rp; /* the rows become the level's: no copy */
+  N->col = R->col;
+  N->w   = R->w;
+  PetscCall(PetscFree(R->where));
   PetscCall(PetscMalloc2(PetscMax(N->n, 1), &N->idiag, PetscMax(N->n, 1), &N->mid));
-  for (PetscInt ci = 0; ci <= N->n; ci++) N->rp[ci] = rp[ci];
   N->nbrow = 0;
   for (PetscInt ci = 0; ci < N->n; ci++) {
-    SortRow(R->col + rp[ci], R->w + rp[ci], (size_t)(rp[ci + 1] - rp[ci]));
-    for (int32_t e = rp[ci]; e < rp[ci + 1]; e++) {
-      N->col[e] = R->col[e];
-      N->w[e]   = (float)R->w[e];
-    }
+    SortRow(N->col + rp[ci], N->w + rp[ci], (size_t)(rp[ci + 1] - rp[ci]));
     N->mid[ci] = rp[ci];
     while (N->mid[ci] < rp[ci + 1] && N->col[N->mid[ci]] < ci) N->mid[ci]++;
     if (rp[ci + 1] > rp[ci] && N->col[rp[ci + 1] - 1] >= N->n) N->nbrow++;
@@ -849,9 +868,6 @@ static PetscErrorCode RowsFinish(Rows *R, Level *N, const int32_t *rp)
     N->idiag[ci] = 1.0 / d;
     if (rp[ci + 1] > rp[ci] && N->col[rp[ci + 1] - 1] >= N->n) N->brow[N->nbrow++] = (int32_t)ci;
   }
-  PetscCall(PetscFree(R->col));
-  PetscCall(PetscFree(R->w));
-  PetscCall(PetscFree(R->where));
   PetscFunctionReturn(0);
 }
 
@@ -973,7 +989,7 @@ static PetscErrorCode FineCoarsen(MG *mg)
                 if (d == 4 && zl8[v] == 0) J = gslot[j];
                 else if (d == 5 && zl8[v] == p->nzl - 1) J = gslot[mg->nlo + j];
                 else J = mg->agg[j];
-                if (J != a) RowsAdd(&R, start, J, mg->cf[d / 2] * ia);
+                if (J != a) RowsAdd(&R, start, J, (float)(mg->cf[d / 2] * ia));
               }
             }
             N->bnd[ci]  = bnd * ia;
@@ -982,7 +998,6 @@ static PetscErrorCode FineCoarsen(MG *mg)
         }
   }
   PetscCall(RowsFinish(&R, N, rp));
-  PetscCall(PetscFree(rp));
   PetscCall(PetscFree(gslot));
   PetscFunctionReturn(0);
 }
@@ -1059,7 +1074,8 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   for (PetscInt i = 0; i < L->nshi; i++) asend[L->nslo + i] = L->agg[L->shi[i]];
   PetscCall(NextGhosts(mg, N, asend, L->nslo, asend + L->nslo, L->nshi, L->nlo, L->nhi, gslot));
   /* members of each aggregate, then the rows */
-  PetscCall(PetscMalloc3(n1 + 1, &memptr, PetscMax(L->n, 1), &mem, n1 + 1, &rp));
+  PetscCall(PetscMalloc2(n1 + 1, &memptr, PetscMax(L->n, 1), &mem));
+  PetscCall(PetscMalloc1(n1 + 1, &rp));
   for (PetscInt ci = 0; ci <= n1; ci++) memptr[ci] = 0;
   for (PetscInt k = 0; k < L->n; k++) memptr[L->agg[k] + 1]++;
   for (PetscInt ci = 0; ci < n1; ci++) memptr[ci + 1] += memptr[ci];
@@ -1081,14 +1097,14 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
       for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
         const int32_t j = L->col[e], J = j < L->n ? L->agg[j] : gslot[j - L->n];
         if (J == ci) continue;
-        RowsAdd(&R, start, J, (double)L->w[e] * ia);
+        RowsAdd(&R, start, J, (float)(L->w[e] * ia));
       }
     }
     N->bnd[ci] = bnd * ia;
     rp[ci + 1] = (int32_t)R.nnz;
   }
   PetscCall(RowsFinish(&R, N, rp));
-  PetscCall(PetscFree3(memptr, mem, rp));
+  PetscCall(PetscFree2(memptr, mem));
   PetscCall(PetscFree2(asend, gslot));
   PetscFunctionReturn(0);
 }
@@ -1189,7 +1205,9 @@ static PetscErrorCode MGDestroy(MG *mg)
   PetscFunctionBeginUser;
   for (int l = 1; l < mg->nlev; l++) {
     Level *L = &mg->lev[l];
-    PetscCall(PetscFree3(L->rp, L->col, L->w));
+    PetscCall(PetscFree(L->rp));
+    PetscCall(PetscFree(L->col));
+    PetscCall(PetscFree(L->w));
     PetscCall(PetscFree2(L->idiag, L->mid));
     PetscCall(PetscFree(L->brow));
     PetscCall(PetscFree(L->bnd));
@@ -1200,10 +1218,7 @@ static PetscErrorCode MGDestroy(MG *mg)
     PetscCall(PetscFree3(L->r, L->z, L->sbuf));
     PetscCall(PetscFree(L->z0));
   }
-  PetscCall(PetscFree(mg->map));
-  PetscCall(PetscFree(mg->pos));
-  PetscCall(PetscFree(mg->agg));
-  PetscCall(PetscFree(mg->pstart));
+  PetscCall(PetscFree(mg->pstart)); /* map, pos, agg: the object's work arrays */
   PetscCall(PetscFree2(mg->glo, mg->ghi));
   PetscCall(KSPDestroy(&mg->kc));
   PetscCall(VecDestroy(&mg->cb));
@@ -1302,9 +1317,9 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-ksp_max_it", &maxit, NULL));
   PetscCall(PetscOptionsHasName(NULL, "cond_", "-ksp_monitor", &monitor));
-  PetscCall(MallocHuge(sizeof(double) * (size_t)n, &r));
-  PetscCall(MallocHuge(sizeof(double) * (size_t)n, &pv));
-  PetscCall(MallocHuge(sizeof(double) * (size_t)n, &q));
+  PetscCall(WorkGet(c, WORK_R, sizeof(double) * (size_t)n, &r));
+  PetscCall(WorkGet(c, WORK_P, sizeof(double) * (size_t)n, &pv));
+  PetscCall(WorkGet(c, WORK_Q, sizeof(double) * (size_t)n, &q));
   /* r = b - A x; b = gb on the inlet face */
   PetscCall(FineHalo(mg, x));
   FineApply(mg, x, r);
@@ -1361,9 +1376,6 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   res->iterations = it;
   res->reason     = reason;
   res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
-  PetscCall(PetscFree(r));
-  PetscCall(PetscFree(pv));
-  PetscCall(PetscFree(q));
   PetscFunctionReturn(0);
 }
 
@@ -1381,7 +1393,7 @@ static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult
   if (c->mg_view) PetscCall(ViewPeak(c, "after the hierarchy"));
   res->seconds_setup += MPI_Wtime() - t0;
   if (!c->mg_ksp) {
-    PetscCall(MallocHuge(sizeof(double) * (size_t)mg.n, &xv));
+    PetscCall(WorkGet(c, WORK_X, sizeof(double) * (size_t)mg.n, &xv));
     for (PetscInt zl = 0; zl < mg.nzl; zl++)
       for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) xv[k] = 1.0 - (AxisCoordinate(&mg, zl, k) + 0.5) / p->n[p->axis]; /* the linear profile: the initial guess */
     t0 = MPI_Wtime();
@@ -1443,7 +1455,6 @@ static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult
       if (ca == p->n[p->axis] - 1) flux[0] += p->gb * xv[k];
       if (ca == 0) flux[1] += p->gb * (1.0 - xv[k]);
     }
-  PetscCall(PetscFree(xv));
   PetscCall(MGDestroy(&mg));
   PetscFunctionReturn(0);
 }

@@ -71,6 +71,7 @@ struct PgConductivity_private {
   double     mg_alpha;  /* coarse operator P^T A P / alpha */
   double     mg_theta;  /* aggregate only along couplings >= theta x the rows' largest */
   PetscInt   mg_coarse; /* the coarsest level has at most this many unknowns (if coarsening gets there) */
+  PetscInt   mg_replicate; /* levels of at most this many unknowns are held by every rank */
   PetscInt   mg_gamma;  /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
   PetscInt   mg_wlevels; /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
   PetscBool  mg_view;   /* print the hierarchy */
@@ -112,12 +113,14 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->periodic_sides = periodic_sides;
   c->rtol           = rtol;
   c->mg_coarse      = 12000;
+  c->mg_replicate   = 150000;
   c->mg_gamma       = 2;
   PetscCall(PetscOptionsGetEList(NULL, "cond_", "-method", CondMethods, 3, &method, &set));
   c->method = (CondMethod)method;
   PetscCall(PetscOptionsGetReal(NULL, "cond_", "-mg_alpha", &alpha, NULL));
   PetscCall(PetscOptionsGetReal(NULL, "cond_", "-mg_theta", &theta, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_coarse", &c->mg_coarse, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_replicate", &c->mg_replicate, NULL));
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_view", &c->mg_view, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_bench", &c->mg_bench, NULL));
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_ksp", &c->mg_ksp, NULL));
@@ -268,8 +271,13 @@ typedef struct { /* a coarse level: weighted graph Laplacian + Dirichlet diagona
   int32_t *brow, nbrow;   /* the rows with ghost columns */
   double  *idiag, *bnd;   /* 1 / diagonal; bnd: the Dirichlet part of the diagonal (setup only) */
   int32_t *agg;           /* owned row -> row of the next level */
-  int32_t *blk;           /* block of each row, (z nb[1] + y) nb[0] + x (setup only) */
-  int      nb[3];         /* the level's block grid on this rank */
+  int32_t *blk;           /* block of each row: goff[group] + (z nb[1] + y) nb[0] + x in its group's grid (setup only) */
+  int      ngrp;          /* block grids: 1 (this rank's slab) on a distributed level, one per group of slabs when replicated */
+  int     (*gnb)[3];      /* each group's block grid */
+  int64_t *goff;          /* first block of each group, ngrp + 1 */
+  int32_t *grp;           /* replicated: the group of each row (setup only) */
+  PetscBool replicated;   /* every rank holds the whole level (no ghosts, no communication) */
+  int     *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
   double  *r, *z, *sbuf;  /* z: n + nlo + nhi */
   double  *z0;            /* W-cycle: the first cycle's result */
 } Level;
@@ -474,6 +482,7 @@ static double FineApplyDot(const MG *mg, const double *x, double *y)
 static PetscErrorCode CoarseHalo(MG *mg, Level *L)
 {
   PetscFunctionBeginUser;
+  if (L->replicated) PetscFunctionReturn(0); /* no ghosts */
   for (PetscInt i = 0; i < L->nslo; i++) L->sbuf[i] = L->z[L->slo[i]];
   for (PetscInt i = 0; i < L->nshi; i++) L->sbuf[L->nslo + i] = L->z[L->shi[i]];
   PetscCall(Exchange(mg->c, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo, L->z + L->n + L->nlo, L->nhi));
@@ -488,7 +497,8 @@ static PetscErrorCode CoarsestSolve(MG *mg)
 
   PetscFunctionBeginUser;
   PetscCall(VecGetArray(mg->cb, &b));
-  PetscCallMPI(MPI_Allgatherv(L->r, (int)L->n, MPI_DOUBLE, b, mg->ccount, mg->cdispl, MPI_DOUBLE, mg->c->sub));
+  if (L->replicated) PetscCall(PetscArraycpy(b, L->r, L->n));
+  else PetscCallMPI(MPI_Allgatherv(L->r, (int)L->n, MPI_DOUBLE, b, mg->ccount, mg->cdispl, MPI_DOUBLE, mg->c->sub));
   PetscCall(VecRestoreArray(mg->cb, &b));
   PetscCall(KSPSolve(mg->kc, mg->cb, mg->cx));
   PetscCall(VecGetArrayRead(mg->cx, &x));
@@ -541,6 +551,7 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
   Level *L = &mg->lev[l];
 
   PetscFunctionBeginUser;
+  if (L->rcount) PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, L->r, L->rcount, L->rdispl, MPI_DOUBLE, mg->c->sub)); /* the first replicated level */
   PetscCall(CoarseCycle(mg, l));
   if (l == mg->nlev - 1) PetscFunctionReturn(0);
   for (PetscInt g = 1; g < (l <= mg->c->mg_wlevels ? mg->c->mg_gamma : 1); g++) {
@@ -920,6 +931,21 @@ static PetscErrorCode NextGhosts(MG *mg, Level *N, const int32_t *asend_lo, Pets
   PetscFunctionReturn(0);
 }
 
+/* One block grid per group: gnb and the offsets of the groups' blocks. */
+static PetscErrorCode LevelGroups(Level *L, int ngrp, const int (*gnb)[3])
+{
+  PetscFunctionBeginUser;
+  L->ngrp = ngrp;
+  PetscCall(PetscMalloc2(ngrp, &L->gnb, ngrp + 1, &L->goff));
+  L->goff[0] = 0;
+  for (int g = 0; g < ngrp; g++) {
+    for (int e = 0; e < 3; e++) L->gnb[g][e] = gnb[g][e];
+    L->goff[g + 1] = L->goff[g] + (int64_t)gnb[g][0] * gnb[g][1] * gnb[g][2];
+  }
+  PetscCheck(L->goff[ngrp] < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: too many blocks on one rank");
+  PetscFunctionReturn(0);
+}
+
 /* Level 1 from the fine level: aggregates of the 2x2x2 voxel blocks, ghosts, Galerkin rows / alpha. */
 static PetscErrorCode FineCoarsen(MG *mg)
 {
@@ -937,10 +963,8 @@ static PetscErrorCode FineCoarsen(MG *mg)
   BlockTable     T;
 
   PetscFunctionBeginUser;
-  for (int e = 0; e < 3; e++) {
-    strong[e] = mg->cf[e] >= mg->c->mg_theta * cmax ? PETSC_TRUE : PETSC_FALSE;
-    N->nb[e]  = nb[e];
-  }
+  for (int e = 0; e < 3; e++) strong[e] = mg->cf[e] >= mg->c->mg_theta * cmax ? PETSC_TRUE : PETSC_FALSE;
+  PetscCall(LevelGroups(N, 1, (const int(*)[3]) & nb));
   BlockTableFill(&T, strong);
   /* aggregates, in block order; at most 4 per block (a 2x2x2 checkerboard) and one per unknown */
   PetscCall(PetscMalloc1(PetscMax(PetscMin((int64_t)mg->n, 4 * (int64_t)nb[0] * nb[1] * nb[2]), 1), &N->blk));
@@ -1014,18 +1038,32 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   Rows     R;
 
   PetscFunctionBeginUser;
-  for (int e = 0; e < 3; e++) N->nb[e] = (L->nb[e] + 1) / 2;
-  nblocks = (int64_t)N->nb[0] * N->nb[1] * N->nb[2];
-  PetscCheck(nblocks < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: too many blocks on one rank");
-  PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1), &slot, PetscMax(L->n, 1), &maxw));
-  /* counting sort of the rows by parent block (stable: members in increasing order) */
-  for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
-  for (PetscInt k = 0; k < L->n; k++) {
-    const int32_t b = L->blk[k], bx = b % L->nb[0], by = b / L->nb[0] % L->nb[1], bz = b / L->nb[0] / L->nb[1];
-    pb[k]           = (int32_t)(((int64_t)(bz / 2) * N->nb[1] + by / 2) * N->nb[0] + bx / 2);
-    cnt[pb[k] + 1]++;
-    maxw[k] = 0;
-    for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) maxw[k] = PetscMax(maxw[k], L->w[e]);
+  /* the parent grids: halved; on a replicated level whose slabs are single blocks, pairs of groups merge */
+  {
+    PetscBool merge = L->replicated;
+    int(*ngnb)[3];
+    int ng;
+    for (int g = 0; g < L->ngrp; g++) merge = merge && L->gnb[g][0] == 1 && L->gnb[g][1] == 1 && L->gnb[g][2] == 1 ? PETSC_TRUE : PETSC_FALSE;
+    ng = merge ? (L->ngrp + 1) / 2 : L->ngrp;
+    PetscCall(PetscMalloc1(ng, &ngnb));
+    for (int g = 0; g < ng; g++)
+      for (int e = 0; e < 3; e++) ngnb[g][e] = merge ? 1 : (L->gnb[g][e] + 1) / 2;
+    PetscCall(LevelGroups(N, ng, (const int(*)[3])ngnb));
+    PetscCall(PetscFree(ngnb));
+    nblocks = N->goff[ng];
+    PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1), &slot, PetscMax(L->n, 1), &maxw));
+    /* counting sort of the rows by parent block (stable: members in increasing order) */
+    for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
+    for (PetscInt k = 0; k < L->n; k++) {
+      const int     g = L->replicated ? L->grp[k] : 0, G = merge ? g / 2 : g;
+      const int    *nb = L->gnb[g], *pnb = N->gnb[G];
+      const int64_t b = L->blk[k] - L->goff[g];
+      const int     bx = (int)(b % nb[0]), by = (int)(b / nb[0] % nb[1]), bz = (int)(b / nb[0] / nb[1]);
+      pb[k]            = (int32_t)(N->goff[G] + (merge ? 0 : ((int64_t)(bz / 2) * pnb[1] + by / 2) * pnb[0] + bx / 2));
+      cnt[pb[k] + 1]++;
+      maxw[k] = 0;
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) maxw[k] = PetscMax(maxw[k], L->w[e]);
+    }
   }
   for (int64_t b = 0; b < nblocks; b++) {
     maxmembers = PetscMax(maxmembers, cnt[b + 1]);
@@ -1062,17 +1100,25 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
       L->agg[m[i]] = a == i ? (int32_t)n1++ : L->agg[m[a]];
     }
   }
-  N->n = n1;
+  N->n          = n1;
+  N->replicated = L->replicated;
   PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->blk));
-  for (int64_t b = 0; b < nblocks; b++)
-    for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) N->blk[L->agg[order[i]]] = (int32_t)b;
+  if (N->replicated) PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->grp));
+  for (int G = 0, b = 0; G < N->ngrp; G++)
+    for (; b < N->goff[G + 1]; b++)
+      for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) {
+        N->blk[L->agg[order[i]]] = (int32_t)b;
+        if (N->replicated) N->grp[L->agg[order[i]]] = G;
+      }
   PetscCall(PetscFree(par));
   PetscCall(PetscFree5(pb, cnt, order, slot, maxw));
   /* ghosts */
   PetscCall(PetscMalloc2(PetscMax(L->nslo + L->nshi, 1), &asend, PetscMax(L->nlo + L->nhi, 1), &gslot));
-  for (PetscInt i = 0; i < L->nslo; i++) asend[i] = L->agg[L->slo[i]];
-  for (PetscInt i = 0; i < L->nshi; i++) asend[L->nslo + i] = L->agg[L->shi[i]];
-  PetscCall(NextGhosts(mg, N, asend, L->nslo, asend + L->nslo, L->nshi, L->nlo, L->nhi, gslot));
+  if (!L->replicated) {
+    for (PetscInt i = 0; i < L->nslo; i++) asend[i] = L->agg[L->slo[i]];
+    for (PetscInt i = 0; i < L->nshi; i++) asend[L->nslo + i] = L->agg[L->shi[i]];
+    PetscCall(NextGhosts(mg, N, asend, L->nslo, asend + L->nslo, L->nshi, L->nlo, L->nhi, gslot));
+  }
   /* members of each aggregate, then the rows */
   PetscCall(PetscMalloc2(n1 + 1, &memptr, PetscMax(L->n, 1), &mem));
   PetscCall(PetscMalloc1(n1 + 1, &rp));
@@ -1109,6 +1155,117 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   PetscFunctionReturn(0);
 }
 
+/* Level l gathered on every rank (global numbering: the ranks' rows in order): from here on the
+   cycle is computed redundantly, without communication but one gather of the restricted residual per
+   visit of level l. The deep levels of a W-cycle are visited often and are small; distributed,
+   each visit costs a few halo exchanges, i.e. synchronisations of the ranks. The previous level's
+   aggregates are renumbered into the global rows by the caller (+ own_off). */
+static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
+{
+  PgConductivity c = mg->c;
+  Level         *L = &mg->lev[l];
+  int            size, rank;
+  PetscInt       off = 0, ntot = 0, nloc = L->n;
+  int64_t       *ids, *sbuf;
+  int           *cnt, *dsp, *ecnt, *edsp, ne = (int)L->rp[L->n], (*gnb)[3];
+  int32_t       *rlen, *glen, *gcol, *mcol, *rp, *grp, *gblk, *blk;
+  float         *gw;
+  double        *gbnd;
+  Rows           R;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
+  PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (rank == 0) off = 0;
+  PetscCallMPI(MPI_Allreduce(&nloc, &ntot, 1, MPIU_INT, MPI_SUM, c->sub));
+  /* global numbers of the owned rows and of the ghost slots */
+  PetscCall(PetscMalloc2(PetscMax(L->n + L->nlo + L->nhi, 1), &ids, PetscMax(L->nslo + L->nshi, 1), &sbuf));
+  for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
+  for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
+  for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
+  PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  /* every rank's rows, columns in global numbers, block grids */
+  PetscCall(PetscMalloc4(size, &cnt, size + 1, &dsp, size, &ecnt, size + 1, &edsp));
+  PetscCall(PetscMalloc1(size, &gnb));
+  {
+    int nl = (int)L->n;
+    PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, cnt, 1, MPI_INT, c->sub));
+    PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecnt, 1, MPI_INT, c->sub));
+    PetscCallMPI(MPI_Allgather(L->gnb[0], 3, MPI_INT, gnb, 3, MPI_INT, c->sub));
+  }
+  dsp[0] = edsp[0] = 0;
+  for (int r = 0; r < size; r++) {
+    dsp[r + 1]  = dsp[r] + cnt[r];
+    edsp[r + 1] = edsp[r] + ecnt[r];
+  }
+  PetscCall(PetscMalloc3(PetscMax(L->n, 1), &rlen, PetscMax(ne, 1), &mcol, PetscMax(L->n, 1), &blk));
+  for (PetscInt i = 0; i < L->n; i++) {
+    rlen[i] = L->rp[i + 1] - L->rp[i];
+    blk[i]  = L->blk[i] - (int32_t)L->goff[0];
+  }
+  for (int e = 0; e < ne; e++) mcol[e] = (int32_t)ids[L->col[e]];
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &glen));
+  PetscCall(PetscMalloc1(PetscMax(edsp[size], 1), &gcol));
+  PetscCall(PetscMalloc1(PetscMax(edsp[size], 1), &gw));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &gbnd));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &gblk));
+  PetscCallMPI(MPI_Allgatherv(rlen, (int)L->n, MPI_INT32_T, glen, cnt, dsp, MPI_INT32_T, c->sub));
+  PetscCallMPI(MPI_Allgatherv(blk, (int)L->n, MPI_INT32_T, gblk, cnt, dsp, MPI_INT32_T, c->sub));
+  PetscCallMPI(MPI_Allgatherv(L->bnd, (int)L->n, MPI_DOUBLE, gbnd, cnt, dsp, MPI_DOUBLE, c->sub));
+  PetscCallMPI(MPI_Allgatherv(mcol, ne, MPI_INT32_T, gcol, ecnt, edsp, MPI_INT32_T, c->sub));
+  PetscCallMPI(MPI_Allgatherv(L->w, ne, MPI_FLOAT, gw, ecnt, edsp, MPI_FLOAT, c->sub));
+  PetscCall(PetscFree3(rlen, mcol, blk));
+  PetscCall(PetscFree2(ids, sbuf));
+  /* the replicated rows: couplings of a row to itself (a periodic wrap onto the same slab) carry no
+     current and are dropped; two ghost slots of one row (both neighbours the same rank) are merged */
+  PetscCall(RowsCreate(&R, (size_t)edsp[size] + 16, ntot));
+  PetscCall(PetscMalloc1(ntot + 1, &rp));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &grp));
+  rp[0] = 0;
+  for (PetscInt i = 0, e = 0; i < ntot; i++) {
+    const size_t start = R.nnz;
+    for (int32_t k = 0; k < glen[i]; k++, e++)
+      if (gcol[e] != i) RowsAdd(&R, start, gcol[e], gw[e]);
+    rp[i + 1] = (int32_t)R.nnz;
+  }
+  for (int r = 0; r < size; r++)
+    for (int i = dsp[r]; i < dsp[r + 1]; i++) grp[i] = r;
+  /* the level becomes the replicated one */
+  PetscCall(PetscFree(L->rp));
+  PetscCall(PetscFree(L->col));
+  PetscCall(PetscFree(L->w));
+  PetscCall(PetscFree2(L->idiag, L->mid));
+  PetscCall(PetscFree(L->brow));
+  PetscCall(PetscFree(L->slo));
+  PetscCall(PetscFree(L->shi));
+  PetscCall(PetscFree(L->bnd));
+  PetscCall(PetscFree(L->blk));
+  PetscCall(PetscFree2(L->gnb, L->goff));
+  L->n = ntot;
+  L->nlo = L->nhi = L->nslo = L->nshi = 0;
+  L->replicated = PETSC_TRUE;
+  L->bnd        = gbnd;
+  L->grp        = grp;
+  PetscCall(LevelGroups(L, size, (const int(*)[3])gnb));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &L->blk));
+  for (PetscInt i = 0; i < ntot; i++) L->blk[i] = (int32_t)(L->goff[grp[i]] + gblk[i]);
+  PetscCall(RowsFinish(&R, L, rp));
+  PetscCall(PetscMalloc2(size, &L->rcount, size, &L->rdispl));
+  for (int r = 0; r < size; r++) {
+    L->rcount[r] = cnt[r];
+    L->rdispl[r] = dsp[r];
+  }
+  PetscCall(PetscFree(glen));
+  PetscCall(PetscFree(gcol));
+  PetscCall(PetscFree(gw));
+  PetscCall(PetscFree(gblk));
+  PetscCall(PetscFree4(cnt, dsp, ecnt, edsp));
+  PetscCall(PetscFree(gnb));
+  *own_off = off;
+  PetscFunctionReturn(0);
+}
+
 /* The coarsest level gathered on every rank and factored (LU, nested dissection ordering). */
 static PetscErrorCode CoarsestSetUp(MG *mg)
 {
@@ -1126,20 +1283,26 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
   PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
-  PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (L->replicated) { /* already on every rank: the same as one rank */
+    size = 1;
+    rank = 0;
+  }
+  if (size > 1) PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
   if (rank == 0) off = 0;
-  PetscCallMPI(MPI_Allreduce(&nloc, &nc, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (size > 1) PetscCallMPI(MPI_Allreduce(&nloc, &nc, 1, MPIU_INT, MPI_SUM, c->sub));
+  else nc = nloc;
   mg->coff = off;
   /* global numbers of the ghost columns */
   PetscCall(PetscMalloc2(PetscMax(L->n + L->nlo + L->nhi, 1), &ids, PetscMax(L->nslo + L->nshi, 1), &sbuf));
   for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
   for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
   for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
-  PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  if (!L->replicated) PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
   /* the entries (row, column, value) of every rank, to every rank */
   ne = (int)(L->n + L->rp[L->n]);
   PetscCall(PetscMalloc2(size, &ecount, size + 1, &edispl));
-  PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecount, 1, MPI_INT, c->sub));
+  if (size > 1) PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecount, 1, MPI_INT, c->sub));
+  else ecount[0] = ne;
   edispl[0] = 0;
   for (int r = 0; r < size; r++) edispl[r + 1] = edispl[r] + ecount[r];
   {
@@ -1158,9 +1321,15 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
       }
     }
     PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1), &vv, PetscMax(nc, 1), &nnz));
-    PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
-    PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
-    PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, c->sub));
+    if (size > 1) {
+      PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
+      PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
+      PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, c->sub));
+    } else {
+      PetscCall(PetscArraycpy(ri, mr, ne));
+      PetscCall(PetscArraycpy(ci, mc, ne));
+      PetscCall(PetscArraycpy(vv, mv, ne));
+    }
     PetscCall(PetscFree3(mr, mc, mv));
   }
   for (PetscInt i = 0; i < nc; i++) nnz[i] = 0;
@@ -1191,7 +1360,8 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   PetscCall(PetscMalloc2(size, &mg->ccount, size, &mg->cdispl));
   {
     int nl = (int)L->n;
-    PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, mg->ccount, 1, MPI_INT, c->sub));
+    if (size > 1) PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, mg->ccount, 1, MPI_INT, c->sub));
+    else mg->ccount[0] = nl;
     mg->cdispl[0] = 0;
     for (int r = 1; r < size; r++) mg->cdispl[r] = mg->cdispl[r - 1] + mg->ccount[r - 1];
   }
@@ -1210,6 +1380,9 @@ static PetscErrorCode MGDestroy(MG *mg)
     PetscCall(PetscFree(L->w));
     PetscCall(PetscFree2(L->idiag, L->mid));
     PetscCall(PetscFree(L->brow));
+    PetscCall(PetscFree2(L->gnb, L->goff));
+    PetscCall(PetscFree(L->grp));
+    PetscCall(PetscFree2(L->rcount, L->rdispl));
     PetscCall(PetscFree(L->bnd));
     PetscCall(PetscFree(L->slo));
     PetscCall(PetscFree(L->shi));
@@ -1231,8 +1404,10 @@ static PetscErrorCode MGDestroy(MG *mg)
 static PetscErrorCode MGSetUp(MG *mg)
 {
   PgConductivity c = mg->c;
+  int            size;
 
   PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
   PetscCall(FineSetUp(mg));
   PetscCall(FineCoarsen(mg));
   mg->nlev = 2;
@@ -1242,17 +1417,30 @@ static PetscErrorCode MGSetUp(MG *mg)
     mg->nglob[0] = w[0];
     mg->nglob[1] = w[1];
   }
-  while (mg->nglob[mg->nlev - 1] > c->mg_coarse && mg->nlev < MG_MAX_LEVELS) {
+  for (PetscBool stalled = PETSC_FALSE;;) {
     const int l = mg->nlev - 1;
     Level    *L = &mg->lev[l];
     int64_t   n;
+    /* small levels, and levels where every slab has become one block, go to every rank */
+    if (!L->replicated && size > 1 && (mg->nglob[l] <= c->mg_replicate || stalled)) {
+      PetscInt off;
+      int32_t *agg   = l == 1 ? mg->agg : mg->lev[l - 1].agg;
+      PetscInt nprev = l == 1 ? mg->n : mg->lev[l - 1].n;
+      PetscCall(Replicate(mg, l, &off));
+      for (PetscInt k = 0; k < nprev; k++) agg[k] += (int32_t)off;
+      stalled = PETSC_FALSE;
+      continue;
+    }
+    if (mg->nglob[l] <= c->mg_coarse || mg->nlev == MG_MAX_LEVELS || stalled) break;
     PetscCall(CoarseCoarsen(mg, l));
     PetscCall(PetscFree(L->bnd));
     PetscCall(PetscFree(L->blk));
+    PetscCall(PetscFree(L->grp));
     mg->nlev++;
     n = mg->lev[l + 1].n;
-    PetscCallMPI(MPI_Allreduce(&n, &mg->nglob[l + 1], 1, MPI_INT64_T, MPI_SUM, c->sub));
-    if (mg->nglob[l + 1] > 0.9 * mg->nglob[l]) break; /* coarsening stalls: every slab is one block */
+    if (mg->lev[l + 1].replicated) mg->nglob[l + 1] = n;
+    else PetscCallMPI(MPI_Allreduce(&n, &mg->nglob[l + 1], 1, MPI_INT64_T, MPI_SUM, c->sub));
+    stalled = mg->nglob[l + 1] > 0.9 * mg->nglob[l] ? PETSC_TRUE : PETSC_FALSE; /* e.g. every slab one block */
   }
   for (int l = 1; l < mg->nlev; l++) {
     Level  *L = &mg->lev[l];
@@ -1260,15 +1448,18 @@ static PetscErrorCode MGSetUp(MG *mg)
     PetscCall(PetscMalloc3(PetscMax(L->n, 1), &L->r, PetscMax(L->n + L->nlo + L->nhi, 1), &L->z, PetscMax(L->nslo + L->nshi, 1), &L->sbuf));
     PetscCall(PetscArrayzero(L->z, PetscMax(L->n + L->nlo + L->nhi, 1)));
     if (c->mg_gamma > 1) PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->z0));
-    PetscCallMPI(MPI_Allreduce(&nnz, &mg->nnzglob[l], 1, MPI_INT64_T, MPI_SUM, c->sub));
+    if (L->replicated) mg->nnzglob[l] = nnz;
+    else PetscCallMPI(MPI_Allreduce(&nnz, &mg->nnzglob[l], 1, MPI_INT64_T, MPI_SUM, c->sub));
     PetscCall(PetscFree(L->blk));
     PetscCall(PetscFree(L->bnd));
+    PetscCall(PetscFree(L->grp));
   }
   PetscCall(CoarsestSetUp(mg));
   if (c->mg_view) {
     PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha, c->mg_theta));
     for (int l = 0; l < mg->nlev; l++)
-      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s, %.2f off-diagonal entries per row\n", l, mg->nglob[l], l == mg->nlev - 1 ? " (LU)" : "", l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
+      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s, %.2f off-diagonal entries per row\n", l, mg->nglob[l], l && mg->lev[l].replicated ? " (on every rank)" : "", l == mg->nlev - 1 ? " (LU)" : "",
+                            l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
   }
   PetscFunctionReturn(0);
 }

@@ -297,6 +297,8 @@ typedef struct {
   int       nlev;      /* levels 1 .. nlev-1 are coarse, the last one solved directly */
   Level     lev[MG_MAX_LEVELS];
   int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
+  double    tk[5]; /* -cond_mg_view: rank 0's CPU seconds in the fused CG's parts */
+  double    tlu;   /* -cond_mg_view: the same in the coarsest solves */
   KSP       kc; /* LU of the coarsest operator, redundant on every rank */
   Vec       cb, cx;
   int      *ccount, *cdispl;
@@ -315,6 +317,13 @@ static inline double Masked(const double *b, int32_t j, uint64_t keep)
   t.u &= keep;
   return t.d;
 }
+static inline double CpuTime(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 static inline double Nb(const double *b, int32_t j) { return Masked(b, j, ~(uint64_t)(int64_t)(j >> 31)); }
 static inline double NbLower(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)((uint32_t)j < (uint32_t)k)); }
 static inline double NbUpper(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)(j > k)); }
@@ -494,6 +503,7 @@ static PetscErrorCode CoarsestSolve(MG *mg)
   Level             *L = &mg->lev[mg->nlev - 1];
   double            *b;
   const double      *x;
+  double             t0 = CpuTime();
 
   PetscFunctionBeginUser;
   PetscCall(VecGetArray(mg->cb, &b));
@@ -504,6 +514,7 @@ static PetscErrorCode CoarsestSolve(MG *mg)
   PetscCall(VecGetArrayRead(mg->cx, &x));
   PetscCall(PetscArraycpy(L->z, x + mg->coff, L->n));
   PetscCall(VecRestoreArrayRead(mg->cx, &x));
+  mg->tlu += CpuTime() - t0;
   PetscFunctionReturn(0);
 }
 
@@ -1034,7 +1045,8 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   float   *maxw;
   int64_t  nblocks;
   PetscInt n1 = 0, maxmembers = 0;
-  const double ia = 1.0 / mg->c->mg_alpha, theta = mg->c->mg_theta;
+  /* Galerkin (alpha 1) below the W-cycle levels: a V-cycle there keeps mu(BA) <= 1 (docs/solver.md) */
+  const double ia = l + 1 > mg->c->mg_wlevels + 1 ? 1.0 : 1.0 / mg->c->mg_alpha, theta = mg->c->mg_theta;
   Rows     R;
 
   PetscFunctionBeginUser;
@@ -1524,11 +1536,17 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bb, 1, MPI_DOUBLE, MPI_SUM, c->sub));
   tol = PetscMax(c->rtol * PetscSqrtReal(bb), 1e-50);
   for (;;) {
+    double t0 = CpuTime(), t1, t2;
     /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
     PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
     sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
+    t1 = CpuTime();
     PetscCall(FineCoarseCorrection(mg, q));
+    t2 = CpuTime();
     sums[1] = FineSmoothBackwardDot(mg, r, q);
+    mg->tk[0] += t1 - t0;
+    mg->tk[1] += t2 - t1;
+    mg->tk[2] += CpuTime() - t2;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, c->sub));
     res->residual = PetscSqrtReal(sums[0]);
     if (monitor) PetscCall(PetscPrintf(c->sub, "  %3d CG residual norm %.12e\n", (int)it, res->residual));
@@ -1552,10 +1570,14 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
     rho     = sums[1];
     {
       const double beta = it ? rho / rho_old : 0.0;
+      t0                = CpuTime();
       for (PetscInt k = 0; k < n; k++) pv[k] = q[k] + beta * pv[k];
+      mg->tk[4] += CpuTime() - t0;
     }
+    t0 = CpuTime();
     PetscCall(FineHalo(mg, pv));
     pq = FineApplyDot(mg, pv, q);
+    mg->tk[3] += CpuTime() - t0;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &pq, 1, MPI_DOUBLE, MPI_SUM, c->sub));
     if (!(pq > 0)) {
       reason = PetscIsInfOrNanReal(pq) ? KSP_DIVERGED_NANORINF : KSP_DIVERGED_INDEFINITE_MAT;
@@ -1564,6 +1586,8 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
     alpha = rho / pq;
     it++;
   }
+  if (c->mg_view)
+    PetscCall(PetscPrintf(c->sub, "  rank 0 CPU seconds: forward sweeps %.3f, coarse corrections %.3f, backward sweeps %.3f, products %.3f, p updates %.3f (coarsest solves %.3f)\n", mg->tk[0], mg->tk[1], mg->tk[2], mg->tk[3], mg->tk[4], mg->tlu));
   res->iterations = it;
   res->reason     = reason;
   res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;

@@ -2009,13 +2009,14 @@ PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t
   PetscFunctionReturn(0);
 }
 
-/* The formula of docs/solver.md, per rank with V voxels (the largest slab, ghost planes included) and
-   U = f V unknowns: the components stage holds the mask and the component ids (5 V) and per-piece
-   tables (bounded by 16 bytes per unknown here); the multigrid setup the mask, the map, positions
-   and aggregates and the first coarse level being assembled (5 V + 37 U); the solve the map, positions
-   and aggregates, the coarse levels (about 0.22 U rows of 77 bytes, a third more for the coarser
-   levels) and CG's five vectors (4 V + 77 U). Fitted to the measured growth of the resident peak of
-   the driver (benchmarks/README.md) within 10% at 128^3 and 300^3. */
+/* The formula of docs/solver.md, per rank with V padded voxels of the largest slab and U = f V
+   unknowns: the multigrid setup holds the mask, the map, positions and aggregates and the first
+   coarse level being assembled (5 V + 37 U); the solve the map, positions and aggregates, the coarse
+   levels (0.15-0.25 U rows of about 70 bytes, a third more for the coarser levels) and the four CG
+   vectors (4 V + 70 U); the components stage before them holds less (the mask and 4 bytes of ids per
+   voxel, per-piece tables). Measured growth of the resident peak (benchmarks/README.md): within
+   +0-15% of this at 128^3 and 300^3, 1 and 2 ranks, for the three phases of the paper's structure
+   (+35% for the pores at 128^3, where the constant dominates). */
 PetscErrorCode PgConductivityEstimateBytes(PgGrid grid, double unknown_fraction, double *bytes_per_rank)
 {
   ptrdiff_t nz_max = grid->nz_local;
@@ -2023,10 +2024,10 @@ PetscErrorCode PgConductivityEstimateBytes(PgGrid grid, double unknown_fraction,
 
   PetscFunctionBeginUser;
   PetscCheck(unknown_fraction >= 0 && unknown_fraction <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: unknown fraction %g outside [0, 1]", unknown_fraction);
-  /* FFTW's blocks: no rank holds more than ceil(nz / ranks) planes (the caller's own slab is a lower bound) */
+  /* FFTW's blocks: no rank holds more than ceil(nz / ranks) planes (this rank's slab is a lower bound) */
   nz_max = PetscMax(nz_max, (grid->n[2] + grid->size - 1) / grid->size);
   V      = (double)(grid->n[0] + 2) * (double)(grid->n[1] + 2) * (double)(nz_max + 2);
   U      = unknown_fraction * (double)grid->n[0] * (double)grid->n[1] * (double)nz_max;
-  *bytes_per_rank = PetscMax(PetscMax(5 * V + 16 * U, 5 * V + 37 * U), 4 * V + 77 * U) + 16e6;
+  *bytes_per_rank = PetscMax(5 * V + 37 * U, 4 * V + 70 * U) + 20e6;
   PetscFunctionReturn(0);
 }

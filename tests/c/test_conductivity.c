@@ -8,7 +8,8 @@
 /// Prints per axis `M_A M M_inlet flux_rel_diff iterations residual reason unknowns` (17 digits),
 /// `t_A seconds setup solve` (seconds: slowest rank, then rank 0's setup and CG iterations, of the
 /// fastest repeat), `peak_bytes` (the largest rank's VmHWM) and `stage_peak_bytes` (the largest
-/// rank's VmHWM growth over the solves: the conduction stage alone, labels and PETSc excluded).
+/// rank's VmHWM growth over the solves: the conduction stage alone, labels and PETSc excluded), and
+/// `estimate_bytes` (PgConductivityEstimateBytes for the largest unknown fraction solved).
 #include <plurigauss/conductivity.h>
 
 #include "driver.h"
@@ -22,7 +23,7 @@ int main(int argc, char **argv)
   PetscInt       value = 1, axes = 7, repeat = 1;
   PetscReal      rtol = 1e-8;
   PetscBool      periodic = PETSC_FALSE;
-  double         peak, before;
+  double         peak, before, fraction = 0, estimate;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
   PetscCall(PgErrorInitialize());
@@ -50,12 +51,14 @@ int main(int argc, char **argv)
         tv = r.seconds_solve;
       }
     }
+    fraction = PetscMax(fraction, (double)r.unknowns / PgGridGlobalVoxels(grid));
     if (grid->rank == 0) printf("M_%c %.17g %.17g %.17g %d %.17g %d %lld\nt_%c %.6g %.6g %.6g\n", "xyz"[a], r.M, r.M_inlet, r.flux_rel_diff, (int)r.iterations, r.residual, r.reason, (long long)r.unknowns, "xyz"[a], t, ts, tv);
   }
   PetscCall(PgPeakResidentBytes(PETSC_COMM_SELF, &peak));
   peak -= before;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_DOUBLE, MPI_MAX, grid->comm));
-  if (grid->rank == 0) printf("stage_peak_bytes %.0f\n", peak);
+  PetscCall(PgConductivityEstimateBytes(grid, fraction, &estimate));
+  if (grid->rank == 0) printf("stage_peak_bytes %.0f\nestimate_bytes %.0f\n", peak, estimate);
   PetscCall(DriverPeakBytes(grid->comm, &peak));
   if (grid->rank == 0) printf("peak_bytes %.0f\n", peak);
   PetscCall(PgConductivityDestroy(&cond));

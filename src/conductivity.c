@@ -22,24 +22,34 @@
 /// known over-stiffness of unsmoothed aggregation without smoothing the prolongation (no fill). The
 /// operator stays an M-matrix with exact row sums (the weights are stored in single precision and
 /// the diagonal is summed from the stored weights), so every level is symmetric positive definite.
-/// Smoother: one forward Gauss-Seidel sweep from zero before the coarse correction, one backward
-/// sweep after it (lexicographic inside the slab, Jacobi across slab faces), so the V-cycle is a
-/// symmetric positive definite preconditioner for CG. Aggregates never cross a slab face; the
-/// coarsest level (a few thousand unknowns at most, or whatever coarsening leaves when every rank's
-/// slab is one block) is gathered on every rank and solved by a sparse LU factorisation.
+/// Cycle: one forward Gauss-Seidel sweep from zero before the coarse correction, one backward sweep
+/// after it (lexicographic inside the slab, Jacobi across slab faces), two cycles of the next level
+/// per coarse correction (W-cycle): with alpha = 2 that keeps the eigenvalues of B A in (0, 2] on
+/// every level, so the preconditioner is symmetric positive definite (docs/solver.md; a V-cycle
+/// needs 2.5x the iterations). The residual's restriction is folded into the forward sweep (each
+/// new z_k is scattered to the aggregates of its earlier neighbours). Aggregates never cross a slab
+/// face; levels of at most -cond_mg_replicate unknowns (150000), and the level where every slab has
+/// become one block, are gathered on every rank and cycled redundantly (one gather per visit instead
+/// of halos: the W-cycle visits its deep levels often); the coarsest level (at most 12000 unknowns)
+/// is solved by a sparse LU factorisation on every rank.
 ///
-/// Solver. CG with relative tolerance rtol on the unpreconditioned residual, the linear profile
-/// along the axis as the initial guess; every KSP option can be overridden with the prefix cond_
-/// (e.g. -cond_ksp_monitor, -cond_pc_type jacobi). A solve that does not converge is reported
-/// (converged = PETSC_FALSE, reason < 0), never a silent number.
+/// Solver. CG written out (FusedCG): four vectors, the update of x and r folded into the cycle's
+/// first sweep and the dot products into the sweeps and the product, PETSc KSPCG's iterates and
+/// convergence test (relative tolerance rtol on the unpreconditioned residual); the linear profile
+/// along the axis as the initial guess. -cond_mg_ksp runs PETSc's KSP with the cycle as a shell
+/// preconditioner instead (any -cond_ksp_ / -cond_pc_ option). A solve that does not converge is
+/// reported (converged = PETSC_FALSE, reason < 0 with KSPConvergedReason's codes), never a silent
+/// number.
 ///
 /// Communication per solve: the components (see components.c), one halo of the mask's boundary
 /// planes; per CG iteration one halo of the boundary planes' unknowns (8 bytes each) for the
-/// product, 2 allreduces, and per multigrid level two halos of the slab faces' aggregates; the
-/// coarsest residual is all-gathered (a few thousand numbers). Memory per rank (docs/solver.md,
-/// PgConductivityEstimateBytes): the mask (1 byte per voxel, during setup), the map (4 bytes per
-/// voxel), per unknown the CG vectors (5 x 8 bytes), position and aggregate (8 bytes) and the coarse
-/// levels (~15 bytes).
+/// product and two per fine cycle, 2 allreduces, two or three halos per visit of a distributed
+/// coarse level and one all-gather per visit of the first replicated one. Memory per rank
+/// (PgConductivityEstimateBytes): the map (4 bytes per voxel), per unknown the CG vectors (4 x 8
+/// bytes), position and aggregate (8 bytes) and the coarse levels (~25 bytes): 70-85 bytes per
+/// unknown for the solid phases of the paper's structure, against 385-515 with BoomerAMG. The map,
+/// positions, aggregates and CG vectors stay in the object for the next problem (fresh pages are
+/// slow to touch) and are requested on transparent huge pages.
 ///
 /// The other methods, kept as options and measured in benchmarks/README.md: -cond_method amg
 /// assembles the matrix of the unknowns (MatCreateMPIAIJWithArrays, ~84 bytes per unknown) and
@@ -366,17 +376,12 @@ static void FineApply(const MG *mg, const double *x, double *y)
   }
 }
 
-/* r1[agg[j]] += w for a lower neighbour j < k (branch-free: otherwise 0 is added to r1[agg[k]]) */
-static inline void ScatterLower(double *r1, const int32_t *agg, int32_t j, int32_t k, double w)
+/* r1[agg[j]] += w for a lower neighbour j < k (branch-free: otherwise w goes to a sink) */
+static inline void ScatterLower(double *r1, const int32_t *agg, int32_t j, int32_t k, double w, double *sink)
 {
-  const uint64_t lower = -(uint64_t)((uint32_t)j < (uint32_t)k);
-  union {
-    double   d;
-    uint64_t u;
-  } t;
-  t.d = w;
-  t.u &= lower;
-  r1[agg[(int32_t)(((uint32_t)j & (uint32_t)lower) | ((uint32_t)k & ~(uint32_t)lower))]] += t.d;
+  const int lower = (uint32_t)j < (uint32_t)k;
+  double   *t     = lower ? r1 + agg[j & ~(j >> 31)] : sink; /* a select, not a branch; one sink per direction */
+  *t += w;
 }
 
 /* The forward sweep of the cycle: z = (D + L)^-1 r, Gauss-Seidel from zero with L the couplings to
@@ -390,7 +395,7 @@ static inline double FineForward(const MG *mg, PetscBool update, double alpha, d
   const PetscInt W = mg->W, PP = mg->PP;
   const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
   const int32_t *agg = mg->agg;
-  double         rr  = 0;
+  double         rr  = 0, sink[5] = {0, 0, 0, 0, 0};
 
   for (PetscInt zl = 0; zl < mg->nzl; zl++) {
     const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
@@ -408,11 +413,11 @@ static inline double FineForward(const MG *mg, PetscBool update, double alpha, d
       }
       zk    = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) + czm * Nb(bm, j4)) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
       qz[k] = zk;
-      ScatterLower(r1, agg, j0, kk, cx * zk);
-      ScatterLower(r1, agg, j1, kk, cx * zk);
-      ScatterLower(r1, agg, j2, kk, cy * zk);
-      ScatterLower(r1, agg, j3, kk, cy * zk);
-      ScatterLower(r1, agg, zl > 0 ? j4 : -1, kk, cz * zk);
+      ScatterLower(r1, agg, j0, kk, cx * zk, sink);
+      ScatterLower(r1, agg, j1, kk, cx * zk, sink + 1);
+      ScatterLower(r1, agg, j2, kk, cy * zk, sink + 2);
+      ScatterLower(r1, agg, j3, kk, cy * zk, sink + 3);
+      ScatterLower(r1, agg, zl > 0 ? j4 : -1, kk, cz * zk, sink + 4);
     }
   }
   return rr;

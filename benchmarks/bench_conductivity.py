@@ -18,8 +18,12 @@ count. The machine is shared: mg and amg run --repeat times (default 3) in turns
 processes, and each keeps its fastest run (the times of the others are in the log); the ratio
 mg / amg is taken from these minima. The amg and pfmg runs are skipped where they would exceed --max-gb (BoomerAMG needs ~400
 bytes per unknown, PFMG ~600), PFMG beyond --pfmg-max (default 128: 155 iterations there). At --three N (default 300) and 2 ranks, all three
-phases are solved with mg and amg: the accuracy check of every phase and the time of a realization's
-three solves. Writes benchmarks/bench_conductivity.csv and prints the markdown table.
+phases are solved with mg and amg: the accuracy check of every phase. Then the program itself
+(bin/plurigauss on the deck, one realization at --three N, 2 ranks, every other descriptor off):
+its t_conductivity_s is the three phases' solves along z as a run pays them (the solver's work
+arrays kept from one phase to the next), with mg and with -cond_method amg, in turns, best of
+--repeat. Writes benchmarks/bench_conductivity.csv (driver) and bench_conductivity_program.csv
+(program) and prints the markdown tables.
 
 Usage: /usr/bin/python3 benchmarks/bench_conductivity.py [--n 128 256 300 384] [--three 300]
 """
@@ -68,6 +72,20 @@ def solve(n, ranks, raw, phase, variant):
                 estimate_per_unknown=round(float(v["estimate_bytes"][0]) / (unknowns / ranks), 1), M=float(m[0]))
 
 
+def program(n, tmp, options):
+    """The program with only the conduction solves: t_conductivity_s and M_1..3 of its CSV row."""
+    out = os.path.join(tmp, "p.h5")
+    cmd = ["mpirun", "--bind-to", "none", "-np", "2", os.path.join(ROOT, "bin", "plurigauss"), os.path.join(ROOT, "inputs", "nvp_paper.yaml"),
+           "-domain_shape", f"{n},{n},{n}", "-sweep_realizations", "1", "-output_file", out, "-output_overwrite", "-output_write_phase", "false"]
+    cmd += [o for o in OFF if o not in ("-conductivity_solve", "false")] + ["-conductivity_solve", "true"]
+    if options:
+        cmd += ["-conductivity_solver_options", options]
+    subprocess.run(cmd, env=ENV, check=True, capture_output=True, timeout=3600)
+    with open(os.path.splitext(out)[0] + ".csv") as f:
+        row = next(csv.DictReader(f))
+    return float(row["t_conductivity_s"]), [float(row[f"M_{i}"]) for i in (1, 2, 3)]
+
+
 def fits(n, ranks, phase, variant, a):
     """Memory guard (BoomerAMG ~400 bytes per unknown, PFMG ~600 measured at 128^3) and PFMG's time
     (155 iterations at 128^3): PFMG only up to --pfmg-max."""
@@ -86,10 +104,11 @@ def main():
     ap.add_argument("--max-gb", type=float, default=6.0)
     ap.add_argument("--pfmg-max", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=3, help="runs of mg and amg, in turns; the fastest counts")
+    ap.add_argument("--program-only", action="store_true", help="only the program's three solves (bench_conductivity_program.csv)")
     a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in sorted(set(a.n + ([a.three] if a.three else []))):
+        for n in [] if a.program_only else sorted(set(a.n + ([a.three] if a.three else []))):
             raw = generate(n, tmp)
             cases = [(ranks, 2) for ranks in a.ranks] if n in a.n else []
             if n == a.three:
@@ -118,7 +137,22 @@ def main():
                     r["time_over_amg"] = round(r["total_s"] / ref["total_s"], 3) if ref else ""
                     r["time_over_mg"] = round(r["total_s"] / base["total_s"], 2) if base else ""
                 rows += group
+        prog = []
+        if a.three:
+            best = {}
+            for rep in range(a.repeat):
+                for variant, options in (("mg", ""), ("amg", "-cond_method amg")):
+                    t, M = program(a.three, tmp, options)
+                    print(dict(program=variant, t_conductivity_s=t, M=M), flush=True)
+                    if variant not in best or t < best[variant][0]:
+                        best[variant] = (t, M)
+            for variant in ("mg", "amg"):
+                t, M = best[variant]
+                prog.append(dict(n=a.three, ranks=2, variant=variant, t_conductivity_s=round(t, 2), time_over_amg=round(t / best["amg"][0], 3),
+                                 M_1=M[0], M_2=M[1], M_3=M[2], M_rel_diff_max=f"{max(abs(m - r) / r for m, r in zip(M, best['amg'][1])):.1e}"))
     path = os.path.join(ROOT, "benchmarks", "bench_conductivity.csv")
+    if not rows:
+        path = os.devnull
     fields = ["n", "ranks", "phase", "variant", "unknowns", "iterations", "reason", "setup_s", "solve_s", "total_s", "time_over_amg", "time_over_mg",
               "bytes_per_unknown", "estimate_per_unknown", "M", "M_rel_diff"]
     with open(path, "w", newline="") as f:
@@ -126,6 +160,18 @@ def main():
         w.writeheader()
         w.writerows(rows)
     print(f"wrote {path}\n")
+    if prog:
+        ppath = os.path.join(ROOT, "benchmarks", "bench_conductivity_program.csv")
+        with open(ppath, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(prog[0]))
+            w.writeheader()
+            w.writerows(prog)
+        print(f"wrote {ppath}\n")
+        print("| program, N | ranks | solver | three solves s | / amg | M_1 | M_2 | M_3 | max rel. diff to amg |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in prog:
+            print(f"| {r['n']} | {r['ranks']} | {r['variant']} | {r['t_conductivity_s']} | {r['time_over_amg']} | {r['M_1']:.6f} | {r['M_2']:.6f} | {r['M_3']:.6f} | {r['M_rel_diff_max']} |")
+        print()
     print("| N | ranks | phase | variant | unknowns | iterations | setup s | solve s | total s | / amg | B/unknown | M | vs amg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -315,6 +315,14 @@ typedef struct {
   PetscInt  coff;
 } MG;
 
+/* This thread's CPU time (-cond_mg_view: wall time means little on a shared machine) */
+static inline double CpuTime(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
 /* The kernels are branch-free: the phase is random, so a branch per neighbour would be mispredicted
    half of the time. An absent neighbour (j < 0) reads entry 0 and weighs it 0. */
 static inline double Masked(const double *b, int32_t j, uint64_t keep)
@@ -327,16 +335,8 @@ static inline double Masked(const double *b, int32_t j, uint64_t keep)
   t.u &= keep;
   return t.d;
 }
-static inline double CpuTime(void)
-{
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 static inline double Nb(const double *b, int32_t j) { return Masked(b, j, ~(uint64_t)(int64_t)(j >> 31)); }
 static inline double NbLower(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)((uint32_t)j < (uint32_t)k)); }
-static inline double NbUpper(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)(j > k)); }
 
 /* The diagonal takes one of 81 values: neighbours along x, y, z (0-2 each) and Dirichlet faces (0-2). */
 static inline int FineCode(int32_t a, int32_t b, int32_t c, int32_t d, int32_t e, int32_t f)
@@ -1599,7 +1599,33 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult *res, double flux[2])
+/* The currents through the outlet and the inlet face and the dissipated power of the potential x:
+   P = x.Ax - 2 b.x + sum b (sum over the links of c (dphi)^2 and over the face links of gb (dphi)^2).
+   For the solution P equals the current (unit potential difference); for an approximation it
+   exceeds it by the squared energy norm of the error, so M from P is second-order accurate
+   (docs/solver.md). */
+static PetscErrorCode MGCurrents(MG *mg, const double *x, double flux[3])
+{
+  const Problem *p = mg->p;
+  double        *ax;
+
+  PetscFunctionBeginUser;
+  PetscCall(WorkGet(mg->c, WORK_Q, sizeof(double) * (size_t)mg->n, &ax));
+  PetscCall(FineHalo(mg, x));
+  flux[2] += FineApplyDot(mg, x, ax);
+  for (PetscInt zl = 0; zl < mg->nzl; zl++)
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      const int ca = AxisCoordinate(mg, zl, k);
+      if (ca == p->n[p->axis] - 1) flux[0] += p->gb * x[k];
+      if (ca == 0) {
+        flux[1] += p->gb * (1.0 - x[k]);
+        flux[2] += p->gb * (1.0 - 2 * x[k]);
+      }
+    }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult *res, double flux[3])
 {
   MG      mg;
   double *xv, t0 = MPI_Wtime();
@@ -1657,24 +1683,13 @@ static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult
     PetscCall(KSPDestroy(&c->ksp));
     PetscCall(VecDestroy(&b));
     PetscCall(MatDestroy(&A));
-    /* xv stays valid until x is destroyed below */
-    for (PetscInt zl = 0; zl < mg.nzl; zl++)
-      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
-        const int ca = AxisCoordinate(&mg, zl, k);
-        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * xv[k];
-        if (ca == 0) flux[1] += p->gb * (1.0 - xv[k]);
-      }
+    PetscCall(MGCurrents(&mg, xv, flux));
     PetscCall(VecRestoreArray(x, &xv));
     PetscCall(VecDestroy(&x));
     PetscCall(MGDestroy(&mg));
     PetscFunctionReturn(0);
   }
-  for (PetscInt zl = 0; zl < mg.nzl; zl++)
-    for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
-      const int ca = AxisCoordinate(&mg, zl, k);
-      if (ca == p->n[p->axis] - 1) flux[0] += p->gb * xv[k];
-      if (ca == 0) flux[1] += p->gb * (1.0 - xv[k]);
-    }
+  PetscCall(MGCurrents(&mg, xv, flux));
   PetscCall(MGDestroy(&mg));
   PetscFunctionReturn(0);
 }
@@ -1711,7 +1726,24 @@ static PetscErrorCode GlobalNumbers(PgConductivity c, const Problem *p, PetscInt
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[2])
+/* The dissipated power x.Ax - 2 b.x + sum b of an assembled problem (see MGCurrents) */
+static PetscErrorCode AssembledPower(Mat A, Vec b, Vec x, double *power)
+{
+  Vec         ax;
+  PetscScalar xax, bx, sb;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecDuplicate(x, &ax));
+  PetscCall(MatMult(A, x, ax));
+  PetscCall(VecDot(x, ax, &xax));
+  PetscCall(VecDot(b, x, &bx));
+  PetscCall(VecSum(b, &sb));
+  PetscCall(VecDestroy(&ax));
+  *power = PetscRealPart(xax - 2 * bx + sb);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[3])
 {
   const PgGrid  g = c->grid;
   const int     nx = p->n[0], ny = p->n[1], nzl = p->nzl;
@@ -1804,6 +1836,13 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
   PetscCall(Solve(c, b, x, res));
   {
     const PetscScalar *q;
+    double             power;
+    PetscCall(AssembledPower(A, b, x, &power));
+    if (c->sub != MPI_COMM_NULL) {
+      int srank;
+      PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+      if (srank == 0) flux[2] += power; /* a global sum: counted once */
+    }
     PetscCall(VecGetArrayRead(x, &q));
     r = 0;
     for (int zl = 0; zl < nzl; zl++)
@@ -1828,7 +1867,7 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
 
 /* ============================== hypre PFMG on the whole grid ============================== */
 
-static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[2])
+static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[3])
 {
   const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
   const size_t   plane = (size_t)nx * (size_t)ny;
@@ -1896,6 +1935,13 @@ static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivi
   res->seconds_setup += MPI_Wtime() - t0;
   PetscCall(SetUpSolver(c, res));
   PetscCall(Solve(c, b, x, res));
+  {
+    double power;
+    int    srank;
+    PetscCall(AssembledPower(A, b, x, &power));
+    PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+    if (srank == 0) flux[2] += power;
+  }
   PetscCall(DMDAVecGetArrayRead(da, x, &xa));
   for (int zl = 0; zl < nzl; zl++)
     for (int y = 0; y < ny; y++)
@@ -1923,7 +1969,7 @@ PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t
   const double *d = g->voxel_um;
   Problem       p;
   double        t0 = MPI_Wtime();
-  double        flux[2] = {0, 0}; /* outlet, inlet */
+  double        flux[3] = {0, 0, 0}; /* outlet current, inlet current, dissipated power */
   PetscInt     *ids = NULL;
 
   PetscFunctionBeginUser;
@@ -1990,7 +2036,7 @@ PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t
     PetscFunctionReturn(0);
   }
   /* results to every rank (rank 0 always owns planes) */
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 2, MPI_DOUBLE, MPI_SUM, g->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 3, MPI_DOUBLE, MPI_SUM, g->comm));
   {
     double info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
     PetscCallMPI(MPI_Bcast(info, 6, MPI_DOUBLE, 0, g->comm));
@@ -2005,7 +2051,8 @@ PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t
     double L = p.n[axis] * d[axis], area = 1;
     for (int e = 0; e < 3; e++)
       if (e != axis) area *= p.n[e] * d[e];
-    res->M             = flux[0] * L / area;
+    res->M             = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
+    res->M_outlet      = flux[0] * L / area;
     res->M_inlet       = flux[1] * L / area;
     res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
   }

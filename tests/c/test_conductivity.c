@@ -5,7 +5,8 @@
 ///   test_conductivity -n NX,NY,NZ [-voxel DX,DY,DZ] -in A.u8 [-value 1] [-axes 7]
 ///                     [-periodic_sides] [-rtol 1e-8] [-repeat R] [-cond_* PETSc options]
 ///
-/// Prints per axis `M_A M M_inlet flux_rel_diff iterations residual reason unknowns` (17 digits),
+/// Prints per axis `M_A M M_inlet flux_rel_diff iterations residual reason unknowns M_outlet` (17
+/// digits; M from the dissipated power, M_inlet / M_outlet from the currents),
 /// `t_A seconds setup solve` (seconds: slowest rank, then rank 0's setup and CG iterations, of the
 /// fastest repeat), `peak_bytes` (the largest rank's VmHWM) and `stage_peak_bytes` (the largest
 /// rank's VmHWM growth over the solves: the conduction stage alone, labels and PETSc excluded), and
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
       }
     }
     fraction = PetscMax(fraction, (double)r.unknowns / PgGridGlobalVoxels(grid));
-    if (grid->rank == 0) printf("M_%c %.17g %.17g %.17g %d %.17g %d %lld\nt_%c %.6g %.6g %.6g\n", "xyz"[a], r.M, r.M_inlet, r.flux_rel_diff, (int)r.iterations, r.residual, r.reason, (long long)r.unknowns, "xyz"[a], t, ts, tv);
+    if (grid->rank == 0) printf("M_%c %.17g %.17g %.17g %d %.17g %d %lld %.17g\nt_%c %.6g %.6g %.6g\n", "xyz"[a], r.M, r.M_inlet, r.flux_rel_diff, (int)r.iterations, r.residual, r.reason, (long long)r.unknowns, r.M_outlet, "xyz"[a], t, ts, tv);
   }
   PetscCall(PgPeakResidentBytes(PETSC_COMM_SELF, &peak));
   peak -= before;

@@ -92,7 +92,7 @@ def fits(n, ranks, phase, variant, a):
     unknowns = FRACTION[phase] * n ** 3
     if variant == "pfmg" and n > a.pfmg_max:
         return False
-    return {"amg": 450, "pfmg": 650}.get(variant, 0) * unknowns < a.max_gb * 1e9
+    return {"amg": 400, "pfmg": 650}.get(variant, 0) * unknowns < a.max_gb * 1e9
 
 
 def main():

@@ -2,7 +2,8 @@
 #
 #   make            build bin/plurigauss
 #   make run        set up (Debian: install packages), build, run inputs/nvp_paper.yaml on 2 ranks
-#   make check      set up, build, run the test suite (tests/run_tests.py)
+#   make check      set up, build, run the test suite (tests/run_tests.py); LONG=1 adds the
+#                   tests marked long (minutes each, listed as SKIP without it)
 #   make tests      build the C test drivers tests/c/test_*.c into bin/
 #   make bench      benchmarks (not part of check)
 #   make commcount  bin/libcommcount.so, the PMPI byte counter of benchmarks/commcount.c
@@ -152,9 +153,11 @@ run: setup
 SAN_ENV = PLURIGAUSS_BIN=$(CURDIR)/bin-san/plurigauss PLURIGAUSS_SAN=1 \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:exitcode=86:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87:suppressions=$(CURDIR)/tests/san.supp
+# With LONG=1: the tests marked long too (minutes each; listed as SKIP otherwise).
+LONG_ENV = $(if $(LONG),PLURIGAUSS_LONG=1)
 check: setup
 	$(Q)$(MAKE) --no-print-directory all tests
-	$(if $(SAN),$(SAN_ENV) $(PYTHON) tests/run_tests.py $$(grep -v '^#' tests/san_subset.txt),$(PYTHON) tests/run_tests.py)
+	$(if $(SAN),$(SAN_ENV) $(LONG_ENV) $(PYTHON) tests/run_tests.py $$(grep -v '^#' tests/san_subset.txt),$(LONG_ENV) $(PYTHON) tests/run_tests.py)
 
 bin/bench_fft: benchmarks/bench_fft.c | bin
 	$(Q)$(MPICC) $(OPTFLAGS) $(FFTW_CFLAGS) -o $@ $< $(FFTW_LIBS) -lm

@@ -17,6 +17,14 @@ BIN = os.environ.get("PLURIGAUSS_BIN", os.path.join(ROOT, "bin", "plurigauss"))
 # the C drivers are taken from the same directory (bin-san/ for `make check SAN=1`)
 BINDIR = os.path.dirname(os.path.abspath(BIN))
 SAN = bool(os.environ.get("PLURIGAUSS_SAN"))  # set by `make check SAN=1`: sanitizer build
+LONG = bool(os.environ.get("PLURIGAUSS_LONG"))  # set by `make check LONG=1`: the long tests too
+
+
+def long_test(fn):
+    """Marks a test that takes minutes: `make check` lists it as skipped, `make check LONG=1` (or
+    naming it on run_tests.py's command line) runs it."""
+    fn.long = True
+    return fn
 SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer", "SUMMARY: AddressSanitizer")
 WORK = os.path.join(ROOT, "tests", "work", f"run-{os.getpid()}")  # per process: suites may run side by side
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The plurigauss test suite: runs every test_* function of the tests/test_*.py modules (or those
-named on the command line: module or module::function), prints PASS/FAIL with the time of each,
+named on the command line: module or module::function), prints PASS/FAIL with the time of each
+(SKIP for a test marked pgtest.long_test, unless PLURIGAUSS_LONG=1 or it is named with ::),
 and ends with the line `N passed, N failed`. Exit status 1 if any failed."""
 import importlib
 import os
@@ -30,9 +31,15 @@ def collect(selection):
 
 def main():
     tests = collect(sys.argv[1:])
-    passed = failed = 0
+    passed = failed = skipped = 0
     t_all = time.time()
+    named = {s for s in sys.argv[1:] if "::" in s}
+    run_long = bool(os.environ.get("PLURIGAUSS_LONG"))
     for name, fn in tests:
+        if getattr(fn, "long", False) and not run_long and name not in named:
+            skipped += 1
+            print(f"SKIP {name} (long: make check LONG=1 runs it)")
+            continue
         t0 = time.time()
         try:
             fn()
@@ -50,7 +57,7 @@ def main():
     import pgtest
     if not failed:  # keep the outputs of a failing suite for inspection
         shutil.rmtree(pgtest.WORK, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} long skipped" if skipped else ""))
     return 1 if failed or not tests else 0
 
 

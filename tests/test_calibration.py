@@ -184,6 +184,7 @@ def test_round_trip_second_set():
 LARGE = ["--n3", "384,384,300", "--n2", "2048", "--images", "18"]
 
 
+@pgtest.long_test
 def test_round_trip_large_data_stated_tolerances():
     """The target tolerances (lambda 0.02, alpha 5 %, m 0.05) at both parameter sets, on 27 times
     the CI data (3D 384 x 384 x 300, eighteen 2048^2 images): there the replicate SD over seeds

@@ -79,8 +79,7 @@ struct PgCovariance_private {
   double       t_fft;
 };
 
-/* The smallest 7-smooth number >= n (FFTW's fast sizes). */
-static PetscInt GoodSize(PetscInt n)
+PetscInt PgCovariancePaddedSize(PetscInt n)
 {
   for (PetscInt m = PetscMax(n, 1);; m++) {
     PetscInt r = m;
@@ -242,7 +241,7 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
   for (int d = 0; d < 3; d++) {
     c->L[d] = (ptrdiff_t)PetscMin(floor(c->range_um / grid->voxel_um[d] + 1e-9), (double)cap[d]);
     c->K[d] = PetscMin(PetscMax(c->L[d], (ptrdiff_t)floor(sqrt(c->rmax2_um2) / grid->voxel_um[d])), cap[d]);
-    fn[d]   = periodic ? grid->n[d] : GoodSize(grid->n[d] + c->K[d]);
+    fn[d]   = periodic ? grid->n[d] : PgCovariancePaddedSize(grid->n[d] + c->K[d]);
   }
   c->off_dir[0] = 0;
   c->off_dir[1] = (int)c->L[0] + 1;

@@ -473,7 +473,9 @@ static void Windows(const PgGrid_s *g, double r_um, int *wx, int *wy)
   *wy = PetscMin((int)ceil(r_um / g->voxel_um[1]), (int)g->n[1]);
 }
 
-PetscErrorCode PgEdtComputeBounded(PgEdt e, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
+/* The z pass within reach of r (the chain stops there), then the windowed x and y passes per plane:
+   the bounded transform (dilate 0) or the dilation of the phase's complement (dilate 1). */
+static PetscErrorCode Bounded(PgEdt e, const uint8_t *v, uint8_t value, int dilate, double r_um, float *d2_um2)
 {
   const PgGrid    g     = e->grid;
   const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
@@ -482,9 +484,16 @@ PetscErrorCode PgEdtComputeBounded(PgEdt e, const uint8_t *v, uint8_t value, dou
   PetscFunctionBeginUser;
   Windows(g, r_um, &wx, &wy);
   if (!e->tmp) PetscCall(PetscMalloc1((size_t)e->nthreads * plane, &e->tmp));
-  PetscCall(PassZ(e, v, value, 0, (ptrdiff_t)ceil(r_um / g->voxel_um[2]) + 1, d2_um2));
+  PetscCall(PassZ(e, v, value, dilate, (ptrdiff_t)ceil(r_um / g->voxel_um[2]) + 1, d2_um2));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
   for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneWindows(g, e->periodic, wx, wy, d2_um2 + zl * plane, e->tmp + (size_t)omp_get_thread_num() * plane);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgEdtComputeBounded(PgEdt e, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
+{
+  PetscFunctionBeginUser;
+  PetscCall(Bounded(e, v, value, 0, r_um, d2_um2));
   PetscFunctionReturn(0);
 }
 
@@ -501,16 +510,8 @@ void PgEdtPlaneBounded(PgEdt e, int thread, const uint8_t *v, uint8_t value, dou
 
 PetscErrorCode PgEdtDilate(PgEdt e, const uint8_t *v, uint8_t value, double r_um, float *d2_um2)
 {
-  const PgGrid    g     = e->grid;
-  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
-  int             wx, wy;
-
   PetscFunctionBeginUser;
-  Windows(g, r_um, &wx, &wy);
-  if (!e->tmp) PetscCall(PetscMalloc1((size_t)e->nthreads * plane, &e->tmp));
-  PetscCall(PassZ(e, v, value, 1, (ptrdiff_t)ceil(r_um / g->voxel_um[2]) + 1, d2_um2));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
-  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneWindows(g, e->periodic, wx, wy, d2_um2 + zl * plane, e->tmp + (size_t)omp_get_thread_num() * plane);
+  PetscCall(Bounded(e, v, value, 1, r_um, d2_um2));
   PetscFunctionReturn(0);
 }
 

@@ -20,6 +20,7 @@
 /// Communication: a few collectives (input probes on rank 0, the node split, one allreduce).
 /// Cost: negligible; no input data is read.
 #include <plurigauss/conductivity.h>
+#include <plurigauss/covariance.h>
 #include <plurigauss/image.h>
 #include <plurigauss/memory.h>
 
@@ -58,17 +59,6 @@ static double TransposeScratch(const PgMemoryGrid *g, double buffer_bytes)
   return buffer_bytes;
 }
 
-/* The next 7-smooth size >= n (covariance.c's padded grids). */
-static PetscInt GoodSize(PetscInt n)
-{
-  for (PetscInt m = PetscMax(n, 1);; m++) {
-    PetscInt r = m;
-    for (int p = 2; p <= 7; p++)
-      while (r % p == 0) r /= p;
-    if (r == 1) return m;
-  }
-}
-
 /* The covariance's transform grid: the labels' grid (periodic) or padded by the largest lag. */
 static PetscErrorCode CovarianceGrid(const PgMemoryGrid *g, const double voxel_um[3], PetscBool periodic, double range_um, PgMemoryGrid *f)
 {
@@ -85,7 +75,7 @@ static PetscErrorCode CovarianceGrid(const PgMemoryGrid *g, const double voxel_u
   const double range = range_um > 0 ? range_um : 0.25 * side;
   for (int d = 0; d < 3; d++) {
     const double K = PetscMin((double)g->n[d] - 1, ceil((range + vmin) / voxel_um[d]));
-    fn[d]          = periodic ? g->n[d] : GoodSize(g->n[d] + (PetscInt)PetscMax(K, 0));
+    fn[d]          = periodic ? g->n[d] : PgCovariancePaddedSize(g->n[d] + (PetscInt)PetscMax(K, 0));
   }
   PetscCall(PgMemoryGridSetUp(fn, g->ranks, g->threads, f));
   PetscFunctionReturn(0);

@@ -77,3 +77,7 @@ PetscErrorCode PgCovarianceExecuteBare(PgCovariance cov);
 /// row per lag with curve x, y or z (h_um = lag * voxel edge) and one per bin with curve radial
 /// (h_um = bin centre). group may be H5I_INVALID_HID (CSV only). Collective.
 PetscErrorCode PgCovarianceWrite(PgCovariance cov, hid_t group, const char *csv_path);
+
+/// The smallest 7-smooth number >= n (FFTW's fast sizes): the side of the zero-padded grid of the
+/// minus-sampling estimator for a side of n voxels plus the largest lag. The memory check uses it.
+PetscInt PgCovariancePaddedSize(PetscInt n);

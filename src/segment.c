@@ -491,7 +491,8 @@ PetscErrorCode PgSegmentRun(PgGrid g, const PgSegmentFilters *f, float *v, const
 
 PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGrid *gp)
 {
-  PgGrid g;
+  PgGrid     g;
+  ptrdiff_t *slabs;
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&g));
@@ -506,13 +507,21 @@ PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGr
   g->voxel_um[2] = pixel_um[0];
   g->nz_local    = 1;
   g->threads     = 1;
-  *gp            = g;
+  g->nowners     = 1;
+  /* the slab table of one rank owning the one plane (3D neighbourhoods gather through it) */
+  PetscCall(PetscMalloc1(2, &slabs));
+  slabs[0]      = 0;
+  slabs[1]      = 1;
+  g->slab_start = slabs;
+  *gp           = g;
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgSegmentImageGridDestroy(PgGrid *g)
 {
   PetscFunctionBeginUser;
+  if (!*g) PetscFunctionReturn(0);
+  PetscCall(PetscFree((*g)->slab_start));
   PetscCall(PetscFree(*g));
   PetscFunctionReturn(0);
 }

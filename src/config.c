@@ -9,7 +9,7 @@
 /// command-line options are checked when they carry one of the deck's section prefixes, the rest
 /// belong to PETSc. All checks run on every rank with identical data, so errors are collective.
 #include <plurigauss/config.h>
-#include <plurigauss/io.h>
+#include <plurigauss/files.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -707,7 +707,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->seg_raw_type  = (int)V("segment_raw_type")->v[0];
   cfg->seg_calibrate = V("segment_calibrate")->v[0] != 0;
   if (V("segment_labels_file")->s[0]) snprintf(cfg->seg_labels_file, sizeof cfg->seg_labels_file, "%s", V("segment_labels_file")->s);
-  else PgOutputSideCar(cfg->output_file, "_labels.h5", cfg->seg_labels_file, sizeof cfg->seg_labels_file);
+  else PgFileSideCar(cfg->output_file, "_labels.h5", cfg->seg_labels_file, sizeof cfg->seg_labels_file);
   for (int k = 0; k < 2; k++) {
     const char       *w = k ? "image" : "stack";
     PgSegmentFilters *f = k ? &cfg->seg_image : &cfg->seg_stack;

@@ -41,8 +41,7 @@
 /// Cost: the transforms; the fills, products and extraction are one pass each over the local data
 /// (extraction over the (2K+1)^3 / N share of it).
 #include <plurigauss/covariance.h>
-#include <plurigauss/io.h>
-#include <plurigauss/error.h>
+#include <plurigauss/files.h>
 
 #include <fftw3-mpi.h>
 #include <math.h>
@@ -531,33 +530,30 @@ PetscErrorCode PgCovarianceGetInfo(PgCovariance c, PgCovarianceInfo *info)
 
 double PgCovarianceFFTSeconds(PgCovariance c) { return c->t_fft; }
 
-/* A small dataset that every rank holds identically (io.c writes it); curves also say their pairs
+/* A small dataset that every rank holds identically (h5.c writes it); curves also say their pairs
  * and estimator. */
 static PetscErrorCode WriteSmall(PgCovariance c, hid_t group, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit, PetscBool curve)
 {
-  hid_t dset = H5I_INVALID_HID;
+  hid_t      dset = H5I_INVALID_HID;
+  PgH5Status st   = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
-  PetscCall(PgOutputWriteSmall(group, c->grid->rank, name, ndims, dims, data, unit));
+  PetscCall(PgH5WriteSmall(group, c->grid->rank, name, ndims, dims, data, unit));
   if (curve) {
-    PgCallH5(dset = H5Dopen2(group, name, H5P_DEFAULT));
-    PetscCall(PgOutputWriteStringAttr(dset, "pairs", "11,12,13,22,23,33"));
-    PetscCall(PgOutputWriteStringAttr(dset, "estimator", c->periodic ? "periodic" : "minus_sampling"));
-    PgCallH5(H5Dclose(dset));
+    PgH5Try(&st, dset = H5Dopen2(group, name, H5P_DEFAULT));
+    PgH5Try(&st, PgH5AttrString(dset, "pairs", "11,12,13,22,23,33"));
+    PgH5Try(&st, PgH5AttrString(dset, "estimator", c->periodic ? "periodic" : "minus_sampling"));
+    PgH5Close(&dset);
+    PetscCall(PgH5Check(&st));
   }
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode WriteCSV(PgCovariance c, const char *path, int *ok)
+/* The long-format CSV of the curves (rank 0). */
+static void CSVText(FILE *f, const void *ctx)
 {
-  char  tmp[PETSC_MAX_PATH_LEN + 8];
-  FILE *f;
+  const struct PgCovariance_private *c = ctx;
 
-  PetscFunctionBeginUser;
-  *ok = 0;
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  f = fopen(tmp, "w");
-  if (!f) PetscFunctionReturn(0);
   fprintf(f, "curve,h_um,C11,C12,C13,C22,C23,C33\n");
   for (int d = 0; d < 3; d++)
     for (ptrdiff_t h = 0; h <= c->L[d]; h++) {
@@ -570,15 +566,13 @@ static PetscErrorCode WriteCSV(PgCovariance c, const char *path, int *ok)
     for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.17g", c->rad[p][b]);
     fprintf(f, "\n");
   }
-  *ok = fclose(f) == 0 && rename(tmp, path) == 0;
-  PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgCovarianceWrite(PgCovariance c, hid_t group, const char *csv_path)
 {
   const char *axis_name[3] = {"C_x", "C_y", "C_z"}, *lag_name[3] = {"h_x_um", "h_y_um", "h_z_um"};
   double     *buf;
-  int         nmax = c->nbins, ok = 1;
+  int         nmax = c->nbins;
 
   PetscFunctionBeginUser;
   if (group >= 0) {
@@ -599,10 +593,6 @@ PetscErrorCode PgCovarianceWrite(PgCovariance c, hid_t group, const char *csv_pa
     PetscCall(WriteSmall(c, group, "radial_count", 1, &dims[1], c->cnt + c->off_rad, "1", PETSC_FALSE));
     PetscCall(PetscFree(buf));
   }
-  if (csv_path) {
-    if (c->grid->rank == 0) PetscCall(WriteCSV(c, csv_path, &ok));
-    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, c->grid->comm));
-    PetscCheck(ok, c->grid->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", csv_path);
-  }
+  if (csv_path) PetscCall(PgFileWriteText(c->grid->comm, csv_path, CSVText, c));
   PetscFunctionReturn(0);
 }

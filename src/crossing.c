@@ -42,7 +42,7 @@
 /// rows per thread, and with fft.memory = low the byte of X per voxel.
 #include <plurigauss/crossing.h>
 #include <plurigauss/intrinsic.h>
-#include <plurigauss/io.h>
+#include <plurigauss/h5.h>
 
 #include <gsl/gsl_linalg.h>
 #include <math.h>
@@ -455,8 +455,8 @@ PetscErrorCode PgCrossingWrite(PgGrid g, const PgCrossingResult *res, hid_t grou
     wt[0][i] = res->weight[i];
     wt[1][i] = res->crofton[i];
   }
-  PetscCall(PgOutputWriteSmall(group, g->rank, "interface_crossings", 2, d133, &counts[0][0], "-"));
-  PetscCall(PgOutputWriteSmall(group, g->rank, "interface_P_L", 2, d133, &res->P_L[0][0], "1/um"));
-  PetscCall(PgOutputWriteSmall(group, g->rank, "interface_weights", 2, d213, &wt[0][0], "-"));
+  PetscCall(PgH5WriteSmall(group, g->rank, "interface_crossings", 2, d133, &counts[0][0], "-"));
+  PetscCall(PgH5WriteSmall(group, g->rank, "interface_P_L", 2, d133, &res->P_L[0][0], "1/um"));
+  PetscCall(PgH5WriteSmall(group, g->rank, "interface_weights", 2, d213, &wt[0][0], "-"));
   PetscFunctionReturn(0);
 }

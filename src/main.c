@@ -21,7 +21,8 @@
 #include <plurigauss/field.h>
 #include <plurigauss/grid.h>
 #include <plurigauss/image.h>
-#include <plurigauss/io.h>
+#include <plurigauss/files.h>
+#include <plurigauss/output.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
 #include <plurigauss/memory.h>
@@ -92,7 +93,7 @@ static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int 
   PetscFunctionBeginUser;
   if (!cfg->tiff_labels) PetscFunctionReturn(0);
   snprintf(ext, sizeof ext, "_phase_%04d.tif", k);
-  PgOutputSideCar(cfg->output_file, ext, path, sizeof path);
+  PgFileSideCar(cfg->output_file, ext, path, sizeof path);
   PetscCall(PgTiffWriteLabels(labels->grid, labels->v, path));
   PetscFunctionReturn(0);
 }
@@ -110,7 +111,8 @@ static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossin
   PetscCall(PgModelInterfaceAreas(lambda_x, lambda_z, cfg->m, cfg->alpha_x_per_um, cfg->alpha_y_per_um, S, S_pair));
   if (crossing) {
     PgCrossingResult res;
-    hid_t            dg;
+    hid_t            dg = H5I_INVALID_HID;
+    PetscErrorCode   ierr;
     PetscCall(PgCrossingCompute(crossing, lambda_x, lambda_z, cfg->m, &res));
     for (int i = 0; i < 3; i++) {
       snprintf(name, sizeof name, "S_%s_field", pair[i]);
@@ -118,8 +120,9 @@ static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossin
     }
     PetscCall(PgRowSet(row, "t_interface_s", res.seconds));
     PetscCall(PgOutputRunGroup(out, k, &dg));
-    PetscCall(PgCrossingWrite(grid, &res, dg));
-    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
+    ierr = PgCrossingWrite(grid, &res, dg);
+    PgH5Close(&dg);
+    PetscCall(ierr);
   }
   for (int i = 0; i < 3; i++) {
     snprintf(name, sizeof name, "S_%d_exact", i + 1);

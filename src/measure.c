@@ -167,7 +167,7 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
             c[2 * k + 1] = res.psd3[k];
           }
           snprintf(name, sizeof name, "psd3_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
+          PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
         }
         if (res.psd2) {
           hsize_t d[2] = {(hsize_t)res.n2, 2};
@@ -176,13 +176,13 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
             c[2 * k + 1] = res.psd2[k];
           }
           snprintf(name, sizeof name, "psd2_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
+          PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
           double *all = NULL;
           hsize_t ds[2] = {(hsize_t)g->n[2], (hsize_t)res.n2};
           if (g->rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(g->n[2] * res.n2, 1), &all));
           PetscCall(GatherSlices(m, opening, all));
           snprintf(name, sizeof name, "psd2_slices_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, ds, all, "-"));
+          PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, ds, all, "-"));
           PetscCall(PetscFree(all));
         }
         if (cfg->measure_mip) {
@@ -192,7 +192,7 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
             for (int a = 0; a < 3; a++) c[4 * k + 1 + a] = k < res.nmip[a] ? res.mip[a][k] : (res.nmip[a] ? 0.0 : NAN);
           }
           snprintf(name, sizeof name, "mip_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-,-,-"));
+          PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-,-,-"));
         }
         PetscCall(PetscFree(c));
       }
@@ -320,14 +320,14 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
       PetscCall(PgRowSet(row, name, nr ? sr / nr : 0.0));
     }
     PetscCall(PgRowSet(row, "t_conductivity_s", t_cond));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "M", 2, dims33, &Mm[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "M_inlet", 2, dims33, &Min[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "M_over_M_pred", 2, dims33, &ratio[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_flux_rel_diff", 2, dims33, &fdiff[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_iterations", 2, dims33, &its[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_residual", 2, dims33, &resid[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_reason", 2, dims33, &reason[0][0], "KSPConvergedReason"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_unknowns", 2, dims33, &unk[0][0], "voxels"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "M", 2, dims33, &Mm[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "M_inlet", 2, dims33, &Min[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "M_over_M_pred", 2, dims33, &ratio[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "cond_flux_rel_diff", 2, dims33, &fdiff[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "cond_iterations", 2, dims33, &its[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "cond_residual", 2, dims33, &resid[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "cond_reason", 2, dims33, &reason[0][0], "KSPConvergedReason"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "cond_unknowns", 2, dims33, &unk[0][0], "voxels"));
   }
   if (m->comp) PetscCall(PgRowSet(row, "t_components_s", t_comp));
   if (m->opening) PetscCall(PgRowSet(row, "t_opening_s", t_open));
@@ -337,28 +337,29 @@ static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[P
     double flag[3][3];
     for (int i = 0; i < 3; i++)
       for (int a = 0; a < 3; a++) flag[i][a] = perc[i][a] > 0;
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "percolating_fraction", 2, dims33, &perc[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "percolates", 2, dims33, &flag[0][0], "0/1"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "percolating_fraction", 2, dims33, &perc[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "percolates", 2, dims33, &flag[0][0], "0/1"));
   }
-  if (m->opening && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_mip_um", 2, dims33, &r50mip[0][0], "um"));
-  if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "beta", 2, dims33, &beta[0][0], "-"));
+  if (m->opening && cfg->measure_mip) PetscCall(PgH5WriteSmall(dg, g->rank, "r50_mip_um", 2, dims33, &r50mip[0][0], "um"));
+  if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgH5WriteSmall(dg, g->rank, "beta", 2, dims33, &beta[0][0], "-"));
   if (m->geodesic) {
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau", 2, dims33, &tau[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau_inlet_voxels", 2, dims33, &inlet[0][0], "voxels"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau_reached_voxels", 2, dims33, &reached[0][0], "voxels"));
-    if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "M_pred", 2, dims33, &mpred[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "tau", 2, dims33, &tau[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "tau_inlet_voxels", 2, dims33, &inlet[0][0], "voxels"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "tau_reached_voxels", 2, dims33, &reached[0][0], "voxels"));
+    if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgH5WriteSmall(dg, g->rank, "M_pred", 2, dims33, &mpred[0][0], "-"));
   }
   if (m->opening) {
     hsize_t one = 3;
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_cpsd_um", 1, &one, r50psd, "um"));
-    if (cfg->measure_psd2d) PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_cpsd2d_um", 1, &one, r50psd2, "um"));
+    PetscCall(PgH5WriteSmall(dg, g->rank, "r50_cpsd_um", 1, &one, r50psd, "um"));
+    if (cfg->measure_psd2d) PetscCall(PgH5WriteSmall(dg, g->rank, "r50_cpsd2d_um", 1, &one, r50psd2, "um"));
   }
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, PgRow *row)
 {
-  double eps[PG_NPHASES];
+  double         eps[PG_NPHASES];
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   PetscCall(PgEventBegin(m->ev_fractions, "fractions"));
@@ -391,14 +392,16 @@ PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, P
     PetscCall(PgRowSet(row, "t_cov_fft_s", PgCovarianceFFTSeconds(m->cov)));
     snprintf(csv, sizeof csv, "%.*s_cov_%04d.csv", stem, file, k);
     PetscCall(PgOutputRunGroup(out, k, &dg));
-    PetscCall(PgCovarianceWrite(m->cov, dg, csv));
-    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
+    ierr = PgCovarianceWrite(m->cov, dg, csv);
+    PgH5Close(&dg);
+    PetscCall(ierr);
   }
   if (m->comp || m->opening || m->geodesic || m->conductivity) {
     hid_t dg;
     PetscCall(PgOutputRunGroup(out, k, &dg));
-    PetscCall(Transport(m, labels, eps, dg, row));
-    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
+    ierr = Transport(m, labels, eps, dg, row);
+    PgH5Close(&dg);
+    PetscCall(ierr);
   }
   PetscFunctionReturn(0);
 }

@@ -170,7 +170,7 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
     return V + (double)sizeof(PetscInt) * (V + 2 * A) + 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V + PG_MEMORY_CONDUCTIVITY_BYTES_PER_UNKNOWN * fmax * V;
   }
   case PG_MEMORY_WRITE:
-    /* io.c PgOutputWriteSlabs: HDF5's chunk and filter buffers for this rank's slab, one volume
+    /* h5.c PgH5WriteSlabs: HDF5's chunk and filter buffers for this rank's slab, one volume
        at a time (the largest element: a field's with output.write_fields) */
     return PG_MEMORY_WRITE_BUFFER_FACTOR * V * (cfg->write_fields ? real : 1.0);
   default:

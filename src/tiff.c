@@ -18,9 +18,7 @@
 /// writes its contiguous slab of planes at 'data + z_start * nx * ny'; both in one collective
 /// MPI_File_write_at_all. No rank gathers any plane of another. The file is written as .part and
 /// renamed by rank 0 when complete. Cost: the volume's bytes plus ~200 bytes per page.
-#include <plurigauss/error.h>
-#include <plurigauss/image.h>
-#include <plurigauss/io.h>
+#include <plurigauss/files.h>
 #include <plurigauss/tiff.h>
 
 #include <ctype.h>
@@ -644,6 +642,6 @@ PetscErrorCode PgTiffWriteLabels(PgGrid g, const uint8_t *v, const char *path)
   }
   PetscCallMPI(MPI_File_close(&fh));
   PetscCall(PetscFree(b.p));
-  PetscCall(PgOutputRename(g->comm, part, path));
+  PetscCall(PgFileRename(g->comm, part, path));
   PetscFunctionReturn(0);
 }

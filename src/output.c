@@ -33,8 +33,8 @@
 /// content, the content alone decides: a holder on this host is alive if its pid runs with the
 /// same start time; a holder on another host is assumed alive (remove the lock file if that job
 /// has ended: the error line says so). See docs/safety.md.
-#include <plurigauss/error.h>
-#include <plurigauss/io.h>
+#include <plurigauss/files.h>
+#include <plurigauss/output.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -343,128 +343,9 @@ PetscErrorCode PgOutputLockRelease(PgOutputLock *lockp)
 
 void PgOutputSetLock(PgOutput out, PgOutputLock lock) { out->lock = lock; }
 
-PetscErrorCode PgRowSet(PgRow *row, const char *name, double value)
-{
-  PetscFunctionBeginUser;
-  for (int i = 0; i < row->n; i++)
-    if (!strcmp(row->name[i], name)) {
-      row->value[i] = value;
-      PetscFunctionReturn(0);
-    }
-  PetscCheck(row->n < PG_ROW_MAX, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "too many columns");
-  PetscCheck(strlen(name) < sizeof row->name[0], PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "column name %s too long", name);
-  snprintf(row->name[row->n], sizeof row->name[0], "%s", name);
-  row->value[row->n++] = value;
-  PetscFunctionReturn(0);
-}
-
-/* "out/x.h5" -> "out/x" + ext */
-void PgOutputSideCar(const char *file, const char *ext, char *buf, size_t len)
-{
-  const char *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
-  int         stem = (dot && (!slash || dot > slash)) ? (int)(dot - file) : (int)strlen(file);
-  snprintf(buf, len, "%.*s%s", stem, file, ext);
-}
-
-PetscErrorCode PgOutputWriteStringAttr(hid_t obj, const char *name, const char *text)
-{
-  hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  PgCallH5(type = H5Tcopy(H5T_C_S1));
-  PgCallH5(H5Tset_size(type, strlen(text) + 1));
-  PgCallH5(space = H5Screate(H5S_SCALAR));
-  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
-  PgCallH5(attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Awrite(attr, type, text));
-  PgCallH5(H5Aclose(attr));
-  PgCallH5(H5Sclose(space));
-  PgCallH5(H5Tclose(type));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode PgOutputWriteDoubleAttr(hid_t obj, const char *name, const double *v, hsize_t n)
-{
-  hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  PgCallH5(space = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL));
-  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
-  PgCallH5(attr = H5Acreate2(obj, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Awrite(attr, H5T_NATIVE_DOUBLE, v));
-  PgCallH5(H5Aclose(attr));
-  PgCallH5(H5Sclose(space));
-  PetscFunctionReturn(0);
-}
-
-static PetscErrorCode WriteInt64Attr(hid_t obj, const char *name, int64_t v)
-{
-  hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  PgCallH5(space = H5Screate(H5S_SCALAR));
-  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
-  PgCallH5(attr = H5Acreate2(obj, name, H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Awrite(attr, H5T_NATIVE_INT64, &v));
-  PgCallH5(H5Aclose(attr));
-  PgCallH5(H5Sclose(space));
-  PetscFunctionReturn(0);
-}
-
-/* Reads a string attribute into a malloc'd buffer (NULL if absent). */
-static PetscErrorCode ReadStringAttr(hid_t obj, const char *name, char **text)
-{
-  hid_t attr = H5I_INVALID_HID, type = H5I_INVALID_HID, mem = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  *text = NULL;
-  if (H5Aexists(obj, name) <= 0) PetscFunctionReturn(0);
-  PgCallH5(attr = H5Aopen(obj, name, H5P_DEFAULT));
-  PgCallH5(type = H5Aget_type(attr));
-  size_t size = H5Tget_size(type);
-  PgCallH5(mem = H5Tcopy(H5T_C_S1));
-  PgCallH5(H5Tset_size(mem, size + 1));
-  *text = (char *)calloc(size + 2, 1);
-  PetscCheck(*text, PETSC_COMM_SELF, PETSC_ERR_MEM, "out of memory");
-  PgCallH5(H5Aread(attr, mem, *text));
-  PgCallH5(H5Tclose(mem));
-  PgCallH5(H5Tclose(type));
-  PgCallH5(H5Aclose(attr));
-  PetscFunctionReturn(0);
-}
-
 static void RunName(int k, char *buf, size_t len) { snprintf(buf, len, "/runs/%04d", k); }
 
-PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit)
-{
-  hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
-  PgCallH5(space = H5Screate_simple(ndims, dims, NULL));
-  PgCallH5(dset = H5Dcreate2(group, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
-  PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  if (rank != 0) PgCallH5(H5Sselect_none(space));
-  PgCallH5(H5Dwrite(dset, H5T_NATIVE_DOUBLE, space, space, dxpl, data));
-  PetscCall(PgOutputWriteStringAttr(dset, "unit", unit));
-  PgCallH5(H5Pclose(dxpl));
-  PgCallH5(H5Dclose(dset));
-  PgCallH5(H5Sclose(space));
-  PetscFunctionReturn(0);
-}
-
-static PetscErrorCode FileExists(MPI_Comm comm, const char *path, PetscBool *exists)
-{
-  int rank, e = 0;
-
-  PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) e = access(path, F_OK) == 0;
-  PetscCallMPI(MPI_Bcast(&e, 1, MPI_INT, 0, comm));
-  *exists = e ? PETSC_TRUE : PETSC_FALSE;
-  PetscFunctionReturn(0);
-}
+static PetscErrorCode Flush(PgOutput out);
 
 /* Rank 0 reads the signature of an existing file without modifying it: 1 = same deck, 0 = other
  * deck, -1 = not an HDF5 file of plurigauss. */
@@ -479,7 +360,7 @@ static PetscErrorCode ProbeExisting(MPI_Comm comm, const char *path, const char 
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f >= 0) {
       char *sig = NULL;
-      if (!ReadStringAttr(f, "signature", &sig) && sig) *verdict = strcmp(sig, signature) == 0;
+      if (!PgH5ReadStringAttr(f, "signature", &sig) && sig) *verdict = strcmp(sig, signature) == 0;
       free(sig);
       H5Fclose(f);
     }
@@ -488,73 +369,34 @@ static PetscErrorCode ProbeExisting(MPI_Comm comm, const char *path, const char 
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgOutputRename(MPI_Comm comm, const char *from, const char *to)
-{
-  int rank, ok = 1, err = 0;
-
-  PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0 && rename(from, to) != 0) {
-    ok  = 0;
-    err = errno;
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, comm)); /* rank 0's reason on every rank */
-  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", from, to, strerror(err));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode PgOutputOpenParallel(MPI_Comm comm, const char *path, PetscBool create, hid_t *file)
-{
-  hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
-  PgCallH5(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
-  PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
-  PgCallH5(H5Pset_coll_metadata_write(fapl, 1));
-  /* dense attribute storage allows attributes (the deck text) beyond 64 KiB */
-  PgCallH5(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST));
-  if (create) {
-    PgCallH5(fcpl = H5Pcreate(H5P_FILE_CREATE));
-    PgCallH5(H5Pset_attr_phase_change(fcpl, 0, 0));
-    *file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
-    PgCallH5(H5Pclose(fcpl));
-  } else *file = H5Fopen(path, H5F_ACC_RDWR, fapl);
-  PgCallH5(H5Pclose(fapl));
-  PetscCheck(*file >= 0, comm, PETSC_ERR_FILE_OPEN, "cannot %s %s", create ? "create" : "open", path);
-  PetscFunctionReturn(0);
-}
-
 /* Reads dataset d back: a volume of the grid's shape [nz][ny][nx] by every rank's slab (collective,
  * blocks of 16 planes), anything else whole on every rank. *ok = 0 if any rank could not read it
  * (a Fletcher32 mismatch, a damaged chunk or header). Collective. */
 static PetscErrorCode VerifyDataset(PgOutput out, hid_t d, int *ok)
 {
-  const PgGrid_s *g      = out->grid;
+  const PgGrid_s *g = out->grid;
+  const hsize_t   B = 16;
   hid_t           fspace = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
   hsize_t         dims[H5S_MAX_RANK];
+  long long       nb_mine = (long long)((g->nz_local + (ptrdiff_t)B - 1) / (ptrdiff_t)B), nb;
   int             mine = 1, nd = -1;
   size_t          esize = 0;
   void           *buf = NULL;
 
   PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(&nb_mine, &nb, 1, MPI_LONG_LONG, MPI_MAX, g->comm));
   if ((fspace = H5Dget_space(d)) < 0 || (nd = H5Sget_simple_extent_dims(fspace, dims, NULL)) < 0 || (ftype = H5Dget_type(d)) < 0 || (mtype = H5Tget_native_type(ftype, H5T_DIR_ASCEND)) < 0 || !(esize = H5Tget_size(mtype))) mine = 0;
   /* the decision below must be the same on every rank: the metadata reads are collective */
   const PetscBool volume = mine && nd == 3 && dims[0] == (hsize_t)g->n[2] && dims[1] == (hsize_t)g->n[1] && dims[2] == (hsize_t)g->n[0];
   if (volume) {
-    const hsize_t plane = dims[1] * dims[2], B = 16;
-    long long     nb_mine = (long long)((g->nz_local + (ptrdiff_t)B - 1) / (ptrdiff_t)B), nb;
-    PetscCallMPI(MPI_Allreduce(&nb_mine, &nb, 1, MPI_LONG_LONG, MPI_MAX, g->comm));
-    buf = malloc(PetscMax(B * plane * esize, 1));
-    if (!buf) mine = 0;
+    const hsize_t mdims[3] = {B, dims[1], dims[2]}, mstart[3] = {0, 0, 0};
+    buf  = malloc(PetscMax(B * dims[1] * dims[2] * esize, 1));
     dxpl = H5Pcreate(H5P_DATASET_XFER);
-    if (dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0) mine = 0;
+    if (!buf || dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 || (mspace = H5Screate_simple(3, mdims, NULL)) < 0) mine = 0;
     for (long long b = 0; b < nb; b++) {
       const hsize_t z0 = (hsize_t)b * B, nz = z0 < (hsize_t)g->nz_local ? PetscMin(B, (hsize_t)g->nz_local - z0) : 0;
-      hsize_t       start[3] = {(hsize_t)g->z_start + z0, 0, 0}, count[3] = {nz, dims[1], dims[2]}, mdims[3] = {B, dims[1], dims[2]}, mstart[3] = {0, 0, 0};
+      hsize_t       start[3] = {(hsize_t)g->z_start + z0, 0, 0}, count[3] = {nz, dims[1], dims[2]};
       herr_t        st = 0;
-      if (mspace < 0) mspace = H5Screate_simple(3, mdims, NULL);
       if (nz) st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 || H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, count, NULL) < 0 ? -1 : 0;
       else st = H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0 ? -1 : 0;
       /* every rank takes part in the collective read, also after a failure of its own */
@@ -566,12 +408,31 @@ static PetscErrorCode VerifyDataset(PgOutput out, hid_t d, int *ok)
     if (n < 0 || !buf || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) mine = 0;
   }
   free(buf);
-  if (dxpl >= 0) H5Pclose(dxpl);
-  if (mspace >= 0) H5Sclose(mspace);
-  if (mtype >= 0) H5Tclose(mtype);
-  if (ftype >= 0) H5Tclose(ftype);
-  if (fspace >= 0) H5Sclose(fspace);
+  PgH5Close(&dxpl);
+  PgH5Close(&mspace);
+  PgH5Close(&mtype);
+  PgH5Close(&ftype);
+  PgH5Close(&fspace);
   PetscCallMPI(MPI_Allreduce(&mine, ok, 1, MPI_INT, MPI_MIN, g->comm));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode VerifyGroup(PgOutput out, hid_t grp, const char *path, char *bad, size_t len);
+
+/* Reads back object `name` of grp (path: its full name); its name goes to bad if it fails. */
+static PetscErrorCode VerifyObject(PgOutput out, hid_t grp, const char *name, const char *path, char *bad, size_t len)
+{
+  hid_t          o = H5Oopen(grp, name, H5P_DEFAULT);
+  int            ok = 1;
+  PetscErrorCode ierr = 0;
+
+  PetscFunctionBeginUser;
+  if (o < 0) ok = 0;
+  else if (H5Iget_type(o) == H5I_GROUP) ierr = VerifyGroup(out, o, path, bad, len);
+  else if (H5Iget_type(o) == H5I_DATASET) ierr = VerifyDataset(out, o, &ok);
+  PgH5Close(&o);
+  PetscCall(ierr);
+  if (!ok) snprintf(bad, len, "%s", path);
   PetscFunctionReturn(0);
 }
 
@@ -587,26 +448,34 @@ static PetscErrorCode VerifyGroup(PgOutput out, hid_t grp, const char *path, cha
     PetscFunctionReturn(0);
   }
   for (hsize_t i = 0; i < info.nlinks && !bad[0]; i++) {
-    char  name[256], sub[512];
-    hid_t o;
+    char name[256], sub[512];
     if (H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0) {
       snprintf(bad, len, "%s (link %d)", path, (int)i);
       break;
     }
     snprintf(sub, sizeof sub, "%s/%s", path, name);
-    if ((o = H5Oopen(grp, name, H5P_DEFAULT)) < 0) {
-      snprintf(bad, len, "%s", sub);
-      break;
-    }
-    const H5I_type_t t = H5Iget_type(o);
-    if (t == H5I_GROUP) PetscCall(VerifyGroup(out, o, sub, bad, len));
-    else if (t == H5I_DATASET) {
-      int ok;
-      PetscCall(VerifyDataset(out, o, &ok));
-      if (!ok) snprintf(bad, len, "%s", sub);
-    }
-    H5Oclose(o);
+    PetscCall(VerifyObject(out, grp, name, sub, bad, len));
   }
+  PetscFunctionReturn(0);
+}
+
+/* The row of the complete run in group g (name: its path) and the read-back of its objects. */
+static PetscErrorCode LoadRunRow(PgOutput out, hid_t g, const char *name, PgRow *row, char *bad, size_t len)
+{
+  char *cols = NULL, *save = NULL;
+  hid_t a    = H5I_INVALID_HID;
+
+  PetscFunctionBeginUser;
+  if (PgH5ReadStringAttr(g, "columns", &cols) || !cols) snprintf(bad, len, "%s: attribute columns", name);
+  else {
+    row->n = 0;
+    for (char *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      if (PgRowSet(row, t, NAN)) snprintf(bad, len, "%s: attribute columns", name);
+    if ((a = H5Aopen(g, "row", H5P_DEFAULT)) < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, row->value) < 0) snprintf(bad, len, "%s: attribute row", name);
+    PgH5Close(&a);
+  }
+  free(cols);
+  if (!bad[0]) PetscCall(VerifyGroup(out, g, name, bad, len));
   PetscFunctionReturn(0);
 }
 
@@ -614,15 +483,15 @@ static PetscErrorCode VerifyGroup(PgOutput out, hid_t grp, const char *path, cha
  * *state: 0 absent or incomplete, 1 complete, -1 complete but damaged (bad names what failed). */
 static PetscErrorCode LoadRun(PgOutput out, int k, int *state, char *bad, size_t len)
 {
-  char   name[64], *cols = NULL;
-  hid_t  g = H5I_INVALID_HID, a = H5I_INVALID_HID;
-  PgRow *row = &out->rows[k];
+  char           name[64];
+  hid_t          g    = H5I_INVALID_HID;
+  PetscErrorCode ierr = 0;
 
   PetscFunctionBeginUser;
   *state = 0;
   bad[0] = 0;
   RunName(k, name, sizeof name);
-  if (H5Lexists(out->file, "/runs", H5P_DEFAULT) <= 0 || H5Lexists(out->file, name, H5P_DEFAULT) <= 0) PetscFunctionReturn(0);
+  if (!PgH5Exists(out->file, "/runs") || !PgH5Exists(out->file, name)) PetscFunctionReturn(0);
   if ((g = H5Gopen2(out->file, name, H5P_DEFAULT)) < 0) {
     *state = -1; /* the group exists but cannot be opened: treat as damaged, recompute */
     snprintf(bad, len, "%s", name);
@@ -630,19 +499,11 @@ static PetscErrorCode LoadRun(PgOutput out, int k, int *state, char *bad, size_t
   }
   if (H5Aexists(g, "complete") > 0) {
     *state = 1;
-    if (ReadStringAttr(g, "columns", &cols) || !cols) snprintf(bad, len, "%s: attribute columns", name);
-    else {
-      row->n     = 0;
-      char *save = NULL;
-      for (char *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save)) PetscCall(PgRowSet(row, t, NAN));
-      if ((a = H5Aopen(g, "row", H5P_DEFAULT)) < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, row->value) < 0) snprintf(bad, len, "%s: attribute row", name);
-      if (a >= 0) H5Aclose(a);
-    }
-    free(cols);
-    if (!bad[0]) PetscCall(VerifyGroup(out, g, name, bad, len));
+    ierr   = LoadRunRow(out, g, name, &out->rows[k], bad, len);
     if (bad[0]) *state = -1;
   }
-  H5Gclose(g);
+  PgH5Close(&g);
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 
@@ -668,23 +529,63 @@ static PetscErrorCode LoadDoneRuns(PgOutput out)
   PetscFunctionReturn(0);
 }
 
+/* The root attributes of a new file and the group /runs; flushed, so that the file is resumable
+ * from the start. */
 static PetscErrorCode WriteHeader(PgOutput out, const char *signature)
 {
-  const PgConfig *cfg   = out->cfg;
-  double          nr    = out->grid->size, nt = out->grid->threads;
-  hid_t           g     = H5I_INVALID_HID;
+  const PgConfig *cfg = out->cfg;
+  double          nr  = out->grid->size, nt = out->grid->threads;
+  hid_t           g   = H5I_INVALID_HID;
 
   PetscFunctionBeginUser;
-  PetscCall(PgOutputWriteStringAttr(out->file, "deck", cfg->deck_text ? cfg->deck_text : ""));
-  PetscCall(PgOutputWriteStringAttr(out->file, "deck_path", cfg->deck_path));
-  PetscCall(PgOutputWriteStringAttr(out->file, "resolved", cfg->resolved));
-  PetscCall(PgOutputWriteStringAttr(out->file, "signature", signature));
-  PetscCall(PgOutputWriteStringAttr(out->file, "version", PG_VERSION));
-  PetscCall(PgOutputWriteStringAttr(out->file, "build", PG_BUILD));
-  PetscCall(PgOutputWriteDoubleAttr(out->file, "nranks", &nr, 1));
-  PetscCall(PgOutputWriteDoubleAttr(out->file, "threads", &nt, 1));
-  PgCallH5(g = H5Gcreate2(out->file, "/runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Gclose(g));
+  PetscCall(PgH5WriteStringAttr(out->file, "deck", cfg->deck_text ? cfg->deck_text : ""));
+  PetscCall(PgH5WriteStringAttr(out->file, "deck_path", cfg->deck_path));
+  PetscCall(PgH5WriteStringAttr(out->file, "resolved", cfg->resolved));
+  PetscCall(PgH5WriteStringAttr(out->file, "signature", signature));
+  PetscCall(PgH5WriteStringAttr(out->file, "version", PG_VERSION));
+  PetscCall(PgH5WriteStringAttr(out->file, "build", PG_BUILD));
+  PetscCall(PgH5WriteDoubleAttr(out->file, "nranks", &nr, 1));
+  PetscCall(PgH5WriteDoubleAttr(out->file, "threads", &nt, 1));
+  PetscCall(PgH5GroupCreate(out->file, "/runs", &g));
+  PetscCall(PgH5GroupClose(&g));
+  PetscCall(Flush(out));
+  PetscFunctionReturn(0);
+}
+
+/* What an existing output at the paths of out means: has_part / has_final, and *resume. An
+ * existing file of another deck is an input error (unless output.overwrite); a .part that is no
+ * HDF5 file of ours is set aside. Nothing is changed on disk before the checks. */
+static PetscErrorCode DecideResume(PgOutput out, const char *signature, PetscBool *resume, PetscBool *has_final)
+{
+  const MPI_Comm comm = out->grid->comm;
+  PetscBool      has_part, overwrite = out->cfg->overwrite;
+  int            vpart = -1, vfinal = -1;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgFileExists(comm, out->part, &has_part));
+  PetscCall(PgFileExists(comm, out->final, has_final));
+  if (has_part) PetscCall(ProbeExisting(comm, out->part, signature, &vpart));
+  if (*has_final) PetscCall(ProbeExisting(comm, out->final, signature, &vfinal));
+  if (!overwrite) {
+    PetscCheck(!*has_final || vfinal == 1, comm, PETSC_ERR_USER_INPUT, "output.file %s exists and %s; choose another output.file or set output.overwrite", out->final,
+               vfinal < 0 ? "is not a plurigauss HDF5 file" : "holds runs of a different deck");
+    PetscCheck(!has_part || vpart != 0, comm, PETSC_ERR_USER_INPUT, "%s exists and holds an interrupted run of a different deck; remove it or set output.overwrite", out->part);
+  }
+  if (has_part && vpart < 0) {
+    /* a job killed before the file's header reached the disk leaves a .part that is no HDF5 file
+     * of ours: it holds no finished run. Keep it for inspection under another name, start afresh. */
+    char aside[PETSC_MAX_PATH_LEN + 32];
+    snprintf(aside, sizeof aside, "%s.unreadable", out->part);
+    PetscCall(PgFileRename(comm, out->part, aside));
+    PetscCall(PetscPrintf(comm, "plurigauss: warning: %s was not readable (a job killed while creating it?); moved to %s, starting afresh\n", out->part, aside));
+    has_part = PETSC_FALSE;
+  }
+  *resume = PETSC_FALSE;
+  if (!overwrite && has_part) *resume = PETSC_TRUE; /* an interrupted sweep */
+  else if (!overwrite && *has_final) {             /* a finished (or extended) sweep */
+    PetscCall(PgFileRename(comm, out->final, out->part));
+    *resume = PETSC_TRUE;
+  }
   PetscFunctionReturn(0);
 }
 
@@ -692,56 +593,26 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
 {
   PgOutput  out;
   char      signature[8192];
-  PetscBool has_part, has_final;
-  int       vpart = -1, vfinal = -1;
+  PetscBool resume, has_final;
 
   PetscFunctionBeginUser;
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported by PgCallH5, one line */
   PetscCall(PetscNew(&out));
-  out->grid  = grid;
-  out->cfg   = cfg;
-  out->nruns = nruns;
-  out->file  = H5I_INVALID_HID;
+  out->grid      = grid;
+  out->cfg       = cfg;
+  out->nruns     = nruns;
+  out->file      = H5I_INVALID_HID;
   out->fresh_run = -1;
   PetscCall(PetscCalloc1(nruns, &out->done));
   PetscCall(PetscCalloc1(nruns, &out->rows));
   snprintf(out->final, sizeof out->final, "%s", cfg->output_file);
   snprintf(out->part, sizeof out->part, "%s.part", cfg->output_file);
-  PgOutputSideCar(cfg->output_file, ".csv", out->csv, sizeof out->csv);
-  PgOutputSideCar(cfg->output_file, ".xdmf", out->xdmf, sizeof out->xdmf);
+  PgFileSideCar(cfg->output_file, ".csv", out->csv, sizeof out->csv);
+  PgFileSideCar(cfg->output_file, ".xdmf", out->xdmf, sizeof out->xdmf);
   PetscCall(PgConfigSignature(cfg, signature, sizeof signature));
-
-  /* decide before touching anything */
-  PetscCall(FileExists(grid->comm, out->part, &has_part));
-  PetscCall(FileExists(grid->comm, out->final, &has_final));
-  if (has_part) PetscCall(ProbeExisting(grid->comm, out->part, signature, &vpart));
-  if (has_final) PetscCall(ProbeExisting(grid->comm, out->final, signature, &vfinal));
-  if (!cfg->overwrite) {
-    PetscCheck(!has_final || vfinal == 1, grid->comm, PETSC_ERR_USER_INPUT, "output.file %s exists and %s; choose another output.file or set output.overwrite", out->final,
-               vfinal < 0 ? "is not a plurigauss HDF5 file" : "holds runs of a different deck");
-    PetscCheck(!has_part || vpart != 0, grid->comm, PETSC_ERR_USER_INPUT, "%s exists and holds an interrupted run of a different deck; remove it or set output.overwrite", out->part);
-  }
-  if (has_part && vpart < 0) {
-    /* a job killed before the file's header reached the disk leaves a .part that is no HDF5 file
-     * of ours: it holds no finished run. Keep it for inspection under another name, start afresh. */
-    char aside[PETSC_MAX_PATH_LEN + 32];
-    snprintf(aside, sizeof aside, "%s.unreadable", out->part);
-    PetscCall(PgOutputRename(grid->comm, out->part, aside));
-    PetscCall(PetscPrintf(grid->comm, "plurigauss: warning: %s was not readable (a job killed while creating it?); moved to %s, starting afresh\n", out->part, aside));
-    has_part = PETSC_FALSE;
-  }
-  PetscBool resume = PETSC_FALSE;
-  if (!cfg->overwrite && has_part) resume = PETSC_TRUE; /* an interrupted sweep */
-  else if (!cfg->overwrite && has_final) {             /* a finished (or extended) sweep */
-    PetscCall(PgOutputRename(grid->comm, out->final, out->part));
-    resume = PETSC_TRUE;
-  }
-  PetscCall(PgOutputOpenParallel(grid->comm, out->part, resume ? PETSC_FALSE : PETSC_TRUE, &out->file));
+  PetscCall(DecideResume(out, signature, &resume, &has_final));
+  PetscCall(PgH5FileOpen(grid->comm, out->part, resume ? PETSC_FALSE : PETSC_TRUE, &out->file));
   if (resume) PetscCall(LoadDoneRuns(out));
-  else {
-    PetscCall(WriteHeader(out, signature));
-    PgCallH5(H5Fflush(out->file, H5F_SCOPE_GLOBAL)); /* a resumable file from the start */
-  }
+  else PetscCall(WriteHeader(out, signature));
   if (cfg->overwrite && has_final && grid->rank == 0) unlink(out->final);
   *outp = out;
   PetscFunctionReturn(0);
@@ -749,13 +620,14 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
 
 PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model)
 {
-  hid_t g = H5I_INVALID_HID;
+  hid_t      g  = H5I_INVALID_HID;
+  PgH5Status st = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
-  if (H5Lexists(out->file, "/model", H5P_DEFAULT) > 0) PgCallH5(g = H5Gopen2(out->file, "/model", H5P_DEFAULT));
-  else PgCallH5(g = H5Gcreate2(out->file, "/model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  for (int i = 0; i < model->n; i++) PetscCall(PgOutputWriteDoubleAttr(g, model->name[i], &model->value[i], 1));
-  PgCallH5(H5Gclose(g));
+  PetscCall(PgH5GroupOpen(out->file, "/model", &g));
+  for (int i = 0; i < model->n; i++) PgH5Try(&st, PgH5AttrDouble(g, model->name[i], &model->value[i], 1));
+  PgH5Close(&g);
+  PetscCall(PgH5Check(&st));
   PetscFunctionReturn(0);
 }
 
@@ -770,57 +642,10 @@ int PgOutputRunsDone(PgOutput out)
   return n;
 }
 
-/* Collective write of a [nz][ny][nx] volume from this rank's slab, whose rows are row_len >= nx
- * elements apart in memory (nx for labels, FFTW's padded 2 (nx/2 + 1) for fields). */
-PetscErrorCode PgOutputWriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len, int compress_level, const char *file)
-{
-  hsize_t         dims[3] = {(hsize_t)g->n[2], (hsize_t)g->n[1], (hsize_t)g->n[0]};
-  hsize_t         chunk[3] = {PetscMin(dims[0], 16), PetscMin(dims[1], 256), PetscMin(dims[2], 256)};
-  hsize_t         start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, dims[1], dims[2]};
-  hsize_t         mdims[3] = {(hsize_t)PetscMax(g->nz_local, 1), dims[1], row_len};
-  hid_t           fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-  double          vox[3] = {g->voxel_um[0], g->voxel_um[1], g->voxel_um[2]};
-
-  PetscFunctionBeginUser;
-  PgCallH5(fspace = H5Screate_simple(3, dims, NULL));
-  PgCallH5(dcpl = H5Pcreate(H5P_DATASET_CREATE));
-  PgCallH5(H5Pset_chunk(dcpl, 3, chunk));
-  if (compress_level > 0) {
-    PgCallH5(H5Pset_shuffle(dcpl));
-    PgCallH5(H5Pset_deflate(dcpl, (unsigned)compress_level));
-  }
-  /* last in the pipeline: the checksum covers the bytes on disk, verified on every read */
-  PgCallH5(H5Pset_fletcher32(dcpl));
-  if (H5Lexists(group, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(group, name, H5P_DEFAULT));
-  dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  PetscCheck(dset >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create dataset %s in %s (disk full?)", name, file);
-  PgCallH5(mspace = H5Screate_simple(3, mdims, NULL));
-  if (g->nz_local > 0) {
-    hsize_t mstart[3] = {0, 0, 0};
-    PgCallH5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL));
-    PgCallH5(H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, count, NULL));
-  } else {
-    PgCallH5(H5Sselect_none(fspace));
-    PgCallH5(H5Sselect_none(mspace));
-  }
-  PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
-  PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  herr_t status = H5Dwrite(dset, memtype, mspace, fspace, dxpl, data);
-  PetscCheck(status >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "writing %s to %s failed (disk full?)", name, file);
-  PetscCall(PgOutputWriteDoubleAttr(dset, "voxel_size_um", vox, 3));
-  PetscCall(PgOutputWriteStringAttr(dset, "axes", "z,y,x (voxel_size_um is x,y,z)"));
-  PgCallH5(H5Pclose(dxpl));
-  PgCallH5(H5Dclose(dset));
-  PgCallH5(H5Sclose(mspace));
-  PgCallH5(H5Pclose(dcpl));
-  PgCallH5(H5Sclose(fspace));
-  PetscFunctionReturn(0);
-}
-
 static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len)
 {
   PetscFunctionBeginUser;
-  PetscCall(PgOutputWriteSlabs(out->grid, group, name, filetype, memtype, data, row_len, out->cfg->compress_level, out->part));
+  PetscCall(PgH5WriteSlabs(out->grid, group, name, filetype, memtype, data, row_len, out->cfg->compress_level, out->part));
   PetscFunctionReturn(0);
 }
 
@@ -834,90 +659,102 @@ static PetscErrorCode OpenRunGroup(PgOutput out, int k, hid_t *group)
   RunName(k, name, sizeof name);
   if (out->fresh_run != k) {
     PetscCheck(!out->done[k], PETSC_COMM_SELF, PETSC_ERR_PLIB, "run %d is complete and must not be rewritten", k);
-    if (H5Lexists(out->file, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(out->file, name, H5P_DEFAULT));
-    PgCallH5(*group = H5Gcreate2(out->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    PetscCall(PgH5GroupCreate(out->file, name, group));
     out->fresh_run = k;
-  } else PgCallH5(*group = H5Gopen2(out->file, name, H5P_DEFAULT));
+  } else PetscCall(PgH5GroupOpen(out->file, name, group));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors)
 {
-  hid_t g = H5I_INVALID_HID;
+  hid_t          g = H5I_INVALID_HID;
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   PetscCall(OpenRunGroup(out, k, &g));
-  if (H5Lexists(g, "descriptors", H5P_DEFAULT) > 0) PgCallH5(*descriptors = H5Gopen2(g, "descriptors", H5P_DEFAULT));
-  else PgCallH5(*descriptors = H5Gcreate2(g, "descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Gclose(g));
+  ierr = PgH5GroupOpen(g, "descriptors", descriptors);
+  PgH5Close(&g);
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 
-/* CSV of all complete runs, columns of the first complete run; rank 0, written to a temporary
- * name and renamed so that a reader never sees half a table. */
+typedef struct {
+  const struct PgOutput_private *out;
+  int                            first; /* the first complete run: its columns head the table */
+} CSVContext;
+
+/* The CSV of all complete runs, columns of the first complete run (missing values NaN). */
+static void CSVText(FILE *f, const void *ctx)
+{
+  const struct PgOutput_private *out  = ((const CSVContext *)ctx)->out;
+  const PgRow                   *head = &out->rows[((const CSVContext *)ctx)->first];
+
+  fprintf(f, "run");
+  for (int c = 0; c < head->n; c++) fprintf(f, ",%s", head->name[c]);
+  fprintf(f, "\n");
+  for (int k = 0; k < out->nruns; k++) {
+    if (!out->done[k]) continue;
+    fprintf(f, "%d", k);
+    for (int c = 0; c < head->n; c++) {
+      double v = NAN;
+      (void)PgRowGet(&out->rows[k], head->name[c], &v);
+      if (!strcmp(head->name[c], "seed") || !strcmp(head->name[c], "realization")) fprintf(f, ",%.0f", v);
+      else fprintf(f, ",%.10g", v);
+    }
+    fprintf(f, "\n");
+  }
+}
+
+/* CSV of all complete runs (rank 0, written whole under a temporary name and renamed). */
 static PetscErrorCode WriteCSV(PgOutput out)
 {
-  char  tmp[PETSC_MAX_PATH_LEN + 16];
-  int   ok = 1, first = -1;
-  FILE *f;
+  CSVContext ctx = {out, -1};
 
   PetscFunctionBeginUser;
-  for (int k = 0; k < out->nruns && first < 0; k++)
-    if (out->done[k]) first = k;
-  if (out->grid->rank == 0 && first >= 0) {
-    const PgRow *head = &out->rows[first];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out->csv);
-    f = fopen(tmp, "w");
-    if (!f) ok = 0;
-    else {
-      fprintf(f, "run");
-      for (int c = 0; c < head->n; c++) fprintf(f, ",%s", head->name[c]);
-      fprintf(f, "\n");
-      for (int k = 0; k < out->nruns; k++) {
-        if (!out->done[k]) continue;
-        fprintf(f, "%d", k);
-        for (int c = 0; c < head->n; c++) {
-          double v = NAN;
-          for (int j = 0; j < out->rows[k].n; j++)
-            if (!strcmp(out->rows[k].name[j], head->name[c])) v = out->rows[k].value[j];
-          if (!strcmp(head->name[c], "seed") || !strcmp(head->name[c], "realization")) fprintf(f, ",%.0f", v);
-          else fprintf(f, ",%.10g", v);
-        }
-        fprintf(f, "\n");
-      }
-      ok = fclose(f) == 0 && rename(tmp, out->csv) == 0;
-    }
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, out->grid->comm));
-  PetscCheck(ok, out->grid->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", out->csv);
+  for (int k = 0; k < out->nruns && ctx.first < 0; k++)
+    if (out->done[k]) ctx.first = k;
+  if (ctx.first >= 0) PetscCall(PgFileWriteText(out->grid->comm, out->csv, CSVText, &ctx));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels labels, PgField field)
+static PetscErrorCode Flush(PgOutput out)
 {
-  hid_t       g = H5I_INVALID_HID;
-  char        cols[PG_ROW_MAX * 33] = "";
-  size_t      o = 0;
+  PetscFunctionBeginUser;
+  PetscCheck(H5Fflush(out->file, H5F_SCOPE_GLOBAL) >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "flushing %s failed (disk full?)", out->part);
+  PetscFunctionReturn(0);
+}
+
+/* Run k's attributes: every column (seed and realization as integers), `columns` and `row`. */
+static PetscErrorCode WriteRunAttributes(hid_t g, const PgRow *row)
+{
+  char   cols[PG_ROW_MAX * 33] = "";
+  size_t o                     = 0;
+
+  PetscFunctionBeginUser;
+  for (int i = 0; i < row->n; i++) {
+    double v = row->value[i];
+    if (!strcmp(row->name[i], "seed") || !strcmp(row->name[i], "realization")) PetscCall(PgH5WriteInt64Attr(g, row->name[i], (int64_t)v));
+    else PetscCall(PgH5WriteDoubleAttr(g, row->name[i], &v, 1));
+    o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? "," : "", row->name[i]);
+  }
+  PetscCall(PgH5WriteStringAttr(g, "columns", cols));
+  PetscCall(PgH5WriteDoubleAttr(g, "row", row->value, (hsize_t)row->n));
+  PetscFunctionReturn(0);
+}
+
+/* Everything of run k in its group g: the descriptors group (if no stage made it), attributes,
+ * the label volume and the fields. */
+static PetscErrorCode WriteRunGroup(PgOutput out, hid_t g, const PgRow *row, PgLabels labels, PgField field)
+{
+  hid_t       dg = H5I_INVALID_HID;
   const void *x, *y;
   ptrdiff_t   stride;
   PgPrecision prec;
 
   PetscFunctionBeginUser;
-  PetscCall(PgOutputLockVerify(out->lock, "writing a run"));
-  PetscCall(OpenRunGroup(out, k, &g));
-  if (H5Lexists(g, "descriptors", H5P_DEFAULT) <= 0) {
-    hid_t dg = H5I_INVALID_HID;
-    PgCallH5(dg = H5Gcreate2(g, "descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    PgCallH5(H5Gclose(dg));
-  }
-  for (int i = 0; i < row->n; i++) {
-    double v = row->value[i];
-    if (!strcmp(row->name[i], "seed") || !strcmp(row->name[i], "realization")) PetscCall(WriteInt64Attr(g, row->name[i], (int64_t)v));
-    else PetscCall(PgOutputWriteDoubleAttr(g, row->name[i], &v, 1));
-    o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? "," : "", row->name[i]);
-  }
-  PetscCall(PgOutputWriteStringAttr(g, "columns", cols));
-  PetscCall(PgOutputWriteDoubleAttr(g, "row", row->value, (hsize_t)row->n));
+  PetscCall(PgH5GroupOpen(g, "descriptors", &dg));
+  PetscCall(PgH5GroupClose(&dg));
+  PetscCall(WriteRunAttributes(g, row));
   if (labels) PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, (hsize_t)out->grid->n[0]));
   if (field) {
     PetscCall(PgFieldGetArrays(field, &x, &y, &stride, &prec));
@@ -925,11 +762,24 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
     PetscCall(WriteVolume(out, g, "X", ft, mt, x, (hsize_t)stride));
     PetscCall(WriteVolume(out, g, "Y", ft, mt, y, (hsize_t)stride));
   }
-  PgCallH5(H5Fflush(out->file, H5F_SCOPE_GLOBAL));
-  PetscCall(WriteInt64Attr(g, "complete", 1));
-  PgCallH5(H5Gclose(g));
-  herr_t status = H5Fflush(out->file, H5F_SCOPE_GLOBAL);
-  PetscCheck(status >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "flushing %s failed (disk full?)", out->part);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels labels, PgField field)
+{
+  hid_t          g = H5I_INVALID_HID;
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOutputLockVerify(out->lock, "writing a run"));
+  PetscCall(OpenRunGroup(out, k, &g));
+  ierr = WriteRunGroup(out, g, row, labels, field);
+  /* complete only once its data are on disk */
+  if (!ierr) ierr = Flush(out);
+  if (!ierr) ierr = PgH5WriteInt64Attr(g, "complete", 1);
+  PgH5Close(&g);
+  PetscCall(ierr);
+  PetscCall(Flush(out));
   out->done[k] = 1;
   out->rows[k] = *row;
   PetscCall(WriteCSV(out));
@@ -939,41 +789,28 @@ PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels 
 /* XDMF side-car: one uniform grid per run with a phase volume, as a temporal collection so that
  * ParaView steps through the runs. Cell-centred data on a (n+1)^3 co-rectilinear mesh; XDMF lists
  * dimensions, origin and spacing slowest axis first (z, y, x). */
-static PetscErrorCode WriteXDMF(PgOutput out)
+static void XDMFText(FILE *f, const void *ctx)
 {
-  const PgGrid_s *g = out->grid;
-  int             ok = 1;
-  char            tmp[PETSC_MAX_PATH_LEN + 16];
+  const struct PgOutput_private *out  = ctx;
+  const PgGrid_s                *g    = out->grid;
+  const char                    *base = strrchr(out->final, '/');
 
-  PetscFunctionBeginUser;
-  if (g->rank == 0) {
-    const char *base = strrchr(out->final, '/');
-    base             = base ? base + 1 : out->final;
-    snprintf(tmp, sizeof tmp, "%s.tmp", out->xdmf);
-    FILE *f = fopen(tmp, "w");
-    if (!f) ok = 0;
-    else {
-      fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"2.0\">\n <Domain>\n");
-      fprintf(f, "  <Grid Name=\"runs\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
-      for (int k = 0; k < out->nruns; k++) {
-        if (!out->done[k] || !out->cfg->write_phase) continue;
-        fprintf(f, "   <Grid Name=\"run_%04d\" GridType=\"Uniform\">\n    <Time Value=\"%d\"/>\n", k, k);
-        fprintf(f, "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%d %d %d\"/>\n", (int)g->n[2] + 1, (int)g->n[1] + 1, (int)g->n[0] + 1);
-        fprintf(f, "    <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n");
-        fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">0 0 0</DataItem>\n");
-        fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">%.10g %.10g %.10g</DataItem>\n", g->voxel_um[2], g->voxel_um[1], g->voxel_um[0]);
-        fprintf(f, "    </Geometry>\n");
-        fprintf(f, "    <Attribute Name=\"phase\" AttributeType=\"Scalar\" Center=\"Cell\">\n");
-        fprintf(f, "     <DataItem Dimensions=\"%d %d %d\" NumberType=\"UChar\" Precision=\"1\" Format=\"HDF\">%s:/runs/%04d/phase</DataItem>\n", (int)g->n[2], (int)g->n[1], (int)g->n[0], base, k);
-        fprintf(f, "    </Attribute>\n   </Grid>\n");
-      }
-      fprintf(f, "  </Grid>\n </Domain>\n</Xdmf>\n");
-      ok = fclose(f) == 0 && rename(tmp, out->xdmf) == 0;
-    }
+  base = base ? base + 1 : out->final;
+  fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"2.0\">\n <Domain>\n");
+  fprintf(f, "  <Grid Name=\"runs\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
+  for (int k = 0; k < out->nruns; k++) {
+    if (!out->done[k] || !out->cfg->write_phase) continue;
+    fprintf(f, "   <Grid Name=\"run_%04d\" GridType=\"Uniform\">\n    <Time Value=\"%d\"/>\n", k, k);
+    fprintf(f, "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%d %d %d\"/>\n", (int)g->n[2] + 1, (int)g->n[1] + 1, (int)g->n[0] + 1);
+    fprintf(f, "    <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n");
+    fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">0 0 0</DataItem>\n");
+    fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">%.10g %.10g %.10g</DataItem>\n", g->voxel_um[2], g->voxel_um[1], g->voxel_um[0]);
+    fprintf(f, "    </Geometry>\n");
+    fprintf(f, "    <Attribute Name=\"phase\" AttributeType=\"Scalar\" Center=\"Cell\">\n");
+    fprintf(f, "     <DataItem Dimensions=\"%d %d %d\" NumberType=\"UChar\" Precision=\"1\" Format=\"HDF\">%s:/runs/%04d/phase</DataItem>\n", (int)g->n[2], (int)g->n[1], (int)g->n[0], base, k);
+    fprintf(f, "    </Attribute>\n   </Grid>\n");
   }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, g->comm));
-  PetscCheck(ok, g->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", out->xdmf);
-  PetscFunctionReturn(0);
+  fprintf(f, "  </Grid>\n </Domain>\n</Xdmf>\n");
 }
 
 PetscErrorCode PgOutputClose(PgOutput *outp)
@@ -982,11 +819,11 @@ PetscErrorCode PgOutputClose(PgOutput *outp)
 
   PetscFunctionBeginUser;
   if (!out) PetscFunctionReturn(0);
-  if (out->file >= 0) PgCallH5(H5Fclose(out->file));
+  if (out->file >= 0) PetscCall(PgH5FileClose(&out->file, out->part));
   if (PgOutputRunsDone(out) == out->nruns) {
     PetscCall(PgOutputLockVerify(out->lock, "renaming the finished file"));
-    PetscCall(PgOutputRename(out->grid->comm, out->part, out->final));
-    PetscCall(WriteXDMF(out));
+    PetscCall(PgFileRename(out->grid->comm, out->part, out->final));
+    PetscCall(PgFileWriteText(out->grid->comm, out->xdmf, XDMFText, out));
   }
   PetscCall(PetscFree(out->done));
   PetscCall(PetscFree(out->rows));

@@ -10,6 +10,7 @@
 #   make segment-example
 #                   grey images -> labels -> parameters -> validated realizations -> figures:
 #                   renders data of known structure, runs inputs/segment_example.yaml, plots it
+#   make keytable   README.md's deck-key table regenerated from the program (tools/keytable.py)
 #   make figures OUT=out/nvp_carbon_sweep.h5 [FIGDIR=dir]
 #                   the paper's Figures 3-6 from a finished output (postprocess/make_figures.py)
 #   make V=1        show the commands
@@ -96,7 +97,7 @@ DEP  := $(OBJ:.o=.d)
 
 Q = $(if $(V),,@)
 .DELETE_ON_ERROR:
-.PHONY: all run check bench setup clean format figures segment-example
+.PHONY: all run check bench setup clean format figures segment-example keytable
 
 all: $(BIN)/plurigauss
 
@@ -177,6 +178,10 @@ figures:
 
 format:
 	clang-format -i src/*.c src/*.h include/plurigauss/*.h
+
+# README.md's deck-key table from the program's key table (bin/plurigauss -help_markdown)
+keytable: all
+	$(PYTHON) tools/keytable.py
 
 clean:
 	rm -rf build bin build-san bin-san

@@ -1,51 +1,120 @@
 /// \file
-/// The conduction problem of conductivity.h assembled on the slabs and solved with PETSc.
+/// The conduction problem of conductivity.h on the slabs: the percolating voxels numbered in slab
+/// order, CG preconditioned by a multigrid built from the labels (default), by hypre's BoomerAMG on
+/// an assembled matrix, or by hypre's PFMG on a structured matrix of the whole grid.
 ///
 /// Unknowns. Only the voxels of the percolating components (components.c, 6-connected, touching
-/// both faces normal to the axis) are unknowns, numbered in the slab order: rank r owns the unknowns
-/// of its own slab, so the ownership of the matrix rows follows the z-slabs exactly and the labels
-/// are never redistributed (a PETSc DMDA with the same z-ownership would carry identity rows for
-/// all other voxels: 1/eps_i times the unknowns, e.g. 7 times for the pores). The global number of
-/// a neighbour in the next slab comes from one halo exchange of the boundary planes' numbers.
+/// both faces normal to the axis) are unknowns, numbered in the slab order [z][y][x]: rank r owns
+/// the unknowns of its own slab, so the vectors follow the z-slabs and the labels never move.
 ///
-/// Matrix. Row by row in CSR form (at most 7 entries, columns sorted), created in one call
-/// (MatCreateMPIAIJWithArrays) on the ranks that own planes. Symmetric positive definite: every
-/// unknown connects to a Dirichlet face through its component.
+/// Multigrid (-cond_method mg, the default; docs/solver.md). The fine operator is never assembled:
+/// a padded map of the slab's voxels to their unknown numbers (4 bytes per voxel, -1 outside the
+/// unknowns, -2 beyond a Dirichlet face; periodic sides copy the wrapped numbers into the padding)
+/// gives the six neighbours of every unknown, and the conductances are one number per axis, so a
+/// product with the operator reads the map and the vector only. Coarse levels aggregate: the
+/// unknowns of each 2x2x2 block of voxels (then of blocks of blocks) that are connected inside the
+/// block form one coarse unknown, so two branches of the phase that only meet outside the block stay
+/// apart, and a dead end stays its own unknown. The coarse operator is the Galerkin product
+/// P^T A P of the piecewise-constant prolongation P, a weighted graph Laplacian again (the sum of
+/// the fine conductances between two aggregates, the Dirichlet conductances summed on the
+/// diagonal), divided by alpha = 2: halving the block's conductances is what rediscretising a
+/// coarsened pipe, sheet or bulk gives (two faces in series per coarse face), which repairs the
+/// known over-stiffness of unsmoothed aggregation without smoothing the prolongation (no fill). The
+/// operator stays an M-matrix with exact row sums (the weights are stored in single precision and
+/// the diagonal is summed from the stored weights), so every level is symmetric positive definite.
+/// Cycle: one forward Gauss-Seidel sweep from zero before the coarse correction, one backward sweep
+/// after it (lexicographic inside the slab, Jacobi across slab faces), two cycles of the next level
+/// per coarse correction (W-cycle): with alpha = 2 that keeps the eigenvalues of B A in (0, 2] on
+/// every level, so the preconditioner is symmetric positive definite (docs/solver.md; a V-cycle
+/// needs 2.5x the iterations). The residual's restriction is folded into the forward sweep (each
+/// new z_k is scattered to the aggregates of its earlier neighbours). Aggregates never cross a slab
+/// face; levels of at most -cond_mg_replicate unknowns (150000), and the level where every slab has
+/// become one block, are gathered on every rank and cycled redundantly (one gather per visit instead
+/// of halos: the W-cycle visits its deep levels often); the coarsest level (at most 12000 unknowns)
+/// is solved by a sparse LU factorisation on every rank.
 ///
-/// Solver. CG preconditioned by hypre's BoomerAMG with the usual 3D settings (chosen by
-/// measurement against PETSc's GAMG, see benchmarks/README.md; GAMG via -cond_pc_type gamg),
-/// relative tolerance rtol, the
-/// linear profile along the axis as the initial guess. Every KSP/PC option can be overridden with
-/// the prefix cond_. A solve that does not converge is reported (converged = PETSC_FALSE, reason
-/// < 0), never a silent number.
+/// Solver. CG written out (FusedCG): four vectors, the update of x and r folded into the cycle's
+/// first sweep and the dot products into the sweeps and the product, PETSc KSPCG's iterates and
+/// convergence test (relative tolerance rtol on the unpreconditioned residual); the linear profile
+/// along the axis as the initial guess. -cond_mg_ksp runs PETSc's KSP with the cycle as a shell
+/// preconditioner instead (any -cond_ksp_ / -cond_pc_ option). A solve that does not converge is
+/// reported (converged = PETSC_FALSE, reason < 0 with KSPConvergedReason's codes), never a silent
+/// number.
 ///
-/// Communication per solve: the components (see components.c), one halo exchange of 2 planes of
-/// PetscInt, then PETSc's: per CG iteration one halo of the matrix-vector product (the boundary
-/// plane's unknowns, 8 bytes each, to each neighbour) and 2 allreduces, plus the multigrid
-/// hierarchy (setup: coarsening and Galerkin products; per cycle a halo per level). Memory: the
-/// mask (1 byte per voxel), the numbers (4 bytes per voxel with 32-bit PetscInt), and per unknown
-/// the matrix (7 entries: ~84 bytes), the vectors and the AMG hierarchy (~2-3 times the matrix).
+/// Communication per solve: the components (see components.c), one halo of the mask's boundary
+/// planes; per CG iteration one halo of the boundary planes' unknowns (8 bytes each) for the
+/// product and two per fine cycle, 2 allreduces, two or three halos per visit of a distributed
+/// coarse level and one all-gather per visit of the first replicated one. Memory per rank
+/// (PgConductivityEstimateBytes): the map (4 bytes per voxel), per unknown the CG vectors (4 x 8
+/// bytes), position and aggregate (8 bytes) and the coarse levels (~25 bytes): 70-85 bytes per
+/// unknown for the solid phases of the paper's structure, against 385-515 with BoomerAMG. The map,
+/// positions, aggregates and CG vectors stay in the object for the next problem (fresh pages are
+/// slow to touch) and are requested on transparent huge pages.
+///
+/// The other methods, kept as options and measured in benchmarks/README.md: -cond_method amg
+/// assembles the matrix of the unknowns (MatCreateMPIAIJWithArrays, ~84 bytes per unknown) and
+/// solves with CG + BoomerAMG (PMIS, ext+i, P_max 4, one aggressive level; or -cond_pc_type gamg);
+/// -cond_method pfmg builds a DMDA of the whole grid with the same z-ownership, a hypre struct
+/// matrix (MATHYPRESTRUCT) with identity rows on the other voxels, and solves with CG + hypre PFMG
+/// (or -cond_pc_type smg); it holds 7 coefficients per voxel, not per unknown, and has no periodic
+/// sides.
 #include <plurigauss/components.h>
 #include <plurigauss/conductivity.h>
 
 #include <inttypes.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <petscdmda.h>
 #include <petscksp.h>
 
+#define MG_MAX_LEVELS 40
+
+typedef enum { COND_METHOD_MG, COND_METHOD_AMG, COND_METHOD_PFMG } CondMethod;
+static const char *const CondMethods[] = {"mg", "amg", "pfmg", "CondMethod", "COND_METHOD_", NULL};
+
 struct PgConductivity_private {
-  PgGrid       grid;
-  MPI_Comm     sub;      /* the ranks that own planes (MPI_COMM_NULL elsewhere) */
-  PetscBool    periodic_sides;
-  double       rtol;
-  PgComponents comp;
-  uint8_t     *mask;     /* percolating voxels of the slab */
-  PetscInt    *ids;      /* global unknown number per voxel, -1 if none: ghost plane, slab, ghost plane */
-  KSP          ksp;
+  PgGrid     grid;
+  MPI_Comm   sub; /* the ranks that own planes (MPI_COMM_NULL elsewhere) */
+  PetscBool  periodic_sides;
+  double     rtol;
+  CondMethod method;
+  double     mg_alpha;  /* coarse operator P^T A P / alpha */
+  double     mg_theta;  /* aggregate only along couplings >= theta x the rows' largest */
+  PetscInt   mg_coarse; /* the coarsest level has at most this many unknowns (if coarsening gets there) */
+  PetscInt   mg_replicate; /* levels of at most this many unknowns are held by every rank */
+  PetscInt   mg_gamma;  /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
+  PetscInt   mg_wlevels; /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
+  PetscBool  mg_view;   /* print the hierarchy */
+  PetscInt   mg_bench;  /* time this many products and preconditioner applications (CPU time) */
+  PetscBool  mg_ksp;    /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
+  int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
+  KSP        ksp;
+  struct {
+    void  *p;
+    size_t bytes;
+  } work[7]; /* the multigrid's largest arrays, kept across problems (fresh pages are slow to touch) */
 };
+
+enum { WORK_MAP, WORK_POS, WORK_AGG, WORK_X, WORK_R, WORK_P, WORK_Q };
+
+/* One conduction problem: the unknowns and the discretisation. */
+typedef struct {
+  int       axis;
+  PetscBool wrap[3];  /* periodic along x, y, z */
+  double    cond[3];  /* A / d between face neighbours along x, y, z */
+  double    gb;       /* a boundary voxel to its Dirichlet face, half a voxel away */
+  int       n[3], nzl;
+  ptrdiff_t z0;
+  uint8_t  *mask;     /* percolating voxels: ghost plane, nzl planes, ghost plane */
+  int64_t   nloc, first, total;
+} Problem;
 
 PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, double rtol, PgConductivity *cond)
 {
   PgConductivity c;
-  const size_t   plane = PgGridPlane(grid);
+  PetscBool      set;
+  PetscInt       method = COND_METHOD_MG;
+  PetscReal      alpha = 2.0, theta = 0.0;
 
   PetscFunctionBeginUser;
   PetscCheck(rtol > 0 && rtol < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: relative tolerance %g outside (0, 1)", rtol);
@@ -53,9 +122,28 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->grid           = grid;
   c->periodic_sides = periodic_sides;
   c->rtol           = rtol;
+  c->mg_coarse      = 12000;
+  c->mg_replicate   = 150000;
+  c->mg_gamma       = 2;
+  PetscCall(PetscOptionsGetEList(NULL, "cond_", "-method", CondMethods, 3, &method, &set));
+  c->method = (CondMethod)method;
+  PetscCall(PetscOptionsGetReal(NULL, "cond_", "-mg_alpha", &alpha, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, "cond_", "-mg_theta", &theta, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_coarse", &c->mg_coarse, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_replicate", &c->mg_replicate, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_view", &c->mg_view, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_bench", &c->mg_bench, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_ksp", &c->mg_ksp, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_gamma", &c->mg_gamma, NULL));
+  c->mg_wlevels = MG_MAX_LEVELS;
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_wlevels", &c->mg_wlevels, NULL));
+  PetscCheck(c->mg_gamma >= 1 && c->mg_gamma <= 3, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_gamma %d outside [1, 3] (1 V-cycle, 2 W-cycle)", (int)c->mg_gamma);
+  PetscCheck(alpha >= 1 && alpha <= 4, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_alpha %g outside [1, 4]", (double)alpha);
+  PetscCheck(theta >= 0 && theta < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_theta %g outside [0, 1)", (double)theta);
+  PetscCheck(c->mg_coarse >= 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_coarse %d, at least 1", (int)c->mg_coarse);
+  c->mg_alpha = (double)alpha;
+  c->mg_theta = (double)theta;
   PetscCallMPI(MPI_Comm_split(grid->comm, grid->nz_local > 0 ? 0 : MPI_UNDEFINED, grid->rank, &c->sub));
-  PetscCall(PgComponentsCreate(grid, &c->comp));
-  PetscCall(PetscMalloc2(PetscMax(PgGridLocalVoxels(grid), 1), &c->mask, plane * (size_t)(grid->nz_local + 2), &c->ids));
   *cond = c;
   PetscFunctionReturn(0);
 }
@@ -68,22 +156,1666 @@ PetscErrorCode PgConductivityDestroy(PgConductivity *cond)
   if (!c) PetscFunctionReturn(0);
   PetscCall(KSPDestroy(&c->ksp));
   if (c->sub != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&c->sub));
-  PetscCall(PgComponentsDestroy(&c->comp));
-  PetscCall(PetscFree2(c->mask, c->ids));
+  for (int i = 0; i < 7; i++) PetscCall(PetscFree(c->work[i].p));
   PetscCall(PetscFree(*cond));
   PetscFunctionReturn(0);
 }
 
-/* A fresh solver for each problem (the multigrid hierarchy of GAMG cannot change size in place). */
-static PetscErrorCode NewSolver(PgConductivity c)
+/* A CG solver with the prefix cond_ and the program's tolerances; the preconditioner is set by the caller. */
+static PetscErrorCode NewSolver(PgConductivity c, Mat A)
 {
-  PC pc;
-
   PetscFunctionBeginUser;
   PetscCall(KSPDestroy(&c->ksp));
   PetscCall(KSPCreate(c->sub, &c->ksp));
   PetscCall(KSPSetOptionsPrefix(c->ksp, "cond_"));
   PetscCall(KSPSetType(c->ksp, KSPCG));
+  PetscCall(KSPSetTolerances(c->ksp, c->rtol, PETSC_DEFAULT, PETSC_DEFAULT, 10000));
+  PetscCall(KSPSetNormType(c->ksp, KSP_NORM_UNPRECONDITIONED));
+  PetscCall(KSPSetInitialGuessNonzero(c->ksp, PETSC_TRUE));
+  PetscCall(KSPSetOperators(c->ksp, A, A));
+  PetscFunctionReturn(0);
+}
+
+/* -cond_mg_view: the largest rank's resident peak so far */
+static PetscErrorCode ViewPeak(PgConductivity c, const char *when)
+{
+  double peak;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgPeakResidentBytes(c->sub, &peak));
+  PetscCall(PetscPrintf(c->sub, "  resident peak %s: %.1f MB\n", when, peak / 1e6));
+  PetscFunctionReturn(0);
+}
+
+/* The solver's options and setup (the preconditioner's own setup, e.g. AMG, counts as setup). Work
+   vectors are allocated here: call it before creating the solution and right-hand side, so that the
+   template vector KSP creates and frees does not add to the peak. */
+static PetscErrorCode SetUpSolver(PgConductivity c, PgConductivityResult *res)
+{
+  PC     pc;
+  double t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPSetFromOptions(c->ksp));
+  PetscCall(KSPSetUp(c->ksp));
+  PetscCall(KSPGetPC(c->ksp, &pc));
+  PetscCall(PCSetUp(pc));
+  res->seconds_setup += MPI_Wtime() - t0;
+  if (c->mg_view) PetscCall(ViewPeak(c, "after the solver setup"));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Solve(PgConductivity c, Vec b, Vec x, PgConductivityResult *res)
+{
+  PetscInt           its;
+  PetscReal          rnorm;
+  KSPConvergedReason reason;
+  double             t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPSolve(c->ksp, b, x));
+  res->seconds_solve = MPI_Wtime() - t0;
+  PetscCall(KSPGetConvergedReason(c->ksp, &reason));
+  PetscCall(KSPGetIterationNumber(c->ksp, &its));
+  PetscCall(KSPGetResidualNorm(c->ksp, &rnorm));
+  res->reason     = (int)reason;
+  res->iterations = its;
+  res->residual   = (double)rnorm;
+  res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
+  if (c->mg_view) PetscCall(ViewPeak(c, "after the solve"));
+  PetscFunctionReturn(0);
+}
+
+/* The halo of the compact vectors along z: sends slo (nslo items) to the lower neighbour and shi to
+   the upper one; receives the upper neighbour's into rhi and the lower neighbour's into rlo. The
+   counts match by construction (each side derives them from the same boundary planes). */
+static PetscErrorCode Exchange(PgConductivity c, MPI_Datatype type, const void *slo, PetscInt nslo, const void *shi, PetscInt nshi, void *rlo, PetscInt nrlo, void *rhi, PetscInt nrhi)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Sendrecv(slo, (int)nslo, type, c->below, 81, rhi, (int)nrhi, type, c->above, 81, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Sendrecv(shi, (int)nshi, type, c->above, 82, rlo, (int)nrlo, type, c->below, 82, c->sub, MPI_STATUS_IGNORE));
+  PetscFunctionReturn(0);
+}
+
+/* Large arrays on transparent huge pages where the kernel grants them on request (madvise mode): a
+   first touch of a fresh 4 KB page costs microseconds on a virtual machine, and the solver touches
+   tens of bytes per unknown. Advice only; the memory is not initialised. */
+static PetscErrorCode MallocHuge(size_t bytes, void *ptr)
+{
+  void **p = (void **)ptr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc(PetscMax(bytes, 1), p));
+#if defined(MADV_HUGEPAGE)
+  if (bytes >= ((size_t)4 << 20)) {
+    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)*p + huge - 1) & ~(huge - 1), e = ((uintptr_t)*p + bytes) & ~(huge - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+  }
+#endif
+  PetscFunctionReturn(0);
+}
+
+/* Work array `slot` of at least `bytes`, kept in the object for the next problem (the conduction
+   problems of one volume have similar sizes: the phases and axes of a realization). */
+static PetscErrorCode WorkGet(PgConductivity c, int slot, size_t bytes, void *ptr)
+{
+  PetscFunctionBeginUser;
+  if (c->work[slot].bytes < bytes) {
+    PetscCall(PetscFree(c->work[slot].p));
+    PetscCall(MallocHuge(bytes, &c->work[slot].p));
+    c->work[slot].bytes = bytes;
+  }
+  *(void **)ptr = c->work[slot].p;
+  PetscFunctionReturn(0);
+}
+
+/* ============================== multigrid on the labels ============================== */
+
+typedef struct { /* a coarse level: weighted graph Laplacian + Dirichlet diagonal, CSR of the owned rows */
+  PetscInt n, nlo, nhi;   /* owned rows; ghost slots of the lower and the upper neighbour (columns n.., n+nlo..) */
+  PetscInt nslo, nshi;    /* owned rows sent to the lower / upper neighbour, in the order of its ghost slots */
+  int32_t *slo, *shi;
+  int32_t *rp, *col;      /* off-diagonal entries: -w */
+  float   *w;
+  int32_t *mid;           /* first entry of each row with a column above the row (ghosts included) */
+  int32_t *brow, nbrow;   /* the rows with ghost columns */
+  double  *idiag, *bnd;   /* 1 / diagonal; bnd: the Dirichlet part of the diagonal (setup only) */
+  int32_t *agg;           /* owned row -> row of the next level */
+  int32_t *blk;           /* block of each row: goff[group] + (z nb[1] + y) nb[0] + x in its group's grid (setup only) */
+  int      ngrp;          /* block grids: 1 (this rank's slab) on a distributed level, one per group of slabs when replicated */
+  int     (*gnb)[3];      /* each group's block grid */
+  int64_t *goff;          /* first block of each group, ngrp + 1 */
+  int32_t *grp;           /* replicated: the group of each row (setup only) */
+  PetscBool replicated;   /* every rank holds the whole level (no ghosts, no communication) */
+  int     *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
+  double  *r, *z, *sbuf;  /* z: n + nlo + nhi */
+  double  *z0;            /* W-cycle: the first cycle's result */
+} Level;
+
+typedef struct {
+  PgConductivity c;
+  const Problem *p;
+  /* the fine level, matrix-free on the map */
+  PetscInt  n, nlo, nhi, nzl, W, PP;
+  int32_t  *map;    /* padded (nx+2) x (ny+2) planes: ghost plane, nzl planes, ghost plane */
+  int32_t  *pos;    /* in-plane offset of each unknown in the padded plane */
+  int32_t  *agg;    /* unknown -> aggregate of level 1 */
+  PetscInt *pstart; /* first unknown of each plane, nzl + 1 */
+  double    cf[3], gb;
+  double    D[81], iD[81]; /* the diagonal and its inverse by FineCode */
+  double   *glo, *ghi; /* ghost values: the lower neighbour's last plane, the upper neighbour's first */
+  int       nlev;      /* levels 1 .. nlev-1 are coarse, the last one solved directly */
+  Level     lev[MG_MAX_LEVELS];
+  int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
+  double    tk[5]; /* -cond_mg_view: rank 0's CPU seconds in the fused CG's parts */
+  double    tlu;   /* -cond_mg_view: the same in the coarsest solves */
+  KSP       kc; /* LU of the coarsest operator, redundant on every rank */
+  Vec       cb, cx;
+  int      *ccount, *cdispl;
+  PetscInt  coff;
+} MG;
+
+/* This thread's CPU time (-cond_mg_view: wall time means little on a shared machine) */
+static inline double CpuTime(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+/* The kernels are branch-free: the phase is random, so a branch per neighbour would be mispredicted
+   half of the time. An absent neighbour (j < 0) reads entry 0 and weighs it 0. */
+static inline double Masked(const double *b, int32_t j, uint64_t keep)
+{
+  union {
+    double   d;
+    uint64_t u;
+  } t;
+  t.d = b[j & ~(j >> 31)]; /* entry 0 for j < 0 (arithmetic shift: -1 or 0) */
+  t.u &= keep;
+  return t.d;
+}
+static inline double Nb(const double *b, int32_t j) { return Masked(b, j, ~(uint64_t)(int64_t)(j >> 31)); }
+static inline double NbLower(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)((uint32_t)j < (uint32_t)k)); }
+
+/* The diagonal takes one of 81 values: neighbours along x, y, z (0-2 each) and Dirichlet faces (0-2). */
+static inline int FineCode(int32_t a, int32_t b, int32_t c, int32_t d, int32_t e, int32_t f)
+{
+  return (a >= 0) + (b >= 0) + 3 * ((c >= 0) + (d >= 0)) + 9 * ((e >= 0) + (f >= 0)) + 27 * ((a == -2) + (b == -2) + (c == -2) + (d == -2) + (e == -2) + (f == -2));
+}
+
+static inline double FineDiag(const MG *mg, const int32_t *q) { return mg->D[FineCode(q[-1], q[1], q[-mg->W], q[mg->W], q[-mg->PP], q[mg->PP])]; }
+
+static PetscErrorCode FineHalo(MG *mg, const double *x)
+{
+  const PetscInt last = mg->pstart[mg->nzl - 1];
+
+  PetscFunctionBeginUser;
+  PetscCall(Exchange(mg->c, MPI_DOUBLE, x, mg->pstart[1], x + last, mg->n - last, mg->glo, mg->nlo, mg->ghi, mg->nhi));
+  PetscFunctionReturn(0);
+}
+
+#define FINE_NEIGHBOURS \
+  const int32_t *q  = m + mg->pos[k]; \
+  const int32_t  j0 = q[-1], j1 = q[1], j2 = q[-W], j3 = q[W], j4 = q[-PP], j5 = q[PP]
+
+/* y = A x (the ghosts of x already exchanged) */
+static void FineApply(const MG *mg, const double *x, double *y)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? x : mg->glo, *bp = zl < mg->nzl - 1 ? x : mg->ghi;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      FINE_NEIGHBOURS;
+      const double s = cx * (Nb(x, j0) + Nb(x, j1)) + cy * (Nb(x, j2) + Nb(x, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5));
+      y[k]           = mg->D[FineCode(j0, j1, j2, j3, j4, j5)] * x[k] - s;
+    }
+  }
+}
+
+/* r1[agg[j]] += w for a lower neighbour j < k (branch-free: otherwise w goes to a sink) */
+static inline void ScatterLower(double *r1, const int32_t *agg, int32_t j, int32_t k, double w, double *sink)
+{
+  const int lower = (uint32_t)j < (uint32_t)k;
+  double   *t     = lower ? r1 + agg[j & ~(j >> 31)] : sink; /* a select, not a branch; one sink per direction */
+  *t += w;
+}
+
+/* The forward sweep of the cycle: z = (D + L)^-1 r, Gauss-Seidel from zero with L the couplings to
+   earlier unknowns of the slab, into qz. The residual r - A z = U z + G z (couplings to later unknowns
+   and to the ghosts) is restricted on the fly: each new z_k is scattered to the aggregates of its
+   earlier neighbours (U z, by symmetry); the ghost part is added after the halo (FineRestrictGhosts).
+   With `update` the CG update is folded in (one pass instead of two): x += alpha p and
+   r -= alpha q just before r_k is used (q_j for j < k is already z_j); returns sum r_k^2. */
+static inline double FineForward(const MG *mg, PetscBool update, double alpha, double *x, const double *pv, double *r, double *qz, double *r1)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+  const int32_t *agg = mg->agg;
+  double         rr  = 0, sink[5] = {0, 0, 0, 0, 0};
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double   czm = zl > 0 ? cz : 0.0;
+    const double  *bm  = zl > 0 ? qz : mg->glo; /* the ghosts are not read (czm = 0) but the index stays in range */
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      FINE_NEIGHBOURS;
+      const int32_t kk = (int32_t)k;
+      double        rk = r[k], zk;
+      if (update) {
+        x[k] += alpha * pv[k];
+        rk   = rk - alpha * qz[k];
+        r[k] = rk;
+        rr += rk * rk;
+      }
+      zk    = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) + czm * Nb(bm, j4)) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+      qz[k] = zk;
+      ScatterLower(r1, agg, j0, kk, cx * zk, sink);
+      ScatterLower(r1, agg, j1, kk, cx * zk, sink + 1);
+      ScatterLower(r1, agg, j2, kk, cy * zk, sink + 2);
+      ScatterLower(r1, agg, j3, kk, cy * zk, sink + 3);
+      ScatterLower(r1, agg, zl > 0 ? j4 : -1, kk, cz * zk, sink + 4);
+    }
+  }
+  return rr;
+}
+
+/* The ghost part of the restricted residual: the boundary planes' couplings to the neighbours' planes
+   (z exchanged). */
+static void FineRestrictGhosts(const MG *mg, double *r1)
+{
+  const PetscInt PP = mg->PP;
+  for (int side = 0; side < 2; side++) {
+    const PetscInt zl = side == 0 ? 0 : mg->nzl - 1;
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP + (side == 0 ? -PP : PP);
+    const double  *g  = side == 0 ? mg->glo : mg->ghi;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) r1[mg->agg[k]] += mg->cf[2] * Nb(g, m[mg->pos[k]]);
+  }
+}
+
+/* backward Gauss-Seidel sweep on z (ghosts exchanged) */
+static void FineSmoothBackward(const MG *mg, const double *r, double *z)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+
+  for (PetscInt zl = mg->nzl - 1; zl >= 0; zl--) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
+    for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
+      FINE_NEIGHBOURS;
+      const double s = cx * (Nb(z, j0) + Nb(z, j1)) + cy * (Nb(z, j2) + Nb(z, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5));
+      z[k]           = (r[k] + s) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+    }
+  }
+}
+
+/* backward sweep returning sum r_k z_k (the final z) */
+static double FineSmoothBackwardDot(const MG *mg, const double *r, double *z)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+  double         rz = 0;
+
+  for (PetscInt zl = mg->nzl - 1; zl >= 0; zl--) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
+    for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
+      FINE_NEIGHBOURS;
+      const double zk = (r[k] + cx * (Nb(z, j0) + Nb(z, j1)) + cy * (Nb(z, j2) + Nb(z, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5))) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+      z[k]            = zk;
+      rz += r[k] * zk;
+    }
+  }
+  return rz;
+}
+
+/* q = A p, returning sum p_k q_k (the ghosts of p exchanged) */
+static double FineApplyDot(const MG *mg, const double *x, double *y)
+{
+  const PetscInt W = mg->W, PP = mg->PP;
+  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
+  double         xy = 0;
+
+  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const double  *bm = zl > 0 ? x : mg->glo, *bp = zl < mg->nzl - 1 ? x : mg->ghi;
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      FINE_NEIGHBOURS;
+      const double yk = mg->D[FineCode(j0, j1, j2, j3, j4, j5)] * x[k] - (cx * (Nb(x, j0) + Nb(x, j1)) + cy * (Nb(x, j2) + Nb(x, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5)));
+      y[k]            = yk;
+      xy += x[k] * yk;
+    }
+  }
+  return xy;
+}
+
+static PetscErrorCode CoarseHalo(MG *mg, Level *L)
+{
+  PetscFunctionBeginUser;
+  if (L->replicated) PetscFunctionReturn(0); /* no ghosts */
+  for (PetscInt i = 0; i < L->nslo; i++) L->sbuf[i] = L->z[L->slo[i]];
+  for (PetscInt i = 0; i < L->nshi; i++) L->sbuf[L->nslo + i] = L->z[L->shi[i]];
+  PetscCall(Exchange(mg->c, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo, L->z + L->n + L->nlo, L->nhi));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CoarsestSolve(MG *mg)
+{
+  Level             *L = &mg->lev[mg->nlev - 1];
+  double            *b;
+  const double      *x;
+  double             t0 = CpuTime();
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArray(mg->cb, &b));
+  if (L->replicated) PetscCall(PetscArraycpy(b, L->r, L->n));
+  else PetscCallMPI(MPI_Allgatherv(L->r, (int)L->n, MPI_DOUBLE, b, mg->ccount, mg->cdispl, MPI_DOUBLE, mg->c->sub));
+  PetscCall(VecRestoreArray(mg->cb, &b));
+  PetscCall(KSPSolve(mg->kc, mg->cb, mg->cx));
+  PetscCall(VecGetArrayRead(mg->cx, &x));
+  PetscCall(PetscArraycpy(L->z, x + mg->coff, L->n));
+  PetscCall(VecRestoreArrayRead(mg->cx, &x));
+  mg->tlu += CpuTime() - t0;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CoarseSolve(MG *mg, int l);
+
+/* One cycle on coarse level l: L->z from L->r, zero initial guess. */
+static PetscErrorCode CoarseCycle(MG *mg, int l)
+{
+  Level *L = &mg->lev[l], *N;
+
+  PetscFunctionBeginUser;
+  if (l == mg->nlev - 1) {
+    PetscCall(CoarsestSolve(mg));
+    PetscFunctionReturn(0);
+  }
+  N = &mg->lev[l + 1];
+  PetscCall(PetscArrayzero(N->r, N->n));
+  for (PetscInt k = 0; k < L->n; k++) { /* forward Gauss-Seidel from zero; U z restricted by scattering z_k (symmetric weights) */
+    double s = 0, zk;
+    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) s += L->w[e] * L->z[L->col[e]];
+    zk      = (L->r[k] + s) * L->idiag[k];
+    L->z[k] = zk;
+    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) N->r[L->agg[L->col[e]]] += L->w[e] * zk;
+  }
+  PetscCall(CoarseHalo(mg, L));
+  for (PetscInt i = 0; i < L->nbrow; i++) { /* G z: the rows with ghost columns */
+    const int32_t k = L->brow[i];
+    for (int32_t e = L->rp[k + 1] - 1; e >= L->rp[k] && L->col[e] >= L->n; e--) N->r[L->agg[k]] += L->w[e] * L->z[L->col[e]];
+  }
+  PetscCall(CoarseSolve(mg, l + 1));
+  for (PetscInt k = 0; k < L->n; k++) L->z[k] += N->z[L->agg[k]];
+  PetscCall(CoarseHalo(mg, L));
+  for (PetscInt k = L->n - 1; k >= 0; k--) { /* backward Gauss-Seidel */
+    double s = 0;
+    for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s += L->w[e] * L->z[L->col[e]];
+    L->z[k] = (L->r[k] + s) * L->idiag[k];
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The coarse correction on level l: gamma cycles (V-cycle 1, W-cycle 2), the second from the
+   residual of the first; the coarsest level exactly. */
+static PetscErrorCode CoarseSolve(MG *mg, int l)
+{
+  Level *L = &mg->lev[l];
+
+  PetscFunctionBeginUser;
+  if (L->rcount) PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, L->r, L->rcount, L->rdispl, MPI_DOUBLE, mg->c->sub)); /* the first replicated level */
+  PetscCall(CoarseCycle(mg, l));
+  if (l == mg->nlev - 1) PetscFunctionReturn(0);
+  for (PetscInt g = 1; g < (l <= mg->c->mg_wlevels ? mg->c->mg_gamma : 1); g++) {
+    PetscCall(CoarseHalo(mg, L));
+    for (PetscInt k = 0; k < L->n; k++) {
+      double s = L->z[k] / L->idiag[k];
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s -= L->w[e] * L->z[L->col[e]];
+      L->z0[k] = L->z[k];
+      L->r[k] -= s; /* the right-hand side is not needed after this correction */
+    }
+    PetscCall(CoarseCycle(mg, l));
+    for (PetscInt k = 0; k < L->n; k++) {
+      L->z[k] += L->z0[k];
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The cycle after the forward sweep: restriction, coarse correction, prolongation (the backward
+   sweep is the caller's). */
+static PetscErrorCode FineCoarseCorrection(MG *mg, double *z)
+{
+  Level *L1 = &mg->lev[1];
+
+  PetscFunctionBeginUser;
+  PetscCall(FineHalo(mg, z));
+  FineRestrictGhosts(mg, L1->r);
+  PetscCall(CoarseSolve(mg, 1));
+  for (PetscInt k = 0; k < mg->n; k++) z[k] += L1->z[mg->agg[k]];
+  PetscCall(FineHalo(mg, z));
+  PetscFunctionReturn(0);
+}
+
+/* The preconditioner for PETSc's KSP (-cond_mg_ksp) */
+static PetscErrorCode MGApply(PC pc, Vec rv, Vec zv)
+{
+  MG           *mg;
+  const double *r;
+  double       *z;
+
+  PetscFunctionBeginUser;
+  PetscCall(PCShellGetContext(pc, &mg));
+  PetscCall(VecGetArrayRead(rv, &r));
+  PetscCall(VecGetArray(zv, &z));
+  PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
+  (void)FineForward(mg, PETSC_FALSE, 0.0, NULL, NULL, (double *)r, z, mg->lev[1].r);
+  PetscCall(FineCoarseCorrection(mg, z));
+  FineSmoothBackward(mg, r, z);
+  PetscCall(VecRestoreArrayRead(rv, &r));
+  PetscCall(VecRestoreArray(zv, &z));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode FineMult(Mat A, Vec xv, Vec yv)
+{
+  MG           *mg;
+  const double *x;
+  double       *y;
+
+  PetscFunctionBeginUser;
+  PetscCall(MatShellGetContext(A, &mg));
+  PetscCall(VecGetArrayRead(xv, &x));
+  PetscCall(VecGetArray(yv, &y));
+  PetscCall(FineHalo(mg, x));
+  FineApply(mg, x, y);
+  PetscCall(VecRestoreArrayRead(xv, &x));
+  PetscCall(VecRestoreArray(yv, &y));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode FineGetDiagonal(Mat A, Vec dv)
+{
+  MG     *mg;
+  double *d;
+
+  PetscFunctionBeginUser;
+  PetscCall(MatShellGetContext(A, &mg));
+  PetscCall(VecGetArray(dv, &d));
+  for (PetscInt zl = 0; zl < mg->nzl; zl++)
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) d[k] = FineDiag(mg, mg->map + (size_t)(zl + 1) * (size_t)mg->PP + mg->pos[k]);
+  PetscCall(VecRestoreArray(dv, &d));
+  PetscFunctionReturn(0);
+}
+
+/* ---- setup ---- */
+
+/* The fine level: the padded map of unknown numbers, positions, plane starts, ghost counts. */
+static PetscErrorCode FineSetUp(MG *mg)
+{
+  const Problem *p  = mg->p;
+  const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const PetscInt W = nx + 2, PP = (PetscInt)W * (ny + 2);
+  const size_t   plane = (size_t)nx * (size_t)ny;
+  int32_t       *map;
+  int32_t        k = 0;
+
+  PetscFunctionBeginUser;
+  mg->nzl = nzl;
+  mg->W   = W;
+  mg->PP  = PP;
+  mg->n   = (PetscInt)p->nloc;
+  for (int e = 0; e < 3; e++) mg->cf[e] = p->cond[e];
+  mg->gb = p->gb;
+  for (int code = 0; code < 81; code++) {
+    mg->D[code]  = mg->cf[0] * (code % 3) + mg->cf[1] * (code / 3 % 3) + mg->cf[2] * (code / 9 % 3) + mg->gb * (code / 27);
+    mg->iD[code] = mg->D[code] > 0 ? 1.0 / mg->D[code] : 0.0;
+  }
+  PetscCall(WorkGet(mg->c, WORK_MAP, sizeof(int32_t) * (size_t)PP * (size_t)(nzl + 2), &mg->map));
+  PetscCall(WorkGet(mg->c, WORK_POS, sizeof(int32_t) * (size_t)mg->n, &mg->pos));
+  PetscCall(WorkGet(mg->c, WORK_AGG, sizeof(int32_t) * (size_t)mg->n, &mg->agg));
+  PetscCall(PetscMalloc1(nzl + 1, &mg->pstart));
+  map = mg->map;
+  for (size_t i = 0; i < (size_t)PP * (size_t)(nzl + 2); i++) map[i] = -1;
+  for (int zl = 0; zl < nzl; zl++) {
+    const uint8_t *mk = p->mask + plane * (size_t)(zl + 1);
+    int32_t       *m  = map + (size_t)(zl + 1) * (size_t)PP;
+    mg->pstart[zl]    = k;
+    for (int y = 0; y < ny; y++)
+      for (int x = 0; x < nx; x++)
+        if (mk[(size_t)y * nx + x]) {
+          mg->pos[k]              = (int32_t)((y + 1) * W + x + 1);
+          m[(y + 1) * W + x + 1] = k++;
+        }
+    /* padding: Dirichlet faces, periodic copies or insulation (-1) */
+    for (int y = 0; y < ny; y++) {
+      int32_t *row = m + (y + 1) * W;
+      if (p->axis == 0) row[0] = row[nx + 1] = -2;
+      else if (p->wrap[0]) {
+        row[0]      = row[nx];
+        row[nx + 1] = row[1];
+      }
+    }
+    for (int x = 0; x < nx; x++) {
+      if (p->axis == 1) m[x + 1] = m[(ny + 1) * W + x + 1] = -2;
+      else if (p->wrap[1]) {
+        m[x + 1]                = m[ny * W + x + 1];
+        m[(ny + 1) * W + x + 1] = m[W + x + 1];
+      }
+    }
+  }
+  mg->pstart[nzl] = k;
+  /* ghost planes: the neighbours' boundary unknowns, numbered into glo / ghi in their order */
+  for (int side = 0; side < 2; side++) {
+    const int      exists = side == 0 ? mg->c->below != MPI_PROC_NULL : mg->c->above != MPI_PROC_NULL;
+    const uint8_t *mk     = p->mask + (side == 0 ? 0 : plane * (size_t)(nzl + 1));
+    int32_t       *m      = map + (side == 0 ? 0 : (size_t)(nzl + 1) * (size_t)PP);
+    int32_t        j      = 0;
+    for (int y = 0; y < ny; y++)
+      for (int x = 0; x < nx; x++) {
+        if (exists) {
+          if (mk[(size_t)y * nx + x]) m[(y + 1) * W + x + 1] = j++;
+        } else if (p->axis == 2) m[(y + 1) * W + x + 1] = -2;
+      }
+    if (side == 0) mg->nlo = j;
+    else mg->nhi = j;
+  }
+  PetscCall(PetscMalloc2(PetscMax(mg->nlo, 1), &mg->glo, PetscMax(mg->nhi, 1), &mg->ghi));
+  PetscCall(PetscArrayzero(mg->glo, PetscMax(mg->nlo, 1)));
+  PetscCall(PetscArrayzero(mg->ghi, PetscMax(mg->nhi, 1)));
+  PetscFunctionReturn(0);
+}
+
+/* Components of the voxels of a 2x2x2 block (v = 4 dz + 2 dy + dx) present in `mask` (bit v), connected
+   along the strong axes, numbered in the order of their first voxel: lab[v], and their number. One
+   table entry per mask (256), computed once per problem. */
+typedef struct {
+  uint8_t lab[256][8], cnt[256];
+} BlockTable;
+
+static void BlockTableFill(BlockTable *t, const PetscBool strong[3])
+{
+  for (int mask = 0; mask < 256; mask++) {
+    int par[8], cnt = 0;
+    for (int v = 0; v < 8; v++) par[v] = v;
+    for (int v = 0; v < 8; v++) {
+      if (!(mask >> v & 1)) continue;
+      for (int e = 0; e < 3; e++) {
+        const int u = v | (1 << e);
+        if ((v & (1 << e)) || !strong[e] || !(mask >> u & 1)) continue;
+        int a = v, b = u;
+        while (par[a] != a) a = par[a];
+        while (par[b] != b) b = par[b];
+        if (a != b) par[PetscMax(a, b)] = PetscMin(a, b);
+      }
+    }
+    for (int v = 0; v < 8; v++) {
+      int a = v;
+      t->lab[mask][v] = 0;
+      if (!(mask >> v & 1)) continue;
+      while (par[a] != a) a = par[a];
+      t->lab[mask][v] = (uint8_t)(a == v ? cnt++ : t->lab[mask][a]);
+    }
+    t->cnt[mask] = (uint8_t)cnt;
+  }
+}
+
+/* The voxels of fine block (bx, by, bz): their unknowns (-1 if none), map pointers and planes; returns
+   the mask of the present ones. */
+static inline int FineBlock(const MG *mg, int bx, int by, int bz, int32_t k8[8], const int32_t *q8[8], int zl8[8])
+{
+  const Problem *p    = mg->p;
+  const int32_t *base = mg->map + (size_t)(2 * bz + 1) * (size_t)mg->PP + (size_t)(2 * by + 1) * (size_t)mg->W + (size_t)(2 * bx + 1);
+  const int      full = 2 * bx + 1 < p->n[0] && 2 * by + 1 < p->n[1] && 2 * bz + 1 < p->nzl;
+  int            mask = 0;
+
+  for (int v = 0; v < 8; v++) {
+    const int dx = v & 1, dy = v >> 1 & 1, dz = v >> 2;
+    zl8[v]       = 2 * bz + dz;
+    if (!full && (2 * bx + dx >= p->n[0] || 2 * by + dy >= p->n[1] || 2 * bz + dz >= p->nzl)) {
+      k8[v] = -1;
+      q8[v] = NULL;
+      continue;
+    }
+    q8[v] = base + dz * mg->PP + dy * mg->W + dx;
+    k8[v] = *q8[v];
+    mask |= (k8[v] >= 0) << v;
+  }
+  return mask;
+}
+
+/* Accumulates the entries of CSR rows one row at a time. */
+typedef struct {
+  int32_t *col, *where;
+  float   *w;
+  size_t   nnz, cap;
+} Rows;
+
+static PetscErrorCode RowsCreate(Rows *R, size_t cap, PetscInt ncols)
+{
+  PetscFunctionBeginUser;
+  R->cap = PetscMax(cap, 16);
+  R->nnz = 0;
+  PetscCall(PetscMalloc1(R->cap, &R->col));
+  PetscCall(PetscMalloc1(R->cap, &R->w));
+  PetscCall(PetscMalloc1(PetscMax(ncols, 1), &R->where));
+  for (PetscInt j = 0; j < ncols; j++) R->where[j] = -1;
+  PetscFunctionReturn(0);
+}
+
+/* Room for `extra` more entries (called once per row, before its RowsAdd calls). */
+static PetscErrorCode RowsReserve(Rows *R, size_t extra)
+{
+  PetscFunctionBeginUser;
+  if (R->nnz + extra > R->cap) {
+    const size_t cap = PetscMax(2 * R->cap, R->nnz + extra);
+    int32_t     *col;
+    float       *w;
+    PetscCheck(cap < (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level has more than 2^31 entries on one rank");
+    PetscCall(PetscMalloc1(cap, &col));
+    PetscCall(PetscMalloc1(cap, &w));
+    PetscCall(PetscArraycpy(col, R->col, R->nnz));
+    PetscCall(PetscArraycpy(w, R->w, R->nnz));
+    PetscCall(PetscFree(R->col));
+    PetscCall(PetscFree(R->w));
+    R->col = col;
+    R->w   = w;
+    R->cap = cap;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Adds w to entry J of the row that starts at rowstart. */
+static inline void RowsAdd(Rows *R, size_t rowstart, int32_t J, float w)
+{
+  const int32_t at = R->where[J];
+
+  if (at >= 0 && (size_t)at >= rowstart) {
+    R->w[at] += w;
+    return;
+  }
+  R->where[J]    = (int32_t)R->nnz;
+  R->col[R->nnz] = J;
+  R->w[R->nnz]   = w;
+  R->nnz++;
+}
+
+/* Sorts a row's entries by column (the smoothers split lower / upper by the column order). */
+static void SortRow(int32_t *col, float *w, size_t n)
+{
+  for (size_t a = 1; a < n; a++)
+    for (size_t b = a; b > 0 && col[b - 1] > col[b]; b--) {
+      int32_t tc = col[b];
+      float   tw = w[b];
+      col[b]     = col[b - 1];
+      w[b]       = w[b - 1];
+      col[b - 1] = tc;
+      w[b - 1]   = tw;
+    }
+}
+
+/* Stores the finished rows in the level: single-precision weights, the diagonal summed from them. */
+static PetscErrorCode RowsFinish(Rows *R, Level *N, int32_t *rp)
+{
+  PetscFunctionBeginUser;
+  N->rp  = rp; /* the rows become the level's: no copy */
+  N->col = R->col;
+  N->w   = R->w;
+  PetscCall(PetscFree(R->where));
+  PetscCall(PetscMalloc2(PetscMax(N->n, 1), &N->idiag, PetscMax(N->n, 1), &N->mid));
+  N->nbrow = 0;
+  for (PetscInt ci = 0; ci < N->n; ci++) {
+    SortRow(N->col + rp[ci], N->w + rp[ci], (size_t)(rp[ci + 1] - rp[ci]));
+    N->mid[ci] = rp[ci];
+    while (N->mid[ci] < rp[ci + 1] && N->col[N->mid[ci]] < ci) N->mid[ci]++;
+    if (rp[ci + 1] > rp[ci] && N->col[rp[ci + 1] - 1] >= N->n) N->nbrow++;
+  }
+  /* exactly symmetric weights (the two sums of a pair may round differently): the smoothers restrict
+     U z by scattering with the lower entries */
+  for (PetscInt ci = 0; ci < N->n; ci++)
+    for (int32_t e = rp[ci]; e < N->mid[ci]; e++) {
+      const int32_t j = N->col[e];
+      int32_t       lo = N->mid[j], hi = rp[j + 1] - 1;
+      while (lo < hi) {
+        const int32_t m = (lo + hi) / 2;
+        if (N->col[m] < ci) lo = m + 1;
+        else hi = m;
+      }
+      if (lo < rp[j + 1] && N->col[lo] == ci) N->w[lo] = N->w[e];
+    }
+  PetscCall(PetscMalloc1(PetscMax(N->nbrow, 1), &N->brow));
+  N->nbrow = 0;
+  for (PetscInt ci = 0; ci < N->n; ci++) {
+    double d = N->bnd[ci];
+    for (int32_t e = rp[ci]; e < rp[ci + 1]; e++) d += (double)N->w[e];
+    N->idiag[ci] = 1.0 / d;
+    if (rp[ci + 1] > rp[ci] && N->col[rp[ci + 1] - 1] >= N->n) N->brow[N->nbrow++] = (int32_t)ci;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Sorted distinct values of a[0..m) as PetscInt; *u allocated. */
+static PetscErrorCode Distinct(const int32_t *a, PetscInt m, PetscInt **u, PetscInt *mu)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(PetscMax(m, 1), u));
+  for (PetscInt i = 0; i < m; i++) (*u)[i] = a[i];
+  *mu = m;
+  PetscCall(PetscSortRemoveDupsInt(mu, *u));
+  PetscFunctionReturn(0);
+}
+
+/* The ghosts of the next level N: each side sends the aggregates of the rows it sends (asend_lo,
+   asend_hi), receives the neighbours' (nlo, nhi of them); N's ghost slots are the distinct received
+   aggregates in increasing order, its send lists the distinct sent ones (the same sets). gslot maps
+   this level's ghost slot i (lower ones first) to the column of N. */
+static PetscErrorCode NextGhosts(MG *mg, Level *N, const int32_t *asend_lo, PetscInt nslo, const int32_t *asend_hi, PetscInt nshi, PetscInt nlo, PetscInt nhi, int32_t *gslot)
+{
+  int32_t  *rlo, *rhi;
+  PetscInt *u, nu;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc2(PetscMax(nlo, 1), &rlo, PetscMax(nhi, 1), &rhi));
+  PetscCall(Exchange(mg->c, MPI_INT32_T, asend_lo, nslo, asend_hi, nshi, rlo, nlo, rhi, nhi));
+  for (int side = 0; side < 2; side++) {
+    PetscCall(Distinct(side == 0 ? asend_lo : asend_hi, side == 0 ? nslo : nshi, &u, &nu));
+    PetscCall(PetscMalloc1(PetscMax(nu, 1), side == 0 ? &N->slo : &N->shi));
+    for (PetscInt i = 0; i < nu; i++) (side == 0 ? N->slo : N->shi)[i] = (int32_t)u[i];
+    if (side == 0) N->nslo = nu;
+    else N->nshi = nu;
+    PetscCall(PetscFree(u));
+  }
+  PetscCall(Distinct(rlo, nlo, &u, &N->nlo));
+  for (PetscInt i = 0; i < nlo; i++) {
+    PetscInt loc;
+    PetscCall(PetscFindInt(rlo[i], N->nlo, u, &loc));
+    gslot[i] = (int32_t)(N->n + loc);
+  }
+  PetscCall(PetscFree(u));
+  PetscCall(Distinct(rhi, nhi, &u, &N->nhi));
+  for (PetscInt i = 0; i < nhi; i++) {
+    PetscInt loc;
+    PetscCall(PetscFindInt(rhi[i], N->nhi, u, &loc));
+    gslot[nlo + i] = (int32_t)(N->n + N->nlo + loc);
+  }
+  PetscCall(PetscFree(u));
+  PetscCall(PetscFree2(rlo, rhi));
+  PetscFunctionReturn(0);
+}
+
+/* One block grid per group: gnb and the offsets of the groups' blocks. */
+static PetscErrorCode LevelGroups(Level *L, int ngrp, const int (*gnb)[3])
+{
+  PetscFunctionBeginUser;
+  L->ngrp = ngrp;
+  PetscCall(PetscMalloc2(ngrp, &L->gnb, ngrp + 1, &L->goff));
+  L->goff[0] = 0;
+  for (int g = 0; g < ngrp; g++) {
+    for (int e = 0; e < 3; e++) L->gnb[g][e] = gnb[g][e];
+    L->goff[g + 1] = L->goff[g] + (int64_t)gnb[g][0] * gnb[g][1] * gnb[g][2];
+  }
+  PetscCheck(L->goff[ngrp] < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: too many blocks on one rank");
+  PetscFunctionReturn(0);
+}
+
+/* Level 1 from the fine level: aggregates of the 2x2x2 voxel blocks, ghosts, Galerkin rows / alpha. */
+static PetscErrorCode FineCoarsen(MG *mg)
+{
+  const Problem *p = mg->p;
+  Level         *N = &mg->lev[1];
+  const int      nb[3] = {(p->n[0] + 1) / 2, (p->n[1] + 1) / 2, (p->nzl + 1) / 2};
+  const double   cmax  = PetscMax(PetscMax(mg->cf[0], mg->cf[1]), mg->cf[2]);
+  const double   ia    = 1.0 / mg->c->mg_alpha;
+  PetscBool      strong[3];
+  int32_t        k8[8], *gslot, *rp;
+  const int32_t *q8[8];
+  int            zl8[8];
+  PetscInt       n1 = 0;
+  Rows           R;
+  BlockTable     T;
+
+  PetscFunctionBeginUser;
+  for (int e = 0; e < 3; e++) strong[e] = mg->cf[e] >= mg->c->mg_theta * cmax ? PETSC_TRUE : PETSC_FALSE;
+  PetscCall(LevelGroups(N, 1, (const int(*)[3]) & nb));
+  BlockTableFill(&T, strong);
+  /* aggregates, in block order; at most 4 per block (a 2x2x2 checkerboard) and one per unknown */
+  PetscCall(PetscMalloc1(PetscMax(PetscMin((int64_t)mg->n, 4 * (int64_t)nb[0] * nb[1] * nb[2]), 1), &N->blk));
+  for (int bz = 0; bz < nb[2]; bz++)
+    for (int by = 0; by < nb[1]; by++)
+      for (int bx = 0; bx < nb[0]; bx++) {
+        const int mask = FineBlock(mg, bx, by, bz, k8, q8, zl8), cnt = T.cnt[mask];
+        for (int v = 0; v < 8; v++)
+          if (mask >> v & 1) mg->agg[k8[v]] = (int32_t)(n1 + T.lab[mask][v]);
+        for (int a = 0; a < cnt; a++) N->blk[n1 + a] = (int32_t)(((int64_t)bz * nb[1] + by) * nb[0] + bx);
+        n1 += cnt;
+      }
+  N->n = n1;
+  /* ghosts: the aggregates of the boundary planes' unknowns */
+  {
+    const PetscInt last = mg->pstart[mg->nzl - 1];
+    PetscCall(PetscMalloc1(PetscMax(mg->nlo + mg->nhi, 1), &gslot));
+    PetscCall(NextGhosts(mg, N, mg->agg, mg->pstart[1], mg->agg + last, mg->n - last, mg->nlo, mg->nhi, gslot));
+  }
+  /* rows: for each aggregate, the conductances from its voxels to other aggregates and to the faces */
+  PetscCall(RowsCreate(&R, (size_t)(5 * n1 + 64), N->n + N->nlo + N->nhi));
+  PetscCall(PetscMalloc1(n1 + 1, &rp));
+  PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
+  rp[0] = 0;
+  {
+    const PetscInt off[6] = {-1, 1, -mg->W, mg->W, -mg->PP, mg->PP};
+    PetscInt       ci      = 0;
+    for (int bz = 0; bz < nb[2]; bz++)
+      for (int by = 0; by < nb[1]; by++)
+        for (int bx = 0; bx < nb[0]; bx++) {
+          const int mask = FineBlock(mg, bx, by, bz, k8, q8, zl8);
+          for (int t = 0; t < T.cnt[mask]; t++, ci++) {
+            const int32_t a     = (int32_t)ci;
+            const size_t  start = R.nnz;
+            double        bnd   = 0;
+            PetscCall(RowsReserve(&R, 48));
+            for (int v = 0; v < 8; v++) {
+              if (!(mask >> v & 1) || T.lab[mask][v] != t) continue;
+              for (int d = 0; d < 6; d++) {
+                const int32_t j = q8[v][off[d]];
+                int32_t       J;
+                if (j < 0) {
+                  bnd += j == -2 ? mg->gb : 0.0;
+                  continue;
+                }
+                if (d == 4 && zl8[v] == 0) J = gslot[j];
+                else if (d == 5 && zl8[v] == p->nzl - 1) J = gslot[mg->nlo + j];
+                else J = mg->agg[j];
+                if (J != a) RowsAdd(&R, start, J, (float)(mg->cf[d / 2] * ia));
+              }
+            }
+            N->bnd[ci]  = bnd * ia;
+            rp[ci + 1]  = (int32_t)R.nnz;
+          }
+        }
+  }
+  PetscCall(RowsFinish(&R, N, rp));
+  PetscCall(PetscFree(gslot));
+  PetscFunctionReturn(0);
+}
+
+/* Level l+1 from coarse level l: aggregates of the 2x2x2 blocks of blocks, ghosts, Galerkin rows / alpha. */
+static PetscErrorCode CoarseCoarsen(MG *mg, int l)
+{
+  Level   *L = &mg->lev[l], *N = &mg->lev[l + 1];
+  int32_t *pb, *cnt, *order, *slot, *gslot, *rp, *memptr, *mem, *asend, *par;
+  float   *maxw;
+  int64_t  nblocks;
+  PetscInt n1 = 0, maxmembers = 0;
+  /* Galerkin (alpha 1) below the W-cycle levels: a V-cycle there keeps mu(BA) <= 1 (docs/solver.md) */
+  const double ia = l + 1 > mg->c->mg_wlevels + 1 ? 1.0 : 1.0 / mg->c->mg_alpha, theta = mg->c->mg_theta;
+  Rows     R;
+
+  PetscFunctionBeginUser;
+  /* the parent grids: halved; on a replicated level whose slabs are single blocks, pairs of groups merge */
+  {
+    PetscBool merge = L->replicated;
+    int(*ngnb)[3];
+    int ng;
+    for (int g = 0; g < L->ngrp; g++) merge = merge && L->gnb[g][0] == 1 && L->gnb[g][1] == 1 && L->gnb[g][2] == 1 ? PETSC_TRUE : PETSC_FALSE;
+    ng = merge ? (L->ngrp + 1) / 2 : L->ngrp;
+    PetscCall(PetscMalloc1(ng, &ngnb));
+    for (int g = 0; g < ng; g++)
+      for (int e = 0; e < 3; e++) ngnb[g][e] = merge ? 1 : (L->gnb[g][e] + 1) / 2;
+    PetscCall(LevelGroups(N, ng, (const int(*)[3])ngnb));
+    PetscCall(PetscFree(ngnb));
+    nblocks = N->goff[ng];
+    PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1), &slot, PetscMax(L->n, 1), &maxw));
+    /* counting sort of the rows by parent block (stable: members in increasing order) */
+    for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
+    for (PetscInt k = 0; k < L->n; k++) {
+      const int     g = L->replicated ? L->grp[k] : 0, G = merge ? g / 2 : g;
+      const int    *nb = L->gnb[g], *pnb = N->gnb[G];
+      const int64_t b = L->blk[k] - L->goff[g];
+      const int     bx = (int)(b % nb[0]), by = (int)(b / nb[0] % nb[1]), bz = (int)(b / nb[0] / nb[1]);
+      pb[k]            = (int32_t)(N->goff[G] + (merge ? 0 : ((int64_t)(bz / 2) * pnb[1] + by / 2) * pnb[0] + bx / 2));
+      cnt[pb[k] + 1]++;
+      maxw[k] = 0;
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) maxw[k] = PetscMax(maxw[k], L->w[e]);
+    }
+  }
+  for (int64_t b = 0; b < nblocks; b++) {
+    maxmembers = PetscMax(maxmembers, cnt[b + 1]);
+    cnt[b + 1] += cnt[b];
+  }
+  for (PetscInt k = 0; k < L->n; k++) {
+    slot[k]             = cnt[pb[k]];
+    order[cnt[pb[k]]++] = (int32_t)k;
+  }
+  for (int64_t b = nblocks; b > 0; b--) cnt[b] = cnt[b - 1];
+  cnt[0] = 0;
+  for (PetscInt k = 0; k < L->n; k++) slot[k] -= cnt[pb[k]];
+  /* components of each parent block along the strong couplings */
+  PetscCall(PetscMalloc1(PetscMax(maxmembers, 1), &par));
+  PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->agg));
+  for (int64_t b = 0; b < nblocks; b++) {
+    const int32_t *m = order + cnt[b];
+    const int32_t  s = cnt[b + 1] - cnt[b];
+    for (int32_t i = 0; i < s; i++) par[i] = i;
+    for (int32_t i = 0; i < s; i++) {
+      const int32_t k = m[i];
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
+        const int32_t j = L->col[e];
+        if (j >= L->n || pb[j] != b || L->w[e] < theta * PetscMax(maxw[k], maxw[j])) continue;
+        int32_t a = i, c = slot[j];
+        while (par[a] != a) a = par[a] = par[par[a]];
+        while (par[c] != c) c = par[c] = par[par[c]];
+        if (a != c) par[PetscMax(a, c)] = PetscMin(a, c);
+      }
+    }
+    for (int32_t i = 0; i < s; i++) {
+      int32_t a = i;
+      while (par[a] != a) a = par[a] = par[par[a]];
+      L->agg[m[i]] = a == i ? (int32_t)n1++ : L->agg[m[a]];
+    }
+  }
+  N->n          = n1;
+  N->replicated = L->replicated;
+  PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->blk));
+  if (N->replicated) PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->grp));
+  for (int G = 0, b = 0; G < N->ngrp; G++)
+    for (; b < N->goff[G + 1]; b++)
+      for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) {
+        N->blk[L->agg[order[i]]] = (int32_t)b;
+        if (N->replicated) N->grp[L->agg[order[i]]] = G;
+      }
+  PetscCall(PetscFree(par));
+  PetscCall(PetscFree5(pb, cnt, order, slot, maxw));
+  /* ghosts */
+  PetscCall(PetscMalloc2(PetscMax(L->nslo + L->nshi, 1), &asend, PetscMax(L->nlo + L->nhi, 1), &gslot));
+  if (!L->replicated) {
+    for (PetscInt i = 0; i < L->nslo; i++) asend[i] = L->agg[L->slo[i]];
+    for (PetscInt i = 0; i < L->nshi; i++) asend[L->nslo + i] = L->agg[L->shi[i]];
+    PetscCall(NextGhosts(mg, N, asend, L->nslo, asend + L->nslo, L->nshi, L->nlo, L->nhi, gslot));
+  }
+  /* members of each aggregate, then the rows */
+  PetscCall(PetscMalloc2(n1 + 1, &memptr, PetscMax(L->n, 1), &mem));
+  PetscCall(PetscMalloc1(n1 + 1, &rp));
+  for (PetscInt ci = 0; ci <= n1; ci++) memptr[ci] = 0;
+  for (PetscInt k = 0; k < L->n; k++) memptr[L->agg[k] + 1]++;
+  for (PetscInt ci = 0; ci < n1; ci++) memptr[ci + 1] += memptr[ci];
+  for (PetscInt k = 0; k < L->n; k++) mem[memptr[L->agg[k]]++] = (int32_t)k;
+  for (PetscInt ci = n1; ci > 0; ci--) memptr[ci] = memptr[ci - 1];
+  memptr[0] = 0;
+  PetscCall(RowsCreate(&R, (size_t)(L->rp[L->n] / 2 + 64), N->n + N->nlo + N->nhi));
+  PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
+  rp[0] = 0;
+  for (PetscInt ci = 0; ci < n1; ci++) {
+    const size_t start = R.nnz;
+    double       bnd   = 0;
+    size_t       most  = 0;
+    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) most += (size_t)(L->rp[mem[i] + 1] - L->rp[mem[i]]);
+    PetscCall(RowsReserve(&R, most));
+    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) {
+      const int32_t k = mem[i];
+      bnd += L->bnd[k];
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
+        const int32_t j = L->col[e], J = j < L->n ? L->agg[j] : gslot[j - L->n];
+        if (J == ci) continue;
+        RowsAdd(&R, start, J, (float)(L->w[e] * ia));
+      }
+    }
+    N->bnd[ci] = bnd * ia;
+    rp[ci + 1] = (int32_t)R.nnz;
+  }
+  PetscCall(RowsFinish(&R, N, rp));
+  PetscCall(PetscFree2(memptr, mem));
+  PetscCall(PetscFree2(asend, gslot));
+  PetscFunctionReturn(0);
+}
+
+/* Level l gathered on every rank (global numbering: the ranks' rows in order): from here on the
+   cycle is computed redundantly, without communication but one gather of the restricted residual per
+   visit of level l. The deep levels of a W-cycle are visited often and are small; distributed,
+   each visit costs a few halo exchanges, i.e. synchronisations of the ranks. The previous level's
+   aggregates are renumbered into the global rows by the caller (+ own_off). */
+static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
+{
+  PgConductivity c = mg->c;
+  Level         *L = &mg->lev[l];
+  int            size, rank;
+  PetscInt       off = 0, ntot = 0, nloc = L->n;
+  int64_t       *ids, *sbuf;
+  int           *cnt, *dsp, *ecnt, *edsp, ne = (int)L->rp[L->n], (*gnb)[3];
+  int32_t       *rlen, *glen, *gcol, *mcol, *rp, *grp, *gblk, *blk;
+  float         *gw;
+  double        *gbnd;
+  Rows           R;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
+  PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (rank == 0) off = 0;
+  PetscCallMPI(MPI_Allreduce(&nloc, &ntot, 1, MPIU_INT, MPI_SUM, c->sub));
+  /* global numbers of the owned rows and of the ghost slots */
+  PetscCall(PetscMalloc2(PetscMax(L->n + L->nlo + L->nhi, 1), &ids, PetscMax(L->nslo + L->nshi, 1), &sbuf));
+  for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
+  for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
+  for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
+  PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  /* every rank's rows, columns in global numbers, block grids */
+  PetscCall(PetscMalloc4(size, &cnt, size + 1, &dsp, size, &ecnt, size + 1, &edsp));
+  PetscCall(PetscMalloc1(size, &gnb));
+  {
+    int nl = (int)L->n;
+    PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, cnt, 1, MPI_INT, c->sub));
+    PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecnt, 1, MPI_INT, c->sub));
+    PetscCallMPI(MPI_Allgather(L->gnb[0], 3, MPI_INT, gnb, 3, MPI_INT, c->sub));
+  }
+  dsp[0] = edsp[0] = 0;
+  for (int r = 0; r < size; r++) {
+    dsp[r + 1]  = dsp[r] + cnt[r];
+    edsp[r + 1] = edsp[r] + ecnt[r];
+  }
+  PetscCall(PetscMalloc3(PetscMax(L->n, 1), &rlen, PetscMax(ne, 1), &mcol, PetscMax(L->n, 1), &blk));
+  for (PetscInt i = 0; i < L->n; i++) {
+    rlen[i] = L->rp[i + 1] - L->rp[i];
+    blk[i]  = L->blk[i] - (int32_t)L->goff[0];
+  }
+  for (int e = 0; e < ne; e++) mcol[e] = (int32_t)ids[L->col[e]];
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &glen));
+  PetscCall(PetscMalloc1(PetscMax(edsp[size], 1), &gcol));
+  PetscCall(PetscMalloc1(PetscMax(edsp[size], 1), &gw));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &gbnd));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &gblk));
+  PetscCallMPI(MPI_Allgatherv(rlen, (int)L->n, MPI_INT32_T, glen, cnt, dsp, MPI_INT32_T, c->sub));
+  PetscCallMPI(MPI_Allgatherv(blk, (int)L->n, MPI_INT32_T, gblk, cnt, dsp, MPI_INT32_T, c->sub));
+  PetscCallMPI(MPI_Allgatherv(L->bnd, (int)L->n, MPI_DOUBLE, gbnd, cnt, dsp, MPI_DOUBLE, c->sub));
+  PetscCallMPI(MPI_Allgatherv(mcol, ne, MPI_INT32_T, gcol, ecnt, edsp, MPI_INT32_T, c->sub));
+  PetscCallMPI(MPI_Allgatherv(L->w, ne, MPI_FLOAT, gw, ecnt, edsp, MPI_FLOAT, c->sub));
+  PetscCall(PetscFree3(rlen, mcol, blk));
+  PetscCall(PetscFree2(ids, sbuf));
+  /* the replicated rows: couplings of a row to itself (a periodic wrap onto the same slab) carry no
+     current and are dropped; two ghost slots of one row (both neighbours the same rank) are merged */
+  PetscCall(RowsCreate(&R, (size_t)edsp[size] + 16, ntot));
+  PetscCall(PetscMalloc1(ntot + 1, &rp));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &grp));
+  rp[0] = 0;
+  for (PetscInt i = 0, e = 0; i < ntot; i++) {
+    const size_t start = R.nnz;
+    for (int32_t k = 0; k < glen[i]; k++, e++)
+      if (gcol[e] != i) RowsAdd(&R, start, gcol[e], gw[e]);
+    rp[i + 1] = (int32_t)R.nnz;
+  }
+  for (int r = 0; r < size; r++)
+    for (int i = dsp[r]; i < dsp[r + 1]; i++) grp[i] = r;
+  /* the level becomes the replicated one */
+  PetscCall(PetscFree(L->rp));
+  PetscCall(PetscFree(L->col));
+  PetscCall(PetscFree(L->w));
+  PetscCall(PetscFree2(L->idiag, L->mid));
+  PetscCall(PetscFree(L->brow));
+  PetscCall(PetscFree(L->slo));
+  PetscCall(PetscFree(L->shi));
+  PetscCall(PetscFree(L->bnd));
+  PetscCall(PetscFree(L->blk));
+  PetscCall(PetscFree2(L->gnb, L->goff));
+  L->n = ntot;
+  L->nlo = L->nhi = L->nslo = L->nshi = 0;
+  L->replicated = PETSC_TRUE;
+  L->bnd        = gbnd;
+  L->grp        = grp;
+  PetscCall(LevelGroups(L, size, (const int(*)[3])gnb));
+  PetscCall(PetscMalloc1(PetscMax(ntot, 1), &L->blk));
+  for (PetscInt i = 0; i < ntot; i++) L->blk[i] = (int32_t)(L->goff[grp[i]] + gblk[i]);
+  PetscCall(RowsFinish(&R, L, rp));
+  PetscCall(PetscMalloc2(size, &L->rcount, size, &L->rdispl));
+  for (int r = 0; r < size; r++) {
+    L->rcount[r] = cnt[r];
+    L->rdispl[r] = dsp[r];
+  }
+  PetscCall(PetscFree(glen));
+  PetscCall(PetscFree(gcol));
+  PetscCall(PetscFree(gw));
+  PetscCall(PetscFree(gblk));
+  PetscCall(PetscFree4(cnt, dsp, ecnt, edsp));
+  PetscCall(PetscFree(gnb));
+  *own_off = off;
+  PetscFunctionReturn(0);
+}
+
+/* The coarsest level gathered on every rank and factored (LU, nested dissection ordering). */
+static PetscErrorCode CoarsestSetUp(MG *mg)
+{
+  Level        *L = &mg->lev[mg->nlev - 1];
+  PgConductivity c = mg->c;
+  int           size, rank;
+  PetscInt      off = 0, nc = 0, nloc = L->n;
+  int64_t      *ids, *sbuf;
+  int          *ecount, *edispl, ne;
+  PetscInt     *ri, *ci, *nnz;
+  double       *vv;
+  Mat           A, F;
+  MatFactorError ferr;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
+  if (L->replicated) { /* already on every rank: the same as one rank */
+    size = 1;
+    rank = 0;
+  }
+  if (size > 1) PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (rank == 0) off = 0;
+  if (size > 1) PetscCallMPI(MPI_Allreduce(&nloc, &nc, 1, MPIU_INT, MPI_SUM, c->sub));
+  else nc = nloc;
+  mg->coff = off;
+  /* global numbers of the ghost columns */
+  PetscCall(PetscMalloc2(PetscMax(L->n + L->nlo + L->nhi, 1), &ids, PetscMax(L->nslo + L->nshi, 1), &sbuf));
+  for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
+  for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
+  for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
+  if (!L->replicated) PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  /* the entries (row, column, value) of every rank, to every rank */
+  ne = (int)(L->n + L->rp[L->n]);
+  PetscCall(PetscMalloc2(size, &ecount, size + 1, &edispl));
+  if (size > 1) PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecount, 1, MPI_INT, c->sub));
+  else ecount[0] = ne;
+  edispl[0] = 0;
+  for (int r = 0; r < size; r++) edispl[r + 1] = edispl[r] + ecount[r];
+  {
+    PetscInt *mr, *mc;
+    double   *mv;
+    PetscInt  e = 0;
+    PetscCall(PetscMalloc3(PetscMax(ne, 1), &mr, PetscMax(ne, 1), &mc, PetscMax(ne, 1), &mv));
+    for (PetscInt i = 0; i < L->n; i++) {
+      mr[e] = off + i;
+      mc[e] = off + i;
+      mv[e++] = 1.0 / L->idiag[i];
+      for (int32_t k = L->rp[i]; k < L->rp[i + 1]; k++) {
+        mr[e] = off + i;
+        mc[e] = (PetscInt)ids[L->col[k]];
+        mv[e++] = -(double)L->w[k];
+      }
+    }
+    PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1), &vv, PetscMax(nc, 1), &nnz));
+    if (size > 1) {
+      PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
+      PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
+      PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, c->sub));
+    } else {
+      PetscCall(PetscArraycpy(ri, mr, ne));
+      PetscCall(PetscArraycpy(ci, mc, ne));
+      PetscCall(PetscArraycpy(vv, mv, ne));
+    }
+    PetscCall(PetscFree3(mr, mc, mv));
+  }
+  for (PetscInt i = 0; i < nc; i++) nnz[i] = 0;
+  for (int e = 0; e < edispl[size]; e++) nnz[ri[e]]++;
+  PetscCall(MatCreateSeqAIJ(PETSC_COMM_SELF, nc, nc, 0, nnz, &A));
+  PetscCall(MatSetOption(A, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_FALSE));
+  for (int e = 0; e < edispl[size]; e++) PetscCall(MatSetValue(A, ri[e], ci[e], vv[e], ADD_VALUES));
+  PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(PetscFree4(ri, ci, vv, nnz));
+  {
+    PC pc;
+    PetscCall(KSPCreate(PETSC_COMM_SELF, &mg->kc));
+    PetscCall(KSPSetType(mg->kc, KSPPREONLY));
+    PetscCall(KSPGetPC(mg->kc, &pc));
+    PetscCall(PCSetType(pc, PCLU));
+    PetscCall(PCFactorSetMatOrderingType(pc, MATORDERINGND));
+    PetscCall(KSPSetOperators(mg->kc, A, A));
+    PetscCall(KSPSetUp(mg->kc));
+    PetscCall(PCFactorGetMatrix(pc, &F));
+    PetscCall(MatFactorGetError(F, &ferr));
+    PetscCheck(ferr == MAT_FACTOR_NOERROR, PETSC_COMM_SELF, PETSC_ERR_LIB, "conductivity: the LU factorisation of the coarsest level (%d unknowns) failed (MatFactorError %d)", (int)nc, (int)ferr);
+  }
+  PetscCall(MatDestroy(&A));
+  PetscCall(VecCreateSeq(PETSC_COMM_SELF, nc, &mg->cb));
+  PetscCall(VecDuplicate(mg->cb, &mg->cx));
+  /* the counts of the gather of the coarsest residual */
+  PetscCall(PetscMalloc2(size, &mg->ccount, size, &mg->cdispl));
+  {
+    int nl = (int)L->n;
+    if (size > 1) PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, mg->ccount, 1, MPI_INT, c->sub));
+    else mg->ccount[0] = nl;
+    mg->cdispl[0] = 0;
+    for (int r = 1; r < size; r++) mg->cdispl[r] = mg->cdispl[r - 1] + mg->ccount[r - 1];
+  }
+  PetscCall(PetscFree2(ecount, edispl));
+  PetscCall(PetscFree2(ids, sbuf));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MGDestroy(MG *mg)
+{
+  PetscFunctionBeginUser;
+  for (int l = 1; l < mg->nlev; l++) {
+    Level *L = &mg->lev[l];
+    PetscCall(PetscFree(L->rp));
+    PetscCall(PetscFree(L->col));
+    PetscCall(PetscFree(L->w));
+    PetscCall(PetscFree2(L->idiag, L->mid));
+    PetscCall(PetscFree(L->brow));
+    PetscCall(PetscFree2(L->gnb, L->goff));
+    PetscCall(PetscFree(L->grp));
+    PetscCall(PetscFree2(L->rcount, L->rdispl));
+    PetscCall(PetscFree(L->bnd));
+    PetscCall(PetscFree(L->slo));
+    PetscCall(PetscFree(L->shi));
+    PetscCall(PetscFree(L->agg));
+    PetscCall(PetscFree(L->blk));
+    PetscCall(PetscFree3(L->r, L->z, L->sbuf));
+    PetscCall(PetscFree(L->z0));
+  }
+  PetscCall(PetscFree(mg->pstart)); /* map, pos, agg: the object's work arrays */
+  PetscCall(PetscFree2(mg->glo, mg->ghi));
+  PetscCall(KSPDestroy(&mg->kc));
+  PetscCall(VecDestroy(&mg->cb));
+  PetscCall(VecDestroy(&mg->cx));
+  PetscCall(PetscFree2(mg->ccount, mg->cdispl));
+  PetscFunctionReturn(0);
+}
+
+/* The hierarchy: level 1 from the voxels, then coarser until the coarsest is small or stops shrinking. */
+static PetscErrorCode MGSetUp(MG *mg)
+{
+  PgConductivity c = mg->c;
+  int            size;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCall(FineSetUp(mg));
+  PetscCall(FineCoarsen(mg));
+  mg->nlev = 2;
+  {
+    int64_t v[2] = {mg->n, mg->lev[1].n}, w[2];
+    PetscCallMPI(MPI_Allreduce(v, w, 2, MPI_INT64_T, MPI_SUM, c->sub));
+    mg->nglob[0] = w[0];
+    mg->nglob[1] = w[1];
+  }
+  for (PetscBool stalled = PETSC_FALSE;;) {
+    const int l = mg->nlev - 1;
+    Level    *L = &mg->lev[l];
+    int64_t   n;
+    /* small levels, and levels where every slab has become one block, go to every rank */
+    if (!L->replicated && size > 1 && (mg->nglob[l] <= c->mg_replicate || stalled)) {
+      PetscInt off;
+      int32_t *agg   = l == 1 ? mg->agg : mg->lev[l - 1].agg;
+      PetscInt nprev = l == 1 ? mg->n : mg->lev[l - 1].n;
+      PetscCall(Replicate(mg, l, &off));
+      for (PetscInt k = 0; k < nprev; k++) agg[k] += (int32_t)off;
+      stalled = PETSC_FALSE;
+      continue;
+    }
+    if (mg->nglob[l] <= c->mg_coarse || mg->nlev == MG_MAX_LEVELS || stalled) break;
+    PetscCall(CoarseCoarsen(mg, l));
+    PetscCall(PetscFree(L->bnd));
+    PetscCall(PetscFree(L->blk));
+    PetscCall(PetscFree(L->grp));
+    mg->nlev++;
+    n = mg->lev[l + 1].n;
+    if (mg->lev[l + 1].replicated) mg->nglob[l + 1] = n;
+    else PetscCallMPI(MPI_Allreduce(&n, &mg->nglob[l + 1], 1, MPI_INT64_T, MPI_SUM, c->sub));
+    stalled = mg->nglob[l + 1] > 0.9 * mg->nglob[l] ? PETSC_TRUE : PETSC_FALSE; /* e.g. every slab one block */
+  }
+  for (int l = 1; l < mg->nlev; l++) {
+    Level  *L = &mg->lev[l];
+    int64_t nnz = L->rp[L->n];
+    PetscCall(PetscMalloc3(PetscMax(L->n, 1), &L->r, PetscMax(L->n + L->nlo + L->nhi, 1), &L->z, PetscMax(L->nslo + L->nshi, 1), &L->sbuf));
+    PetscCall(PetscArrayzero(L->z, PetscMax(L->n + L->nlo + L->nhi, 1)));
+    if (c->mg_gamma > 1) PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->z0));
+    if (L->replicated) mg->nnzglob[l] = nnz;
+    else PetscCallMPI(MPI_Allreduce(&nnz, &mg->nnzglob[l], 1, MPI_INT64_T, MPI_SUM, c->sub));
+    PetscCall(PetscFree(L->blk));
+    PetscCall(PetscFree(L->bnd));
+    PetscCall(PetscFree(L->grp));
+  }
+  PetscCall(CoarsestSetUp(mg));
+  if (c->mg_view) {
+    PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha, c->mg_theta));
+    for (int l = 0; l < mg->nlev; l++)
+      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s, %.2f off-diagonal entries per row\n", l, mg->nglob[l], l && mg->lev[l].replicated ? " (on every rank)" : "", l == mg->nlev - 1 ? " (LU)" : "",
+                            l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* -cond_mg_bench N: this rank's CPU time (not wall: the machine may be shared) of N products with the
+   operator and N applications of the preconditioner, per unknown */
+static PetscErrorCode MGBench(MG *mg, Mat A, PC pc, Vec b, Vec x)
+{
+  struct timespec t0, t1, t2;
+  Vec             y;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecDuplicate(x, &y));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  for (PetscInt i = 0; i < mg->c->mg_bench; i++) PetscCall(MatMult(A, x, y));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  for (PetscInt i = 0; i < mg->c->mg_bench; i++) PetscCall(PCApply(pc, b, y));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t2);
+  PetscCall(PetscPrintf(PETSC_COMM_SELF, "  rank cpu ns per unknown: product %.1f, preconditioner %.1f\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1),
+                        ((t2.tv_sec - t1.tv_sec) * 1e9 + (t2.tv_nsec - t1.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1)));
+  PetscCall(VecDestroy(&y));
+  PetscFunctionReturn(0);
+}
+
+/* The axis coordinate of unknown k of plane zl */
+static inline int AxisCoordinate(const MG *mg, PetscInt zl, PetscInt k)
+{
+  const Problem *p = mg->p;
+  return p->axis == 2 ? (int)(p->z0 + zl) : p->axis == 1 ? mg->pos[k] / (int32_t)mg->W - 1 : mg->pos[k] % (int32_t)mg->W - 1;
+}
+
+/* Preconditioned CG with the multigrid, fused: per iteration one product (with p.q), one pass of
+   the CG update folded into the forward sweep (with r.r), the cycle, the backward sweep (with r.z)
+   and the update of p, and 2 allreduces; four vectors x, r, p, q (z overwrites q). The same
+   iterates as PETSc's KSPCG with the unpreconditioned norm and its default test
+   ||r|| <= max(rtol ||b||, abstol) with abstol = 1e-50; the reasons are KSPConvergedReason's. */
+static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
+{
+  PgConductivity c = mg->c;
+  const PetscInt n = mg->n;
+  double        *r, *pv, *q, sums[2], bb = 0, rho = 0, rho_old = 0, alpha = 0, pq, tol;
+  PetscInt       it = 0, maxit = 10000;
+  PetscBool      monitor = PETSC_FALSE;
+  int            reason = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-ksp_max_it", &maxit, NULL));
+  PetscCall(PetscOptionsHasName(NULL, "cond_", "-ksp_monitor", &monitor));
+  PetscCall(WorkGet(c, WORK_R, sizeof(double) * (size_t)n, &r));
+  PetscCall(WorkGet(c, WORK_P, sizeof(double) * (size_t)n, &pv));
+  PetscCall(WorkGet(c, WORK_Q, sizeof(double) * (size_t)n, &q));
+  /* r = b - A x; b = gb on the inlet face */
+  PetscCall(FineHalo(mg, x));
+  FineApply(mg, x, r);
+  for (PetscInt zl = 0; zl < mg->nzl; zl++)
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      const double bk = AxisCoordinate(mg, zl, k) == 0 ? mg->gb : 0.0;
+      r[k]            = bk - r[k];
+      bb += bk * bk;
+      pv[k] = q[k] = 0;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bb, 1, MPI_DOUBLE, MPI_SUM, c->sub));
+  tol = PetscMax(c->rtol * PetscSqrtReal(bb), 1e-50);
+  for (;;) {
+    double t0 = CpuTime(), t1, t2;
+    /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
+    PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
+    sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
+    t1 = CpuTime();
+    PetscCall(FineCoarseCorrection(mg, q));
+    t2 = CpuTime();
+    sums[1] = FineSmoothBackwardDot(mg, r, q);
+    mg->tk[0] += t1 - t0;
+    mg->tk[1] += t2 - t1;
+    mg->tk[2] += CpuTime() - t2;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, c->sub));
+    res->residual = PetscSqrtReal(sums[0]);
+    if (monitor) PetscCall(PetscPrintf(c->sub, "  %3d CG residual norm %.12e\n", (int)it, res->residual));
+    if (PetscIsInfOrNanReal(sums[0]) || PetscIsInfOrNanReal(sums[1])) {
+      reason = KSP_DIVERGED_NANORINF;
+      break;
+    }
+    if (res->residual <= tol) {
+      reason = KSP_CONVERGED_RTOL;
+      break;
+    }
+    if (it >= maxit) {
+      reason = KSP_DIVERGED_ITS;
+      break;
+    }
+    if (sums[1] <= 0) {
+      reason = KSP_DIVERGED_INDEFINITE_PC;
+      break;
+    }
+    rho_old = rho;
+    rho     = sums[1];
+    {
+      const double beta = it ? rho / rho_old : 0.0;
+      t0                = CpuTime();
+      for (PetscInt k = 0; k < n; k++) pv[k] = q[k] + beta * pv[k];
+      mg->tk[4] += CpuTime() - t0;
+    }
+    t0 = CpuTime();
+    PetscCall(FineHalo(mg, pv));
+    pq = FineApplyDot(mg, pv, q);
+    mg->tk[3] += CpuTime() - t0;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &pq, 1, MPI_DOUBLE, MPI_SUM, c->sub));
+    if (!(pq > 0)) {
+      reason = PetscIsInfOrNanReal(pq) ? KSP_DIVERGED_NANORINF : KSP_DIVERGED_INDEFINITE_MAT;
+      break;
+    }
+    alpha = rho / pq;
+    it++;
+  }
+  if (c->mg_view)
+    PetscCall(PetscPrintf(c->sub, "  rank 0 CPU seconds: forward sweeps %.3f, coarse corrections %.3f, backward sweeps %.3f, products %.3f, p updates %.3f (coarsest solves %.3f)\n", mg->tk[0], mg->tk[1], mg->tk[2], mg->tk[3], mg->tk[4], mg->tlu));
+  res->iterations = it;
+  res->reason     = reason;
+  res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+/* The currents through the outlet and the inlet face and the dissipated power of the potential x:
+   P = x.Ax - 2 b.x + sum b (sum over the links of c (dphi)^2 and over the face links of gb (dphi)^2).
+   For the solution P equals the current (unit potential difference); for an approximation it
+   exceeds it by the squared energy norm of the error, so M from P is second-order accurate
+   (docs/solver.md). */
+static PetscErrorCode MGCurrents(MG *mg, const double *x, double flux[3])
+{
+  const Problem *p = mg->p;
+  double        *ax;
+
+  PetscFunctionBeginUser;
+  PetscCall(WorkGet(mg->c, WORK_Q, sizeof(double) * (size_t)mg->n, &ax));
+  PetscCall(FineHalo(mg, x));
+  flux[2] += FineApplyDot(mg, x, ax);
+  for (PetscInt zl = 0; zl < mg->nzl; zl++)
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
+      const int ca = AxisCoordinate(mg, zl, k);
+      if (ca == p->n[p->axis] - 1) flux[0] += p->gb * x[k];
+      if (ca == 0) {
+        flux[1] += p->gb * (1.0 - x[k]);
+        flux[2] += p->gb * (1.0 - 2 * x[k]);
+      }
+    }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult *res, double flux[3])
+{
+  MG      mg;
+  double *xv, t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(&mg, sizeof mg));
+  mg.c = c;
+  mg.p = p;
+  PetscCall(MGSetUp(&mg));
+  PetscCall(PetscFree(p->mask)); /* the map replaces it */
+  if (c->mg_view) PetscCall(ViewPeak(c, "after the hierarchy"));
+  res->seconds_setup += MPI_Wtime() - t0;
+  if (!c->mg_ksp) {
+    PetscCall(WorkGet(c, WORK_X, sizeof(double) * (size_t)mg.n, &xv));
+    for (PetscInt zl = 0; zl < mg.nzl; zl++)
+      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) xv[k] = 1.0 - (AxisCoordinate(&mg, zl, k) + 0.5) / p->n[p->axis]; /* the linear profile: the initial guess */
+    t0 = MPI_Wtime();
+    PetscCall(FusedCG(&mg, xv, res));
+    res->seconds_solve = MPI_Wtime() - t0;
+    if (c->mg_view) PetscCall(ViewPeak(c, "after the solve"));
+  } else { /* PETSc's KSP with the multigrid as a shell preconditioner: any -cond_ksp_ and -cond_pc_ option */
+    Mat A;
+    Vec x, b;
+    PC  pc;
+    t0 = MPI_Wtime();
+    PetscCall(MatCreateShell(c->sub, mg.n, mg.n, (PetscInt)p->total, (PetscInt)p->total, &mg, &A));
+    PetscCall(MatShellSetOperation(A, MATOP_MULT, (void (*)(void))FineMult));
+    PetscCall(MatShellSetOperation(A, MATOP_GET_DIAGONAL, (void (*)(void))FineGetDiagonal));
+    PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
+    PetscCall(NewSolver(c, A));
+    PetscCall(KSPGetPC(c->ksp, &pc));
+    PetscCall(PCSetType(pc, PCSHELL));
+    PetscCall(PCShellSetContext(pc, &mg));
+    PetscCall(PCShellSetApply(pc, MGApply));
+    PetscCall(PCShellSetName(pc, "plurigauss aggregation multigrid on the labels"));
+    res->seconds_setup += MPI_Wtime() - t0;
+    PetscCall(SetUpSolver(c, res));
+    PetscCall(MatCreateVecs(A, &x, &b));
+    {
+      double *bv;
+      PetscCall(VecGetArray(x, &xv));
+      PetscCall(VecGetArray(b, &bv));
+      for (PetscInt zl = 0; zl < mg.nzl; zl++)
+        for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) {
+          const int ca = AxisCoordinate(&mg, zl, k);
+          xv[k]        = 1.0 - (ca + 0.5) / p->n[p->axis];
+          bv[k]        = ca == 0 ? p->gb : 0.0;
+        }
+      PetscCall(VecRestoreArray(x, &xv));
+      PetscCall(VecRestoreArray(b, &bv));
+    }
+    if (c->mg_bench) PetscCall(MGBench(&mg, A, pc, b, x));
+    PetscCall(Solve(c, b, x, res));
+    PetscCall(VecGetArray(x, &xv));
+    PetscCall(KSPDestroy(&c->ksp));
+    PetscCall(VecDestroy(&b));
+    PetscCall(MatDestroy(&A));
+    PetscCall(MGCurrents(&mg, xv, flux));
+    PetscCall(VecRestoreArray(x, &xv));
+    PetscCall(VecDestroy(&x));
+    PetscCall(MGDestroy(&mg));
+    PetscFunctionReturn(0);
+  }
+  PetscCall(MGCurrents(&mg, xv, flux));
+  PetscCall(MGDestroy(&mg));
+  PetscFunctionReturn(0);
+}
+
+/* ============================== BoomerAMG on the assembled matrix ============================== */
+
+/* Insertion sort of one row's (column, value) pairs: at most 7. */
+static void SortRowAIJ(PetscInt *col, PetscScalar *val, int n)
+{
+  for (int a = 1; a < n; a++)
+    for (int b = a; b > 0 && col[b - 1] > col[b]; b--) {
+      PetscInt    tc = col[b];
+      PetscScalar tv = val[b];
+      col[b]         = col[b - 1];
+      val[b]         = val[b - 1];
+      col[b - 1]     = tc;
+      val[b - 1]     = tv;
+    }
+}
+
+/* The global numbers of the unknowns with one ghost plane each side (-1: none), numbers of the
+   neighbours' planes from one halo exchange (collective on the grid's communicator). */
+static PetscErrorCode GlobalNumbers(PgConductivity c, const Problem *p, PetscInt **ids)
+{
+  const PgGrid g     = c->grid;
+  const size_t plane = PgGridPlane(g), nvox = PgGridLocalVoxels(g);
+  PetscInt     next  = (PetscInt)p->first;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(plane * (size_t)(p->nzl + 2), ids));
+  for (size_t i = 0; i < plane; i++) (*ids)[i] = (*ids)[plane * (size_t)(p->nzl + 1) + i] = -1;
+  for (size_t i = 0; i < nvox; i++) (*ids)[plane + i] = p->mask[plane + i] ? next++ : -1;
+  PetscCall(PgGridHaloExchange(g, *ids, plane * sizeof(PetscInt), 1, p->wrap[2]));
+  PetscFunctionReturn(0);
+}
+
+/* The dissipated power x.Ax - 2 b.x + sum b of an assembled problem (see MGCurrents) */
+static PetscErrorCode AssembledPower(Mat A, Vec b, Vec x, double *power)
+{
+  Vec         ax;
+  PetscScalar xax, bx, sb;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecDuplicate(x, &ax));
+  PetscCall(MatMult(A, x, ax));
+  PetscCall(VecDot(x, ax, &xax));
+  PetscCall(VecDot(b, x, &bx));
+  PetscCall(VecSum(b, &sb));
+  PetscCall(VecDestroy(&ax));
+  *power = PetscRealPart(xax - 2 * bx + sb);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[3])
+{
+  const PgGrid  g = c->grid;
+  const int     nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t  plane = PgGridPlane(g);
+  const PetscInt *id = ids + plane;
+  PetscInt     *ri, *cj;
+  PetscScalar  *av, *bv, *xv;
+  Mat           A;
+  Vec           x, b;
+  PC            pc;
+  int64_t       r = 0, nnz = 0, nloc = p->nloc;
+  double        t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
+  PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
+  ri[0] = 0;
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const size_t i = PgGridIndex(g, zl, y, x0);
+        if (id[i] < 0) continue;
+        const int    crd[3] = {x0, y, (int)p->z0 + zl};
+        PetscInt    *col    = cj + nnz;
+        PetscScalar *val    = av + nnz, diag = 0, rhs = 0;
+        int          m      = 1;
+        for (int e = 0; e < 3; e++)
+          for (int s = -1; s <= 1; s += 2) {
+            int q[3] = {crd[0], crd[1], crd[2]};
+            q[e] += s;
+            if (q[e] < 0 || q[e] >= p->n[e]) {
+              if (e == p->axis) { /* Dirichlet face: 1 at the inlet, 0 at the outlet */
+                diag += p->gb;
+                if (s < 0) rhs += p->gb;
+                continue;
+              }
+              if (!p->wrap[e]) continue; /* insulating side */
+              q[e] = (q[e] + p->n[e]) % p->n[e];
+            }
+            PetscInt nb;
+            if (e == 2) { /* another plane: this slab or a ghost plane (periodic wrap included) */
+              const int dzl = zl + s;
+              nb            = (dzl == -1 || dzl == nzl) ? ids[(size_t)(dzl + 1) * plane + (size_t)q[1] * nx + q[0]] : id[PgGridIndex(g, dzl, q[1], q[0])];
+            } else nb = id[PgGridIndex(g, zl, q[1], q[0])];
+            if (nb < 0) continue;
+            diag += p->cond[e];
+            col[m] = nb;
+            val[m] = -p->cond[e];
+            m++;
+          }
+        col[0] = id[i];
+        val[0] = diag;
+        SortRowAIJ(col, val, m);
+        nnz += m;
+        bv[r]   = rhs;
+        xv[r]   = 1.0 - (crd[p->axis] + 0.5) / p->n[p->axis]; /* linear profile: the initial guess */
+        ri[++r] = (PetscInt)nnz;
+      }
+  PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)p->total, (PetscInt)p->total, ri, cj, av, &A));
+  PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
+  PetscCall(MatCreateVecs(A, &x, &b));
+  {
+    PetscScalar *q;
+    PetscCall(VecGetArray(b, &q));
+    PetscCall(PetscArraycpy(q, bv, nloc));
+    PetscCall(VecRestoreArray(b, &q));
+    PetscCall(VecGetArray(x, &q));
+    PetscCall(PetscArraycpy(q, xv, nloc));
+    PetscCall(VecRestoreArray(x, &q));
+  }
+  PetscCall(PetscFree3(ri, cj, av));
+  PetscCall(NewSolver(c, A));
   PetscCall(KSPGetPC(c->ksp, &pc));
   PetscCall(PCSetType(pc, PCHYPRE));
   PetscCall(PCHYPRESetType(pc, "boomeramg"));
@@ -99,189 +1831,260 @@ static PetscErrorCode NewSolver(PgConductivity c)
       if (!set) PetscCall(PetscOptionsSetValue(NULL, defaults[k][0], defaults[k][1]));
     }
   }
-  PetscCall(KSPSetTolerances(c->ksp, c->rtol, PETSC_DEFAULT, PETSC_DEFAULT, 10000));
-  PetscCall(KSPSetNormType(c->ksp, KSP_NORM_UNPRECONDITIONED));
-  PetscCall(KSPSetInitialGuessNonzero(c->ksp, PETSC_TRUE));
-  PetscCall(KSPSetFromOptions(c->ksp));
+  res->seconds_setup += MPI_Wtime() - t0;
+  PetscCall(SetUpSolver(c, res));
+  PetscCall(Solve(c, b, x, res));
+  {
+    const PetscScalar *q;
+    double             power;
+    PetscCall(AssembledPower(A, b, x, &power));
+    if (c->sub != MPI_COMM_NULL) {
+      int srank;
+      PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+      if (srank == 0) flux[2] += power; /* a global sum: counted once */
+    }
+    PetscCall(VecGetArrayRead(x, &q));
+    r = 0;
+    for (int zl = 0; zl < nzl; zl++)
+      for (int y = 0; y < ny; y++)
+        for (int x0 = 0; x0 < nx; x0++) {
+          const size_t i = PgGridIndex(g, zl, y, x0);
+          if (id[i] < 0) continue;
+          const int ca = p->axis == 0 ? x0 : p->axis == 1 ? y : (int)p->z0 + zl;
+          if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(q[r]);
+          if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(q[r]));
+          r++;
+        }
+    PetscCall(VecRestoreArrayRead(x, &q));
+  }
+  PetscCall(PetscFree2(bv, xv));
+  PetscCall(KSPDestroy(&c->ksp));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&b));
+  PetscCall(MatDestroy(&A));
   PetscFunctionReturn(0);
 }
 
-/* Insertion sort of one row's (column, value) pairs: at most 7. */
-static void SortRow(PetscInt *col, PetscScalar *val, int n)
+/* ============================== hypre PFMG on the whole grid ============================== */
+
+static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[3])
 {
-  for (int a = 1; a < n; a++)
-    for (int b = a; b > 0 && col[b - 1] > col[b]; b--) {
-      PetscInt    tc = col[b];
-      PetscScalar tv = val[b];
-      col[b]         = col[b - 1];
-      val[b]         = val[b - 1];
-      col[b - 1]     = tc;
-      val[b - 1]     = tv;
-    }
+  const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t   plane = (size_t)nx * (size_t)ny;
+  int            size;
+  PetscInt      *lz, mine = nzl;
+  DM             da;
+  Mat            A;
+  Vec            x, b;
+  PC             pc;
+  PetscScalar ***xa, ***ba;
+  double         t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCheck(!p->wrap[0] && !p->wrap[1] && !p->wrap[2], c->grid->comm, PETSC_ERR_SUP, "conductivity: -cond_method pfmg does not support periodic sides (conductivity.periodic_sides); use -cond_method mg or amg");
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCall(PetscMalloc1(size, &lz));
+  PetscCallMPI(MPI_Allgather(&mine, 1, MPIU_INT, lz, 1, MPIU_INT, c->sub));
+  PetscCall(DMDACreate3d(c->sub, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, nx, ny, p->n[2], 1, 1, size, 1, 1, NULL, NULL, lz, &da));
+  PetscCall(PetscFree(lz));
+  PetscCall(DMSetMatType(da, MATHYPRESTRUCT));
+  PetscCall(DMSetUp(da));
+  PetscCall(DMCreateMatrix(da, &A));
+  PetscCall(DMCreateGlobalVector(da, &x));
+  PetscCall(VecDuplicate(x, &b));
+  PetscCall(DMDAVecGetArray(da, x, &xa));
+  PetscCall(DMDAVecGetArray(da, b, &ba));
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const int   z = (int)p->z0 + zl, crd[3] = {x0, y, z};
+        const int   on = p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0];
+        MatStencil  row = {.k = z, .j = y, .i = x0}, col[7];
+        PetscScalar val[7], diag = 0, rhs = 0;
+        int         m = 1;
+        for (int e = 0; e < 3; e++)
+          for (int s = -1; s <= 1; s += 2) {
+            int q[3] = {crd[0], crd[1], crd[2]};
+            q[e] += s;
+            if (q[e] < 0 || q[e] >= p->n[e]) {
+              if (on && e == p->axis) {
+                diag += p->gb;
+                if (s < 0) rhs += p->gb;
+              }
+              continue;
+            }
+            const int onb = p->mask[plane * (size_t)(q[2] - p->z0 + 1) + (size_t)q[1] * nx + q[0]];
+            col[m]        = (MatStencil){.k = q[2], .j = q[1], .i = q[0]};
+            val[m]        = on && onb ? -p->cond[e] : 0.0;
+            if (on && onb) diag += p->cond[e];
+            m++;
+          }
+        col[0] = row;
+        val[0] = on ? diag : 1.0; /* identity rows outside the unknowns */
+        PetscCall(MatSetValuesStencil(A, 1, &row, m, col, val, INSERT_VALUES));
+        ba[z][y][x0] = on ? rhs : 0.0;
+        xa[z][y][x0] = on ? 1.0 - (crd[p->axis] + 0.5) / p->n[p->axis] : 0.0;
+      }
+  PetscCall(DMDAVecRestoreArray(da, x, &xa));
+  PetscCall(DMDAVecRestoreArray(da, b, &ba));
+  PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(NewSolver(c, A));
+  PetscCall(KSPGetPC(c->ksp, &pc));
+  PetscCall(PCSetType(pc, PCPFMG));
+  res->seconds_setup += MPI_Wtime() - t0;
+  PetscCall(SetUpSolver(c, res));
+  PetscCall(Solve(c, b, x, res));
+  {
+    double power;
+    int    srank;
+    PetscCall(AssembledPower(A, b, x, &power));
+    PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+    if (srank == 0) flux[2] += power;
+  }
+  PetscCall(DMDAVecGetArrayRead(da, x, &xa));
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const int z = (int)p->z0 + zl, ca = p->axis == 0 ? x0 : p->axis == 1 ? y : z;
+        if (!p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0]) continue;
+        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(xa[z][y][x0]);
+        if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(xa[z][y][x0]));
+      }
+  PetscCall(DMDAVecRestoreArrayRead(da, x, &xa));
+  PetscCall(KSPDestroy(&c->ksp));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&b));
+  PetscCall(MatDestroy(&A));
+  PetscCall(DMDestroy(&da));
+  PetscFunctionReturn(0);
 }
+
+/* ============================== the problem ============================== */
 
 PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *res)
 {
   const PgGrid  g = c->grid;
-  const int     nx = (int)g->n[0], ny = (int)g->n[1], nz = (int)g->n[2], nzl = (int)g->nz_local;
   const size_t  plane = PgGridPlane(g), nloc_vox = PgGridLocalVoxels(g);
   const double *d = g->voxel_um;
-  const int     n[3] = {nx, ny, nz};
-  PetscInt     *id = c->ids + plane; /* the slab's numbers */
-  int64_t       nloc = 0, first = 0, total = 0;
-  double        cond_[3], gb, t0 = MPI_Wtime();
-  double        flux[2] = {0, 0}; /* outlet, inlet */
-  PetscBool     wrap[3];
+  Problem       p;
+  double        t0 = MPI_Wtime();
+  double        flux[3] = {0, 0, 0}; /* outlet current, inlet current, dissipated power */
+  PetscInt     *ids = NULL;
 
   PetscFunctionBeginUser;
   PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
   PetscCall(PetscMemzero(res, sizeof *res));
+  PetscCall(PetscMemzero(&p, sizeof p));
+  p.axis = axis;
+  p.nzl  = (int)g->nz_local;
+  p.z0   = g->z_start;
   for (int e = 0; e < 3; e++) {
-    cond_[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e]; /* A / d between face neighbours along e */
-    wrap[e]  = c->periodic_sides && e != axis ? PETSC_TRUE : PETSC_FALSE;
+    p.n[e]    = (int)g->n[e];
+    p.cond[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e];
+    /* a periodic side of one voxel couples a voxel to itself: no current, like an insulating side */
+    p.wrap[e] = c->periodic_sides && e != axis && g->n[e] > 1 ? PETSC_TRUE : PETSC_FALSE;
   }
-  gb = 2 * cond_[axis]; /* a boundary voxel to its Dirichlet face, half a voxel away */
-  /* the unknowns: the percolating components */
-  PetscCall(PgComponentsCompute(c->comp, v, value, PG_CONNECTIVITY_6));
-  PetscCall(PgComponentsSelect(c->comp, PgFacesNormalTo(axis), c->mask));
-  for (size_t i = 0; i < nloc_vox; i++) nloc += c->mask[i];
-  PetscCallMPI(MPI_Exscan(&nloc, &first, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  if (g->rank == 0) first = 0;
-  PetscCallMPI(MPI_Allreduce(&nloc, &total, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCheck(total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
-             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", total,
+  p.gb = 2 * p.cond[axis];
+  /* the unknowns: the percolating components (the components object lives only for this) */
+  PetscCall(PetscCalloc1(plane * (size_t)(p.nzl + 2), &p.mask));
+  {
+    PgComponents comp;
+    PetscCall(PgComponentsCreate(g, &comp));
+    PetscCall(PgComponentsCompute(comp, v, value, PG_CONNECTIVITY_6));
+    PetscCall(PgComponentsSelect(comp, PgFacesNormalTo(axis), p.mask + plane));
+    PetscCall(PgComponentsDestroy(&comp));
+  }
+  for (size_t i = 0; i < nloc_vox; i++) p.nloc += p.mask[plane + i];
+  PetscCallMPI(MPI_Exscan(&p.nloc, &p.first, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  if (g->rank == 0) p.first = 0;
+  PetscCallMPI(MPI_Allreduce(&p.nloc, &p.total, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCheck(p.total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
+             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", p.total,
              (int)(8 * sizeof(PetscInt)));
-  res->unknowns = total;
+  res->unknowns  = p.total;
   res->converged = PETSC_TRUE;
-  if (!total) { /* no path from face to face: no current */
+  if (p.total) {
+    /* the neighbours' boundary planes of the mask (collective on the grid's communicator) */
+    PetscCall(PgGridHaloExchange(g, p.mask, plane, 1, p.wrap[2]));
+    if (c->method == COND_METHOD_AMG) PetscCall(GlobalNumbers(c, &p, &ids));
+    if (c->sub != MPI_COMM_NULL) {
+      int srank, ssize;
+      PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+      PetscCallMPI(MPI_Comm_size(c->sub, &ssize));
+      c->below = srank > 0 ? srank - 1 : p.wrap[2] ? ssize - 1 : MPI_PROC_NULL;
+      c->above = srank < ssize - 1 ? srank + 1 : p.wrap[2] ? 0 : MPI_PROC_NULL;
+      res->seconds_setup = MPI_Wtime() - t0;
+      switch (c->method) {
+      case COND_METHOD_MG:
+        PetscCall(SolveMG(c, &p, res, flux));
+        break;
+      case COND_METHOD_AMG:
+        PetscCall(SolveAMG(c, &p, ids, res, flux));
+        break;
+      case COND_METHOD_PFMG:
+        PetscCall(SolvePFMG(c, &p, res, flux));
+        break;
+      }
+    }
+    PetscCall(PetscFree(ids));
+  }
+  PetscCall(PetscFree(p.mask));
+  if (!p.total) { /* no path from face to face: no current */
     res->seconds = MPI_Wtime() - t0;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
     PetscFunctionReturn(0);
   }
-  {
-    PetscInt next = (PetscInt)first;
-    for (size_t i = 0; i < plane; i++) c->ids[i] = c->ids[plane * (size_t)(nzl + 1) + i] = -1;
-    for (size_t i = 0; i < nloc_vox; i++) id[i] = c->mask[i] ? next++ : -1;
-  }
-  PetscCall(PgGridHaloExchange(g, c->ids, plane * sizeof(PetscInt), 1, wrap[2]));
-  if (c->sub != MPI_COMM_NULL) {
-    PetscInt    *ri, *cj, its;
-    PetscScalar *av, *bv, *xv;
-    Mat          A;
-    Vec          x, b;
-    PetscReal    rnorm;
-    KSPConvergedReason reason;
-    int64_t      r = 0, nnz = 0;
-
-    PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
-    PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
-    ri[0] = 0;
-    for (int zl = 0; zl < nzl; zl++)
-      for (int y = 0; y < ny; y++)
-        for (int x = 0; x < nx; x++) {
-          const size_t i = PgGridIndex(g, zl, y, x);
-          if (id[i] < 0) continue;
-          const int   crd[3] = {x, y, (int)g->z_start + zl};
-          PetscInt   *col    = cj + nnz;
-          PetscScalar *val   = av + nnz, diag = 0, rhs = 0;
-          int          m     = 1;
-          for (int e = 0; e < 3; e++)
-            for (int s = -1; s <= 1; s += 2) {
-              int q[3] = {crd[0], crd[1], crd[2]};
-              q[e] += s;
-              if (q[e] < 0 || q[e] >= n[e]) {
-                if (e == axis) { /* Dirichlet face: 1 at the inlet, 0 at the outlet */
-                  diag += gb;
-                  if (s < 0) rhs += gb;
-                  continue;
-                }
-                if (!wrap[e]) continue; /* insulating side */
-                q[e] = (q[e] + n[e]) % n[e];
-              }
-              PetscInt nb;
-              if (e == 2) { /* another plane: this slab or a ghost plane (periodic wrap included) */
-                const int dzl = zl + s;
-                nb            = (dzl == -1 || dzl == nzl) ? c->ids[(size_t)(dzl + 1) * plane + (size_t)q[1] * nx + q[0]] : id[PgGridIndex(g, dzl, q[1], q[0])];
-              } else nb = id[PgGridIndex(g, zl, q[1], q[0])];
-              if (nb < 0) continue;
-              diag += cond_[e];
-              col[m] = nb;
-              val[m] = -cond_[e];
-              m++;
-            }
-          col[0] = id[i];
-          val[0] = diag;
-          SortRow(col, val, m);
-          nnz += m;
-          bv[r] = rhs;
-          xv[r] = 1.0 - (crd[axis] + 0.5) / n[axis]; /* linear profile: the initial guess */
-          ri[++r] = (PetscInt)nnz;
-        }
-    PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)total, (PetscInt)total, ri, cj, av, &A));
-    PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
-    PetscCall(MatCreateVecs(A, &x, &b));
-    {
-      PetscScalar *p;
-      PetscCall(VecGetArray(b, &p));
-      PetscCall(PetscArraycpy(p, bv, nloc));
-      PetscCall(VecRestoreArray(b, &p));
-      PetscCall(VecGetArray(x, &p));
-      PetscCall(PetscArraycpy(p, xv, nloc));
-      PetscCall(VecRestoreArray(x, &p));
-    }
-    PetscCall(PetscFree3(ri, cj, av));
-    PetscCall(NewSolver(c));
-    PetscCall(KSPSetOperators(c->ksp, A, A));
-    PetscCall(KSPSolve(c->ksp, b, x));
-    PetscCall(KSPGetConvergedReason(c->ksp, &reason));
-    PetscCall(KSPGetIterationNumber(c->ksp, &its));
-    PetscCall(KSPGetResidualNorm(c->ksp, &rnorm));
-    res->reason     = (int)reason;
-    res->iterations = its;
-    res->residual   = (double)rnorm;
-    res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
-    /* the currents through the outlet and the inlet faces */
-    {
-      const PetscScalar *p;
-      PetscCall(VecGetArrayRead(x, &p));
-      r = 0;
-      for (int zl = 0; zl < nzl; zl++)
-        for (int y = 0; y < ny; y++)
-          for (int xx = 0; xx < nx; xx++) {
-            const size_t i = PgGridIndex(g, zl, y, xx);
-            if (id[i] < 0) continue;
-            const int ca = axis == 0 ? xx : axis == 1 ? y : (int)g->z_start + zl;
-            if (ca == n[axis] - 1) flux[0] += gb * PetscRealPart(p[r]);
-            if (ca == 0) flux[1] += gb * (1.0 - PetscRealPart(p[r]));
-            r++;
-          }
-      PetscCall(VecRestoreArrayRead(x, &p));
-    }
-    PetscCall(PetscFree2(bv, xv));
-    PetscCall(VecDestroy(&x));
-    PetscCall(VecDestroy(&b));
-    PetscCall(MatDestroy(&A));
-    PetscCall(KSPDestroy(&c->ksp));
-  }
   /* results to every rank (rank 0 always owns planes) */
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 2, MPI_DOUBLE, MPI_SUM, g->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 3, MPI_DOUBLE, MPI_SUM, g->comm));
   {
-    double info[4] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged};
-    PetscCallMPI(MPI_Bcast(info, 4, MPI_DOUBLE, 0, g->comm));
-    res->reason     = (int)info[0];
-    res->iterations = (PetscInt)info[1];
-    res->residual   = info[2];
-    res->converged  = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
+    double info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
+    PetscCallMPI(MPI_Bcast(info, 6, MPI_DOUBLE, 0, g->comm));
+    res->reason        = (int)info[0];
+    res->iterations    = (PetscInt)info[1];
+    res->residual      = info[2];
+    res->converged     = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
+    res->seconds_setup = info[4];
+    res->seconds_solve = info[5];
   }
   {
-    double L = n[axis] * d[axis], area = 1;
+    double L = p.n[axis] * d[axis], area = 1;
     for (int e = 0; e < 3; e++)
-      if (e != axis) area *= n[e] * d[e];
-    res->M             = flux[0] * L / area;
+      if (e != axis) area *= p.n[e] * d[e];
+    res->M             = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
+    res->M_outlet      = flux[0] * L / area;
     res->M_inlet       = flux[1] * L / area;
     res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
   }
   res->seconds = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
   PetscFunctionReturn(0);
+}
+
+/* The formula of docs/solver.md, per rank with V padded voxels of the largest slab and U = f V
+   unknowns: the multigrid setup holds the mask, the map, positions and aggregates and the first
+   coarse level being assembled (5 V + 37 U); the solve the map, positions and aggregates, the coarse
+   levels (0.15-0.25 U rows of about 70 bytes, a third more for the coarser levels) and the four CG
+   vectors (4 V + 70 U); the components stage before them holds less (the mask and 4 bytes of ids per
+   voxel, per-piece tables). Measured growth of the resident peak (benchmarks/README.md): within
+   +0-15% of this at 128^3 and 300^3, 1 and 2 ranks, for the three phases of the paper's structure
+   (+35% for the pores at 128^3, where the constant dominates). */
+PetscErrorCode PgConductivityEstimateBytes(PgGrid grid, double unknown_fraction, double *bytes_per_rank)
+{
+  ptrdiff_t nz_max = grid->nz_local;
+  double    V, U;
+
+  PetscFunctionBeginUser;
+  PetscCheck(unknown_fraction >= 0 && unknown_fraction <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: unknown fraction %g outside [0, 1]", unknown_fraction);
+  /* FFTW's blocks: no rank holds more than ceil(nz / ranks) planes (this rank's slab is a lower bound) */
+  nz_max = PetscMax(nz_max, (grid->n[2] + grid->size - 1) / grid->size);
+  V      = (double)(grid->n[0] + 2) * (double)(grid->n[1] + 2) * (double)(nz_max + 2);
+  U      = unknown_fraction * (double)grid->n[0] * (double)grid->n[1] * (double)nz_max;
+  *bytes_per_rank = PgConductivityPeakBytes(V, U);
+  PetscFunctionReturn(0);
+}
+
+double PgConductivityPeakBytes(double padded_voxels, double unknowns)
+{
+  return PetscMax(5 * padded_voxels + 37 * unknowns, 4 * padded_voxels + 70 * unknowns) + 20e6;
 }

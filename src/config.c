@@ -84,11 +84,11 @@ static const Key keys[] = {
   {"measure_mip_inlet", KEY_ENUM, 1, 1, "lo", "-", 0, 0, 0, 0, inlet_names, "face the mercury enters: coordinate 0 (lo) or n-1 (hi) of each axis"},
   {"measure_tortuosity", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "mean geodesic tortuosity along each axis (26-neighbour shortest paths)"},
   {"measure_mhat_exponents", KEY_REAL, 3, 3, "1.15,0.35,4.39", "-", 0, 100, 0, 0, NULL, "a,b,c of the predicted M-factor eps^a beta^b / tau^c (eq. 14; ref. [32] reports b = 0.37)"},
-  {"conductivity_solve", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "solve the conduction problem of each phase: the M-factor measured (PETSc CG + AMG)"},
+  {"conductivity_solve", KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL, "solve the conduction problem of each phase: the M-factor measured (CG + aggregation multigrid, docs/solver.md)"},
   {"conductivity_axes", KEY_STRING, 1, 1, "z", "-", 0, 0, 0, 0, NULL, "axes of the conduction problems: any of x, y, z"},
   {"conductivity_periodic_sides", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "the four faces parallel to the axis periodic instead of insulating"},
   {"conductivity_rtol", KEY_REAL, 1, 1, "1e-6", "-", 0, 1, 1, 1, NULL, "relative residual tolerance of the solve"},
-  {"conductivity_solver_options", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL, "PETSc options of the solver, prefix cond_ (e.g. '-cond_pc_type hypre')"},
+  {"conductivity_solver_options", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL, "PETSc options of the solver, prefix cond_ (e.g. '-cond_method amg' for BoomerAMG, '-cond_ksp_monitor')"},
   {"fft_planner", KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
   {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL, "FFTW wisdom file, read if present and updated after planning"},
   {"fft_memory", KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names, "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
@@ -690,11 +690,11 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   {
     const char *c = cfg->conductivity_options;
     while (*c == ' ') c++;
-    PetscCheck(!*c || !strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT, "conductivity.solver_options = '%s': give PETSc options with the prefix -cond_ (e.g. -cond_pc_type hypre)", cfg->conductivity_options);
+    PetscCheck(!*c || !strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT, "conductivity.solver_options = '%s': give PETSc options with the prefix -cond_ (e.g. -cond_method amg)", cfg->conductivity_options);
   }
   for (const char *c = cfg->conductivity_options; *c; c++) {
     if (*c != '-' || (c > cfg->conductivity_options && c[-1] != ' ')) continue;
-    PetscCheck(!strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT, "conductivity.solver_options = '%s': every option must carry the prefix -cond_ (e.g. -cond_pc_type hypre)", cfg->conductivity_options);
+    PetscCheck(!strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT, "conductivity.solver_options = '%s': every option must carry the prefix -cond_ (e.g. -cond_method amg)", cfg->conductivity_options);
   }
   if (cfg->measure_psd_step_um > 0 && !cfg->input_image[0]) {
     const double vmin = PetscMin(PetscMin(cfg->voxel_um[0], cfg->voxel_um[1]), cfg->voxel_um[2]);

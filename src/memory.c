@@ -19,6 +19,7 @@
 ///
 /// Communication: a few collectives (input probes on rank 0, the node split, one allreduce).
 /// Cost: negligible; no input data is read.
+#include <plurigauss/conductivity.h>
 #include <plurigauss/image.h>
 #include <plurigauss/memory.h>
 
@@ -167,7 +168,10 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
       /* a realization's fraction fluctuates around the model's: a margin of 0.05 */
       fmax = PetscMin(1.0, PetscMax(PetscMax(e1, e2), 1 - e1 - PetscMin(e2, 1 - e1)) + 0.05);
     }
-    return V + (double)sizeof(PetscInt) * (V + 2 * A) + 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V + PG_MEMORY_CONDUCTIVITY_BYTES_PER_UNKNOWN * fmax * V;
+    if (strstr(cfg->conductivity_options, "-cond_method amg"))
+      return V + (double)sizeof(PetscInt) * (V + 2 * A) + 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V + PG_MEMORY_CONDUCTIVITY_AMG_BYTES_PER_UNKNOWN * fmax * V;
+    /* the default multigrid: its fitted peak (which holds the mask and the map) */
+    return PgConductivityPeakBytes(((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2.0), fmax * V);
   }
   case PG_MEMORY_WRITE:
     /* h5.c PgH5WriteSlabs: HDF5's chunk and filter buffers for this rank's slab, one volume

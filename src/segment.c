@@ -491,8 +491,7 @@ PetscErrorCode PgSegmentRun(PgGrid g, const PgSegmentFilters *f, float *v, const
 
 PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGrid *gp)
 {
-  PgGrid     g;
-  ptrdiff_t *slabs;
+  PgGrid g;
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&g));
@@ -508,20 +507,24 @@ PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGr
   g->nz_local    = 1;
   g->threads     = 1;
   g->nowners     = 1;
-  /* the slab table of one rank owning the one plane (3D neighbourhoods gather through it) */
-  PetscCall(PetscMalloc1(2, &slabs));
-  slabs[0]      = 0;
-  slabs[1]      = 1;
-  g->slab_start = slabs;
-  *gp           = g;
+  {
+    ptrdiff_t *table; /* one rank owning the one plane */
+    PetscCall(PetscMalloc1(2, &table));
+    table[0]      = 0;
+    table[1]      = 1;
+    g->slab_start = table;
+  }
+  *gp = g;
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgSegmentImageGridDestroy(PgGrid *g)
 {
   PetscFunctionBeginUser;
-  if (!*g) PetscFunctionReturn(0);
-  PetscCall(PetscFree((*g)->slab_start));
+  if (*g) {
+    ptrdiff_t *table = (ptrdiff_t *)(*g)->slab_start;
+    PetscCall(PetscFree(table));
+  }
   PetscCall(PetscFree(*g));
   PetscFunctionReturn(0);
 }

@@ -251,12 +251,17 @@ def image_cases(rng, d, nprng):
     types = {"float32": np.float32, "float64": np.float64, "int8": np.int8, "int16": np.int16, "uint16": np.uint16, "int32": np.int32, "int64": np.int64, "bool": np.bool_}
     p = os.path.join(d, "types.h5")
     for n, t in types.items():
-        cases.append((f"image dtype {n}", ["-input_image", h5(p, n, labels(nprng, (8, 9, 10)).astype(t))], ["uint8"]))
+        a = labels(nprng, (8, 9, 10)).astype(t)
+        if np.issubdtype(t, np.integer):  # any integer type is read; a value without a phase is not
+            a[2, 3, 4] = 9 if np.issubdtype(t, np.unsignedinteger) else -1
+            cases.append((f"image dtype {n} unmapped label", ["-input_image", h5(p, n, a)], ["outside {1,2,3}"]))
+        else:
+            cases.append((f"image dtype {n}", ["-input_image", h5(p, n, a)], ["integer"]))
     a = labels(nprng, (8, 9, 10)).astype(np.float32)
     a[3, 4, 5] = np.nan
-    cases.append(("image float with NaN", ["-input_image", h5(p, "float_nan", a)], ["uint8"]))
-    cases.append(("image strings", ["-input_image", h5(p, "strings", np.array([b"ab", b"cd"]))], ["uint8"]))
-    cases.append(("image compound", ["-input_image", h5(p, "compound", np.zeros((4, 4, 4), dtype=[("a", "u1"), ("b", "f4")]))], ["uint8"]))
+    cases.append(("image float with NaN", ["-input_image", h5(p, "float_nan", a)], ["integer"]))
+    cases.append(("image strings", ["-input_image", h5(p, "strings", np.array([b"ab", b"cd"]))], ["integer", "dimensions"]))
+    cases.append(("image compound", ["-input_image", h5(p, "compound", np.zeros((4, 4, 4), dtype=[("a", "u1"), ("b", "f4")]))], ["integer"]))
     for shape in [(), (10,), (10, 12), (2, 8, 9, 10), (1, 1, 8, 9, 10)]:
         data = labels(nprng, shape) if shape else np.uint8(1)
         cases.append((f"image rank {len(shape)}", ["-input_image", h5(p, f"rank{len(shape)}_{len(cases)}", data)], ["dimensions"]))
@@ -299,8 +304,11 @@ def calibration_cases(rng, d, nprng):
     I = [h5(p, f"images/{k}", im, voxel=(0.005, 0.005)) for k, im in enumerate(imgs)]
     base = lambda v, i: ["-calibration_volume", v, "-calibration_images", ",".join(i), "-calibration_simulate", "false", "-calibration_range_um", "0.06"]
     # the volume
-    for n, t in (("float32", np.float32), ("int16", np.int16), ("uint16", np.uint16)):
-        cases.append((f"calibration volume {n}", base(h5(p, f"vol_{n}", vol.astype(t)), I), ["calibration.volume", "uint8"]))
+    cases.append(("calibration volume float32", base(h5(p, "vol_float32", vol.astype(np.float32)), I), ["calibration.volume", "integer"]))
+    for n, t in (("int16", np.int16), ("uint16", np.uint16)):  # any integer type; with a map, every value must be in it
+        v = vol.astype(t)
+        v[1, 2, 3] = 7
+        cases.append((f"calibration volume {n} unmapped", base(h5(p, f"vol_{n}", v), I) + ["-calibration_volume_labels", "{1: nvp, 0: pore}"], ["calibration.volume", "7"]))
     cases.append(("calibration volume 2D", base(h5(p, "vol2d", vol[0]), I), ["calibration.volume", "dimensions"]))
     cases.append(("calibration volume 4D", base(h5(p, "vol4d", vol[None]), I), ["calibration.volume", "dimensions"]))
     cases.append(("calibration volume zero extent", base(h5(p, "vol0", dtype=np.uint8, shape=(0, 5, 5)), I), ["calibration.volume", "extent"]))
@@ -364,7 +372,7 @@ def segment_cases(rng, d, nprng):
             spec = h5(p, f"{where}_{bad}", a, voxel=(0.02, 0.02, 0.02) if where == "stack" else (0.005, 0.005))
             key = "segment.volume" if where == "stack" else "segment.images"
             cases.append((f"segment {where} with {bad}", base + ([f"-segment_volume", spec] if where == "stack" else ["-segment_images", spec]), [key, "finite"]))
-    for n, t in (("int64", np.int64), ("strings", None), ("complex", np.complex64)):
+    for n, t in (("bool", np.bool_), ("strings", None), ("complex", np.complex64)):  # grey values: any integer or float type
         data = np.array([b"ab", b"cd"]) if t is None else (stack * 100).astype(t)
         cases.append((f"segment stack {n}", base + ["-segment_volume", h5(p, f"stack_{n}", data)], ["segment.volume"]))
     cases.append(("segment stack 2D", base + ["-segment_volume", h5(p, "stack2d", stack[0])], ["dimensions"]))

@@ -327,9 +327,9 @@ def test_image_input_and_errors():
     cases = [(img + ":/nothing", "no dataset"), (img + ":/float", "uint8"), (img + ":/flat", "3"), (img + ":/bad", "(x,y,z) = (6,5,4)"),
              (img + ":/novox", "voxel_size_um"), (os.path.join(d, "nofile.h5") + ":/x", "does not exist"), (out[:-3] + ".csv:/x", "not an HDF5 file"),
              ("noseparator", "FILE.h5:/path")]
-    def case(c):  # the cases run side by side: an error exit is mostly MPI start-up
-        spec, text = c
-        p = pgtest.run(2, ["-input_image", spec, "-output_file", os.path.join(d, "e.h5")], check=False)
+    def case(ic):  # the cases run side by side (an error exit is mostly MPI start-up), each its own output
+        i, (spec, text) = ic
+        p = pgtest.run(2, ["-input_image", spec, "-output_file", os.path.join(d, f"e_{i}.h5")], check=False)
         err = [l for l in p.stderr.splitlines() if l.startswith("plurigauss: error")]
         if p.returncode == 0 or len(err) != 1 or text not in err[0]:
             return [f"{spec}: exit {p.returncode}, {err or p.stderr[:300]}"]
@@ -337,6 +337,7 @@ def test_image_input_and_errors():
 
     import concurrent.futures
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
-        problems = [x for r in ex.map(case, cases) for x in r]
-    assert not os.path.exists(os.path.join(d, "e.h5")) and not os.path.exists(os.path.join(d, "e.h5.part"))
+        problems = [x for r in ex.map(case, enumerate(cases)) for x in r]
+    left = [f for f in os.listdir(d) if f.startswith("e_")]
+    assert not left, f"output written despite the error: {left}"
     assert not problems, "\n".join(problems)

@@ -322,7 +322,8 @@ def test_estimate_bounds_the_measured_peak():
 def test_help_shows_the_estimate_per_stage():
     """`-help` with a deck prints the memory per rank of each stage the deck asks for (and only
     those) with the peak marked and the memory available."""
-    p = pgtest.run(1, [pgtest.TINY, "-help", "-conductivity_solve", "false", "-measure_tortuosity", "false"], singleton=True)
+    d = pgtest.workdir("help_estimate")  # the deck's own output directory need not exist here
+    p = pgtest.run(1, [pgtest.TINY, "-help", "-output_file", os.path.join(d, "h.h5"), "-conductivity_solve", "false", "-measure_tortuosity", "false"], singleton=True)
     table = p.stdout[p.stdout.index("memory per rank (estimate"):]
     stages = re.findall(r"^  (\w+)\s+\d+ bytes", table, re.M)
     assert stages == ["generate", "covariance", "intrinsic", "components", "opening", "write", "available"], stages

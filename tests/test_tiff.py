@@ -323,7 +323,6 @@ def test_bad_files_one_line():
     two = os.path.join(d, "twopages.tif")
     tifffile.imwrite(two, lab[:2])
     noimg = ",".join([two])
-    out = os.path.join(d, "e.h5")
     vx = ["-domain_voxel_size_um", "0.02"]
     cases = [(["-input_image", os.path.join(d, "text.tif")], "not a readable TIFF"),
              (["-input_image", os.path.join(d, "trunc.tif")], "truncated"),
@@ -343,9 +342,9 @@ def test_bad_files_one_line():
              (["-input_image", good, "-input_labels", "1,1,2"], "mapped twice"),
              (["-calibration_volume", good, "-calibration_images", noimg], "2D image is one page")]
 
-    def case(c):
-        args, text = c
-        p = pgtest.run(2, args + ["-output_file", out], check=False)
+    def case(ic):  # cases run three at a time: each its own output (one output is one writer)
+        i, (args, text) = ic
+        p = pgtest.run(2, args + ["-output_file", os.path.join(d, f"e_{i}.h5")], check=False)
         err = [l for l in p.stderr.splitlines() if l.startswith("plurigauss: error")]
         if p.returncode == 0 or len(err) != 1 or text not in err[0]:
             return [f"{args[1][len(d):]} {args[2:]}: exit {p.returncode}, expected one line with '{text}': {err or p.stderr[-300:]}"]
@@ -353,7 +352,7 @@ def test_bad_files_one_line():
 
     import concurrent.futures
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as ex:
-        problems = [x for r in ex.map(case, cases) for x in r]
+        problems = [x for r in ex.map(case, enumerate(cases)) for x in r]
     left = [f for f in os.listdir(d) if f.startswith("e.") or f.startswith("e_")]
     assert not left, f"output written despite the error: {left}"
     assert not problems, "\n".join(problems)

@@ -12,8 +12,12 @@
 /// outlet face are unknowns (the others carry no current and would make the matrix singular; they
 /// get identity rows). sigma_eff = F L / (A_tot dV) with F the current through a face, L = n d the
 /// domain length along the axis, A_tot its cross-section and dV = 1: a full phase gives exactly 1,
-/// straight channels of area fraction f exactly f. The current is measured at the outlet and at
-/// the inlet; their difference is a check of the solve.
+/// straight channels of area fraction f exactly f. M is computed from the power dissipated in the
+/// phase, P = sum of c (potential difference)^2 over the conducting links and the face links, which
+/// equals the current for the solution and exceeds it by the squared energy norm of the error for an
+/// approximation: second-order accurate, where the current through a face is first-order (at rtol
+/// 1e-6 the pores' M from the outlet current is off by 2e-4, from the power by less than 1e-8).
+/// The currents at the outlet and at the inlet are reported too; their difference checks the solve.
 #pragma once
 
 #include <plurigauss/grid.h>
@@ -22,7 +26,8 @@
 typedef struct PgConductivity_private *PgConductivity;
 
 typedef struct {
-  double    M;             /* sigma_eff / sigma_phase from the outlet current (0: no percolating path) */
+  double    M;             /* sigma_eff / sigma_phase from the dissipated power (0: no percolating path) */
+  double    M_outlet;      /* the same from the outlet current */
   double    M_inlet;       /* the same from the inlet current */
   double    flux_rel_diff; /* |F_in - F_out| / max(F_in, F_out) */
   double    residual;      /* final preconditioned residual norm of the solve */
@@ -30,15 +35,29 @@ typedef struct {
   int       reason;        /* KSPConvergedReason (> 0 converged; 0 when no solve was needed) */
   PetscBool converged;     /* PETSC_TRUE also when no solve was needed */
   int64_t   unknowns;      /* voxels of the percolating components */
-  double    seconds;       /* slowest rank: assembly and solve */
+  double    seconds;       /* slowest rank: components, setup and solve */
+  double    seconds_setup; /* rank 0: components, numbering, operator and preconditioner setup */
+  double    seconds_solve; /* rank 0: the CG iterations */
 } PgConductivityResult;
 
 /// Collective on the grid's communicator. periodic_sides: the four faces parallel to the axis are
-/// periodic instead of insulating. rtol: relative tolerance of the solve. The solver is CG with
-/// algebraic multigrid (hypre BoomerAMG) unless overridden with PETSc options carrying the prefix
-/// cond_ (e.g. -cond_pc_type gamg -cond_ksp_monitor).
+/// periodic instead of insulating. rtol: relative tolerance of the solve. The solver is CG with an
+/// aggregation multigrid built from the labels (docs/solver.md); PETSc options with the prefix
+/// cond_ choose another (-cond_method amg: hypre BoomerAMG on the assembled matrix, with
+/// -cond_pc_type gamg PETSc's GAMG; -cond_method pfmg: hypre PFMG on a structured matrix of the whole
+/// grid) or tune it (-cond_mg_alpha 2, -cond_mg_theta 0, -cond_mg_coarse 2000, -cond_mg_view,
+/// -cond_ksp_monitor, ...). The options are read here.
 PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, double rtol, PgConductivity *cond);
 PetscErrorCode PgConductivityDestroy(PgConductivity *cond);
 
 /// M of the phase {v == value} along axis (0 x, 1 y, 2 z). Collective.
 PetscErrorCode PgConductivityCompute(PgConductivity cond, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *result);
+
+/// Estimated peak bytes per rank of one PgConductivityCompute with the default method, on the rank
+/// with the most voxels, for a phase whose percolating voxels are unknown_fraction of the volume
+/// (e.g. its volume fraction): the formula of docs/solver.md, fitted to measured peaks. Not collective.
+PetscErrorCode PgConductivityEstimateBytes(PgGrid grid, double unknown_fraction, double *bytes_per_rank);
+
+/// The same formula from the counts: padded voxels (nx+2)(ny+2)(nz_local+2) and unknowns of the
+/// rank with the most voxels; the memory check (memory.c) uses it before any grid exists.
+double PgConductivityPeakBytes(double padded_voxels, double unknowns);

@@ -15,11 +15,11 @@
 /// Resident bytes of a rank before any stage: MPI, PETSc, FFTW, HDF5, GSL and the program
 /// (measured: 47.7 MiB on Debian 12 with Open MPI 4.1; +1 MiB per extra thread's stacks and arenas).
 #define PG_MEMORY_BASE_BYTES (50.0 * 1048576.0)
-/// Conduction solve (conductivity.c, being rewritten): bytes per unknown of the CSR arrays, PETSc's
-/// matrix and vectors, CG's work vectors and hypre BoomerAMG's hierarchy, measured with the default
-/// solver (CG + BoomerAMG): 374-397 at 96^3-192^3 on 1 and 2 ranks (benchmarks/bench_memory.py).
-/// Change it here when the solver changes.
-#define PG_MEMORY_CONDUCTIVITY_BYTES_PER_UNKNOWN 400.0
+/// Conduction solve with -cond_method amg (CG + BoomerAMG): bytes per unknown of the CSR arrays,
+/// PETSc's matrix and vectors, CG's work vectors and hypre's hierarchy, measured 374-397 at
+/// 96^3-192^3 on 1 and 2 ranks (benchmarks/bench_memory.py). The default multigrid's peak is
+/// PgConductivityPeakBytes (conductivity.h), fitted to its own measurements.
+#define PG_MEMORY_CONDUCTIVITY_AMG_BYTES_PER_UNKNOWN 400.0
 /// Connected components: per-piece tables (volume, faces, boundary records) per voxel of the
 /// slab, measured on Gaussian excursion sets (a bound for them; a salt-and-pepper image may need more).
 #define PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL 1.0

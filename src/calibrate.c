@@ -415,29 +415,10 @@ static PetscErrorCode Psd2D(PgCalibration c)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgCalibrationRun(PgCalibration c)
+/* eq. 7 point by point (rho_X at every 3D lag), eq. 8 by least squares (alpha_X). */
+static PetscErrorCode FitAlphaX(PgCalibration c)
 {
-  const PgConfig *cfg   = c->cfg;
-  const double    range = cfg->cal_range_um;
-  PgOrthant       q     = NULL;
-
   PetscFunctionBeginUser;
-  PetscCall(PgOrthantCreate(&q));
-  PetscCall(Curves3D(c));
-  PetscCall(Curves2D(c));
-  PetscCall(Psd2D(c));
-  /* eps1 is C11(0) of an FFT: within rounding of the count, so half a voxel decides */
-  const double nvox = PgGridGlobalVoxels(c->vgrid);
-  PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
-  for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
-
-  /* eqs. 2-3 and 6 */
-  c->eps[0] = c->eps1;
-  c->eps[1] = (1 - c->eps1) * c->eps2d[1] / (c->eps2d[1] + c->eps2d[2]);
-  c->eps[2] = (1 - c->eps1) * c->eps2d[2] / (c->eps2d[1] + c->eps2d[2]);
-  c->lx     = PgModelLambdaX(c->eps1);
-
-  /* eq. 7 point by point, eq. 8 by least squares */
   PetscCall(PetscArrayzero(c->rhox, c->nb3));
   PetscCall(PetscArrayzero(c->clx, c->nb3));
   for (int b = 0; b < c->nb3; b++)
@@ -448,13 +429,18 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
     }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhox, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->clx, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
-  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, range, &c->ax));
+  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, c->cfg->cal_range_um, &c->ax));
+  PetscFunctionReturn(0);
+}
 
-  /* the fractions behind eqs. 10, 11 */
-  c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
-  c->e2for2d = cfg->cal_fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
+/* The m grid: lambda_Z,2D(m) by eq. 9 and the misfit of eq. 11 against the data's C12 within the
+ * range; m is the best point (or the deck's, calibration.fix_m), lambda_Z follows by eq. 9. */
+static PetscErrorCode ScanM(PgCalibration c, PgOrthant q)
+{
+  const PgConfig *cfg   = c->cfg;
+  const double    range = cfg->cal_range_um;
 
-  /* the m grid: eq. 9 and the misfit of eq. 11 against C12 */
+  PetscFunctionBeginUser;
   c->nm = (int)ceil(1.0 / cfg->cal_m_step - 1e-9) + 1;
   PetscCall(PetscCalloc3(c->nm, &c->mgrid, c->nm, &c->misfit, c->nm, &c->lzgrid));
   for (int i = 0; i < c->nm; i++) {
@@ -484,8 +470,13 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
     c->lz2 = c->lzgrid[c->im];
   }
   PetscCall(PgModelLambdaZ(c->lx, c->m, c->eps[1], &c->lz)); /* Table 1: eq. 9 with eqs. 2, 6 */
+  PetscFunctionReturn(0);
+}
 
-  /* eq. 10 point by point at m, eq. 12 by least squares */
+/* eq. 10 point by point at m (rho_Y at every 2D lag), eq. 12 by least squares (alpha_Y). */
+static PetscErrorCode FitAlphaY(PgCalibration c)
+{
+  PetscFunctionBeginUser;
   for (int b = 1; b < c->nb2; b++)
     if (MINE(c, b)) {
       int cl;
@@ -495,10 +486,39 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhoy, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->cly, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   c->rhoy[0] = 1;
-  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, range, &c->ay));
+  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, c->cfg->cal_range_um, &c->ay));
   c->nclamp_x = c->nclamp_y = 0;
   for (int b = 0; b < c->nb3; b++) c->nclamp_x += c->clx[b] != 0;
   for (int b = 1; b < c->nb2; b++) c->nclamp_y += c->cly[b] != 0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationRun(PgCalibration c)
+{
+  const PgConfig *cfg = c->cfg;
+  PgOrthant       q   = NULL;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOrthantCreate(&q));
+  PetscCall(Curves3D(c));
+  PetscCall(Curves2D(c));
+  PetscCall(Psd2D(c));
+  /* eps1 is C11(0) of an FFT: within rounding of the count, so half a voxel decides */
+  const double nvox = PgGridGlobalVoxels(c->vgrid);
+  PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
+  for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
+
+  /* eqs. 2-3 and 6 */
+  c->eps[0] = c->eps1;
+  c->eps[1] = (1 - c->eps1) * c->eps2d[1] / (c->eps2d[1] + c->eps2d[2]);
+  c->eps[2] = (1 - c->eps1) * c->eps2d[2] / (c->eps2d[1] + c->eps2d[2]);
+  c->lx     = PgModelLambdaX(c->eps1);
+  PetscCall(FitAlphaX(c));
+  /* the fractions behind eqs. 10, 11 */
+  c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
+  c->e2for2d = cfg->cal_fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
+  PetscCall(ScanM(c, q));
+  PetscCall(FitAlphaY(c));
 
   /* the calibrated model's C_ij at the 2D lags (validation, Figure 3) */
   for (int b = 0; b < c->nb2; b++) {

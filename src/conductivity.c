@@ -1743,23 +1743,16 @@ static PetscErrorCode AssembledPower(Mat A, Vec b, Vec x, double *power)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[3])
+/* The CSR rows (ri, cj, av) of this rank's unknowns: the 7-point stencil, Dirichlet faces along
+ * the axis (1 at the inlet, 0 at the outlet), insulating or periodic sides; bv the right-hand side,
+ * xv the initial guess (the linear profile). */
+static void AssembleRows(PgGrid g, const Problem *p, const PetscInt *ids, PetscInt *ri, PetscInt *cj, PetscScalar *av, PetscScalar *bv, PetscScalar *xv)
 {
-  const PgGrid  g = c->grid;
-  const int     nx = p->n[0], ny = p->n[1], nzl = p->nzl;
-  const size_t  plane = PgGridPlane(g);
-  const PetscInt *id = ids + plane;
-  PetscInt     *ri, *cj;
-  PetscScalar  *av, *bv, *xv;
-  Mat           A;
-  Vec           x, b;
-  PC            pc;
-  int64_t       r = 0, nnz = 0, nloc = p->nloc;
-  double        t0 = MPI_Wtime();
+  const int       nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t    plane = PgGridPlane(g);
+  const PetscInt *id    = ids + plane;
+  int64_t         r = 0, nnz = 0;
 
-  PetscFunctionBeginUser;
-  PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
-  PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
   ri[0] = 0;
   for (int zl = 0; zl < nzl; zl++)
     for (int y = 0; y < ny; y++)
@@ -1802,6 +1795,65 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
         xv[r]   = 1.0 - (crd[p->axis] + 0.5) / p->n[p->axis]; /* linear profile: the initial guess */
         ri[++r] = (PetscInt)nnz;
       }
+}
+
+/* BoomerAMG's usual 3D settings (PMIS coarsening, ext+i interpolation, at most 4 entries per
+ * interpolation row, one level of aggressive coarsening): measured 1.5x faster than GAMG's default
+ * and half its memory on the 300^3 paper structures; any of them can be overridden */
+static PetscErrorCode BoomerAMGDefaults(void)
+{
+  const char *defaults[][2] = {{"-cond_pc_hypre_boomeramg_strong_threshold", "0.5"}, {"-cond_pc_hypre_boomeramg_coarsen_type", "PMIS"}, {"-cond_pc_hypre_boomeramg_interp_type", "ext+i"},
+                               {"-cond_pc_hypre_boomeramg_P_max", "4"}, {"-cond_pc_hypre_boomeramg_agg_nl", "1"}};
+
+  PetscFunctionBeginUser;
+  for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++) {
+    PetscBool set;
+    PetscCall(PetscOptionsHasName(NULL, NULL, defaults[k][0], &set));
+    if (!set) PetscCall(PetscOptionsSetValue(NULL, defaults[k][0], defaults[k][1]));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* This rank's currents through the outlet (flux[0]) and the inlet (flux[1]) from the solution x. */
+static PetscErrorCode FaceCurrents(PgGrid g, const Problem *p, const PetscInt *ids, Vec x, double flux[3])
+{
+  const int          nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const PetscInt    *id = ids + PgGridPlane(g);
+  const PetscScalar *q;
+  int64_t            r;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArrayRead(x, &q));
+  r = 0;
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const size_t i = PgGridIndex(g, zl, y, x0);
+        if (id[i] < 0) continue;
+        const int ca = p->axis == 0 ? x0 : p->axis == 1 ? y : (int)p->z0 + zl;
+        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(q[r]);
+        if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(q[r]));
+        r++;
+      }
+  PetscCall(VecRestoreArrayRead(x, &q));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[3])
+{
+  const PgGrid g = c->grid;
+  PetscInt    *ri, *cj;
+  PetscScalar *av, *bv, *xv;
+  Mat          A;
+  Vec          x, b;
+  PC           pc;
+  int64_t      nloc = p->nloc;
+  double       t0   = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
+  PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
+  AssembleRows(g, p, ids, ri, cj, av, bv, xv);
   PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)p->total, (PetscInt)p->total, ri, cj, av, &A));
   PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
   PetscCall(MatCreateVecs(A, &x, &b));
@@ -1819,43 +1871,19 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
   PetscCall(KSPGetPC(c->ksp, &pc));
   PetscCall(PCSetType(pc, PCHYPRE));
   PetscCall(PCHYPRESetType(pc, "boomeramg"));
-  /* BoomerAMG's usual 3D settings (PMIS coarsening, ext+i interpolation, at most 4 entries per
-     interpolation row, one level of aggressive coarsening): measured 1.5x faster than GAMG's default
-     and half its memory on the 300^3 paper structures; any of them can be overridden */
-  {
-    const char *defaults[][2] = {{"-cond_pc_hypre_boomeramg_strong_threshold", "0.5"}, {"-cond_pc_hypre_boomeramg_coarsen_type", "PMIS"}, {"-cond_pc_hypre_boomeramg_interp_type", "ext+i"},
-                                 {"-cond_pc_hypre_boomeramg_P_max", "4"}, {"-cond_pc_hypre_boomeramg_agg_nl", "1"}};
-    for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++) {
-      PetscBool set;
-      PetscCall(PetscOptionsHasName(NULL, NULL, defaults[k][0], &set));
-      if (!set) PetscCall(PetscOptionsSetValue(NULL, defaults[k][0], defaults[k][1]));
-    }
-  }
+  PetscCall(BoomerAMGDefaults());
   res->seconds_setup += MPI_Wtime() - t0;
   PetscCall(SetUpSolver(c, res));
   PetscCall(Solve(c, b, x, res));
   {
-    const PetscScalar *q;
-    double             power;
+    double power;
     PetscCall(AssembledPower(A, b, x, &power));
     if (c->sub != MPI_COMM_NULL) {
       int srank;
       PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
       if (srank == 0) flux[2] += power; /* a global sum: counted once */
     }
-    PetscCall(VecGetArrayRead(x, &q));
-    r = 0;
-    for (int zl = 0; zl < nzl; zl++)
-      for (int y = 0; y < ny; y++)
-        for (int x0 = 0; x0 < nx; x0++) {
-          const size_t i = PgGridIndex(g, zl, y, x0);
-          if (id[i] < 0) continue;
-          const int ca = p->axis == 0 ? x0 : p->axis == 1 ? y : (int)p->z0 + zl;
-          if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(q[r]);
-          if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(q[r]));
-          r++;
-        }
-    PetscCall(VecRestoreArrayRead(x, &q));
+    PetscCall(FaceCurrents(g, p, ids, x, flux));
   }
   PetscCall(PetscFree2(bv, xv));
   PetscCall(KSPDestroy(&c->ksp));
@@ -1962,100 +1990,121 @@ static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivi
 
 /* ============================== the problem ============================== */
 
-PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *res)
+/* The problem of phase value along axis: conductances, periodic sides, and the unknowns (the
+ * components of the phase that connect the two faces normal to the axis; the components object
+ * lives only for this). Collective. */
+static PetscErrorCode ProblemSetUp(PgConductivity c, const uint8_t *v, uint8_t value, int axis, Problem *p)
+{
+  const PgGrid  g     = c->grid;
+  const size_t  plane = PgGridPlane(g), nloc_vox = PgGridLocalVoxels(g);
+  const double *d     = g->voxel_um;
+  PgComponents  comp;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(p, sizeof *p));
+  p->axis = axis;
+  p->nzl  = (int)g->nz_local;
+  p->z0   = g->z_start;
+  for (int e = 0; e < 3; e++) {
+    p->n[e]    = (int)g->n[e];
+    p->cond[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e];
+    /* a periodic side of one voxel couples a voxel to itself: no current, like an insulating side */
+    p->wrap[e] = c->periodic_sides && e != axis && g->n[e] > 1 ? PETSC_TRUE : PETSC_FALSE;
+  }
+  p->gb = 2 * p->cond[axis];
+  PetscCall(PetscCalloc1(plane * (size_t)(p->nzl + 2), &p->mask));
+  PetscCall(PgComponentsCreate(g, &comp));
+  PetscCall(PgComponentsCompute(comp, v, value, PG_CONNECTIVITY_6));
+  PetscCall(PgComponentsSelect(comp, PgFacesNormalTo(axis), p->mask + plane));
+  PetscCall(PgComponentsDestroy(&comp));
+  for (size_t i = 0; i < nloc_vox; i++) p->nloc += p->mask[plane + i];
+  PetscCallMPI(MPI_Exscan(&p->nloc, &p->first, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  if (g->rank == 0) p->first = 0;
+  PetscCallMPI(MPI_Allreduce(&p->nloc, &p->total, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCheck(p->total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
+             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", p->total,
+             (int)(8 * sizeof(PetscInt)));
+  PetscFunctionReturn(0);
+}
+
+/* The solve of a problem with unknowns by the chosen method, on the ranks of the solver's
+ * communicator; flux: this rank's outlet current, inlet current and dissipated power. */
+static PetscErrorCode ProblemSolve(PgConductivity c, Problem *p, double t0, PgConductivityResult *res, double flux[3])
+{
+  const PgGrid g   = c->grid;
+  PetscInt    *ids = NULL;
+
+  PetscFunctionBeginUser;
+  /* the neighbours' boundary planes of the mask (collective on the grid's communicator) */
+  PetscCall(PgGridHaloExchange(g, p->mask, PgGridPlane(g), 1, p->wrap[2]));
+  if (c->method == COND_METHOD_AMG) PetscCall(GlobalNumbers(c, p, &ids));
+  if (c->sub != MPI_COMM_NULL) {
+    int srank, ssize;
+    PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+    PetscCallMPI(MPI_Comm_size(c->sub, &ssize));
+    c->below = srank > 0 ? srank - 1 : p->wrap[2] ? ssize - 1 : MPI_PROC_NULL;
+    c->above = srank < ssize - 1 ? srank + 1 : p->wrap[2] ? 0 : MPI_PROC_NULL;
+    res->seconds_setup = MPI_Wtime() - t0;
+    switch (c->method) {
+    case COND_METHOD_MG:
+      PetscCall(SolveMG(c, p, res, flux));
+      break;
+    case COND_METHOD_AMG:
+      PetscCall(SolveAMG(c, p, ids, res, flux));
+      break;
+    case COND_METHOD_PFMG:
+      PetscCall(SolvePFMG(c, p, res, flux));
+      break;
+    }
+  }
+  PetscCall(PetscFree(ids));
+  PetscFunctionReturn(0);
+}
+
+/* The results on every rank (rank 0 always owns planes): the solver's report, and M from the
+ * dissipated power (and from the two currents) for a unit potential difference. Collective. */
+static PetscErrorCode ProblemResults(PgConductivity c, const Problem *p, double flux[3], PgConductivityResult *res)
 {
   const PgGrid  g = c->grid;
-  const size_t  plane = PgGridPlane(g), nloc_vox = PgGridLocalVoxels(g);
   const double *d = g->voxel_um;
-  Problem       p;
-  double        t0 = MPI_Wtime();
-  double        flux[3] = {0, 0, 0}; /* outlet current, inlet current, dissipated power */
-  PetscInt     *ids = NULL;
+  double        info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
+  double        L = p->n[p->axis] * d[p->axis], area = 1;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 3, MPI_DOUBLE, MPI_SUM, g->comm));
+  PetscCallMPI(MPI_Bcast(info, 6, MPI_DOUBLE, 0, g->comm));
+  res->reason        = (int)info[0];
+  res->iterations    = (PetscInt)info[1];
+  res->residual      = info[2];
+  res->converged     = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
+  res->seconds_setup = info[4];
+  res->seconds_solve = info[5];
+  for (int e = 0; e < 3; e++)
+    if (e != p->axis) area *= p->n[e] * d[e];
+  res->M             = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
+  res->M_outlet      = flux[0] * L / area;
+  res->M_inlet       = flux[1] * L / area;
+  res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *res)
+{
+  const PgGrid g = c->grid;
+  Problem      p;
+  double       t0      = MPI_Wtime();
+  double       flux[3] = {0, 0, 0}; /* outlet current, inlet current, dissipated power */
 
   PetscFunctionBeginUser;
   PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
   PetscCall(PetscMemzero(res, sizeof *res));
-  PetscCall(PetscMemzero(&p, sizeof p));
-  p.axis = axis;
-  p.nzl  = (int)g->nz_local;
-  p.z0   = g->z_start;
-  for (int e = 0; e < 3; e++) {
-    p.n[e]    = (int)g->n[e];
-    p.cond[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e];
-    /* a periodic side of one voxel couples a voxel to itself: no current, like an insulating side */
-    p.wrap[e] = c->periodic_sides && e != axis && g->n[e] > 1 ? PETSC_TRUE : PETSC_FALSE;
-  }
-  p.gb = 2 * p.cond[axis];
-  /* the unknowns: the percolating components (the components object lives only for this) */
-  PetscCall(PetscCalloc1(plane * (size_t)(p.nzl + 2), &p.mask));
-  {
-    PgComponents comp;
-    PetscCall(PgComponentsCreate(g, &comp));
-    PetscCall(PgComponentsCompute(comp, v, value, PG_CONNECTIVITY_6));
-    PetscCall(PgComponentsSelect(comp, PgFacesNormalTo(axis), p.mask + plane));
-    PetscCall(PgComponentsDestroy(&comp));
-  }
-  for (size_t i = 0; i < nloc_vox; i++) p.nloc += p.mask[plane + i];
-  PetscCallMPI(MPI_Exscan(&p.nloc, &p.first, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  if (g->rank == 0) p.first = 0;
-  PetscCallMPI(MPI_Allreduce(&p.nloc, &p.total, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCheck(p.total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
-             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", p.total,
-             (int)(8 * sizeof(PetscInt)));
+  PetscCall(ProblemSetUp(c, v, value, axis, &p));
   res->unknowns  = p.total;
   res->converged = PETSC_TRUE;
-  if (p.total) {
-    /* the neighbours' boundary planes of the mask (collective on the grid's communicator) */
-    PetscCall(PgGridHaloExchange(g, p.mask, plane, 1, p.wrap[2]));
-    if (c->method == COND_METHOD_AMG) PetscCall(GlobalNumbers(c, &p, &ids));
-    if (c->sub != MPI_COMM_NULL) {
-      int srank, ssize;
-      PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
-      PetscCallMPI(MPI_Comm_size(c->sub, &ssize));
-      c->below = srank > 0 ? srank - 1 : p.wrap[2] ? ssize - 1 : MPI_PROC_NULL;
-      c->above = srank < ssize - 1 ? srank + 1 : p.wrap[2] ? 0 : MPI_PROC_NULL;
-      res->seconds_setup = MPI_Wtime() - t0;
-      switch (c->method) {
-      case COND_METHOD_MG:
-        PetscCall(SolveMG(c, &p, res, flux));
-        break;
-      case COND_METHOD_AMG:
-        PetscCall(SolveAMG(c, &p, ids, res, flux));
-        break;
-      case COND_METHOD_PFMG:
-        PetscCall(SolvePFMG(c, &p, res, flux));
-        break;
-      }
-    }
-    PetscCall(PetscFree(ids));
-  }
+  if (p.total) PetscCall(ProblemSolve(c, &p, t0, res, flux));
   PetscCall(PetscFree(p.mask));
-  if (!p.total) { /* no path from face to face: no current */
-    res->seconds = MPI_Wtime() - t0;
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
-    PetscFunctionReturn(0);
-  }
-  /* results to every rank (rank 0 always owns planes) */
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 3, MPI_DOUBLE, MPI_SUM, g->comm));
-  {
-    double info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
-    PetscCallMPI(MPI_Bcast(info, 6, MPI_DOUBLE, 0, g->comm));
-    res->reason        = (int)info[0];
-    res->iterations    = (PetscInt)info[1];
-    res->residual      = info[2];
-    res->converged     = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
-    res->seconds_setup = info[4];
-    res->seconds_solve = info[5];
-  }
-  {
-    double L = p.n[axis] * d[axis], area = 1;
-    for (int e = 0; e < 3; e++)
-      if (e != axis) area *= p.n[e] * d[e];
-    res->M             = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
-    res->M_outlet      = flux[0] * L / area;
-    res->M_inlet       = flux[1] * L / area;
-    res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
-  }
+  /* no path from face to face: no current */
+  if (p.total) PetscCall(ProblemResults(c, &p, flux, res));
   res->seconds = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
   PetscFunctionReturn(0);

@@ -206,23 +206,18 @@ PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *covp)
+/* The ranges of a PgCovariance: directional lags L, the radial range and its bins, the lags K the
+ * transforms must hold, and the sizes fn of the transform grid (padded against wrap-around unless
+ * periodic). Axes with one voxel (2D images) take part with the lag 0 only. */
+static PetscErrorCode SetUpRanges(PgCovariance c, double range_um, double bin_um, PetscInt fn[3])
 {
-  PgCovariance c;
-  PetscInt     fn[3];
-  ptrdiff_t    cap[3];
-  unsigned     flags = planner == PG_PLANNER_PATIENT ? FFTW_PATIENT : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE : FFTW_ESTIMATE;
-  double       side = HUGE_VAL, vmin = HUGE_VAL, rcap = HUGE_VAL;
+  const PgGrid_s *grid = c->grid;
+  ptrdiff_t       cap[3];
+  double          side = HUGE_VAL, vmin = HUGE_VAL, rcap = HUGE_VAL;
 
   PetscFunctionBeginUser;
-  PetscCheck(range_um >= 0 && isfinite(range_um), grid->comm, PETSC_ERR_USER_INPUT, "measure.range_um = %g must be >= 0", range_um);
-  PetscCall(PetscNew(&c));
-  c->grid     = grid;
-  c->periodic = periodic;
-  c->nfun     = periodic ? 3 : 5;
-  /* axes with one voxel (2D images) take part with the lag 0 only */
   for (int d = 0; d < 3; d++) {
-    cap[d] = periodic ? grid->n[d] / 2 : grid->n[d] - 1;
+    cap[d] = c->periodic ? grid->n[d] / 2 : grid->n[d] - 1;
     if (grid->n[d] < 2) continue;
     side = PetscMin(side, grid->n[d] * grid->voxel_um[d]);
     vmin = PetscMin(vmin, grid->voxel_um[d]);
@@ -241,15 +236,25 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
   for (int d = 0; d < 3; d++) {
     c->L[d] = (ptrdiff_t)PetscMin(floor(c->range_um / grid->voxel_um[d] + 1e-9), (double)cap[d]);
     c->K[d] = PetscMin(PetscMax(c->L[d], (ptrdiff_t)floor(sqrt(c->rmax2_um2) / grid->voxel_um[d])), cap[d]);
-    fn[d]   = periodic ? grid->n[d] : GoodSize(grid->n[d] + c->K[d]);
+    fn[d]   = c->periodic ? grid->n[d] : GoodSize(grid->n[d] + c->K[d]);
   }
   c->off_dir[0] = 0;
   c->off_dir[1] = (int)c->L[0] + 1;
   c->off_dir[2] = c->off_dir[1] + (int)c->L[1] + 1;
   c->off_rad    = c->off_dir[2] + (int)c->L[2] + 1;
   c->nacc       = c->off_rad + c->nbins;
+  PetscFunctionReturn(0);
+}
 
-  if (periodic) c->fgrid = grid;
+/* The transform grid (the grid itself when periodic), the r2c and c2r plans, and for the minus
+ * sampling estimator the redistribution and the windows' transforms. */
+static PetscErrorCode SetUpTransforms(PgCovariance c, const PetscInt fn[3], PgPlanner planner)
+{
+  const PgGrid_s *grid  = c->grid;
+  unsigned        flags = planner == PG_PLANNER_PATIENT ? FFTW_PATIENT : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE : FFTW_ESTIMATE;
+
+  PetscFunctionBeginUser;
+  if (c->periodic) c->fgrid = c->grid;
   else PetscCall(PgGridCreate(grid->comm, fn, grid->voxel_um, grid->threads, &c->fgrid));
   const PgGrid_s *f = c->fgrid;
   c->buf_bytes      = sizeof(fftw_complex) * (size_t)PetscMax(f->alloc_r2c, 1);
@@ -264,15 +269,23 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
      the plans execute on each new buffer (FFTW's new-array execute: same size and alignment) */
   fftw_free(c->buf);
   c->buf = NULL;
-  if (!periodic) {
+  if (!c->periodic) {
     PetscCall(SetUpRedistribution(c));
     for (int d = 0; d < 3; d++) {
       PetscCall(PetscMalloc1(2 * f->n[d], &c->win[d]));
       WindowDFT(grid->n[d], f->n[d], c->win[d]);
     }
   }
+  PetscFunctionReturn(0);
+}
 
-  /* curves, and the lags behind each slot (the same for every computation) */
+/* The curves, and the lags behind each slot (the same for every computation): pair counts and
+ * mean radii of the radial bins. Collective. */
+static PetscErrorCode SetUpCurves(PgCovariance c)
+{
+  const PgGrid_s *grid = c->grid;
+
+  PetscFunctionBeginUser;
   PetscCall(PetscCalloc1((size_t)c->nfun * c->nacc + 4, &c->acc));
   PetscCall(PetscCalloc2(c->nacc, &c->cnt, c->nbins, &c->rmean));
   PetscCall(PetscMalloc4(c->K[0] + 1, &c->inv_pairs_x, c->K[0] + 1, &c->row_bin, c->K[0] + 1, &c->row_w, c->K[0] + 1, &c->row_r));
@@ -287,6 +300,23 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
   }
   PetscCall(PetscMalloc1(c->nbins, &c->rad_r));
   for (int b = 0; b < c->nbins; b++) c->rad_r[b] = b * c->bin_um;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *covp)
+{
+  PgCovariance c;
+  PetscInt     fn[3];
+
+  PetscFunctionBeginUser;
+  PetscCheck(range_um >= 0 && isfinite(range_um), grid->comm, PETSC_ERR_USER_INPUT, "measure.range_um = %g must be >= 0", range_um);
+  PetscCall(PetscNew(&c));
+  c->grid     = grid;
+  c->periodic = periodic;
+  c->nfun     = periodic ? 3 : 5;
+  PetscCall(SetUpRanges(c, range_um, bin_um, fn));
+  PetscCall(SetUpTransforms(c, fn, planner));
+  PetscCall(SetUpCurves(c));
   *covp = c;
   PetscFunctionReturn(0);
 }

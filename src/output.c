@@ -158,6 +158,78 @@ static PetscBool HolderAlive(const LockHolder *h, const char *myhost)
   return h->ticks == 0 || ticks == h->ticks ? PETSC_TRUE : PETSC_FALSE;
 }
 
+/* The kernel lock on fd (an open file description lock; the classic one where the kernel lacks
+ * it). 0: taken (l->kernel) or the file system has no working locks (the content decides); 1: held
+ * by another run; 2: a system error. msg says why for 1 and 2. */
+static int LockKernel(PgOutputLock l, int fd, char *msg, size_t len)
+{
+  struct flock fl;
+  int          r;
+  char         old[1024], who[512];
+  LockHolder   h;
+
+  PetscMemzero(&fl, sizeof fl);
+  fl.l_type   = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+#ifdef F_OFD_SETLK
+  r = fcntl(fd, F_OFD_SETLK, &fl);
+  if (r != 0 && errno == EINVAL) r = fcntl(fd, F_SETLK, &fl); /* a kernel without OFD locks */
+#else
+  r = fcntl(fd, F_SETLK, &fl);
+#endif
+  if (r == 0) {
+    l->kernel = PETSC_TRUE;
+    return 0;
+  }
+  if (errno == EAGAIN || errno == EACCES) {
+    ReadLockFile(l->path, old, sizeof old);
+    ParseHolder(old, &h);
+    HolderText(&h, who, sizeof who);
+    snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path);
+    return 1;
+  }
+  if (errno != ENOLCK && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) {
+    snprintf(msg, len, "cannot lock %s: %s", l->path, strerror(errno));
+    return 2;
+  }
+  return 0; /* the file system has no working locks; the content decides */
+}
+
+/* This run's content of the lock file: host, pid, start time, a random token, the mode, the Slurm job. */
+static void LockContent(PgOutputLock l, const char *host)
+{
+  unsigned char rnd[16];
+  time_t        now = time(NULL);
+  struct tm     tm;
+  char          start[64], job[96] = "";
+  const char   *jid = getenv("SLURM_JOB_ID"), *ajid = getenv("SLURM_ARRAY_JOB_ID"), *atid = getenv("SLURM_ARRAY_TASK_ID");
+
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)((uint64_t)now * 2654435761u >> (i % 8) ^ (uint64_t)getpid() >> i);
+  for (size_t i = 0; i < sizeof rnd; i++) snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
+  if (atid && atid[0]) snprintf(job, sizeof job, "%s_%s", ajid && ajid[0] ? ajid : "?", atid);
+  else if (jid && jid[0]) snprintf(job, sizeof job, "%s", jid);
+  localtime_r(&now, &tm);
+  strftime(start, sizeof start, "%Y-%m-%d %H:%M:%S %Z", &tm);
+  snprintf(l->content, sizeof l->content, "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n", host, (long long)getpid(), start, ProcessStart(getpid(), NULL), l->token, l->kernel ? "kernel" : "content", job);
+}
+
+/* Content only: two runs that started together both wrote; the last one keeps the file. Whether it
+ * is still this run's after a pause (msg names the other run if not). */
+static PetscBool LockKept(PgOutputLock l, char *msg, size_t len)
+{
+  char       old[1024], who[512];
+  LockHolder h;
+
+  usleep(200000);
+  ReadLockFile(l->path, old, sizeof old);
+  ParseHolder(old, &h);
+  if (!strcmp(h.token, l->token)) return PETSC_TRUE;
+  HolderText(&h, who, sizeof who);
+  snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, which it took at the same moment)", (int)(strlen(l->path) - 5), l->path, who, l->path);
+  return PETSC_FALSE;
+}
+
 /* Rank 0: takes the lock. *verdict: 0 taken; 1 held by another run (msg says who); 2 system error. */
 static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char *msg, size_t len)
 {
@@ -169,38 +241,16 @@ static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char 
   host[sizeof host - 1] = 0;
   for (int attempt = 0; attempt < 20; attempt++) {
     struct stat a, b;
-    int         fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int         fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644), k;
     if (fd < 0) {
       snprintf(msg, len, "cannot create the lock file %s: %s", l->path, strerror(errno));
       return;
     }
     l->kernel = PETSC_FALSE;
-    if (!content_only) {
-      struct flock fl;
-      int          r;
-      PetscMemzero(&fl, sizeof fl);
-      fl.l_type   = F_WRLCK;
-      fl.l_whence = SEEK_SET;
-#ifdef F_OFD_SETLK
-      r = fcntl(fd, F_OFD_SETLK, &fl);
-      if (r != 0 && errno == EINVAL) r = fcntl(fd, F_SETLK, &fl); /* a kernel without OFD locks */
-#else
-      r = fcntl(fd, F_SETLK, &fl);
-#endif
-      if (r == 0) l->kernel = PETSC_TRUE;
-      else if (errno == EAGAIN || errno == EACCES) {
-        ReadLockFile(l->path, old, sizeof old);
-        ParseHolder(old, &h);
-        HolderText(&h, who, sizeof who);
-        snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path);
-        close(fd);
-        *verdict = 1;
-        return;
-      } else if (errno != ENOLCK && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) {
-        snprintf(msg, len, "cannot lock %s: %s", l->path, strerror(errno));
-        close(fd);
-        return;
-      } /* else: the file system has no working locks; the content decides */
+    if (!content_only && (k = LockKernel(l, fd, msg, len))) {
+      close(fd);
+      *verdict = k;
+      return;
     }
     /* the previous holder may have removed the file between our open and our lock: retry */
     if (fstat(fd, &a) != 0 || stat(l->path, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
@@ -222,41 +272,17 @@ static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char 
       printf("plurigauss: note: the previous run on this output (%s) ended without releasing %s (killed?); taking over\n", who, l->path);
       fflush(stdout);
     }
-    /* this run's content: host, pid, start time, a random token */
-    {
-      unsigned char rnd[16];
-      time_t        now = time(NULL);
-      struct tm     tm;
-      char          start[64];
-      if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)((uint64_t)now * 2654435761u >> (i % 8) ^ (uint64_t)getpid() >> i);
-      for (size_t i = 0; i < sizeof rnd; i++) snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
-      char        job[96]  = "";
-      const char *jid = getenv("SLURM_JOB_ID"), *ajid = getenv("SLURM_ARRAY_JOB_ID"), *atid = getenv("SLURM_ARRAY_TASK_ID");
-      if (atid && atid[0]) snprintf(job, sizeof job, "%s_%s", ajid && ajid[0] ? ajid : "?", atid);
-      else if (jid && jid[0]) snprintf(job, sizeof job, "%s", jid);
-      localtime_r(&now, &tm);
-      strftime(start, sizeof start, "%Y-%m-%d %H:%M:%S %Z", &tm);
-      snprintf(l->content, sizeof l->content, "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n", host, (long long)getpid(), start, ProcessStart(getpid(), NULL), l->token, l->kernel ? "kernel" : "content", job);
-    }
+    LockContent(l, host);
     size_t n = strlen(l->content);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, l->content, n, 0) != (ssize_t)n || fsync(fd) != 0) {
       snprintf(msg, len, "cannot write the lock file %s: %s", l->path, strerror(errno));
       close(fd);
       return;
     }
-    if (!l->kernel) {
-      /* content only: two runs that started together both wrote; the last one keeps the file */
-      usleep(200000);
-      ReadLockFile(l->path, old, sizeof old);
-      ParseHolder(old, &h);
-      if (strcmp(h.token, l->token)) {
-        HolderText(&h, who, sizeof who);
-        snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, which it took at the same moment)", (int)(strlen(l->path) - 5), l->path, who, l->path);
-        close(fd);
-        *verdict = 1;
-        return;
-      }
+    if (!l->kernel && !LockKept(l, msg, len)) {
+      close(fd);
+      *verdict = 1;
+      return;
     }
     l->fd    = fd;
     *verdict = 0;

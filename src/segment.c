@@ -211,46 +211,34 @@ int PgSegmentOtsuThreshold(const double *hist, int nb)
   return OtsuCore(hist, nb, n, s);
 }
 
-PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel, uint8_t *bright, double *threshold)
+/* One threshold from the histogram of the selected voxels of the whole image (bin[i] >= 0). */
+static PetscErrorCode OtsuGlobal(PgGrid g, int bins, const int32_t *bin, double lo, double scale, uint8_t *bright, double *threshold)
 {
   const size_t nloc = PgGridLocalVoxels(g);
-  const int    nx   = (int)g->n[0], ny = (int)g->n[1];
-  float        range[2] = {-HUGE_VALF, -HUGE_VALF}, grange[2]; /* -min, max of the selected values */
-  int32_t     *bin;
+  double      *h, *gh;
 
   PetscFunctionBeginUser;
-  if (threshold) *threshold = NAN;
+  PetscCall(PetscCalloc2(bins, &h, bins, &gh));
   for (size_t i = 0; i < nloc; i++)
-    if (!sel || sel[i]) {
-      range[0] = PetscMax(range[0], -v[i]);
-      range[1] = PetscMax(range[1], v[i]);
-    }
-  PetscCallMPI(MPI_Allreduce(range, grange, 2, MPI_FLOAT, MPI_MAX, g->comm));
-  if (grange[1] == -HUGE_VALF) PetscFunctionReturn(0); /* nothing selected anywhere */
-  const double lo = -(double)grange[0], hi = grange[1], scale = hi > lo ? (bins - 1) / (hi - lo) : 0;
+    if (bin[i] >= 0) h[bin[i]] += 1;
+  PetscCallMPI(MPI_Allreduce(h, gh, bins, MPI_DOUBLE, MPI_SUM, g->comm));
+  const int t = PgSegmentOtsuThreshold(gh, bins);
+  for (size_t i = 0; i < nloc; i++)
+    if (bin[i] >= 0) bright[i] = bin[i] > t;
+  if (threshold) *threshold = t < 0 ? NAN : lo + (t + 0.5) / (scale > 0 ? scale : 1);
+  PetscCall(PetscFree2(h, gh));
+  PetscFunctionReturn(0);
+}
 
-  /* bins of the selected voxels, -1 elsewhere */
-  PetscCall(PetscMalloc1(PetscMax(nloc, 1), &bin));
-  for (size_t i = 0; i < nloc; i++) bin[i] = (!sel || sel[i]) ? (int32_t)PetscMin(PetscMax(floor((v[i] - lo) * scale + 0.5), 0), bins - 1) : -1;
-
-  if (!(radius_um > 0)) {
-    /* one threshold from the histogram of the whole image */
-    double *h, *gh;
-    PetscCall(PetscCalloc2(bins, &h, bins, &gh));
-    for (size_t i = 0; i < nloc; i++)
-      if (bin[i] >= 0) h[bin[i]] += 1;
-    PetscCallMPI(MPI_Allreduce(h, gh, bins, MPI_DOUBLE, MPI_SUM, g->comm));
-    const int t = PgSegmentOtsuThreshold(gh, bins);
-    for (size_t i = 0; i < nloc; i++)
-      if (bin[i] >= 0) bright[i] = bin[i] > t;
-    if (threshold) *threshold = t < 0 ? NAN : lo + (t + 0.5) / (scale > 0 ? scale : 1);
-    PetscCall(PetscFree2(h, gh));
-    PetscCall(PetscFree(bin));
-    PetscFunctionReturn(0);
-  }
-
+/* A threshold per voxel from the histogram of the selected voxels within radius_um (a sliding
+ * window along x over the footprint's rows, gathered from the neighbouring planes). */
+static PetscErrorCode OtsuLocal(PgGrid g, double radius_um, PetscBool in3d, int bins, const int32_t *bin, uint8_t *bright)
+{
+  const int nx = (int)g->n[0], ny = (int)g->n[1];
   Footprint fp;
   Window    w;
+
+  PetscFunctionBeginUser;
   PetscCall(FootprintCreate(g, radius_um, in3d, PETSC_FALSE, &fp));
   PetscCall(WindowGather(g, bin, sizeof(int32_t), fp.rz, &w));
 #pragma omp parallel num_threads(g->threads)
@@ -298,6 +286,32 @@ PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bin
   }
   PetscCall(PetscFree(w.p));
   PetscCall(FootprintDestroy(&fp));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel, uint8_t *bright, double *threshold)
+{
+  const size_t nloc = PgGridLocalVoxels(g);
+  float        range[2] = {-HUGE_VALF, -HUGE_VALF}, grange[2]; /* -min, max of the selected values */
+  int32_t     *bin;
+
+  PetscFunctionBeginUser;
+  if (threshold) *threshold = NAN;
+  for (size_t i = 0; i < nloc; i++)
+    if (!sel || sel[i]) {
+      range[0] = PetscMax(range[0], -v[i]);
+      range[1] = PetscMax(range[1], v[i]);
+    }
+  PetscCallMPI(MPI_Allreduce(range, grange, 2, MPI_FLOAT, MPI_MAX, g->comm));
+  if (grange[1] == -HUGE_VALF) PetscFunctionReturn(0); /* nothing selected anywhere */
+  const double lo = -(double)grange[0], hi = grange[1], scale = hi > lo ? (bins - 1) / (hi - lo) : 0;
+
+  /* bins of the selected voxels, -1 elsewhere */
+  PetscCall(PetscMalloc1(PetscMax(nloc, 1), &bin));
+  for (size_t i = 0; i < nloc; i++) bin[i] = (!sel || sel[i]) ? (int32_t)PetscMin(PetscMax(floor((v[i] - lo) * scale + 0.5), 0), bins - 1) : -1;
+
+  if (!(radius_um > 0)) PetscCall(OtsuGlobal(g, bins, bin, lo, scale, bright, threshold));
+  else PetscCall(OtsuLocal(g, radius_um, in3d, bins, bin, bright));
   PetscCall(PetscFree(bin));
   PetscFunctionReturn(0);
 }

@@ -2,9 +2,15 @@
 /// The measure stage sequences the descriptor modules for one label volume: volume fractions
 /// (voxel counts), intrinsic volumes (intrinsic.c), two-point coverage functions (covariance.c),
 /// percolation (components.c), size distributions and mercury intrusion (opening.c), geodesic
-/// tortuosity (geodesic.c), and from them constrictivity and the predicted M-factor (eq. 14).
-/// Scalars become CSV columns of the run; curves and per-axis tables go to the run's HDF5
-/// descriptors group.
+/// tortuosity (geodesic.c), the conduction problem (conductivity.c), and from them constrictivity
+/// and the predicted M-factor (eq. 14). Scalars become CSV columns of the run; curves and per-axis
+/// tables go to the run's HDF5 descriptors group.
+///
+/// Two tables drive it: `descriptors[]` (fractions, intrinsic volumes, coverage functions, the
+/// transport group), run in order when the deck asks for them, and `transport_stages[]` (percolation,
+/// openings, tortuosity, the prediction, conduction), which fill one Transport struct of per-phase,
+/// per-axis arrays whose columns and tables are written together. The order of the tables is the
+/// order of the CSV columns.
 ///
 /// Conventions for phases that do not connect the faces (docs/methods.md): along an axis
 /// where no inlet voxel reaches the outlet, tau is undefined and M_pred is 0; the CSV's tau_i is the
@@ -14,6 +20,7 @@
 #include <plurigauss/components.h>
 #include <plurigauss/conductivity.h>
 #include <plurigauss/covariance.h>
+#include <plurigauss/files.h>
 #include <plurigauss/geodesic.h>
 #include <plurigauss/intrinsic.h>
 #include <plurigauss/opening.h>
@@ -108,6 +115,16 @@ static PetscErrorCode GatherSlices(PgMeasure m, PgOpening opening, double *all)
   PetscFunctionReturn(0);
 }
 
+/* What the descriptors of one run share: the labels, the run (output, number, row) and the volume
+ * fractions (the predicted M-factor of eq. 14 needs them). */
+typedef struct {
+  PgLabels labels;
+  PgOutput out;
+  int      k;
+  PgRow   *row;
+  double   eps[PG_NPHASES];
+} Run;
+
 /* The transport descriptors of a run: per phase (rows) and axis x, y, z (columns); axes not
  * measured hold 0. */
 typedef struct {
@@ -119,7 +136,7 @@ typedef struct {
 } Transport;
 
 /* Percolating fraction of every phase along every axis. */
-static PetscErrorCode MeasurePercolation(PgMeasure m, PgLabels labels, Transport *T)
+static PetscErrorCode MeasurePercolation(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
   PgComponents comp;
 
@@ -130,7 +147,7 @@ static PetscErrorCode MeasurePercolation(PgMeasure m, PgLabels labels, Transport
     PgComponentsInfo info;
     double           t0 = MPI_Wtime();
     PetscCall(PgEventBegin(m->ev_components, "components"));
-    PetscCall(PgComponentsCompute(comp, labels->v, value, (PgConnectivity)m->cfg->measure_connectivity));
+    PetscCall(PgComponentsCompute(comp, run->labels->v, value, (PgConnectivity)m->cfg->measure_connectivity));
     PetscCall(PgComponentsGetInfo(comp, &info));
     PetscCall(PgEventEnd(m->ev_components));
     for (int a = 0; a < 3; a++) T->perc[i][a] = info.percolating_fraction[a];
@@ -192,7 +209,7 @@ static PetscErrorCode WriteOpeningCurves(PgMeasure m, PgOpening opening, const P
 }
 
 /* Size distributions and mercury intrusion of every phase; their curves go to dg at once. */
-static PetscErrorCode MeasureOpenings(PgMeasure m, PgLabels labels, hid_t dg, Transport *T)
+static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
   const PgConfig *cfg = m->cfg;
   PgOpening       opening;
@@ -204,7 +221,7 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, PgLabels labels, hid_t dg, Tr
     PgOpeningResult res;
     double          t0 = MPI_Wtime();
     PetscCall(PgEventBegin(m->ev_opening, "opening"));
-    PetscCall(PgOpeningCompute(opening, labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? cfg->measure_axes : 0, cfg->measure_mip_inlet_high, &res));
+    PetscCall(PgOpeningCompute(opening, run->labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? cfg->measure_axes : 0, cfg->measure_mip_inlet_high, &res));
     PetscCall(PgEventEnd(m->ev_opening));
     T->t_open += MPI_Wtime() - t0;
     T->r50psd[i]  = res.r50_psd3_um;
@@ -217,7 +234,7 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, PgLabels labels, hid_t dg, Tr
 }
 
 /* Geodesic tortuosity of every phase along every measured axis. */
-static PetscErrorCode MeasureTortuosity(PgMeasure m, PgLabels labels, Transport *T)
+static PetscErrorCode MeasureTortuosity(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
   PgGeodesic geodesic;
 
@@ -230,7 +247,7 @@ static PetscErrorCode MeasureTortuosity(PgMeasure m, PgLabels labels, Transport 
     for (int a = 0; a < 3; a++) {
       PgGeodesicResult gr;
       if (!(m->cfg->measure_axes & (1u << a))) continue;
-      PetscCall(PgGeodesicCompute(geodesic, labels->v, value, a, &gr));
+      PetscCall(PgGeodesicCompute(geodesic, run->labels->v, value, a, &gr));
       T->tau[i][a]     = gr.tau;
       T->reached[i][a] = (double)gr.reached;
       T->inlet[i][a]   = (double)gr.inlet;
@@ -243,18 +260,23 @@ static PetscErrorCode MeasureTortuosity(PgMeasure m, PgLabels labels, Transport 
 }
 
 /* Constrictivity beta = (r50_mip / r50_cpsd)^2 and the predicted M-factor of eq. 14. */
-static void Predict(const PgConfig *cfg, const double eps[PG_NPHASES], Transport *T)
+static PetscErrorCode Predict(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
+  const PgConfig *cfg = m->cfg;
+  const double   *eps = run->eps;
+
+  PetscFunctionBeginUser;
   for (int i = 0; i < PG_NPHASES; i++) {
     for (int a = 0; a < 3; a++) {
       T->beta[i][a]  = T->r50psd[i] > 0 ? (T->r50mip[i][a] / T->r50psd[i]) * (T->r50mip[i][a] / T->r50psd[i]) : 0.0;
       T->mpred[i][a] = T->tau[i][a] > 0 ? pow(eps[i], cfg->mhat_exponents[0]) * pow(T->beta[i][a], cfg->mhat_exponents[1]) / pow(T->tau[i][a], cfg->mhat_exponents[2]) : 0.0;
     }
   }
+  PetscFunctionReturn(0);
 }
 
 /* The conduction problem of every phase along every conductivity axis. */
-static PetscErrorCode MeasureConduction(PgMeasure m, PgLabels labels, Transport *T)
+static PetscErrorCode MeasureConduction(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
   const PgConfig *cfg = m->cfg;
   PgConductivity  cond;
@@ -266,7 +288,7 @@ static PetscErrorCode MeasureConduction(PgMeasure m, PgLabels labels, Transport 
       PgConductivityResult cr;
       if (!(cfg->conductivity_axes & (1u << a))) continue;
       PetscCall(PgEventBegin(m->ev_conductivity, "conductivity"));
-      PetscCall(PgConductivityCompute(cond, labels->v, (uint8_t)(i + 1), a, &cr));
+      PetscCall(PgConductivityCompute(cond, run->labels->v, (uint8_t)(i + 1), a, &cr));
       PetscCall(PgEventEnd(m->ev_conductivity));
       T->t_cond += cr.seconds;
       T->M[i][a]        = cr.converged ? cr.M : NAN;
@@ -409,76 +431,146 @@ static PetscErrorCode WriteTransportTables(PgMeasure m, const Transport *T, hid_
   PetscFunctionReturn(0);
 }
 
+static PetscBool Always(PgMeasure m) { return PETSC_TRUE; }
+static PetscBool WantPercolation(PgMeasure m) { return m->comp; }
+static PetscBool WantOpenings(PgMeasure m) { return m->opening; }
+static PetscBool WantTortuosity(PgMeasure m) { return m->geodesic; }
+static PetscBool WantConduction(PgMeasure m) { return m->conductivity; }
+
+/* The transport stages in the order they run: constrictivity and M_pred need the openings and the
+ * tortuosity, M / M_pred needs M_pred. Each fills its arrays of the Transport struct. */
+static const struct {
+  PetscBool (*wanted)(PgMeasure m);
+  PetscErrorCode (*measure)(PgMeasure m, const Run *run, hid_t dg, Transport *T);
+} transport_stages[] = {
+  {WantPercolation, MeasurePercolation},
+  {WantOpenings,    MeasureOpenings   },
+  {WantTortuosity,  MeasureTortuosity },
+  {Always,          Predict           },
+  {WantConduction,  MeasureConduction },
+};
+
 /* Percolation, size distributions, intrusion, tortuosity, constrictivity, M_pred and M of every
  * phase, stage by stage over the phases: only one stage's arrays are alive at a time (peak memory
- * is the largest stage's, not their sum). */
-static PetscErrorCode MeasureTransport(PgMeasure m, PgLabels labels, const double eps[PG_NPHASES], hid_t dg, PgRow *row)
+ * is the largest stage's, not their sum); then the columns and tables of them all. */
+static PetscErrorCode TransportInGroup(PgMeasure m, const Run *run, hid_t dg)
 {
   Transport T;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(&T, sizeof T));
-  if (m->comp) PetscCall(MeasurePercolation(m, labels, &T));
-  if (m->opening) PetscCall(MeasureOpenings(m, labels, dg, &T));
-  if (m->geodesic) PetscCall(MeasureTortuosity(m, labels, &T));
-  Predict(m->cfg, eps, &T);
-  if (m->conductivity) PetscCall(MeasureConduction(m, labels, &T));
-  for (int i = 0; i < PG_NPHASES; i++) PetscCall(RowTransportPhase(m, &T, i, row));
-  if (m->conductivity) PetscCall(WriteConduction(m, &T, dg, row));
-  if (m->comp) PetscCall(PgRowSet(row, "t_components_s", T.t_comp));
-  if (m->opening) PetscCall(PgRowSet(row, "t_opening_s", T.t_open));
-  if (m->geodesic) PetscCall(PgRowSet(row, "t_geodesic_s", T.t_geo));
+  for (size_t i = 0; i < sizeof transport_stages / sizeof transport_stages[0]; i++)
+    if (transport_stages[i].wanted(m)) PetscCall(transport_stages[i].measure(m, run, dg, &T));
+  for (int i = 0; i < PG_NPHASES; i++) PetscCall(RowTransportPhase(m, &T, i, run->row));
+  if (m->conductivity) PetscCall(WriteConduction(m, &T, dg, run->row));
+  if (m->comp) PetscCall(PgRowSet(run->row, "t_components_s", T.t_comp));
+  if (m->opening) PetscCall(PgRowSet(run->row, "t_opening_s", T.t_open));
+  if (m->geodesic) PetscCall(PgRowSet(run->row, "t_geodesic_s", T.t_geo));
   PetscCall(WriteTransportTables(m, &T, dg));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, PgRow *row)
+/* f with the run's descriptors group, closed on every path. */
+static PetscErrorCode InRunGroup(PgMeasure m, const Run *run, PetscErrorCode (*f)(PgMeasure, const Run *, hid_t))
 {
-  double         eps[PG_NPHASES];
+  hid_t          dg = H5I_INVALID_HID;
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
+  PetscCall(PgOutputRunGroup(run->out, run->k, &dg));
+  ierr = f(m, run, dg);
+  PgH5Close(&dg);
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+/* Volume fractions eps_i (and the solid carbon fraction). */
+static PetscErrorCode MeasureFractions(PgMeasure m, Run *run)
+{
+  PetscFunctionBeginUser;
   PetscCall(PgEventBegin(m->ev_fractions, "fractions"));
-  PetscCall(PgLabelsVolumeFractions(labels, eps));
+  PetscCall(PgLabelsVolumeFractions(run->labels, run->eps));
   PetscCall(PgEventEnd(m->ev_fractions));
-  PetscCall(RowSet3(row, "eps_%d", eps));
-  PetscCall(PgRowSet(row, "eps2_solid", eps[1] * m->cfg->nanopore_ratio));
-  if (m->cfg->measure_intrinsic) {
-    PgIntrinsic in;
-    PetscCall(PgEventBegin(m->ev_intrinsic, "intrinsic"));
-    PetscCall(PgIntrinsicCompute(labels, m->periodic, &in));
-    PetscCall(PgEventEnd(m->ev_intrinsic));
-    PetscCall(RowSet3(row, "S_%d", in.S));
-    PetscCall(PgRowSet(row, "S_12", in.S_pair[0]));
-    PetscCall(PgRowSet(row, "S_13", in.S_pair[1]));
-    PetscCall(PgRowSet(row, "S_23", in.S_pair[2]));
-    PetscCall(RowSet3(row, "chi_%d", in.chi6));
-    PetscCall(RowSet3(row, "chi26_%d", in.chi26));
-  }
-  if (m->cov) {
-    hid_t  dg;
-    char   csv[PETSC_MAX_PATH_LEN + 32];
-    const char *file = m->cfg->output_file, *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
-    int    stem = (dot && (!slash || dot > slash)) ? (int)(dot - file) : (int)strlen(file);
-    double t0 = MPI_Wtime();
-    PetscCall(PgEventBegin(m->ev_covariance, "covariance"));
-    PetscCall(PgCovarianceCompute(m->cov, labels));
-    PetscCall(PgEventEnd(m->ev_covariance));
-    PetscCall(PgRowSet(row, "t_covariance_s", MPI_Wtime() - t0));
-    PetscCall(PgRowSet(row, "t_cov_fft_s", PgCovarianceFFTSeconds(m->cov)));
-    snprintf(csv, sizeof csv, "%.*s_cov_%04d.csv", stem, file, k);
-    PetscCall(PgOutputRunGroup(out, k, &dg));
-    ierr = PgCovarianceWrite(m->cov, dg, csv);
-    PgH5Close(&dg);
-    PetscCall(ierr);
-  }
-  if (m->comp || m->opening || m->geodesic || m->conductivity) {
-    hid_t dg;
-    PetscCall(PgOutputRunGroup(out, k, &dg));
-    ierr = MeasureTransport(m, labels, eps, dg, row);
-    PgH5Close(&dg);
-    PetscCall(ierr);
-  }
+  PetscCall(RowSet3(run->row, "eps_%d", run->eps));
+  PetscCall(PgRowSet(run->row, "eps2_solid", run->eps[1] * m->cfg->nanopore_ratio));
+  PetscFunctionReturn(0);
+}
+
+/* Surface and interface areas and Euler characteristics. */
+static PetscErrorCode MeasureIntrinsic(PgMeasure m, Run *run)
+{
+  PgIntrinsic in;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgEventBegin(m->ev_intrinsic, "intrinsic"));
+  PetscCall(PgIntrinsicCompute(run->labels, m->periodic, &in));
+  PetscCall(PgEventEnd(m->ev_intrinsic));
+  PetscCall(RowSet3(run->row, "S_%d", in.S));
+  PetscCall(PgRowSet(run->row, "S_12", in.S_pair[0]));
+  PetscCall(PgRowSet(run->row, "S_13", in.S_pair[1]));
+  PetscCall(PgRowSet(run->row, "S_23", in.S_pair[2]));
+  PetscCall(RowSet3(run->row, "chi_%d", in.chi6));
+  PetscCall(RowSet3(run->row, "chi26_%d", in.chi26));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode WriteCovariance(PgMeasure m, const Run *run, hid_t dg)
+{
+  char ext[32], csv[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  snprintf(ext, sizeof ext, "_cov_%04d.csv", run->k);
+  PgFileSideCar(m->cfg->output_file, ext, csv, sizeof csv);
+  PetscCall(PgCovarianceWrite(m->cov, dg, csv));
+  PetscFunctionReturn(0);
+}
+
+/* The two-point coverage functions: curves to the run's group and to <stem>_cov_<k>.csv. */
+static PetscErrorCode MeasureCovariance(PgMeasure m, Run *run)
+{
+  double t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PgEventBegin(m->ev_covariance, "covariance"));
+  PetscCall(PgCovarianceCompute(m->cov, run->labels));
+  PetscCall(PgEventEnd(m->ev_covariance));
+  PetscCall(PgRowSet(run->row, "t_covariance_s", MPI_Wtime() - t0));
+  PetscCall(PgRowSet(run->row, "t_cov_fft_s", PgCovarianceFFTSeconds(m->cov)));
+  PetscCall(InRunGroup(m, run, WriteCovariance));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MeasureTransport(PgMeasure m, Run *run)
+{
+  PetscFunctionBeginUser;
+  PetscCall(InRunGroup(m, run, TransportInGroup));
+  PetscFunctionReturn(0);
+}
+
+static PetscBool WantIntrinsic(PgMeasure m) { return m->cfg->measure_intrinsic; }
+static PetscBool WantCovariance(PgMeasure m) { return m->cov ? PETSC_TRUE : PETSC_FALSE; }
+static PetscBool WantTransport(PgMeasure m) { return m->comp || m->opening || m->geodesic || m->conductivity ? PETSC_TRUE : PETSC_FALSE; }
+
+/* The descriptors of a label volume, in the order they run and fill the row: whether the deck asks
+ * for each, and its measurement (CSV columns into the row, datasets into the run's descriptors
+ * group). */
+static const struct {
+  PetscBool (*wanted)(PgMeasure m);
+  PetscErrorCode (*measure)(PgMeasure m, Run *run);
+} descriptors[] = {
+  {Always,         MeasureFractions },
+  {WantIntrinsic,  MeasureIntrinsic },
+  {WantCovariance, MeasureCovariance},
+  {WantTransport,  MeasureTransport },
+};
+
+PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, PgRow *row)
+{
+  Run run = {labels, out, k, row, {0, 0, 0}};
+
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
+    if (descriptors[i].wanted(m)) PetscCall(descriptors[i].measure(m, &run));
   PetscFunctionReturn(0);
 }
 

@@ -20,7 +20,7 @@
 /// 5 %, r50 radii 20 %, constrictivity and M-factors 25 %): an error within them moves the
 /// M-factor of eq. 14 by at most about 25 % (5 % in tau is 24 % in M through tau^4.39).
 #include <plurigauss/adequacy.h>
-#include <plurigauss/error.h>
+#include <plurigauss/files.h>
 #include <plurigauss/image.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
@@ -56,16 +56,6 @@ static const Descriptor table[] = {
   {"M_pred_1", "-", 0.25},  {"M_pred_2", "-", 0.25},  {"M_pred_3", "-", 0.25},  {"M_1", "-", 0.25},            {"M_2", "-", 0.25},            {"M_3", "-", 0.25},
 };
 #define NDESC ((int)(sizeof(table) / sizeof(table[0])))
-
-static PetscBool RowGet(const PgRow *row, const char *name, double *v)
-{
-  for (int i = 0; i < row->n; i++)
-    if (!strcmp(row->name[i], name)) {
-      *v = row->value[i];
-      return PETSC_TRUE;
-    }
-  return PETSC_FALSE;
-}
 
 /* tau = 0 and M_pred = 0 mean "no percolating path" (docs/methods.md), r50_mip = 0 "less than half intruded"
    (a value, kept); a tortuosity of 0 is not a value */
@@ -128,7 +118,7 @@ PetscErrorCode PgAdequacyMeasureData(PgAdequacy a, const PgConfig *cfg)
   PgMeasure m;
 
   PetscFunctionBeginUser;
-  PgOutputSideCar(cfg->output_file, "_adequacy_data.h5", dc.output_file, sizeof dc.output_file);
+  PgFileSideCar(cfg->output_file, "_adequacy_data.h5", dc.output_file, sizeof dc.output_file);
   snprintf(dc.input_image, sizeof dc.input_image, "%s", a->spec);
   dc.cal_volume[0] = 0;
   dc.tiff_labels   = PETSC_FALSE;
@@ -156,106 +146,136 @@ typedef struct {
   int    by;      /* 1 spread, 2 tolerance, 3 both */
 } Line;
 
+/* The lines of the table: line j is descriptor table[idx[j]]. */
+typedef struct {
+  Line line[NDESC];
+  int  idx[NDESC], n;
+} Table;
+
 static const char *VerdictName(int v) { return v > 0 ? "reproduced" : v == 0 ? "not reproduced" : "undefined"; }
+
+/* The line of descriptor D from the data value d and the runs' values: mean, SD, z, verdict.
+ * *present = 0 when no run has the column. */
+static void ComputeLine(const Descriptor *D, double d, PgOutput out, int nruns, Line *L, int *present)
+{
+  double sum = 0, sum2 = 0, v;
+  int    n   = 0;
+
+  *present = 0;
+  for (int k = 0; k < nruns; k++) {
+    const PgRow *row = PgOutputGetRow(out, k);
+    if (!row || !PgRowGet(row, D->col, &v)) continue;
+    *present = 1;
+    if (!Defined(D->col, v)) continue;
+    sum += v;
+    sum2 += v * v;
+    n++;
+  }
+  PetscMemzero(L, sizeof *L);
+  L->data = d;
+  L->n    = n;
+  L->tol  = D->tol;
+  L->mean = n ? sum / n : NAN;
+  L->sd   = n > 1 ? sqrt(PetscMax(sum2 - n * L->mean * L->mean, 0) / (n - 1)) : NAN;
+  L->k    = n > 1 ? gsl_cdf_tdist_Pinv(1 - 0.0027 / 2, n - 1) : NAN;
+  L->rel  = L->mean != 0 ? (d - L->mean) / fabs(L->mean) : (d == 0 ? 0 : INFINITY);
+  L->z    = L->sd > 0 ? (d - L->mean) / (L->sd * sqrt(1 + 1.0 / n)) : (d == L->mean ? 0 : INFINITY);
+  if (!Defined(D->col, d) || n < 2) L->verdict = -1;
+  else {
+    int spread = fabs(L->z) <= L->k, tol = fabs(d - L->mean) <= L->tol * fabs(L->mean);
+    L->by      = spread + 2 * tol;
+    L->verdict = spread || tol;
+  }
+}
+
+/* The table: every descriptor that the image and the runs both have. */
+static void ComputeTable(PgAdequacy a, PgOutput out, int nruns, Table *t)
+{
+  t->n = 0;
+  for (int i = 0; i < NDESC; i++) {
+    double d;
+    int    present;
+    if (!PgRowGet(&a->data, table[i].col, &d)) continue; /* not measured (switched off) */
+    ComputeLine(&table[i], d, out, nruns, &t->line[t->n], &present);
+    if (present) t->idx[t->n++] = i;
+  }
+}
+
+static PetscErrorCode PrintTable(PgAdequacy a, const Table *t, int nruns)
+{
+  int nrep = 0, nnot = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscPrintf(a->comm, "\nadequacy of the calibrated model against %s (%d realizations; reproduced = within the 99.73%% prediction interval of the realizations, or within the tolerance):\n", a->spec, nruns));
+  PetscCall(PetscPrintf(a->comm, "  %-14s %12s %12s %11s %8s %8s %6s  %s\n", "descriptor", "data", "model mean", "model SD", "z", "rel", "tol", "verdict"));
+  for (int j = 0; j < t->n; j++) {
+    const Line *L = &t->line[j];
+    nrep += L->verdict == 1;
+    nnot += L->verdict == 0;
+    PetscCall(PetscPrintf(a->comm, "  %-14s %12.5g %12.5g %11.3g %8.2f %+7.1f%% %5.0f%%  %s%s\n", table[t->idx[j]].col, L->data, L->mean, L->sd, L->z, 100 * L->rel, 100 * L->tol, VerdictName(L->verdict),
+                          L->verdict == 1 ? (L->by == 1 ? " (spread)" : L->by == 2 ? " (tolerance)" : "") : ""));
+  }
+  PetscCall(PetscPrintf(a->comm, "adequacy: %d reproduced, %d not reproduced, %d undefined\n", nrep, nnot, t->n - nrep - nnot));
+  PetscFunctionReturn(0);
+}
+
+/* <stem>_adequacy.csv */
+static void TableText(FILE *f, const void *ctx)
+{
+  const Table *t = ctx;
+
+  fprintf(f, "descriptor,unit,data,model_mean,model_sd,realizations,z,k_spread,rel_diff,tolerance,verdict,criterion\n");
+  for (int j = 0; j < t->n; j++) {
+    const Line *L = &t->line[j];
+    fprintf(f, "%s,%s,%.10g,%.10g,%.10g,%d,%.6g,%.6g,%.6g,%.3g,%s,%s\n", table[t->idx[j]].col, table[t->idx[j]].unit, L->data, L->mean, L->sd, (int)L->n, L->z, L->k, L->rel, L->tol, VerdictName(L->verdict),
+            L->verdict != 1 ? "-" : L->by == 3 ? "spread+tolerance" : L->by == 1 ? "spread" : "tolerance");
+  }
+}
+
+/* /adequacy in the output: table [descriptor][data, mean, sd, n, z, k, rel, tol, verdict] and its
+ * names as attributes of group g. */
+static PetscErrorCode WriteGroup(PgAdequacy a, const Table *t, hid_t g)
+{
+  double    *v;
+  hsize_t    dims[2] = {(hsize_t)t->n, 9};
+  char       names[NDESC * 16] = "";
+  size_t     o = 0;
+  PgH5Status st = PG_H5_STATUS_INIT;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1((size_t)PetscMax(t->n, 1) * 9, &v));
+  for (int j = 0; j < t->n; j++) {
+    const Line *L    = &t->line[j];
+    double      r[9] = {L->data, L->mean, L->sd, L->n, L->z, L->k, L->rel, L->tol, (double)L->verdict};
+    PetscCall(PetscArraycpy(v + 9 * j, r, 9));
+    o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", j ? "," : "", table[t->idx[j]].col);
+  }
+  PetscCall(PgH5WriteSmall(g, a->rank, "table", 2, dims, v, "-"));
+  PetscCall(PetscFree(v));
+  PgH5Try(&st, PgH5AttrString(g, "rows", names));
+  PgH5Try(&st, PgH5AttrString(g, "columns", "data,model_mean,model_sd,realizations,z,k_spread,rel_diff,tolerance,verdict(1 reproduced, 0 not, -1 undefined)"));
+  PgH5Try(&st, PgH5AttrString(g, "image", a->spec));
+  PetscCall(PgH5Check(&st));
+  PetscFunctionReturn(0);
+}
 
 PetscErrorCode PgAdequacyReport(PgAdequacy a, PgOutput out, int nruns, const PgConfig *cfg)
 {
-  Line  line[NDESC];
-  int   nline = 0, idx[NDESC], nrep = 0, nnot = 0;
-  char  csv[PETSC_MAX_PATH_LEN + 32];
-  hid_t g   = H5I_INVALID_HID;
+  Table          t;
+  char           csv[PETSC_MAX_PATH_LEN + 32];
+  hid_t          g = H5I_INVALID_HID;
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   PetscCheck(a->measured, a->comm, PETSC_ERR_ORDER, "adequacy: the image was not measured");
-  for (int i = 0; i < NDESC; i++) {
-    const Descriptor *D = &table[i];
-    Line             *L = &line[nline];
-    double            d, sum = 0, sum2 = 0, v;
-    int               n = 0, present = 0;
-    if (!RowGet(&a->data, D->col, &d)) continue; /* not measured (switched off) */
-    for (int k = 0; k < nruns; k++) {
-      const PgRow *row = PgOutputGetRow(out, k);
-      if (!row || !RowGet(row, D->col, &v)) continue;
-      present = 1;
-      if (!Defined(D->col, v)) continue;
-      sum += v;
-      sum2 += v * v;
-      n++;
-    }
-    if (!present) continue;
-    PetscCall(PetscMemzero(L, sizeof *L));
-    L->data = d;
-    L->n    = n;
-    L->tol  = D->tol;
-    L->mean = n ? sum / n : NAN;
-    L->sd   = n > 1 ? sqrt(PetscMax(sum2 - n * L->mean * L->mean, 0) / (n - 1)) : NAN;
-    L->k    = n > 1 ? gsl_cdf_tdist_Pinv(1 - 0.0027 / 2, n - 1) : NAN;
-    L->rel  = L->mean != 0 ? (d - L->mean) / fabs(L->mean) : (d == 0 ? 0 : INFINITY);
-    L->z    = L->sd > 0 ? (d - L->mean) / (L->sd * sqrt(1 + 1.0 / n)) : (d == L->mean ? 0 : INFINITY);
-    if (!Defined(D->col, d) || n < 2) L->verdict = -1;
-    else {
-      int spread = fabs(L->z) <= L->k, tol = fabs(d - L->mean) <= L->tol * fabs(L->mean);
-      L->by      = spread + 2 * tol;
-      L->verdict = spread || tol;
-    }
-    nrep += L->verdict == 1;
-    nnot += L->verdict == 0;
-    idx[nline++] = i;
-  }
-
-  /* printed */
-  PetscCall(PetscPrintf(a->comm, "\nadequacy of the calibrated model against %s (%d realizations; reproduced = within the 99.73%% prediction interval of the realizations, or within the tolerance):\n", a->spec, nruns));
-  PetscCall(PetscPrintf(a->comm, "  %-14s %12s %12s %11s %8s %8s %6s  %s\n", "descriptor", "data", "model mean", "model SD", "z", "rel", "tol", "verdict"));
-  for (int j = 0; j < nline; j++) {
-    const Line *L = &line[j];
-    PetscCall(PetscPrintf(a->comm, "  %-14s %12.5g %12.5g %11.3g %8.2f %+7.1f%% %5.0f%%  %s%s\n", table[idx[j]].col, L->data, L->mean, L->sd, L->z, 100 * L->rel, 100 * L->tol, VerdictName(L->verdict),
-                          L->verdict == 1 ? (L->by == 1 ? " (spread)" : L->by == 2 ? " (tolerance)" : "") : ""));
-  }
-  PetscCall(PetscPrintf(a->comm, "adequacy: %d reproduced, %d not reproduced, %d undefined\n", nrep, nnot, nline - nrep - nnot));
-
-  /* <stem>_adequacy.csv (rank 0, via a temporary name) */
-  PgOutputSideCar(cfg->output_file, "_adequacy.csv", csv, sizeof csv);
-  if (a->rank == 0) {
-    char  tmp[sizeof csv + 8];
-    FILE *f;
-    int   ok;
-    snprintf(tmp, sizeof tmp, "%s.tmp", csv);
-    ok = (f = fopen(tmp, "w")) != NULL;
-    if (ok) {
-      fprintf(f, "descriptor,unit,data,model_mean,model_sd,realizations,z,k_spread,rel_diff,tolerance,verdict,criterion\n");
-      for (int j = 0; j < nline; j++) {
-        const Line *L = &line[j];
-        fprintf(f, "%s,%s,%.10g,%.10g,%.10g,%d,%.6g,%.6g,%.6g,%.3g,%s,%s\n", table[idx[j]].col, table[idx[j]].unit, L->data, L->mean, L->sd, (int)L->n, L->z, L->k, L->rel, L->tol, VerdictName(L->verdict),
-                L->verdict != 1 ? "-" : L->by == 3 ? "spread+tolerance" : L->by == 1 ? "spread" : "tolerance");
-      }
-      ok = fclose(f) == 0 && rename(tmp, csv) == 0;
-    }
-    PetscCheck(ok, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", csv);
-  }
-
-  /* /adequacy in the output: [descriptor][data, mean, sd, n, z, k, rel, tol, verdict] */
-  {
-    hid_t   file = PgOutputFile(out);
-    double *t;
-    hsize_t dims[2] = {(hsize_t)nline, 9};
-    char    names[NDESC * 16] = "";
-    size_t  o = 0;
-    PetscCall(PetscMalloc1((size_t)PetscMax(nline, 1) * 9, &t));
-    for (int j = 0; j < nline; j++) {
-      const Line *L = &line[j];
-      double      r[9] = {L->data, L->mean, L->sd, L->n, L->z, L->k, L->rel, L->tol, (double)L->verdict};
-      PetscCall(PetscArraycpy(t + 9 * j, r, 9));
-      o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", j ? "," : "", table[idx[j]].col);
-    }
-    if (H5Lexists(file, "adequacy", H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(file, "adequacy", H5P_DEFAULT));
-    PgCallH5(g = H5Gcreate2(file, "adequacy", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    PetscCall(PgOutputWriteSmall(g, a->rank, "table", 2, dims, t, "-"));
-    PetscCall(PgOutputWriteStringAttr(g, "rows", names));
-    PetscCall(PgOutputWriteStringAttr(g, "columns", "data,model_mean,model_sd,realizations,z,k_spread,rel_diff,tolerance,verdict(1 reproduced, 0 not, -1 undefined)"));
-    PetscCall(PgOutputWriteStringAttr(g, "image", a->spec));
-    PgCallH5(H5Gclose(g));
-    PetscCall(PetscFree(t));
-  }
+  ComputeTable(a, out, nruns, &t);
+  PetscCall(PrintTable(a, &t, nruns));
+  PgFileSideCar(cfg->output_file, "_adequacy.csv", csv, sizeof csv);
+  PetscCall(PgFileWriteText(a->comm, csv, TableText, &t));
+  PetscCall(PgH5GroupCreate(PgOutputFile(out), "adequacy", &g));
+  ierr = WriteGroup(a, &t, g);
+  PgH5Close(&g);
+  PetscCall(ierr);
   PetscCall(PetscPrintf(a->comm, "adequacy: table in %s\n", csv));
   PetscFunctionReturn(0);
 }

@@ -32,338 +32,22 @@
 /// Cost: negligible next to the transforms (a C22 evaluation is ~10^4 exponentials; the m grid
 /// of 201 points x ~40 bins of C12 takes well under a second).
 #include <plurigauss/calibrate.h>
-#include <plurigauss/error.h>
+#include <plurigauss/files.h>
 #include <plurigauss/image.h>
 #include <plurigauss/model.h>
 #include <plurigauss/opening.h>
 
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
-#include <gsl/gsl_integration.h>
 #include <gsl/gsl_multifit_nlinear.h>
-#include <gsl/gsl_roots.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
 
-#define RHO_MAX 0.9999 /* inversions search rho in [-RHO_MAX, RHO_MAX] */
-#define QUAD_LIMIT 128
 
 /* --------------------------------------------------------------------------------------------
- * Gaussian orthant probabilities
+ * Fits
  * -------------------------------------------------------------------------------------------- */
-
-typedef struct {
-  gsl_integration_workspace *outer, *inner;
-} Quad;
-
-static PetscErrorCode QuadCreate(Quad *q)
-{
-  PetscFunctionBeginUser;
-  gsl_set_error_handler_off(); /* GSL's default handler aborts; statuses are checked instead */
-  q->outer = gsl_integration_workspace_alloc(QUAD_LIMIT);
-  q->inner = gsl_integration_workspace_alloc(QUAD_LIMIT);
-  PetscCheck(q->outer && q->inner, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL workspace");
-  PetscFunctionReturn(0);
-}
-
-static void QuadDestroy(Quad *q)
-{
-  if (q->outer) gsl_integration_workspace_free(q->outer);
-  if (q->inner) gsl_integration_workspace_free(q->inner);
-}
-
-typedef struct {
-  double x, y;
-} BvnCtx;
-
-/* With g = sin(theta): d/dg Phi2(x, y; g) = phi2(x, y; g), and dg = cos(theta) dtheta removes the
- * 1/sqrt(1 - g^2) singularity: the integrand exp(-(x^2 + y^2 - 2 x y s) / (2 c^2)) is bounded and
- * smooth. The numerator is written around s = +-1 to avoid cancellation there. */
-static double BvnIntegrand(double th, void *ctx)
-{
-  const BvnCtx *b = (const BvnCtx *)ctx;
-  const double  s = sin(th), c = cos(th), c2 = c * c, x = b->x, y = b->y;
-  double        e;
-  if (s >= 0) e = (x - y) * (x - y) / (2 * c2) + x * y / (1 + s);
-  else e = (x + y) * (x + y) / (2 * c2) - x * y / (1 - s);
-  return exp(-e);
-}
-
-static double BvnCDF(double x, double y, double r, gsl_integration_workspace *w)
-{
-  if (isnan(x) || isnan(y) || isnan(r)) return NAN;
-  if (x == -INFINITY || y == -INFINITY) return 0;
-  if (x == INFINITY) return gsl_cdf_ugaussian_P(y);
-  if (y == INFINITY) return gsl_cdf_ugaussian_P(x);
-  if (r >= 1 - 1e-14) return gsl_cdf_ugaussian_P(PetscMin(x, y));
-  if (r <= -1 + 1e-14) return PetscMax(0.0, gsl_cdf_ugaussian_P(x) + gsl_cdf_ugaussian_P(y) - 1);
-  const double base = gsl_cdf_ugaussian_P(x) * gsl_cdf_ugaussian_P(y);
-  if (r == 0) return base;
-  BvnCtx       ctx = {x, y};
-  gsl_function F   = {BvnIntegrand, &ctx};
-  double       v, err;
-  gsl_integration_qag(&F, 0, asin(r), 1e-15, 1e-12, QUAD_LIMIT, GSL_INTEG_GAUSS21, w, &v, &err);
-  return PetscMin(1.0, PetscMax(0.0, base + v / (2 * M_PI)));
-}
-
-double PgBivariateNormalCDF(double x, double y, double r)
-{
-  gsl_integration_workspace *w = gsl_integration_workspace_alloc(QUAD_LIMIT);
-  double                     v;
-  if (!w) return NAN;
-  gsl_set_error_handler_off();
-  v = BvnCDF(x, y, r, w);
-  gsl_integration_workspace_free(w);
-  return v;
-}
-
-static double Phi2Density(double x, double y, double r)
-{
-  const double d = 1 - r * r;
-  return exp(-(x * x - 2 * r * x * y + y * y) / (2 * d)) / (2 * M_PI * sqrt(d));
-}
-
-/* P(W <= b), W ~ N(0, S) with unit variances, n <= 4 coordinates: 0..na-1 at the point 0,
- * na..n-1 at the point h. Along Sigma(t) (cross block times t):
- *   P = P_A P_B + int_0^1 sum_{k < na <= l} S_kl phi2(b_k, b_l; t S_kl) P(rest | W_k = b_k, W_l = b_l) dt. */
-typedef struct {
-  int    n, na;
-  double S[4][4], b[4];
-  Quad  *q;
-} Orthant;
-
-/* Probability that the rest (n - 2 coordinates) of W ~ N(0, St) lies below b, given W_k = b_k and
- * W_l = b_l. Degenerate conditional variances become steps. */
-static double Conditional(const Orthant *o, double St[4][4], int k, int l)
-{
-  const double r = St[k][l], det = 1 - r * r;
-  int          R[2], nr = 0;
-  double       mu[2], cov[2][2];
-
-  for (int i = 0; i < o->n; i++)
-    if (i != k && i != l) R[nr++] = i;
-  if (!nr) return 1;
-  for (int a = 0; a < nr; a++) {
-    const int i = R[a];
-    mu[a]       = (St[i][k] * (o->b[k] - r * o->b[l]) + St[i][l] * (o->b[l] - r * o->b[k])) / det;
-    for (int c = 0; c < nr; c++) {
-      const int j = R[c];
-      cov[a][c]   = St[i][j] - (St[i][k] * (St[j][k] - r * St[j][l]) + St[i][l] * (St[j][l] - r * St[j][k])) / det;
-    }
-  }
-  double z[2], sd[2];
-  for (int a = 0; a < nr; a++) {
-    sd[a] = cov[a][a] > 1e-14 ? sqrt(cov[a][a]) : 0;
-    z[a]  = sd[a] > 0 ? (o->b[R[a]] - mu[a]) / sd[a] : (o->b[R[a]] - mu[a] >= 0 ? INFINITY : -INFINITY);
-  }
-  if (nr == 1) return gsl_cdf_ugaussian_P(z[0]);
-  if (sd[0] == 0 || sd[1] == 0) return (z[0] == -INFINITY || z[1] == -INFINITY) ? 0 : (sd[0] == 0 ? gsl_cdf_ugaussian_P(z[1]) : gsl_cdf_ugaussian_P(z[0]));
-  const double rc = PetscMin(1.0, PetscMax(-1.0, cov[0][1] / (sd[0] * sd[1])));
-  return BvnCDF(z[0], z[1], rc, o->q->inner);
-}
-
-static double PathIntegrand(double t, void *ctx)
-{
-  const Orthant *o = (const Orthant *)ctx;
-  double         St[4][4], sum = 0;
-
-  for (int i = 0; i < o->n; i++)
-    for (int j = 0; j < o->n; j++) St[i][j] = ((i < o->na) != (j < o->na)) ? t * o->S[i][j] : o->S[i][j];
-  for (int k = 0; k < o->na; k++)
-    for (int l = o->na; l < o->n; l++) {
-      if (o->S[k][l] == 0) continue;
-      const double r = St[k][l];
-      if (fabs(r) >= 1) continue; /* a measure-zero endpoint of a singular path */
-      sum += o->S[k][l] * Phi2Density(o->b[k], o->b[l], r) * Conditional(o, St, k, l);
-    }
-  return sum;
-}
-
-/* P of one block (size 1 or 2) alone */
-static double BlockP(const Orthant *o, int lo, int hi)
-{
-  if (hi - lo == 1) return gsl_cdf_ugaussian_P(o->b[lo]);
-  return BvnCDF(o->b[lo], o->b[lo + 1], o->S[lo][lo + 1], o->q->inner);
-}
-
-static PetscErrorCode OrthantP(Orthant *o, double *p)
-{
-  gsl_function F = {PathIntegrand, o};
-  double       v, err;
-
-  PetscFunctionBeginUser;
-  const double p0     = BlockP(o, 0, o->na) * BlockP(o, o->na, o->n);
-  int          status = gsl_integration_qags(&F, 0, 1, 1e-13, 1e-10, QUAD_LIMIT, o->q->outer, &v, &err);
-  PetscCheck(status == GSL_SUCCESS || status == GSL_EROUND || err < 1e-9, PETSC_COMM_SELF, PETSC_ERR_LIB, "orthant probability quadrature failed: %s (error %g)", gsl_strerror(status), err);
-  *p = p0 + v;
-  PetscFunctionReturn(0);
-}
-
-/* Unit diagonal; S[i][j] = S[j][i] = s for the listed pairs */
-static void SetCov(Orthant *o, int i, int j, double s)
-{
-  o->S[i][j] = s;
-  o->S[j][i] = s;
-}
-
-static void InitOrthant(Orthant *o, int n, int na, Quad *q)
-{
-  memset(o, 0, sizeof *o);
-  o->n  = n;
-  o->na = na;
-  o->q  = q;
-  for (int i = 0; i < n; i++) o->S[i][i] = 1;
-}
-
-/* eq. 7: C11 = P(X0 >= l, Xh >= l) */
-static PetscErrorCode C11(Quad *q, double lx, double rx, double *c)
-{
-  Orthant o;
-
-  PetscFunctionBeginUser;
-  InitOrthant(&o, 2, 1, q);
-  o.b[0] = o.b[1] = -lx; /* W = (-X0 | -Xh) */
-  SetCov(&o, 0, 1, rx);
-  PetscCall(OrthantP(&o, c));
-  PetscFunctionReturn(0);
-}
-
-/* eq. 11: C12 = P(X0 >= lx, Xh < lx, Zh >= lz), Z = sqrt(m) X + sqrt(1-m) Y */
-static PetscErrorCode C12(Quad *q, double lx, double lz, double m, double rx, double *c)
-{
-  Orthant      o;
-  const double sm = sqrt(m);
-
-  PetscFunctionBeginUser;
-  InitOrthant(&o, 3, 1, q);
-  o.b[0] = -lx; /* W = (-X0 | Xh, -Zh) */
-  o.b[1] = lx;
-  o.b[2] = -lz;
-  SetCov(&o, 0, 1, -rx);
-  SetCov(&o, 0, 2, sm * rx);
-  SetCov(&o, 1, 2, -sm);
-  PetscCall(OrthantP(&o, c));
-  PetscFunctionReturn(0);
-}
-
-/* eq. 10: C22 = P(X0 < lx, Z0 >= lz, Xh < lx, Zh >= lz) */
-static PetscErrorCode C22(Quad *q, double lx, double lz, double m, double rx, double ry, double *c)
-{
-  Orthant      o;
-  const double sm = sqrt(m);
-
-  PetscFunctionBeginUser;
-  InitOrthant(&o, 4, 2, q);
-  o.b[0] = lx; /* W = (X0, -Z0 | Xh, -Zh) */
-  o.b[1] = -lz;
-  o.b[2] = lx;
-  o.b[3] = -lz;
-  SetCov(&o, 0, 1, -sm);
-  SetCov(&o, 2, 3, -sm);
-  SetCov(&o, 0, 2, rx);
-  SetCov(&o, 0, 3, -sm * rx);
-  SetCov(&o, 1, 2, -sm * rx);
-  SetCov(&o, 1, 3, m * rx + (1 - m) * ry);
-  PetscCall(OrthantP(&o, c));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode PgCalibrateModelC(double lx, double lz, double m, double rx, double ry, double c[PG_NPAIRS])
-{
-  Quad   q;
-  double e1 = gsl_cdf_ugaussian_Q(lx), e2, e3;
-
-  PetscFunctionBeginUser;
-  PetscCall(QuadCreate(&q));
-  PetscCall(PgModelCarbonFraction(lx, lz, m, &e2));
-  e3 = 1 - e1 - e2;
-  PetscCall(C11(&q, lx, rx, &c[0]));
-  PetscCall(C12(&q, lx, lz, m, rx, &c[1]));
-  PetscCall(C22(&q, lx, lz, m, rx, ry, &c[3]));
-  c[2] = e1 - c[0] - c[1]; /* C13 = eps1 - C11 - C12 */
-  c[4] = e2 - c[1] - c[3]; /* C23 = eps2 - C21 - C22 */
-  c[5] = e3 - c[2] - c[4]; /* C33 = eps3 - C31 - C32 */
-  QuadDestroy(&q);
-  PetscFunctionReturn(0);
-}
-
-/* --------------------------------------------------------------------------------------------
- * Inversions and fits
- * -------------------------------------------------------------------------------------------- */
-
-typedef struct {
-  Quad  *q;
-  int    which; /* 7 or 10 */
-  double lx, lz, m, rx, target;
-  int    fail;
-} RootCtx;
-
-static double RootResidual(double rho, void *ctx)
-{
-  RootCtx *r = (RootCtx *)ctx;
-  double   c;
-  PetscErrorCode ierr = r->which == 7 ? C11(r->q, r->lx, rho, &c) : C22(r->q, r->lx, r->lz, r->m, r->rx, rho, &c);
-  if (ierr) {
-    r->fail = 1;
-    return NAN;
-  }
-  return c - r->target;
-}
-
-/* Brent on [-RHO_MAX, RHO_MAX] for an increasing residual; outside the bracket: clamp. */
-static PetscErrorCode InvertMonotone(RootCtx *r, double *rho, int *clamped)
-{
-  gsl_function F  = {RootResidual, r};
-  double       lo = -RHO_MAX, hi = RHO_MAX, flo, fhi;
-
-  PetscFunctionBeginUser;
-  *clamped = 0;
-  flo      = RootResidual(lo, r);
-  fhi      = RootResidual(hi, r);
-  PetscCheck(!r->fail && !isnan(flo) && !isnan(fhi), PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d could not be evaluated", r->which);
-  if (flo >= 0 || fhi <= 0) {
-    *rho     = flo >= 0 ? lo : hi;
-    *clamped = 1;
-    PetscFunctionReturn(0);
-  }
-  gsl_root_fsolver *s = gsl_root_fsolver_alloc(gsl_root_fsolver_brent);
-  PetscCheck(s, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL root solver");
-  gsl_root_fsolver_set(s, &F, lo, hi);
-  int status = GSL_CONTINUE;
-  for (int it = 0; it < 200 && status == GSL_CONTINUE; it++) {
-    gsl_root_fsolver_iterate(s);
-    status = gsl_root_test_interval(gsl_root_fsolver_x_lower(s), gsl_root_fsolver_x_upper(s), 1e-12, 0);
-  }
-  *rho = gsl_root_fsolver_root(s);
-  gsl_root_fsolver_free(s);
-  PetscCheck(status == GSL_SUCCESS && !r->fail, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d: the root for C = %g did not converge", r->which, r->target);
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode PgCalibrateInvertC11(double lx, double c11, double *rho, int *clamped)
-{
-  Quad    q;
-  RootCtx r = {&q, 7, lx, 0, 0, 0, c11, 0};
-
-  PetscFunctionBeginUser;
-  PetscCall(QuadCreate(&q));
-  PetscCall(InvertMonotone(&r, rho, clamped));
-  QuadDestroy(&q);
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode PgCalibrateInvertC22(double lx, double lz, double m, double rx, double c22, double *rho, int *clamped)
-{
-  Quad    q;
-  RootCtx r = {&q, 10, lx, lz, m, rx, c22, 0};
-
-  PetscFunctionBeginUser;
-  PetscCall(QuadCreate(&q));
-  PetscCall(InvertMonotone(&r, rho, clamped));
-  QuadDestroy(&q);
-  PetscFunctionReturn(0);
-}
 
 typedef struct {
   int           n;
@@ -454,6 +138,7 @@ struct PgCalibration_private {
   /* validation: realizations */
   int     nreal, nbv;
   double *rv, *cv[PG_NPAIRS]; /* sums of centred radial curves */
+  double  em[3];              /* the calibrated model's fractions, for the validation table */
 };
 
 /* The deck keys of the calibration inputs (3D volume: dims = 3; 2D images: dims = 2). */
@@ -500,7 +185,6 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
   char          list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
 
   PetscFunctionBeginUser;
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   PetscCall(PetscNew(&c));
   c->comm = comm;
   c->cfg  = cfg;
@@ -731,46 +415,32 @@ static PetscErrorCode Psd2D(PgCalibration c)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgCalibrationRun(PgCalibration c)
+/* eq. 7 point by point (rho_X at every 3D lag), eq. 8 by least squares (alpha_X). */
+static PetscErrorCode FitAlphaX(PgCalibration c)
 {
-  const PgConfig *cfg   = c->cfg;
-  const double    range = cfg->cal_range_um;
-  Quad            q;
-
   PetscFunctionBeginUser;
-  PetscCall(QuadCreate(&q));
-  PetscCall(Curves3D(c));
-  PetscCall(Curves2D(c));
-  PetscCall(Psd2D(c));
-  /* eps1 is C11(0) of an FFT: within rounding of the count, so half a voxel decides */
-  const double nvox = PgGridGlobalVoxels(c->vgrid);
-  PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
-  for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
-
-  /* eqs. 2-3 and 6 */
-  c->eps[0] = c->eps1;
-  c->eps[1] = (1 - c->eps1) * c->eps2d[1] / (c->eps2d[1] + c->eps2d[2]);
-  c->eps[2] = (1 - c->eps1) * c->eps2d[2] / (c->eps2d[1] + c->eps2d[2]);
-  c->lx     = PgModelLambdaX(c->eps1);
-
-  /* eq. 7 point by point, eq. 8 by least squares */
   PetscCall(PetscArrayzero(c->rhox, c->nb3));
   PetscCall(PetscArrayzero(c->clx, c->nb3));
   for (int b = 0; b < c->nb3; b++)
     if (MINE(c, b)) {
       int cl;
-      PetscCall(PgCalibrateInvertC11(c->lx, c->c11[b], &c->rhox[b], &cl));
+      PetscCall(PgModelInvertC11(c->lx, c->c11[b], &c->rhox[b], &cl));
       c->clx[b] = cl;
     }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhox, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->clx, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
-  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, range, &c->ax));
+  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, c->cfg->cal_range_um, &c->ax));
+  PetscFunctionReturn(0);
+}
 
-  /* the fractions behind eqs. 10, 11 */
-  c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
-  c->e2for2d = cfg->cal_fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
+/* The m grid: lambda_Z,2D(m) by eq. 9 and the misfit of eq. 11 against the data's C12 within the
+ * range; m is the best point (or the deck's, calibration.fix_m), lambda_Z follows by eq. 9. */
+static PetscErrorCode ScanM(PgCalibration c, PgOrthant q)
+{
+  const PgConfig *cfg   = c->cfg;
+  const double    range = cfg->cal_range_um;
 
-  /* the m grid: eq. 9 and the misfit of eq. 11 against C12 */
+  PetscFunctionBeginUser;
   c->nm = (int)ceil(1.0 / cfg->cal_m_step - 1e-9) + 1;
   PetscCall(PetscCalloc3(c->nm, &c->mgrid, c->nm, &c->misfit, c->nm, &c->lzgrid));
   for (int i = 0; i < c->nm; i++) {
@@ -781,7 +451,7 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
     for (int b = 1; b < c->nb2; b++) {
       if (c->r2[b] > range * (1 + 1e-9)) continue;
       double v;
-      PetscCall(C12(&q, c->lx2, lz2, c->mgrid[i], exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), &v));
+      PetscCall(PgModelC12(q, c->lx2, lz2, c->mgrid[i], exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), &v));
       s += (v - c->c2[1][b]) * (v - c->c2[1][b]);
     }
     c->misfit[i] = s;
@@ -800,30 +470,64 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
     c->lz2 = c->lzgrid[c->im];
   }
   PetscCall(PgModelLambdaZ(c->lx, c->m, c->eps[1], &c->lz)); /* Table 1: eq. 9 with eqs. 2, 6 */
+  PetscFunctionReturn(0);
+}
 
-  /* eq. 10 point by point at m, eq. 12 by least squares */
+/* eq. 10 point by point at m (rho_Y at every 2D lag), eq. 12 by least squares (alpha_Y). */
+static PetscErrorCode FitAlphaY(PgCalibration c)
+{
+  PetscFunctionBeginUser;
   for (int b = 1; b < c->nb2; b++)
     if (MINE(c, b)) {
       int cl;
-      PetscCall(PgCalibrateInvertC22(c->lx2, c->lz2, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), c->c2[3][b], &c->rhoy[b], &cl));
+      PetscCall(PgModelInvertC22(c->lx2, c->lz2, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), c->c2[3][b], &c->rhoy[b], &cl));
       c->cly[b] = cl;
     }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhoy, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->cly, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   c->rhoy[0] = 1;
-  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, range, &c->ay));
+  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, c->cfg->cal_range_um, &c->ay));
   c->nclamp_x = c->nclamp_y = 0;
   for (int b = 0; b < c->nb3; b++) c->nclamp_x += c->clx[b] != 0;
   for (int b = 1; b < c->nb2; b++) c->nclamp_y += c->cly[b] != 0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationRun(PgCalibration c)
+{
+  const PgConfig *cfg = c->cfg;
+  PgOrthant       q   = NULL;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOrthantCreate(&q));
+  PetscCall(Curves3D(c));
+  PetscCall(Curves2D(c));
+  PetscCall(Psd2D(c));
+  /* eps1 is C11(0) of an FFT: within rounding of the count, so half a voxel decides */
+  const double nvox = PgGridGlobalVoxels(c->vgrid);
+  PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
+  for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
+
+  /* eqs. 2-3 and 6 */
+  c->eps[0] = c->eps1;
+  c->eps[1] = (1 - c->eps1) * c->eps2d[1] / (c->eps2d[1] + c->eps2d[2]);
+  c->eps[2] = (1 - c->eps1) * c->eps2d[2] / (c->eps2d[1] + c->eps2d[2]);
+  c->lx     = PgModelLambdaX(c->eps1);
+  PetscCall(FitAlphaX(c));
+  /* the fractions behind eqs. 10, 11 */
+  c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
+  c->e2for2d = cfg->cal_fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
+  PetscCall(ScanM(c, q));
+  PetscCall(FitAlphaY(c));
 
   /* the calibrated model's C_ij at the 2D lags (validation, Figure 3) */
   for (int b = 0; b < c->nb2; b++) {
     double v[PG_NPAIRS] = {0};
-    if (MINE(c, b)) PetscCall(PgCalibrateModelC(c->lx, c->lz, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), exp(-(c->ay * c->r2[b]) * (c->ay * c->r2[b])), v));
+    if (MINE(c, b)) PetscCall(PgModelTwoPoint(c->lx, c->lz, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), exp(-(c->ay * c->r2[b]) * (c->ay * c->r2[b])), v));
     for (int p = 0; p < PG_NPAIRS; p++) c->theory[p][b] = v[p];
   }
   for (int p = 0; p < PG_NPAIRS; p++) PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->theory[p], c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
-  QuadDestroy(&q);
+  PetscCall(PgOrthantDestroy(&q));
   PetscFunctionReturn(0);
 }
 
@@ -898,24 +602,10 @@ PetscErrorCode PgCalibrationAddRealization(PgCalibration c, PgCovariance cov)
  * Output
  * -------------------------------------------------------------------------------------------- */
 
-static PetscErrorCode Attr(hid_t obj, const char *name, double v)
-{
-  hid_t s = H5I_INVALID_HID, a = H5I_INVALID_HID;
-
-  PetscFunctionBeginUser;
-  if (H5Aexists(obj, name) > 0) PgCallH5(H5Adelete(obj, name));
-  PgCallH5(s = H5Screate(H5S_SCALAR));
-  PgCallH5(a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(H5Awrite(a, H5T_NATIVE_DOUBLE, &v));
-  PgCallH5(H5Aclose(a));
-  PgCallH5(H5Sclose(s));
-  PetscFunctionReturn(0);
-}
-
-/* A [rows][n] table that every rank holds: created collectively, written by rank 0 alone. */
+/* A [rows][n] table that every rank holds (cols[i] is row i), written by rank 0 with the attribute
+ * rows naming them. */
 static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows, int n, const double *const *cols, const char *columns)
 {
-  hid_t   s = H5I_INVALID_HID, d = H5I_INVALID_HID, x = H5I_INVALID_HID;
   hsize_t dims[2] = {(hsize_t)rows, (hsize_t)n};
   double *buf;
 
@@ -923,36 +613,18 @@ static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows
   PetscCall(PetscMalloc1((size_t)PetscMax(rows * n, 1), &buf));
   for (int i = 0; i < rows; i++)
     for (int b = 0; b < n; b++) buf[(size_t)i * n + b] = cols[i][b];
-  if (H5Lexists(g, name, H5P_DEFAULT) > 0) PgCallH5(H5Ldelete(g, name, H5P_DEFAULT));
-  PgCallH5(s = H5Screate_simple(2, dims, NULL));
-  PgCallH5(d = H5Dcreate2(g, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  PgCallH5(x = H5Pcreate(H5P_DATASET_XFER));
-  PgCallH5(H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE));
-  if (c->rank != 0) PgCallH5(H5Sselect_none(s));
-  PgCallH5(H5Dwrite(d, H5T_NATIVE_DOUBLE, s, s, x, buf));
-  PetscCall(PgOutputWriteStringAttr(d, "rows", columns));
-  PgCallH5(H5Pclose(x));
-  PgCallH5(H5Dclose(d));
-  PgCallH5(H5Sclose(s));
+  PetscCall(PgH5WriteSmallAttr(g, c->rank, name, 2, dims, buf, "rows", columns));
   PetscCall(PetscFree(buf));
   PetscFunctionReturn(0);
 }
 
 /* The validation table (Figure 3): every curve centred, C_ij - eps_i eps_j, long format. */
-static PetscErrorCode WriteValidationCSV(PgCalibration c, const char *path, int *ok)
+static void ValidationText(FILE *f, const void *ctx)
 {
-  char          tmp[PETSC_MAX_PATH_LEN + 64];
-  const int     pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
-  double        em[3];
-  FILE         *f;
+  const struct PgCalibration_private *c  = ctx;
+  const int                           pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
+  const double                        em[3] = {c->em[0], c->em[1], c->em[2]};
 
-  PetscFunctionBeginUser;
-  *ok = 0;
-  em[0] = gsl_cdf_ugaussian_Q(c->lx);
-  PetscCall(PgModelCarbonFraction(c->lx, c->lz, c->m, &em[1]));
-  em[2] = 1 - em[0] - em[1];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (!(f = fopen(tmp, "w"))) PetscFunctionReturn(0);
   fprintf(f, "source,h_um,C11,C12,C13,C22,C23,C33\n");
   for (int b = 0; b < c->nb3; b++) fprintf(f, "data_3d,%.10g,%.10g,,,,,\n", c->r3[b], c->c11[b] - c->eps1 * c->eps1);
   for (int b = 0; b < c->nb2; b++) {
@@ -970,101 +642,106 @@ static PetscErrorCode WriteValidationCSV(PgCalibration c, const char *path, int 
     for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.10g", c->cv[p][b] / c->nreal);
     fprintf(f, "\n");
   }
-  *ok = fclose(f) == 0 && rename(tmp, path) == 0;
+}
+
+/* The parameters and settings as attributes of /calibration. */
+static PetscErrorCode WriteAttributes(PgCalibration c, hid_t g)
+{
+  const char *ref[5] = {"reference_lambda_x", "reference_lambda_z", "reference_alpha_x_per_um", "reference_alpha_y_per_um", "reference_m"};
+  const char *name[] = {"lambda_x", "lambda_z", "alpha_x_per_um", "alpha_y_per_um", "m", "m_fixed", "eps1", "eps2", "eps3", "eps1_2d", "eps2_2d", "eps3_2d", "lambda_x_2d", "lambda_z_2d", "range_um"};
+  const double v[] = {c->lx, c->lz, c->ax, c->ay, c->m, c->cfg->cal_fix_m ? 1 : 0, c->eps[0], c->eps[1], c->eps[2], c->eps2d[0], c->eps2d[1], c->eps2d[2], c->lx2, c->lz2, c->cfg->cal_range_um};
+  PgH5Status   st  = PG_H5_STATUS_INIT;
+
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) PgH5Try(&st, PgH5AttrDouble(g, name[i], &v[i], 1));
+  PgH5Try(&st, PgH5AttrString(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
+  PgH5Try(&st, PgH5AttrString(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
+  PgH5Try(&st, PgH5AttrString(g, "volume", c->cfg->cal_volume));
+  PgH5Try(&st, PgH5AttrString(g, "images", c->cfg->cal_images));
+  for (int i = 0; i < 5 && c->cfg->cal_have_reference; i++) PgH5Try(&st, PgH5AttrDouble(g, ref[i], &c->cfg->cal_reference[i], 1));
+  PetscCall(PgH5Check(&st));
+  PetscFunctionReturn(0);
+}
+
+/* Figure 4, the data side: psd2_data_<i> [level][radius um, each image, mean over images]. */
+static PetscErrorCode WritePsd(PgCalibration c, hid_t g)
+{
+  const int w = c->nimg + 2;
+  double   *t;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1((size_t)c->npsd * w, &t));
+  for (int i = 0; i < 3; i++) {
+    char    name[32];
+    hsize_t dims[2] = {(hsize_t)c->npsd, (hsize_t)w};
+    for (int l = 0; l < c->npsd; l++) {
+      double mean = 0;
+      t[l * w]    = (l + 1) * c->psd_step;
+      for (int k = 0; k < c->nimg; k++) mean += (t[l * w + 1 + k] = c->psd[i][l * c->nimg + k]);
+      t[l * w + w - 1] = mean / c->nimg;
+    }
+    snprintf(name, sizeof name, "psd2_data_%d", i + 1);
+    PetscCall(PgH5WriteSmall(g, c->rank, name, 2, dims, t, "um,-"));
+  }
+  PetscCall(PetscFree(t));
+  PetscFunctionReturn(0);
+}
+
+/* The centred C_ij averaged over the validated realizations. */
+static PetscErrorCode WriteRealizations(PgCalibration c, hid_t g)
+{
+  double *mean[7];
+  double  n = c->nreal;
+
+  PetscFunctionBeginUser;
+  mean[0] = c->rv;
+  for (int p = 0; p < PG_NPAIRS; p++) {
+    PetscCall(PetscMalloc1(c->nbv, &mean[p + 1]));
+    for (int b = 0; b < c->nbv; b++) mean[p + 1][b] = c->cv[p][b] / c->nreal;
+  }
+  PetscCall(Table(c, g, "C_realizations", 7, c->nbv, (const double *const *)mean, "h_um, centred C11, C12, C13, C22, C23, C33 averaged over the realizations"));
+  PetscCall(PgH5WriteDoubleAttr(g, "realizations_validated", &n, 1));
+  for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscFree(mean[p + 1]));
+  PetscFunctionReturn(0);
+}
+
+/* Everything of /calibration in group g. */
+static PetscErrorCode WriteGroup(PgCalibration c, hid_t g)
+{
+  const double *rx[4] = {c->r3, c->c11, c->rhox, c->clx}, *ry[4] = {c->r2, c->c2[3], c->rhoy, c->cly}, *mf[3] = {c->mgrid, c->misfit, c->lzgrid};
+  const double *c2d[7] = {c->r2, c->c2[0], c->c2[1], c->c2[2], c->c2[3], c->c2[4], c->c2[5]};
+  const double *cm[7]  = {c->r2, c->theory[0], c->theory[1], c->theory[2], c->theory[3], c->theory[4], c->theory[5]};
+
+  PetscFunctionBeginUser;
+  PetscCall(WriteAttributes(c, g));
+  PetscCall(Table(c, g, "rho_x", 4, c->nb3, rx, "h_um, C11 (3D data), rho_X by eq. 7, clamped"));
+  PetscCall(Table(c, g, "rho_y", 4, c->nb2, ry, "h_um, C22 (2D data), rho_Y by eq. 10 at m, clamped"));
+  PetscCall(Table(c, g, "misfit", 3, c->nm, mf, "m, sum of squared eq. 11 residuals against C12, lambda_Z,2D(m) by eq. 9"));
+  PetscCall(Table(c, g, "C_2d", 7, c->nb2, c2d, "h_um, C11, C12, C13, C22, C23, C33 (2D images, pooled, not centred)"));
+  PetscCall(Table(c, g, "C_model", 7, c->nb2, cm, "h_um, C11, C12, C13, C22, C23, C33 (calibrated model, eqs. 7, 10, 11, not centred)"));
+  if (c->npsd) PetscCall(WritePsd(c, g));
+  if (c->nreal) PetscCall(WriteRealizations(c, g));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgCalibrationWrite(PgCalibration c, hid_t file, const char *output_file)
 {
-  hid_t       g = H5I_INVALID_HID;
-  char        csv[PETSC_MAX_PATH_LEN + 32];
-  const char *dot = strrchr(output_file, '.'), *slash = strrchr(output_file, '/');
-  int         stem = (dot && (!slash || dot > slash)) ? (int)(dot - output_file) : (int)strlen(output_file), ok = 1;
+  hid_t          g = H5I_INVALID_HID;
+  char           csv[PETSC_MAX_PATH_LEN + 32];
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   if (file >= 0) {
-    if (H5Lexists(file, "/calibration", H5P_DEFAULT) > 0) PgCallH5(g = H5Gopen2(file, "/calibration", H5P_DEFAULT));
-    else PgCallH5(g = H5Gcreate2(file, "/calibration", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    PetscCall(Attr(g, "lambda_x", c->lx));
-    PetscCall(Attr(g, "lambda_z", c->lz));
-    PetscCall(Attr(g, "alpha_x_per_um", c->ax));
-    PetscCall(Attr(g, "alpha_y_per_um", c->ay));
-    PetscCall(Attr(g, "m", c->m));
-    PetscCall(Attr(g, "m_fixed", c->cfg->cal_fix_m ? 1 : 0));
-    PetscCall(Attr(g, "eps1", c->eps[0]));
-    PetscCall(Attr(g, "eps2", c->eps[1]));
-    PetscCall(Attr(g, "eps3", c->eps[2]));
-    for (int i = 0; i < 3; i++) {
-      char n[32]; /* room for any int: -O1 (SAN=1) warns of truncation otherwise */
-      snprintf(n, sizeof n, "eps%d_2d", i + 1);
-      PetscCall(Attr(g, n, c->eps2d[i]));
-    }
-    PetscCall(Attr(g, "lambda_x_2d", c->lx2));
-    PetscCall(Attr(g, "lambda_z_2d", c->lz2));
-    PetscCall(Attr(g, "range_um", c->cfg->cal_range_um));
-    PetscCall(PgOutputWriteStringAttr(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
-    PetscCall(PgOutputWriteStringAttr(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
-    PetscCall(PgOutputWriteStringAttr(g, "volume", c->cfg->cal_volume));
-    PetscCall(PgOutputWriteStringAttr(g, "images", c->cfg->cal_images));
-    if (c->cfg->cal_have_reference)
-      for (int i = 0; i < 5; i++) {
-        const char *n[5] = {"reference_lambda_x", "reference_lambda_z", "reference_alpha_x_per_um", "reference_alpha_y_per_um", "reference_m"};
-        PetscCall(Attr(g, n[i], c->cfg->cal_reference[i]));
-      }
-    {
-      const double *cols[4] = {c->r3, c->c11, c->rhox, c->clx};
-      PetscCall(Table(c, g, "rho_x", 4, c->nb3, cols, "h_um, C11 (3D data), rho_X by eq. 7, clamped"));
-    }
-    {
-      const double *cols[4] = {c->r2, c->c2[3], c->rhoy, c->cly};
-      PetscCall(Table(c, g, "rho_y", 4, c->nb2, cols, "h_um, C22 (2D data), rho_Y by eq. 10 at m, clamped"));
-    }
-    {
-      const double *cols[3] = {c->mgrid, c->misfit, c->lzgrid};
-      PetscCall(Table(c, g, "misfit", 3, c->nm, cols, "m, sum of squared eq. 11 residuals against C12, lambda_Z,2D(m) by eq. 9"));
-    }
-    {
-      const double *cols[7] = {c->r2, c->c2[0], c->c2[1], c->c2[2], c->c2[3], c->c2[4], c->c2[5]};
-      PetscCall(Table(c, g, "C_2d", 7, c->nb2, cols, "h_um, C11, C12, C13, C22, C23, C33 (2D images, pooled, not centred)"));
-      const double *tcols[7] = {c->r2, c->theory[0], c->theory[1], c->theory[2], c->theory[3], c->theory[4], c->theory[5]};
-      PetscCall(Table(c, g, "C_model", 7, c->nb2, tcols, "h_um, C11, C12, C13, C22, C23, C33 (calibrated model, eqs. 7, 10, 11, not centred)"));
-    }
-    if (c->npsd) { /* Figure 4, the data side: [level][radius um, each image, mean over images] */
-      const int w = c->nimg + 2;
-      double   *t;
-      PetscCall(PetscMalloc1((size_t)c->npsd * w, &t));
-      for (int i = 0; i < 3; i++) {
-        char    name[32];
-        hsize_t dims[2] = {(hsize_t)c->npsd, (hsize_t)w};
-        for (int l = 0; l < c->npsd; l++) {
-          double mean = 0;
-          t[l * w] = (l + 1) * c->psd_step;
-          for (int k = 0; k < c->nimg; k++) mean += (t[l * w + 1 + k] = c->psd[i][l * c->nimg + k]);
-          t[l * w + w - 1] = mean / c->nimg;
-        }
-        snprintf(name, sizeof name, "psd2_data_%d", i + 1);
-        PetscCall(PgOutputWriteSmall(g, c->rank, name, 2, dims, t, "um,-"));
-      }
-      PetscCall(PetscFree(t));
-    }
-    if (c->nreal) {
-      const double *cols[7] = {c->rv, c->cv[0], c->cv[1], c->cv[2], c->cv[3], c->cv[4], c->cv[5]};
-      double       *mean[7];
-      mean[0] = c->rv;
-      for (int p = 0; p < PG_NPAIRS; p++) {
-        PetscCall(PetscMalloc1(c->nbv, &mean[p + 1]));
-        for (int b = 0; b < c->nbv; b++) mean[p + 1][b] = cols[p + 1][b] / c->nreal;
-      }
-      PetscCall(Table(c, g, "C_realizations", 7, c->nbv, (const double *const *)mean, "h_um, centred C11, C12, C13, C22, C23, C33 averaged over the realizations"));
-      PetscCall(Attr(g, "realizations_validated", c->nreal));
-      for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscFree(mean[p + 1]));
-    }
-    PgCallH5(H5Gclose(g));
+    PetscCall(PgH5GroupOpen(file, "/calibration", &g));
+    ierr = WriteGroup(c, g);
+    PgH5Close(&g);
+    PetscCall(ierr);
   }
-  snprintf(csv, sizeof csv, "%.*s_validation.csv", stem, output_file);
-  if (c->rank == 0) PetscCall(WriteValidationCSV(c, csv, &ok));
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, c->comm));
-  PetscCheck(ok, c->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", csv);
+  c->em[0] = gsl_cdf_ugaussian_Q(c->lx);
+  PetscCall(PgModelCarbonFraction(c->lx, c->lz, c->m, &c->em[1]));
+  c->em[2] = 1 - c->em[0] - c->em[1];
+  PgFileSideCar(output_file, "_validation.csv", csv, sizeof csv);
+  PetscCall(PgFileWriteText(c->comm, csv, ValidationText, c));
   PetscFunctionReturn(0);
 }
 

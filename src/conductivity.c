@@ -1043,19 +1043,27 @@ static PetscErrorCode FineCoarsen(MG *mg)
 }
 
 /* Level l+1 from coarse level l: aggregates of the 2x2x2 blocks of blocks, ghosts, Galerkin rows / alpha. */
-static PetscErrorCode CoarseCoarsen(MG *mg, int l)
+/* The rows of level l sorted by parent block: the blocks of level l + 1 are those of level l halved
+ * (on a replicated level whose slabs are single blocks, pairs of groups merge). */
+typedef struct {
+  int32_t *pb;    /* row k's parent block */
+  int32_t *cnt;   /* block b's members are order[cnt[b] .. cnt[b + 1] - 1] */
+  int32_t *order; /* the rows by block (stable: members in increasing order) */
+  int32_t *slot;  /* row k's place among its block's members */
+  float   *maxw;  /* row k's strongest coupling */
+  int64_t  nblocks;
+  PetscInt maxmembers;
+} Parents;
+
+static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
 {
   Level   *L = &mg->lev[l], *N = &mg->lev[l + 1];
-  int32_t *pb, *cnt, *order, *slot, *gslot, *rp, *memptr, *mem, *asend, *par;
+  int32_t *pb, *cnt, *order, *slot;
   float   *maxw;
   int64_t  nblocks;
-  PetscInt n1 = 0, maxmembers = 0;
-  /* Galerkin (alpha 1) below the W-cycle levels: a V-cycle there keeps mu(BA) <= 1 (docs/solver.md) */
-  const double ia = l + 1 > mg->c->mg_wlevels + 1 ? 1.0 : 1.0 / mg->c->mg_alpha, theta = mg->c->mg_theta;
-  Rows     R;
+  PetscInt maxmembers = 0;
 
   PetscFunctionBeginUser;
-  /* the parent grids: halved; on a replicated level whose slabs are single blocks, pairs of groups merge */
   {
     PetscBool merge = L->replicated;
     int(*ngnb)[3];
@@ -1093,8 +1101,31 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   for (int64_t b = nblocks; b > 0; b--) cnt[b] = cnt[b - 1];
   cnt[0] = 0;
   for (PetscInt k = 0; k < L->n; k++) slot[k] -= cnt[pb[k]];
-  /* components of each parent block along the strong couplings */
-  PetscCall(PetscMalloc1(PetscMax(maxmembers, 1), &par));
+  P->pb         = pb;
+  P->cnt        = cnt;
+  P->order      = order;
+  P->slot       = slot;
+  P->maxw       = maxw;
+  P->nblocks    = nblocks;
+  P->maxmembers = maxmembers;
+  PetscFunctionReturn(0);
+}
+
+/* The aggregates of level l: the components of each parent block along the strong couplings
+ * (weight >= theta times the larger of the two rows' strongest), numbered block by block; level
+ * l + 1 gets their count, blocks and groups. */
+static PetscErrorCode Aggregate(MG *mg, int l, const Parents *P)
+{
+  Level         *L = &mg->lev[l], *N = &mg->lev[l + 1];
+  const int32_t *pb = P->pb, *cnt = P->cnt, *order = P->order, *slot = P->slot;
+  const float   *maxw    = P->maxw;
+  const int64_t  nblocks = P->nblocks;
+  const double   theta   = mg->c->mg_theta;
+  int32_t       *par;
+  PetscInt       n1 = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(PetscMax(P->maxmembers, 1), &par));
   PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->agg));
   for (int64_t b = 0; b < nblocks; b++) {
     const int32_t *m = order + cnt[b];
@@ -1128,7 +1159,19 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
         if (N->replicated) N->grp[L->agg[order[i]]] = G;
       }
   PetscCall(PetscFree(par));
-  PetscCall(PetscFree5(pb, cnt, order, slot, maxw));
+  PetscFunctionReturn(0);
+}
+
+/* The rows of level l + 1: the ghosts' aggregates from the neighbours, then each aggregate's row
+ * summed over its members' rows, the weights scaled by ia. */
+static PetscErrorCode CoarseRows(MG *mg, int l, double ia)
+{
+  Level         *L  = &mg->lev[l], *N = &mg->lev[l + 1];
+  const PetscInt n1 = N->n;
+  int32_t       *gslot, *rp, *memptr, *mem, *asend;
+  Rows           R;
+
+  PetscFunctionBeginUser;
   /* ghosts */
   PetscCall(PetscMalloc2(PetscMax(L->nslo + L->nshi, 1), &asend, PetscMax(L->nlo + L->nhi, 1), &gslot));
   if (!L->replicated) {
@@ -1172,6 +1215,74 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   PetscFunctionReturn(0);
 }
 
+static PetscErrorCode CoarseCoarsen(MG *mg, int l)
+{
+  /* Galerkin (alpha 1) below the W-cycle levels: a V-cycle there keeps mu(BA) <= 1 (docs/solver.md) */
+  const double ia = l + 1 > mg->c->mg_wlevels + 1 ? 1.0 : 1.0 / mg->c->mg_alpha;
+  Parents      P;
+
+  PetscFunctionBeginUser;
+  PetscCall(ParentBlocks(mg, l, &P));
+  PetscCall(Aggregate(mg, l, &P));
+  PetscCall(PetscFree5(P.pb, P.cnt, P.order, P.slot, P.maxw));
+  PetscCall(CoarseRows(mg, l, ia));
+  PetscFunctionReturn(0);
+}
+
+/* Frees the arrays of a distributed level that a replicated level replaces. */
+static PetscErrorCode LevelFreeDistributed(Level *L)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree(L->rp));
+  PetscCall(PetscFree(L->col));
+  PetscCall(PetscFree(L->w));
+  PetscCall(PetscFree2(L->idiag, L->mid));
+  PetscCall(PetscFree(L->brow));
+  PetscCall(PetscFree(L->slo));
+  PetscCall(PetscFree(L->shi));
+  PetscCall(PetscFree(L->bnd));
+  PetscCall(PetscFree(L->blk));
+  PetscCall(PetscFree2(L->gnb, L->goff));
+  PetscFunctionReturn(0);
+}
+
+/* The rows of every rank gathered (ntot rows of glen entries, columns gcol and weights gw in global
+ * numbers, nnz entries in all) as one level's rows R and row pointers *rpp. */
+static PetscErrorCode ReplicatedRows(PetscInt ntot, const int32_t *glen, const int32_t *gcol, const float *gw, size_t nnz, Rows *R, int32_t **rpp)
+{
+  int32_t *rp;
+
+  PetscFunctionBeginUser;
+  PetscCall(RowsCreate(R, nnz + 16, ntot));
+  PetscCall(PetscMalloc1(ntot + 1, &rp));
+  rp[0] = 0;
+  for (PetscInt i = 0, e = 0; i < ntot; i++) {
+    const size_t start = R->nnz;
+    for (int32_t k = 0; k < glen[i]; k++, e++)
+      if (gcol[e] != i) RowsAdd(R, start, gcol[e], gw[e]);
+    rp[i + 1] = (int32_t)R->nnz;
+  }
+  *rpp = rp;
+  PetscFunctionReturn(0);
+}
+
+/* The global numbers (from off) of the owned rows of L and of its ghost slots (from the neighbours). */
+static PetscErrorCode GlobalIds(PgConductivity c, const Level *L, PetscInt off, int64_t **idsp)
+{
+  int64_t *ids, *sbuf;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(PetscMax(L->n + L->nlo + L->nhi, 1), &ids));
+  PetscCall(PetscMalloc1(PetscMax(L->nslo + L->nshi, 1), &sbuf));
+  for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
+  for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
+  for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
+  PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  PetscCall(PetscFree(sbuf));
+  *idsp = ids;
+  PetscFunctionReturn(0);
+}
+
 /* Level l gathered on every rank (global numbering: the ranks' rows in order): from here on the
    cycle is computed redundantly, without communication but one gather of the restricted residual per
    visit of level l. The deep levels of a W-cycle are visited often and are small; distributed,
@@ -1183,9 +1294,9 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   Level         *L = &mg->lev[l];
   int            size, rank;
   PetscInt       off = 0, ntot = 0, nloc = L->n;
-  int64_t       *ids, *sbuf;
+  int64_t       *ids = NULL;
   int           *cnt, *dsp, *ecnt, *edsp, ne = (int)L->rp[L->n], (*gnb)[3];
-  int32_t       *rlen, *glen, *gcol, *mcol, *rp, *grp, *gblk, *blk;
+  int32_t       *rlen, *glen, *gcol, *mcol, *rp = NULL, *grp, *gblk, *blk;
   float         *gw;
   double        *gbnd;
   Rows           R;
@@ -1196,12 +1307,7 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
   if (rank == 0) off = 0;
   PetscCallMPI(MPI_Allreduce(&nloc, &ntot, 1, MPIU_INT, MPI_SUM, c->sub));
-  /* global numbers of the owned rows and of the ghost slots */
-  PetscCall(PetscMalloc2(PetscMax(L->n + L->nlo + L->nhi, 1), &ids, PetscMax(L->nslo + L->nshi, 1), &sbuf));
-  for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
-  for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
-  for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
-  PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  PetscCall(GlobalIds(c, L, off, &ids));
   /* every rank's rows, columns in global numbers, block grids */
   PetscCall(PetscMalloc4(size, &cnt, size + 1, &dsp, size, &ecnt, size + 1, &edsp));
   PetscCall(PetscMalloc1(size, &gnb));
@@ -1233,32 +1339,15 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   PetscCallMPI(MPI_Allgatherv(mcol, ne, MPI_INT32_T, gcol, ecnt, edsp, MPI_INT32_T, c->sub));
   PetscCallMPI(MPI_Allgatherv(L->w, ne, MPI_FLOAT, gw, ecnt, edsp, MPI_FLOAT, c->sub));
   PetscCall(PetscFree3(rlen, mcol, blk));
-  PetscCall(PetscFree2(ids, sbuf));
+  PetscCall(PetscFree(ids));
   /* the replicated rows: couplings of a row to itself (a periodic wrap onto the same slab) carry no
      current and are dropped; two ghost slots of one row (both neighbours the same rank) are merged */
-  PetscCall(RowsCreate(&R, (size_t)edsp[size] + 16, ntot));
-  PetscCall(PetscMalloc1(ntot + 1, &rp));
+  PetscCall(ReplicatedRows(ntot, glen, gcol, gw, (size_t)edsp[size], &R, &rp));
   PetscCall(PetscMalloc1(PetscMax(ntot, 1), &grp));
-  rp[0] = 0;
-  for (PetscInt i = 0, e = 0; i < ntot; i++) {
-    const size_t start = R.nnz;
-    for (int32_t k = 0; k < glen[i]; k++, e++)
-      if (gcol[e] != i) RowsAdd(&R, start, gcol[e], gw[e]);
-    rp[i + 1] = (int32_t)R.nnz;
-  }
   for (int r = 0; r < size; r++)
     for (int i = dsp[r]; i < dsp[r + 1]; i++) grp[i] = r;
   /* the level becomes the replicated one */
-  PetscCall(PetscFree(L->rp));
-  PetscCall(PetscFree(L->col));
-  PetscCall(PetscFree(L->w));
-  PetscCall(PetscFree2(L->idiag, L->mid));
-  PetscCall(PetscFree(L->brow));
-  PetscCall(PetscFree(L->slo));
-  PetscCall(PetscFree(L->shi));
-  PetscCall(PetscFree(L->bnd));
-  PetscCall(PetscFree(L->blk));
-  PetscCall(PetscFree2(L->gnb, L->goff));
+  PetscCall(LevelFreeDistributed(L));
   L->n = ntot;
   L->nlo = L->nhi = L->nslo = L->nshi = 0;
   L->replicated = PETSC_TRUE;
@@ -1283,6 +1372,43 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   PetscFunctionReturn(0);
 }
 
+/* The sequential matrix (nc rows) of n entries (row ri, column ci, value vv), duplicates summed;
+ * nnz (nc) is work space. */
+static PetscErrorCode AssembleSeqAIJ(PetscInt nc, int n, const PetscInt *ri, const PetscInt *ci, const double *vv, PetscInt *nnz, Mat *A)
+{
+  PetscFunctionBeginUser;
+  for (PetscInt i = 0; i < nc; i++) nnz[i] = 0;
+  for (int e = 0; e < n; e++) nnz[ri[e]]++;
+  PetscCall(MatCreateSeqAIJ(PETSC_COMM_SELF, nc, nc, 0, nnz, A));
+  PetscCall(MatSetOption(*A, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_FALSE));
+  for (int e = 0; e < n; e++) PetscCall(MatSetValue(*A, ri[e], ci[e], vv[e], ADD_VALUES));
+  PetscCall(MatAssemblyBegin(*A, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(*A, MAT_FINAL_ASSEMBLY));
+  PetscFunctionReturn(0);
+}
+
+/* The LU factorisation (nested dissection ordering) of the coarsest level's operator A (nc
+ * unknowns) in mg->kc; a failed factorisation is an error. */
+static PetscErrorCode CoarsestFactor(MG *mg, Mat A, PetscInt nc)
+{
+  PC             pc;
+  Mat            F;
+  MatFactorError ferr;
+
+  PetscFunctionBeginUser;
+  PetscCall(KSPCreate(PETSC_COMM_SELF, &mg->kc));
+  PetscCall(KSPSetType(mg->kc, KSPPREONLY));
+  PetscCall(KSPGetPC(mg->kc, &pc));
+  PetscCall(PCSetType(pc, PCLU));
+  PetscCall(PCFactorSetMatOrderingType(pc, MATORDERINGND));
+  PetscCall(KSPSetOperators(mg->kc, A, A));
+  PetscCall(KSPSetUp(mg->kc));
+  PetscCall(PCFactorGetMatrix(pc, &F));
+  PetscCall(MatFactorGetError(F, &ferr));
+  PetscCheck(ferr == MAT_FACTOR_NOERROR, PETSC_COMM_SELF, PETSC_ERR_LIB, "conductivity: the LU factorisation of the coarsest level (%d unknowns) failed (MatFactorError %d)", (int)nc, (int)ferr);
+  PetscFunctionReturn(0);
+}
+
 /* The coarsest level gathered on every rank and factored (LU, nested dissection ordering). */
 static PetscErrorCode CoarsestSetUp(MG *mg)
 {
@@ -1294,8 +1420,7 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   int          *ecount, *edispl, ne;
   PetscInt     *ri, *ci, *nnz;
   double       *vv;
-  Mat           A, F;
-  MatFactorError ferr;
+  Mat           A;
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
@@ -1349,27 +1474,9 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
     }
     PetscCall(PetscFree3(mr, mc, mv));
   }
-  for (PetscInt i = 0; i < nc; i++) nnz[i] = 0;
-  for (int e = 0; e < edispl[size]; e++) nnz[ri[e]]++;
-  PetscCall(MatCreateSeqAIJ(PETSC_COMM_SELF, nc, nc, 0, nnz, &A));
-  PetscCall(MatSetOption(A, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_FALSE));
-  for (int e = 0; e < edispl[size]; e++) PetscCall(MatSetValue(A, ri[e], ci[e], vv[e], ADD_VALUES));
-  PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
-  PetscCall(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+  PetscCall(AssembleSeqAIJ(nc, edispl[size], ri, ci, vv, nnz, &A));
   PetscCall(PetscFree4(ri, ci, vv, nnz));
-  {
-    PC pc;
-    PetscCall(KSPCreate(PETSC_COMM_SELF, &mg->kc));
-    PetscCall(KSPSetType(mg->kc, KSPPREONLY));
-    PetscCall(KSPGetPC(mg->kc, &pc));
-    PetscCall(PCSetType(pc, PCLU));
-    PetscCall(PCFactorSetMatOrderingType(pc, MATORDERINGND));
-    PetscCall(KSPSetOperators(mg->kc, A, A));
-    PetscCall(KSPSetUp(mg->kc));
-    PetscCall(PCFactorGetMatrix(pc, &F));
-    PetscCall(MatFactorGetError(F, &ferr));
-    PetscCheck(ferr == MAT_FACTOR_NOERROR, PETSC_COMM_SELF, PETSC_ERR_LIB, "conductivity: the LU factorisation of the coarsest level (%d unknowns) failed (MatFactorError %d)", (int)nc, (int)ferr);
-  }
+  PetscCall(CoarsestFactor(mg, A, nc));
   PetscCall(MatDestroy(&A));
   PetscCall(VecCreateSeq(PETSC_COMM_SELF, nc, &mg->cb));
   PetscCall(VecDuplicate(mg->cb, &mg->cx));
@@ -1743,23 +1850,16 @@ static PetscErrorCode AssembledPower(Mat A, Vec b, Vec x, double *power)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[3])
+/* The CSR rows (ri, cj, av) of this rank's unknowns: the 7-point stencil, Dirichlet faces along
+ * the axis (1 at the inlet, 0 at the outlet), insulating or periodic sides; bv the right-hand side,
+ * xv the initial guess (the linear profile). */
+static void AssembleRows(PgGrid g, const Problem *p, const PetscInt *ids, PetscInt *ri, PetscInt *cj, PetscScalar *av, PetscScalar *bv, PetscScalar *xv)
 {
-  const PgGrid  g = c->grid;
-  const int     nx = p->n[0], ny = p->n[1], nzl = p->nzl;
-  const size_t  plane = PgGridPlane(g);
-  const PetscInt *id = ids + plane;
-  PetscInt     *ri, *cj;
-  PetscScalar  *av, *bv, *xv;
-  Mat           A;
-  Vec           x, b;
-  PC            pc;
-  int64_t       r = 0, nnz = 0, nloc = p->nloc;
-  double        t0 = MPI_Wtime();
+  const int       nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t    plane = PgGridPlane(g);
+  const PetscInt *id    = ids + plane;
+  int64_t         r = 0, nnz = 0;
 
-  PetscFunctionBeginUser;
-  PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
-  PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
   ri[0] = 0;
   for (int zl = 0; zl < nzl; zl++)
     for (int y = 0; y < ny; y++)
@@ -1802,6 +1902,65 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
         xv[r]   = 1.0 - (crd[p->axis] + 0.5) / p->n[p->axis]; /* linear profile: the initial guess */
         ri[++r] = (PetscInt)nnz;
       }
+}
+
+/* BoomerAMG's usual 3D settings (PMIS coarsening, ext+i interpolation, at most 4 entries per
+ * interpolation row, one level of aggressive coarsening): measured 1.5x faster than GAMG's default
+ * and half its memory on the 300^3 paper structures; any of them can be overridden */
+static PetscErrorCode BoomerAMGDefaults(void)
+{
+  const char *defaults[][2] = {{"-cond_pc_hypre_boomeramg_strong_threshold", "0.5"}, {"-cond_pc_hypre_boomeramg_coarsen_type", "PMIS"}, {"-cond_pc_hypre_boomeramg_interp_type", "ext+i"},
+                               {"-cond_pc_hypre_boomeramg_P_max", "4"}, {"-cond_pc_hypre_boomeramg_agg_nl", "1"}};
+
+  PetscFunctionBeginUser;
+  for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++) {
+    PetscBool set;
+    PetscCall(PetscOptionsHasName(NULL, NULL, defaults[k][0], &set));
+    if (!set) PetscCall(PetscOptionsSetValue(NULL, defaults[k][0], defaults[k][1]));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* This rank's currents through the outlet (flux[0]) and the inlet (flux[1]) from the solution x. */
+static PetscErrorCode FaceCurrents(PgGrid g, const Problem *p, const PetscInt *ids, Vec x, double flux[3])
+{
+  const int          nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const PetscInt    *id = ids + PgGridPlane(g);
+  const PetscScalar *q;
+  int64_t            r;
+
+  PetscFunctionBeginUser;
+  PetscCall(VecGetArrayRead(x, &q));
+  r = 0;
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const size_t i = PgGridIndex(g, zl, y, x0);
+        if (id[i] < 0) continue;
+        const int ca = p->axis == 0 ? x0 : p->axis == 1 ? y : (int)p->z0 + zl;
+        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(q[r]);
+        if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(q[r]));
+        r++;
+      }
+  PetscCall(VecRestoreArrayRead(x, &q));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[3])
+{
+  const PgGrid g = c->grid;
+  PetscInt    *ri, *cj;
+  PetscScalar *av, *bv, *xv;
+  Mat          A;
+  Vec          x, b;
+  PC           pc;
+  int64_t      nloc = p->nloc;
+  double       t0   = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
+  PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
+  AssembleRows(g, p, ids, ri, cj, av, bv, xv);
   PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)p->total, (PetscInt)p->total, ri, cj, av, &A));
   PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
   PetscCall(MatCreateVecs(A, &x, &b));
@@ -1819,43 +1978,19 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
   PetscCall(KSPGetPC(c->ksp, &pc));
   PetscCall(PCSetType(pc, PCHYPRE));
   PetscCall(PCHYPRESetType(pc, "boomeramg"));
-  /* BoomerAMG's usual 3D settings (PMIS coarsening, ext+i interpolation, at most 4 entries per
-     interpolation row, one level of aggressive coarsening): measured 1.5x faster than GAMG's default
-     and half its memory on the 300^3 paper structures; any of them can be overridden */
-  {
-    const char *defaults[][2] = {{"-cond_pc_hypre_boomeramg_strong_threshold", "0.5"}, {"-cond_pc_hypre_boomeramg_coarsen_type", "PMIS"}, {"-cond_pc_hypre_boomeramg_interp_type", "ext+i"},
-                                 {"-cond_pc_hypre_boomeramg_P_max", "4"}, {"-cond_pc_hypre_boomeramg_agg_nl", "1"}};
-    for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++) {
-      PetscBool set;
-      PetscCall(PetscOptionsHasName(NULL, NULL, defaults[k][0], &set));
-      if (!set) PetscCall(PetscOptionsSetValue(NULL, defaults[k][0], defaults[k][1]));
-    }
-  }
+  PetscCall(BoomerAMGDefaults());
   res->seconds_setup += MPI_Wtime() - t0;
   PetscCall(SetUpSolver(c, res));
   PetscCall(Solve(c, b, x, res));
   {
-    const PetscScalar *q;
-    double             power;
+    double power;
     PetscCall(AssembledPower(A, b, x, &power));
     if (c->sub != MPI_COMM_NULL) {
       int srank;
       PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
       if (srank == 0) flux[2] += power; /* a global sum: counted once */
     }
-    PetscCall(VecGetArrayRead(x, &q));
-    r = 0;
-    for (int zl = 0; zl < nzl; zl++)
-      for (int y = 0; y < ny; y++)
-        for (int x0 = 0; x0 < nx; x0++) {
-          const size_t i = PgGridIndex(g, zl, y, x0);
-          if (id[i] < 0) continue;
-          const int ca = p->axis == 0 ? x0 : p->axis == 1 ? y : (int)p->z0 + zl;
-          if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(q[r]);
-          if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(q[r]));
-          r++;
-        }
-    PetscCall(VecRestoreArrayRead(x, &q));
+    PetscCall(FaceCurrents(g, p, ids, x, flux));
   }
   PetscCall(PetscFree2(bv, xv));
   PetscCall(KSPDestroy(&c->ksp));
@@ -1867,33 +2002,15 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
 
 /* ============================== hypre PFMG on the whole grid ============================== */
 
-static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[3])
+/* The rows of the structured operator on this rank's planes (7-point stencil; identity rows
+ * outside the unknowns, Dirichlet faces along the axis), the right-hand side ba and the initial
+ * guess xa (the linear profile). */
+static PetscErrorCode AssembleStructured(const Problem *p, Mat A, PetscScalar ***ba, PetscScalar ***xa)
 {
-  const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
-  const size_t   plane = (size_t)nx * (size_t)ny;
-  int            size;
-  PetscInt      *lz, mine = nzl;
-  DM             da;
-  Mat            A;
-  Vec            x, b;
-  PC             pc;
-  PetscScalar ***xa, ***ba;
-  double         t0 = MPI_Wtime();
+  const int    nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t plane = (size_t)nx * (size_t)ny;
 
   PetscFunctionBeginUser;
-  PetscCheck(!p->wrap[0] && !p->wrap[1] && !p->wrap[2], c->grid->comm, PETSC_ERR_SUP, "conductivity: -cond_method pfmg does not support periodic sides (conductivity.periodic_sides); use -cond_method mg or amg");
-  PetscCallMPI(MPI_Comm_size(c->sub, &size));
-  PetscCall(PetscMalloc1(size, &lz));
-  PetscCallMPI(MPI_Allgather(&mine, 1, MPIU_INT, lz, 1, MPIU_INT, c->sub));
-  PetscCall(DMDACreate3d(c->sub, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, nx, ny, p->n[2], 1, 1, size, 1, 1, NULL, NULL, lz, &da));
-  PetscCall(PetscFree(lz));
-  PetscCall(DMSetMatType(da, MATHYPRESTRUCT));
-  PetscCall(DMSetUp(da));
-  PetscCall(DMCreateMatrix(da, &A));
-  PetscCall(DMCreateGlobalVector(da, &x));
-  PetscCall(VecDuplicate(x, &b));
-  PetscCall(DMDAVecGetArray(da, x, &xa));
-  PetscCall(DMDAVecGetArray(da, b, &ba));
   for (int zl = 0; zl < nzl; zl++)
     for (int y = 0; y < ny; y++)
       for (int x0 = 0; x0 < nx; x0++) {
@@ -1925,6 +2042,57 @@ static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivi
         ba[z][y][x0] = on ? rhs : 0.0;
         xa[z][y][x0] = on ? 1.0 - (crd[p->axis] + 0.5) / p->n[p->axis] : 0.0;
       }
+  PetscFunctionReturn(0);
+}
+
+/* This rank's currents through the outlet (flux[0]) and the inlet (flux[1]) from the solution x. */
+static PetscErrorCode StructuredCurrents(const Problem *p, DM da, Vec x, double flux[3])
+{
+  const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
+  const size_t   plane = (size_t)nx * (size_t)ny;
+  PetscScalar ***xa;
+
+  PetscFunctionBeginUser;
+  PetscCall(DMDAVecGetArrayRead(da, x, &xa));
+  for (int zl = 0; zl < nzl; zl++)
+    for (int y = 0; y < ny; y++)
+      for (int x0 = 0; x0 < nx; x0++) {
+        const int z = (int)p->z0 + zl, ca = p->axis == 0 ? x0 : p->axis == 1 ? y : z;
+        if (!p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0]) continue;
+        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(xa[z][y][x0]);
+        if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(xa[z][y][x0]));
+      }
+  PetscCall(DMDAVecRestoreArrayRead(da, x, &xa));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivityResult *res, double flux[3])
+{
+  const int      nx = p->n[0], ny = p->n[1];
+  int            size;
+  PetscInt      *lz, mine = p->nzl;
+  DM             da;
+  Mat            A;
+  Vec            x, b;
+  PC             pc;
+  PetscScalar ***xa, ***ba;
+  double         t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCheck(!p->wrap[0] && !p->wrap[1] && !p->wrap[2], c->grid->comm, PETSC_ERR_SUP, "conductivity: -cond_method pfmg does not support periodic sides (conductivity.periodic_sides); use -cond_method mg or amg");
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCall(PetscMalloc1(size, &lz));
+  PetscCallMPI(MPI_Allgather(&mine, 1, MPIU_INT, lz, 1, MPIU_INT, c->sub));
+  PetscCall(DMDACreate3d(c->sub, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, nx, ny, p->n[2], 1, 1, size, 1, 1, NULL, NULL, lz, &da));
+  PetscCall(PetscFree(lz));
+  PetscCall(DMSetMatType(da, MATHYPRESTRUCT));
+  PetscCall(DMSetUp(da));
+  PetscCall(DMCreateMatrix(da, &A));
+  PetscCall(DMCreateGlobalVector(da, &x));
+  PetscCall(VecDuplicate(x, &b));
+  PetscCall(DMDAVecGetArray(da, x, &xa));
+  PetscCall(DMDAVecGetArray(da, b, &ba));
+  PetscCall(AssembleStructured(p, A, ba, xa));
   PetscCall(DMDAVecRestoreArray(da, x, &xa));
   PetscCall(DMDAVecRestoreArray(da, b, &ba));
   PetscCall(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
@@ -1942,16 +2110,7 @@ static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivi
     PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
     if (srank == 0) flux[2] += power;
   }
-  PetscCall(DMDAVecGetArrayRead(da, x, &xa));
-  for (int zl = 0; zl < nzl; zl++)
-    for (int y = 0; y < ny; y++)
-      for (int x0 = 0; x0 < nx; x0++) {
-        const int z = (int)p->z0 + zl, ca = p->axis == 0 ? x0 : p->axis == 1 ? y : z;
-        if (!p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0]) continue;
-        if (ca == p->n[p->axis] - 1) flux[0] += p->gb * PetscRealPart(xa[z][y][x0]);
-        if (ca == 0) flux[1] += p->gb * (1.0 - PetscRealPart(xa[z][y][x0]));
-      }
-  PetscCall(DMDAVecRestoreArrayRead(da, x, &xa));
+  PetscCall(StructuredCurrents(p, da, x, flux));
   PetscCall(KSPDestroy(&c->ksp));
   PetscCall(VecDestroy(&x));
   PetscCall(VecDestroy(&b));
@@ -1962,100 +2121,121 @@ static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivi
 
 /* ============================== the problem ============================== */
 
-PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *res)
+/* The problem of phase value along axis: conductances, periodic sides, and the unknowns (the
+ * components of the phase that connect the two faces normal to the axis; the components object
+ * lives only for this). Collective. */
+static PetscErrorCode ProblemSetUp(PgConductivity c, const uint8_t *v, uint8_t value, int axis, Problem *p)
+{
+  const PgGrid  g     = c->grid;
+  const size_t  plane = PgGridPlane(g), nloc_vox = PgGridLocalVoxels(g);
+  const double *d     = g->voxel_um;
+  PgComponents  comp;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(p, sizeof *p));
+  p->axis = axis;
+  p->nzl  = (int)g->nz_local;
+  p->z0   = g->z_start;
+  for (int e = 0; e < 3; e++) {
+    p->n[e]    = (int)g->n[e];
+    p->cond[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e];
+    /* a periodic side of one voxel couples a voxel to itself: no current, like an insulating side */
+    p->wrap[e] = c->periodic_sides && e != axis && g->n[e] > 1 ? PETSC_TRUE : PETSC_FALSE;
+  }
+  p->gb = 2 * p->cond[axis];
+  PetscCall(PetscCalloc1(plane * (size_t)(p->nzl + 2), &p->mask));
+  PetscCall(PgComponentsCreate(g, &comp));
+  PetscCall(PgComponentsCompute(comp, v, value, PG_CONNECTIVITY_6));
+  PetscCall(PgComponentsSelect(comp, PgFacesNormalTo(axis), p->mask + plane));
+  PetscCall(PgComponentsDestroy(&comp));
+  for (size_t i = 0; i < nloc_vox; i++) p->nloc += p->mask[plane + i];
+  PetscCallMPI(MPI_Exscan(&p->nloc, &p->first, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  if (g->rank == 0) p->first = 0;
+  PetscCallMPI(MPI_Allreduce(&p->nloc, &p->total, 1, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCheck(p->total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
+             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", p->total,
+             (int)(8 * sizeof(PetscInt)));
+  PetscFunctionReturn(0);
+}
+
+/* The solve of a problem with unknowns by the chosen method, on the ranks of the solver's
+ * communicator; flux: this rank's outlet current, inlet current and dissipated power. */
+static PetscErrorCode ProblemSolve(PgConductivity c, Problem *p, double t0, PgConductivityResult *res, double flux[3])
+{
+  const PgGrid g   = c->grid;
+  PetscInt    *ids = NULL;
+
+  PetscFunctionBeginUser;
+  /* the neighbours' boundary planes of the mask (collective on the grid's communicator) */
+  PetscCall(PgGridHaloExchange(g, p->mask, PgGridPlane(g), 1, p->wrap[2]));
+  if (c->method == COND_METHOD_AMG) PetscCall(GlobalNumbers(c, p, &ids));
+  if (c->sub != MPI_COMM_NULL) {
+    int srank, ssize;
+    PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
+    PetscCallMPI(MPI_Comm_size(c->sub, &ssize));
+    c->below = srank > 0 ? srank - 1 : p->wrap[2] ? ssize - 1 : MPI_PROC_NULL;
+    c->above = srank < ssize - 1 ? srank + 1 : p->wrap[2] ? 0 : MPI_PROC_NULL;
+    res->seconds_setup = MPI_Wtime() - t0;
+    switch (c->method) {
+    case COND_METHOD_MG:
+      PetscCall(SolveMG(c, p, res, flux));
+      break;
+    case COND_METHOD_AMG:
+      PetscCall(SolveAMG(c, p, ids, res, flux));
+      break;
+    case COND_METHOD_PFMG:
+      PetscCall(SolvePFMG(c, p, res, flux));
+      break;
+    }
+  }
+  PetscCall(PetscFree(ids));
+  PetscFunctionReturn(0);
+}
+
+/* The results on every rank (rank 0 always owns planes): the solver's report, and M from the
+ * dissipated power (and from the two currents) for a unit potential difference. Collective. */
+static PetscErrorCode ProblemResults(PgConductivity c, const Problem *p, double flux[3], PgConductivityResult *res)
 {
   const PgGrid  g = c->grid;
-  const size_t  plane = PgGridPlane(g), nloc_vox = PgGridLocalVoxels(g);
   const double *d = g->voxel_um;
-  Problem       p;
-  double        t0 = MPI_Wtime();
-  double        flux[3] = {0, 0, 0}; /* outlet current, inlet current, dissipated power */
-  PetscInt     *ids = NULL;
+  double        info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
+  double        L = p->n[p->axis] * d[p->axis], area = 1;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 3, MPI_DOUBLE, MPI_SUM, g->comm));
+  PetscCallMPI(MPI_Bcast(info, 6, MPI_DOUBLE, 0, g->comm));
+  res->reason        = (int)info[0];
+  res->iterations    = (PetscInt)info[1];
+  res->residual      = info[2];
+  res->converged     = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
+  res->seconds_setup = info[4];
+  res->seconds_solve = info[5];
+  for (int e = 0; e < 3; e++)
+    if (e != p->axis) area *= p->n[e] * d[e];
+  res->M             = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
+  res->M_outlet      = flux[0] * L / area;
+  res->M_inlet       = flux[1] * L / area;
+  res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *res)
+{
+  const PgGrid g = c->grid;
+  Problem      p;
+  double       t0      = MPI_Wtime();
+  double       flux[3] = {0, 0, 0}; /* outlet current, inlet current, dissipated power */
 
   PetscFunctionBeginUser;
   PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
   PetscCall(PetscMemzero(res, sizeof *res));
-  PetscCall(PetscMemzero(&p, sizeof p));
-  p.axis = axis;
-  p.nzl  = (int)g->nz_local;
-  p.z0   = g->z_start;
-  for (int e = 0; e < 3; e++) {
-    p.n[e]    = (int)g->n[e];
-    p.cond[e] = d[(e + 1) % 3] * d[(e + 2) % 3] / d[e];
-    /* a periodic side of one voxel couples a voxel to itself: no current, like an insulating side */
-    p.wrap[e] = c->periodic_sides && e != axis && g->n[e] > 1 ? PETSC_TRUE : PETSC_FALSE;
-  }
-  p.gb = 2 * p.cond[axis];
-  /* the unknowns: the percolating components (the components object lives only for this) */
-  PetscCall(PetscCalloc1(plane * (size_t)(p.nzl + 2), &p.mask));
-  {
-    PgComponents comp;
-    PetscCall(PgComponentsCreate(g, &comp));
-    PetscCall(PgComponentsCompute(comp, v, value, PG_CONNECTIVITY_6));
-    PetscCall(PgComponentsSelect(comp, PgFacesNormalTo(axis), p.mask + plane));
-    PetscCall(PgComponentsDestroy(&comp));
-  }
-  for (size_t i = 0; i < nloc_vox; i++) p.nloc += p.mask[plane + i];
-  PetscCallMPI(MPI_Exscan(&p.nloc, &p.first, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  if (g->rank == 0) p.first = 0;
-  PetscCallMPI(MPI_Allreduce(&p.nloc, &p.total, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCheck(p.total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
-             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", p.total,
-             (int)(8 * sizeof(PetscInt)));
+  PetscCall(ProblemSetUp(c, v, value, axis, &p));
   res->unknowns  = p.total;
   res->converged = PETSC_TRUE;
-  if (p.total) {
-    /* the neighbours' boundary planes of the mask (collective on the grid's communicator) */
-    PetscCall(PgGridHaloExchange(g, p.mask, plane, 1, p.wrap[2]));
-    if (c->method == COND_METHOD_AMG) PetscCall(GlobalNumbers(c, &p, &ids));
-    if (c->sub != MPI_COMM_NULL) {
-      int srank, ssize;
-      PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
-      PetscCallMPI(MPI_Comm_size(c->sub, &ssize));
-      c->below = srank > 0 ? srank - 1 : p.wrap[2] ? ssize - 1 : MPI_PROC_NULL;
-      c->above = srank < ssize - 1 ? srank + 1 : p.wrap[2] ? 0 : MPI_PROC_NULL;
-      res->seconds_setup = MPI_Wtime() - t0;
-      switch (c->method) {
-      case COND_METHOD_MG:
-        PetscCall(SolveMG(c, &p, res, flux));
-        break;
-      case COND_METHOD_AMG:
-        PetscCall(SolveAMG(c, &p, ids, res, flux));
-        break;
-      case COND_METHOD_PFMG:
-        PetscCall(SolvePFMG(c, &p, res, flux));
-        break;
-      }
-    }
-    PetscCall(PetscFree(ids));
-  }
+  if (p.total) PetscCall(ProblemSolve(c, &p, t0, res, flux));
   PetscCall(PetscFree(p.mask));
-  if (!p.total) { /* no path from face to face: no current */
-    res->seconds = MPI_Wtime() - t0;
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
-    PetscFunctionReturn(0);
-  }
-  /* results to every rank (rank 0 always owns planes) */
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, flux, 3, MPI_DOUBLE, MPI_SUM, g->comm));
-  {
-    double info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
-    PetscCallMPI(MPI_Bcast(info, 6, MPI_DOUBLE, 0, g->comm));
-    res->reason        = (int)info[0];
-    res->iterations    = (PetscInt)info[1];
-    res->residual      = info[2];
-    res->converged     = info[3] != 0 ? PETSC_TRUE : PETSC_FALSE;
-    res->seconds_setup = info[4];
-    res->seconds_solve = info[5];
-  }
-  {
-    double L = p.n[axis] * d[axis], area = 1;
-    for (int e = 0; e < 3; e++)
-      if (e != axis) area *= p.n[e] * d[e];
-    res->M             = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
-    res->M_outlet      = flux[0] * L / area;
-    res->M_inlet       = flux[1] * L / area;
-    res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
-  }
+  /* no path from face to face: no current */
+  if (p.total) PetscCall(ProblemResults(c, &p, flux, res));
   res->seconds = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &res->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));
   PetscFunctionReturn(0);

@@ -9,11 +9,12 @@
 /// command-line options are checked when they carry one of the deck's section prefixes, the rest
 /// belong to PETSc. All checks run on every rank with identical data, so errors are collective.
 #include <plurigauss/config.h>
-#include <plurigauss/io.h>
+#include <plurigauss/files.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -510,29 +511,37 @@ static PetscErrorCode ImageInputKeys(MPI_Comm comm, Value *val, const char *sect
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
+/* The resolved deck, cfg->resolved: one line appended (printf format), the buffer grown as needed. */
+typedef struct {
+  size_t len, cap;
+} Resolved;
+
+static PetscErrorCode ResolvedAppend(PgConfig *cfg, Resolved *r, const char *fmt, ...)
 {
-  Value    *val;
-  size_t    rlen = 0, rcap = 8192;
-  PetscBool in_deck[NKEYS] = {PETSC_FALSE};
+  va_list ap;
+  int     need;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMemzero(cfg, sizeof *cfg));
-  PetscCall(PetscCalloc1(NKEYS, &val));
-  if (deck_path && deck_path[0]) {
-    snprintf(cfg->deck_path, sizeof cfg->deck_path, "%s", deck_path);
-    PetscCall(ReadDeckText(comm, deck_path, &cfg->deck_text));
-    PetscCall(CheckDeckKeys(comm, deck_path, in_deck));
-  } else {
-    cfg->deck_text = strdup("");
+  va_start(ap, fmt);
+  need = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (r->len + (size_t)need + 1 > r->cap) {
+    r->cap = 2 * (r->len + (size_t)need + 1);
+    PetscCall(PetscRealloc(r->cap, &cfg->resolved));
   }
+  va_start(ap, fmt);
+  r->len += (size_t)vsnprintf(cfg->resolved + r->len, r->cap - r->len, fmt, ap);
+  va_end(ap);
+  PetscFunctionReturn(0);
+}
 
-  /* read every key: given value or default */
-  PetscCall(PetscMalloc1(rcap, &cfg->resolved));
-  cfg->resolved[0] = 0;
+/* Every key: its given value or its default, and its line of the resolved deck. */
+static PetscErrorCode ReadKeys(MPI_Comm comm, Value *val, PgConfig *cfg, Resolved *res)
+{
+  PetscFunctionBeginUser;
   for (int i = 0; i < NKEYS; i++) {
     const Key *k = &keys[i];
-    char       opt[160], text[4096];
+    char       opt[160], text[4096], dn[128];
     PetscBool  set;
     snprintf(opt, sizeof opt, "-%s", k->name);
     PetscCall(PetscOptionsGetString(NULL, NULL, opt, text, sizeof text, &set));
@@ -541,19 +550,21 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
       PetscCall(ParseValue(comm, k, k->deflt, &val[i]));
       val[i].set = PETSC_FALSE; /* defaulted, not given */
     }
-    char dn[128];
     DeckName(k->name, dn, sizeof dn);
-    const char *shown = set ? text : (k->deflt ? k->deflt : "(unset)");
-    int         need  = snprintf(NULL, 0, "%s = %s\n", dn, shown);
-    if (rlen + (size_t)need + 1 > rcap) {
-      rcap = 2 * (rlen + (size_t)need + 1);
-      PetscCall(PetscRealloc(rcap, &cfg->resolved));
-    }
-    rlen += (size_t)snprintf(cfg->resolved + rlen, rcap - rlen, "%s = %s\n", dn, shown);
+    PetscCall(ResolvedAppend(cfg, res, "%s = %s\n", dn, set ? text : (k->deflt ? k->deflt : "(unset)")));
   }
-  /* label maps (their YAML map entries are options of their own, consumed here) */
-  PetscCall(LabelMapFromOptions(comm, "input_labels", val[FindKey("input_labels") - keys].s, PETSC_FALSE, &cfg->input_labels));
-  PetscCall(LabelMapFromOptions(comm, "calibration_volume_labels", val[FindKey("calibration_volume_labels") - keys].s, PETSC_TRUE, &cfg->cal_volume_labels));
+  PetscFunctionReturn(0);
+}
+
+#define V(name) (&val[FindKey(name) - keys])
+
+/* The label maps (their YAML map entries are options of their own, consumed here) and their
+ * defaults; the resolved deck shows the maps in force. */
+static PetscErrorCode LoadLabelMaps(MPI_Comm comm, Value *val, PgConfig *cfg, Resolved *res)
+{
+  PetscFunctionBeginUser;
+  PetscCall(LabelMapFromOptions(comm, "input_labels", V("input_labels")->s, PETSC_FALSE, &cfg->input_labels));
+  PetscCall(LabelMapFromOptions(comm, "calibration_volume_labels", V("calibration_volume_labels")->s, PETSC_TRUE, &cfg->cal_volume_labels));
   if (!cfg->input_labels.given) {
     cfg->input_labels.n = 3;
     for (int i = 0; i < 3; i++) cfg->input_labels.value[i] = cfg->input_labels.phase[i] = i + 1;
@@ -570,32 +581,27 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
     }
   }
   cfg->cal_images_labels = cfg->input_labels;
-  {
-    /* the resolved deck shows the maps in force */
-    int need = snprintf(NULL, 0, "input.labels (in force) = %s\ncalibration.volume_labels (in force) = %s\n", cfg->input_labels.text, cfg->cal_volume_labels.text);
-    if (rlen + (size_t)need + 1 > rcap) {
-      rcap = 2 * (rlen + (size_t)need + 1);
-      PetscCall(PetscRealloc(rcap, &cfg->resolved));
-    }
-    rlen += (size_t)snprintf(cfg->resolved + rlen, rcap - rlen, "input.labels (in force) = %s\ncalibration.volume_labels (in force) = %s\n", cfg->input_labels.text, cfg->cal_volume_labels.text);
-  }
-  PetscCall(CheckCommandLineKeys(comm));
+  PetscCall(ResolvedAppend(cfg, res, "input.labels (in force) = %s\ncalibration.volume_labels (in force) = %s\n", cfg->input_labels.text, cfg->cal_volume_labels.text));
+  PetscFunctionReturn(0);
+}
 
-#define V(name) (&val[FindKey(name) - keys])
+/* domain.*, model.* and sweep.*: a threshold and its fraction are alternatives; the command line
+ * overrides the deck, within one source both is an error. */
+static PetscErrorCode LoadModel(MPI_Comm comm, Value *val, const PetscBool in_deck[], PgConfig *cfg)
+{
+  Value *vs = V("domain_voxel_size_um");
+
+  PetscFunctionBeginUser;
   for (int d = 0; d < 3; d++) cfg->shape[d] = (PetscInt)V("domain_shape")->v[d];
-  {
-    Value *vs = V("domain_voxel_size_um");
-    PetscCheck(vs->n == 1 || vs->n == 3, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um needs 1 or 3 values, got %d", vs->n);
-    for (int d = 0; d < 3; d++) cfg->voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
-    cfg->voxel_given = vs->set;
-    cfg->shape_given = V("domain_shape")->set;
-  }
+  PetscCheck(vs->n == 1 || vs->n == 3, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um needs 1 or 3 values, got %d", vs->n);
+  for (int d = 0; d < 3; d++) cfg->voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
+  cfg->voxel_given    = vs->set;
+  cfg->shape_given    = V("domain_shape")->set;
   cfg->alpha_x_per_um = V("model_alpha_x")->v[0];
   cfg->alpha_y_per_um = V("model_alpha_y")->v[0];
   cfg->m              = V("model_m")->v[0];
   cfg->nanopore_ratio = V("model_nanopore_ratio")->v[0];
 
-  /* a threshold and its fraction: the command line overrides the deck, within one source both is an error */
 #define IN_DECK(name) in_deck[FindKey(name) - keys]
 #define RESOLVE(a, b) \
   do { \
@@ -638,7 +644,13 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->common_random_numbers = V("sweep_common_random_numbers")->v[0] != 0;
   cfg->first_point           = (PetscInt)V("sweep_first_point")->v[0];
   cfg->seed                  = (uint64_t)V("random_seed")->v[0];
+  PetscFunctionReturn(0);
+}
 
+/* output.*, run.*, fft.*, threads and input.image. */
+static PetscErrorCode LoadOutput(MPI_Comm comm, Value *val, PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
   snprintf(cfg->output_file, sizeof cfg->output_file, "%s", V("output_file")->s);
   cfg->write_phase    = V("output_write_phase")->v[0] != 0;
   cfg->write_fields   = V("output_write_fields")->v[0] != 0;
@@ -656,43 +668,61 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->low_memory     = V("fft_memory")->v[0] != 0;
   PetscCheck(!(cfg->low_memory && cfg->write_fields), comm, PETSC_ERR_USER_INPUT, "output.write_fields needs fft.memory = fast: with low, X and Y are never in memory together");
   snprintf(cfg->input_image, sizeof cfg->input_image, "%s", V("input_image")->s);
-  cfg->measure_covariance = V("measure_covariance")->v[0] != 0;
-  cfg->measure_intrinsic  = V("measure_intrinsic")->v[0] != 0;
-  cfg->measure_interface_field = V("measure_interface_field")->v[0] != 0;
-  cfg->measure_range_um   = V("measure_range_um")->v[0];
-  cfg->measure_periodic   = (int)V("measure_periodic")->v[0];
-  cfg->measure_axes       = 0;
-  for (const char *c = V("measure_axes")->s; *c; c++) {
-    PetscCheck(*c == 'x' || *c == 'y' || *c == 'z', comm, PETSC_ERR_USER_INPUT, "measure.axes = '%s': allowed letters x, y, z (e.g. xyz or z)", V("measure_axes")->s);
-    cfg->measure_axes |= 1u << (*c - 'x');
+  PetscFunctionReturn(0);
+}
+
+/* An axes key ("xyz", "z", ...) as a bit mask (bit 0 = x). */
+static PetscErrorCode AxesMask(MPI_Comm comm, const char *key, const char *text, const char *example, unsigned *mask)
+{
+  PetscFunctionBeginUser;
+  *mask = 0;
+  for (const char *c = text; *c; c++) {
+    PetscCheck(*c == 'x' || *c == 'y' || *c == 'z', comm, PETSC_ERR_USER_INPUT, "%s = '%s': allowed letters x, y, z (e.g. %s)", key, text, example);
+    *mask |= 1u << (*c - 'x');
   }
+  PetscFunctionReturn(0);
+}
+
+/* measure.* */
+static PetscErrorCode LoadMeasure(MPI_Comm comm, Value *val, PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
+  cfg->measure_covariance      = V("measure_covariance")->v[0] != 0;
+  cfg->measure_intrinsic       = V("measure_intrinsic")->v[0] != 0;
+  cfg->measure_interface_field = V("measure_interface_field")->v[0] != 0;
+  cfg->measure_range_um        = V("measure_range_um")->v[0];
+  cfg->measure_periodic        = (int)V("measure_periodic")->v[0];
+  PetscCall(AxesMask(comm, "measure.axes", V("measure_axes")->s, "xyz or z", &cfg->measure_axes));
   PetscCheck(cfg->measure_axes, comm, PETSC_ERR_USER_INPUT, "measure.axes is empty: give at least one of x, y, z");
-  cfg->measure_percolation = V("measure_percolation")->v[0] != 0;
+  cfg->measure_percolation  = V("measure_percolation")->v[0] != 0;
   cfg->measure_connectivity = (int)V("measure_connectivity")->v[0];
   PetscCheck(cfg->measure_connectivity == 6 || cfg->measure_connectivity == 26, comm, PETSC_ERR_USER_INPUT, "measure.connectivity = %d: allowed 6 or 26", cfg->measure_connectivity);
-  cfg->measure_psd        = V("measure_psd")->v[0] != 0;
-  cfg->measure_psd2d      = V("measure_psd2d")->v[0] != 0;
-  cfg->measure_psd_step_um = V("measure_psd_step_um")->v[0];
-  cfg->measure_mip        = V("measure_mip")->v[0] != 0;
+  cfg->measure_psd            = V("measure_psd")->v[0] != 0;
+  cfg->measure_psd2d          = V("measure_psd2d")->v[0] != 0;
+  cfg->measure_psd_step_um    = V("measure_psd_step_um")->v[0];
+  cfg->measure_mip            = V("measure_mip")->v[0] != 0;
   cfg->measure_mip_inlet_high = V("measure_mip_inlet")->v[0] != 0;
-  cfg->measure_tortuosity = V("measure_tortuosity")->v[0] != 0;
+  cfg->measure_tortuosity     = V("measure_tortuosity")->v[0] != 0;
   for (int i = 0; i < 3; i++) cfg->mhat_exponents[i] = V("measure_mhat_exponents")->v[i];
-  cfg->conductivity       = V("conductivity_solve")->v[0] != 0;
-  cfg->conductivity_axes  = 0;
-  for (const char *c = V("conductivity_axes")->s; *c; c++) {
-    PetscCheck(*c == 'x' || *c == 'y' || *c == 'z', comm, PETSC_ERR_USER_INPUT, "conductivity.axes = '%s': allowed letters x, y, z (e.g. z or xyz)", V("conductivity_axes")->s);
-    cfg->conductivity_axes |= 1u << (*c - 'x');
-  }
+  PetscFunctionReturn(0);
+}
+
+/* conductivity.*: the solver options must all carry the prefix -cond_. */
+static PetscErrorCode LoadConductivity(MPI_Comm comm, Value *val, PgConfig *cfg)
+{
+  const char *c;
+
+  PetscFunctionBeginUser;
+  cfg->conductivity = V("conductivity_solve")->v[0] != 0;
+  PetscCall(AxesMask(comm, "conductivity.axes", V("conductivity_axes")->s, "z or xyz", &cfg->conductivity_axes));
   PetscCheck(cfg->conductivity_axes || !cfg->conductivity, comm, PETSC_ERR_USER_INPUT, "conductivity.axes is empty: give at least one of x, y, z");
   cfg->conductivity_periodic_sides = V("conductivity_periodic_sides")->v[0] != 0;
   cfg->conductivity_rtol           = V("conductivity_rtol")->v[0];
   snprintf(cfg->conductivity_options, sizeof cfg->conductivity_options, "%s", V("conductivity_solver_options")->s);
-  {
-    const char *c = cfg->conductivity_options;
-    while (*c == ' ') c++;
-    PetscCheck(!*c || !strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT, "conductivity.solver_options = '%s': give PETSc options with the prefix -cond_ (e.g. -cond_method amg)", cfg->conductivity_options);
-  }
-  for (const char *c = cfg->conductivity_options; *c; c++) {
+  c = cfg->conductivity_options;
+  while (*c == ' ') c++;
+  PetscCheck(!*c || !strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT, "conductivity.solver_options = '%s': give PETSc options with the prefix -cond_ (e.g. -cond_method amg)", cfg->conductivity_options);
+  for (c = cfg->conductivity_options; *c; c++) {
     if (*c != '-' || (c > cfg->conductivity_options && c[-1] != ' ')) continue;
     PetscCheck(!strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT, "conductivity.solver_options = '%s': every option must carry the prefix -cond_ (e.g. -cond_method amg)", cfg->conductivity_options);
   }
@@ -700,6 +730,13 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
     const double vmin = PetscMin(PetscMin(cfg->voxel_um[0], cfg->voxel_um[1]), cfg->voxel_um[2]);
     PetscCheck(cfg->measure_psd_step_um >= vmin / 16, comm, PETSC_ERR_USER_INPUT, "measure.psd_step_um = %g um is below 1/16 of the smallest voxel edge (%g um): finer radii do not change a digital opening", cfg->measure_psd_step_um, vmin);
   }
+  PetscFunctionReturn(0);
+}
+
+/* segment.*: the inputs, the labels file, and the filter chains of the stack and of the images. */
+static PetscErrorCode LoadSegment(MPI_Comm comm, Value *val, PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
   snprintf(cfg->seg_volume, sizeof cfg->seg_volume, "%s", V("segment_volume")->s);
   snprintf(cfg->seg_mask, sizeof cfg->seg_mask, "%s", V("segment_mask")->s);
   snprintf(cfg->seg_images, sizeof cfg->seg_images, "%s", V("segment_images")->s);
@@ -707,7 +744,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   cfg->seg_raw_type  = (int)V("segment_raw_type")->v[0];
   cfg->seg_calibrate = V("segment_calibrate")->v[0] != 0;
   if (V("segment_labels_file")->s[0]) snprintf(cfg->seg_labels_file, sizeof cfg->seg_labels_file, "%s", V("segment_labels_file")->s);
-  else PgOutputSideCar(cfg->output_file, "_labels.h5", cfg->seg_labels_file, sizeof cfg->seg_labels_file);
+  else PgFileSideCar(cfg->output_file, "_labels.h5", cfg->seg_labels_file, sizeof cfg->seg_labels_file);
   for (int k = 0; k < 2; k++) {
     const char       *w = k ? "image" : "stack";
     PgSegmentFilters *f = k ? &cfg->seg_image : &cfg->seg_stack;
@@ -726,10 +763,17 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
     PetscCheck(f->phases != 2, comm, PETSC_ERR_USER_INPUT, "segment.%s_phases = 2 is not allowed; allowed: 1 (NVP vs the rest) or 3 (NVP, carbon, pore)", w);
     PetscCheck(f->majority != 2 || f->majority_um > 0, comm, PETSC_ERR_USER_INPUT, "segment.%s_majority = ball needs segment.%s_majority_radius_um > 0", w, w);
   }
+  PetscFunctionReturn(0);
+}
+
+/* calibration.*: the 3D volume and the 2D images come together, and exclude input.image. */
+static PetscErrorCode LoadCalibration(MPI_Comm comm, Value *val, PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
   snprintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s", V("calibration_volume")->s);
   snprintf(cfg->cal_images, sizeof cfg->cal_images, "%s", V("calibration_images")->s);
   PetscCall(ImageInputKeys(comm, val, "calibration", cfg->cal_volume_shape, cfg->cal_volume_voxel_um, cfg->cal_image_shape, cfg->cal_pixel_um));
-  cfg->cal_raw_type       = (int)V("calibration_raw_type")->v[0];
+  cfg->cal_raw_type = (int)V("calibration_raw_type")->v[0];
   snprintf(cfg->cal_validate_with, sizeof cfg->cal_validate_with, "%s", V("calibration_validate_with")->s);
   PetscCheck(!cfg->cal_validate_with[0] || cfg->cal_volume[0] || cfg->seg_volume[0], comm, PETSC_ERR_USER_INPUT, "calibration.validate_with = %s needs a calibration (calibration.volume and calibration.images, or segment.*)", cfg->cal_validate_with);
   cfg->cal_range_um       = V("calibration_range_um")->v[0];
@@ -743,14 +787,51 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   PetscCheck(!cfg->cal_volume[0] || cfg->cal_images[0], comm, PETSC_ERR_USER_INPUT, "calibration.volume is given but calibration.images is not: the 2D three-phase images are needed for lambda_Z, m and alpha_Y");
   PetscCheck(cfg->cal_volume[0] || !cfg->cal_images[0], comm, PETSC_ERR_USER_INPUT, "calibration.images is given but calibration.volume is not: the 3D volume is needed for eps1 and alpha_X");
   PetscCheck(!(cfg->cal_volume[0] && cfg->input_image[0]), comm, PETSC_ERR_USER_INPUT, "calibration.volume and input.image are both given: calibrate and simulate, or measure an image");
+  PetscFunctionReturn(0);
+}
 #undef V
 
+/* The values of every key into cfg, section by section, each checked where it is read. */
+static PetscErrorCode LoadValues(MPI_Comm comm, Value *val, const PetscBool in_deck[], PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
+  PetscCall(LoadModel(comm, val, in_deck, cfg));
+  PetscCall(LoadOutput(comm, val, cfg));
+  PetscCall(LoadMeasure(comm, val, cfg));
+  PetscCall(LoadConductivity(comm, val, cfg));
+  PetscCall(LoadSegment(comm, val, cfg));
+  PetscCall(LoadCalibration(comm, val, cfg));
   /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */
   for (int d = 0; d < 3 && !cfg->input_image[0] && !cfg->cal_volume[0]; d++) {
     double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
     PetscCheck(ad <= 1.0, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um = %g is large against 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1): the fields would not be resolved", cfg->voxel_um[d],
                1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
   }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
+{
+  Value         *val;
+  Resolved       res = {0, 8192};
+  PetscBool      in_deck[NKEYS] = {PETSC_FALSE};
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(cfg, sizeof *cfg));
+  PetscCall(PetscCalloc1(NKEYS, &val));
+  if (deck_path && deck_path[0]) {
+    snprintf(cfg->deck_path, sizeof cfg->deck_path, "%s", deck_path);
+    PetscCall(ReadDeckText(comm, deck_path, &cfg->deck_text));
+    PetscCall(CheckDeckKeys(comm, deck_path, in_deck));
+  } else {
+    cfg->deck_text = strdup("");
+  }
+  PetscCall(PetscMalloc1(res.cap, &cfg->resolved));
+  cfg->resolved[0] = 0;
+  PetscCall(ReadKeys(comm, val, cfg, &res));
+  PetscCall(LoadLabelMaps(comm, val, cfg, &res));
+  PetscCall(CheckCommandLineKeys(comm));
+  PetscCall(LoadValues(comm, val, in_deck, cfg));
   PetscCall(CheckOutputPath(comm, cfg->output_file));
   PetscCall(PetscFree(val));
   PetscFunctionReturn(0);

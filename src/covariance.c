@@ -41,8 +41,7 @@
 /// Cost: the transforms; the fills, products and extraction are one pass each over the local data
 /// (extraction over the (2K+1)^3 / N share of it).
 #include <plurigauss/covariance.h>
-#include <plurigauss/io.h>
-#include <plurigauss/error.h>
+#include <plurigauss/files.h>
 
 #include <fftw3-mpi.h>
 #include <math.h>
@@ -206,23 +205,18 @@ PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *covp)
+/* The ranges of a PgCovariance: directional lags L, the radial range and its bins, the lags K the
+ * transforms must hold, and the sizes fn of the transform grid (padded against wrap-around unless
+ * periodic). Axes with one voxel (2D images) take part with the lag 0 only. */
+static PetscErrorCode SetUpRanges(PgCovariance c, double range_um, double bin_um, PetscInt fn[3])
 {
-  PgCovariance c;
-  PetscInt     fn[3];
-  ptrdiff_t    cap[3];
-  unsigned     flags = planner == PG_PLANNER_PATIENT ? FFTW_PATIENT : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE : FFTW_ESTIMATE;
-  double       side = HUGE_VAL, vmin = HUGE_VAL, rcap = HUGE_VAL;
+  const PgGrid_s *grid = c->grid;
+  ptrdiff_t       cap[3];
+  double          side = HUGE_VAL, vmin = HUGE_VAL, rcap = HUGE_VAL;
 
   PetscFunctionBeginUser;
-  PetscCheck(range_um >= 0 && isfinite(range_um), grid->comm, PETSC_ERR_USER_INPUT, "measure.range_um = %g must be >= 0", range_um);
-  PetscCall(PetscNew(&c));
-  c->grid     = grid;
-  c->periodic = periodic;
-  c->nfun     = periodic ? 3 : 5;
-  /* axes with one voxel (2D images) take part with the lag 0 only */
   for (int d = 0; d < 3; d++) {
-    cap[d] = periodic ? grid->n[d] / 2 : grid->n[d] - 1;
+    cap[d] = c->periodic ? grid->n[d] / 2 : grid->n[d] - 1;
     if (grid->n[d] < 2) continue;
     side = PetscMin(side, grid->n[d] * grid->voxel_um[d]);
     vmin = PetscMin(vmin, grid->voxel_um[d]);
@@ -241,15 +235,25 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
   for (int d = 0; d < 3; d++) {
     c->L[d] = (ptrdiff_t)PetscMin(floor(c->range_um / grid->voxel_um[d] + 1e-9), (double)cap[d]);
     c->K[d] = PetscMin(PetscMax(c->L[d], (ptrdiff_t)floor(sqrt(c->rmax2_um2) / grid->voxel_um[d])), cap[d]);
-    fn[d]   = periodic ? grid->n[d] : PgCovariancePaddedSize(grid->n[d] + c->K[d]);
+    fn[d]   = c->periodic ? grid->n[d] : PgCovariancePaddedSize(grid->n[d] + c->K[d]);
   }
   c->off_dir[0] = 0;
   c->off_dir[1] = (int)c->L[0] + 1;
   c->off_dir[2] = c->off_dir[1] + (int)c->L[1] + 1;
   c->off_rad    = c->off_dir[2] + (int)c->L[2] + 1;
   c->nacc       = c->off_rad + c->nbins;
+  PetscFunctionReturn(0);
+}
 
-  if (periodic) c->fgrid = grid;
+/* The transform grid (the grid itself when periodic), the r2c and c2r plans, and for the minus
+ * sampling estimator the redistribution and the windows' transforms. */
+static PetscErrorCode SetUpTransforms(PgCovariance c, const PetscInt fn[3], PgPlanner planner)
+{
+  const PgGrid_s *grid  = c->grid;
+  unsigned        flags = planner == PG_PLANNER_PATIENT ? FFTW_PATIENT : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE : FFTW_ESTIMATE;
+
+  PetscFunctionBeginUser;
+  if (c->periodic) c->fgrid = c->grid;
   else PetscCall(PgGridCreate(grid->comm, fn, grid->voxel_um, grid->threads, &c->fgrid));
   const PgGrid_s *f = c->fgrid;
   c->buf_bytes      = sizeof(fftw_complex) * (size_t)PetscMax(f->alloc_r2c, 1);
@@ -264,15 +268,23 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
      the plans execute on each new buffer (FFTW's new-array execute: same size and alignment) */
   fftw_free(c->buf);
   c->buf = NULL;
-  if (!periodic) {
+  if (!c->periodic) {
     PetscCall(SetUpRedistribution(c));
     for (int d = 0; d < 3; d++) {
       PetscCall(PetscMalloc1(2 * f->n[d], &c->win[d]));
       WindowDFT(grid->n[d], f->n[d], c->win[d]);
     }
   }
+  PetscFunctionReturn(0);
+}
 
-  /* curves, and the lags behind each slot (the same for every computation) */
+/* The curves, and the lags behind each slot (the same for every computation): pair counts and
+ * mean radii of the radial bins. Collective. */
+static PetscErrorCode SetUpCurves(PgCovariance c)
+{
+  const PgGrid_s *grid = c->grid;
+
+  PetscFunctionBeginUser;
   PetscCall(PetscCalloc1((size_t)c->nfun * c->nacc + 4, &c->acc));
   PetscCall(PetscCalloc2(c->nacc, &c->cnt, c->nbins, &c->rmean));
   PetscCall(PetscMalloc4(c->K[0] + 1, &c->inv_pairs_x, c->K[0] + 1, &c->row_bin, c->K[0] + 1, &c->row_w, c->K[0] + 1, &c->row_r));
@@ -287,6 +299,23 @@ PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double
   }
   PetscCall(PetscMalloc1(c->nbins, &c->rad_r));
   for (int b = 0; b < c->nbins; b++) c->rad_r[b] = b * c->bin_um;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *covp)
+{
+  PgCovariance c;
+  PetscInt     fn[3];
+
+  PetscFunctionBeginUser;
+  PetscCheck(range_um >= 0 && isfinite(range_um), grid->comm, PETSC_ERR_USER_INPUT, "measure.range_um = %g must be >= 0", range_um);
+  PetscCall(PetscNew(&c));
+  c->grid     = grid;
+  c->periodic = periodic;
+  c->nfun     = periodic ? 3 : 5;
+  PetscCall(SetUpRanges(c, range_um, bin_um, fn));
+  PetscCall(SetUpTransforms(c, fn, planner));
+  PetscCall(SetUpCurves(c));
   *covp = c;
   PetscFunctionReturn(0);
 }
@@ -530,33 +559,30 @@ PetscErrorCode PgCovarianceGetInfo(PgCovariance c, PgCovarianceInfo *info)
 
 double PgCovarianceFFTSeconds(PgCovariance c) { return c->t_fft; }
 
-/* A small dataset that every rank holds identically (io.c writes it); curves also say their pairs
+/* A small dataset that every rank holds identically (h5.c writes it); curves also say their pairs
  * and estimator. */
 static PetscErrorCode WriteSmall(PgCovariance c, hid_t group, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit, PetscBool curve)
 {
-  hid_t dset = H5I_INVALID_HID;
+  hid_t      dset = H5I_INVALID_HID;
+  PgH5Status st   = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
-  PetscCall(PgOutputWriteSmall(group, c->grid->rank, name, ndims, dims, data, unit));
+  PetscCall(PgH5WriteSmall(group, c->grid->rank, name, ndims, dims, data, unit));
   if (curve) {
-    PgCallH5(dset = H5Dopen2(group, name, H5P_DEFAULT));
-    PetscCall(PgOutputWriteStringAttr(dset, "pairs", "11,12,13,22,23,33"));
-    PetscCall(PgOutputWriteStringAttr(dset, "estimator", c->periodic ? "periodic" : "minus_sampling"));
-    PgCallH5(H5Dclose(dset));
+    PgH5Try(&st, dset = H5Dopen2(group, name, H5P_DEFAULT));
+    PgH5Try(&st, PgH5AttrString(dset, "pairs", "11,12,13,22,23,33"));
+    PgH5Try(&st, PgH5AttrString(dset, "estimator", c->periodic ? "periodic" : "minus_sampling"));
+    PgH5Close(&dset);
+    PetscCall(PgH5Check(&st));
   }
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode WriteCSV(PgCovariance c, const char *path, int *ok)
+/* The long-format CSV of the curves (rank 0). */
+static void CSVText(FILE *f, const void *ctx)
 {
-  char  tmp[PETSC_MAX_PATH_LEN + 8];
-  FILE *f;
+  const struct PgCovariance_private *c = ctx;
 
-  PetscFunctionBeginUser;
-  *ok = 0;
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  f = fopen(tmp, "w");
-  if (!f) PetscFunctionReturn(0);
   fprintf(f, "curve,h_um,C11,C12,C13,C22,C23,C33\n");
   for (int d = 0; d < 3; d++)
     for (ptrdiff_t h = 0; h <= c->L[d]; h++) {
@@ -569,15 +595,13 @@ static PetscErrorCode WriteCSV(PgCovariance c, const char *path, int *ok)
     for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.17g", c->rad[p][b]);
     fprintf(f, "\n");
   }
-  *ok = fclose(f) == 0 && rename(tmp, path) == 0;
-  PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgCovarianceWrite(PgCovariance c, hid_t group, const char *csv_path)
 {
   const char *axis_name[3] = {"C_x", "C_y", "C_z"}, *lag_name[3] = {"h_x_um", "h_y_um", "h_z_um"};
   double     *buf;
-  int         nmax = c->nbins, ok = 1;
+  int         nmax = c->nbins;
 
   PetscFunctionBeginUser;
   if (group >= 0) {
@@ -598,10 +622,6 @@ PetscErrorCode PgCovarianceWrite(PgCovariance c, hid_t group, const char *csv_pa
     PetscCall(WriteSmall(c, group, "radial_count", 1, &dims[1], c->cnt + c->off_rad, "1", PETSC_FALSE));
     PetscCall(PetscFree(buf));
   }
-  if (csv_path) {
-    if (c->grid->rank == 0) PetscCall(WriteCSV(c, csv_path, &ok));
-    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, c->grid->comm));
-    PetscCheck(ok, c->grid->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", csv_path);
-  }
+  if (csv_path) PetscCall(PgFileWriteText(c->grid->comm, csv_path, CSVText, c));
   PetscFunctionReturn(0);
 }

@@ -42,7 +42,7 @@
 /// rows per thread, and with fft.memory = low the byte of X per voxel.
 #include <plurigauss/crossing.h>
 #include <plurigauss/intrinsic.h>
-#include <plurigauss/io.h>
+#include <plurigauss/h5.h>
 
 #include <gsl/gsl_linalg.h>
 #include <math.h>
@@ -334,6 +334,78 @@ PetscErrorCode PgCrossingStoreX(PgCrossing c, double lambda_x)
   PetscFunctionReturn(0);
 }
 
+/* The crossings of every segment direction (13 x 3 counters per thread in count, nthreads * 39)
+ * over the rows anchored in this rank's planes, the threads' shares contiguous. */
+static PetscErrorCode CountRows(const Source *s, const int dir[5][3], int nthreads, int64_t *count)
+{
+  const PgGrid_s *g    = s->g;
+  const ptrdiff_t nx   = g->n[0], ny = g->n[1];
+  const ptrdiff_t rows = g->nz_local * ny;
+  PetscErrorCode  ierr = 0;
+
+  PetscFunctionBeginUser;
+#pragma omp parallel num_threads(nthreads) reduction(| : ierr)
+  {
+    const int t = omp_get_thread_num();
+    Cache     cache;
+    float    *mem = (float *)malloc(sizeof(float) * 2 * NCACHE * (size_t)(nx + 2));
+    int64_t  *n   = count + 39 * (size_t)t;
+    cache.q       = (int8_t *)malloc((size_t)nx);
+    cache.clock   = 0;
+    if (!mem || !cache.q) ierr = 1;
+    else {
+      for (int j = 0; j < NCACHE; j++) {
+        cache.x[j]   = mem + (size_t)(2 * j) * (size_t)(nx + 2);
+        cache.z[j]   = mem + (size_t)(2 * j + 1) * (size_t)(nx + 2);
+        cache.tag[j] = -1;
+        cache.used[j] = 0;
+      }
+      /* contiguous anchor rows per thread: consecutive rows share 3 of their 5 rows */
+      const ptrdiff_t r0 = rows * t / nthreads, r1 = rows * (t + 1) / nthreads;
+      for (ptrdiff_t r = r0; r < r1; r++) {
+        const ptrdiff_t zl = r / ny, y = r % ny;
+        const ptrdiff_t at[5][2] = {{zl, y}, {zl, (y + 1) % ny}, {zl + 1, (y + ny - 1) % ny}, {zl + 1, y}, {zl + 1, (y + 1) % ny}};
+        const float    *xr[5], *zr[5];
+        for (int k = 0; k < 5; k++) GetRow(s, &cache, at[k][0], at[k][1], &xr[k], &zr[k]);
+        for (int k = 1; k < 5; k++) CountSegments3(xr[0] + 1, zr[0] + 1, xr[k] + 1, zr[k] + 1, nx, n + 3 * dir[k][0], n + 3 * dir[k][1], n + 3 * dir[k][2]);
+        CountSegments(xr[0] + 1, zr[0] + 1, xr[0] + 2, zr[0] + 2, nx, n + 3 * dir[0][2]);
+      }
+    }
+    free(mem);
+    free(cache.q);
+  }
+  PetscCheck(!ierr, PETSC_COMM_SELF, PETSC_ERR_MEM, "out of memory for the rows of the interface crossings");
+  PetscFunctionReturn(0);
+}
+
+/* The counts (summed over the ranks) as crossings per unit test-line length P_L of every direction
+ * and pair, and the interface areas by the extrapolation and Crofton weights. */
+static PetscErrorCode CrossingResults(PgGrid g, const int64_t total[39], PgCrossingResult *res)
+{
+  double w[13], cw[13];
+
+  PetscFunctionBeginUser;
+  PetscCall(PgCrossingExtrapolationWeights(g->voxel_um, w));
+  PetscCall(PgIntrinsicCroftonWeights(g->voxel_um, cw));
+  for (int k = 0; k < 3; k++) res->S_pair[k] = res->S_pair_crofton[k] = 0;
+  for (int i = 0; i < 13; i++) {
+    double len = 0;
+    for (int k = 0; k < 3; k++) len += PetscSqr(PgIntrinsicDirections[i][k] * g->voxel_um[k]);
+    len                 = sqrt(len) * PgGridGlobalVoxels(g); /* test-line length along r_i (um) */
+    res->count[i][0]    = total[3 * i];
+    res->count[i][1]    = total[3 * i + 1] - total[3 * i];
+    res->count[i][2]    = total[3 * i + 2];
+    res->weight[i]      = w[i];
+    res->crofton[i]     = cw[i];
+    for (int k = 0; k < 3; k++) {
+      res->P_L[i][k] = (double)res->count[i][k] / len;
+      res->S_pair[k] += 2 * w[i] * res->P_L[i][k];
+      res->S_pair_crofton[k] += 2 * cw[i] * res->P_L[i][k];
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PgCrossingCompute(PgCrossing c, double lambda_x, double lambda_z, double m, PgCrossingResult *res)
 {
   PgGrid          g  = c->grid;
@@ -345,7 +417,7 @@ PetscErrorCode PgCrossingCompute(PgCrossing c, double lambda_x, double lambda_z,
   Segment         seg[13];
   int             dir[5][3]; /* direction index of end row k at dx = -1, 0, +1 */
   Source          s;
-  double          t0 = MPI_Wtime(), w[13], cw[13];
+  double          t0 = MPI_Wtime();
 
   PetscFunctionBeginUser;
   PetscCheck(m >= 0 && m <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model.m = %g must lie in [0, 1]", m);
@@ -379,65 +451,14 @@ PetscErrorCode PgCrossingCompute(PgCrossing c, double lambda_x, double lambda_z,
   s.ghost_q = (const int8_t *)(halo + 2 * slot + 4 * plane);
 
   PetscCall(PetscCalloc1((size_t)nthreads * 39, &count));
-  {
-    const ptrdiff_t rows = g->nz_local * ny;
-    PetscErrorCode  ierr = 0;
-#pragma omp parallel num_threads(nthreads) reduction(| : ierr)
-    {
-      const int t = omp_get_thread_num();
-      Cache     cache;
-      float    *mem = (float *)malloc(sizeof(float) * 2 * NCACHE * (size_t)(nx + 2));
-      int64_t  *n   = count + 39 * (size_t)t;
-      cache.q       = (int8_t *)malloc((size_t)nx);
-      cache.clock   = 0;
-      if (!mem || !cache.q) ierr = 1;
-      else {
-        for (int j = 0; j < NCACHE; j++) {
-          cache.x[j]   = mem + (size_t)(2 * j) * (size_t)(nx + 2);
-          cache.z[j]   = mem + (size_t)(2 * j + 1) * (size_t)(nx + 2);
-          cache.tag[j] = -1;
-          cache.used[j] = 0;
-        }
-        /* contiguous anchor rows per thread: consecutive rows share 3 of their 5 rows */
-        const ptrdiff_t r0 = rows * t / nthreads, r1 = rows * (t + 1) / nthreads;
-        for (ptrdiff_t r = r0; r < r1; r++) {
-          const ptrdiff_t zl = r / ny, y = r % ny;
-          const ptrdiff_t at[5][2] = {{zl, y}, {zl, (y + 1) % ny}, {zl + 1, (y + ny - 1) % ny}, {zl + 1, y}, {zl + 1, (y + 1) % ny}};
-          const float    *xr[5], *zr[5];
-          for (int k = 0; k < 5; k++) GetRow(&s, &cache, at[k][0], at[k][1], &xr[k], &zr[k]);
-          for (int k = 1; k < 5; k++) CountSegments3(xr[0] + 1, zr[0] + 1, xr[k] + 1, zr[k] + 1, nx, n + 3 * dir[k][0], n + 3 * dir[k][1], n + 3 * dir[k][2]);
-          CountSegments(xr[0] + 1, zr[0] + 1, xr[0] + 2, zr[0] + 2, nx, n + 3 * dir[0][2]);
-        }
-      }
-      free(mem);
-      free(cache.q);
-    }
-    PetscCheck(!ierr, PETSC_COMM_SELF, PETSC_ERR_MEM, "out of memory for the rows of the interface crossings");
-  }
+  PetscCall(CountRows(&s, (const int(*)[3])dir, nthreads, count));
   for (int t = 1; t < nthreads; t++)
     for (int k = 0; k < 39; k++) count[k] += count[39 * (size_t)t + k];
   PetscCallMPI(MPI_Allreduce(count, total, 39, MPI_INT64_T, MPI_SUM, g->comm));
   PetscCall(PetscFree(count));
   PetscCall(PetscFree(halo));
 
-  PetscCall(PgCrossingExtrapolationWeights(g->voxel_um, w));
-  PetscCall(PgIntrinsicCroftonWeights(g->voxel_um, cw));
-  for (int k = 0; k < 3; k++) res->S_pair[k] = res->S_pair_crofton[k] = 0;
-  for (int i = 0; i < 13; i++) {
-    double len = 0;
-    for (int k = 0; k < 3; k++) len += PetscSqr(PgIntrinsicDirections[i][k] * g->voxel_um[k]);
-    len                 = sqrt(len) * PgGridGlobalVoxels(g); /* test-line length along r_i (um) */
-    res->count[i][0]    = total[3 * i];
-    res->count[i][1]    = total[3 * i + 1] - total[3 * i];
-    res->count[i][2]    = total[3 * i + 2];
-    res->weight[i]      = w[i];
-    res->crofton[i]     = cw[i];
-    for (int k = 0; k < 3; k++) {
-      res->P_L[i][k] = (double)res->count[i][k] / len;
-      res->S_pair[k] += 2 * w[i] * res->P_L[i][k];
-      res->S_pair_crofton[k] += 2 * cw[i] * res->P_L[i][k];
-    }
-  }
+  PetscCall(CrossingResults(g, total, res));
   PetscCall(PetscLogEventEnd(c->event, 0, 0, 0, 0));
   res->seconds = MPI_Wtime() - t0 + (s.b1 ? 0 : c->t_store);
   c->t_store   = 0;
@@ -455,8 +476,8 @@ PetscErrorCode PgCrossingWrite(PgGrid g, const PgCrossingResult *res, hid_t grou
     wt[0][i] = res->weight[i];
     wt[1][i] = res->crofton[i];
   }
-  PetscCall(PgOutputWriteSmall(group, g->rank, "interface_crossings", 2, d133, &counts[0][0], "-"));
-  PetscCall(PgOutputWriteSmall(group, g->rank, "interface_P_L", 2, d133, &res->P_L[0][0], "1/um"));
-  PetscCall(PgOutputWriteSmall(group, g->rank, "interface_weights", 2, d213, &wt[0][0], "-"));
+  PetscCall(PgH5WriteSmall(group, g->rank, "interface_crossings", 2, d133, &counts[0][0], "-"));
+  PetscCall(PgH5WriteSmall(group, g->rank, "interface_P_L", 2, d133, &res->P_L[0][0], "1/um"));
+  PetscCall(PgH5WriteSmall(group, g->rank, "interface_weights", 2, d213, &wt[0][0], "-"));
   PetscFunctionReturn(0);
 }

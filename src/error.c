@@ -4,6 +4,7 @@
 /// (PETSC_ERR_USER_INPUT) print on rank 0 of their communicator only; anything else prints on the
 /// rank that met it, with its origin, because it may not be collective.
 #include <plurigauss/error.h>
+#include <plurigauss/h5.h>
 
 static PetscErrorCode PgErrorHandler(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
 {
@@ -25,5 +26,6 @@ PetscErrorCode PgErrorInitialize(void)
 {
   PetscFunctionBeginUser;
   PetscCall(PetscPushErrorHandler(PgErrorHandler, NULL));
+  PetscCall(PgH5Initialize());
   PetscFunctionReturn(0);
 }

@@ -354,6 +354,73 @@ static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const C
   PetscFunctionReturn(0);
 }
 
+/* The buffers of a solve: the padded distances (need floats) and two ghost planes of pplane, grown
+ * when needed (the layouts of the three axes have different planes). */
+static PetscErrorCode Reserve(PgGeodesic geo, size_t need, int64_t pplane)
+{
+  PetscFunctionBeginUser;
+  if (need > geo->buf_len) {
+    PetscCall(PetscFree(geo->buf));
+    PetscCall(PetscMalloc1(need, &geo->buf));
+    geo->buf_len = need;
+  }
+  if ((size_t)pplane > geo->ghost_len) {
+    PetscCall(PetscFree(geo->ghost));
+    PetscCall(PetscMalloc1(2 * (size_t)pplane, &geo->ghost));
+    geo->ghost_len = (size_t)pplane;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The 26 neighbours in the padded layout (rows px, planes pplane apart): offsets, z steps and
+ * lengths (um); *wmin and *wmax the shortest and longest. */
+static void Neighbours(Ctx *c, const PgGrid_s *g, int64_t pplane, int64_t px, double *wmin, double *wmax)
+{
+  int k = 0;
+
+  for (int dz = -1; dz <= 1; dz++)
+    for (int dy = -1; dy <= 1; dy++)
+      for (int dx = -1; dx <= 1; dx++) {
+        if (!dx && !dy && !dz) continue;
+        const double l = sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] + dz * dz * g->voxel_um[2] * g->voxel_um[2]);
+        c->off[k] = dz * pplane + dy * px + dx;
+        c->dz[k]  = dz;
+        c->w[k]   = (float)l;
+        *wmin     = PetscMin(*wmin, l);
+        *wmax     = PetscMax(*wmax, l);
+        k++;
+      }
+  c->inv_wmin = 1.0 / *wmin;
+}
+
+/* The result from the distances of the inlet face (y = 0): its phase voxels, those the outlet
+ * reached, and their mean geodesic length over the straight one. Collective. */
+static PetscErrorCode Inlet(const PgGrid_s *g, const float *dist, int64_t pplane, int64_t px, PgGeodesicResult *res)
+{
+  const int nx = (int)g->n[0], nzl = (int)g->nz_local;
+  int64_t   tot[2] = {0, 0};
+  double    sum    = 0;
+
+  PetscFunctionBeginUser;
+  for (int zl = 0; zl < nzl; zl++)
+    for (int x = 0; x < nx; x++) {
+      const int64_t i = ((int64_t)zl + 1) * pplane + px + x + 1; /* (zl, 0, x) */
+      if (dist[i] < 0) continue;
+      tot[0]++;
+      if (dist[i] < INFINITY) {
+        tot[1]++;
+        sum += dist[i];
+      }
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, g->comm));
+  res->inlet          = tot[0];
+  res->reached        = tot[1];
+  res->mean_length_um = tot[1] ? sum / (double)tot[1] : 0.0;
+  res->tau            = tot[1] ? res->mean_length_um / ((double)(g->n[1] - 1) * g->voxel_um[1]) : 0.0;
+  PetscFunctionReturn(0);
+}
+
 /* Shortest distances to the outlet face y = ny-1 on grid g (every axis is solved as y). */
 static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v, uint8_t value, PgGeodesicResult *res)
 {
@@ -361,22 +428,12 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
   const int64_t px = nx + 2, pplane = px * (ny + 2);
   const size_t  need = (size_t)pplane * (size_t)(nzl + 2);
   Ctx           c;
-  double        wmin = INFINITY, wmax = 0, sum = 0;
-  int64_t       tot[2] = {0, 0};
-  int           rounds = 0, k = 0;
+  double        wmin = INFINITY, wmax = 0;
+  int           rounds = 0;
   float        *sent[2];
 
   PetscFunctionBeginUser;
-  if (need > geo->buf_len) {
-    PetscCall(PetscFree(geo->buf));
-    PetscCall(PetscMalloc1(need, &geo->buf));
-    geo->buf_len = need;
-  }
-  if ((size_t)pplane > geo->ghost_len) { /* the layouts of the three axes have different planes */
-    PetscCall(PetscFree(geo->ghost));
-    PetscCall(PetscMalloc1(2 * (size_t)pplane, &geo->ghost));
-    geo->ghost_len = (size_t)pplane;
-  }
+  PetscCall(Reserve(geo, need, pplane));
   for (size_t i = 0; i < need; i++) geo->buf[i] = -1;
   for (int64_t q = 0; q < 2 * pplane; q++) geo->ghost[q] = INFINITY;
 #define P(zl, y, x) (((int64_t)(zl) + 1) * pplane + ((int64_t)(y) + 1) * px + (x) + 1)
@@ -387,19 +444,7 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
       for (int x = 0; x < nx; x++) d[x] = row[x] == value ? INFINITY : -1.0f;
     }
   c.dist = geo->buf;
-  for (int dz = -1; dz <= 1; dz++)
-    for (int dy = -1; dy <= 1; dy++)
-      for (int dx = -1; dx <= 1; dx++) {
-        if (!dx && !dy && !dz) continue;
-        const double l = sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] + dz * dz * g->voxel_um[2] * g->voxel_um[2]);
-        c.off[k] = dz * pplane + dy * px + dx;
-        c.dz[k]  = dz;
-        c.w[k]   = (float)l;
-        wmin     = PetscMin(wmin, l);
-        wmax     = PetscMax(wmax, l);
-        k++;
-      }
-  c.inv_wmin = 1.0 / wmin;
+  Neighbours(&c, g, pplane, px, &wmin, &wmax);
   if (!geo->bucket) {
     geo->nbucket = (int)floor(wmax / wmin) + 2;
     PetscCall(PetscCalloc1(geo->nbucket, &geo->bucket));
@@ -424,25 +469,9 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
     if (!nseeds) break;
   }
   PetscCall(PetscFree2(sent[0], sent[1]));
-  /* the inlet face */
-  for (int zl = 0; zl < nzl; zl++)
-    for (int x = 0; x < nx; x++) {
-      const int64_t i = P(zl, 0, x);
-      if (c.dist[i] < 0) continue;
-      tot[0]++;
-      if (c.dist[i] < INFINITY) {
-        tot[1]++;
-        sum += c.dist[i];
-      }
-    }
 #undef P
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tot, 2, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, g->comm));
-  res->inlet          = tot[0];
-  res->reached        = tot[1];
-  res->rounds         = rounds;
-  res->mean_length_um = tot[1] ? sum / (double)tot[1] : 0.0;
-  res->tau            = tot[1] ? res->mean_length_um / ((double)(g->n[1] - 1) * g->voxel_um[1]) : 0.0;
+  PetscCall(Inlet(g, c.dist, pplane, px, res));
+  res->rounds = rounds;
   PetscFunctionReturn(0);
 }
 

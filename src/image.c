@@ -11,7 +11,7 @@
 /// 256- or 65536-entry table for 8- and 16-bit values, a scan of the few mapped values otherwise).
 /// A value the map does not know is reported with its position: one reduction of the count and
 /// two of the first offender's global index and value.
-#include <plurigauss/error.h>
+#include <plurigauss/h5.h>
 #include <plurigauss/image.h>
 #include <plurigauss/tiff.h>
 
@@ -19,30 +19,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
-
-size_t PgRawSize(int type)
-{
-  switch (type) {
-  case PG_RAW_UINT8:
-  case PG_RAW_INT8:
-    return 1;
-  case PG_RAW_UINT16:
-  case PG_RAW_INT16:
-    return 2;
-  case PG_RAW_FLOAT64:
-  case PG_RAW_INT64:
-  case PG_RAW_UINT64:
-    return 8;
-  default:
-    return 4;
-  }
-}
-
-const char *PgRawName(int type)
-{
-  static const char *const names[] = {"uint8", "uint16", "int32", "float32", "int8", "int16", "uint32", "float64", "int64", "uint64"};
-  return type >= 0 && type <= PG_RAW_UINT64 ? names[type] : "?";
-}
 
 static PetscBool IsFloat(int type) { return type == PG_RAW_FLOAT32 || type == PG_RAW_FLOAT64 ? PETSC_TRUE : PETSC_FALSE; }
 
@@ -285,39 +261,13 @@ done:
  * the inspection but cannot be read (a truncated or damaged file) is one input error on every rank. */
 static PetscErrorCode ReadSlabHDF5(PgGrid g, const PgInputSpec *s, const char *spec, int etype, void *v)
 {
-  char    file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
-  hid_t   fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-  hsize_t start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]};
-  hsize_t nloc = PetscMax((hsize_t)PgGridLocalVoxels(g), 1);
-  int     ok = 1, all;
+  char file[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN];
+  int  ok;
 
   PetscFunctionBeginUser;
   SplitSpec(spec, file, sizeof file, path, sizeof path);
-  PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
-  PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
-  PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
-  f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
-  /* every step is collective (metadata and the read): go on after a failure, decide together */
-  if (f < 0 || (d = H5Dopen2(f, path, H5P_DEFAULT)) < 0 || (fs = H5Dget_space(d)) < 0) ok = 0;
-  if ((ms = H5Screate_simple(1, &nloc, NULL)) < 0) ok = 0;
-  if (fs >= 0 && ms >= 0) {
-    if (g->nz_local > 0) {
-      if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0) ok = 0;
-    } else if (H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0) ok = 0;
-  }
-  PgCallH5(dxpl = H5Pcreate(H5P_DATASET_XFER));
-  PgCallH5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  if (d >= 0 && fs >= 0 && ms >= 0) {
-    if (H5Dread(d, NativeType(etype), ms, fs, dxpl, v) < 0) ok = 0;
-  }
-  H5Pclose(dxpl);
-  if (ms >= 0) H5Sclose(ms);
-  if (fs >= 0) H5Sclose(fs);
-  if (d >= 0) H5Dclose(d);
-  if (f >= 0 && H5Fclose(f) < 0) ok = 0;
-  H5Pclose(fapl);
-  PetscCallMPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, g->comm));
-  PetscCheck(all, g->comm, PETSC_ERR_USER_INPUT, "%s = %s: %s cannot be read (a truncated or damaged file?)", s->key, spec, file);
+  PetscCall(PgH5ReadSlabs(g, file, path, NativeType(etype), v, &ok));
+  PetscCheck(ok, g->comm, PETSC_ERR_USER_INPUT, "%s = %s: %s cannot be read (a truncated or damaged file?)", s->key, spec, file);
   PetscFunctionReturn(0);
 }
 
@@ -440,7 +390,6 @@ PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spe
   int rank;
 
   PetscFunctionBeginUser;
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCall(PetscMemzero(r, sizeof *r));
   if (rank == 0) {

@@ -21,7 +21,8 @@
 #include <plurigauss/field.h>
 #include <plurigauss/grid.h>
 #include <plurigauss/image.h>
-#include <plurigauss/io.h>
+#include <plurigauss/files.h>
+#include <plurigauss/output.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/measure.h>
 #include <plurigauss/memory.h>
@@ -92,7 +93,7 @@ static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int 
   PetscFunctionBeginUser;
   if (!cfg->tiff_labels) PetscFunctionReturn(0);
   snprintf(ext, sizeof ext, "_phase_%04d.tif", k);
-  PgOutputSideCar(cfg->output_file, ext, path, sizeof path);
+  PgFileSideCar(cfg->output_file, ext, path, sizeof path);
   PetscCall(PgTiffWriteLabels(labels->grid, labels->v, path));
   PetscFunctionReturn(0);
 }
@@ -110,7 +111,8 @@ static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossin
   PetscCall(PgModelInterfaceAreas(lambda_x, lambda_z, cfg->m, cfg->alpha_x_per_um, cfg->alpha_y_per_um, S, S_pair));
   if (crossing) {
     PgCrossingResult res;
-    hid_t            dg;
+    hid_t            dg = H5I_INVALID_HID;
+    PetscErrorCode   ierr;
     PetscCall(PgCrossingCompute(crossing, lambda_x, lambda_z, cfg->m, &res));
     for (int i = 0; i < 3; i++) {
       snprintf(name, sizeof name, "S_%s_field", pair[i]);
@@ -118,8 +120,9 @@ static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossin
     }
     PetscCall(PgRowSet(row, "t_interface_s", res.seconds));
     PetscCall(PgOutputRunGroup(out, k, &dg));
-    PetscCall(PgCrossingWrite(grid, &res, dg));
-    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
+    ierr = PgCrossingWrite(grid, &res, dg);
+    PgH5Close(&dg);
+    PetscCall(ierr);
   }
   for (int i = 0; i < 3; i++) {
     snprintf(name, sizeof name, "S_%d_exact", i + 1);
@@ -181,179 +184,263 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 }
 
 /* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgAdequacy adq, PgOutputLock lock, int *exit_status)
+/* What a sweep holds from its setup to its end. */
+typedef struct {
+  MPI_Comm        comm;
+  const PgConfig *cfg;
+  const Stages   *st;
+  PgCalibration   cal; /* the calibration whose realizations are validated, or NULL */
+  PgGrid          grid;
+  PgField         field;
+  PgLabels        labels;
+  PgOutput        out;
+  PgMeasure       measure;
+  PgCrossing      crossing;
+  int             nruns;
+  double          lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
+  double          t_bare; /* the bare FFT's time (output.fft_time_bare), else NaN */
+} Sweep;
+
+/* The thresholds: eq. 6 and eq. 9 at every sweep point; checked before any file is touched. */
+static PetscErrorCode SweepThresholds(Sweep *S)
 {
-  PgGrid    grid   = NULL;
-  PgField   field  = NULL;
-  PgLabels  labels = NULL;
-  PgOutput  out    = NULL;
-  PgMeasure measure = NULL;
-  PgCrossing crossing = NULL;
-  double    lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
-  PetscBool stop   = PETSC_FALSE;
-  double    t_bare = NAN;
+  const PgConfig *cfg = S->cfg;
 
   PetscFunctionBeginUser;
-  /* thresholds: eq. 6 and eq. 9; checked before any file is touched */
-  lambda_x = cfg->have_lambda_x ? cfg->lambda_x : PgModelLambdaX(cfg->nvp_fraction);
+  S->lambda_x = cfg->have_lambda_x ? cfg->lambda_x : PgModelLambdaX(cfg->nvp_fraction);
   for (int p = 0; p < cfg->nsweep; p++) {
-    if (cfg->have_lambda_z) lambda_z[p] = cfg->lambda_z;
+    if (cfg->have_lambda_z) S->lambda_z[p] = cfg->lambda_z;
     else {
       PetscErrorCode ierr;
       PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-      ierr = PgModelLambdaZ(lambda_x, cfg->m, cfg->carbon_fraction[p], &lambda_z[p]);
+      ierr = PgModelLambdaZ(S->lambda_x, cfg->m, cfg->carbon_fraction[p], &S->lambda_z[p]);
       PetscCall(PetscPopErrorHandler());
-      PetscCheck(!ierr, comm, PETSC_ERR_USER_INPUT, "%s = %g cannot be reached with lambda_X = %g: eq. 9 allows (0, %g)", cfg->nsweep > 1 || cfg->carbon_fraction_from_sweep ? "sweep.carbon_fraction" : "model.carbon_fraction", cfg->carbon_fraction[p], lambda_x,
-                 0.5 * erfc(lambda_x / sqrt(2.0)));
+      PetscCheck(!ierr, S->comm, PETSC_ERR_USER_INPUT, "%s = %g cannot be reached with lambda_X = %g: eq. 9 allows (0, %g)", cfg->nsweep > 1 || cfg->carbon_fraction_from_sweep ? "sweep.carbon_fraction" : "model.carbon_fraction", cfg->carbon_fraction[p],
+                 S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)));
     }
-    PetscCall(PgModelCarbonFraction(lambda_x, lambda_z[p], cfg->m, &eps2_model[p]));
+    PetscCall(PgModelCarbonFraction(S->lambda_x, S->lambda_z[p], cfg->m, &S->eps2_model[p]));
   }
+  PetscFunctionReturn(0);
+}
 
-  const int nruns = (int)(cfg->nsweep * cfg->realizations);
-  PetscCall(PgStagePush(st->setup, "setup"));
-  PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &grid));
-  PetscCall(PgOutputOpen(grid, cfg, nruns, &out));
-  PgOutputSetLock(out, lock);
-  PetscCall(PetscPrintf(comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
+/* The objects of the runs still to do: fields (planned FFTs), labels, measure, crossings; with
+ * output.fft_time_bare the bare FFT timed (best of three). */
+static PetscErrorCode SweepPlan(Sweep *S)
+{
+  const PgConfig *cfg = S->cfg;
+  double          t0  = MPI_Wtime(), e_min_x, e_min_y;
+  size_t          fbytes;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgFieldCreate(S->grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um, cfg->alpha_y_per_um, cfg->low_memory, &S->field));
+  PetscCall(PgLabelsCreate(S->grid, &S->labels));
+  PetscCall(PgMeasureCreate(S->grid, cfg, MeasurePeriodic(cfg, PETSC_TRUE), &S->measure));
+  if (cfg->measure_interface_field) PetscCall(PgCrossingCreate(S->grid, S->field, &S->crossing));
+  PetscCall(PgFieldGetInfo(S->field, &e_min_x, &e_min_y, &fbytes));
+  /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
+  if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(S->comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
+  PetscCall(PetscPrintf(S->comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n", MPI_Wtime() - t0, fbytes / 1048576.0));
+  if (cfg->fft_time_bare) {
+    S->t_bare = HUGE_VAL;
+    for (int i = 0; i < 3; i++) {
+      PetscCallMPI(MPI_Barrier(S->comm));
+      double t = MPI_Wtime();
+      PetscCall(PgFieldExecuteBare(S->field));
+      PetscCallMPI(MPI_Barrier(S->comm));
+      S->t_bare = PetscMin(S->t_bare, MPI_Wtime() - t);
+    }
+    PetscCall(PetscPrintf(S->comm, "plurigauss: bare FFT (the floor of generation) %.4g s\n", S->t_bare));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Grid, output (resumed if it holds runs), the objects of the runs left, and /model. */
+static PetscErrorCode SweepSetup(Sweep *S, PgOutputLock lock)
+{
+  const PgConfig *cfg = S->cfg;
+  const PgGrid_s *grid;
+  PgRow           m = {0};
+
+  PetscFunctionBeginUser;
+  S->nruns = (int)(cfg->nsweep * cfg->realizations);
+  PetscCall(PgStagePush(S->st->setup, "setup"));
+  PetscCall(PgGridCreate(S->comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &S->grid));
+  grid = S->grid;
+  PetscCall(PgOutputOpen(S->grid, cfg, S->nruns, &S->out));
+  PgOutputSetLock(S->out, lock);
+  PetscCall(PetscPrintf(S->comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
                         grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
-  PetscCall(PetscPrintf(comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", lambda_x, 0.5 * erfc(lambda_x / sqrt(2.0)), cfg->m,
-                        cfg->alpha_x_per_um, cfg->alpha_y_per_um, (int)cfg->nsweep, cfg->nsweep > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "", nruns, PgOutputRunsDone(out), cfg->output_file));
-  if (PgOutputRunsDone(out) < nruns) {
-    double t0 = MPI_Wtime(), e_min_x, e_min_y;
-    size_t fbytes;
-    PetscCall(PgFieldCreate(grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um, cfg->alpha_y_per_um, cfg->low_memory, &field));
-    PetscCall(PgLabelsCreate(grid, &labels));
-    PetscCall(PgMeasureCreate(grid, cfg, MeasurePeriodic(cfg, PETSC_TRUE), &measure));
-    if (cfg->measure_interface_field) PetscCall(PgCrossingCreate(grid, field, &crossing));
-    PetscCall(PgFieldGetInfo(field, &e_min_x, &e_min_y, &fbytes));
-    /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
-    if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
-    PetscCall(PetscPrintf(comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n", MPI_Wtime() - t0, fbytes / 1048576.0));
-    if (cfg->fft_time_bare) {
-      t_bare = HUGE_VAL;
-      for (int i = 0; i < 3; i++) {
-        PetscCallMPI(MPI_Barrier(comm));
-        double t = MPI_Wtime();
-        PetscCall(PgFieldExecuteBare(field));
-        PetscCallMPI(MPI_Barrier(comm));
-        t_bare = PetscMin(t_bare, MPI_Wtime() - t);
-      }
-      PetscCall(PetscPrintf(comm, "plurigauss: bare FFT (the floor of generation) %.4g s\n", t_bare));
-    }
-  }
+  PetscCall(PetscPrintf(S->comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)), cfg->m,
+                        cfg->alpha_x_per_um, cfg->alpha_y_per_um, (int)cfg->nsweep, cfg->nsweep > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "", S->nruns, PgOutputRunsDone(S->out), cfg->output_file));
+  if (PgOutputRunsDone(S->out) < S->nruns) PetscCall(SweepPlan(S));
   PetscCall(PgStagePop());
-  {
-    PgRow m = {0};
-    PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg->alpha_x_per_um));
-    PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg->alpha_y_per_um));
-    PetscCall(PgRowSet(&m, "m", cfg->m));
-    PetscCall(PgRowSet(&m, "lambda_x", lambda_x));
-    PetscCall(PgRowSet(&m, "nvp_fraction", 0.5 * erfc(lambda_x / sqrt(2.0))));
-    PetscCall(PgRowSet(&m, "nanopore_ratio", cfg->nanopore_ratio));
-    if (field) {
-      double ex, ey;
-      PetscCall(PgFieldGetInfo(field, &ex, &ey, NULL));
-      PetscCall(PgRowSet(&m, "min_eigenvalue_x", ex));
-      PetscCall(PgRowSet(&m, "min_eigenvalue_y", ey));
-    }
-    if (cfg->fft_time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", t_bare));
-    PetscCall(PgOutputWriteModel(out, &m));
+  PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg->alpha_x_per_um));
+  PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg->alpha_y_per_um));
+  PetscCall(PgRowSet(&m, "m", cfg->m));
+  PetscCall(PgRowSet(&m, "lambda_x", S->lambda_x));
+  PetscCall(PgRowSet(&m, "nvp_fraction", 0.5 * erfc(S->lambda_x / sqrt(2.0))));
+  PetscCall(PgRowSet(&m, "nanopore_ratio", cfg->nanopore_ratio));
+  if (S->field) {
+    double ex, ey;
+    PetscCall(PgFieldGetInfo(S->field, &ex, &ey, NULL));
+    PetscCall(PgRowSet(&m, "min_eigenvalue_x", ex));
+    PetscCall(PgRowSet(&m, "min_eigenvalue_y", ey));
   }
+  if (cfg->fft_time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", S->t_bare));
+  PetscCall(PgOutputWriteModel(S->out, &m));
+  PetscFunctionReturn(0);
+}
 
-  double t_start = MPI_Wtime();
-  int    ndone_here = 0, ntodo = nruns - PgOutputRunsDone(out);
+/* The fields of a run (unless *have_field: common random numbers reuse realization r's). With
+ * fft.memory = low one buffer serves both: X is thresholded into the NVP labels (and its byte kept
+ * for the crossings) before Z is synthesised; *t_nvp and *t_keep are those two times. */
+static PetscErrorCode SweepGenerate(Sweep *S, uint64_t seed, PetscBool *have_field, double *t_nvp, double *t_keep)
+{
+  const PgConfig *cfg = S->cfg;
+
+  PetscFunctionBeginUser;
+  *t_nvp = *t_keep = 0;
+  PetscCall(PgStagePush(S->st->generate, "generate"));
+  if (!*have_field && !cfg->low_memory) PetscCall(PgFieldGenerate(S->field, seed));
+  if (!*have_field && cfg->low_memory) {
+    PetscCall(PgFieldGenerateX(S->field, seed));
+    double t = MPI_Wtime();
+    PetscCall(PgModelThresholdNVP(S->field, S->lambda_x, S->labels));
+    *t_nvp = MPI_Wtime() - t;
+    if (S->crossing) {
+      t = MPI_Wtime();
+      PetscCall(PgCrossingStoreX(S->crossing, S->lambda_x)); /* in t_interface_s */
+      *t_keep = MPI_Wtime() - t;
+    }
+    PetscCall(PgFieldGenerateZ(S->field, seed, cfg->m));
+  }
+  *have_field = cfg->common_random_numbers;
+  PetscCall(PgStagePop());
+  PetscFunctionReturn(0);
+}
+
+/* The descriptors of run k (sweep point p) into row. */
+static PetscErrorCode SweepMeasure(Sweep *S, int k, int p, PgRow *row)
+{
+  const PgConfig *cfg = S->cfg;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgStagePush(S->st->measure, "measure"));
+  /* the descriptors of the fields first: then, until the next generation, the fields are not
+     needed (unless reused or written) and the label descriptors get their memory */
+  PetscCall(InterfaceAreas(cfg, S->grid, S->crossing, S->out, k, S->lambda_x, S->lambda_z[p], row));
+  if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(S->field));
+  PetscCall(PgMeasureRun(S->measure, S->labels, S->out, k, row));
+  /* validation: the realizations of the calibrated point (its carbon fraction) */
+  if (S->cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) PetscCall(PgCalibrationAddRealization(S->cal, PgMeasureGetCovariance(S->measure)));
+  PetscCall(PgStagePop());
+  PetscFunctionReturn(0);
+}
+
+/* Progress of the sweep: how many runs this job has done and has to do, since when. */
+typedef struct {
+  double t_start;
+  int    ndone, ntodo;
+} Progress;
+
+/* Run k = p * realizations + r: generate, threshold, measure, write, report. */
+static PetscErrorCode SweepRun(Sweep *S, int p, int r, PetscBool *have_field, Progress *prog)
+{
+  const PgConfig *cfg    = S->cfg;
+  const int       k      = p * (int)cfg->realizations + r;
+  const uint64_t  seed   = PgFieldRunSeed(cfg->seed, cfg->common_random_numbers ? 0 : cfg->first_point + p, r);
+  const double    target = cfg->have_lambda_z ? S->eps2_model[p] : cfg->carbon_fraction[p];
+  double          t0 = MPI_Wtime(), t1, t2, t3, t4, t_nvp, t_keep, peak;
+  PgRow           row = {0};
+  char            summary[256];
+
+  PetscFunctionBeginUser;
+  PetscCall(SweepGenerate(S, seed, have_field, &t_nvp, &t_keep));
+  t1 = MPI_Wtime() - t_nvp - t_keep;
+  PetscCall(PgStagePush(S->st->threshold, "threshold"));
+  if (cfg->low_memory) PetscCall(PgModelThresholdZ(S->field, S->lambda_z[p], S->labels));
+  else PetscCall(PgModelThreshold(S->field, S->lambda_x, S->lambda_z[p], cfg->m, S->labels));
+  PetscCall(PgStagePop());
+  t2 = MPI_Wtime();
+  PetscCall(PgRowSet(&row, "eps2_target", target));
+  PetscCall(PgRowSet(&row, "realization", r));
+  PetscCall(PgRowSet(&row, "seed", (double)seed));
+  PetscCall(PgRowSet(&row, "lambda_x", S->lambda_x));
+  PetscCall(PgRowSet(&row, "lambda_z", S->lambda_z[p]));
+  PetscCall(PgRowSet(&row, "eps2_model", S->eps2_model[p]));
+  PetscCall(SweepMeasure(S, k, p, &row));
+  t3 = MPI_Wtime();
+  PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
+  PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1 - t_keep));
+  PetscCall(PgRowSet(&row, "t_measure_s", t3 - t2));
+  PetscCall(PgPeakResidentBytes(S->comm, &peak));
+  PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(S->grid) / S->grid->size)));
+  PetscCall(PgStagePush(S->st->io, "io"));
+  PetscCall(WriteTiffLabels(cfg, S->labels, k));
+  PetscCall(PgOutputWriteRun(S->out, k, &row, cfg->write_phase ? S->labels : NULL, cfg->write_fields ? S->field : NULL));
+  PetscCall(PgStagePop());
+  t4 = MPI_Wtime();
+  prog->ndone++;
+  double elapsed = MPI_Wtime() - prog->t_start, remain = elapsed / prog->ndone * (prog->ntodo - prog->ndone);
+  PetscCall(RowSummary(&row, summary, sizeof summary));
+  PetscCall(PetscPrintf(S->comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  measure %6.2f s  write %5.2f s  | %s | elapsed %.1f s, left ~%.1f s\n", k + 1, S->nruns, target, r, t1 - t0, t2 - t1, t3 - t2, t4 - t3, summary,
+                        elapsed, remain));
+  PetscFunctionReturn(0);
+}
+
+/* The end of a sweep: the calibration and adequacy results, the output closed (renamed when
+ * complete), the exit status (0, or interrupted and resumable). */
+static PetscErrorCode SweepFinish(Sweep *S, PgAdequacy adq, int *exit_status)
+{
+  const PgConfig *cfg  = S->cfg;
+  const int       done = PgOutputRunsDone(S->out);
+
+  PetscFunctionBeginUser;
+  if (S->cal) PetscCall(PgCalibrationWrite(S->cal, PgOutputFile(S->out), cfg->output_file));
+  if (adq && done == S->nruns) PetscCall(PgAdequacyReport(adq, S->out, S->nruns, cfg));
+  PetscCall(PgOutputClose(&S->out));
+  if (done == S->nruns) {
+    PetscCall(PetscPrintf(S->comm, "plurigauss: %d runs complete in %s\n", S->nruns, cfg->output_file));
+    *exit_status = 0;
+  } else {
+    PetscCall(PetscPrintf(S->comm, "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done, S->nruns, cfg->output_file));
+    *exit_status = PG_EXIT_INTERRUPTED;
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgAdequacy adq, PgOutputLock lock, int *exit_status)
+{
+  Sweep     S;
+  Progress  prog;
+  PetscBool stop = PETSC_FALSE;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(&S, sizeof S));
+  S.comm   = comm;
+  S.cfg    = cfg;
+  S.st     = st;
+  S.cal    = cal;
+  S.t_bare = NAN;
+  PetscCall(SweepThresholds(&S));
+  PetscCall(SweepSetup(&S, lock));
+  prog.t_start = MPI_Wtime();
+  prog.ndone   = 0;
+  prog.ntodo   = S.nruns - PgOutputRunsDone(S.out);
   for (int r = 0; r < cfg->realizations && !stop; r++) {
     PetscBool have_field = PETSC_FALSE; /* for common random numbers: fields of realization r */
     for (int p = 0; p < cfg->nsweep && !stop; p++) {
-      const int k = p * (int)cfg->realizations + r;
-      if (PgOutputHasRun(out, k)) continue;
-      const uint64_t seed = PgFieldRunSeed(cfg->seed, cfg->common_random_numbers ? 0 : cfg->first_point + p, r);
-      const double   target = cfg->have_lambda_z ? eps2_model[p] : cfg->carbon_fraction[p];
-      double         t0 = MPI_Wtime(), t1, t2, t3, t4;
-      PgRow          row = {0};
-
-      double t_nvp = 0, t_keep = 0; /* one buffer: the NVP threshold and the byte of X kept for the
-                                       crossings run between the two syntheses */
-      PetscCall(PgStagePush(st->generate, "generate"));
-      if (!have_field && !cfg->low_memory) PetscCall(PgFieldGenerate(field, seed));
-      if (!have_field && cfg->low_memory) {
-        PetscCall(PgFieldGenerateX(field, seed));
-        double t = MPI_Wtime();
-        PetscCall(PgModelThresholdNVP(field, lambda_x, labels));
-        t_nvp = MPI_Wtime() - t;
-        if (crossing) {
-          t = MPI_Wtime();
-          PetscCall(PgCrossingStoreX(crossing, lambda_x)); /* in t_interface_s */
-          t_keep = MPI_Wtime() - t;
-        }
-        PetscCall(PgFieldGenerateZ(field, seed, cfg->m));
-      }
-      have_field = cfg->common_random_numbers;
-      PetscCall(PgStagePop());
-      t1 = MPI_Wtime() - t_nvp - t_keep;
-
-      PetscCall(PgStagePush(st->threshold, "threshold"));
-      if (cfg->low_memory) PetscCall(PgModelThresholdZ(field, lambda_z[p], labels));
-      else PetscCall(PgModelThreshold(field, lambda_x, lambda_z[p], cfg->m, labels));
-      PetscCall(PgStagePop());
-      t2 = MPI_Wtime();
-
-      PetscCall(PgRowSet(&row, "eps2_target", target));
-      PetscCall(PgRowSet(&row, "realization", r));
-      PetscCall(PgRowSet(&row, "seed", (double)seed));
-      PetscCall(PgRowSet(&row, "lambda_x", lambda_x));
-      PetscCall(PgRowSet(&row, "lambda_z", lambda_z[p]));
-      PetscCall(PgRowSet(&row, "eps2_model", eps2_model[p]));
-      PetscCall(PgStagePush(st->measure, "measure"));
-      /* the descriptors of the fields first: then, until the next generation, the fields are not
-         needed (unless reused or written) and the label descriptors get their memory */
-      PetscCall(InterfaceAreas(cfg, grid, crossing, out, k, lambda_x, lambda_z[p], &row));
-      if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(field));
-      PetscCall(PgMeasureRun(measure, labels, out, k, &row));
-      /* validation: the realizations of the calibrated point (its carbon fraction) */
-      if (cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) PetscCall(PgCalibrationAddRealization(cal, PgMeasureGetCovariance(measure)));
-      PetscCall(PgStagePop());
-      t3 = MPI_Wtime();
-      PetscCall(PgRowSet(&row, "t_generate_s", t1 - t0));
-      PetscCall(PgRowSet(&row, "t_threshold_s", t2 - t1 - t_keep));
-      PetscCall(PgRowSet(&row, "t_measure_s", t3 - t2));
-      {
-        double peak;
-        PetscCall(PgPeakResidentBytes(comm, &peak));
-        PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(grid) / grid->size)));
-      }
-
-      PetscCall(PgStagePush(st->io, "io"));
-      PetscCall(WriteTiffLabels(cfg, labels, k));
-      PetscCall(PgOutputWriteRun(out, k, &row, cfg->write_phase ? labels : NULL, cfg->write_fields ? field : NULL));
-      PetscCall(PgStagePop());
-      t4 = MPI_Wtime();
-
-      ndone_here++;
-      double elapsed = MPI_Wtime() - t_start, remain = elapsed / ndone_here * (ntodo - ndone_here);
-      char   summary[256];
-      PetscCall(RowSummary(&row, summary, sizeof summary));
-      PetscCall(PetscPrintf(comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  measure %6.2f s  write %5.2f s  | %s | elapsed %.1f s, left ~%.1f s\n", k + 1, nruns, target, r, t1 - t0, t2 - t1, t3 - t2, t4 - t3, summary, elapsed,
-                            remain));
+      if (PgOutputHasRun(S.out, p * (int)cfg->realizations + r)) continue;
+      PetscCall(SweepRun(&S, p, r, &have_field, &prog));
       PetscCall(StopRequested(comm, &stop));
     }
   }
-  int done = PgOutputRunsDone(out);
-  if (cal) PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
-  if (adq && done == nruns) PetscCall(PgAdequacyReport(adq, out, nruns, cfg));
-  PetscCall(PgOutputClose(&out));
-  if (done == nruns) {
-    PetscCall(PetscPrintf(comm, "plurigauss: %d runs complete in %s\n", nruns, cfg->output_file));
-    *exit_status = 0;
-  } else {
-    PetscCall(PetscPrintf(comm, "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done, nruns, cfg->output_file));
-    *exit_status = PG_EXIT_INTERRUPTED;
-  }
-  PetscCall(PgMeasureDestroy(&measure));
-  PetscCall(PgCrossingDestroy(&crossing));
-  PetscCall(PgLabelsDestroy(&labels));
-  PetscCall(PgFieldDestroy(&field));
-  PetscCall(PgGridDestroy(&grid));
+  PetscCall(SweepFinish(&S, adq, exit_status));
+  PetscCall(PgMeasureDestroy(&S.measure));
+  PetscCall(PgCrossingDestroy(&S.crossing));
+  PetscCall(PgLabelsDestroy(&S.labels));
+  PetscCall(PgFieldDestroy(&S.field));
+  PetscCall(PgGridDestroy(&S.grid));
   PetscFunctionReturn(0);
 }
 
@@ -437,112 +524,132 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   PetscFunctionReturn(0);
 }
 
-int main(int argc, char **argv)
+/* The command line: `plurigauss DECK.yaml ...` is `plurigauss -options_file_yaml DECK.yaml ...` (the
+ * deck is read first, so later command-line options override it); -help and -help_markdown are
+ * taken out (PETSc would print its own option list instead). args is malloc'd, NULL-terminated. */
+typedef struct {
+  char      **args;
+  int         nargs, threads;
+  const char *deck;
+  PetscBool   help, help_markdown;
+} CommandLine;
+
+static int ParseCommandLine(int argc, char **argv, CommandLine *cl)
 {
-  const char    *deck = NULL;
-  int            provided, status = 1, threads = 1;
-  PetscErrorCode ierr;
-  char         **args;
+  char **args = (char **)malloc(sizeof(char *) * (size_t)(argc + 3));
+  int    nargs = 0;
 
-  /* FFTW-MPI allocates its transpose buffers at every execution; served by mmap they would be
-   * page-faulted in anew each time (measured: ~10% of generation in the kernel). Keeping large
-   * blocks on the heap lets every realisation reuse the same pages. */
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, -1);
-
-  /* `plurigauss DECK.yaml ...` is `plurigauss -options_file_yaml DECK.yaml ...`: the deck is
-   * read first, so later command-line options override it. */
-  args = (char **)malloc(sizeof(char *) * (size_t)(argc + 3));
+  memset(cl, 0, sizeof *cl);
+  cl->threads = 1;
   if (!args) return 1;
-  int nargs = 0;
   args[nargs++] = argv[0];
   if (argc > 1 && argv[1][0] != '-') {
-    deck          = argv[1];
+    cl->deck      = argv[1];
     args[nargs++] = "-options_file_yaml";
     args[nargs++] = argv[1];
     for (int i = 2; i < argc; i++) args[nargs++] = argv[i];
   } else
     for (int i = 1; i < argc; i++) args[nargs++] = argv[i];
   args[nargs] = NULL;
-  /* -help is ours (the deck keys); PETSc would print its own option list instead. -help_markdown
-     prints the same keys as README.md's Markdown table. */
-  PetscBool help = PETSC_FALSE, help_markdown = PETSC_FALSE;
+  /* -help is ours (the deck keys); -help_markdown prints the same keys as README.md's Markdown table */
   for (int i = 1; i < nargs; i++)
     if (!strcmp(args[i], "-help") || !strcmp(args[i], "--help") || !strcmp(args[i], "-h") || !strcmp(args[i], "-help_markdown")) {
-      if (!strcmp(args[i], "-help_markdown")) help_markdown = PETSC_TRUE;
-      else help = PETSC_TRUE;
+      if (!strcmp(args[i], "-help_markdown")) cl->help_markdown = PETSC_TRUE;
+      else cl->help = PETSC_TRUE;
       for (int j = i; j < nargs; j++) args[j] = args[j + 1];
       nargs--;
       i--;
     }
   for (int i = 1; i < nargs; i++) {
-    if (!strcmp(args[i], "-options_file_yaml") && i + 1 < nargs) deck = args[i + 1];
-    if (!strcmp(args[i], "-threads") && i + 1 < nargs) threads = atoi(args[i + 1]);
+    if (!strcmp(args[i], "-options_file_yaml") && i + 1 < nargs) cl->deck = args[i + 1];
+    if (!strcmp(args[i], "-threads") && i + 1 < nargs) cl->threads = atoi(args[i + 1]);
   }
+  cl->args  = args;
+  cl->nargs = nargs;
+  return 0;
+}
 
+/* A deck that does not exist is reported in one line before PETSc reads it: 1 if it can be opened
+ * (or there is none), on every rank. */
+static int DeckReadable(const char *deck)
+{
+  int rank, ok = 1;
+
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (deck && rank == 0) {
+    FILE *f = fopen(deck, "r");
+    ok      = f != NULL;
+    if (f) fclose(f);
+    if (!ok) fprintf(stderr, "plurigauss: error: deck %s: cannot open the file\n", deck);
+  }
+  (void)MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return ok;
+}
+
+/* -help: the deck keys, and with a deck its memory per rank and stage at this rank count. */
+static PetscErrorCode PrintHelp(const char *deck)
+{
+  PgConfig         cfg;
+  PgMemoryEstimate est;
+  PetscErrorCode   e;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgConfigPrintHelp(PETSC_COMM_WORLD));
+  if (!deck) PetscFunctionReturn(0);
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+  PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+  e = PgConfigLoad(PETSC_COMM_WORLD, deck, &cfg);
+  if (!e) e = PgMemoryEstimateCompute(PETSC_COMM_WORLD, &cfg, &est);
+  PetscCall(PetscPopErrorHandler());
+  if (!e) PetscCall(PgMemoryView(PETSC_COMM_WORLD, &est));
+  else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: no memory estimate: the deck %s has an error (run it without -help to see it)\n", deck));
+  if (!e) PetscCall(PgConfigDestroy(&cfg));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  CommandLine    cl;
+  int            provided, status = 1;
+  PetscErrorCode ierr;
+
+  /* FFTW-MPI allocates its transpose buffers at every execution; served by mmap they would be
+   * page-faulted in anew each time (measured: ~10% of generation in the kernel). Keeping large
+   * blocks on the heap lets every realisation reuse the same pages. */
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, -1);
+  if (ParseCommandLine(argc, argv, &cl)) return 1;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  {
-    /* a deck that does not exist or is not YAML is reported in one line before PETSc reads it */
-    int rank, ok = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (deck && rank == 0) {
-      FILE *f = fopen(deck, "r");
-      ok      = f != NULL;
-      if (f) fclose(f);
-      if (!ok) fprintf(stderr, "plurigauss: error: deck %s: cannot open the file\n", deck);
-    }
-    (void)MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    if (!ok) {
-      MPI_Finalize();
-      free(args);
-      return 1;
-    }
+  if (!DeckReadable(cl.deck)) {
+    MPI_Finalize();
+    free(cl.args);
+    return 1;
   }
   PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-  ierr = PetscInitialize(&nargs, &args, NULL, "plurigauss: run bin/plurigauss -help for the deck keys");
+  ierr = PetscInitialize(&cl.nargs, &cl.args, NULL, "plurigauss: run bin/plurigauss -help for the deck keys");
   if (ierr) {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank == 0) fprintf(stderr, "plurigauss: error: cannot read the deck%s%s: not valid YAML or not readable\n", deck ? " " : "", deck ? deck : "");
+    if (rank == 0) fprintf(stderr, "plurigauss: error: cannot read the deck%s%s: not valid YAML or not readable\n", cl.deck ? " " : "", cl.deck ? cl.deck : "");
     MPI_Finalize();
-    free(args);
+    free(cl.args);
     return 1;
   }
   PetscCall(PgErrorInitialize());
-  if (help_markdown) {
-    PetscCall(PgConfigPrintHelpMarkdown(PETSC_COMM_WORLD));
+  if (cl.help_markdown || cl.help) {
+    if (cl.help_markdown) PetscCall(PgConfigPrintHelpMarkdown(PETSC_COMM_WORLD));
+    else PetscCall(PrintHelp(cl.deck));
     PetscCall(PetscFinalize());
     MPI_Finalize();
-    free(args);
+    free(cl.args);
     return 0;
   }
-  if (help) {
-    PetscCall(PgConfigPrintHelp(PETSC_COMM_WORLD));
-    if (deck) {
-      /* with a deck: its memory per rank and stage at this rank count */
-      PgConfig         cfg;
-      PgMemoryEstimate est;
-      PetscErrorCode e;
-      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
-      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-      e = PgConfigLoad(PETSC_COMM_WORLD, deck, &cfg);
-      if (!e) e = PgMemoryEstimateCompute(PETSC_COMM_WORLD, &cfg, &est);
-      PetscCall(PetscPopErrorHandler());
-      if (!e) PetscCall(PgMemoryView(PETSC_COMM_WORLD, &est));
-      else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: no memory estimate: the deck %s has an error (run it without -help to see it)\n", deck));
-      if (!e) PetscCall(PgConfigDestroy(&cfg));
-    }
-    PetscCall(PetscFinalize());
-    MPI_Finalize();
-    free(args);
-    return 0;
-  }
-  if (threads > 1 && provided < MPI_THREAD_FUNNELED) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: warning: MPI gives no thread support; using 1 thread\n"));
+  if (cl.threads > 1 && provided < MPI_THREAD_FUNNELED) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: warning: MPI gives no thread support; using 1 thread\n"));
   signal(SIGTERM, OnStopSignal);
   signal(SIGUSR1, OnStopSignal);
   signal(SIGINT, OnStopSignal);
-  ierr = PgFieldInitializePackage(threads);
-  if (!ierr) ierr = Run(PETSC_COMM_WORLD, deck, &status);
+  ierr = PgFieldInitializePackage(cl.threads);
+  if (!ierr) ierr = Run(PETSC_COMM_WORLD, cl.deck, &status);
   if (ierr) {
     if (ierr != PETSC_ERR_USER_INPUT) {
       /* a rank-local failure (I/O, memory) cannot be finalised collectively */
@@ -553,6 +660,6 @@ int main(int argc, char **argv)
   PgFieldFinalizePackage();
   PetscFinalize();
   MPI_Finalize(); /* PETSc leaves MPI to whoever initialised it */
-  free(args);
+  free(cl.args);
   return status;
 }

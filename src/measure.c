@@ -2,9 +2,15 @@
 /// The measure stage sequences the descriptor modules for one label volume: volume fractions
 /// (voxel counts), intrinsic volumes (intrinsic.c), two-point coverage functions (covariance.c),
 /// percolation (components.c), size distributions and mercury intrusion (opening.c), geodesic
-/// tortuosity (geodesic.c), and from them constrictivity and the predicted M-factor (eq. 14).
-/// Scalars become CSV columns of the run; curves and per-axis tables go to the run's HDF5
-/// descriptors group.
+/// tortuosity (geodesic.c), the conduction problem (conductivity.c), and from them constrictivity
+/// and the predicted M-factor (eq. 14). Scalars become CSV columns of the run; curves and per-axis
+/// tables go to the run's HDF5 descriptors group.
+///
+/// Two tables drive it: `descriptors[]` (fractions, intrinsic volumes, coverage functions, the
+/// transport group), run in order when the deck asks for them, and `transport_stages[]` (percolation,
+/// openings, tortuosity, the prediction, conduction), which fill one Transport struct of per-phase,
+/// per-axis arrays whose columns and tables are written together. The order of the tables is the
+/// order of the CSV columns.
 ///
 /// Conventions for phases that do not connect the faces (docs/methods.md): along an axis
 /// where no inlet voxel reaches the outlet, tau is undefined and M_pred is 0; the CSV's tau_i is the
@@ -14,6 +20,7 @@
 #include <plurigauss/components.h>
 #include <plurigauss/conductivity.h>
 #include <plurigauss/covariance.h>
+#include <plurigauss/files.h>
 #include <plurigauss/geodesic.h>
 #include <plurigauss/intrinsic.h>
 #include <plurigauss/opening.h>
@@ -108,298 +115,462 @@ static PetscErrorCode GatherSlices(PgMeasure m, PgOpening opening, double *all)
   PetscFunctionReturn(0);
 }
 
-/* Percolation, size distributions, intrusion, tortuosity, constrictivity, M_pred of every phase. */
-static PetscErrorCode Transport(PgMeasure m, PgLabels labels, const double eps[PG_NPHASES], hid_t dg, PgRow *row)
+/* What the descriptors of one run share: the labels, the run (output, number, row) and the volume
+ * fractions (the predicted M-factor of eq. 14 needs them). */
+typedef struct {
+  PgLabels labels;
+  PgOutput out;
+  int      k;
+  PgRow   *row;
+  double   eps[PG_NPHASES];
+} Run;
+
+/* The transport descriptors of a run: per phase (rows) and axis x, y, z (columns); axes not
+ * measured hold 0. */
+typedef struct {
+  double perc[3][3], tau[3][3], reached[3][3], inlet[3][3], r50mip[3][3], beta[3][3], mpred[3][3];
+  double r50psd[3], r50psd2[3];
+  /* the conduction problems: M measured, and M / M_pred (eq. 14 checked on every run) */
+  double M[3][3], M_inlet[3][3], fdiff[3][3], its[3][3], resid[3][3], reason[3][3], unknowns[3][3], ratio[3][3];
+  double t_comp, t_open, t_geo, t_cond;
+} Transport;
+
+/* Percolating fraction of every phase along every axis. */
+static PetscErrorCode MeasurePercolation(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
-  const PgConfig *cfg = m->cfg;
-  const PgGrid    g   = m->grid;
-  const unsigned  axes = cfg->measure_axes;
-  double perc[3][3] = {{0}}, tau[3][3] = {{0}}, reached[3][3] = {{0}}, inlet[3][3] = {{0}}, r50mip[3][3] = {{0}}, beta[3][3] = {{0}}, mpred[3][3] = {{0}};
-  double r50psd[3] = {0, 0, 0}, r50psd2[3] = {0, 0, 0}, t_comp = 0, t_open = 0, t_geo = 0;
-  int    naxes = 0;
-  const hsize_t dims33[2] = {3, 3};
+  PgComponents comp;
 
   PetscFunctionBeginUser;
-  for (int a = 0; a < 3; a++) naxes += (axes >> a) & 1;
-  /* stage by stage over the phases: only one stage's arrays are alive at a time (peak memory is the
-     largest stage's, not their sum) */
-  if (m->comp) {
-    PgComponents comp;
-    PetscCall(PgComponentsCreate(g, &comp));
-    for (int i = 0; i < PG_NPHASES; i++) {
-      const uint8_t    value = (uint8_t)(i + 1);
-      PgComponentsInfo info;
-      double           t0 = MPI_Wtime();
-      PetscCall(PgEventBegin(m->ev_components, "components"));
-      PetscCall(PgComponentsCompute(comp, labels->v, value, (PgConnectivity)cfg->measure_connectivity));
-      PetscCall(PgComponentsGetInfo(comp, &info));
-      PetscCall(PgEventEnd(m->ev_components));
-      for (int a = 0; a < 3; a++) perc[i][a] = info.percolating_fraction[a];
-      t_comp += MPI_Wtime() - t0;
-    }
-    PetscCall(PgComponentsDestroy(&comp));
+  PetscCall(PgComponentsCreate(m->grid, &comp));
+  for (int i = 0; i < PG_NPHASES; i++) {
+    const uint8_t    value = (uint8_t)(i + 1);
+    PgComponentsInfo info;
+    double           t0 = MPI_Wtime();
+    PetscCall(PgEventBegin(m->ev_components, "components"));
+    PetscCall(PgComponentsCompute(comp, run->labels->v, value, (PgConnectivity)m->cfg->measure_connectivity));
+    PetscCall(PgComponentsGetInfo(comp, &info));
+    PetscCall(PgEventEnd(m->ev_components));
+    for (int a = 0; a < 3; a++) T->perc[i][a] = info.percolating_fraction[a];
+    T->t_comp += MPI_Wtime() - t0;
   }
-  if (m->opening) {
-    PgOpening opening;
-    PetscCall(PgOpeningCreate(g, m->periodic, m->step_um, &opening));
-    for (int i = 0; i < PG_NPHASES; i++) {
-      const uint8_t value = (uint8_t)(i + 1);
-      PgOpeningResult res;
-      char            name[64];
-      double          t0 = MPI_Wtime();
-      PetscCall(PgEventBegin(m->ev_opening, "opening"));
-      PetscCall(PgOpeningCompute(opening, labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? axes : 0, cfg->measure_mip_inlet_high, &res));
-      PetscCall(PgEventEnd(m->ev_opening));
-      t_open += MPI_Wtime() - t0;
-      r50psd[i]  = res.r50_psd3_um;
-      r50psd2[i] = res.r50_psd2_um;
-      for (int a = 0; a < 3; a++) r50mip[i][a] = res.r50_mip_um[a];
-      /* curves: column 0 the radius (um), then the values */
-      {
-        int     nmax = PetscMax(res.n3, res.n2);
-        double *c;
-        for (int a = 0; a < 3; a++) nmax = PetscMax(nmax, res.nmip[a]);
-        PetscCall(PetscMalloc1(5 * (size_t)PetscMax(nmax, 1), &c));
-        if (cfg->measure_psd) {
-          hsize_t d[2] = {(hsize_t)res.n3, 2};
-          for (int k = 0; k < res.n3; k++) {
-            c[2 * k]     = (k + 1) * res.step_um;
-            c[2 * k + 1] = res.psd3[k];
-          }
-          snprintf(name, sizeof name, "psd3_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
-        }
-        if (res.psd2) {
-          hsize_t d[2] = {(hsize_t)res.n2, 2};
-          for (int k = 0; k < res.n2; k++) {
-            c[2 * k]     = (k + 1) * res.step_um;
-            c[2 * k + 1] = res.psd2[k];
-          }
-          snprintf(name, sizeof name, "psd2_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
-          double *all = NULL;
-          hsize_t ds[2] = {(hsize_t)g->n[2], (hsize_t)res.n2};
-          if (g->rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(g->n[2] * res.n2, 1), &all));
-          PetscCall(GatherSlices(m, opening, all));
-          snprintf(name, sizeof name, "psd2_slices_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, ds, all, "-"));
-          PetscCall(PetscFree(all));
-        }
-        if (cfg->measure_mip) {
-          hsize_t d[2] = {(hsize_t)nmax, 4};
-          for (int k = 0; k < nmax; k++) {
-            c[4 * k] = (k + 1) * res.step_um;
-            for (int a = 0; a < 3; a++) c[4 * k + 1 + a] = k < res.nmip[a] ? res.mip[a][k] : (res.nmip[a] ? 0.0 : NAN);
-          }
-          snprintf(name, sizeof name, "mip_%d", i + 1);
-          PetscCall(PgOutputWriteSmall(dg, g->rank, name, 2, d, c, "um,-,-,-"));
-        }
-        PetscCall(PetscFree(c));
-      }
+  PetscCall(PgComponentsDestroy(&comp));
+  PetscFunctionReturn(0);
+}
+
+/* The curves of phase i's openings (column 0 the radius in um, then the values): psd3_<i>,
+ * psd2_<i> and psd2_slices_<i>, mip_<i>. */
+static PetscErrorCode WriteOpeningCurves(PgMeasure m, PgOpening opening, const PgOpeningResult *res, int i, hid_t dg)
+{
+  const PgConfig *cfg  = m->cfg;
+  const PgGrid    g    = m->grid;
+  int             nmax = PetscMax(res->n3, res->n2);
+  char            name[64];
+  double         *c;
+
+  PetscFunctionBeginUser;
+  for (int a = 0; a < 3; a++) nmax = PetscMax(nmax, res->nmip[a]);
+  PetscCall(PetscMalloc1(5 * (size_t)PetscMax(nmax, 1), &c));
+  if (cfg->measure_psd) {
+    hsize_t d[2] = {(hsize_t)res->n3, 2};
+    for (int k = 0; k < res->n3; k++) {
+      c[2 * k]     = (k + 1) * res->step_um;
+      c[2 * k + 1] = res->psd3[k];
     }
-    PetscCall(PgOpeningDestroy(&opening));
+    snprintf(name, sizeof name, "psd3_%d", i + 1);
+    PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
   }
-  if (m->geodesic) {
-    PgGeodesic geodesic;
-    PetscCall(PgGeodesicCreate(g, &geodesic));
-    for (int i = 0; i < PG_NPHASES; i++) {
-      const uint8_t value = (uint8_t)(i + 1);
-      double t0 = MPI_Wtime();
-      PetscCall(PgEventBegin(m->ev_geodesic, "geodesic"));
-      for (int a = 0; a < 3; a++) {
-        PgGeodesicResult gr;
-        if (!(axes & (1u << a))) continue;
-        PetscCall(PgGeodesicCompute(geodesic, labels->v, value, a, &gr));
-        tau[i][a]     = gr.tau;
-        reached[i][a] = (double)gr.reached;
-        inlet[i][a]   = (double)gr.inlet;
-      }
-      PetscCall(PgEventEnd(m->ev_geodesic));
-      t_geo += MPI_Wtime() - t0;
+  if (res->psd2) {
+    hsize_t d[2]  = {(hsize_t)res->n2, 2};
+    hsize_t ds[2] = {(hsize_t)g->n[2], (hsize_t)res->n2};
+    double *all   = NULL;
+    for (int k = 0; k < res->n2; k++) {
+      c[2 * k]     = (k + 1) * res->step_um;
+      c[2 * k + 1] = res->psd2[k];
     }
-    PetscCall(PgGeodesicDestroy(&geodesic));
+    snprintf(name, sizeof name, "psd2_%d", i + 1);
+    PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
+    if (g->rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(g->n[2] * res->n2, 1), &all));
+    PetscCall(GatherSlices(m, opening, all));
+    snprintf(name, sizeof name, "psd2_slices_%d", i + 1);
+    PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, ds, all, "-"));
+    PetscCall(PetscFree(all));
   }
+  if (cfg->measure_mip) {
+    hsize_t d[2] = {(hsize_t)nmax, 4};
+    for (int k = 0; k < nmax; k++) {
+      c[4 * k] = (k + 1) * res->step_um;
+      for (int a = 0; a < 3; a++) c[4 * k + 1 + a] = k < res->nmip[a] ? res->mip[a][k] : (res->nmip[a] ? 0.0 : NAN);
+    }
+    snprintf(name, sizeof name, "mip_%d", i + 1);
+    PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-,-,-"));
+  }
+  PetscCall(PetscFree(c));
+  PetscFunctionReturn(0);
+}
+
+/* Size distributions and mercury intrusion of every phase; their curves go to dg at once. */
+static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Transport *T)
+{
+  const PgConfig *cfg = m->cfg;
+  PgOpening       opening;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOpeningCreate(m->grid, m->periodic, m->step_um, &opening));
+  for (int i = 0; i < PG_NPHASES; i++) {
+    const uint8_t   value = (uint8_t)(i + 1);
+    PgOpeningResult res;
+    double          t0 = MPI_Wtime();
+    PetscCall(PgEventBegin(m->ev_opening, "opening"));
+    PetscCall(PgOpeningCompute(opening, run->labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? cfg->measure_axes : 0, cfg->measure_mip_inlet_high, &res));
+    PetscCall(PgEventEnd(m->ev_opening));
+    T->t_open += MPI_Wtime() - t0;
+    T->r50psd[i]  = res.r50_psd3_um;
+    T->r50psd2[i] = res.r50_psd2_um;
+    for (int a = 0; a < 3; a++) T->r50mip[i][a] = res.r50_mip_um[a];
+    PetscCall(WriteOpeningCurves(m, opening, &res, i, dg));
+  }
+  PetscCall(PgOpeningDestroy(&opening));
+  PetscFunctionReturn(0);
+}
+
+/* Geodesic tortuosity of every phase along every measured axis. */
+static PetscErrorCode MeasureTortuosity(PgMeasure m, const Run *run, hid_t dg, Transport *T)
+{
+  PgGeodesic geodesic;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgGeodesicCreate(m->grid, &geodesic));
+  for (int i = 0; i < PG_NPHASES; i++) {
+    const uint8_t value = (uint8_t)(i + 1);
+    double        t0    = MPI_Wtime();
+    PetscCall(PgEventBegin(m->ev_geodesic, "geodesic"));
+    for (int a = 0; a < 3; a++) {
+      PgGeodesicResult gr;
+      if (!(m->cfg->measure_axes & (1u << a))) continue;
+      PetscCall(PgGeodesicCompute(geodesic, run->labels->v, value, a, &gr));
+      T->tau[i][a]     = gr.tau;
+      T->reached[i][a] = (double)gr.reached;
+      T->inlet[i][a]   = (double)gr.inlet;
+    }
+    PetscCall(PgEventEnd(m->ev_geodesic));
+    T->t_geo += MPI_Wtime() - t0;
+  }
+  PetscCall(PgGeodesicDestroy(&geodesic));
+  PetscFunctionReturn(0);
+}
+
+/* Constrictivity beta = (r50_mip / r50_cpsd)^2 and the predicted M-factor of eq. 14. */
+static PetscErrorCode Predict(PgMeasure m, const Run *run, hid_t dg, Transport *T)
+{
+  const PgConfig *cfg = m->cfg;
+  const double   *eps = run->eps;
+
+  PetscFunctionBeginUser;
   for (int i = 0; i < PG_NPHASES; i++) {
     for (int a = 0; a < 3; a++) {
-      beta[i][a]  = r50psd[i] > 0 ? (r50mip[i][a] / r50psd[i]) * (r50mip[i][a] / r50psd[i]) : 0.0;
-      mpred[i][a] = tau[i][a] > 0 ? pow(eps[i], cfg->mhat_exponents[0]) * pow(beta[i][a], cfg->mhat_exponents[1]) / pow(tau[i][a], cfg->mhat_exponents[2]) : 0.0;
+      T->beta[i][a]  = T->r50psd[i] > 0 ? (T->r50mip[i][a] / T->r50psd[i]) * (T->r50mip[i][a] / T->r50psd[i]) : 0.0;
+      T->mpred[i][a] = T->tau[i][a] > 0 ? pow(eps[i], cfg->mhat_exponents[0]) * pow(T->beta[i][a], cfg->mhat_exponents[1]) / pow(T->tau[i][a], cfg->mhat_exponents[2]) : 0.0;
     }
-  }
-  /* the conduction problems: M measured, and M / M_pred (eq. 14 checked on every run) */
-  double Mm[3][3] = {{0}}, Min[3][3] = {{0}}, fdiff[3][3] = {{0}}, its[3][3] = {{0}}, resid[3][3] = {{0}}, reason[3][3] = {{0}}, unk[3][3] = {{0}}, ratio[3][3] = {{0}};
-  double t_cond = 0;
-  const unsigned caxes = cfg->conductivity_axes;
-  if (m->conductivity) {
-    PgConductivity cond;
-    PetscCall(PgConductivityCreate(g, cfg->conductivity_periodic_sides, cfg->conductivity_rtol, &cond));
-    for (int i = 0; i < PG_NPHASES; i++)
-      for (int a = 0; a < 3; a++) {
-        PgConductivityResult cr;
-        if (!(caxes & (1u << a))) continue;
-        PetscCall(PgEventBegin(m->ev_conductivity, "conductivity"));
-        PetscCall(PgConductivityCompute(cond, labels->v, (uint8_t)(i + 1), a, &cr));
-        PetscCall(PgEventEnd(m->ev_conductivity));
-        t_cond += cr.seconds;
-        Mm[i][a]     = cr.converged ? cr.M : NAN;
-        Min[i][a]    = cr.converged ? cr.M_inlet : NAN;
-        fdiff[i][a]  = cr.flux_rel_diff;
-        its[i][a]    = (double)cr.iterations;
-        resid[i][a]  = cr.residual;
-        reason[i][a] = cr.reason;
-        unk[i][a]    = (double)cr.unknowns;
-        ratio[i][a]  = mpred[i][a] > 0 ? Mm[i][a] / mpred[i][a] : 0.0;
-        if (!cr.converged)
-          PetscCall(PetscPrintf(g->comm, "plurigauss: warning: the conduction problem of phase %d along %c did not converge (PETSc reason %d after %d iterations, residual %g): M is NaN in the output\n", i + 1, "xyz"[a], cr.reason, (int)cr.iterations,
-                                cr.residual));
-      }
-    PetscCall(PgConductivityDestroy(&cond));
-  }
-  /* CSV: means over the measured axes (tau: over those where it is defined) */
-  for (int i = 0; i < PG_NPHASES; i++) {
-    char   name[32];
-    double s[5] = {0, 0, 0, 0, 0};
-    int    ntau = 0;
-    for (int a = 0; a < 3; a++) {
-      if (!(axes & (1u << a))) continue;
-      s[0] += perc[i][a];
-      s[1] += beta[i][a];
-      s[2] += r50mip[i][a];
-      s[3] += mpred[i][a];
-      if (tau[i][a] > 0) {
-        s[4] += tau[i][a];
-        ntau++;
-      }
-    }
-    if (m->comp) {
-      snprintf(name, sizeof name, "perc_%d", i + 1);
-      PetscCall(PgRowSet(row, name, s[0] / naxes));
-    }
-    if (m->opening && cfg->measure_psd) {
-      snprintf(name, sizeof name, "r50_cpsd_%d", i + 1);
-      PetscCall(PgRowSet(row, name, r50psd[i]));
-    }
-    if (m->opening && cfg->measure_psd2d) {
-      snprintf(name, sizeof name, "r50_cpsd2d_%d", i + 1);
-      PetscCall(PgRowSet(row, name, r50psd2[i]));
-    }
-    if (m->opening && cfg->measure_mip) {
-      snprintf(name, sizeof name, "r50_mip_%d", i + 1);
-      PetscCall(PgRowSet(row, name, s[2] / naxes));
-    }
-    if (m->geodesic) {
-      snprintf(name, sizeof name, "tau_%d", i + 1);
-      PetscCall(PgRowSet(row, name, ntau ? s[4] / ntau : 0.0));
-    }
-    if (m->opening && cfg->measure_psd && cfg->measure_mip) {
-      snprintf(name, sizeof name, "beta_%d", i + 1);
-      PetscCall(PgRowSet(row, name, s[1] / naxes));
-      if (m->geodesic) {
-        snprintf(name, sizeof name, "M_pred_%d", i + 1);
-        PetscCall(PgRowSet(row, name, s[3] / naxes));
-      }
-    }
-  }
-  if (m->conductivity) {
-    int nc = 0;
-    for (int a = 0; a < 3; a++) nc += (caxes >> a) & 1;
-    for (int i = 0; i < PG_NPHASES; i++) {
-      char   name[32];
-      double sm = 0, sr = 0;
-      int    nr = 0;
-      for (int a = 0; a < 3; a++) {
-        if (!(caxes & (1u << a))) continue;
-        sm += Mm[i][a];
-        if (mpred[i][a] > 0) {
-          sr += ratio[i][a];
-          nr++;
-        }
-      }
-      snprintf(name, sizeof name, "M_%d", i + 1);
-      PetscCall(PgRowSet(row, name, sm / nc));
-      snprintf(name, sizeof name, "M_over_M_pred_%d", i + 1);
-      PetscCall(PgRowSet(row, name, nr ? sr / nr : 0.0));
-    }
-    PetscCall(PgRowSet(row, "t_conductivity_s", t_cond));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "M", 2, dims33, &Mm[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "M_inlet", 2, dims33, &Min[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "M_over_M_pred", 2, dims33, &ratio[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_flux_rel_diff", 2, dims33, &fdiff[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_iterations", 2, dims33, &its[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_residual", 2, dims33, &resid[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_reason", 2, dims33, &reason[0][0], "KSPConvergedReason"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "cond_unknowns", 2, dims33, &unk[0][0], "voxels"));
-  }
-  if (m->comp) PetscCall(PgRowSet(row, "t_components_s", t_comp));
-  if (m->opening) PetscCall(PgRowSet(row, "t_opening_s", t_open));
-  if (m->geodesic) PetscCall(PgRowSet(row, "t_geodesic_s", t_geo));
-  /* HDF5: per phase (rows) and axis x, y, z (columns); axes not measured hold 0 */
-  if (m->comp) {
-    double flag[3][3];
-    for (int i = 0; i < 3; i++)
-      for (int a = 0; a < 3; a++) flag[i][a] = perc[i][a] > 0;
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "percolating_fraction", 2, dims33, &perc[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "percolates", 2, dims33, &flag[0][0], "0/1"));
-  }
-  if (m->opening && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_mip_um", 2, dims33, &r50mip[0][0], "um"));
-  if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "beta", 2, dims33, &beta[0][0], "-"));
-  if (m->geodesic) {
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau", 2, dims33, &tau[0][0], "-"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau_inlet_voxels", 2, dims33, &inlet[0][0], "voxels"));
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "tau_reached_voxels", 2, dims33, &reached[0][0], "voxels"));
-    if (m->opening && cfg->measure_psd && cfg->measure_mip) PetscCall(PgOutputWriteSmall(dg, g->rank, "M_pred", 2, dims33, &mpred[0][0], "-"));
-  }
-  if (m->opening) {
-    hsize_t one = 3;
-    PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_cpsd_um", 1, &one, r50psd, "um"));
-    if (cfg->measure_psd2d) PetscCall(PgOutputWriteSmall(dg, g->rank, "r50_cpsd2d_um", 1, &one, r50psd2, "um"));
   }
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, PgRow *row)
+/* The conduction problem of every phase along every conductivity axis. */
+static PetscErrorCode MeasureConduction(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
-  double eps[PG_NPHASES];
+  const PgConfig *cfg = m->cfg;
+  PgConductivity  cond;
 
   PetscFunctionBeginUser;
+  PetscCall(PgConductivityCreate(m->grid, cfg->conductivity_periodic_sides, cfg->conductivity_rtol, &cond));
+  for (int i = 0; i < PG_NPHASES; i++)
+    for (int a = 0; a < 3; a++) {
+      PgConductivityResult cr;
+      if (!(cfg->conductivity_axes & (1u << a))) continue;
+      PetscCall(PgEventBegin(m->ev_conductivity, "conductivity"));
+      PetscCall(PgConductivityCompute(cond, run->labels->v, (uint8_t)(i + 1), a, &cr));
+      PetscCall(PgEventEnd(m->ev_conductivity));
+      T->t_cond += cr.seconds;
+      T->M[i][a]        = cr.converged ? cr.M : NAN;
+      T->M_inlet[i][a]  = cr.converged ? cr.M_inlet : NAN;
+      T->fdiff[i][a]    = cr.flux_rel_diff;
+      T->its[i][a]      = (double)cr.iterations;
+      T->resid[i][a]    = cr.residual;
+      T->reason[i][a]   = cr.reason;
+      T->unknowns[i][a] = (double)cr.unknowns;
+      T->ratio[i][a]    = T->mpred[i][a] > 0 ? T->M[i][a] / T->mpred[i][a] : 0.0;
+      if (!cr.converged)
+        PetscCall(PetscPrintf(m->grid->comm, "plurigauss: warning: the conduction problem of phase %d along %c did not converge (PETSc reason %d after %d iterations, residual %g): M is NaN in the output\n", i + 1, "xyz"[a], cr.reason, (int)cr.iterations,
+                              cr.residual));
+    }
+  PetscCall(PgConductivityDestroy(&cond));
+  PetscFunctionReturn(0);
+}
+
+/* The CSV columns of phase i: means over the measured axes (tau: over those where it is defined). */
+static PetscErrorCode RowTransportPhase(PgMeasure m, const Transport *T, int i, PgRow *row)
+{
+  const PgConfig *cfg   = m->cfg;
+  char            name[32];
+  double          s[5]  = {0, 0, 0, 0, 0};
+  int             ntau  = 0, naxes = 0;
+
+  PetscFunctionBeginUser;
+  for (int a = 0; a < 3; a++) naxes += (cfg->measure_axes >> a) & 1;
+  for (int a = 0; a < 3; a++) {
+    if (!(cfg->measure_axes & (1u << a))) continue;
+    s[0] += T->perc[i][a];
+    s[1] += T->beta[i][a];
+    s[2] += T->r50mip[i][a];
+    s[3] += T->mpred[i][a];
+    if (T->tau[i][a] > 0) {
+      s[4] += T->tau[i][a];
+      ntau++;
+    }
+  }
+  if (m->comp) {
+    snprintf(name, sizeof name, "perc_%d", i + 1);
+    PetscCall(PgRowSet(row, name, s[0] / naxes));
+  }
+  if (m->opening && cfg->measure_psd) {
+    snprintf(name, sizeof name, "r50_cpsd_%d", i + 1);
+    PetscCall(PgRowSet(row, name, T->r50psd[i]));
+  }
+  if (m->opening && cfg->measure_psd2d) {
+    snprintf(name, sizeof name, "r50_cpsd2d_%d", i + 1);
+    PetscCall(PgRowSet(row, name, T->r50psd2[i]));
+  }
+  if (m->opening && cfg->measure_mip) {
+    snprintf(name, sizeof name, "r50_mip_%d", i + 1);
+    PetscCall(PgRowSet(row, name, s[2] / naxes));
+  }
+  if (m->geodesic) {
+    snprintf(name, sizeof name, "tau_%d", i + 1);
+    PetscCall(PgRowSet(row, name, ntau ? s[4] / ntau : 0.0));
+  }
+  if (m->opening && cfg->measure_psd && cfg->measure_mip) {
+    snprintf(name, sizeof name, "beta_%d", i + 1);
+    PetscCall(PgRowSet(row, name, s[1] / naxes));
+    if (m->geodesic) {
+      snprintf(name, sizeof name, "M_pred_%d", i + 1);
+      PetscCall(PgRowSet(row, name, s[3] / naxes));
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The conduction results: CSV columns M_<i> (mean over the axes) and M_over_M_pred_<i> (over the
+ * axes with a prediction), and the per-axis tables. */
+static PetscErrorCode WriteConduction(PgMeasure m, const Transport *T, hid_t dg, PgRow *row)
+{
+  const unsigned caxes     = m->cfg->conductivity_axes;
+  const hsize_t  dims33[2] = {3, 3};
+  const int      rank      = m->grid->rank;
+  int            nc        = 0;
+
+  PetscFunctionBeginUser;
+  for (int a = 0; a < 3; a++) nc += (caxes >> a) & 1;
+  for (int i = 0; i < PG_NPHASES; i++) {
+    char   name[32];
+    double sm = 0, sr = 0;
+    int    nr = 0;
+    for (int a = 0; a < 3; a++) {
+      if (!(caxes & (1u << a))) continue;
+      sm += T->M[i][a];
+      if (T->mpred[i][a] > 0) {
+        sr += T->ratio[i][a];
+        nr++;
+      }
+    }
+    snprintf(name, sizeof name, "M_%d", i + 1);
+    PetscCall(PgRowSet(row, name, sm / nc));
+    snprintf(name, sizeof name, "M_over_M_pred_%d", i + 1);
+    PetscCall(PgRowSet(row, name, nr ? sr / nr : 0.0));
+  }
+  PetscCall(PgRowSet(row, "t_conductivity_s", T->t_cond));
+  PetscCall(PgH5WriteSmall(dg, rank, "M", 2, dims33, &T->M[0][0], "-"));
+  PetscCall(PgH5WriteSmall(dg, rank, "M_inlet", 2, dims33, &T->M_inlet[0][0], "-"));
+  PetscCall(PgH5WriteSmall(dg, rank, "M_over_M_pred", 2, dims33, &T->ratio[0][0], "-"));
+  PetscCall(PgH5WriteSmall(dg, rank, "cond_flux_rel_diff", 2, dims33, &T->fdiff[0][0], "-"));
+  PetscCall(PgH5WriteSmall(dg, rank, "cond_iterations", 2, dims33, &T->its[0][0], "-"));
+  PetscCall(PgH5WriteSmall(dg, rank, "cond_residual", 2, dims33, &T->resid[0][0], "-"));
+  PetscCall(PgH5WriteSmall(dg, rank, "cond_reason", 2, dims33, &T->reason[0][0], "KSPConvergedReason"));
+  PetscCall(PgH5WriteSmall(dg, rank, "cond_unknowns", 2, dims33, &T->unknowns[0][0], "voxels"));
+  PetscFunctionReturn(0);
+}
+
+/* The per-axis tables of percolation, intrusion, constrictivity, tortuosity and M_pred, and the
+ * r50 radii of the size distributions. */
+static PetscErrorCode WriteTransportTables(PgMeasure m, const Transport *T, hid_t dg)
+{
+  const PgConfig *cfg       = m->cfg;
+  const hsize_t   dims33[2] = {3, 3}, three = 3;
+  const int       rank      = m->grid->rank;
+  const PetscBool psd_mip   = m->opening && cfg->measure_psd && cfg->measure_mip ? PETSC_TRUE : PETSC_FALSE;
+
+  PetscFunctionBeginUser;
+  if (m->comp) {
+    double flag[3][3];
+    for (int i = 0; i < 3; i++)
+      for (int a = 0; a < 3; a++) flag[i][a] = T->perc[i][a] > 0;
+    PetscCall(PgH5WriteSmall(dg, rank, "percolating_fraction", 2, dims33, &T->perc[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, rank, "percolates", 2, dims33, &flag[0][0], "0/1"));
+  }
+  if (m->opening && cfg->measure_mip) PetscCall(PgH5WriteSmall(dg, rank, "r50_mip_um", 2, dims33, &T->r50mip[0][0], "um"));
+  if (psd_mip) PetscCall(PgH5WriteSmall(dg, rank, "beta", 2, dims33, &T->beta[0][0], "-"));
+  if (m->geodesic) {
+    PetscCall(PgH5WriteSmall(dg, rank, "tau", 2, dims33, &T->tau[0][0], "-"));
+    PetscCall(PgH5WriteSmall(dg, rank, "tau_inlet_voxels", 2, dims33, &T->inlet[0][0], "voxels"));
+    PetscCall(PgH5WriteSmall(dg, rank, "tau_reached_voxels", 2, dims33, &T->reached[0][0], "voxels"));
+    if (psd_mip) PetscCall(PgH5WriteSmall(dg, rank, "M_pred", 2, dims33, &T->mpred[0][0], "-"));
+  }
+  if (m->opening) {
+    PetscCall(PgH5WriteSmall(dg, rank, "r50_cpsd_um", 1, &three, T->r50psd, "um"));
+    if (cfg->measure_psd2d) PetscCall(PgH5WriteSmall(dg, rank, "r50_cpsd2d_um", 1, &three, T->r50psd2, "um"));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscBool Always(PgMeasure m) { return PETSC_TRUE; }
+static PetscBool WantPercolation(PgMeasure m) { return m->comp; }
+static PetscBool WantOpenings(PgMeasure m) { return m->opening; }
+static PetscBool WantTortuosity(PgMeasure m) { return m->geodesic; }
+static PetscBool WantConduction(PgMeasure m) { return m->conductivity; }
+
+/* The transport stages in the order they run: constrictivity and M_pred need the openings and the
+ * tortuosity, M / M_pred needs M_pred. Each fills its arrays of the Transport struct. */
+static const struct {
+  PetscBool (*wanted)(PgMeasure m);
+  PetscErrorCode (*measure)(PgMeasure m, const Run *run, hid_t dg, Transport *T);
+} transport_stages[] = {
+  {WantPercolation, MeasurePercolation},
+  {WantOpenings,    MeasureOpenings   },
+  {WantTortuosity,  MeasureTortuosity },
+  {Always,          Predict           },
+  {WantConduction,  MeasureConduction },
+};
+
+/* Percolation, size distributions, intrusion, tortuosity, constrictivity, M_pred and M of every
+ * phase, stage by stage over the phases: only one stage's arrays are alive at a time (peak memory
+ * is the largest stage's, not their sum); then the columns and tables of them all. */
+static PetscErrorCode TransportInGroup(PgMeasure m, const Run *run, hid_t dg)
+{
+  Transport T;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMemzero(&T, sizeof T));
+  for (size_t i = 0; i < sizeof transport_stages / sizeof transport_stages[0]; i++)
+    if (transport_stages[i].wanted(m)) PetscCall(transport_stages[i].measure(m, run, dg, &T));
+  for (int i = 0; i < PG_NPHASES; i++) PetscCall(RowTransportPhase(m, &T, i, run->row));
+  if (m->conductivity) PetscCall(WriteConduction(m, &T, dg, run->row));
+  if (m->comp) PetscCall(PgRowSet(run->row, "t_components_s", T.t_comp));
+  if (m->opening) PetscCall(PgRowSet(run->row, "t_opening_s", T.t_open));
+  if (m->geodesic) PetscCall(PgRowSet(run->row, "t_geodesic_s", T.t_geo));
+  PetscCall(WriteTransportTables(m, &T, dg));
+  PetscFunctionReturn(0);
+}
+
+/* f with the run's descriptors group, closed on every path. */
+static PetscErrorCode InRunGroup(PgMeasure m, const Run *run, PetscErrorCode (*f)(PgMeasure, const Run *, hid_t))
+{
+  hid_t          dg = H5I_INVALID_HID;
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOutputRunGroup(run->out, run->k, &dg));
+  ierr = f(m, run, dg);
+  PgH5Close(&dg);
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+/* Volume fractions eps_i (and the solid carbon fraction). */
+static PetscErrorCode MeasureFractions(PgMeasure m, Run *run)
+{
+  PetscFunctionBeginUser;
   PetscCall(PgEventBegin(m->ev_fractions, "fractions"));
-  PetscCall(PgLabelsVolumeFractions(labels, eps));
+  PetscCall(PgLabelsVolumeFractions(run->labels, run->eps));
   PetscCall(PgEventEnd(m->ev_fractions));
-  PetscCall(RowSet3(row, "eps_%d", eps));
-  PetscCall(PgRowSet(row, "eps2_solid", eps[1] * m->cfg->nanopore_ratio));
-  if (m->cfg->measure_intrinsic) {
-    PgIntrinsic in;
-    PetscCall(PgEventBegin(m->ev_intrinsic, "intrinsic"));
-    PetscCall(PgIntrinsicCompute(labels, m->periodic, &in));
-    PetscCall(PgEventEnd(m->ev_intrinsic));
-    PetscCall(RowSet3(row, "S_%d", in.S));
-    PetscCall(PgRowSet(row, "S_12", in.S_pair[0]));
-    PetscCall(PgRowSet(row, "S_13", in.S_pair[1]));
-    PetscCall(PgRowSet(row, "S_23", in.S_pair[2]));
-    PetscCall(RowSet3(row, "chi_%d", in.chi6));
-    PetscCall(RowSet3(row, "chi26_%d", in.chi26));
-  }
-  if (m->cov) {
-    hid_t  dg;
-    char   csv[PETSC_MAX_PATH_LEN + 32];
-    const char *file = m->cfg->output_file, *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
-    int    stem = (dot && (!slash || dot > slash)) ? (int)(dot - file) : (int)strlen(file);
-    double t0 = MPI_Wtime();
-    PetscCall(PgEventBegin(m->ev_covariance, "covariance"));
-    PetscCall(PgCovarianceCompute(m->cov, labels));
-    PetscCall(PgEventEnd(m->ev_covariance));
-    PetscCall(PgRowSet(row, "t_covariance_s", MPI_Wtime() - t0));
-    PetscCall(PgRowSet(row, "t_cov_fft_s", PgCovarianceFFTSeconds(m->cov)));
-    snprintf(csv, sizeof csv, "%.*s_cov_%04d.csv", stem, file, k);
-    PetscCall(PgOutputRunGroup(out, k, &dg));
-    PetscCall(PgCovarianceWrite(m->cov, dg, csv));
-    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
-  }
-  if (m->comp || m->opening || m->geodesic || m->conductivity) {
-    hid_t dg;
-    PetscCall(PgOutputRunGroup(out, k, &dg));
-    PetscCall(Transport(m, labels, eps, dg, row));
-    PetscCall(H5Gclose(dg) < 0 ? PETSC_ERR_FILE_WRITE : 0);
-  }
+  PetscCall(RowSet3(run->row, "eps_%d", run->eps));
+  PetscCall(PgRowSet(run->row, "eps2_solid", run->eps[1] * m->cfg->nanopore_ratio));
+  PetscFunctionReturn(0);
+}
+
+/* Surface and interface areas and Euler characteristics. */
+static PetscErrorCode MeasureIntrinsic(PgMeasure m, Run *run)
+{
+  PgIntrinsic in;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgEventBegin(m->ev_intrinsic, "intrinsic"));
+  PetscCall(PgIntrinsicCompute(run->labels, m->periodic, &in));
+  PetscCall(PgEventEnd(m->ev_intrinsic));
+  PetscCall(RowSet3(run->row, "S_%d", in.S));
+  PetscCall(PgRowSet(run->row, "S_12", in.S_pair[0]));
+  PetscCall(PgRowSet(run->row, "S_13", in.S_pair[1]));
+  PetscCall(PgRowSet(run->row, "S_23", in.S_pair[2]));
+  PetscCall(RowSet3(run->row, "chi_%d", in.chi6));
+  PetscCall(RowSet3(run->row, "chi26_%d", in.chi26));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode WriteCovariance(PgMeasure m, const Run *run, hid_t dg)
+{
+  char ext[32], csv[PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBeginUser;
+  snprintf(ext, sizeof ext, "_cov_%04d.csv", run->k);
+  PgFileSideCar(m->cfg->output_file, ext, csv, sizeof csv);
+  PetscCall(PgCovarianceWrite(m->cov, dg, csv));
+  PetscFunctionReturn(0);
+}
+
+/* The two-point coverage functions: curves to the run's group and to <stem>_cov_<k>.csv. */
+static PetscErrorCode MeasureCovariance(PgMeasure m, Run *run)
+{
+  double t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PgEventBegin(m->ev_covariance, "covariance"));
+  PetscCall(PgCovarianceCompute(m->cov, run->labels));
+  PetscCall(PgEventEnd(m->ev_covariance));
+  PetscCall(PgRowSet(run->row, "t_covariance_s", MPI_Wtime() - t0));
+  PetscCall(PgRowSet(run->row, "t_cov_fft_s", PgCovarianceFFTSeconds(m->cov)));
+  PetscCall(InRunGroup(m, run, WriteCovariance));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MeasureTransport(PgMeasure m, Run *run)
+{
+  PetscFunctionBeginUser;
+  PetscCall(InRunGroup(m, run, TransportInGroup));
+  PetscFunctionReturn(0);
+}
+
+static PetscBool WantIntrinsic(PgMeasure m) { return m->cfg->measure_intrinsic; }
+static PetscBool WantCovariance(PgMeasure m) { return m->cov ? PETSC_TRUE : PETSC_FALSE; }
+static PetscBool WantTransport(PgMeasure m) { return m->comp || m->opening || m->geodesic || m->conductivity ? PETSC_TRUE : PETSC_FALSE; }
+
+/* The descriptors of a label volume, in the order they run and fill the row: whether the deck asks
+ * for each, and its measurement (CSV columns into the row, datasets into the run's descriptors
+ * group). */
+static const struct {
+  PetscBool (*wanted)(PgMeasure m);
+  PetscErrorCode (*measure)(PgMeasure m, Run *run);
+} descriptors[] = {
+  {Always,         MeasureFractions },
+  {WantIntrinsic,  MeasureIntrinsic },
+  {WantCovariance, MeasureCovariance},
+  {WantTransport,  MeasureTransport },
+};
+
+PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, PgRow *row)
+{
+  Run run = {labels, out, k, row, {0, 0, 0}};
+
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
+    if (descriptors[i].wanted(m)) PetscCall(descriptors[i].measure(m, &run));
   PetscFunctionReturn(0);
 }
 

@@ -164,7 +164,7 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
     return PgConductivityPeakBytes(((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2.0), fmax * V);
   }
   case PG_MEMORY_WRITE:
-    /* io.c PgOutputWriteSlabs: HDF5's chunk and filter buffers for this rank's slab, one volume
+    /* h5.c PgH5WriteSlabs: HDF5's chunk and filter buffers for this rank's slab, one volume
        at a time (the largest element: a field's with output.write_fields) */
     return PG_MEMORY_WRITE_BUFFER_FACTOR * V * (cfg->write_fields ? real : 1.0);
   default:
@@ -218,120 +218,150 @@ static PetscErrorCode ProbeImages(MPI_Comm comm, const PgInputSpec *s, const cha
   PetscFunctionReturn(0);
 }
 
+/* What the estimate of one deck knows as it goes from stage to stage. */
+typedef struct {
+  MPI_Comm        comm;
+  const PgConfig *cfg;
+  int             size, T;
+  double          base, real;
+  Shape           seg_vol, seg_img;       /* the segmentation's inputs (have = PETSC_FALSE if none) */
+  double          seg_owned, seg_total;   /* bytes of the images a rank owns, of all images */
+  double          keep;                   /* what earlier stages leave allocated for the rest of the run */
+} Estimate;
+
+/* segmentation: the stack on its slabs, the images on their owners, then the labels file */
+static PetscErrorCode EstimateSegment(Estimate *E, PgMemoryEstimate *est)
+{
+  const PgConfig *cfg = E->cfg;
+  PgInputSpec     vs  = {"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PG_VALUES_GREY, NULL, NULL};
+  PgInputSpec     is  = {"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PG_VALUES_GREY, NULL, NULL};
+  double          b   = 0;
+
+  PetscFunctionBeginUser;
+  if (cfg->seg_images[0]) PetscCall(ProbeImages(E->comm, &is, cfg->seg_images, E->size, &E->seg_owned, &E->seg_total, &E->seg_img));
+  if (cfg->seg_volume[0]) {
+    PgMemoryGrid g;
+    PetscCall(ProbeInput(E->comm, &vs, cfg->seg_volume, &E->seg_vol));
+    PetscCall(PgMemoryGridSetUp(E->seg_vol.n, E->size, E->T, &g));
+    b = SegmentBytes(&g, E->seg_vol.voxel[2], &cfg->seg_stack, cfg->seg_mask[0] ? PETSC_TRUE : PETSC_FALSE) + PG_MEMORY_WRITE_BUFFER_FACTOR * Voxels(&g);
+  }
+  if (E->seg_img.have) {
+    PgMemoryGrid g;
+    PetscInt     n[3] = {E->seg_img.n[0], E->seg_img.n[1], 1};
+    PetscCall(PgMemoryGridSetUp(n, 1, 1, &g));
+    /* the stack's labels (and mask) stay while the images are segmented, and every owned
+       image's labels until the file is written */
+    PgMemoryGrid gv;
+    double       stack = 0;
+    if (E->seg_vol.have) {
+      PetscCall(PgMemoryGridSetUp(E->seg_vol.n, E->size, E->T, &gv));
+      stack = (cfg->seg_mask[0] ? 2.0 : 1.0) * Voxels(&gv);
+    }
+    b = PetscMax(b, stack + SegmentBytes(&g, E->seg_img.voxel[0], &cfg->seg_image, PETSC_FALSE) + E->seg_owned);
+  }
+  est->active[PG_MEMORY_SEGMENT] = PETSC_TRUE;
+  est->bytes[PG_MEMORY_SEGMENT]  = E->base + b;
+  PetscFunctionReturn(0);
+}
+
+/* calibration: the volume's labels and every 2D image stay until the end of the run */
+static PetscErrorCode EstimateCalibration(Estimate *E, PgMemoryEstimate *est)
+{
+  const PgConfig *cfg = E->cfg;
+  Shape           vol = E->seg_vol, img = E->seg_img;
+  double          owned = E->seg_owned, total = E->seg_total;
+  PgInputSpec     vs = {"calibration.volume", "calibration.volume_shape", "calibration.volume_voxel_um", "calibration.raw_type", cfg->cal_volume_shape, cfg->cal_volume_voxel_um, cfg->cal_raw_type, 3, PG_VALUES_NVP, &cfg->cal_volume_labels, "calibration.volume_labels"};
+  PgInputSpec     is = {"calibration.images", "calibration.image_shape", "calibration.pixel_um", "calibration.raw_type", cfg->cal_image_shape, cfg->cal_pixel_um, cfg->cal_raw_type, 2, PG_VALUES_LABELS, &cfg->cal_images_labels, "input.labels"};
+  /* inputs named in the deck, unless they are the labels file the segmentation writes first */
+  const PetscBool from_segment = (cfg->seg_volume[0] || cfg->seg_images[0]) && !strncmp(cfg->cal_volume, cfg->seg_labels_file, strlen(cfg->seg_labels_file));
+
+  PetscFunctionBeginUser;
+  if (cfg->cal_volume[0] && !from_segment) {
+    PetscCall(ProbeInput(E->comm, &vs, cfg->cal_volume, &vol));
+    PetscCall(ProbeImages(E->comm, &is, cfg->cal_images, E->size, &owned, &total, &img));
+  }
+  /* inputs the segmentation has yet to write have no known shape: no estimate for them */
+  if (vol.have && img.have) {
+    PgMemoryGrid g, f, gi, fi;
+    PetscCall(PgMemoryGridSetUp(vol.n, E->size, E->T, &g));
+    PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal_range_um, &f));
+    const double vol_bytes = Voxels(&g), cov3 = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
+    PetscInt     n2[3] = {img.n[0], img.n[1], 1};
+    PetscCall(PgMemoryGridSetUp(n2, 1, 1, &gi));
+    PetscCall(CovarianceGrid(&gi, img.voxel, PETSC_FALSE, cfg->cal_range_um, &fi));
+    const double cov2 = 16.0 * fi.alloc_r2c + 2 * Voxels(&gi), open2 = OpeningBytes(&gi, PETSC_FALSE);
+    E->keep                          = vol_bytes + total;
+    est->active[PG_MEMORY_CALIBRATE] = PETSC_TRUE;
+    est->bytes[PG_MEMORY_CALIBRATE]  = E->base + E->keep + PetscMax(cov3, PetscMax(cov2, open2));
+    (void)owned; /* every rank holds every image; the transforms run one image at a time */
+  }
+  PetscFunctionReturn(0);
+}
+
+/* the sweep (or the measured image) */
+static PetscErrorCode EstimateSweep(Estimate *E, PgMemoryEstimate *est)
+{
+  const PgConfig *cfg      = E->cfg;
+  const PetscBool image    = cfg->input_image[0] ? PETSC_TRUE : PETSC_FALSE;
+  PetscInt        n[3]     = {cfg->shape[0], cfg->shape[1], cfg->shape[2]};
+  double          voxel[3] = {cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2]};
+  PgMemoryGrid    g;
+
+  PetscFunctionBeginUser;
+  if (image) {
+    /* the same inspection as the measure stage's (PgImageInspect): its errors, its shape */
+    PetscCall(PgImageInspect(E->comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, n, voxel));
+  }
+  PetscCall(PgMemoryGridSetUp(n, E->size, E->T, &g));
+  const PetscBool periodic = cfg->measure_periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE) : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
+  double          persist  = E->keep + Voxels(&g); /* the labels */
+  /* the field buffers: while the fields are generated, and through the measure stage only when
+     they are reused (common random numbers) or written; else they are released after the
+     thresholds (and the crossings, whose 1 byte of X per voxel stays in low-memory mode) */
+  const double fields = image ? 0.0 : (cfg->low_memory ? 1.0 : 2.0) * g.alloc_r2c * 2 * E->real;
+  const double kept   = (cfg->common_random_numbers || cfg->write_fields) ? fields : 0.0;
+  persist += (!image && cfg->low_memory && cfg->measure_interface_field) ? Voxels(&g) : 0.0;
+  if (cfg->measure_covariance) {
+    PgMemoryGrid f;
+    PetscCall(CovarianceGrid(&g, voxel, periodic, cfg->measure_range_um, &f));
+    persist += periodic ? 0.0 : f.nz_local * Plane(&g);
+    est->active[PG_MEMORY_COVARIANCE] = PETSC_TRUE;
+    est->bytes[PG_MEMORY_COVARIANCE]  = PgMemoryStageBytes(PG_MEMORY_COVARIANCE, &f, cfg);
+  }
+  est->active[PG_MEMORY_GENERATE]     = !image;
+  est->active[PG_MEMORY_INTRINSIC]    = cfg->measure_intrinsic;
+  est->active[PG_MEMORY_COMPONENTS]   = cfg->measure_percolation;
+  est->active[PG_MEMORY_OPENING]      = cfg->measure_psd || cfg->measure_mip;
+  est->active[PG_MEMORY_GEODESIC]     = cfg->measure_tortuosity;
+  est->active[PG_MEMORY_CONDUCTIVITY] = cfg->conductivity;
+  est->active[PG_MEMORY_WRITE]        = cfg->write_phase || cfg->write_fields;
+  for (int s = PG_MEMORY_GENERATE; s < PG_MEMORY_NSTAGES; s++) {
+    if (!est->active[s]) continue;
+    if (s != PG_MEMORY_COVARIANCE) est->bytes[s] = PgMemoryStageBytes((PgMemoryStage)s, &g, cfg);
+    est->bytes[s] += E->base + persist + (s == PG_MEMORY_GENERATE ? fields : kept);
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMemoryEstimate *est)
 {
-  int          size;
-  const int    T    = (int)cfg->threads;
-  const double base = PG_MEMORY_BASE_BYTES + (T - 1) * 1048576.0;
-  const double real = cfg->precision == PG_PRECISION_DOUBLE ? 8.0 : 4.0;
-  double       keep = 0; /* what earlier stages leave allocated for the rest of the run */
+  Estimate E;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(est, sizeof *est));
-  PetscCallMPI(MPI_Comm_size(comm, &size));
-  est->ranks = size;
-
-  /* segmentation: the stack on its slabs, the images on their owners, then the labels file */
-  Shape seg_vol = {PETSC_FALSE, {0, 0, 0}, {0, 0, 0}}, seg_img = seg_vol;
-  double seg_owned = 0, seg_total = 0;
-  if (cfg->seg_volume[0] || cfg->seg_images[0]) {
-    PgInputSpec vs = {"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PG_VALUES_GREY, NULL, NULL};
-    PgInputSpec is = {"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PG_VALUES_GREY, NULL, NULL};
-    double      b  = 0;
-    if (cfg->seg_images[0]) PetscCall(ProbeImages(comm, &is, cfg->seg_images, size, &seg_owned, &seg_total, &seg_img));
-    if (cfg->seg_volume[0]) {
-      PgMemoryGrid g;
-      PetscCall(ProbeInput(comm, &vs, cfg->seg_volume, &seg_vol));
-      PetscCall(PgMemoryGridSetUp(seg_vol.n, size, T, &g));
-      b = SegmentBytes(&g, seg_vol.voxel[2], &cfg->seg_stack, cfg->seg_mask[0] ? PETSC_TRUE : PETSC_FALSE) + PG_MEMORY_WRITE_BUFFER_FACTOR * Voxels(&g);
-    }
-    if (seg_img.have) {
-      PgMemoryGrid g;
-      PetscInt     n[3] = {seg_img.n[0], seg_img.n[1], 1};
-      PetscCall(PgMemoryGridSetUp(n, 1, 1, &g));
-      /* the stack's labels (and mask) stay while the images are segmented, and every owned
-         image's labels until the file is written */
-      PgMemoryGrid gv;
-      double       stack = 0;
-      if (seg_vol.have) {
-        PetscCall(PgMemoryGridSetUp(seg_vol.n, size, T, &gv));
-        stack = (cfg->seg_mask[0] ? 2.0 : 1.0) * Voxels(&gv);
-      }
-      b = PetscMax(b, stack + SegmentBytes(&g, seg_img.voxel[0], &cfg->seg_image, PETSC_FALSE) + seg_owned);
-    }
-    est->active[PG_MEMORY_SEGMENT] = PETSC_TRUE;
-    est->bytes[PG_MEMORY_SEGMENT]  = base + b;
-  }
-
-  /* calibration: the volume's labels and every 2D image stay until the end of the run */
-  if (cfg->cal_volume[0] || (cfg->seg_calibrate && seg_vol.have && seg_img.have)) {
-    Shape       vol = seg_vol, img = seg_img;
-    double      owned = seg_owned, total = seg_total;
-    PgInputSpec vs = {"calibration.volume", "calibration.volume_shape", "calibration.volume_voxel_um", "calibration.raw_type", cfg->cal_volume_shape, cfg->cal_volume_voxel_um, cfg->cal_raw_type, 3, PG_VALUES_NVP, &cfg->cal_volume_labels, "calibration.volume_labels"};
-    PgInputSpec is = {"calibration.images", "calibration.image_shape", "calibration.pixel_um", "calibration.raw_type", cfg->cal_image_shape, cfg->cal_pixel_um, cfg->cal_raw_type, 2, PG_VALUES_LABELS, &cfg->cal_images_labels, "input.labels"};
-    /* inputs named in the deck, unless they are the labels file the segmentation writes first */
-    const PetscBool from_segment = (cfg->seg_volume[0] || cfg->seg_images[0]) && !strncmp(cfg->cal_volume, cfg->seg_labels_file, strlen(cfg->seg_labels_file));
-    if (cfg->cal_volume[0] && !from_segment) {
-      PetscCall(ProbeInput(comm, &vs, cfg->cal_volume, &vol));
-      PetscCall(ProbeImages(comm, &is, cfg->cal_images, size, &owned, &total, &img));
-    }
-    /* inputs the segmentation has yet to write have no known shape: no estimate for them */
-    if (vol.have && img.have) {
-      PgMemoryGrid g, f, gi, fi;
-      PetscCall(PgMemoryGridSetUp(vol.n, size, T, &g));
-      PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal_range_um, &f));
-      const double vol_bytes = Voxels(&g), cov3 = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
-      PetscInt     n2[3] = {img.n[0], img.n[1], 1};
-      PetscCall(PgMemoryGridSetUp(n2, 1, 1, &gi));
-      PetscCall(CovarianceGrid(&gi, img.voxel, PETSC_FALSE, cfg->cal_range_um, &fi));
-      const double cov2 = 16.0 * fi.alloc_r2c + 2 * Voxels(&gi), open2 = OpeningBytes(&gi, PETSC_FALSE);
-      keep                              = vol_bytes + total;
-      est->active[PG_MEMORY_CALIBRATE] = PETSC_TRUE;
-      est->bytes[PG_MEMORY_CALIBRATE]  = base + keep + PetscMax(cov3, PetscMax(cov2, open2));
-      (void)owned; /* every rank holds every image; the transforms run one image at a time */
-    }
-  }
-
-  /* the sweep (or the measured image) */
-  const PetscBool image    = cfg->input_image[0] ? PETSC_TRUE : PETSC_FALSE;
-  const PetscBool simulate = (!cfg->seg_volume[0] && !cfg->seg_images[0]) || cfg->cal_volume[0] || image || (cfg->seg_calibrate && seg_vol.have && seg_img.have);
-  if (simulate && !(cfg->cal_volume[0] && !cfg->cal_simulate) && !(!cfg->cal_volume[0] && cfg->seg_calibrate && seg_vol.have && seg_img.have && !cfg->cal_simulate)) {
-    PetscInt     n[3] = {cfg->shape[0], cfg->shape[1], cfg->shape[2]};
-    double       voxel[3] = {cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2]};
-    PgMemoryGrid g;
-    if (image) {
-      /* the same inspection as the measure stage's (PgImageInspect): its errors, its shape */
-      PetscCall(PgImageInspect(comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, n, voxel));
-    }
-    PetscCall(PgMemoryGridSetUp(n, size, T, &g));
-    const PetscBool periodic = cfg->measure_periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE) : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
-    double          persist  = keep + Voxels(&g); /* the labels */
-    /* the field buffers: while the fields are generated, and through the measure stage only when
-       they are reused (common random numbers) or written; else they are released after the
-       thresholds (and the crossings, whose 1 byte of X per voxel stays in low-memory mode) */
-    const double fields = image ? 0.0 : (cfg->low_memory ? 1.0 : 2.0) * g.alloc_r2c * 2 * real;
-    const double kept   = (cfg->common_random_numbers || cfg->write_fields) ? fields : 0.0;
-    persist += (!image && cfg->low_memory && cfg->measure_interface_field) ? Voxels(&g) : 0.0;
-    if (cfg->measure_covariance) {
-      PgMemoryGrid f;
-      PetscCall(CovarianceGrid(&g, voxel, periodic, cfg->measure_range_um, &f));
-      persist += periodic ? 0.0 : f.nz_local * Plane(&g);
-      est->active[PG_MEMORY_COVARIANCE] = PETSC_TRUE;
-      est->bytes[PG_MEMORY_COVARIANCE]  = PgMemoryStageBytes(PG_MEMORY_COVARIANCE, &f, cfg);
-    }
-    est->active[PG_MEMORY_GENERATE]     = !image;
-    est->active[PG_MEMORY_INTRINSIC]    = cfg->measure_intrinsic;
-    est->active[PG_MEMORY_COMPONENTS]   = cfg->measure_percolation;
-    est->active[PG_MEMORY_OPENING]      = cfg->measure_psd || cfg->measure_mip;
-    est->active[PG_MEMORY_GEODESIC]     = cfg->measure_tortuosity;
-    est->active[PG_MEMORY_CONDUCTIVITY] = cfg->conductivity;
-    est->active[PG_MEMORY_WRITE]        = cfg->write_phase || cfg->write_fields;
-    for (int s = PG_MEMORY_GENERATE; s < PG_MEMORY_NSTAGES; s++) {
-      if (!est->active[s]) continue;
-      if (s != PG_MEMORY_COVARIANCE) est->bytes[s] = PgMemoryStageBytes((PgMemoryStage)s, &g, cfg);
-      est->bytes[s] += base + persist + (s == PG_MEMORY_GENERATE ? fields : kept);
-    }
-  }
+  PetscCall(PetscMemzero(&E, sizeof E));
+  E.comm = comm;
+  E.cfg  = cfg;
+  E.T    = (int)cfg->threads;
+  E.base = PG_MEMORY_BASE_BYTES + (E.T - 1) * 1048576.0;
+  E.real = cfg->precision == PG_PRECISION_DOUBLE ? 8.0 : 4.0;
+  PetscCallMPI(MPI_Comm_size(comm, &E.size));
+  est->ranks = E.size;
+  if (cfg->seg_volume[0] || cfg->seg_images[0]) PetscCall(EstimateSegment(&E, est));
+  const PetscBool seg_cal = cfg->seg_calibrate && E.seg_vol.have && E.seg_img.have ? PETSC_TRUE : PETSC_FALSE;
+  if (cfg->cal_volume[0] || seg_cal) PetscCall(EstimateCalibration(&E, est));
+  const PetscBool simulate = (!cfg->seg_volume[0] && !cfg->seg_images[0]) || cfg->cal_volume[0] || cfg->input_image[0] || seg_cal;
+  if (simulate && !(cfg->cal_volume[0] && !cfg->cal_simulate) && !(!cfg->cal_volume[0] && seg_cal && !cfg->cal_simulate)) PetscCall(EstimateSweep(&E, est));
   est->peak = -1;
   for (int s = 0; s < PG_MEMORY_NSTAGES; s++)
     if (est->active[s] && (est->peak < 0 || est->bytes[s] > est->bytes[est->peak])) est->peak = s;

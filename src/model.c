@@ -26,6 +26,7 @@
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_roots.h>
 #include <math.h>
+#include <string.h>
 
 double PgModelLambdaX(double nvp_fraction) { return gsl_cdf_ugaussian_Pinv(1.0 - nvp_fraction); }
 
@@ -98,27 +99,176 @@ PetscErrorCode PgModelLambdaZ(double lambda_x, double m, double eps2, double *la
   PetscFunctionReturn(0);
 }
 
-static double Eq7Integrand(double g, void *ctx)
+/* --------------------------------------------------------------------------------------------
+ * Two-point coverage functions (eqs. 7, 10, 11) as Gaussian orthant probabilities (orthant.h)
+ * -------------------------------------------------------------------------------------------- */
+
+#define RHO_MAX 0.9999 /* inversions search rho in [-RHO_MAX, RHO_MAX] */
+
+/* W ~ N(0, S) of n coordinates with unit variances; S[i][j] = S[j][i] = s for the listed pairs */
+typedef struct {
+  double S[4][4], b[4];
+} Orthant;
+
+static void SetCov(Orthant *o, int i, int j, double s)
 {
-  const double l = *(const double *)ctx;
-  return exp(-l * l / (1 + g)) / (2 * M_PI * sqrt(1 - g * g));
+  o->S[i][j] = s;
+  o->S[j][i] = s;
 }
 
-PetscErrorCode PgModelC11(double lambda_x, double rho, double *c11)
+static void InitOrthant(Orthant *o, int n)
 {
-  double                     e1 = gsl_cdf_ugaussian_Q(lambda_x), v, err;
-  gsl_function               F  = {Eq7Integrand, &lambda_x};
-  gsl_integration_workspace *w  = gsl_integration_workspace_alloc(256);
+  memset(o, 0, sizeof *o);
+  for (int i = 0; i < n; i++) o->S[i][i] = 1;
+}
+
+PetscErrorCode PgModelC11(PgOrthant q, double lx, double rx, double *c)
+{
+  Orthant o;
 
   PetscFunctionBeginUser;
-  PetscCheck(w, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL workspace");
-  /* QAGS handles the integrable 1/sqrt(1-g) singularity at rho = 1 */
-  int status = gsl_integration_qags(&F, 0, rho, 1e-13, 1e-10, 256, w, &v, &err);
-  gsl_integration_workspace_free(w);
-  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. 7 quadrature failed: %s", gsl_strerror(status));
-  *c11 = e1 * e1 + v;
+  InitOrthant(&o, 2);
+  o.b[0] = o.b[1] = -lx; /* W = (-X0 | -Xh) */
+  SetCov(&o, 0, 1, rx);
+  PetscCall(PgOrthantProbability(q, 2, 1, o.S, o.b, c));
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode PgModelC12(PgOrthant q, double lx, double lz, double m, double rx, double *c)
+{
+  Orthant      o;
+  const double sm = sqrt(m);
+
+  PetscFunctionBeginUser;
+  InitOrthant(&o, 3);
+  o.b[0] = -lx; /* W = (-X0 | Xh, -Zh) */
+  o.b[1] = lx;
+  o.b[2] = -lz;
+  SetCov(&o, 0, 1, -rx);
+  SetCov(&o, 0, 2, sm * rx);
+  SetCov(&o, 1, 2, -sm);
+  PetscCall(PgOrthantProbability(q, 3, 1, o.S, o.b, c));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgModelC22(PgOrthant q, double lx, double lz, double m, double rx, double ry, double *c)
+{
+  Orthant      o;
+  const double sm = sqrt(m);
+
+  PetscFunctionBeginUser;
+  InitOrthant(&o, 4);
+  o.b[0] = lx; /* W = (X0, -Z0 | Xh, -Zh) */
+  o.b[1] = -lz;
+  o.b[2] = lx;
+  o.b[3] = -lz;
+  SetCov(&o, 0, 1, -sm);
+  SetCov(&o, 2, 3, -sm);
+  SetCov(&o, 0, 2, rx);
+  SetCov(&o, 0, 3, -sm * rx);
+  SetCov(&o, 1, 2, -sm * rx);
+  SetCov(&o, 1, 3, m * rx + (1 - m) * ry);
+  PetscCall(PgOrthantProbability(q, 4, 2, o.S, o.b, c));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgModelTwoPoint(double lx, double lz, double m, double rx, double ry, double c[PG_NPAIRS])
+{
+  PgOrthant q = NULL;
+  double    e1 = gsl_cdf_ugaussian_Q(lx), e2, e3;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOrthantCreate(&q));
+  PetscCall(PgModelCarbonFraction(lx, lz, m, &e2));
+  e3 = 1 - e1 - e2;
+  PetscCall(PgModelC11(q, lx, rx, &c[0]));
+  PetscCall(PgModelC12(q, lx, lz, m, rx, &c[1]));
+  PetscCall(PgModelC22(q, lx, lz, m, rx, ry, &c[3]));
+  c[2] = e1 - c[0] - c[1]; /* C13 = eps1 - C11 - C12 */
+  c[4] = e2 - c[1] - c[3]; /* C23 = eps2 - C21 - C22 */
+  c[5] = e3 - c[2] - c[4]; /* C33 = eps3 - C31 - C32 */
+  PetscCall(PgOrthantDestroy(&q));
+  PetscFunctionReturn(0);
+}
+
+typedef struct {
+  PgOrthant q;
+  int       which; /* 7 or 10 */
+  double    lx, lz, m, rx, target;
+  int       fail;
+} RootCtx;
+
+static double RootResidual(double rho, void *ctx)
+{
+  RootCtx *r = (RootCtx *)ctx;
+  double   c;
+  PetscErrorCode ierr = r->which == 7 ? PgModelC11(r->q, r->lx, rho, &c) : PgModelC22(r->q, r->lx, r->lz, r->m, r->rx, rho, &c);
+  if (ierr) {
+    r->fail = 1;
+    return NAN;
+  }
+  return c - r->target;
+}
+
+/* Brent on [-RHO_MAX, RHO_MAX] for an increasing residual; outside the bracket: clamp. */
+static PetscErrorCode InvertMonotone(RootCtx *r, double *rho, int *clamped)
+{
+  gsl_function F  = {RootResidual, r};
+  double       lo = -RHO_MAX, hi = RHO_MAX, flo, fhi;
+
+  PetscFunctionBeginUser;
+  *clamped = 0;
+  flo      = RootResidual(lo, r);
+  fhi      = RootResidual(hi, r);
+  PetscCheck(!r->fail && !isnan(flo) && !isnan(fhi), PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d could not be evaluated", r->which);
+  if (flo >= 0 || fhi <= 0) {
+    *rho     = flo >= 0 ? lo : hi;
+    *clamped = 1;
+    PetscFunctionReturn(0);
+  }
+  gsl_root_fsolver *s = gsl_root_fsolver_alloc(gsl_root_fsolver_brent);
+  PetscCheck(s, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL root solver");
+  gsl_root_fsolver_set(s, &F, lo, hi);
+  int status = GSL_CONTINUE;
+  for (int it = 0; it < 200 && status == GSL_CONTINUE; it++) {
+    gsl_root_fsolver_iterate(s);
+    status = gsl_root_test_interval(gsl_root_fsolver_x_lower(s), gsl_root_fsolver_x_upper(s), 1e-12, 0);
+  }
+  *rho = gsl_root_fsolver_root(s);
+  gsl_root_fsolver_free(s);
+  PetscCheck(status == GSL_SUCCESS && !r->fail, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d: the root for C = %g did not converge", r->which, r->target);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgModelInvertC11(double lx, double c11, double *rho, int *clamped)
+{
+  RootCtx        r = {NULL, 7, lx, 0, 0, 0, c11, 0};
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOrthantCreate(&r.q));
+  ierr = InvertMonotone(&r, rho, clamped);
+  PetscCall(PgOrthantDestroy(&r.q));
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgModelInvertC22(double lx, double lz, double m, double rx, double c22, double *rho, int *clamped)
+{
+  RootCtx        r = {NULL, 10, lx, lz, m, rx, c22, 0};
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgOrthantCreate(&r.q));
+  ierr = InvertMonotone(&r, rho, clamped);
+  PetscCall(PgOrthantDestroy(&r.q));
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+/* --------------------------------------------------------------------------------------------
+ * Interface areas
+ * -------------------------------------------------------------------------------------------- */
 
 /* Area per unit volume of the level set {U = lambda} of a smooth stationary isotropic Gaussian
  * field of variance 1 whose gradient components have variance 2 alpha^2 (Rice's formula:

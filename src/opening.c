@@ -295,6 +295,46 @@ static inline int64_t Rect(const int32_t *sat, int nx, int x0, int x1, int y0, i
   return (int64_t)sat[y1 * w + x1] - sat[y0 * w + x1] - sat[y1 * w + x0] + sat[y0 * w + x0];
 }
 
+/* The summed-area table s ((nx + 1) x (ny + 1), a zero first row and column) of the pixels of
+ * plane vp that hold value. */
+static void SummedArea(const uint8_t *vp, uint8_t value, int nx, int ny, int32_t *s)
+{
+  for (int x = 0; x <= nx; x++) s[x] = 0;
+  for (int y = 0; y < ny; y++) {
+    int32_t row = 0;
+    s[(y + 1) * (nx + 1)] = 0;
+    for (int x = 0; x < nx; x++) {
+      row += vp[(size_t)y * nx + x] == value;
+      s[(y + 1) * (nx + 1) + x + 1] = s[y * (nx + 1) + x + 1] + row;
+    }
+  }
+}
+
+/* The 2D curves of the first levels radii from the per-plane counts: every slice's (o->slices) and
+ * the pooled one (o->psd2) with its median radius. Collective. */
+static PetscErrorCode Psd2Curves(PgOpening o, int levels)
+{
+  PgGrid    g   = o->grid;
+  const int cap = o->cap2;
+  int64_t  *sum;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscCalloc1(2 * (size_t)PetscMax(levels, 1), &sum));
+  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++)
+    for (int k = 0; k < levels; k++) {
+      const int64_t nm = o->num2[zl * cap + k], dn = o->den2[zl * cap + k];
+      o->slices[zl * cap + k] = dn > 0 ? (double)nm / (double)dn : NAN;
+      sum[2 * k] += nm;
+      sum[2 * k + 1] += dn;
+    }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sum, 2 * levels, MPI_INT64_T, MPI_SUM, g->comm));
+  for (int k = 0; k < levels; k++) o->psd2[k] = sum[2 * k + 1] ? (double)sum[2 * k] / (double)sum[2 * k + 1] : 0.0;
+  o->result.n2          = levels;
+  o->result.r50_psd2_um = (levels && sum[1]) ? PgOpeningMedian(o->psd2, levels, o->step_um, 1.0) : 0.0; /* no phase: 0 */
+  PetscCall(PetscFree(sum));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
 {
   PgGrid       g  = o->grid;
@@ -325,15 +365,7 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
       const uint8_t *vp  = v + (size_t)zl * plane;
       int64_t       *num = o->num2 + (size_t)zl * cap, *den = o->den2 + (size_t)zl * cap;
       double         m2  = 0;
-      for (int x = 0; x <= nx; x++) s[x] = 0;
-      for (int y = 0; y < ny; y++) {
-        int32_t row = 0;
-        s[(y + 1) * (nx + 1)] = 0;
-        for (int x = 0; x < nx; x++) {
-          row += vp[(size_t)y * nx + x] == value;
-          s[(y + 1) * (nx + 1) + x + 1] = s[y * (nx + 1) + x + 1] + row;
-        }
-      }
+      SummedArea(vp, value, nx, ny, s);
       /* a bounded transform when the last 2D radii stayed below the bound, checked per plane */
       if (rguess > 0) {
         PgEdtPlaneBounded(o->edt, t, vp, value, rguess, r2);
@@ -374,22 +406,7 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &levels, 1, MPI_INT, MPI_MAX, g->comm));
   o->guess[2][value] = levels < kwin ? levels + 1 : 0; /* the largest 2D radius is below levels + 1 steps */
   levels = PetscMin(levels + 1, kwin); /* one level past the last centre, where Psi = 0 */
-  {
-    int64_t *sum;
-    PetscCall(PetscCalloc1(2 * (size_t)PetscMax(levels, 1), &sum));
-    for (ptrdiff_t zl = 0; zl < g->nz_local; zl++)
-      for (int k = 0; k < levels; k++) {
-        const int64_t nm = o->num2[zl * cap + k], dn = o->den2[zl * cap + k];
-        o->slices[zl * cap + k] = dn > 0 ? (double)nm / (double)dn : NAN;
-        sum[2 * k] += nm;
-        sum[2 * k + 1] += dn;
-      }
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sum, 2 * levels, MPI_INT64_T, MPI_SUM, g->comm));
-    for (int k = 0; k < levels; k++) o->psd2[k] = sum[2 * k + 1] ? (double)sum[2 * k] / (double)sum[2 * k + 1] : 0.0;
-    o->result.n2          = levels;
-    o->result.r50_psd2_um = (levels && sum[1]) ? PgOpeningMedian(o->psd2, levels, o->step_um, 1.0) : 0.0; /* no phase: 0 */
-    PetscCall(PetscFree(sum));
-  }
+  PetscCall(Psd2Curves(o, levels));
   PetscFunctionReturn(0);
 }
 

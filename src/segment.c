@@ -27,9 +27,9 @@
 /// rank k mod P), segments them, and writes the labels file, which calibration then reads as if
 /// the user had given it: the two stages share nothing but that file, which stays valid if a
 /// later stage fails.
-#include <plurigauss/error.h>
+#include <plurigauss/files.h>
+#include <plurigauss/h5.h>
 #include <plurigauss/image.h>
-#include <plurigauss/io.h>
 #include <plurigauss/labels.h>
 #include <plurigauss/segment.h>
 #include <plurigauss/tiff.h>
@@ -211,46 +211,34 @@ int PgSegmentOtsuThreshold(const double *hist, int nb)
   return OtsuCore(hist, nb, n, s);
 }
 
-PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel, uint8_t *bright, double *threshold)
+/* One threshold from the histogram of the selected voxels of the whole image (bin[i] >= 0). */
+static PetscErrorCode OtsuGlobal(PgGrid g, int bins, const int32_t *bin, double lo, double scale, uint8_t *bright, double *threshold)
 {
   const size_t nloc = PgGridLocalVoxels(g);
-  const int    nx   = (int)g->n[0], ny = (int)g->n[1];
-  float        range[2] = {-HUGE_VALF, -HUGE_VALF}, grange[2]; /* -min, max of the selected values */
-  int32_t     *bin;
+  double      *h, *gh;
 
   PetscFunctionBeginUser;
-  if (threshold) *threshold = NAN;
+  PetscCall(PetscCalloc2(bins, &h, bins, &gh));
   for (size_t i = 0; i < nloc; i++)
-    if (!sel || sel[i]) {
-      range[0] = PetscMax(range[0], -v[i]);
-      range[1] = PetscMax(range[1], v[i]);
-    }
-  PetscCallMPI(MPI_Allreduce(range, grange, 2, MPI_FLOAT, MPI_MAX, g->comm));
-  if (grange[1] == -HUGE_VALF) PetscFunctionReturn(0); /* nothing selected anywhere */
-  const double lo = -(double)grange[0], hi = grange[1], scale = hi > lo ? (bins - 1) / (hi - lo) : 0;
+    if (bin[i] >= 0) h[bin[i]] += 1;
+  PetscCallMPI(MPI_Allreduce(h, gh, bins, MPI_DOUBLE, MPI_SUM, g->comm));
+  const int t = PgSegmentOtsuThreshold(gh, bins);
+  for (size_t i = 0; i < nloc; i++)
+    if (bin[i] >= 0) bright[i] = bin[i] > t;
+  if (threshold) *threshold = t < 0 ? NAN : lo + (t + 0.5) / (scale > 0 ? scale : 1);
+  PetscCall(PetscFree2(h, gh));
+  PetscFunctionReturn(0);
+}
 
-  /* bins of the selected voxels, -1 elsewhere */
-  PetscCall(PetscMalloc1(PetscMax(nloc, 1), &bin));
-  for (size_t i = 0; i < nloc; i++) bin[i] = (!sel || sel[i]) ? (int32_t)PetscMin(PetscMax(floor((v[i] - lo) * scale + 0.5), 0), bins - 1) : -1;
-
-  if (!(radius_um > 0)) {
-    /* one threshold from the histogram of the whole image */
-    double *h, *gh;
-    PetscCall(PetscCalloc2(bins, &h, bins, &gh));
-    for (size_t i = 0; i < nloc; i++)
-      if (bin[i] >= 0) h[bin[i]] += 1;
-    PetscCallMPI(MPI_Allreduce(h, gh, bins, MPI_DOUBLE, MPI_SUM, g->comm));
-    const int t = PgSegmentOtsuThreshold(gh, bins);
-    for (size_t i = 0; i < nloc; i++)
-      if (bin[i] >= 0) bright[i] = bin[i] > t;
-    if (threshold) *threshold = t < 0 ? NAN : lo + (t + 0.5) / (scale > 0 ? scale : 1);
-    PetscCall(PetscFree2(h, gh));
-    PetscCall(PetscFree(bin));
-    PetscFunctionReturn(0);
-  }
-
+/* A threshold per voxel from the histogram of the selected voxels within radius_um (a sliding
+ * window along x over the footprint's rows, gathered from the neighbouring planes). */
+static PetscErrorCode OtsuLocal(PgGrid g, double radius_um, PetscBool in3d, int bins, const int32_t *bin, uint8_t *bright)
+{
+  const int nx = (int)g->n[0], ny = (int)g->n[1];
   Footprint fp;
   Window    w;
+
+  PetscFunctionBeginUser;
   PetscCall(FootprintCreate(g, radius_um, in3d, PETSC_FALSE, &fp));
   PetscCall(WindowGather(g, bin, sizeof(int32_t), fp.rz, &w));
 #pragma omp parallel num_threads(g->threads)
@@ -298,6 +286,32 @@ PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bin
   }
   PetscCall(PetscFree(w.p));
   PetscCall(FootprintDestroy(&fp));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel, uint8_t *bright, double *threshold)
+{
+  const size_t nloc = PgGridLocalVoxels(g);
+  float        range[2] = {-HUGE_VALF, -HUGE_VALF}, grange[2]; /* -min, max of the selected values */
+  int32_t     *bin;
+
+  PetscFunctionBeginUser;
+  if (threshold) *threshold = NAN;
+  for (size_t i = 0; i < nloc; i++)
+    if (!sel || sel[i]) {
+      range[0] = PetscMax(range[0], -v[i]);
+      range[1] = PetscMax(range[1], v[i]);
+    }
+  PetscCallMPI(MPI_Allreduce(range, grange, 2, MPI_FLOAT, MPI_MAX, g->comm));
+  if (grange[1] == -HUGE_VALF) PetscFunctionReturn(0); /* nothing selected anywhere */
+  const double lo = -(double)grange[0], hi = grange[1], scale = hi > lo ? (bins - 1) / (hi - lo) : 0;
+
+  /* bins of the selected voxels, -1 elsewhere */
+  PetscCall(PetscMalloc1(PetscMax(nloc, 1), &bin));
+  for (size_t i = 0; i < nloc; i++) bin[i] = (!sel || sel[i]) ? (int32_t)PetscMin(PetscMax(floor((v[i] - lo) * scale + 0.5), 0), bins - 1) : -1;
+
+  if (!(radius_um > 0)) PetscCall(OtsuGlobal(g, bins, bin, lo, scale, bright, threshold));
+  else PetscCall(OtsuLocal(g, radius_um, in3d, bins, bin, bright));
   PetscCall(PetscFree(bin));
   PetscFunctionReturn(0);
 }
@@ -542,17 +556,18 @@ static PetscErrorCode ViewStats(MPI_Comm comm, const char *what, const PgSegment
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode WriteStatsAttrs(hid_t obj, const PgSegmentFilters *f, const PgSegmentStats *st)
+/* The filter parameters and the chain's statistics as attributes of obj. */
+static herr_t StatsAttrs(hid_t obj, const PgSegmentFilters *f, const PgSegmentStats *st)
 {
   const double par[8] = {f->median_um, f->otsu_um, (double)f->in3d, (double)f->phases, f->log_sigma_um, f->log_weight, (double)f->majority, f->majority_um};
+  PgH5Status   s      = PG_H5_STATUS_INIT;
 
-  PetscFunctionBeginUser;
-  PetscCall(PgOutputWriteDoubleAttr(obj, "fractions_0123", st->fraction, 4));
-  PetscCall(PgOutputWriteDoubleAttr(obj, "global_thresholds", st->threshold, 2));
-  PetscCall(PgOutputWriteDoubleAttr(obj, "filters", par, 8));
-  PetscCall(PgOutputWriteStringAttr(obj, "filters_columns", "median_radius_um,otsu_radius_um,3d,phases,log_sigma_um,log_weight,majority(0 none 1 cube 2 ball),majority_radius_um"));
-  PetscCall(PgOutputWriteStringAttr(obj, "labels", f->phases == 3 ? "1 = NVP, 2 = carbon, 3 = pore, 255 = outside the mask" : "1 = NVP, 0 = not NVP, 255 = outside the mask"));
-  PetscFunctionReturn(0);
+  PgH5Try(&s, PgH5AttrDouble(obj, "fractions_0123", st->fraction, 4));
+  PgH5Try(&s, PgH5AttrDouble(obj, "global_thresholds", st->threshold, 2));
+  PgH5Try(&s, PgH5AttrDouble(obj, "filters", par, 8));
+  PgH5Try(&s, PgH5AttrString(obj, "filters_columns", "median_radius_um,otsu_radius_um,3d,phases,log_sigma_um,log_weight,majority(0 none 1 cube 2 ball),majority_radius_um"));
+  PgH5Try(&s, PgH5AttrString(obj, "labels", f->phases == 3 ? "1 = NVP, 2 = carbon, 3 = pore, 255 = outside the mask" : "1 = NVP, 0 = not NVP, 255 = outside the mask"));
+  return s.failed ? -1 : 0;
 }
 
 /* Grey values must be numbers: NaN or infinities (a failed export) are an input error naming the
@@ -578,190 +593,276 @@ static PetscErrorCode CheckFinite(PgGrid g, const char *key, const char *spec, c
 }
 
 typedef struct {
-  int      nx, ny;
-  double   pixel[2];
-  uint8_t *labels; /* on the owning rank */
+  int            nx, ny;
+  double         pixel[2];
+  uint8_t       *labels; /* on the owning rank */
   PgSegmentStats st;
 } SegImage;
 
+/* What the stage holds between its steps. */
+typedef struct {
+  MPI_Comm        comm;
+  int             rank, size;
+  const PgConfig *cfg;
+  PgInputSpec     vs, is, ms;               /* the specs of the stack, the images, the mask */
+  PgInputProbe    vr, mr, *ir;              /* their probes */
+  char            list[PETSC_MAX_PATH_LEN]; /* segment.images, split in place into specs */
+  char           *specs[PG_MAX_IMAGES];
+  int             nimg;
+  SegImage       *img;
+  PgGrid          g; /* the stack's grid (NULL without a stack) */
+  uint8_t        *vlabels, *mask;
+  PgSegmentStats  vst;
+} SegStage;
+
+/* Checks every input before any work. */
+static PetscErrorCode CheckInputs(SegStage *S)
+{
+  const PgConfig *cfg = S->cfg;
+
+  PetscFunctionBeginUser;
+  snprintf(S->list, sizeof S->list, "%s", cfg->seg_images);
+  PetscCall(PgInputSplitList(S->comm, "segment.images", S->list, S->specs, &S->nimg));
+  PetscCall(PetscCalloc1(PetscMax(S->nimg, 1), &S->img));
+  PetscCall(PetscCalloc1(PetscMax(S->nimg, 1), &S->ir));
+  for (int k = 0; k < S->nimg; k++) {
+    PgInputProbe *r = &S->ir[k];
+    PetscCall(PgInputCheck(S->comm, &S->is, S->specs[k], r));
+    S->img[k].nx       = (int)r->n[0];
+    S->img[k].ny       = (int)r->n[1];
+    S->img[k].pixel[0] = r->voxel[0];
+    S->img[k].pixel[1] = r->voxel[1];
+  }
+  if (!cfg->seg_volume[0]) PetscFunctionReturn(0);
+  PetscCall(PgInputCheck(S->comm, &S->vs, cfg->seg_volume, &S->vr));
+  if (cfg->seg_mask[0]) {
+    const PgInputProbe *r = &S->vr, *m = &S->mr;
+    PetscCheck(PgInputIsHDF5(cfg->seg_mask) || PgTiffIsSpec(cfg->seg_mask), S->comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: expected FILE.h5:/dataset or a TIFF stack (integers, nonzero = inside)", cfg->seg_mask);
+    PetscCall(PgInputCheck(S->comm, &S->ms, cfg->seg_mask, &S->mr));
+    PetscCheck(m->n[0] == r->n[0] && m->n[1] == r->n[1] && m->n[2] == r->n[2], S->comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: shape %lld x %lld x %lld differs from the stack's %lld x %lld x %lld (x, y, z)", cfg->seg_mask, m->n[0],
+               m->n[1], m->n[2], r->n[0], r->n[1], r->n[2]);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The stack, on its slabs. */
+static PetscErrorCode SegmentStack(SegStage *S)
+{
+  const PgConfig *cfg  = S->cfg;
+  PetscInt        n[3] = {(PetscInt)S->vr.n[0], (PetscInt)S->vr.n[1], (PetscInt)S->vr.n[2]};
+  float          *v;
+  double          t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PgGridCreate(S->comm, n, S->vr.voxel, (int)cfg->threads, &S->g));
+  const size_t nloc = PetscMax(PgGridLocalVoxels(S->g), 1);
+  PetscCall(PetscMalloc1(nloc, &v));
+  PetscCall(PetscMalloc1(nloc, &S->vlabels));
+  PetscCall(PgInputReadSlab(S->g, &S->vs, cfg->seg_volume, &S->vr, v));
+  PetscCall(CheckFinite(S->g, "segment.volume", cfg->seg_volume, v));
+  if (cfg->seg_mask[0]) {
+    PetscCall(PetscMalloc1(nloc, &S->mask));
+    PetscCall(PgInputReadSlab(S->g, &S->ms, cfg->seg_mask, &S->mr, S->mask));
+  }
+  PetscCall(PgSegmentRun(S->g, &cfg->seg_stack, v, S->mask, S->vlabels, &S->vst));
+  PetscCall(ViewStats(S->comm, "stack", &cfg->seg_stack, &S->vst, MPI_Wtime() - t0));
+  PetscCall(PetscFree(v));
+  PetscFunctionReturn(0);
+}
+
+/* Image k on its owner: read, checked for finite values, segmented. Returns 0 and a message on a
+ * read failure or a value that is not finite. */
+static PetscErrorCode SegmentImageOwned(SegStage *S, int k, int *ok, char *msg, size_t len)
+{
+  SegImage    *im = &S->img[k];
+  const size_t n  = (size_t)im->nx * (size_t)im->ny;
+  float       *v;
+  PgGrid       ig = NULL;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(n, &v));
+  PetscCall(PetscMalloc1(n, &im->labels));
+  *ok = PgInputRead2D(&S->is, S->specs[k], &S->ir[k], v, msg, len);
+  for (size_t i = 0; i < n && *ok; i++)
+    if (!isfinite(v[i])) {
+      snprintf(msg, len, "segment.images = %s: the grey value at (x,y) = (%zu,%zu) is not finite (%g); grey values must be numbers", S->specs[k], i % (size_t)im->nx, i / (size_t)im->nx, (double)v[i]);
+      *ok = 0;
+    }
+  if (*ok) {
+    PetscCall(PgSegmentImageGrid(im->nx, im->ny, im->pixel, &ig));
+    PetscCall(PgSegmentRun(ig, &S->cfg->seg_image, v, NULL, im->labels, &im->st));
+    PetscCall(PgSegmentImageGridDestroy(&ig));
+  }
+  PetscCall(PetscFree(v));
+  PetscFunctionReturn(0);
+}
+
+/* The 2D images: image k on rank k mod P; a failure on the owner is one input error on every rank. */
+static PetscErrorCode SegmentImages(SegStage *S)
+{
+  PetscFunctionBeginUser;
+  for (int k = 0; k < S->nimg; k++) {
+    SegImage *im = &S->img[k];
+    char      msg[2 * PETSC_MAX_PATH_LEN] = "", what[64];
+    int       ok = 1, owner = k % S->size;
+    double    sum = 0;
+    if (owner == S->rank) PetscCall(SegmentImageOwned(S, k, &ok, msg, sizeof msg));
+    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, owner, S->comm));
+    if (!ok) {
+      PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, owner, S->comm));
+      SETERRQ(S->comm, PETSC_ERR_USER_INPUT, "%s", msg);
+    }
+    PetscCallMPI(MPI_Bcast(&im->st, (int)sizeof im->st, MPI_BYTE, owner, S->comm));
+    for (int j = 0; j < 5; j++) sum += im->st.seconds[j];
+    snprintf(what, sizeof what, "image %d", k);
+    PetscCall(ViewStats(S->comm, what, &S->cfg->seg_image, &im->st, sum));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* /images/<k> of the labels file: created collectively, written by the owner alone. */
+static PetscErrorCode WriteImage(SegStage *S, hid_t grp, int k, const char *part)
+{
+  SegImage  *im      = &S->img[k];
+  hsize_t    dims[2] = {(hsize_t)im->ny, (hsize_t)im->nx};
+  hid_t      sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
+  char       name[16];
+  PgH5Status st = PG_H5_STATUS_INIT;
+
+  PetscFunctionBeginUser;
+  snprintf(name, sizeof name, "%d", k);
+  PgH5Try(&st, sp = H5Screate_simple(2, dims, NULL));
+  PgH5TryMsg(&st, d = H5Dcreate2(grp, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create /images/%s in %s (disk full?)", name, part);
+  /* independent write by the owner; the others select nothing */
+  if (k % S->size == S->rank) PgH5Try(&st, H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->labels));
+  PgH5Try(&st, PgH5AttrDouble(d, "voxel_size_um", im->pixel, 2));
+  PgH5Try(&st, PgH5AttrString(d, "source", S->specs[k]));
+  PgH5Try(&st, StatsAttrs(d, &S->cfg->seg_image, &im->st));
+  PgH5Close(&d);
+  PgH5Close(&sp);
+  PetscCall(PgH5Check(&st));
+  PetscFunctionReturn(0);
+}
+
+/* The contents of the labels file: its attributes, /volume (the stack) and /images/<k>. */
+static PetscErrorCode WriteLabelsContent(SegStage *S, hid_t file, const char *part)
+{
+  const PgConfig *cfg = S->cfg;
+  hid_t           d = H5I_INVALID_HID, grp = H5I_INVALID_HID;
+  PgH5Status      st  = PG_H5_STATUS_INIT;
+  PetscErrorCode  ierr = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PgH5WriteStringAttr(file, "source_volume", cfg->seg_volume));
+  PetscCall(PgH5WriteStringAttr(file, "source_images", cfg->seg_images));
+  PetscCall(PgH5WriteStringAttr(file, "version", PG_VERSION));
+  if (S->g) {
+    PetscCall(PgH5WriteSlabs(S->g, file, "volume", H5T_STD_U8LE, H5T_NATIVE_UINT8, S->vlabels, (hsize_t)S->g->n[0], (int)cfg->compress_level, part));
+    PgH5Try(&st, d = H5Dopen2(file, "volume", H5P_DEFAULT));
+    PgH5Try(&st, StatsAttrs(d, &cfg->seg_stack, &S->vst));
+    PgH5Close(&d);
+    PetscCall(PgH5Check(&st));
+  }
+  if (!S->nimg) PetscFunctionReturn(0);
+  PetscCall(PgH5GroupCreate(file, "images", &grp));
+  for (int k = 0; k < S->nimg && !ierr; k++) ierr = WriteImage(S, grp, k, part);
+  PgH5Close(&grp);
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+/* The labels file: written under a temporary name, renamed when complete. */
+static PetscErrorCode WriteLabelsFile(SegStage *S)
+{
+  const char    *path = S->cfg->seg_labels_file;
+  char           part[PETSC_MAX_PATH_LEN + 8];
+  hid_t          file = H5I_INVALID_HID;
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  snprintf(part, sizeof part, "%s.part", path);
+  PetscCall(PgH5FileOpen(S->comm, part, PETSC_TRUE, &file));
+  ierr = WriteLabelsContent(S, file, part);
+  if (ierr) PgH5Close(&file);
+  PetscCall(ierr);
+  PetscCall(PgH5FileClose(&file, part));
+  PetscCall(PgFileRename(S->comm, part, path));
+  PetscCall(PetscPrintf(S->comm, "plurigauss: labels in %s\n", path));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SegStageFree(SegStage *S)
+{
+  PetscFunctionBeginUser;
+  for (int k = 0; k < S->nimg; k++) PetscCall(PetscFree(S->img[k].labels));
+  PetscCall(PetscFree(S->img));
+  PetscCall(PetscFree(S->ir));
+  PetscCall(PetscFree(S->vlabels));
+  PetscCall(PetscFree(S->mask));
+  PetscCall(PgGridDestroy(&S->g));
+  PetscFunctionReturn(0);
+}
+
+/* calibration reads the labels file as if the deck had named it */
+static PetscErrorCode PointCalibration(SegStage *S, PgConfig *cfg)
+{
+  const MPI_Comm comm = S->comm;
+  const int      nimg = S->nimg;
+  size_t         o = 0, len = sizeof cfg->cal_images;
+
+  PetscFunctionBeginUser;
+  PetscCheck(cfg->seg_image.phases == 3, comm, PETSC_ERR_USER_INPUT, "segment.calibrate needs three-phase images: segment.image_phases = 3");
+  if (S->mask) PetscCall(PetscPrintf(comm, "segment: warning: calibration counts the stack's voxels outside segment.mask (label 255) as not NVP; crop the stack to the particle's interior\n"));
+  PetscCheck(strlen(cfg->seg_labels_file) + 8 < sizeof cfg->cal_volume, comm, PETSC_ERR_USER_INPUT, "segment.labels_file: path too long");
+  PetscCall(PetscSNPrintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s:/volume", cfg->seg_labels_file));
+  /* the labels file holds the contract's labels, whatever input.labels says of the user's files */
+  PetscCall(PetscMemzero(&cfg->cal_volume_labels, sizeof cfg->cal_volume_labels));
+  cfg->cal_volume_labels.n        = 1;
+  cfg->cal_volume_labels.value[0] = cfg->cal_volume_labels.phase[0] = 1;
+  cfg->cal_volume_labels.rest     = 3;
+  PetscCall(PetscSNPrintf(cfg->cal_volume_labels.text, sizeof cfg->cal_volume_labels.text, "1:nvp,other:not nvp"));
+  PetscCall(PetscMemzero(&cfg->cal_images_labels, sizeof cfg->cal_images_labels));
+  cfg->cal_images_labels.n = 3;
+  for (int i = 0; i < 3; i++) cfg->cal_images_labels.value[i] = cfg->cal_images_labels.phase[i] = i + 1;
+  PetscCall(PetscSNPrintf(cfg->cal_images_labels.text, sizeof cfg->cal_images_labels.text, "1:nvp,2:carbon,3:pore"));
+  for (int k = 0; k < nimg; k++) {
+    int w = snprintf(cfg->cal_images + o, len - o, "%s%s:/images/%d", k ? "," : "", cfg->seg_labels_file, k);
+    PetscCheck(w > 0 && (size_t)w < len - o, comm, PETSC_ERR_USER_INPUT, "segment.images: %d images with labels file %s make too long a list for calibration.images", nimg, cfg->seg_labels_file);
+    o += (size_t)w;
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SegStageRun(SegStage *S, PgConfig *cfg)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(strcmp(cfg->seg_labels_file, cfg->output_file), S->comm, PETSC_ERR_USER_INPUT, "segment.labels_file = %s is output.file: give the labels their own file", cfg->seg_labels_file);
+  PetscCall(CheckInputs(S));
+  if (cfg->seg_volume[0]) PetscCall(SegmentStack(S));
+  PetscCall(SegmentImages(S));
+  PetscCall(WriteLabelsFile(S));
+  if (cfg->seg_calibrate && S->g && S->nimg && !cfg->cal_volume[0]) PetscCall(PointCalibration(S, cfg));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
 {
-  PgInputSpec  vs = {"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PG_VALUES_GREY, NULL, NULL};
-  PgInputSpec  is = {"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PG_VALUES_GREY, NULL, NULL};
-  PgInputProbe r, m, *ir = NULL;
-  PgGrid       g = NULL;
-  uint8_t     *vlabels = NULL, *mask = NULL;
-  SegImage    *img = NULL;
-  int          nimg = 0, rank, size;
-  char         list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES], part[PETSC_MAX_PATH_LEN + 8];
-  PgSegmentStats vst;
+  const double   one[3] = {1, 1, 1};
+  SegStage       S;
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   if (!cfg->seg_volume[0] && !cfg->seg_images[0]) PetscFunctionReturn(0);
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  PetscCallMPI(MPI_Comm_size(comm, &size));
-  PetscCheck(strcmp(cfg->seg_labels_file, cfg->output_file), comm, PETSC_ERR_USER_INPUT, "segment.labels_file = %s is output.file: give the labels their own file", cfg->seg_labels_file);
-
-  /* check every input before any work */
-  snprintf(list, sizeof list, "%s", cfg->seg_images);
-  PetscCall(PgInputSplitList(comm, "segment.images", list, specs, &nimg));
-  PetscCall(PetscCalloc1(PetscMax(nimg, 1), &img));
-  PetscCall(PetscCalloc1(PetscMax(nimg, 1), &ir));
-  for (int k = 0; k < nimg; k++) {
-    PetscCall(PgInputCheck(comm, &is, specs[k], &r));
-    ir[k]           = r;
-    img[k].nx       = (int)r.n[0];
-    img[k].ny       = (int)r.n[1];
-    img[k].pixel[0] = r.voxel[0];
-    img[k].pixel[1] = r.voxel[1];
-  }
-  const double one[3] = {1, 1, 1};
-  PgInputSpec  ms     = {"segment.mask", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, one, PG_RAW_UINT8, 3, PG_VALUES_MASK, NULL, NULL};
-  if (cfg->seg_volume[0]) {
-    PetscCall(PgInputCheck(comm, &vs, cfg->seg_volume, &r));
-    if (cfg->seg_mask[0]) {
-      PetscCheck(PgInputIsHDF5(cfg->seg_mask) || PgTiffIsSpec(cfg->seg_mask), comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: expected FILE.h5:/dataset or a TIFF stack (integers, nonzero = inside)", cfg->seg_mask);
-      PetscCall(PgInputCheck(comm, &ms, cfg->seg_mask, &m));
-      PetscCheck(m.n[0] == r.n[0] && m.n[1] == r.n[1] && m.n[2] == r.n[2], comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: shape %lld x %lld x %lld differs from the stack's %lld x %lld x %lld (x, y, z)", cfg->seg_mask, m.n[0], m.n[1], m.n[2], r.n[0], r.n[1], r.n[2]);
-    }
-  }
-
-  /* the stack, on its slabs */
-  if (cfg->seg_volume[0]) {
-    PetscInt n[3] = {(PetscInt)r.n[0], (PetscInt)r.n[1], (PetscInt)r.n[2]};
-    float   *v;
-    double   t0 = MPI_Wtime();
-    PetscCall(PgGridCreate(comm, n, r.voxel, (int)cfg->threads, &g));
-    const size_t nloc = PetscMax(PgGridLocalVoxels(g), 1);
-    PetscCall(PetscMalloc1(nloc, &v));
-    PetscCall(PetscMalloc1(nloc, &vlabels));
-    PetscCall(PgInputReadSlab(g, &vs, cfg->seg_volume, &r, v));
-    PetscCall(CheckFinite(g, "segment.volume", cfg->seg_volume, v));
-    if (cfg->seg_mask[0]) {
-      PetscCall(PetscMalloc1(nloc, &mask));
-      PetscCall(PgInputReadSlab(g, &ms, cfg->seg_mask, &m, mask));
-    }
-    PetscCall(PgSegmentRun(g, &cfg->seg_stack, v, mask, vlabels, &vst));
-    PetscCall(ViewStats(comm, "stack", &cfg->seg_stack, &vst, MPI_Wtime() - t0));
-    PetscCall(PetscFree(v));
-  }
-
-  /* the 2D images: image k on rank k mod P */
-  for (int k = 0; k < nimg; k++) {
-    SegImage *im = &img[k];
-    char      msg[2 * PETSC_MAX_PATH_LEN] = "";
-    int       ok                          = 1;
-    if (k % size == rank) {
-      const size_t n = (size_t)im->nx * (size_t)im->ny;
-      float       *v;
-      PgGrid       ig = NULL;
-      PetscCall(PetscMalloc1(n, &v));
-      PetscCall(PetscMalloc1(n, &im->labels));
-      ok = PgInputRead2D(&is, specs[k], &ir[k], v, msg, sizeof msg);
-      for (size_t i = 0; i < n && ok; i++)
-        if (!isfinite(v[i])) {
-          snprintf(msg, sizeof msg, "segment.images = %s: the grey value at (x,y) = (%zu,%zu) is not finite (%g); grey values must be numbers", specs[k], i % (size_t)im->nx, i / (size_t)im->nx, (double)v[i]);
-          ok = 0;
-        }
-      if (ok) {
-        PetscCall(PgSegmentImageGrid(im->nx, im->ny, im->pixel, &ig));
-        PetscCall(PgSegmentRun(ig, &cfg->seg_image, v, NULL, im->labels, &im->st));
-        PetscCall(PgSegmentImageGridDestroy(&ig));
-      }
-      PetscCall(PetscFree(v));
-    }
-    /* a read failure or bad value on the owner is one input error on every rank */
-    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, k % size, comm));
-    if (!ok) {
-      PetscCallMPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, k % size, comm));
-      for (int j = 0; j < nimg; j++) PetscCall(PetscFree(img[j].labels));
-      PetscCall(PetscFree(img));
-      PetscCall(PetscFree(vlabels));
-      PetscCall(PetscFree(mask));
-      PetscCall(PgGridDestroy(&g));
-      SETERRQ(comm, PETSC_ERR_USER_INPUT, "%s", msg);
-    }
-    PetscCallMPI(MPI_Bcast(&im->st, (int)sizeof im->st, MPI_BYTE, k % size, comm));
-    {
-      char   what[64];
-      double sum = 0;
-      for (int j = 0; j < 5; j++) sum += im->st.seconds[j];
-      snprintf(what, sizeof what, "image %d", k);
-      PetscCall(ViewStats(comm, what, &cfg->seg_image, &im->st, sum));
-    }
-  }
-
-  /* the labels file: written under a temporary name, renamed when complete */
-  {
-    hid_t file = H5I_INVALID_HID;
-    snprintf(part, sizeof part, "%s.part", cfg->seg_labels_file);
-    PetscCall(PgOutputOpenParallel(comm, part, PETSC_TRUE, &file));
-    PetscCall(PgOutputWriteStringAttr(file, "source_volume", cfg->seg_volume));
-    PetscCall(PgOutputWriteStringAttr(file, "source_images", cfg->seg_images));
-    PetscCall(PgOutputWriteStringAttr(file, "version", PG_VERSION));
-    if (g) {
-      hid_t d = H5I_INVALID_HID;
-      PetscCall(PgOutputWriteSlabs(g, file, "volume", H5T_STD_U8LE, H5T_NATIVE_UINT8, vlabels, (hsize_t)g->n[0], cfg->compress_level, part));
-      PgCallH5(d = H5Dopen2(file, "volume", H5P_DEFAULT));
-      PetscCall(WriteStatsAttrs(d, &cfg->seg_stack, &vst));
-      PgCallH5(H5Dclose(d));
-    }
-    if (nimg) {
-      hid_t grp = H5I_INVALID_HID;
-      PgCallH5(grp = H5Gcreate2(file, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-      for (int k = 0; k < nimg; k++) {
-        SegImage *im      = &img[k];
-        hsize_t   dims[2] = {(hsize_t)im->ny, (hsize_t)im->nx};
-        hid_t     sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-        char      name[16];
-        snprintf(name, sizeof name, "%d", k);
-        PgCallH5(sp = H5Screate_simple(2, dims, NULL));
-        d = H5Dcreate2(grp, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        PetscCheck(d >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create /images/%s in %s (disk full?)", name, part);
-        /* independent write by the owner; the others select nothing */
-        if (k % size == rank) PgCallH5(H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->labels));
-        PetscCall(PgOutputWriteDoubleAttr(d, "voxel_size_um", im->pixel, 2));
-        PetscCall(PgOutputWriteStringAttr(d, "source", specs[k]));
-        PetscCall(WriteStatsAttrs(d, &cfg->seg_image, &im->st));
-        PgCallH5(H5Dclose(d));
-        PgCallH5(H5Sclose(sp));
-      }
-      PgCallH5(H5Gclose(grp));
-    }
-    PetscCheck(H5Fclose(file) >= 0, comm, PETSC_ERR_FILE_WRITE, "closing %s failed (disk full?)", part);
-    PetscCall(PgOutputRename(comm, part, cfg->seg_labels_file));
-    PetscCall(PetscPrintf(comm, "plurigauss: labels in %s\n", cfg->seg_labels_file));
-  }
-
-  /* calibration reads the labels file as if the deck had named it */
-  if (cfg->seg_calibrate && g && nimg && !cfg->cal_volume[0]) {
-    size_t o = 0, len = sizeof cfg->cal_images;
-    PetscCheck(cfg->seg_image.phases == 3, comm, PETSC_ERR_USER_INPUT, "segment.calibrate needs three-phase images: segment.image_phases = 3");
-    if (mask) PetscCall(PetscPrintf(comm, "segment: warning: calibration counts the stack's voxels outside segment.mask (label 255) as not NVP; crop the stack to the particle's interior\n"));
-    PetscCheck(strlen(cfg->seg_labels_file) + 8 < sizeof cfg->cal_volume, comm, PETSC_ERR_USER_INPUT, "segment.labels_file: path too long");
-    PetscCall(PetscSNPrintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s:/volume", cfg->seg_labels_file));
-    /* the labels file holds the contract's labels, whatever input.labels says of the user's files */
-    PetscCall(PetscMemzero(&cfg->cal_volume_labels, sizeof cfg->cal_volume_labels));
-    cfg->cal_volume_labels.n = 1;
-    cfg->cal_volume_labels.value[0] = cfg->cal_volume_labels.phase[0] = 1;
-    cfg->cal_volume_labels.rest = 3;
-    PetscCall(PetscSNPrintf(cfg->cal_volume_labels.text, sizeof cfg->cal_volume_labels.text, "1:nvp,other:not nvp"));
-    PetscCall(PetscMemzero(&cfg->cal_images_labels, sizeof cfg->cal_images_labels));
-    cfg->cal_images_labels.n = 3;
-    for (int i = 0; i < 3; i++) cfg->cal_images_labels.value[i] = cfg->cal_images_labels.phase[i] = i + 1;
-    PetscCall(PetscSNPrintf(cfg->cal_images_labels.text, sizeof cfg->cal_images_labels.text, "1:nvp,2:carbon,3:pore"));
-    for (int k = 0; k < nimg; k++) {
-      int w = snprintf(cfg->cal_images + o, len - o, "%s%s:/images/%d", k ? "," : "", cfg->seg_labels_file, k);
-      PetscCheck(w > 0 && (size_t)w < len - o, comm, PETSC_ERR_USER_INPUT, "segment.images: %d images with labels file %s make too long a list for calibration.images", nimg, cfg->seg_labels_file);
-      o += (size_t)w;
-    }
-  }
-
-  for (int k = 0; k < nimg; k++) PetscCall(PetscFree(img[k].labels));
-  PetscCall(PetscFree(img));
-  PetscCall(PetscFree(ir));
-  PetscCall(PetscFree(vlabels));
-  PetscCall(PetscFree(mask));
-  PetscCall(PgGridDestroy(&g));
+  PetscCall(PetscMemzero(&S, sizeof S));
+  S.comm = comm;
+  S.cfg  = cfg;
+  PetscCallMPI(MPI_Comm_rank(comm, &S.rank));
+  PetscCallMPI(MPI_Comm_size(comm, &S.size));
+  S.vs = (PgInputSpec){"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PG_VALUES_GREY, NULL, NULL};
+  S.is = (PgInputSpec){"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PG_VALUES_GREY, NULL, NULL};
+  S.ms = (PgInputSpec){"segment.mask", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, one, PG_RAW_UINT8, 3, PG_VALUES_MASK, NULL, NULL};
+  ierr = SegStageRun(&S, cfg);
+  PetscCall(SegStageFree(&S));
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }

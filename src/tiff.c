@@ -18,9 +18,7 @@
 /// writes its contiguous slab of planes at 'data + z_start * nx * ny'; both in one collective
 /// MPI_File_write_at_all. No rank gathers any plane of another. The file is written as .part and
 /// renamed by rank 0 when complete. Cost: the volume's bytes plus ~200 bytes per page.
-#include <plurigauss/error.h>
-#include <plurigauss/image.h>
-#include <plurigauss/io.h>
+#include <plurigauss/files.h>
 #include <plurigauss/tiff.h>
 
 #include <ctype.h>
@@ -143,6 +141,121 @@ static int SliceListAdd(SliceList *l, const char *dir, const char *name)
   return 1;
 }
 
+/* A folder: its .tif and .tiff files in name order. 0 and msg on failure. */
+static int ListFolder(const char *spec, const char *what, SliceList *l, char *msg, size_t len)
+{
+  DIR           *d = opendir(spec);
+  struct dirent *e;
+
+  if (!d) {
+    snprintf(msg, len, "%s = %s: cannot list the folder", what, spec);
+    return 0;
+  }
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.' && HasTiffSuffix(e->d_name) && !SliceListAdd(l, spec, e->d_name)) break;
+  closedir(d);
+  if (!l->n) {
+    snprintf(msg, len, "%s = %s: the folder holds no .tif or .tiff file", what, spec);
+    return 0;
+  }
+  qsort(l->name, (size_t)l->n, sizeof(char *), CompareNames);
+  return 1;
+}
+
+/* The slices of a numbered list in the order of idx (insertion sort of names and numbers together:
+ * lists are short), checked for gaps and repeats. 0 and msg on failure (idx freed, l emptied). */
+static int OrderNumbered(const char *spec, const char *what, SliceList *l, long long *idx, char *msg, size_t len)
+{
+  for (int i = 1; i < l->n; i++)
+    for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
+      long long t = idx[j];
+      char     *p = l->name[j];
+      idx[j]      = idx[j - 1];
+      l->name[j]  = l->name[j - 1];
+      idx[j - 1]  = t;
+      l->name[j - 1] = p;
+    }
+  for (int i = 1; i < l->n; i++)
+    if (idx[i] != idx[i - 1] + 1) {
+      snprintf(msg, len, "%s = %s: the slice numbers jump from %lld to %lld (%s, %s): a slice is missing or named twice", what, spec, idx[i - 1], idx[i], l->name[i - 1], l->name[i]);
+      free(idx);
+      SliceListFree(l);
+      return 0;
+    }
+  free(idx);
+  return 1;
+}
+
+/* DIR/prefix%04dsuffix: every entry prefix<digits>suffix of DIR, ordered by the number (conv is the
+ * %d conversion in spec, clen its length). 0 and msg on failure. */
+static int ListNumbered(const char *spec, const char *what, const char *conv, size_t clen, SliceList *l, char *msg, size_t len)
+{
+  char        dir[PETSC_MAX_PATH_LEN];
+  const char *slash = strrchr(spec, '/');
+
+  if (!conv || (slash && slash > conv)) {
+    snprintf(msg, len, "%s = %s: a pattern needs exactly one %%d (e.g. %%04d) in the file name", what, spec);
+    return 0;
+  }
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - spec) : 1, slash ? spec : ".");
+  const char *base = slash ? slash + 1 : spec;
+  size_t      plen = (size_t)(conv - base);
+  const char *suf  = conv + clen;
+  DIR        *d    = opendir(dir);
+  long long  *idx  = NULL;
+  struct dirent *e;
+  if (!d) {
+    snprintf(msg, len, "%s = %s: cannot list the folder '%s'", what, spec, dir);
+    return 0;
+  }
+  while ((e = readdir(d))) {
+    const char *s = e->d_name;
+    if (strncmp(s, base, plen)) continue;
+    const char *digits = s + plen, *end = digits;
+    while (isdigit((unsigned char)*end)) end++;
+    if (end == digits || end - digits > 15 || strcmp(end, suf)) continue;
+    long long *ni = (long long *)realloc(idx, sizeof(long long) * (size_t)(l->n + 1));
+    if (!ni || !SliceListAdd(l, slash ? dir : "", s)) {
+      free(ni ? ni : idx);
+      closedir(d);
+      SliceListFree(l);
+      snprintf(msg, len, "%s = %s: out of memory listing the slices", what, spec);
+      return 0;
+    }
+    idx         = ni;
+    idx[l->n - 1] = atoll(digits);
+  }
+  closedir(d);
+  if (!l->n) {
+    snprintf(msg, len, "%s = %s: no file matches the pattern in '%s'", what, spec, dir);
+    free(idx);
+    return 0;
+  }
+  return OrderNumbered(spec, what, l, idx, msg, len);
+}
+
+/* A shell pattern: the matches in name order. 0 and msg on failure. */
+static int ListGlob(const char *spec, const char *what, SliceList *l, char *msg, size_t len)
+{
+  glob_t g;
+  int    rc = glob(spec, 0, NULL, &g);
+
+  if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
+    snprintf(msg, len, "%s = %s: no file matches the pattern", what, spec);
+    if (rc == 0) globfree(&g);
+    return 0;
+  }
+  if (rc) {
+    snprintf(msg, len, "%s = %s: cannot expand the pattern", what, spec);
+    return 0;
+  }
+  for (size_t i = 0; i < g.gl_pathc; i++)
+    if (!SliceListAdd(l, "", g.gl_pathv[i])) break;
+  globfree(&g);
+  qsort(l->name, (size_t)l->n, sizeof(char *), CompareNames);
+  return 1;
+}
+
 /* Expands a folder or pattern into its slice files (l->n == 0: spec is one multi-page file). */
 static int ListSlices(const char *spec, const char *what, SliceList *l, char *msg, size_t len)
 {
@@ -151,103 +264,9 @@ static int ListSlices(const char *spec, const char *what, SliceList *l, char *ms
 
   l->n    = 0;
   l->name = NULL;
-  if (IsDirectory(spec)) {
-    DIR           *d = opendir(spec);
-    struct dirent *e;
-    if (!d) {
-      snprintf(msg, len, "%s = %s: cannot list the folder", what, spec);
-      return 0;
-    }
-    while ((e = readdir(d)))
-      if (e->d_name[0] != '.' && HasTiffSuffix(e->d_name) && !SliceListAdd(l, spec, e->d_name)) break;
-    closedir(d);
-    if (!l->n) {
-      snprintf(msg, len, "%s = %s: the folder holds no .tif or .tiff file", what, spec);
-      return 0;
-    }
-    qsort(l->name, (size_t)l->n, sizeof(char *), CompareNames);
-    return 1;
-  }
-  if (strchr(spec, '%')) {
-    /* DIR/prefix%04dsuffix: every entry prefix<digits>suffix of DIR, ordered by the number */
-    char        dir[PETSC_MAX_PATH_LEN];
-    const char *slash = strrchr(spec, '/');
-    if (!conv || (slash && slash > conv)) {
-      snprintf(msg, len, "%s = %s: a pattern needs exactly one %%d (e.g. %%04d) in the file name", what, spec);
-      return 0;
-    }
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - spec) : 1, slash ? spec : ".");
-    const char *base = slash ? slash + 1 : spec;
-    size_t      plen = (size_t)(conv - base);
-    const char *suf  = conv + clen;
-    DIR        *d    = opendir(dir);
-    long long  *idx  = NULL;
-    struct dirent *e;
-    if (!d) {
-      snprintf(msg, len, "%s = %s: cannot list the folder '%s'", what, spec, dir);
-      return 0;
-    }
-    while ((e = readdir(d))) {
-      const char *s = e->d_name;
-      if (strncmp(s, base, plen)) continue;
-      const char *digits = s + plen, *end = digits;
-      while (isdigit((unsigned char)*end)) end++;
-      if (end == digits || end - digits > 15 || strcmp(end, suf)) continue;
-      long long *ni = (long long *)realloc(idx, sizeof(long long) * (size_t)(l->n + 1));
-      if (!ni || !SliceListAdd(l, slash ? dir : "", s)) {
-        free(ni ? ni : idx);
-        closedir(d);
-        SliceListFree(l);
-        snprintf(msg, len, "%s = %s: out of memory listing the slices", what, spec);
-        return 0;
-      }
-      idx         = ni;
-      idx[l->n - 1] = atoll(digits);
-    }
-    closedir(d);
-    if (!l->n) {
-      snprintf(msg, len, "%s = %s: no file matches the pattern in '%s'", what, spec, dir);
-      free(idx);
-      return 0;
-    }
-    /* order by number (insertion sort of names and numbers together: lists are short) */
-    for (int i = 1; i < l->n; i++)
-      for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
-        long long t = idx[j];
-        char     *p = l->name[j];
-        idx[j]      = idx[j - 1];
-        l->name[j]  = l->name[j - 1];
-        idx[j - 1]  = t;
-        l->name[j - 1] = p;
-      }
-    for (int i = 1; i < l->n; i++)
-      if (idx[i] != idx[i - 1] + 1) {
-        snprintf(msg, len, "%s = %s: the slice numbers jump from %lld to %lld (%s, %s): a slice is missing or named twice", what, spec, idx[i - 1], idx[i], l->name[i - 1], l->name[i]);
-        free(idx);
-        SliceListFree(l);
-        return 0;
-      }
-    free(idx);
-    return 1;
-  }
-  if (strpbrk(spec, "*?[")) {
-    glob_t g;
-    int    rc = glob(spec, 0, NULL, &g);
-    if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
-      snprintf(msg, len, "%s = %s: no file matches the pattern", what, spec);
-      if (rc == 0) globfree(&g);
-      return 0;
-    }
-    if (rc) {
-      snprintf(msg, len, "%s = %s: cannot expand the pattern", what, spec);
-      return 0;
-    }
-    for (size_t i = 0; i < g.gl_pathc; i++)
-      if (!SliceListAdd(l, "", g.gl_pathv[i])) break;
-    globfree(&g);
-    qsort(l->name, (size_t)l->n, sizeof(char *), CompareNames);
-    return 1;
-  }
+  if (IsDirectory(spec)) return ListFolder(spec, what, l, msg, len);
+  if (strchr(spec, '%')) return ListNumbered(spec, what, conv, clen, l, msg, len);
+  if (strpbrk(spec, "*?[")) return ListGlob(spec, what, l, msg, len);
   return 1; /* one file */
 }
 
@@ -563,13 +582,35 @@ static void Rational(double x, uint32_t *num, uint32_t *den)
   *den = (uint32_t)d;
 }
 
+/* The file at part: rank 0's header and IFDs (b) from offset 0, every rank's planes from offset
+ * data, in collective writes of at most 1 GiB per call (counts below 2^31 bytes). */
+static PetscErrorCode WriteFile(PgGrid g, const Bytes *b, const uint8_t *v, MPI_Offset data, const char *part)
+{
+  const uint64_t plane = (uint64_t)g->n[0] * (uint64_t)g->n[1];
+  const size_t   chunk = (size_t)1 << 30;
+  const size_t   mine  = PgGridLocalVoxels(g);
+  size_t         nmax, n = PetscMax((b->n + chunk - 1) / chunk, (mine + chunk - 1) / chunk);
+  MPI_File       fh;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_File_open(g->comm, part, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh));
+  PetscCallMPI(MPI_File_set_size(fh, 0));
+  PetscCallMPI(MPI_Allreduce(&n, &nmax, 1, MPI_UNSIGNED_LONG, MPI_MAX, g->comm));
+  for (size_t c = 0; c < nmax; c++) {
+    size_t lo = c * chunk, hn = b->n > lo ? PetscMin(chunk, b->n - lo) : 0, dn = mine > lo ? PetscMin(chunk, mine - lo) : 0;
+    PetscCallMPI(MPI_File_write_at_all(fh, (MPI_Offset)lo, hn ? b->p + lo : NULL, (int)hn, MPI_BYTE, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_File_write_at_all(fh, data + (MPI_Offset)(g->z_start * (ptrdiff_t)plane) + (MPI_Offset)lo, dn ? v + lo : NULL, (int)dn, MPI_BYTE, MPI_STATUS_IGNORE));
+  }
+  PetscCallMPI(MPI_File_close(&fh));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode PgTiffWriteLabels(PgGrid g, const uint8_t *v, const char *path)
 {
   const uint64_t nx = (uint64_t)g->n[0], ny = (uint64_t)g->n[1], nz = (uint64_t)g->n[2], plane = nx * ny;
   const int      nentries = 15;
   char           desc[512], part[PETSC_MAX_PATH_LEN + 8];
   Bytes          b = {NULL, 0, 0, 0};
-  MPI_File       fh;
   MPI_Offset     data;
   uint32_t       xn, xd, yn, yd;
 
@@ -628,22 +669,8 @@ PetscErrorCode PgTiffWriteLabels(PgGrid g, const uint8_t *v, const char *path)
     b.n = b.cap;
   }
   snprintf(part, sizeof part, "%s.part", path);
-  PetscCallMPI(MPI_File_open(g->comm, part, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh));
-  PetscCallMPI(MPI_File_set_size(fh, 0));
-  {
-    /* header + IFDs (rank 0), then every rank's planes; counts per call below 2^31 bytes */
-    const size_t chunk = (size_t)1 << 30;
-    const size_t mine  = PgGridLocalVoxels(g);
-    size_t       nmax, n = PetscMax((b.n + chunk - 1) / chunk, (mine + chunk - 1) / chunk);
-    PetscCallMPI(MPI_Allreduce(&n, &nmax, 1, MPI_UNSIGNED_LONG, MPI_MAX, g->comm));
-    for (size_t c = 0; c < nmax; c++) {
-      size_t lo = c * chunk, hn = b.n > lo ? PetscMin(chunk, b.n - lo) : 0, dn = mine > lo ? PetscMin(chunk, mine - lo) : 0;
-      PetscCallMPI(MPI_File_write_at_all(fh, (MPI_Offset)lo, hn ? b.p + lo : NULL, (int)hn, MPI_BYTE, MPI_STATUS_IGNORE));
-      PetscCallMPI(MPI_File_write_at_all(fh, data + (MPI_Offset)(g->z_start * (ptrdiff_t)plane) + (MPI_Offset)lo, dn ? v + lo : NULL, (int)dn, MPI_BYTE, MPI_STATUS_IGNORE));
-    }
-  }
-  PetscCallMPI(MPI_File_close(&fh));
+  PetscCall(WriteFile(g, &b, v, data, part));
   PetscCall(PetscFree(b.p));
-  PetscCall(PgOutputRename(g->comm, part, path));
+  PetscCall(PgFileRename(g->comm, part, path));
   PetscFunctionReturn(0);
 }

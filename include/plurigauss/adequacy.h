@@ -14,7 +14,7 @@
 #pragma once
 
 #include <plurigauss/config.h>
-#include <plurigauss/io.h>
+#include <plurigauss/output.h>
 
 typedef struct PgAdequacy_private *PgAdequacy;
 

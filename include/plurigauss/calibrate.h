@@ -5,33 +5,16 @@
 /// C_ij; and, for validation (Section 4.1), the data's centred C_ij next to the calibrated model's
 /// (analytic, and averaged over the realizations of the same run).
 ///
-/// The model identities behind the estimators are Gaussian orthant probabilities of dimension 2
-/// (eq. 7, C11), 3 (eq. 11, C12) and 4 (eq. 10, C22). All are evaluated one way: along the path
-/// Sigma(t) that scales the covariances between the two points by t in [0, 1] (t = 0: the points
-/// are independent, the probability factorises into known fractions), Plackett's identity
-/// dP/dsigma_kl = phi2(b_k, b_l; sigma_kl) P(rest <= b_rest | W_k = b_k, W_l = b_l) turns the
-/// probability into a 1D integral over t of bivariate normal densities times conditional normal
-/// probabilities of dimension 0, 1 or 2 (GSL QAGS outside, a GSL QAG bivariate normal CDF inside).
-/// For eq. 7 this is the identity C11 = eps1^2 + int_0^rho phi2(l, l, g) dg.
+/// The model identities behind the estimators (eqs. 7, 10, 11) and their inversions are the
+/// model's (model.h), evaluated as Gaussian orthant probabilities (orthant.h).
 #pragma once
 
 #include <plurigauss/config.h>
 #include <plurigauss/covariance.h>
-#include <plurigauss/io.h>
+#include <plurigauss/h5.h>
 
 typedef struct PgCalibration_private *PgCalibration;
 
-/// P(U <= x, V <= y) for standard normals with correlation r in [-1, 1].
-double PgBivariateNormalCDF(double x, double y, double r);
-/// The model's six two-point coverage probabilities C_ij at one lag (pairs 11, 12, 13, 22, 23,
-/// 33), given the correlations rho_X(h), rho_Y(h) at that lag: C11 by eq. 7, C12 by eq. 11, C22 by
-/// eq. 10, the rest from the partition sum_j C_ij(h) = eps_i. Deterministic (no MPI).
-PetscErrorCode PgCalibrateModelC(double lambda_x, double lambda_z, double m, double rho_x, double rho_y, double c[PG_NPAIRS]);
-/// Eq. 7 solved for rho_X (Brent): C11(rho) is strictly increasing. A value outside
-/// [C11(-rho_max), C11(rho_max)] (rho_max = 0.9999) gives +-rho_max and *clamped = 1.
-PetscErrorCode PgCalibrateInvertC11(double lambda_x, double c11, double *rho_x, int *clamped);
-/// Eq. 10 solved for rho_Y at given rho_X (Brent): C22 is strictly increasing in rho_Y.
-PetscErrorCode PgCalibrateInvertC22(double lambda_x, double lambda_z, double m, double rho_x, double c22, double *rho_y, int *clamped);
 /// Least squares (GSL multifit_nlinear) of rho(h) = exp(-(alpha h)^2) to n points (eqs. 8, 12).
 PetscErrorCode PgCalibrateFitAlpha(int n, const double *h_um, const double *rho, double *alpha_per_um);
 

@@ -6,11 +6,8 @@
 /// config.c and is the single source for parsing, validation and `-help`.
 #pragma once
 
-#include <petscsys.h>
+#include <plurigauss/grid.h>
 #include <stdint.h>
-
-typedef enum { PG_PRECISION_SINGLE = 0, PG_PRECISION_DOUBLE = 1 } PgPrecision;
-typedef enum { PG_PLANNER_ESTIMATE = 0, PG_PLANNER_MEASURE = 1, PG_PLANNER_PATIENT = 2 } PgPlanner;
 
 #define PG_MAX_SWEEP 1024
 #define PG_MAX_LABEL_VALUES 64

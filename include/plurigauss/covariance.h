@@ -22,12 +22,11 @@
 ///  - an axis with one voxel (a 2D image has n_z = 1) contributes only the lag 0.
 #pragma once
 
-#include <plurigauss/io.h>
+#include <plurigauss/h5.h>
 #include <plurigauss/labels.h>
 
 typedef struct PgCovariance_private *PgCovariance;
 
-#define PG_NPAIRS 6 /* 11, 12, 13, 22, 23, 33 */
 
 /// What a PgCovariance does and holds (the same on every rank except bytes).
 typedef struct {

@@ -6,20 +6,8 @@
 /// error is printed by the rank that met it, with the function and file where it started.
 #pragma once
 
-#include <hdf5.h>
 #include <petscsys.h>
 
-/// Installs the one-line error handler; call right after PetscInitialize.
+/// Installs the one-line error handler and switches off HDF5's own error printing (PgH5Initialize);
+/// call right after PetscInitialize.
 PetscErrorCode PgErrorInitialize(void);
-
-/// Checks an HDF5 return value (negative means failure) and raises a PETSc error naming the call.
-#define PgCallH5(call) \
-  do { \
-    if ((call) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "HDF5 call failed: %s", #call); \
-  } while (0)
-
-/// Checks an HDF5 handle (H5I_INVALID_HID or negative means failure).
-#define PgCheckH5id(id, what) \
-  do { \
-    if ((id) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "HDF5 could not %s", what); \
-  } while (0)

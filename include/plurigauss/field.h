@@ -3,7 +3,6 @@
 /// synthesis (circulant embedding): one c2r transform each.
 #pragma once
 
-#include <plurigauss/config.h>
 #include <plurigauss/grid.h>
 #include <stdint.h>
 

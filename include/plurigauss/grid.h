@@ -11,6 +11,10 @@
 #include <petscsys.h>
 #include <stddef.h>
 
+/// Floating point of the fields (output.precision) and FFTW's planner effort (fft.planner).
+typedef enum { PG_PRECISION_SINGLE = 0, PG_PRECISION_DOUBLE = 1 } PgPrecision;
+typedef enum { PG_PLANNER_ESTIMATE = 0, PG_PLANNER_MEASURE = 1, PG_PLANNER_PATIENT = 2 } PgPlanner;
+
 typedef struct {
   MPI_Comm  comm;        /* duplicated; owned by the grid */
   int       rank, size;

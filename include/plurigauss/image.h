@@ -7,6 +7,7 @@
 #include <plurigauss/config.h>
 #include <plurigauss/grid.h>
 #include <plurigauss/labels.h>
+#include <plurigauss/rawtype.h>
 
 /// Checks the three-phase label image input.image (an HDF5 dataset FILE.h5:/path of any integer
 /// type, or a TIFF stack, see tiff.h) on rank 0 and reports any problem as a one-line input error;
@@ -24,10 +25,6 @@ PetscErrorCode PgImageRead(PgGrid grid, const char *spec, const PgLabelMap *map,
 /// tiff.h; voxel size from the deck, else the resolution tags), or a raw file (C order, little
 /// endian) whose shape, element type and voxel size the deck gives. Every problem is one line that
 /// names the deck key.
-enum { PG_RAW_UINT8, PG_RAW_UINT16, PG_RAW_INT32, PG_RAW_FLOAT32, PG_RAW_INT8, PG_RAW_INT16, PG_RAW_UINT32, PG_RAW_FLOAT64, PG_RAW_INT64, PG_RAW_UINT64 };
-/// Bytes and name of an element type.
-size_t      PgRawSize(int type);
-const char *PgRawName(int type);
 
 /// What the values of an input mean.
 typedef enum {

@@ -8,6 +8,8 @@
 
 enum { PG_PHASE_NVP = 1, PG_PHASE_CARBON = 2, PG_PHASE_PORE = 3, PG_NPHASES = 3 };
 
+#define PG_NPAIRS 6 /* phase pairs ij, i <= j: 11, 12, 13, 22, 23, 33 */
+
 typedef struct {
   PgGrid   grid;
   uint8_t *v; /* nz_local planes, [z][y][x] */

@@ -5,7 +5,7 @@
 
 #include <plurigauss/config.h>
 #include <plurigauss/covariance.h>
-#include <plurigauss/io.h>
+#include <plurigauss/output.h>
 #include <plurigauss/labels.h>
 
 typedef struct PgMeasure_private *PgMeasure;

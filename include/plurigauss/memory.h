@@ -39,7 +39,7 @@ typedef enum {
   PG_MEMORY_OPENING,      /* 3D/2D cPSD and MIP (opening.c, edt.c, components.c) */
   PG_MEMORY_GEODESIC,     /* tortuosity (geodesic.c) */
   PG_MEMORY_CONDUCTIVITY, /* the conduction solve (conductivity.c, PETSc, hypre) */
-  PG_MEMORY_WRITE,        /* collective HDF5 writes of the volumes (io.c) */
+  PG_MEMORY_WRITE,        /* collective HDF5 writes of the volumes (h5.c) */
   PG_MEMORY_NSTAGES
 } PgMemoryStage;
 

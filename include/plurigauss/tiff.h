@@ -17,9 +17,10 @@
 #pragma once
 
 #include <plurigauss/grid.h>
+#include <plurigauss/rawtype.h>
 #include <stdint.h>
 
-/// What PgTiffProbe finds. Element types are those of image.h (PG_RAW_*).
+/// What PgTiffProbe finds. Element types are PG_RAW_* (rawtype.h).
 typedef struct {
   long long n[3];      /* nx, ny, number of pages (slices) */
   int       etype;     /* PG_RAW_* element type of the samples */

@@ -1,6 +1,6 @@
 /// \file
-/// Driver for the calibration identities (calibrate.c): evaluates the model's C_ij (eqs. 7, 10,
-/// 11), inverts eqs. 7 and 10, fits alpha, and prints `key values...` lines.
+/// Driver for the model identities behind the calibration (model.c, orthant.c) and its fit
+/// (calibrate.c): evaluates the model's C_ij (eqs. 7, 10, 11), inverts eqs. 7 and 10, fits alpha, and prints `key values...` lines.
 ///
 ///   test_calibrate -lx LX -lz LZ -m M -rx RX,RX,... [-ry RY,RY,...]   -> `C k c11 c12 c13 c22 c23 c33` per pair
 ///   test_calibrate -lx LX -invert11 C,C,...                          -> `rho_x k rho clamped`
@@ -8,6 +8,7 @@
 ///   test_calibrate -fit_h H,H,... -fit_rho R,R,...                   -> `alpha A`
 ///   test_calibrate -bvn X,Y,R                                        -> `bvn P`
 #include <plurigauss/calibrate.h>
+#include <plurigauss/model.h>
 
 #include <plurigauss/error.h>
 
@@ -38,15 +39,15 @@ int main(int argc, char **argv)
   if (set_rx && !set_22) {
     for (PetscInt k = 0; k < nrx; k++) {
       double c[PG_NPAIRS];
-      PetscCall(PgCalibrateModelC(lx, lz, m, rx[k], set_ry ? ry[k] : 0, c));
+      PetscCall(PgModelTwoPoint(lx, lz, m, rx[k], set_ry ? ry[k] : 0, c));
       PetscCall(PetscPrintf(PETSC_COMM_WORLD, "C %d %.17g %.17g %.17g %.17g %.17g %.17g\n", (int)k, c[0], c[1], c[2], c[3], c[4], c[5]));
     }
   }
   for (PetscInt k = 0; (set_11 || set_22) && k < ninv; k++) {
     double rho;
     int    cl;
-    if (set_11) PetscCall(PgCalibrateInvertC11(lx, inv[k], &rho, &cl));
-    else PetscCall(PgCalibrateInvertC22(lx, lz, m, rx[0], inv[k], &rho, &cl));
+    if (set_11) PetscCall(PgModelInvertC11(lx, inv[k], &rho, &cl));
+    else PetscCall(PgModelInvertC22(lx, lz, m, rx[0], inv[k], &rho, &cl));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s %d %.17g %d\n", set_11 ? "rho_x" : "rho_y", (int)k, rho, cl));
   }
   if (set_fh) {

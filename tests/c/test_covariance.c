@@ -66,19 +66,16 @@ static PetscErrorCode FillPattern(PgGrid g, const char *name, uint64_t seed, dou
 
 static PetscErrorCode WriteH5(PgGrid g, PgCovariance cov, const char *path)
 {
-  hid_t fapl = H5I_INVALID_HID, file = H5I_INVALID_HID, group = H5I_INVALID_HID;
+  hid_t          file = H5I_INVALID_HID, group = H5I_INVALID_HID;
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
-  PgCallH5(fapl = H5Pcreate(H5P_FILE_ACCESS));
-  PgCallH5(H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL));
-  PgCallH5(H5Pset_all_coll_metadata_ops(fapl, 1));
-  PgCallH5(H5Pset_coll_metadata_write(fapl, 1));
-  PgCallH5(file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
-  PgCallH5(group = H5Gcreate2(file, "cov", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  PetscCall(PgCovarianceWrite(cov, group, NULL));
-  PgCallH5(H5Gclose(group));
-  PgCallH5(H5Fclose(file));
-  PgCallH5(H5Pclose(fapl));
+  PetscCall(PgH5FileOpen(g->comm, path, PETSC_TRUE, &file));
+  PetscCall(PgH5GroupCreate(file, "cov", &group));
+  ierr = PgCovarianceWrite(cov, group, NULL);
+  PgH5Close(&group);
+  PetscCall(ierr);
+  PetscCall(PgH5FileClose(&file, path));
   PetscFunctionReturn(0);
 }
 

@@ -1,31 +1,20 @@
 /// \file
-/// Output contract: one HDF5 file per deck (parallel, collective writes), an XDMF side-car for
-/// ParaView/VisIt, and a CSV with one row per run. Written as `<file>.part` and renamed when the
-/// sweep is complete; an interrupted sweep resumes from the .part (or from a finished file of the
-/// same deck) and skips the runs it already holds.
+/// The run-file contract: one HDF5 file per deck (parallel, collective writes), an XDMF side-car
+/// for ParaView/VisIt, and a CSV with one row per run. Written as `<file>.part` and renamed when
+/// the sweep is complete; an interrupted sweep resumes from the .part (or from a finished file of
+/// the same deck) and skips the runs it already holds. One writer per output (the lock). The
+/// HDF5 calls themselves are h5.c's; the collective file operations files.c's.
 #pragma once
 
 #include <plurigauss/config.h>
 #include <plurigauss/field.h>
+#include <plurigauss/h5.h>
 #include <plurigauss/labels.h>
-
-#include <hdf5.h>
-
-#define PG_ROW_MAX 128
-
-/// One CSV row / run summary: named scalar columns in order.
-typedef struct {
-  int    n;
-  char   name[PG_ROW_MAX][32];
-  double value[PG_ROW_MAX];
-} PgRow;
-
-/// Appends (or replaces) column `name`.
-PetscErrorCode PgRowSet(PgRow *row, const char *name, double value);
+#include <plurigauss/row.h>
 
 typedef struct PgOutput_private *PgOutput;
 
-/// The lock of an output: one writer per output file (see io.c and docs/safety.md).
+/// The lock of an output: one writer per output file (see output.c and docs/safety.md).
 typedef struct PgOutputLock_private *PgOutputLock;
 /// Rank 0 takes an exclusive lock on `<output_file>.lock` (kernel lock, released when the process
 /// dies; content_only or a file system without locks: the file's content decides). A lock held by
@@ -57,26 +46,10 @@ int PgOutputRunsDone(PgOutput out);
 /// Writes run k: attributes and summary row, the label volume and the fields if the deck asks,
 /// then marks it complete, flushes, and rewrites the CSV. Collective.
 PetscErrorCode PgOutputWriteRun(PgOutput out, int k, const PgRow *row, PgLabels labels, PgField field);
-/// The HDF5 group of run k, for stages that add datasets (e.g. descriptors); valid until the next
-/// PgOutputWriteRun. Creates `/runs/<k>` and `/runs/<k>/descriptors` if missing.
+/// The HDF5 group of run k's descriptors, for the stages that add datasets (close it with
+/// PgH5Close before the next PgOutputWriteRun). Creates `/runs/<k>` (afresh the first time in
+/// this session) and `/runs/<k>/descriptors` if missing.
 PetscErrorCode PgOutputRunGroup(PgOutput out, int k, hid_t *descriptors_group);
-/// A scalar string attribute of an HDF5 object, replaced if it exists. Collective on the file.
-PetscErrorCode PgOutputWriteStringAttr(hid_t obj, const char *name, const char *text);
-/// "dir/x.h5" -> "dir/x" + ext (the CSV, XDMF and labels files beside an output).
-void PgOutputSideCar(const char *file, const char *ext, char *buf, size_t len);
-/// Creates (truncating) or opens read-write an HDF5 file for collective parallel I/O on comm.
-PetscErrorCode PgOutputOpenParallel(MPI_Comm comm, const char *path, PetscBool create, hid_t *file);
-/// Renames from -> to on rank 0; a failure is an error on every rank. Collective.
-PetscErrorCode PgOutputRename(MPI_Comm comm, const char *from, const char *to);
-/// A double attribute (scalar when n == 1, else a 1D array), replaced if it exists. Collective.
-PetscErrorCode PgOutputWriteDoubleAttr(hid_t obj, const char *name, const double *v, hsize_t n);
-/// Collective write of the [nz][ny][nx] volume `name` in group from every rank's slab of grid g,
-/// whose rows are row_len >= nx elements apart in memory; chunked, deflated at compress_level
-/// (0 = none), attributes voxel_size_um and axes. `file` names the file in error lines.
-PetscErrorCode PgOutputWriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len, int compress_level, const char *file);
-/// A small double dataset that every rank holds identically (curves, tables), in a group of the
-/// output: created and written collectively, only rank 0 contributing data; attribute `unit`.
-PetscErrorCode PgOutputWriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit);
 /// The open HDF5 file, for stages that write their own groups (e.g. /calibration). Collective use.
 hid_t PgOutputFile(PgOutput out);
 /// Closes the file. If all runs are present, renames <file>.part to <file> and writes the XDMF.

@@ -11,6 +11,7 @@
 #   make segment-example
 #                   grey images -> labels -> parameters -> validated realizations -> figures:
 #                   renders data of known structure, runs inputs/segment_example.yaml, plots it
+#   make format     the C sources in the style of .clang-format (format-check: CI's check)
 #   make keytable   README.md's deck-key table regenerated from the program (tools/keytable.py)
 #   make figures OUT=out/nvp_carbon_sweep.h5 [FIGDIR=dir]
 #                   the paper's Figures 3-6 from a finished output (postprocess/make_figures.py)
@@ -98,7 +99,7 @@ DEP  := $(OBJ:.o=.d)
 
 Q = $(if $(V),,@)
 .DELETE_ON_ERROR:
-.PHONY: all run check bench setup clean format figures segment-example keytable
+.PHONY: format-check all run check bench setup clean format figures segment-example keytable
 
 all: $(BIN)/plurigauss
 
@@ -179,8 +180,12 @@ FIGDIR ?= $(dir $(OUT))figures
 figures:
 	$(PYTHON) postprocess/make_figures.py $(OUT) --outdir $(FIGDIR)
 
+# The C sources in the style of .clang-format; format-check (CI) fails if it would change a file.
+FORMAT_FILES = $(wildcard src/*.c src/*.h include/plurigauss/*.h tests/c/*.c benchmarks/*.c)
 format:
-	clang-format -i src/*.c src/*.h include/plurigauss/*.h
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 # README.md's deck-key table from the program's key table (bin/plurigauss -help_markdown)
 keytable: all

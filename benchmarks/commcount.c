@@ -74,6 +74,7 @@
 #define CC_NAME_LEN   64
 
 /* every counted function (the MPI_File ones last: file traffic, left out of the summary) */
+// clang-format off
 #define CC_FUNCS(X) \
   X(Send) X(Ssend) X(Bsend) X(Rsend) X(Isend) X(Issend) X(Ibsend) X(Irsend) X(Sendrecv) X(Sendrecv_replace) \
   X(Send_init) X(Ssend_init) X(Bsend_init) X(Rsend_init) X(Recv_init) X(Start) X(Startall) \
@@ -85,6 +86,7 @@
   X(Alltoallw) X(Ialltoallw) X(Neighbor_alltoall) X(Neighbor_alltoallv) X(Ineighbor_alltoallv) X(Neighbor_allgather) \
   X(Put) X(Rput) X(Accumulate) X(Get) X(Rget) X(Get_accumulate) X(Fetch_and_op) \
   X(File_write_at_all) X(File_write_at) X(File_write_all) X(File_write) X(File_read_at_all) X(File_read_at) X(File_read_all) X(File_read)
+// clang-format on
 
 #define CC_ENUM(name) CC_##name,
 enum { CC_FUNCS(CC_ENUM) CC_NFUNC };
@@ -189,7 +191,10 @@ static void ToRank(int f, int w, uint64_t bytes)
   cc_count[s][f].sent += bytes;
 }
 
-static void P2P(int f, int dest, int count, MPI_Datatype type, MPI_Comm comm) { ToRank(f, ToWorld(comm, dest), Bytes(count, type)); }
+static void P2P(int f, int dest, int count, MPI_Datatype type, MPI_Comm comm)
+{
+  ToRank(f, ToWorld(comm, dest), Bytes(count, type));
+}
 
 static void Coll(int f, uint64_t sent, uint64_t recv)
 {
@@ -235,10 +240,10 @@ static void Remember(MPI_Request r, int world_dest, uint64_t bytes)
 {
   Persist *p = Find(r);
   if (!p) {
-    unsigned h = Hash(r);
-    p          = calloc(1, sizeof *p);
-    p->req     = r;
-    p->next    = cc_persist[h];
+    unsigned h    = Hash(r);
+    p             = calloc(1, sizeof *p);
+    p->req        = r;
+    p->next       = cc_persist[h];
     cc_persist[h] = p;
   }
   p->world_dest = world_dest;
@@ -302,26 +307,26 @@ SEND_FN(Ssend)
 SEND_FN(Bsend)
 SEND_FN(Rsend)
 
-#define ISEND_FN(NAME)                                                                                         \
+#define ISEND_FN(NAME)                                                                                            \
   int MPI_##NAME(const void *buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, MPI_Request *r) \
-  {                                                                                                            \
-    Call(CC_##NAME);                                                                                           \
-    P2P(CC_##NAME, dest, count, type, comm);                                                                   \
-    return PMPI_##NAME(buf, count, type, dest, tag, comm, r);                                                  \
+  {                                                                                                               \
+    Call(CC_##NAME);                                                                                              \
+    P2P(CC_##NAME, dest, count, type, comm);                                                                      \
+    return PMPI_##NAME(buf, count, type, dest, tag, comm, r);                                                     \
   }
 ISEND_FN(Isend)
 ISEND_FN(Issend)
 ISEND_FN(Ibsend)
 ISEND_FN(Irsend)
 
-#define SEND_INIT_FN(NAME)                                                                                     \
+#define SEND_INIT_FN(NAME)                                                                                        \
   int MPI_##NAME(const void *buf, int count, MPI_Datatype type, int dest, int tag, MPI_Comm comm, MPI_Request *r) \
-  {                                                                                                            \
-    int err;                                                                                                   \
-    Call(CC_##NAME);                                                                                           \
-    err = PMPI_##NAME(buf, count, type, dest, tag, comm, r);                                                   \
-    if (err == MPI_SUCCESS) Remember(*r, ToWorld(comm, dest), Bytes(count, type));                            \
-    return err;                                                                                                \
+  {                                                                                                               \
+    int err;                                                                                                      \
+    Call(CC_##NAME);                                                                                              \
+    err = PMPI_##NAME(buf, count, type, dest, tag, comm, r);                                                      \
+    if (err == MPI_SUCCESS) Remember(*r, ToWorld(comm, dest), Bytes(count, type));                                \
+    return err;                                                                                                   \
   }
 SEND_INIT_FN(Send_init)
 SEND_INIT_FN(Ssend_init)
@@ -381,14 +386,16 @@ int MPI_Imrecv(void *buf, int count, MPI_Datatype type, MPI_Message *m, MPI_Requ
   return PMPI_Imrecv(buf, count, type, m, r);
 }
 
-int MPI_Sendrecv(const void *sbuf, int scount, MPI_Datatype stype, int dest, int stag, void *rbuf, int rcount, MPI_Datatype rtype, int source, int rtag, MPI_Comm comm, MPI_Status *st)
+int MPI_Sendrecv(const void *sbuf, int scount, MPI_Datatype stype, int dest, int stag, void *rbuf, int rcount,
+                 MPI_Datatype rtype, int source, int rtag, MPI_Comm comm, MPI_Status *st)
 {
   Call(CC_Sendrecv);
   P2P(CC_Sendrecv, dest, scount, stype, comm);
   return PMPI_Sendrecv(sbuf, scount, stype, dest, stag, rbuf, rcount, rtype, source, rtag, comm, st);
 }
 
-int MPI_Sendrecv_replace(void *buf, int count, MPI_Datatype type, int dest, int stag, int source, int rtag, MPI_Comm comm, MPI_Status *st)
+int MPI_Sendrecv_replace(void *buf, int count, MPI_Datatype type, int dest, int stag, int source, int rtag,
+                         MPI_Comm comm, MPI_Status *st)
 {
   Call(CC_Sendrecv_replace);
   P2P(CC_Sendrecv_replace, dest, count, type, comm);
@@ -434,7 +441,8 @@ int MPI_Reduce(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_O
   return PMPI_Reduce(sbuf, rbuf, count, type, op, root, comm);
 }
 
-int MPI_Ireduce(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, int root, MPI_Comm comm, MPI_Request *r)
+int MPI_Ireduce(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, int root, MPI_Comm comm,
+                MPI_Request *r)
 {
   CountReduce(CC_Ireduce, count, type, root, comm);
   return PMPI_Ireduce(sbuf, rbuf, count, type, op, root, comm, r);
@@ -450,16 +458,17 @@ static void CountDoubling(int f, int count, MPI_Datatype type, MPI_Comm comm)
   Coll(f, n, n);
 }
 
-#define DOUBLING_FN(NAME, INAME)                                                                              \
-  int MPI_##NAME(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm)                \
-  {                                                                                                                   \
-    CountDoubling(CC_##NAME, count, type, comm);                                                                      \
-    return PMPI_##NAME(sbuf, rbuf, count, type, op, comm);                                                            \
-  }                                                                                                                   \
-  int MPI_##INAME(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm, MPI_Request *r) \
-  {                                                                                                                   \
-    CountDoubling(CC_##INAME, count, type, comm);                                                                     \
-    return PMPI_##INAME(sbuf, rbuf, count, type, op, comm, r);                                                        \
+#define DOUBLING_FN(NAME, INAME)                                                                        \
+  int MPI_##NAME(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm)  \
+  {                                                                                                     \
+    CountDoubling(CC_##NAME, count, type, comm);                                                        \
+    return PMPI_##NAME(sbuf, rbuf, count, type, op, comm);                                              \
+  }                                                                                                     \
+  int MPI_##INAME(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm, \
+                  MPI_Request *r)                                                                       \
+  {                                                                                                     \
+    CountDoubling(CC_##INAME, count, type, comm);                                                       \
+    return PMPI_##INAME(sbuf, rbuf, count, type, op, comm, r);                                          \
   }
 DOUBLING_FN(Allreduce, Iallreduce)
 DOUBLING_FN(Scan, Iscan)
@@ -480,7 +489,8 @@ int MPI_Reduce_scatter_block(const void *sbuf, void *rbuf, int count, MPI_Dataty
   return PMPI_Reduce_scatter_block(sbuf, rbuf, count, type, op, comm);
 }
 
-int MPI_Ireduce_scatter_block(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm, MPI_Request *r)
+int MPI_Ireduce_scatter_block(const void *sbuf, void *rbuf, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
+                              MPI_Request *r)
 {
   CountReduceScatterBlock(CC_Ireduce_scatter_block, count, type, comm);
   return PMPI_Ireduce_scatter_block(sbuf, rbuf, count, type, op, comm, r);
@@ -503,14 +513,16 @@ int MPI_Reduce_scatter(const void *sbuf, void *rbuf, const int counts[], MPI_Dat
   return PMPI_Reduce_scatter(sbuf, rbuf, counts, type, op, comm);
 }
 
-int MPI_Ireduce_scatter(const void *sbuf, void *rbuf, const int counts[], MPI_Datatype type, MPI_Op op, MPI_Comm comm, MPI_Request *r)
+int MPI_Ireduce_scatter(const void *sbuf, void *rbuf, const int counts[], MPI_Datatype type, MPI_Op op, MPI_Comm comm,
+                        MPI_Request *r)
 {
   CountReduceScatter(CC_Ireduce_scatter, counts, type, comm);
   return PMPI_Ireduce_scatter(sbuf, rbuf, counts, type, op, comm, r);
 }
 
 /* Gather(v): counts == NULL for Gather (rcount each) */
-static void CountGather(int f, int scount, MPI_Datatype stype, int rcount, const int rcounts[], MPI_Datatype rtype, int root, MPI_Comm comm)
+static void CountGather(int f, int scount, MPI_Datatype stype, int rcount, const int rcounts[], MPI_Datatype rtype,
+                        int root, MPI_Comm comm)
 {
   int me, p;
   Call(f);
@@ -525,32 +537,37 @@ static void CountGather(int f, int scount, MPI_Datatype stype, int rcount, const
   Coll(f, 0, r);
 }
 
-int MPI_Gather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root, MPI_Comm comm)
+int MPI_Gather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root,
+               MPI_Comm comm)
 {
   CountGather(CC_Gather, scount, stype, rcount, NULL, rtype, root, comm);
   return PMPI_Gather(sbuf, scount, stype, rbuf, rcount, rtype, root, comm);
 }
 
-int MPI_Igather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root, MPI_Comm comm, MPI_Request *r)
+int MPI_Igather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root,
+                MPI_Comm comm, MPI_Request *r)
 {
   CountGather(CC_Igather, scount, stype, rcount, NULL, rtype, root, comm);
   return PMPI_Igather(sbuf, scount, stype, rbuf, rcount, rtype, root, comm, r);
 }
 
-int MPI_Gatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[], const int displs[], MPI_Datatype rtype, int root, MPI_Comm comm)
+int MPI_Gatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[], const int displs[],
+                MPI_Datatype rtype, int root, MPI_Comm comm)
 {
   CountGather(CC_Gatherv, scount, stype, 0, rcounts, rtype, root, comm);
   return PMPI_Gatherv(sbuf, scount, stype, rbuf, rcounts, displs, rtype, root, comm);
 }
 
-int MPI_Igatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[], const int displs[], MPI_Datatype rtype, int root, MPI_Comm comm, MPI_Request *r)
+int MPI_Igatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[], const int displs[],
+                 MPI_Datatype rtype, int root, MPI_Comm comm, MPI_Request *r)
 {
   CountGather(CC_Igatherv, scount, stype, 0, rcounts, rtype, root, comm);
   return PMPI_Igatherv(sbuf, scount, stype, rbuf, rcounts, displs, rtype, root, comm, r);
 }
 
 /* Scatter(v): counts == NULL for Scatter (scount each) */
-static void CountScatter(int f, int scount, const int scounts[], MPI_Datatype stype, int rcount, MPI_Datatype rtype, int root, MPI_Comm comm)
+static void CountScatter(int f, int scount, const int scounts[], MPI_Datatype stype, int rcount, MPI_Datatype rtype,
+                         int root, MPI_Comm comm)
 {
   int me, p;
   Call(f);
@@ -565,32 +582,37 @@ static void CountScatter(int f, int scount, const int scounts[], MPI_Datatype st
   Coll(f, s, 0);
 }
 
-int MPI_Scatter(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root, MPI_Comm comm)
+int MPI_Scatter(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root,
+                MPI_Comm comm)
 {
   CountScatter(CC_Scatter, scount, NULL, stype, rcount, rtype, root, comm);
   return PMPI_Scatter(sbuf, scount, stype, rbuf, rcount, rtype, root, comm);
 }
 
-int MPI_Iscatter(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root, MPI_Comm comm, MPI_Request *r)
+int MPI_Iscatter(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root,
+                 MPI_Comm comm, MPI_Request *r)
 {
   CountScatter(CC_Iscatter, scount, NULL, stype, rcount, rtype, root, comm);
   return PMPI_Iscatter(sbuf, scount, stype, rbuf, rcount, rtype, root, comm, r);
 }
 
-int MPI_Scatterv(const void *sbuf, const int scounts[], const int displs[], MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root, MPI_Comm comm)
+int MPI_Scatterv(const void *sbuf, const int scounts[], const int displs[], MPI_Datatype stype, void *rbuf, int rcount,
+                 MPI_Datatype rtype, int root, MPI_Comm comm)
 {
   CountScatter(CC_Scatterv, 0, scounts, stype, rcount, rtype, root, comm);
   return PMPI_Scatterv(sbuf, scounts, displs, stype, rbuf, rcount, rtype, root, comm);
 }
 
-int MPI_Iscatterv(const void *sbuf, const int scounts[], const int displs[], MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, int root, MPI_Comm comm, MPI_Request *r)
+int MPI_Iscatterv(const void *sbuf, const int scounts[], const int displs[], MPI_Datatype stype, void *rbuf, int rcount,
+                  MPI_Datatype rtype, int root, MPI_Comm comm, MPI_Request *r)
 {
   CountScatter(CC_Iscatterv, 0, scounts, stype, rcount, rtype, root, comm);
   return PMPI_Iscatterv(sbuf, scounts, displs, stype, rbuf, rcount, rtype, root, comm, r);
 }
 
 /* Allgather(v): rcounts == NULL for Allgather */
-static void CountAllgather(int f, const void *sbuf, int scount, MPI_Datatype stype, int rcount, const int rcounts[], MPI_Datatype rtype, MPI_Comm comm)
+static void CountAllgather(int f, const void *sbuf, int scount, MPI_Datatype stype, int rcount, const int rcounts[],
+                           MPI_Datatype rtype, MPI_Comm comm)
 {
   int      me, p;
   uint64_t r = 0, mine;
@@ -602,32 +624,38 @@ static void CountAllgather(int f, const void *sbuf, int scount, MPI_Datatype sty
   Coll(f, mine * (uint64_t)(p - 1), r);
 }
 
-int MPI_Allgather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, MPI_Comm comm)
+int MPI_Allgather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype,
+                  MPI_Comm comm)
 {
   CountAllgather(CC_Allgather, sbuf, scount, stype, rcount, NULL, rtype, comm);
   return PMPI_Allgather(sbuf, scount, stype, rbuf, rcount, rtype, comm);
 }
 
-int MPI_Iallgather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
+int MPI_Iallgather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype,
+                   MPI_Comm comm, MPI_Request *r)
 {
   CountAllgather(CC_Iallgather, sbuf, scount, stype, rcount, NULL, rtype, comm);
   return PMPI_Iallgather(sbuf, scount, stype, rbuf, rcount, rtype, comm, r);
 }
 
-int MPI_Allgatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[], const int displs[], MPI_Datatype rtype, MPI_Comm comm)
+int MPI_Allgatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[],
+                   const int displs[], MPI_Datatype rtype, MPI_Comm comm)
 {
   CountAllgather(CC_Allgatherv, sbuf, scount, stype, 0, rcounts, rtype, comm);
   return PMPI_Allgatherv(sbuf, scount, stype, rbuf, rcounts, displs, rtype, comm);
 }
 
-int MPI_Iallgatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[], const int displs[], MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
+int MPI_Iallgatherv(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, const int rcounts[],
+                    const int displs[], MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
 {
   CountAllgather(CC_Iallgatherv, sbuf, scount, stype, 0, rcounts, rtype, comm);
   return PMPI_Iallgatherv(sbuf, scount, stype, rbuf, rcounts, displs, rtype, comm, r);
 }
 
 /* Alltoall(v,w): per-peer counts and types (NULL arrays: the uniform count/type) */
-static void CountAlltoall(int f, const void *sbuf, int scount, const int scounts[], MPI_Datatype stype, const MPI_Datatype stypes[], int rcount, const int rcounts[], MPI_Datatype rtype, const MPI_Datatype rtypes[], MPI_Comm comm)
+static void CountAlltoall(int f, const void *sbuf, int scount, const int scounts[], MPI_Datatype stype,
+                          const MPI_Datatype stypes[], int rcount, const int rcounts[], MPI_Datatype rtype,
+                          const MPI_Datatype rtypes[], MPI_Comm comm)
 {
   int      me, p;
   uint64_t s = 0, r = 0;
@@ -642,39 +670,46 @@ static void CountAlltoall(int f, const void *sbuf, int scount, const int scounts
   Coll(f, s, r);
 }
 
-int MPI_Alltoall(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, MPI_Comm comm)
+int MPI_Alltoall(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype,
+                 MPI_Comm comm)
 {
   CountAlltoall(CC_Alltoall, sbuf, scount, NULL, stype, NULL, rcount, NULL, rtype, NULL, comm);
   return PMPI_Alltoall(sbuf, scount, stype, rbuf, rcount, rtype, comm);
 }
 
-int MPI_Ialltoall(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
+int MPI_Ialltoall(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype,
+                  MPI_Comm comm, MPI_Request *r)
 {
   CountAlltoall(CC_Ialltoall, sbuf, scount, NULL, stype, NULL, rcount, NULL, rtype, NULL, comm);
   return PMPI_Ialltoall(sbuf, scount, stype, rbuf, rcount, rtype, comm, r);
 }
 
-int MPI_Alltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf, const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm)
+int MPI_Alltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf,
+                  const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm)
 {
   CountAlltoall(CC_Alltoallv, sbuf, 0, scounts, stype, NULL, 0, rcounts, rtype, NULL, comm);
   return PMPI_Alltoallv(sbuf, scounts, sdispls, stype, rbuf, rcounts, rdispls, rtype, comm);
 }
 
-int MPI_Ialltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf, const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
+int MPI_Ialltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf,
+                   const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
 {
   CountAlltoall(CC_Ialltoallv, sbuf, 0, scounts, stype, NULL, 0, rcounts, rtype, NULL, comm);
   return PMPI_Ialltoallv(sbuf, scounts, sdispls, stype, rbuf, rcounts, rdispls, rtype, comm, r);
 }
 
-int MPI_Alltoallw(const void *sbuf, const int scounts[], const int sdispls[], const MPI_Datatype stypes[], void *rbuf, const int rcounts[], const int rdispls[], const MPI_Datatype rtypes[], MPI_Comm comm)
+int MPI_Alltoallw(const void *sbuf, const int scounts[], const int sdispls[], const MPI_Datatype stypes[], void *rbuf,
+                  const int rcounts[], const int rdispls[], const MPI_Datatype rtypes[], MPI_Comm comm)
 {
   CountAlltoall(CC_Alltoallw, sbuf, 0, scounts, MPI_DATATYPE_NULL, stypes, 0, rcounts, MPI_DATATYPE_NULL, rtypes, comm);
   return PMPI_Alltoallw(sbuf, scounts, sdispls, stypes, rbuf, rcounts, rdispls, rtypes, comm);
 }
 
-int MPI_Ialltoallw(const void *sbuf, const int scounts[], const int sdispls[], const MPI_Datatype stypes[], void *rbuf, const int rcounts[], const int rdispls[], const MPI_Datatype rtypes[], MPI_Comm comm, MPI_Request *r)
+int MPI_Ialltoallw(const void *sbuf, const int scounts[], const int sdispls[], const MPI_Datatype stypes[], void *rbuf,
+                   const int rcounts[], const int rdispls[], const MPI_Datatype rtypes[], MPI_Comm comm, MPI_Request *r)
 {
-  CountAlltoall(CC_Ialltoallw, sbuf, 0, scounts, MPI_DATATYPE_NULL, stypes, 0, rcounts, MPI_DATATYPE_NULL, rtypes, comm);
+  CountAlltoall(CC_Ialltoallw, sbuf, 0, scounts, MPI_DATATYPE_NULL, stypes, 0, rcounts, MPI_DATATYPE_NULL, rtypes,
+                comm);
   return PMPI_Ialltoallw(sbuf, scounts, sdispls, stypes, rbuf, rcounts, rdispls, rtypes, comm, r);
 }
 
@@ -701,7 +736,7 @@ static int OutNeighbours(MPI_Comm comm, int **out)
     int nin, nout, weighted;
     PMPI_Dist_graph_neighbors_count(comm, &nin, &nout, &weighted);
     int *src = malloc(sizeof(int) * (size_t)(nin + 1)), *w = malloc(sizeof(int) * (size_t)(nin + nout + 2));
-    *out     = malloc(sizeof(int) * (size_t)(nout + 1));
+    *out = malloc(sizeof(int) * (size_t)(nout + 1));
     /* weight arrays (ignored for an unweighted graph) rather than MPI_UNWEIGHTED, which GCC takes
        for a zero-length array */
     PMPI_Dist_graph_neighbors(comm, nin, src, w, nout, *out, w + nin + 1);
@@ -731,25 +766,29 @@ static void CountNeighbour(int f, int scount, const int scounts[], MPI_Datatype 
   free(nb);
 }
 
-int MPI_Neighbor_alltoall(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, MPI_Comm comm)
+int MPI_Neighbor_alltoall(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype,
+                          MPI_Comm comm)
 {
   CountNeighbour(CC_Neighbor_alltoall, scount, NULL, stype, comm);
   return PMPI_Neighbor_alltoall(sbuf, scount, stype, rbuf, rcount, rtype, comm);
 }
 
-int MPI_Neighbor_allgather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype, MPI_Comm comm)
+int MPI_Neighbor_allgather(const void *sbuf, int scount, MPI_Datatype stype, void *rbuf, int rcount, MPI_Datatype rtype,
+                           MPI_Comm comm)
 {
   CountNeighbour(CC_Neighbor_allgather, scount, NULL, stype, comm);
   return PMPI_Neighbor_allgather(sbuf, scount, stype, rbuf, rcount, rtype, comm);
 }
 
-int MPI_Neighbor_alltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf, const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm)
+int MPI_Neighbor_alltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf,
+                           const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm)
 {
   CountNeighbour(CC_Neighbor_alltoallv, 0, scounts, stype, comm);
   return PMPI_Neighbor_alltoallv(sbuf, scounts, sdispls, stype, rbuf, rcounts, rdispls, rtype, comm);
 }
 
-int MPI_Ineighbor_alltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf, const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
+int MPI_Ineighbor_alltoallv(const void *sbuf, const int scounts[], const int sdispls[], MPI_Datatype stype, void *rbuf,
+                            const int rcounts[], const int rdispls[], MPI_Datatype rtype, MPI_Comm comm, MPI_Request *r)
 {
   CountNeighbour(CC_Ineighbor_alltoallv, 0, scounts, stype, comm);
   return PMPI_Ineighbor_alltoallv(sbuf, scounts, sdispls, stype, rbuf, rcounts, rdispls, rtype, comm, r);
@@ -781,39 +820,45 @@ static void CountRmaFromTarget(int f, int count, MPI_Datatype type, int target, 
   if (w >= 0 && w != cc_rank) Coll(f, 0, Bytes(count, type));
 }
 
-int MPI_Put(const void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype, MPI_Win win)
+int MPI_Put(const void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount,
+            MPI_Datatype ttype, MPI_Win win)
 {
   CountRmaToTarget(CC_Put, ocount, otype, target, win);
   return PMPI_Put(obuf, ocount, otype, target, tdisp, tcount, ttype, win);
 }
 
-int MPI_Rput(const void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype, MPI_Win win, MPI_Request *r)
+int MPI_Rput(const void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount,
+             MPI_Datatype ttype, MPI_Win win, MPI_Request *r)
 {
   CountRmaToTarget(CC_Rput, ocount, otype, target, win);
   return PMPI_Rput(obuf, ocount, otype, target, tdisp, tcount, ttype, win, r);
 }
 
-int MPI_Accumulate(const void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype, MPI_Op op, MPI_Win win)
+int MPI_Accumulate(const void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount,
+                   MPI_Datatype ttype, MPI_Op op, MPI_Win win)
 {
   CountRmaToTarget(CC_Accumulate, ocount, otype, target, win);
   return PMPI_Accumulate(obuf, ocount, otype, target, tdisp, tcount, ttype, op, win);
 }
 
-int MPI_Get(void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype, MPI_Win win)
+int MPI_Get(void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype,
+            MPI_Win win)
 {
   Call(CC_Get);
   CountRmaFromTarget(CC_Get, ocount, otype, target, win);
   return PMPI_Get(obuf, ocount, otype, target, tdisp, tcount, ttype, win);
 }
 
-int MPI_Rget(void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype, MPI_Win win, MPI_Request *r)
+int MPI_Rget(void *obuf, int ocount, MPI_Datatype otype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype,
+             MPI_Win win, MPI_Request *r)
 {
   Call(CC_Rget);
   CountRmaFromTarget(CC_Rget, ocount, otype, target, win);
   return PMPI_Rget(obuf, ocount, otype, target, tdisp, tcount, ttype, win, r);
 }
 
-int MPI_Get_accumulate(const void *obuf, int ocount, MPI_Datatype otype, void *res, int rcount, MPI_Datatype rtype, int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype, MPI_Op op, MPI_Win win)
+int MPI_Get_accumulate(const void *obuf, int ocount, MPI_Datatype otype, void *res, int rcount, MPI_Datatype rtype,
+                       int target, MPI_Aint tdisp, int tcount, MPI_Datatype ttype, MPI_Op op, MPI_Win win)
 {
   CountRmaToTarget(CC_Get_accumulate, ocount, otype, target, win);
   CountRmaFromTarget(CC_Get_accumulate, rcount, rtype, target, win);
@@ -828,19 +873,19 @@ int MPI_Fetch_and_op(const void *obuf, void *res, MPI_Datatype type, int target,
 }
 
 /* ---- MPI-IO: file traffic (written: bytes_sent, read: bytes_received) */
-#define FILE_AT_FN(NAME, CONSTBUF, WRITE)                                                                   \
+#define FILE_AT_FN(NAME, CONSTBUF, WRITE)                                                                       \
   int MPI_##NAME(MPI_File fh, MPI_Offset off, CONSTBUF void *buf, int count, MPI_Datatype type, MPI_Status *st) \
-  {                                                                                                         \
-    Call(CC_##NAME);                                                                                        \
-    Coll(CC_##NAME, WRITE ? Bytes(count, type) : 0, WRITE ? 0 : Bytes(count, type));                        \
-    return PMPI_##NAME(fh, off, buf, count, type, st);                                                      \
+  {                                                                                                             \
+    Call(CC_##NAME);                                                                                            \
+    Coll(CC_##NAME, WRITE ? Bytes(count, type) : 0, WRITE ? 0 : Bytes(count, type));                            \
+    return PMPI_##NAME(fh, off, buf, count, type, st);                                                          \
   }
-#define FILE_FN(NAME, CONSTBUF, WRITE)                                                              \
-  int MPI_##NAME(MPI_File fh, CONSTBUF void *buf, int count, MPI_Datatype type, MPI_Status *st)     \
-  {                                                                                                 \
-    Call(CC_##NAME);                                                                                \
-    Coll(CC_##NAME, WRITE ? Bytes(count, type) : 0, WRITE ? 0 : Bytes(count, type));                \
-    return PMPI_##NAME(fh, buf, count, type, st);                                                   \
+#define FILE_FN(NAME, CONSTBUF, WRITE)                                                          \
+  int MPI_##NAME(MPI_File fh, CONSTBUF void *buf, int count, MPI_Datatype type, MPI_Status *st) \
+  {                                                                                             \
+    Call(CC_##NAME);                                                                            \
+    Coll(CC_##NAME, WRITE ? Bytes(count, type) : 0, WRITE ? 0 : Bytes(count, type));            \
+    return PMPI_##NAME(fh, buf, count, type, st);                                               \
   }
 FILE_AT_FN(File_write_at_all, const, 1)
 FILE_AT_FN(File_write_at, const, 1)
@@ -949,9 +994,10 @@ static void Report(void)
       Count *c = &rows[g * CC_NFUNC + f];
       if (!c->calls && !c->sent && !c->recv) continue;
       if (len + 256 + strlen(names[g]) > cap) text = realloc(text, cap = 2 * cap + strlen(names[g]) + 256);
-      len += (size_t)snprintf(text + len, cap - len, "%d,%s,%s,%llu,%llu,%llu\n", me, names[g], cc_fname[f], (unsigned long long)c->calls, (unsigned long long)c->sent, (unsigned long long)c->recv);
+      len += (size_t)snprintf(text + len, cap - len, "%d,%s,%s,%llu,%llu,%llu\n", me, names[g], cc_fname[f],
+                              (unsigned long long)c->calls, (unsigned long long)c->sent, (unsigned long long)c->recv);
     }
-  int tlen = (int)len, *tl = NULL, *td = NULL, ttot = 0;
+  int   tlen = (int)len, *tl = NULL, *td = NULL, ttot = 0;
   char *tall = NULL;
   if (me == 0) {
     tl = malloc(sizeof(int) * (size_t)p);
@@ -979,7 +1025,8 @@ static void Report(void)
   /* summary: per stage the largest bytes received by one rank (network only), the most calls, and
      the function that received the most bytes over all ranks */
   uint64_t *loc = calloc((size_t)ns * 2, sizeof(uint64_t)), *mx = calloc((size_t)ns * 2, sizeof(uint64_t));
-  uint64_t *fs = calloc((size_t)ns * CC_NFUNC, sizeof(uint64_t)), *fsum = calloc((size_t)ns * CC_NFUNC, sizeof(uint64_t));
+  uint64_t *fs   = calloc((size_t)ns * CC_NFUNC, sizeof(uint64_t)),
+           *fsum = calloc((size_t)ns * CC_NFUNC, sizeof(uint64_t));
   for (int g = 0; g < ns; g++)
     for (int f = 0; f < CC_NFUNC; f++) {
       const Count *c = &rows[g * CC_NFUNC + f];
@@ -992,12 +1039,16 @@ static void Report(void)
   PMPI_Reduce(fs, fsum, ns * CC_NFUNC, MPI_UINT64_T, MPI_SUM, 0, comm);
   const char *quiet = getenv("PG_COMMCOUNT_QUIET");
   if (me == 0 && !(quiet && *quiet == '1')) {
-    fprintf(stderr, "commcount: %d rank%s; per stage: largest bytes received by one rank, most calls by one rank, function receiving the most%s%s\n", p, p > 1 ? "s" : "", path ? "; rows in " : "", path ? path : "");
+    fprintf(
+      stderr,
+      "commcount: %d rank%s; per stage: largest bytes received by one rank, most calls by one rank, function receiving the most%s%s\n",
+      p, p > 1 ? "s" : "", path ? "; rows in " : "", path ? path : "");
     for (int g = 0; g < ns; g++) {
       int best = -1;
       for (int f = 0; f < CC_NFUNC; f++)
         if (fsum[g * CC_NFUNC + f] && (best < 0 || fsum[g * CC_NFUNC + f] > fsum[g * CC_NFUNC + best])) best = f;
-      fprintf(stderr, "commcount:   %-14s %14llu B %10llu calls  %s\n", names[g], (unsigned long long)mx[2 * g], (unsigned long long)mx[2 * g + 1], best >= 0 ? cc_fname[best] : "-");
+      fprintf(stderr, "commcount:   %-14s %14llu B %10llu calls  %s\n", names[g], (unsigned long long)mx[2 * g],
+              (unsigned long long)mx[2 * g + 1], best >= 0 ? cc_fname[best] : "-");
     }
   }
   free(loc), free(mx), free(fs), free(fsum), free(rows), free(text), free(tl), free(td), free(tall);

@@ -31,14 +31,14 @@
 #include <string.h>
 
 struct PgAdequacy_private {
-  MPI_Comm comm;
-  int      rank;
-  char     spec[PETSC_MAX_PATH_LEN];
-  PetscInt shape[3];
-  double   voxel_um[3];
-  PgGrid   grid;
-  PgLabels labels; /* until measured */
-  PgRow    data;   /* the image's summary row */
+  MPI_Comm  comm;
+  int       rank;
+  char      spec[PETSC_MAX_PATH_LEN];
+  PetscInt  shape[3];
+  double    voxel_um[3];
+  PgGrid    grid;
+  PgLabels  labels; /* until measured */
+  PgRow     data;   /* the image's summary row */
   PetscBool measured;
 };
 
@@ -49,17 +49,23 @@ typedef struct {
 } Descriptor;
 
 static const Descriptor table[] = {
-  {"eps_1", "-", 0.05},     {"eps_2", "-", 0.05},     {"eps_3", "-", 0.05},     {"S_1", "1/um", 0.10},         {"S_2", "1/um", 0.10},         {"S_3", "1/um", 0.10},
-  {"S_12", "1/um", 0.10},   {"S_13", "1/um", 0.10},   {"S_23", "1/um", 0.10},   {"tau_1", "-", 0.05},          {"tau_2", "-", 0.05},          {"tau_3", "-", 0.05},
-  {"beta_1", "-", 0.25},    {"beta_2", "-", 0.25},    {"beta_3", "-", 0.25},    {"r50_cpsd_1", "um", 0.20},    {"r50_cpsd_2", "um", 0.20},    {"r50_cpsd_3", "um", 0.20},
-  {"r50_mip_1", "um", 0.20}, {"r50_mip_2", "um", 0.20}, {"r50_mip_3", "um", 0.20}, {"r50_cpsd2d_1", "um", 0.20}, {"r50_cpsd2d_2", "um", 0.20}, {"r50_cpsd2d_3", "um", 0.20},
-  {"M_pred_1", "-", 0.25},  {"M_pred_2", "-", 0.25},  {"M_pred_3", "-", 0.25},  {"M_1", "-", 0.25},            {"M_2", "-", 0.25},            {"M_3", "-", 0.25},
+  {"eps_1", "-", 0.05},       {"eps_2", "-", 0.05},         {"eps_3", "-", 0.05},         {"S_1", "1/um", 0.10},
+  {"S_2", "1/um", 0.10},      {"S_3", "1/um", 0.10},        {"S_12", "1/um", 0.10},       {"S_13", "1/um", 0.10},
+  {"S_23", "1/um", 0.10},     {"tau_1", "-", 0.05},         {"tau_2", "-", 0.05},         {"tau_3", "-", 0.05},
+  {"beta_1", "-", 0.25},      {"beta_2", "-", 0.25},        {"beta_3", "-", 0.25},        {"r50_cpsd_1", "um", 0.20},
+  {"r50_cpsd_2", "um", 0.20}, {"r50_cpsd_3", "um", 0.20},   {"r50_mip_1", "um", 0.20},    {"r50_mip_2", "um", 0.20},
+  {"r50_mip_3", "um", 0.20},  {"r50_cpsd2d_1", "um", 0.20}, {"r50_cpsd2d_2", "um", 0.20}, {"r50_cpsd2d_3", "um", 0.20},
+  {"M_pred_1", "-", 0.25},    {"M_pred_2", "-", 0.25},      {"M_pred_3", "-", 0.25},      {"M_1", "-", 0.25},
+  {"M_2", "-", 0.25},         {"M_3", "-", 0.25},
 };
 #define NDESC ((int)(sizeof(table) / sizeof(table[0])))
 
 /* tau = 0 and M_pred = 0 mean "no percolating path" (docs/methods.md), r50_mip = 0 "less than half intruded"
    (a value, kept); a tortuosity of 0 is not a value */
-static PetscBool Defined(const char *col, double v) { return isfinite(v) && !(!strncmp(col, "tau_", 4) && v == 0) ? PETSC_TRUE : PETSC_FALSE; }
+static PetscBool Defined(const char *col, double v)
+{
+  return isfinite(v) && !(!strncmp(col, "tau_", 4) && v == 0) ? PETSC_TRUE : PETSC_FALSE;
+}
 
 PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *adqp)
 {
@@ -69,9 +75,14 @@ PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *
   const double from_file[3] = {0, 0, 0};
 
   PetscFunctionBeginUser;
-  PetscCheck(cfg->cal_simulate, comm, PETSC_ERR_USER_INPUT, "calibration.validate_with needs calibration.simulate = true: the report compares the image with realizations of the calibrated model");
-  PetscCheck(cfg->realizations >= 2, comm, PETSC_ERR_USER_INPUT, "calibration.validate_with needs sweep.realizations >= 2 (the spread over the realizations), got %d", (int)cfg->realizations);
-  PetscCheck(!cfg->carbon_fraction_from_sweep && !cfg->have_lambda_z, comm, PETSC_ERR_USER_INPUT, "calibration.validate_with compares the calibrated point: drop sweep.carbon_fraction and model.lambda_z");
+  PetscCheck(
+    cfg->cal_simulate, comm, PETSC_ERR_USER_INPUT,
+    "calibration.validate_with needs calibration.simulate = true: the report compares the image with realizations of the calibrated model");
+  PetscCheck(cfg->realizations >= 2, comm, PETSC_ERR_USER_INPUT,
+             "calibration.validate_with needs sweep.realizations >= 2 (the spread over the realizations), got %d",
+             (int)cfg->realizations);
+  PetscCheck(!cfg->carbon_fraction_from_sweep && !cfg->have_lambda_z, comm, PETSC_ERR_USER_INPUT,
+             "calibration.validate_with compares the calibrated point: drop sweep.carbon_fraction and model.lambda_z");
   PetscCall(PetscNew(&a));
   a->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &a->rank));
@@ -86,7 +97,10 @@ PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *
   s.values    = PG_VALUES_LABELS;
   s.map       = &cfg->input_labels;
   s.map_key   = "input.labels";
-  PetscCheck(PgInputIsHDF5(a->spec) || PgTiffIsSpec(a->spec), comm, PETSC_ERR_USER_INPUT, "calibration.validate_with = %s: expected FILE.h5:/path/to/dataset or a TIFF stack (FILE.tif, DIR/, DIR/slice_%%04d.tif)", a->spec);
+  PetscCheck(
+    PgInputIsHDF5(a->spec) || PgTiffIsSpec(a->spec), comm, PETSC_ERR_USER_INPUT,
+    "calibration.validate_with = %s: expected FILE.h5:/path/to/dataset or a TIFF stack (FILE.tif, DIR/, DIR/slice_%%04d.tif)",
+    a->spec);
   PetscCall(PgInputCheck(comm, &s, a->spec, &r));
   for (int d = 0; d < 3; d++) {
     a->shape[d]    = (PetscInt)r.n[d];
@@ -106,8 +120,12 @@ PetscErrorCode PgAdequacyApplyDomain(PgAdequacy a, PgConfig *cfg)
     for (int d = 0; d < 3; d++) cfg->shape[d] = a->shape[d];
   if (!cfg->voxel_given)
     for (int d = 0; d < 3; d++) cfg->voxel_um[d] = a->voxel_um[d];
-  PetscCall(PetscPrintf(a->comm, "adequacy: model runs on %d x %d x %d voxels of %g x %g x %g um (%s), the image %s is %d x %d x %d of %g x %g x %g um\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2],
-                        cfg->shape_given || cfg->voxel_given ? "from the deck" : "the image's grid", a->spec, (int)a->shape[0], (int)a->shape[1], (int)a->shape[2], a->voxel_um[0], a->voxel_um[1], a->voxel_um[2]));
+  PetscCall(PetscPrintf(
+    a->comm,
+    "adequacy: model runs on %d x %d x %d voxels of %g x %g x %g um (%s), the image %s is %d x %d x %d of %g x %g x %g um\n",
+    (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2],
+    cfg->shape_given || cfg->voxel_given ? "from the deck" : "the image's grid", a->spec, (int)a->shape[0],
+    (int)a->shape[1], (int)a->shape[2], a->voxel_um[0], a->voxel_um[1], a->voxel_um[2]));
   PetscFunctionReturn(0);
 }
 
@@ -131,7 +149,8 @@ PetscErrorCode PgAdequacyMeasureData(PgAdequacy a, const PgConfig *cfg)
     PetscCall(PgMeasureDestroy(&m));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t0));
     PetscCall(PgOutputWriteRun(out, 0, &row, NULL, NULL));
-    PetscCall(PetscPrintf(a->comm, "adequacy: measured %s in %.2f s into %s\n", a->spec, MPI_Wtime() - t0, dc.output_file));
+    PetscCall(
+      PetscPrintf(a->comm, "adequacy: measured %s in %.2f s into %s\n", a->spec, MPI_Wtime() - t0, dc.output_file));
   }
   a->data     = *PgOutputGetRow(out, 0);
   a->measured = PETSC_TRUE;
@@ -159,7 +178,7 @@ static const char *VerdictName(int v) { return v > 0 ? "reproduced" : v == 0 ? "
 static void ComputeLine(const Descriptor *D, double d, PgOutput out, int nruns, Line *L, int *present)
 {
   double sum = 0, sum2 = 0, v;
-  int    n   = 0;
+  int    n = 0;
 
   *present = 0;
   for (int k = 0; k < nruns; k++) {
@@ -206,16 +225,25 @@ static PetscErrorCode PrintTable(PgAdequacy a, const Table *t, int nruns)
   int nrep = 0, nnot = 0;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscPrintf(a->comm, "\nadequacy of the calibrated model against %s (%d realizations; reproduced = within the 99.73%% prediction interval of the realizations, or within the tolerance):\n", a->spec, nruns));
-  PetscCall(PetscPrintf(a->comm, "  %-14s %12s %12s %11s %8s %8s %6s  %s\n", "descriptor", "data", "model mean", "model SD", "z", "rel", "tol", "verdict"));
+  PetscCall(PetscPrintf(
+    a->comm,
+    "\nadequacy of the calibrated model against %s (%d realizations; reproduced = within the 99.73%% prediction interval of the realizations, or within the tolerance):\n",
+    a->spec, nruns));
+  PetscCall(PetscPrintf(a->comm, "  %-14s %12s %12s %11s %8s %8s %6s  %s\n", "descriptor", "data", "model mean",
+                        "model SD", "z", "rel", "tol", "verdict"));
   for (int j = 0; j < t->n; j++) {
     const Line *L = &t->line[j];
     nrep += L->verdict == 1;
     nnot += L->verdict == 0;
-    PetscCall(PetscPrintf(a->comm, "  %-14s %12.5g %12.5g %11.3g %8.2f %+7.1f%% %5.0f%%  %s%s\n", table[t->idx[j]].col, L->data, L->mean, L->sd, L->z, 100 * L->rel, 100 * L->tol, VerdictName(L->verdict),
-                          L->verdict == 1 ? (L->by == 1 ? " (spread)" : L->by == 2 ? " (tolerance)" : "") : ""));
+    PetscCall(PetscPrintf(a->comm, "  %-14s %12.5g %12.5g %11.3g %8.2f %+7.1f%% %5.0f%%  %s%s\n", table[t->idx[j]].col,
+                          L->data, L->mean, L->sd, L->z, 100 * L->rel, 100 * L->tol, VerdictName(L->verdict),
+                          L->verdict == 1 ? (L->by == 1   ? " (spread)"
+                                             : L->by == 2 ? " (tolerance)"
+                                                          : "")
+                                          : ""));
   }
-  PetscCall(PetscPrintf(a->comm, "adequacy: %d reproduced, %d not reproduced, %d undefined\n", nrep, nnot, t->n - nrep - nnot));
+  PetscCall(
+    PetscPrintf(a->comm, "adequacy: %d reproduced, %d not reproduced, %d undefined\n", nrep, nnot, t->n - nrep - nnot));
   PetscFunctionReturn(0);
 }
 
@@ -227,8 +255,12 @@ static void TableText(FILE *f, const void *ctx)
   fprintf(f, "descriptor,unit,data,model_mean,model_sd,realizations,z,k_spread,rel_diff,tolerance,verdict,criterion\n");
   for (int j = 0; j < t->n; j++) {
     const Line *L = &t->line[j];
-    fprintf(f, "%s,%s,%.10g,%.10g,%.10g,%d,%.6g,%.6g,%.6g,%.3g,%s,%s\n", table[t->idx[j]].col, table[t->idx[j]].unit, L->data, L->mean, L->sd, (int)L->n, L->z, L->k, L->rel, L->tol, VerdictName(L->verdict),
-            L->verdict != 1 ? "-" : L->by == 3 ? "spread+tolerance" : L->by == 1 ? "spread" : "tolerance");
+    fprintf(f, "%s,%s,%.10g,%.10g,%.10g,%d,%.6g,%.6g,%.6g,%.3g,%s,%s\n", table[t->idx[j]].col, table[t->idx[j]].unit,
+            L->data, L->mean, L->sd, (int)L->n, L->z, L->k, L->rel, L->tol, VerdictName(L->verdict),
+            L->verdict != 1 ? "-"
+            : L->by == 3    ? "spread+tolerance"
+            : L->by == 1    ? "spread"
+                            : "tolerance");
   }
 }
 
@@ -237,10 +269,10 @@ static void TableText(FILE *f, const void *ctx)
 static PetscErrorCode WriteGroup(PgAdequacy a, const Table *t, hid_t g)
 {
   double    *v;
-  hsize_t    dims[2] = {(hsize_t)t->n, 9};
+  hsize_t    dims[2]           = {(hsize_t)t->n, 9};
   char       names[NDESC * 16] = "";
-  size_t     o = 0;
-  PgH5Status st = PG_H5_STATUS_INIT;
+  size_t     o                 = 0;
+  PgH5Status st                = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc1((size_t)PetscMax(t->n, 1) * 9, &v));
@@ -253,7 +285,11 @@ static PetscErrorCode WriteGroup(PgAdequacy a, const Table *t, hid_t g)
   PetscCall(PgH5WriteSmall(g, a->rank, "table", 2, dims, v, "-"));
   PetscCall(PetscFree(v));
   PgH5Try(&st, PgH5AttrString(g, "rows", names));
-  PgH5Try(&st, PgH5AttrString(g, "columns", "data,model_mean,model_sd,realizations,z,k_spread,rel_diff,tolerance,verdict(1 reproduced, 0 not, -1 undefined)"));
+  PgH5Try(
+    &st,
+    PgH5AttrString(
+      g, "columns",
+      "data,model_mean,model_sd,realizations,z,k_spread,rel_diff,tolerance,verdict(1 reproduced, 0 not, -1 undefined)"));
   PgH5Try(&st, PgH5AttrString(g, "image", a->spec));
   PetscCall(PgH5Check(&st));
   PetscFunctionReturn(0);

@@ -66,18 +66,19 @@ static int FitJ(const gsl_vector *x, void *ctx, gsl_matrix *J)
 {
   const FitData *d = (const FitData *)ctx;
   const double   a = gsl_vector_get(x, 0);
-  for (int i = 0; i < d->n; i++) gsl_matrix_set(J, (size_t)i, 0, -2 * a * d->h[i] * d->h[i] * exp(-(a * d->h[i]) * (a * d->h[i])));
+  for (int i = 0; i < d->n; i++)
+    gsl_matrix_set(J, (size_t)i, 0, -2 * a * d->h[i] * d->h[i] * exp(-(a * d->h[i]) * (a * d->h[i])));
   return GSL_SUCCESS;
 }
 
 PetscErrorCode PgCalibrateFitAlpha(int n, const double *h, const double *rho, double *alpha)
 {
-  FitData                             d = {n, h, rho};
-  gsl_multifit_nlinear_fdf            fdf;
-  gsl_multifit_nlinear_parameters     par = gsl_multifit_nlinear_default_parameters();
-  gsl_multifit_nlinear_workspace     *w;
-  double                              a0 = NAN;
-  int                                 info;
+  FitData                         d = {n, h, rho};
+  gsl_multifit_nlinear_fdf        fdf;
+  gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
+  gsl_multifit_nlinear_workspace *w;
+  double                          a0 = NAN;
+  int                             info;
 
   PetscFunctionBeginUser;
   gsl_set_error_handler_off();
@@ -99,7 +100,8 @@ PetscErrorCode PgCalibrateFitAlpha(int n, const double *h, const double *rho, do
   int status = gsl_multifit_nlinear_driver(200, 1e-12, 1e-12, 1e-14, NULL, NULL, &info, w);
   *alpha     = fabs(gsl_vector_get(w->x, 0));
   gsl_multifit_nlinear_free(w);
-  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "least squares for alpha did not converge: %s", gsl_strerror(status));
+  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "least squares for alpha did not converge: %s",
+             gsl_strerror(status));
   PetscFunctionReturn(0);
 }
 
@@ -123,18 +125,18 @@ struct PgCalibration_private {
   int      nimg;
   Image2D *img;
   /* estimates */
-  double eps1, eps2d[3], eps[3];          /* 3D eps1; pooled 2D fractions; eqs. 2-3 */
-  double lx, lz, ax, ay, m;               /* Table 1 */
-  double lx2, e2for2d, lz2;               /* the fractions behind eqs. 10, 11 and lambda_Z there at m */
-  int    nb3, nb2, nm, im, nclamp_x, nclamp_y;
-  double *r3, *c11, *rhox, *clx;         /* 3D points: lag (µm), C11, rho_X, clamped (0/1) */
+  double  eps1, eps2d[3], eps[3]; /* 3D eps1; pooled 2D fractions; eqs. 2-3 */
+  double  lx, lz, ax, ay, m;      /* Table 1 */
+  double  lx2, e2for2d, lz2;      /* the fractions behind eqs. 10, 11 and lambda_Z there at m */
+  int     nb3, nb2, nm, im, nclamp_x, nclamp_y;
+  double *r3, *c11, *rhox, *clx;                  /* 3D points: lag (µm), C11, rho_X, clamped (0/1) */
   double *r2, *c2[PG_NPAIRS], *rhoy, *cly, *cnt2; /* pooled 2D radial curves, rho_Y at m */
-  double *mgrid, *misfit, *lzgrid;       /* the m grid, eq. 11 misfit, lambda_Z,2D(m) */
-  double *theory[PG_NPAIRS];             /* calibrated model's C_ij at r2 */
+  double *mgrid, *misfit, *lzgrid;                /* the m grid, eq. 11 misfit, lambda_Z,2D(m) */
+  double *theory[PG_NPAIRS];                      /* calibrated model's C_ij at r2 */
   /* validation, Figure 4: the 2D continuous phase size distribution of every image */
-  int     npsd;                  /* levels (radii (k + 1) * psd_step) */
+  int     npsd; /* levels (radii (k + 1) * psd_step) */
   double  psd_step;
-  double *psd[3];                /* per phase [level][image] */
+  double *psd[3]; /* per phase [level][image] */
   /* validation: realizations */
   int     nreal, nbv;
   double *rv, *cv[PG_NPAIRS]; /* sums of centred radial curves */
@@ -154,7 +156,8 @@ static void InputSpec(const PgConfig *cfg, int dims, PgInputSpec *s)
   s->dims      = dims;
   s->values    = dims == 3 ? PG_VALUES_NVP : PG_VALUES_LABELS;
   s->map       = dims == 3 ? &cfg->cal_volume_labels : &cfg->cal_images_labels;
-  s->map_key   = dims == 3 ? (cfg->cal_volume_labels.given ? "calibration.volume_labels" : "input.labels") : "input.labels";
+  s->map_key =
+    dims == 3 ? (cfg->cal_volume_labels.given ? "calibration.volume_labels" : "input.labels") : "input.labels";
 }
 
 /* Rank 0: reads a checked 2D image into v ([y][x]), its values mapped to the phases. */
@@ -212,8 +215,10 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
     im->ny = (int)r.n[1];
     im->px = r.voxel[0];
     im->py = r.voxel[1];
-    PetscCheck(fabs(im->px - c->img[0].px) <= 1e-9 * c->img[0].px && fabs(im->py - c->img[0].py) <= 1e-9 * c->img[0].py, comm, PETSC_ERR_USER_INPUT,
-               "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k], im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
+    PetscCheck(fabs(im->px - c->img[0].px) <= 1e-9 * c->img[0].px && fabs(im->py - c->img[0].py) <= 1e-9 * c->img[0].py,
+               comm, PETSC_ERR_USER_INPUT,
+               "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k],
+               im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
     PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
     if (c->rank == 0) ReadImage2D(cfg, specs[k], im->v, &r);
     PetscCallMPI(MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, comm));
@@ -235,14 +240,14 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
 static PetscErrorCode Curves2D(PgCalibration c)
 {
   double wsum = 0, n2[3] = {0, 0, 0};
-  int    nb   = INT_MAX;
+  int    nb = INT_MAX;
 
   PetscFunctionBeginUser;
   /* the common number of bins: all images share the pixel size, the cap depends on the shape */
   for (int k = 0; k < c->nimg; k++) {
     const Image2D *im  = &c->img[k];
     double         cap = PetscMin((im->nx - 1) * im->px, (im->ny - 1) * im->py), vmin = PetscMin(im->px, im->py);
-    nb                 = PetscMin(nb, (int)floor(PetscMin(c->cfg->cal_range_um, cap) / vmin + 1e-9) + 1);
+    nb = PetscMin(nb, (int)floor(PetscMin(c->cfg->cal_range_um, cap) / vmin + 1e-9) + 1);
   }
   c->nb2 = nb;
   PetscCall(PetscCalloc3(nb, &c->r2, nb, &c->cnt2, nb, &c->rhoy));
@@ -254,12 +259,12 @@ static PetscErrorCode Curves2D(PgCalibration c)
     double        *buf; /* 6 curves, r_mean, count, fractions */
     PetscCall(PetscCalloc1((size_t)(PG_NPAIRS + 2) * nb + 3, &buf));
     if (c->rank == own) {
-      PgGrid       g;
-      PgLabels     l;
-      PgCovariance cov;
-      PetscInt     n[3]     = {im->nx, im->ny, 1};
-      double       voxel[3] = {im->px, im->py, im->px};
-      int          nbins;
+      PgGrid        g;
+      PgLabels      l;
+      PgCovariance  cov;
+      PetscInt      n[3]     = {im->nx, im->ny, 1};
+      double        voxel[3] = {im->px, im->py, im->px};
+      int           nbins;
       const double *cur, *cnt, *rm;
       PetscCall(PgGridCreate(PETSC_COMM_SELF, n, voxel, 1, &g));
       PetscCall(PgLabelsCreate(g, &l));
@@ -309,7 +314,8 @@ static PetscErrorCode Curves3D(PgCalibration c)
   /* radial bins of a quarter voxel: at full-voxel bins the bin average of the curved C11 biased
      alpha_X by -0.4 % (second order in the width; measured over 8 seeds) */
   const double vmin = PetscMin(PetscMin(c->vgrid->voxel_um[0], c->vgrid->voxel_um[1]), c->vgrid->voxel_um[2]);
-  PetscCall(PgCovarianceCreateWithBin(c->vgrid, PETSC_FALSE, c->cfg->cal_range_um, c->cfg->cal_c11 == 0 ? 0.25 * vmin : 0, PG_PLANNER_ESTIMATE, &cov));
+  PetscCall(PgCovarianceCreateWithBin(c->vgrid, PETSC_FALSE, c->cfg->cal_range_um,
+                                      c->cfg->cal_c11 == 0 ? 0.25 * vmin : 0, PG_PLANNER_ESTIMATE, &cov));
   PetscCall(PgCovarianceCompute(cov, c->vol));
   PetscCall(PgCovarianceGetRadial(cov, 0, &nb, NULL, &cur));
   c->eps1 = cur[0]; /* C11(0) = eps1, the voxel count */
@@ -357,7 +363,9 @@ static PetscErrorCode FitPoints(MPI_Comm comm, int n, const double *r, const dou
       h[k]   = r[b];
       v[k++] = rho[b];
     }
-  PetscCheck(k >= 2, comm, PETSC_ERR_USER_INPUT, "calibration.range_um = %g leaves %d lag%s to fit alpha to; at least 2 are needed", range, k, k == 1 ? "" : "s");
+  PetscCheck(k >= 2, comm, PETSC_ERR_USER_INPUT,
+             "calibration.range_um = %g leaves %d lag%s to fit alpha to; at least 2 are needed", range, k,
+             k == 1 ? "" : "s");
   PetscCall(PgCalibrateFitAlpha(k, h, v, alpha));
   PetscCall(PetscFree2(h, v));
   PetscFunctionReturn(0);
@@ -368,7 +376,7 @@ static PetscErrorCode FitPoints(MPI_Comm comm, int n, const double *r, const dou
  * every rank; levels beyond an image's largest disk are 0. */
 static PetscErrorCode Psd2D(PgCalibration c)
 {
-  int     nl = 0, *mine;
+  int     nl   = 0, *mine;
   double  step = HUGE_VAL;
   double *buf;
 
@@ -377,7 +385,8 @@ static PetscErrorCode Psd2D(PgCalibration c)
   c->psd_step = step;
   PetscCall(PetscCalloc1(3 * (size_t)c->nimg, &mine));
   /* first pass: the levels of each image (an image's curve has at most half its side / step) */
-  for (int k = 0; k < c->nimg; k++) nl = PetscMax(nl, (int)floor(0.5 * PetscMin(c->img[k].nx * c->img[k].px, c->img[k].ny * c->img[k].py) / step) + 1);
+  for (int k = 0; k < c->nimg; k++)
+    nl = PetscMax(nl, (int)floor(0.5 * PetscMin(c->img[k].nx * c->img[k].px, c->img[k].ny * c->img[k].py) / step) + 1);
   c->npsd = nl;
   PetscCall(PetscCalloc1(3 * (size_t)nl * c->nimg, &buf));
   for (int k = 0; k < c->nimg; k++) {
@@ -480,7 +489,8 @@ static PetscErrorCode FitAlphaY(PgCalibration c)
   for (int b = 1; b < c->nb2; b++)
     if (MINE(c, b)) {
       int cl;
-      PetscCall(PgModelInvertC22(c->lx2, c->lz2, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), c->c2[3][b], &c->rhoy[b], &cl));
+      PetscCall(PgModelInvertC22(c->lx2, c->lz2, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), c->c2[3][b],
+                                 &c->rhoy[b], &cl));
       c->cly[b] = cl;
     }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhoy, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
@@ -505,8 +515,12 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   PetscCall(Psd2D(c));
   /* eps1 is C11(0) of an FFT: within rounding of the count, so half a voxel decides */
   const double nvox = PgGridGlobalVoxels(c->vgrid);
-  PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT, "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels", cfg->cal_volume, c->eps1);
-  for (int i = 0; i < 3; i++) PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
+  PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT,
+             "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels",
+             cfg->cal_volume, c->eps1);
+  for (int i = 0; i < 3; i++)
+    PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT,
+               "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
 
   /* eqs. 2-3 and 6 */
   c->eps[0] = c->eps1;
@@ -523,30 +537,42 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   /* the calibrated model's C_ij at the 2D lags (validation, Figure 3) */
   for (int b = 0; b < c->nb2; b++) {
     double v[PG_NPAIRS] = {0};
-    if (MINE(c, b)) PetscCall(PgModelTwoPoint(c->lx, c->lz, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])), exp(-(c->ay * c->r2[b]) * (c->ay * c->r2[b])), v));
+    if (MINE(c, b))
+      PetscCall(PgModelTwoPoint(c->lx, c->lz, c->m, exp(-(c->ax * c->r2[b]) * (c->ax * c->r2[b])),
+                                exp(-(c->ay * c->r2[b]) * (c->ay * c->r2[b])), v));
     for (int p = 0; p < PG_NPAIRS; p++) c->theory[p][b] = v[p];
   }
-  for (int p = 0; p < PG_NPAIRS; p++) PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->theory[p], c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
+  for (int p = 0; p < PG_NPAIRS; p++)
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->theory[p], c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCall(PgOrthantDestroy(&q));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgCalibrationView(PgCalibration c)
 {
-  const char *name[5] = {"lambda_X", "lambda_Z", "alpha_X [1/um]", "alpha_Y [1/um]", "m"};
-  double      est[5]  = {c->lx, c->lz, c->ax, c->ay, c->m};
-  const double *ref   = c->cfg->cal_reference;
-  const PgGrid_s *g   = c->vgrid;
+  const char     *name[5] = {"lambda_X", "lambda_Z", "alpha_X [1/um]", "alpha_Y [1/um]", "m"};
+  double          est[5]  = {c->lx, c->lz, c->ax, c->ay, c->m};
+  const double   *ref     = c->cfg->cal_reference;
+  const PgGrid_s *g       = c->vgrid;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscPrintf(c->comm, "calibration: volume %s, %d x %d x %d voxels of %g x %g x %g um; %d image%s of %g x %g um pixels\n", c->cfg->cal_volume, (int)g->n[0], (int)g->n[1], (int)g->n[2], g->voxel_um[0], g->voxel_um[1], g->voxel_um[2], c->nimg,
-                        c->nimg > 1 ? "s" : "", c->img[0].px, c->img[0].py));
-  PetscCall(PetscPrintf(c->comm, "calibration: eps1 = %.4f (3D); eps_2D = %.4f, %.4f, %.4f; eqs. 2-3: eps2 = %.4f, eps3 = %.4f\n", c->eps1, c->eps2d[0], c->eps2d[1], c->eps2d[2], c->eps[1], c->eps[2]));
-  PetscCall(PetscPrintf(c->comm, "calibration: eqs. 10-11 with %s fractions (lambda_X,2D = %.4f, eps2,2D = %.4f); rho_X from %d lags (%d clamped), rho_Y from %d (%d clamped); m %s\n", c->cfg->cal_fractions_2d == 0 ? "the 2D images'" : "the rescaled",
-                        c->lx2, c->e2for2d, c->nb3, c->nclamp_x, c->nb2 - 1, c->nclamp_y, c->cfg->cal_fix_m ? "fixed by model.m" : "fitted (eq. 11)"));
-  PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12s %12s\n", "parameter", "estimate", c->cfg->cal_have_reference ? "reference" : ""));
+  PetscCall(PetscPrintf(
+    c->comm, "calibration: volume %s, %d x %d x %d voxels of %g x %g x %g um; %d image%s of %g x %g um pixels\n",
+    c->cfg->cal_volume, (int)g->n[0], (int)g->n[1], (int)g->n[2], g->voxel_um[0], g->voxel_um[1], g->voxel_um[2],
+    c->nimg, c->nimg > 1 ? "s" : "", c->img[0].px, c->img[0].py));
+  PetscCall(PetscPrintf(
+    c->comm, "calibration: eps1 = %.4f (3D); eps_2D = %.4f, %.4f, %.4f; eqs. 2-3: eps2 = %.4f, eps3 = %.4f\n", c->eps1,
+    c->eps2d[0], c->eps2d[1], c->eps2d[2], c->eps[1], c->eps[2]));
+  PetscCall(PetscPrintf(
+    c->comm,
+    "calibration: eqs. 10-11 with %s fractions (lambda_X,2D = %.4f, eps2,2D = %.4f); rho_X from %d lags (%d clamped), rho_Y from %d (%d clamped); m %s\n",
+    c->cfg->cal_fractions_2d == 0 ? "the 2D images'" : "the rescaled", c->lx2, c->e2for2d, c->nb3, c->nclamp_x,
+    c->nb2 - 1, c->nclamp_y, c->cfg->cal_fix_m ? "fixed by model.m" : "fitted (eq. 11)"));
+  PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12s %12s\n", "parameter", "estimate",
+                        c->cfg->cal_have_reference ? "reference" : ""));
   for (int i = 0; i < 5; i++) {
-    if (c->cfg->cal_have_reference) PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f %12.4f\n", name[i], est[i], ref[i]));
+    if (c->cfg->cal_have_reference)
+      PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f %12.4f\n", name[i], est[i], ref[i]));
     else PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f\n", name[i], est[i]));
   }
   PetscFunctionReturn(0);
@@ -571,7 +597,10 @@ PetscErrorCode PgCalibrationApply(PgCalibration c, PgConfig *cfg)
   if (!cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) cfg->carbon_fraction[0] = Round10(c->eps[1]);
   for (int d = 0; d < 3; d++) {
     const double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
-    PetscCheck(!cfg->cal_simulate || ad <= 1.0, c->comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um = %g is large against the calibrated 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1)", cfg->voxel_um[d], 1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
+    PetscCheck(
+      !cfg->cal_simulate || ad <= 1.0, c->comm, PETSC_ERR_USER_INPUT,
+      "domain.voxel_size_um = %g is large against the calibrated 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1)",
+      cfg->voxel_um[d], 1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
   }
   PetscFunctionReturn(0);
 }
@@ -591,7 +620,7 @@ PetscErrorCode PgCalibrationAddRealization(PgCalibration c, PgCovariance cov)
     for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscCalloc1(nb, &c->cv[p]));
   }
   const int    pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
-  const double e[3]          = {cur[0][0], cur[3][0], cur[5][0]}; /* C_ii(0) = eps_i */
+  const double e[3] = {cur[0][0], cur[3][0], cur[5][0]}; /* C_ii(0) = eps_i */
   for (int p = 0; p < PG_NPAIRS; p++)
     for (int b = 0; b < PetscMin(nb, c->nbv); b++) c->cv[p][b] += cur[p][b] - e[pi[p]] * e[pj[p]];
   c->nreal++;
@@ -604,7 +633,8 @@ PetscErrorCode PgCalibrationAddRealization(PgCalibration c, PgCovariance cov)
 
 /* A [rows][n] table that every rank holds (cols[i] is row i), written by rank 0 with the attribute
  * rows naming them. */
-static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows, int n, const double *const *cols, const char *columns)
+static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows, int n, const double *const *cols,
+                            const char *columns)
 {
   hsize_t dims[2] = {(hsize_t)rows, (hsize_t)n};
   double *buf;
@@ -621,7 +651,7 @@ static PetscErrorCode Table(PgCalibration c, hid_t g, const char *name, int rows
 /* The validation table (Figure 3): every curve centred, C_ij - eps_i eps_j, long format. */
 static void ValidationText(FILE *f, const void *ctx)
 {
-  const struct PgCalibration_private *c  = ctx;
+  const struct PgCalibration_private *c             = ctx;
   const int                           pi[PG_NPAIRS] = {0, 0, 0, 1, 1, 2}, pj[PG_NPAIRS] = {0, 1, 2, 1, 2, 2};
   const double                        em[3] = {c->em[0], c->em[1], c->em[2]};
 
@@ -647,10 +677,15 @@ static void ValidationText(FILE *f, const void *ctx)
 /* The parameters and settings as attributes of /calibration. */
 static PetscErrorCode WriteAttributes(PgCalibration c, hid_t g)
 {
-  const char *ref[5] = {"reference_lambda_x", "reference_lambda_z", "reference_alpha_x_per_um", "reference_alpha_y_per_um", "reference_m"};
-  const char *name[] = {"lambda_x", "lambda_z", "alpha_x_per_um", "alpha_y_per_um", "m", "m_fixed", "eps1", "eps2", "eps3", "eps1_2d", "eps2_2d", "eps3_2d", "lambda_x_2d", "lambda_z_2d", "range_um"};
-  const double v[] = {c->lx, c->lz, c->ax, c->ay, c->m, c->cfg->cal_fix_m ? 1 : 0, c->eps[0], c->eps[1], c->eps[2], c->eps2d[0], c->eps2d[1], c->eps2d[2], c->lx2, c->lz2, c->cfg->cal_range_um};
-  PgH5Status   st  = PG_H5_STATUS_INIT;
+  const char  *ref[5] = {"reference_lambda_x", "reference_lambda_z", "reference_alpha_x_per_um",
+                         "reference_alpha_y_per_um", "reference_m"};
+  const char  *name[] = {"lambda_x", "lambda_z", "alpha_x_per_um", "alpha_y_per_um", "m",
+                         "m_fixed",  "eps1",     "eps2",           "eps3",           "eps1_2d",
+                         "eps2_2d",  "eps3_2d",  "lambda_x_2d",    "lambda_z_2d",    "range_um"};
+  const double v[]    = {
+       c->lx,       c->lz,       c->ax,       c->ay,  c->m,   c->cfg->cal_fix_m ? 1 : 0, c->eps[0], c->eps[1], c->eps[2],
+       c->eps2d[0], c->eps2d[1], c->eps2d[2], c->lx2, c->lz2, c->cfg->cal_range_um};
+  PgH5Status st = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) PgH5Try(&st, PgH5AttrDouble(g, name[i], &v[i], 1));
@@ -658,7 +693,8 @@ static PetscErrorCode WriteAttributes(PgCalibration c, hid_t g)
   PgH5Try(&st, PgH5AttrString(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
   PgH5Try(&st, PgH5AttrString(g, "volume", c->cfg->cal_volume));
   PgH5Try(&st, PgH5AttrString(g, "images", c->cfg->cal_images));
-  for (int i = 0; i < 5 && c->cfg->cal_have_reference; i++) PgH5Try(&st, PgH5AttrDouble(g, ref[i], &c->cfg->cal_reference[i], 1));
+  for (int i = 0; i < 5 && c->cfg->cal_have_reference; i++)
+    PgH5Try(&st, PgH5AttrDouble(g, ref[i], &c->cfg->cal_reference[i], 1));
   PetscCall(PgH5Check(&st));
   PetscFunctionReturn(0);
 }
@@ -699,7 +735,8 @@ static PetscErrorCode WriteRealizations(PgCalibration c, hid_t g)
     PetscCall(PetscMalloc1(c->nbv, &mean[p + 1]));
     for (int b = 0; b < c->nbv; b++) mean[p + 1][b] = c->cv[p][b] / c->nreal;
   }
-  PetscCall(Table(c, g, "C_realizations", 7, c->nbv, (const double *const *)mean, "h_um, centred C11, C12, C13, C22, C23, C33 averaged over the realizations"));
+  PetscCall(Table(c, g, "C_realizations", 7, c->nbv, (const double *const *)mean,
+                  "h_um, centred C11, C12, C13, C22, C23, C33 averaged over the realizations"));
   PetscCall(PgH5WriteDoubleAttr(g, "realizations_validated", &n, 1));
   for (int p = 0; p < PG_NPAIRS; p++) PetscCall(PetscFree(mean[p + 1]));
   PetscFunctionReturn(0);
@@ -708,7 +745,8 @@ static PetscErrorCode WriteRealizations(PgCalibration c, hid_t g)
 /* Everything of /calibration in group g. */
 static PetscErrorCode WriteGroup(PgCalibration c, hid_t g)
 {
-  const double *rx[4] = {c->r3, c->c11, c->rhox, c->clx}, *ry[4] = {c->r2, c->c2[3], c->rhoy, c->cly}, *mf[3] = {c->mgrid, c->misfit, c->lzgrid};
+  const double *rx[4] = {c->r3, c->c11, c->rhox, c->clx}, *ry[4] = {c->r2, c->c2[3], c->rhoy, c->cly},
+               *mf[3]  = {c->mgrid, c->misfit, c->lzgrid};
   const double *c2d[7] = {c->r2, c->c2[0], c->c2[1], c->c2[2], c->c2[3], c->c2[4], c->c2[5]};
   const double *cm[7]  = {c->r2, c->theory[0], c->theory[1], c->theory[2], c->theory[3], c->theory[4], c->theory[5]};
 
@@ -716,9 +754,11 @@ static PetscErrorCode WriteGroup(PgCalibration c, hid_t g)
   PetscCall(WriteAttributes(c, g));
   PetscCall(Table(c, g, "rho_x", 4, c->nb3, rx, "h_um, C11 (3D data), rho_X by eq. 7, clamped"));
   PetscCall(Table(c, g, "rho_y", 4, c->nb2, ry, "h_um, C22 (2D data), rho_Y by eq. 10 at m, clamped"));
-  PetscCall(Table(c, g, "misfit", 3, c->nm, mf, "m, sum of squared eq. 11 residuals against C12, lambda_Z,2D(m) by eq. 9"));
+  PetscCall(
+    Table(c, g, "misfit", 3, c->nm, mf, "m, sum of squared eq. 11 residuals against C12, lambda_Z,2D(m) by eq. 9"));
   PetscCall(Table(c, g, "C_2d", 7, c->nb2, c2d, "h_um, C11, C12, C13, C22, C23, C33 (2D images, pooled, not centred)"));
-  PetscCall(Table(c, g, "C_model", 7, c->nb2, cm, "h_um, C11, C12, C13, C22, C23, C33 (calibrated model, eqs. 7, 10, 11, not centred)"));
+  PetscCall(Table(c, g, "C_model", 7, c->nb2, cm,
+                  "h_um, C11, C12, C13, C22, C23, C33 (calibrated model, eqs. 7, 10, 11, not centred)"));
   if (c->npsd) PetscCall(WritePsd(c, g));
   if (c->nreal) PetscCall(WriteRealizations(c, g));
   PetscFunctionReturn(0);

@@ -40,16 +40,16 @@
 
 struct PgComponents_private {
   PgGrid           grid;
-  int32_t         *buf;            /* ghost plane, nz_local owned planes, ghost plane */
-  int32_t         *id;             /* buf + one plane: the owned planes */
+  int32_t         *buf; /* ghost plane, nz_local owned planes, ghost plane */
+  int32_t         *id;  /* buf + one plane: the owned planes */
   PetscBool        computed;
   PgComponentsInfo info;
-  int64_t          first, count;   /* this rank's table rows */
-  int64_t         *voxels;         /* per row: volume in voxels */
-  uint8_t         *faces;          /* per row: PG_FACE_* bits */
-  int64_t          nforeign;       /* components of other ranks that reach into this slab */
-  int64_t         *foreign_id;     /* their ids, ascending */
-  uint8_t         *foreign_faces;  /* their face bits */
+  int64_t          first, count;  /* this rank's table rows */
+  int64_t         *voxels;        /* per row: volume in voxels */
+  uint8_t         *faces;         /* per row: PG_FACE_* bits */
+  int64_t          nforeign;      /* components of other ranks that reach into this slab */
+  int64_t         *foreign_id;    /* their ids, ascending */
+  uint8_t         *foreign_faces; /* their face bits */
 };
 
 PetscErrorCode PgComponentsCreate(PgGrid grid, PgComponents *comp)
@@ -58,7 +58,8 @@ PetscErrorCode PgComponentsCreate(PgGrid grid, PgComponents *comp)
   const size_t plane = PgGridPlane(grid);
 
   PetscFunctionBeginUser;
-  PetscCheck(PgGridLocalVoxels(grid) <= (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: rank %d holds %zu voxels, at most 2^31-1 supported", grid->rank, PgGridLocalVoxels(grid));
+  PetscCheck(PgGridLocalVoxels(grid) <= (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+             "components: rank %d holds %zu voxels, at most 2^31-1 supported", grid->rank, PgGridLocalVoxels(grid));
   PetscCall(PetscNew(&c));
   c->grid = grid;
   PetscCall(PetscMalloc1(plane * (size_t)(grid->nz_local + 2), &c->buf));
@@ -157,7 +158,7 @@ static void LocalUnionFind(PgComponents c, const uint8_t *v, uint8_t value, PgCo
           if (p[j] < 0) continue;
           const int32_t rj = Find(p, j);
           if (r < 0) r = p[i] = rj; /* i joins j's set */
-          else if (rj != r) {     /* two sets meet at i: the larger root goes under the smaller */
+          else if (rj != r) {       /* two sets meet at i: the larger root goes under the smaller */
             if (rj < r) {
               p[r] = rj;
               r    = rj;
@@ -181,12 +182,12 @@ static void Relabel(PgComponents c, int64_t offset, int64_t *voxels, uint8_t *fa
 {
   const PgGrid g  = c->grid;
   const int    nx = (int)g->n[0], ny = (int)g->n[1], nzl = (int)g->nz_local;
-  int32_t     *p  = c->id;
+  int32_t     *p    = c->id;
   int32_t      next = 0;
 
   for (int z = 0; z < nzl; z++) {
-    const int64_t zg    = g->z_start + z;
-    const uint8_t fz    = (uint8_t)((zg == 0 ? PG_FACE_Z_LO : 0) | (zg == g->n[2] - 1 ? PG_FACE_Z_HI : 0));
+    const int64_t zg = g->z_start + z;
+    const uint8_t fz = (uint8_t)((zg == 0 ? PG_FACE_Z_LO : 0) | (zg == g->n[2] - 1 ? PG_FACE_Z_HI : 0));
     for (int y = 0; y < ny; y++) {
       const uint8_t fzy = (uint8_t)(fz | (y == 0 ? PG_FACE_Y_LO : 0) | (y == ny - 1 ? PG_FACE_Y_HI : 0));
       const int32_t row = (int32_t)PgGridIndex(g, z, y, 0);
@@ -261,7 +262,7 @@ static PetscErrorCode FaceEdges(PgComponents c, PgConnectivity conn, int64_t *ne
  * it received back down the tree. A rank receives at most one summary per level and one answer per
  * level it merged: O(F log Q) bytes, F the pieces on a slab face, independent of the rank count in
  * weak scaling and growing as log Q in strong scaling. */
-#define TAG_UP 81
+#define TAG_UP   81
 #define TAG_DOWN 82
 
 typedef struct {
@@ -274,11 +275,11 @@ typedef struct {
 /* A merge done by a leader: the classes of its own summary (nl) and of the one received (nr) mapped
  * to the merged classes, and what became of each merged class. */
 typedef struct {
-  int      partner;      /* the rank whose summary was merged in, -1 if none at this level */
+  int      partner; /* the rank whose summary was merged in, -1 if none at this level */
   int64_t  nl, nr, nm;
-  int64_t *map;          /* nl + nr: class (own first) -> merged class */
-  int64_t *open;         /* nm: merged class -> class of the merged summary, or -1 when complete */
-  int64_t *info;         /* nm x 3: voxels, face bits, smallest id (final for complete classes) */
+  int64_t *map;  /* nl + nr: class (own first) -> merged class */
+  int64_t *open; /* nm: merged class -> class of the merged summary, or -1 when complete */
+  int64_t *info; /* nm x 3: voxels, face bits, smallest id (final for complete classes) */
 } Merge;
 
 static PetscErrorCode SummaryFree(Summary *s)
@@ -295,7 +296,8 @@ static PetscErrorCode SummaryAlloc(Summary *s, int64_t nclass, int64_t nbot, int
   s->nclass = nclass;
   s->nbot   = nbot;
   s->ntop   = ntop;
-  PetscCall(PetscMalloc3(3 * PetscMax(nclass, 1), &s->cls, 2 * PetscMax(nbot, 1), &s->bot, 2 * PetscMax(ntop, 1), &s->top));
+  PetscCall(
+    PetscMalloc3(3 * PetscMax(nclass, 1), &s->cls, 2 * PetscMax(nbot, 1), &s->bot, 2 * PetscMax(ntop, 1), &s->top));
   PetscFunctionReturn(0);
 }
 
@@ -323,7 +325,8 @@ static inline int64_t Find64(int64_t *p, int64_t i)
 
 /* The level-0 summary of this rank: one class per piece that reaches an inner slab face. `cls`
  * receives, per piece, its class or -1. */
-static PetscErrorCode SummaryOfSlab(PgComponents c, int64_t offset, int64_t npieces, const int64_t *voxels, const uint8_t *faces, int64_t *cls, Summary *s)
+static PetscErrorCode SummaryOfSlab(PgComponents c, int64_t offset, int64_t npieces, const int64_t *voxels,
+                                    const uint8_t *faces, int64_t *cls, Summary *s)
 {
   const PgGrid g     = c->grid;
   const size_t plane = PgGridPlane(g);
@@ -378,7 +381,8 @@ static PetscErrorCode SummarySend(MPI_Comm comm, int to, const Summary *s, int64
   int64_t      *buf, *b;
 
   PetscFunctionBeginUser;
-  PetscCheck(len <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: a merge message of %" PRId64 " entries exceeds one MPI message", len);
+  PetscCheck(len <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+             "components: a merge message of %" PRId64 " entries exceeds one MPI message", len);
   PetscCall(PetscMalloc1(len, &buf));
   buf[0] = s->nclass;
   buf[1] = s->nbot;
@@ -424,8 +428,10 @@ static PetscErrorCode SummaryMerge(Summary *s, const int64_t *buf, Merge *m)
   PetscCall(PetscMalloc2(PetscMax(nl + nr, 1), &p, PetscMax(nl + nr, 1), &root2m));
   for (int64_t i = 0; i < nl + nr; i++) p[i] = i;
   for (int64_t e = 0; e < ne; e++) { /* (piece on the upper group's lower face, piece below it) */
-    const int64_t a = FaceClass(rbot, nrb, (int64_t)((uint64_t)edges[e] >> 32)), b = FaceClass(s->top, s->ntop, (int64_t)((uint64_t)edges[e] & 0xffffffffu));
-    PetscCheck(a >= 0 && b >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: a face-crossing piece is missing from a face list");
+    const int64_t a = FaceClass(rbot, nrb, (int64_t)((uint64_t)edges[e] >> 32)),
+                  b = FaceClass(s->top, s->ntop, (int64_t)((uint64_t)edges[e] & 0xffffffffu));
+    PetscCheck(a >= 0 && b >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+               "components: a face-crossing piece is missing from a face list");
     int64_t ra = Find64(p, nl + a), rb = Find64(p, b);
     if (ra != rb) {
       if (ra < rb) p[rb] = ra;
@@ -478,13 +484,15 @@ static PetscErrorCode SummaryMerge(Summary *s, const int64_t *buf, Merge *m)
 /* Undoes a merge: the finals (w values per class) of the merged summary's classes give those of
  * the merged classes (complete ones keep their own, `own`, w per merged class), hence those of the
  * lower (own) and upper (received) summaries: *lower gets nl x w, *upper nr x w values. */
-static PetscErrorCode MergeUndo(const Merge *m, int w, const int64_t *final, const int64_t *own, int64_t **lower, int64_t **upper)
+static PetscErrorCode MergeUndo(const Merge *m, int w, const int64_t *final, const int64_t *own, int64_t **lower,
+                                int64_t **upper)
 {
   int64_t *all;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc1(w * PetscMax(m->nm, 1), &all));
-  for (int64_t j = 0; j < m->nm; j++) PetscCall(PetscArraycpy(all + w * j, m->open[j] >= 0 ? final + w * m->open[j] : own + w * j, w));
+  for (int64_t j = 0; j < m->nm; j++)
+    PetscCall(PetscArraycpy(all + w * j, m->open[j] >= 0 ? final + w * m->open[j] : own + w * j, w));
   PetscCall(PetscMalloc1(w * PetscMax(m->nl, 1), lower));
   PetscCall(PetscMalloc1(w * PetscMax(m->nr, 1), upper));
   for (int64_t i = 0; i < m->nl; i++) PetscCall(PetscArraycpy(*lower + w * i, all + w * m->map[i], w));
@@ -497,7 +505,8 @@ static PetscErrorCode MergeUndo(const Merge *m, int w, const int64_t *final, con
  * summary, which has no open class) back through its merges, answering each partner. On return
  * *final holds w values per class of the rank's level-0 summary. own[k] (per level k) are the
  * values of the complete merged classes. */
-static PetscErrorCode TreeDown(MPI_Comm comm, int rank, int levels, int sent, const Merge *lev, int w, int64_t *const *own, int64_t **final)
+static PetscErrorCode TreeDown(MPI_Comm comm, int rank, int levels, int sent, const Merge *lev, int w,
+                               int64_t *const *own, int64_t **final)
 {
   int64_t *f = NULL;
 
@@ -510,7 +519,8 @@ static PetscErrorCode TreeDown(MPI_Comm comm, int rank, int levels, int sent, co
     int64_t *lower, *upper;
     if (lev[k].partner < 0) continue;
     PetscCall(MergeUndo(&lev[k], w, f, own[k], &lower, &upper));
-    PetscCheck(w * lev[k].nr <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: a merge answer exceeds one MPI message");
+    PetscCheck(w * lev[k].nr <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+               "components: a merge answer exceeds one MPI message");
     PetscCallMPI(MPI_Send(upper, (int)(w * lev[k].nr), MPI_INT64_T, lev[k].partner, TAG_DOWN, comm));
     PetscCall(PetscFree(upper));
     PetscCall(PetscFree(f));
@@ -525,9 +535,9 @@ static PetscErrorCode TreeDown(MPI_Comm comm, int rank, int levels, int sent, co
  * bits and smallest provisional id of the whole component, and fid its final id (computed from the
  * owners' numbering by `Number`, called between the two passes). */
 typedef struct {
-  int      levels, sent; /* merge levels; the level at which this rank sent its summary (-1: never) */
-  Merge   *lev;
-  int64_t  n0;           /* classes of the level-0 summary */
+  int     levels, sent; /* merge levels; the level at which this rank sent its summary (-1: never) */
+  Merge  *lev;
+  int64_t n0; /* classes of the level-0 summary */
 } Tree;
 
 static PetscErrorCode TreeDestroy(Tree *t)
@@ -569,7 +579,8 @@ static PetscErrorCode TreeResolve(PgGrid g, Summary *s, int64_t nedges, const ui
       PetscCall(PetscFree(buf));
     }
   }
-  PetscCheck(t->sent >= 0 || (s->nbot == 0 && s->ntop == 0 && s->nclass == 0), PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: classes left open at the root of the merge tree");
+  PetscCheck(t->sent >= 0 || (s->nbot == 0 && s->ntop == 0 && s->nclass == 0), PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "components: classes left open at the root of the merge tree");
   PetscCall(PetscMalloc1(PetscMax(t->levels, 1), &own));
   for (int k = 0; k < t->levels; k++) own[k] = t->lev[k].info;
   PetscCall(TreeDown(g->comm, me, t->levels, t->sent, t->lev, 3, own, fin));
@@ -593,7 +604,8 @@ static PetscErrorCode TreeNumber(PgGrid g, Tree *t, const int64_t *known0, int64
   for (int k = 0; k < t->levels; k++) {
     Merge *m = &t->lev[k];
     if (t->sent == k) {
-      PetscCheck(ncur <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "components: a merge message exceeds one MPI message");
+      PetscCheck(ncur <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+                 "components: a merge message exceeds one MPI message");
       PetscCallMPI(MPI_Send(cur, (int)ncur, MPI_INT64_T, me - (1 << k), TAG_UP, g->comm));
       break;
     }
@@ -601,13 +613,15 @@ static PetscErrorCode TreeNumber(PgGrid g, Tree *t, const int64_t *known0, int64
     int64_t *up, *next, nopen = 0;
     int      len;
     PetscCall(RecvAny(g->comm, m->partner, TAG_UP, &up, &len));
-    PetscCheck(len == m->nr && ncur == m->nl, PETSC_COMM_SELF, PETSC_ERR_PLIB, "components: the numbering pass does not match the merge");
+    PetscCheck(len == m->nr && ncur == m->nl, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+               "components: the numbering pass does not match the merge");
     PetscCall(PetscMalloc1(PetscMax(m->nm, 1), &own[k]));
     for (int64_t j = 0; j < m->nm; j++) {
       own[k][j] = -1;
       nopen += m->open[j] >= 0;
     }
-    for (int64_t i = 0; i < m->nl + m->nr; i++) own[k][m->map[i]] = PetscMax(own[k][m->map[i]], i < m->nl ? cur[i] : up[i - m->nl]);
+    for (int64_t i = 0; i < m->nl + m->nr; i++)
+      own[k][m->map[i]] = PetscMax(own[k][m->map[i]], i < m->nl ? cur[i] : up[i - m->nl]);
     PetscCall(PetscMalloc1(PetscMax(nopen, 1), &next));
     for (int64_t j = 0; j < m->nm; j++) {
       if (m->open[j] >= 0) next[m->open[j]] = own[k][j];
@@ -628,7 +642,8 @@ static PetscErrorCode TreeNumber(PgGrid g, Tree *t, const int64_t *known0, int64
 /* Step 4 on this rank: which pieces own their component (the component's first piece is here),
  * the numbering (exclusive prefix sum of the owned counts), the final id of every piece, the table
  * rows and the face bits of the components of other ranks that reach into the slab. */
-static PetscErrorCode LocalResult(PgComponents c, int64_t offset, int64_t npieces, const int64_t *pvox, const uint8_t *pfaces, const int64_t *cls, Tree *t, const int64_t *fin)
+static PetscErrorCode LocalResult(PgComponents c, int64_t offset, int64_t npieces, const int64_t *pvox,
+                                  const uint8_t *pfaces, const int64_t *cls, Tree *t, const int64_t *fin)
 {
   const PgGrid g = c->grid;
   int64_t     *map, *known, *fid, owned = 0, first = 0, nf = 0, m = 0;
@@ -715,8 +730,8 @@ static PetscErrorCode Summarize(PgComponents c)
 
 PetscErrorCode PgComponentsCompute(PgComponents c, const uint8_t *v, uint8_t value, PgConnectivity conn)
 {
-  const PgGrid g     = c->grid;
-  const size_t plane = PgGridPlane(g);
+  const PgGrid g       = c->grid;
+  const size_t plane   = PgGridPlane(g);
   int64_t      npieces = 0, offset = 0, total = 0, *pvox, *cls, *fin = NULL, nedges = 0;
   uint8_t     *pfaces;
   uint64_t    *edges = NULL;
@@ -724,14 +739,16 @@ PetscErrorCode PgComponentsCompute(PgComponents c, const uint8_t *v, uint8_t val
   Tree         t     = {0};
 
   PetscFunctionBeginUser;
-  PetscCheck(conn == PG_CONNECTIVITY_6 || conn == PG_CONNECTIVITY_26, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "components: connectivity %d, allowed 6 or 26", (int)conn);
+  PetscCheck(conn == PG_CONNECTIVITY_6 || conn == PG_CONNECTIVITY_26, g->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "components: connectivity %d, allowed 6 or 26", (int)conn);
   PetscCall(FreeResult(c));
   /* steps 1 and 2 */
   LocalUnionFind(c, v, value, conn, &npieces);
   PetscCallMPI(MPI_Exscan(&npieces, &offset, 1, MPI_INT64_T, MPI_SUM, g->comm));
   if (g->rank == 0) offset = 0;
   PetscCallMPI(MPI_Allreduce(&npieces, &total, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCheck(total <= INT32_MAX, g->comm, PETSC_ERR_SUP, "components: %" PRId64 " pieces before merging, at most 2^31-1 supported", total);
+  PetscCheck(total <= INT32_MAX, g->comm, PETSC_ERR_SUP,
+             "components: %" PRId64 " pieces before merging, at most 2^31-1 supported", total);
   PetscCall(PetscCalloc2(PetscMax(npieces, 1), &pvox, PetscMax(npieces, 1), &pfaces));
   Relabel(c, offset, pvox, pfaces);
   /* step 3: the pairs across the lower slab face, and the merge tree */
@@ -771,7 +788,8 @@ PetscErrorCode PgComponentsGetLabels(PgComponents c, const int32_t **id)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgComponentsGetLocalTable(PgComponents c, int64_t *first, int64_t *count, const int64_t **voxels, const uint8_t **faces)
+PetscErrorCode PgComponentsGetLocalTable(PgComponents c, int64_t *first, int64_t *count, const int64_t **voxels,
+                                         const uint8_t **faces)
 {
   PetscFunctionBeginUser;
   PetscCheck(c->computed, PETSC_COMM_SELF, PETSC_ERR_ORDER, "components: call PgComponentsCompute first");

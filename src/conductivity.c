@@ -78,15 +78,15 @@ struct PgConductivity_private {
   PetscBool  periodic_sides;
   double     rtol;
   CondMethod method;
-  double     mg_alpha;  /* coarse operator P^T A P / alpha */
-  double     mg_theta;  /* aggregate only along couplings >= theta x the rows' largest */
-  PetscInt   mg_coarse; /* the coarsest level has at most this many unknowns (if coarsening gets there) */
+  double     mg_alpha;     /* coarse operator P^T A P / alpha */
+  double     mg_theta;     /* aggregate only along couplings >= theta x the rows' largest */
+  PetscInt   mg_coarse;    /* the coarsest level has at most this many unknowns (if coarsening gets there) */
   PetscInt   mg_replicate; /* levels of at most this many unknowns are held by every rank */
-  PetscInt   mg_gamma;  /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
-  PetscInt   mg_wlevels; /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
-  PetscBool  mg_view;   /* print the hierarchy */
-  PetscInt   mg_bench;  /* time this many products and preconditioner applications (CPU time) */
-  PetscBool  mg_ksp;    /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
+  PetscInt   mg_gamma;     /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
+  PetscInt   mg_wlevels;   /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
+  PetscBool  mg_view;      /* print the hierarchy */
+  PetscInt   mg_bench;     /* time this many products and preconditioner applications (CPU time) */
+  PetscBool  mg_ksp;       /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
   int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
   KSP        ksp;
   struct {
@@ -100,12 +100,12 @@ enum { WORK_MAP, WORK_POS, WORK_AGG, WORK_X, WORK_R, WORK_P, WORK_Q };
 /* One conduction problem: the unknowns and the discretisation. */
 typedef struct {
   int       axis;
-  PetscBool wrap[3];  /* periodic along x, y, z */
-  double    cond[3];  /* A / d between face neighbours along x, y, z */
-  double    gb;       /* a boundary voxel to its Dirichlet face, half a voxel away */
+  PetscBool wrap[3]; /* periodic along x, y, z */
+  double    cond[3]; /* A / d between face neighbours along x, y, z */
+  double    gb;      /* a boundary voxel to its Dirichlet face, half a voxel away */
   int       n[3], nzl;
   ptrdiff_t z0;
-  uint8_t  *mask;     /* percolating voxels: ghost plane, nzl planes, ghost plane */
+  uint8_t  *mask; /* percolating voxels: ghost plane, nzl planes, ghost plane */
   int64_t   nloc, first, total;
 } Problem;
 
@@ -117,7 +117,8 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   PetscReal      alpha = 2.0, theta = 0.0;
 
   PetscFunctionBeginUser;
-  PetscCheck(rtol > 0 && rtol < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: relative tolerance %g outside (0, 1)", rtol);
+  PetscCheck(rtol > 0 && rtol < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: relative tolerance %g outside (0, 1)", rtol);
   PetscCall(PetscNew(&c));
   c->grid           = grid;
   c->periodic_sides = periodic_sides;
@@ -137,10 +138,14 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_gamma", &c->mg_gamma, NULL));
   c->mg_wlevels = MG_MAX_LEVELS;
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_wlevels", &c->mg_wlevels, NULL));
-  PetscCheck(c->mg_gamma >= 1 && c->mg_gamma <= 3, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_gamma %d outside [1, 3] (1 V-cycle, 2 W-cycle)", (int)c->mg_gamma);
-  PetscCheck(alpha >= 1 && alpha <= 4, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_alpha %g outside [1, 4]", (double)alpha);
-  PetscCheck(theta >= 0 && theta < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_theta %g outside [0, 1)", (double)theta);
-  PetscCheck(c->mg_coarse >= 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_coarse %d, at least 1", (int)c->mg_coarse);
+  PetscCheck(c->mg_gamma >= 1 && c->mg_gamma <= 3, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: -cond_mg_gamma %d outside [1, 3] (1 V-cycle, 2 W-cycle)", (int)c->mg_gamma);
+  PetscCheck(alpha >= 1 && alpha <= 4, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: -cond_mg_alpha %g outside [1, 4]", (double)alpha);
+  PetscCheck(theta >= 0 && theta < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: -cond_mg_theta %g outside [0, 1)", (double)theta);
+  PetscCheck(c->mg_coarse >= 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: -cond_mg_coarse %d, at least 1",
+             (int)c->mg_coarse);
   c->mg_alpha = (double)alpha;
   c->mg_theta = (double)theta;
   PetscCallMPI(MPI_Comm_split(grid->comm, grid->nz_local > 0 ? 0 : MPI_UNDEFINED, grid->rank, &c->sub));
@@ -229,11 +234,14 @@ static PetscErrorCode Solve(PgConductivity c, Vec b, Vec x, PgConductivityResult
 /* The halo of the compact vectors along z: sends slo (nslo items) to the lower neighbour and shi to
    the upper one; receives the upper neighbour's into rhi and the lower neighbour's into rlo. The
    counts match by construction (each side derives them from the same boundary planes). */
-static PetscErrorCode Exchange(PgConductivity c, MPI_Datatype type, const void *slo, PetscInt nslo, const void *shi, PetscInt nshi, void *rlo, PetscInt nrlo, void *rhi, PetscInt nrhi)
+static PetscErrorCode Exchange(PgConductivity c, MPI_Datatype type, const void *slo, PetscInt nslo, const void *shi,
+                               PetscInt nshi, void *rlo, PetscInt nrlo, void *rhi, PetscInt nrhi)
 {
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Sendrecv(slo, (int)nslo, type, c->below, 81, rhi, (int)nrhi, type, c->above, 81, c->sub, MPI_STATUS_IGNORE));
-  PetscCallMPI(MPI_Sendrecv(shi, (int)nshi, type, c->above, 82, rlo, (int)nrlo, type, c->below, 82, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(
+    MPI_Sendrecv(slo, (int)nslo, type, c->below, 81, rhi, (int)nrhi, type, c->above, 81, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(
+    MPI_Sendrecv(shi, (int)nshi, type, c->above, 82, rlo, (int)nrlo, type, c->below, 82, c->sub, MPI_STATUS_IGNORE));
   PetscFunctionReturn(0);
 }
 
@@ -248,7 +256,8 @@ static PetscErrorCode MallocHuge(size_t bytes, void *ptr)
   PetscCall(PetscMalloc(PetscMax(bytes, 1), p));
 #if defined(MADV_HUGEPAGE)
   if (bytes >= ((size_t)4 << 20)) {
-    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)*p + huge - 1) & ~(huge - 1), e = ((uintptr_t)*p + bytes) & ~(huge - 1);
+    const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)*p + huge - 1) & ~(huge - 1),
+                    e = ((uintptr_t)*p + bytes) & ~(huge - 1);
     if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
   }
 #endif
@@ -271,25 +280,25 @@ static PetscErrorCode WorkGet(PgConductivity c, int slot, size_t bytes, void *pt
 
 /* ============================== multigrid on the labels ============================== */
 
-typedef struct { /* a coarse level: weighted graph Laplacian + Dirichlet diagonal, CSR of the owned rows */
-  PetscInt n, nlo, nhi;   /* owned rows; ghost slots of the lower and the upper neighbour (columns n.., n+nlo..) */
-  PetscInt nslo, nshi;    /* owned rows sent to the lower / upper neighbour, in the order of its ghost slots */
+typedef struct {        /* a coarse level: weighted graph Laplacian + Dirichlet diagonal, CSR of the owned rows */
+  PetscInt n, nlo, nhi; /* owned rows; ghost slots of the lower and the upper neighbour (columns n.., n+nlo..) */
+  PetscInt nslo, nshi;  /* owned rows sent to the lower / upper neighbour, in the order of its ghost slots */
   int32_t *slo, *shi;
-  int32_t *rp, *col;      /* off-diagonal entries: -w */
+  int32_t *rp, *col; /* off-diagonal entries: -w */
   float   *w;
-  int32_t *mid;           /* first entry of each row with a column above the row (ghosts included) */
-  int32_t *brow, nbrow;   /* the rows with ghost columns */
-  double  *idiag, *bnd;   /* 1 / diagonal; bnd: the Dirichlet part of the diagonal (setup only) */
-  int32_t *agg;           /* owned row -> row of the next level */
-  int32_t *blk;           /* block of each row: goff[group] + (z nb[1] + y) nb[0] + x in its group's grid (setup only) */
-  int      ngrp;          /* block grids: 1 (this rank's slab) on a distributed level, one per group of slabs when replicated */
-  int     (*gnb)[3];      /* each group's block grid */
-  int64_t *goff;          /* first block of each group, ngrp + 1 */
-  int32_t *grp;           /* replicated: the group of each row (setup only) */
-  PetscBool replicated;   /* every rank holds the whole level (no ghosts, no communication) */
-  int     *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
-  double  *r, *z, *sbuf;  /* z: n + nlo + nhi */
-  double  *z0;            /* W-cycle: the first cycle's result */
+  int32_t *mid;         /* first entry of each row with a column above the row (ghosts included) */
+  int32_t *brow, nbrow; /* the rows with ghost columns */
+  double  *idiag, *bnd; /* 1 / diagonal; bnd: the Dirichlet part of the diagonal (setup only) */
+  int32_t *agg;         /* owned row -> row of the next level */
+  int32_t *blk;         /* block of each row: goff[group] + (z nb[1] + y) nb[0] + x in its group's grid (setup only) */
+  int      ngrp;  /* block grids: 1 (this rank's slab) on a distributed level, one per group of slabs when replicated */
+  int (*gnb)[3];  /* each group's block grid */
+  int64_t  *goff; /* first block of each group, ngrp + 1 */
+  int32_t  *grp;  /* replicated: the group of each row (setup only) */
+  PetscBool replicated;      /* every rank holds the whole level (no ghosts, no communication) */
+  int      *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
+  double   *r, *z, *sbuf;    /* z: n + nlo + nhi */
+  double   *z0;              /* W-cycle: the first cycle's result */
 } Level;
 
 typedef struct {
@@ -303,13 +312,13 @@ typedef struct {
   PetscInt *pstart; /* first unknown of each plane, nzl + 1 */
   double    cf[3], gb;
   double    D[81], iD[81]; /* the diagonal and its inverse by FineCode */
-  double   *glo, *ghi; /* ghost values: the lower neighbour's last plane, the upper neighbour's first */
-  int       nlev;      /* levels 1 .. nlev-1 are coarse, the last one solved directly */
+  double   *glo, *ghi;     /* ghost values: the lower neighbour's last plane, the upper neighbour's first */
+  int       nlev;          /* levels 1 .. nlev-1 are coarse, the last one solved directly */
   Level     lev[MG_MAX_LEVELS];
   int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
   double    tk[5]; /* -cond_mg_view: rank 0's CPU seconds in the fused CG's parts */
   double    tlu;   /* -cond_mg_view: the same in the coarsest solves */
-  KSP       kc; /* LU of the coarsest operator, redundant on every rank */
+  KSP       kc;    /* LU of the coarsest operator, redundant on every rank */
   Vec       cb, cx;
   int      *ccount, *cdispl;
   PetscInt  coff;
@@ -336,15 +345,22 @@ static inline double Masked(const double *b, int32_t j, uint64_t keep)
   return t.d;
 }
 static inline double Nb(const double *b, int32_t j) { return Masked(b, j, ~(uint64_t)(int64_t)(j >> 31)); }
-static inline double NbLower(const double *b, int32_t j, int32_t k) { return Masked(b, j, -(uint64_t)((uint32_t)j < (uint32_t)k)); }
+static inline double NbLower(const double *b, int32_t j, int32_t k)
+{
+  return Masked(b, j, -(uint64_t)((uint32_t)j < (uint32_t)k));
+}
 
 /* The diagonal takes one of 81 values: neighbours along x, y, z (0-2 each) and Dirichlet faces (0-2). */
 static inline int FineCode(int32_t a, int32_t b, int32_t c, int32_t d, int32_t e, int32_t f)
 {
-  return (a >= 0) + (b >= 0) + 3 * ((c >= 0) + (d >= 0)) + 9 * ((e >= 0) + (f >= 0)) + 27 * ((a == -2) + (b == -2) + (c == -2) + (d == -2) + (e == -2) + (f == -2));
+  return (a >= 0) + (b >= 0) + 3 * ((c >= 0) + (d >= 0)) + 9 * ((e >= 0) + (f >= 0)) +
+         27 * ((a == -2) + (b == -2) + (c == -2) + (d == -2) + (e == -2) + (f == -2));
 }
 
-static inline double FineDiag(const MG *mg, const int32_t *q) { return mg->D[FineCode(q[-1], q[1], q[-mg->W], q[mg->W], q[-mg->PP], q[mg->PP])]; }
+static inline double FineDiag(const MG *mg, const int32_t *q)
+{
+  return mg->D[FineCode(q[-1], q[1], q[-mg->W], q[mg->W], q[-mg->PP], q[mg->PP])];
+}
 
 static PetscErrorCode FineHalo(MG *mg, const double *x)
 {
@@ -355,7 +371,7 @@ static PetscErrorCode FineHalo(MG *mg, const double *x)
   PetscFunctionReturn(0);
 }
 
-#define FINE_NEIGHBOURS \
+#define FINE_NEIGHBOURS               \
   const int32_t *q  = m + mg->pos[k]; \
   const int32_t  j0 = q[-1], j1 = q[1], j2 = q[-W], j3 = q[W], j4 = q[-PP], j5 = q[PP]
 
@@ -390,12 +406,13 @@ static inline void ScatterLower(double *r1, const int32_t *agg, int32_t j, int32
    earlier neighbours (U z, by symmetry); the ghost part is added after the halo (FineRestrictGhosts).
    With `update` the CG update is folded in (one pass instead of two): x += alpha p and
    r -= alpha q just before r_k is used (q_j for j < k is already z_j); returns sum r_k^2. */
-static inline double FineForward(const MG *mg, PetscBool update, double alpha, double *x, const double *pv, double *r, double *qz, double *r1)
+static inline double FineForward(const MG *mg, PetscBool update, double alpha, double *x, const double *pv, double *r,
+                                 double *qz, double *r1)
 {
   const PetscInt W = mg->W, PP = mg->PP;
   const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
   const int32_t *agg = mg->agg;
-  double         rr  = 0, sink[5] = {0, 0, 0, 0, 0};
+  double         rr = 0, sink[5] = {0, 0, 0, 0, 0};
 
   for (PetscInt zl = 0; zl < mg->nzl; zl++) {
     const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
@@ -411,7 +428,9 @@ static inline double FineForward(const MG *mg, PetscBool update, double alpha, d
         r[k] = rk;
         rr += rk * rk;
       }
-      zk    = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) + czm * Nb(bm, j4)) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+      zk = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) +
+            czm * Nb(bm, j4)) *
+           mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
       qz[k] = zk;
       ScatterLower(r1, agg, j0, kk, cx * zk, sink);
       ScatterLower(r1, agg, j1, kk, cx * zk, sink + 1);
@@ -465,8 +484,10 @@ static double FineSmoothBackwardDot(const MG *mg, const double *r, double *z)
     const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
     for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
       FINE_NEIGHBOURS;
-      const double zk = (r[k] + cx * (Nb(z, j0) + Nb(z, j1)) + cy * (Nb(z, j2) + Nb(z, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5))) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
-      z[k]            = zk;
+      const double zk =
+        (r[k] + cx * (Nb(z, j0) + Nb(z, j1)) + cy * (Nb(z, j2) + Nb(z, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5))) *
+        mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
+      z[k] = zk;
       rz += r[k] * zk;
     }
   }
@@ -485,8 +506,9 @@ static double FineApplyDot(const MG *mg, const double *x, double *y)
     const double  *bm = zl > 0 ? x : mg->glo, *bp = zl < mg->nzl - 1 ? x : mg->ghi;
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
       FINE_NEIGHBOURS;
-      const double yk = mg->D[FineCode(j0, j1, j2, j3, j4, j5)] * x[k] - (cx * (Nb(x, j0) + Nb(x, j1)) + cy * (Nb(x, j2) + Nb(x, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5)));
-      y[k]            = yk;
+      const double yk = mg->D[FineCode(j0, j1, j2, j3, j4, j5)] * x[k] -
+                        (cx * (Nb(x, j0) + Nb(x, j1)) + cy * (Nb(x, j2) + Nb(x, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5)));
+      y[k] = yk;
       xy += x[k] * yk;
     }
   }
@@ -499,16 +521,17 @@ static PetscErrorCode CoarseHalo(MG *mg, Level *L)
   if (L->replicated) PetscFunctionReturn(0); /* no ghosts */
   for (PetscInt i = 0; i < L->nslo; i++) L->sbuf[i] = L->z[L->slo[i]];
   for (PetscInt i = 0; i < L->nshi; i++) L->sbuf[L->nslo + i] = L->z[L->shi[i]];
-  PetscCall(Exchange(mg->c, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo, L->z + L->n + L->nlo, L->nhi));
+  PetscCall(Exchange(mg->c, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo,
+                     L->z + L->n + L->nlo, L->nhi));
   PetscFunctionReturn(0);
 }
 
 static PetscErrorCode CoarsestSolve(MG *mg)
 {
-  Level             *L = &mg->lev[mg->nlev - 1];
-  double            *b;
-  const double      *x;
-  double             t0 = CpuTime();
+  Level        *L = &mg->lev[mg->nlev - 1];
+  double       *b;
+  const double *x;
+  double        t0 = CpuTime();
 
   PetscFunctionBeginUser;
   PetscCall(VecGetArray(mg->cb, &b));
@@ -537,7 +560,8 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
   }
   N = &mg->lev[l + 1];
   PetscCall(PetscArrayzero(N->r, N->n));
-  for (PetscInt k = 0; k < L->n; k++) { /* forward Gauss-Seidel from zero; U z restricted by scattering z_k (symmetric weights) */
+  for (PetscInt k = 0; k < L->n;
+       k++) { /* forward Gauss-Seidel from zero; U z restricted by scattering z_k (symmetric weights) */
     double s = 0, zk;
     for (int32_t e = L->rp[k]; e < L->mid[k]; e++) s += L->w[e] * L->z[L->col[e]];
     zk      = (L->r[k] + s) * L->idiag[k];
@@ -547,7 +571,8 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
   PetscCall(CoarseHalo(mg, L));
   for (PetscInt i = 0; i < L->nbrow; i++) { /* G z: the rows with ghost columns */
     const int32_t k = L->brow[i];
-    for (int32_t e = L->rp[k + 1] - 1; e >= L->rp[k] && L->col[e] >= L->n; e--) N->r[L->agg[k]] += L->w[e] * L->z[L->col[e]];
+    for (int32_t e = L->rp[k + 1] - 1; e >= L->rp[k] && L->col[e] >= L->n; e--)
+      N->r[L->agg[k]] += L->w[e] * L->z[L->col[e]];
   }
   PetscCall(CoarseSolve(mg, l + 1));
   for (PetscInt k = 0; k < L->n; k++) L->z[k] += N->z[L->agg[k]];
@@ -567,7 +592,9 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
   Level *L = &mg->lev[l];
 
   PetscFunctionBeginUser;
-  if (L->rcount) PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, L->r, L->rcount, L->rdispl, MPI_DOUBLE, mg->c->sub)); /* the first replicated level */
+  if (L->rcount)
+    PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, L->r, L->rcount, L->rdispl, MPI_DOUBLE,
+                                mg->c->sub)); /* the first replicated level */
   PetscCall(CoarseCycle(mg, l));
   if (l == mg->nlev - 1) PetscFunctionReturn(0);
   for (PetscInt g = 1; g < (l <= mg->c->mg_wlevels ? mg->c->mg_gamma : 1); g++) {
@@ -579,9 +606,7 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
       L->r[k] -= s; /* the right-hand side is not needed after this correction */
     }
     PetscCall(CoarseCycle(mg, l));
-    for (PetscInt k = 0; k < L->n; k++) {
-      L->z[k] += L->z0[k];
-    }
+    for (PetscInt k = 0; k < L->n; k++) { L->z[k] += L->z0[k]; }
   }
   PetscFunctionReturn(0);
 }
@@ -647,7 +672,8 @@ static PetscErrorCode FineGetDiagonal(Mat A, Vec dv)
   PetscCall(MatShellGetContext(A, &mg));
   PetscCall(VecGetArray(dv, &d));
   for (PetscInt zl = 0; zl < mg->nzl; zl++)
-    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) d[k] = FineDiag(mg, mg->map + (size_t)(zl + 1) * (size_t)mg->PP + mg->pos[k]);
+    for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++)
+      d[k] = FineDiag(mg, mg->map + (size_t)(zl + 1) * (size_t)mg->PP + mg->pos[k]);
   PetscCall(VecRestoreArray(dv, &d));
   PetscFunctionReturn(0);
 }
@@ -672,7 +698,8 @@ static PetscErrorCode FineSetUp(MG *mg)
   for (int e = 0; e < 3; e++) mg->cf[e] = p->cond[e];
   mg->gb = p->gb;
   for (int code = 0; code < 81; code++) {
-    mg->D[code]  = mg->cf[0] * (code % 3) + mg->cf[1] * (code / 3 % 3) + mg->cf[2] * (code / 9 % 3) + mg->gb * (code / 27);
+    mg->D[code] =
+      mg->cf[0] * (code % 3) + mg->cf[1] * (code / 3 % 3) + mg->cf[2] * (code / 9 % 3) + mg->gb * (code / 27);
     mg->iD[code] = mg->D[code] > 0 ? 1.0 / mg->D[code] : 0.0;
   }
   PetscCall(WorkGet(mg->c, WORK_MAP, sizeof(int32_t) * (size_t)PP * (size_t)(nzl + 2), &mg->map));
@@ -688,7 +715,7 @@ static PetscErrorCode FineSetUp(MG *mg)
     for (int y = 0; y < ny; y++)
       for (int x = 0; x < nx; x++)
         if (mk[(size_t)y * nx + x]) {
-          mg->pos[k]              = (int32_t)((y + 1) * W + x + 1);
+          mg->pos[k]             = (int32_t)((y + 1) * W + x + 1);
           m[(y + 1) * W + x + 1] = k++;
         }
     /* padding: Dirichlet faces, periodic copies or insulation (-1) */
@@ -754,7 +781,7 @@ static void BlockTableFill(BlockTable *t, const PetscBool strong[3])
       }
     }
     for (int v = 0; v < 8; v++) {
-      int a = v;
+      int a           = v;
       t->lab[mask][v] = 0;
       if (!(mask >> v & 1)) continue;
       while (par[a] != a) a = par[a];
@@ -768,14 +795,15 @@ static void BlockTableFill(BlockTable *t, const PetscBool strong[3])
    the mask of the present ones. */
 static inline int FineBlock(const MG *mg, int bx, int by, int bz, int32_t k8[8], const int32_t *q8[8], int zl8[8])
 {
-  const Problem *p    = mg->p;
-  const int32_t *base = mg->map + (size_t)(2 * bz + 1) * (size_t)mg->PP + (size_t)(2 * by + 1) * (size_t)mg->W + (size_t)(2 * bx + 1);
-  const int      full = 2 * bx + 1 < p->n[0] && 2 * by + 1 < p->n[1] && 2 * bz + 1 < p->nzl;
-  int            mask = 0;
+  const Problem *p = mg->p;
+  const int32_t *base =
+    mg->map + (size_t)(2 * bz + 1) * (size_t)mg->PP + (size_t)(2 * by + 1) * (size_t)mg->W + (size_t)(2 * bx + 1);
+  const int full = 2 * bx + 1 < p->n[0] && 2 * by + 1 < p->n[1] && 2 * bz + 1 < p->nzl;
+  int       mask = 0;
 
   for (int v = 0; v < 8; v++) {
     const int dx = v & 1, dy = v >> 1 & 1, dz = v >> 2;
-    zl8[v]       = 2 * bz + dz;
+    zl8[v] = 2 * bz + dz;
     if (!full && (2 * bx + dx >= p->n[0] || 2 * by + dy >= p->n[1] || 2 * bz + dz >= p->nzl)) {
       k8[v] = -1;
       q8[v] = NULL;
@@ -815,7 +843,8 @@ static PetscErrorCode RowsReserve(Rows *R, size_t extra)
     const size_t cap = PetscMax(2 * R->cap, R->nnz + extra);
     int32_t     *col;
     float       *w;
-    PetscCheck(cap < (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level has more than 2^31 entries on one rank");
+    PetscCheck(cap < (size_t)INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+               "conductivity: a coarse level has more than 2^31 entries on one rank");
     PetscCall(PetscMalloc1(cap, &col));
     PetscCall(PetscMalloc1(cap, &w));
     PetscCall(PetscArraycpy(col, R->col, R->nnz));
@@ -878,7 +907,7 @@ static PetscErrorCode RowsFinish(Rows *R, Level *N, int32_t *rp)
      U z by scattering with the lower entries */
   for (PetscInt ci = 0; ci < N->n; ci++)
     for (int32_t e = rp[ci]; e < N->mid[ci]; e++) {
-      const int32_t j = N->col[e];
+      const int32_t j  = N->col[e];
       int32_t       lo = N->mid[j], hi = rp[j + 1] - 1;
       while (lo < hi) {
         const int32_t m = (lo + hi) / 2;
@@ -913,7 +942,8 @@ static PetscErrorCode Distinct(const int32_t *a, PetscInt m, PetscInt **u, Petsc
    asend_hi), receives the neighbours' (nlo, nhi of them); N's ghost slots are the distinct received
    aggregates in increasing order, its send lists the distinct sent ones (the same sets). gslot maps
    this level's ghost slot i (lower ones first) to the column of N. */
-static PetscErrorCode NextGhosts(MG *mg, Level *N, const int32_t *asend_lo, PetscInt nslo, const int32_t *asend_hi, PetscInt nshi, PetscInt nlo, PetscInt nhi, int32_t *gslot)
+static PetscErrorCode NextGhosts(MG *mg, Level *N, const int32_t *asend_lo, PetscInt nslo, const int32_t *asend_hi,
+                                 PetscInt nshi, PetscInt nlo, PetscInt nhi, int32_t *gslot)
 {
   int32_t  *rlo, *rhi;
   PetscInt *u, nu;
@@ -965,8 +995,8 @@ static PetscErrorCode LevelGroups(Level *L, int ngrp, const int (*gnb)[3])
 /* Level 1 from the fine level: aggregates of the 2x2x2 voxel blocks, ghosts, Galerkin rows / alpha. */
 static PetscErrorCode FineCoarsen(MG *mg)
 {
-  const Problem *p = mg->p;
-  Level         *N = &mg->lev[1];
+  const Problem *p     = mg->p;
+  Level         *N     = &mg->lev[1];
   const int      nb[3] = {(p->n[0] + 1) / 2, (p->n[1] + 1) / 2, (p->nzl + 1) / 2};
   const double   cmax  = PetscMax(PetscMax(mg->cf[0], mg->cf[1]), mg->cf[2]);
   const double   ia    = 1.0 / mg->c->mg_alpha;
@@ -1007,7 +1037,7 @@ static PetscErrorCode FineCoarsen(MG *mg)
   rp[0] = 0;
   {
     const PetscInt off[6] = {-1, 1, -mg->W, mg->W, -mg->PP, mg->PP};
-    PetscInt       ci      = 0;
+    PetscInt       ci     = 0;
     for (int bz = 0; bz < nb[2]; bz++)
       for (int by = 0; by < nb[1]; by++)
         for (int bx = 0; bx < nb[0]; bx++) {
@@ -1032,8 +1062,8 @@ static PetscErrorCode FineCoarsen(MG *mg)
                 if (J != a) RowsAdd(&R, start, J, (float)(mg->cf[d / 2] * ia));
               }
             }
-            N->bnd[ci]  = bnd * ia;
-            rp[ci + 1]  = (int32_t)R.nnz;
+            N->bnd[ci] = bnd * ia;
+            rp[ci + 1] = (int32_t)R.nnz;
           }
         }
   }
@@ -1068,7 +1098,8 @@ static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
     PetscBool merge = L->replicated;
     int(*ngnb)[3];
     int ng;
-    for (int g = 0; g < L->ngrp; g++) merge = merge && L->gnb[g][0] == 1 && L->gnb[g][1] == 1 && L->gnb[g][2] == 1 ? PETSC_TRUE : PETSC_FALSE;
+    for (int g = 0; g < L->ngrp; g++)
+      merge = merge && L->gnb[g][0] == 1 && L->gnb[g][1] == 1 && L->gnb[g][2] == 1 ? PETSC_TRUE : PETSC_FALSE;
     ng = merge ? (L->ngrp + 1) / 2 : L->ngrp;
     PetscCall(PetscMalloc1(ng, &ngnb));
     for (int g = 0; g < ng; g++)
@@ -1076,15 +1107,16 @@ static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
     PetscCall(LevelGroups(N, ng, (const int(*)[3])ngnb));
     PetscCall(PetscFree(ngnb));
     nblocks = N->goff[ng];
-    PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1), &slot, PetscMax(L->n, 1), &maxw));
+    PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1),
+                           &slot, PetscMax(L->n, 1), &maxw));
     /* counting sort of the rows by parent block (stable: members in increasing order) */
     for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
     for (PetscInt k = 0; k < L->n; k++) {
       const int     g = L->replicated ? L->grp[k] : 0, G = merge ? g / 2 : g;
       const int    *nb = L->gnb[g], *pnb = N->gnb[G];
-      const int64_t b = L->blk[k] - L->goff[g];
+      const int64_t b  = L->blk[k] - L->goff[g];
       const int     bx = (int)(b % nb[0]), by = (int)(b / nb[0] % nb[1]), bz = (int)(b / nb[0] / nb[1]);
-      pb[k]            = (int32_t)(N->goff[G] + (merge ? 0 : ((int64_t)(bz / 2) * pnb[1] + by / 2) * pnb[0] + bx / 2));
+      pb[k] = (int32_t)(N->goff[G] + (merge ? 0 : ((int64_t)(bz / 2) * pnb[1] + by / 2) * pnb[0] + bx / 2));
       cnt[pb[k] + 1]++;
       maxw[k] = 0;
       for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) maxw[k] = PetscMax(maxw[k], L->w[e]);
@@ -1166,7 +1198,7 @@ static PetscErrorCode Aggregate(MG *mg, int l, const Parents *P)
  * summed over its members' rows, the weights scaled by ia. */
 static PetscErrorCode CoarseRows(MG *mg, int l, double ia)
 {
-  Level         *L  = &mg->lev[l], *N = &mg->lev[l + 1];
+  Level         *L = &mg->lev[l], *N = &mg->lev[l + 1];
   const PetscInt n1 = N->n;
   int32_t       *gslot, *rp, *memptr, *mem, *asend;
   Rows           R;
@@ -1248,7 +1280,8 @@ static PetscErrorCode LevelFreeDistributed(Level *L)
 
 /* The rows of every rank gathered (ntot rows of glen entries, columns gcol and weights gw in global
  * numbers, nnz entries in all) as one level's rows R and row pointers *rpp. */
-static PetscErrorCode ReplicatedRows(PetscInt ntot, const int32_t *glen, const int32_t *gcol, const float *gw, size_t nnz, Rows *R, int32_t **rpp)
+static PetscErrorCode ReplicatedRows(PetscInt ntot, const int32_t *glen, const int32_t *gcol, const float *gw,
+                                     size_t nnz, Rows *R, int32_t **rpp)
 {
   int32_t *rp;
 
@@ -1277,7 +1310,8 @@ static PetscErrorCode GlobalIds(PgConductivity c, const Level *L, PetscInt off, 
   for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
   for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
   for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
-  PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  PetscCall(
+    Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
   PetscCall(PetscFree(sbuf));
   *idsp = ids;
   PetscFunctionReturn(0);
@@ -1295,7 +1329,7 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   int            size, rank;
   PetscInt       off = 0, ntot = 0, nloc = L->n;
   int64_t       *ids = NULL;
-  int           *cnt, *dsp, *ecnt, *edsp, ne = (int)L->rp[L->n], (*gnb)[3];
+  int           *cnt, *dsp, *ecnt, *edsp, ne    = (int)L->rp[L->n], (*gnb)[3];
   int32_t       *rlen, *glen, *gcol, *mcol, *rp = NULL, *grp, *gblk, *blk;
   float         *gw;
   double        *gbnd;
@@ -1348,11 +1382,11 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
     for (int i = dsp[r]; i < dsp[r + 1]; i++) grp[i] = r;
   /* the level becomes the replicated one */
   PetscCall(LevelFreeDistributed(L));
-  L->n = ntot;
+  L->n   = ntot;
   L->nlo = L->nhi = L->nslo = L->nshi = 0;
-  L->replicated = PETSC_TRUE;
-  L->bnd        = gbnd;
-  L->grp        = grp;
+  L->replicated                       = PETSC_TRUE;
+  L->bnd                              = gbnd;
+  L->grp                              = grp;
   PetscCall(LevelGroups(L, size, (const int(*)[3])gnb));
   PetscCall(PetscMalloc1(PetscMax(ntot, 1), &L->blk));
   for (PetscInt i = 0; i < ntot; i++) L->blk[i] = (int32_t)(L->goff[grp[i]] + gblk[i]);
@@ -1374,7 +1408,8 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
 
 /* The sequential matrix (nc rows) of n entries (row ri, column ci, value vv), duplicates summed;
  * nnz (nc) is work space. */
-static PetscErrorCode AssembleSeqAIJ(PetscInt nc, int n, const PetscInt *ri, const PetscInt *ci, const double *vv, PetscInt *nnz, Mat *A)
+static PetscErrorCode AssembleSeqAIJ(PetscInt nc, int n, const PetscInt *ri, const PetscInt *ci, const double *vv,
+                                     PetscInt *nnz, Mat *A)
 {
   PetscFunctionBeginUser;
   for (PetscInt i = 0; i < nc; i++) nnz[i] = 0;
@@ -1405,22 +1440,24 @@ static PetscErrorCode CoarsestFactor(MG *mg, Mat A, PetscInt nc)
   PetscCall(KSPSetUp(mg->kc));
   PetscCall(PCFactorGetMatrix(pc, &F));
   PetscCall(MatFactorGetError(F, &ferr));
-  PetscCheck(ferr == MAT_FACTOR_NOERROR, PETSC_COMM_SELF, PETSC_ERR_LIB, "conductivity: the LU factorisation of the coarsest level (%d unknowns) failed (MatFactorError %d)", (int)nc, (int)ferr);
+  PetscCheck(ferr == MAT_FACTOR_NOERROR, PETSC_COMM_SELF, PETSC_ERR_LIB,
+             "conductivity: the LU factorisation of the coarsest level (%d unknowns) failed (MatFactorError %d)",
+             (int)nc, (int)ferr);
   PetscFunctionReturn(0);
 }
 
 /* The coarsest level gathered on every rank and factored (LU, nested dissection ordering). */
 static PetscErrorCode CoarsestSetUp(MG *mg)
 {
-  Level        *L = &mg->lev[mg->nlev - 1];
+  Level         *L = &mg->lev[mg->nlev - 1];
   PgConductivity c = mg->c;
-  int           size, rank;
-  PetscInt      off = 0, nc = 0, nloc = L->n;
-  int64_t      *ids, *sbuf;
-  int          *ecount, *edispl, ne;
-  PetscInt     *ri, *ci, *nnz;
-  double       *vv;
-  Mat           A;
+  int            size, rank;
+  PetscInt       off = 0, nc = 0, nloc = L->n;
+  int64_t       *ids, *sbuf;
+  int           *ecount, *edispl, ne;
+  PetscInt      *ri, *ci, *nnz;
+  double        *vv;
+  Mat            A;
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
@@ -1439,7 +1476,9 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
   for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
   for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
-  if (!L->replicated) PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  if (!L->replicated)
+    PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo,
+                       L->nhi));
   /* the entries (row, column, value) of every rank, to every rank */
   ne = (int)(L->n + L->rp[L->n]);
   PetscCall(PetscMalloc2(size, &ecount, size + 1, &edispl));
@@ -1453,16 +1492,17 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
     PetscInt  e = 0;
     PetscCall(PetscMalloc3(PetscMax(ne, 1), &mr, PetscMax(ne, 1), &mc, PetscMax(ne, 1), &mv));
     for (PetscInt i = 0; i < L->n; i++) {
-      mr[e] = off + i;
-      mc[e] = off + i;
+      mr[e]   = off + i;
+      mc[e]   = off + i;
       mv[e++] = 1.0 / L->idiag[i];
       for (int32_t k = L->rp[i]; k < L->rp[i + 1]; k++) {
-        mr[e] = off + i;
-        mc[e] = (PetscInt)ids[L->col[k]];
+        mr[e]   = off + i;
+        mc[e]   = (PetscInt)ids[L->col[k]];
         mv[e++] = -(double)L->w[k];
       }
     }
-    PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1), &vv, PetscMax(nc, 1), &nnz));
+    PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1),
+                           &vv, PetscMax(nc, 1), &nnz));
     if (size > 1) {
       PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
       PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
@@ -1567,9 +1607,10 @@ static PetscErrorCode MGSetUp(MG *mg)
     stalled = mg->nglob[l + 1] > 0.9 * mg->nglob[l] ? PETSC_TRUE : PETSC_FALSE; /* e.g. every slab one block */
   }
   for (int l = 1; l < mg->nlev; l++) {
-    Level  *L = &mg->lev[l];
+    Level  *L   = &mg->lev[l];
     int64_t nnz = L->rp[L->n];
-    PetscCall(PetscMalloc3(PetscMax(L->n, 1), &L->r, PetscMax(L->n + L->nlo + L->nhi, 1), &L->z, PetscMax(L->nslo + L->nshi, 1), &L->sbuf));
+    PetscCall(PetscMalloc3(PetscMax(L->n, 1), &L->r, PetscMax(L->n + L->nlo + L->nhi, 1), &L->z,
+                           PetscMax(L->nslo + L->nshi, 1), &L->sbuf));
     PetscCall(PetscArrayzero(L->z, PetscMax(L->n + L->nlo + L->nhi, 1)));
     if (c->mg_gamma > 1) PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->z0));
     if (L->replicated) mg->nnzglob[l] = nnz;
@@ -1580,9 +1621,12 @@ static PetscErrorCode MGSetUp(MG *mg)
   }
   PetscCall(CoarsestSetUp(mg));
   if (c->mg_view) {
-    PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha, c->mg_theta));
+    PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha,
+                          c->mg_theta));
     for (int l = 0; l < mg->nlev; l++)
-      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s, %.2f off-diagonal entries per row\n", l, mg->nglob[l], l && mg->lev[l].replicated ? " (on every rank)" : "", l == mg->nlev - 1 ? " (LU)" : "",
+      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s, %.2f off-diagonal entries per row\n", l,
+                            mg->nglob[l], l && mg->lev[l].replicated ? " (on every rank)" : "",
+                            l == mg->nlev - 1 ? " (LU)" : "",
                             l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
   }
   PetscFunctionReturn(0);
@@ -1602,8 +1646,10 @@ static PetscErrorCode MGBench(MG *mg, Mat A, PC pc, Vec b, Vec x)
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
   for (PetscInt i = 0; i < mg->c->mg_bench; i++) PetscCall(PCApply(pc, b, y));
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t2);
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "  rank cpu ns per unknown: product %.1f, preconditioner %.1f\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1),
-                        ((t2.tv_sec - t1.tv_sec) * 1e9 + (t2.tv_nsec - t1.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1)));
+  PetscCall(
+    PetscPrintf(PETSC_COMM_SELF, "  rank cpu ns per unknown: product %.1f, preconditioner %.1f\n",
+                ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1),
+                ((t2.tv_sec - t1.tv_sec) * 1e9 + (t2.tv_nsec - t1.tv_nsec)) / mg->c->mg_bench / PetscMax(mg->n, 1)));
   PetscCall(VecDestroy(&y));
   PetscFunctionReturn(0);
 }
@@ -1612,7 +1658,9 @@ static PetscErrorCode MGBench(MG *mg, Mat A, PC pc, Vec b, Vec x)
 static inline int AxisCoordinate(const MG *mg, PetscInt zl, PetscInt k)
 {
   const Problem *p = mg->p;
-  return p->axis == 2 ? (int)(p->z0 + zl) : p->axis == 1 ? mg->pos[k] / (int32_t)mg->W - 1 : mg->pos[k] % (int32_t)mg->W - 1;
+  return p->axis == 2   ? (int)(p->z0 + zl)
+         : p->axis == 1 ? mg->pos[k] / (int32_t)mg->W - 1
+                        : mg->pos[k] % (int32_t)mg->W - 1;
 }
 
 /* Preconditioned CG with the multigrid, fused: per iteration one product (with p.q), one pass of
@@ -1627,7 +1675,7 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   double        *r, *pv, *q, sums[2], bb = 0, rho = 0, rho_old = 0, alpha = 0, pq, tol;
   PetscInt       it = 0, maxit = 10000;
   PetscBool      monitor = PETSC_FALSE;
-  int            reason = 0;
+  int            reason  = 0;
 
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-ksp_max_it", &maxit, NULL));
@@ -1652,9 +1700,9 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
     /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
     PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
     sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
-    t1 = CpuTime();
+    t1      = CpuTime();
     PetscCall(FineCoarseCorrection(mg, q));
-    t2 = CpuTime();
+    t2      = CpuTime();
     sums[1] = FineSmoothBackwardDot(mg, r, q);
     mg->tk[0] += t1 - t0;
     mg->tk[1] += t2 - t1;
@@ -1699,7 +1747,10 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
     it++;
   }
   if (c->mg_view)
-    PetscCall(PetscPrintf(c->sub, "  rank 0 CPU seconds: forward sweeps %.3f, coarse corrections %.3f, backward sweeps %.3f, products %.3f, p updates %.3f (coarsest solves %.3f)\n", mg->tk[0], mg->tk[1], mg->tk[2], mg->tk[3], mg->tk[4], mg->tlu));
+    PetscCall(PetscPrintf(
+      c->sub,
+      "  rank 0 CPU seconds: forward sweeps %.3f, coarse corrections %.3f, backward sweeps %.3f, products %.3f, p updates %.3f (coarsest solves %.3f)\n",
+      mg->tk[0], mg->tk[1], mg->tk[2], mg->tk[3], mg->tk[4], mg->tlu));
   res->iterations = it;
   res->reason     = reason;
   res->converged  = reason > 0 ? PETSC_TRUE : PETSC_FALSE;
@@ -1748,7 +1799,8 @@ static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult
   if (!c->mg_ksp) {
     PetscCall(WorkGet(c, WORK_X, sizeof(double) * (size_t)mg.n, &xv));
     for (PetscInt zl = 0; zl < mg.nzl; zl++)
-      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++) xv[k] = 1.0 - (AxisCoordinate(&mg, zl, k) + 0.5) / p->n[p->axis]; /* the linear profile: the initial guess */
+      for (PetscInt k = mg.pstart[zl]; k < mg.pstart[zl + 1]; k++)
+        xv[k] = 1.0 - (AxisCoordinate(&mg, zl, k) + 0.5) / p->n[p->axis]; /* the linear profile: the initial guess */
     t0 = MPI_Wtime();
     PetscCall(FusedCG(&mg, xv, res));
     res->seconds_solve = MPI_Wtime() - t0;
@@ -1823,7 +1875,7 @@ static PetscErrorCode GlobalNumbers(PgConductivity c, const Problem *p, PetscInt
 {
   const PgGrid g     = c->grid;
   const size_t plane = PgGridPlane(g), nvox = PgGridLocalVoxels(g);
-  PetscInt     next  = (PetscInt)p->first;
+  PetscInt     next = (PetscInt)p->first;
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc1(plane * (size_t)(p->nzl + 2), ids));
@@ -1853,7 +1905,8 @@ static PetscErrorCode AssembledPower(Mat A, Vec b, Vec x, double *power)
 /* The CSR rows (ri, cj, av) of this rank's unknowns: the 7-point stencil, Dirichlet faces along
  * the axis (1 at the inlet, 0 at the outlet), insulating or periodic sides; bv the right-hand side,
  * xv the initial guess (the linear profile). */
-static void AssembleRows(PgGrid g, const Problem *p, const PetscInt *ids, PetscInt *ri, PetscInt *cj, PetscScalar *av, PetscScalar *bv, PetscScalar *xv)
+static void AssembleRows(PgGrid g, const Problem *p, const PetscInt *ids, PetscInt *ri, PetscInt *cj, PetscScalar *av,
+                         PetscScalar *bv, PetscScalar *xv)
 {
   const int       nx = p->n[0], ny = p->n[1], nzl = p->nzl;
   const size_t    plane = PgGridPlane(g);
@@ -1868,8 +1921,8 @@ static void AssembleRows(PgGrid g, const Problem *p, const PetscInt *ids, PetscI
         if (id[i] < 0) continue;
         const int    crd[3] = {x0, y, (int)p->z0 + zl};
         PetscInt    *col    = cj + nnz;
-        PetscScalar *val    = av + nnz, diag = 0, rhs = 0;
-        int          m      = 1;
+        PetscScalar *val = av + nnz, diag = 0, rhs = 0;
+        int          m = 1;
         for (int e = 0; e < 3; e++)
           for (int s = -1; s <= 1; s += 2) {
             int q[3] = {crd[0], crd[1], crd[2]};
@@ -1886,7 +1939,8 @@ static void AssembleRows(PgGrid g, const Problem *p, const PetscInt *ids, PetscI
             PetscInt nb;
             if (e == 2) { /* another plane: this slab or a ghost plane (periodic wrap included) */
               const int dzl = zl + s;
-              nb            = (dzl == -1 || dzl == nzl) ? ids[(size_t)(dzl + 1) * plane + (size_t)q[1] * nx + q[0]] : id[PgGridIndex(g, dzl, q[1], q[0])];
+              nb            = (dzl == -1 || dzl == nzl) ? ids[(size_t)(dzl + 1) * plane + (size_t)q[1] * nx + q[0]]
+                                                        : id[PgGridIndex(g, dzl, q[1], q[0])];
             } else nb = id[PgGridIndex(g, zl, q[1], q[0])];
             if (nb < 0) continue;
             diag += p->cond[e];
@@ -1909,8 +1963,11 @@ static void AssembleRows(PgGrid g, const Problem *p, const PetscInt *ids, PetscI
  * and half its memory on the 300^3 paper structures; any of them can be overridden */
 static PetscErrorCode BoomerAMGDefaults(void)
 {
-  const char *defaults[][2] = {{"-cond_pc_hypre_boomeramg_strong_threshold", "0.5"}, {"-cond_pc_hypre_boomeramg_coarsen_type", "PMIS"}, {"-cond_pc_hypre_boomeramg_interp_type", "ext+i"},
-                               {"-cond_pc_hypre_boomeramg_P_max", "4"}, {"-cond_pc_hypre_boomeramg_agg_nl", "1"}};
+  const char *defaults[][2] = {{"-cond_pc_hypre_boomeramg_strong_threshold", "0.5"},
+                               {"-cond_pc_hypre_boomeramg_coarsen_type", "PMIS"},
+                               {"-cond_pc_hypre_boomeramg_interp_type", "ext+i"},
+                               {"-cond_pc_hypre_boomeramg_P_max", "4"},
+                               {"-cond_pc_hypre_boomeramg_agg_nl", "1"}};
 
   PetscFunctionBeginUser;
   for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++) {
@@ -1946,7 +2003,8 @@ static PetscErrorCode FaceCurrents(PgGrid g, const Problem *p, const PetscInt *i
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res, double flux[3])
+static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscInt *ids, PgConductivityResult *res,
+                               double flux[3])
 {
   const PgGrid g = c->grid;
   PetscInt    *ri, *cj;
@@ -1961,7 +2019,8 @@ static PetscErrorCode SolveAMG(PgConductivity c, const Problem *p, const PetscIn
   PetscCall(PetscMalloc3(nloc + 1, &ri, 7 * PetscMax(nloc, 1), &cj, 7 * PetscMax(nloc, 1), &av));
   PetscCall(PetscMalloc2(PetscMax(nloc, 1), &bv, PetscMax(nloc, 1), &xv));
   AssembleRows(g, p, ids, ri, cj, av, bv, xv);
-  PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)p->total, (PetscInt)p->total, ri, cj, av, &A));
+  PetscCall(MatCreateMPIAIJWithArrays(c->sub, (PetscInt)nloc, (PetscInt)nloc, (PetscInt)p->total, (PetscInt)p->total,
+                                      ri, cj, av, &A));
   PetscCall(MatSetOption(A, MAT_SPD, PETSC_TRUE));
   PetscCall(MatCreateVecs(A, &x, &b));
   {
@@ -2015,7 +2074,7 @@ static PetscErrorCode AssembleStructured(const Problem *p, Mat A, PetscScalar **
     for (int y = 0; y < ny; y++)
       for (int x0 = 0; x0 < nx; x0++) {
         const int   z = (int)p->z0 + zl, crd[3] = {x0, y, z};
-        const int   on = p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0];
+        const int   on  = p->mask[plane * (size_t)(zl + 1) + (size_t)y * nx + x0];
         MatStencil  row = {.k = z, .j = y, .i = x0}, col[7];
         PetscScalar val[7], diag = 0, rhs = 0;
         int         m = 1;
@@ -2079,11 +2138,14 @@ static PetscErrorCode SolvePFMG(PgConductivity c, const Problem *p, PgConductivi
   double         t0 = MPI_Wtime();
 
   PetscFunctionBeginUser;
-  PetscCheck(!p->wrap[0] && !p->wrap[1] && !p->wrap[2], c->grid->comm, PETSC_ERR_SUP, "conductivity: -cond_method pfmg does not support periodic sides (conductivity.periodic_sides); use -cond_method mg or amg");
+  PetscCheck(
+    !p->wrap[0] && !p->wrap[1] && !p->wrap[2], c->grid->comm, PETSC_ERR_SUP,
+    "conductivity: -cond_method pfmg does not support periodic sides (conductivity.periodic_sides); use -cond_method mg or amg");
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
   PetscCall(PetscMalloc1(size, &lz));
   PetscCallMPI(MPI_Allgather(&mine, 1, MPIU_INT, lz, 1, MPIU_INT, c->sub));
-  PetscCall(DMDACreate3d(c->sub, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, nx, ny, p->n[2], 1, 1, size, 1, 1, NULL, NULL, lz, &da));
+  PetscCall(DMDACreate3d(c->sub, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, nx, ny,
+                         p->n[2], 1, 1, size, 1, 1, NULL, NULL, lz, &da));
   PetscCall(PetscFree(lz));
   PetscCall(DMSetMatType(da, MATHYPRESTRUCT));
   PetscCall(DMSetUp(da));
@@ -2128,7 +2190,7 @@ static PetscErrorCode ProblemSetUp(PgConductivity c, const uint8_t *v, uint8_t v
 {
   const PgGrid  g     = c->grid;
   const size_t  plane = PgGridPlane(g), nloc_vox = PgGridLocalVoxels(g);
-  const double *d     = g->voxel_um;
+  const double *d = g->voxel_um;
   PgComponents  comp;
 
   PetscFunctionBeginUser;
@@ -2152,9 +2214,11 @@ static PetscErrorCode ProblemSetUp(PgConductivity c, const uint8_t *v, uint8_t v
   PetscCallMPI(MPI_Exscan(&p->nloc, &p->first, 1, MPI_INT64_T, MPI_SUM, g->comm));
   if (g->rank == 0) p->first = 0;
   PetscCallMPI(MPI_Allreduce(&p->nloc, &p->total, 1, MPI_INT64_T, MPI_SUM, g->comm));
-  PetscCheck(p->total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
-             "conductivity: %" PRId64 " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)", p->total,
-             (int)(8 * sizeof(PetscInt)));
+  PetscCheck(
+    p->total <= (int64_t)PETSC_MAX_INT, g->comm, PETSC_ERR_SUP,
+    "conductivity: %" PRId64
+    " unknowns exceed this PETSc's %d-bit indices; build with a 64-bit-index PETSc (Debian petsc64-dev: PETSC_DIR=/usr/lib/petscdir/petsc64, or a cluster module with --with-64-bit-indices)",
+    p->total, (int)(8 * sizeof(PetscInt)));
   PetscFunctionReturn(0);
 }
 
@@ -2173,8 +2237,8 @@ static PetscErrorCode ProblemSolve(PgConductivity c, Problem *p, double t0, PgCo
     int srank, ssize;
     PetscCallMPI(MPI_Comm_rank(c->sub, &srank));
     PetscCallMPI(MPI_Comm_size(c->sub, &ssize));
-    c->below = srank > 0 ? srank - 1 : p->wrap[2] ? ssize - 1 : MPI_PROC_NULL;
-    c->above = srank < ssize - 1 ? srank + 1 : p->wrap[2] ? 0 : MPI_PROC_NULL;
+    c->below           = srank > 0 ? srank - 1 : p->wrap[2] ? ssize - 1 : MPI_PROC_NULL;
+    c->above           = srank < ssize - 1 ? srank + 1 : p->wrap[2] ? 0 : MPI_PROC_NULL;
     res->seconds_setup = MPI_Wtime() - t0;
     switch (c->method) {
     case COND_METHOD_MG:
@@ -2196,9 +2260,10 @@ static PetscErrorCode ProblemSolve(PgConductivity c, Problem *p, double t0, PgCo
  * dissipated power (and from the two currents) for a unit potential difference. Collective. */
 static PetscErrorCode ProblemResults(PgConductivity c, const Problem *p, double flux[3], PgConductivityResult *res)
 {
-  const PgGrid  g = c->grid;
-  const double *d = g->voxel_um;
-  double        info[6] = {(double)res->reason, (double)res->iterations, res->residual, (double)res->converged, res->seconds_setup, res->seconds_solve};
+  const PgGrid  g       = c->grid;
+  const double *d       = g->voxel_um;
+  double        info[6] = {(double)res->reason,    (double)res->iterations, res->residual,
+                           (double)res->converged, res->seconds_setup,      res->seconds_solve};
   double        L = p->n[p->axis] * d[p->axis], area = 1;
 
   PetscFunctionBeginUser;
@@ -2212,14 +2277,16 @@ static PetscErrorCode ProblemResults(PgConductivity c, const Problem *p, double 
   res->seconds_solve = info[5];
   for (int e = 0; e < 3; e++)
     if (e != p->axis) area *= p->n[e] * d[e];
-  res->M             = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
-  res->M_outlet      = flux[0] * L / area;
-  res->M_inlet       = flux[1] * L / area;
-  res->flux_rel_diff = PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
+  res->M        = flux[2] * L / area; /* the power: unit potential difference, dV = 1 */
+  res->M_outlet = flux[0] * L / area;
+  res->M_inlet  = flux[1] * L / area;
+  res->flux_rel_diff =
+    PetscMax(flux[0], flux[1]) > 0 ? PetscAbsReal(flux[0] - flux[1]) / PetscMax(flux[0], flux[1]) : 0.0;
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *res)
+PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t value, int axis,
+                                     PgConductivityResult *res)
 {
   const PgGrid g = c->grid;
   Problem      p;
@@ -2227,7 +2294,8 @@ PetscErrorCode PgConductivityCompute(PgConductivity c, const uint8_t *v, uint8_t
   double       flux[3] = {0, 0, 0}; /* outlet current, inlet current, dissipated power */
 
   PetscFunctionBeginUser;
-  PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
+  PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
   PetscCall(PetscMemzero(res, sizeof *res));
   PetscCall(ProblemSetUp(c, v, value, axis, &p));
   res->unknowns  = p.total;
@@ -2255,11 +2323,12 @@ PetscErrorCode PgConductivityEstimateBytes(PgGrid grid, double unknown_fraction,
   double    V, U;
 
   PetscFunctionBeginUser;
-  PetscCheck(unknown_fraction >= 0 && unknown_fraction <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "conductivity: unknown fraction %g outside [0, 1]", unknown_fraction);
+  PetscCheck(unknown_fraction >= 0 && unknown_fraction <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: unknown fraction %g outside [0, 1]", unknown_fraction);
   /* FFTW's blocks: no rank holds more than ceil(nz / ranks) planes (this rank's slab is a lower bound) */
-  nz_max = PetscMax(nz_max, (grid->n[2] + grid->size - 1) / grid->size);
-  V      = (double)(grid->n[0] + 2) * (double)(grid->n[1] + 2) * (double)(nz_max + 2);
-  U      = unknown_fraction * (double)grid->n[0] * (double)grid->n[1] * (double)nz_max;
+  nz_max          = PetscMax(nz_max, (grid->n[2] + grid->size - 1) / grid->size);
+  V               = (double)(grid->n[0] + 2) * (double)(grid->n[1] + 2) * (double)(nz_max + 2);
+  U               = unknown_fraction * (double)grid->n[0] * (double)grid->n[1] * (double)nz_max;
   *bytes_per_rank = PgConductivityPeakBytes(V, U);
   PetscFunctionReturn(0);
 }

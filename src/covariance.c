@@ -53,20 +53,20 @@ struct PgCovariance_private {
   PgGrid       grid;  /* the labels' grid */
   PgGrid       fgrid; /* the transform grid: grid itself (periodic) or padded (images) */
   PetscBool    periodic;
-  double       range_um, radial_um;         /* directional range; radial range (clamped) */
-  double       bin_um, rmax2_um2;           /* radial bin width; radial lags: |h|^2 < rmax2 */
-  ptrdiff_t    L[3];                        /* directional lags 0..L[d] */
-  ptrdiff_t    K[3];                        /* lags extracted: |h_d| <= K[d] */
-  int          nbins, nacc;                 /* nacc: sums per function (3 axes + bins) */
-  int          nfun;                        /* functions: C_11, C_22, C_33 (+ tau_1, tau_2 images) */
-  int          off_dir[3], off_rad;         /* offsets of the curves in a function's sums */
-  double      *buf;                         /* in-place r2c buffer on fgrid */
+  double       range_um, radial_um; /* directional range; radial range (clamped) */
+  double       bin_um, rmax2_um2;   /* radial bin width; radial lags: |h|^2 < rmax2 */
+  ptrdiff_t    L[3];                /* directional lags 0..L[d] */
+  ptrdiff_t    K[3];                /* lags extracted: |h_d| <= K[d] */
+  int          nbins, nacc;         /* nacc: sums per function (3 axes + bins) */
+  int          nfun;                /* functions: C_11, C_22, C_33 (+ tau_1, tau_2 images) */
+  int          off_dir[3], off_rad; /* offsets of the curves in a function's sums */
+  double      *buf;                 /* in-place r2c buffer on fgrid */
   size_t       buf_bytes;
   fftw_plan    fwd, inv;
-  double      *win[3];      /* images: DFT of the window [0, n_d) on M_d points (re, im) */
-  uint8_t     *flab;        /* images: the label planes z < nz on fgrid's slabs */
-  ptrdiff_t    flab_planes; /* planes in flab */
-  MPI_Datatype plane;       /* images: one x-y label plane */
+  double      *win[3];            /* images: DFT of the window [0, n_d) on M_d points (re, im) */
+  uint8_t     *flab;              /* images: the label planes z < nz on fgrid's slabs */
+  ptrdiff_t    flab_planes;       /* planes in flab */
+  MPI_Datatype plane;             /* images: one x-y label plane */
   int         *sc, *sd, *rc, *rd; /* images: MPI_Alltoallv counts and offsets in planes */
   double      *acc;               /* nfun x nacc sums */
   double      *cnt, *rmean;       /* lags per slot; mean |h| per bin (µm) */
@@ -116,7 +116,7 @@ static void Visit(PgCovariance c, const double *buf, double *sum, double *rsum)
   const ptrdiff_t Mx = f->n[0], My = f->n[1], Mz = f->n[2], stride = 2 * (Mx / 2 + 1), K0 = c->K[0];
   const double    Mtot = PgGridGlobalVoxels(f), *v = g->voxel_um;
   const ptrdiff_t x_hi = PetscMax(K0 + 1, Mx - K0); /* negative x lags: x_hi..Mx-1 */
-  int            *bin = c->row_bin;
+  int            *bin  = c->row_bin;
   double         *w = c->row_w, *r = c->row_r;
   double         *rad = sum + c->off_rad, *dx = sum + c->off_dir[0];
 
@@ -129,7 +129,9 @@ static void Visit(PgCovariance c, const double *buf, double *sum, double *rsum)
       const double *row = buf ? buf + ((size_t)zl * (size_t)My + (size_t)y) * (size_t)stride : NULL;
       const double  ryz = (hy * v[1]) * (hy * v[1]) + (hz * v[2]) * (hz * v[2]);
       /* 1 / (M * pairs at the lag): pairs = N on the torus, prod (n_d - |h_d|) in an image */
-      const double wyz = c->periodic ? 1.0 / (Mtot * PgGridGlobalVoxels(g)) : 1.0 / (Mtot * (double)(g->n[1] - PetscAbs(hy)) * (double)(g->n[2] - PetscAbs(hz)));
+      const double wyz = c->periodic
+                           ? 1.0 / (Mtot * PgGridGlobalVoxels(g))
+                           : 1.0 / (Mtot * (double)(g->n[1] - PetscAbs(hy)) * (double)(g->n[2] - PetscAbs(hz)));
       for (ptrdiff_t a = 0; a <= K0; a++) {
         const double r2 = (a * v[0]) * (a * v[0]) + ryz;
         bin[a]          = -1;
@@ -177,8 +179,10 @@ static PetscErrorCode SetUpRedistribution(PgCovariance c)
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc4(g->size, &c->sc, g->size, &c->sd, g->size, &c->rc, g->size, &c->rd));
   PetscCall(PetscMalloc2(2 * g->size, &zs, 2 * g->size, &fz));
-  PetscCallMPI(MPI_Allgather(mine, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, zs, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
-  PetscCallMPI(MPI_Allgather(fmine, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, fz, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
+  PetscCallMPI(
+    MPI_Allgather(mine, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, zs, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
+  PetscCallMPI(
+    MPI_Allgather(fmine, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, fz, 2 * (int)sizeof(ptrdiff_t), MPI_BYTE, g->comm));
   for (int r = 0; r < g->size; r++) {
     /* my image planes that r owns on the padded grid; r's image planes that I own there */
     ptrdiff_t lo = PetscMax(g->z_start, fz[2 * r]), hi = PetscMin(g->z_start + g->nz_local, fz[2 * r] + fz[2 * r + 1]);
@@ -191,14 +195,16 @@ static PetscErrorCode SetUpRedistribution(PgCovariance c)
   }
   c->flab_planes = PetscMax(0, PetscMin(f->z_start + f->nz_local, (ptrdiff_t)g->n[2]) - f->z_start);
   PetscCall(PetscFree2(zs, fz));
-  PetscCheck(PgGridPlane(g) <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "an x-y plane of %zu voxels exceeds one MPI count", PgGridPlane(g));
+  PetscCheck(PgGridPlane(g) <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+             "an x-y plane of %zu voxels exceeds one MPI count", PgGridPlane(g));
   PetscCallMPI(MPI_Type_contiguous((int)PgGridPlane(g), MPI_BYTE, &c->plane));
   PetscCallMPI(MPI_Type_commit(&c->plane));
   PetscCall(PetscMalloc1(PetscMax((size_t)c->flab_planes * PgGridPlane(g), 1), &c->flab));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_um, PgPlanner planner, PgCovariance *covp)
+PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_um, PgPlanner planner,
+                                  PgCovariance *covp)
 {
   PetscFunctionBeginUser;
   PetscCall(PgCovarianceCreateWithBin(grid, periodic, range_um, 0, planner, covp));
@@ -224,11 +230,12 @@ static PetscErrorCode SetUpRanges(PgCovariance c, double range_um, double bin_um
   }
   if (vmin == HUGE_VAL) { /* a single voxel */
     side = vmin = 1;
-    rcap = 0;
+    rcap        = 0;
   }
   c->range_um  = range_um > 0 ? range_um : 0.25 * side;
   c->radial_um = PetscMin(c->range_um, rcap);
-  if (c->radial_um < c->range_um) PetscCall(PetscInfo(NULL, "radial covariance range %g um clamped to %g um\n", c->range_um, c->radial_um));
+  if (c->radial_um < c->range_um)
+    PetscCall(PetscInfo(NULL, "radial covariance range %g um clamped to %g um\n", c->range_um, c->radial_um));
   c->bin_um    = bin_um > 0 ? bin_um : vmin;
   c->nbins     = (int)floor(c->radial_um / c->bin_um + 1e-9) + 1;
   c->rmax2_um2 = ((c->nbins - 0.5) * c->bin_um) * ((c->nbins - 0.5) * c->bin_um);
@@ -250,7 +257,9 @@ static PetscErrorCode SetUpRanges(PgCovariance c, double range_um, double bin_um
 static PetscErrorCode SetUpTransforms(PgCovariance c, const PetscInt fn[3], PgPlanner planner)
 {
   const PgGrid_s *grid  = c->grid;
-  unsigned        flags = planner == PG_PLANNER_PATIENT ? FFTW_PATIENT : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE : FFTW_ESTIMATE;
+  unsigned        flags = planner == PG_PLANNER_PATIENT   ? FFTW_PATIENT
+                          : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE
+                                                          : FFTW_ESTIMATE;
 
   PetscFunctionBeginUser;
   if (c->periodic) c->fgrid = c->grid;
@@ -260,10 +269,16 @@ static PetscErrorCode SetUpTransforms(PgCovariance c, const PetscInt fn[3], PgPl
   c->buf            = fftw_alloc_real(c->buf_bytes / sizeof(double));
   PetscCheck(c->buf, PETSC_COMM_SELF, PETSC_ERR_MEM, "cannot allocate the covariance buffer (%zu bytes)", c->buf_bytes);
   if (grid->threads > 1) fftw_plan_with_nthreads(grid->threads);
-  c->fwd = fftw_mpi_plan_dft_r2c_3d(f->n[2], f->n[1], f->n[0], c->buf, (fftw_complex *)c->buf, f->comm, flags | FFTW_MPI_TRANSPOSED_OUT);
-  PetscCheck(c->fwd, PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not plan the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " r2c transform", f->n[2], f->n[1], f->n[0]);
-  c->inv = fftw_mpi_plan_dft_c2r_3d(f->n[2], f->n[1], f->n[0], (fftw_complex *)c->buf, c->buf, f->comm, flags | FFTW_MPI_TRANSPOSED_IN);
-  PetscCheck(c->inv, PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not plan the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " c2r transform", f->n[2], f->n[1], f->n[0]);
+  c->fwd = fftw_mpi_plan_dft_r2c_3d(f->n[2], f->n[1], f->n[0], c->buf, (fftw_complex *)c->buf, f->comm,
+                                    flags | FFTW_MPI_TRANSPOSED_OUT);
+  PetscCheck(c->fwd, PETSC_COMM_SELF, PETSC_ERR_LIB,
+             "FFTW could not plan the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " r2c transform", f->n[2],
+             f->n[1], f->n[0]);
+  c->inv = fftw_mpi_plan_dft_c2r_3d(f->n[2], f->n[1], f->n[0], (fftw_complex *)c->buf, c->buf, f->comm,
+                                    flags | FFTW_MPI_TRANSPOSED_IN);
+  PetscCheck(c->inv, PETSC_COMM_SELF, PETSC_ERR_LIB,
+             "FFTW could not plan the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " c2r transform", f->n[2],
+             f->n[1], f->n[0]);
   /* the buffer lives only while a computation runs (the other stages of a run need the memory);
      the plans execute on each new buffer (FFTW's new-array execute: same size and alignment) */
   fftw_free(c->buf);
@@ -287,12 +302,14 @@ static PetscErrorCode SetUpCurves(PgCovariance c)
   PetscFunctionBeginUser;
   PetscCall(PetscCalloc1((size_t)c->nfun * c->nacc + 4, &c->acc));
   PetscCall(PetscCalloc2(c->nacc, &c->cnt, c->nbins, &c->rmean));
-  PetscCall(PetscMalloc4(c->K[0] + 1, &c->inv_pairs_x, c->K[0] + 1, &c->row_bin, c->K[0] + 1, &c->row_w, c->K[0] + 1, &c->row_r));
+  PetscCall(PetscMalloc4(c->K[0] + 1, &c->inv_pairs_x, c->K[0] + 1, &c->row_bin, c->K[0] + 1, &c->row_w, c->K[0] + 1,
+                         &c->row_r));
   for (ptrdiff_t a = 0; a <= c->K[0]; a++) c->inv_pairs_x[a] = 1.0 / (double)(grid->n[0] - a);
   Visit(c, NULL, c->cnt, c->rmean);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->cnt, c->nacc, MPI_DOUBLE, MPI_SUM, grid->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rmean, c->nbins, MPI_DOUBLE, MPI_SUM, grid->comm));
-  for (int b = 0; b < c->nbins; b++) c->rmean[b] = c->cnt[c->off_rad + b] > 0 ? c->rmean[b] / c->cnt[c->off_rad + b] : NAN;
+  for (int b = 0; b < c->nbins; b++)
+    c->rmean[b] = c->cnt[c->off_rad + b] > 0 ? c->rmean[b] / c->cnt[c->off_rad + b] : NAN;
   for (int p = 0; p < PG_NPAIRS; p++) {
     for (int d = 0; d < 3; d++) PetscCall(PetscCalloc1(c->L[d] + 1, &c->dir[d][p]));
     PetscCall(PetscCalloc1(c->nbins, &c->rad[p]));
@@ -302,13 +319,15 @@ static PetscErrorCode SetUpCurves(PgCovariance c)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *covp)
+PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um,
+                                         PgPlanner planner, PgCovariance *covp)
 {
   PgCovariance c;
   PetscInt     fn[3];
 
   PetscFunctionBeginUser;
-  PetscCheck(range_um >= 0 && isfinite(range_um), grid->comm, PETSC_ERR_USER_INPUT, "measure.range_um = %g must be >= 0", range_um);
+  PetscCheck(range_um >= 0 && isfinite(range_um), grid->comm, PETSC_ERR_USER_INPUT,
+             "measure.range_um = %g must be >= 0", range_um);
   PetscCall(PetscNew(&c));
   c->grid     = grid;
   c->periodic = periodic;
@@ -355,7 +374,7 @@ static void FillIndicator(PgCovariance c, const uint8_t *src, ptrdiff_t nsrc, in
 {
   const PgGrid_s *f = c->fgrid, *g = c->grid;
   const ptrdiff_t Mx = f->n[0], My = f->n[1], nx = g->n[0], ny = g->n[1], stride = 2 * (Mx / 2 + 1), nz = f->nz_local;
-  double         *buf = c->buf;
+  double         *buf  = c->buf;
   int64_t         n[4] = {0, 0, 0, 0};
 
 #pragma omp parallel for collapse(2) schedule(static) num_threads(g->threads) reduction(+ : n[:4])
@@ -380,7 +399,7 @@ static void FillIndicator(PgCovariance c, const uint8_t *src, ptrdiff_t nsrc, in
  * or 2 Re(conj(F) F_W) (window = PETSC_TRUE), F_W the DFT of the image window. */
 static void Product(PgCovariance c, PetscBool window)
 {
-  const PgGrid_s *f = c->fgrid;
+  const PgGrid_s *f  = c->fgrid;
   const ptrdiff_t nh = f->n[0] / 2 + 1, Mz = f->n[2];
   double         *buf = c->buf;
 
@@ -398,8 +417,8 @@ static void Product(PgCovariance c, PetscBool window)
         const double  wr = dy[0] * dz[0] - dy[1] * dz[1], wi = dy[0] * dz[1] + dy[1] * dz[0];
         for (ptrdiff_t kx = 0; kx < nh; kx++) {
           const double Wr = dx[2 * kx] * wr - dx[2 * kx + 1] * wi, Wi = dx[2 * kx] * wi + dx[2 * kx + 1] * wr;
-          b[2 * kx]       = 2 * (b[2 * kx] * Wr + b[2 * kx + 1] * Wi);
-          b[2 * kx + 1]   = 0;
+          b[2 * kx]     = 2 * (b[2 * kx] * Wr + b[2 * kx + 1] * Wi);
+          b[2 * kx + 1] = 0;
         }
       }
     }
@@ -423,7 +442,8 @@ static void Forward(PgCovariance c) { fftw_mpi_execute_dft_r2c(c->fwd, c->buf, (
 static void Inverse(PgCovariance c) { fftw_mpi_execute_dft_c2r(c->inv, (fftw_complex *)c->buf, c->buf); }
 
 /* One function: indicator of phase -> r2c -> product -> c2r -> sums of function slot fun. */
-static void Correlate(PgCovariance c, const uint8_t *src, ptrdiff_t nsrc, int phase, PetscBool window, int fun, double *count)
+static void Correlate(PgCovariance c, const uint8_t *src, ptrdiff_t nsrc, int phase, PetscBool window, int fun,
+                      double *count)
 {
   double t;
 
@@ -444,10 +464,12 @@ PetscErrorCode PgCovarianceCompute(PgCovariance c, PgLabels labels)
   const uint8_t  *src  = labels->v;
   ptrdiff_t       nsrc = g->nz_local;
   const size_t    nsum = (size_t)c->nfun * c->nacc; /* the curve sums; then 4 label counts */
-  const double   *acc  = c->acc, *count = c->acc + nsum;
+  const double   *acc = c->acc, *count = c->acc + nsum;
 
   PetscFunctionBeginUser;
-  PetscCheck(labels->grid->n[0] == g->n[0] && labels->grid->n[1] == g->n[1] && labels->grid->n[2] == g->n[2] && labels->grid->nz_local == g->nz_local, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "labels are not on the covariance's grid");
+  PetscCheck(labels->grid->n[0] == g->n[0] && labels->grid->n[1] == g->n[1] && labels->grid->n[2] == g->n[2] &&
+               labels->grid->nz_local == g->nz_local,
+             PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "labels are not on the covariance's grid");
   c->t_fft = 0;
   if (!c->periodic) {
     PetscCallMPI(MPI_Alltoallv(labels->v, c->sc, c->sd, c->plane, c->flab, c->rc, c->rd, c->plane, g->comm));
@@ -483,12 +505,12 @@ PetscErrorCode PgCovarianceCompute(PgCovariance c, PgLabels labels)
     }
     for (int p = 0; p < PG_NPAIRS; p++) {
       const int i = pair_i[p] - 1, j = pair_j[p] - 1, k = 3 - i - j;
-      out[p]      = i == j ? C[i] : 0.5 * (C[k] - C[i] - C[j] - 1 + tau[i] + tau[j]);
+      out[p] = i == j ? C[i] : 0.5 * (C[k] - C[i] - C[j] - 1 + tau[i] + tau[j]);
     }
     for (int p = 0; p < PG_NPAIRS; p++) {
       if (s >= c->off_rad) c->rad[p][s - c->off_rad] = out[p];
       else {
-        const int d = s >= c->off_dir[2] ? 2 : s >= c->off_dir[1] ? 1 : 0;
+        const int d                     = s >= c->off_dir[2] ? 2 : s >= c->off_dir[1] ? 1 : 0;
         c->dir[d][p][s - c->off_dir[d]] = out[p];
       }
     }
@@ -514,7 +536,8 @@ PetscErrorCode PgCovarianceExecuteBare(PgCovariance c)
 PetscErrorCode PgCovarianceGetDirectional(PgCovariance c, int pair, int axis, int *nlag, const double **v)
 {
   PetscFunctionBeginUser;
-  PetscCheck(pair >= 0 && pair < PG_NPAIRS && axis >= 0 && axis < 3, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "pair %d (0..5) or axis %d (0..2) out of range", pair, axis);
+  PetscCheck(pair >= 0 && pair < PG_NPAIRS && axis >= 0 && axis < 3, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "pair %d (0..5) or axis %d (0..2) out of range", pair, axis);
   *nlag = (int)c->L[axis] + 1;
   *v    = c->dir[axis][pair];
   PetscFunctionReturn(0);
@@ -523,7 +546,8 @@ PetscErrorCode PgCovarianceGetDirectional(PgCovariance c, int pair, int axis, in
 PetscErrorCode PgCovarianceGetRadial(PgCovariance c, int pair, int *nbins, const double **r_um, const double **v)
 {
   PetscFunctionBeginUser;
-  PetscCheck(pair >= 0 && pair < PG_NPAIRS, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "pair %d out of range 0..5", pair);
+  PetscCheck(pair >= 0 && pair < PG_NPAIRS, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "pair %d out of range 0..5",
+             pair);
   *nbins = c->nbins;
   if (r_um) *r_um = c->rad_r;
   *v = c->rad[pair];
@@ -542,18 +566,22 @@ PetscErrorCode PgCovarianceGetRadialLags(PgCovariance c, int *nbins, const doubl
 PetscErrorCode PgCovarianceGetInfo(PgCovariance c, PgCovarianceInfo *info)
 {
   PetscFunctionBeginUser;
-  info->periodic = c->periodic;
+  info->periodic  = c->periodic;
   info->range_um  = c->range_um;
   info->radial_um = c->radial_um;
-  info->bin_um   = c->bin_um;
-  info->nbins    = c->nbins;
+  info->bin_um    = c->bin_um;
+  info->nbins     = c->nbins;
   for (int d = 0; d < 3; d++) {
     info->nlag[d]  = c->L[d] + 1;
     info->fft_n[d] = c->fgrid->n[d];
   }
   info->nforward = info->ninverse = c->periodic ? 3 : 5;
-  info->bytes    = c->buf_bytes + (c->periodic ? 0 : (size_t)c->flab_planes * PgGridPlane(c->grid) + sizeof(double) * 2 * (size_t)(c->fgrid->n[0] + c->fgrid->n[1] + c->fgrid->n[2])) +
-                sizeof(double) * ((size_t)(c->nfun + 1 + PG_NPAIRS) * c->nacc + 4 + 2 * (size_t)c->nbins + 4 * (size_t)(c->K[0] + 1));
+  info->bytes                     = c->buf_bytes +
+                (c->periodic ? 0
+                             : (size_t)c->flab_planes * PgGridPlane(c->grid) +
+                                 sizeof(double) * 2 * (size_t)(c->fgrid->n[0] + c->fgrid->n[1] + c->fgrid->n[2])) +
+                sizeof(double) *
+                  ((size_t)(c->nfun + 1 + PG_NPAIRS) * c->nacc + 4 + 2 * (size_t)c->nbins + 4 * (size_t)(c->K[0] + 1));
   PetscFunctionReturn(0);
 }
 
@@ -561,7 +589,8 @@ double PgCovarianceFFTSeconds(PgCovariance c) { return c->t_fft; }
 
 /* A small dataset that every rank holds identically (h5.c writes it); curves also say their pairs
  * and estimator. */
-static PetscErrorCode WriteSmall(PgCovariance c, hid_t group, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit, PetscBool curve)
+static PetscErrorCode WriteSmall(PgCovariance c, hid_t group, const char *name, int ndims, const hsize_t dims[],
+                                 const double *data, const char *unit, PetscBool curve)
 {
   hid_t      dset = H5I_INVALID_HID;
   PgH5Status st   = PG_H5_STATUS_INIT;
@@ -586,7 +615,7 @@ static void CSVText(FILE *f, const void *ctx)
   fprintf(f, "curve,h_um,C11,C12,C13,C22,C23,C33\n");
   for (int d = 0; d < 3; d++)
     for (ptrdiff_t h = 0; h <= c->L[d]; h++) {
-      fprintf(f, "%c,%.17g", "xyz"[d], h * c->grid->voxel_um[d]);
+      fprintf(f, "%c,%.17g", "xyz"[d], h * c -> grid -> voxel_um[d]);
       for (int p = 0; p < PG_NPAIRS; p++) fprintf(f, ",%.17g", c->dir[d][p][h]);
       fprintf(f, "\n");
     }

@@ -113,28 +113,28 @@ typedef struct {
  * (model.c: X >= lx, sqrt(m) X + sqrt(1-m) Y >= lz, or Z >= lz), so the sides agree with them. */
 static void ConvertRow(const Source *s, ptrdiff_t zl, ptrdiff_t y, int8_t *restrict q, float *restrict zt)
 {
-  const PgGrid_s *g  = s->g;
-  const ptrdiff_t nx = g->n[0];
+  const PgGrid_s *g   = s->g;
+  const ptrdiff_t nx  = g->n[0];
   const size_t    off = ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)s->stride;
 
-#define CONVERT(R, QUANT) \
-  do { \
+#define CONVERT(R, QUANT)                                                           \
+  do {                                                                              \
     const R lx = (R)s->lx, lz = (R)s->lz, a = (R)sqrt(s->m), b = (R)sqrt(1 - s->m); \
-    const R *restrict f0 = (const R *)s->b0 + off; \
-    if (s->b1) { \
-      const R *restrict f1 = (const R *)s->b1 + off; \
-      for (ptrdiff_t x = 0; x < nx; x++) { \
-        const R zz = a * f0[x] + b * f1[x]; \
-        q[x]       = QUANT(f0[x] - lx); \
-        zt[x]      = (float)(zz - lz); \
-      } \
-    } else { \
-      const int8_t *restrict xr = s->xq + PgGridIndex(g, zl, y, 0); \
-      for (ptrdiff_t x = 0; x < nx; x++) { \
-        q[x]  = xr[x]; \
-        zt[x] = (float)(f0[x] - lz); \
-      } \
-    } \
+    const R *restrict f0 = (const R *)s->b0 + off;                                  \
+    if (s->b1) {                                                                    \
+      const R *restrict f1 = (const R *)s->b1 + off;                                \
+      for (ptrdiff_t x = 0; x < nx; x++) {                                          \
+        const R zz = a * f0[x] + b * f1[x];                                         \
+        q[x]       = QUANT(f0[x] - lx);                                             \
+        zt[x]      = (float)(zz - lz);                                              \
+      }                                                                             \
+    } else {                                                                        \
+      const int8_t *restrict xr = s->xq + PgGridIndex(g, zl, y, 0);                 \
+      for (ptrdiff_t x = 0; x < nx; x++) {                                          \
+        q[x]  = xr[x];                                                              \
+        zt[x] = (float)(f0[x] - lz);                                                \
+      }                                                                             \
+    }                                                                               \
   } while (0)
   if (s->prec == PG_PRECISION_DOUBLE) CONVERT(double, QuantD);
   else CONVERT(float, QuantF);
@@ -147,7 +147,7 @@ typedef struct {
   float    *x[NCACHE], *z[NCACHE];
   ptrdiff_t tag[NCACHE]; /* zl * ny + y of the row held, -1 if none */
   uint64_t  used[NCACHE], clock;
-  int8_t   *q;           /* conversion scratch */
+  int8_t   *q; /* conversion scratch */
 } Cache;
 
 static void GetRow(const Source *s, Cache *c, ptrdiff_t zl, ptrdiff_t y, const float **xr, const float **zr)
@@ -205,7 +205,8 @@ static inline void Segment1(float a, float c, float b, float d, uint32_t *nx_, u
 }
 
 /* One direction: ends at xb[x], zb[x]. */
-static void CountSegments(const float *restrict xa, const float *restrict za, const float *restrict xb, const float *restrict zb, ptrdiff_t nx, int64_t n[3])
+static void CountSegments(const float *restrict xa, const float *restrict za, const float *restrict xb,
+                          const float *restrict zb, ptrdiff_t nx, int64_t n[3])
 {
   uint32_t n12 = 0, nx_ = 0, n23 = 0;
 
@@ -217,7 +218,8 @@ static void CountSegments(const float *restrict xa, const float *restrict za, co
 
 /* The three directions that end in one row at x - 1, x, x + 1 (xb, zb point at element x = 0 of a
  * padded row): the anchors are loaded once. nm, n0, np: the counts of dx = -1, 0, +1. */
-static void CountSegments3(const float *restrict xa, const float *restrict za, const float *restrict xb, const float *restrict zb, ptrdiff_t nx, int64_t nm[3], int64_t n0[3], int64_t np[3])
+static void CountSegments3(const float *restrict xa, const float *restrict za, const float *restrict xb,
+                           const float *restrict zb, ptrdiff_t nx, int64_t nm[3], int64_t n0[3], int64_t np[3])
 {
   uint32_t c[9] = {0};
 
@@ -242,7 +244,9 @@ PetscErrorCode PgCrossingExtrapolationWeights(const double voxel_um[3], double c
   double s2[13], s2min = HUGE_VAL, M[9] = {0}, v[3] = {1, 0, 0};
 
   PetscFunctionBeginUser;
-  for (int k = 0; k < 3; k++) PetscCheck(voxel_um[k] > 0 && isfinite(voxel_um[k]), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "voxel edge %d is %g um, must be positive", k, voxel_um[k]);
+  for (int k = 0; k < 3; k++)
+    PetscCheck(voxel_um[k] > 0 && isfinite(voxel_um[k]), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+               "voxel edge %d is %g um, must be positive", k, voxel_um[k]);
   for (int i = 0; i < 13; i++) {
     s2[i] = 0;
     for (int k = 0; k < 3; k++) s2[i] += PetscSqr(PgIntrinsicDirections[i][k] * voxel_um[k]);
@@ -255,10 +259,10 @@ PetscErrorCode PgCrossingExtrapolationWeights(const double voxel_um[3], double c
       for (int b = 0; b < 3; b++) M[3 * a + b] += row[a] * row[b];
   }
   {
-    gsl_matrix_view      mv = gsl_matrix_view_array(M, 3, 3);
-    gsl_vector_view      vv = gsl_vector_view_array(v, 3);
-    gsl_permutation     *p  = gsl_permutation_alloc(3);
-    int                  sign, status;
+    gsl_matrix_view  mv = gsl_matrix_view_array(M, 3, 3);
+    gsl_vector_view  vv = gsl_vector_view_array(v, 3);
+    gsl_permutation *p  = gsl_permutation_alloc(3);
+    int              sign, status;
     PetscCheck(p, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL permutation");
     status = gsl_linalg_LU_decomp(&mv.matrix, p, &sign);
     if (!status) status = gsl_linalg_LU_svx(&mv.matrix, p, &vv.vector);
@@ -312,17 +316,18 @@ PetscErrorCode PgCrossingStoreX(PgCrossing c, double lambda_x)
   if (!c->xq) PetscFunctionReturn(0);
   PetscCall(PetscLogEventBegin(c->event, 0, 0, 0, 0));
   PetscCall(PgFieldGetArrays(c->field, &xd, &yd, &stride, &prec));
-#define STORE(R, QUANT) \
-  do { \
-    const R lx = (R)lambda_x; \
-    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(g->threads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
-    { \
-      for (ptrdiff_t y = 0; y < g->n[1]; y++) { \
-        const R *restrict xr = (const R *)xd + ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)stride; \
-        int8_t *restrict  q  = c->xq + PgGridIndex(g, zl, y, 0); \
-        for (ptrdiff_t x = 0; x < g->n[0]; x++) q[x] = QUANT(xr[x] - lx); \
-      } \
-    } \
+#define STORE(R, QUANT)                                                                                           \
+  do {                                                                                                            \
+    const R lx = (R)lambda_x;                                                                                     \
+    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(g->threads)") for (ptrdiff_t zl = 0;       \
+                                                                                          zl < g->nz_local; zl++) \
+    {                                                                                                             \
+      for (ptrdiff_t y = 0; y < g->n[1]; y++) {                                                                   \
+        const R *restrict xr = (const R *)xd + ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)stride;       \
+        int8_t *restrict q   = c->xq + PgGridIndex(g, zl, y, 0);                                                  \
+        for (ptrdiff_t x = 0; x < g->n[0]; x++) q[x] = QUANT(xr[x] - lx);                                         \
+      }                                                                                                           \
+    }                                                                                                             \
   } while (0)
   if (prec == PG_PRECISION_DOUBLE) STORE(double, QuantD);
   else STORE(float, QuantF);
@@ -338,8 +343,8 @@ PetscErrorCode PgCrossingStoreX(PgCrossing c, double lambda_x)
  * over the rows anchored in this rank's planes, the threads' shares contiguous. */
 static PetscErrorCode CountRows(const Source *s, const int dir[5][3], int nthreads, int64_t *count)
 {
-  const PgGrid_s *g    = s->g;
-  const ptrdiff_t nx   = g->n[0], ny = g->n[1];
+  const PgGrid_s *g  = s->g;
+  const ptrdiff_t nx = g->n[0], ny = g->n[1];
   const ptrdiff_t rows = g->nz_local * ny;
   PetscErrorCode  ierr = 0;
 
@@ -355,19 +360,22 @@ static PetscErrorCode CountRows(const Source *s, const int dir[5][3], int nthrea
     if (!mem || !cache.q) ierr = 1;
     else {
       for (int j = 0; j < NCACHE; j++) {
-        cache.x[j]   = mem + (size_t)(2 * j) * (size_t)(nx + 2);
-        cache.z[j]   = mem + (size_t)(2 * j + 1) * (size_t)(nx + 2);
-        cache.tag[j] = -1;
+        cache.x[j]    = mem + (size_t)(2 * j) * (size_t)(nx + 2);
+        cache.z[j]    = mem + (size_t)(2 * j + 1) * (size_t)(nx + 2);
+        cache.tag[j]  = -1;
         cache.used[j] = 0;
       }
       /* contiguous anchor rows per thread: consecutive rows share 3 of their 5 rows */
       const ptrdiff_t r0 = rows * t / nthreads, r1 = rows * (t + 1) / nthreads;
       for (ptrdiff_t r = r0; r < r1; r++) {
         const ptrdiff_t zl = r / ny, y = r % ny;
-        const ptrdiff_t at[5][2] = {{zl, y}, {zl, (y + 1) % ny}, {zl + 1, (y + ny - 1) % ny}, {zl + 1, y}, {zl + 1, (y + 1) % ny}};
-        const float    *xr[5], *zr[5];
+        const ptrdiff_t at[5][2] = {
+          {zl, y}, {zl, (y + 1) % ny}, {zl + 1, (y + ny - 1) % ny}, {zl + 1, y}, {zl + 1, (y + 1) % ny}};
+        const float *xr[5], *zr[5];
         for (int k = 0; k < 5; k++) GetRow(s, &cache, at[k][0], at[k][1], &xr[k], &zr[k]);
-        for (int k = 1; k < 5; k++) CountSegments3(xr[0] + 1, zr[0] + 1, xr[k] + 1, zr[k] + 1, nx, n + 3 * dir[k][0], n + 3 * dir[k][1], n + 3 * dir[k][2]);
+        for (int k = 1; k < 5; k++)
+          CountSegments3(xr[0] + 1, zr[0] + 1, xr[k] + 1, zr[k] + 1, nx, n + 3 * dir[k][0], n + 3 * dir[k][1],
+                         n + 3 * dir[k][2]);
         CountSegments(xr[0] + 1, zr[0] + 1, xr[0] + 2, zr[0] + 2, nx, n + 3 * dir[0][2]);
       }
     }
@@ -391,12 +399,12 @@ static PetscErrorCode CrossingResults(PgGrid g, const int64_t total[39], PgCross
   for (int i = 0; i < 13; i++) {
     double len = 0;
     for (int k = 0; k < 3; k++) len += PetscSqr(PgIntrinsicDirections[i][k] * g->voxel_um[k]);
-    len                 = sqrt(len) * PgGridGlobalVoxels(g); /* test-line length along r_i (um) */
-    res->count[i][0]    = total[3 * i];
-    res->count[i][1]    = total[3 * i + 1] - total[3 * i];
-    res->count[i][2]    = total[3 * i + 2];
-    res->weight[i]      = w[i];
-    res->crofton[i]     = cw[i];
+    len              = sqrt(len) * PgGridGlobalVoxels(g); /* test-line length along r_i (um) */
+    res->count[i][0] = total[3 * i];
+    res->count[i][1] = total[3 * i + 1] - total[3 * i];
+    res->count[i][2] = total[3 * i + 2];
+    res->weight[i]   = w[i];
+    res->crofton[i]  = cw[i];
     for (int k = 0; k < 3; k++) {
       res->P_L[i][k] = (double)res->count[i][k] / len;
       res->S_pair[k] += 2 * w[i] * res->P_L[i][k];
@@ -426,10 +434,12 @@ PetscErrorCode PgCrossingCompute(PgCrossing c, double lambda_x, double lambda_z,
   for (int k = 0; k < 5; k++) dir[k][0] = dir[k][1] = dir[k][2] = -1;
   for (int i = 0; i < 13; i++) dir[seg[i].row][seg[i].dx + 1] = i;
   PetscCheck(dir[0][2] >= 0 && dir[0][0] < 0 && dir[0][1] < 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "direction table");
-  for (int k = 1; k < 5; k++) PetscCheck(dir[k][0] >= 0 && dir[k][1] >= 0 && dir[k][2] >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "direction table");
+  for (int k = 1; k < 5; k++)
+    PetscCheck(dir[k][0] >= 0 && dir[k][1] >= 0 && dir[k][2] >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "direction table");
   s.g = g;
   PetscCall(PgFieldGetArrays(c->field, &s.b0, &s.b1, &s.stride, &s.prec));
-  PetscCheck(s.b1 || (c->have_x && c->lambda_x == lambda_x), PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "one-buffer field: PgCrossingStoreX must keep X at lambda_X = %g before Z is generated", lambda_x);
+  PetscCheck(s.b1 || (c->have_x && c->lambda_x == lambda_x), PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE,
+             "one-buffer field: PgCrossingStoreX must keep X at lambda_X = %g before Z is generated", lambda_x);
   s.xq = c->xq;
   s.lx = lambda_x;
   s.lz = lambda_z;

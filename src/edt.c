@@ -47,14 +47,14 @@
 struct PgEdt_private {
   PgGrid    grid;
   PetscBool periodic;
-  int32_t  *lo, *hi;           /* per column: lowest / highest complement plane in the slab */
-  int32_t  *below, *above;     /* per column: nearest complement plane below / above the slab */
-  uint8_t  *tmp_sent;          /* per direction and column: value passed on along the chain */
+  int32_t  *lo, *hi;       /* per column: lowest / highest complement plane in the slab */
+  int32_t  *below, *above; /* per column: nearest complement plane below / above the slab */
+  uint8_t  *tmp_sent;      /* per direction and column: value passed on along the chain */
   int       nthreads;
-  int       line;              /* scratch elements per thread and array */
-  double   *f, *a, *z;         /* per thread: line values, envelope heights, boundaries */
-  int      *v;                 /* per thread: parabola apexes */
-  float    *tmp;               /* per thread: a plane of scratch for the bounded dilation */
+  int       line;      /* scratch elements per thread and array */
+  double   *f, *a, *z; /* per thread: line values, envelope heights, boundaries */
+  int      *v;         /* per thread: parabola apexes */
+  float    *tmp;       /* per thread: a plane of scratch for the bounded dilation */
 };
 
 PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt)
@@ -65,10 +65,13 @@ PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt)
 
   PetscFunctionBeginUser;
   for (int d = 0; d < 3; d++) {
-    PetscCheck(grid->n[d] >= 1 && grid->n[d] < (1 << 24), grid->comm, PETSC_ERR_SUP, "EDT: %" PetscInt_FMT " voxels along axis %d, supported 1 .. 2^24-1", grid->n[d], d);
-    PetscCheck(grid->voxel_um[d] > 0, grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "EDT: voxel size %g um along axis %d must be positive", grid->voxel_um[d], d);
+    PetscCheck(grid->n[d] >= 1 && grid->n[d] < (1 << 24), grid->comm, PETSC_ERR_SUP,
+               "EDT: %" PetscInt_FMT " voxels along axis %d, supported 1 .. 2^24-1", grid->n[d], d);
+    PetscCheck(grid->voxel_um[d] > 0, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+               "EDT: voxel size %g um along axis %d must be positive", grid->voxel_um[d], d);
   }
-  PetscCheck(plane <= (size_t)INT_MAX, grid->comm, PETSC_ERR_SUP, "EDT: an x-y plane of %zu voxels exceeds one MPI message", plane);
+  PetscCheck(plane <= (size_t)INT_MAX, grid->comm, PETSC_ERR_SUP,
+             "EDT: an x-y plane of %zu voxels exceeds one MPI message", plane);
   PetscCall(PetscNew(&e));
   e->grid     = grid;
   e->periodic = periodic;
@@ -76,7 +79,8 @@ PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt)
   PetscCall(PetscMalloc1(2 * plane, &e->tmp_sent));
   e->nthreads = PetscMax(grid->threads, 1);
   e->line     = (int)(periodic ? nmax + 2 * (nmax / 2 + 1) : nmax);
-  PetscCall(PetscMalloc4((size_t)e->nthreads * e->line, &e->f, (size_t)e->nthreads * e->line, &e->a, (size_t)e->nthreads * (e->line + 1), &e->z, (size_t)e->nthreads * e->line, &e->v));
+  PetscCall(PetscMalloc4((size_t)e->nthreads * e->line, &e->f, (size_t)e->nthreads * e->line, &e->a,
+                         (size_t)e->nthreads * (e->line + 1), &e->z, (size_t)e->nthreads * e->line, &e->v));
   *edt = e;
   PetscFunctionReturn(0);
 }
@@ -97,7 +101,8 @@ PetscErrorCode PgEdtDestroy(PgEdt *edt)
  * Algorithm 1; +inf samples carry no parabola), evaluated at q = h..h+n-1 and written to
  * out[(q - h) * stride]. v holds the apexes of the envelope, a their f + w j^2, z the m + 1
  * boundaries. The pop test s <= z[k] is done without the division (j - v[k] > 0). */
-static void Envelope(int m, int h, int n, const double *f, double w, int *v, double *a, double *z, float *out, ptrdiff_t stride)
+static void Envelope(int m, int h, int n, const double *f, double w, int *v, double *a, double *z, float *out,
+                     ptrdiff_t stride)
 {
   const double inv2w = 0.5 / w;
   int          k     = -1;
@@ -129,7 +134,7 @@ static void Envelope(int m, int h, int n, const double *f, double w, int *v, dou
   for (int q = 0, i = 0; q < n; q++) {
     const int qq = q + h;
     while (z[i + 1] < qq) i++;
-    const double d = (double)(qq - v[i]);
+    const double d  = (double)(qq - v[i]);
     out[q * stride] = (float)(f[v[i]] + w * d * d);
   }
 }
@@ -150,25 +155,28 @@ static int Gather(const float *in, int n, ptrdiff_t stride, PetscBool periodic, 
 }
 
 #define EDT_UNKNOWN INT32_MIN
-#define TAG_CHAIN 61
+#define TAG_CHAIN   61
 
 /* The chain's state: per direction d (0: values from below, 1: from above) the neighbour they come
  * from, the values known (res[d]), and which columns were passed on (sent[d]). */
 typedef struct {
-  int       nb[2];
-  int32_t  *res[2];
-  uint8_t  *sent[2];
-  int32_t   none[2];
+  int            nb[2];
+  int32_t       *res[2];
+  uint8_t       *sent[2];
+  int32_t        none[2];
   const int32_t *own[2]; /* this slab's highest (d = 0) / lowest (d = 1) complement plane */
 } Chain;
 
 /* What this rank passes on in direction d for column c: its own complement plane, or what it was
  * told (EDT_UNKNOWN while it knows nothing). */
-static inline int32_t ChainValue(const Chain *ch, int d, ptrdiff_t c) { return ch->own[d][c] != ch->none[d] ? ch->own[d][c] : ch->res[d][c]; }
+static inline int32_t ChainValue(const Chain *ch, int d, ptrdiff_t c)
+{
+  return ch->own[d][c] != ch->none[d] ? ch->own[d][c] : ch->res[d][c];
+}
 
 static void ChainInit(PgEdt e, Chain *ch, int32_t *res[2])
 {
-  const PgGrid    g = e->grid;
+  const PgGrid    g     = e->grid;
   const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nz = g->n[2];
   const int       Q = g->nowners, me = g->rank;
 
@@ -212,7 +220,8 @@ static PetscErrorCode ChainSend(MPI_Comm comm, ptrdiff_t plane, Chain *ch, int d
   for (ptrdiff_t c = 0; c < plane; c++) n += !ch->sent[d][c] && ChainValue(ch, d, c) != EDT_UNKNOWN;
   const int     dense = (int64_t)n * 8 >= (int64_t)plane * 4;
   const int64_t bytes = 4 + (dense ? (int64_t)plane * 4 : (int64_t)n * 8);
-  PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "EDT: a chain message of %" PetscInt64_FMT " bytes exceeds one MPI message", (PetscInt64)bytes);
+  PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+             "EDT: a chain message of %" PetscInt64_FMT " bytes exceeds one MPI message", (PetscInt64)bytes);
   PetscCall(PetscMalloc1(bytes, msg));
   m    = (int32_t *)*msg;
   m[0] = dense ? -1 : n;
@@ -235,7 +244,7 @@ static PetscErrorCode ChainSend(MPI_Comm comm, ptrdiff_t plane, Chain *ch, int d
  * moves by one period; with reach >= 0 a complement farther than reach planes counts as none. */
 static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
 {
-  const PgGrid    g = e->grid;
+  const PgGrid    g     = e->grid;
   const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nz = g->n[2], z0 = g->z_start, z1 = g->z_start + g->nz_local;
   const int32_t   shift = (int32_t)(d == 0 ? (g->rank == 0 ? -nz : 0) : (g->rank == g->nowners - 1 ? nz : 0));
   MPI_Status      st;
@@ -275,7 +284,7 @@ static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
  * (the first round, dense), then only (column, value) pairs; one allreduce of a count per round. */
 static PetscErrorCode ChainResolve(PgEdt e, ptrdiff_t reach, int32_t *res[2])
 {
-  const PgGrid    g = e->grid;
+  const PgGrid    g     = e->grid;
   const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g);
   const int       Q = g->nowners, me = g->rank, owner = me < Q;
   Chain           ch;
@@ -320,12 +329,12 @@ static PetscErrorCode ChainResolve(PgEdt e, ptrdiff_t reach, int32_t *res[2])
 /* Binary pass along z: out = dz^2 (distance to the nearest complement plane of the column)^2. */
 static PetscErrorCode PassZ(PgEdt e, const uint8_t *v, uint8_t value, int complement, ptrdiff_t reach, float *out)
 {
-  const PgGrid     g     = e->grid;
-  const ptrdiff_t  plane = (ptrdiff_t)PgGridPlane(g), nzl = g->nz_local;
-  const int32_t    z0 = (int32_t)g->z_start;
-  const double     dz2 = g->voxel_um[2] * g->voxel_um[2];
+  const PgGrid    g     = e->grid;
+  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nzl = g->nz_local;
+  const int32_t   z0   = (int32_t)g->z_start;
+  const double    dz2  = g->voxel_um[2] * g->voxel_um[2];
   int32_t *restrict lo = e->lo, *restrict hi = e->hi, *restrict below = e->below, *restrict above = e->above;
-  int32_t         *res[2] = {below, above};
+  int32_t *res[2] = {below, above};
 
   PetscFunctionBeginUser;
   for (ptrdiff_t c = 0; c < plane; c++) {
@@ -406,7 +415,7 @@ PetscErrorCode PgEdtCompute(PgEdt e, const uint8_t *v, uint8_t value, PetscBool 
 
 void PgEdtPlane(PgEdt e, int thread, const uint8_t *v, uint8_t value, PetscBool complement, float *d2_um2)
 {
-  const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(e->grid);
+  const ptrdiff_t plane  = (ptrdiff_t)PgGridPlane(e->grid);
   const int       inside = complement ? 0 : 1;
 
   /* the binary start: 0 on the voxels not in S, +inf in S; the y envelope of that is the squared
@@ -427,7 +436,7 @@ static void PlaneWindows(const PgGrid_s *g, PetscBool periodic, int wx, int wy, 
 
   /* along y: tmp[y] = min_t o[y + t] + dy2 t^2 */
   for (int y = 0; y < ny; y++) {
-    float *restrict out = tmp + (size_t)y * nx;
+    float *restrict out       = tmp + (size_t)y * nx;
     const float *restrict in0 = o + (size_t)y * nx;
     for (int x = 0; x < nx; x++) out[x] = in0[x];
     for (int t = -wy; t <= wy; t++) {
@@ -435,32 +444,32 @@ static void PlaneWindows(const PgGrid_s *g, PetscBool periodic, int wx, int wy, 
       if (!t) continue;
       if (periodic) yy = ((yy % ny) + ny) % ny;
       else if (yy < 0 || yy >= ny) continue;
-      const float c = (float)(dy2 * t * t);
+      const float c            = (float)(dy2 * t * t);
       const float *restrict in = o + (size_t)yy * nx;
       for (int x = 0; x < nx; x++) {
         const float v = in[x] + c;
-        out[x] = v < out[x] ? v : out[x];
+        out[x]        = v < out[x] ? v : out[x];
       }
     }
   }
   /* along x: o[x] = min_t tmp[x + t] + dx2 t^2 */
   for (int y = 0; y < ny; y++) {
     const float *restrict in = tmp + (size_t)y * nx;
-    float *restrict out = o + (size_t)y * nx;
+    float *restrict out      = o + (size_t)y * nx;
     for (int x = 0; x < nx; x++) out[x] = in[x];
     for (int t = -wx; t <= wx; t++) {
       if (!t) continue;
-      const float c = (float)(dx2 * t * t);
+      const float c  = (float)(dx2 * t * t);
       const int   x0 = PetscMax(0, -t), x1 = PetscMin(nx, nx - t);
       for (int x = x0; x < x1; x++) {
         const float v = in[x + t] + c;
-        out[x] = v < out[x] ? v : out[x];
+        out[x]        = v < out[x] ? v : out[x];
       }
       if (periodic) /* the wrapped ends */
         for (int x = 0; x < nx; x++) {
           if (x >= x0 && x < x1) continue;
           const float v = in[((x + t) % nx + nx) % nx] + c;
-          out[x] = v < out[x] ? v : out[x];
+          out[x]        = v < out[x] ? v : out[x];
         }
     }
   }
@@ -486,7 +495,8 @@ static PetscErrorCode Bounded(PgEdt e, const uint8_t *v, uint8_t value, int dila
   if (!e->tmp) PetscCall(PetscMalloc1((size_t)e->nthreads * plane, &e->tmp));
   PetscCall(PassZ(e, v, value, dilate, (ptrdiff_t)ceil(r_um / g->voxel_um[2]) + 1, d2_um2));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->nthreads)
-  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) PlaneWindows(g, e->periodic, wx, wy, d2_um2 + zl * plane, e->tmp + (size_t)omp_get_thread_num() * plane);
+  for (ptrdiff_t zl = 0; zl < g->nz_local; zl++)
+    PlaneWindows(g, e->periodic, wx, wy, d2_um2 + zl * plane, e->tmp + (size_t)omp_get_thread_num() * plane);
   PetscFunctionReturn(0);
 }
 

@@ -6,7 +6,8 @@
 #include <plurigauss/error.h>
 #include <plurigauss/h5.h>
 
-static PetscErrorCode PgErrorHandler(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+static PetscErrorCode PgErrorHandler(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
+                                     PetscErrorType p, const char *mess, void *ctx)
 {
   (void)ctx;
   if (p != PETSC_ERROR_INITIAL) return n; /* already reported where it started */
@@ -16,7 +17,8 @@ static PetscErrorCode PgErrorHandler(MPI_Comm comm, int line, const char *func, 
   if (n == PETSC_ERR_USER_INPUT) {
     if (rank == 0) fprintf(stderr, "plurigauss: error: %s\n", mess ? mess : "invalid input");
   } else {
-    fprintf(stderr, "plurigauss: error on rank %d: %s (in %s at %s:%d)\n", wrank, mess ? mess : "(no message)", func, file, line);
+    fprintf(stderr, "plurigauss: error on rank %d: %s (in %s at %s:%d)\n", wrank, mess ? mess : "(no message)", func,
+            file, line);
   }
   fflush(stderr);
   return n;

@@ -36,7 +36,7 @@
 struct PgField_private {
   PgGrid      grid;
   PgPrecision precision;
-  void       *buf[2];   /* X and Y: in-place c2r arrays of alloc_r2c complex values (one buffer:
+  void       *buf[2]; /* X and Y: in-place c2r arrays of alloc_r2c complex values (one buffer:
                            buf[0] holds X, then Z; buf[1] is NULL) */
   int         nbuf;
   size_t      bytes;
@@ -76,7 +76,8 @@ PetscErrorCode PgFieldInitializePackage(int threads)
 {
   PetscFunctionBeginUser;
   if (threads > 1) {
-    PetscCheck(fftw_init_threads() && fftwf_init_threads(), PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not initialise threads");
+    PetscCheck(fftw_init_threads() && fftwf_init_threads(), PETSC_COMM_SELF, PETSC_ERR_LIB,
+               "FFTW could not initialise threads");
   }
   fftw_mpi_init();
   fftwf_mpi_init();
@@ -108,17 +109,21 @@ static double Spectrum1D(PetscInt n, double a, double *eig)
   return mn;
 }
 
-PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file, double alpha_x_per_um, double alpha_y_per_um, PetscBool one_buffer, PgField *field)
+PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file,
+                             double alpha_x_per_um, double alpha_y_per_um, PetscBool one_buffer, PgField *field)
 {
   PgField  f;
-  unsigned flags = planner == PG_PLANNER_PATIENT ? FFTW_PATIENT : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE : FFTW_ESTIMATE;
+  unsigned flags = planner == PG_PLANNER_PATIENT   ? FFTW_PATIENT
+                   : planner == PG_PLANNER_MEASURE ? FFTW_MEASURE
+                                                   : FFTW_ESTIMATE;
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&f));
   f->grid      = grid;
   f->precision = precision;
   f->nbuf      = one_buffer ? 1 : 2;
-  if (wisdom_file && wisdom_file[0]) snprintf(f->wisdom, sizeof f->wisdom, "%s-%s", wisdom_file, precision == PG_PRECISION_DOUBLE ? "double" : "single");
+  if (wisdom_file && wisdom_file[0])
+    snprintf(f->wisdom, sizeof f->wisdom, "%s-%s", wisdom_file, precision == PG_PRECISION_DOUBLE ? "double" : "single");
   f->min_eig_x = f->min_eig_y = HUGE_VAL;
   for (int d = 0; d < 3; d++) {
     double mx, my;
@@ -185,7 +190,8 @@ PetscErrorCode PgFieldGenerate(PgField f, uint64_t seed)
 {
   PetscFunctionBeginUser;
   PetscCall(Reacquire(f));
-  PetscCheck(f->nbuf == 2, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "PgFieldGenerate needs two buffers; use PgFieldGenerateX/Z");
+  PetscCheck(f->nbuf == 2, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE,
+             "PgFieldGenerate needs two buffers; use PgFieldGenerateX/Z");
   if (f->precision == PG_PRECISION_DOUBLE) {
     PetscCall(FillSpectrum_d(f, seed, 0, 0));
     Execute_d(f, 0);
@@ -237,7 +243,8 @@ PetscErrorCode PgFieldExecuteBare(PgField f)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgFieldGetArrays(PgField f, const void **x, const void **y, ptrdiff_t *row_stride, PgPrecision *precision)
+PetscErrorCode PgFieldGetArrays(PgField f, const void **x, const void **y, ptrdiff_t *row_stride,
+                                PgPrecision *precision)
 {
   PetscFunctionBeginUser;
   *x = f->buf[0];

@@ -42,7 +42,8 @@ void PgFileSideCar(const char *file, const char *ext, char *buf, size_t len)
   snprintf(buf, len, "%.*s%s", stem, file, ext);
 }
 
-PetscErrorCode PgFileWriteText(MPI_Comm comm, const char *path, void (*write)(FILE *f, const void *ctx), const void *ctx)
+PetscErrorCode PgFileWriteText(MPI_Comm comm, const char *path, void (*write)(FILE *f, const void *ctx),
+                               const void *ctx)
 {
   int  rank, ok = 1;
   char tmp[PETSC_MAX_PATH_LEN + 64];

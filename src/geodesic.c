@@ -44,18 +44,18 @@ typedef struct {
 } Queue;
 
 struct PgGeodesic_private {
-  PgGrid    grid;
-  PgGrid_s  tgrid;             /* layout for z: x' = y, y' = z, z' = x (all-to-all; slabs along x) */
-  PgGrid_s  xgrid;             /* layout for x: x' = y, y' = x, z' = z (transposed in each plane) */
-  ptrdiff_t *ttable;           /* the slab table of tgrid */
-  uint8_t  *tv, *tsend;        /* transposed labels and the all-to-all send buffer */
-  uint8_t  *xv;                /* labels with x and y swapped in each plane */
-  int      *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
-  float    *buf;               /* distances on padded planes: ghost plane, owned planes, ghost plane */
-  float    *ghost;             /* the distances received for the two ghost planes */
-  size_t    buf_len, ghost_len;
-  Queue     seeds, *bucket;
-  int       nbucket;
+  PgGrid     grid;
+  PgGrid_s   tgrid;      /* layout for z: x' = y, y' = z, z' = x (all-to-all; slabs along x) */
+  PgGrid_s   xgrid;      /* layout for x: x' = y, y' = x, z' = z (transposed in each plane) */
+  ptrdiff_t *ttable;     /* the slab table of tgrid */
+  uint8_t   *tv, *tsend; /* transposed labels and the all-to-all send buffer */
+  uint8_t   *xv;         /* labels with x and y swapped in each plane */
+  int       *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
+  float     *buf;   /* distances on padded planes: ghost plane, owned planes, ghost plane */
+  float     *ghost; /* the distances received for the two ghost planes */
+  size_t     buf_len, ghost_len;
+  Queue      seeds, *bucket;
+  int        nbucket;
 };
 
 static PetscErrorCode QueuePush(Queue *q, int64_t i)
@@ -100,7 +100,7 @@ PetscErrorCode PgGeodesicCreate(PgGrid grid, PgGeodesic *geo)
   g->xgrid.n[1]        = grid->n[0];
   g->xgrid.voxel_um[0] = grid->voxel_um[1];
   g->xgrid.voxel_um[1] = grid->voxel_um[0];
-  *geo              = g;
+  *geo                 = g;
   PetscFunctionReturn(0);
 }
 
@@ -127,14 +127,15 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
 /* The labels on the transposed layout: rank q receives x in its block, as [x][y][z]. */
 static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
 {
-  const PgGrid g  = geo->grid;
-  const int    P  = g->size, ny = (int)g->n[1], nz = (int)g->n[2];
-  const int    nzl = (int)g->nz_local;
-  const size_t nt = (size_t)geo->tgrid.nz_local * (size_t)ny * (size_t)nz;
-  const ptrdiff_t *zs = g->slab_start;
+  const PgGrid     g = geo->grid;
+  const int        P = g->size, ny = (int)g->n[1], nz = (int)g->n[2];
+  const int        nzl = (int)g->nz_local;
+  const size_t     nt  = (size_t)geo->tgrid.nz_local * (size_t)ny * (size_t)nz;
+  const ptrdiff_t *zs  = g->slab_start;
 
   PetscFunctionBeginUser;
-  PetscCheck((double)PgGridLocalVoxels(g) < 2147483647.0 && (double)nt < 2147483647.0, PETSC_COMM_SELF, PETSC_ERR_SUP, "geodesic: a slab of more than 2^31 voxels per rank is not supported by the transpose");
+  PetscCheck((double)PgGridLocalVoxels(g) < 2147483647.0 && (double)nt < 2147483647.0, PETSC_COMM_SELF, PETSC_ERR_SUP,
+             "geodesic: a slab of more than 2^31 voxels per rank is not supported by the transpose");
   if (!geo->tv) PetscCall(PetscMalloc2(PetscMax(nt, 1), &geo->tv, PetscMax(PgGridLocalVoxels(g), 1), &geo->tsend));
   /* pack: for rank q, [x in q's block][zl][y] */
   for (int q = 0, off = 0; q < P; q++) {
@@ -157,11 +158,14 @@ static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
   /* received as [x][z] rows of y from each sender's z-range; placed into tv = [x][z][y] */
   uint8_t *recv;
   PetscCall(PetscMalloc1(PetscMax(nt, 1), &recv));
-  PetscCallMPI(MPI_Alltoallv(geo->tsend, geo->scount, geo->sdispl, MPI_UINT8_T, recv, geo->rcount, geo->rdispl, MPI_UINT8_T, g->comm));
+  PetscCallMPI(MPI_Alltoallv(geo->tsend, geo->scount, geo->sdispl, MPI_UINT8_T, recv, geo->rcount, geo->rdispl,
+                             MPI_UINT8_T, g->comm));
   const int nxl = (int)geo->tgrid.nz_local;
   for (int p = 0; p < P; p++)
     for (int xl = 0; xl < nxl; xl++)
-      PetscCall(PetscArraycpy(geo->tv + ((size_t)xl * nz + zs[p]) * ny, recv + geo->rdispl[p] + (size_t)xl * (zs[p + 1] - zs[p]) * ny, (size_t)(zs[p + 1] - zs[p]) * ny));
+      PetscCall(PetscArraycpy(geo->tv + ((size_t)xl * nz + zs[p]) * ny,
+                              recv + geo->rdispl[p] + (size_t)xl * (zs[p + 1] - zs[p]) * ny,
+                              (size_t)(zs[p + 1] - zs[p]) * ny));
   PetscCall(PetscFree(recv));
   PetscFunctionReturn(0);
 }
@@ -171,7 +175,7 @@ static PetscErrorCode TransposeXY(PgGeodesic geo, const uint8_t *v)
 {
   const PgGrid g  = geo->grid;
   const int    nx = (int)g->n[0], ny = (int)g->n[1];
-  const size_t n  = PgGridLocalVoxels(g), plane = PgGridPlane(g);
+  const size_t n = PgGridLocalVoxels(g), plane = PgGridPlane(g);
 
   PetscFunctionBeginUser;
   if (!geo->xv) PetscCall(PetscMalloc1(PetscMax(n, 1), &geo->xv));
@@ -192,11 +196,11 @@ static PetscErrorCode TransposeXY(PgGeodesic geo, const uint8_t *v)
  * (not of the phase, borders, ghosts) hold -1, which no path length undercuts: a relaxation is the
  * one comparison nd < dist[j], with no mask to read (the received ghost distances live apart). */
 typedef struct {
-  float         *dist;   /* padded, ghost planes included; -1 out of play */
-  int64_t        off[26];
-  int            dz[26];
-  float          w[26];
-  double         inv_wmin;
+  float  *dist; /* padded, ghost planes included; -1 out of play */
+  int64_t off[26];
+  int     dz[26];
+  float   w[26];
+  double  inv_wmin;
 } Ctx;
 
 static inline int64_t BucketOf(const Ctx *c, float d) { return (int64_t)((double)d * c->inv_wmin); }
@@ -218,7 +222,7 @@ static inline PetscErrorCode Relax(PgGeodesic geo, const Ctx *c, int64_t i, floa
     const int64_t j  = i + c->off[k];
     const float   nd = d + c->w[k];
     if (nd < c->dist[j]) { /* false for -1: out of play */
-      Queue *q = &geo->bucket[BucketOf(c, nd) % geo->nbucket];
+      Queue *q   = &geo->bucket[BucketOf(c, nd) % geo->nbucket];
       c->dist[j] = nd;
       if (q->n == q->cap) PetscCall(QueueGrow(q));
       q->i[q->n++] = j;
@@ -237,7 +241,7 @@ static int CompareSeed(const void *a, const void *b, void *ctx)
 /* Dial's algorithm from the seeds (padded indices whose distance was just lowered). */
 static PetscErrorCode Propagate(PgGeodesic geo, const Ctx *c)
 {
-  Queue   *s = &geo->seeds;
+  Queue   *s  = &geo->seeds;
   int64_t  sp = 0, pending = 0, cur = 0;
   int64_t *key;
 
@@ -276,9 +280,10 @@ static PetscErrorCode Propagate(PgGeodesic geo, const Ctx *c)
  * sent), as (index, value) pairs, or the whole plane when that is smaller; the received values
  * that lower a ghost voxel restart the search in the adjacent owned plane (new seeds). */
 #define TAG_GHOST 91
-static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const Ctx *c, int64_t pplane, int64_t px, int nzl, float *sent[2])
+static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const Ctx *c, int64_t pplane, int64_t px,
+                                      int nzl, float *sent[2])
 {
-  const int   nb[2] = {g->rank > 0 ? g->rank - 1 : -1, g->rank + 1 < g->nowners ? g->rank + 1 : -1};
+  const int   nb[2]  = {g->rank > 0 ? g->rank - 1 : -1, g->rank + 1 < g->nowners ? g->rank + 1 : -1};
   char       *msg[2] = {NULL, NULL};
   MPI_Request req[2];
   int         nreq = 0;
@@ -293,7 +298,8 @@ static PetscErrorCode ExchangeChanges(PgGeodesic geo, const PgGrid_s *g, const C
     for (int64_t q = px; q < pplane - px; q++) n += own[q] >= 0 && own[q] < was[q];
     const int     dense = (int64_t)n * 8 >= (pplane - 2 * px) * 4;
     const int64_t bytes = 4 + (dense ? (pplane - 2 * px) * 4 : (int64_t)n * 8);
-    PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "geodesic: a ghost message of %" PRId64 " bytes exceeds one MPI message", bytes);
+    PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+               "geodesic: a ghost message of %" PRId64 " bytes exceeds one MPI message", bytes);
     PetscCall(PetscMalloc1(bytes, &msg[side]));
     ((int32_t *)msg[side])[0] = dense ? -1 : n;
     if (dense) PetscCall(PetscArraycpy((float *)(msg[side] + 4), own + px, pplane - 2 * px));
@@ -382,12 +388,13 @@ static void Neighbours(Ctx *c, const PgGrid_s *g, int64_t pplane, int64_t px, do
     for (int dy = -1; dy <= 1; dy++)
       for (int dx = -1; dx <= 1; dx++) {
         if (!dx && !dy && !dz) continue;
-        const double l = sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] + dz * dz * g->voxel_um[2] * g->voxel_um[2]);
-        c->off[k] = dz * pplane + dy * px + dx;
-        c->dz[k]  = dz;
-        c->w[k]   = (float)l;
-        *wmin     = PetscMin(*wmin, l);
-        *wmax     = PetscMax(*wmax, l);
+        const double l = sqrt(dx * dx * g->voxel_um[0] * g->voxel_um[0] + dy * dy * g->voxel_um[1] * g->voxel_um[1] +
+                              dz * dz * g->voxel_um[2] * g->voxel_um[2]);
+        c->off[k]      = dz * pplane + dy * px + dx;
+        c->dz[k]       = dz;
+        c->w[k]        = (float)l;
+        *wmin          = PetscMin(*wmin, l);
+        *wmax          = PetscMax(*wmax, l);
         k++;
       }
   c->inv_wmin = 1.0 / *wmin;
@@ -449,7 +456,8 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
     geo->nbucket = (int)floor(wmax / wmin) + 2;
     PetscCall(PetscCalloc1(geo->nbucket, &geo->bucket));
   }
-  PetscCheck(geo->nbucket >= (int)floor(wmax / wmin) + 2, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: bucket ring too small");
+  PetscCheck(geo->nbucket >= (int)floor(wmax / wmin) + 2, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "geodesic: bucket ring too small");
   /* sources: the phase voxels of the outlet face */
   for (int zl = 0; zl < nzl; zl++)
     for (int x = 0; x < nx; x++)
@@ -481,8 +489,10 @@ PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value
   double       t0 = MPI_Wtime();
 
   PetscFunctionBeginUser;
-  PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: axis %d, allowed 0 (x), 1 (y), 2 (z)", axis);
-  PetscCheck(g->n[axis] >= 2, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: %" PetscInt_FMT " voxels along axis %d, at least 2 needed", g->n[axis], axis);
+  PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: axis %d, allowed 0 (x), 1 (y), 2 (z)",
+             axis);
+  PetscCheck(g->n[axis] >= 2, g->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "geodesic: %" PetscInt_FMT " voxels along axis %d, at least 2 needed", g->n[axis], axis);
   PetscCall(PetscMemzero(result, sizeof *result));
   /* every axis is solved as the y axis of some layout: the front of the search then runs along
      contiguous rows (along x it would touch one cache line per voxel: 2-3 times slower) */

@@ -60,14 +60,15 @@ herr_t PgH5Close(hid_t *h)
 PetscErrorCode PgH5Initialize(void)
 {
   PetscFunctionBeginUser;
-  PetscCheck(H5Eset_auto2(H5E_DEFAULT, NULL, NULL) >= 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "HDF5: cannot switch off the error printing");
+  PetscCheck(H5Eset_auto2(H5E_DEFAULT, NULL, NULL) >= 0, PETSC_COMM_SELF, PETSC_ERR_LIB,
+             "HDF5: cannot switch off the error printing");
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode PgH5FileOpen(MPI_Comm comm, const char *path, PetscBool create, hid_t *file)
 {
   hid_t      fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
-  PgH5Status st   = PG_H5_STATUS_INIT;
+  PgH5Status st = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
   *file = H5I_INVALID_HID;
@@ -96,7 +97,10 @@ PetscErrorCode PgH5FileClose(hid_t *file, const char *path)
   PetscFunctionReturn(0);
 }
 
-PetscBool PgH5Exists(hid_t loc, const char *name) { return H5Lexists(loc, name, H5P_DEFAULT) > 0 ? PETSC_TRUE : PETSC_FALSE; }
+PetscBool PgH5Exists(hid_t loc, const char *name)
+{
+  return H5Lexists(loc, name, H5P_DEFAULT) > 0 ? PETSC_TRUE : PETSC_FALSE;
+}
 
 PetscErrorCode PgH5GroupOpen(hid_t loc, const char *name, hid_t *group)
 {
@@ -157,7 +161,8 @@ herr_t PgH5AttrString(hid_t obj, const char *name, const char *text)
 
 herr_t PgH5AttrDouble(hid_t obj, const char *name, const double *v, hsize_t n)
 {
-  return AttrWrite(obj, name, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE, n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL), v);
+  return AttrWrite(obj, name, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE,
+                   n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, NULL), v);
 }
 
 PetscErrorCode PgH5WriteStringAttr(hid_t obj, const char *name, const char *text)
@@ -204,7 +209,8 @@ PetscErrorCode PgH5ReadStringAttr(hid_t obj, const char *name, char **text)
   if (!st.failed) size = H5Tget_size(type);
   PgH5Try(&st, mem = H5Tcopy(H5T_C_S1));
   PgH5Try(&st, H5Tset_size(mem, size + 1));
-  if (!st.failed && !(*text = (char *)calloc(size + 2, 1))) snprintf(st.msg, sizeof st.msg, "out of memory reading attribute %s", name);
+  if (!st.failed && !(*text = (char *)calloc(size + 2, 1)))
+    snprintf(st.msg, sizeof st.msg, "out of memory reading attribute %s", name);
   if (!st.failed && !*text) st.failed = "calloc";
   PgH5Try(&st, H5Aread(attr, mem, *text));
   PgH5Close(&mem);
@@ -218,10 +224,11 @@ PetscErrorCode PgH5ReadStringAttr(hid_t obj, const char *name, char **text)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgH5WriteSmallAttr(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *attr, const char *text)
+PetscErrorCode PgH5WriteSmallAttr(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[],
+                                  const double *data, const char *attr, const char *text)
 {
   hid_t      space = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-  PgH5Status st    = PG_H5_STATUS_INIT;
+  PgH5Status st = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
   if (PgH5Exists(group, name)) PgH5Try(&st, H5Ldelete(group, name, H5P_DEFAULT));
@@ -239,7 +246,8 @@ PetscErrorCode PgH5WriteSmallAttr(hid_t group, int rank, const char *name, int n
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgH5WriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit)
+PetscErrorCode PgH5WriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[],
+                              const double *data, const char *unit)
 {
   PetscFunctionBeginUser;
   PetscCall(PgH5WriteSmallAttr(group, rank, name, ndims, dims, data, "unit", unit));
@@ -270,30 +278,38 @@ static hid_t VolumeCreateProperties(const hsize_t dims[3], int level)
  * in the memory space mspace (rows row_len apart); nothing on a rank without planes. */
 static herr_t SelectSlab(const PgGrid_s *g, hid_t fspace, hid_t mspace)
 {
-  hsize_t start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]}, zero[3] = {0, 0, 0};
+  hsize_t start[3] = {(hsize_t)g->z_start, 0, 0}, count[3] = {(hsize_t)g->nz_local, (hsize_t)g->n[1], (hsize_t)g->n[0]},
+          zero[3] = {0, 0, 0};
 
   if (g->nz_local == 0) return H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0 ? -1 : 0;
-  return H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 || H5Sselect_hyperslab(mspace, H5S_SELECT_SET, zero, NULL, count, NULL) < 0 ? -1 : 0;
+  return H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+             H5Sselect_hyperslab(mspace, H5S_SELECT_SET, zero, NULL, count, NULL) < 0
+           ? -1
+           : 0;
 }
 
-PetscErrorCode PgH5WriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len, int compress_level, const char *file)
+PetscErrorCode PgH5WriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data,
+                              hsize_t row_len, int compress_level, const char *file)
 {
   const hsize_t dims[3]  = {(hsize_t)g->n[2], (hsize_t)g->n[1], (hsize_t)g->n[0]};
   const hsize_t mdims[3] = {(hsize_t)PetscMax(g->nz_local, 1), dims[1], row_len};
   const double  vox[3]   = {g->voxel_um[0], g->voxel_um[1], g->voxel_um[2]};
-  hid_t         fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-  PgH5Status    st     = PG_H5_STATUS_INIT;
+  hid_t         fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, dset = H5I_INVALID_HID,
+        dxpl    = H5I_INVALID_HID;
+  PgH5Status st = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
   PgH5Try(&st, fspace = H5Screate_simple(3, dims, NULL));
   PgH5Try(&st, dcpl = VolumeCreateProperties(dims, compress_level));
   if (PgH5Exists(group, name)) PgH5Try(&st, H5Ldelete(group, name, H5P_DEFAULT));
-  PgH5TryMsg(&st, dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT), "cannot create dataset %s in %s (disk full?)", name, file);
+  PgH5TryMsg(&st, dset = H5Dcreate2(group, name, filetype, fspace, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+             "cannot create dataset %s in %s (disk full?)", name, file);
   PgH5Try(&st, mspace = H5Screate_simple(3, mdims, NULL));
   PgH5Try(&st, SelectSlab(g, fspace, mspace));
   PgH5Try(&st, dxpl = H5Pcreate(H5P_DATASET_XFER));
   PgH5Try(&st, H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
-  PgH5TryMsg(&st, H5Dwrite(dset, memtype, mspace, fspace, dxpl, data), "writing %s to %s failed (disk full?)", name, file);
+  PgH5TryMsg(&st, H5Dwrite(dset, memtype, mspace, fspace, dxpl, data), "writing %s to %s failed (disk full?)", name,
+             file);
   PgH5Try(&st, PgH5AttrDouble(dset, "voxel_size_um", vox, 3));
   PgH5Try(&st, PgH5AttrString(dset, "axes", "z,y,x (voxel_size_um is x,y,z)"));
   PgH5Close(&dxpl);
@@ -307,14 +323,17 @@ PetscErrorCode PgH5WriteSlabs(PgGrid g, hid_t group, const char *name, hid_t fil
 
 PetscErrorCode PgH5ReadSlabs(PgGrid g, const char *file, const char *path, hid_t memtype, void *v, int *ok)
 {
-  hsize_t       mdims[3] = {(hsize_t)PetscMax(g->nz_local, 1), (hsize_t)g->n[1], (hsize_t)g->n[0]};
-  hid_t         fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-  int           mine = 1;
+  hsize_t mdims[3] = {(hsize_t)PetscMax(g->nz_local, 1), (hsize_t)g->n[1], (hsize_t)g->n[0]};
+  hid_t   fapl = H5I_INVALID_HID, f = H5I_INVALID_HID, d = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID,
+        dxpl = H5I_INVALID_HID;
+  int mine   = 1;
 
   PetscFunctionBeginUser;
   /* every step is collective (metadata and the read): a rank goes on after a failure of its own,
      and the ranks decide together */
-  if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL) < 0 || H5Pset_all_coll_metadata_ops(fapl, 1) < 0) mine = 0;
+  if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL) < 0 ||
+      H5Pset_all_coll_metadata_ops(fapl, 1) < 0)
+    mine = 0;
   if (mine) f = H5Fopen(file, H5F_ACC_RDONLY, fapl);
   if (f < 0 || (d = H5Dopen2(f, path, H5P_DEFAULT)) < 0 || (fs = H5Dget_space(d)) < 0) mine = 0;
   if ((ms = H5Screate_simple(3, mdims, NULL)) < 0) mine = 0;

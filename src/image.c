@@ -20,7 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static PetscBool IsFloat(int type) { return type == PG_RAW_FLOAT32 || type == PG_RAW_FLOAT64 ? PETSC_TRUE : PETSC_FALSE; }
+static PetscBool IsFloat(int type)
+{
+  return type == PG_RAW_FLOAT32 || type == PG_RAW_FLOAT64 ? PETSC_TRUE : PETSC_FALSE;
+}
 
 /* element i of a native buffer, as a double (grey) or an integer (labels) */
 static inline double ValueAsDouble(const void *b, size_t i, int type)
@@ -109,9 +112,9 @@ static PetscErrorCode Convert(const PgInputSpec *s, const void *buf, int type, s
   const size_t      es  = PgRawSize(type);
   if (es <= 2) {
     /* a table over the type's whole range */
-    const size_t   nt = es == 1 ? 256 : 65536;
+    const size_t    nt = es == 1 ? 256 : 65536;
     const long long lo = (type == PG_RAW_INT8) ? -128 : (type == PG_RAW_INT16) ? -32768 : 0;
-    uint8_t       *tab;
+    uint8_t        *tab;
     PetscCall(PetscMalloc1(nt, &tab));
     for (size_t k = 0; k < nt; k++) {
       int p  = MapValue(map, lo + (long long)k);
@@ -140,16 +143,27 @@ static PetscErrorCode Convert(const PgInputSpec *s, const void *buf, int type, s
 }
 
 /* The message of unmapped values: the count, the first value and its position. */
-static void UnmappedMessage(const PgInputSpec *s, const char *spec, long long count, long long value, const long long pos[3], char *msg, size_t len)
+static void UnmappedMessage(const PgInputSpec *s, const char *spec, long long count, long long value,
+                            const long long pos[3], char *msg, size_t len)
 {
   char where[96];
   if (s->dims == 3) snprintf(where, sizeof where, "(x,y,z) = (%lld,%lld,%lld)", pos[0], pos[1], pos[2]);
   else snprintf(where, sizeof where, "(x,y) = (%lld,%lld)", pos[0], pos[1]);
-  if (value == LLONG_MIN) snprintf(msg, len, "%s = %s: %lld %s hold values outside the 64-bit signed range, the first at %s", s->key, spec, count, s->dims == 3 ? "voxels" : "pixels", where);
+  if (value == LLONG_MIN)
+    snprintf(msg, len, "%s = %s: %lld %s hold values outside the 64-bit signed range, the first at %s", s->key, spec,
+             count, s->dims == 3 ? "voxels" : "pixels", where);
   else if (s->map->given)
-    snprintf(msg, len, "%s = %s: %lld %s hold values that %s = %s does not map, the first (value %lld) at %s", s->key, spec, count, s->dims == 3 ? "voxels" : "pixels", s->map_key, s->map->text, value, where);
-  else if (s->dims == 3) snprintf(msg, len, "%s = %s: %lld voxels hold labels outside {1,2,3}, the first (label %lld) at %s; map other values with %s", s->key, spec, count, value, where, s->map_key);
-  else snprintf(msg, len, "%s = %s: label %lld at %s (and %lld pixels in all); 2D images must hold 1 (NVP), 2 (carbon), 3 (pore), or map their values with %s", s->key, spec, value, where, count, s->map_key);
+    snprintf(msg, len, "%s = %s: %lld %s hold values that %s = %s does not map, the first (value %lld) at %s", s->key,
+             spec, count, s->dims == 3 ? "voxels" : "pixels", s->map_key, s->map->text, value, where);
+  else if (s->dims == 3)
+    snprintf(msg, len,
+             "%s = %s: %lld voxels hold labels outside {1,2,3}, the first (label %lld) at %s; map other values with %s",
+             s->key, spec, count, value, where, s->map_key);
+  else
+    snprintf(
+      msg, len,
+      "%s = %s: label %lld at %s (and %lld pixels in all); 2D images must hold 1 (NVP), 2 (carbon), 3 (pore), or map their values with %s",
+      s->key, spec, value, where, count, s->map_key);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -225,10 +239,17 @@ static void ProbeHDF5(const PgInputSpec *s, const char *spec, const char *file, 
   size_t      size = H5Tget_size(t);
   int         sign = cls == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_2;
   if (cls == H5T_INTEGER && (size == 1 || size == 2 || size == 4 || size == 8))
-    r->etype = size == 1 ? (sign ? PG_RAW_INT8 : PG_RAW_UINT8) : size == 2 ? (sign ? PG_RAW_INT16 : PG_RAW_UINT16) : size == 4 ? (sign ? PG_RAW_INT32 : PG_RAW_UINT32) : (sign ? PG_RAW_INT64 : PG_RAW_UINT64);
-  else if (cls == H5T_FLOAT && s->values == PG_VALUES_GREY && (size == 4 || size == 8)) r->etype = size == 4 ? PG_RAW_FLOAT32 : PG_RAW_FLOAT64;
+    r->etype = size == 1   ? (sign ? PG_RAW_INT8 : PG_RAW_UINT8)
+               : size == 2 ? (sign ? PG_RAW_INT16 : PG_RAW_UINT16)
+               : size == 4 ? (sign ? PG_RAW_INT32 : PG_RAW_UINT32)
+                           : (sign ? PG_RAW_INT64 : PG_RAW_UINT64);
+  else if (cls == H5T_FLOAT && s->values == PG_VALUES_GREY && (size == 4 || size == 8))
+    r->etype = size == 4 ? PG_RAW_FLOAT32 : PG_RAW_FLOAT64;
   else {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold %s", s->key, spec, s->values == PG_VALUES_GREY ? "grey values (integers or floats)" : "integer labels (uint8, or any 8, 16, 32 or 64-bit integer type, signed or not)");
+    snprintf(r->msg, sizeof r->msg, "%s = %s: the dataset must hold %s", s->key, spec,
+             s->values == PG_VALUES_GREY
+               ? "grey values (integers or floats)"
+               : "integer labels (uint8, or any 8, 16, 32 or 64-bit integer type, signed or not)");
     goto done;
   }
   sp           = H5Dget_space(ds);
@@ -241,12 +262,14 @@ static void ProbeHDF5(const PgInputSpec *s, const char *spec, const char *file, 
     rank = 2;
   }
   if (rank != s->dims) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", s->key, spec, rank, s->dims, s->dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
+    snprintf(r->msg, sizeof r->msg, "%s = %s: dataset has %d dimensions, expected %d (%s)", s->key, spec, rank, s->dims,
+             s->dims == 3 ? "[nz][ny][nx]" : "[ny][nx]");
     goto done;
   }
   for (int d = 0; d < s->dims; d++) r->n[d] = (long long)h[s->dims - 1 - d];
   if (!s->voxel_um[0] && !ReadVoxelAttr(ds, r->voxel) && !ReadVoxelAttr(f, r->voxel)) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", s->key, spec, s->voxel_key);
+    snprintf(r->msg, sizeof r->msg, "%s = %s: no voxel_size_um attribute on the dataset or file; give %s", s->key, spec,
+             s->voxel_key);
     goto done;
   }
   r->ok = 1;
@@ -267,7 +290,8 @@ static PetscErrorCode ReadSlabHDF5(PgGrid g, const PgInputSpec *s, const char *s
   PetscFunctionBeginUser;
   SplitSpec(spec, file, sizeof file, path, sizeof path);
   PetscCall(PgH5ReadSlabs(g, file, path, NativeType(etype), v, &ok));
-  PetscCheck(ok, g->comm, PETSC_ERR_USER_INPUT, "%s = %s: %s cannot be read (a truncated or damaged file?)", s->key, spec, file);
+  PetscCheck(ok, g->comm, PETSC_ERR_USER_INPUT, "%s = %s: %s cannot be read (a truncated or damaged file?)", s->key,
+             spec, file);
   PetscFunctionReturn(0);
 }
 
@@ -283,8 +307,8 @@ static void RawToNative(void *buf, size_t n, size_t es)
   unsigned char *b = (unsigned char *)buf;
   for (size_t i = 0; i < n; i++)
     for (size_t k = 0; k < es / 2; k++) {
-      unsigned char t     = b[i * es + k];
-      b[i * es + k]       = b[i * es + es - 1 - k];
+      unsigned char t        = b[i * es + k];
+      b[i * es + k]          = b[i * es + es - 1 - k];
       b[i * es + es - 1 - k] = t;
     }
 }
@@ -296,7 +320,9 @@ static void ProbeRaw(const PgInputSpec *s, const char *spec, PgInputProbe *r)
     return;
   }
   if (!s->shape || !s->shape[0]) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: a raw file needs its shape in %s (or give FILE.h5:/path/to/dataset, or a TIFF stack)", s->key, spec, s->shape_key);
+    snprintf(r->msg, sizeof r->msg,
+             "%s = %s: a raw file needs its shape in %s (or give FILE.h5:/path/to/dataset, or a TIFF stack)", s->key,
+             spec, s->shape_key);
     return;
   }
   if (!s->voxel_um[0]) {
@@ -304,7 +330,8 @@ static void ProbeRaw(const PgInputSpec *s, const char *spec, PgInputProbe *r)
     return;
   }
   if (s->values != PG_VALUES_GREY && IsFloat(s->raw_type)) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: labels must be integers, but %s = %s", s->key, spec, s->type_key, PgRawName(s->raw_type));
+    snprintf(r->msg, sizeof r->msg, "%s = %s: labels must be integers, but %s = %s", s->key, spec, s->type_key,
+             PgRawName(s->raw_type));
     return;
   }
   FILE *f   = fopen(spec, "rb");
@@ -317,7 +344,8 @@ static void ProbeRaw(const PgInputSpec *s, const char *spec, PgInputProbe *r)
     want *= (double)s->shape[d];
   }
   if ((double)len != want) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with %s = %s needs %.0f", s->key, spec, len, s->shape_key, s->type_key, PgRawName(s->raw_type), want);
+    snprintf(r->msg, sizeof r->msg, "%s = %s: the file has %ld bytes, but %s with %s = %s needs %.0f", s->key, spec,
+             len, s->shape_key, s->type_key, PgRawName(s->raw_type), want);
     return;
   }
   r->etype = s->raw_type;
@@ -334,11 +362,14 @@ static void ProbeTIFF(const PgInputSpec *s, const char *spec, PgInputProbe *r)
 
   if (!PgTiffProbe(spec, s->key, &info, r->msg, sizeof r->msg)) return;
   if (s->values != PG_VALUES_GREY && IsFloat(info.etype)) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: the TIFF holds %s samples; labels must be integers (8, 16 or 32-bit, signed or not)", s->key, spec, PgRawName(info.etype));
+    snprintf(r->msg, sizeof r->msg,
+             "%s = %s: the TIFF holds %s samples; labels must be integers (8, 16 or 32-bit, signed or not)", s->key,
+             spec, PgRawName(info.etype));
     return;
   }
   if (s->dims == 2 && info.n[2] != 1) {
-    snprintf(r->msg, sizeof r->msg, "%s = %s: %lld pages; a 2D image is one page (list the images as separate files)", s->key, spec, info.n[2]);
+    snprintf(r->msg, sizeof r->msg, "%s = %s: %lld pages; a 2D image is one page (list the images as separate files)",
+             s->key, spec, info.n[2]);
     return;
   }
   for (int d = 0; d < s->dims; d++) r->n[d] = info.n[d];
@@ -347,13 +378,16 @@ static void ProbeTIFF(const PgInputSpec *s, const char *spec, PgInputProbe *r)
   r->tiff_files = info.nfiles;
   if (!s->voxel_um[0]) {
     if (!(info.voxel_um[0] > 0)) {
-      snprintf(r->msg, sizeof r->msg, "%s = %s: the TIFF gives no voxel size (no resolution tags with a length unit); give %s", s->key, spec, s->voxel_key);
+      snprintf(r->msg, sizeof r->msg,
+               "%s = %s: the TIFF gives no voxel size (no resolution tags with a length unit); give %s", s->key, spec,
+               s->voxel_key);
       return;
     }
     for (int d = 0; d < 3; d++) r->voxel[d] = info.voxel_um[d];
     if (s->dims == 3 && !(info.voxel_um[2] > 0)) {
       r->voxel[2] = r->voxel[0];
-      snprintf(r->note, sizeof r->note, "%s; z = x (no ImageJ spacing: give %s if the slices are thicker)", info.voxel_source, s->voxel_key);
+      snprintf(r->note, sizeof r->note, "%s; z = x (no ImageJ spacing: give %s if the slices are thicker)",
+               info.voxel_source, s->voxel_key);
     } else snprintf(r->note, sizeof r->note, "%s", info.voxel_source);
   }
   r->ok = 1;
@@ -395,10 +429,11 @@ PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spe
   if (rank == 0) {
     char        file[PETSC_MAX_PATH_LEN];
     const char *colon = strrchr(spec, ':');
-    PetscBool   h5    = PgInputIsHDF5(spec), tif = !h5 && PgTiffIsSpec(spec);
+    PetscBool   h5 = PgInputIsHDF5(spec), tif = !h5 && PgTiffIsSpec(spec);
     for (int d = 0; d < 3; d++) r->n[d] = 1;
     snprintf(file, sizeof file, "%.*s", h5 ? (int)(colon - spec) : (int)strlen(spec), spec);
-    if (!tif && access(file, R_OK) != 0) snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", s->key, spec, file);
+    if (!tif && access(file, R_OK) != 0)
+      snprintf(r->msg, sizeof r->msg, "%s = %s: file '%s' does not exist or is not readable", s->key, spec, file);
     else if (h5) ProbeHDF5(s, spec, file, colon + 1, r);
     else if (tif) ProbeTIFF(s, spec, r);
     else ProbeRaw(s, spec, r);
@@ -410,13 +445,16 @@ PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spe
       int d;
       for (d = 0; d < s->dims; d++)
         if (r->n[d] < 2) {
-          snprintf(r->msg, sizeof r->msg, "%s = %s: %s extent %lld along %c (at least 2 needed)", s->key, spec, r->n[d] ? "too small an" : "zero", r->n[d], "xyz"[d]);
+          snprintf(r->msg, sizeof r->msg, "%s = %s: %s extent %lld along %c (at least 2 needed)", s->key, spec,
+                   r->n[d] ? "too small an" : "zero", r->n[d], "xyz"[d]);
           break;
         } else if (r->n[d] > (1 << 24)) {
-          snprintf(r->msg, sizeof r->msg, "%s = %s: extent %lld along %c is too large (at most %d)", s->key, spec, r->n[d], "xyz"[d], 1 << 24);
+          snprintf(r->msg, sizeof r->msg, "%s = %s: extent %lld along %c is too large (at most %d)", s->key, spec,
+                   r->n[d], "xyz"[d], 1 << 24);
           break;
         } else if (!(r->voxel[d] > 0) || !isfinite(r->voxel[d])) {
-          snprintf(r->msg, sizeof r->msg, "%s = %s: voxel size %g along %c is not positive", s->key, spec, r->voxel[d], "xyz"[d]);
+          snprintf(r->msg, sizeof r->msg, "%s = %s: voxel size %g along %c is not positive", s->key, spec, r->voxel[d],
+                   "xyz"[d]);
           break;
         }
       r->ok = d == s->dims;
@@ -424,7 +462,9 @@ PetscErrorCode PgInputCheck(MPI_Comm comm, const PgInputSpec *s, const char *spe
   }
   PetscCallMPI(MPI_Bcast(r, (int)sizeof *r, MPI_BYTE, 0, comm));
   PetscCheck(r->ok, comm, PETSC_ERR_USER_INPUT, "%s", r->msg);
-  if (r->note[0]) PetscCall(PetscPrintf(comm, "plurigauss: %s = %s: voxel %g x %g x %g um: %s\n", s->key, spec, r->voxel[0], r->voxel[1], r->voxel[2], r->note));
+  if (r->note[0])
+    PetscCall(PetscPrintf(comm, "plurigauss: %s = %s: voxel %g x %g x %g um: %s\n", s->key, spec, r->voxel[0],
+                          r->voxel[1], r->voxel[2], r->note));
   PetscFunctionReturn(0);
 }
 
@@ -432,7 +472,7 @@ PetscErrorCode PgInputReadSlab(PgGrid g, const PgInputSpec *s, const char *spec,
 {
   const size_t nloc = PgGridLocalVoxels(g), es = PgRawSize(r->etype);
   void        *buf;
-  int          ok = 1, all;
+  int          ok                 = 1, all;
   char         msg[sizeof r->msg] = "";
   Unmapped     bad;
 
@@ -445,14 +485,16 @@ PetscErrorCode PgInputReadSlab(PgGrid g, const PgInputSpec *s, const char *spec,
     for (int d = 0; d < 3; d++) info.n[d] = r->n[d];
     info.etype  = r->etype;
     info.nfiles = r->tiff_files;
-    ok          = PgTiffReadPages(spec, s->key, &info, (long long)g->z_start, (long long)g->nz_local, buf, msg, sizeof msg);
+    ok = PgTiffReadPages(spec, s->key, &info, (long long)g->z_start, (long long)g->nz_local, buf, msg, sizeof msg);
   } else {
     const size_t  bytes = nloc * es;
     unsigned char dummy;
     MPI_File      fh;
-    PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "a slab of %zu bytes is too large for one MPI read", bytes);
+    PetscCheck(bytes <= (size_t)INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+               "a slab of %zu bytes is too large for one MPI read", bytes);
     PetscCallMPI(MPI_File_open(g->comm, spec, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh));
-    PetscCallMPI(MPI_File_read_at_all(fh, (MPI_Offset)(g->z_start * (ptrdiff_t)PgGridPlane(g) * (ptrdiff_t)es), bytes ? buf : &dummy, (int)bytes, MPI_BYTE, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_File_read_at_all(fh, (MPI_Offset)(g->z_start * (ptrdiff_t)PgGridPlane(g) * (ptrdiff_t)es),
+                                      bytes ? buf : &dummy, (int)bytes, MPI_BYTE, MPI_STATUS_IGNORE));
     PetscCallMPI(MPI_File_close(&fh));
     RawToNative(buf, nloc, es);
   }
@@ -469,7 +511,9 @@ PetscErrorCode PgInputReadSlab(PgGrid g, const PgInputSpec *s, const char *spec,
   PetscCall(PetscFree(buf));
 
   /* values the map does not know: the count, and the one with the smallest global index */
-  long long total, key = bad.count ? (long long)(g->z_start * (ptrdiff_t)PgGridPlane(g)) + (long long)bad.first : LLONG_MAX, best, value = bad.count ? bad.value : LLONG_MIN, vbest;
+  long long total,
+    key   = bad.count ? (long long)(g->z_start * (ptrdiff_t)PgGridPlane(g)) + (long long)bad.first : LLONG_MAX, best,
+    value = bad.count ? bad.value : LLONG_MIN, vbest;
   PetscCallMPI(MPI_Allreduce(&bad.count, &total, 1, MPI_LONG_LONG, MPI_SUM, g->comm));
   if (total) {
     PetscCallMPI(MPI_Allreduce(&key, &best, 1, MPI_LONG_LONG, MPI_MIN, g->comm));
@@ -484,7 +528,7 @@ PetscErrorCode PgInputReadSlab(PgGrid g, const PgInputSpec *s, const char *spec,
 
 int PgInputRead2D(const PgInputSpec *s, const char *spec, const PgInputProbe *r, void *v, char *msg, size_t len)
 {
-  const size_t n  = (size_t)r->n[0] * (size_t)r->n[1], es = PgRawSize(r->etype);
+  const size_t n = (size_t)r->n[0] * (size_t)r->n[1], es = PgRawSize(r->etype);
   void        *buf = malloc(PetscMax(n * es, 1));
   int          ok  = 0;
   Unmapped     bad;
@@ -549,14 +593,18 @@ static void ImageSpec(const double *voxel_um, const PgLabelMap *map, PgInputSpec
   s->map_key   = "input.labels";
 }
 
-PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3], double voxel_out[3])
+PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3],
+                              double voxel_out[3])
 {
   PgInputSpec  s;
   PgInputProbe r;
 
   PetscFunctionBeginUser;
   ImageSpec(voxel_um, NULL, &s);
-  PetscCheck(PgInputIsHDF5(spec) || PgTiffIsSpec(spec), comm, PETSC_ERR_USER_INPUT, "input.image = '%s': expected FILE.h5:/path/to/dataset or a TIFF stack (FILE.tif, DIR/, DIR/slice_%%04d.tif)", spec);
+  PetscCheck(
+    PgInputIsHDF5(spec) || PgTiffIsSpec(spec), comm, PETSC_ERR_USER_INPUT,
+    "input.image = '%s': expected FILE.h5:/path/to/dataset or a TIFF stack (FILE.tif, DIR/, DIR/slice_%%04d.tif)",
+    spec);
   PetscCall(PgInputCheck(comm, &s, spec, &r));
   for (int k = 0; k < 3; k++) {
     shape[k]     = (PetscInt)r.n[k];

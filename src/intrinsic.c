@@ -47,9 +47,9 @@
 #include <string.h>
 
 const int PgIntrinsicDirections[13][3] = {
-  {1, 0, 0}, {0, 1, 0}, {0, 0, 1},                                    /* axes */
-  {1, 1, 0}, {1, -1, 0}, {1, 0, 1}, {1, 0, -1}, {0, 1, 1}, {0, 1, -1}, /* face diagonals */
-  {1, 1, 1}, {1, 1, -1}, {1, -1, 1}, {-1, 1, 1},                       /* space diagonals */
+  {1, 0, 0}, {0, 1, 0},  {0, 0, 1},                                     /* axes */
+  {1, 1, 0}, {1, -1, 0}, {1, 0, 1},  {1, 0, -1}, {0, 1, 1}, {0, 1, -1}, /* face diagonals */
+  {1, 1, 1}, {1, 1, -1}, {1, -1, 1}, {-1, 1, 1},                        /* space diagonals */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ static double VoronoiCellArea(const double gen[26][3], int i)
       if (len < 1e-9) continue; /* the same plane */
       for (int s = 0; s < 2; s++) {
         double p[3] = {v[0] / len, v[1] / len, v[2] / len};
-        int    ok   = 1, dup = 0;
+        int    ok = 1, dup = 0;
         if (s) p[0] = -p[0], p[1] = -p[1], p[2] = -p[2];
         for (int l = 0; l < 26 && ok; l++)
           if (l != i && Dot(p, n[l]) < -tol) ok = 0;
@@ -107,7 +107,7 @@ static double VoronoiCellArea(const double gen[26][3], int i)
   for (int m = 0; m < nv; m++) ang[m] = atan2(Dot(vert[m], e2), Dot(vert[m], e1));
   for (int m = 1; m < nv; m++) /* insertion sort by angle */
     for (int q = m; q > 0 && ang[q] < ang[q - 1]; q--) {
-      double t = ang[q], tv[3];
+      double t   = ang[q], tv[3];
       ang[q]     = ang[q - 1];
       ang[q - 1] = t;
       memcpy(tv, vert[q], sizeof tv);
@@ -128,7 +128,9 @@ PetscErrorCode PgIntrinsicCroftonWeights(const double voxel_um[3], double w[13])
   double gen[26][3], total = 0;
 
   PetscFunctionBeginUser;
-  for (int k = 0; k < 3; k++) PetscCheck(voxel_um[k] > 0 && isfinite(voxel_um[k]), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "voxel edge %d is %g um, must be positive", k, voxel_um[k]);
+  for (int k = 0; k < 3; k++)
+    PetscCheck(voxel_um[k] > 0 && isfinite(voxel_um[k]), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+               "voxel edge %d is %g um, must be positive", k, voxel_um[k]);
   for (int i = 0; i < 13; i++) {
     double len = 0;
     for (int k = 0; k < 3; k++) {
@@ -144,7 +146,8 @@ PetscErrorCode PgIntrinsicCroftonWeights(const double voxel_um[3], double w[13])
     w[i] = (VoronoiCellArea(gen, i) + VoronoiCellArea(gen, i + 13)) / (4 * M_PI);
     total += w[i];
   }
-  PetscCheck(fabs(total - 1) < 1e-10, PETSC_COMM_SELF, PETSC_ERR_PLIB, "spherical Voronoi cells cover %.15g of the sphere, not 1", total);
+  PetscCheck(fabs(total - 1) < 1e-10, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "spherical Voronoi cells cover %.15g of the sphere, not 1", total);
   PetscFunctionReturn(0);
 }
 
@@ -172,12 +175,14 @@ static void Totals(const int64_t hist[256], double *volume, double transitions[1
   for (int code = 0; code < 256; code++) {
     if (!hist[code]) continue;
     const double n    = (double)hist[code];
-    const int    b000 = Bit(code, 0, 0, 0), b100 = Bit(code, 1, 0, 0), b010 = Bit(code, 0, 1, 0), b001 = Bit(code, 0, 0, 1);
+    const int    b000 = Bit(code, 0, 0, 0), b100 = Bit(code, 1, 0, 0), b010 = Bit(code, 0, 1, 0),
+              b001 = Bit(code, 0, 0, 1);
     v += n * b000;
     for (int i = 0; i < 13; i++) t[i] += n * Transition(code, PgIntrinsicDirections[i]);
     /* 6: the voxel at the anchor, its +x, +y, +z pairs, the 3 squares and the cube that start there */
     int e6 = b000 - (b000 & b100) - (b000 & b010) - (b000 & b001);
-    e6 += (b000 & b100 & b010 & Bit(code, 1, 1, 0)) + (b000 & b100 & b001 & Bit(code, 1, 0, 1)) + (b000 & b010 & b001 & Bit(code, 0, 1, 1));
+    e6 += (b000 & b100 & b010 & Bit(code, 1, 1, 0)) + (b000 & b100 & b001 & Bit(code, 1, 0, 1)) +
+          (b000 & b010 & b001 & Bit(code, 0, 1, 1));
     e6 -= code == 255;
     /* 26: the vertex at the cell centre and its +x, +y, +z edges, +xy, +xz, +yz faces, +xyz cube */
     int ex = 0, ey = 0, ez = 0, fxy = 0, fxz = 0, fyz = 0;
@@ -210,7 +215,7 @@ enum { NKEY = 1 << 16, NFOLD = 3 * 256 + 1 /* + cells holding a label outside {1
 static void FoldKeys(uint32_t *keys, int64_t *fold)
 {
   for (int key = 0; key < NKEY; key++) {
-    const int64_t c = keys[key];
+    const int64_t c       = keys[key];
     int           code[3] = {0, 0, 0}, zero = 0;
     if (!c) continue;
     for (int b = 0; b < 8; b++) {
@@ -226,11 +231,12 @@ static void FoldKeys(uint32_t *keys, int64_t *fold)
 
 /* Histograms the anchor rows [r0, r1) (row r = plane r / yend, y = r % yend) of the slab. above is
  * the plane following the last owned one. Returns nonzero if a label above 3 was seen. */
-static unsigned HistogramRows(const PgGrid_s *g, const uint8_t *own, const uint8_t *above, ptrdiff_t yend, ptrdiff_t xend, ptrdiff_t r0, ptrdiff_t r1, uint16_t *col, uint32_t *keys, int64_t *fold)
+static unsigned HistogramRows(const PgGrid_s *g, const uint8_t *own, const uint8_t *above, ptrdiff_t yend,
+                              ptrdiff_t xend, ptrdiff_t r0, ptrdiff_t r1, uint16_t *col, uint32_t *keys, int64_t *fold)
 {
   const ptrdiff_t nx = g->n[0], ny = g->n[1];
-  const size_t    plane = PgGridPlane(g);
-  unsigned        high = 0;
+  const size_t    plane      = PgGridPlane(g);
+  unsigned        high       = 0;
   uint64_t        since_fold = 0;
 
   for (ptrdiff_t r = r0; r < r1; r++) {
@@ -288,11 +294,15 @@ PetscErrorCode PgIntrinsicCompute(PgLabels labels, PetscBool periodic, PgIntrins
   double          w[13], len[13];
 
   PetscFunctionBeginUser;
-  PetscCheck(periodic || (nx >= 2 && ny >= 2 && nz >= 2), g->comm, PETSC_ERR_USER_INPUT, "intrinsic volumes of an image need at least 2 voxels along each axis, the grid is %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT, g->n[0], g->n[1], g->n[2]);
+  PetscCheck(periodic || (nx >= 2 && ny >= 2 && nz >= 2), g->comm, PETSC_ERR_USER_INPUT,
+             "intrinsic volumes of an image need at least 2 voxels along each axis, the grid is %" PetscInt_FMT
+             " x %" PetscInt_FMT " x %" PetscInt_FMT,
+             g->n[0], g->n[1], g->n[2]);
   PetscCall(PgIntrinsicCroftonWeights(g->voxel_um, w));
   PetscCall(PetscMalloc1(3 * plane, &ghost));
   PetscCall(PlaneAbove(g, labels->v, periodic, ghost));
-  PetscCall(PetscMalloc3((size_t)nthreads * ncol, &col, (size_t)nthreads * NKEY, &keys, (size_t)nthreads * NFOLD, &fold));
+  PetscCall(
+    PetscMalloc3((size_t)nthreads * ncol, &col, (size_t)nthreads * NKEY, &keys, (size_t)nthreads * NFOLD, &fold));
   PetscCall(PetscArrayzero(keys, (size_t)nthreads * NKEY));
   PetscCall(PetscArrayzero(fold, (size_t)nthreads * NFOLD));
   {
@@ -302,7 +312,8 @@ PetscErrorCode PgIntrinsicCompute(PgLabels labels, PetscBool periodic, PgIntrins
     const ptrdiff_t rows = zend > 0 ? zend * yend : 0;
 #pragma omp parallel for num_threads(nthreads) schedule(static, 1) reduction(| : high)
     for (int t = 0; t < nthreads; t++) {
-      high |= HistogramRows(g, labels->v, ghost + 2 * plane, yend, xend, rows * t / nthreads, rows * (t + 1) / nthreads, col + (size_t)t * ncol, keys + (size_t)t * NKEY, fold + (size_t)t * NFOLD);
+      high |= HistogramRows(g, labels->v, ghost + 2 * plane, yend, xend, rows * t / nthreads, rows * (t + 1) / nthreads,
+                            col + (size_t)t * ncol, keys + (size_t)t * NKEY, fold + (size_t)t * NFOLD);
     }
   }
   for (int t = 1; t < nthreads; t++)
@@ -311,7 +322,8 @@ PetscErrorCode PgIntrinsicCompute(PgLabels labels, PetscBool periodic, PgIntrins
   PetscCallMPI(MPI_Allreduce(fold, total, NFOLD, MPI_INT64_T, MPI_SUM, g->comm));
   PetscCall(PetscFree3(col, keys, fold));
   PetscCall(PetscFree(ghost));
-  PetscCheck(total[3 * 256] == 0, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "intrinsic volumes need labels in {1,2,3}; the volume holds labels outside {1,2,3} (0 or above 3)");
+  PetscCheck(total[3 * 256] == 0, g->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "intrinsic volumes need labels in {1,2,3}; the volume holds labels outside {1,2,3} (0 or above 3)");
 
   const double cell_um3 = g->voxel_um[0] * g->voxel_um[1] * g->voxel_um[2];
   const double ncell    = periodic ? PgGridGlobalVoxels(g) : (double)(nx - 1) * (double)(ny - 1) * (double)(nz - 1);

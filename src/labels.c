@@ -26,9 +26,9 @@ PetscErrorCode PgLabelsDestroy(PgLabels *labels)
 
 PetscErrorCode PgLabelsVolumeFractions(PgLabels l, double eps[PG_NPHASES])
 {
-  const size_t n         = PgGridLocalVoxels(l->grid);
-  int64_t      count[4]  = {0, 0, 0, 0}, total[4];
-  const int    nthreads  = l->grid->threads;
+  const size_t n        = PgGridLocalVoxels(l->grid);
+  int64_t      count[4] = {0, 0, 0, 0}, total[4];
+  const int    nthreads = l->grid->threads;
 
   PetscFunctionBeginUser;
 #pragma omp parallel for reduction(+ : count[:4]) num_threads(nthreads)
@@ -37,7 +37,8 @@ PetscErrorCode PgLabelsVolumeFractions(PgLabels l, double eps[PG_NPHASES])
     count[c <= 3 ? c : 0]++;
   }
   PetscCallMPI(MPI_Allreduce(count, total, 4, MPI_INT64_T, MPI_SUM, l->grid->comm));
-  PetscCheck(total[0] == 0, l->grid->comm, PETSC_ERR_PLIB, "%lld voxels carry a label outside {1,2,3}", (long long)total[0]);
+  PetscCheck(total[0] == 0, l->grid->comm, PETSC_ERR_PLIB, "%lld voxels carry a label outside {1,2,3}",
+             (long long)total[0]);
   for (int p = 0; p < PG_NPHASES; p++) eps[p] = (double)total[p + 1] / PgGridGlobalVoxels(l->grid);
   PetscFunctionReturn(0);
 }

@@ -69,7 +69,8 @@ static PetscErrorCode RowSummary(const PgRow *row, char *buf, size_t len)
   buf[0] = 0;
   for (int i = 0; i < 6; i++)
     for (int c = 0; c < row->n; c++)
-      if (!strcmp(row->name[c], cols[i]) && o < len) o += (size_t)snprintf(buf + o, len - o, "%s%s %.4g", o ? "  " : "", cols[i], row->value[c]);
+      if (!strcmp(row->name[c], cols[i]) && o < len)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s %.4g", o ? "  " : "", cols[i], row->value[c]);
   PetscFunctionReturn(0);
 }
 
@@ -101,7 +102,8 @@ static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int 
 /* The model's exact expected surface and interface areas (PgModelInterfaceAreas) and, when the
  * crossing estimator is on, the field-based interface areas of this realization (crossing.c),
  * as columns of the run and tables of its descriptors group. */
-static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossing crossing, PgOutput out, int k, double lambda_x, double lambda_z, PgRow *row)
+static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossing crossing, PgOutput out, int k,
+                                     double lambda_x, double lambda_z, PgRow *row)
 {
   const char *pair[3] = {"12", "13", "23"};
   double      S[3], S_pair[3];
@@ -135,22 +137,28 @@ static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossin
   PetscFunctionReturn(0);
 }
 
-static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model) { return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE); }
+static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model)
+{
+  return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
+}
 
 /* A segmented image instead of a model: one run, measured. */
-static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgOutputLock lock, int *exit_status)
+static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgOutputLock lock,
+                                   int *exit_status)
 {
-  PetscInt shape[3];
-  double   voxel[3];
-  PgGrid   grid   = NULL;
-  PgLabels labels = NULL;
-  PgOutput  out    = NULL;
+  PetscInt  shape[3];
+  double    voxel[3];
+  PgGrid    grid    = NULL;
+  PgLabels  labels  = NULL;
+  PgOutput  out     = NULL;
   PgMeasure measure = NULL;
 
   PetscFunctionBeginUser;
   PetscCall(PgImageInspect(comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, shape, voxel));
   PetscCall(PgGridCreate(comm, shape, voxel, (int)cfg->threads, &grid));
-  PetscCall(PetscPrintf(comm, "plurigauss: measuring %s: %d x %d x %d voxels of %g x %g x %g um on %d rank%s\n", cfg->input_image, (int)shape[0], (int)shape[1], (int)shape[2], voxel[0], voxel[1], voxel[2], grid->size, grid->size > 1 ? "s" : ""));
+  PetscCall(PetscPrintf(comm, "plurigauss: measuring %s: %d x %d x %d voxels of %g x %g x %g um on %d rank%s\n",
+                        cfg->input_image, (int)shape[0], (int)shape[1], (int)shape[2], voxel[0], voxel[1], voxel[2],
+                        grid->size, grid->size > 1 ? "s" : ""));
   /* read and check the labels before any output is touched */
   double t0 = MPI_Wtime(), t1;
   PetscCall(PgLabelsCreate(grid, &labels));
@@ -215,8 +223,10 @@ static PetscErrorCode SweepThresholds(Sweep *S)
       PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
       ierr = PgModelLambdaZ(S->lambda_x, cfg->m, cfg->carbon_fraction[p], &S->lambda_z[p]);
       PetscCall(PetscPopErrorHandler());
-      PetscCheck(!ierr, S->comm, PETSC_ERR_USER_INPUT, "%s = %g cannot be reached with lambda_X = %g: eq. 9 allows (0, %g)", cfg->nsweep > 1 || cfg->carbon_fraction_from_sweep ? "sweep.carbon_fraction" : "model.carbon_fraction", cfg->carbon_fraction[p],
-                 S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)));
+      PetscCheck(!ierr, S->comm, PETSC_ERR_USER_INPUT,
+                 "%s = %g cannot be reached with lambda_X = %g: eq. 9 allows (0, %g)",
+                 cfg->nsweep > 1 || cfg->carbon_fraction_from_sweep ? "sweep.carbon_fraction" : "model.carbon_fraction",
+                 cfg->carbon_fraction[p], S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)));
     }
     PetscCall(PgModelCarbonFraction(S->lambda_x, S->lambda_z[p], cfg->m, &S->eps2_model[p]));
   }
@@ -232,14 +242,20 @@ static PetscErrorCode SweepPlan(Sweep *S)
   size_t          fbytes;
 
   PetscFunctionBeginUser;
-  PetscCall(PgFieldCreate(S->grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um, cfg->alpha_y_per_um, cfg->low_memory, &S->field));
+  PetscCall(PgFieldCreate(S->grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um,
+                          cfg->alpha_y_per_um, cfg->low_memory, &S->field));
   PetscCall(PgLabelsCreate(S->grid, &S->labels));
   PetscCall(PgMeasureCreate(S->grid, cfg, MeasurePeriodic(cfg, PETSC_TRUE), &S->measure));
   if (cfg->measure_interface_field) PetscCall(PgCrossingCreate(S->grid, S->field, &S->crossing));
   PetscCall(PgFieldGetInfo(S->field, &e_min_x, &e_min_y, &fbytes));
   /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
-  if (e_min_x < -1e-6 || e_min_y < -1e-6) PetscCall(PetscPrintf(S->comm, "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n", e_min_x, e_min_y));
-  PetscCall(PetscPrintf(S->comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n", MPI_Wtime() - t0, fbytes / 1048576.0));
+  if (e_min_x < -1e-6 || e_min_y < -1e-6)
+    PetscCall(PetscPrintf(
+      S->comm,
+      "plurigauss: warning: circulant embedding clipped negative eigenvalues (min %.3g for X, %.3g for Y): the domain is small against the correlation length\n",
+      e_min_x, e_min_y));
+  PetscCall(PetscPrintf(S->comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n",
+                        MPI_Wtime() - t0, fbytes / 1048576.0));
   if (cfg->fft_time_bare) {
     S->t_bare = HUGE_VAL;
     for (int i = 0; i < 3; i++) {
@@ -268,10 +284,17 @@ static PetscErrorCode SweepSetup(Sweep *S, PgOutputLock lock)
   grid = S->grid;
   PetscCall(PgOutputOpen(S->grid, cfg, S->nruns, &S->out));
   PgOutputSetLock(S->out, lock);
-  PetscCall(PetscPrintf(S->comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n", (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2], grid->size,
-                        grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
-  PetscCall(PetscPrintf(S->comm, "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n", S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)), cfg->m,
-                        cfg->alpha_x_per_um, cfg->alpha_y_per_um, (int)cfg->nsweep, cfg->nsweep > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "", S->nruns, PgOutputRunsDone(S->out), cfg->output_file));
+  PetscCall(PetscPrintf(S->comm,
+                        "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n",
+                        (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1],
+                        cfg->voxel_um[2], grid->size, grid->size > 1 ? "s" : "", grid->threads,
+                        grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
+  PetscCall(PetscPrintf(
+    S->comm,
+    "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n",
+    S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)), cfg->m, cfg->alpha_x_per_um, cfg->alpha_y_per_um,
+    (int)cfg->nsweep, cfg->nsweep > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "", S->nruns,
+    PgOutputRunsDone(S->out), cfg->output_file));
   if (PgOutputRunsDone(S->out) < S->nruns) PetscCall(SweepPlan(S));
   PetscCall(PgStagePop());
   PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg->alpha_x_per_um));
@@ -332,7 +355,8 @@ static PetscErrorCode SweepMeasure(Sweep *S, int k, int p, PgRow *row)
   if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(S->field));
   PetscCall(PgMeasureRun(S->measure, S->labels, S->out, k, row));
   /* validation: the realizations of the calibrated point (its carbon fraction) */
-  if (S->cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) PetscCall(PgCalibrationAddRealization(S->cal, PgMeasureGetCovariance(S->measure)));
+  if (S->cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep)
+    PetscCall(PgCalibrationAddRealization(S->cal, PgMeasureGetCovariance(S->measure)));
   PetscCall(PgStagePop());
   PetscFunctionReturn(0);
 }
@@ -350,8 +374,8 @@ static PetscErrorCode SweepRun(Sweep *S, int p, int r, PetscBool *have_field, Pr
   const int       k      = p * (int)cfg->realizations + r;
   const uint64_t  seed   = PgFieldRunSeed(cfg->seed, cfg->common_random_numbers ? 0 : cfg->first_point + p, r);
   const double    target = cfg->have_lambda_z ? S->eps2_model[p] : cfg->carbon_fraction[p];
-  double          t0 = MPI_Wtime(), t1, t2, t3, t4, t_nvp, t_keep, peak;
-  PgRow           row = {0};
+  double          t0     = MPI_Wtime(), t1, t2, t3, t4, t_nvp, t_keep, peak;
+  PgRow           row    = {0};
   char            summary[256];
 
   PetscFunctionBeginUser;
@@ -377,14 +401,17 @@ static PetscErrorCode SweepRun(Sweep *S, int p, int r, PetscBool *have_field, Pr
   PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(S->grid) / S->grid->size)));
   PetscCall(PgStagePush(S->st->io, "io"));
   PetscCall(WriteTiffLabels(cfg, S->labels, k));
-  PetscCall(PgOutputWriteRun(S->out, k, &row, cfg->write_phase ? S->labels : NULL, cfg->write_fields ? S->field : NULL));
+  PetscCall(
+    PgOutputWriteRun(S->out, k, &row, cfg->write_phase ? S->labels : NULL, cfg->write_fields ? S->field : NULL));
   PetscCall(PgStagePop());
   t4 = MPI_Wtime();
   prog->ndone++;
   double elapsed = MPI_Wtime() - prog->t_start, remain = elapsed / prog->ndone * (prog->ntodo - prog->ndone);
   PetscCall(RowSummary(&row, summary, sizeof summary));
-  PetscCall(PetscPrintf(S->comm, "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  measure %6.2f s  write %5.2f s  | %s | elapsed %.1f s, left ~%.1f s\n", k + 1, S->nruns, target, r, t1 - t0, t2 - t1, t3 - t2, t4 - t3, summary,
-                        elapsed, remain));
+  PetscCall(PetscPrintf(
+    S->comm,
+    "run %4d/%d  eps2_target %.4f  real %d  generate %6.2f s  threshold %5.2f s  measure %6.2f s  write %5.2f s  | %s | elapsed %.1f s, left ~%.1f s\n",
+    k + 1, S->nruns, target, r, t1 - t0, t2 - t1, t3 - t2, t4 - t3, summary, elapsed, remain));
   PetscFunctionReturn(0);
 }
 
@@ -403,13 +430,17 @@ static PetscErrorCode SweepFinish(Sweep *S, PgAdequacy adq, int *exit_status)
     PetscCall(PetscPrintf(S->comm, "plurigauss: %d runs complete in %s\n", S->nruns, cfg->output_file));
     *exit_status = 0;
   } else {
-    PetscCall(PetscPrintf(S->comm, "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done, S->nruns, cfg->output_file));
+    PetscCall(PetscPrintf(
+      S->comm,
+      "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done,
+      S->nruns, cfg->output_file));
     *exit_status = PG_EXIT_INTERRUPTED;
   }
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal, PgAdequacy adq, PgOutputLock lock, int *exit_status)
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal,
+                                    PgAdequacy adq, PgOutputLock lock, int *exit_status)
 {
   Sweep     S;
   Progress  prog;
@@ -445,7 +476,8 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
 }
 
 /* The stages the deck asks for, holding the lock of the output. */
-static PetscErrorCode RunStages(MPI_Comm comm, PgConfig *cfg, const Stages *st, PgAdequacy adq, PgOutputLock lock, int *exit_status)
+static PetscErrorCode RunStages(MPI_Comm comm, PgConfig *cfg, const Stages *st, PgAdequacy adq, PgOutputLock lock,
+                                int *exit_status)
 {
   PetscFunctionBeginUser;
   if (cfg->seg_volume[0] || cfg->seg_images[0]) {
@@ -536,7 +568,7 @@ typedef struct {
 
 static int ParseCommandLine(int argc, char **argv, CommandLine *cl)
 {
-  char **args = (char **)malloc(sizeof(char *) * (size_t)(argc + 3));
+  char **args  = (char **)malloc(sizeof(char *) * (size_t)(argc + 3));
   int    nargs = 0;
 
   memset(cl, 0, sizeof *cl);
@@ -553,7 +585,8 @@ static int ParseCommandLine(int argc, char **argv, CommandLine *cl)
   args[nargs] = NULL;
   /* -help is ours (the deck keys); -help_markdown prints the same keys as README.md's Markdown table */
   for (int i = 1; i < nargs; i++)
-    if (!strcmp(args[i], "-help") || !strcmp(args[i], "--help") || !strcmp(args[i], "-h") || !strcmp(args[i], "-help_markdown")) {
+    if (!strcmp(args[i], "-help") || !strcmp(args[i], "--help") || !strcmp(args[i], "-h") ||
+        !strcmp(args[i], "-help_markdown")) {
       if (!strcmp(args[i], "-help_markdown")) cl->help_markdown = PETSC_TRUE;
       else cl->help = PETSC_TRUE;
       for (int j = i; j < nargs; j++) args[j] = args[j + 1];
@@ -602,7 +635,10 @@ static PetscErrorCode PrintHelp(const char *deck)
   if (!e) e = PgMemoryEstimateCompute(PETSC_COMM_WORLD, &cfg, &est);
   PetscCall(PetscPopErrorHandler());
   if (!e) PetscCall(PgMemoryView(PETSC_COMM_WORLD, &est));
-  else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: no memory estimate: the deck %s has an error (run it without -help to see it)\n", deck));
+  else
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "plurigauss: no memory estimate: the deck %s has an error (run it without -help to see it)\n",
+                          deck));
   if (!e) PetscCall(PgConfigDestroy(&cfg));
   PetscFunctionReturn(0);
 }
@@ -630,7 +666,9 @@ int main(int argc, char **argv)
   if (ierr) {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank == 0) fprintf(stderr, "plurigauss: error: cannot read the deck%s%s: not valid YAML or not readable\n", cl.deck ? " " : "", cl.deck ? cl.deck : "");
+    if (rank == 0)
+      fprintf(stderr, "plurigauss: error: cannot read the deck%s%s: not valid YAML or not readable\n",
+              cl.deck ? " " : "", cl.deck ? cl.deck : "");
     MPI_Finalize();
     free(cl.args);
     return 1;
@@ -644,7 +682,8 @@ int main(int argc, char **argv)
     free(cl.args);
     return 0;
   }
-  if (cl.threads > 1 && provided < MPI_THREAD_FUNNELED) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: warning: MPI gives no thread support; using 1 thread\n"));
+  if (cl.threads > 1 && provided < MPI_THREAD_FUNNELED)
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "plurigauss: warning: MPI gives no thread support; using 1 thread\n"));
   signal(SIGTERM, OnStopSignal);
   signal(SIGUSR1, OnStopSignal);
   signal(SIGINT, OnStopSignal);

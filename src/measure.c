@@ -36,7 +36,7 @@ struct PgMeasure_private {
   PetscBool       periodic;
   PgCovariance    cov;
   PetscBool       comp, opening, geodesic, conductivity; /* stages asked for; objects live only while they run */
-  double          step_um;                 /* radius step of the openings */
+  double          step_um;                               /* radius step of the openings */
   PetscLogEvent   ev_fractions, ev_intrinsic, ev_covariance, ev_components, ev_opening, ev_geodesic, ev_conductivity;
 };
 
@@ -57,13 +57,16 @@ PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool perio
   PetscCall(PetscLogEventRegister("PgGeodesic", 0, &m->ev_geodesic));
   PetscCall(PetscLogEventRegister("PgConductivity", 0, &m->ev_conductivity));
   if (cfg->conductivity_options[0]) PetscCall(PetscOptionsInsertString(NULL, cfg->conductivity_options));
-  if (cfg->measure_covariance) PetscCall(PgCovarianceCreate(grid, periodic, cfg->measure_range_um, cfg->planner, &m->cov));
-  m->comp     = cfg->measure_percolation;
-  m->opening  = cfg->measure_psd || cfg->measure_mip;
-  m->geodesic = cfg->measure_tortuosity;
+  if (cfg->measure_covariance)
+    PetscCall(PgCovarianceCreate(grid, periodic, cfg->measure_range_um, cfg->planner, &m->cov));
+  m->comp         = cfg->measure_percolation;
+  m->opening      = cfg->measure_psd || cfg->measure_mip;
+  m->geodesic     = cfg->measure_tortuosity;
   m->conductivity = cfg->conductivity;
-  m->step_um  = cfg->measure_psd_step_um > 0 ? cfg->measure_psd_step_um : PetscMin(PetscMin(grid->voxel_um[0], grid->voxel_um[1]), grid->voxel_um[2]);
-  *measure = m;
+  m->step_um      = cfg->measure_psd_step_um > 0
+                      ? cfg->measure_psd_step_um
+                      : PetscMin(PetscMin(grid->voxel_um[0], grid->voxel_um[1]), grid->voxel_um[2]);
+  *measure        = m;
   PetscFunctionReturn(0);
 }
 
@@ -221,7 +224,8 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Tra
     PgOpeningResult res;
     double          t0 = MPI_Wtime();
     PetscCall(PgEventBegin(m->ev_opening, "opening"));
-    PetscCall(PgOpeningCompute(opening, run->labels->v, value, cfg->measure_psd2d, cfg->measure_mip ? cfg->measure_axes : 0, cfg->measure_mip_inlet_high, &res));
+    PetscCall(PgOpeningCompute(opening, run->labels->v, value, cfg->measure_psd2d,
+                               cfg->measure_mip ? cfg->measure_axes : 0, cfg->measure_mip_inlet_high, &res));
     PetscCall(PgEventEnd(m->ev_opening));
     T->t_open += MPI_Wtime() - t0;
     T->r50psd[i]  = res.r50_psd3_um;
@@ -269,7 +273,10 @@ static PetscErrorCode Predict(PgMeasure m, const Run *run, hid_t dg, Transport *
   for (int i = 0; i < PG_NPHASES; i++) {
     for (int a = 0; a < 3; a++) {
       T->beta[i][a]  = T->r50psd[i] > 0 ? (T->r50mip[i][a] / T->r50psd[i]) * (T->r50mip[i][a] / T->r50psd[i]) : 0.0;
-      T->mpred[i][a] = T->tau[i][a] > 0 ? pow(eps[i], cfg->mhat_exponents[0]) * pow(T->beta[i][a], cfg->mhat_exponents[1]) / pow(T->tau[i][a], cfg->mhat_exponents[2]) : 0.0;
+      T->mpred[i][a] = T->tau[i][a] > 0
+                         ? pow(eps[i], cfg->mhat_exponents[0]) * pow(T->beta[i][a], cfg->mhat_exponents[1]) /
+                             pow(T->tau[i][a], cfg->mhat_exponents[2])
+                         : 0.0;
     }
   }
   PetscFunctionReturn(0);
@@ -300,8 +307,10 @@ static PetscErrorCode MeasureConduction(PgMeasure m, const Run *run, hid_t dg, T
       T->unknowns[i][a] = (double)cr.unknowns;
       T->ratio[i][a]    = T->mpred[i][a] > 0 ? T->M[i][a] / T->mpred[i][a] : 0.0;
       if (!cr.converged)
-        PetscCall(PetscPrintf(m->grid->comm, "plurigauss: warning: the conduction problem of phase %d along %c did not converge (PETSc reason %d after %d iterations, residual %g): M is NaN in the output\n", i + 1, "xyz"[a], cr.reason, (int)cr.iterations,
-                              cr.residual));
+        PetscCall(PetscPrintf(
+          m->grid->comm,
+          "plurigauss: warning: the conduction problem of phase %d along %c did not converge (PETSc reason %d after %d iterations, residual %g): M is NaN in the output\n",
+          i + 1, "xyz"[a], cr.reason, (int)cr.iterations, cr.residual));
     }
   PetscCall(PgConductivityDestroy(&cond));
   PetscFunctionReturn(0);
@@ -310,10 +319,10 @@ static PetscErrorCode MeasureConduction(PgMeasure m, const Run *run, hid_t dg, T
 /* The CSV columns of phase i: means over the measured axes (tau: over those where it is defined). */
 static PetscErrorCode RowTransportPhase(PgMeasure m, const Transport *T, int i, PgRow *row)
 {
-  const PgConfig *cfg   = m->cfg;
+  const PgConfig *cfg = m->cfg;
   char            name[32];
-  double          s[5]  = {0, 0, 0, 0, 0};
-  int             ntau  = 0, naxes = 0;
+  double          s[5] = {0, 0, 0, 0, 0};
+  int             ntau = 0, naxes = 0;
 
   PetscFunctionBeginUser;
   for (int a = 0; a < 3; a++) naxes += (cfg->measure_axes >> a) & 1;
@@ -405,8 +414,8 @@ static PetscErrorCode WriteTransportTables(PgMeasure m, const Transport *T, hid_
 {
   const PgConfig *cfg       = m->cfg;
   const hsize_t   dims33[2] = {3, 3}, three = 3;
-  const int       rank      = m->grid->rank;
-  const PetscBool psd_mip   = m->opening && cfg->measure_psd && cfg->measure_mip ? PETSC_TRUE : PETSC_FALSE;
+  const int       rank    = m->grid->rank;
+  const PetscBool psd_mip = m->opening && cfg->measure_psd && cfg->measure_mip ? PETSC_TRUE : PETSC_FALSE;
 
   PetscFunctionBeginUser;
   if (m->comp) {
@@ -416,7 +425,8 @@ static PetscErrorCode WriteTransportTables(PgMeasure m, const Transport *T, hid_
     PetscCall(PgH5WriteSmall(dg, rank, "percolating_fraction", 2, dims33, &T->perc[0][0], "-"));
     PetscCall(PgH5WriteSmall(dg, rank, "percolates", 2, dims33, &flag[0][0], "0/1"));
   }
-  if (m->opening && cfg->measure_mip) PetscCall(PgH5WriteSmall(dg, rank, "r50_mip_um", 2, dims33, &T->r50mip[0][0], "um"));
+  if (m->opening && cfg->measure_mip)
+    PetscCall(PgH5WriteSmall(dg, rank, "r50_mip_um", 2, dims33, &T->r50mip[0][0], "um"));
   if (psd_mip) PetscCall(PgH5WriteSmall(dg, rank, "beta", 2, dims33, &T->beta[0][0], "-"));
   if (m->geodesic) {
     PetscCall(PgH5WriteSmall(dg, rank, "tau", 2, dims33, &T->tau[0][0], "-"));
@@ -443,11 +453,9 @@ static const struct {
   PetscBool (*wanted)(PgMeasure m);
   PetscErrorCode (*measure)(PgMeasure m, const Run *run, hid_t dg, Transport *T);
 } transport_stages[] = {
-  {WantPercolation, MeasurePercolation},
-  {WantOpenings,    MeasureOpenings   },
-  {WantTortuosity,  MeasureTortuosity },
-  {Always,          Predict           },
-  {WantConduction,  MeasureConduction },
+  {WantPercolation, MeasurePercolation}, {WantOpenings, MeasureOpenings},
+  {WantTortuosity, MeasureTortuosity},   {Always, Predict},
+  {WantConduction, MeasureConduction},
 };
 
 /* Percolation, size distributions, intrusion, tortuosity, constrictivity, M_pred and M of every
@@ -549,7 +557,10 @@ static PetscErrorCode MeasureTransport(PgMeasure m, Run *run)
 
 static PetscBool WantIntrinsic(PgMeasure m) { return m->cfg->measure_intrinsic; }
 static PetscBool WantCovariance(PgMeasure m) { return m->cov ? PETSC_TRUE : PETSC_FALSE; }
-static PetscBool WantTransport(PgMeasure m) { return m->comp || m->opening || m->geodesic || m->conductivity ? PETSC_TRUE : PETSC_FALSE; }
+static PetscBool WantTransport(PgMeasure m)
+{
+  return m->comp || m->opening || m->geodesic || m->conductivity ? PETSC_TRUE : PETSC_FALSE;
+}
 
 /* The descriptors of a label volume, in the order they run and fill the row: whether the deck asks
  * for each, and its measurement (CSV columns into the row, datasets into the run's descriptors
@@ -558,10 +569,10 @@ static const struct {
   PetscBool (*wanted)(PgMeasure m);
   PetscErrorCode (*measure)(PgMeasure m, Run *run);
 } descriptors[] = {
-  {Always,         MeasureFractions },
-  {WantIntrinsic,  MeasureIntrinsic },
+  {Always, MeasureFractions},
+  {WantIntrinsic, MeasureIntrinsic},
   {WantCovariance, MeasureCovariance},
-  {WantTransport,  MeasureTransport },
+  {WantTransport, MeasureTransport},
 };
 
 PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, PgRow *row)

@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const stage_names[PG_MEMORY_NSTAGES] = {"segment", "calibrate", "generate", "covariance", "intrinsic", "components", "opening", "geodesic", "conductivity", "write"};
+static const char *const stage_names[PG_MEMORY_NSTAGES] = {"segment",      "calibrate",  "generate", "covariance",
+                                                           "intrinsic",    "components", "opening",  "geodesic",
+                                                           "conductivity", "write"};
 
 const char *PgMemoryStageName(PgMemoryStage s) { return s >= 0 && s < PG_MEMORY_NSTAGES ? stage_names[s] : "?"; }
 
@@ -60,7 +62,8 @@ static double TransposeScratch(const PgMemoryGrid *g, double buffer_bytes)
 }
 
 /* The covariance's transform grid: the labels' grid (periodic) or padded by the largest lag. */
-static PetscErrorCode CovarianceGrid(const PgMemoryGrid *g, const double voxel_um[3], PetscBool periodic, double range_um, PgMemoryGrid *f)
+static PetscErrorCode CovarianceGrid(const PgMemoryGrid *g, const double voxel_um[3], PetscBool periodic,
+                                     double range_um, PgMemoryGrid *f)
 {
   PetscInt fn[3];
   double   side = HUGE_VAL, vmin = HUGE_VAL;
@@ -88,8 +91,8 @@ static PetscErrorCode CovarianceGrid(const PgMemoryGrid *g, const double voxel_u
 static double OpeningBytes(const PgMemoryGrid *g, PetscBool periodic)
 {
   const double V = Voxels(g), A = Plane(g), T = g->threads, nmax = (double)PetscMax(g->n[0], g->n[1]);
-  const double edt = (16.0 + (periodic ? 8.0 : 0.0)) * A + 4.0 * T * A + 40.0 * T * (nmax + 2 * (nmax / 2 + 1));
-  const double comps = 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V;
+  const double edt      = (16.0 + (periodic ? 8.0 : 0.0)) * A + 4.0 * T * A + 40.0 * T * (nmax + 2 * (nmax / 2 + 1));
+  const double comps    = 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V;
   const double planes2d = T * (10.0 * A + 4.0 * (g->n[0] + 1.0) * (g->n[1] + 1.0));
   return 9.0 * V + 2 * edt + comps + planes2d + 24.0 * g->nz_local * (nmax / 2 + 2);
 }
@@ -106,7 +109,9 @@ static double SegmentBytes(const PgMemoryGrid *g, double dz_um, const PgSegmentF
   const double hat    = f->log_sigma_um > 0 ? 16.0 * WIN(3 * f->log_sigma_um) + 8.0 * V : 0.0;
   const double otsu   = 4.0 * V + (f->otsu_um > 0 ? 4.0 * WIN(f->otsu_um) : 0.0);
   const double median = f->median_um > 0 ? 4.0 * WIN(f->median_um) : 0.0;
-  const double major  = f->majority == 1 ? A * PetscMin((double)g->n[2], g->nz_local + 2.0) : f->majority == 2 ? WIN(f->majority_um) : 0.0;
+  const double major  = f->majority == 1   ? A * PetscMin((double)g->n[2], g->nz_local + 2.0)
+                        : f->majority == 2 ? WIN(f->majority_um)
+                                           : 0.0;
 #undef WIN
   return (4.0 + 1.0 + (mask ? 1.0 : 0.0) + 2.0) * V + PetscMax(PetscMax(hat, otsu), PetscMax(median, major));
 }
@@ -132,19 +137,21 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
     /* components.c: int32 ids with a ghost plane each side, per-piece tables */
     return 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V;
   case PG_MEMORY_OPENING: {
-    PetscBool periodic = cfg->measure_periodic == 0 ? (cfg->input_image[0] ? PETSC_FALSE : PETSC_TRUE) : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
+    PetscBool periodic = cfg->measure_periodic == 0 ? (cfg->input_image[0] ? PETSC_FALSE : PETSC_TRUE)
+                                                    : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
     return OpeningBytes(g, periodic);
   }
   case PG_MEMORY_GEODESIC: {
     /* geodesic.c: float distances (-1 out of play, no mask) on the padded slab of the largest
        layout used, the x-swapped labels (x axis), the transposed labels and their send buffer (z
        axis), the queue */
-    const unsigned axes = cfg->measure_axes;
+    const unsigned axes   = cfg->measure_axes;
     const double   xcount = ceil((double)g->n[0] / g->ranks);
-    double         pad = 0;
+    double         pad    = 0;
     if (axes & 3u) pad = PetscMax(pad, ((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2));
     if (axes & 4u) pad = PetscMax(pad, ((double)g->n[1] + 2) * ((double)g->n[2] + 2) * (xcount + 2));
-    return 4.0 * pad + ((axes & 1u) ? V : 0.0) + ((axes & 4u) ? xcount * (double)g->n[1] * (double)g->n[2] + V : 0.0) + PG_MEMORY_GEODESIC_QUEUE_BYTES_PER_VOXEL * V;
+    return 4.0 * pad + ((axes & 1u) ? V : 0.0) + ((axes & 4u) ? xcount * (double)g->n[1] * (double)g->n[2] + V : 0.0) +
+           PG_MEMORY_GEODESIC_QUEUE_BYTES_PER_VOXEL * V;
   }
   case PG_MEMORY_CONDUCTIVITY: {
     /* conductivity.c: the mask, PetscInt numbers with ghost planes, its components, and per
@@ -159,7 +166,8 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
       fmax = PetscMin(1.0, PetscMax(PetscMax(e1, e2), 1 - e1 - PetscMin(e2, 1 - e1)) + 0.05);
     }
     if (strstr(cfg->conductivity_options, "-cond_method amg"))
-      return V + (double)sizeof(PetscInt) * (V + 2 * A) + 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V + PG_MEMORY_CONDUCTIVITY_AMG_BYTES_PER_UNKNOWN * fmax * V;
+      return V + (double)sizeof(PetscInt) * (V + 2 * A) + 4.0 * (V + 2 * A) +
+             PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V + PG_MEMORY_CONDUCTIVITY_AMG_BYTES_PER_UNKNOWN * fmax * V;
     /* the default multigrid: its fitted peak (which holds the mask and the map) */
     return PgConductivityPeakBytes(((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2.0), fmax * V);
   }
@@ -195,15 +203,16 @@ static PetscErrorCode ProbeInput(MPI_Comm comm, const PgInputSpec *s, const char
 
 /* The 2D images of a list: largest area on one rank (images k on rank k mod P), the total area
  * (calibration keeps every image on every rank) and the largest image. */
-static PetscErrorCode ProbeImages(MPI_Comm comm, const PgInputSpec *s, const char *list_in, int ranks, double *owned_max, double *total, Shape *largest)
+static PetscErrorCode ProbeImages(MPI_Comm comm, const PgInputSpec *s, const char *list_in, int ranks,
+                                  double *owned_max, double *total, Shape *largest)
 {
-  char  list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
-  int   n = 0;
+  char   list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
+  int    n         = 0;
   double owned[64] = {0};
 
   PetscFunctionBeginUser;
   *owned_max = *total = 0;
-  largest->have        = PETSC_FALSE;
+  largest->have       = PETSC_FALSE;
   snprintf(list, sizeof list, "%s", list_in);
   PetscCall(PgInputSplitList(comm, s->key, list, specs, &n));
   for (int k = 0; k < n; k++) {
@@ -224,26 +233,48 @@ typedef struct {
   const PgConfig *cfg;
   int             size, T;
   double          base, real;
-  Shape           seg_vol, seg_img;       /* the segmentation's inputs (have = PETSC_FALSE if none) */
-  double          seg_owned, seg_total;   /* bytes of the images a rank owns, of all images */
-  double          keep;                   /* what earlier stages leave allocated for the rest of the run */
+  Shape           seg_vol, seg_img;     /* the segmentation's inputs (have = PETSC_FALSE if none) */
+  double          seg_owned, seg_total; /* bytes of the images a rank owns, of all images */
+  double          keep;                 /* what earlier stages leave allocated for the rest of the run */
 } Estimate;
 
 /* segmentation: the stack on its slabs, the images on their owners, then the labels file */
 static PetscErrorCode EstimateSegment(Estimate *E, PgMemoryEstimate *est)
 {
   const PgConfig *cfg = E->cfg;
-  PgInputSpec     vs  = {"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PG_VALUES_GREY, NULL, NULL};
-  PgInputSpec     is  = {"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PG_VALUES_GREY, NULL, NULL};
+  PgInputSpec     vs  = {"segment.volume",
+                         "segment.volume_shape",
+                         "segment.volume_voxel_um",
+                         "segment.raw_type",
+                         cfg->seg_volume_shape,
+                         cfg->seg_volume_voxel_um,
+                         cfg->seg_raw_type,
+                         3,
+                         PG_VALUES_GREY,
+                         NULL,
+                         NULL};
+  PgInputSpec     is  = {"segment.images",
+                         "segment.image_shape",
+                         "segment.pixel_um",
+                         "segment.raw_type",
+                         cfg->seg_image_shape,
+                         cfg->seg_pixel_um,
+                         cfg->seg_raw_type,
+                         2,
+                         PG_VALUES_GREY,
+                         NULL,
+                         NULL};
   double          b   = 0;
 
   PetscFunctionBeginUser;
-  if (cfg->seg_images[0]) PetscCall(ProbeImages(E->comm, &is, cfg->seg_images, E->size, &E->seg_owned, &E->seg_total, &E->seg_img));
+  if (cfg->seg_images[0])
+    PetscCall(ProbeImages(E->comm, &is, cfg->seg_images, E->size, &E->seg_owned, &E->seg_total, &E->seg_img));
   if (cfg->seg_volume[0]) {
     PgMemoryGrid g;
     PetscCall(ProbeInput(E->comm, &vs, cfg->seg_volume, &E->seg_vol));
     PetscCall(PgMemoryGridSetUp(E->seg_vol.n, E->size, E->T, &g));
-    b = SegmentBytes(&g, E->seg_vol.voxel[2], &cfg->seg_stack, cfg->seg_mask[0] ? PETSC_TRUE : PETSC_FALSE) + PG_MEMORY_WRITE_BUFFER_FACTOR * Voxels(&g);
+    b = SegmentBytes(&g, E->seg_vol.voxel[2], &cfg->seg_stack, cfg->seg_mask[0] ? PETSC_TRUE : PETSC_FALSE) +
+        PG_MEMORY_WRITE_BUFFER_FACTOR * Voxels(&g);
   }
   if (E->seg_img.have) {
     PgMemoryGrid g;
@@ -270,10 +301,23 @@ static PetscErrorCode EstimateCalibration(Estimate *E, PgMemoryEstimate *est)
   const PgConfig *cfg = E->cfg;
   Shape           vol = E->seg_vol, img = E->seg_img;
   double          owned = E->seg_owned, total = E->seg_total;
-  PgInputSpec     vs = {"calibration.volume", "calibration.volume_shape", "calibration.volume_voxel_um", "calibration.raw_type", cfg->cal_volume_shape, cfg->cal_volume_voxel_um, cfg->cal_raw_type, 3, PG_VALUES_NVP, &cfg->cal_volume_labels, "calibration.volume_labels"};
-  PgInputSpec     is = {"calibration.images", "calibration.image_shape", "calibration.pixel_um", "calibration.raw_type", cfg->cal_image_shape, cfg->cal_pixel_um, cfg->cal_raw_type, 2, PG_VALUES_LABELS, &cfg->cal_images_labels, "input.labels"};
+  PgInputSpec     vs = {"calibration.volume",
+                        "calibration.volume_shape",
+                        "calibration.volume_voxel_um",
+                        "calibration.raw_type",
+                        cfg->cal_volume_shape,
+                        cfg->cal_volume_voxel_um,
+                        cfg->cal_raw_type,
+                        3,
+                        PG_VALUES_NVP,
+                        &cfg->cal_volume_labels,
+                        "calibration.volume_labels"};
+  PgInputSpec     is = {"calibration.images", "calibration.image_shape", "calibration.pixel_um", "calibration.raw_type",
+                        cfg->cal_image_shape, cfg->cal_pixel_um,         cfg->cal_raw_type,      2,
+                        PG_VALUES_LABELS,     &cfg->cal_images_labels,   "input.labels"};
   /* inputs named in the deck, unless they are the labels file the segmentation writes first */
-  const PetscBool from_segment = (cfg->seg_volume[0] || cfg->seg_images[0]) && !strncmp(cfg->cal_volume, cfg->seg_labels_file, strlen(cfg->seg_labels_file));
+  const PetscBool from_segment = (cfg->seg_volume[0] || cfg->seg_images[0]) &&
+                                 !strncmp(cfg->cal_volume, cfg->seg_labels_file, strlen(cfg->seg_labels_file));
 
   PetscFunctionBeginUser;
   if (cfg->cal_volume[0] && !from_segment) {
@@ -285,8 +329,9 @@ static PetscErrorCode EstimateCalibration(Estimate *E, PgMemoryEstimate *est)
     PgMemoryGrid g, f, gi, fi;
     PetscCall(PgMemoryGridSetUp(vol.n, E->size, E->T, &g));
     PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal_range_um, &f));
-    const double vol_bytes = Voxels(&g), cov3 = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
-    PetscInt     n2[3] = {img.n[0], img.n[1], 1};
+    const double vol_bytes = Voxels(&g),
+                 cov3      = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
+    PetscInt n2[3]         = {img.n[0], img.n[1], 1};
     PetscCall(PgMemoryGridSetUp(n2, 1, 1, &gi));
     PetscCall(CovarianceGrid(&gi, img.voxel, PETSC_FALSE, cfg->cal_range_um, &fi));
     const double cov2 = 16.0 * fi.alloc_r2c + 2 * Voxels(&gi), open2 = OpeningBytes(&gi, PETSC_FALSE);
@@ -313,7 +358,8 @@ static PetscErrorCode EstimateSweep(Estimate *E, PgMemoryEstimate *est)
     PetscCall(PgImageInspect(E->comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, n, voxel));
   }
   PetscCall(PgMemoryGridSetUp(n, E->size, E->T, &g));
-  const PetscBool periodic = cfg->measure_periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE) : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
+  const PetscBool periodic = cfg->measure_periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE)
+                                                        : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
   double          persist  = E->keep + Voxels(&g); /* the labels */
   /* the field buffers: while the fields are generated, and through the measure stage only when
      they are reused (common random numbers) or written; else they are released after the
@@ -360,8 +406,11 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
   if (cfg->seg_volume[0] || cfg->seg_images[0]) PetscCall(EstimateSegment(&E, est));
   const PetscBool seg_cal = cfg->seg_calibrate && E.seg_vol.have && E.seg_img.have ? PETSC_TRUE : PETSC_FALSE;
   if (cfg->cal_volume[0] || seg_cal) PetscCall(EstimateCalibration(&E, est));
-  const PetscBool simulate = (!cfg->seg_volume[0] && !cfg->seg_images[0]) || cfg->cal_volume[0] || cfg->input_image[0] || seg_cal;
-  if (simulate && !(cfg->cal_volume[0] && !cfg->cal_simulate) && !(!cfg->cal_volume[0] && seg_cal && !cfg->cal_simulate)) PetscCall(EstimateSweep(&E, est));
+  const PetscBool simulate =
+    (!cfg->seg_volume[0] && !cfg->seg_images[0]) || cfg->cal_volume[0] || cfg->input_image[0] || seg_cal;
+  if (simulate && !(cfg->cal_volume[0] && !cfg->cal_simulate) &&
+      !(!cfg->cal_volume[0] && seg_cal && !cfg->cal_simulate))
+    PetscCall(EstimateSweep(&E, est));
   est->peak = -1;
   for (int s = 0; s < PG_MEMORY_NSTAGES; s++)
     if (est->active[s] && (est->peak < 0 || est->bytes[s] > est->bytes[est->peak])) est->peak = s;
@@ -372,7 +421,7 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
 /* A number from a file (its first token), or -1; "max" is -1 too (no limit). */
 static double ReadNumber(const char *path)
 {
-  FILE  *f = fopen(path, "r");
+  FILE  *f       = fopen(path, "r");
   char   buf[64] = "";
   double v       = -1;
 
@@ -457,7 +506,8 @@ PetscErrorCode PgMemoryAvailable(MPI_Comm comm, double *bytes, int *ranks_per_no
   PetscCallMPI(MPI_Comm_free(&node));
   mine.bytes = HUGE_VAL;
   {
-    const char *mpc = getenv("SLURM_MEM_PER_CPU"), *mpn = getenv("SLURM_MEM_PER_NODE"), *cpt = getenv("SLURM_CPUS_PER_TASK");
+    const char *mpc = getenv("SLURM_MEM_PER_CPU"), *mpn = getenv("SLURM_MEM_PER_NODE"),
+               *cpt = getenv("SLURM_CPUS_PER_TASK");
     const double cg = CgroupAvailable(), ma = MemAvailable();
     if (mpc && atof(mpc) > 0) {
       const double c = PetscMax(1.0, cpt ? atof(cpt) : 1.0), b = atof(mpc) * 1048576.0 * c;
@@ -469,7 +519,8 @@ PetscErrorCode PgMemoryAvailable(MPI_Comm comm, double *bytes, int *ranks_per_no
       const double b = atof(mpn) * 1048576.0 / nsize;
       if (b < mine.bytes) {
         mine.bytes = b;
-        snprintf(text, sizeof text, "SLURM_MEM_PER_NODE = %s MB / %d rank%s on the node", mpn, nsize, nsize > 1 ? "s" : "");
+        snprintf(text, sizeof text, "SLURM_MEM_PER_NODE = %s MB / %d rank%s on the node", mpn, nsize,
+                 nsize > 1 ? "s" : "");
       }
     }
     if (cg >= 0 && cg / nsize < mine.bytes) {
@@ -511,11 +562,13 @@ PetscErrorCode PgMemoryView(MPI_Comm comm, const PgMemoryEstimate *est)
   char a[32], b[32];
 
   PetscFunctionBeginUser;
-  PetscCall(PetscPrintf(comm, "plurigauss: memory per rank (estimate, %d rank%s, %d per node):\n", est->ranks, est->ranks > 1 ? "s" : "", est->ranks_per_node));
+  PetscCall(PetscPrintf(comm, "plurigauss: memory per rank (estimate, %d rank%s, %d per node):\n", est->ranks,
+                        est->ranks > 1 ? "s" : "", est->ranks_per_node));
   for (int s = 0; s < PG_MEMORY_NSTAGES; s++) {
     if (!est->active[s]) continue;
     Human(est->bytes[s], a, sizeof a);
-    PetscCall(PetscPrintf(comm, "  %-13s %12.0f bytes  %10s%s\n", PgMemoryStageName((PgMemoryStage)s), est->bytes[s], a, s == est->peak ? "  <- peak" : ""));
+    PetscCall(PetscPrintf(comm, "  %-13s %12.0f bytes  %10s%s\n", PgMemoryStageName((PgMemoryStage)s), est->bytes[s], a,
+                          s == est->peak ? "  <- peak" : ""));
   }
   Human(est->available, b, sizeof b);
   PetscCall(PetscPrintf(comm, "  %-13s %12.0f bytes  %10s  (%s)\n", "available", est->available, b, est->source));
@@ -533,12 +586,18 @@ PetscErrorCode PgMemoryCheck(MPI_Comm comm, const PgConfig *cfg)
   Human(est.bytes[est.peak], need, sizeof need);
   Human(est.available, have, sizeof have);
   if (cfg->memory_report) PetscCall(PgMemoryView(comm, &est));
-  else PetscCall(PetscPrintf(comm, "plurigauss: memory per rank: peak %s (%s) of %s available (%s)\n", need, PgMemoryStageName((PgMemoryStage)est.peak), have, est.source));
+  else
+    PetscCall(PetscPrintf(comm, "plurigauss: memory per rank: peak %s (%s) of %s available (%s)\n", need,
+                          PgMemoryStageName((PgMemoryStage)est.peak), have, est.source));
   if (est.bytes[est.peak] > est.available) {
-    PetscCheck(!cfg->memory_check, comm, PETSC_ERR_USER_INPUT,
-               "not enough memory: stage %s needs about %s (%.0f bytes) per rank, %s (%.0f bytes) are available per rank (%s); use more ranks or nodes, fft.memory = low, single precision or fewer descriptors, or set run.memory_check = false to try anyway",
-               PgMemoryStageName((PgMemoryStage)est.peak), need, est.bytes[est.peak], have, est.available, est.source);
-    PetscCall(PetscPrintf(comm, "plurigauss: warning: stage %s needs about %s per rank, more than the %s available; going on (run.memory_check = false)\n", PgMemoryStageName((PgMemoryStage)est.peak), need, have));
+    PetscCheck(
+      !cfg->memory_check, comm, PETSC_ERR_USER_INPUT,
+      "not enough memory: stage %s needs about %s (%.0f bytes) per rank, %s (%.0f bytes) are available per rank (%s); use more ranks or nodes, fft.memory = low, single precision or fewer descriptors, or set run.memory_check = false to try anyway",
+      PgMemoryStageName((PgMemoryStage)est.peak), need, est.bytes[est.peak], have, est.available, est.source);
+    PetscCall(PetscPrintf(
+      comm,
+      "plurigauss: warning: stage %s needs about %s per rank, more than the %s available; going on (run.memory_check = false)\n",
+      PgMemoryStageName((PgMemoryStage)est.peak), need, have));
   }
   PetscFunctionReturn(0);
 }

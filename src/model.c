@@ -36,7 +36,7 @@ typedef struct {
 
 static double Eq9Integrand(double t, void *ctx)
 {
-  const Eq9 *p = (const Eq9 *)ctx;
+  const Eq9 *p   = (const Eq9 *)ctx;
   double     phi = exp(-0.5 * t * t) / sqrt(2 * M_PI);
   return phi * gsl_cdf_ugaussian_Q((p->lz - sqrt(p->m) * t) / sqrt(1 - p->m));
 }
@@ -59,7 +59,8 @@ PetscErrorCode PgModelCarbonFraction(double lambda_x, double lambda_z, double m,
   PetscCheck(w, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL workspace");
   int status = gsl_integration_qagil(&F, lambda_x, 1e-13, 1e-11, 256, w, eps2, &err);
   gsl_integration_workspace_free(w);
-  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. 9 quadrature failed: %s", gsl_strerror(status));
+  PetscCheck(status == GSL_SUCCESS, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. 9 quadrature failed: %s",
+             gsl_strerror(status));
   PetscFunctionReturn(0);
 }
 
@@ -77,11 +78,12 @@ static double Eq9Residual(double lz, void *ctx)
 
 PetscErrorCode PgModelLambdaZ(double lambda_x, double m, double eps2, double *lambda_z)
 {
-  Eq9Root p   = {lambda_x, m, eps2};
-  double  lo  = -40, hi = 40, top = gsl_cdf_ugaussian_P(lambda_x);
+  Eq9Root p  = {lambda_x, m, eps2};
+  double  lo = -40, hi = 40, top = gsl_cdf_ugaussian_P(lambda_x);
 
   PetscFunctionBeginUser;
-  PetscCheck(eps2 > 0 && eps2 < top, PETSC_COMM_SELF, PETSC_ERR_USER_INPUT, "carbon fraction %g is not reachable: eq. 9 allows (0, %g) when lambda_X = %g", eps2, top, lambda_x);
+  PetscCheck(eps2 > 0 && eps2 < top, PETSC_COMM_SELF, PETSC_ERR_USER_INPUT,
+             "carbon fraction %g is not reachable: eq. 9 allows (0, %g) when lambda_X = %g", eps2, top, lambda_x);
   gsl_function      F = {Eq9Residual, &p};
   gsl_root_fsolver *s = gsl_root_fsolver_alloc(gsl_root_fsolver_brent);
   PetscCheck(s, PETSC_COMM_SELF, PETSC_ERR_MEM, "GSL root solver");
@@ -174,7 +176,7 @@ PetscErrorCode PgModelC22(PgOrthant q, double lx, double lz, double m, double rx
 
 PetscErrorCode PgModelTwoPoint(double lx, double lz, double m, double rx, double ry, double c[PG_NPAIRS])
 {
-  PgOrthant q = NULL;
+  PgOrthant q  = NULL;
   double    e1 = gsl_cdf_ugaussian_Q(lx), e2, e3;
 
   PetscFunctionBeginUser;
@@ -200,9 +202,10 @@ typedef struct {
 
 static double RootResidual(double rho, void *ctx)
 {
-  RootCtx *r = (RootCtx *)ctx;
-  double   c;
-  PetscErrorCode ierr = r->which == 7 ? PgModelC11(r->q, r->lx, rho, &c) : PgModelC22(r->q, r->lx, r->lz, r->m, r->rx, rho, &c);
+  RootCtx       *r = (RootCtx *)ctx;
+  double         c;
+  PetscErrorCode ierr =
+    r->which == 7 ? PgModelC11(r->q, r->lx, rho, &c) : PgModelC22(r->q, r->lx, r->lz, r->m, r->rx, rho, &c);
   if (ierr) {
     r->fail = 1;
     return NAN;
@@ -220,7 +223,8 @@ static PetscErrorCode InvertMonotone(RootCtx *r, double *rho, int *clamped)
   *clamped = 0;
   flo      = RootResidual(lo, r);
   fhi      = RootResidual(hi, r);
-  PetscCheck(!r->fail && !isnan(flo) && !isnan(fhi), PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d could not be evaluated", r->which);
+  PetscCheck(!r->fail && !isnan(flo) && !isnan(fhi), PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d could not be evaluated",
+             r->which);
   if (flo >= 0 || fhi <= 0) {
     *rho     = flo >= 0 ? lo : hi;
     *clamped = 1;
@@ -236,7 +240,8 @@ static PetscErrorCode InvertMonotone(RootCtx *r, double *rho, int *clamped)
   }
   *rho = gsl_root_fsolver_root(s);
   gsl_root_fsolver_free(s);
-  PetscCheck(status == GSL_SUCCESS && !r->fail, PETSC_COMM_SELF, PETSC_ERR_LIB, "eq. %d: the root for C = %g did not converge", r->which, r->target);
+  PetscCheck(status == GSL_SUCCESS && !r->fail, PETSC_COMM_SELF, PETSC_ERR_LIB,
+             "eq. %d: the root for C = %g did not converge", r->which, r->target);
   PetscFunctionReturn(0);
 }
 
@@ -273,7 +278,10 @@ PetscErrorCode PgModelInvertC22(double lx, double lz, double m, double rx, doubl
 /* Area per unit volume of the level set {U = lambda} of a smooth stationary isotropic Gaussian
  * field of variance 1 whose gradient components have variance 2 alpha^2 (Rice's formula:
  * phi(lambda) E|grad U|, E|N(0, s^2 I_3)| = 2 s sqrt(2 / pi)). */
-static double LevelSetArea(double lambda, double alpha) { return 2 * M_SQRT2 / M_PI * alpha * exp(-0.5 * lambda * lambda); }
+static double LevelSetArea(double lambda, double alpha)
+{
+  return 2 * M_SQRT2 / M_PI * alpha * exp(-0.5 * lambda * lambda);
+}
 
 /* P(V >= lambda_v | U = lambda_u) and P(V < lambda_v | U = lambda_u) for V = sqrt(m) U + sqrt(1-m) W,
  * W independent of U, each from its own tail (no 1 - p cancellation); the limit m = 1 (V = U) is
@@ -290,13 +298,16 @@ static void SplitGivenLevel(double lambda_v, double lambda_u, double m, double *
   *lower         = gsl_cdf_ugaussian_P(t);
 }
 
-PetscErrorCode PgModelInterfaceAreas(double lambda_x, double lambda_z, double m, double alpha_x_per_um, double alpha_y_per_um, double S[3], double S_pair[3])
+PetscErrorCode PgModelInterfaceAreas(double lambda_x, double lambda_z, double m, double alpha_x_per_um,
+                                     double alpha_y_per_um, double S[3], double S_pair[3])
 {
   double carbon, pore, nvp, below;
 
   PetscFunctionBeginUser;
-  PetscCheck(m >= 0 && m <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model.m = %g: interface areas need m in [0, 1]", m);
-  PetscCheck(alpha_x_per_um > 0 && alpha_y_per_um > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "alpha_X = %g, alpha_Y = %g /um: interface areas need both > 0", alpha_x_per_um, alpha_y_per_um);
+  PetscCheck(m >= 0 && m <= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "model.m = %g: interface areas need m in [0, 1]", m);
+  PetscCheck(alpha_x_per_um > 0 && alpha_y_per_um > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "alpha_X = %g, alpha_Y = %g /um: interface areas need both > 0", alpha_x_per_um, alpha_y_per_um);
   const double alpha_z = sqrt(m * alpha_x_per_um * alpha_x_per_um + (1 - m) * alpha_y_per_um * alpha_y_per_um);
   const double sx = LevelSetArea(lambda_x, alpha_x_per_um), sz = LevelSetArea(lambda_z, alpha_z);
   SplitGivenLevel(lambda_z, lambda_x, m, &carbon, &pore); /* Z >< lz on {X = lx} */
@@ -313,19 +324,20 @@ PetscErrorCode PgModelInterfaceAreas(double lambda_x, double lambda_z, double m,
 
 /* Every threshold is one pass over the slab's rows: x and y (field rows, padded to `stride`
  * reals) to the labels o. RULE(x, y, o) gives the new label of one voxel. */
-#define THRESHOLD_ROWS(R, RULE) \
-  do { \
-    const R *X = (const R *)xd, *Y = (const R *)yd; \
-    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(g->threads)") for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) \
-    { \
-      for (ptrdiff_t y = 0; y < g->n[1]; y++) { \
-        const size_t      row = ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)stride; \
-        const R *restrict xr  = X + row, *restrict yr = Y ? Y + row : NULL; \
-        uint8_t *restrict o   = labels->v + PgGridIndex(g, zl, y, 0); \
-        (void)yr; \
-        for (ptrdiff_t x = 0; x < g->n[0]; x++) o[x] = RULE(xr[x], yr[x], o[x]); \
-      } \
-    } \
+#define THRESHOLD_ROWS(R, RULE)                                                                                   \
+  do {                                                                                                            \
+    const R *X = (const R *)xd, *Y = (const R *)yd;                                                               \
+    _Pragma("omp parallel for collapse(2) schedule(static) num_threads(g->threads)") for (ptrdiff_t zl = 0;       \
+                                                                                          zl < g->nz_local; zl++) \
+    {                                                                                                             \
+      for (ptrdiff_t y = 0; y < g->n[1]; y++) {                                                                   \
+        const size_t row     = ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)stride;                       \
+        const R *restrict xr = X + row, *restrict yr = Y ? Y + row : NULL;                                        \
+        uint8_t *restrict o = labels->v + PgGridIndex(g, zl, y, 0);                                               \
+        (void)yr;                                                                                                 \
+        for (ptrdiff_t x = 0; x < g->n[0]; x++) o[x] = RULE(xr[x], yr[x], o[x]);                                  \
+      }                                                                                                           \
+    }                                                                                                             \
   } while (0)
 
 typedef enum { RULE_BOTH, RULE_NVP, RULE_Z } Rule;
@@ -340,21 +352,22 @@ static PetscErrorCode Threshold(PgField field, Rule rule, double lambda_x, doubl
 
   PetscFunctionBeginUser;
   PetscCall(PgFieldGetArrays(field, &xd, &yd, &stride, &prec));
-  PetscCheck(rule != RULE_BOTH || yd, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "thresholding X and Y needs the two-buffer field");
+  PetscCheck(rule != RULE_BOTH || yd, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE,
+             "thresholding X and Y needs the two-buffer field");
   /* Xi_1 = {X >= lx}, Xi_2 = {X < lx, sqrt(m) X + sqrt(1-m) Y >= lz}, Xi_3 = the rest */
-#define BOTH(x, y, o) ((x) >= lx ? PG_PHASE_NVP : (a * (x) + b * (y) >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE))
-#define NVP(x, y, o)  ((x) >= lx ? PG_PHASE_NVP : 0)
+#define BOTH(x, y, o)  ((x) >= lx ? PG_PHASE_NVP : (a * (x) + b * (y) >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE))
+#define NVP(x, y, o)   ((x) >= lx ? PG_PHASE_NVP : 0)
 #define ZONLY(x, y, o) ((o) == PG_PHASE_NVP ? PG_PHASE_NVP : ((x) >= lz ? PG_PHASE_CARBON : PG_PHASE_PORE))
-#define APPLY(R) \
-  do { \
+#define APPLY(R)                                                                    \
+  do {                                                                              \
     const R lx = (R)lambda_x, lz = (R)lambda_z, a = (R)sqrt(m), b = (R)sqrt(1 - m); \
-    (void)a; \
-    (void)b; \
-    (void)lx; \
-    (void)lz; \
-    if (rule == RULE_BOTH) THRESHOLD_ROWS(R, BOTH); \
-    else if (rule == RULE_NVP) THRESHOLD_ROWS(R, NVP); \
-    else THRESHOLD_ROWS(R, ZONLY); \
+    (void)a;                                                                        \
+    (void)b;                                                                        \
+    (void)lx;                                                                       \
+    (void)lz;                                                                       \
+    if (rule == RULE_BOTH) THRESHOLD_ROWS(R, BOTH);                                 \
+    else if (rule == RULE_NVP) THRESHOLD_ROWS(R, NVP);                              \
+    else THRESHOLD_ROWS(R, ZONLY);                                                  \
   } while (0)
   if (prec == PG_PRECISION_DOUBLE) APPLY(double);
   else APPLY(float);

@@ -43,8 +43,18 @@ static void Bits(const PgNoiseRow *r, uint32_t *restrict u, uint8_t *restrict ki
 static inline __attribute__((always_inline)) void SinCos2PiDouble(double w, double *sn, double *cs)
 {
   const double q = __builtin_rint(4 * w), a = 2 * M_PI * (w - 0.25 * q), z = a * a;
-  const double s = a * (1 + z * (-1.0 / 6 + z * (1.0 / 120 + z * (-1.0 / 5040 + z * (1.0 / 362880 + z * (-1.0 / 39916800 + z * (1.0 / 6227020800 + z * (-1.0 / 1307674368000))))))));
-  const double c = 1 + z * (-0.5 + z * (1.0 / 24 + z * (-1.0 / 720 + z * (1.0 / 40320 + z * (-1.0 / 3628800 + z * (1.0 / 479001600 + z * (-1.0 / 87178291200 + z * (1.0 / 20922789888000))))))));
+  const double s =
+    a *
+    (1 + z * (-1.0 / 6 +
+              z * (1.0 / 120 +
+                   z * (-1.0 / 5040 + z * (1.0 / 362880 + z * (-1.0 / 39916800 + z * (1.0 / 6227020800 +
+                                                                                      z * (-1.0 / 1307674368000))))))));
+  const double c =
+    1 + z * (-0.5 +
+             z * (1.0 / 24 + z * (-1.0 / 720 +
+                                  z * (1.0 / 40320 + z * (-1.0 / 3628800 +
+                                                          z * (1.0 / 479001600 + z * (-1.0 / 87178291200 +
+                                                                                      z * (1.0 / 20922789888000))))))));
   const int    k = (int)q & 3, odd = k & 1;
   const double so = odd ? c : s, co = odd ? s : c;
   *sn = (k & 2) ? -so : so;
@@ -63,27 +73,28 @@ static inline __attribute__((always_inline)) void SinCos2PiFloat(float w, float 
 }
 
 /* The angle is 2 pi (u - 1/2) with u uniform in (0, 1): a uniform angle, as Box-Muller needs. */
-#define NOISE_ROW(NAME, R, LOG, SQRT, SINCOS2PI) \
-  void NAME(const PgNoiseRow *r, R *restrict ox, R *restrict oy, uint32_t *scratch) \
-  { \
-    const ptrdiff_t nh   = r->nx / 2 + 1; \
-    uint8_t        *kind = (uint8_t *)(scratch + 4 * nh); \
-    Bits(r, scratch, kind); \
-    const uint32_t *restrict u0 = scratch, *restrict u1 = scratch + nh, *restrict u2 = scratch + 2 * nh, *restrict u3 = scratch + 3 * nh; \
-    const uint8_t *restrict kd = kind; \
-    const R *restrict       ex = (const R *)r->scale_x, *restrict ey = (const R *)r->scale_y; \
-    const R                 inv = (R)2.3283064365386963e-10, h = (R)M_SQRT1_2; \
-    for (ptrdiff_t kx = 0; kx < nh; kx++) { \
-      R sa, ca, sb, cb; \
+#define NOISE_ROW(NAME, R, LOG, SQRT, SINCOS2PI)                                                                \
+  void NAME(const PgNoiseRow *r, R *restrict ox, R *restrict oy, uint32_t *scratch)                             \
+  {                                                                                                             \
+    const ptrdiff_t nh   = r->nx / 2 + 1;                                                                       \
+    uint8_t        *kind = (uint8_t *)(scratch + 4 * nh);                                                       \
+    Bits(r, scratch, kind);                                                                                     \
+    const uint32_t *restrict u0 = scratch, *restrict u1 = scratch + nh, *restrict u2 = scratch + 2 * nh,        \
+                             *restrict u3 = scratch + 3 * nh;                                                   \
+    const uint8_t *restrict kd            = kind;                                                               \
+    const R *restrict ex = (const R *)r->scale_x, *restrict ey = (const R *)r->scale_y;                         \
+    const R inv = (R)2.3283064365386963e-10, h = (R)M_SQRT1_2;                                                  \
+    for (ptrdiff_t kx = 0; kx < nh; kx++) {                                                                     \
+      R       sa, ca, sb, cb;                                                                                   \
       const R ra = SQRT(-2 * LOG(((R)u0[kx] + (R)0.5) * inv)), rb = SQRT(-2 * LOG(((R)u2[kx] + (R)0.5) * inv)); \
-      SINCOS2PI(((R)u1[kx] + (R)0.5) * inv - (R)0.5, &sa, &ca); \
-      SINCOS2PI(((R)u3[kx] + (R)0.5) * inv - (R)0.5, &sb, &cb); \
-      const R sc = kd[kx] ? h : (R)1, sg = kd[kx] == 0 ? (R)0 : (kd[kx] == 1 ? h : -h); \
-      ox[2 * kx]     = ex[kx] * sc * ra * ca; \
-      ox[2 * kx + 1] = ex[kx] * sg * ra * sa; \
-      oy[2 * kx]     = ey[kx] * sc * rb * cb; \
-      oy[2 * kx + 1] = ey[kx] * sg * rb * sb; \
-    } \
+      SINCOS2PI(((R)u1[kx] + (R)0.5) * inv - (R)0.5, &sa, &ca);                                                 \
+      SINCOS2PI(((R)u3[kx] + (R)0.5) * inv - (R)0.5, &sb, &cb);                                                 \
+      const R sc = kd[kx] ? h : (R)1, sg = kd[kx] == 0 ? (R)0 : (kd[kx] == 1 ? h : -h);                         \
+      ox[2 * kx]     = ex[kx] * sc * ra * ca;                                                                   \
+      ox[2 * kx + 1] = ex[kx] * sg * ra * sa;                                                                   \
+      oy[2 * kx]     = ey[kx] * sc * rb * cb;                                                                   \
+      oy[2 * kx + 1] = ey[kx] * sg * rb * sb;                                                                   \
+    }                                                                                                           \
   }
 
 NOISE_ROW(PgNoiseRowDouble, double, log, sqrt, SinCos2PiDouble)
@@ -91,36 +102,37 @@ NOISE_ROW(PgNoiseRowFloat, float, logf, sqrtf, SinCos2PiFloat)
 
 /* One output: wx sqrt(Lx/N) A + wy sqrt(Ly/N) B (the spectrum of wx X + wy Y), or with USE_B = 0
  * the spectrum of wx X alone, skipping the normals of B. Same random numbers as above. */
-#define NOISE_ONE(NAME, R, LOG, SQRT, SINCOS2PI, USE_B) \
-  void NAME(const PgNoiseRow *r, R wx, R wy, R *restrict o, uint32_t *scratch) \
-  { \
-    const ptrdiff_t nh   = r->nx / 2 + 1; \
-    uint8_t        *kind = (uint8_t *)(scratch + 4 * nh); \
-    Bits(r, scratch, kind); \
-    const uint32_t *restrict u0 = scratch, *restrict u1 = scratch + nh, *restrict u2 = scratch + 2 * nh, *restrict u3 = scratch + 3 * nh; \
-    const uint8_t *restrict kd = kind; \
-    const R *restrict       ex = (const R *)r->scale_x, *restrict ey = (const R *)r->scale_y; \
-    const R                 inv = (R)2.3283064365386963e-10, h = (R)M_SQRT1_2; \
-    (void)u2; \
-    (void)u3; \
-    (void)ey; \
-    (void)wy; \
-    for (ptrdiff_t kx = 0; kx < nh; kx++) { \
-      R sa, ca; \
-      const R ra = SQRT(-2 * LOG(((R)u0[kx] + (R)0.5) * inv)); \
-      SINCOS2PI(((R)u1[kx] + (R)0.5) * inv - (R)0.5, &sa, &ca); \
-      const R sc = kd[kx] ? h : (R)1, sg = kd[kx] == 0 ? (R)0 : (kd[kx] == 1 ? h : -h); \
-      R       re = wx * ex[kx] * sc * ra * ca, im = wx * ex[kx] * sg * ra * sa; \
-      if (USE_B) { \
-        R sb, cb; \
-        const R rb = SQRT(-2 * LOG(((R)u2[kx] + (R)0.5) * inv)); \
-        SINCOS2PI(((R)u3[kx] + (R)0.5) * inv - (R)0.5, &sb, &cb); \
-        re += wy * ey[kx] * sc * rb * cb; \
-        im += wy * ey[kx] * sg * rb * sb; \
-      } \
-      o[2 * kx]     = re; \
-      o[2 * kx + 1] = im; \
-    } \
+#define NOISE_ONE(NAME, R, LOG, SQRT, SINCOS2PI, USE_B)                                                  \
+  void NAME(const PgNoiseRow *r, R wx, R wy, R *restrict o, uint32_t *scratch)                           \
+  {                                                                                                      \
+    const ptrdiff_t nh   = r->nx / 2 + 1;                                                                \
+    uint8_t        *kind = (uint8_t *)(scratch + 4 * nh);                                                \
+    Bits(r, scratch, kind);                                                                              \
+    const uint32_t *restrict u0 = scratch, *restrict u1 = scratch + nh, *restrict u2 = scratch + 2 * nh, \
+                             *restrict u3 = scratch + 3 * nh;                                            \
+    const uint8_t *restrict kd            = kind;                                                        \
+    const R *restrict ex = (const R *)r->scale_x, *restrict ey = (const R *)r->scale_y;                  \
+    const R inv = (R)2.3283064365386963e-10, h = (R)M_SQRT1_2;                                           \
+    (void)u2;                                                                                            \
+    (void)u3;                                                                                            \
+    (void)ey;                                                                                            \
+    (void)wy;                                                                                            \
+    for (ptrdiff_t kx = 0; kx < nh; kx++) {                                                              \
+      R       sa, ca;                                                                                    \
+      const R ra = SQRT(-2 * LOG(((R)u0[kx] + (R)0.5) * inv));                                           \
+      SINCOS2PI(((R)u1[kx] + (R)0.5) * inv - (R)0.5, &sa, &ca);                                          \
+      const R sc = kd[kx] ? h : (R)1, sg = kd[kx] == 0 ? (R)0 : (kd[kx] == 1 ? h : -h);                  \
+      R       re = wx * ex[kx] * sc * ra * ca, im = wx * ex[kx] * sg * ra * sa;                          \
+      if (USE_B) {                                                                                       \
+        R       sb, cb;                                                                                  \
+        const R rb = SQRT(-2 * LOG(((R)u2[kx] + (R)0.5) * inv));                                         \
+        SINCOS2PI(((R)u3[kx] + (R)0.5) * inv - (R)0.5, &sb, &cb);                                        \
+        re += wy * ey[kx] * sc * rb * cb;                                                                \
+        im += wy * ey[kx] * sg * rb * sb;                                                                \
+      }                                                                                                  \
+      o[2 * kx]     = re;                                                                                \
+      o[2 * kx + 1] = im;                                                                                \
+    }                                                                                                    \
   }
 
 NOISE_ONE(PgNoiseRowSumDouble, double, log, sqrt, SinCos2PiDouble, 1)

@@ -8,8 +8,8 @@
 
 typedef struct {
   uint64_t    seed;
-  uint64_t    g_row, g_mirror; /* full-spectrum global index of (ky, kz, 0) and of (-ky, -kz, 0) */
-  ptrdiff_t   nx;              /* real length of a row; the half spectrum holds nx/2 + 1 values */
+  uint64_t    g_row, g_mirror;   /* full-spectrum global index of (ky, kz, 0) and of (-ky, -kz, 0) */
+  ptrdiff_t   nx;                /* real length of a row; the half spectrum holds nx/2 + 1 values */
   const void *scale_x, *scale_y; /* sqrt(Lambda(k) / N) along the row, float or double as the output */
 } PgNoiseRow;
 

@@ -33,23 +33,23 @@
 #define D2_TOL 2e-6
 
 struct PgOpening_private {
-  PgGrid       grid;
-  PetscBool    periodic;
-  double       step_um;
-  PgEdt        edt, edt_np;  /* the cPSD's transform (periodic or not) and the MIP's (never) */
-  PgComponents comp;
-  float       *d2;           /* squared inscribed radius (the transform), then squared distance to the centres */
-  uint8_t     *rl;           /* inscribed radius of each voxel in steps (level), 0 outside the phase */
-  uint8_t     *centre;       /* mask of the centres, then of the centres connected to an inlet */
-  uint8_t     *lt, *mlt[3];  /* largest covering level per voxel: cPSD, MIP per axis (0: none); lt is
+  PgGrid          grid;
+  PetscBool       periodic;
+  double          step_um;
+  PgEdt           edt, edt_np; /* the cPSD's transform (periodic or not) and the MIP's (never) */
+  PgComponents    comp;
+  float          *d2;            /* squared inscribed radius (the transform), then squared distance to the centres */
+  uint8_t        *rl;            /* inscribed radius of each voxel in steps (level), 0 outside the phase */
+  uint8_t        *centre;        /* mask of the centres, then of the centres connected to an inlet */
+  uint8_t        *lt, *mlt[3];   /* largest covering level per voxel: cPSD, MIP per axis (0: none); lt is
                                 mlt[0]'s memory (the cPSD is done when the MIP starts), mlt[1..2]
                                 live only while the MIP runs */
-  int          cap3, cap2;   /* most levels a curve may have (half the shortest side) */
-  int          guess[3][256]; /* per transform (periodic 3D, non-periodic 3D, 2D) and phase value: the
+  int             cap3, cap2;    /* most levels a curve may have (half the shortest side) */
+  int             guess[3][256]; /* per transform (periodic 3D, non-periodic 3D, 2D) and phase value: the
                                  largest inscribed radius last time, in steps (0: unknown) */
-  double      *psd3, *psd2, *mip[3];
-  double      *slices;       /* per local plane and 2D level */
-  int64_t     *num2, *den2;  /* per local plane and 2D level: covered and phase voxels in the window */
+  double         *psd3, *psd2, *mip[3];
+  double         *slices;      /* per local plane and 2D level */
+  int64_t        *num2, *den2; /* per local plane and 2D level: covered and phase voxels in the window */
   PgOpeningResult result;
 };
 
@@ -57,11 +57,13 @@ PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, 
 {
   PgOpening    o;
   const size_t n = PgGridLocalVoxels(grid), nzl = (size_t)grid->nz_local;
-  const double side3 = PetscMin(PetscMin(grid->n[0] * grid->voxel_um[0], grid->n[1] * grid->voxel_um[1]), grid->n[2] * grid->voxel_um[2]);
+  const double side3 =
+    PetscMin(PetscMin(grid->n[0] * grid->voxel_um[0], grid->n[1] * grid->voxel_um[1]), grid->n[2] * grid->voxel_um[2]);
   const double side2 = PetscMin(grid->n[0] * grid->voxel_um[0], grid->n[1] * grid->voxel_um[1]);
 
   PetscFunctionBeginUser;
-  PetscCheck(step_um > 0 && isfinite(step_um), grid->comm, PETSC_ERR_ARG_OUTOFRANGE, "opening: radius step %g um must be positive", step_um);
+  PetscCheck(step_um > 0 && isfinite(step_um), grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "opening: radius step %g um must be positive", step_um);
   PetscCall(PetscNew(&o));
   o->grid     = grid;
   o->periodic = periodic;
@@ -76,8 +78,10 @@ PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, 
   PetscCall(PgComponentsCreate(grid, &o->comp));
   PetscCall(PetscMalloc4(n, &o->d2, n, &o->rl, n, &o->centre, n, &o->mlt[0]));
   o->lt = o->mlt[0];
-  PetscCall(PetscMalloc5(o->cap3 + 1, &o->psd3, o->cap2 + 1, &o->psd2, o->cap3 + 1, &o->mip[0], o->cap3 + 1, &o->mip[1], o->cap3 + 1, &o->mip[2]));
-  PetscCall(PetscMalloc3(nzl * (size_t)o->cap2, &o->slices, nzl * (size_t)o->cap2, &o->num2, nzl * (size_t)o->cap2, &o->den2));
+  PetscCall(PetscMalloc5(o->cap3 + 1, &o->psd3, o->cap2 + 1, &o->psd2, o->cap3 + 1, &o->mip[0], o->cap3 + 1, &o->mip[1],
+                         o->cap3 + 1, &o->mip[2]));
+  PetscCall(
+    PetscMalloc3(nzl * (size_t)o->cap2, &o->slices, nzl * (size_t)o->cap2, &o->num2, nzl * (size_t)o->cap2, &o->den2));
   *op = o;
   PetscFunctionReturn(0);
 }
@@ -250,7 +254,8 @@ static PetscErrorCode Psd3(PgOpening o, const uint8_t *v, uint8_t value)
   K = Levels(rmax2, o->step_um, o->cap3);
   for (int k = 1; k <= o->cap3 && !o->periodic; k++) {
     const double r = k * o->step_um;
-    if (2 * Margin(r, g->voxel_um[0]) >= nx || 2 * Margin(r, g->voxel_um[1]) >= ny || 2 * Margin(r, g->voxel_um[2]) >= nz) {
+    if (2 * Margin(r, g->voxel_um[0]) >= nx || 2 * Margin(r, g->voxel_um[1]) >= ny ||
+        2 * Margin(r, g->voxel_um[2]) >= nz) {
       kwin = k - 1;
       break;
     }
@@ -261,7 +266,7 @@ static PetscErrorCode Psd3(PgOpening o, const uint8_t *v, uint8_t value)
   n = PetscMin(K + 1, kwin); /* one level past the last centre, where Psi = 0 */
   PetscCall(PetscCalloc1(2 * (size_t)PetscMax(n, 1), &cnt));
   for (int k = 1; k <= n; k++) { /* covered and phase voxels in the window of level k */
-    const double r = k * o->step_um;
+    const double r    = k * o->step_um;
     int          m[3] = {0, 0, 0};
     if (!o->periodic)
       for (int a = 0; a < 3; a++) m[a] = Margin(r, g->voxel_um[a]);
@@ -301,7 +306,7 @@ static void SummedArea(const uint8_t *vp, uint8_t value, int nx, int ny, int32_t
 {
   for (int x = 0; x <= nx; x++) s[x] = 0;
   for (int y = 0; y < ny; y++) {
-    int32_t row = 0;
+    int32_t row           = 0;
     s[(y + 1) * (nx + 1)] = 0;
     for (int x = 0; x < nx; x++) {
       row += vp[(size_t)y * nx + x] == value;
@@ -329,8 +334,9 @@ static PetscErrorCode Psd2Curves(PgOpening o, int levels)
     }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sum, 2 * levels, MPI_INT64_T, MPI_SUM, g->comm));
   for (int k = 0; k < levels; k++) o->psd2[k] = sum[2 * k + 1] ? (double)sum[2 * k] / (double)sum[2 * k + 1] : 0.0;
-  o->result.n2          = levels;
-  o->result.r50_psd2_um = (levels && sum[1]) ? PgOpeningMedian(o->psd2, levels, o->step_um, 1.0) : 0.0; /* no phase: 0 */
+  o->result.n2 = levels;
+  o->result.r50_psd2_um =
+    (levels && sum[1]) ? PgOpeningMedian(o->psd2, levels, o->step_um, 1.0) : 0.0; /* no phase: 0 */
   PetscCall(PetscFree(sum));
   PetscFunctionReturn(0);
 }
@@ -339,7 +345,7 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
 {
   PgGrid       g  = o->grid;
   const int    nx = (int)g->n[0], ny = (int)g->n[1], cap = o->cap2, nt = PgEdtThreads(o->edt);
-  const size_t plane = PgGridPlane(g);
+  const size_t plane  = PgGridPlane(g);
   int          levels = 0, kwin = cap;
   const double rguess = o->guess[2][value] > 0 ? (o->guess[2][value] + 2) * o->step_um : 0;
 
@@ -353,10 +359,11 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
   float   *r2p, *d2p;
   uint8_t *cp, *lp;
   int32_t *sat;
-  PetscCall(PetscMalloc5((size_t)nt * plane, &r2p, (size_t)nt * plane, &d2p, (size_t)nt * plane, &cp, (size_t)nt * plane, &lp, (size_t)nt * (nx + 1) * (ny + 1), &sat));
+  PetscCall(PetscMalloc5((size_t)nt * plane, &r2p, (size_t)nt * plane, &d2p, (size_t)nt * plane, &cp,
+                         (size_t)nt * plane, &lp, (size_t)nt * (nx + 1) * (ny + 1), &sat));
 #pragma omp parallel num_threads(nt) reduction(max : levels)
   {
-    const int t = omp_get_thread_num();
+    const int t  = omp_get_thread_num();
     float    *r2 = r2p + (size_t)t * plane, *d2 = d2p + (size_t)t * plane;
     uint8_t  *c = cp + (size_t)t * plane, *lt = lp + (size_t)t * plane;
     int32_t  *s = sat + (size_t)t * (nx + 1) * (ny + 1);
@@ -364,7 +371,7 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
     for (ptrdiff_t zl = 0; zl < g->nz_local; zl++) {
       const uint8_t *vp  = v + (size_t)zl * plane;
       int64_t       *num = o->num2 + (size_t)zl * cap, *den = o->den2 + (size_t)zl * cap;
-      double         m2  = 0;
+      double         m2 = 0;
       SummedArea(vp, value, nx, ny, s);
       /* a bounded transform when the last 2D radii stayed below the bound, checked per plane */
       if (rguess > 0) {
@@ -405,15 +412,15 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
   PetscCall(PetscFree5(r2p, d2p, cp, lp, sat));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &levels, 1, MPI_INT, MPI_MAX, g->comm));
   o->guess[2][value] = levels < kwin ? levels + 1 : 0; /* the largest 2D radius is below levels + 1 steps */
-  levels = PetscMin(levels + 1, kwin); /* one level past the last centre, where Psi = 0 */
+  levels             = PetscMin(levels + 1, kwin);     /* one level past the last centre, where Psi = 0 */
   PetscCall(Psd2Curves(o, levels));
   PetscFunctionReturn(0);
 }
 
 static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned axes, PetscBool inlet_high)
 {
-  PgGrid       g = o->grid;
-  const size_t n = PgGridLocalVoxels(g);
+  PgGrid       g     = o->grid;
+  const size_t n     = PgGridLocalVoxels(g);
   int64_t      phase = 0;
   double       rmax2;
   unsigned     face[3];
@@ -483,7 +490,8 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgOpeningCompute(PgOpening o, const uint8_t *v, uint8_t value, PetscBool psd2, unsigned mip_axes, PetscBool inlet_high, PgOpeningResult *result)
+PetscErrorCode PgOpeningCompute(PgOpening o, const uint8_t *v, uint8_t value, PetscBool psd2, unsigned mip_axes,
+                                PetscBool inlet_high, PgOpeningResult *result)
 {
   MPI_Comm comm = o->grid->comm;
   double   t[4];
@@ -498,7 +506,7 @@ PetscErrorCode PgOpeningCompute(PgOpening o, const uint8_t *v, uint8_t value, Pe
   if (psd2) PetscCall(Psd2(o, v, value));
   t[2] = MPI_Wtime();
   if (mip_axes) PetscCall(Mip(o, v, value, mip_axes, inlet_high));
-  t[3] = MPI_Wtime();
+  t[3]        = MPI_Wtime();
   double s[3] = {t[1] - t[0], t[2] - t[1], t[3] - t[2]};
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 3, MPI_DOUBLE, MPI_MAX, comm));
   o->result.seconds_psd3 = s[0];

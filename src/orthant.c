@@ -102,7 +102,7 @@ static double Phi2Density(double x, double y, double r)
  * na..n-1 at the point h. Along Sigma(t) (cross block times t):
  *   P = P_A P_B + int_0^1 sum_{k < na <= l} S_kl phi2(b_k, b_l; t S_kl) P(rest | W_k = b_k, W_l = b_l) dt. */
 typedef struct {
-  int    n, na;
+  int       n, na;
   double    S[4][4], b[4];
   PgOrthant q;
 } Orthant;
@@ -112,7 +112,7 @@ typedef struct {
 static double Conditional(const Orthant *o, double St[4][4], int k, int l)
 {
   const double r = St[k][l], det = 1 - r * r;
-  int          R[2], nr = 0;
+  int          R[2], nr          = 0;
   double       mu[2], cov[2][2];
 
   for (int i = 0; i < o->n; i++)
@@ -132,7 +132,10 @@ static double Conditional(const Orthant *o, double St[4][4], int k, int l)
     z[a]  = sd[a] > 0 ? (o->b[R[a]] - mu[a]) / sd[a] : (o->b[R[a]] - mu[a] >= 0 ? INFINITY : -INFINITY);
   }
   if (nr == 1) return gsl_cdf_ugaussian_P(z[0]);
-  if (sd[0] == 0 || sd[1] == 0) return (z[0] == -INFINITY || z[1] == -INFINITY) ? 0 : (sd[0] == 0 ? gsl_cdf_ugaussian_P(z[1]) : gsl_cdf_ugaussian_P(z[0]));
+  if (sd[0] == 0 || sd[1] == 0)
+    return (z[0] == -INFINITY || z[1] == -INFINITY)
+             ? 0
+             : (sd[0] == 0 ? gsl_cdf_ugaussian_P(z[1]) : gsl_cdf_ugaussian_P(z[0]));
   const double rc = PetscMin(1.0, PetscMax(-1.0, cov[0][1] / (sd[0] * sd[1])));
   return BvnCDF(z[0], z[1], rc, o->q->inner);
 }
@@ -169,7 +172,8 @@ static PetscErrorCode OrthantP(Orthant *o, double *p)
   PetscFunctionBeginUser;
   const double p0     = BlockP(o, 0, o->na) * BlockP(o, o->na, o->n);
   int          status = gsl_integration_qags(&F, 0, 1, 1e-13, 1e-10, QUAD_LIMIT, o->q->outer, &v, &err);
-  PetscCheck(status == GSL_SUCCESS || status == GSL_EROUND || err < 1e-9, PETSC_COMM_SELF, PETSC_ERR_LIB, "orthant probability quadrature failed: %s (error %g)", gsl_strerror(status), err);
+  PetscCheck(status == GSL_SUCCESS || status == GSL_EROUND || err < 1e-9, PETSC_COMM_SELF, PETSC_ERR_LIB,
+             "orthant probability quadrature failed: %s (error %g)", gsl_strerror(status), err);
   *p = p0 + v;
   PetscFunctionReturn(0);
 }
@@ -179,7 +183,8 @@ PetscErrorCode PgOrthantProbability(PgOrthant q, int n, int na, const double S[4
   Orthant o;
 
   PetscFunctionBeginUser;
-  PetscCheck(n >= 2 && n <= 4 && na >= 1 && na <= 2 && n - na <= 2, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "orthant probability of %d coordinates in blocks of %d and %d: at most 2 + 2", n, na, n - na);
+  PetscCheck(n >= 2 && n <= 4 && na >= 1 && na <= 2 && n - na <= 2, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "orthant probability of %d coordinates in blocks of %d and %d: at most 2 + 2", n, na, n - na);
   memset(&o, 0, sizeof o);
   o.n  = n;
   o.na = na;

@@ -48,10 +48,10 @@
 #include <unistd.h>
 
 #ifndef PG_VERSION
-  #define PG_VERSION "unknown"
+#define PG_VERSION "unknown"
 #endif
 #ifndef PG_BUILD
-  #define PG_BUILD "unknown"
+#define PG_BUILD "unknown"
 #endif
 
 struct PgOutput_private {
@@ -59,8 +59,8 @@ struct PgOutput_private {
   const PgConfig *cfg;
   hid_t           file;
   int             nruns;
-  char           *done;  /* done[k] = run k complete */
-  PgRow          *rows;  /* summary rows of complete runs */
+  char           *done; /* done[k] = run k complete */
+  PgRow          *rows; /* summary rows of complete runs */
   char            final[PETSC_MAX_PATH_LEN], part[PETSC_MAX_PATH_LEN + 8];
   char            csv[PETSC_MAX_PATH_LEN + 8], xdmf[PETSC_MAX_PATH_LEN + 8];
   int             fresh_run; /* the run whose group was (re)created in this session, or -1 */
@@ -72,13 +72,13 @@ struct PgOutput_private {
  * --------------------------------------------------------------------------------------------- */
 
 struct PgOutputLock_private {
-  MPI_Comm  comm;                           /* duplicated */
+  MPI_Comm  comm; /* duplicated */
   int       rank;
-  int       fd;                             /* rank 0: the open lock file, -1 elsewhere */
-  PetscBool kernel;                         /* the kernel lock is held (else content only) */
-  char      path[PETSC_MAX_PATH_LEN + 8];   /* <output>.lock */
-  char      token[40];                      /* this run's random token */
-  char      content[1024];                  /* what this run wrote into the lock file */
+  int       fd;                           /* rank 0: the open lock file, -1 elsewhere */
+  PetscBool kernel;                       /* the kernel lock is held (else content only) */
+  char      path[PETSC_MAX_PATH_LEN + 8]; /* <output>.lock */
+  char      token[40];                    /* this run's random token */
+  char      content[1024];                /* what this run wrote into the lock file */
 };
 
 /* The holder recorded in a lock file. */
@@ -133,14 +133,16 @@ static void ReadLockFile(const char *path, char *buf, size_t len)
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   buf[0] = 0;
   if (fd < 0) return;
-  ssize_t n = pread(fd, buf, len - 1, 0);
+  ssize_t n          = pread(fd, buf, len - 1, 0);
   buf[n > 0 ? n : 0] = 0;
   close(fd);
 }
 
 static void HolderText(const LockHolder *h, char *buf, size_t len)
 {
-  if (h->token[0]) snprintf(buf, len, "host %s, pid %lld%s%s, started %s", h->host[0] ? h->host : "?", h->pid, h->job[0] ? ", Slurm job " : "", h->job, h->start[0] ? h->start : "?");
+  if (h->token[0])
+    snprintf(buf, len, "host %s, pid %lld%s%s, started %s", h->host[0] ? h->host : "?", h->pid,
+             h->job[0] ? ", Slurm job " : "", h->job, h->start[0] ? h->start : "?");
   else snprintf(buf, len, "holder unknown: the lock file is empty or not plurigauss's");
 }
 
@@ -185,7 +187,10 @@ static int LockKernel(PgOutputLock l, int fd, char *msg, size_t len)
     ReadLockFile(l->path, old, sizeof old);
     ParseHolder(old, &h);
     HolderText(&h, who, sizeof who);
-    snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path);
+    snprintf(
+      msg, len,
+      "output.file %.*s is being written by another run (%s; lock file %s): wait for it to end or choose another output.file",
+      (int)(strlen(l->path) - 5), l->path, who, l->path);
     return 1;
   }
   if (errno != ENOLCK && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) {
@@ -202,16 +207,20 @@ static void LockContent(PgOutputLock l, const char *host)
   time_t        now = time(NULL);
   struct tm     tm;
   char          start[64], job[96] = "";
-  const char   *jid = getenv("SLURM_JOB_ID"), *ajid = getenv("SLURM_ARRAY_JOB_ID"), *atid = getenv("SLURM_ARRAY_TASK_ID");
+  const char *jid = getenv("SLURM_JOB_ID"), *ajid = getenv("SLURM_ARRAY_JOB_ID"), *atid = getenv("SLURM_ARRAY_TASK_ID");
 
   if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-    for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)((uint64_t)now * 2654435761u >> (i % 8) ^ (uint64_t)getpid() >> i);
+    for (size_t i = 0; i < sizeof rnd; i++)
+      rnd[i] = (unsigned char)((uint64_t)now * 2654435761u >> (i % 8) ^ (uint64_t)getpid() >> i);
   for (size_t i = 0; i < sizeof rnd; i++) snprintf(l->token + 2 * i, 3, "%02x", rnd[i]);
   if (atid && atid[0]) snprintf(job, sizeof job, "%s_%s", ajid && ajid[0] ? ajid : "?", atid);
   else if (jid && jid[0]) snprintf(job, sizeof job, "%s", jid);
   localtime_r(&now, &tm);
   strftime(start, sizeof start, "%Y-%m-%d %H:%M:%S %Z", &tm);
-  snprintf(l->content, sizeof l->content, "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n", host, (long long)getpid(), start, ProcessStart(getpid(), NULL), l->token, l->kernel ? "kernel" : "content", job);
+  snprintf(l->content, sizeof l->content,
+           "plurigauss output lock\nhost=%s\npid=%lld\nstart=%s\nstart_ticks=%llu\ntoken=%s\nmode=%s\nslurm_job=%s\n",
+           host, (long long)getpid(), start, ProcessStart(getpid(), NULL), l->token, l->kernel ? "kernel" : "content",
+           job);
 }
 
 /* Content only: two runs that started together both wrote; the last one keeps the file. Whether it
@@ -226,7 +235,9 @@ static PetscBool LockKept(PgOutputLock l, char *msg, size_t len)
   ParseHolder(old, &h);
   if (!strcmp(h.token, l->token)) return PETSC_TRUE;
   HolderText(&h, who, sizeof who);
-  snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, which it took at the same moment)", (int)(strlen(l->path) - 5), l->path, who, l->path);
+  snprintf(msg, len,
+           "output.file %.*s is being written by another run (%s; lock file %s, which it took at the same moment)",
+           (int)(strlen(l->path) - 5), l->path, who, l->path);
   return PETSC_FALSE;
 }
 
@@ -261,15 +272,21 @@ static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char 
     ParseHolder(old, &h);
     if (!l->kernel && HolderAlive(&h, host)) {
       HolderText(&h, who, sizeof who);
-      snprintf(msg, len, "output.file %.*s is being written by another run (%s; lock file %s, checked by its content: %s%s): wait for it to end or choose another output.file", (int)(strlen(l->path) - 5), l->path, who, l->path,
-               content_only ? "output.lock = content" : "this file system has no working locks", strcmp(h.host, host) ? "; if that job has ended, remove the lock file" : "");
+      snprintf(
+        msg, len,
+        "output.file %.*s is being written by another run (%s; lock file %s, checked by its content: %s%s): wait for it to end or choose another output.file",
+        (int)(strlen(l->path) - 5), l->path, who, l->path,
+        content_only ? "output.lock = content" : "this file system has no working locks",
+        strcmp(h.host, host) ? "; if that job has ended, remove the lock file" : "");
       close(fd);
       *verdict = 1;
       return;
     }
     if (h.token[0]) {
       HolderText(&h, who, sizeof who);
-      printf("plurigauss: note: the previous run on this output (%s) ended without releasing %s (killed?); taking over\n", who, l->path);
+      printf(
+        "plurigauss: note: the previous run on this output (%s) ended without releasing %s (killed?); taking over\n",
+        who, l->path);
       fflush(stdout);
     }
     LockContent(l, host);
@@ -294,7 +311,7 @@ static void LockTake(PgOutputLock l, PetscBool content_only, int *verdict, char 
 PetscErrorCode PgOutputLockAcquire(MPI_Comm comm, const char *output_file, PetscBool content_only, PgOutputLock *lockp)
 {
   PgOutputLock l;
-  int          verdict = 0;
+  int          verdict                            = 0;
   char         msg[3 * PETSC_MAX_PATH_LEN + 1024] = "";
 
   PetscFunctionBeginUser;
@@ -320,7 +337,7 @@ PetscBool PgOutputLockKernel(PgOutputLock lock) { return lock ? lock->kernel : P
 
 PetscErrorCode PgOutputLockVerify(PgOutputLock l, const char *before)
 {
-  int  ok = 1;
+  int  ok                                 = 1;
   char msg[2 * PETSC_MAX_PATH_LEN + 1024] = "";
 
   PetscFunctionBeginUser;
@@ -331,10 +348,14 @@ PetscErrorCode PgOutputLockVerify(PgOutputLock l, const char *before)
     struct stat a, b;
     ReadLockFile(l->path, now, sizeof now);
     ParseHolder(now, &h);
-    ok = !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+    ok = !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino &&
+         a.st_dev == b.st_dev;
     if (!ok) {
       HolderText(&h, who, sizeof who);
-      snprintf(msg, sizeof msg, "another run took over %s (%s%s) while this one was writing; stopping before %s (this run's complete runs are kept in the .part file)", l->path, now[0] ? "" : "the lock file was removed; ", now[0] ? who : "no holder", before);
+      snprintf(
+        msg, sizeof msg,
+        "another run took over %s (%s%s) while this one was writing; stopping before %s (this run's complete runs are kept in the .part file)",
+        l->path, now[0] ? "" : "the lock file was removed; ", now[0] ? who : "no holder", before);
     }
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, l->comm));
@@ -359,7 +380,9 @@ PetscErrorCode PgOutputLockRelease(PgOutputLock *lockp)
     struct stat a, b;
     ReadLockFile(l->path, now, sizeof now);
     ParseHolder(now, &h);
-    if (l->token[0] && !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 && a.st_ino == b.st_ino) (void)unlink(l->path);
+    if (l->token[0] && !strcmp(h.token, l->token) && fstat(l->fd, &a) == 0 && stat(l->path, &b) == 0 &&
+        a.st_ino == b.st_ino)
+      (void)unlink(l->path);
     close(l->fd);
   }
   (void)MPI_Comm_free(&l->comm); /* local to this rank's handle; no communication */
@@ -400,30 +423,41 @@ static PetscErrorCode ProbeExisting(MPI_Comm comm, const char *path, const char 
  * (a Fletcher32 mismatch, a damaged chunk or header). Collective. */
 static PetscErrorCode VerifyDataset(PgOutput out, hid_t d, int *ok)
 {
-  const PgGrid_s *g = out->grid;
-  const hsize_t   B = 16;
-  hid_t           fspace = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-  hsize_t         dims[H5S_MAX_RANK];
-  long long       nb_mine = (long long)((g->nz_local + (ptrdiff_t)B - 1) / (ptrdiff_t)B), nb;
-  int             mine = 1, nd = -1;
-  size_t          esize = 0;
-  void           *buf = NULL;
+  const PgGrid_s *g      = out->grid;
+  const hsize_t   B      = 16;
+  hid_t           fspace = H5I_INVALID_HID, ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID, mspace = H5I_INVALID_HID,
+        dxpl = H5I_INVALID_HID;
+  hsize_t   dims[H5S_MAX_RANK];
+  long long nb_mine = (long long)((g->nz_local + (ptrdiff_t)B - 1) / (ptrdiff_t)B), nb;
+  int       mine = 1, nd = -1;
+  size_t    esize = 0;
+  void     *buf   = NULL;
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Allreduce(&nb_mine, &nb, 1, MPI_LONG_LONG, MPI_MAX, g->comm));
-  if ((fspace = H5Dget_space(d)) < 0 || (nd = H5Sget_simple_extent_dims(fspace, dims, NULL)) < 0 || (ftype = H5Dget_type(d)) < 0 || (mtype = H5Tget_native_type(ftype, H5T_DIR_ASCEND)) < 0 || !(esize = H5Tget_size(mtype))) mine = 0;
+  if ((fspace = H5Dget_space(d)) < 0 || (nd = H5Sget_simple_extent_dims(fspace, dims, NULL)) < 0 ||
+      (ftype = H5Dget_type(d)) < 0 || (mtype = H5Tget_native_type(ftype, H5T_DIR_ASCEND)) < 0 ||
+      !(esize = H5Tget_size(mtype)))
+    mine = 0;
   /* the decision below must be the same on every rank: the metadata reads are collective */
-  const PetscBool volume = mine && nd == 3 && dims[0] == (hsize_t)g->n[2] && dims[1] == (hsize_t)g->n[1] && dims[2] == (hsize_t)g->n[0];
+  const PetscBool volume =
+    mine && nd == 3 && dims[0] == (hsize_t)g->n[2] && dims[1] == (hsize_t)g->n[1] && dims[2] == (hsize_t)g->n[0];
   if (volume) {
     const hsize_t mdims[3] = {B, dims[1], dims[2]}, mstart[3] = {0, 0, 0};
     buf  = malloc(PetscMax(B * dims[1] * dims[2] * esize, 1));
     dxpl = H5Pcreate(H5P_DATASET_XFER);
-    if (!buf || dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 || (mspace = H5Screate_simple(3, mdims, NULL)) < 0) mine = 0;
+    if (!buf || dxpl < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 ||
+        (mspace = H5Screate_simple(3, mdims, NULL)) < 0)
+      mine = 0;
     for (long long b = 0; b < nb; b++) {
       const hsize_t z0 = (hsize_t)b * B, nz = z0 < (hsize_t)g->nz_local ? PetscMin(B, (hsize_t)g->nz_local - z0) : 0;
       hsize_t       start[3] = {(hsize_t)g->z_start + z0, 0, 0}, count[3] = {nz, dims[1], dims[2]};
       herr_t        st = 0;
-      if (nz) st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 || H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, count, NULL) < 0 ? -1 : 0;
+      if (nz)
+        st = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+                 H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, count, NULL) < 0
+               ? -1
+               : 0;
       else st = H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0 ? -1 : 0;
       /* every rank takes part in the collective read, also after a failure of its own */
       if (H5Dread(d, mtype, mspace, fspace, dxpl, buf) < 0 || st < 0 || mspace < 0 || !buf) mine = 0;
@@ -448,8 +482,8 @@ static PetscErrorCode VerifyGroup(PgOutput out, hid_t grp, const char *path, cha
 /* Reads back object `name` of grp (path: its full name); its name goes to bad if it fails. */
 static PetscErrorCode VerifyObject(PgOutput out, hid_t grp, const char *name, const char *path, char *bad, size_t len)
 {
-  hid_t          o = H5Oopen(grp, name, H5P_DEFAULT);
-  int            ok = 1;
+  hid_t          o    = H5Oopen(grp, name, H5P_DEFAULT);
+  int            ok   = 1;
   PetscErrorCode ierr = 0;
 
   PetscFunctionBeginUser;
@@ -489,7 +523,7 @@ static PetscErrorCode VerifyGroup(PgOutput out, hid_t grp, const char *path, cha
 static PetscErrorCode LoadRunRow(PgOutput out, hid_t g, const char *name, PgRow *row, char *bad, size_t len)
 {
   char *cols = NULL, *save = NULL;
-  hid_t a    = H5I_INVALID_HID;
+  hid_t a = H5I_INVALID_HID;
 
   PetscFunctionBeginUser;
   if (PgH5ReadStringAttr(g, "columns", &cols) || !cols) snprintf(bad, len, "%s: attribute columns", name);
@@ -497,7 +531,8 @@ static PetscErrorCode LoadRunRow(PgOutput out, hid_t g, const char *name, PgRow 
     row->n = 0;
     for (char *t = strtok_r(cols, ",", &save); t; t = strtok_r(NULL, ",", &save))
       if (PgRowSet(row, t, NAN)) snprintf(bad, len, "%s: attribute columns", name);
-    if ((a = H5Aopen(g, "row", H5P_DEFAULT)) < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, row->value) < 0) snprintf(bad, len, "%s: attribute row", name);
+    if ((a = H5Aopen(g, "row", H5P_DEFAULT)) < 0 || H5Aread(a, H5T_NATIVE_DOUBLE, row->value) < 0)
+      snprintf(bad, len, "%s: attribute row", name);
     PgH5Close(&a);
   }
   free(cols);
@@ -548,10 +583,15 @@ static PetscErrorCode LoadDoneRuns(PgOutput out)
     if (state < 0) {
       ndamaged++;
       out->rows[k].n = 0;
-      PetscCall(PetscPrintf(out->grid->comm, "plurigauss: warning: run %d in %s is damaged (%s does not read back: checksum or structure); computing it again\n", k, out->part, bad));
+      PetscCall(PetscPrintf(
+        out->grid->comm,
+        "plurigauss: warning: run %d in %s is damaged (%s does not read back: checksum or structure); computing it again\n",
+        k, out->part, bad));
     }
   }
-  if (ndamaged) PetscCall(PetscPrintf(out->grid->comm, "plurigauss: warning: %d damaged run%s of %s will be computed again\n", ndamaged, ndamaged > 1 ? "s" : "", out->part));
+  if (ndamaged)
+    PetscCall(PetscPrintf(out->grid->comm, "plurigauss: warning: %d damaged run%s of %s will be computed again\n",
+                          ndamaged, ndamaged > 1 ? "s" : "", out->part));
   PetscFunctionReturn(0);
 }
 
@@ -560,8 +600,8 @@ static PetscErrorCode LoadDoneRuns(PgOutput out)
 static PetscErrorCode WriteHeader(PgOutput out, const char *signature)
 {
   const PgConfig *cfg = out->cfg;
-  double          nr  = out->grid->size, nt = out->grid->threads;
-  hid_t           g   = H5I_INVALID_HID;
+  double          nr = out->grid->size, nt = out->grid->threads;
+  hid_t           g = H5I_INVALID_HID;
 
   PetscFunctionBeginUser;
   PetscCall(PgH5WriteStringAttr(out->file, "deck", cfg->deck_text ? cfg->deck_text : ""));
@@ -593,9 +633,12 @@ static PetscErrorCode DecideResume(PgOutput out, const char *signature, PetscBoo
   if (has_part) PetscCall(ProbeExisting(comm, out->part, signature, &vpart));
   if (*has_final) PetscCall(ProbeExisting(comm, out->final, signature, &vfinal));
   if (!overwrite) {
-    PetscCheck(!*has_final || vfinal == 1, comm, PETSC_ERR_USER_INPUT, "output.file %s exists and %s; choose another output.file or set output.overwrite", out->final,
+    PetscCheck(!*has_final || vfinal == 1, comm, PETSC_ERR_USER_INPUT,
+               "output.file %s exists and %s; choose another output.file or set output.overwrite", out->final,
                vfinal < 0 ? "is not a plurigauss HDF5 file" : "holds runs of a different deck");
-    PetscCheck(!has_part || vpart != 0, comm, PETSC_ERR_USER_INPUT, "%s exists and holds an interrupted run of a different deck; remove it or set output.overwrite", out->part);
+    PetscCheck(!has_part || vpart != 0, comm, PETSC_ERR_USER_INPUT,
+               "%s exists and holds an interrupted run of a different deck; remove it or set output.overwrite",
+               out->part);
   }
   if (has_part && vpart < 0) {
     /* a job killed before the file's header reached the disk leaves a .part that is no HDF5 file
@@ -603,12 +646,15 @@ static PetscErrorCode DecideResume(PgOutput out, const char *signature, PetscBoo
     char aside[PETSC_MAX_PATH_LEN + 32];
     snprintf(aside, sizeof aside, "%s.unreadable", out->part);
     PetscCall(PgFileRename(comm, out->part, aside));
-    PetscCall(PetscPrintf(comm, "plurigauss: warning: %s was not readable (a job killed while creating it?); moved to %s, starting afresh\n", out->part, aside));
+    PetscCall(PetscPrintf(
+      comm,
+      "plurigauss: warning: %s was not readable (a job killed while creating it?); moved to %s, starting afresh\n",
+      out->part, aside));
     has_part = PETSC_FALSE;
   }
   *resume = PETSC_FALSE;
   if (!overwrite && has_part) *resume = PETSC_TRUE; /* an interrupted sweep */
-  else if (!overwrite && *has_final) {             /* a finished (or extended) sweep */
+  else if (!overwrite && *has_final) {              /* a finished (or extended) sweep */
     PetscCall(PgFileRename(comm, out->final, out->part));
     *resume = PETSC_TRUE;
   }
@@ -657,7 +703,10 @@ PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model)
   PetscFunctionReturn(0);
 }
 
-PetscBool PgOutputHasRun(PgOutput out, int k) { return (k >= 0 && k < out->nruns && out->done[k]) ? PETSC_TRUE : PETSC_FALSE; }
+PetscBool PgOutputHasRun(PgOutput out, int k)
+{
+  return (k >= 0 && k < out->nruns && out->done[k]) ? PETSC_TRUE : PETSC_FALSE;
+}
 
 const PgRow *PgOutputGetRow(PgOutput out, int k) { return PgOutputHasRun(out, k) ? &out->rows[k] : NULL; }
 
@@ -668,10 +717,12 @@ int PgOutputRunsDone(PgOutput out)
   return n;
 }
 
-static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len)
+static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, hid_t filetype, hid_t memtype,
+                                  const void *data, hsize_t row_len)
 {
   PetscFunctionBeginUser;
-  PetscCall(PgH5WriteSlabs(out->grid, group, name, filetype, memtype, data, row_len, out->cfg->compress_level, out->part));
+  PetscCall(
+    PgH5WriteSlabs(out->grid, group, name, filetype, memtype, data, row_len, out->cfg->compress_level, out->part));
   PetscFunctionReturn(0);
 }
 
@@ -746,7 +797,8 @@ static PetscErrorCode WriteCSV(PgOutput out)
 static PetscErrorCode Flush(PgOutput out)
 {
   PetscFunctionBeginUser;
-  PetscCheck(H5Fflush(out->file, H5F_SCOPE_GLOBAL) >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "flushing %s failed (disk full?)", out->part);
+  PetscCheck(H5Fflush(out->file, H5F_SCOPE_GLOBAL) >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE,
+             "flushing %s failed (disk full?)", out->part);
   PetscFunctionReturn(0);
 }
 
@@ -759,7 +811,8 @@ static PetscErrorCode WriteRunAttributes(hid_t g, const PgRow *row)
   PetscFunctionBeginUser;
   for (int i = 0; i < row->n; i++) {
     double v = row->value[i];
-    if (!strcmp(row->name[i], "seed") || !strcmp(row->name[i], "realization")) PetscCall(PgH5WriteInt64Attr(g, row->name[i], (int64_t)v));
+    if (!strcmp(row->name[i], "seed") || !strcmp(row->name[i], "realization"))
+      PetscCall(PgH5WriteInt64Attr(g, row->name[i], (int64_t)v));
     else PetscCall(PgH5WriteDoubleAttr(g, row->name[i], &v, 1));
     o += (size_t)snprintf(cols + o, sizeof cols - o, "%s%s", i ? "," : "", row->name[i]);
   }
@@ -781,10 +834,12 @@ static PetscErrorCode WriteRunGroup(PgOutput out, hid_t g, const PgRow *row, PgL
   PetscCall(PgH5GroupOpen(g, "descriptors", &dg));
   PetscCall(PgH5GroupClose(&dg));
   PetscCall(WriteRunAttributes(g, row));
-  if (labels) PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, (hsize_t)out->grid->n[0]));
+  if (labels)
+    PetscCall(WriteVolume(out, g, "phase", H5T_STD_U8LE, H5T_NATIVE_UINT8, labels->v, (hsize_t)out->grid->n[0]));
   if (field) {
     PetscCall(PgFieldGetArrays(field, &x, &y, &stride, &prec));
-    hid_t ft = prec == PG_PRECISION_DOUBLE ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, mt = prec == PG_PRECISION_DOUBLE ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
+    hid_t ft = prec == PG_PRECISION_DOUBLE ? H5T_IEEE_F64LE : H5T_IEEE_F32LE,
+          mt = prec == PG_PRECISION_DOUBLE ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
     PetscCall(WriteVolume(out, g, "X", ft, mt, x, (hsize_t)stride));
     PetscCall(WriteVolume(out, g, "Y", ft, mt, y, (hsize_t)stride));
   }
@@ -827,13 +882,21 @@ static void XDMFText(FILE *f, const void *ctx)
   for (int k = 0; k < out->nruns; k++) {
     if (!out->done[k] || !out->cfg->write_phase) continue;
     fprintf(f, "   <Grid Name=\"run_%04d\" GridType=\"Uniform\">\n    <Time Value=\"%d\"/>\n", k, k);
-    fprintf(f, "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%d %d %d\"/>\n", (int)g->n[2] + 1, (int)g->n[1] + 1, (int)g->n[0] + 1);
+    fprintf(f, "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%d %d %d\"/>\n", (int)g->n[2] + 1,
+            (int)g->n[1] + 1, (int)g->n[0] + 1);
     fprintf(f, "    <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n");
-    fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">0 0 0</DataItem>\n");
-    fprintf(f, "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">%.10g %.10g %.10g</DataItem>\n", g->voxel_um[2], g->voxel_um[1], g->voxel_um[0]);
+    fprintf(f,
+            "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">0 0 0</DataItem>\n");
+    fprintf(
+      f,
+      "     <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" Format=\"XML\">%.10g %.10g %.10g</DataItem>\n",
+      g->voxel_um[2], g->voxel_um[1], g->voxel_um[0]);
     fprintf(f, "    </Geometry>\n");
     fprintf(f, "    <Attribute Name=\"phase\" AttributeType=\"Scalar\" Center=\"Cell\">\n");
-    fprintf(f, "     <DataItem Dimensions=\"%d %d %d\" NumberType=\"UChar\" Precision=\"1\" Format=\"HDF\">%s:/runs/%04d/phase</DataItem>\n", (int)g->n[2], (int)g->n[1], (int)g->n[0], base, k);
+    fprintf(
+      f,
+      "     <DataItem Dimensions=\"%d %d %d\" NumberType=\"UChar\" Precision=\"1\" Format=\"HDF\">%s:/runs/%04d/phase</DataItem>\n",
+      (int)g->n[2], (int)g->n[1], (int)g->n[0], base, k);
     fprintf(f, "    </Attribute>\n   </Grid>\n");
   }
   fprintf(f, "  </Grid>\n </Domain>\n</Xdmf>\n");

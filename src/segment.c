@@ -63,13 +63,14 @@ static int HalfWidth(double rem, double h)
  * 3x3(x3) cube. */
 static PetscErrorCode FootprintCreate(const PgGrid_s *g, double r, PetscBool in3d, PetscBool cube, Footprint *fp)
 {
-  const double *h  = g->voxel_um, r2 = r * r * (1 + 1e-9);
+  const double *h = g->voxel_um, r2 = r * r * (1 + 1e-9);
   const int     ry = cube ? 1 : HalfWidth(r2, h[1]), rz = !in3d ? 0 : cube ? 1 : HalfWidth(r2, h[2]);
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(fp, sizeof *fp));
   fp->rz = rz;
-  PetscCall(PetscMalloc3((2 * rz + 1) * (2 * ry + 1), &fp->dz, (2 * rz + 1) * (2 * ry + 1), &fp->dy, (2 * rz + 1) * (2 * ry + 1), &fp->wx));
+  PetscCall(PetscMalloc3((2 * rz + 1) * (2 * ry + 1), &fp->dz, (2 * rz + 1) * (2 * ry + 1), &fp->dy,
+                         (2 * rz + 1) * (2 * ry + 1), &fp->wx));
   for (int k = -rz; k <= rz; k++)
     for (int j = -ry; j <= ry; j++) {
       int wx = cube ? 1 : HalfWidth(r2 - (k * h[2]) * (k * h[2]) - (j * h[1]) * (j * h[1]), h[0]);
@@ -107,7 +108,8 @@ static PetscErrorCode WindowGather(PgGrid g, const void *slab, size_t elem, int 
 }
 
 /* The window rows of footprint row r for output row (z, y), or NULL when outside the image. */
-static inline const void *RowPtr(const PgGrid_s *g, const Window *w, size_t elem, const Footprint *fp, int r, ptrdiff_t z, ptrdiff_t y)
+static inline const void *RowPtr(const PgGrid_s *g, const Window *w, size_t elem, const Footprint *fp, int r,
+                                 ptrdiff_t z, ptrdiff_t y)
 {
   ptrdiff_t zz = z + fp->dz[r], yy = y + fp->dy[r];
   if (zz < 0 || zz >= g->n[2] || yy < 0 || yy >= g->n[1]) return NULL;
@@ -158,7 +160,8 @@ PetscErrorCode PgSegmentMedian(PgGrid g, double radius_um, PetscBool in3d, float
     for (ptrdiff_t zl = 0; zl < g->nz_local; zl++)
       for (ptrdiff_t y = 0; y < ny; y++) {
         const float *rows[fp.nrows];
-        for (int r = 0; r < fp.nrows; r++) rows[r] = (const float *)RowPtr(g, &w, sizeof(float), &fp, r, g->z_start + zl, y);
+        for (int r = 0; r < fp.nrows; r++)
+          rows[r] = (const float *)RowPtr(g, &w, sizeof(float), &fp, r, g->z_start + zl, y);
         float *out = v + PgGridIndex(g, zl, y, 0);
         for (int x = 0; x < nx; x++) {
           long n = 0;
@@ -212,7 +215,8 @@ int PgSegmentOtsuThreshold(const double *hist, int nb)
 }
 
 /* One threshold from the histogram of the selected voxels of the whole image (bin[i] >= 0). */
-static PetscErrorCode OtsuGlobal(PgGrid g, int bins, const int32_t *bin, double lo, double scale, uint8_t *bright, double *threshold)
+static PetscErrorCode OtsuGlobal(PgGrid g, int bins, const int32_t *bin, double lo, double scale, uint8_t *bright,
+                                 double *threshold)
 {
   const size_t nloc = PgGridLocalVoxels(g);
   double      *h, *gh;
@@ -232,7 +236,8 @@ static PetscErrorCode OtsuGlobal(PgGrid g, int bins, const int32_t *bin, double 
 
 /* A threshold per voxel from the histogram of the selected voxels within radius_um (a sliding
  * window along x over the footprint's rows, gathered from the neighbouring planes). */
-static PetscErrorCode OtsuLocal(PgGrid g, double radius_um, PetscBool in3d, int bins, const int32_t *bin, uint8_t *bright)
+static PetscErrorCode OtsuLocal(PgGrid g, double radius_um, PetscBool in3d, int bins, const int32_t *bin,
+                                uint8_t *bright)
 {
   const int nx = (int)g->n[0], ny = (int)g->n[1];
   Footprint fp;
@@ -253,7 +258,8 @@ static PetscErrorCode OtsuLocal(PgGrid g, double radius_um, PetscBool in3d, int 
         int            any = 0;
         for (int x = 0; x < nx && !any; x++) any = bin[row0 + x] >= 0;
         if (!any) continue;
-        for (int r = 0; r < fp.nrows; r++) rows[r] = (const int32_t *)RowPtr(g, &w, sizeof(int32_t), &fp, r, g->z_start + zl, y);
+        for (int r = 0; r < fp.nrows; r++)
+          rows[r] = (const int32_t *)RowPtr(g, &w, sizeof(int32_t), &fp, r, g->z_start + zl, y);
         memset(h, 0, (size_t)bins * sizeof(double));
         for (int r = 0; r < fp.nrows; r++)
           for (int xx = 0; rows[r] && xx <= PetscMin(fp.wx[r], nx - 1); xx++)
@@ -289,9 +295,10 @@ static PetscErrorCode OtsuLocal(PgGrid g, double radius_um, PetscBool in3d, int 
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel, uint8_t *bright, double *threshold)
+PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel,
+                             uint8_t *bright, double *threshold)
 {
-  const size_t nloc = PgGridLocalVoxels(g);
+  const size_t nloc     = PgGridLocalVoxels(g);
   float        range[2] = {-HUGE_VALF, -HUGE_VALF}, grange[2]; /* -min, max of the selected values */
   int32_t     *bin;
 
@@ -308,7 +315,8 @@ PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bin
 
   /* bins of the selected voxels, -1 elsewhere */
   PetscCall(PetscMalloc1(PetscMax(nloc, 1), &bin));
-  for (size_t i = 0; i < nloc; i++) bin[i] = (!sel || sel[i]) ? (int32_t)PetscMin(PetscMax(floor((v[i] - lo) * scale + 0.5), 0), bins - 1) : -1;
+  for (size_t i = 0; i < nloc; i++)
+    bin[i] = (!sel || sel[i]) ? (int32_t)PetscMin(PetscMax(floor((v[i] - lo) * scale + 0.5), 0), bins - 1) : -1;
 
   if (!(radius_um > 0)) PetscCall(OtsuGlobal(g, bins, bin, lo, scale, bright, threshold));
   else PetscCall(OtsuLocal(g, radius_um, in3d, bins, bin, bright));
@@ -324,7 +332,7 @@ PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bin
  * radius int(3 sigma + 0.5): phi = exp(-x^2 / 2 sigma^2) / sum, k2 = (x^2/sigma^4 - 1/sigma^2) phi. */
 static PetscErrorCode Kernels(double sigma, int *radius, double **k0, double **k2)
 {
-  const int r = (int)(3.0 * sigma + 0.5);
+  const int r   = (int)(3.0 * sigma + 0.5);
   double    sum = 0;
 
   PetscFunctionBeginUser;
@@ -354,7 +362,9 @@ static void Pass(const PgGrid_s *g, int axis, ptrdiff_t np, const double *k, int
     for (ptrdiff_t y = 0; y < ny; y++)
       for (ptrdiff_t x = 0; x < nx; x++) {
         double acc = 0;
-        for (int j = -r; j <= r; j++) acc += k[j + r] * (axis == 0 ? in[(p * ny + y) * nx + Reflect(x + j, nx)] : in[(p * ny + Reflect(y + j, ny)) * nx + x]);
+        for (int j = -r; j <= r; j++)
+          acc += k[j + r] *
+                 (axis == 0 ? in[(p * ny + y) * nx + Reflect(x + j, nx)] : in[(p * ny + Reflect(y + j, ny)) * nx + x]);
         out[(p * ny + y) * nx + x] = (float)acc;
       }
 }
@@ -458,7 +468,8 @@ PetscErrorCode PgSegmentMajority(PgGrid g, int kind, double radius_um, PetscBool
  * The chain
  * --------------------------------------------------------------------------------------------- */
 
-PetscErrorCode PgSegmentRun(PgGrid g, const PgSegmentFilters *f, float *v, const uint8_t *mask, uint8_t *labels, PgSegmentStats *st)
+PetscErrorCode PgSegmentRun(PgGrid g, const PgSegmentFilters *f, float *v, const uint8_t *mask, uint8_t *labels,
+                            PgSegmentStats *st)
 {
   const size_t nloc = PgGridLocalVoxels(g);
   uint8_t     *bright, *sel;
@@ -475,7 +486,8 @@ PetscErrorCode PgSegmentRun(PgGrid g, const PgSegmentFilters *f, float *v, const
   /* step 1: NVP is the bright class */
   t0 = MPI_Wtime();
   PetscCall(PgSegmentOtsu(g, f->otsu_um, f->in3d, f->bins, v, mask, bright, &st->threshold[0]));
-  for (size_t i = 0; i < nloc; i++) labels[i] = (mask && !mask[i]) ? PG_SEG_OUTSIDE : bright[i] ? PG_PHASE_NVP : PG_SEG_REST;
+  for (size_t i = 0; i < nloc; i++)
+    labels[i] = (mask && !mask[i]) ? PG_SEG_OUTSIDE : bright[i] ? PG_PHASE_NVP : PG_SEG_REST;
   st->seconds[1] = MPI_Wtime() - t0;
 
   if (f->phases == 3) {
@@ -509,12 +521,12 @@ PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGr
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&g));
-  g->comm = PETSC_COMM_SELF;
-  g->rank = 0;
-  g->size = 1;
-  g->n[0] = nx;
-  g->n[1] = ny;
-  g->n[2] = 1;
+  g->comm        = PETSC_COMM_SELF;
+  g->rank        = 0;
+  g->size        = 1;
+  g->n[0]        = nx;
+  g->n[1]        = ny;
+  g->n[2]        = 1;
   g->voxel_um[0] = pixel_um[0];
   g->voxel_um[1] = pixel_um[1];
   g->voxel_um[2] = pixel_um[0];
@@ -547,26 +559,37 @@ PetscErrorCode PgSegmentImageGridDestroy(PgGrid *g)
  * The stage
  * --------------------------------------------------------------------------------------------- */
 
-static PetscErrorCode ViewStats(MPI_Comm comm, const char *what, const PgSegmentFilters *f, const PgSegmentStats *st, double seconds)
+static PetscErrorCode ViewStats(MPI_Comm comm, const char *what, const PgSegmentFilters *f, const PgSegmentStats *st,
+                                double seconds)
 {
   PetscFunctionBeginUser;
-  if (f->phases == 3) PetscCall(PetscPrintf(comm, "segment %s: NVP %.4f carbon %.4f pore %.4f", what, st->fraction[1], st->fraction[2], st->fraction[3]));
+  if (f->phases == 3)
+    PetscCall(PetscPrintf(comm, "segment %s: NVP %.4f carbon %.4f pore %.4f", what, st->fraction[1], st->fraction[2],
+                          st->fraction[3]));
   else PetscCall(PetscPrintf(comm, "segment %s: NVP %.4f rest %.4f", what, st->fraction[1], st->fraction[0]));
-  PetscCall(PetscPrintf(comm, " (%.2f s: median %.2f, otsu %.2f + %.2f, hat %.2f, majority %.2f)\n", seconds, st->seconds[0], st->seconds[1], st->seconds[3], st->seconds[2], st->seconds[4]));
+  PetscCall(PetscPrintf(comm, " (%.2f s: median %.2f, otsu %.2f + %.2f, hat %.2f, majority %.2f)\n", seconds,
+                        st->seconds[0], st->seconds[1], st->seconds[3], st->seconds[2], st->seconds[4]));
   PetscFunctionReturn(0);
 }
 
 /* The filter parameters and the chain's statistics as attributes of obj. */
 static herr_t StatsAttrs(hid_t obj, const PgSegmentFilters *f, const PgSegmentStats *st)
 {
-  const double par[8] = {f->median_um, f->otsu_um, (double)f->in3d, (double)f->phases, f->log_sigma_um, f->log_weight, (double)f->majority, f->majority_um};
+  const double par[8] = {f->median_um,    f->otsu_um,    (double)f->in3d,     (double)f->phases,
+                         f->log_sigma_um, f->log_weight, (double)f->majority, f->majority_um};
   PgH5Status   s      = PG_H5_STATUS_INIT;
 
   PgH5Try(&s, PgH5AttrDouble(obj, "fractions_0123", st->fraction, 4));
   PgH5Try(&s, PgH5AttrDouble(obj, "global_thresholds", st->threshold, 2));
   PgH5Try(&s, PgH5AttrDouble(obj, "filters", par, 8));
-  PgH5Try(&s, PgH5AttrString(obj, "filters_columns", "median_radius_um,otsu_radius_um,3d,phases,log_sigma_um,log_weight,majority(0 none 1 cube 2 ball),majority_radius_um"));
-  PgH5Try(&s, PgH5AttrString(obj, "labels", f->phases == 3 ? "1 = NVP, 2 = carbon, 3 = pore, 255 = outside the mask" : "1 = NVP, 0 = not NVP, 255 = outside the mask"));
+  PgH5Try(
+    &s,
+    PgH5AttrString(
+      obj, "filters_columns",
+      "median_radius_um,otsu_radius_um,3d,phases,log_sigma_um,log_weight,majority(0 none 1 cube 2 ball),majority_radius_um"));
+  PgH5Try(&s, PgH5AttrString(obj, "labels",
+                             f->phases == 3 ? "1 = NVP, 2 = carbon, 3 = pore, 255 = outside the mask"
+                                            : "1 = NVP, 0 = not NVP, 255 = outside the mask"));
   return s.failed ? -1 : 0;
 }
 
@@ -587,7 +610,10 @@ static PetscErrorCode CheckFinite(PgGrid g, const char *key, const char *spec, c
   if (total) {
     const long long nx = g->n[0], ny = g->n[1];
     PetscCallMPI(MPI_Allreduce(&first, &best, 1, MPI_LONG_LONG, MPI_MIN, g->comm));
-    SETERRQ(g->comm, PETSC_ERR_USER_INPUT, "%s = %s: %lld grey values are not finite (NaN or infinite), the first at (x,y,z) = (%lld,%lld,%lld); grey values must be numbers", key, spec, total, best % nx, (best / nx) % ny, best / (nx * ny));
+    SETERRQ(
+      g->comm, PETSC_ERR_USER_INPUT,
+      "%s = %s: %lld grey values are not finite (NaN or infinite), the first at (x,y,z) = (%lld,%lld,%lld); grey values must be numbers",
+      key, spec, total, best % nx, (best / nx) % ny, best / (nx * ny));
   }
   PetscFunctionReturn(0);
 }
@@ -637,10 +663,13 @@ static PetscErrorCode CheckInputs(SegStage *S)
   PetscCall(PgInputCheck(S->comm, &S->vs, cfg->seg_volume, &S->vr));
   if (cfg->seg_mask[0]) {
     const PgInputProbe *r = &S->vr, *m = &S->mr;
-    PetscCheck(PgInputIsHDF5(cfg->seg_mask) || PgTiffIsSpec(cfg->seg_mask), S->comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: expected FILE.h5:/dataset or a TIFF stack (integers, nonzero = inside)", cfg->seg_mask);
+    PetscCheck(PgInputIsHDF5(cfg->seg_mask) || PgTiffIsSpec(cfg->seg_mask), S->comm, PETSC_ERR_USER_INPUT,
+               "segment.mask = %s: expected FILE.h5:/dataset or a TIFF stack (integers, nonzero = inside)",
+               cfg->seg_mask);
     PetscCall(PgInputCheck(S->comm, &S->ms, cfg->seg_mask, &S->mr));
-    PetscCheck(m->n[0] == r->n[0] && m->n[1] == r->n[1] && m->n[2] == r->n[2], S->comm, PETSC_ERR_USER_INPUT, "segment.mask = %s: shape %lld x %lld x %lld differs from the stack's %lld x %lld x %lld (x, y, z)", cfg->seg_mask, m->n[0],
-               m->n[1], m->n[2], r->n[0], r->n[1], r->n[2]);
+    PetscCheck(m->n[0] == r->n[0] && m->n[1] == r->n[1] && m->n[2] == r->n[2], S->comm, PETSC_ERR_USER_INPUT,
+               "segment.mask = %s: shape %lld x %lld x %lld differs from the stack's %lld x %lld x %lld (x, y, z)",
+               cfg->seg_mask, m->n[0], m->n[1], m->n[2], r->n[0], r->n[1], r->n[2]);
   }
   PetscFunctionReturn(0);
 }
@@ -685,7 +714,10 @@ static PetscErrorCode SegmentImageOwned(SegStage *S, int k, int *ok, char *msg, 
   *ok = PgInputRead2D(&S->is, S->specs[k], &S->ir[k], v, msg, len);
   for (size_t i = 0; i < n && *ok; i++)
     if (!isfinite(v[i])) {
-      snprintf(msg, len, "segment.images = %s: the grey value at (x,y) = (%zu,%zu) is not finite (%g); grey values must be numbers", S->specs[k], i % (size_t)im->nx, i / (size_t)im->nx, (double)v[i]);
+      snprintf(
+        msg, len,
+        "segment.images = %s: the grey value at (x,y) = (%zu,%zu) is not finite (%g); grey values must be numbers",
+        S->specs[k], i % (size_t)im->nx, i / (size_t)im->nx, (double)v[i]);
       *ok = 0;
     }
   if (*ok) {
@@ -702,7 +734,7 @@ static PetscErrorCode SegmentImages(SegStage *S)
 {
   PetscFunctionBeginUser;
   for (int k = 0; k < S->nimg; k++) {
-    SegImage *im = &S->img[k];
+    SegImage *im                          = &S->img[k];
     char      msg[2 * PETSC_MAX_PATH_LEN] = "", what[64];
     int       ok = 1, owner = k % S->size;
     double    sum = 0;
@@ -732,7 +764,8 @@ static PetscErrorCode WriteImage(SegStage *S, hid_t grp, int k, const char *part
   PetscFunctionBeginUser;
   snprintf(name, sizeof name, "%d", k);
   PgH5Try(&st, sp = H5Screate_simple(2, dims, NULL));
-  PgH5TryMsg(&st, d = H5Dcreate2(grp, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create /images/%s in %s (disk full?)", name, part);
+  PgH5TryMsg(&st, d = H5Dcreate2(grp, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             "cannot create /images/%s in %s (disk full?)", name, part);
   /* independent write by the owner; the others select nothing */
   if (k % S->size == S->rank) PgH5Try(&st, H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->labels));
   PgH5Try(&st, PgH5AttrDouble(d, "voxel_size_um", im->pixel, 2));
@@ -749,7 +782,7 @@ static PetscErrorCode WriteLabelsContent(SegStage *S, hid_t file, const char *pa
 {
   const PgConfig *cfg = S->cfg;
   hid_t           d = H5I_INVALID_HID, grp = H5I_INVALID_HID;
-  PgH5Status      st  = PG_H5_STATUS_INIT;
+  PgH5Status      st   = PG_H5_STATUS_INIT;
   PetscErrorCode  ierr = 0;
 
   PetscFunctionBeginUser;
@@ -757,7 +790,8 @@ static PetscErrorCode WriteLabelsContent(SegStage *S, hid_t file, const char *pa
   PetscCall(PgH5WriteStringAttr(file, "source_images", cfg->seg_images));
   PetscCall(PgH5WriteStringAttr(file, "version", PG_VERSION));
   if (S->g) {
-    PetscCall(PgH5WriteSlabs(S->g, file, "volume", H5T_STD_U8LE, H5T_NATIVE_UINT8, S->vlabels, (hsize_t)S->g->n[0], (int)cfg->compress_level, part));
+    PetscCall(PgH5WriteSlabs(S->g, file, "volume", H5T_STD_U8LE, H5T_NATIVE_UINT8, S->vlabels, (hsize_t)S->g->n[0],
+                             (int)cfg->compress_level, part));
     PgH5Try(&st, d = H5Dopen2(file, "volume", H5P_DEFAULT));
     PgH5Try(&st, StatsAttrs(d, &cfg->seg_stack, &S->vst));
     PgH5Close(&d);
@@ -811,15 +845,20 @@ static PetscErrorCode PointCalibration(SegStage *S, PgConfig *cfg)
   size_t         o = 0, len = sizeof cfg->cal_images;
 
   PetscFunctionBeginUser;
-  PetscCheck(cfg->seg_image.phases == 3, comm, PETSC_ERR_USER_INPUT, "segment.calibrate needs three-phase images: segment.image_phases = 3");
-  if (S->mask) PetscCall(PetscPrintf(comm, "segment: warning: calibration counts the stack's voxels outside segment.mask (label 255) as not NVP; crop the stack to the particle's interior\n"));
-  PetscCheck(strlen(cfg->seg_labels_file) + 8 < sizeof cfg->cal_volume, comm, PETSC_ERR_USER_INPUT, "segment.labels_file: path too long");
+  PetscCheck(cfg->seg_image.phases == 3, comm, PETSC_ERR_USER_INPUT,
+             "segment.calibrate needs three-phase images: segment.image_phases = 3");
+  if (S->mask)
+    PetscCall(PetscPrintf(
+      comm,
+      "segment: warning: calibration counts the stack's voxels outside segment.mask (label 255) as not NVP; crop the stack to the particle's interior\n"));
+  PetscCheck(strlen(cfg->seg_labels_file) + 8 < sizeof cfg->cal_volume, comm, PETSC_ERR_USER_INPUT,
+             "segment.labels_file: path too long");
   PetscCall(PetscSNPrintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s:/volume", cfg->seg_labels_file));
   /* the labels file holds the contract's labels, whatever input.labels says of the user's files */
   PetscCall(PetscMemzero(&cfg->cal_volume_labels, sizeof cfg->cal_volume_labels));
   cfg->cal_volume_labels.n        = 1;
   cfg->cal_volume_labels.value[0] = cfg->cal_volume_labels.phase[0] = 1;
-  cfg->cal_volume_labels.rest     = 3;
+  cfg->cal_volume_labels.rest                                       = 3;
   PetscCall(PetscSNPrintf(cfg->cal_volume_labels.text, sizeof cfg->cal_volume_labels.text, "1:nvp,other:not nvp"));
   PetscCall(PetscMemzero(&cfg->cal_images_labels, sizeof cfg->cal_images_labels));
   cfg->cal_images_labels.n = 3;
@@ -827,7 +866,9 @@ static PetscErrorCode PointCalibration(SegStage *S, PgConfig *cfg)
   PetscCall(PetscSNPrintf(cfg->cal_images_labels.text, sizeof cfg->cal_images_labels.text, "1:nvp,2:carbon,3:pore"));
   for (int k = 0; k < nimg; k++) {
     int w = snprintf(cfg->cal_images + o, len - o, "%s%s:/images/%d", k ? "," : "", cfg->seg_labels_file, k);
-    PetscCheck(w > 0 && (size_t)w < len - o, comm, PETSC_ERR_USER_INPUT, "segment.images: %d images with labels file %s make too long a list for calibration.images", nimg, cfg->seg_labels_file);
+    PetscCheck(w > 0 && (size_t)w < len - o, comm, PETSC_ERR_USER_INPUT,
+               "segment.images: %d images with labels file %s make too long a list for calibration.images", nimg,
+               cfg->seg_labels_file);
     o += (size_t)w;
   }
   PetscFunctionReturn(0);
@@ -836,7 +877,8 @@ static PetscErrorCode PointCalibration(SegStage *S, PgConfig *cfg)
 static PetscErrorCode SegStageRun(SegStage *S, PgConfig *cfg)
 {
   PetscFunctionBeginUser;
-  PetscCheck(strcmp(cfg->seg_labels_file, cfg->output_file), S->comm, PETSC_ERR_USER_INPUT, "segment.labels_file = %s is output.file: give the labels their own file", cfg->seg_labels_file);
+  PetscCheck(strcmp(cfg->seg_labels_file, cfg->output_file), S->comm, PETSC_ERR_USER_INPUT,
+             "segment.labels_file = %s is output.file: give the labels their own file", cfg->seg_labels_file);
   PetscCall(CheckInputs(S));
   if (cfg->seg_volume[0]) PetscCall(SegmentStack(S));
   PetscCall(SegmentImages(S));
@@ -858,9 +900,39 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
   S.cfg  = cfg;
   PetscCallMPI(MPI_Comm_rank(comm, &S.rank));
   PetscCallMPI(MPI_Comm_size(comm, &S.size));
-  S.vs = (PgInputSpec){"segment.volume", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_raw_type, 3, PG_VALUES_GREY, NULL, NULL};
-  S.is = (PgInputSpec){"segment.images", "segment.image_shape", "segment.pixel_um", "segment.raw_type", cfg->seg_image_shape, cfg->seg_pixel_um, cfg->seg_raw_type, 2, PG_VALUES_GREY, NULL, NULL};
-  S.ms = (PgInputSpec){"segment.mask", "segment.volume_shape", "segment.volume_voxel_um", "segment.raw_type", cfg->seg_volume_shape, one, PG_RAW_UINT8, 3, PG_VALUES_MASK, NULL, NULL};
+  S.vs = (PgInputSpec){"segment.volume",
+                       "segment.volume_shape",
+                       "segment.volume_voxel_um",
+                       "segment.raw_type",
+                       cfg->seg_volume_shape,
+                       cfg->seg_volume_voxel_um,
+                       cfg->seg_raw_type,
+                       3,
+                       PG_VALUES_GREY,
+                       NULL,
+                       NULL};
+  S.is = (PgInputSpec){"segment.images",
+                       "segment.image_shape",
+                       "segment.pixel_um",
+                       "segment.raw_type",
+                       cfg->seg_image_shape,
+                       cfg->seg_pixel_um,
+                       cfg->seg_raw_type,
+                       2,
+                       PG_VALUES_GREY,
+                       NULL,
+                       NULL};
+  S.ms = (PgInputSpec){"segment.mask",
+                       "segment.volume_shape",
+                       "segment.volume_voxel_um",
+                       "segment.raw_type",
+                       cfg->seg_volume_shape,
+                       one,
+                       PG_RAW_UINT8,
+                       3,
+                       PG_VALUES_MASK,
+                       NULL,
+                       NULL};
   ierr = SegStageRun(&S, cfg);
   PetscCall(SegStageFree(&S));
   PetscCall(ierr);

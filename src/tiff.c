@@ -93,7 +93,8 @@ static int CompareNames(const void *x, const void *y) { return NaturalCompare(*(
 static PetscBool HasTiffSuffix(const char *name)
 {
   size_t n = strlen(name);
-  return (n > 4 && !strcasecmp(name + n - 4, ".tif")) || (n > 5 && !strcasecmp(name + n - 5, ".tiff")) ? PETSC_TRUE : PETSC_FALSE;
+  return (n > 4 && !strcasecmp(name + n - 4, ".tif")) || (n > 5 && !strcasecmp(name + n - 5, ".tiff")) ? PETSC_TRUE
+                                                                                                       : PETSC_FALSE;
 }
 
 static PetscBool IsDirectory(const char *path)
@@ -168,16 +169,18 @@ static int OrderNumbered(const char *spec, const char *what, SliceList *l, long 
 {
   for (int i = 1; i < l->n; i++)
     for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
-      long long t = idx[j];
-      char     *p = l->name[j];
-      idx[j]      = idx[j - 1];
-      l->name[j]  = l->name[j - 1];
-      idx[j - 1]  = t;
+      long long t    = idx[j];
+      char     *p    = l->name[j];
+      idx[j]         = idx[j - 1];
+      l->name[j]     = l->name[j - 1];
+      idx[j - 1]     = t;
       l->name[j - 1] = p;
     }
   for (int i = 1; i < l->n; i++)
     if (idx[i] != idx[i - 1] + 1) {
-      snprintf(msg, len, "%s = %s: the slice numbers jump from %lld to %lld (%s, %s): a slice is missing or named twice", what, spec, idx[i - 1], idx[i], l->name[i - 1], l->name[i]);
+      snprintf(msg, len,
+               "%s = %s: the slice numbers jump from %lld to %lld (%s, %s): a slice is missing or named twice", what,
+               spec, idx[i - 1], idx[i], l->name[i - 1], l->name[i]);
       free(idx);
       SliceListFree(l);
       return 0;
@@ -188,7 +191,8 @@ static int OrderNumbered(const char *spec, const char *what, SliceList *l, long 
 
 /* DIR/prefix%04dsuffix: every entry prefix<digits>suffix of DIR, ordered by the number (conv is the
  * %d conversion in spec, clen its length). 0 and msg on failure. */
-static int ListNumbered(const char *spec, const char *what, const char *conv, size_t clen, SliceList *l, char *msg, size_t len)
+static int ListNumbered(const char *spec, const char *what, const char *conv, size_t clen, SliceList *l, char *msg,
+                        size_t len)
 {
   char        dir[PETSC_MAX_PATH_LEN];
   const char *slash = strrchr(spec, '/');
@@ -198,11 +202,11 @@ static int ListNumbered(const char *spec, const char *what, const char *conv, si
     return 0;
   }
   snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - spec) : 1, slash ? spec : ".");
-  const char *base = slash ? slash + 1 : spec;
-  size_t      plen = (size_t)(conv - base);
-  const char *suf  = conv + clen;
-  DIR        *d    = opendir(dir);
-  long long  *idx  = NULL;
+  const char    *base = slash ? slash + 1 : spec;
+  size_t         plen = (size_t)(conv - base);
+  const char    *suf  = conv + clen;
+  DIR           *d    = opendir(dir);
+  long long     *idx  = NULL;
   struct dirent *e;
   if (!d) {
     snprintf(msg, len, "%s = %s: cannot list the folder '%s'", what, spec, dir);
@@ -222,7 +226,7 @@ static int ListNumbered(const char *spec, const char *what, const char *conv, si
       snprintf(msg, len, "%s = %s: out of memory listing the slices", what, spec);
       return 0;
     }
-    idx         = ni;
+    idx           = ni;
     idx[l->n - 1] = atoll(digits);
   }
   closedir(d);
@@ -279,7 +283,10 @@ PetscBool PgTiffIsSpec(const char *spec)
   if (!(f = fopen(spec, "rb"))) return PETSC_FALSE;
   size_t n = fread(m, 1, 4, f);
   fclose(f);
-  return n == 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) || (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43))) ? PETSC_TRUE : PETSC_FALSE;
+  return n == 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                    (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)))
+           ? PETSC_TRUE
+           : PETSC_FALSE;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -291,7 +298,13 @@ typedef struct {
   uint16_t bits, format, spp, photometric;
 } PageFormat;
 
-static const char *FormatName(uint16_t f) { return f == SAMPLEFORMAT_UINT ? "unsigned" : f == SAMPLEFORMAT_INT ? "signed" : f == SAMPLEFORMAT_IEEEFP ? "float" : "other"; }
+static const char *FormatName(uint16_t f)
+{
+  return f == SAMPLEFORMAT_UINT     ? "unsigned"
+         : f == SAMPLEFORMAT_INT    ? "signed"
+         : f == SAMPLEFORMAT_IEEEFP ? "float"
+                                    : "other";
+}
 
 /* The page's format; 0 and a message if it is not a greyscale page plurigauss reads. */
 static int ReadPageFormat(TIFF *t, const char *where, PageFormat *p, char *msg, size_t len)
@@ -310,12 +323,21 @@ static int ReadPageFormat(TIFF *t, const char *where, PageFormat *p, char *msg, 
   TIFFGetField(t, TIFFTAG_SAMPLESPERPIXEL, &p->spp);
   TIFFGetField(t, TIFFTAG_PLANARCONFIG, &planar);
   if (!TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &p->photometric)) p->photometric = PHOTOMETRIC_MINISBLACK;
-  if (p->spp != 1 || p->photometric == PHOTOMETRIC_RGB || p->photometric == PHOTOMETRIC_YCBCR || p->photometric == PHOTOMETRIC_SEPARATED) {
-    snprintf(msg, len, "%s: %u samples per pixel (photometric %u): colour or multi-channel images are not read; save one greyscale channel", where, p->spp, p->photometric);
+  if (p->spp != 1 || p->photometric == PHOTOMETRIC_RGB || p->photometric == PHOTOMETRIC_YCBCR ||
+      p->photometric == PHOTOMETRIC_SEPARATED) {
+    snprintf(
+      msg, len,
+      "%s: %u samples per pixel (photometric %u): colour or multi-channel images are not read; save one greyscale channel",
+      where, p->spp, p->photometric);
     return 0;
   }
-  if (!((p->format == SAMPLEFORMAT_UINT || p->format == SAMPLEFORMAT_INT) && (p->bits == 8 || p->bits == 16 || p->bits == 32)) && !(p->format == SAMPLEFORMAT_IEEEFP && (p->bits == 32 || p->bits == 64))) {
-    snprintf(msg, len, "%s: %u-bit %s samples are not supported (allowed: 8, 16, 32-bit integers, signed or not; 32 or 64-bit floats)", where, p->bits, FormatName(p->format));
+  if (!((p->format == SAMPLEFORMAT_UINT || p->format == SAMPLEFORMAT_INT) &&
+        (p->bits == 8 || p->bits == 16 || p->bits == 32)) &&
+      !(p->format == SAMPLEFORMAT_IEEEFP && (p->bits == 32 || p->bits == 64))) {
+    snprintf(
+      msg, len,
+      "%s: %u-bit %s samples are not supported (allowed: 8, 16, 32-bit integers, signed or not; 32 or 64-bit floats)",
+      where, p->bits, FormatName(p->format));
     return 0;
   }
   return 1;
@@ -334,13 +356,16 @@ static int CheckPageData(TIFF *t, const char *where, uint64_t file_bytes, char *
   uint64_t *off = NULL, *cnt = NULL;
   int       tiled = TIFFIsTiled(t);
   uint32_t  n     = tiled ? TIFFNumberOfTiles(t) : TIFFNumberOfStrips(t);
-  if (!TIFFGetField(t, tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS, &off) || !TIFFGetField(t, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &cnt) || !off || !cnt) {
+  if (!TIFFGetField(t, tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS, &off) ||
+      !TIFFGetField(t, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &cnt) || !off || !cnt) {
     snprintf(msg, len, "%s: no %s offsets or byte counts", where, tiled ? "tile" : "strip");
     return 0;
   }
   for (uint32_t i = 0; i < n; i++)
     if (off[i] > file_bytes || cnt[i] > file_bytes - off[i]) {
-      snprintf(msg, len, "%s: %s %u ends at byte %llu, past the end of the file (%llu bytes): the file is truncated", where, tiled ? "tile" : "strip", i, (unsigned long long)(off[i] + cnt[i]), (unsigned long long)file_bytes);
+      snprintf(msg, len, "%s: %s %u ends at byte %llu, past the end of the file (%llu bytes): the file is truncated",
+               where, tiled ? "tile" : "strip", i, (unsigned long long)(off[i] + cnt[i]),
+               (unsigned long long)file_bytes);
       return 0;
     }
   return 1;
@@ -349,7 +374,9 @@ static int CheckPageData(TIFF *t, const char *where, uint64_t file_bytes, char *
 /* micrometres per unit of an ImageJ unit name; 0 if unknown */
 static double UnitToUm(const char *u)
 {
-  if (!strcmp(u, "micron") || !strcmp(u, "um") || !strcmp(u, "\\u00B5m") || !strcmp(u, "\xC2\xB5m") || !strcmp(u, "\xB5m") || !strcmp(u, "microns")) return 1;
+  if (!strcmp(u, "micron") || !strcmp(u, "um") || !strcmp(u, "\\u00B5m") || !strcmp(u, "\xC2\xB5m") ||
+      !strcmp(u, "\xB5m") || !strcmp(u, "microns"))
+    return 1;
   if (!strcmp(u, "nm")) return 1e-3;
   if (!strcmp(u, "mm")) return 1e3;
   if (!strcmp(u, "cm")) return 1e4;
@@ -379,7 +406,7 @@ static void ReadVoxelSize(TIFF *t, PgTiffInfo *info)
   float    xr = 0, yr = 0;
   uint16_t unit = RESUNIT_INCH; /* the TIFF default */
   char    *desc = NULL, ijunit[64] = "", spacing[64] = "";
-  double   per  = 0;            /* µm per resolution unit */
+  double   per = 0; /* µm per resolution unit */
   int      imagej;
 
   TIFFGetField(t, TIFFTAG_RESOLUTIONUNIT, &unit);
@@ -394,12 +421,17 @@ static void ReadVoxelSize(TIFF *t, PgTiffInfo *info)
   if (per > 0 && TIFFGetField(t, TIFFTAG_XRESOLUTION, &xr) && xr > 0) {
     info->voxel_um[0] = per / xr;
     info->voxel_um[1] = TIFFGetField(t, TIFFTAG_YRESOLUTION, &yr) && yr > 0 ? per / yr : info->voxel_um[0];
-    snprintf(info->voxel_source, sizeof info->voxel_source, "x, y from the resolution tags (%g per %s)", xr, ijunit[0] ? ijunit : unit == RESUNIT_INCH ? "inch" : "cm");
+    snprintf(info->voxel_source, sizeof info->voxel_source, "x, y from the resolution tags (%g per %s)", xr,
+             ijunit[0]              ? ijunit
+             : unit == RESUNIT_INCH ? "inch"
+                                    : "cm");
     if (!ijunit[0] && unit == RESUNIT_INCH && (fabs(xr - 72) < 1e-3 || fabs(xr - 96) < 1e-3 || fabs(xr - 300) < 1e-3))
-      snprintf(info->voxel_source, sizeof info->voxel_source, "x, y from the resolution tags, %g dpi: probably a writer's default, give the voxel size in the deck", xr);
+      snprintf(info->voxel_source, sizeof info->voxel_source,
+               "x, y from the resolution tags, %g dpi: probably a writer's default, give the voxel size in the deck",
+               xr);
   }
   if (imagej && spacing[0] && per > 0 && atof(spacing) > 0) {
-    size_t o = strlen(info->voxel_source);
+    size_t o          = strlen(info->voxel_source);
     info->voxel_um[2] = atof(spacing) * per;
     snprintf(info->voxel_source + o, sizeof info->voxel_source - o, "%sz from the ImageJ spacing", o ? "; " : "");
   }
@@ -425,7 +457,8 @@ int PgTiffProbe(const char *spec, const char *what, PgTiffInfo *info, char *msg,
       goto done;
     }
     if (!(t = OpenTiff(path, &m))) {
-      snprintf(msg, len, "%s = %s: '%s' is not a readable TIFF file (%s)", what, spec, path, m.text[0] ? m.text : "libtiff cannot open it");
+      snprintf(msg, len, "%s = %s: '%s' is not a readable TIFF file (%s)", what, spec, path,
+               m.text[0] ? m.text : "libtiff cannot open it");
       goto done;
     }
     for (long long k = 0;; k++) {
@@ -442,7 +475,9 @@ int PgTiffProbe(const char *spec, const char *what, PgTiffInfo *info, char *msg,
         info->etype = ElementType(&p);
         ReadVoxelSize(t, info);
       } else if (p.w != first.w || p.h != first.h || p.bits != first.bits || p.format != first.format) {
-        snprintf(msg, len, "%s is %u x %u pixels of %u-bit %s, the first page %u x %u of %u-bit %s: all pages must agree", where, p.w, p.h, p.bits, FormatName(p.format), first.w, first.h, first.bits, FormatName(first.format));
+        snprintf(msg, len,
+                 "%s is %u x %u pixels of %u-bit %s, the first page %u x %u of %u-bit %s: all pages must agree", where,
+                 p.w, p.h, p.bits, FormatName(p.format), first.w, first.h, first.bits, FormatName(first.format));
         TIFFClose(t);
         goto done;
       }
@@ -491,7 +526,8 @@ static int ReadPage(TIFF *t, uint32_t w, uint32_t h, size_t es, unsigned char *d
           return 0;
         }
         uint32_t cw = PetscMin(tw, w - x0), ch = PetscMin(th, h - y0);
-        for (uint32_t y = 0; y < ch; y++) memcpy(dst + ((size_t)(y0 + y) * w + x0) * es, tile + (size_t)y * tw * es, (size_t)cw * es);
+        for (uint32_t y = 0; y < ch; y++)
+          memcpy(dst + ((size_t)(y0 + y) * w + x0) * es, tile + (size_t)y * tw * es, (size_t)cw * es);
       }
     free(tile);
     return 1;
@@ -510,7 +546,8 @@ static int ReadPage(TIFF *t, uint32_t w, uint32_t h, size_t es, unsigned char *d
   return 1;
 }
 
-int PgTiffReadPages(const char *spec, const char *what, const PgTiffInfo *info, long long z0, long long nz, void *buf, char *msg, size_t len)
+int PgTiffReadPages(const char *spec, const char *what, const PgTiffInfo *info, long long z0, long long nz, void *buf,
+                    char *msg, size_t len)
 {
   const size_t   es    = PgRawSize(info->etype);
   const size_t   plane = (size_t)info->n[0] * (size_t)info->n[1] * es;
@@ -535,7 +572,8 @@ int PgTiffReadPages(const char *spec, const char *what, const PgTiffInfo *info, 
     } else if (!TIFFReadDirectory(t)) goto fail;
     if (!ReadPage(t, (uint32_t)info->n[0], (uint32_t)info->n[1], es, out + (size_t)(z - z0) * plane, &m)) {
     fail:
-      snprintf(msg, len, "%s = %s: cannot read %s %lld%s%s: %s", what, spec, l.n ? "slice" : "page", z, l.n ? " from " : "", l.n ? path : "", m.text[0] ? m.text : "decoding failed");
+      snprintf(msg, len, "%s = %s: cannot read %s %lld%s%s: %s", what, spec, l.n ? "slice" : "page", z,
+               l.n ? " from " : "", l.n ? path : "", m.text[0] ? m.text : "decoding failed");
       goto done;
     }
   }
@@ -597,9 +635,12 @@ static PetscErrorCode WriteFile(PgGrid g, const Bytes *b, const uint8_t *v, MPI_
   PetscCallMPI(MPI_File_set_size(fh, 0));
   PetscCallMPI(MPI_Allreduce(&n, &nmax, 1, MPI_UNSIGNED_LONG, MPI_MAX, g->comm));
   for (size_t c = 0; c < nmax; c++) {
-    size_t lo = c * chunk, hn = b->n > lo ? PetscMin(chunk, b->n - lo) : 0, dn = mine > lo ? PetscMin(chunk, mine - lo) : 0;
-    PetscCallMPI(MPI_File_write_at_all(fh, (MPI_Offset)lo, hn ? b->p + lo : NULL, (int)hn, MPI_BYTE, MPI_STATUS_IGNORE));
-    PetscCallMPI(MPI_File_write_at_all(fh, data + (MPI_Offset)(g->z_start * (ptrdiff_t)plane) + (MPI_Offset)lo, dn ? v + lo : NULL, (int)dn, MPI_BYTE, MPI_STATUS_IGNORE));
+    size_t lo = c * chunk, hn = b->n > lo ? PetscMin(chunk, b->n - lo) : 0,
+           dn = mine > lo ? PetscMin(chunk, mine - lo) : 0;
+    PetscCallMPI(
+      MPI_File_write_at_all(fh, (MPI_Offset)lo, hn ? b->p + lo : NULL, (int)hn, MPI_BYTE, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_File_write_at_all(fh, data + (MPI_Offset)(g->z_start * (ptrdiff_t)plane) + (MPI_Offset)lo,
+                                       dn ? v + lo : NULL, (int)dn, MPI_BYTE, MPI_STATUS_IGNORE));
   }
   PetscCallMPI(MPI_File_close(&fh));
   PetscFunctionReturn(0);
@@ -615,14 +656,17 @@ PetscErrorCode PgTiffWriteLabels(PgGrid g, const uint8_t *v, const char *path)
   uint32_t       xn, xd, yn, yd;
 
   PetscFunctionBeginUser;
-  snprintf(desc, sizeof desc, "ImageJ=1.53t\nimages=%llu\nslices=%llu\nunit=micron\nspacing=%.10g\nloop=false\nmin=0.0\nmax=3.0\nplurigauss=labels 1 NVP, 2 carbon, 3 pore\n", (unsigned long long)nz, (unsigned long long)nz, g->voxel_um[2]);
+  snprintf(
+    desc, sizeof desc,
+    "ImageJ=1.53t\nimages=%llu\nslices=%llu\nunit=micron\nspacing=%.10g\nloop=false\nmin=0.0\nmax=3.0\nplurigauss=labels 1 NVP, 2 carbon, 3 pore\n",
+    (unsigned long long)nz, (unsigned long long)nz, g->voxel_um[2]);
   const uint64_t dlen = strlen(desc) + 1;
   /* classic TIFF addresses 4 GiB; beyond, BigTIFF (Fiji opens it through Bio-Formats) */
-  b.big                = (double)plane * (double)nz + 4096.0 + 300.0 * (double)nz > 4.0e9;
-  const int      ow    = b.big ? 8 : 4; /* offset width */
-  const uint64_t hdr   = b.big ? 16 : 8, ifd_size = (b.big ? 8 : 2) + (uint64_t)nentries * (b.big ? 20 : 12) + ow;
+  b.big              = (double)plane * (double)nz + 4096.0 + 300.0 * (double)nz > 4.0e9;
+  const int      ow  = b.big ? 8 : 4; /* offset width */
+  const uint64_t hdr = b.big ? 16 : 8, ifd_size = (b.big ? 8 : 2) + (uint64_t)nentries * (b.big ? 20 : 12) + ow;
   const uint64_t o_desc = hdr, o_res = (o_desc + dlen + 7) & ~(uint64_t)7, o_ifd = o_res + 16;
-  data                 = (MPI_Offset)((o_ifd + nz * ifd_size + 15) & ~(uint64_t)15);
+  data = (MPI_Offset)((o_ifd + nz * ifd_size + 15) & ~(uint64_t)15);
   Rational(1.0 / g->voxel_um[0], &xn, &xd);
   Rational(1.0 / g->voxel_um[1], &yn, &yd);
 
@@ -649,22 +693,23 @@ PetscErrorCode PgTiffWriteLabels(PgGrid g, const uint8_t *v, const char *path)
     for (uint64_t z = 0; z < nz; z++) {
       b.n = (size_t)(o_ifd + z * ifd_size);
       Put(&b, nentries, b.big ? 8 : 2);
-      Entry(&b, 254, T_LONG, 1, 0, 4);                                /* NewSubfileType */
-      Entry(&b, 256, T_LONG, 1, nx, 4);                               /* ImageWidth */
-      Entry(&b, 257, T_LONG, 1, ny, 4);                               /* ImageLength */
-      Entry(&b, 258, T_SHORT, 1, 8, 2);                               /* BitsPerSample */
-      Entry(&b, 259, T_SHORT, 1, 1, 2);                               /* Compression: none */
-      Entry(&b, 262, T_SHORT, 1, 1, 2);                               /* Photometric: min-is-black */
-      Entry(&b, 270, T_ASCII, z == 0 ? dlen : 1, z == 0 ? o_desc : 0, z == 0 ? ow : 1); /* ImageDescription (first page; else empty) */
+      Entry(&b, 254, T_LONG, 1, 0, 4);  /* NewSubfileType */
+      Entry(&b, 256, T_LONG, 1, nx, 4); /* ImageWidth */
+      Entry(&b, 257, T_LONG, 1, ny, 4); /* ImageLength */
+      Entry(&b, 258, T_SHORT, 1, 8, 2); /* BitsPerSample */
+      Entry(&b, 259, T_SHORT, 1, 1, 2); /* Compression: none */
+      Entry(&b, 262, T_SHORT, 1, 1, 2); /* Photometric: min-is-black */
+      Entry(&b, 270, T_ASCII, z == 0 ? dlen : 1, z == 0 ? o_desc : 0,
+            z == 0 ? ow : 1); /* ImageDescription (first page; else empty) */
       Entry(&b, 273, b.big ? T_LONG8 : T_LONG, 1, (uint64_t)data + z * plane, ow); /* StripOffsets */
-      Entry(&b, 277, T_SHORT, 1, 1, 2);                               /* SamplesPerPixel */
-      Entry(&b, 278, T_LONG, 1, ny, 4);                               /* RowsPerStrip */
-      Entry(&b, 279, b.big ? T_LONG8 : T_LONG, 1, plane, ow);         /* StripByteCounts */
-      Entry(&b, 282, T_RATIONAL, 1, o_res, ow);                       /* XResolution */
-      Entry(&b, 283, T_RATIONAL, 1, o_res + 8, ow);                   /* YResolution */
-      Entry(&b, 296, T_SHORT, 1, 1, 2);                               /* ResolutionUnit: none (ImageJ's unit=micron) */
-      Entry(&b, 339, T_SHORT, 1, 1, 2);                               /* SampleFormat: unsigned */
-      Put(&b, z + 1 < nz ? o_ifd + (z + 1) * ifd_size : 0, ow);        /* next IFD */
+      Entry(&b, 277, T_SHORT, 1, 1, 2);                                            /* SamplesPerPixel */
+      Entry(&b, 278, T_LONG, 1, ny, 4);                                            /* RowsPerStrip */
+      Entry(&b, 279, b.big ? T_LONG8 : T_LONG, 1, plane, ow);                      /* StripByteCounts */
+      Entry(&b, 282, T_RATIONAL, 1, o_res, ow);                                    /* XResolution */
+      Entry(&b, 283, T_RATIONAL, 1, o_res + 8, ow);                                /* YResolution */
+      Entry(&b, 296, T_SHORT, 1, 1, 2);                         /* ResolutionUnit: none (ImageJ's unit=micron) */
+      Entry(&b, 339, T_SHORT, 1, 1, 2);                         /* SampleFormat: unsigned */
+      Put(&b, z + 1 < nz ? o_ifd + (z + 1) * ifd_size : 0, ow); /* next IFD */
     }
     b.n = b.cap;
   }

@@ -49,7 +49,8 @@ PetscErrorCode PgComponentsGetLabels(PgComponents comp, const int32_t **id);
 
 /// This rank's share of the component table: components first .. first+count-1 (those whose first
 /// voxel lies in this rank's slab), their volume in voxels and their PG_FACE_* bits.
-PetscErrorCode PgComponentsGetLocalTable(PgComponents comp, int64_t *first, int64_t *count, const int64_t **voxels, const uint8_t **faces);
+PetscErrorCode PgComponentsGetLocalTable(PgComponents comp, int64_t *first, int64_t *count, const int64_t **voxels,
+                                         const uint8_t **faces);
 
 /// mask[v] = 1 on this rank's voxels whose component touches every face in `faces` (a PG_FACE_*
 /// combination; 0 selects the whole phase), 0 elsewhere. E.g. the intrusion clusters connected to

@@ -51,7 +51,8 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
 PetscErrorCode PgConductivityDestroy(PgConductivity *cond);
 
 /// M of the phase {v == value} along axis (0 x, 1 y, 2 z). Collective.
-PetscErrorCode PgConductivityCompute(PgConductivity cond, const uint8_t *v, uint8_t value, int axis, PgConductivityResult *result);
+PetscErrorCode PgConductivityCompute(PgConductivity cond, const uint8_t *v, uint8_t value, int axis,
+                                     PgConductivityResult *result);
 
 /// Estimated peak bytes per rank of one PgConductivityCompute with the default method, on the rank
 /// with the most voxels, for a phase whose percolating voxels are unknown_fraction of the volume

@@ -9,7 +9,7 @@
 #include <plurigauss/grid.h>
 #include <stdint.h>
 
-#define PG_MAX_SWEEP 1024
+#define PG_MAX_SWEEP        1024
 #define PG_MAX_LABEL_VALUES 64
 
 /// How the integer values of a label input become phases (deck keys input.labels and
@@ -34,7 +34,7 @@ typedef struct {
   double    log_weight;   /* g - weight sigma^2 LoG_sigma(g) */
   int       majority;     /* 0 none, 1 cube (3x3x3, 3x3 on images), 2 ball of majority_um */
   double    majority_um;
-  int       bins;         /* histogram bins of the Otsu thresholds */
+  int       bins; /* histogram bins of the Otsu thresholds */
 } PgSegmentFilters;
 
 typedef struct {
@@ -43,7 +43,7 @@ typedef struct {
   char *resolved;                      /* every key = value after defaults and overrides, one per line */
 
   /* domain */
-  PetscInt shape[3];    /* global voxels along x, y, z */
+  PetscInt  shape[3];    /* global voxels along x, y, z */
   double    voxel_um[3]; /* voxel edge along x, y, z (µm) */
   PetscBool voxel_given; /* set in the deck (else an image's own voxel size is used) */
   PetscBool shape_given; /* set in the deck (else calibration.validate_with's shape is used) */
@@ -53,9 +53,9 @@ typedef struct {
   double    m;                              /* weight of X in Z = sqrt(m) X + sqrt(1-m) Y */
   PetscBool have_lambda_x;                  /* lambda_x given; else from nvp_fraction (eq. 6) */
   double    lambda_x, nvp_fraction;
-  PetscBool have_lambda_z;                  /* lambda_z given; else from carbon fractions (eq. 9) */
+  PetscBool have_lambda_z; /* lambda_z given; else from carbon fractions (eq. 9) */
   double    lambda_z;
-  double    nanopore_ratio;                 /* carbon without unresolved nanopores = ratio * eps2 */
+  double    nanopore_ratio; /* carbon without unresolved nanopores = ratio * eps2 */
 
   /* sweep: one point per carbon fraction (or the single lambda_z) */
   PetscInt  nsweep;
@@ -63,7 +63,7 @@ typedef struct {
   double    carbon_fraction[PG_MAX_SWEEP];
   PetscInt  realizations;
   PetscBool common_random_numbers;
-  PetscInt  first_point;                    /* index of point 0 in a sweep split across jobs (seeds) */
+  PetscInt  first_point; /* index of point 0 in a sweep split across jobs (seeds) */
 
   uint64_t seed;
 
@@ -87,55 +87,55 @@ typedef struct {
 
   /* measure */
   char       input_image[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset or a TIFF stack, or "" to simulate */
-  PgLabelMap input_labels;                   /* values -> phases of every three-phase label input */
-  PetscBool  tiff_labels;                    /* output.tiff_labels: each run's labels also as TIFF */
-  PetscBool measure_covariance, measure_intrinsic;
-  PetscBool measure_interface_field; /* model runs: field-based interface areas (crossing.c) */
-  double    measure_range_um; /* 0 = a quarter of the shortest side */
-  int       measure_periodic; /* 0 auto, 1 yes, 2 no */
-  unsigned  measure_axes;     /* bit a set: axis a (0 x, 1 y, 2 z) for percolation, MIP, tortuosity */
-  PetscBool measure_percolation, measure_psd, measure_psd2d, measure_mip, measure_mip_inlet_high, measure_tortuosity;
-  int       measure_connectivity;  /* 6 or 26 */
-  double    measure_psd_step_um;   /* 0 = the smallest voxel edge */
-  double    mhat_exponents[3];     /* eq. 14: M_pred = eps^a beta^b / tau^c */
-  PetscBool conductivity;          /* solve the conduction problems (the measured M-factor) */
-  unsigned  conductivity_axes;     /* bit a: axis a */
-  PetscBool conductivity_periodic_sides;
-  double    conductivity_rtol;
-  char      conductivity_options[PETSC_MAX_PATH_LEN]; /* PETSc options, prefix -cond_ */
+  PgLabelMap input_labels;                    /* values -> phases of every three-phase label input */
+  PetscBool  tiff_labels;                     /* output.tiff_labels: each run's labels also as TIFF */
+  PetscBool  measure_covariance, measure_intrinsic;
+  PetscBool  measure_interface_field; /* model runs: field-based interface areas (crossing.c) */
+  double     measure_range_um;        /* 0 = a quarter of the shortest side */
+  int        measure_periodic;        /* 0 auto, 1 yes, 2 no */
+  unsigned   measure_axes;            /* bit a set: axis a (0 x, 1 y, 2 z) for percolation, MIP, tortuosity */
+  PetscBool  measure_percolation, measure_psd, measure_psd2d, measure_mip, measure_mip_inlet_high, measure_tortuosity;
+  int        measure_connectivity; /* 6 or 26 */
+  double     measure_psd_step_um;  /* 0 = the smallest voxel edge */
+  double     mhat_exponents[3];    /* eq. 14: M_pred = eps^a beta^b / tau^c */
+  PetscBool  conductivity;         /* solve the conduction problems (the measured M-factor) */
+  unsigned   conductivity_axes;    /* bit a: axis a */
+  PetscBool  conductivity_periodic_sides;
+  double     conductivity_rtol;
+  char       conductivity_options[PETSC_MAX_PATH_LEN]; /* PETSc options, prefix -cond_ */
 
   /* segmentation (Section 2.4); active when seg_volume or seg_images is given */
-  char      seg_volume[PETSC_MAX_PATH_LEN];   /* grey 3D stack FILE.h5:/dataset or raw; "" = none */
-  PetscInt  seg_volume_shape[3];               /* raw stack: nx, ny, nz */
-  double    seg_volume_voxel_um[3];            /* 0 = from the HDF5 attribute */
-  char      seg_mask[PETSC_MAX_PATH_LEN];     /* uint8 particle mask of the stack (nonzero = inside); "" = all */
-  char      seg_images[PETSC_MAX_PATH_LEN];   /* comma-separated grey 2D images */
-  PetscInt  seg_image_shape[2];
-  double    seg_pixel_um[2];
-  int       seg_raw_type;                      /* PG_RAW_* */
-  char      seg_labels_file[PETSC_MAX_PATH_LEN]; /* where the labels go; default <output stem>_labels.h5 */
-  PetscBool seg_calibrate;                     /* calibrate from the segmented labels */
-  PgSegmentFilters seg_stack, seg_image;       /* the filter chains of the stack and of the 2D images */
+  char             seg_volume[PETSC_MAX_PATH_LEN]; /* grey 3D stack FILE.h5:/dataset or raw; "" = none */
+  PetscInt         seg_volume_shape[3];            /* raw stack: nx, ny, nz */
+  double           seg_volume_voxel_um[3];         /* 0 = from the HDF5 attribute */
+  char             seg_mask[PETSC_MAX_PATH_LEN];   /* uint8 particle mask of the stack (nonzero = inside); "" = all */
+  char             seg_images[PETSC_MAX_PATH_LEN]; /* comma-separated grey 2D images */
+  PetscInt         seg_image_shape[2];
+  double           seg_pixel_um[2];
+  int              seg_raw_type;                        /* PG_RAW_* */
+  char             seg_labels_file[PETSC_MAX_PATH_LEN]; /* where the labels go; default <output stem>_labels.h5 */
+  PetscBool        seg_calibrate;                       /* calibrate from the segmented labels */
+  PgSegmentFilters seg_stack, seg_image;                /* the filter chains of the stack and of the 2D images */
 
   /* calibration (Section 3.2); active when cal_volume is given */
-  char      cal_volume[PETSC_MAX_PATH_LEN];  /* FILE.h5:/dataset, a TIFF stack or a raw file; "" = no calibration */
-  PgLabelMap cal_volume_labels;               /* values -> NVP / not NVP of the stack */
-  PgLabelMap cal_images_labels;               /* values -> phases of the 2D images (input.labels; 1,2,3 for segmented ones) */
-  char      cal_validate_with[PETSC_MAX_PATH_LEN]; /* a 3D three-phase image of the material: adequacy report */
-  PetscInt  cal_volume_shape[3];              /* raw volume: nx, ny, nz (0 = not given) */
-  double    cal_volume_voxel_um[3];           /* voxel edges x, y, z (µm); 0 = from the HDF5 attribute */
-  char      cal_images[PETSC_MAX_PATH_LEN];  /* comma-separated list of 2D images (FILE.h5:/dataset or raw) */
-  PetscInt  cal_image_shape[2];               /* raw images: nx, ny (0 = not given) */
-  double    cal_pixel_um[2];                  /* pixel edges x, y (µm); 0 = from the HDF5 attribute */
-  int       cal_raw_type;                     /* raw element type: 0 uint8, 1 uint16, 2 int32 (little endian) */
-  double    cal_range_um;                     /* largest lag of the curves and fits (µm) */
-  double    cal_m_step;                       /* spacing of the m grid 0, step, ..., 1 */
-  PetscBool cal_fix_m;                        /* use model.m instead of fitting it */
-  PetscBool cal_simulate;                     /* go on to simulate the calibrated model */
-  int       cal_fractions_2d;                 /* 0 own: eqs. 10, 11 with the 2D images' fractions; 1 rescaled (eqs. 2, 3) */
-  int       cal_c11;                          /* 0 volume (radial), 1 sections (x-y lags only) */
-  PetscBool cal_have_reference;
-  double    cal_reference[5];                 /* known lambda_X, lambda_Z, alpha_X, alpha_Y, m (printed beside the estimates) */
+  char       cal_volume[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset, a TIFF stack or a raw file; "" = no calibration */
+  PgLabelMap cal_volume_labels;              /* values -> NVP / not NVP of the stack */
+  PgLabelMap cal_images_labels; /* values -> phases of the 2D images (input.labels; 1,2,3 for segmented ones) */
+  char       cal_validate_with[PETSC_MAX_PATH_LEN]; /* a 3D three-phase image of the material: adequacy report */
+  PetscInt   cal_volume_shape[3];                   /* raw volume: nx, ny, nz (0 = not given) */
+  double     cal_volume_voxel_um[3];                /* voxel edges x, y, z (µm); 0 = from the HDF5 attribute */
+  char       cal_images[PETSC_MAX_PATH_LEN];        /* comma-separated list of 2D images (FILE.h5:/dataset or raw) */
+  PetscInt   cal_image_shape[2];                    /* raw images: nx, ny (0 = not given) */
+  double     cal_pixel_um[2];                       /* pixel edges x, y (µm); 0 = from the HDF5 attribute */
+  int        cal_raw_type;                          /* raw element type: 0 uint8, 1 uint16, 2 int32 (little endian) */
+  double     cal_range_um;                          /* largest lag of the curves and fits (µm) */
+  double     cal_m_step;                            /* spacing of the m grid 0, step, ..., 1 */
+  PetscBool  cal_fix_m;                             /* use model.m instead of fitting it */
+  PetscBool  cal_simulate;                          /* go on to simulate the calibrated model */
+  int        cal_fractions_2d; /* 0 own: eqs. 10, 11 with the 2D images' fractions; 1 rescaled (eqs. 2, 3) */
+  int        cal_c11;          /* 0 volume (radial), 1 sections (x-y lags only) */
+  PetscBool  cal_have_reference;
+  double     cal_reference[5]; /* known lambda_X, lambda_Z, alpha_X, alpha_Y, m (printed beside the estimates) */
 } PgConfig;
 
 /// Reads and validates the deck and the command line. Collective. On any bad key or value it

@@ -31,15 +31,15 @@ typedef struct PgCovariance_private *PgCovariance;
 /// What a PgCovariance does and holds (the same on every rank except bytes).
 typedef struct {
   PetscBool periodic;
-  double    range_um;   /* largest lag of the directional curves (µm; each axis stops at its cap) */
-  double    radial_um;  /* largest radial bin centre (µm): range_um clamped to the shortest cap */
-  double    bin_um;     /* radial bin width (µm) */
-  PetscInt  nlag[3];    /* directional lags 0..nlag[d]-1 along x, y, z */
-  PetscInt  nbins;      /* radial bins */
-  PetscInt  fft_n[3];   /* transform size along x, y, z (padded for images) */
-  int       nforward;   /* r2c transforms per PgCovarianceCompute */
-  int       ninverse;   /* c2r transforms per PgCovarianceCompute */
-  size_t    bytes;      /* memory held by this rank (FFT buffer, label copy, curves) */
+  double    range_um;  /* largest lag of the directional curves (µm; each axis stops at its cap) */
+  double    radial_um; /* largest radial bin centre (µm): range_um clamped to the shortest cap */
+  double    bin_um;    /* radial bin width (µm) */
+  PetscInt  nlag[3];   /* directional lags 0..nlag[d]-1 along x, y, z */
+  PetscInt  nbins;     /* radial bins */
+  PetscInt  fft_n[3];  /* transform size along x, y, z (padded for images) */
+  int       nforward;  /* r2c transforms per PgCovarianceCompute */
+  int       ninverse;  /* c2r transforms per PgCovarianceCompute */
+  size_t    bytes;     /* memory held by this rank (FFT buffer, label copy, curves) */
 } PgCovarianceInfo;
 
 /// Plans the transforms for labels on grid. periodic: circular correlation on the torus (model
@@ -47,11 +47,13 @@ typedef struct {
 /// by its overlap count (minus sampling). range_um: largest lag (0: a quarter of the shortest
 /// side). Each directional curve stops at its axis' cap, n_d/2 voxels (periodic) or n_d - 1
 /// (images); the radial curve at the smallest cap in µm. Collective on the grid's communicator.
-PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_um, PgPlanner planner, PgCovariance *cov);
+PetscErrorCode PgCovarianceCreate(PgGrid grid, PetscBool periodic, double range_um, PgPlanner planner,
+                                  PgCovariance *cov);
 /// The same with radial bins of width bin_um (0: the smallest voxel edge, as PgCovarianceCreate).
 /// Narrow bins reduce the bias of a bin's average of a curved C(|h|) against C at the bin's mean
 /// |h| (second order in the width); bins that no lag vector falls into hold NaN (count 0).
-PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um, PgPlanner planner, PgCovariance *cov);
+PetscErrorCode PgCovarianceCreateWithBin(PgGrid grid, PetscBool periodic, double range_um, double bin_um,
+                                         PgPlanner planner, PgCovariance *cov);
 PetscErrorCode PgCovarianceDestroy(PgCovariance *cov);
 /// Computes the curves of labels (on the grid given to PgCovarianceCreate; every label in
 /// {1,2,3}). Collective. The results are identical on every rank.

@@ -16,13 +16,13 @@ typedef struct {
   /* per direction PgIntrinsicDirections[i], per interface: [0] X through lambda_X with
      Z >= lambda_Z there (NVP-carbon), [1] with Z < lambda_Z (NVP-pore), [2] Z through lambda_Z with
      X < lambda_X there (carbon-pore) */
-  int64_t count[13][3];          /* crossings on the whole (periodic) grid */
-  double  P_L[13][3];            /* crossings per unit test-line length, count / (N |r_i|) (1/um) */
-  double  weight[13];            /* extrapolation weights c_i, sum 1 (-) */
-  double  crofton[13];           /* intrinsic.c's Crofton weights w_i, sum 1 (-) */
-  double  S_pair[3];             /* S_12, S_13, S_23 = 2 sum_i c_i P_L,i (1/um): the estimate */
-  double  S_pair_crofton[3];     /* 2 sum_i w_i P_L,i, not extrapolated (1/um): for comparison */
-  double  seconds;               /* PgCrossingStoreX (since the last compute) + PgCrossingCompute (s) */
+  int64_t count[13][3];      /* crossings on the whole (periodic) grid */
+  double  P_L[13][3];        /* crossings per unit test-line length, count / (N |r_i|) (1/um) */
+  double  weight[13];        /* extrapolation weights c_i, sum 1 (-) */
+  double  crofton[13];       /* intrinsic.c's Crofton weights w_i, sum 1 (-) */
+  double  S_pair[3];         /* S_12, S_13, S_23 = 2 sum_i c_i P_L,i (1/um): the estimate */
+  double  S_pair_crofton[3]; /* 2 sum_i w_i P_L,i, not extrapolated (1/um): for comparison */
+  double  seconds;           /* PgCrossingStoreX (since the last compute) + PgCrossingCompute (s) */
 } PgCrossingResult;
 
 /// Sets up the estimator for the fields of `field` on its grid. With a one-buffer field
@@ -40,7 +40,8 @@ PetscErrorCode PgCrossingStoreX(PgCrossing crossing, double lambda_x);
 /// PgFieldGenerateZ) and X comes from PgCrossingStoreX with the same lambda_x. Communication: one
 /// ghost plane (5 bytes per voxel of a plane) from the next rank, one MPI_Allreduce of 39 int64.
 /// Collective.
-PetscErrorCode PgCrossingCompute(PgCrossing crossing, double lambda_x, double lambda_z, double m, PgCrossingResult *result);
+PetscErrorCode PgCrossingCompute(PgCrossing crossing, double lambda_x, double lambda_z, double m,
+                                 PgCrossingResult *result);
 
 /// The result's tables into a run's descriptors group: interface_crossings [13][3] (counts),
 /// interface_P_L [13][3] (1/um), interface_weights [2][13] (extrapolation, Crofton). Collective.

@@ -16,7 +16,8 @@ PetscErrorCode PgFieldFinalizePackage(void);
 /// Plans the transform and computes the spectra of rho_X(h) = exp(-(alpha_x h)^2) and
 /// rho_Y(h) = exp(-(alpha_y h)^2) on the grid's torus. one_buffer: hold one field at a time
 /// (PgFieldGenerateX, then PgFieldGenerateZ), half the memory. Collective.
-PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file, double alpha_x_per_um, double alpha_y_per_um, PetscBool one_buffer, PgField *field);
+PetscErrorCode PgFieldCreate(PgGrid grid, PgPrecision precision, PgPlanner planner, const char *wisdom_file,
+                             double alpha_x_per_um, double alpha_y_per_um, PetscBool one_buffer, PgField *field);
 PetscErrorCode PgFieldDestroy(PgField *field);
 
 /// Draws one realisation of (X, Y) with the counter-based generator keyed by (seed, global
@@ -33,7 +34,8 @@ PetscErrorCode PgFieldGenerateZ(PgField field, uint64_t seed, double m);
 /// last of X or Z), [z][y][x] with rows padded to row_stride
 /// reals (FFTW's in-place layout: voxel (zl, y, x) at (zl * ny + y) * row_stride + x), float or
 /// double as the field's precision says. Valid until the next PgFieldGenerate.
-PetscErrorCode PgFieldGetArrays(PgField field, const void **x, const void **y, ptrdiff_t *row_stride, PgPrecision *precision);
+PetscErrorCode PgFieldGetArrays(PgField field, const void **x, const void **y, ptrdiff_t *row_stride,
+                                PgPrecision *precision);
 
 /// Frees the field buffers until the next generation, which allocates them again: the measure
 /// stage can use the memory (2 x 4 bytes per voxel in single precision). The arrays returned by

@@ -16,4 +16,5 @@ PetscErrorCode PgFileRename(MPI_Comm comm, const char *from, const char *to);
 void PgFileSideCar(const char *file, const char *ext, char *buf, size_t len);
 /// Rank 0 writes path through write(f, ctx) into path.tmp and renames it to path; a failure to
 /// open, write, close or rename is the error "cannot write <path>" on every rank. Collective.
-PetscErrorCode PgFileWriteText(MPI_Comm comm, const char *path, void (*write)(FILE *f, const void *ctx), const void *ctx);
+PetscErrorCode PgFileWriteText(MPI_Comm comm, const char *path, void (*write)(FILE *f, const void *ctx),
+                               const void *ctx);

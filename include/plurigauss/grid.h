@@ -16,19 +16,19 @@ typedef enum { PG_PRECISION_SINGLE = 0, PG_PRECISION_DOUBLE = 1 } PgPrecision;
 typedef enum { PG_PLANNER_ESTIMATE = 0, PG_PLANNER_MEASURE = 1, PG_PLANNER_PATIENT = 2 } PgPlanner;
 
 typedef struct {
-  MPI_Comm  comm;        /* duplicated; owned by the grid */
-  int       rank, size;
-  PetscInt  n[3];        /* global voxels along x, y, z */
-  double    voxel_um[3]; /* voxel edge along x, y, z (µm) */
-  ptrdiff_t nz_local, z_start;   /* real-space slab */
-  ptrdiff_t nky_local, ky_start; /* Fourier-space slab (transposed layout) */
-  ptrdiff_t alloc_complex;       /* complex elements a c2c FFTW-MPI buffer needs on this rank */
-  ptrdiff_t alloc_r2c;           /* complex elements an in-place r2c/c2r buffer needs (rows of
+  MPI_Comm         comm; /* duplicated; owned by the grid */
+  int              rank, size;
+  PetscInt         n[3];                /* global voxels along x, y, z */
+  double           voxel_um[3];         /* voxel edge along x, y, z (µm) */
+  ptrdiff_t        nz_local, z_start;   /* real-space slab */
+  ptrdiff_t        nky_local, ky_start; /* Fourier-space slab (transposed layout) */
+  ptrdiff_t        alloc_complex;       /* complex elements a c2c FFTW-MPI buffer needs on this rank */
+  ptrdiff_t        alloc_r2c;           /* complex elements an in-place r2c/c2r buffer needs (rows of
                                     nx/2+1 complex = 2*(nx/2+1) reals) */
-  int       threads;             /* threads per rank for FFTW and pointwise loops */
-  int       nowners;             /* ranks 0 .. nowners-1 own planes, the others none (FFTW's blocks
+  int              threads;             /* threads per rank for FFTW and pointwise loops */
+  int              nowners;             /* ranks 0 .. nowners-1 own planes, the others none (FFTW's blocks
                                     leave only trailing ranks empty) */
-  const ptrdiff_t *slab_start;   /* size + 1 entries: rank q owns planes slab_start[q] ..
+  const ptrdiff_t *slab_start;          /* size + 1 entries: rank q owns planes slab_start[q] ..
                                     slab_start[q+1]-1 (owned by the grid; a copy of the struct that
                                     changes the decomposition must set its own, or NULL) */
 } PgGrid_s;
@@ -41,9 +41,15 @@ PetscErrorCode PgGridDestroy(PgGrid *grid);
 /// Voxels in one x-y plane and on this rank.
 static inline size_t PgGridPlane(const PgGrid_s *g) { return (size_t)g->n[0] * (size_t)g->n[1]; }
 static inline size_t PgGridLocalVoxels(const PgGrid_s *g) { return PgGridPlane(g) * (size_t)g->nz_local; }
-static inline double PgGridGlobalVoxels(const PgGrid_s *g) { return (double)g->n[0] * (double)g->n[1] * (double)g->n[2]; }
+static inline double PgGridGlobalVoxels(const PgGrid_s *g)
+{
+  return (double)g->n[0] * (double)g->n[1] * (double)g->n[2];
+}
 /// Linear index of local voxel (zl, y, x), zl counted from this rank's first plane.
-static inline size_t PgGridIndex(const PgGrid_s *g, ptrdiff_t zl, ptrdiff_t y, ptrdiff_t x) { return ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)g->n[0] + (size_t)x; }
+static inline size_t PgGridIndex(const PgGrid_s *g, ptrdiff_t zl, ptrdiff_t y, ptrdiff_t x)
+{
+  return ((size_t)zl * (size_t)g->n[1] + (size_t)y) * (size_t)g->n[0] + (size_t)x;
+}
 
 /// Largest peak resident memory (VmHWM) of any rank of comm, in bytes (0 where /proc is absent).
 PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak);
@@ -64,4 +70,5 @@ PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int w
 /// into out, from whichever ranks own them (any width, also wider than a neighbour's slab): one
 /// MPI_Alltoallv of whole planes. out must hold nz_local + 2 width planes; on return it holds the
 /// planes [*lo, *hi) in order, the owned ones among them. A rank without planes gets none.
-PetscErrorCode PgGridHaloGather(PgGrid g, const void *slab, size_t plane_bytes, int width, void *out, ptrdiff_t *lo, ptrdiff_t *hi);
+PetscErrorCode PgGridHaloGather(PgGrid g, const void *slab, size_t plane_bytes, int width, void *out, ptrdiff_t *lo,
+                                ptrdiff_t *hi);

@@ -15,26 +15,29 @@
 
 /// The first failed HDF5 call of a function (NULL while all succeed) and an optional message.
 typedef struct {
-  const char *failed;   /* source text of the call */
-  char        msg[2 * PETSC_MAX_PATH_LEN + 256]; /* the caller's message for that failure; "" = "HDF5 call failed: <call>" */
+  const char *failed;                     /* source text of the call */
+  char msg[2 * PETSC_MAX_PATH_LEN + 256]; /* the caller's message for that failure; "" = "HDF5 call failed: <call>" */
 } PgH5Status;
 
-#define PG_H5_STATUS_INIT {NULL, ""}
+#define PG_H5_STATUS_INIT \
+  {                       \
+    NULL, ""              \
+  }
 
 /// Runs `call` (an HDF5 call or an assignment of its result) unless an earlier call of st failed;
 /// a negative result records the call in st.
-#define PgH5Try(st, call) \
-  do { \
+#define PgH5Try(st, call)                                  \
+  do {                                                     \
     if (!(st)->failed && (call) < 0) (st)->failed = #call; \
   } while (0)
 
 /// PgH5Try with a message of the caller's (printf format and arguments) for that failure.
-#define PgH5TryMsg(st, call, ...) \
-  do { \
-    if (!(st)->failed && (call) < 0) { \
-      (st)->failed = #call; \
-      snprintf((st)->msg, sizeof (st)->msg, __VA_ARGS__); \
-    } \
+#define PgH5TryMsg(st, call, ...)                        \
+  do {                                                   \
+    if (!(st)->failed && (call) < 0) {                   \
+      (st)->failed = #call;                              \
+      snprintf((st)->msg, sizeof(st)->msg, __VA_ARGS__); \
+    }                                                    \
   } while (0)
 
 /// Raises PETSC_ERR_FILE_WRITE on this rank if a call of st failed. Call after closing the handles.
@@ -77,15 +80,18 @@ herr_t PgH5AttrDouble(hid_t obj, const char *name, const double *v, hsize_t n);
 
 /// A small double dataset that every rank holds identically (curves, tables) in group: created and
 /// written collectively, only rank 0 contributing data, replaced if it exists; attribute `unit`.
-PetscErrorCode PgH5WriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *unit);
+PetscErrorCode PgH5WriteSmall(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[],
+                              const double *data, const char *unit);
 /// The same with a string attribute of the caller's choice (attr = text) instead of `unit`.
-PetscErrorCode PgH5WriteSmallAttr(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[], const double *data, const char *attr, const char *text);
+PetscErrorCode PgH5WriteSmallAttr(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[],
+                                  const double *data, const char *attr, const char *text);
 
 /// Collective write of the [nz][ny][nx] volume `name` in group from every rank's slab of grid g,
 /// whose rows are row_len >= nx elements apart in memory; chunked, shuffled and deflated at
 /// compress_level (0 = none), Fletcher32 checksum; attributes voxel_size_um and axes. `file`
 /// names the file in error lines.
-PetscErrorCode PgH5WriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data, hsize_t row_len, int compress_level, const char *file);
+PetscErrorCode PgH5WriteSlabs(PgGrid g, hid_t group, const char *name, hid_t filetype, hid_t memtype, const void *data,
+                              hsize_t row_len, int compress_level, const char *file);
 /// Collective read of this rank's slab of the [nz][ny][nx] dataset path of file (opened and
 /// closed here, read-only, MPI-IO) into v as memtype. *ok is 1 on every rank when every rank read
 /// its slab, else 0 on every rank (the caller words the error). Collective on g.

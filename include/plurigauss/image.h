@@ -14,7 +14,8 @@
 /// returns its shape (nx, ny, nz) and voxel size (µm, x, y, z). The voxel size comes from
 /// `voxel_um` if given (non-NULL), else from the dataset's attribute `voxel_size_um` or the file's
 /// root attribute of that name, or the TIFF's resolution tags and ImageJ spacing. Collective.
-PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3], double voxel_out[3]);
+PetscErrorCode PgImageInspect(MPI_Comm comm, const char *spec, const double *voxel_um, PetscInt shape[3],
+                              double voxel_out[3]);
 /// Reads input.image onto the grid's slabs and maps its values to phases with map (input.labels);
 /// an unmapped value is a one-line input error naming the value and its position. Collective.
 PetscErrorCode PgImageRead(PgGrid grid, const char *spec, const PgLabelMap *map, PgLabels labels);
@@ -44,8 +45,8 @@ typedef struct {
   int               raw_type;  /* PG_RAW_* */
   int               dims;      /* 2 or 3 */
   PgValues          values;
-  const PgLabelMap *map;       /* LABELS, NVP: values -> phases */
-  const char       *map_key;   /* its deck key, for messages */
+  const PgLabelMap *map;     /* LABELS, NVP: values -> phases */
+  const char       *map_key; /* its deck key, for messages */
 } PgInputSpec;
 
 typedef struct {

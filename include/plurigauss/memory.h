@@ -45,19 +45,20 @@ typedef enum {
 
 /// The sizes a stage's memory depends on, for the rank with the most data.
 typedef struct {
-  PetscInt n[3];       /* global voxels x, y, z of the stage's grid */
-  double   nz_local;   /* largest z-slab in planes */
-  double   alloc_r2c;  /* largest FFTW-MPI r2c/c2r allocation, complex elements */
+  PetscInt n[3];      /* global voxels x, y, z of the stage's grid */
+  double   nz_local;  /* largest z-slab in planes */
+  double   alloc_r2c; /* largest FFTW-MPI r2c/c2r allocation, complex elements */
   int      ranks, threads;
 } PgMemoryGrid;
 
 typedef struct {
   PetscBool active[PG_MEMORY_NSTAGES];
-  double    bytes[PG_MEMORY_NSTAGES];  /* peak resident bytes per rank while the stage runs (all that is alive then, base included) */
-  int       peak;                      /* the stage with the most bytes */
-  double    available;                 /* bytes per rank */
-  char      source[256];               /* where `available` comes from */
-  int       ranks, ranks_per_node;
+  double    bytes
+    [PG_MEMORY_NSTAGES]; /* peak resident bytes per rank while the stage runs (all that is alive then, base included) */
+  int    peak;           /* the stage with the most bytes */
+  double available;      /* bytes per rank */
+  char   source[256];    /* where `available` comes from */
+  int    ranks, ranks_per_node;
 } PgMemoryEstimate;
 
 /// Stage name as printed ("opening", ...).

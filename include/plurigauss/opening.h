@@ -30,15 +30,15 @@ typedef struct PgOpening_private *PgOpening;
 #define PG_OPENING_MAX_LEVELS 255
 
 typedef struct {
-  double  step_um;      /* radius step (µm) */
-  int     n3;           /* levels of the 3D cPSD: radii (k+1) * step for k = 0 .. n3-1 */
-  double *psd3;         /* Psi(r) in 3D, n3 values */
-  double  r50_psd3_um;  /* median radius of the 3D cPSD */
-  int     n2;           /* levels of the 2D cPSD */
-  double *psd2;         /* pooled over all z-slices (ratio of sums), n2 values */
+  double  step_um;     /* radius step (µm) */
+  int     n3;          /* levels of the 3D cPSD: radii (k+1) * step for k = 0 .. n3-1 */
+  double *psd3;        /* Psi(r) in 3D, n3 values */
+  double  r50_psd3_um; /* median radius of the 3D cPSD */
+  int     n2;          /* levels of the 2D cPSD */
+  double *psd2;        /* pooled over all z-slices (ratio of sums), n2 values */
   double  r50_psd2_um;
-  int     nmip[3];      /* levels of the MIP curve per axis (0: not computed) */
-  double *mip[3];       /* intruded volume fraction per axis */
+  int     nmip[3]; /* levels of the MIP curve per axis (0: not computed) */
+  double *mip[3];  /* intruded volume fraction per axis */
   double  r50_mip_um[3];
   double  seconds_psd3, seconds_psd2, seconds_mip; /* slowest rank */
 } PgOpeningResult;
@@ -51,7 +51,8 @@ PetscErrorCode PgOpeningDestroy(PgOpening *op);
 /// Computes the descriptors of the phase {v == value}: the 3D cPSD, the 2D cPSD when psd2 is set,
 /// and the MIP along each axis a with bit (1 << a) in mip_axes, from the face at coordinate 0
 /// (inlet_high = PETSC_FALSE) or n-1. Replaces any earlier result. Collective.
-PetscErrorCode PgOpeningCompute(PgOpening op, const uint8_t *v, uint8_t value, PetscBool psd2, unsigned mip_axes, PetscBool inlet_high, PgOpeningResult *result);
+PetscErrorCode PgOpeningCompute(PgOpening op, const uint8_t *v, uint8_t value, PetscBool psd2, unsigned mip_axes,
+                                PetscBool inlet_high, PgOpeningResult *result);
 
 /// The 2D cPSD of each of this rank's z-slices from the last computation: for local
 /// plane zl and level k < n at psd[zl * stride + k] (NaN where the slice's window holds no phase

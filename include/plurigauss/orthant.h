@@ -20,6 +20,7 @@ PetscErrorCode PgOrthantCreate(PgOrthant *orthant);
 PetscErrorCode PgOrthantDestroy(PgOrthant *orthant);
 /// P(W <= b) for W ~ N(0, S), S[i][i] = 1, n <= 4 coordinates of which the first na form the first
 /// block (1 <= na < n, blocks of at most 2). Deterministic (no MPI).
-PetscErrorCode PgOrthantProbability(PgOrthant orthant, int n, int na, const double S[4][4], const double b[4], double *p);
+PetscErrorCode PgOrthantProbability(PgOrthant orthant, int n, int na, const double S[4][4], const double b[4],
+                                    double *p);
 /// P(U <= x, V <= y) for standard normals with correlation r in [-1, 1].
 double PgBivariateNormalCDF(double x, double y, double r);

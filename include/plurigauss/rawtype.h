@@ -5,7 +5,18 @@
 
 #include <stddef.h>
 
-enum { PG_RAW_UINT8, PG_RAW_UINT16, PG_RAW_INT32, PG_RAW_FLOAT32, PG_RAW_INT8, PG_RAW_INT16, PG_RAW_UINT32, PG_RAW_FLOAT64, PG_RAW_INT64, PG_RAW_UINT64 };
+enum {
+  PG_RAW_UINT8,
+  PG_RAW_UINT16,
+  PG_RAW_INT32,
+  PG_RAW_FLOAT32,
+  PG_RAW_INT8,
+  PG_RAW_INT16,
+  PG_RAW_UINT32,
+  PG_RAW_FLOAT64,
+  PG_RAW_INT64,
+  PG_RAW_UINT64
+};
 
 /// Bytes of an element type.
 static inline size_t PgRawSize(int type)
@@ -29,6 +40,7 @@ static inline size_t PgRawSize(int type)
 /// Name of an element type ("uint8", ...), "?" for an unknown one.
 static inline const char *PgRawName(int type)
 {
-  static const char *const names[] = {"uint8", "uint16", "int32", "float32", "int8", "int16", "uint32", "float64", "int64", "uint64"};
+  static const char *const names[] = {"uint8", "uint16", "int32",   "float32", "int8",
+                                      "int16", "uint32", "float64", "int64",   "uint64"};
   return type >= 0 && type <= PG_RAW_UINT64 ? names[type] : "?";
 }

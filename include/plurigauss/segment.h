@@ -34,7 +34,8 @@ PetscErrorCode PgSegmentMexicanHat(PgGrid g, double sigma_um, double weight, Pet
 /// are quantised to `bins` levels between the selected voxels' global min and max:
 /// bin = round((v - min) / (max - min) (bins - 1)). A window whose selected voxels share one bin
 /// classifies them as dark. threshold (optional) gets the global threshold in grey units, or NaN.
-PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel, uint8_t *bright, double *threshold);
+PetscErrorCode PgSegmentOtsu(PgGrid g, double radius_um, PetscBool in3d, int bins, const float *v, const uint8_t *sel,
+                             uint8_t *bright, double *threshold);
 /// Majority filter of labels 0..3 in place: each voxel takes the most frequent label of its
 /// neighbourhood (kind 1: the 3x3(x3) cube; 2: the ball of radius_um); ties keep the voxel's own
 /// label when it is among the most frequent, else the smallest. Label 255 (outside) is neither
@@ -50,7 +51,8 @@ typedef struct {
 /// The chain of f on a grey slab: median -> step 1 (Otsu: bright = NVP) -> [three phases:
 /// Mexican hat -> step 2 (Otsu among the non-NVP voxels: brighter = pore, darker = carbon)] ->
 /// majority. v is overwritten (filtered grey values); mask (NULL: all) restricts everything.
-PetscErrorCode PgSegmentRun(PgGrid g, const PgSegmentFilters *f, float *v, const uint8_t *mask, uint8_t *labels, PgSegmentStats *st);
+PetscErrorCode PgSegmentRun(PgGrid g, const PgSegmentFilters *f, float *v, const uint8_t *mask, uint8_t *labels,
+                            PgSegmentStats *st);
 
 /// A one-plane grid on PETSC_COMM_SELF for a 2D image of nx x ny pixels (no FFTW), to be freed
 /// with PgSegmentImageGridDestroy.

@@ -22,10 +22,10 @@
 
 /// What PgTiffProbe finds. Element types are PG_RAW_* (rawtype.h).
 typedef struct {
-  long long n[3];      /* nx, ny, number of pages (slices) */
-  int       etype;     /* PG_RAW_* element type of the samples */
-  int       nfiles;    /* 0: one multi-page file; else one file per slice */
-  double    voxel_um[3]; /* from the tags; 0 where the file does not say */
+  long long n[3];              /* nx, ny, number of pages (slices) */
+  int       etype;             /* PG_RAW_* element type of the samples */
+  int       nfiles;            /* 0: one multi-page file; else one file per slice */
+  double    voxel_um[3];       /* from the tags; 0 where the file does not say */
   char      voxel_source[160]; /* where voxel_um came from, or a warning about it */
 } PgTiffInfo;
 
@@ -39,7 +39,8 @@ int PgTiffProbe(const char *spec, const char *what, PgTiffInfo *info, char *msg,
 /// Reads pages z0 .. z0 + nz - 1 of a probed TIFF input into buf (native element type, [z][y][x])
 /// on the calling rank alone: opens the file and visits only those pages (or only those slice
 /// files). Returns 0 and a message on a decoding error.
-int PgTiffReadPages(const char *spec, const char *what, const PgTiffInfo *info, long long z0, long long nz, void *buf, char *msg, size_t len);
+int PgTiffReadPages(const char *spec, const char *what, const PgTiffInfo *info, long long z0, long long nz, void *buf,
+                    char *msg, size_t len);
 /// Writes grid g's labels (one uint8 per voxel, the slab of each rank) to path as a multi-page
 /// TIFF with the voxel size; written as path.part and renamed when complete. Collective.
 PetscErrorCode PgTiffWriteLabels(PgGrid g, const uint8_t *v, const char *path);

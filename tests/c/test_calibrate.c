@@ -40,7 +40,8 @@ int main(int argc, char **argv)
     for (PetscInt k = 0; k < nrx; k++) {
       double c[PG_NPAIRS];
       PetscCall(PgModelTwoPoint(lx, lz, m, rx[k], set_ry ? ry[k] : 0, c));
-      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "C %d %.17g %.17g %.17g %.17g %.17g %.17g\n", (int)k, c[0], c[1], c[2], c[3], c[4], c[5]));
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "C %d %.17g %.17g %.17g %.17g %.17g %.17g\n", (int)k, c[0], c[1], c[2],
+                            c[3], c[4], c[5]));
     }
   }
   for (PetscInt k = 0; (set_11 || set_22) && k < ninv; k++) {

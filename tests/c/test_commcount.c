@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(call) \
-  do { \
+#define CHECK(call)                                          \
+  do {                                                       \
     if ((call) != MPI_SUCCESS) MPI_Abort(MPI_COMM_WORLD, 1); \
   } while (0)
 
@@ -66,7 +66,8 @@ int main(int argc, char **argv)
   CHECK(MPI_Bcast(a, 64, MPI_BYTE, 0, MPI_COMM_WORLD));
   CHECK(MPI_Pcontrol(1, "coll"));
   {
-    int *sc = malloc(sizeof(int) * (size_t)p), *rc = malloc(sizeof(int) * (size_t)p), *sd = malloc(sizeof(int) * (size_t)p), *rd = malloc(sizeof(int) * (size_t)p);
+    int *sc = malloc(sizeof(int) * (size_t)p), *rc = malloc(sizeof(int) * (size_t)p),
+        *sd = malloc(sizeof(int) * (size_t)p), *rd = malloc(sizeof(int) * (size_t)p);
     long long x = r, y = 0;
     CHECK(MPI_Allreduce(a, b, 5, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
     for (int j = 0, os = 0, orr = 0; j < p; j++) {

@@ -34,19 +34,22 @@ static PetscErrorCode WriteTable(PgGrid g, PgComponents comp, const char *path)
   if (g->rank == 0) {
     displ[0] = 0;
     for (int r = 0; r < g->size; r++) displ[r + 1] = displ[r] + cnt[r];
-    PetscCheck(displ[g->size] == info.count, PETSC_COMM_SELF, PETSC_ERR_PLIB, "table rows %d != count %" PetscInt64_FMT, displ[g->size], info.count);
+    PetscCheck(displ[g->size] == info.count, PETSC_COMM_SELF, PETSC_ERR_PLIB, "table rows %d != count %" PetscInt64_FMT,
+               displ[g->size], info.count);
   }
   PetscCallMPI(MPI_Gatherv(v, n, MPI_INT64_T, vox, cnt, displ, MPI_INT64_T, 0, g->comm));
   PetscCallMPI(MPI_Gatherv(f, n, MPI_UINT8_T, fac, cnt, displ, MPI_UINT8_T, 0, g->comm));
   if (g->rank == 0) {
     FILE *fp = fopen(path, "w");
     PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s", path);
-    fprintf(fp, "%" PetscInt64_FMT " %" PetscInt64_FMT " %" PetscInt64_FMT, info.count, info.phase_voxels, info.largest_voxels);
+    fprintf(fp, "%" PetscInt64_FMT " %" PetscInt64_FMT " %" PetscInt64_FMT, info.count, info.phase_voxels,
+            info.largest_voxels);
     for (int a = 0; a < 3; a++) fprintf(fp, " %" PetscInt64_FMT, info.percolating_voxels[a]);
     for (int a = 0; a < 3; a++) fprintf(fp, " %.17g", info.percolating_fraction[a]);
     for (int a = 0; a < 3; a++) fprintf(fp, " %d", (int)info.percolates[a]);
     fprintf(fp, "\n");
-    for (int64_t k = 0; k < info.count; k++) fprintf(fp, "%" PetscInt64_FMT " %" PetscInt64_FMT " %d\n", k, vox[k], (int)fac[k]);
+    for (int64_t k = 0; k < info.count; k++)
+      fprintf(fp, "%" PetscInt64_FMT " %" PetscInt64_FMT " %d\n", k, vox[k], (int)fac[k]);
     fclose(fp);
     PetscCall(PetscFree2(cnt, displ));
     PetscCall(PetscFree2(vox, fac));
@@ -75,8 +78,10 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-select", &select, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-repeat", &repeat, NULL));
   PetscCheck(nin > 0, grid->comm, PETSC_ERR_USER_INPUT, "-in LABELS.u8 is required");
-  PetscCheck((nlab == 0 || nlab == nin) && (ntab == 0 || ntab == nin) && (nmsk == 0 || nmsk == nin), grid->comm, PETSC_ERR_USER_INPUT, "-labels, -table and -mask need one file per -in file");
-  PetscCheck(value >= 0 && value <= 255, grid->comm, PETSC_ERR_USER_INPUT, "-value %" PetscInt_FMT " outside 0..255", value);
+  PetscCheck((nlab == 0 || nlab == nin) && (ntab == 0 || ntab == nin) && (nmsk == 0 || nmsk == nin), grid->comm,
+             PETSC_ERR_USER_INPUT, "-labels, -table and -mask need one file per -in file");
+  PetscCheck(value >= 0 && value <= 255, grid->comm, PETSC_ERR_USER_INPUT, "-value %" PetscInt_FMT " outside 0..255",
+             value);
   PetscCall(PetscMalloc2(PgGridLocalVoxels(grid), &v, PgGridLocalVoxels(grid), &mask));
   PetscCall(PgComponentsCreate(grid, &comp));
   for (PetscInt k = 0; k < nin; k++) {

@@ -17,12 +17,12 @@
 
 int main(int argc, char **argv)
 {
-  PgGrid         grid = NULL;
-  PgConductivity cond = NULL;
-  uint8_t       *v    = NULL;
+  PgGrid         grid                   = NULL;
+  PgConductivity cond                   = NULL;
+  uint8_t       *v                      = NULL;
   char           in[PETSC_MAX_PATH_LEN] = "";
   PetscInt       value = 1, axes = 7, repeat = 1;
-  PetscReal      rtol = 1e-8;
+  PetscReal      rtol     = 1e-8;
   PetscBool      periodic = PETSC_FALSE;
   double         peak, before, fraction = 0, estimate;
 
@@ -53,7 +53,10 @@ int main(int argc, char **argv)
       }
     }
     fraction = PetscMax(fraction, (double)r.unknowns / PgGridGlobalVoxels(grid));
-    if (grid->rank == 0) printf("M_%c %.17g %.17g %.17g %d %.17g %d %lld %.17g\nt_%c %.6g %.6g %.6g\n", "xyz"[a], r.M, r.M_inlet, r.flux_rel_diff, (int)r.iterations, r.residual, r.reason, (long long)r.unknowns, r.M_outlet, "xyz"[a], t, ts, tv);
+    if (grid->rank == 0)
+      printf("M_%c %.17g %.17g %.17g %d %.17g %d %lld %.17g\nt_%c %.6g %.6g %.6g\n", "xyz"[a], r.M, r.M_inlet,
+             r.flux_rel_diff, (int)r.iterations, r.residual, r.reason, (long long)r.unknowns, r.M_outlet, "xyz"[a], t,
+             ts, tv);
   }
   PetscCall(PgPeakResidentBytes(PETSC_COMM_SELF, &peak));
   peak -= before;

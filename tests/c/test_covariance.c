@@ -31,9 +31,13 @@ static uint64_t SplitMix(uint64_t x)
   return x ^ (x >> 31);
 }
 
-static double Uniform(uint64_t seed, uint64_t index) { return (double)(SplitMix(SplitMix(seed) ^ index) >> 11) * 0x1.0p-53; }
+static double Uniform(uint64_t seed, uint64_t index)
+{
+  return (double)(SplitMix(SplitMix(seed) ^ index) >> 11) * 0x1.0p-53;
+}
 
-static PetscErrorCode FillPattern(PgGrid g, const char *name, uint64_t seed, double p1, double p2, PetscInt cell, uint8_t *v)
+static PetscErrorCode FillPattern(PgGrid g, const char *name, uint64_t seed, double p1, double p2, PetscInt cell,
+                                  uint8_t *v)
 {
   const PetscInt nx = g->n[0], ny = g->n[1];
   int            kind = -1;
@@ -57,7 +61,8 @@ static PetscErrorCode FillPattern(PgGrid g, const char *name, uint64_t seed, dou
         } else if (kind == 2) l = (uint8_t)(1 + (x + y + z) % 3);
         else {
           const PetscInt x0 = x % 4 == 1 ? x - 1 : x; /* the voxel that decides */
-          if ((x % 4 == 0 || x % 4 == 1) && Uniform(seed, (uint64_t)((z * ny + y) * nx + x0)) < p1) l = x % 4 == 0 ? 1 : 2;
+          if ((x % 4 == 0 || x % 4 == 1) && Uniform(seed, (uint64_t)((z * ny + y) * nx + x0)) < p1)
+            l = x % 4 == 0 ? 1 : 2;
         }
         v[PgGridIndex(g, zl, y, x)] = l;
       }
@@ -81,17 +86,19 @@ static PetscErrorCode WriteH5(PgGrid g, PgCovariance cov, const char *path)
 
 int main(int argc, char **argv)
 {
-  PgGrid           grid = NULL;
+  PgGrid           grid   = NULL;
   PgLabels         labels = NULL;
-  PgCovariance     cov = NULL;
+  PgCovariance     cov    = NULL;
   PgCovarianceInfo info;
-  char             in[PETSC_MAX_PATH_LEN] = "", pattern[64] = "", out_labels[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "", h5[PETSC_MAX_PATH_LEN] = "";
-  const char      *planners[] = {"estimate", "measure", "patient", "PgPlanner", "PG_PLANNER_", NULL};
-  PetscEnum        planner = (PetscEnum)PG_PLANNER_ESTIMATE;
-  PetscInt         repeat = 1, seed = 1, cell = 2, threads = 1;
-  PetscReal        range = 0, p1 = 0.5, p2 = 0.3;
-  PetscBool        periodic = PETSC_FALSE, bare = PETSC_FALSE;
-  double           tmin = HUGE_VAL, tmax = 0, fmin = HUGE_VAL, fmax = 0, bmin = HUGE_VAL, bmax = 0, omin = HUGE_VAL, omax = 0, peak, eps[3], bytes;
+  char in[PETSC_MAX_PATH_LEN] = "", pattern[64] = "", out_labels[PETSC_MAX_PATH_LEN] = "", csv[PETSC_MAX_PATH_LEN] = "",
+       h5[PETSC_MAX_PATH_LEN] = "";
+  const char *planners[]      = {"estimate", "measure", "patient", "PgPlanner", "PG_PLANNER_", NULL};
+  PetscEnum   planner         = (PetscEnum)PG_PLANNER_ESTIMATE;
+  PetscInt    repeat = 1, seed = 1, cell = 2, threads = 1;
+  PetscReal   range = 0, p1 = 0.5, p2 = 0.3;
+  PetscBool   periodic = PETSC_FALSE, bare = PETSC_FALSE;
+  double tmin = HUGE_VAL, tmax = 0, fmin = HUGE_VAL, fmax = 0, bmin = HUGE_VAL, bmax = 0, omin = HUGE_VAL, omax = 0,
+         peak, eps[3], bytes;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
   PetscCall(PgErrorInitialize());
@@ -112,7 +119,8 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-periodic", &periodic, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-bare", &bare, NULL));
   PetscCall(PetscOptionsGetEnum(NULL, NULL, "-planner", planners, &planner, NULL));
-  PetscCheck(!in[0] != !pattern[0], grid->comm, PETSC_ERR_USER_INPUT, "give exactly one of -in LABELS.u8 and -pattern NAME");
+  PetscCheck(!in[0] != !pattern[0], grid->comm, PETSC_ERR_USER_INPUT,
+             "give exactly one of -in LABELS.u8 and -pattern NAME");
   PetscCheck(repeat > 0, grid->comm, PETSC_ERR_USER_INPUT, "-repeat %" PetscInt_FMT " must be positive", repeat);
 
   PetscCall(PgLabelsCreate(grid, &labels));
@@ -153,10 +161,17 @@ int main(int argc, char **argv)
   bytes = (double)info.bytes;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bytes, 1, MPI_DOUBLE, MPI_MAX, grid->comm));
   PetscCall(DriverPeakBytes(grid->comm, &peak));
-  PetscCall(PetscPrintf(grid->comm, "cov_time_s %.6f %.6f\nfft_time_s %.6f %.6f\noverhead_s %.6f %.6f\n", tmin, tmax, fmin, fmax, omin, omax));
+  PetscCall(PetscPrintf(grid->comm, "cov_time_s %.6f %.6f\nfft_time_s %.6f %.6f\noverhead_s %.6f %.6f\n", tmin, tmax,
+                        fmin, fmax, omin, omax));
   if (bare) PetscCall(PetscPrintf(grid->comm, "bare_time_s %.6f %.6f\n", bmin, bmax));
-  PetscCall(PetscPrintf(grid->comm, "transforms %d %d\nfft_n %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT "\nnlag %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT "\nnbins %" PetscInt_FMT "\nrange_um %.17g\nradial_um %.17g\nbin_um %.17g\n", info.nforward, info.ninverse, info.fft_n[0], info.fft_n[1], info.fft_n[2], info.nlag[0], info.nlag[1], info.nlag[2], info.nbins, info.range_um, info.radial_um, info.bin_um));
-  PetscCall(PetscPrintf(grid->comm, "module_bytes %.0f\npeak_bytes %.0f\nvoxels %.0f\neps %.17g %.17g %.17g\n", bytes, peak, PgGridGlobalVoxels(grid), eps[0], eps[1], eps[2]));
+  PetscCall(PetscPrintf(grid->comm,
+                        "transforms %d %d\nfft_n %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT
+                        "\nnlag %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT "\nnbins %" PetscInt_FMT
+                        "\nrange_um %.17g\nradial_um %.17g\nbin_um %.17g\n",
+                        info.nforward, info.ninverse, info.fft_n[0], info.fft_n[1], info.fft_n[2], info.nlag[0],
+                        info.nlag[1], info.nlag[2], info.nbins, info.range_um, info.radial_um, info.bin_um));
+  PetscCall(PetscPrintf(grid->comm, "module_bytes %.0f\npeak_bytes %.0f\nvoxels %.0f\neps %.17g %.17g %.17g\n", bytes,
+                        peak, PgGridGlobalVoxels(grid), eps[0], eps[1], eps[2]));
 
   PetscCall(PgCovarianceDestroy(&cov));
   PetscCall(PgLabelsDestroy(&labels));

@@ -34,8 +34,10 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-periodic", &periodic, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-dilate", &dilate, NULL));
   PetscCheck(nin > 0, grid->comm, PETSC_ERR_USER_INPUT, "-in LABELS.u8 is required");
-  PetscCheck(nout == 0 || nout == nin, grid->comm, PETSC_ERR_USER_INPUT, "-out needs one file per -in file (%" PetscInt_FMT " vs %" PetscInt_FMT ")", nout, nin);
-  PetscCheck(value >= 0 && value <= 255, grid->comm, PETSC_ERR_USER_INPUT, "-value %" PetscInt_FMT " outside 0..255", value);
+  PetscCheck(nout == 0 || nout == nin, grid->comm, PETSC_ERR_USER_INPUT,
+             "-out needs one file per -in file (%" PetscInt_FMT " vs %" PetscInt_FMT ")", nout, nin);
+  PetscCheck(value >= 0 && value <= 255, grid->comm, PETSC_ERR_USER_INPUT, "-value %" PetscInt_FMT " outside 0..255",
+             value);
   PetscCall(PetscMalloc2(PgGridLocalVoxels(grid), &v, PgGridLocalVoxels(grid), &d2));
   PetscCall(PgEdtCreate(grid, periodic, &edt));
   for (PetscInt k = 0; k < nin; k++) {

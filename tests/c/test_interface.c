@@ -48,7 +48,8 @@ static PetscErrorCode Run(MPI_Comm comm)
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-m", &m, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-alpha_x", &ax, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-alpha_y", &ay, NULL));
-  PetscCheck(set_lx != set_e1 && set_lz != set_e2, comm, PETSC_ERR_USER_INPUT, "give one of -eps1/-lambda_x and one of -eps2/-lambda_z");
+  PetscCheck(set_lx != set_e1 && set_lz != set_e2, comm, PETSC_ERR_USER_INPUT,
+             "give one of -eps1/-lambda_x and one of -eps2/-lambda_z");
   double lambda_x = set_lx ? (double)lx : PgModelLambdaX((double)e1), lambda_z = (double)lz, S[3], S_pair[3];
   if (set_e2) PetscCall(PgModelLambdaZ(lambda_x, (double)m, (double)e2, &lambda_z));
   PetscCall(PgModelInterfaceAreas(lambda_x, lambda_z, (double)m, (double)ax, (double)ay, S, S_pair));

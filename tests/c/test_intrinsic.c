@@ -29,7 +29,7 @@ static const char *const ShapeNames[] = {"none", "ball", "torus", "slab", "gyroi
 
 static PetscErrorCode FillShape(PgLabels lab, Shape shape)
 {
-  const PgGrid_s *g = lab->grid;
+  const PgGrid_s *g      = lab->grid;
   PetscReal       radius = 0, inner = 0, period = 16, centre[3], planes[3] = {0, 0, 0};
   PetscInt        nc = 3, np = 3;
   PetscBool       set;
@@ -42,13 +42,15 @@ static PetscErrorCode FillShape(PgLabels lab, Shape shape)
   PetscCall(PetscOptionsGetRealArray(NULL, NULL, "-centre", centre, &nc, NULL));
   PetscCall(PetscOptionsGetRealArray(NULL, NULL, "-planes", planes, &np, &set));
   PetscCheck(shape != SHAPE_SLAB || (set && np == 3), g->comm, PETSC_ERR_USER_INPUT, "-shape slab needs -planes A,B,C");
-  PetscCheck(shape == SHAPE_SLAB || shape == SHAPE_GYROID || radius > 0, g->comm, PETSC_ERR_USER_INPUT, "-shape %s needs -radius R > 0", ShapeNames[shape]);
+  PetscCheck(shape == SHAPE_SLAB || shape == SHAPE_GYROID || radius > 0, g->comm, PETSC_ERR_USER_INPUT,
+             "-shape %s needs -radius R > 0", ShapeNames[shape]);
   PetscCheck(period > 0, g->comm, PETSC_ERR_USER_INPUT, "-period %g must be positive", (double)period);
   for (ptrdiff_t zl = 0; zl < g->nz_local; zl++)
     for (ptrdiff_t y = 0; y < g->n[1]; y++)
       for (ptrdiff_t x = 0; x < g->n[0]; x++) {
-        const ptrdiff_t z = g->z_start + zl;
-        const double    p[3] = {(x - centre[0]) * g->voxel_um[0], (y - centre[1]) * g->voxel_um[1], (z - centre[2]) * g->voxel_um[2]};
+        const ptrdiff_t z    = g->z_start + zl;
+        const double    p[3] = {(x - centre[0]) * g->voxel_um[0], (y - centre[1]) * g->voxel_um[1],
+                                (z - centre[2]) * g->voxel_um[2]};
         const double    r2   = p[0] * p[0] + p[1] * p[1] + p[2] * p[2];
         uint8_t         l    = 3;
         switch (shape) {
@@ -102,7 +104,8 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-repeat", &repeat, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-periodic", &periodic, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-weights", &weights, NULL));
-  PetscCheck((in[0] != 0) != (shape != SHAPE_NONE), grid->comm, PETSC_ERR_USER_INPUT, "give exactly one of -in LABELS.u8 and -shape ball|torus|slab|gyroid");
+  PetscCheck((in[0] != 0) != (shape != SHAPE_NONE), grid->comm, PETSC_ERR_USER_INPUT,
+             "give exactly one of -in LABELS.u8 and -shape ball|torus|slab|gyroid");
   PetscCheck(repeat >= 1, grid->comm, PETSC_ERR_USER_INPUT, "-repeat %" PetscInt_FMT " must be at least 1", repeat);
   PetscCall(PgLabelsCreate(grid, &lab));
   if (in[0]) PetscCall(DriverRaw(grid, in, lab->v, 1, PETSC_FALSE));
@@ -123,7 +126,8 @@ int main(int argc, char **argv)
   PetscCall(Print3(grid->comm, "chi6", res.chi6));
   PetscCall(Print3(grid->comm, "chi26", res.chi26));
   PetscCall(DriverPeakBytes(grid->comm, &peak));
-  PetscCall(PetscPrintf(grid->comm, "window_um3 %.17g\ntime_s %.6f %.6f\npeak_bytes %.0f\n", res.window_um3, tmin, tmax, peak));
+  PetscCall(
+    PetscPrintf(grid->comm, "window_um3 %.17g\ntime_s %.6f %.6f\npeak_bytes %.0f\n", res.window_um3, tmin, tmax, peak));
   if (weights) {
     double w[13];
     PetscCall(PgIntrinsicCroftonWeights(grid->voxel_um, w));

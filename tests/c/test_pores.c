@@ -61,13 +61,13 @@ static PetscErrorCode WriteSlices(PgGrid g, PgOpening op, const char *path)
 
 int main(int argc, char **argv)
 {
-  PgGrid          grid = NULL;
-  PgOpening       op   = NULL;
-  PgGeodesic      geo  = NULL;
-  uint8_t        *v    = NULL;
+  PgGrid          grid                   = NULL;
+  PgOpening       op                     = NULL;
+  PgGeodesic      geo                    = NULL;
+  uint8_t        *v                      = NULL;
   char            in[PETSC_MAX_PATH_LEN] = "", slices[PETSC_MAX_PATH_LEN] = "", warm[PETSC_MAX_PATH_LEN] = "";
   PetscInt        value = 1, mip = 0, tau = 0, repeat = 1;
-  PetscReal       step = 0;
+  PetscReal       step     = 0;
   PetscBool       periodic = PETSC_FALSE, psd2 = PETSC_FALSE, high = PETSC_FALSE;
   PgOpeningResult res;
   double          t[6] = {HUGE_VAL, HUGE_VAL, HUGE_VAL, HUGE_VAL, HUGE_VAL, HUGE_VAL}, peak;
@@ -120,7 +120,9 @@ int main(int argc, char **argv)
       PetscCall(PgGeodesicCompute(geo, v, (uint8_t)value, a, &g));
       t[3 + a] = PetscMin(t[3 + a], g.seconds);
     }
-    if (grid->rank == 0) printf("tau_%c %.17g %.17g %" PetscInt64_FMT " %" PetscInt64_FMT " %d\n", "xyz"[a], g.tau, g.mean_length_um, g.inlet, g.reached, g.rounds);
+    if (grid->rank == 0)
+      printf("tau_%c %.17g %.17g %" PetscInt64_FMT " %" PetscInt64_FMT " %d\n", "xyz"[a], g.tau, g.mean_length_um,
+             g.inlet, g.reached, g.rounds);
   }
   PetscCall(DriverPeakBytes(grid->comm, &peak));
   if (grid->rank == 0) {

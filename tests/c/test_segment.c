@@ -17,7 +17,7 @@
 
 int main(int argc, char **argv)
 {
-  PgGrid    grid = NULL;
+  PgGrid    grid       = NULL;
   char      filter[32] = "", in[PETSC_MAX_PATH_LEN] = "", out[PETSC_MAX_PATH_LEN] = "", selp[PETSC_MAX_PATH_LEN] = "";
   PetscReal radius = 0, sigma = 0, weight = 1, majority_radius = 0, median_radius = 0;
   PetscInt  bins = 256, kind = 1, phases = 3;
@@ -46,7 +46,8 @@ int main(int argc, char **argv)
     FILE   *f;
     PetscCall(PetscMalloc1(bins, &h));
     f = fopen(in, "rb");
-    PetscCheck(f && fread(h, sizeof(double), (size_t)bins, f) == (size_t)bins, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "cannot read %" PetscInt_FMT " doubles from %s", bins, in);
+    PetscCheck(f && fread(h, sizeof(double), (size_t)bins, f) == (size_t)bins, PETSC_COMM_SELF, PETSC_ERR_FILE_READ,
+               "cannot read %" PetscInt_FMT " doubles from %s", bins, in);
     fclose(f);
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "threshold %d\n", PgSegmentOtsuThreshold(h, (int)bins)));
     PetscCall(PetscFree(h));
@@ -77,15 +78,20 @@ int main(int argc, char **argv)
     PetscCall(PgSegmentOtsu(grid, radius, in3d, (int)bins, v, sel, u, &thr));
     PetscCall(PetscPrintf(grid->comm, "threshold %.9g\n", thr));
   } else if (!strcmp(filter, "chain")) {
-    PgSegmentFilters f = {median_radius, radius, in3d, (int)phases, sigma, weight, (int)kind, majority_radius, (int)bins};
+    PgSegmentFilters f = {median_radius, radius,          in3d,     (int)phases, sigma, weight,
+                          (int)kind,     majority_radius, (int)bins};
     PgSegmentStats   st;
     PetscCall(PgSegmentRun(grid, &f, v, sel, u, &st));
-    PetscCall(PetscPrintf(grid->comm, "fractions %.9g %.9g %.9g %.9g\n", st.fraction[0], st.fraction[1], st.fraction[2], st.fraction[3]));
-  } else SETERRQ(grid->comm, PETSC_ERR_USER_INPUT, "-filter %s: expected median, hat, otsu, majority, chain or hist", filter);
+    PetscCall(PetscPrintf(grid->comm, "fractions %.9g %.9g %.9g %.9g\n", st.fraction[0], st.fraction[1], st.fraction[2],
+                          st.fraction[3]));
+  } else
+    SETERRQ(grid->comm, PETSC_ERR_USER_INPUT, "-filter %s: expected median, hat, otsu, majority, chain or hist",
+            filter);
   t = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, grid->comm));
   PetscCall(PetscPrintf(grid->comm, "t_filter %.6g\n", t));
-  if (!strcmp(filter, "median") || !strcmp(filter, "hat")) PetscCall(DriverRaw(grid, out, v, sizeof(float), PETSC_TRUE));
+  if (!strcmp(filter, "median") || !strcmp(filter, "hat"))
+    PetscCall(DriverRaw(grid, out, v, sizeof(float), PETSC_TRUE));
   else PetscCall(DriverRaw(grid, out, u, 1, PETSC_TRUE));
   PetscCall(PetscFree2(v, u));
   PetscCall(PetscFree(sel));

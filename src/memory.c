@@ -23,6 +23,7 @@
 #include <plurigauss/covariance.h>
 #include <plurigauss/image.h>
 #include <plurigauss/memory.h>
+#include <plurigauss/segment.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -242,31 +243,11 @@ typedef struct {
 static PetscErrorCode EstimateSegment(Estimate *E, PgMemoryEstimate *est)
 {
   const PgConfig *cfg = E->cfg;
-  PgInputSpec     vs  = {"segment.volume",
-                         "segment.volume_shape",
-                         "segment.volume_voxel_um",
-                         "segment.raw_type",
-                         cfg->seg_volume_shape,
-                         cfg->seg_volume_voxel_um,
-                         cfg->seg_raw_type,
-                         3,
-                         PG_VALUES_GREY,
-                         NULL,
-                         NULL};
-  PgInputSpec     is  = {"segment.images",
-                         "segment.image_shape",
-                         "segment.pixel_um",
-                         "segment.raw_type",
-                         cfg->seg_image_shape,
-                         cfg->seg_pixel_um,
-                         cfg->seg_raw_type,
-                         2,
-                         PG_VALUES_GREY,
-                         NULL,
-                         NULL};
-  double          b   = 0;
+  PgInputSpec     vs, is;
+  double          b = 0;
 
   PetscFunctionBeginUser;
+  PgSegmentInputSpecs(cfg, &vs, &is);
   if (cfg->seg_images[0])
     PetscCall(ProbeImages(E->comm, &is, cfg->seg_images, E->size, &E->seg_owned, &E->seg_total, &E->seg_img));
   if (cfg->seg_volume[0]) {

@@ -887,6 +887,32 @@ static PetscErrorCode SegStageRun(SegStage *S, PgConfig *cfg)
   PetscFunctionReturn(0);
 }
 
+void PgSegmentInputSpecs(const PgConfig *cfg, PgInputSpec *volume, PgInputSpec *images)
+{
+  *volume = (PgInputSpec){"segment.volume",
+                          "segment.volume_shape",
+                          "segment.volume_voxel_um",
+                          "segment.raw_type",
+                          cfg->seg_volume_shape,
+                          cfg->seg_volume_voxel_um,
+                          cfg->seg_raw_type,
+                          3,
+                          PG_VALUES_GREY,
+                          NULL,
+                          NULL};
+  *images = (PgInputSpec){"segment.images",
+                          "segment.image_shape",
+                          "segment.pixel_um",
+                          "segment.raw_type",
+                          cfg->seg_image_shape,
+                          cfg->seg_pixel_um,
+                          cfg->seg_raw_type,
+                          2,
+                          PG_VALUES_GREY,
+                          NULL,
+                          NULL};
+}
+
 PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
 {
   const double   one[3] = {1, 1, 1};
@@ -900,28 +926,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
   S.cfg  = cfg;
   PetscCallMPI(MPI_Comm_rank(comm, &S.rank));
   PetscCallMPI(MPI_Comm_size(comm, &S.size));
-  S.vs = (PgInputSpec){"segment.volume",
-                       "segment.volume_shape",
-                       "segment.volume_voxel_um",
-                       "segment.raw_type",
-                       cfg->seg_volume_shape,
-                       cfg->seg_volume_voxel_um,
-                       cfg->seg_raw_type,
-                       3,
-                       PG_VALUES_GREY,
-                       NULL,
-                       NULL};
-  S.is = (PgInputSpec){"segment.images",
-                       "segment.image_shape",
-                       "segment.pixel_um",
-                       "segment.raw_type",
-                       cfg->seg_image_shape,
-                       cfg->seg_pixel_um,
-                       cfg->seg_raw_type,
-                       2,
-                       PG_VALUES_GREY,
-                       NULL,
-                       NULL};
+  PgSegmentInputSpecs(cfg, &S.vs, &S.is);
   S.ms = (PgInputSpec){"segment.mask",
                        "segment.volume_shape",
                        "segment.volume_voxel_um",

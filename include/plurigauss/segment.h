@@ -12,6 +12,7 @@
 
 #include <plurigauss/config.h>
 #include <plurigauss/grid.h>
+#include <plurigauss/image.h>
 #include <stdint.h>
 
 /// Output labels: 1 = NVP (bright), 2 = carbon (dark), 3 = pore (medium grey); with one phase, 0 =
@@ -21,6 +22,10 @@ enum { PG_SEG_REST = 0, PG_SEG_OUTSIDE = 255 };
 /// Otsu's threshold of a histogram of nb bins: the t maximising the between-class variance of
 /// {bins <= t} and {bins > t} (the first maximum); -1 when fewer than two bins are occupied.
 int PgSegmentOtsuThreshold(const double *hist, int nb);
+
+/// The input specifications of the segmentation's grey volume and images (keys, shapes, voxel
+/// sizes, raw type), for the stage and for the memory check's probe.
+void PgSegmentInputSpecs(const PgConfig *cfg, PgInputSpec *volume, PgInputSpec *images);
 
 /// Median of the neighbourhood of radius_um (the lower median of an even count), in place.
 PetscErrorCode PgSegmentMedian(PgGrid g, double radius_um, PetscBool in3d, float *v);

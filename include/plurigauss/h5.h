@@ -19,10 +19,9 @@ typedef struct {
   char msg[2 * PETSC_MAX_PATH_LEN + 256]; /* the caller's message for that failure; "" = "HDF5 call failed: <call>" */
 } PgH5Status;
 
-#define PG_H5_STATUS_INIT \
-  {                       \
-    NULL, ""              \
-  }
+// clang-format off
+#define PG_H5_STATUS_INIT {NULL, ""}
+// clang-format on
 
 /// Runs `call` (an HDF5 call or an assignment of its result) unless an earlier call of st failed;
 /// a negative result records the call in st.

@@ -40,8 +40,20 @@ SEED = int(os.environ.get("PLURIGAUSS_FUZZ_SEED", "16"))
 ALL = bool(os.environ.get("PLURIGAUSS_FUZZ_ALL")) or pgtest.LONG
 TIMEOUT = 180 if pgtest.SAN else 60
 JOBS = 2
-# a singleton that does not start Open MPI's daemon: half the start-up time of an error exit
+# a singleton that does not start Open MPI's daemon: half the start-up time of an error exit. Isolated
+# singletons all take the same job id, hence the same session directory (<tmp>/ompi.<host>.<uid>/jf.0/1):
+# the first of two side-by-side cases to finish removes it under the other, whose MPI-IO open then fails
+# (sharedfp/sm cannot create its file there; CI saw it once) or whose start-up does. Each case gets its
+# own session directory base (fast_singleton_env).
 FAST_SINGLETON = {"OMPI_MCA_ess_singleton_isolated": "1"}
+
+
+def fast_singleton_env(outdir):
+    """The environment of a case that writes into outdir: its session directory beside outdir (not in
+    it: the test compares outdir's listing before and after)."""
+    base = outdir.rstrip("/") + ".ompi"
+    os.makedirs(base, exist_ok=True)
+    return dict(FAST_SINGLETON, OMPI_MCA_orte_tmpdir_base=base)
 INT_KEYS = {"domain.shape", "random.seed", "sweep.realizations", "sweep.first_point", "output.compress", "measure.connectivity", "segment.volume_shape",
             "segment.image_shape", "segment.stack_phases", "segment.stack_bins", "segment.image_phases", "segment.image_bins", "calibration.volume_shape",
             "calibration.image_shape", "threads"}
@@ -424,10 +436,11 @@ def run_case(case, outdir, deckdir):
     else:
         args = [pgtest.TINY, "-domain_shape", "16,16,16", "-sweep_realizations", 1] + [out if a == "OUTPUT" else a for a in payload]
     args += ["-output_file", out, "-output_overwrite", "false"]
+    env = fast_singleton_env(outdir)
     before = snapshot(outdir)
     for attempt in range(3):
         try:
-            p = pgtest.run(1, args, check=False, singleton=True, timeout=TIMEOUT, env=FAST_SINGLETON)
+            p = pgtest.run(1, args, check=False, singleton=True, timeout=TIMEOUT, env=env)
         except AssertionError as e:  # a sanitizer report
             return f"[{name}] {str(e)[:1500]}"
         except Exception as e:  # noqa: BLE001 - a timeout is a hang

@@ -77,6 +77,7 @@ struct PgConductivity_private {
   MPI_Comm   sub; /* the ranks that own planes (MPI_COMM_NULL elsewhere) */
   PetscBool  periodic_sides;
   double     rtol;
+  double     m_rtol; /* the mg solve also stops when CG's estimate of M's relative error is below it (0: off) */
   CondMethod method;
   double     mg_alpha;     /* coarse operator P^T A P / alpha */
   double     mg_theta;     /* aggregate only along couplings >= theta x the rows' largest */
@@ -138,6 +139,9 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_gamma", &c->mg_gamma, NULL));
   c->mg_wlevels = MG_MAX_LEVELS;
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_wlevels", &c->mg_wlevels, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, "cond_", "-m_rtol", &c->m_rtol, NULL));
+  PetscCheck(c->m_rtol >= 0 && c->m_rtol < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: -cond_m_rtol %g outside [0, 1)", c->m_rtol);
   PetscCheck(c->mg_gamma >= 1 && c->mg_gamma <= 3, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "conductivity: -cond_mg_gamma %d outside [1, 3] (1 V-cycle, 2 W-cycle)", (int)c->mg_gamma);
   PetscCheck(alpha >= 1 && alpha <= 4, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
@@ -150,6 +154,15 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->mg_theta = (double)theta;
   PetscCallMPI(MPI_Comm_split(grid->comm, grid->nz_local > 0 ? 0 : MPI_UNDEFINED, grid->rank, &c->sub));
   *cond = c;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgConductivitySetMTolerance(PgConductivity cond, double m_rtol)
+{
+  PetscFunctionBeginUser;
+  PetscCheck(m_rtol >= 0 && m_rtol < 1, cond->grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "conductivity: M tolerance %g outside [0, 1)", m_rtol);
+  cond->m_rtol = m_rtol;
   PetscFunctionReturn(0);
 }
 
@@ -1663,16 +1676,34 @@ static inline int AxisCoordinate(const MG *mg, PetscInt zl, PetscInt k)
                         : mg->pos[k] % (int32_t)mg->W - 1;
 }
 
+/* Whether CG may stop at x_{k+1} for M's sake. Each step lowers the power P (MGCurrents) by
+   gamma_k = alpha_k (r_k, z_k), exactly the drop of the squared energy norm of the error, so the
+   error left after step k is E = sum_{j > k} gamma_j (Hestenes & Stiefel; Strakos & Tichy 2002).
+   With the observed ratio q of successive gammas (the larger of the last two) the tail is
+   gamma_k q / (1 - q); it is trusted only while CG converges fast (q <= 1/2) and counted twice.
+   M from the power is off by E / P* <= E / (P_{k+1} - E) relative. */
+static PetscBool EnergyConverged(double m_rtol, const double gamma[3], int known, double power)
+{
+  if (!(m_rtol > 0) || known < 3 || !(gamma[1] > 0) || !(gamma[2] > 0)) return PETSC_FALSE;
+  const double q = PetscMax(gamma[0] / gamma[1], gamma[1] / gamma[2]);
+  if (!(q <= 0.5)) return PETSC_FALSE;
+  const double tail = 2 * gamma[0] * q / (1 - q);
+  return power - tail > 0 && tail <= m_rtol * (power - tail) ? PETSC_TRUE : PETSC_FALSE;
+}
+
 /* Preconditioned CG with the multigrid, fused: per iteration one product (with p.q), one pass of
    the CG update folded into the forward sweep (with r.r), the cycle, the backward sweep (with r.z)
    and the update of p, and 2 allreduces; four vectors x, r, p, q (z overwrites q). The same
    iterates as PETSc's KSPCG with the unpreconditioned norm and its default test
-   ||r|| <= max(rtol ||b||, abstol) with abstol = 1e-50; the reasons are KSPConvergedReason's. */
+   ||r|| <= max(rtol ||b||, abstol) with abstol = 1e-50; the reasons are KSPConvergedReason's. With
+   m_rtol > 0 it also stops, with PG_CONDUCTIVITY_CONVERGED_M, once M is known to m_rtol relative
+   (EnergyConverged): M from the power needs far fewer iterations than the residual test. */
 static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
 {
   PgConductivity c = mg->c;
   const PetscInt n = mg->n;
-  double        *r, *pv, *q, sums[2], bb = 0, rho = 0, rho_old = 0, alpha = 0, pq, tol;
+  double        *r, *pv, *q, sums[2], init[4] = {0, 0, 0, 0}, rho = 0, rho_old = 0, alpha = 0, pq, tol, power;
+  double         gamma[3] = {0, 0, 0}; /* the power's drop in the last three steps, newest first */
   PetscInt       it = 0, maxit = 10000;
   PetscBool      monitor = PETSC_FALSE;
   int            reason  = 0;
@@ -1683,18 +1714,22 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   PetscCall(WorkGet(c, WORK_R, sizeof(double) * (size_t)n, &r));
   PetscCall(WorkGet(c, WORK_P, sizeof(double) * (size_t)n, &pv));
   PetscCall(WorkGet(c, WORK_Q, sizeof(double) * (size_t)n, &q));
-  /* r = b - A x; b = gb on the inlet face */
+  /* r = b - A x; b = gb on the inlet face; the power of x: x.Ax - 2 b.x + sum b = sum b - b.x - x.r */
   PetscCall(FineHalo(mg, x));
   FineApply(mg, x, r);
   for (PetscInt zl = 0; zl < mg->nzl; zl++)
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
       const double bk = AxisCoordinate(mg, zl, k) == 0 ? mg->gb : 0.0;
       r[k]            = bk - r[k];
-      bb += bk * bk;
+      init[0] += bk * bk;
+      init[1] += bk;
+      init[2] += bk * x[k];
+      init[3] += x[k] * r[k];
       pv[k] = q[k] = 0;
     }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bb, 1, MPI_DOUBLE, MPI_SUM, c->sub));
-  tol = PetscMax(c->rtol * PetscSqrtReal(bb), 1e-50);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, init, 4, MPI_DOUBLE, MPI_SUM, c->sub));
+  tol   = PetscMax(c->rtol * PetscSqrtReal(init[0]), 1e-50);
+  power = init[1] - init[2] - init[3];
   for (;;) {
     double t0 = CpuTime(), t1, t2;
     /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
@@ -1743,8 +1778,17 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
       reason = PetscIsInfOrNanReal(pq) ? KSP_DIVERGED_NANORINF : KSP_DIVERGED_INDEFINITE_MAT;
       break;
     }
-    alpha = rho / pq;
+    alpha    = rho / pq;
+    gamma[2] = gamma[1];
+    gamma[1] = gamma[0];
+    gamma[0] = alpha * rho;
+    power -= gamma[0];
     it++;
+    if (EnergyConverged(c->m_rtol, gamma, (int)PetscMin(it, 3), power)) { /* x_{k+1}, then stop */
+      for (PetscInt k = 0; k < n; k++) x[k] += alpha * pv[k];
+      reason = PG_CONDUCTIVITY_CONVERGED_M;
+      break;
+    }
   }
   if (c->mg_view)
     PetscCall(PetscPrintf(

@@ -129,6 +129,8 @@ static const Key keys[] = {
   {"conductivity_periodic_sides", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
    "the four faces parallel to the axis periodic instead of insulating"},
   {"conductivity_rtol", KEY_REAL, 1, 1, "1e-6", "-", 0, 1, 1, 1, NULL, "relative residual tolerance of the solve"},
+  {"conductivity_m_rtol", KEY_REAL, 1, 1, "1e-6", "-", 0, 1, 0, 1, NULL,
+   "relative accuracy of M: the solve stops once CG's error estimate puts M within it (0: rtol only)"},
   {"conductivity_solver_options", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
    "PETSc options of the solver, prefix cond_ (e.g. '-cond_method amg' for BoomerAMG, '-cond_ksp_monitor')"},
   {"fft_planner", KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
@@ -881,6 +883,7 @@ static PetscErrorCode LoadConductivity(MPI_Comm comm, Value *val, PgConfig *cfg)
              "conductivity.axes is empty: give at least one of x, y, z");
   cfg->conductivity_periodic_sides = V("conductivity_periodic_sides")->v[0] != 0;
   cfg->conductivity_rtol           = V("conductivity_rtol")->v[0];
+  cfg->conductivity_m_rtol         = V("conductivity_m_rtol")->v[0];
   snprintf(cfg->conductivity_options, sizeof cfg->conductivity_options, "%s", V("conductivity_solver_options")->s);
   c = cfg->conductivity_options;
   while (*c == ' ') c++;

@@ -290,6 +290,7 @@ static PetscErrorCode MeasureConduction(PgMeasure m, const Run *run, hid_t dg, T
 
   PetscFunctionBeginUser;
   PetscCall(PgConductivityCreate(m->grid, cfg->conductivity_periodic_sides, cfg->conductivity_rtol, &cond));
+  PetscCall(PgConductivitySetMTolerance(cond, cfg->conductivity_m_rtol));
   for (int i = 0; i < PG_NPHASES; i++)
     for (int a = 0; a < 3; a++) {
       PgConductivityResult cr;

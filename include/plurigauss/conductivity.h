@@ -50,6 +50,18 @@ typedef struct {
 PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, double rtol, PgConductivity *cond);
 PetscErrorCode PgConductivityDestroy(PgConductivity *cond);
 
+/// The reason (PgConductivityResult.reason) of a multigrid solve stopped because M was known to the
+/// tolerance of PgConductivitySetMTolerance (a positive code beside KSPConvergedReason's).
+#define PG_CONDUCTIVITY_CONVERGED_M 20
+
+/// With m_rtol > 0 the default (multigrid) solve also stops as soon as CG's estimate of the energy
+/// norm of the error bounds M's relative error (M from the power) by m_rtol: the error of M is the
+/// square of the solution's, so M to 1e-6 needs about half the iterations of rtol 1e-6 (the currents
+/// through the faces, first-order, are then only good to about sqrt(m_rtol); docs/solver.md). 0 (the
+/// default; the option -cond_m_rtol sets it too): the residual test only. The other methods ignore it.
+/// Logically collective.
+PetscErrorCode PgConductivitySetMTolerance(PgConductivity cond, double m_rtol);
+
 /// M of the phase {v == value} along axis (0 x, 1 y, 2 z). Collective.
 PetscErrorCode PgConductivityCompute(PgConductivity cond, const uint8_t *v, uint8_t value, int axis,
                                      PgConductivityResult *result);

@@ -102,6 +102,7 @@ typedef struct {
   unsigned   conductivity_axes;    /* bit a: axis a */
   PetscBool  conductivity_periodic_sides;
   double     conductivity_rtol;
+  double     conductivity_m_rtol;
   char       conductivity_options[PETSC_MAX_PATH_LEN]; /* PETSc options, prefix -cond_ */
 
   /* segmentation (Section 2.4); active when seg_volume or seg_images is given */

@@ -37,6 +37,7 @@ struct PgMeasure_private {
   PgCovariance    cov;
   PetscBool       comp, opening, geodesic, conductivity; /* stages asked for; objects live only while they run */
   double          step_um;                               /* radius step of the openings */
+  PgOpeningHints  opening_hints;                         /* the openings' radius hints, from run to run */
   PetscLogEvent   ev_fractions, ev_intrinsic, ev_covariance, ev_components, ev_opening, ev_geodesic, ev_conductivity;
 };
 
@@ -219,6 +220,7 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Tra
 
   PetscFunctionBeginUser;
   PetscCall(PgOpeningCreate(m->grid, m->periodic, m->step_um, &opening));
+  PgOpeningSetHints(opening, m->opening_hints);
   for (int i = 0; i < PG_NPHASES; i++) {
     const uint8_t   value = (uint8_t)(i + 1);
     PgOpeningResult res;
@@ -233,6 +235,7 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Tra
     for (int a = 0; a < 3; a++) T->r50mip[i][a] = res.r50_mip_um[a];
     PetscCall(WriteOpeningCurves(m, opening, &res, i, dg));
   }
+  PgOpeningGetHints(opening, m->opening_hints);
   PetscCall(PgOpeningDestroy(&opening));
   PetscFunctionReturn(0);
 }

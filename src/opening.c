@@ -11,6 +11,10 @@
 /// axes whose inlet faces select the same components share one dilation. The 2D distributions work
 /// plane by plane with the 2D transform (PgEdtPlane), entirely local.
 ///
+/// The phase's transform is tried bounded first (windowed passes, several times cheaper than the
+/// exact envelopes) when a radius hint says how far it reaches, and is exact either way (PhaseTransform);
+/// measure.c keeps the hints from one realization to the next (PgOpeningGetHints / SetHints).
+///
 /// The number of levels is set by the largest inscribed radius R: K = R / step, so the cost is
 /// K + 1 transforms for the 3D cPSD, K (transform + components) for the MIP and K' plane transforms
 /// per slice for 2D, with R typically a few correlation lengths.
@@ -28,6 +32,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 /* float distances carry a relative rounding of a few 1e-7 (edt.c): thresholds at r^2 allow for it */
 #define D2_TOL 2e-6
@@ -38,14 +43,14 @@ struct PgOpening_private {
   double          step_um;
   PgEdt           edt, edt_np; /* the cPSD's transform (periodic or not) and the MIP's (never) */
   PgComponents    comp;
-  float          *d2;            /* squared inscribed radius (the transform), then squared distance to the centres */
-  uint8_t        *rl;            /* inscribed radius of each voxel in steps (level), 0 outside the phase */
-  uint8_t        *centre;        /* mask of the centres, then of the centres connected to an inlet */
-  uint8_t        *lt, *mlt[3];   /* largest covering level per voxel: cPSD, MIP per axis (0: none); lt is
+  float          *d2;          /* squared inscribed radius (the transform), then squared distance to the centres */
+  uint8_t        *rl;          /* inscribed radius of each voxel in steps (level), 0 outside the phase */
+  uint8_t        *centre;      /* mask of the centres, then of the centres connected to an inlet */
+  uint8_t        *lt, *mlt[3]; /* largest covering level per voxel: cPSD, MIP per axis (0: none); lt is
                                 mlt[0]'s memory (the cPSD is done when the MIP starts), mlt[1..2]
                                 live only while the MIP runs */
-  int             cap3, cap2;    /* most levels a curve may have (half the shortest side) */
-  int             guess[3][256]; /* per transform (periodic 3D, non-periodic 3D, 2D) and phase value: the
+  int             cap3, cap2;  /* most levels a curve may have (half the shortest side) */
+  PgOpeningHints  guess;       /* per transform (periodic 3D, non-periodic 3D, 2D) and phase value: the
                                  largest inscribed radius last time, in steps (0: unknown) */
   double         *psd3, *psd2, *mip[3];
   double         *slices;      /* per local plane and 2D level */
@@ -101,6 +106,10 @@ PetscErrorCode PgOpeningDestroy(PgOpening *op)
   PetscCall(PetscFree(*op));
   PetscFunctionReturn(0);
 }
+
+void PgOpeningGetHints(PgOpening o, PgOpeningHints hints) { memcpy(hints, o->guess, sizeof o->guess); }
+
+void PgOpeningSetHints(PgOpening o, const PgOpeningHints hints) { memcpy(o->guess, hints, sizeof o->guess); }
 
 double PgOpeningMedian(const double *curve, int n, double step, double v0)
 {

@@ -48,6 +48,15 @@ typedef struct {
 PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, PgOpening *op);
 PetscErrorCode PgOpeningDestroy(PgOpening *op);
 
+/// Radius hints: per transform (periodic 3D, non-periodic 3D, 2D) and phase value, the largest
+/// inscribed radius last seen, in steps (0: unknown). With a hint the transform is first tried
+/// bounded (a windowed pass, a few times cheaper than the exact one) and is exact either way; a
+/// caller measuring realization after realization of one model keeps them between the objects it
+/// creates for each (PgOpeningGetHints after one, PgOpeningSetHints on the next). Not collective.
+typedef int PgOpeningHints[3][256];
+void        PgOpeningGetHints(PgOpening op, PgOpeningHints hints);
+void        PgOpeningSetHints(PgOpening op, const PgOpeningHints hints);
+
 /// Computes the descriptors of the phase {v == value}: the 3D cPSD, the 2D cPSD when psd2 is set,
 /// and the MIP along each axis a with bit (1 << a) in mip_axes, from the face at coordinate 0
 /// (inlet_high = PETSC_FALSE) or n-1. Replaces any earlier result. Collective.

@@ -521,9 +521,11 @@ PetscErrorCode PgOpeningCompute(PgOpening o, const uint8_t *v, uint8_t value, Pe
   o->result.seconds_psd3 = s[0];
   o->result.seconds_psd2 = s[1];
   o->result.seconds_mip  = s[2];
-  o->result.psd3         = o->psd3;
-  o->result.psd2         = psd2 ? o->psd2 : NULL;
-  *result                = o->result;
+  PetscCall(PetscInfo(NULL, "opening of phase %d: cPSD 3D %.3f s (%d levels), 2D %.3f s (%d levels), MIP %.3f s\n",
+                      (int)value, s[0], o->result.n3, s[1], o->result.n2, s[2]));
+  o->result.psd3 = o->psd3;
+  o->result.psd2 = psd2 ? o->psd2 : NULL;
+  *result        = o->result;
   PetscFunctionReturn(0);
 }
 

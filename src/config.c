@@ -132,7 +132,7 @@ static const Key keys[] = {
   {"conductivity_m_rtol", KEY_REAL, 1, 1, "1e-6", "-", 0, 1, 0, 1, NULL,
    "relative accuracy of M: the solve stops once CG's error estimate puts M within it (0: rtol only)"},
   {"conductivity_solver_options", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
-   "PETSc options of the solver, prefix cond_ (e.g. '-cond_method amg' for BoomerAMG, '-cond_ksp_monitor')"},
+   "PETSc options of the solver, prefix cond_ (e.g. '-cond_method amg' for BoomerAMG); on the command line give them directly"},
   {"fft_planner", KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
   {"fft_wisdom", KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
    "FFTW wisdom file, read if present and updated after planning"},
@@ -559,6 +559,7 @@ static const char *const petsc_prefixes[] = {"log",
                                              "hypre",
                                              "pc_hypre",
                                              "mat_mumps",
+                                             "cond_", /* the conduction solver's own options (conductivity.c) */
                                              NULL};
 
 static PetscBool IsPetscOption(const char *name)
@@ -580,6 +581,11 @@ static PetscErrorCode CheckCommandLineKeys(MPI_Comm comm)
     char dn[256];
     DeckName(names[i], dn, sizeof dn);
     long long v;
+    /* PETSc reads a value that begins with '-' as the next option's name, spaces and all */
+    PetscCheck(!strchr(names[i], ' '), comm, PETSC_ERR_USER_INPUT,
+               "'-%s' is an option value that begins with '-', which the command line reads as an option: give solver "
+               "options directly (-cond_method amg) or in the deck (conductivity.solver_options)",
+               names[i]);
     PetscCheck(
       FindKey(names[i]) || MapEntryKey(names[i], &v) || (!HasSectionPrefix(names[i]) && IsPetscOption(names[i])), comm,
       PETSC_ERR_USER_INPUT, "unknown option -%s (deck key '%s'; bin/plurigauss -help lists the keys)", names[i], dn);

@@ -225,6 +225,24 @@ def test_command_line_overrides_deck():
     assert abs(r["eps2_model"] - pgtest.eq9(r["lambda_x"], -0.5, 0.3)) < 1e-8
 
 
+def test_solver_options_on_the_command_line():
+    """The conduction solver's own options (-cond_*) are accepted on the command line and reach the
+    solver (-cond_mg_view prints the hierarchy); a value that begins with '-' after
+    -conductivity_solver_options, which PETSc's command line reads as an option named
+    '-cond_method amg', is refused in one line that says so, before any output exists."""
+    d = pgtest.workdir("cliopts")
+    out = os.path.join(d, "o.h5")
+    solve = [pgtest.TINY, "-domain_shape", "16,16,16", "-sweep_realizations", 1, "-measure_psd", "false", "-measure_mip", "false",
+             "-measure_tortuosity", "false", "-conductivity_solve", "true"]
+    p = pgtest.run(1, solve + ["-output_file", out, "-cond_mg_view"])
+    assert "conductivity multigrid:" in p.stdout, p.stdout[-2000:]
+    bad = os.path.join(d, "bad.h5")
+    p = pgtest.run(1, solve + ["-output_file", bad, "-conductivity_solver_options", "-cond_method amg"], check=False)
+    err = [l for l in p.stderr.splitlines() if l.startswith("plurigauss: error")]
+    assert p.returncode != 0 and len(err) == 1 and "begins with '-'" in err[0], p.stderr[-2000:]
+    assert not os.path.exists(bad) and not os.path.exists(bad + ".part")
+
+
 def test_overwrite_replaces_other_deck():
     """output.overwrite replaces an output of a different deck: the new file carries the new seed."""
     import h5py

@@ -800,6 +800,22 @@ PetscErrorCode PgComponentsGetLocalTable(PgComponents c, int64_t *first, int64_t
   PetscFunctionReturn(0);
 }
 
+unsigned PgComponentsFacesOf(PgComponents c, size_t i)
+{
+  const int64_t q  = c->id[i];
+  int64_t       lo = 0, hi = c->nforeign - 1;
+
+  if (q < 0) return 0;
+  if (q >= c->first && q < c->first + c->count) return c->faces[q - c->first];
+  while (lo <= hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (c->foreign_id[mid] == q) return c->foreign_faces[mid];
+    if (c->foreign_id[mid] < q) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
 PetscErrorCode PgComponentsSelect(PgComponents c, unsigned faces, uint8_t *mask)
 {
   const size_t n = PgGridLocalVoxels(c->grid);
@@ -807,27 +823,6 @@ PetscErrorCode PgComponentsSelect(PgComponents c, unsigned faces, uint8_t *mask)
   PetscFunctionBeginUser;
   PetscCheck(c->computed, PETSC_COMM_SELF, PETSC_ERR_ORDER, "components: call PgComponentsCompute first");
   PetscCheck(faces < 64, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "components: face bits %u outside 0..63", faces);
-  for (size_t i = 0; i < n; i++) {
-    const int64_t q = c->id[i];
-    unsigned      f = 0;
-    if (q < 0) {
-      mask[i] = 0;
-      continue;
-    }
-    if (q >= c->first && q < c->first + c->count) f = c->faces[q - c->first];
-    else {
-      int64_t lo = 0, hi = c->nforeign - 1;
-      while (lo <= hi) {
-        const int64_t mid = lo + (hi - lo) / 2;
-        if (c->foreign_id[mid] == q) {
-          f = c->foreign_faces[mid];
-          break;
-        }
-        if (c->foreign_id[mid] < q) lo = mid + 1;
-        else hi = mid - 1;
-      }
-    }
-    mask[i] = (uint8_t)((f & faces) == faces);
-  }
+  for (size_t i = 0; i < n; i++) mask[i] = c->id[i] >= 0 && (PgComponentsFacesOf(c, i) & faces) == faces;
   PetscFunctionReturn(0);
 }

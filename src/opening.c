@@ -7,8 +7,13 @@
 /// is the dilation of C_r by the ball, i.e. a threshold of a second distance transform, that of the
 /// complement of C_r (the distance to the nearest centre): two passes over the volume per level plus
 /// one transform, exact for any voxel shape. The MIP keeps only the centres connected to the inlet,
-/// labelled by the distributed connected components (components.c) once per level for all axes;
-/// axes whose inlet faces select the same components share one dilation. The 2D distributions work
+/// labelled by the distributed connected components (components.c) once per level for all axes.
+/// The centres whose component touches every measured inlet (nearly all of them) are dilated once
+/// for all axes; the few that only some inlets reach are stamped as balls into those axes' level
+/// maps (MipLevelStamped), with the dilation's own float sums so that the result is bitwise that of
+/// one dilation per axis; the stamps within reach of a slab face go to the neighbour first. When
+/// the stamps would cost more than the dilations, or a slab is thinner than a ball, the level
+/// dilates per axis instead (axes whose inlets select the same components share one). The 2D distributions work
 /// plane by plane with the 2D transform (PgEdtPlane), entirely local.
 ///
 /// The phase's transform is tried bounded first (windowed passes, several times cheaper than the
@@ -50,6 +55,7 @@ struct PgOpening_private {
                                 mlt[0]'s memory (the cPSD is done when the MIP starts), mlt[1..2]
                                 live only while the MIP runs */
   int             cap3, cap2;  /* most levels a curve may have (half the shortest side) */
+  PetscBool       stamps;      /* MIP: one dilation for the centres every inlet reaches, balls stamped for the rest */
   PgOpeningHints  guess;       /* per transform (periodic 3D, non-periodic 3D, 2D) and phase value: the
                                  largest inscribed radius last time, in steps (0: unknown) */
   double         *psd3, *psd2, *mip[3];
@@ -75,6 +81,9 @@ PetscErrorCode PgOpeningCreate(PgGrid grid, PetscBool periodic, double step_um, 
   o->step_um  = step_um;
   o->cap3     = PetscMax(1, (int)floor(0.5 * side3 / step_um));
   o->cap2     = PetscMax(1, (int)floor(0.5 * side2 / step_um));
+  o->stamps   = PETSC_TRUE;
+  PetscCall(
+    PetscOptionsGetBool(NULL, NULL, "-opening_mip_stamps", &o->stamps, NULL)); /* tests: false = a dilation per axis */
   PetscCall(PgEdtCreate(grid, periodic, &o->edt));
   if (periodic) PetscCall(PgEdtCreate(grid, PETSC_FALSE, &o->edt_np));
   else o->edt_np = o->edt;
@@ -426,6 +435,160 @@ static PetscErrorCode Psd2(PgOpening o, const uint8_t *v, uint8_t value)
   PetscFunctionReturn(0);
 }
 
+/* The centres that only some inlets reach, per MIP axis: global voxel coordinates (x, y, z) of this
+   rank's such centres and of its neighbours' within reach wz planes of this slab. */
+typedef struct {
+  int32_t *xyz[3];
+  int64_t  n[3], cap[3];
+} Stamps;
+
+static PetscErrorCode StampsPush(Stamps *S, int a, int32_t x, int32_t y, int32_t z)
+{
+  PetscFunctionBeginUser;
+  if (S->n[a] == S->cap[a]) {
+    int32_t *t;
+    S->cap[a] = PetscMax(2 * S->cap[a], 1024);
+    PetscCall(PetscMalloc1(3 * S->cap[a], &t));
+    if (S->n[a]) PetscCall(PetscArraycpy(t, S->xyz[a], 3 * S->n[a]));
+    PetscCall(PetscFree(S->xyz[a]));
+    S->xyz[a] = t;
+  }
+  S->xyz[a][3 * S->n[a]]     = x;
+  S->xyz[a][3 * S->n[a] + 1] = y;
+  S->xyz[a][3 * S->n[a] + 2] = z;
+  S->n[a]++;
+  PetscFunctionReturn(0);
+}
+
+/* Sends the stamps within wz planes of each slab face to that neighbour (owners only; every owning
+   slab holds at least wz planes, checked by the caller) and appends what arrives. */
+static PetscErrorCode StampsExchange(PgGrid g, Stamps *S, int wz)
+{
+  const int nb[2] = {g->rank > 0 && g->rank < g->nowners ? g->rank - 1 : MPI_PROC_NULL,
+                     g->rank + 1 < g->nowners ? g->rank + 1 : MPI_PROC_NULL};
+  const int32_t z0 = (int32_t)g->z_start, z1 = (int32_t)(g->z_start + g->nz_local);
+
+  PetscFunctionBeginUser;
+  for (int d = 0; d < 2; d++) { /* d = 0: to the rank below, 1: above */
+    int64_t  cnt[3] = {0, 0, 0}, got[3] = {0, 0, 0}, ns = 0, nr;
+    int32_t *sb, *rb;
+    for (int a = 0; a < 3; a++)
+      for (int64_t q = 0; q < S->n[a]; q++) {
+        const int32_t z = S->xyz[a][3 * q + 2];
+        cnt[a] += (z >= z0 && z < z1) && (d == 0 ? z < z0 + wz : z >= z1 - wz);
+      }
+    PetscCallMPI(
+      MPI_Sendrecv(cnt, 3, MPI_INT64_T, nb[d], 71, got, 3, MPI_INT64_T, nb[1 - d], 71, g->comm, MPI_STATUS_IGNORE));
+    ns = cnt[0] + cnt[1] + cnt[2];
+    nr = got[0] + got[1] + got[2];
+    PetscCheck(3 * PetscMax(ns, nr) <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+               "opening: too many MIP stamps for one message");
+    PetscCall(PetscMalloc2(3 * PetscMax(ns, 1), &sb, 3 * PetscMax(nr, 1), &rb));
+    for (int a = 0, k = 0; a < 3; a++)
+      for (int64_t q = 0; q < S->n[a]; q++) {
+        const int32_t z = S->xyz[a][3 * q + 2];
+        if ((z >= z0 && z < z1) && (d == 0 ? z < z0 + wz : z >= z1 - wz)) {
+          PetscCall(PetscArraycpy(sb + 3 * k, S->xyz[a] + 3 * q, 3));
+          k++;
+        }
+      }
+    PetscCallMPI(MPI_Sendrecv(sb, (int)(3 * ns), MPI_INT32_T, nb[d], 72, rb, (int)(3 * nr), MPI_INT32_T, nb[1 - d], 72,
+                              g->comm, MPI_STATUS_IGNORE));
+    for (int a = 0, k = 0; a < 3; a++)
+      for (int64_t q = 0; q < got[a]; q++, k++) PetscCall(StampsPush(S, a, rb[3 * k], rb[3 * k + 1], rb[3 * k + 2]));
+    PetscCall(PetscFree2(sb, rb));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Marks level k on the voxels of this slab within distance < r of the stamps that no larger level
+   covers yet: the same float sums, in the same order, as the dilation's z pass and y and x windows
+   (edt.c), so a voxel is marked exactly when the dilation of the stamps would cover it. */
+static void StampCover(PgGrid g, const int32_t *xyz, int64_t n, double r, int k, uint8_t *level)
+{
+  const int    nx = (int)g->n[0], ny = (int)g->n[1], nzl = (int)g->nz_local, z0 = (int)g->z_start;
+  const double dx2 = g->voxel_um[0] * g->voxel_um[0], dy2 = g->voxel_um[1] * g->voxel_um[1];
+  const double dz2 = g->voxel_um[2] * g->voxel_um[2];
+  const int    wx = PetscMin((int)ceil(r / g->voxel_um[0]), nx), wy = PetscMin((int)ceil(r / g->voxel_um[1]), ny);
+  const int    wz  = (int)ceil(r / g->voxel_um[2]);
+  const float  thr = (float)(r * r * (1 - D2_TOL));
+
+  for (int64_t q = 0; q < n; q++) {
+    const int cx = xyz[3 * q], cy = xyz[3 * q + 1], cz = xyz[3 * q + 2];
+    for (int t = -wz; t <= wz; t++) {
+      const int zl = cz + t - z0;
+      if (zl < 0 || zl >= nzl) continue;
+      const double d  = (double)t;
+      const float  tz = (float)(dz2 * d * d);
+      for (int j = PetscMax(-wy, -cy); j <= PetscMin(wy, ny - 1 - cy); j++) {
+        const float ty  = j ? tz + (float)(dy2 * j * j) : tz;
+        uint8_t    *row = level + ((size_t)zl * ny + (size_t)(cy + j)) * nx;
+        if (!(ty < thr)) continue;
+        for (int i = PetscMax(-wx, -cx); i <= PetscMin(wx, nx - 1 - cx); i++) {
+          const float tx = i ? ty + (float)(dx2 * i * i) : ty;
+          if (tx < thr && !row[cx + i]) row[cx + i] = (uint8_t)k;
+        }
+      }
+    }
+  }
+}
+
+/* One MIP level with stamps: the centres whose component touches every measured inlet are dilated
+   once; for each axis, the centres only its inlet (and not all) reaches are stamped as balls.
+   Returns done = PETSC_FALSE (collectively) when stamping would cost more than a dilation per axis
+   or a slab is thinner than the balls' reach; the caller then dilates per axis. */
+static PetscErrorCode MipLevelStamped(PgOpening o, int k, unsigned axes, const unsigned face[3], PetscBool *done)
+{
+  PgGrid       g = o->grid;
+  const size_t n = PgGridLocalVoxels(g), plane = PgGridPlane(g);
+  const double r  = k * o->step_um;
+  const int    wx = PetscMin((int)ceil(r / g->voxel_um[0]), (int)g->n[0]);
+  const int    wy = PetscMin((int)ceil(r / g->voxel_um[1]), (int)g->n[1]), wz = (int)ceil(r / g->voxel_um[2]);
+  unsigned     all = 0;
+  Stamps       S;
+  int64_t      cnt[4] = {0, 0, 0, 0}; /* centres reached by every inlet, stamps per axis (global) */
+  double       cost[2];               /* this rank's stamping work / its voxels, -(thinnest owning slab) */
+
+  PetscFunctionBeginUser;
+  *done = PETSC_FALSE;
+  PetscCall(PetscMemzero(&S, sizeof S));
+  for (int a = 0; a < 3; a++)
+    if (axes & (1u << a)) all |= face[a];
+  for (size_t i = 0; i < n; i++) {
+    if (!o->centre[i]) continue;
+    const unsigned f = PgComponentsFacesOf(o->comp, i);
+    o->centre[i]     = (f & all) == all;
+    cnt[3] += o->centre[i];
+    if (o->centre[i]) continue;
+    for (int a = 0; a < 3; a++)
+      if ((axes & (1u << a)) && (f & face[a]) == face[a])
+        PetscCall(StampsPush(&S, a, (int32_t)(i % g->n[0]), (int32_t)(i / g->n[0] % g->n[1]),
+                             (int32_t)(g->z_start + (ptrdiff_t)(i / plane))));
+  }
+  for (int a = 0; a < 3; a++) cnt[a] = S.n[a];
+  cost[0] = (double)(S.n[0] + S.n[1] + S.n[2]) * (2 * wx + 1) * (2 * wy + 1) * (2 * wz + 1) / (double)PetscMax(n, 1);
+  cost[1] = g->rank < g->nowners ? -(double)g->nz_local : -(double)INT_MAX;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 4, MPI_INT64_T, MPI_SUM, g->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cost, 2, MPI_DOUBLE, MPI_MAX, g->comm));
+  /* a ball stamp visits (2w+1)^3 voxels, a dilation about 4 passes over the slab per axis it replaces */
+  if (cost[0] <= 2.0 && -cost[1] >= wz) {
+    PetscCall(StampsExchange(g, &S, wz));
+    if (cnt[3]) PetscCall(PgEdtDilate(o->edt_np, o->centre, 1, r, o->d2));
+    for (int a = 0; a < 3; a++) {
+      if (!(axes & (1u << a))) continue;
+      if (cnt[3]) Cover(n, o->d2, r, k, o->mlt[a], g->threads);
+      if (cnt[a]) StampCover(g, S.xyz[a], S.n[a], r, k, o->mlt[a]);
+    }
+    *done = PETSC_TRUE;
+    PetscCall(PetscInfo(NULL,
+                        "MIP level %d: %" PetscInt64_FMT " centres dilated once, stamps x %" PetscInt64_FMT
+                        " y %" PetscInt64_FMT " z %" PetscInt64_FMT "\n",
+                        k, (PetscInt64)cnt[3], (PetscInt64)cnt[0], (PetscInt64)cnt[1], (PetscInt64)cnt[2]));
+  }
+  for (int a = 0; a < 3; a++) PetscCall(PetscFree(S.xyz[a]));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned axes, PetscBool inlet_high)
 {
   PgGrid       g     = o->grid;
@@ -457,6 +620,12 @@ static PetscErrorCode Mip(PgOpening o, const uint8_t *v, uint8_t value, unsigned
     PetscCall(Centres(g, o->rl, k, o->centre, &ncentre));
     if (!ncentre) continue;
     PetscCall(PgComponentsCompute(o->comp, o->centre, 1, PG_CONNECTIVITY_6));
+    if (o->stamps) {
+      PetscBool stamped;
+      PetscCall(MipLevelStamped(o, k, axes, face, &stamped));
+      if (stamped) continue;
+      PetscCall(Centres(g, o->rl, k, o->centre, &ncentre)); /* MipLevelStamped narrowed the mask */
+    }
     PetscCall(PgComponentsGetLocalTable(o->comp, &first, &count, &vox, &fb));
     for (int a = 0; a < 3; a++) {
       int reached = 0, differ[3] = {0, 0, 0};

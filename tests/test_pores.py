@@ -322,6 +322,38 @@ def test_tortuosity_channels():
 
 # --- brute force on random volumes ----------------------------------------------------------
 
+def test_mip_stamps_identical_to_dilations():
+    """The MIP dilates once the centres every inlet reaches and stamps balls around the few that only
+    some inlets reach (opening.c, MipLevelStamped): the curves are bitwise those of one dilation per
+    axis (-opening_mip_stamps false), on volumes whose small clusters touch some faces and not
+    others, cubic and anisotropic voxels, at 1, 2 and 3 ranks, inlets low and high; and the stamped
+    path is taken (the slabs are thick enough and the stamps few)."""
+    bad = []
+    for seed, shape, voxel, step in ((3, (30, 28, 26), (1, 1, 1), 1.0), (9, (27, 24, 30), (0.5, 0.6, 0.8), 0.35)):
+        v = smooth_volume(shape, seed)
+        for value in (1, 3):
+            for high in ([], ["-inlet_high"]):
+                extra = ["-value", str(value), "-step", str(step), "-mip", "7"] + high
+                tag = f"stamp_{seed}_{value}_{len(high)}"
+                on = run(v, ranks=RANKS, voxel=voxel, extra=extra, tag=tag)
+                off = run(v, ranks=(1,), voxel=voxel, extra=extra + ["-opening_mip_stamps", "false"], tag=tag + "off")[0]
+                for k, o in enumerate(on):
+                    for a in "xyz":
+                        if o[f"mip_{a}"] != off[f"mip_{a}"]:
+                            bad.append(f"{tag} {k + 1} ranks mip_{a}: {o[f'mip_{a}'][:6]} vs per-axis dilations {off[f'mip_{a}'][:6]}")
+        if seed == 3:  # the stamped path ran, with stamps (PetscInfo of MipLevelStamped)
+            wd = pgtest.workdir("stampinfo")
+            path = os.path.join(wd, "v.u8")
+            cdriver.write_u8(path, v)
+            info = os.path.join(wd, "info")
+            cdriver.run(2, "test_pores", ["-n", cdriver.shape_arg(v.shape), "-in", path, "-value", 1, "-mip", 7, "-info", info + ":sys"])
+            text = open(info + ".0").read() if os.path.exists(info + ".0") else open(info).read()
+            lines = [l for l in text.splitlines() if "centres dilated once" in l]
+            if not lines or not any(int(l.split("stamps x ")[1].split()[0]) + int(l.split(" y ")[1].split()[0]) > 0 for l in lines):
+                bad.append(f"the stamped path did not run with stamps: {lines[:3]}")
+    assert not bad, "\n".join(bad)
+
+
 def test_opening_random_against_scipy():
     """Smooth three-phase volumes, every phase: 3D cPSD (periodic and minus-sampled), 2D cPSD per
     slice and pooled, MIP along x, y, z (the high side: the neck test), anisotropic voxels (at 1 and

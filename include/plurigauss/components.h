@@ -56,3 +56,6 @@ PetscErrorCode PgComponentsGetLocalTable(PgComponents comp, int64_t *first, int6
 /// combination; 0 selects the whole phase), 0 elsewhere. E.g. the intrusion clusters connected to
 /// the inlet, or the percolating clusters along z with PgFacesNormalTo(2). Local, no communication.
 PetscErrorCode PgComponentsSelect(PgComponents comp, unsigned faces, uint8_t *mask);
+
+/// The PG_FACE_* bits of the component of this rank's voxel i (0 outside the phase). Local.
+unsigned PgComponentsFacesOf(PgComponents comp, size_t i);

@@ -554,7 +554,8 @@ static PetscErrorCode MipLevelStamped(PgOpening o, int k, unsigned axes, const u
   PetscCall(PetscMemzero(&S, sizeof S));
   for (int a = 0; a < 3; a++)
     if (axes & (1u << a)) all |= face[a];
-  for (size_t i = 0; i < n; i++) {
+  PetscBool many = PETSC_FALSE; /* more stamps than n / 32 (0.4 bytes per voxel): dilate per axis */
+  for (size_t i = 0; i < n && !many; i++) {
     if (!o->centre[i]) continue;
     const unsigned f = PgComponentsFacesOf(o->comp, i);
     o->centre[i]     = (f & all) == all;
@@ -564,9 +565,12 @@ static PetscErrorCode MipLevelStamped(PgOpening o, int k, unsigned axes, const u
       if ((axes & (1u << a)) && (f & face[a]) == face[a])
         PetscCall(StampsPush(&S, a, (int32_t)(i % g->n[0]), (int32_t)(i / g->n[0] % g->n[1]),
                              (int32_t)(g->z_start + (ptrdiff_t)(i / plane))));
+    many = (size_t)(S.n[0] + S.n[1] + S.n[2]) > n / 32 ? PETSC_TRUE : PETSC_FALSE;
   }
   for (int a = 0; a < 3; a++) cnt[a] = S.n[a];
-  cost[0] = (double)(S.n[0] + S.n[1] + S.n[2]) * (2 * wx + 1) * (2 * wy + 1) * (2 * wz + 1) / (double)PetscMax(n, 1);
+  cost[0] =
+    many ? INFINITY
+         : (double)(S.n[0] + S.n[1] + S.n[2]) * (2 * wx + 1) * (2 * wy + 1) * (2 * wz + 1) / (double)PetscMax(n, 1);
   cost[1] = g->rank < g->nowners ? -(double)g->nz_local : -(double)INT_MAX;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cnt, 4, MPI_INT64_T, MPI_SUM, g->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, cost, 2, MPI_DOUBLE, MPI_MAX, g->comm));

@@ -129,7 +129,7 @@ static const Key keys[] = {
   {"conductivity_periodic_sides", KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
    "the four faces parallel to the axis periodic instead of insulating"},
   {"conductivity_rtol", KEY_REAL, 1, 1, "1e-6", "-", 0, 1, 1, 1, NULL, "relative residual tolerance of the solve"},
-  {"conductivity_m_rtol", KEY_REAL, 1, 1, "1e-6", "-", 0, 1, 0, 1, NULL,
+  {"conductivity_m_rtol", KEY_REAL, 1, 1, "1e-5", "-", 0, 1, 0, 1, NULL,
    "relative accuracy of M: the solve stops once CG's error estimate puts M within it (0: rtol only)"},
   {"conductivity_solver_options", KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
    "PETSc options of the solver, prefix cond_ (e.g. '-cond_method amg' for BoomerAMG); on the command line give them directly"},

@@ -184,8 +184,13 @@ static int LockKernel(PgOutputLock l, int fd, char *msg, size_t len)
     return 0;
   }
   if (errno == EAGAIN || errno == EACCES) {
-    ReadLockFile(l->path, old, sizeof old);
-    ParseHolder(old, &h);
+    /* the holder writes its content just after taking the lock: give it up to a second to appear */
+    for (int wait = 0; wait < 20; wait++) {
+      ReadLockFile(l->path, old, sizeof old);
+      ParseHolder(old, &h);
+      if (h.token[0] && h.pid > 0) break;
+      usleep(50000);
+    }
     HolderText(&h, who, sizeof who);
     snprintf(
       msg, len,

@@ -334,7 +334,11 @@ static PetscErrorCode ChainResolve(PgEdt e, ptrdiff_t reach, int32_t *res[2])
 /* The z pass's two plane sweeps are written so that GCC vectorises them: selects on int32 lanes
    (the label widened first), no conditional loads, and no trapping-math (an int-to-float conversion
    under a select counts as a possible trap otherwise; nothing here reads the FP exception flags). */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER)
 #define SWEEP_ATTRIBUTES __attribute__((noinline, optimize("no-trapping-math")))
+#else /* other compilers lack GCC's optimize attribute: the sweeps stay correct, perhaps scalar */
+#define SWEEP_ATTRIBUTES
+#endif
 
 /* One plane of the z pass going up: below[c] = the nearest complement plane at or below, o[c] = the
    distance to it in planes (+inf: none). A complement voxel: (label == value) == complement. */

@@ -108,7 +108,7 @@ PetscErrorCode PgGridSetSlabs(PgGrid_s *g, ptrdiff_t **table)
 }
 
 /* Nearest rank below/above that owns planes, or -1 (the owning ranks are 0 .. nowners-1). */
-static void OwningNeighbours(const PgGrid_s *g, PetscBool periodic, int *below, int *above)
+void PgGridOwningNeighbours(const PgGrid_s *g, PetscBool periodic, int *below, int *above)
 {
   *below = *above = -1;
   if (g->rank >= g->nowners) return;
@@ -128,7 +128,7 @@ PetscErrorCode PgGridHaloExchange(PgGrid g, void *buf, size_t plane_bytes, int w
   const int   tag_up = 71, tag_down = 72;
 
   PetscFunctionBeginUser;
-  OwningNeighbours(g, periodic, &below, &above);
+  PgGridOwningNeighbours(g, periodic, &below, &above);
   if (g->nz_local == 0) PetscFunctionReturn(0);
   PetscCheck(g->nz_local >= width, PETSC_COMM_SELF, PETSC_ERR_SUP,
              "halo of width %d needs at least %d planes per rank, rank %d owns %td", width, width, g->rank,

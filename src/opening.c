@@ -39,6 +39,8 @@
 #include <omp.h>
 #include <string.h>
 
+#define TAG_STAMPS 101 /* the MIP stamps' exchange with the z-neighbours (counts, then coordinates) */
+
 /* float distances carry a relative rounding of a few 1e-7 (edt.c): thresholds at r^2 allow for it */
 #define D2_TOL 2e-6
 
@@ -464,11 +466,13 @@ static PetscErrorCode StampsPush(Stamps *S, int a, int32_t x, int32_t y, int32_t
    slab holds at least wz planes, checked by the caller) and appends what arrives. */
 static PetscErrorCode StampsExchange(PgGrid g, Stamps *S, int wz)
 {
-  const int nb[2] = {g->rank > 0 && g->rank < g->nowners ? g->rank - 1 : MPI_PROC_NULL,
-                     g->rank + 1 < g->nowners ? g->rank + 1 : MPI_PROC_NULL};
   const int32_t z0 = (int32_t)g->z_start, z1 = (int32_t)(g->z_start + g->nz_local);
+  int           nb[2];
 
   PetscFunctionBeginUser;
+  PgGridOwningNeighbours(g, PETSC_FALSE, &nb[0], &nb[1]);
+  for (int d = 0; d < 2; d++)
+    if (nb[d] < 0) nb[d] = MPI_PROC_NULL;
   for (int d = 0; d < 2; d++) { /* d = 0: to the rank below, 1: above */
     int64_t  cnt[3] = {0, 0, 0}, got[3] = {0, 0, 0}, ns = 0, nr;
     int32_t *sb, *rb;
@@ -477,8 +481,8 @@ static PetscErrorCode StampsExchange(PgGrid g, Stamps *S, int wz)
         const int32_t z = S->xyz[a][3 * q + 2];
         cnt[a] += (z >= z0 && z < z1) && (d == 0 ? z < z0 + wz : z >= z1 - wz);
       }
-    PetscCallMPI(
-      MPI_Sendrecv(cnt, 3, MPI_INT64_T, nb[d], 71, got, 3, MPI_INT64_T, nb[1 - d], 71, g->comm, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_Sendrecv(cnt, 3, MPI_INT64_T, nb[d], TAG_STAMPS, got, 3, MPI_INT64_T, nb[1 - d], TAG_STAMPS,
+                              g->comm, MPI_STATUS_IGNORE));
     ns = cnt[0] + cnt[1] + cnt[2];
     nr = got[0] + got[1] + got[2];
     PetscCheck(3 * PetscMax(ns, nr) <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
@@ -492,8 +496,8 @@ static PetscErrorCode StampsExchange(PgGrid g, Stamps *S, int wz)
           k++;
         }
       }
-    PetscCallMPI(MPI_Sendrecv(sb, (int)(3 * ns), MPI_INT32_T, nb[d], 72, rb, (int)(3 * nr), MPI_INT32_T, nb[1 - d], 72,
-                              g->comm, MPI_STATUS_IGNORE));
+    PetscCallMPI(MPI_Sendrecv(sb, (int)(3 * ns), MPI_INT32_T, nb[d], TAG_STAMPS + 1, rb, (int)(3 * nr), MPI_INT32_T,
+                              nb[1 - d], TAG_STAMPS + 1, g->comm, MPI_STATUS_IGNORE));
     for (int a = 0, k = 0; a < 3; a++)
       for (int64_t q = 0; q < got[a]; q++, k++) PetscCall(StampsPush(S, a, rb[3 * k], rb[3 * k + 1], rb[3 * k + 2]));
     PetscCall(PetscFree2(sb, rb));

@@ -60,6 +60,10 @@ PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak);
 /// The caller frees *table with PetscFree when the decomposition goes away.
 PetscErrorCode PgGridSetSlabs(PgGrid_s *g, ptrdiff_t **table);
 
+/// The owning ranks below and above this one along z (-1: none; periodic: the ring of owners, itself
+/// when it is the only owner). Ranks without planes have none. Not collective.
+void PgGridOwningNeighbours(const PgGrid_s *g, PetscBool periodic, int *below, int *above);
+
 /// Exchanges `width` ghost planes with the z-neighbours. `buf` holds width ghost planes, then the
 /// nz_local owned planes, then width ghost planes, each of plane_bytes. With periodic, the first and
 /// last owning ranks exchange too; otherwise the outer ghosts are left untouched. Ranks that own

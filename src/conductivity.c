@@ -85,6 +85,8 @@ struct PgConductivity_private {
   PetscInt   mg_replicate; /* levels of at most this many unknowns are held by every rank */
   PetscInt   mg_gamma;     /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
   PetscInt   mg_wlevels;   /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
+  PetscBool  mg_agglomerate; /* merge pairs of slabs once the slabs of a level are one block thick */
+  PetscBool  mg_wreplicated; /* W-cycles on every replicated level, whatever mg_wlevels */
   PetscBool  mg_view;      /* print the hierarchy */
   PetscInt   mg_bench;     /* time this many products and preconditioner applications (CPU time) */
   PetscBool  mg_ksp;       /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
@@ -124,8 +126,9 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->grid           = grid;
   c->periodic_sides = periodic_sides;
   c->rtol           = rtol;
-  c->mg_coarse      = 12000;
-  c->mg_replicate   = 150000;
+  c->mg_coarse      = 4000;
+  c->mg_replicate   = 4000;
+  c->mg_wreplicated = PETSC_TRUE;
   c->mg_gamma       = 2;
   PetscCall(PetscOptionsGetEList(NULL, "cond_", "-method", CondMethods, 3, &method, &set));
   c->method = (CondMethod)method;
@@ -136,8 +139,11 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_view", &c->mg_view, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_bench", &c->mg_bench, NULL));
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_ksp", &c->mg_ksp, NULL));
+  c->mg_agglomerate = PETSC_TRUE;
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_agglomerate", &c->mg_agglomerate, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_wreplicated", &c->mg_wreplicated, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_gamma", &c->mg_gamma, NULL));
-  c->mg_wlevels = MG_MAX_LEVELS;
+  c->mg_wlevels = 4;
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_wlevels", &c->mg_wlevels, NULL));
   PetscCall(PetscOptionsGetReal(NULL, "cond_", "-m_rtol", &c->m_rtol, NULL));
   PetscCheck(c->m_rtol >= 0 && c->m_rtol < 1, grid->comm, PETSC_ERR_ARG_OUTOFRANGE,
@@ -245,16 +251,24 @@ static PetscErrorCode Solve(PgConductivity c, Vec b, Vec x, PgConductivityResult
 }
 
 /* The halo of the compact vectors along z: sends slo (nslo items) to the lower neighbour and shi to
-   the upper one; receives the upper neighbour's into rhi and the lower neighbour's into rlo. The
-   counts match by construction (each side derives them from the same boundary planes). */
+   the upper one (ranks lo and hi of sub); receives the upper neighbour's into rhi and the lower
+   neighbour's into rlo. The counts match by construction (each side derives them from the same
+   boundary planes, or from the same lists of requested rows). */
+static PetscErrorCode ExchangeWith(PgConductivity c, int lo, int hi, MPI_Datatype type, const void *slo, PetscInt nslo,
+                                   const void *shi, PetscInt nshi, void *rlo, PetscInt nrlo, void *rhi, PetscInt nrhi)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Sendrecv(slo, (int)nslo, type, lo, 81, rhi, (int)nrhi, type, hi, 81, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Sendrecv(shi, (int)nshi, type, hi, 82, rlo, (int)nrlo, type, lo, 82, c->sub, MPI_STATUS_IGNORE));
+  PetscFunctionReturn(0);
+}
+
+/* The same with the problem's z-neighbours (the fine level's). */
 static PetscErrorCode Exchange(PgConductivity c, MPI_Datatype type, const void *slo, PetscInt nslo, const void *shi,
                                PetscInt nshi, void *rlo, PetscInt nrlo, void *rhi, PetscInt nrhi)
 {
   PetscFunctionBeginUser;
-  PetscCallMPI(
-    MPI_Sendrecv(slo, (int)nslo, type, c->below, 81, rhi, (int)nrhi, type, c->above, 81, c->sub, MPI_STATUS_IGNORE));
-  PetscCallMPI(
-    MPI_Sendrecv(shi, (int)nshi, type, c->above, 82, rlo, (int)nrlo, type, c->below, 82, c->sub, MPI_STATUS_IGNORE));
+  PetscCall(ExchangeWith(c, c->below, c->above, type, slo, nslo, shi, nshi, rlo, nrlo, rhi, nrhi));
   PetscFunctionReturn(0);
 }
 
@@ -309,6 +323,12 @@ typedef struct {        /* a coarse level: weighted graph Laplacian + Dirichlet 
   int64_t  *goff; /* first block of each group, ngrp + 1 */
   int32_t  *grp;  /* replicated: the group of each row (setup only) */
   PetscBool replicated;      /* every rank holds the whole level (no ghosts, no communication) */
+  int       lo, hi;          /* distributed: the ranks (of sub) that hold the lower and upper neighbouring rows */
+  PetscBool active;          /* distributed: this rank holds rows of the level (not merged into a neighbour's) */
+  PetscBool merged;          /* the level was agglomerated: nfine, merge_from, merge_to are set */
+  PetscInt  nfine;           /* rows the finer level restricts to on this rank (n unless merged) */
+  PetscInt  nmerged;         /* rows appended from merge_from (the upper partner's), after nfine own rows */
+  int       merge_from, merge_to; /* the partner whose rows this rank holds / that holds this rank's rows */
   int      *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
   double   *r, *z, *sbuf;    /* z: n + nlo + nhi */
   double   *z0;              /* W-cycle: the first cycle's result */
@@ -327,6 +347,7 @@ typedef struct {
   double    D[81], iD[81]; /* the diagonal and its inverse by FineCode */
   double   *glo, *ghi;     /* ghost values: the lower neighbour's last plane, the upper neighbour's first */
   int       nlev;          /* levels 1 .. nlev-1 are coarse, the last one solved directly */
+  int       size;          /* ranks of sub */
   Level     lev[MG_MAX_LEVELS];
   int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
   double    tk[5]; /* -cond_mg_view: rank 0's CPU seconds in the fused CG's parts */
@@ -534,8 +555,8 @@ static PetscErrorCode CoarseHalo(MG *mg, Level *L)
   if (L->replicated) PetscFunctionReturn(0); /* no ghosts */
   for (PetscInt i = 0; i < L->nslo; i++) L->sbuf[i] = L->z[L->slo[i]];
   for (PetscInt i = 0; i < L->nshi; i++) L->sbuf[L->nslo + i] = L->z[L->shi[i]];
-  PetscCall(Exchange(mg->c, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo,
-                     L->z + L->n + L->nlo, L->nhi));
+  PetscCall(ExchangeWith(mg->c, L->lo, L->hi, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n,
+                         L->nlo, L->z + L->n + L->nlo, L->nhi));
   PetscFunctionReturn(0);
 }
 
@@ -560,6 +581,15 @@ static PetscErrorCode CoarsestSolve(MG *mg)
 }
 
 static PetscErrorCode CoarseSolve(MG *mg, int l);
+static PetscErrorCode CoarseCycleAgain(MG *mg, int l);
+
+/* Level l gets mg_gamma cycles per coarse correction: levels 1 .. mg_wlevels, and the levels whose
+   cycles cost no communication (replicated, or on one rank). */
+static inline PetscBool WCycled(const MG *mg, int l)
+{
+  return l <= mg->c->mg_wlevels || (mg->c->mg_wreplicated && (mg->lev[l].replicated || mg->size == 1)) ? PETSC_TRUE
+                                                                                                         : PETSC_FALSE;
+}
 
 /* One cycle on coarse level l: L->z from L->r, zero initial guess. */
 static PetscErrorCode CoarseCycle(MG *mg, int l)
@@ -572,7 +602,7 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
     PetscFunctionReturn(0);
   }
   N = &mg->lev[l + 1];
-  PetscCall(PetscArrayzero(N->r, N->n));
+  PetscCall(PetscArrayzero(N->r, N->nfine));
   for (PetscInt k = 0; k < L->n;
        k++) { /* forward Gauss-Seidel from zero; U z restricted by scattering z_k (symmetric weights) */
     double s = 0, zk;
@@ -608,9 +638,30 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
   if (L->rcount)
     PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, L->r, L->rcount, L->rdispl, MPI_DOUBLE,
                                 mg->c->sub)); /* the first replicated level */
+  if (L->merged) { /* agglomerated: the upper rank of a pair hands its residual to the lower one */
+    if (L->merge_to != MPI_PROC_NULL) PetscCallMPI(MPI_Send(L->r, (int)L->nfine, MPI_DOUBLE, L->merge_to, 97, mg->c->sub));
+    if (L->merge_from != MPI_PROC_NULL)
+      PetscCallMPI(MPI_Recv(L->r + L->nfine, (int)L->nmerged, MPI_DOUBLE, L->merge_from, 97, mg->c->sub,
+                            MPI_STATUS_IGNORE));
+  }
   PetscCall(CoarseCycle(mg, l));
-  if (l == mg->nlev - 1) PetscFunctionReturn(0);
-  for (PetscInt g = 1; g < (l <= mg->c->mg_wlevels ? mg->c->mg_gamma : 1); g++) {
+  if (l < mg->nlev - 1) PetscCall(CoarseCycleAgain(mg, l));
+  if (L->merged) { /* and receives its correction */
+    if (L->merge_from != MPI_PROC_NULL)
+      PetscCallMPI(MPI_Send(L->z + L->nfine, (int)L->nmerged, MPI_DOUBLE, L->merge_from, 98, mg->c->sub));
+    if (L->merge_to != MPI_PROC_NULL)
+      PetscCallMPI(MPI_Recv(L->z, (int)L->nfine, MPI_DOUBLE, L->merge_to, 98, mg->c->sub, MPI_STATUS_IGNORE));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* The W-cycle's further cycles on level l, each from the residual of the ones before. */
+static PetscErrorCode CoarseCycleAgain(MG *mg, int l)
+{
+  Level *L = &mg->lev[l];
+
+  PetscFunctionBeginUser;
+  for (PetscInt g = 1; g < (WCycled(mg, l) ? mg->c->mg_gamma : 1); g++) {
     PetscCall(CoarseHalo(mg, L));
     for (PetscInt k = 0; k < L->n; k++) {
       double s = L->z[k] / L->idiag[k];
@@ -650,7 +701,7 @@ static PetscErrorCode MGApply(PC pc, Vec rv, Vec zv)
   PetscCall(PCShellGetContext(pc, &mg));
   PetscCall(VecGetArrayRead(rv, &r));
   PetscCall(VecGetArray(zv, &z));
-  PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
+  PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].nfine));
   (void)FineForward(mg, PETSC_FALSE, 0.0, NULL, NULL, (double *)r, z, mg->lev[1].r);
   PetscCall(FineCoarseCorrection(mg, z));
   FineSmoothBackward(mg, r, z);
@@ -953,7 +1004,8 @@ static PetscErrorCode Distinct(const int32_t *a, PetscInt m, PetscInt **u, Petsc
 
 /* The ghosts of the next level N: each side sends the aggregates of the rows it sends (asend_lo,
    asend_hi), receives the neighbours' (nlo, nhi of them); N's ghost slots are the distinct received
-   aggregates in increasing order, its send lists the distinct sent ones (the same sets). gslot maps
+   aggregates in increasing order, its send lists the distinct sent ones (the same sets), with the
+   neighbours N->lo, N->hi (those of the finer level). gslot maps
    this level's ghost slot i (lower ones first) to the column of N. */
 static PetscErrorCode NextGhosts(MG *mg, Level *N, const int32_t *asend_lo, PetscInt nslo, const int32_t *asend_hi,
                                  PetscInt nshi, PetscInt nlo, PetscInt nhi, int32_t *gslot)
@@ -963,7 +1015,7 @@ static PetscErrorCode NextGhosts(MG *mg, Level *N, const int32_t *asend_lo, Pets
 
   PetscFunctionBeginUser;
   PetscCall(PetscMalloc2(PetscMax(nlo, 1), &rlo, PetscMax(nhi, 1), &rhi));
-  PetscCall(Exchange(mg->c, MPI_INT32_T, asend_lo, nslo, asend_hi, nshi, rlo, nlo, rhi, nhi));
+  PetscCall(ExchangeWith(mg->c, N->lo, N->hi, MPI_INT32_T, asend_lo, nslo, asend_hi, nshi, rlo, nlo, rhi, nhi));
   for (int side = 0; side < 2; side++) {
     PetscCall(Distinct(side == 0 ? asend_lo : asend_hi, side == 0 ? nslo : nshi, &u, &nu));
     PetscCall(PetscMalloc1(PetscMax(nu, 1), side == 0 ? &N->slo : &N->shi));
@@ -1024,6 +1076,9 @@ static PetscErrorCode FineCoarsen(MG *mg)
   PetscFunctionBeginUser;
   for (int e = 0; e < 3; e++) strong[e] = mg->cf[e] >= mg->c->mg_theta * cmax ? PETSC_TRUE : PETSC_FALSE;
   PetscCall(LevelGroups(N, 1, (const int(*)[3]) & nb));
+  N->lo     = mg->c->below;
+  N->hi     = mg->c->above;
+  N->active = PETSC_TRUE;
   BlockTableFill(&T, strong);
   /* aggregates, in block order; at most 4 per block (a 2x2x2 checkerboard) and one per unknown */
   PetscCall(PetscMalloc1(PetscMax(PetscMin((int64_t)mg->n, 4 * (int64_t)nb[0] * nb[1] * nb[2]), 1), &N->blk));
@@ -1195,6 +1250,9 @@ static PetscErrorCode Aggregate(MG *mg, int l, const Parents *P)
   }
   N->n          = n1;
   N->replicated = L->replicated;
+  N->lo         = L->lo;
+  N->hi         = L->hi;
+  N->active     = L->active;
   PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->blk));
   if (N->replicated) PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->grp));
   for (int G = 0, b = 0; G < N->ngrp; G++)
@@ -1263,7 +1321,7 @@ static PetscErrorCode CoarseRows(MG *mg, int l, double ia)
 static PetscErrorCode CoarseCoarsen(MG *mg, int l)
 {
   /* Galerkin (alpha 1) below the W-cycle levels: a V-cycle there keeps mu(BA) <= 1 (docs/solver.md) */
-  const double ia = l + 1 > mg->c->mg_wlevels + 1 ? 1.0 : 1.0 / mg->c->mg_alpha;
+  const double ia = WCycled(mg, l) ? 1.0 / mg->c->mg_alpha : 1.0;
   Parents      P;
 
   PetscFunctionBeginUser;
@@ -1288,6 +1346,281 @@ static PetscErrorCode LevelFreeDistributed(Level *L)
   PetscCall(PetscFree(L->bnd));
   PetscCall(PetscFree(L->blk));
   PetscCall(PetscFree2(L->gnb, L->goff));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode GlobalIds(PgConductivity c, const Level *L, PetscInt off, int64_t **idsp);
+
+/* The sorted distinct values of a[0..m) in place; returns their number. */
+static PetscInt SortedDistinct64(PetscInt m, int64_t *a)
+{
+  PetscInt u = 0;
+
+  if (PetscSortInt64(m, (PetscInt64 *)a)) return -1;
+  for (PetscInt i = 0; i < m; i++)
+    if (!u || a[i] != a[u - 1]) a[u++] = a[i];
+  return u;
+}
+
+/* Position of v in the sorted a[0..m), -1 if absent. */
+static PetscInt Find64(int64_t v, const int64_t *a, PetscInt m)
+{
+  PetscInt lo = 0, hi = m;
+
+  while (lo < hi) {
+    const PetscInt mid = (lo + hi) / 2;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < m && a[lo] == v ? lo : -1;
+}
+
+/* A level's rows handed from one rank of a pair to the other. */
+typedef struct {
+  PetscInt n;
+  int64_t  ne, hi_owner; /* entries; the rank that holds the rows above the sender's after the merge */
+  int      gnb[3];
+  int32_t *rlen, *blk;
+  int64_t *gcol; /* columns in global numbers */
+  float   *w;
+  double  *bnd;
+} RowsOut;
+
+/* Level l's rows as RowsOut in global numbers (own rows from `off`). */
+static PetscErrorCode RowsOutOf(PgConductivity c, const Level *L, PetscInt off, RowsOut *o)
+{
+  int64_t *ids;
+
+  PetscFunctionBeginUser;
+  o->n  = L->n;
+  o->ne = L->rp[L->n];
+  for (int e = 0; e < 3; e++) o->gnb[e] = L->gnb[0][e];
+  PetscCall(GlobalIds(c, L, off, &ids));
+  PetscCall(PetscMalloc5(PetscMax(o->n, 1), &o->rlen, PetscMax(o->n, 1), &o->blk, PetscMax(o->ne, 1), &o->gcol,
+                         PetscMax(o->ne, 1), &o->w, PetscMax(o->n, 1), &o->bnd));
+  for (PetscInt i = 0; i < o->n; i++) {
+    o->rlen[i] = L->rp[i + 1] - L->rp[i];
+    o->blk[i]  = (int32_t)(L->blk[i] - L->goff[0]);
+    o->bnd[i]  = L->bnd[i];
+  }
+  for (int64_t e = 0; e < o->ne; e++) {
+    o->gcol[e] = ids[L->col[e]];
+    o->w[e]    = L->w[e];
+  }
+  PetscCall(PetscFree(ids));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode RowsOutFree(RowsOut *o)
+{
+  PetscFunctionBeginUser;
+  PetscCall(PetscFree5(o->rlen, o->blk, o->gcol, o->w, o->bnd));
+  PetscFunctionReturn(0);
+}
+
+/* Sends (to >= 0) or receives (from >= 0) a RowsOut between the two ranks of a pair. */
+static PetscErrorCode RowsOutSend(PgConductivity c, RowsOut *o, int to)
+{
+  int64_t head[6] = {o->n, o->ne, o->hi_owner, o->gnb[0], o->gnb[1], o->gnb[2]};
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Send(head, 6, MPI_INT64_T, to, 91, c->sub));
+  PetscCallMPI(MPI_Send(o->rlen, (int)o->n, MPI_INT32_T, to, 92, c->sub));
+  PetscCallMPI(MPI_Send(o->blk, (int)o->n, MPI_INT32_T, to, 93, c->sub));
+  PetscCallMPI(MPI_Send(o->bnd, (int)o->n, MPI_DOUBLE, to, 94, c->sub));
+  PetscCallMPI(MPI_Send(o->gcol, (int)o->ne, MPI_INT64_T, to, 95, c->sub));
+  PetscCallMPI(MPI_Send(o->w, (int)o->ne, MPI_FLOAT, to, 96, c->sub));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode RowsOutRecv(PgConductivity c, RowsOut *o, int from)
+{
+  int64_t head[6];
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Recv(head, 6, MPI_INT64_T, from, 91, c->sub, MPI_STATUS_IGNORE));
+  o->n        = (PetscInt)head[0];
+  o->ne       = head[1];
+  o->hi_owner = head[2];
+  for (int e = 0; e < 3; e++) o->gnb[e] = (int)head[3 + e];
+  PetscCheck(o->ne < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level too large to merge");
+  PetscCall(PetscMalloc5(PetscMax(o->n, 1), &o->rlen, PetscMax(o->n, 1), &o->blk, PetscMax(o->ne, 1), &o->gcol,
+                         PetscMax(o->ne, 1), &o->w, PetscMax(o->n, 1), &o->bnd));
+  PetscCallMPI(MPI_Recv(o->rlen, (int)o->n, MPI_INT32_T, from, 92, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->blk, (int)o->n, MPI_INT32_T, from, 93, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->bnd, (int)o->n, MPI_DOUBLE, from, 94, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->gcol, (int)o->ne, MPI_INT64_T, from, 95, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->w, (int)o->ne, MPI_FLOAT, from, 96, c->sub, MPI_STATUS_IGNORE));
+  PetscFunctionReturn(0);
+}
+
+/* The ghosts of rows in global numbers (own rows [off, off + n)) from the new neighbours lo and hi:
+ * each column outside the own rows is a ghost of the neighbour whose range holds it; the distinct
+ * ghosts are requested from that neighbour, whose send list becomes the request. *lcol: the columns
+ * as level columns (own rows 0..n-1, then the lower ghosts, then the upper ones). */
+static PetscErrorCode MergedGhosts(PgConductivity c, Level *L, int lo, int hi, PetscInt off, int64_t ne,
+                                   const int64_t *gcol, int32_t **lcol)
+{
+  int64_t  own[2] = {off, off + L->n}, rlo[2] = {0, 0}, rhi[2] = {0, 0}, *want[2], *req[2];
+  PetscInt nw[2] = {0, 0}, nreq[2] = {0, 0};
+  int      cnt[2], rcnt[2] = {0, 0};
+  int32_t *col;
+
+  PetscFunctionBeginUser;
+  PetscCall(ExchangeWith(c, lo, hi, MPI_INT64_T, own, 2, own, 2, rlo, 2, rhi, 2));
+  PetscCall(PetscMalloc2(PetscMax(ne, 1), &want[0], PetscMax(ne, 1), &want[1]));
+  for (int64_t e = 0; e < ne; e++) {
+    const int64_t g = gcol[e];
+    if (g >= own[0] && g < own[1]) continue;
+    if (g >= rlo[0] && g < rlo[1]) want[0][nw[0]++] = g;
+    else {
+      PetscCheck(g >= rhi[0] && g < rhi[1], PETSC_COMM_SELF, PETSC_ERR_PLIB,
+                 "conductivity: a merged coarse row couples to a rank that is not a neighbour");
+      want[1][nw[1]++] = g;
+    }
+  }
+  for (int s = 0; s < 2; s++) {
+    nw[s] = SortedDistinct64(nw[s], want[s]);
+    PetscCheck(nw[s] >= 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "conductivity: sort failed");
+    cnt[s] = (int)nw[s];
+  }
+  PetscCall(ExchangeWith(c, lo, hi, MPI_INT, &cnt[0], 1, &cnt[1], 1, &rcnt[0], 1, &rcnt[1], 1));
+  nreq[0] = rcnt[0];
+  nreq[1] = rcnt[1];
+  PetscCall(PetscMalloc2(PetscMax(nreq[0], 1), &req[0], PetscMax(nreq[1], 1), &req[1]));
+  PetscCall(ExchangeWith(c, lo, hi, MPI_INT64_T, want[0], nw[0], want[1], nw[1], req[0], nreq[0], req[1], nreq[1]));
+  L->nlo  = nw[0];
+  L->nhi  = nw[1];
+  L->nslo = nreq[0];
+  L->nshi = nreq[1];
+  PetscCall(PetscMalloc1(PetscMax(L->nslo, 1), &L->slo));
+  PetscCall(PetscMalloc1(PetscMax(L->nshi, 1), &L->shi));
+  for (int s = 0; s < 2; s++)
+    for (PetscInt i = 0; i < nreq[s]; i++) {
+      PetscCheck(req[s][i] >= own[0] && req[s][i] < own[1], PETSC_COMM_SELF, PETSC_ERR_PLIB,
+                 "conductivity: a neighbour requested a row this rank does not hold");
+      (s == 0 ? L->slo : L->shi)[i] = (int32_t)(req[s][i] - off);
+    }
+  PetscCall(PetscMalloc1(PetscMax(ne, 1), &col));
+  for (int64_t e = 0; e < ne; e++) {
+    const int64_t g = gcol[e];
+    if (g >= own[0] && g < own[1]) col[e] = (int32_t)(g - off);
+    else if (g >= rlo[0] && g < rlo[1]) col[e] = (int32_t)(L->n + Find64(g, want[0], nw[0]));
+    else col[e] = (int32_t)(L->n + L->nlo + Find64(g, want[1], nw[1]));
+  }
+  PetscCall(PetscFree2(req[0], req[1]));
+  PetscCall(PetscFree2(want[0], want[1]));
+  *lcol = col;
+  PetscFunctionReturn(0);
+}
+
+/* Agglomeration of level l. Aggregates never cross a slab face, so once every slab of a level is one
+ * block thick, coarsening stops along z while the level is still large (weak scaling along z: the
+ * global problem grows with the ranks), and the errors that are smooth along z are left to a
+ * replicated level that grows with the ranks. Instead the active ranks pair up along the chain of
+ * slabs (active ranks 0 and 1, 2 and 3, ...): the upper rank of each pair sends its rows to the lower
+ * one, which holds both slabs from this level down (its own rows first, the partner's block grid
+ * stacked above its own), so that the next coarsening aggregates across the old face. The upper rank
+ * keeps empty levels below this one (it takes part in their collectives) and, at each visit, sends its
+ * restricted residual to the partner and receives the correction. The pairs' neighbours change: the
+ * rows are renumbered through global numbers and the ghosts requested from the new neighbours.
+ * Communication: once, the upper rank's rows of this level (~40 bytes per row); per visit, its
+ * residual and correction (8 bytes per row each way). Memory per active rank stays bounded: merging
+ * doubles the rows, the next coarsening divides them by about eight. */
+static PetscErrorCode Agglomerate(MG *mg, int l)
+{
+  PgConductivity c = mg->c;
+  Level         *L = &mg->lev[l];
+  int            rank, act = L->active ? 1 : 0, nact = 0, idx = 0, owner, olo = MPI_PROC_NULL, ohi = MPI_PROC_NULL;
+  int            partner = MPI_PROC_NULL, lo2 = MPI_PROC_NULL, hi2 = MPI_PROC_NULL, gnb2[3] = {1, 1, 1};
+  enum { ALONE, RECEIVER, SENDER } role;
+  PetscInt       off = 0, nloc = L->n, nown = L->n, n2 = 0;
+  RowsOut        mine, theirs;
+  int64_t        ne2 = 0, *gcol2 = NULL;
+  int32_t       *rlen2 = NULL, *blk2 = NULL, *lcol = NULL, *rp;
+  float         *w2 = NULL;
+  double        *bnd2 = NULL;
+  Rows           R;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
+  PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
+  PetscCallMPI(MPI_Exscan(&act, &idx, 1, MPI_INT, MPI_SUM, c->sub));
+  PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (rank == 0) idx = 0, off = 0;
+  role    = !act ? ALONE : idx % 2 ? SENDER : idx + 1 < nact ? RECEIVER : ALONE;
+  partner = role == SENDER ? L->lo : role == RECEIVER ? L->hi : MPI_PROC_NULL;
+  owner   = role == SENDER ? L->lo : act ? rank : MPI_PROC_NULL;
+  PetscCall(ExchangeWith(c, L->lo, L->hi, MPI_INT, &owner, 1, &owner, 1, &olo, 1, &ohi, 1));
+  PetscCall(RowsOutOf(c, L, off, &mine));
+  mine.hi_owner = ohi;
+  if (role == SENDER) PetscCall(RowsOutSend(c, &mine, partner));
+  if (role != SENDER && act) { /* this rank's rows, then the partner's */
+    PetscCall(PetscMemzero(&theirs, sizeof theirs));
+    if (role == RECEIVER) {
+      PetscCall(RowsOutRecv(c, &theirs, partner));
+      PetscCheck(theirs.gnb[0] == mine.gnb[0] && theirs.gnb[1] == mine.gnb[1], PETSC_COMM_SELF, PETSC_ERR_PLIB,
+                 "conductivity: the block grids of two merged slabs differ across the slab");
+    }
+    n2  = mine.n + theirs.n;
+    ne2 = mine.ne + theirs.ne;
+    PetscCheck(ne2 < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a merged coarse level too large");
+    PetscCall(PetscMalloc3(PetscMax(n2, 1), &rlen2, PetscMax(ne2, 1), &gcol2, PetscMax(ne2, 1), &w2));
+    PetscCall(PetscMalloc1(PetscMax(n2, 1), &blk2));
+    PetscCall(PetscMalloc1(PetscMax(n2, 1), &bnd2));
+    for (PetscInt i = 0; i < mine.n; i++) {
+      rlen2[i] = mine.rlen[i];
+      blk2[i]  = mine.blk[i];
+      bnd2[i]  = mine.bnd[i];
+    }
+    for (PetscInt i = 0; i < theirs.n; i++) {
+      rlen2[mine.n + i] = theirs.rlen[i];
+      blk2[mine.n + i]  = (int32_t)(theirs.blk[i] + (int64_t)mine.gnb[0] * mine.gnb[1] * mine.gnb[2]);
+      bnd2[mine.n + i]  = theirs.bnd[i];
+    }
+    PetscCall(PetscArraycpy(gcol2, mine.gcol, mine.ne));
+    PetscCall(PetscArraycpy(w2, mine.w, mine.ne));
+    PetscCall(PetscArraycpy(gcol2 + mine.ne, theirs.gcol, theirs.ne));
+    PetscCall(PetscArraycpy(w2 + mine.ne, theirs.w, theirs.ne));
+    gnb2[0] = mine.gnb[0];
+    gnb2[1] = mine.gnb[1];
+    gnb2[2] = mine.gnb[2] + (role == RECEIVER ? theirs.gnb[2] : 0);
+    lo2     = olo == rank ? MPI_PROC_NULL : olo;
+    hi2     = role == RECEIVER ? (int)theirs.hi_owner : ohi;
+    hi2     = hi2 == rank ? MPI_PROC_NULL : hi2;
+    if (role == RECEIVER) PetscCall(RowsOutFree(&theirs));
+  }
+  PetscCall(RowsOutFree(&mine));
+  /* the level becomes the merged one */
+  PetscCall(LevelFreeDistributed(L));
+  if (!bnd2) PetscCall(PetscMalloc1(1, &bnd2)); /* an empty level (the upper rank of a pair) */
+  if (!blk2) PetscCall(PetscMalloc1(1, &blk2));
+  L->n   = n2;
+  L->bnd = bnd2;
+  L->blk = blk2;
+  PetscCall(LevelGroups(L, 1, (const int(*)[3])gnb2));
+  PetscCall(MergedGhosts(c, L, lo2, hi2, off, ne2, gcol2, &lcol));
+  PetscCall(RowsCreate(&R, (size_t)ne2 + 16, L->n + L->nlo + L->nhi));
+  PetscCall(PetscMalloc1(L->n + 1, &rp));
+  rp[0] = 0;
+  for (PetscInt i = 0, e = 0; i < L->n; i++) {
+    const size_t start = R.nnz;
+    PetscCall(RowsReserve(&R, (size_t)rlen2[i]));
+    for (int32_t k = 0; k < rlen2[i]; k++, e++)
+      if (lcol[e] != i) RowsAdd(&R, start, lcol[e], w2[e]);
+    rp[i + 1] = (int32_t)R.nnz;
+  }
+  PetscCall(RowsFinish(&R, L, rp));
+  PetscCall(PetscFree(lcol));
+  PetscCall(PetscFree3(rlen2, gcol2, w2));
+  L->lo         = lo2;
+  L->hi         = hi2;
+  L->active     = act && role != SENDER ? PETSC_TRUE : PETSC_FALSE;
+  L->merged     = PETSC_TRUE;
+  L->nfine      = nown;
+  L->nmerged    = role == RECEIVER ? n2 - nown : 0;
+  L->merge_from = role == RECEIVER ? partner : MPI_PROC_NULL;
+  L->merge_to   = role == SENDER ? partner : MPI_PROC_NULL;
   PetscFunctionReturn(0);
 }
 
@@ -1323,8 +1656,8 @@ static PetscErrorCode GlobalIds(PgConductivity c, const Level *L, PetscInt off, 
   for (PetscInt i = 0; i < L->n; i++) ids[i] = off + i;
   for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
   for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
-  PetscCall(
-    Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo, L->nhi));
+  PetscCall(ExchangeWith(c, L->lo, L->hi, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo,
+                         ids + L->n + L->nlo, L->nhi));
   PetscCall(PetscFree(sbuf));
   *idsp = ids;
   PetscFunctionReturn(0);
@@ -1490,8 +1823,8 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   for (PetscInt i = 0; i < L->nslo; i++) sbuf[i] = off + L->slo[i];
   for (PetscInt i = 0; i < L->nshi; i++) sbuf[L->nslo + i] = off + L->shi[i];
   if (!L->replicated)
-    PetscCall(Exchange(c, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo, ids + L->n + L->nlo,
-                       L->nhi));
+    PetscCall(ExchangeWith(c, L->lo, L->hi, MPI_INT64_T, sbuf, L->nslo, sbuf + L->nslo, L->nshi, ids + L->n, L->nlo,
+                           ids + L->n + L->nlo, L->nhi));
   /* the entries (row, column, value) of every rank, to every rank */
   ne = (int)(L->n + L->rp[L->n]);
   PetscCall(PetscMalloc2(size, &ecount, size + 1, &edispl));
@@ -1585,6 +1918,7 @@ static PetscErrorCode MGSetUp(MG *mg)
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  mg->size = size;
   PetscCall(FineSetUp(mg));
   PetscCall(FineCoarsen(mg));
   mg->nlev = 2;
@@ -1609,6 +1943,11 @@ static PetscErrorCode MGSetUp(MG *mg)
       continue;
     }
     if (mg->nglob[l] <= c->mg_coarse || mg->nlev == MG_MAX_LEVELS || stalled) break;
+    if (!L->replicated && size > 1 && c->mg_agglomerate) { /* slabs one block thick: pairs of slabs merge */
+      int thin = L->active && L->gnb[0][2] <= 1, act = L->active, v[2] = {thin, act}, w[2];
+      PetscCallMPI(MPI_Allreduce(v, w, 2, MPI_INT, MPI_SUM, c->sub));
+      if (w[0] > 0 && w[1] > 1) PetscCall(Agglomerate(mg, l));
+    }
     PetscCall(CoarseCoarsen(mg, l));
     PetscCall(PetscFree(L->bnd));
     PetscCall(PetscFree(L->blk));
@@ -1622,9 +1961,11 @@ static PetscErrorCode MGSetUp(MG *mg)
   for (int l = 1; l < mg->nlev; l++) {
     Level  *L   = &mg->lev[l];
     int64_t nnz = L->rp[L->n];
-    PetscCall(PetscMalloc3(PetscMax(L->n, 1), &L->r, PetscMax(L->n + L->nlo + L->nhi, 1), &L->z,
+    if (!L->merged) L->nfine = L->n;
+    PetscCall(PetscMalloc3(PetscMax(PetscMax(L->n, L->nfine), 1), &L->r,
+                           PetscMax(PetscMax(L->n + L->nlo + L->nhi, L->nfine), 1), &L->z,
                            PetscMax(L->nslo + L->nshi, 1), &L->sbuf));
-    PetscCall(PetscArrayzero(L->z, PetscMax(L->n + L->nlo + L->nhi, 1)));
+    PetscCall(PetscArrayzero(L->z, PetscMax(PetscMax(L->n + L->nlo + L->nhi, L->nfine), 1)));
     if (c->mg_gamma > 1) PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->z0));
     if (L->replicated) mg->nnzglob[l] = nnz;
     else PetscCallMPI(MPI_Allreduce(&nnz, &mg->nnzglob[l], 1, MPI_INT64_T, MPI_SUM, c->sub));
@@ -1636,11 +1977,14 @@ static PetscErrorCode MGSetUp(MG *mg)
   if (c->mg_view) {
     PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha,
                           c->mg_theta));
-    for (int l = 0; l < mg->nlev; l++)
-      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s, %.2f off-diagonal entries per row\n", l,
-                            mg->nglob[l], l && mg->lev[l].replicated ? " (on every rank)" : "",
-                            l == mg->nlev - 1 ? " (LU)" : "",
+    for (int l = 0; l < mg->nlev; l++) {
+      int act = l == 0 || mg->lev[l].active, nact = size;
+      if (l && !mg->lev[l].replicated) PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
+      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s on %d ranks, %.2f off-diagonal entries per row\n",
+                            l, mg->nglob[l], l && mg->lev[l].replicated ? " (replicated)" : "",
+                            l == mg->nlev - 1 ? " (LU)" : "", nact,
                             l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
+    }
   }
   PetscFunctionReturn(0);
 }
@@ -1733,7 +2077,7 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
   for (;;) {
     double t0 = CpuTime(), t1, t2;
     /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
-    PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].n));
+    PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].nfine));
     sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
     t1      = CpuTime();
     PetscCall(FineCoarseCorrection(mg, q));

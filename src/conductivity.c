@@ -24,14 +24,17 @@
 /// the diagonal is summed from the stored weights), so every level is symmetric positive definite.
 /// Cycle: one forward Gauss-Seidel sweep from zero before the coarse correction, one backward sweep
 /// after it (lexicographic inside the slab, Jacobi across slab faces), two cycles of the next level
-/// per coarse correction (W-cycle): with alpha = 2 that keeps the eigenvalues of B A in (0, 2] on
-/// every level, so the preconditioner is symmetric positive definite (docs/solver.md; a V-cycle
-/// needs 2.5x the iterations). The residual's restriction is folded into the forward sweep (each
-/// new z_k is scattered to the aggregates of its earlier neighbours). Aggregates never cross a slab
-/// face; levels of at most -cond_mg_replicate unknowns (150000), and the level where every slab has
-/// become one block, are gathered on every rank and cycled redundantly (one gather per visit instead
-/// of halos: the W-cycle visits its deep levels often); the coarsest level (at most 12000 unknowns)
-/// is solved by a sparse LU factorisation on every rank.
+/// per coarse correction (W-cycle) on levels 1-4 and on the levels that cost no communication
+/// (replicated, or one rank), one (V-cycle, Galerkin operator alpha = 1) on the distributed levels
+/// between: each level's correction keeps the eigenvalues of B A in (0, 1], so the preconditioner is
+/// symmetric positive definite (docs/solver.md; a V-cycle everywhere needs 2.5x the iterations). The
+/// residual's restriction is folded into the forward sweep (each new z_k is scattered to the
+/// aggregates of its earlier neighbours). Aggregates never cross a slab face: once a level's slabs
+/// are one block thick, pairs of slabs merge onto one rank (Agglomerate), so coarsening goes on
+/// across the old faces with the rows per active rank bounded; the first level of at most
+/// -cond_mg_replicate unknowns (4000) is gathered on every rank and cycled redundantly (one gather
+/// per visit instead of halos); the coarsest level (at most 4000 unknowns) is solved by a sparse LU
+/// factorisation on every rank.
 ///
 /// Solver. CG written out (FusedCG): four vectors, the update of x and r folded into the cycle's
 /// first sweep and the dot products into the sweeps and the product, PETSc KSPCG's iterates and
@@ -44,7 +47,8 @@
 /// Communication per solve: the components (see components.c), one halo of the mask's boundary
 /// planes; per CG iteration one halo of the boundary planes' unknowns (8 bytes each) for the
 /// product and two per fine cycle, 2 allreduces, two or three halos per visit of a distributed
-/// coarse level and one all-gather per visit of the first replicated one. Memory per rank
+/// coarse level, the residual and correction of the merged partner per visit of an agglomerated
+/// level, and one all-gather per visit of the first replicated one. Memory per rank
 /// (PgConductivityEstimateBytes): the map (4 bytes per voxel), per unknown the CG vectors (4 x 8
 /// bytes), position and aggregate (8 bytes) and the coarse levels (~25 bytes): 70-85 bytes per
 /// unknown for the solid phases of the paper's structure, against 385-515 with BoomerAMG. The map,

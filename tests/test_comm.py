@@ -6,14 +6,17 @@ test_commcount_exact: bin/test_commcount (plain MPI calls with known byte counts
   documented definition (exact integers; no row missing or extra).
 test_comm_weak_growth: the growth law in weak scaling: the paper's structure on
   WEAK_XY x WEAK_XY x WEAK_PLANES P voxels (a fixed slab per rank) at 4 and 64 ranks with
-  percolation, 3D cPSD, MIP and tortuosity along x and y on (everything else off): the largest
-  bytes received by one rank in each of the stages components, opening and geodesic at 64 ranks is
-  at most 1.5 x that at 4 ranks. Tortuosity along z is left out of this one check, because on a
+  percolation, 3D cPSD, MIP, tortuosity along x and y and the conduction solve along z on
+  (everything else off): the largest bytes received by one rank in each of the stages components,
+  opening and geodesic at 64 ranks is at most 1.5 x that at 4 ranks, and in the conduction solve
+  at most log2(64) / log2(4) = 3 x (its multigrid gains a level for every 8 x of the problem, each
+  with bounded traffic: log P; measured 1.85 x, against 8.4 x before the coarse levels were
+  agglomerated instead of replicated). Tortuosity along z is left out of this one check, because on a
   domain that grows along z its problem is not a weak-scaling one: the paths grow with nz while the
   front that can be worked on in parallel (the x-y cross-section) stays fixed, so no decomposition
   keeps both the bytes and the time per rank flat (docs/communication.md); it is in the strong
   scaling check.
-test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages: the largest bytes
+test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages (conduction included): the largest bytes
   received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
 The growth tests count bytes, so oversubscription does not matter; their decks are small (4
 planes per rank in weak scaling, as 2048^3 on 512 ranks has) to keep 64 ranks to a minute here.
@@ -29,9 +32,9 @@ LIB = os.path.join(pgtest.ROOT, "bin", "libcommcount.so")
 DRIVER = os.path.join(pgtest.ROOT, "bin", "test_commcount")
 WEAK_XY, WEAK_PLANES = 64, 4
 STRONG_N = 64
-STAGES = ("components", "opening", "geodesic")
+STAGES = ("components", "opening", "geodesic", "conductivity")
 PIPELINE = ["-sweep_realizations", "1", "-output_overwrite", "-output_write_phase", "false", "-fft_planner", "estimate",
-            "-measure_covariance", "false", "-measure_intrinsic", "false", "-measure_psd2d", "false", "-conductivity_solve", "false",
+            "-measure_covariance", "false", "-measure_intrinsic", "false", "-measure_psd2d", "false", "-conductivity_solve", "true",
             "-measure_percolation", "true", "-measure_psd", "true", "-measure_mip", "true", "-measure_tortuosity", "true"]
 
 
@@ -118,14 +121,16 @@ def pipeline_bytes(d, P, shape, extra=()):
     return stage_bytes(rows)
 
 
-def growth_check(lo, hi, b_lo, b_hi, limit, what):
+def growth_check(lo, hi, b_lo, b_hi, limits, what):
+    """limits: {stage: largest allowed ratio of the bytes at hi ranks to those at lo ranks}."""
     lines, bad = [], False
     for s in STAGES:
+        limit = limits[s]
         ratio = b_hi.get(s, 0) / b_lo[s] if b_lo.get(s) else float("inf")
         fail = ratio > limit
         bad |= fail
         lines.append(f"  {s:11s} {b_lo.get(s, 0):>12,d} B at {lo:2d} ranks, {b_hi.get(s, 0):>12,d} B at {hi:2d} ranks: {ratio:5.2f}x{'  > ' + format(limit, '.2g') + 'x' if fail else ''}")
-    msg = f"{what}: largest bytes received by one rank (limit {limit:.2g}x)\n" + "\n".join(lines)
+    msg = f"{what}: largest bytes received by one rank\n" + "\n".join(lines)
     print("     " + msg.replace("\n", "\n     "))
     assert not bad, msg
 
@@ -133,10 +138,12 @@ def growth_check(lo, hi, b_lo, b_hi, limit, what):
 def test_comm_weak_growth():
     d = pgtest.workdir("comm_weak")
     b = {P: pipeline_bytes(d, P, (WEAK_XY, WEAK_XY, WEAK_PLANES * P), ["-measure_axes", "xy"]) for P in (4, 64)}
-    growth_check(4, 64, b[4], b[64], 1.5, f"weak scaling, {WEAK_XY} x {WEAK_XY} x {WEAK_PLANES}P voxels")
+    limits = dict.fromkeys(STAGES, 1.5)
+    limits["conductivity"] = math.log2(64) / math.log2(4)  # the multigrid gains a level per 8x: log P
+    growth_check(4, 64, b[4], b[64], limits, f"weak scaling, {WEAK_XY} x {WEAK_XY} x {WEAK_PLANES}P voxels")
 
 
 def test_comm_strong_growth():
     d = pgtest.workdir("comm_strong")
     b = {P: pipeline_bytes(d, P, (STRONG_N,) * 3) for P in (4, 32)}
-    growth_check(4, 32, b[4], b[32], math.log2(32) / math.log2(4), f"strong scaling, {STRONG_N}^3 voxels")
+    growth_check(4, 32, b[4], b[32], dict.fromkeys(STAGES, math.log2(32) / math.log2(4)), f"strong scaling, {STRONG_N}^3 voxels")

@@ -1531,20 +1531,76 @@ static PetscErrorCode MergedGhosts(PgConductivity c, Level *L, int lo, int hi, P
  * Communication: once, the upper rank's rows of this level (~40 bytes per row); per visit, its
  * residual and correction (8 bytes per row each way). Memory per active rank stays bounded: merging
  * doubles the rows, the next coarsening divides them by about eight. */
+/* The rows of a followed by those of b (b's block grid stacked above a's along z) as one RowsOut. */
+static PetscErrorCode RowsOutCat(const RowsOut *a, const RowsOut *b, RowsOut *m)
+{
+  const int64_t shift = (int64_t)a->gnb[0] * a->gnb[1] * a->gnb[2];
+
+  PetscFunctionBeginUser;
+  PetscCheck(!b->n || (b->gnb[0] == a->gnb[0] && b->gnb[1] == a->gnb[1]), PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "conductivity: the block grids of two merged slabs differ across the slab");
+  m->n  = a->n + b->n;
+  m->ne = a->ne + b->ne;
+  PetscCheck(m->ne < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a merged coarse level too large");
+  m->gnb[0] = a->gnb[0];
+  m->gnb[1] = a->gnb[1];
+  m->gnb[2] = a->gnb[2] + (b->n ? b->gnb[2] : 0);
+  PetscCall(PetscMalloc5(PetscMax(m->n, 1), &m->rlen, PetscMax(m->n, 1), &m->blk, PetscMax(m->ne, 1), &m->gcol,
+                         PetscMax(m->ne, 1), &m->w, PetscMax(m->n, 1), &m->bnd));
+  PetscCall(PetscArraycpy(m->rlen, a->rlen, a->n));
+  PetscCall(PetscArraycpy(m->rlen + a->n, b->rlen, b->n));
+  PetscCall(PetscArraycpy(m->blk, a->blk, a->n));
+  for (PetscInt i = 0; i < b->n; i++) m->blk[a->n + i] = (int32_t)(b->blk[i] + shift);
+  PetscCall(PetscArraycpy(m->bnd, a->bnd, a->n));
+  PetscCall(PetscArraycpy(m->bnd + a->n, b->bnd, b->n));
+  PetscCall(PetscArraycpy(m->gcol, a->gcol, a->ne));
+  PetscCall(PetscArraycpy(m->gcol + a->ne, b->gcol, b->ne));
+  PetscCall(PetscArraycpy(m->w, a->w, a->ne));
+  PetscCall(PetscArraycpy(m->w + a->ne, b->w, b->ne));
+  PetscFunctionReturn(0);
+}
+
+/* Level L rebuilt from the rows m (global numbers from off), with the neighbours lo and hi. */
+static PetscErrorCode LevelFromRows(PgConductivity c, Level *L, const RowsOut *m, PetscInt off, int lo, int hi)
+{
+  int32_t *lcol = NULL, *rp;
+  Rows     R;
+
+  PetscFunctionBeginUser;
+  PetscCall(LevelFreeDistributed(L));
+  L->n  = m->n;
+  L->lo = lo;
+  L->hi = hi;
+  PetscCall(PetscMalloc1(PetscMax(m->n, 1), &L->bnd));
+  PetscCall(PetscMalloc1(PetscMax(m->n, 1), &L->blk));
+  PetscCall(PetscArraycpy(L->bnd, m->bnd, m->n));
+  PetscCall(PetscArraycpy(L->blk, m->blk, m->n));
+  PetscCall(LevelGroups(L, 1, (const int(*)[3])m->gnb));
+  PetscCall(MergedGhosts(c, L, lo, hi, off, m->ne, m->gcol, &lcol));
+  PetscCall(RowsCreate(&R, (size_t)m->ne + 16, L->n + L->nlo + L->nhi));
+  PetscCall(PetscMalloc1(L->n + 1, &rp));
+  rp[0] = 0;
+  for (PetscInt i = 0, e = 0; i < L->n; i++) {
+    const size_t start = R.nnz;
+    PetscCall(RowsReserve(&R, (size_t)m->rlen[i]));
+    for (int32_t k = 0; k < m->rlen[i]; k++, e++)
+      if (lcol[e] != i) RowsAdd(&R, start, lcol[e], m->w[e]);
+    rp[i + 1] = (int32_t)R.nnz;
+  }
+  PetscCall(RowsFinish(&R, L, rp));
+  PetscCall(PetscFree(lcol));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Agglomerate(MG *mg, int l)
 {
   PgConductivity c = mg->c;
   Level         *L = &mg->lev[l];
   int            rank, act = L->active ? 1 : 0, nact = 0, idx = 0, owner, olo = MPI_PROC_NULL, ohi = MPI_PROC_NULL;
-  int            partner = MPI_PROC_NULL, lo2 = MPI_PROC_NULL, hi2 = MPI_PROC_NULL, gnb2[3] = {1, 1, 1};
+  int            partner = MPI_PROC_NULL, lo2 = MPI_PROC_NULL, hi2 = MPI_PROC_NULL;
   enum { ALONE, RECEIVER, SENDER } role;
-  PetscInt       off = 0, nloc = L->n, nown = L->n, n2 = 0;
-  RowsOut        mine, theirs;
-  int64_t        ne2 = 0, *gcol2 = NULL;
-  int32_t       *rlen2 = NULL, *blk2 = NULL, *lcol = NULL, *rp;
-  float         *w2 = NULL;
-  double        *bnd2 = NULL;
-  Rows           R;
+  PetscInt       off = 0, nloc = L->n, nown = L->n;
+  RowsOut        mine, theirs, merged;
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
@@ -1554,75 +1610,30 @@ static PetscErrorCode Agglomerate(MG *mg, int l)
   if (rank == 0) idx = 0, off = 0;
   role    = !act ? ALONE : idx % 2 ? SENDER : idx + 1 < nact ? RECEIVER : ALONE;
   partner = role == SENDER ? L->lo : role == RECEIVER ? L->hi : MPI_PROC_NULL;
-  owner   = role == SENDER ? L->lo : act ? rank : MPI_PROC_NULL;
+  owner   = role == SENDER ? L->lo : act ? rank : MPI_PROC_NULL; /* who holds this rank's rows after the merge */
   PetscCall(ExchangeWith(c, L->lo, L->hi, MPI_INT, &owner, 1, &owner, 1, &olo, 1, &ohi, 1));
   PetscCall(RowsOutOf(c, L, off, &mine));
   mine.hi_owner = ohi;
-  if (role == SENDER) PetscCall(RowsOutSend(c, &mine, partner));
-  if (role != SENDER && act) { /* this rank's rows, then the partner's */
-    PetscCall(PetscMemzero(&theirs, sizeof theirs));
-    if (role == RECEIVER) {
-      PetscCall(RowsOutRecv(c, &theirs, partner));
-      PetscCheck(theirs.gnb[0] == mine.gnb[0] && theirs.gnb[1] == mine.gnb[1], PETSC_COMM_SELF, PETSC_ERR_PLIB,
-                 "conductivity: the block grids of two merged slabs differ across the slab");
-    }
-    n2  = mine.n + theirs.n;
-    ne2 = mine.ne + theirs.ne;
-    PetscCheck(ne2 < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a merged coarse level too large");
-    PetscCall(PetscMalloc3(PetscMax(n2, 1), &rlen2, PetscMax(ne2, 1), &gcol2, PetscMax(ne2, 1), &w2));
-    PetscCall(PetscMalloc1(PetscMax(n2, 1), &blk2));
-    PetscCall(PetscMalloc1(PetscMax(n2, 1), &bnd2));
-    for (PetscInt i = 0; i < mine.n; i++) {
-      rlen2[i] = mine.rlen[i];
-      blk2[i]  = mine.blk[i];
-      bnd2[i]  = mine.bnd[i];
-    }
-    for (PetscInt i = 0; i < theirs.n; i++) {
-      rlen2[mine.n + i] = theirs.rlen[i];
-      blk2[mine.n + i]  = (int32_t)(theirs.blk[i] + (int64_t)mine.gnb[0] * mine.gnb[1] * mine.gnb[2]);
-      bnd2[mine.n + i]  = theirs.bnd[i];
-    }
-    PetscCall(PetscArraycpy(gcol2, mine.gcol, mine.ne));
-    PetscCall(PetscArraycpy(w2, mine.w, mine.ne));
-    PetscCall(PetscArraycpy(gcol2 + mine.ne, theirs.gcol, theirs.ne));
-    PetscCall(PetscArraycpy(w2 + mine.ne, theirs.w, theirs.ne));
-    gnb2[0] = mine.gnb[0];
-    gnb2[1] = mine.gnb[1];
-    gnb2[2] = mine.gnb[2] + (role == RECEIVER ? theirs.gnb[2] : 0);
-    lo2     = olo == rank ? MPI_PROC_NULL : olo;
-    hi2     = role == RECEIVER ? (int)theirs.hi_owner : ohi;
-    hi2     = hi2 == rank ? MPI_PROC_NULL : hi2;
-    if (role == RECEIVER) PetscCall(RowsOutFree(&theirs));
+  PetscCall(PetscMemzero(&theirs, sizeof theirs));
+  if (role == SENDER) { /* its rows go to the partner; its level becomes empty */
+    PetscCall(RowsOutSend(c, &mine, partner));
+    mine.n = mine.ne = 0;
+    mine.gnb[0] = mine.gnb[1] = mine.gnb[2] = 1;
+  } else if (role == RECEIVER) PetscCall(RowsOutRecv(c, &theirs, partner));
+  if (act && role != SENDER) {
+    lo2 = olo == rank ? MPI_PROC_NULL : olo;
+    hi2 = role == RECEIVER ? (int)theirs.hi_owner : ohi;
+    hi2 = hi2 == rank ? MPI_PROC_NULL : hi2;
   }
+  PetscCall(RowsOutCat(&mine, &theirs, &merged));
+  PetscCall(LevelFromRows(c, L, &merged, off, lo2, hi2));
+  PetscCall(RowsOutFree(&merged));
   PetscCall(RowsOutFree(&mine));
-  /* the level becomes the merged one */
-  PetscCall(LevelFreeDistributed(L));
-  if (!bnd2) PetscCall(PetscMalloc1(1, &bnd2)); /* an empty level (the upper rank of a pair) */
-  if (!blk2) PetscCall(PetscMalloc1(1, &blk2));
-  L->n   = n2;
-  L->bnd = bnd2;
-  L->blk = blk2;
-  PetscCall(LevelGroups(L, 1, (const int(*)[3])gnb2));
-  PetscCall(MergedGhosts(c, L, lo2, hi2, off, ne2, gcol2, &lcol));
-  PetscCall(RowsCreate(&R, (size_t)ne2 + 16, L->n + L->nlo + L->nhi));
-  PetscCall(PetscMalloc1(L->n + 1, &rp));
-  rp[0] = 0;
-  for (PetscInt i = 0, e = 0; i < L->n; i++) {
-    const size_t start = R.nnz;
-    PetscCall(RowsReserve(&R, (size_t)rlen2[i]));
-    for (int32_t k = 0; k < rlen2[i]; k++, e++)
-      if (lcol[e] != i) RowsAdd(&R, start, lcol[e], w2[e]);
-    rp[i + 1] = (int32_t)R.nnz;
-  }
-  PetscCall(RowsFinish(&R, L, rp));
-  PetscCall(PetscFree(lcol));
-  PetscCall(PetscFree3(rlen2, gcol2, w2));
-  L->lo         = lo2;
-  L->hi         = hi2;
+  if (role == RECEIVER) PetscCall(RowsOutFree(&theirs));
   L->active     = act && role != SENDER ? PETSC_TRUE : PETSC_FALSE;
   L->merged     = PETSC_TRUE;
   L->nfine      = nown;
-  L->nmerged    = role == RECEIVER ? n2 - nown : 0;
+  L->nmerged    = role == RECEIVER ? L->n - nown : 0;
   L->merge_from = role == RECEIVER ? partner : MPI_PROC_NULL;
   L->merge_to   = role == SENDER ? partner : MPI_PROC_NULL;
   PetscFunctionReturn(0);

@@ -22,7 +22,7 @@ STAGES = ["t_generate_s", "t_covariance_s", "t_components_s", "t_opening_s", "t_
 
 def once(binary, extra, tmp):
     out = os.path.join(tmp, "baseline.h5")
-    cmd = ["mpirun", "--bind-to", "none", "-np", "2", binary, os.path.join(ROOT, "inputs", "nvp_paper.yaml"),
+    cmd = ["mpirun", "--bind-to", "none", "-np", "2", binary, os.environ.get("PG_BASELINE_DECK", os.path.join(ROOT, "inputs", "nvp_paper.yaml")),
            "-output_file", out, "-output_overwrite", "true"] + extra
     t0 = time.time()
     p = subprocess.run(cmd, env=ENV, capture_output=True, text=True)

@@ -11,6 +11,8 @@ to the terms (A = nx ny the slab face, V = nx ny nz the volume, P ranks in z-sla
   A log2 P        scans and tree merges over the slabs
   A (P - 1)       all-gathers of plane-sized data, or rounds that cross every slab
   P - 1           per-rank small items (counts) from every rank
+  ny nz           plane exchanges of the volume transposed to x-slabs (the geodesic z problem: its
+                  faces are y-z planes, which grow with nz in weak scaling along z; = A on a cube)
 and likewise the messages one rank sends (bench_comm.py's estimate from the calls) to 1, log2 P,
 P - 1 and sqrt(A) (rounds that grow with the edge). The fit and its residuals are printed per
 stage; a term the data cannot tell apart from another gets the smaller coefficient NNLS finds.
@@ -48,7 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity", "measure_rest"]
 COMM_STAGE = {"fractions": "measure_rest", "intrinsic": "measure_rest", "measure": "measure_rest"}  # counted stage -> model stage
 SINGLE_THREADED = {"components", "geodesic"}
-BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1"]
+BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1", "ny nz"]
 MSG_TERMS = ["1", "log2 P", "P-1", "sqrt(A)"]
 BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase
 
@@ -57,7 +59,7 @@ def byte_features(nx, ny, nz, P):
     A, V = nx * ny, nx * ny * nz
     if P <= 1:
         return np.zeros(len(BYTE_TERMS))
-    return np.array([V / P * (1 - 1 / P), A, A * math.log2(P), A * (P - 1), P - 1.0])
+    return np.array([V / P * (1 - 1 / P), A, A * math.log2(P), A * (P - 1), P - 1.0, ny * nz])
 
 
 def msg_features(nx, ny, nz, P):

@@ -83,18 +83,18 @@ struct PgConductivity_private {
   double     rtol;
   double     m_rtol; /* the mg solve also stops when CG's estimate of M's relative error is below it (0: off) */
   CondMethod method;
-  double     mg_alpha;     /* coarse operator P^T A P / alpha */
-  double     mg_theta;     /* aggregate only along couplings >= theta x the rows' largest */
-  PetscInt   mg_coarse;    /* the coarsest level has at most this many unknowns (if coarsening gets there) */
-  PetscInt   mg_replicate; /* levels of at most this many unknowns are held by every rank */
-  PetscInt   mg_gamma;     /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
-  PetscInt   mg_wlevels;   /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
+  double     mg_alpha;       /* coarse operator P^T A P / alpha */
+  double     mg_theta;       /* aggregate only along couplings >= theta x the rows' largest */
+  PetscInt   mg_coarse;      /* the coarsest level has at most this many unknowns (if coarsening gets there) */
+  PetscInt   mg_replicate;   /* levels of at most this many unknowns are held by every rank */
+  PetscInt   mg_gamma;       /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
+  PetscInt   mg_wlevels;     /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
   PetscBool  mg_agglomerate; /* merge pairs of slabs once the slabs of a level are one block thick */
   PetscBool  mg_wreplicated; /* W-cycles on every replicated level, whatever mg_wlevels */
-  PetscBool  mg_view;      /* print the hierarchy */
-  PetscInt   mg_bench;     /* time this many products and preconditioner applications (CPU time) */
-  PetscBool  mg_ksp;       /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
-  int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
+  PetscBool  mg_view;        /* print the hierarchy */
+  PetscInt   mg_bench;       /* time this many products and preconditioner applications (CPU time) */
+  PetscBool  mg_ksp;         /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
+  int        below, above;   /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
   KSP        ksp;
   struct {
     void  *p;
@@ -326,16 +326,16 @@ typedef struct {        /* a coarse level: weighted graph Laplacian + Dirichlet 
   int (*gnb)[3];  /* each group's block grid */
   int64_t  *goff; /* first block of each group, ngrp + 1 */
   int32_t  *grp;  /* replicated: the group of each row (setup only) */
-  PetscBool replicated;      /* every rank holds the whole level (no ghosts, no communication) */
-  int       lo, hi;          /* distributed: the ranks (of sub) that hold the lower and upper neighbouring rows */
-  PetscBool active;          /* distributed: this rank holds rows of the level (not merged into a neighbour's) */
-  PetscBool merged;          /* the level was agglomerated: nfine, merge_from, merge_to are set */
-  PetscInt  nfine;           /* rows the finer level restricts to on this rank (n unless merged) */
-  PetscInt  nmerged;         /* rows appended from merge_from (the upper partner's), after nfine own rows */
+  PetscBool replicated;           /* every rank holds the whole level (no ghosts, no communication) */
+  int       lo, hi;               /* distributed: the ranks (of sub) that hold the lower and upper neighbouring rows */
+  PetscBool active;               /* distributed: this rank holds rows of the level (not merged into a neighbour's) */
+  PetscBool merged;               /* the level was agglomerated: nfine, merge_from, merge_to are set */
+  PetscInt  nfine;                /* rows the finer level restricts to on this rank (n unless merged) */
+  PetscInt  nmerged;              /* rows appended from merge_from (the upper partner's), after nfine own rows */
   int       merge_from, merge_to; /* the partner whose rows this rank holds / that holds this rank's rows */
-  int      *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
-  double   *r, *z, *sbuf;    /* z: n + nlo + nhi */
-  double   *z0;              /* W-cycle: the first cycle's result */
+  int      *rcount, *rdispl;      /* the first replicated level: each rank's rows (the restriction is gathered) */
+  double   *r, *z, *sbuf;         /* z: n + nlo + nhi */
+  double   *z0;                   /* W-cycle: the first cycle's result */
 } Level;
 
 typedef struct {
@@ -592,7 +592,7 @@ static PetscErrorCode CoarseCycleAgain(MG *mg, int l);
 static inline PetscBool WCycled(const MG *mg, int l)
 {
   return l <= mg->c->mg_wlevels || (mg->c->mg_wreplicated && (mg->lev[l].replicated || mg->size == 1)) ? PETSC_TRUE
-                                                                                                         : PETSC_FALSE;
+                                                                                                       : PETSC_FALSE;
 }
 
 /* One cycle on coarse level l: L->z from L->r, zero initial guess. */
@@ -643,10 +643,11 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
     PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, L->r, L->rcount, L->rdispl, MPI_DOUBLE,
                                 mg->c->sub)); /* the first replicated level */
   if (L->merged) { /* agglomerated: the upper rank of a pair hands its residual to the lower one */
-    if (L->merge_to != MPI_PROC_NULL) PetscCallMPI(MPI_Send(L->r, (int)L->nfine, MPI_DOUBLE, L->merge_to, 97, mg->c->sub));
+    if (L->merge_to != MPI_PROC_NULL)
+      PetscCallMPI(MPI_Send(L->r, (int)L->nfine, MPI_DOUBLE, L->merge_to, 97, mg->c->sub));
     if (L->merge_from != MPI_PROC_NULL)
-      PetscCallMPI(MPI_Recv(L->r + L->nfine, (int)L->nmerged, MPI_DOUBLE, L->merge_from, 97, mg->c->sub,
-                            MPI_STATUS_IGNORE));
+      PetscCallMPI(
+        MPI_Recv(L->r + L->nfine, (int)L->nmerged, MPI_DOUBLE, L->merge_from, 97, mg->c->sub, MPI_STATUS_IGNORE));
   }
   PetscCall(CoarseCycle(mg, l));
   if (l < mg->nlev - 1) PetscCall(CoarseCycleAgain(mg, l));
@@ -1467,7 +1468,7 @@ static PetscErrorCode MergedGhosts(PgConductivity c, Level *L, int lo, int hi, P
 {
   int64_t  own[2] = {off, off + L->n}, rlo[2] = {0, 0}, rhi[2] = {0, 0}, *want[2], *req[2];
   PetscInt nw[2] = {0, 0}, nreq[2] = {0, 0};
-  int      cnt[2], rcnt[2] = {0, 0};
+  int      cnt[2], rcnt[2]         = {0, 0};
   int32_t *col;
 
   PetscFunctionBeginUser;
@@ -1599,8 +1600,8 @@ static PetscErrorCode Agglomerate(MG *mg, int l)
   int            rank, act = L->active ? 1 : 0, nact = 0, idx = 0, owner, olo = MPI_PROC_NULL, ohi = MPI_PROC_NULL;
   int            partner = MPI_PROC_NULL, lo2 = MPI_PROC_NULL, hi2 = MPI_PROC_NULL;
   enum { ALONE, RECEIVER, SENDER } role;
-  PetscInt       off = 0, nloc = L->n, nown = L->n;
-  RowsOut        mine, theirs, merged;
+  PetscInt off = 0, nloc = L->n, nown = L->n;
+  RowsOut  mine, theirs, merged;
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
@@ -1995,10 +1996,10 @@ static PetscErrorCode MGSetUp(MG *mg)
     for (int l = 0; l < mg->nlev; l++) {
       int act = l == 0 || mg->lev[l].active, nact = size;
       if (l && !mg->lev[l].replicated) PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
-      PetscCall(PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s on %d ranks, %.2f off-diagonal entries per row\n",
-                            l, mg->nglob[l], l && mg->lev[l].replicated ? " (replicated)" : "",
-                            l == mg->nlev - 1 ? " (LU)" : "", nact,
-                            l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
+      PetscCall(
+        PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s on %d ranks, %.2f off-diagonal entries per row\n", l,
+                    mg->nglob[l], l && mg->lev[l].replicated ? " (replicated)" : "", l == mg->nlev - 1 ? " (LU)" : "",
+                    nact, l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
     }
   }
   PetscFunctionReturn(0);

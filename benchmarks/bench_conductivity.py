@@ -78,8 +78,7 @@ def program(n, tmp, options):
     cmd = ["mpirun", "--bind-to", "none", "-np", "2", os.path.join(ROOT, "bin", "plurigauss"), os.path.join(ROOT, "inputs", "nvp_paper.yaml"),
            "-domain_shape", f"{n},{n},{n}", "-sweep_realizations", "1", "-output_file", out, "-output_overwrite", "-output_write_phase", "false"]
     cmd += [o for o in OFF if o not in ("-conductivity_solve", "false")] + ["-conductivity_solve", "true"]
-    if options:
-        cmd += ["-conductivity_solver_options", options]
+    cmd += options.split()  # -cond_* options are read from the command line
     subprocess.run(cmd, env=ENV, check=True, capture_output=True, timeout=3600)
     with open(os.path.splitext(out)[0] + ".csv") as f:
         row = next(csv.DictReader(f))

@@ -1423,7 +1423,7 @@ static PetscErrorCode RowsOutFree(RowsOut *o)
   PetscFunctionReturn(0);
 }
 
-/* Sends (to >= 0) or receives (from >= 0) a RowsOut between the two ranks of a pair. */
+/* A RowsOut sent to (RowsOutSend) or received from (RowsOutRecv) the other rank of a pair, tags 91-96. */
 static PetscErrorCode RowsOutSend(PgConductivity c, RowsOut *o, int to)
 {
   int64_t head[6] = {o->n, o->ne, o->hi_owner, o->gnb[0], o->gnb[1], o->gnb[2]};
@@ -1519,19 +1519,6 @@ static PetscErrorCode MergedGhosts(PgConductivity c, Level *L, int lo, int hi, P
   PetscFunctionReturn(0);
 }
 
-/* Agglomeration of level l. Aggregates never cross a slab face, so once every slab of a level is one
- * block thick, coarsening stops along z while the level is still large (weak scaling along z: the
- * global problem grows with the ranks), and the errors that are smooth along z are left to a
- * replicated level that grows with the ranks. Instead the active ranks pair up along the chain of
- * slabs (active ranks 0 and 1, 2 and 3, ...): the upper rank of each pair sends its rows to the lower
- * one, which holds both slabs from this level down (its own rows first, the partner's block grid
- * stacked above its own), so that the next coarsening aggregates across the old face. The upper rank
- * keeps empty levels below this one (it takes part in their collectives) and, at each visit, sends its
- * restricted residual to the partner and receives the correction. The pairs' neighbours change: the
- * rows are renumbered through global numbers and the ghosts requested from the new neighbours.
- * Communication: once, the upper rank's rows of this level (~40 bytes per row); per visit, its
- * residual and correction (8 bytes per row each way). Memory per active rank stays bounded: merging
- * doubles the rows, the next coarsening divides them by about eight. */
 /* The rows of a followed by those of b (b's block grid stacked above a's along z) as one RowsOut. */
 static PetscErrorCode RowsOutCat(const RowsOut *a, const RowsOut *b, RowsOut *m)
 {
@@ -1593,6 +1580,19 @@ static PetscErrorCode LevelFromRows(PgConductivity c, Level *L, const RowsOut *m
   PetscFunctionReturn(0);
 }
 
+/* Agglomeration of level l. Aggregates never cross a slab face, so once every slab of a level is one
+ * block thick, coarsening stops along z while the level is still large (weak scaling along z: the
+ * global problem grows with the ranks), and the errors that are smooth along z are left to a
+ * replicated level that grows with the ranks. Instead the active ranks pair up along the chain of
+ * slabs (active ranks 0 and 1, 2 and 3, ...): the upper rank of each pair sends its rows to the lower
+ * one, which holds both slabs from this level down (its own rows first, the partner's block grid
+ * stacked above its own), so that the next coarsening aggregates across the old face. The upper rank
+ * keeps empty levels below this one (it takes part in their collectives) and, at each visit, sends its
+ * restricted residual to the partner and receives the correction. The pairs' neighbours change: the
+ * rows are renumbered through global numbers and the ghosts requested from the new neighbours.
+ * Communication: once, the upper rank's rows of this level (~40 bytes per row); per visit, its
+ * residual and correction (8 bytes per row each way). Memory per active rank stays bounded: merging
+ * doubles the rows, the next coarsening divides them by about eight. */
 static PetscErrorCode Agglomerate(MG *mg, int l)
 {
   PgConductivity c = mg->c;

@@ -22,7 +22,7 @@ def driver(name):
 def run(np_, name, args, timeout=300):
     """mpirun -np np_ bin/NAME args...; returns stdout. Options are PETSc-style (-key value)."""
     cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), driver(name)] + [str(a) for a in args]
-    p = subprocess.run(cmd, env=pgtest.ENV, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, env=pgtest.mpi_env(), capture_output=True, text=True, timeout=timeout)
     pgtest.sanitizer_check(cmd, p.stderr)
     if p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")

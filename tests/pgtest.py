@@ -28,6 +28,22 @@ def long_test(fn):
 SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer", "SUMMARY: AddressSanitizer")
 WORK = os.path.join(ROOT, "tests", "work", f"run-{os.getpid()}")  # per process: suites may run side by side
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+# Open MPI keeps a session directory <base>/ompi.<host>.<uid>/ per user and removes it when the last job
+# in it ends; two jobs started side by side race on creating it ("A call to mkdir was unable to create
+# the desired directory ... File exists", seen once in CI). Every launch gets its own base (mpi_env),
+# short (under /tmp: the daemon's sockets live there) and removed when the suite's process exits.
+_SESSIONS = []
+
+
+def mpi_env(extra=None):
+    """ENV with a session directory base of this launch's own, plus the extra variables."""
+    import atexit
+    import tempfile
+    if not _SESSIONS:
+        _SESSIONS.append(tempfile.mkdtemp(prefix="pg-ompi-", dir="/tmp"))
+        atexit.register(shutil.rmtree, _SESSIONS[0], True)
+    base = tempfile.mkdtemp(dir=_SESSIONS[0])
+    return dict(ENV, OMPI_MCA_orte_tmpdir_base=base, **(extra or {}))
 TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
 # the descriptors (C_ij, intrinsic volumes) are not needed by the tests of the fields, fractions,
 # ranks and output contract: switching them off saves most of the run time of a small grid
@@ -49,7 +65,7 @@ def run(np_, args, check=True, timeout=300, singleton=False, env=None):
     np_ = 1 starts the binary without mpirun (MPI singleton): faster on error exits, for which
     mpirun itself waits about 2 s. env: extra environment variables."""
     cmd = [BIN] + [str(a) for a in args] if singleton and np_ == 1 else mpirun_cmd(np_, args)
-    p = subprocess.run(cmd, env=dict(ENV, **(env or {})), capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, env=mpi_env(env), capture_output=True, text=True, timeout=timeout)
     sanitizer_check(cmd, p.stderr)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")

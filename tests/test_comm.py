@@ -45,7 +45,7 @@ def counted(np_, exe, args, csv_path, timeout=900):
             raise AssertionError(f"{path} is missing: run `make tests` first")
     cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), "-x", f"LD_PRELOAD={LIB}", "-x", f"PG_COMMCOUNT_OUT={csv_path}",
            "-x", "PG_COMMCOUNT_QUIET=1", "-x", "OMP_NUM_THREADS=1", exe] + [str(a) for a in args]
-    p = subprocess.run(cmd, env=pgtest.ENV, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, env=pgtest.mpi_env(), capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0 or not os.path.exists(csv_path):
         raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     with open(csv_path) as f:

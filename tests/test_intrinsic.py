@@ -380,11 +380,11 @@ def test_bad_input():
         path = os.path.join(d, f"bad{val}.u8")
         cdriver.write_u8(path, lab)
         p = subprocess.run(["mpirun", "--oversubscribe", "-np", "3", cdriver.driver("test_intrinsic"), "-n", "4,5,6", "-in", path],
-                           env=pgtest.ENV, capture_output=True, text=True, timeout=120)
+                           env=pgtest.mpi_env(), capture_output=True, text=True, timeout=120)
         if p.returncode == 0 or "outside {1,2,3}" not in p.stdout + p.stderr:
             bad.append(f"label {val}: exit {p.returncode}, {(p.stdout + p.stderr)[-300:]}")
     p = subprocess.run(["mpirun", "--oversubscribe", "-np", "2", cdriver.driver("test_intrinsic"), "-n", "8,8,1", "-shape", "slab", "-planes", "0,1,1"],
-                       env=pgtest.ENV, capture_output=True, text=True, timeout=120)
+                       env=pgtest.mpi_env(), capture_output=True, text=True, timeout=120)
     if p.returncode == 0 or "at least 2 voxels" not in p.stdout + p.stderr:
         bad.append(f"one plane: exit {p.returncode}, {(p.stdout + p.stderr)[-300:]}")
     assert not bad, "\n".join(bad)

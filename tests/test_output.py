@@ -148,7 +148,7 @@ def csv_rows(csv):
 
 
 def start(out):
-    return subprocess.Popen(pgtest.mpirun_cmd(2, RESUME_ARGS + ["-output_file", out]), env=pgtest.ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(pgtest.mpirun_cmd(2, RESUME_ARGS + ["-output_file", out]), env=pgtest.mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for(cond, proc, timeout=60):

@@ -23,7 +23,7 @@ def errors(stderr):
 
 
 def start(args, np_=2, env=None):
-    return subprocess.Popen(pgtest.mpirun_cmd(np_, args), env=env or pgtest.ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(pgtest.mpirun_cmd(np_, args), env=env or pgtest.mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(proc, timeout=300):
@@ -151,7 +151,7 @@ def test_slurm_array_tasks_on_one_output():
     fr = ["0.25", "0.35"]
     base = [pgtest.TINY, "-domain_shape", "96,96,96", "-sweep_realizations", 4, "-output_write_fields", "false", "-fft_planner", "estimate"] + pgtest.TRANSPORT_OFF
     task = lambda i, o: base + ["-sweep_carbon_fraction", fr[i], "-sweep_first_point", i, "-output_file", o]
-    env = lambda i: dict(pgtest.ENV, SLURM_ARRAY_JOB_ID="4242", SLURM_ARRAY_TASK_ID=str(i), SLURM_JOB_ID=str(4243 + i))
+    env = lambda i: pgtest.mpi_env(dict(SLURM_ARRAY_JOB_ID="4242", SLURM_ARRAY_TASK_ID=str(i), SLURM_JOB_ID=str(4243 + i)))
     ra, rb = two_runs(d, task(0, out), task(1, out), delay=0.0, env_a=env(0), env_b=env(1))
     assert sorted([ra[0], rb[0]]) == [0, 1], f"exit statuses {ra[0]}, {rb[0]}\nA: {ra[2][-800:]}\nB: {rb[2][-800:]}"
     win = 0 if ra[0] == 0 else 1
@@ -290,7 +290,7 @@ def measured_peak(np_, args):
     if os.path.exists(hwm_file):
         os.remove(hwm_file)
     cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np_), "/usr/bin/time", "-a", "-o", hwm_file, "-f", "pg_hwm_kb %M", pgtest.BIN] + [str(a) for a in args] + ["-run_memory_report", "true"]
-    p = subprocess.run(cmd, env=pgtest.ENV, capture_output=True, text=True, timeout=600)
+    p = subprocess.run(cmd, env=pgtest.mpi_env(), capture_output=True, text=True, timeout=600)
     pgtest.sanitizer_check(cmd, p.stderr)
     assert p.returncode == 0, p.stderr[-1500:]
     est = {m.group(1): int(m.group(2)) for m in re.finditer(r"^  (\w+)\s+(\d+) bytes", p.stdout, re.M)}

@@ -81,7 +81,7 @@ PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *
   PetscCheck(cfg->realizations >= 2, comm, PETSC_ERR_USER_INPUT,
              "calibration.validate_with needs sweep.realizations >= 2 (the spread over the realizations), got %d",
              (int)cfg->realizations);
-  PetscCheck(!cfg->carbon_fraction_from_sweep && !cfg->have_lambda_z, comm, PETSC_ERR_USER_INPUT,
+  PetscCheck(!cfg->model.from_sweep && !cfg->model.have_lambda_z, comm, PETSC_ERR_USER_INPUT,
              "calibration.validate_with compares the calibrated point: drop sweep.carbon_fraction and model.lambda_z");
   PetscCall(PetscNew(&a));
   a->comm = comm;
@@ -113,34 +113,37 @@ PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgAdequacyApplyDomain(PgAdequacy a, PgConfig *cfg)
+PetscErrorCode PgAdequacyDomain(PgAdequacy a, const PgDomain *deck, PgDomain *dom)
 {
   PetscFunctionBeginUser;
-  if (!cfg->shape_given)
-    for (int d = 0; d < 3; d++) cfg->shape[d] = a->shape[d];
-  if (!cfg->voxel_given)
-    for (int d = 0; d < 3; d++) cfg->voxel_um[d] = a->voxel_um[d];
+  *dom = *deck;
+  if (!deck->shape_given)
+    for (int d = 0; d < 3; d++) dom->shape[d] = a->shape[d];
+  if (!deck->voxel_given)
+    for (int d = 0; d < 3; d++) dom->voxel_um[d] = a->voxel_um[d];
   PetscCall(PetscPrintf(
     a->comm,
     "adequacy: model runs on %d x %d x %d voxels of %g x %g x %g um (%s), the image %s is %d x %d x %d of %g x %g x %g um\n",
-    (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2],
-    cfg->shape_given || cfg->voxel_given ? "from the deck" : "the image's grid", a->spec, (int)a->shape[0],
+    (int)dom->shape[0], (int)dom->shape[1], (int)dom->shape[2], dom->voxel_um[0], dom->voxel_um[1], dom->voxel_um[2],
+    deck->shape_given || deck->voxel_given ? "from the deck" : "the image's grid", a->spec, (int)a->shape[0],
     (int)a->shape[1], (int)a->shape[2], a->voxel_um[0], a->voxel_um[1], a->voxel_um[2]));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgAdequacyMeasureData(PgAdequacy a, const PgConfig *cfg)
+PetscErrorCode PgAdequacyMeasureData(PgAdequacy a, const PgConfig *cfg, const PgDomain *dom, const PgModelParams *mp)
 {
-  PgConfig  dc = *cfg; /* the deck, writing beside the output and naming the image */
-  PgOutput  out;
-  PgMeasure m;
+  PgConfig      dc = *cfg; /* a copy of the deck, writing beside the output and naming the image */
+  PgModelParams dm = *mp;  /* the model of the runs it is compared with, for the file's signature */
+  PgOutput      out;
+  PgMeasure     m;
 
   PetscFunctionBeginUser;
+  dm.calibrated_from[0] = 0;
   PgFileSideCar(cfg->output_file, "_adequacy_data.h5", dc.output_file, sizeof dc.output_file);
   snprintf(dc.input_image, sizeof dc.input_image, "%s", a->spec);
   dc.cal_volume[0] = 0;
   dc.tiff_labels   = PETSC_FALSE;
-  PetscCall(PgOutputOpen(a->grid, &dc, 1, &out));
+  PetscCall(PgOutputOpen(a->grid, &dc, dom, &dm, 1, &out));
   if (!PgOutputHasRun(out, 0)) {
     PgRow  row = {0};
     double t0  = MPI_Wtime();

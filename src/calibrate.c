@@ -36,6 +36,7 @@
 #include <plurigauss/image.h>
 #include <plurigauss/model.h>
 #include <plurigauss/opening.h>
+#include <plurigauss/segment.h>
 
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
@@ -119,6 +120,7 @@ struct PgCalibration_private {
   MPI_Comm        comm;
   int             rank, size;
   const PgConfig *cfg;
+  char            from_volume[PETSC_MAX_PATH_LEN], from_images[PETSC_MAX_PATH_LEN]; /* where the labels came from */
   /* data */
   PgGrid   vgrid; /* the 3D volume's decomposition */
   PgLabels vol;   /* NVP = 1, the rest = 3 */
@@ -180,12 +182,95 @@ static PetscErrorCode ReadVolume(PgCalibration c, const PgInputProbe *r)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibration *calp)
+/* The inputs named by the deck: the volume checked on rank 0 and read on its slabs, the 2D images
+ * checked and read on rank 0 and broadcast. */
+static PetscErrorCode ReadInputs(PgCalibration c)
 {
-  PgCalibration c;
-  PgInputProbe  r, vr;
-  PgInputSpec   vs, is;
-  char          list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
+  const PgConfig *cfg = c->cfg;
+  PgInputProbe    r, vr;
+  PgInputSpec     vs, is;
+  char            list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
+
+  PetscFunctionBeginUser;
+  snprintf(c->from_volume, sizeof c->from_volume, "%s", cfg->cal_volume);
+  snprintf(c->from_images, sizeof c->from_images, "%s", cfg->cal_images);
+  InputSpec(cfg, 3, &vs);
+  InputSpec(cfg, 2, &is);
+  PetscCall(PgInputCheck(c->comm, &vs, cfg->cal_volume, &vr));
+  {
+    PetscInt n[3] = {(PetscInt)vr.n[0], (PetscInt)vr.n[1], (PetscInt)vr.n[2]};
+    PetscCall(PgGridCreate(c->comm, n, vr.voxel, (int)cfg->threads, &c->vgrid));
+  }
+  snprintf(list, sizeof list, "%s", cfg->cal_images);
+  PetscCall(PgInputSplitList(c->comm, "calibration.images", list, specs, &c->nimg));
+  PetscCheck(c->nimg > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images = '%s' names no image", cfg->cal_images);
+  PetscCall(PetscCalloc1(c->nimg, &c->img));
+  for (int k = 0; k < c->nimg; k++) {
+    Image2D *im = &c->img[k];
+    PetscCall(PgInputCheck(c->comm, &is, specs[k], &r));
+    im->nx = (int)r.n[0];
+    im->ny = (int)r.n[1];
+    im->px = r.voxel[0];
+    im->py = r.voxel[1];
+    PetscCheck(fabs(im->px - c->img[0].px) <= 1e-9 * c->img[0].px && fabs(im->py - c->img[0].py) <= 1e-9 * c->img[0].py,
+               c->comm, PETSC_ERR_USER_INPUT,
+               "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k],
+               im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
+    PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
+    if (c->rank == 0) ReadImage2D(cfg, specs[k], im->v, &r);
+    PetscCallMPI(MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, c->comm));
+    PetscCheck(r.ok, c->comm, PETSC_ERR_USER_INPUT, "%s", r.msg);
+    PetscCallMPI(MPI_Bcast(im->v, im->nx * im->ny, MPI_UNSIGNED_CHAR, 0, c->comm));
+  }
+  PetscCall(PgLabelsCreate(c->vgrid, &c->vol));
+  PetscCall(ReadVolume(c, &vr));
+  PetscFunctionReturn(0);
+}
+
+/* The labels of a segmentation, in memory: the stack's on the same slabs (1 = NVP, any other label,
+ * 255 outside the mask included, not NVP), image k broadcast from the rank that segmented it. Their
+ * provenance is the labels file the segmentation wrote. */
+static PetscErrorCode TakeSegmentation(PgCalibration c, PgSegmentation seg)
+{
+  PgGrid         sg;
+  const uint8_t *sv;
+  const char    *lf = PgSegmentationLabelsFile(seg);
+  size_t         o  = 0;
+
+  PetscFunctionBeginUser;
+  PgSegmentationVolume(seg, &sg, &sv);
+  PetscCall(PgGridCreate(c->comm, sg->n, sg->voxel_um, sg->threads, &c->vgrid));
+  PetscCheck(PgGridLocalVoxels(c->vgrid) == PgGridLocalVoxels(sg) && c->vgrid->z_start == sg->z_start, PETSC_COMM_SELF,
+             PETSC_ERR_PLIB, "the calibration's slabs differ from the segmentation's");
+  PetscCall(PgLabelsCreate(c->vgrid, &c->vol));
+  for (size_t i = 0; i < PgGridLocalVoxels(sg); i++) c->vol->v[i] = sv[i] == 1 ? 1 : 3;
+  c->nimg = PgSegmentationNumImages(seg);
+  PetscCall(PetscCalloc1(c->nimg, &c->img));
+  snprintf(c->from_volume, sizeof c->from_volume, "%s:/volume", lf);
+  for (int k = 0; k < c->nimg; k++) {
+    Image2D       *im = &c->img[k];
+    double         px[2];
+    int            owner;
+    const uint8_t *v;
+    PgSegmentationImage(seg, k, &im->nx, &im->ny, px, &owner, &v);
+    im->px = px[0];
+    im->py = px[1];
+    PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
+    if (v) PetscCall(PetscArraycpy(im->v, v, (size_t)im->nx * im->ny));
+    PetscCallMPI(MPI_Bcast(im->v, im->nx * im->ny, MPI_UNSIGNED_CHAR, owner, c->comm));
+    int w = snprintf(c->from_images + o, sizeof c->from_images - o, "%s%s:/images/%d", k ? "," : "", lf, k);
+    PetscCheck(w > 0 && (size_t)w < sizeof c->from_images - o, c->comm, PETSC_ERR_USER_INPUT,
+               "segment.images: %d images with labels file %s make too long a list for calibration.images", c->nimg,
+               lf);
+    o += (size_t)w;
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgSegmentation seg, PgCalibration *calp)
+{
+  PgCalibration  c;
+  PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&c));
@@ -193,40 +278,9 @@ PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibra
   c->cfg  = cfg;
   PetscCallMPI(MPI_Comm_rank(comm, &c->rank));
   PetscCallMPI(MPI_Comm_size(comm, &c->size));
-
-  /* the 3D volume: checked on rank 0, read on the slabs */
-  InputSpec(cfg, 3, &vs);
-  InputSpec(cfg, 2, &is);
-  PetscCall(PgInputCheck(comm, &vs, cfg->cal_volume, &vr));
-  {
-    PetscInt n[3] = {(PetscInt)vr.n[0], (PetscInt)vr.n[1], (PetscInt)vr.n[2]};
-    PetscCall(PgGridCreate(comm, n, vr.voxel, (int)cfg->threads, &c->vgrid));
-  }
-
-  /* the 2D images: checked and read on rank 0, then broadcast */
-  snprintf(list, sizeof list, "%s", cfg->cal_images);
-  PetscCall(PgInputSplitList(comm, "calibration.images", list, specs, &c->nimg));
-  PetscCheck(c->nimg > 0, comm, PETSC_ERR_USER_INPUT, "calibration.images = '%s' names no image", cfg->cal_images);
-  PetscCall(PetscCalloc1(c->nimg, &c->img));
-  for (int k = 0; k < c->nimg; k++) {
-    Image2D *im = &c->img[k];
-    PetscCall(PgInputCheck(comm, &is, specs[k], &r));
-    im->nx = (int)r.n[0];
-    im->ny = (int)r.n[1];
-    im->px = r.voxel[0];
-    im->py = r.voxel[1];
-    PetscCheck(fabs(im->px - c->img[0].px) <= 1e-9 * c->img[0].px && fabs(im->py - c->img[0].py) <= 1e-9 * c->img[0].py,
-               comm, PETSC_ERR_USER_INPUT,
-               "calibration.images: inconsistent pixel sizes, %s has %g x %g um but %s has %g x %g um", specs[k],
-               im->px, im->py, specs[0], c->img[0].px, c->img[0].py);
-    PetscCall(PetscMalloc1((size_t)im->nx * im->ny, &im->v));
-    if (c->rank == 0) ReadImage2D(cfg, specs[k], im->v, &r);
-    PetscCallMPI(MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, comm));
-    PetscCheck(r.ok, comm, PETSC_ERR_USER_INPUT, "%s", r.msg);
-    PetscCallMPI(MPI_Bcast(im->v, im->nx * im->ny, MPI_UNSIGNED_CHAR, 0, comm));
-  }
-  PetscCall(PgLabelsCreate(c->vgrid, &c->vol));
-  PetscCall(ReadVolume(c, &vr));
+  ierr = seg ? TakeSegmentation(c, seg) : ReadInputs(c);
+  if (ierr) PetscCall(PgCalibrationDestroy(&c));
+  PetscCall(ierr);
   *calp = c;
   PetscFunctionReturn(0);
 }
@@ -472,7 +526,7 @@ static PetscErrorCode ScanM(PgCalibration c, PgOrthant q)
   for (int i = 1; i < c->nm; i++)
     if (c->misfit[i] < c->misfit[c->im]) c->im = i;
   if (cfg->cal_fix_m) {
-    c->m = cfg->m;
+    c->m = cfg->model.m;
     PetscCall(PgModelLambdaZ(c->lx2, c->m, c->e2for2d, &c->lz2));
   } else {
     c->m   = c->mgrid[c->im];
@@ -558,8 +612,8 @@ PetscErrorCode PgCalibrationView(PgCalibration c)
   PetscFunctionBeginUser;
   PetscCall(PetscPrintf(
     c->comm, "calibration: volume %s, %d x %d x %d voxels of %g x %g x %g um; %d image%s of %g x %g um pixels\n",
-    c->cfg->cal_volume, (int)g->n[0], (int)g->n[1], (int)g->n[2], g->voxel_um[0], g->voxel_um[1], g->voxel_um[2],
-    c->nimg, c->nimg > 1 ? "s" : "", c->img[0].px, c->img[0].py));
+    c->from_volume, (int)g->n[0], (int)g->n[1], (int)g->n[2], g->voxel_um[0], g->voxel_um[1], g->voxel_um[2], c->nimg,
+    c->nimg > 1 ? "s" : "", c->img[0].px, c->img[0].py));
   PetscCall(PetscPrintf(
     c->comm, "calibration: eps1 = %.4f (3D); eps_2D = %.4f, %.4f, %.4f; eqs. 2-3: eps2 = %.4f, eps3 = %.4f\n", c->eps1,
     c->eps2d[0], c->eps2d[1], c->eps2d[2], c->eps[1], c->eps[2]));
@@ -586,21 +640,31 @@ static double Round10(double x)
   return strtod(b, NULL);
 }
 
-PetscErrorCode PgCalibrationApply(PgCalibration c, PgConfig *cfg)
+PetscErrorCode PgCalibrationModelParams(PgCalibration c, const PgModelParams *deck, const PgDomain *dom,
+                                        PgModelParams *mp)
 {
+  const PgConfig *cfg = c->cfg;
+
   PetscFunctionBeginUser;
-  cfg->alpha_x_per_um = Round10(c->ax);
-  cfg->alpha_y_per_um = Round10(c->ay);
-  cfg->m              = Round10(c->m);
-  cfg->have_lambda_x  = PETSC_FALSE;
-  cfg->nvp_fraction   = Round10(c->eps1);
-  if (!cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep) cfg->carbon_fraction[0] = Round10(c->eps[1]);
+  *mp                           = *deck;
+  mp->alpha_x_per_um            = Round10(c->ax);
+  mp->alpha_y_per_um            = Round10(c->ay);
+  mp->m                         = Round10(c->m);
+  mp->have_lambda_x             = PETSC_FALSE;
+  mp->nvp_fraction              = Round10(c->eps1);
+  mp->origin[PG_PARAM_LAMBDA_X] = mp->origin[PG_PARAM_ALPHA_X] = mp->origin[PG_PARAM_ALPHA_Y] = PG_FROM_CALIBRATION;
+  mp->origin[PG_PARAM_M] = cfg->cal_fix_m ? PG_FROM_DECK : PG_FROM_CALIBRATION;
+  if (!mp->have_lambda_z && !mp->from_sweep) {
+    mp->carbon_fraction[0]        = Round10(c->eps[1]);
+    mp->origin[PG_PARAM_LAMBDA_Z] = PG_FROM_CALIBRATION;
+  }
+  snprintf(mp->calibrated_from, sizeof mp->calibrated_from, "%s|%s", c->from_volume, c->from_images);
   for (int d = 0; d < 3; d++) {
-    const double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
+    const double ad = PetscMax(mp->alpha_x_per_um, mp->alpha_y_per_um) * dom->voxel_um[d];
     PetscCheck(
       !cfg->cal_simulate || ad <= 1.0, c->comm, PETSC_ERR_USER_INPUT,
       "domain.voxel_size_um = %g is large against the calibrated 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1)",
-      cfg->voxel_um[d], 1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
+      dom->voxel_um[d], 1.0 / PetscMax(mp->alpha_x_per_um, mp->alpha_y_per_um), ad);
   }
   PetscFunctionReturn(0);
 }
@@ -691,8 +755,8 @@ static PetscErrorCode WriteAttributes(PgCalibration c, hid_t g)
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) PgH5Try(&st, PgH5AttrDouble(g, name[i], &v[i], 1));
   PgH5Try(&st, PgH5AttrString(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
   PgH5Try(&st, PgH5AttrString(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
-  PgH5Try(&st, PgH5AttrString(g, "volume", c->cfg->cal_volume));
-  PgH5Try(&st, PgH5AttrString(g, "images", c->cfg->cal_images));
+  PgH5Try(&st, PgH5AttrString(g, "volume", c->from_volume));
+  PgH5Try(&st, PgH5AttrString(g, "images", c->from_images));
   for (int i = 0; i < 5 && c->cfg->cal_have_reference; i++)
     PgH5Try(&st, PgH5AttrDouble(g, ref[i], &c->cfg->cal_reference[i], 1));
   PetscCall(PgH5Check(&st));
@@ -792,7 +856,7 @@ PetscErrorCode PgCalibrationDestroy(PgCalibration *calp)
   PetscFunctionBeginUser;
   if (!c) PetscFunctionReturn(0);
   for (int i = 0; i < 3; i++) PetscCall(PetscFree(c->psd[i]));
-  for (int k = 0; k < c->nimg; k++) PetscCall(PetscFree(c->img[k].v));
+  for (int k = 0; k < c->nimg && c->img; k++) PetscCall(PetscFree(c->img[k].v));
   PetscCall(PetscFree(c->img));
   PetscCall(PgLabelsDestroy(&c->vol));
   PetscCall(PgGridDestroy(&c->vgrid));

@@ -1062,6 +1062,51 @@ static PetscErrorCode LevelGroups(Level *L, int ngrp, const int (*gnb)[3])
   PetscFunctionReturn(0);
 }
 
+/* The rows of level 1: for each aggregate (in block order), the conductances / alpha from its voxels
+ * to other aggregates (ghosts through gslot) and to the faces (N->bnd). */
+static PetscErrorCode FineRows(MG *mg, const BlockTable *T, const int nb[3], const int32_t *gslot, Rows *R, int32_t *rp)
+{
+  const Problem *p  = mg->p;
+  Level         *N  = &mg->lev[1];
+  const double   ia = 1.0 / mg->c->mg_alpha;
+  int32_t        k8[8];
+  const int32_t *q8[8];
+  int            zl8[8];
+
+  PetscFunctionBeginUser;
+  const PetscInt off[6] = {-1, 1, -mg->W, mg->W, -mg->PP, mg->PP};
+  PetscInt       ci     = 0;
+  for (int bz = 0; bz < nb[2]; bz++)
+    for (int by = 0; by < nb[1]; by++)
+      for (int bx = 0; bx < nb[0]; bx++) {
+        const int mask = FineBlock(mg, bx, by, bz, k8, q8, zl8);
+        for (int t = 0; t < T->cnt[mask]; t++, ci++) {
+          const int32_t a     = (int32_t)ci;
+          const size_t  start = R->nnz;
+          double        bnd   = 0;
+          PetscCall(RowsReserve(R, 48));
+          for (int v = 0; v < 8; v++) {
+            if (!(mask >> v & 1) || T->lab[mask][v] != t) continue;
+            for (int d = 0; d < 6; d++) {
+              const int32_t j = q8[v][off[d]];
+              int32_t       J;
+              if (j < 0) {
+                bnd += j == -2 ? mg->gb : 0.0;
+                continue;
+              }
+              if (d == 4 && zl8[v] == 0) J = gslot[j];
+              else if (d == 5 && zl8[v] == p->nzl - 1) J = gslot[mg->nlo + j];
+              else J = mg->agg[j];
+              if (J != a) RowsAdd(R, start, J, (float)(mg->cf[d / 2] * ia));
+            }
+          }
+          N->bnd[ci] = bnd * ia;
+          rp[ci + 1] = (int32_t)R->nnz;
+        }
+      }
+  PetscFunctionReturn(0);
+}
+
 /* Level 1 from the fine level: aggregates of the 2x2x2 voxel blocks, ghosts, Galerkin rows / alpha. */
 static PetscErrorCode FineCoarsen(MG *mg)
 {
@@ -1069,7 +1114,6 @@ static PetscErrorCode FineCoarsen(MG *mg)
   Level         *N     = &mg->lev[1];
   const int      nb[3] = {(p->n[0] + 1) / 2, (p->n[1] + 1) / 2, (p->nzl + 1) / 2};
   const double   cmax  = PetscMax(PetscMax(mg->cf[0], mg->cf[1]), mg->cf[2]);
-  const double   ia    = 1.0 / mg->c->mg_alpha;
   PetscBool      strong[3];
   int32_t        k8[8], *gslot, *rp;
   const int32_t *q8[8];
@@ -1108,38 +1152,7 @@ static PetscErrorCode FineCoarsen(MG *mg)
   PetscCall(PetscMalloc1(n1 + 1, &rp));
   PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
   rp[0] = 0;
-  {
-    const PetscInt off[6] = {-1, 1, -mg->W, mg->W, -mg->PP, mg->PP};
-    PetscInt       ci     = 0;
-    for (int bz = 0; bz < nb[2]; bz++)
-      for (int by = 0; by < nb[1]; by++)
-        for (int bx = 0; bx < nb[0]; bx++) {
-          const int mask = FineBlock(mg, bx, by, bz, k8, q8, zl8);
-          for (int t = 0; t < T.cnt[mask]; t++, ci++) {
-            const int32_t a     = (int32_t)ci;
-            const size_t  start = R.nnz;
-            double        bnd   = 0;
-            PetscCall(RowsReserve(&R, 48));
-            for (int v = 0; v < 8; v++) {
-              if (!(mask >> v & 1) || T.lab[mask][v] != t) continue;
-              for (int d = 0; d < 6; d++) {
-                const int32_t j = q8[v][off[d]];
-                int32_t       J;
-                if (j < 0) {
-                  bnd += j == -2 ? mg->gb : 0.0;
-                  continue;
-                }
-                if (d == 4 && zl8[v] == 0) J = gslot[j];
-                else if (d == 5 && zl8[v] == p->nzl - 1) J = gslot[mg->nlo + j];
-                else J = mg->agg[j];
-                if (J != a) RowsAdd(&R, start, J, (float)(mg->cf[d / 2] * ia));
-              }
-            }
-            N->bnd[ci] = bnd * ia;
-            rp[ci + 1] = (int32_t)R.nnz;
-          }
-        }
-  }
+  PetscCall(FineRows(mg, &T, nb, gslot, &R, rp));
   PetscCall(RowsFinish(&R, N, rp));
   PetscCall(PetscFree(gslot));
   PetscFunctionReturn(0);
@@ -1679,6 +1692,25 @@ static PetscErrorCode GlobalIds(PgConductivity c, const Level *L, PetscInt off, 
   PetscFunctionReturn(0);
 }
 
+/* Every rank's rows (cnt) and entries (ecnt) with their displacements, and block grids. */
+static PetscErrorCode GatherCounts(PgConductivity c, const Level *L, int ne, int *cnt, int *dsp, int *ecnt, int *edsp,
+                                   int (*gnb)[3])
+{
+  int nl = (int)L->n, size;
+
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_size(c->sub, &size));
+  PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, cnt, 1, MPI_INT, c->sub));
+  PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecnt, 1, MPI_INT, c->sub));
+  PetscCallMPI(MPI_Allgather(L->gnb[0], 3, MPI_INT, gnb, 3, MPI_INT, c->sub));
+  dsp[0] = edsp[0] = 0;
+  for (int r = 0; r < size; r++) {
+    dsp[r + 1]  = dsp[r] + cnt[r];
+    edsp[r + 1] = edsp[r] + ecnt[r];
+  }
+  PetscFunctionReturn(0);
+}
+
 /* Level l gathered on every rank (global numbering: the ranks' rows in order): from here on the
    cycle is computed redundantly, without communication but one gather of the restricted residual per
    visit of level l. The deep levels of a W-cycle are visited often and are small; distributed,
@@ -1707,17 +1739,7 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   /* every rank's rows, columns in global numbers, block grids */
   PetscCall(PetscMalloc4(size, &cnt, size + 1, &dsp, size, &ecnt, size + 1, &edsp));
   PetscCall(PetscMalloc1(size, &gnb));
-  {
-    int nl = (int)L->n;
-    PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, cnt, 1, MPI_INT, c->sub));
-    PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecnt, 1, MPI_INT, c->sub));
-    PetscCallMPI(MPI_Allgather(L->gnb[0], 3, MPI_INT, gnb, 3, MPI_INT, c->sub));
-  }
-  dsp[0] = edsp[0] = 0;
-  for (int r = 0; r < size; r++) {
-    dsp[r + 1]  = dsp[r] + cnt[r];
-    edsp[r + 1] = edsp[r] + ecnt[r];
-  }
+  PetscCall(GatherCounts(c, L, ne, cnt, dsp, ecnt, edsp, gnb));
   PetscCall(PetscMalloc3(PetscMax(L->n, 1), &rlen, PetscMax(ne, 1), &mcol, PetscMax(L->n, 1), &blk));
   for (PetscInt i = 0; i < L->n; i++) {
     rlen[i] = L->rp[i + 1] - L->rp[i];
@@ -1808,6 +1830,40 @@ static PetscErrorCode CoarsestFactor(MG *mg, Mat A, PetscInt nc)
   PetscFunctionReturn(0);
 }
 
+/* The entries (row, column, value) of the coarsest level's rows of every rank (global numbers: this
+ * rank's rows from off, its columns ids), to every rank (size 1: this rank's alone). */
+static PetscErrorCode GatherEntries(PgConductivity c, const Level *L, PetscInt off, const int64_t *ids, int size,
+                                    const int *ecount, const int *edispl, PetscInt *ri, PetscInt *ci, double *vv)
+{
+  const int ne = (int)(L->n + L->rp[L->n]);
+  PetscInt *mr, *mc, e = 0;
+  double   *mv;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc3(PetscMax(ne, 1), &mr, PetscMax(ne, 1), &mc, PetscMax(ne, 1), &mv));
+  for (PetscInt i = 0; i < L->n; i++) {
+    mr[e]   = off + i;
+    mc[e]   = off + i;
+    mv[e++] = 1.0 / L->idiag[i];
+    for (int32_t k = L->rp[i]; k < L->rp[i + 1]; k++) {
+      mr[e]   = off + i;
+      mc[e]   = (PetscInt)ids[L->col[k]];
+      mv[e++] = -(double)L->w[k];
+    }
+  }
+  if (size > 1) {
+    PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
+    PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
+    PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, c->sub));
+  } else {
+    PetscCall(PetscArraycpy(ri, mr, ne));
+    PetscCall(PetscArraycpy(ci, mc, ne));
+    PetscCall(PetscArraycpy(vv, mv, ne));
+  }
+  PetscCall(PetscFree3(mr, mc, mv));
+  PetscFunctionReturn(0);
+}
+
 /* The coarsest level gathered on every rank and factored (LU, nested dissection ordering). */
 static PetscErrorCode CoarsestSetUp(MG *mg)
 {
@@ -1848,34 +1904,9 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   else ecount[0] = ne;
   edispl[0] = 0;
   for (int r = 0; r < size; r++) edispl[r + 1] = edispl[r] + ecount[r];
-  {
-    PetscInt *mr, *mc;
-    double   *mv;
-    PetscInt  e = 0;
-    PetscCall(PetscMalloc3(PetscMax(ne, 1), &mr, PetscMax(ne, 1), &mc, PetscMax(ne, 1), &mv));
-    for (PetscInt i = 0; i < L->n; i++) {
-      mr[e]   = off + i;
-      mc[e]   = off + i;
-      mv[e++] = 1.0 / L->idiag[i];
-      for (int32_t k = L->rp[i]; k < L->rp[i + 1]; k++) {
-        mr[e]   = off + i;
-        mc[e]   = (PetscInt)ids[L->col[k]];
-        mv[e++] = -(double)L->w[k];
-      }
-    }
-    PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1),
-                           &vv, PetscMax(nc, 1), &nnz));
-    if (size > 1) {
-      PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
-      PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
-      PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, c->sub));
-    } else {
-      PetscCall(PetscArraycpy(ri, mr, ne));
-      PetscCall(PetscArraycpy(ci, mc, ne));
-      PetscCall(PetscArraycpy(vv, mv, ne));
-    }
-    PetscCall(PetscFree3(mr, mc, mv));
-  }
+  PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1), &vv,
+                         PetscMax(nc, 1), &nnz));
+  PetscCall(GatherEntries(c, L, off, ids, size, ecount, edispl, ri, ci, vv));
   PetscCall(AssembleSeqAIJ(nc, edispl[size], ri, ci, vv, nnz, &A));
   PetscCall(PetscFree4(ri, ci, vv, nnz));
   PetscCall(CoarsestFactor(mg, A, nc));
@@ -2051,30 +2082,13 @@ static PetscBool EnergyConverged(double m_rtol, const double gamma[3], int known
   return power - tail > 0 && tail <= m_rtol * (power - tail) ? PETSC_TRUE : PETSC_FALSE;
 }
 
-/* Preconditioned CG with the multigrid, fused: per iteration one product (with p.q), one pass of
-   the CG update folded into the forward sweep (with r.r), the cycle, the backward sweep (with r.z)
-   and the update of p, and 2 allreduces; four vectors x, r, p, q (z overwrites q). The same
-   iterates as PETSc's KSPCG with the unpreconditioned norm and its default test
-   ||r|| <= max(rtol ||b||, abstol) with abstol = 1e-50; the reasons are KSPConvergedReason's. With
-   m_rtol > 0 it also stops, with PG_CONDUCTIVITY_CONVERGED_M, once M is known to m_rtol relative
-   (EnergyConverged): M from the power needs far fewer iterations than the residual test. */
-static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
+/* The start of CG: r = b - A x (b = gb on the inlet face), p = q = 0; the stopping residual and the
+ * power of x: x.Ax - 2 b.x + sum b = sum b - b.x - x.r. */
+static PetscErrorCode CGStart(MG *mg, double *x, double *r, double *pv, double *q, double *tol, double *power)
 {
-  PgConductivity c = mg->c;
-  const PetscInt n = mg->n;
-  double        *r, *pv, *q, sums[2], init[4] = {0, 0, 0, 0}, rho = 0, rho_old = 0, alpha = 0, pq, tol, power;
-  double         gamma[3] = {0, 0, 0}; /* the power's drop in the last three steps, newest first */
-  PetscInt       it = 0, maxit = 10000;
-  PetscBool      monitor = PETSC_FALSE;
-  int            reason  = 0;
+  double init[4] = {0, 0, 0, 0};
 
   PetscFunctionBeginUser;
-  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-ksp_max_it", &maxit, NULL));
-  PetscCall(PetscOptionsHasName(NULL, "cond_", "-ksp_monitor", &monitor));
-  PetscCall(WorkGet(c, WORK_R, sizeof(double) * (size_t)n, &r));
-  PetscCall(WorkGet(c, WORK_P, sizeof(double) * (size_t)n, &pv));
-  PetscCall(WorkGet(c, WORK_Q, sizeof(double) * (size_t)n, &q));
-  /* r = b - A x; b = gb on the inlet face; the power of x: x.Ax - 2 b.x + sum b = sum b - b.x - x.r */
   PetscCall(FineHalo(mg, x));
   FineApply(mg, x, r);
   for (PetscInt zl = 0; zl < mg->nzl; zl++)
@@ -2087,49 +2101,80 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
       init[3] += x[k] * r[k];
       pv[k] = q[k] = 0;
     }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, init, 4, MPI_DOUBLE, MPI_SUM, c->sub));
-  tol   = PetscMax(c->rtol * PetscSqrtReal(init[0]), 1e-50);
-  power = init[1] - init[2] - init[3];
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, init, 4, MPI_DOUBLE, MPI_SUM, mg->c->sub));
+  *tol   = PetscMax(mg->c->rtol * PetscSqrtReal(init[0]), 1e-50);
+  *power = init[1] - init[2] - init[3];
+  PetscFunctionReturn(0);
+}
+
+/* q = B r, with the previous iteration's update of x and r (step alpha along p) folded into the first
+ * sweep; sums = {r.r, r.q} over all ranks. */
+static PetscErrorCode CGPrecondition(MG *mg, double alpha, double *x, const double *pv, double *r, double *q,
+                                     double sums[2])
+{
+  double t0 = CpuTime(), t1, t2;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].nfine));
+  sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
+  t1      = CpuTime();
+  PetscCall(FineCoarseCorrection(mg, q));
+  t2      = CpuTime();
+  sums[1] = FineSmoothBackwardDot(mg, r, q);
+  mg->tk[0] += t1 - t0;
+  mg->tk[1] += t2 - t1;
+  mg->tk[2] += CpuTime() - t2;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, mg->c->sub));
+  PetscFunctionReturn(0);
+}
+
+/* Why CG stops after this preconditioned residual (sums = {r.r, r.B r}), or 0 to go on. */
+static int CGStopReason(const double sums[2], double residual, double tol, PetscInt it, PetscInt maxit)
+{
+  if (PetscIsInfOrNanReal(sums[0]) || PetscIsInfOrNanReal(sums[1])) return KSP_DIVERGED_NANORINF;
+  if (residual <= tol) return KSP_CONVERGED_RTOL;
+  if (it >= maxit) return KSP_DIVERGED_ITS;
+  if (sums[1] <= 0) return KSP_DIVERGED_INDEFINITE_PC;
+  return 0;
+}
+
+/* Preconditioned CG with the multigrid, fused: per iteration one product (with p.q), one pass of
+   the CG update folded into the forward sweep (with r.r), the cycle, the backward sweep (with r.z)
+   and the update of p, and 2 allreduces; four vectors x, r, p, q (z overwrites q). The same
+   iterates as PETSc's KSPCG with the unpreconditioned norm and its default test
+   ||r|| <= max(rtol ||b||, abstol) with abstol = 1e-50; the reasons are KSPConvergedReason's. With
+   m_rtol > 0 it also stops, with PG_CONDUCTIVITY_CONVERGED_M, once M is known to m_rtol relative
+   (EnergyConverged): M from the power needs far fewer iterations than the residual test. */
+static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
+{
+  PgConductivity c = mg->c;
+  const PetscInt n = mg->n;
+  double        *r, *pv, *q, sums[2], rho = 0, rho_old = 0, alpha = 0, pq, tol = 0, power = 0;
+  double         gamma[3] = {0, 0, 0}; /* the power's drop in the last three steps, newest first */
+  PetscInt       it = 0, maxit = 10000;
+  PetscBool      monitor = PETSC_FALSE;
+  int            reason  = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsGetInt(NULL, "cond_", "-ksp_max_it", &maxit, NULL));
+  PetscCall(PetscOptionsHasName(NULL, "cond_", "-ksp_monitor", &monitor));
+  PetscCall(WorkGet(c, WORK_R, sizeof(double) * (size_t)n, &r));
+  PetscCall(WorkGet(c, WORK_P, sizeof(double) * (size_t)n, &pv));
+  PetscCall(WorkGet(c, WORK_Q, sizeof(double) * (size_t)n, &q));
+  PetscCall(CGStart(mg, x, r, pv, q, &tol, &power));
   for (;;) {
-    double t0 = CpuTime(), t1, t2;
-    /* z = B r (into q), with the previous iteration's update of x and r folded into the first sweep */
-    PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].nfine));
-    sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
-    t1      = CpuTime();
-    PetscCall(FineCoarseCorrection(mg, q));
-    t2      = CpuTime();
-    sums[1] = FineSmoothBackwardDot(mg, r, q);
-    mg->tk[0] += t1 - t0;
-    mg->tk[1] += t2 - t1;
-    mg->tk[2] += CpuTime() - t2;
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, c->sub));
+    PetscCall(CGPrecondition(mg, alpha, x, pv, r, q, sums));
     res->residual = PetscSqrtReal(sums[0]);
     if (monitor) PetscCall(PetscPrintf(c->sub, "  %3d CG residual norm %.12e\n", (int)it, res->residual));
-    if (PetscIsInfOrNanReal(sums[0]) || PetscIsInfOrNanReal(sums[1])) {
-      reason = KSP_DIVERGED_NANORINF;
-      break;
-    }
-    if (res->residual <= tol) {
-      reason = KSP_CONVERGED_RTOL;
-      break;
-    }
-    if (it >= maxit) {
-      reason = KSP_DIVERGED_ITS;
-      break;
-    }
-    if (sums[1] <= 0) {
-      reason = KSP_DIVERGED_INDEFINITE_PC;
-      break;
-    }
+    if ((reason = CGStopReason(sums, res->residual, tol, it, maxit))) break;
     rho_old = rho;
     rho     = sums[1];
     {
-      const double beta = it ? rho / rho_old : 0.0;
-      t0                = CpuTime();
+      const double beta = it ? rho / rho_old : 0.0, t0 = CpuTime();
       for (PetscInt k = 0; k < n; k++) pv[k] = q[k] + beta * pv[k];
       mg->tk[4] += CpuTime() - t0;
     }
-    t0 = CpuTime();
+    const double t0 = CpuTime();
     PetscCall(FineHalo(mg, pv));
     pq = FineApplyDot(mg, pv, q);
     mg->tk[3] += CpuTime() - t0;

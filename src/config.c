@@ -405,6 +405,27 @@ static PetscBool ParseInteger(const char *t, long long *v)
   return *end ? PETSC_FALSE : PETSC_TRUE;
 }
 
+/* given, the entries sorted by value, and the text of a map (for messages and the resolved deck) */
+static void LabelMapFinish(PgLabelMap *map)
+{
+  size_t o = 0;
+
+  map->given = map->n > 0;
+  for (int i = 1; i < map->n; i++)
+    for (int j = i; j > 0 && map->value[j - 1] > map->value[j]; j--) {
+      long long v       = map->value[j];
+      int       p       = map->phase[j];
+      map->value[j]     = map->value[j - 1];
+      map->phase[j]     = map->phase[j - 1];
+      map->value[j - 1] = v;
+      map->phase[j - 1] = p;
+    }
+  for (int i = 0; i < map->n && o < sizeof map->text; i++)
+    o += (size_t)snprintf(map->text + o, sizeof map->text - o, "%s%lld:%s", i ? "," : "", map->value[i],
+                          phase_names[map->phase[i]]);
+  if (map->rest && o < sizeof map->text) snprintf(map->text + o, sizeof map->text - o, ",other:not nvp");
+}
+
 /* A label map from the deck: the text of KEY (a list [nvp, carbon, pore] of values, or pairs
  * phase=value / value:phase) or the YAML map entries KEY_VALUE: phase. volume: the calibration
  * stack, whose list form may also be one value (the NVP value, everything else not NVP). */
@@ -474,22 +495,7 @@ static PetscErrorCode LabelMapFromOptions(MPI_Comm comm, const char *key, const 
                volume ? ", or one: the NVP value" : "");
     if (volume && nlist == 1) map->rest = 3; /* [V]: V is NVP, anything else is not */
   }
-  map->given = map->n > 0;
-  /* sorted by value, for the message text */
-  for (int i = 1; i < map->n; i++)
-    for (int j = i; j > 0 && map->value[j - 1] > map->value[j]; j--) {
-      long long v       = map->value[j];
-      int       p       = map->phase[j];
-      map->value[j]     = map->value[j - 1];
-      map->phase[j]     = map->phase[j - 1];
-      map->value[j - 1] = v;
-      map->phase[j - 1] = p;
-    }
-  size_t o = 0;
-  for (int i = 0; i < map->n && o < sizeof map->text; i++)
-    o += (size_t)snprintf(map->text + o, sizeof map->text - o, "%s%lld:%s", i ? "," : "", map->value[i],
-                          phase_names[map->phase[i]]);
-  if (map->rest && o < sizeof map->text) snprintf(map->text + o, sizeof map->text - o, ",other:not nvp");
+  LabelMapFinish(map);
   PetscFunctionReturn(0);
 }
 
@@ -753,16 +759,16 @@ static PetscErrorCode LoadModel(MPI_Comm comm, Value *val, const PetscBool in_de
   Value *vs = V("domain_voxel_size_um");
 
   PetscFunctionBeginUser;
-  for (int d = 0; d < 3; d++) cfg->shape[d] = (PetscInt)V("domain_shape")->v[d];
+  for (int d = 0; d < 3; d++) cfg->domain.shape[d] = (PetscInt)V("domain_shape")->v[d];
   PetscCheck(vs->n == 1 || vs->n == 3, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um needs 1 or 3 values, got %d",
              vs->n);
-  for (int d = 0; d < 3; d++) cfg->voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
-  cfg->voxel_given    = vs->set;
-  cfg->shape_given    = V("domain_shape")->set;
-  cfg->alpha_x_per_um = V("model_alpha_x")->v[0];
-  cfg->alpha_y_per_um = V("model_alpha_y")->v[0];
-  cfg->m              = V("model_m")->v[0];
-  cfg->nanopore_ratio = V("model_nanopore_ratio")->v[0];
+  for (int d = 0; d < 3; d++) cfg->domain.voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
+  cfg->domain.voxel_given   = vs->set;
+  cfg->domain.shape_given   = V("domain_shape")->set;
+  cfg->model.alpha_x_per_um = V("model_alpha_x")->v[0];
+  cfg->model.alpha_y_per_um = V("model_alpha_y")->v[0];
+  cfg->model.m              = V("model_m")->v[0];
+  cfg->model.nanopore_ratio = V("model_nanopore_ratio")->v[0];
 
 #define IN_DECK(name) in_deck[FindKey(name) - keys]
 #define RESOLVE(a, b)                                     \
@@ -781,31 +787,31 @@ static PetscErrorCode LoadModel(MPI_Comm comm, Value *val, const PetscBool in_de
   Value *lx = V("model_lambda_x"), *fx = V("model_nvp_fraction");
   PetscCheck(!(lx->set && fx->set), comm, PETSC_ERR_USER_INPUT,
              "model.lambda_x and model.nvp_fraction are both given; give one");
-  cfg->have_lambda_x = lx->set;
-  cfg->lambda_x      = lx->set ? lx->v[0] : 0;
-  cfg->nvp_fraction  = fx->v[0];
+  cfg->model.have_lambda_x = lx->set;
+  cfg->model.lambda_x      = lx->set ? lx->v[0] : 0;
+  cfg->model.nvp_fraction  = fx->v[0];
 
   Value *lz = V("model_lambda_z"), *fz = V("model_carbon_fraction"), *sw = V("sweep_carbon_fraction");
   PetscCheck(!(lz->set && fz->set), comm, PETSC_ERR_USER_INPUT,
              "model.lambda_z and model.carbon_fraction are both given; give one");
   PetscCheck(!(lz->set && sw->set), comm, PETSC_ERR_USER_INPUT,
              "model.lambda_z and sweep.carbon_fraction are both given; a sweep sets lambda_Z from eq. 9 at each point");
-  cfg->have_lambda_z              = lz->set;
-  cfg->lambda_z                   = lz->set ? lz->v[0] : 0;
-  cfg->carbon_fraction_from_sweep = sw->set;
+  cfg->model.have_lambda_z = lz->set;
+  cfg->model.lambda_z      = lz->set ? lz->v[0] : 0;
+  cfg->model.from_sweep    = sw->set;
   if (sw->set) {
-    cfg->nsweep = sw->n;
-    for (int i = 0; i < sw->n; i++) cfg->carbon_fraction[i] = sw->v[i];
+    cfg->model.npoints = sw->n;
+    for (int i = 0; i < sw->n; i++) cfg->model.carbon_fraction[i] = sw->v[i];
   } else {
-    cfg->nsweep             = 1;
-    cfg->carbon_fraction[0] = fz->v[0];
+    cfg->model.npoints            = 1;
+    cfg->model.carbon_fraction[0] = fz->v[0];
   }
-  if (!cfg->have_lambda_x) {
-    for (int i = 0; i < cfg->nsweep && !cfg->have_lambda_z; i++)
-      PetscCheck(cfg->nvp_fraction + cfg->carbon_fraction[i] < 1, comm, PETSC_ERR_USER_INPUT,
+  if (!cfg->model.have_lambda_x) {
+    for (int i = 0; i < cfg->model.npoints && !cfg->model.have_lambda_z; i++)
+      PetscCheck(cfg->model.nvp_fraction + cfg->model.carbon_fraction[i] < 1, comm, PETSC_ERR_USER_INPUT,
                  "%s = %g with model.nvp_fraction = %g: the fractions sum to %g, must be < 1",
-                 sw->set ? "sweep.carbon_fraction" : "model.carbon_fraction", cfg->carbon_fraction[i],
-                 cfg->nvp_fraction, cfg->nvp_fraction + cfg->carbon_fraction[i]);
+                 sw->set ? "sweep.carbon_fraction" : "model.carbon_fraction", cfg->model.carbon_fraction[i],
+                 cfg->model.nvp_fraction, cfg->model.nvp_fraction + cfg->model.carbon_fraction[i]);
   }
   cfg->realizations          = (PetscInt)V("sweep_realizations")->v[0];
   cfg->common_random_numbers = V("sweep_common_random_numbers")->v[0] != 0;
@@ -903,7 +909,7 @@ static PetscErrorCode LoadConductivity(MPI_Comm comm, Value *val, PgConfig *cfg)
                cfg->conductivity_options);
   }
   if (cfg->measure_psd_step_um > 0 && !cfg->input_image[0]) {
-    const double vmin = PetscMin(PetscMin(cfg->voxel_um[0], cfg->voxel_um[1]), cfg->voxel_um[2]);
+    const double vmin = PetscMin(PetscMin(cfg->domain.voxel_um[0], cfg->domain.voxel_um[1]), cfg->domain.voxel_um[2]);
     PetscCheck(
       cfg->measure_psd_step_um >= vmin / 16, comm, PETSC_ERR_USER_INPUT,
       "measure.psd_step_um = %g um is below 1/16 of the smallest voxel edge (%g um): finer radii do not change a digital opening",
@@ -994,11 +1000,11 @@ static PetscErrorCode LoadValues(MPI_Comm comm, Value *val, const PetscBool in_d
   PetscCall(LoadCalibration(comm, val, cfg));
   /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */
   for (int d = 0; d < 3 && !cfg->input_image[0] && !cfg->cal_volume[0]; d++) {
-    double ad = PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um) * cfg->voxel_um[d];
+    double ad = PetscMax(cfg->model.alpha_x_per_um, cfg->model.alpha_y_per_um) * cfg->domain.voxel_um[d];
     PetscCheck(
       ad <= 1.0, comm, PETSC_ERR_USER_INPUT,
       "domain.voxel_size_um = %g is large against 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1): the fields would not be resolved",
-      cfg->voxel_um[d], 1.0 / PetscMax(cfg->alpha_x_per_um, cfg->alpha_y_per_um), ad);
+      cfg->domain.voxel_um[d], 1.0 / PetscMax(cfg->model.alpha_x_per_um, cfg->model.alpha_y_per_um), ad);
   }
   PetscFunctionReturn(0);
 }
@@ -1104,29 +1110,40 @@ PetscErrorCode PgConfigPrintHelpMarkdown(MPI_Comm comm)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len)
+PetscErrorCode PgConfigSignature(const PgConfig *cfg, const PgDomain *dom, const PgModelParams *mp, char *buf,
+                                 size_t len)
 {
   size_t o = 0;
 
   PetscFunctionBeginUser;
   o += (size_t)snprintf(buf + o, len - o, "shape=%d,%d,%d voxel=%.17g,%.17g,%.17g ax=%.17g ay=%.17g m=%.17g",
-                        (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1],
-                        cfg->voxel_um[2], cfg->alpha_x_per_um, cfg->alpha_y_per_um, cfg->m);
-  if (cfg->have_lambda_x) o += (size_t)snprintf(buf + o, len - o, " lx=%.17g", cfg->lambda_x);
-  else o += (size_t)snprintf(buf + o, len - o, " eps1=%.17g", cfg->nvp_fraction);
-  if (cfg->have_lambda_z) o += (size_t)snprintf(buf + o, len - o, " lz=%.17g", cfg->lambda_z);
+                        (int)dom->shape[0], (int)dom->shape[1], (int)dom->shape[2], dom->voxel_um[0], dom->voxel_um[1],
+                        dom->voxel_um[2], mp->alpha_x_per_um, mp->alpha_y_per_um, mp->m);
+  if (mp->have_lambda_x) o += (size_t)snprintf(buf + o, len - o, " lx=%.17g", mp->lambda_x);
+  else o += (size_t)snprintf(buf + o, len - o, " eps1=%.17g", mp->nvp_fraction);
+  if (mp->have_lambda_z) o += (size_t)snprintf(buf + o, len - o, " lz=%.17g", mp->lambda_z);
   else
-    for (int i = 0; i < cfg->nsweep && o < len; i++)
-      o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", cfg->carbon_fraction[i]);
+    for (int i = 0; i < mp->npoints && o < len; i++)
+      o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", mp->carbon_fraction[i]);
   if (cfg->input_image[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " image=%s", cfg->input_image);
   if ((cfg->input_labels.given || cfg->cal_volume_labels.given) && o < len)
     o += (size_t)snprintf(buf + o, len - o, " labels=%s|%s", cfg->input_labels.text, cfg->cal_volume_labels.text);
-  if (cfg->cal_volume[0] && o < len)
-    o += (size_t)snprintf(buf + o, len - o, " calibrated=%s|%s", cfg->cal_volume, cfg->cal_images);
+  if (mp->calibrated_from[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " calibrated=%s", mp->calibrated_from);
   if (o < len)
     o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->realizations,
                           (unsigned long long)cfg->seed, (int)cfg->common_random_numbers, (int)cfg->precision);
   if (cfg->first_point && o < len) o += (size_t)snprintf(buf + o, len - o, " p0=%d", (int)cfg->first_point);
   PetscCheck(o < len, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "signature buffer too small");
   PetscFunctionReturn(0);
+}
+
+void PgModelParamsOrigin(const PgModelParams *mp, char *buf, size_t len)
+{
+  static const char *const name[PG_NPARAMS] = {"lambda_x", "lambda_z", "alpha_x", "alpha_y", "m"};
+  size_t                   o                = 0;
+
+  buf[0] = 0;
+  for (int i = 0; i < PG_NPARAMS && o < len; i++)
+    o += (size_t)snprintf(buf + o, len - o, "%s%s: %s", i ? ", " : "", name[i],
+                          mp->origin[i] == PG_FROM_CALIBRATION ? "calibration" : "deck");
 }

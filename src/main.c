@@ -102,7 +102,7 @@ static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int 
 /* The model's exact expected surface and interface areas (PgModelInterfaceAreas) and, when the
  * crossing estimator is on, the field-based interface areas of this realization (crossing.c),
  * as columns of the run and tables of its descriptors group. */
-static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossing crossing, PgOutput out, int k,
+static PetscErrorCode InterfaceAreas(const PgModelParams *mp, PgGrid grid, PgCrossing crossing, PgOutput out, int k,
                                      double lambda_x, double lambda_z, PgRow *row)
 {
   const char *pair[3] = {"12", "13", "23"};
@@ -110,12 +110,12 @@ static PetscErrorCode InterfaceAreas(const PgConfig *cfg, PgGrid grid, PgCrossin
   char        name[32];
 
   PetscFunctionBeginUser;
-  PetscCall(PgModelInterfaceAreas(lambda_x, lambda_z, cfg->m, cfg->alpha_x_per_um, cfg->alpha_y_per_um, S, S_pair));
+  PetscCall(PgModelInterfaceAreas(lambda_x, lambda_z, mp->m, mp->alpha_x_per_um, mp->alpha_y_per_um, S, S_pair));
   if (crossing) {
     PgCrossingResult res;
     hid_t            dg = H5I_INVALID_HID;
     PetscErrorCode   ierr;
-    PetscCall(PgCrossingCompute(crossing, lambda_x, lambda_z, cfg->m, &res));
+    PetscCall(PgCrossingCompute(crossing, lambda_x, lambda_z, mp->m, &res));
     for (int i = 0; i < 3; i++) {
       snprintf(name, sizeof name, "S_%s_field", pair[i]);
       PetscCall(PgRowSet(row, name, res.S_pair[i]));
@@ -154,7 +154,8 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   PgMeasure measure = NULL;
 
   PetscFunctionBeginUser;
-  PetscCall(PgImageInspect(comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, shape, voxel));
+  PetscCall(
+    PgImageInspect(comm, cfg->input_image, cfg->domain.voxel_given ? cfg->domain.voxel_um : NULL, shape, voxel));
   PetscCall(PgGridCreate(comm, shape, voxel, (int)cfg->threads, &grid));
   PetscCall(PetscPrintf(comm, "plurigauss: measuring %s: %d x %d x %d voxels of %g x %g x %g um on %d rank%s\n",
                         cfg->input_image, (int)shape[0], (int)shape[1], (int)shape[2], voxel[0], voxel[1], voxel[2],
@@ -166,7 +167,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
   PetscCall(PgImageRead(grid, cfg->input_image, &cfg->input_labels, labels));
   PetscCall(PgStagePop());
   t1 = MPI_Wtime();
-  PetscCall(PgOutputOpen(grid, cfg, 1, &out));
+  PetscCall(PgOutputOpen(grid, cfg, NULL, NULL, 1, &out));
   PgOutputSetLock(out, lock);
   if (!PgOutputHasRun(out, 0)) {
     PgRow row = {0};
@@ -194,41 +195,43 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 /* The sweep: for each realization r and point p, fields -> labels -> measure -> write. */
 /* What a sweep holds from its setup to its end. */
 typedef struct {
-  MPI_Comm        comm;
-  const PgConfig *cfg;
-  const Stages   *st;
-  PgCalibration   cal; /* the calibration whose realizations are validated, or NULL */
-  PgGrid          grid;
-  PgField         field;
-  PgLabels        labels;
-  PgOutput        out;
-  PgMeasure       measure;
-  PgCrossing      crossing;
-  int             nruns;
-  double          lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
-  double          t_bare; /* the bare FFT's time (output.fft_time_bare), else NaN */
+  MPI_Comm             comm;
+  const PgConfig      *cfg; /* the deck (read only) */
+  const PgDomain      *dom; /* the grid of the runs: the deck's, or the adequacy image's */
+  const PgModelParams *mp;  /* the model simulated: the deck's, or the calibrated one */
+  const Stages        *st;
+  PgCalibration        cal; /* the calibration whose realizations are validated, or NULL */
+  PgGrid               grid;
+  PgField              field;
+  PgLabels             labels;
+  PgOutput             out;
+  PgMeasure            measure;
+  PgCrossing           crossing;
+  int                  nruns;
+  double               lambda_x, lambda_z[PG_MAX_SWEEP], eps2_model[PG_MAX_SWEEP];
+  double               t_bare; /* the bare FFT's time (output.fft_time_bare), else NaN */
 } Sweep;
 
 /* The thresholds: eq. 6 and eq. 9 at every sweep point; checked before any file is touched. */
 static PetscErrorCode SweepThresholds(Sweep *S)
 {
-  const PgConfig *cfg = S->cfg;
+  const PgModelParams *mp = S->mp;
 
   PetscFunctionBeginUser;
-  S->lambda_x = cfg->have_lambda_x ? cfg->lambda_x : PgModelLambdaX(cfg->nvp_fraction);
-  for (int p = 0; p < cfg->nsweep; p++) {
-    if (cfg->have_lambda_z) S->lambda_z[p] = cfg->lambda_z;
+  S->lambda_x = mp->have_lambda_x ? mp->lambda_x : PgModelLambdaX(mp->nvp_fraction);
+  for (int p = 0; p < mp->npoints; p++) {
+    if (mp->have_lambda_z) S->lambda_z[p] = mp->lambda_z;
     else {
       PetscErrorCode ierr;
       PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-      ierr = PgModelLambdaZ(S->lambda_x, cfg->m, cfg->carbon_fraction[p], &S->lambda_z[p]);
+      ierr = PgModelLambdaZ(S->lambda_x, mp->m, mp->carbon_fraction[p], &S->lambda_z[p]);
       PetscCall(PetscPopErrorHandler());
       PetscCheck(!ierr, S->comm, PETSC_ERR_USER_INPUT,
                  "%s = %g cannot be reached with lambda_X = %g: eq. 9 allows (0, %g)",
-                 cfg->nsweep > 1 || cfg->carbon_fraction_from_sweep ? "sweep.carbon_fraction" : "model.carbon_fraction",
-                 cfg->carbon_fraction[p], S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)));
+                 mp->npoints > 1 || mp->from_sweep ? "sweep.carbon_fraction" : "model.carbon_fraction",
+                 mp->carbon_fraction[p], S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)));
     }
-    PetscCall(PgModelCarbonFraction(S->lambda_x, S->lambda_z[p], cfg->m, &S->eps2_model[p]));
+    PetscCall(PgModelCarbonFraction(S->lambda_x, S->lambda_z[p], mp->m, &S->eps2_model[p]));
   }
   PetscFunctionReturn(0);
 }
@@ -242,8 +245,8 @@ static PetscErrorCode SweepPlan(Sweep *S)
   size_t          fbytes;
 
   PetscFunctionBeginUser;
-  PetscCall(PgFieldCreate(S->grid, cfg->precision, cfg->planner, cfg->wisdom_file, cfg->alpha_x_per_um,
-                          cfg->alpha_y_per_um, cfg->low_memory, &S->field));
+  PetscCall(PgFieldCreate(S->grid, cfg->precision, cfg->planner, cfg->wisdom_file, S->mp->alpha_x_per_um,
+                          S->mp->alpha_y_per_um, cfg->low_memory, &S->field));
   PetscCall(PgLabelsCreate(S->grid, &S->labels));
   PetscCall(PgMeasureCreate(S->grid, cfg, MeasurePeriodic(cfg, PETSC_TRUE), &S->measure));
   if (cfg->measure_interface_field) PetscCall(PgCrossingCreate(S->grid, S->field, &S->crossing));
@@ -276,33 +279,34 @@ static PetscErrorCode SweepSetup(Sweep *S, PgOutputLock lock)
   const PgConfig *cfg = S->cfg;
   const PgGrid_s *grid;
   PgRow           m = {0};
+  char            origin[128];
 
   PetscFunctionBeginUser;
-  S->nruns = (int)(cfg->nsweep * cfg->realizations);
+  S->nruns = (int)(S->mp->npoints * cfg->realizations);
   PetscCall(PgStagePush(S->st->setup, "setup"));
-  PetscCall(PgGridCreate(S->comm, cfg->shape, cfg->voxel_um, (int)cfg->threads, &S->grid));
+  PetscCall(PgGridCreate(S->comm, S->dom->shape, S->dom->voxel_um, (int)cfg->threads, &S->grid));
   grid = S->grid;
-  PetscCall(PgOutputOpen(S->grid, cfg, S->nruns, &S->out));
+  PetscCall(PgOutputOpen(S->grid, cfg, S->dom, S->mp, S->nruns, &S->out));
   PgOutputSetLock(S->out, lock);
   PetscCall(PetscPrintf(S->comm,
                         "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n",
-                        (int)cfg->shape[0], (int)cfg->shape[1], (int)cfg->shape[2], cfg->voxel_um[0], cfg->voxel_um[1],
-                        cfg->voxel_um[2], grid->size, grid->size > 1 ? "s" : "", grid->threads,
+                        (int)S->dom->shape[0], (int)S->dom->shape[1], (int)S->dom->shape[2], S->dom->voxel_um[0],
+                        S->dom->voxel_um[1], S->dom->voxel_um[2], grid->size, grid->size > 1 ? "s" : "", grid->threads,
                         grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
   PetscCall(PetscPrintf(
     S->comm,
     "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n",
-    S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)), cfg->m, cfg->alpha_x_per_um, cfg->alpha_y_per_um,
-    (int)cfg->nsweep, cfg->nsweep > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "", S->nruns,
-    PgOutputRunsDone(S->out), cfg->output_file));
+    S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)), S->mp->m, S->mp->alpha_x_per_um, S->mp->alpha_y_per_um,
+    (int)S->mp->npoints, S->mp->npoints > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "",
+    S->nruns, PgOutputRunsDone(S->out), cfg->output_file));
   if (PgOutputRunsDone(S->out) < S->nruns) PetscCall(SweepPlan(S));
   PetscCall(PgStagePop());
-  PetscCall(PgRowSet(&m, "alpha_x_per_um", cfg->alpha_x_per_um));
-  PetscCall(PgRowSet(&m, "alpha_y_per_um", cfg->alpha_y_per_um));
-  PetscCall(PgRowSet(&m, "m", cfg->m));
+  PetscCall(PgRowSet(&m, "alpha_x_per_um", S->mp->alpha_x_per_um));
+  PetscCall(PgRowSet(&m, "alpha_y_per_um", S->mp->alpha_y_per_um));
+  PetscCall(PgRowSet(&m, "m", S->mp->m));
   PetscCall(PgRowSet(&m, "lambda_x", S->lambda_x));
   PetscCall(PgRowSet(&m, "nvp_fraction", 0.5 * erfc(S->lambda_x / sqrt(2.0))));
-  PetscCall(PgRowSet(&m, "nanopore_ratio", cfg->nanopore_ratio));
+  PetscCall(PgRowSet(&m, "nanopore_ratio", S->mp->nanopore_ratio));
   if (S->field) {
     double ex, ey;
     PetscCall(PgFieldGetInfo(S->field, &ex, &ey, NULL));
@@ -310,7 +314,8 @@ static PetscErrorCode SweepSetup(Sweep *S, PgOutputLock lock)
     PetscCall(PgRowSet(&m, "min_eigenvalue_y", ey));
   }
   if (cfg->fft_time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", S->t_bare));
-  PetscCall(PgOutputWriteModel(S->out, &m));
+  PgModelParamsOrigin(S->mp, origin, sizeof origin);
+  PetscCall(PgOutputWriteModel(S->out, &m, origin));
   PetscFunctionReturn(0);
 }
 
@@ -335,7 +340,7 @@ static PetscErrorCode SweepGenerate(Sweep *S, uint64_t seed, PetscBool *have_fie
       PetscCall(PgCrossingStoreX(S->crossing, S->lambda_x)); /* in t_interface_s */
       *t_keep = MPI_Wtime() - t;
     }
-    PetscCall(PgFieldGenerateZ(S->field, seed, cfg->m));
+    PetscCall(PgFieldGenerateZ(S->field, seed, S->mp->m));
   }
   *have_field = cfg->common_random_numbers;
   PetscCall(PgStagePop());
@@ -351,11 +356,11 @@ static PetscErrorCode SweepMeasure(Sweep *S, int k, int p, PgRow *row)
   PetscCall(PgStagePush(S->st->measure, "measure"));
   /* the descriptors of the fields first: then, until the next generation, the fields are not
      needed (unless reused or written) and the label descriptors get their memory */
-  PetscCall(InterfaceAreas(cfg, S->grid, S->crossing, S->out, k, S->lambda_x, S->lambda_z[p], row));
+  PetscCall(InterfaceAreas(S->mp, S->grid, S->crossing, S->out, k, S->lambda_x, S->lambda_z[p], row));
   if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(S->field));
   PetscCall(PgMeasureRun(S->measure, S->labels, S->out, k, row));
   /* validation: the realizations of the calibrated point (its carbon fraction) */
-  if (S->cal && !cfg->have_lambda_z && !cfg->carbon_fraction_from_sweep)
+  if (S->cal && !S->mp->have_lambda_z && !S->mp->from_sweep)
     PetscCall(PgCalibrationAddRealization(S->cal, PgMeasureGetCovariance(S->measure)));
   PetscCall(PgStagePop());
   PetscFunctionReturn(0);
@@ -373,7 +378,7 @@ static PetscErrorCode SweepRun(Sweep *S, int p, int r, PetscBool *have_field, Pr
   const PgConfig *cfg    = S->cfg;
   const int       k      = p * (int)cfg->realizations + r;
   const uint64_t  seed   = PgFieldRunSeed(cfg->seed, cfg->common_random_numbers ? 0 : cfg->first_point + p, r);
-  const double    target = cfg->have_lambda_z ? S->eps2_model[p] : cfg->carbon_fraction[p];
+  const double    target = S->mp->have_lambda_z ? S->eps2_model[p] : S->mp->carbon_fraction[p];
   double          t0     = MPI_Wtime(), t1, t2, t3, t4, t_nvp, t_keep, peak;
   PgRow           row    = {0};
   char            summary[256];
@@ -383,7 +388,7 @@ static PetscErrorCode SweepRun(Sweep *S, int p, int r, PetscBool *have_field, Pr
   t1 = MPI_Wtime() - t_nvp - t_keep;
   PetscCall(PgStagePush(S->st->threshold, "threshold"));
   if (cfg->low_memory) PetscCall(PgModelThresholdZ(S->field, S->lambda_z[p], S->labels));
-  else PetscCall(PgModelThreshold(S->field, S->lambda_x, S->lambda_z[p], cfg->m, S->labels));
+  else PetscCall(PgModelThreshold(S->field, S->lambda_x, S->lambda_z[p], S->mp->m, S->labels));
   PetscCall(PgStagePop());
   t2 = MPI_Wtime();
   PetscCall(PgRowSet(&row, "eps2_target", target));
@@ -439,8 +444,9 @@ static PetscErrorCode SweepFinish(Sweep *S, PgAdequacy adq, int *exit_status)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgCalibration cal,
-                                    PgAdequacy adq, PgOutputLock lock, int *exit_status)
+static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const PgDomain *dom, const PgModelParams *mp,
+                                    const Stages *st, PgCalibration cal, PgAdequacy adq, PgOutputLock lock,
+                                    int *exit_status)
 {
   Sweep     S;
   Progress  prog;
@@ -450,6 +456,8 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   PetscCall(PetscMemzero(&S, sizeof S));
   S.comm   = comm;
   S.cfg    = cfg;
+  S.dom    = dom;
+  S.mp     = mp;
   S.st     = st;
   S.cal    = cal;
   S.t_bare = NAN;
@@ -460,7 +468,7 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   prog.ntodo   = S.nruns - PgOutputRunsDone(S.out);
   for (int r = 0; r < cfg->realizations && !stop; r++) {
     PetscBool have_field = PETSC_FALSE; /* for common random numbers: fields of realization r */
-    for (int p = 0; p < cfg->nsweep && !stop; p++) {
+    for (int p = 0; p < S.mp->npoints && !stop; p++) {
       if (PgOutputHasRun(S.out, p * (int)cfg->realizations + r)) continue;
       PetscCall(SweepRun(&S, p, r, &have_field, &prog));
       PetscCall(StopRequested(comm, &stop));
@@ -475,54 +483,78 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const St
   PetscFunctionReturn(0);
 }
 
-/* The stages the deck asks for, holding the lock of the output. */
-static PetscErrorCode RunStages(MPI_Comm comm, PgConfig *cfg, const Stages *st, PgAdequacy adq, PgOutputLock lock,
+/* Calibration (from the deck's inputs, or from seg's labels in memory), then the calibrated model:
+ * its realizations (validated, and compared with the adequacy image), or /calibration alone. */
+static PetscErrorCode CalibrateAndSimulate(MPI_Comm comm, const PgConfig *cfg, PgSegmentation seg, const Stages *st,
+                                           PgAdequacy adq, PgOutputLock lock, int *exit_status)
+{
+  PgCalibration cal = NULL;
+  PgDomain      dom = cfg->domain;
+  PgModelParams mp;
+  double        t0 = MPI_Wtime();
+
+  PetscFunctionBeginUser;
+  PetscCall(PgStagePush(st->calibrate, "calibrate"));
+  PetscCall(PgCalibrationCreate(comm, cfg, seg, &cal));
+  PetscCall(PgCalibrationRun(cal));
+  PetscCall(PgStagePop());
+  PetscCall(PgCalibrationView(cal));
+  PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
+  if (adq) PetscCall(PgAdequacyDomain(adq, &cfg->domain, &dom));
+  PetscCall(PgCalibrationModelParams(cal, &cfg->model, &dom, &mp));
+  if (adq) {
+    PetscCall(PgStagePush(st->measure, "measure"));
+    PetscCall(PgAdequacyMeasureData(adq, cfg, &dom, &mp));
+    PetscCall(PgStagePop());
+  }
+  if (cfg->cal_simulate) PetscCall(SimulateSweep(comm, cfg, &dom, &mp, st, cal, adq, lock, exit_status));
+  else {
+    /* calibration only: the output holds the header, /model and /calibration, no runs */
+    PgGrid   grid;
+    PgOutput out;
+    PetscCall(PgGridCreate(comm, dom.shape, dom.voxel_um, 1, &grid));
+    PetscCall(PgOutputOpen(grid, cfg, &dom, &mp, 0, &out));
+    PgOutputSetLock(out, lock);
+    PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
+    PetscCall(PgOutputClose(&out));
+    PetscCall(PgGridDestroy(&grid));
+    PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg->output_file));
+    *exit_status = 0;
+  }
+  PetscCall(PgCalibrationDestroy(&cal));
+  PetscFunctionReturn(0);
+}
+
+/* The stages the deck asks for, holding the lock of the output. The deck is read only: each stage
+ * hands its result to the next as a value (labels, model parameters, grid). */
+static PetscErrorCode RunStages(MPI_Comm comm, const PgConfig *cfg, const Stages *st, PgAdequacy adq, PgOutputLock lock,
                                 int *exit_status)
 {
+  PgSegmentation seg      = NULL;
+  PetscBool      from_seg = PETSC_FALSE;
+  PetscErrorCode ierr     = 0;
+
   PetscFunctionBeginUser;
   if (cfg->seg_volume[0] || cfg->seg_images[0]) {
     PetscCall(PgStagePush(st->segment, "segment"));
-    PetscCall(PgSegmentStage(comm, cfg));
+    PetscCall(PgSegmentStage(comm, cfg, &seg));
     PetscCall(PgStagePop());
-    if (!cfg->cal_volume[0] && !cfg->input_image[0]) {
+    ierr = PgSegmentationCalibrates(seg, &from_seg);
+    if (ierr || (!from_seg && !cfg->cal_volume[0] && !cfg->input_image[0])) {
       /* segmentation only: nothing to calibrate or measure */
+      PetscCall(PgSegmentationDestroy(&seg));
+      PetscCall(ierr);
       *exit_status = 0;
       PetscFunctionReturn(0);
     }
+    if (!from_seg) PetscCall(PgSegmentationDestroy(&seg));
   }
-  if (cfg->cal_volume[0]) {
-    PgCalibration cal = NULL;
-    double        t0  = MPI_Wtime();
-    PetscCall(PgStagePush(st->calibrate, "calibrate"));
-    PetscCall(PgCalibrationCreate(comm, cfg, &cal));
-    PetscCall(PgCalibrationRun(cal));
-    PetscCall(PgStagePop());
-    PetscCall(PgCalibrationView(cal));
-    PetscCall(PetscPrintf(comm, "calibration: %.2f s\n", MPI_Wtime() - t0));
-    PetscCall(PgCalibrationApply(cal, cfg));
-    if (adq) {
-      PetscCall(PgAdequacyApplyDomain(adq, cfg));
-      PetscCall(PgStagePush(st->measure, "measure"));
-      PetscCall(PgAdequacyMeasureData(adq, cfg));
-      PetscCall(PgStagePop());
-    }
-    if (cfg->cal_simulate) PetscCall(SimulateSweep(comm, cfg, st, cal, adq, lock, exit_status));
-    else {
-      /* calibration only: the output holds the header, /model and /calibration, no runs */
-      PgGrid   grid;
-      PgOutput out;
-      PetscCall(PgGridCreate(comm, cfg->shape, cfg->voxel_um, 1, &grid));
-      PetscCall(PgOutputOpen(grid, cfg, 0, &out));
-      PgOutputSetLock(out, lock);
-      PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
-      PetscCall(PgOutputClose(&out));
-      PetscCall(PgGridDestroy(&grid));
-      PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg->output_file));
-      *exit_status = 0;
-    }
-    PetscCall(PgCalibrationDestroy(&cal));
+  if (cfg->cal_volume[0] || from_seg) {
+    ierr = CalibrateAndSimulate(comm, cfg, seg, st, adq, lock, exit_status);
+    PetscCall(PgSegmentationDestroy(&seg));
+    PetscCall(ierr);
   } else if (cfg->input_image[0]) PetscCall(MeasureImage(comm, cfg, st, lock, exit_status));
-  else PetscCall(SimulateSweep(comm, cfg, st, NULL, NULL, lock, exit_status));
+  else PetscCall(SimulateSweep(comm, cfg, &cfg->domain, &cfg->model, st, NULL, NULL, lock, exit_status));
   PetscFunctionReturn(0);
 }
 

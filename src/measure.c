@@ -504,7 +504,7 @@ static PetscErrorCode MeasureFractions(PgMeasure m, Run *run)
   PetscCall(PgLabelsVolumeFractions(run->labels, run->eps));
   PetscCall(PgEventEnd(m->ev_fractions));
   PetscCall(RowSet3(run->row, "eps_%d", run->eps));
-  PetscCall(PgRowSet(run->row, "eps2_solid", run->eps[1] * m->cfg->nanopore_ratio));
+  PetscCall(PgRowSet(run->row, "eps2_solid", run->eps[1] * m->cfg->model.nanopore_ratio));
   PetscFunctionReturn(0);
 }
 

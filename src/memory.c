@@ -159,10 +159,11 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
        unknown the solver (memory.h); unknowns at most the largest phase's voxels */
     double fmax = 1.0;
     if (!cfg->input_image[0] && !cfg->cal_volume[0] && !cfg->seg_volume[0]) {
-      const double e1 = cfg->have_lambda_x ? 0.5 * erfc(cfg->lambda_x / sqrt(2.0)) : cfg->nvp_fraction;
-      double       e2 = 0;
-      for (int p = 0; p < cfg->nsweep; p++) e2 = PetscMax(e2, cfg->carbon_fraction[p]);
-      if (cfg->have_lambda_z) e2 = 1 - e1;
+      const double e1 =
+        cfg->model.have_lambda_x ? 0.5 * erfc(cfg->model.lambda_x / sqrt(2.0)) : cfg->model.nvp_fraction;
+      double e2 = 0;
+      for (int p = 0; p < cfg->model.npoints; p++) e2 = PetscMax(e2, cfg->model.carbon_fraction[p]);
+      if (cfg->model.have_lambda_z) e2 = 1 - e1;
       /* a realization's fraction fluctuates around the model's: a margin of 0.05 */
       fmax = PetscMin(1.0, PetscMax(PetscMax(e1, e2), 1 - e1 - PetscMin(e2, 1 - e1)) + 0.05);
     }
@@ -329,14 +330,15 @@ static PetscErrorCode EstimateSweep(Estimate *E, PgMemoryEstimate *est)
 {
   const PgConfig *cfg      = E->cfg;
   const PetscBool image    = cfg->input_image[0] ? PETSC_TRUE : PETSC_FALSE;
-  PetscInt        n[3]     = {cfg->shape[0], cfg->shape[1], cfg->shape[2]};
-  double          voxel[3] = {cfg->voxel_um[0], cfg->voxel_um[1], cfg->voxel_um[2]};
+  PetscInt        n[3]     = {cfg->domain.shape[0], cfg->domain.shape[1], cfg->domain.shape[2]};
+  double          voxel[3] = {cfg->domain.voxel_um[0], cfg->domain.voxel_um[1], cfg->domain.voxel_um[2]};
   PgMemoryGrid    g;
 
   PetscFunctionBeginUser;
   if (image) {
     /* the same inspection as the measure stage's (PgImageInspect): its errors, its shape */
-    PetscCall(PgImageInspect(E->comm, cfg->input_image, cfg->voxel_given ? cfg->voxel_um : NULL, n, voxel));
+    PetscCall(
+      PgImageInspect(E->comm, cfg->input_image, cfg->domain.voxel_given ? cfg->domain.voxel_um : NULL, n, voxel));
   }
   PetscCall(PgMemoryGridSetUp(n, E->size, E->T, &g));
   const PetscBool periodic = cfg->measure_periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE)

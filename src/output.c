@@ -666,7 +666,8 @@ static PetscErrorCode DecideResume(PgOutput out, const char *signature, PetscBoo
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutput *outp)
+PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, const PgDomain *dom, const PgModelParams *mp, int nruns,
+                            PgOutput *outp)
 {
   PgOutput  out;
   char      signature[8192];
@@ -685,7 +686,7 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
   snprintf(out->part, sizeof out->part, "%s.part", cfg->output_file);
   PgFileSideCar(cfg->output_file, ".csv", out->csv, sizeof out->csv);
   PgFileSideCar(cfg->output_file, ".xdmf", out->xdmf, sizeof out->xdmf);
-  PetscCall(PgConfigSignature(cfg, signature, sizeof signature));
+  PetscCall(PgConfigSignature(cfg, dom ? dom : &cfg->domain, mp ? mp : &cfg->model, signature, sizeof signature));
   PetscCall(DecideResume(out, signature, &resume, &has_final));
   PetscCall(PgH5FileOpen(grid->comm, out->part, resume ? PETSC_FALSE : PETSC_TRUE, &out->file));
   if (resume) PetscCall(LoadDoneRuns(out));
@@ -695,7 +696,7 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutpu
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model)
+PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model, const char *origin)
 {
   hid_t      g  = H5I_INVALID_HID;
   PgH5Status st = PG_H5_STATUS_INIT;
@@ -703,6 +704,7 @@ PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model)
   PetscFunctionBeginUser;
   PetscCall(PgH5GroupOpen(out->file, "/model", &g));
   for (int i = 0; i < model->n; i++) PgH5Try(&st, PgH5AttrDouble(g, model->name[i], &model->value[i], 1));
+  if (origin) PgH5Try(&st, PgH5AttrString(g, "origin", origin));
   PgH5Close(&g);
   PetscCall(PgH5Check(&st));
   PetscFunctionReturn(0);

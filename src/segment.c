@@ -625,8 +625,9 @@ typedef struct {
   PgSegmentStats st;
 } SegImage;
 
-/* What the stage holds between its steps. */
-typedef struct {
+/* What the stage holds between its steps, and after it: the labels (PgSegmentation). */
+typedef struct PgSegmentation_private SegStage;
+struct PgSegmentation_private {
   MPI_Comm        comm;
   int             rank, size;
   const PgConfig *cfg;
@@ -639,7 +640,7 @@ typedef struct {
   PgGrid          g; /* the stack's grid (NULL without a stack) */
   uint8_t        *vlabels, *mask;
   PgSegmentStats  vst;
-} SegStage;
+};
 
 /* Checks every input before any work. */
 static PetscErrorCode CheckInputs(SegStage *S)
@@ -837,45 +838,10 @@ static PetscErrorCode SegStageFree(SegStage *S)
   PetscFunctionReturn(0);
 }
 
-/* calibration reads the labels file as if the deck had named it */
-static PetscErrorCode PointCalibration(SegStage *S, PgConfig *cfg)
+static PetscErrorCode SegStageRun(SegStage *S)
 {
-  const MPI_Comm comm = S->comm;
-  const int      nimg = S->nimg;
-  size_t         o = 0, len = sizeof cfg->cal_images;
+  const PgConfig *cfg = S->cfg;
 
-  PetscFunctionBeginUser;
-  PetscCheck(cfg->seg_image.phases == 3, comm, PETSC_ERR_USER_INPUT,
-             "segment.calibrate needs three-phase images: segment.image_phases = 3");
-  if (S->mask)
-    PetscCall(PetscPrintf(
-      comm,
-      "segment: warning: calibration counts the stack's voxels outside segment.mask (label 255) as not NVP; crop the stack to the particle's interior\n"));
-  PetscCheck(strlen(cfg->seg_labels_file) + 8 < sizeof cfg->cal_volume, comm, PETSC_ERR_USER_INPUT,
-             "segment.labels_file: path too long");
-  PetscCall(PetscSNPrintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s:/volume", cfg->seg_labels_file));
-  /* the labels file holds the contract's labels, whatever input.labels says of the user's files */
-  PetscCall(PetscMemzero(&cfg->cal_volume_labels, sizeof cfg->cal_volume_labels));
-  cfg->cal_volume_labels.n        = 1;
-  cfg->cal_volume_labels.value[0] = cfg->cal_volume_labels.phase[0] = 1;
-  cfg->cal_volume_labels.rest                                       = 3;
-  PetscCall(PetscSNPrintf(cfg->cal_volume_labels.text, sizeof cfg->cal_volume_labels.text, "1:nvp,other:not nvp"));
-  PetscCall(PetscMemzero(&cfg->cal_images_labels, sizeof cfg->cal_images_labels));
-  cfg->cal_images_labels.n = 3;
-  for (int i = 0; i < 3; i++) cfg->cal_images_labels.value[i] = cfg->cal_images_labels.phase[i] = i + 1;
-  PetscCall(PetscSNPrintf(cfg->cal_images_labels.text, sizeof cfg->cal_images_labels.text, "1:nvp,2:carbon,3:pore"));
-  for (int k = 0; k < nimg; k++) {
-    int w = snprintf(cfg->cal_images + o, len - o, "%s%s:/images/%d", k ? "," : "", cfg->seg_labels_file, k);
-    PetscCheck(w > 0 && (size_t)w < len - o, comm, PETSC_ERR_USER_INPUT,
-               "segment.images: %d images with labels file %s make too long a list for calibration.images", nimg,
-               cfg->seg_labels_file);
-    o += (size_t)w;
-  }
-  PetscFunctionReturn(0);
-}
-
-static PetscErrorCode SegStageRun(SegStage *S, PgConfig *cfg)
-{
   PetscFunctionBeginUser;
   PetscCheck(strcmp(cfg->seg_labels_file, cfg->output_file), S->comm, PETSC_ERR_USER_INPUT,
              "segment.labels_file = %s is output.file: give the labels their own file", cfg->seg_labels_file);
@@ -883,7 +849,6 @@ static PetscErrorCode SegStageRun(SegStage *S, PgConfig *cfg)
   if (cfg->seg_volume[0]) PetscCall(SegmentStack(S));
   PetscCall(SegmentImages(S));
   PetscCall(WriteLabelsFile(S));
-  if (cfg->seg_calibrate && S->g && S->nimg && !cfg->cal_volume[0]) PetscCall(PointCalibration(S, cfg));
   PetscFunctionReturn(0);
 }
 
@@ -913,33 +878,82 @@ void PgSegmentInputSpecs(const PgConfig *cfg, PgInputSpec *volume, PgInputSpec *
                           NULL};
 }
 
-PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg)
+PetscErrorCode PgSegmentStage(MPI_Comm comm, const PgConfig *cfg, PgSegmentation *seg)
 {
   const double   one[3] = {1, 1, 1};
-  SegStage       S;
+  SegStage      *S;
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
+  *seg = NULL;
   if (!cfg->seg_volume[0] && !cfg->seg_images[0]) PetscFunctionReturn(0);
-  PetscCall(PetscMemzero(&S, sizeof S));
-  S.comm = comm;
-  S.cfg  = cfg;
-  PetscCallMPI(MPI_Comm_rank(comm, &S.rank));
-  PetscCallMPI(MPI_Comm_size(comm, &S.size));
-  PgSegmentInputSpecs(cfg, &S.vs, &S.is);
-  S.ms = (PgInputSpec){"segment.mask",
-                       "segment.volume_shape",
-                       "segment.volume_voxel_um",
-                       "segment.raw_type",
-                       cfg->seg_volume_shape,
-                       one,
-                       PG_RAW_UINT8,
-                       3,
-                       PG_VALUES_MASK,
-                       NULL,
-                       NULL};
-  ierr = SegStageRun(&S, cfg);
-  PetscCall(SegStageFree(&S));
+  PetscCall(PetscNew(&S));
+  S->comm = comm;
+  S->cfg  = cfg;
+  PetscCallMPI(MPI_Comm_rank(comm, &S->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &S->size));
+  PgSegmentInputSpecs(cfg, &S->vs, &S->is);
+  S->ms = (PgInputSpec){"segment.mask",
+                        "segment.volume_shape",
+                        "segment.volume_voxel_um",
+                        "segment.raw_type",
+                        cfg->seg_volume_shape,
+                        one,
+                        PG_RAW_UINT8,
+                        3,
+                        PG_VALUES_MASK,
+                        NULL,
+                        NULL};
+  ierr  = SegStageRun(S);
+  if (ierr) PetscCall(PgSegmentationDestroy(&S));
   PetscCall(ierr);
+  *seg = S;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode PgSegmentationCalibrates(PgSegmentation S, PetscBool *yes)
+{
+  const PgConfig *cfg = S->cfg;
+
+  PetscFunctionBeginUser;
+  *yes = cfg->seg_calibrate && S->g && S->nimg && !cfg->cal_volume[0];
+  if (!*yes) PetscFunctionReturn(0);
+  PetscCheck(cfg->seg_image.phases == 3, S->comm, PETSC_ERR_USER_INPUT,
+             "segment.calibrate needs three-phase images: segment.image_phases = 3");
+  if (S->mask)
+    PetscCall(PetscPrintf(
+      S->comm,
+      "segment: warning: calibration counts the stack's voxels outside segment.mask (label 255) as not NVP; crop the stack to the particle's interior\n"));
+  PetscFunctionReturn(0);
+}
+
+void PgSegmentationVolume(PgSegmentation S, PgGrid *grid, const uint8_t **labels)
+{
+  *grid   = S->g;
+  *labels = S->vlabels;
+}
+
+void PgSegmentationImage(PgSegmentation S, int k, int *nx, int *ny, double pixel_um[2], int *owner,
+                         const uint8_t **labels)
+{
+  const SegImage *im = &S->img[k];
+  *nx                = im->nx;
+  *ny                = im->ny;
+  pixel_um[0]        = im->pixel[0];
+  pixel_um[1]        = im->pixel[1];
+  *owner             = k % S->size;
+  *labels            = *owner == S->rank ? im->labels : NULL;
+}
+
+int PgSegmentationNumImages(PgSegmentation S) { return S->nimg; }
+
+const char *PgSegmentationLabelsFile(PgSegmentation S) { return S->cfg->seg_labels_file; }
+
+PetscErrorCode PgSegmentationDestroy(PgSegmentation *seg)
+{
+  PetscFunctionBeginUser;
+  if (!*seg) PetscFunctionReturn(0);
+  PetscCall(SegStageFree(*seg));
+  PetscCall(PetscFree(*seg));
   PetscFunctionReturn(0);
 }

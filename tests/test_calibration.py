@@ -227,6 +227,8 @@ def test_deck_images_to_validated_sweep():
         assert f["calibration/C_realizations"].shape[0] == 7
         lz_run = f["runs/0000"].attrs["lambda_z"]
         assert abs(lz_run - cal["lambda_z"]) < 1e-6, (lz_run, cal["lambda_z"])
+        origin = model["origin"].decode() if isinstance(model["origin"], bytes) else str(model["origin"])
+        assert origin == "lambda_x: calibration, lambda_z: calibration, alpha_x: calibration, alpha_y: calibration, m: calibration", origin
     rows = list(csv.DictReader(open(os.path.splitext(out)[0] + "_validation.csv")))
     src = {r["source"] for r in rows}
     assert src == {"data_3d", "data_2d", "model_theory", "model_realizations"}, src

@@ -40,6 +40,7 @@ def test_hdf5_xdmf_csv_contract():
         for a in ("alpha_x_per_um", "alpha_y_per_um", "m", "lambda_x"):
             assert a in f["model"].attrs, f"/model attribute {a} missing"
         assert float(f["model"].attrs["alpha_x_per_um"]) == 16.6 and float(f["model"].attrs["m"]) == 0.15
+        assert text(f["model"].attrs["origin"]) == "lambda_x: deck, lambda_z: deck, alpha_x: deck, alpha_y: deck, m: deck"
         assert len(f["runs"]) == 4, list(f["runs"])
         for k, row in enumerate(r):
             g = f[f"runs/{k:04d}"]

@@ -281,6 +281,14 @@ def test_program_on_rendered_data():
     png = os.path.join(d, "fig2.png")
     subprocess.run(["/usr/bin/python3", os.path.join(pgtest.ROOT, "postprocess", "plot_segmentation.py"), labels, "--truth", data, "--out", png], check=True, capture_output=True)
     assert os.path.getsize(png) > 20_000, "the segmentation figure"
+    # the labels reach calibration in memory: the same estimates as calibrating from the labels file
+    from_file = os.path.join(d, "from_file.h5")
+    pgtest.run(3, [os.path.join(pgtest.ROOT, "inputs", "calibrate_example.yaml"), "-calibration_volume", f"{labels}:/volume",
+                   "-calibration_images", ",".join(f"{labels}:/images/{k}" for k in range(3)), "-output_file", from_file, "-calibration_simulate", "false"])
+    with h5py.File(out, "r") as f, h5py.File(from_file, "r") as g:
+        for k in ("lambda_x", "lambda_z", "alpha_x_per_um", "alpha_y_per_um", "m"):
+            assert abs(f["calibration"].attrs[k] - g["calibration"].attrs[k]) <= 1e-12 * max(1, abs(g["calibration"].attrs[k])), \
+                f"{k}: from the segmentation in memory {f['calibration'].attrs[k]!r}, from its labels file {g['calibration'].attrs[k]!r}"
     with h5py.File(out, "r") as f, h5py.File(ref, "r") as r:
         seg, lab = dict(f["calibration"].attrs), dict(r["calibration"].attrs)
     bad = []

@@ -22,11 +22,12 @@ typedef struct PgAdequacy_private *PgAdequacy;
 /// values mapped by input.labels) and reads it onto its own grid; every problem is a one-line
 /// input error before any output is touched. Collective.
 PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *adq);
-/// Gives the model runs the image's grid where the deck gives none (domain.shape,
-/// domain.voxel_size_um), so that data and model are measured on the same grid.
-PetscErrorCode PgAdequacyApplyDomain(PgAdequacy adq, PgConfig *cfg);
-/// Measures the image into <stem>_adequacy_data.h5 (resumed like any output), then frees it.
-PetscErrorCode PgAdequacyMeasureData(PgAdequacy adq, const PgConfig *cfg);
+/// The grid of the model runs: the deck's, with the image's shape and voxel size where the deck gives
+/// none (domain.shape, domain.voxel_size_um), so that data and model are measured on the same grid.
+PetscErrorCode PgAdequacyDomain(PgAdequacy adq, const PgDomain *deck, PgDomain *dom);
+/// Measures the image into <stem>_adequacy_data.h5 (resumed like any output; its signature names the
+/// grid dom and model mp of the runs it is compared with), then frees it.
+PetscErrorCode PgAdequacyMeasureData(PgAdequacy adq, const PgConfig *cfg, const PgDomain *dom, const PgModelParams *mp);
 /// The table data vs model from runs 0 .. nruns - 1 of out (all must be complete): printed, and
 /// written as <stem>_adequacy.csv and the group /adequacy of the output file. Collective.
 PetscErrorCode PgAdequacyReport(PgAdequacy adq, PgOutput out, int nruns, const PgConfig *cfg);

@@ -12,25 +12,30 @@
 #include <plurigauss/config.h>
 #include <plurigauss/covariance.h>
 #include <plurigauss/h5.h>
+#include <plurigauss/segment.h>
 
 typedef struct PgCalibration_private *PgCalibration;
 
 /// Least squares (GSL multifit_nlinear) of rho(h) = exp(-(alpha h)^2) to n points (eqs. 8, 12).
 PetscErrorCode PgCalibrateFitAlpha(int n, const double *h_um, const double *rho, double *alpha_per_um);
 
-/// Reads and checks the calibration inputs of cfg (calibration.volume, calibration.images):
-/// every problem is a one-line input error before any work. The 3D volume is read on its own
-/// slab decomposition of comm; the 2D images on rank 0 and broadcast. Collective.
-PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgCalibration *cal);
+/// The calibration inputs: without seg, those of the deck (calibration.volume, calibration.images),
+/// checked (every problem is a one-line input error before any work) and read, the 3D volume on its
+/// own slab decomposition of comm, the 2D images on rank 0 and broadcast; with seg, the labels of
+/// that segmentation in memory (PgSegmentationCalibrates). Collective.
+PetscErrorCode PgCalibrationCreate(MPI_Comm comm, const PgConfig *cfg, PgSegmentation seg, PgCalibration *cal);
 /// The estimators and fits of Section 3.2 (see the file comment of calibrate.c). Collective; the
 /// results are the same on every rank.
 PetscErrorCode PgCalibrationRun(PgCalibration cal);
 /// Prints the parameter table (Table 1 form, with the reference values if the deck gives them).
 PetscErrorCode PgCalibrationView(PgCalibration cal);
-/// The calibrated model into cfg: model.alpha_x, alpha_y, m, nvp_fraction (eq. 6) and, unless a
-/// sweep or lambda_Z is given, carbon_fraction (eq. 9). Values are rounded to 10 significant
-/// digits so that runs at different rank counts simulate the same model.
-PetscErrorCode PgCalibrationApply(PgCalibration cal, PgConfig *cfg);
+/// The calibrated model, a value: the deck's model with alpha_X, alpha_Y, m (unless
+/// calibration.fix_m), the NVP fraction (eq. 6) and, unless a sweep or lambda_Z is given, the carbon
+/// fraction (eq. 9) replaced by the estimates, each marked PG_FROM_CALIBRATION. Values are rounded to
+/// 10 significant digits so that runs at different rank counts simulate the same model. With
+/// calibration.simulate, an input error if dom's voxels do not resolve the calibrated correlation length.
+PetscErrorCode PgCalibrationModelParams(PgCalibration cal, const PgModelParams *deck, const PgDomain *dom,
+                                        PgModelParams *mp);
 /// Adds the radial curves of one model realization (periodic covariance of the run) to the
 /// validation averages. Collective (the curves are replicated; no communication).
 PetscErrorCode PgCalibrationAddRealization(PgCalibration cal, PgCovariance cov);

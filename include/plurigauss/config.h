@@ -12,6 +12,43 @@
 #define PG_MAX_SWEEP        1024
 #define PG_MAX_LABEL_VALUES 64
 
+/// The grid of the model runs: the deck's domain.*, or one a stage resolves (an adequacy image's).
+typedef struct {
+  PetscInt  shape[3];    /* global voxels along x, y, z */
+  double    voxel_um[3]; /* voxel edge along x, y, z (µm) */
+  PetscBool shape_given; /* set in the deck (else calibration.validate_with's shape is used) */
+  PetscBool voxel_given; /* set in the deck (else an image's own voxel size is used) */
+} PgDomain;
+
+/// The model's parameters (λ_X, λ_Z, α_X, α_Y, m) and where each came from.
+typedef enum {
+  PG_PARAM_LAMBDA_X,
+  PG_PARAM_LAMBDA_Z,
+  PG_PARAM_ALPHA_X,
+  PG_PARAM_ALPHA_Y,
+  PG_PARAM_M,
+  PG_NPARAMS
+} PgParam;
+typedef enum { PG_FROM_DECK, PG_FROM_CALIBRATION } PgParamOrigin;
+
+/// The model simulated (Section 3.1), a value: the deck's (PgConfig.model) or the one calibration
+/// returns (PgCalibrationModelParams), handed to the sweep. λ_X is given or follows from the NVP
+/// fraction (eq. 6); λ_Z is given or follows from the carbon fraction of each sweep point (eq. 9).
+typedef struct {
+  double        alpha_x_per_um, alpha_y_per_um; /* eqs. 8, 12 (1/µm) */
+  double        m;                              /* weight of X in Z = sqrt(m) X + sqrt(1-m) Y */
+  PetscBool     have_lambda_x;                  /* lambda_x given; else from nvp_fraction (eq. 6) */
+  double        lambda_x, nvp_fraction;
+  PetscBool     have_lambda_z; /* lambda_z given; else from carbon_fraction[p] (eq. 9) */
+  double        lambda_z;
+  double        nanopore_ratio; /* carbon without unresolved nanopores = ratio * eps2 */
+  PetscInt      npoints;        /* sweep points: one per carbon fraction (or the single lambda_z) */
+  PetscBool     from_sweep;     /* the targets came from sweep.carbon_fraction */
+  double        carbon_fraction[PG_MAX_SWEEP];
+  PgParamOrigin origin[PG_NPARAMS];
+  char          calibrated_from[2 * PETSC_MAX_PATH_LEN + 2]; /* "VOLUME|IMAGES" of a calibration, else "" */
+} PgModelParams;
+
 /// How the integer values of a label input become phases (deck keys input.labels and
 /// calibration.volume_labels): value[i] -> phase[i] (1 NVP, 2 carbon, 3 pore), any other value ->
 /// rest (0: an input error naming the value and its position).
@@ -42,25 +79,10 @@ typedef struct {
   char *deck_text;                     /* the deck file as read, identical on all ranks ("" if none) */
   char *resolved;                      /* every key = value after defaults and overrides, one per line */
 
-  /* domain */
-  PetscInt  shape[3];    /* global voxels along x, y, z */
-  double    voxel_um[3]; /* voxel edge along x, y, z (µm) */
-  PetscBool voxel_given; /* set in the deck (else an image's own voxel size is used) */
-  PetscBool shape_given; /* set in the deck (else calibration.validate_with's shape is used) */
+  PgDomain      domain; /* domain.*: the deck's grid (a stage resolves its own, e.g. PgAdequacyDomain) */
+  PgModelParams model;  /* model.* and sweep.carbon_fraction: the deck's model (calibration returns its own) */
 
-  /* model (Section 3.1) */
-  double    alpha_x_per_um, alpha_y_per_um; /* eqs. 8, 12 (1/µm) */
-  double    m;                              /* weight of X in Z = sqrt(m) X + sqrt(1-m) Y */
-  PetscBool have_lambda_x;                  /* lambda_x given; else from nvp_fraction (eq. 6) */
-  double    lambda_x, nvp_fraction;
-  PetscBool have_lambda_z; /* lambda_z given; else from carbon fractions (eq. 9) */
-  double    lambda_z;
-  double    nanopore_ratio; /* carbon without unresolved nanopores = ratio * eps2 */
-
-  /* sweep: one point per carbon fraction (or the single lambda_z) */
-  PetscInt  nsweep;
-  PetscBool carbon_fraction_from_sweep; /* the targets came from sweep.carbon_fraction */
-  double    carbon_fraction[PG_MAX_SWEEP];
+  /* sweep */
   PetscInt  realizations;
   PetscBool common_random_numbers;
   PetscInt  first_point; /* index of point 0 in a sweep split across jobs (seeds) */
@@ -149,6 +171,11 @@ PetscErrorCode PgConfigPrintHelp(MPI_Comm comm);
 /// The same keys as a Markdown table (header and one row per key), for README.md's key table
 /// (tools/keytable.py writes it there; tests/test_deck.py checks that the two agree).
 PetscErrorCode PgConfigPrintHelpMarkdown(MPI_Comm comm);
-/// A canonical text of everything that determines the structures; equal signatures mean that the
-/// runs in an existing output file can be reused when resuming.
-PetscErrorCode PgConfigSignature(const PgConfig *cfg, char *buf, size_t len);
+/// Where each parameter of mp came from, as text: "lambda_x: calibration, lambda_z: deck, ..."
+/// (the attribute origin of /model).
+void PgModelParamsOrigin(const PgModelParams *mp, char *buf, size_t len);
+/// A canonical text of everything that determines the structures (the deck's run keys, the grid dom
+/// and the model mp simulated); equal signatures mean that the runs in an existing output file can be
+/// reused when resuming.
+PetscErrorCode PgConfigSignature(const PgConfig *cfg, const PgDomain *dom, const PgModelParams *mp, char *buf,
+                                 size_t len);

@@ -31,16 +31,19 @@ PetscBool PgOutputLockKernel(PgOutputLock lock);
 /// every error path.
 PetscErrorCode PgOutputLockRelease(PgOutputLock *lock);
 
-/// Opens the output for the runs of cfg: creates it, or resumes an interrupted or finished file
-/// written by the same deck. An existing file of a different deck is an input error unless
-/// output.overwrite is set; nothing on disk is changed before this check. Collective.
-PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, int nruns, PgOutput *out);
+/// Opens the output for the runs of cfg on the grid dom of the model mp (NULL: the deck's): creates
+/// it, or resumes an interrupted or finished file written by the same deck, grid and model. An
+/// existing file of a different deck is an input error unless output.overwrite is set; nothing on
+/// disk is changed before this check. Collective.
+PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, const PgDomain *dom, const PgModelParams *mp, int nruns,
+                            PgOutput *out);
 /// Whether run k is complete in the file (same answer on all ranks).
 PetscBool PgOutputHasRun(PgOutput out, int k);
 /// The summary row of complete run k (written by this process or loaded on resume), NULL if k is not complete.
 const PgRow *PgOutputGetRow(PgOutput out, int k);
-/// Stores the model parameters as attributes of /model (new files; on resume they must match).
-PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model);
+/// Stores the model parameters as attributes of /model (new files; on resume they must match), and
+/// origin (PgModelParamsOrigin; NULL: none) as its attribute origin.
+PetscErrorCode PgOutputWriteModel(PgOutput out, const PgRow *model, const char *origin);
 /// Number of runs already complete.
 int PgOutputRunsDone(PgOutput out);
 /// Writes run k: attributes and summary row, the label volume and the fields if the deck asks,

@@ -65,7 +65,22 @@ PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGr
 PetscErrorCode PgSegmentImageGridDestroy(PgGrid *g);
 
 /// The segment stage of the deck: reads the grey stack (on its slabs) and the 2D images (image k
-/// on rank k mod P), segments them, writes cfg->seg_labels_file (/volume, /images/K; written to a
-/// temporary name and renamed, so a finished labels file survives a later failure) and, with
-/// segment.calibrate and both inputs, points cfg's calibration inputs at it. Collective.
-PetscErrorCode PgSegmentStage(MPI_Comm comm, PgConfig *cfg);
+/// on rank k mod P), segments them and writes cfg->seg_labels_file (/volume, /images/K; written to a
+/// temporary name and renamed, so a finished labels file survives a later failure). The labels stay
+/// in *seg, for calibration (PgCalibrationCreate) without reading the file back. Collective.
+typedef struct PgSegmentation_private *PgSegmentation;
+PetscErrorCode                         PgSegmentStage(MPI_Comm comm, const PgConfig *cfg, PgSegmentation *seg);
+/// Whether the deck calibrates from these labels: segment.calibrate with a stack and images and no
+/// calibration.volume of its own. The images must then have three phases (else an input error).
+PetscErrorCode PgSegmentationCalibrates(PgSegmentation seg, PetscBool *yes);
+/// The stack's labels on its slabs (labels[i], the local voxels of grid; 1 = NVP, 255 = outside
+/// segment.mask), or grid = NULL without a stack.
+void PgSegmentationVolume(PgSegmentation seg, PgGrid *grid, const uint8_t **labels);
+/// Image k: its shape, pixel edges (µm), the rank that holds its labels ([y][x], 1, 2, 3) and, on
+/// that rank, the labels (NULL elsewhere).
+void PgSegmentationImage(PgSegmentation seg, int k, int *nx, int *ny, double pixel_um[2], int *owner,
+                         const uint8_t **labels);
+/// The number of 2D images, and the labels file (provenance of a calibration from these labels).
+int            PgSegmentationNumImages(PgSegmentation seg);
+const char    *PgSegmentationLabelsFile(PgSegmentation seg);
+PetscErrorCode PgSegmentationDestroy(PgSegmentation *seg);

@@ -483,9 +483,9 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Pg
   PetscFunctionReturn(0);
 }
 
-/* Calibration (from the deck's inputs, or from seg's labels in memory), then the calibrated model:
+/* Calibration (from the deck's inputs, or from *seg's labels in memory, freed once copied), then the calibrated model:
  * its realizations (validated, and compared with the adequacy image), or /calibration alone. */
-static PetscErrorCode CalibrateAndSimulate(MPI_Comm comm, const PgConfig *cfg, PgSegmentation seg, const Stages *st,
+static PetscErrorCode CalibrateAndSimulate(MPI_Comm comm, const PgConfig *cfg, PgSegmentation *seg, const Stages *st,
                                            PgAdequacy adq, PgOutputLock lock, int *exit_status)
 {
   PgCalibration cal = NULL;
@@ -495,7 +495,8 @@ static PetscErrorCode CalibrateAndSimulate(MPI_Comm comm, const PgConfig *cfg, P
 
   PetscFunctionBeginUser;
   PetscCall(PgStagePush(st->calibrate, "calibrate"));
-  PetscCall(PgCalibrationCreate(comm, cfg, seg, &cal));
+  PetscCall(PgCalibrationCreate(comm, cfg, *seg, &cal));
+  PetscCall(PgSegmentationDestroy(seg)); /* calibration holds its own copy of the labels */
   PetscCall(PgCalibrationRun(cal));
   PetscCall(PgStagePop());
   PetscCall(PgCalibrationView(cal));
@@ -550,7 +551,7 @@ static PetscErrorCode RunStages(MPI_Comm comm, const PgConfig *cfg, const Stages
     if (!from_seg) PetscCall(PgSegmentationDestroy(&seg));
   }
   if (cfg->cal_volume[0] || from_seg) {
-    ierr = CalibrateAndSimulate(comm, cfg, seg, st, adq, lock, exit_status);
+    ierr = CalibrateAndSimulate(comm, cfg, &seg, st, adq, lock, exit_status);
     PetscCall(PgSegmentationDestroy(&seg));
     PetscCall(ierr);
   } else if (cfg->input_image[0]) PetscCall(MeasureImage(comm, cfg, st, lock, exit_status));

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory benchmark (issue 16 / 13): the pre-run estimate of src/memory.c against the measured peak.
+"""Memory benchmark: the pre-run estimate of src/memory.c against the measured peak.
 
 For every stage the program estimates (generation in both fft.memory modes and precisions,
 covariance, intrinsic volumes, components, openings/MIP, geodesic, conduction, writing the labels

@@ -76,17 +76,17 @@ PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *
 
   PetscFunctionBeginUser;
   PetscCheck(
-    cfg->cal_simulate, comm, PETSC_ERR_USER_INPUT,
+    cfg->cal.simulate, comm, PETSC_ERR_USER_INPUT,
     "calibration.validate_with needs calibration.simulate = true: the report compares the image with realizations of the calibrated model");
-  PetscCheck(cfg->realizations >= 2, comm, PETSC_ERR_USER_INPUT,
+  PetscCheck(cfg->sweep.realizations >= 2, comm, PETSC_ERR_USER_INPUT,
              "calibration.validate_with needs sweep.realizations >= 2 (the spread over the realizations), got %d",
-             (int)cfg->realizations);
+             (int)cfg->sweep.realizations);
   PetscCheck(!cfg->model.from_sweep && !cfg->model.have_lambda_z, comm, PETSC_ERR_USER_INPUT,
              "calibration.validate_with compares the calibrated point: drop sweep.carbon_fraction and model.lambda_z");
   PetscCall(PetscNew(&a));
   a->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &a->rank));
-  snprintf(a->spec, sizeof a->spec, "%s", cfg->cal_validate_with);
+  snprintf(a->spec, sizeof a->spec, "%s", cfg->cal.validate_with);
   PetscCall(PetscMemzero(&s, sizeof s));
   s.key       = "calibration.validate_with";
   s.shape_key = "-";
@@ -95,7 +95,7 @@ PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *
   s.voxel_um  = from_file;
   s.dims      = 3;
   s.values    = PG_VALUES_LABELS;
-  s.map       = &cfg->input_labels;
+  s.map       = &cfg->input.labels;
   s.map_key   = "input.labels";
   PetscCheck(
     PgInputIsHDF5(a->spec) || PgTiffIsSpec(a->spec), comm, PETSC_ERR_USER_INPUT,
@@ -106,7 +106,7 @@ PetscErrorCode PgAdequacyCreate(MPI_Comm comm, const PgConfig *cfg, PgAdequacy *
     a->shape[d]    = (PetscInt)r.n[d];
     a->voxel_um[d] = r.voxel[d];
   }
-  PetscCall(PgGridCreate(comm, a->shape, a->voxel_um, (int)cfg->threads, &a->grid));
+  PetscCall(PgGridCreate(comm, a->shape, a->voxel_um, (int)cfg->fft.threads, &a->grid));
   PetscCall(PgLabelsCreate(a->grid, &a->labels));
   PetscCall(PgInputReadSlab(a->grid, &s, a->spec, &r, a->labels->v));
   *adqp = a;
@@ -139,21 +139,21 @@ PetscErrorCode PgAdequacyMeasureData(PgAdequacy a, const PgConfig *cfg, const Pg
 
   PetscFunctionBeginUser;
   dm.calibrated_from[0] = 0;
-  PgFileSideCar(cfg->output_file, "_adequacy_data.h5", dc.output_file, sizeof dc.output_file);
-  snprintf(dc.input_image, sizeof dc.input_image, "%s", a->spec);
-  dc.cal_volume[0] = 0;
-  dc.tiff_labels   = PETSC_FALSE;
+  PgFileSideCar(cfg->output.file, "_adequacy_data.h5", dc.output.file, sizeof dc.output.file);
+  snprintf(dc.input.image, sizeof dc.input.image, "%s", a->spec);
+  dc.cal.volume[0]      = 0;
+  dc.output.tiff_labels = PETSC_FALSE;
   PetscCall(PgOutputOpen(a->grid, &dc, dom, &dm, 1, &out));
   if (!PgOutputHasRun(out, 0)) {
     PgRow  row = {0};
     double t0  = MPI_Wtime();
-    PetscCall(PgMeasureCreate(a->grid, &dc, cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE, &m));
+    PetscCall(PgMeasureCreate(a->grid, &dc, cfg->measure.periodic == 1 ? PETSC_TRUE : PETSC_FALSE, &m));
     PetscCall(PgMeasureRun(m, a->labels, out, 0, &row));
     PetscCall(PgMeasureDestroy(&m));
     PetscCall(PgRowSet(&row, "t_measure_s", MPI_Wtime() - t0));
     PetscCall(PgOutputWriteRun(out, 0, &row, NULL, NULL));
     PetscCall(
-      PetscPrintf(a->comm, "adequacy: measured %s in %.2f s into %s\n", a->spec, MPI_Wtime() - t0, dc.output_file));
+      PetscPrintf(a->comm, "adequacy: measured %s in %.2f s into %s\n", a->spec, MPI_Wtime() - t0, dc.output.file));
   }
   a->data     = *PgOutputGetRow(out, 0);
   a->measured = PETSC_TRUE;
@@ -309,7 +309,7 @@ PetscErrorCode PgAdequacyReport(PgAdequacy a, PgOutput out, int nruns, const PgC
   PetscCheck(a->measured, a->comm, PETSC_ERR_ORDER, "adequacy: the image was not measured");
   ComputeTable(a, out, nruns, &t);
   PetscCall(PrintTable(a, &t, nruns));
-  PgFileSideCar(cfg->output_file, "_adequacy.csv", csv, sizeof csv);
+  PgFileSideCar(cfg->output.file, "_adequacy.csv", csv, sizeof csv);
   PetscCall(PgFileWriteText(a->comm, csv, TableText, &t));
   PetscCall(PgH5GroupCreate(PgOutputFile(out), "adequacy", &g));
   ierr = WriteGroup(a, &t, g);

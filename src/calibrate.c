@@ -152,14 +152,14 @@ static void InputSpec(const PgConfig *cfg, int dims, PgInputSpec *s)
   s->shape_key = dims == 3 ? "calibration.volume_shape" : "calibration.image_shape";
   s->voxel_key = dims == 3 ? "calibration.volume_voxel_um" : "calibration.pixel_um";
   s->type_key  = "calibration.raw_type";
-  s->shape     = dims == 3 ? cfg->cal_volume_shape : cfg->cal_image_shape;
-  s->voxel_um  = dims == 3 ? cfg->cal_volume_voxel_um : cfg->cal_pixel_um;
-  s->raw_type  = cfg->cal_raw_type;
+  s->shape     = dims == 3 ? cfg->cal.volume_shape : cfg->cal.image_shape;
+  s->voxel_um  = dims == 3 ? cfg->cal.volume_voxel_um : cfg->cal.pixel_um;
+  s->raw_type  = cfg->cal.raw_type;
   s->dims      = dims;
   s->values    = dims == 3 ? PG_VALUES_NVP : PG_VALUES_LABELS;
-  s->map       = dims == 3 ? &cfg->cal_volume_labels : &cfg->cal_images_labels;
+  s->map       = dims == 3 ? &cfg->cal.volume_labels : &cfg->cal.images_labels;
   s->map_key =
-    dims == 3 ? (cfg->cal_volume_labels.given ? "calibration.volume_labels" : "input.labels") : "input.labels";
+    dims == 3 ? (cfg->cal.volume_labels.given ? "calibration.volume_labels" : "input.labels") : "input.labels";
 }
 
 /* Rank 0: reads a checked 2D image into v ([y][x]), its values mapped to the phases. */
@@ -178,7 +178,7 @@ static PetscErrorCode ReadVolume(PgCalibration c, const PgInputProbe *r)
 
   PetscFunctionBeginUser;
   InputSpec(c->cfg, 3, &s);
-  PetscCall(PgInputReadSlab(c->vgrid, &s, c->cfg->cal_volume, r, c->vol->v));
+  PetscCall(PgInputReadSlab(c->vgrid, &s, c->cfg->cal.volume, r, c->vol->v));
   PetscFunctionReturn(0);
 }
 
@@ -192,18 +192,18 @@ static PetscErrorCode ReadInputs(PgCalibration c)
   char            list[PETSC_MAX_PATH_LEN], *specs[PG_MAX_IMAGES];
 
   PetscFunctionBeginUser;
-  snprintf(c->from_volume, sizeof c->from_volume, "%s", cfg->cal_volume);
-  snprintf(c->from_images, sizeof c->from_images, "%s", cfg->cal_images);
+  snprintf(c->from_volume, sizeof c->from_volume, "%s", cfg->cal.volume);
+  snprintf(c->from_images, sizeof c->from_images, "%s", cfg->cal.images);
   InputSpec(cfg, 3, &vs);
   InputSpec(cfg, 2, &is);
-  PetscCall(PgInputCheck(c->comm, &vs, cfg->cal_volume, &vr));
+  PetscCall(PgInputCheck(c->comm, &vs, cfg->cal.volume, &vr));
   {
     PetscInt n[3] = {(PetscInt)vr.n[0], (PetscInt)vr.n[1], (PetscInt)vr.n[2]};
-    PetscCall(PgGridCreate(c->comm, n, vr.voxel, (int)cfg->threads, &c->vgrid));
+    PetscCall(PgGridCreate(c->comm, n, vr.voxel, (int)cfg->fft.threads, &c->vgrid));
   }
-  snprintf(list, sizeof list, "%s", cfg->cal_images);
+  snprintf(list, sizeof list, "%s", cfg->cal.images);
   PetscCall(PgInputSplitList(c->comm, "calibration.images", list, specs, &c->nimg));
-  PetscCheck(c->nimg > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images = '%s' names no image", cfg->cal_images);
+  PetscCheck(c->nimg > 0, c->comm, PETSC_ERR_USER_INPUT, "calibration.images = '%s' names no image", cfg->cal.images);
   PetscCall(PetscCalloc1(c->nimg, &c->img));
   for (int k = 0; k < c->nimg; k++) {
     Image2D *im = &c->img[k];
@@ -301,7 +301,7 @@ static PetscErrorCode Curves2D(PgCalibration c)
   for (int k = 0; k < c->nimg; k++) {
     const Image2D *im  = &c->img[k];
     double         cap = PetscMin((im->nx - 1) * im->px, (im->ny - 1) * im->py), vmin = PetscMin(im->px, im->py);
-    nb = PetscMin(nb, (int)floor(PetscMin(c->cfg->cal_range_um, cap) / vmin + 1e-9) + 1);
+    nb = PetscMin(nb, (int)floor(PetscMin(c->cfg->cal.range_um, cap) / vmin + 1e-9) + 1);
   }
   c->nb2 = nb;
   PetscCall(PetscCalloc3(nb, &c->r2, nb, &c->cnt2, nb, &c->rhoy));
@@ -323,7 +323,7 @@ static PetscErrorCode Curves2D(PgCalibration c)
       PetscCall(PgGridCreate(PETSC_COMM_SELF, n, voxel, 1, &g));
       PetscCall(PgLabelsCreate(g, &l));
       PetscCall(PetscArraycpy(l->v, im->v, (size_t)im->nx * im->ny));
-      PetscCall(PgCovarianceCreate(g, PETSC_FALSE, c->cfg->cal_range_um, PG_PLANNER_ESTIMATE, &cov));
+      PetscCall(PgCovarianceCreate(g, PETSC_FALSE, c->cfg->cal.range_um, PG_PLANNER_ESTIMATE, &cov));
       PetscCall(PgCovarianceCompute(cov, l));
       for (int p = 0; p < PG_NPAIRS; p++) {
         PetscCall(PgCovarianceGetRadial(cov, p, &nbins, NULL, &cur));
@@ -368,12 +368,12 @@ static PetscErrorCode Curves3D(PgCalibration c)
   /* radial bins of a quarter voxel: at full-voxel bins the bin average of the curved C11 biased
      alpha_X by -0.4 % (second order in the width; measured over 8 seeds) */
   const double vmin = PetscMin(PetscMin(c->vgrid->voxel_um[0], c->vgrid->voxel_um[1]), c->vgrid->voxel_um[2]);
-  PetscCall(PgCovarianceCreateWithBin(c->vgrid, PETSC_FALSE, c->cfg->cal_range_um,
-                                      c->cfg->cal_c11 == 0 ? 0.25 * vmin : 0, PG_PLANNER_ESTIMATE, &cov));
+  PetscCall(PgCovarianceCreateWithBin(c->vgrid, PETSC_FALSE, c->cfg->cal.range_um,
+                                      c->cfg->cal.c11 == 0 ? 0.25 * vmin : 0, PG_PLANNER_ESTIMATE, &cov));
   PetscCall(PgCovarianceCompute(cov, c->vol));
   PetscCall(PgCovarianceGetRadial(cov, 0, &nb, NULL, &cur));
   c->eps1 = cur[0]; /* C11(0) = eps1, the voxel count */
-  if (c->cfg->cal_c11 == 0) {
+  if (c->cfg->cal.c11 == 0) {
     const double *cnt;
     PetscCall(PgCovarianceGetRadialLags(cov, &nb, &cnt, &rm));
     c->nb3 = 0;
@@ -492,7 +492,7 @@ static PetscErrorCode FitAlphaX(PgCalibration c)
     }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhox, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->clx, c->nb3, MPI_DOUBLE, MPI_SUM, c->comm));
-  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, c->cfg->cal_range_um, &c->ax));
+  PetscCall(FitPoints(c->comm, c->nb3, c->r3, c->rhox, c->cfg->cal.range_um, &c->ax));
   PetscFunctionReturn(0);
 }
 
@@ -501,13 +501,13 @@ static PetscErrorCode FitAlphaX(PgCalibration c)
 static PetscErrorCode ScanM(PgCalibration c, PgOrthant q)
 {
   const PgConfig *cfg   = c->cfg;
-  const double    range = cfg->cal_range_um;
+  const double    range = cfg->cal.range_um;
 
   PetscFunctionBeginUser;
-  c->nm = (int)ceil(1.0 / cfg->cal_m_step - 1e-9) + 1;
+  c->nm = (int)ceil(1.0 / cfg->cal.m_step - 1e-9) + 1;
   PetscCall(PetscCalloc3(c->nm, &c->mgrid, c->nm, &c->misfit, c->nm, &c->lzgrid));
   for (int i = 0; i < c->nm; i++) {
-    c->mgrid[i] = PetscMin(1.0, i * cfg->cal_m_step);
+    c->mgrid[i] = PetscMin(1.0, i * cfg->cal.m_step);
     if (!MINE(c, i)) continue;
     double lz2, s = 0;
     PetscCall(PgModelLambdaZ(c->lx2, c->mgrid[i], c->e2for2d, &lz2));
@@ -525,7 +525,7 @@ static PetscErrorCode ScanM(PgCalibration c, PgOrthant q)
   c->im = 0;
   for (int i = 1; i < c->nm; i++)
     if (c->misfit[i] < c->misfit[c->im]) c->im = i;
-  if (cfg->cal_fix_m) {
+  if (cfg->cal.fix_m) {
     c->m = cfg->model.m;
     PetscCall(PgModelLambdaZ(c->lx2, c->m, c->e2for2d, &c->lz2));
   } else {
@@ -550,7 +550,7 @@ static PetscErrorCode FitAlphaY(PgCalibration c)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->rhoy, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, c->cly, c->nb2, MPI_DOUBLE, MPI_SUM, c->comm));
   c->rhoy[0] = 1;
-  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, c->cfg->cal_range_um, &c->ay));
+  PetscCall(FitPoints(c->comm, c->nb2 - 1, c->r2 + 1, c->rhoy + 1, c->cfg->cal.range_um, &c->ay));
   c->nclamp_x = c->nclamp_y = 0;
   for (int b = 0; b < c->nb3; b++) c->nclamp_x += c->clx[b] != 0;
   for (int b = 1; b < c->nb2; b++) c->nclamp_y += c->cly[b] != 0;
@@ -571,7 +571,7 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   const double nvox = PgGridGlobalVoxels(c->vgrid);
   PetscCheck(c->eps1 * nvox > 0.5 && (1 - c->eps1) * nvox > 0.5, c->comm, PETSC_ERR_USER_INPUT,
              "calibration.volume = %s: NVP fraction %g; the volume must hold both label 1 (NVP) and other labels",
-             cfg->cal_volume, c->eps1);
+             cfg->cal.volume, c->eps1);
   for (int i = 0; i < 3; i++)
     PetscCheck(c->eps2d[i] > 0, c->comm, PETSC_ERR_USER_INPUT,
                "calibration.images: no pixel of phase %d; the 2D images must show all three phases", i + 1);
@@ -583,8 +583,8 @@ PetscErrorCode PgCalibrationRun(PgCalibration c)
   c->lx     = PgModelLambdaX(c->eps1);
   PetscCall(FitAlphaX(c));
   /* the fractions behind eqs. 10, 11 */
-  c->lx2     = cfg->cal_fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
-  c->e2for2d = cfg->cal_fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
+  c->lx2     = cfg->cal.fractions_2d == 0 ? PgModelLambdaX(c->eps2d[0]) : c->lx;
+  c->e2for2d = cfg->cal.fractions_2d == 0 ? c->eps2d[1] : c->eps[1];
   PetscCall(ScanM(c, q));
   PetscCall(FitAlphaY(c));
 
@@ -606,7 +606,7 @@ PetscErrorCode PgCalibrationView(PgCalibration c)
 {
   const char     *name[5] = {"lambda_X", "lambda_Z", "alpha_X [1/um]", "alpha_Y [1/um]", "m"};
   double          est[5]  = {c->lx, c->lz, c->ax, c->ay, c->m};
-  const double   *ref     = c->cfg->cal_reference;
+  const double   *ref     = c->cfg->cal.reference;
   const PgGrid_s *g       = c->vgrid;
 
   PetscFunctionBeginUser;
@@ -620,12 +620,12 @@ PetscErrorCode PgCalibrationView(PgCalibration c)
   PetscCall(PetscPrintf(
     c->comm,
     "calibration: eqs. 10-11 with %s fractions (lambda_X,2D = %.4f, eps2,2D = %.4f); rho_X from %d lags (%d clamped), rho_Y from %d (%d clamped); m %s\n",
-    c->cfg->cal_fractions_2d == 0 ? "the 2D images'" : "the rescaled", c->lx2, c->e2for2d, c->nb3, c->nclamp_x,
-    c->nb2 - 1, c->nclamp_y, c->cfg->cal_fix_m ? "fixed by model.m" : "fitted (eq. 11)"));
+    c->cfg->cal.fractions_2d == 0 ? "the 2D images'" : "the rescaled", c->lx2, c->e2for2d, c->nb3, c->nclamp_x,
+    c->nb2 - 1, c->nclamp_y, c->cfg->cal.fix_m ? "fixed by model.m" : "fitted (eq. 11)"));
   PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12s %12s\n", "parameter", "estimate",
-                        c->cfg->cal_have_reference ? "reference" : ""));
+                        c->cfg->cal.have_reference ? "reference" : ""));
   for (int i = 0; i < 5; i++) {
-    if (c->cfg->cal_have_reference)
+    if (c->cfg->cal.have_reference)
       PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f %12.4f\n", name[i], est[i], ref[i]));
     else PetscCall(PetscPrintf(c->comm, "Table 1  %-16s %12.4f\n", name[i], est[i]));
   }
@@ -653,7 +653,7 @@ PetscErrorCode PgCalibrationModelParams(PgCalibration c, const PgModelParams *de
   mp->have_lambda_x             = PETSC_FALSE;
   mp->nvp_fraction              = Round10(c->eps1);
   mp->origin[PG_PARAM_LAMBDA_X] = mp->origin[PG_PARAM_ALPHA_X] = mp->origin[PG_PARAM_ALPHA_Y] = PG_FROM_CALIBRATION;
-  mp->origin[PG_PARAM_M] = cfg->cal_fix_m ? PG_FROM_DECK : PG_FROM_CALIBRATION;
+  mp->origin[PG_PARAM_M] = cfg->cal.fix_m ? PG_FROM_DECK : PG_FROM_CALIBRATION;
   if (!mp->have_lambda_z && !mp->from_sweep) {
     mp->carbon_fraction[0]        = Round10(c->eps[1]);
     mp->origin[PG_PARAM_LAMBDA_Z] = PG_FROM_CALIBRATION;
@@ -662,7 +662,7 @@ PetscErrorCode PgCalibrationModelParams(PgCalibration c, const PgModelParams *de
   for (int d = 0; d < 3; d++) {
     const double ad = PetscMax(mp->alpha_x_per_um, mp->alpha_y_per_um) * dom->voxel_um[d];
     PetscCheck(
-      !cfg->cal_simulate || ad <= 1.0, c->comm, PETSC_ERR_USER_INPUT,
+      !cfg->cal.simulate || ad <= 1.0, c->comm, PETSC_ERR_USER_INPUT,
       "domain.voxel_size_um = %g is large against the calibrated 1/alpha = %g um (alpha*voxel = %.3g, allowed <= 1)",
       dom->voxel_um[d], 1.0 / PetscMax(mp->alpha_x_per_um, mp->alpha_y_per_um), ad);
   }
@@ -747,18 +747,18 @@ static PetscErrorCode WriteAttributes(PgCalibration c, hid_t g)
                          "m_fixed",  "eps1",     "eps2",           "eps3",           "eps1_2d",
                          "eps2_2d",  "eps3_2d",  "lambda_x_2d",    "lambda_z_2d",    "range_um"};
   const double v[]    = {
-       c->lx,       c->lz,       c->ax,       c->ay,  c->m,   c->cfg->cal_fix_m ? 1 : 0, c->eps[0], c->eps[1], c->eps[2],
-       c->eps2d[0], c->eps2d[1], c->eps2d[2], c->lx2, c->lz2, c->cfg->cal_range_um};
+       c->lx,       c->lz,       c->ax,       c->ay,  c->m,   c->cfg->cal.fix_m ? 1 : 0, c->eps[0], c->eps[1], c->eps[2],
+       c->eps2d[0], c->eps2d[1], c->eps2d[2], c->lx2, c->lz2, c->cfg->cal.range_um};
   PgH5Status st = PG_H5_STATUS_INIT;
 
   PetscFunctionBeginUser;
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) PgH5Try(&st, PgH5AttrDouble(g, name[i], &v[i], 1));
-  PgH5Try(&st, PgH5AttrString(g, "fractions_2d", c->cfg->cal_fractions_2d == 0 ? "own" : "rescaled"));
-  PgH5Try(&st, PgH5AttrString(g, "c11", c->cfg->cal_c11 == 0 ? "volume" : "sections"));
+  PgH5Try(&st, PgH5AttrString(g, "fractions_2d", c->cfg->cal.fractions_2d == 0 ? "own" : "rescaled"));
+  PgH5Try(&st, PgH5AttrString(g, "c11", c->cfg->cal.c11 == 0 ? "volume" : "sections"));
   PgH5Try(&st, PgH5AttrString(g, "volume", c->from_volume));
   PgH5Try(&st, PgH5AttrString(g, "images", c->from_images));
-  for (int i = 0; i < 5 && c->cfg->cal_have_reference; i++)
-    PgH5Try(&st, PgH5AttrDouble(g, ref[i], &c->cfg->cal_reference[i], 1));
+  for (int i = 0; i < 5 && c->cfg->cal.have_reference; i++)
+    PgH5Try(&st, PgH5AttrDouble(g, ref[i], &c->cfg->cal.reference[i], 1));
   PetscCall(PgH5Check(&st));
   PetscFunctionReturn(0);
 }

@@ -728,27 +728,27 @@ static PetscErrorCode ReadKeys(MPI_Comm comm, Value *val, PgConfig *cfg, Resolve
 static PetscErrorCode LoadLabelMaps(MPI_Comm comm, Value *val, PgConfig *cfg, Resolved *res)
 {
   PetscFunctionBeginUser;
-  PetscCall(LabelMapFromOptions(comm, "input_labels", V("input_labels")->s, PETSC_FALSE, &cfg->input_labels));
+  PetscCall(LabelMapFromOptions(comm, "input_labels", V("input_labels")->s, PETSC_FALSE, &cfg->input.labels));
   PetscCall(LabelMapFromOptions(comm, "calibration_volume_labels", V("calibration_volume_labels")->s, PETSC_TRUE,
-                                &cfg->cal_volume_labels));
-  if (!cfg->input_labels.given) {
-    cfg->input_labels.n = 3;
-    for (int i = 0; i < 3; i++) cfg->input_labels.value[i] = cfg->input_labels.phase[i] = i + 1;
-    snprintf(cfg->input_labels.text, sizeof cfg->input_labels.text, "1:nvp,2:carbon,3:pore");
+                                &cfg->cal.volume_labels));
+  if (!cfg->input.labels.given) {
+    cfg->input.labels.n = 3;
+    for (int i = 0; i < 3; i++) cfg->input.labels.value[i] = cfg->input.labels.phase[i] = i + 1;
+    snprintf(cfg->input.labels.text, sizeof cfg->input.labels.text, "1:nvp,2:carbon,3:pore");
   }
-  if (!cfg->cal_volume_labels.given) {
-    if (cfg->input_labels.given) cfg->cal_volume_labels = cfg->input_labels;
+  if (!cfg->cal.volume_labels.given) {
+    if (cfg->input.labels.given) cfg->cal.volume_labels = cfg->input.labels;
     else {
-      cfg->cal_volume_labels.n        = 1;
-      cfg->cal_volume_labels.value[0] = 1;
-      cfg->cal_volume_labels.phase[0] = 1;
-      cfg->cal_volume_labels.rest     = 3;
-      snprintf(cfg->cal_volume_labels.text, sizeof cfg->cal_volume_labels.text, "1:nvp,other:not nvp");
+      cfg->cal.volume_labels.n        = 1;
+      cfg->cal.volume_labels.value[0] = 1;
+      cfg->cal.volume_labels.phase[0] = 1;
+      cfg->cal.volume_labels.rest     = 3;
+      snprintf(cfg->cal.volume_labels.text, sizeof cfg->cal.volume_labels.text, "1:nvp,other:not nvp");
     }
   }
-  cfg->cal_images_labels = cfg->input_labels;
+  cfg->cal.images_labels = cfg->input.labels;
   PetscCall(ResolvedAppend(cfg, res, "input.labels (in force) = %s\ncalibration.volume_labels (in force) = %s\n",
-                           cfg->input_labels.text, cfg->cal_volume_labels.text));
+                           cfg->input.labels.text, cfg->cal.volume_labels.text));
   PetscFunctionReturn(0);
 }
 
@@ -813,10 +813,10 @@ static PetscErrorCode LoadModel(MPI_Comm comm, Value *val, const PetscBool in_de
                  sw->set ? "sweep.carbon_fraction" : "model.carbon_fraction", cfg->model.carbon_fraction[i],
                  cfg->model.nvp_fraction, cfg->model.nvp_fraction + cfg->model.carbon_fraction[i]);
   }
-  cfg->realizations          = (PetscInt)V("sweep_realizations")->v[0];
-  cfg->common_random_numbers = V("sweep_common_random_numbers")->v[0] != 0;
-  cfg->first_point           = (PetscInt)V("sweep_first_point")->v[0];
-  cfg->seed                  = (uint64_t)V("random_seed")->v[0];
+  cfg->sweep.realizations          = (PetscInt)V("sweep_realizations")->v[0];
+  cfg->sweep.common_random_numbers = V("sweep_common_random_numbers")->v[0] != 0;
+  cfg->sweep.first_point           = (PetscInt)V("sweep_first_point")->v[0];
+  cfg->sweep.seed                  = (uint64_t)V("random_seed")->v[0];
   PetscFunctionReturn(0);
 }
 
@@ -824,24 +824,24 @@ static PetscErrorCode LoadModel(MPI_Comm comm, Value *val, const PetscBool in_de
 static PetscErrorCode LoadOutput(MPI_Comm comm, Value *val, PgConfig *cfg)
 {
   PetscFunctionBeginUser;
-  snprintf(cfg->output_file, sizeof cfg->output_file, "%s", V("output_file")->s);
-  cfg->write_phase    = V("output_write_phase")->v[0] != 0;
-  cfg->write_fields   = V("output_write_fields")->v[0] != 0;
-  cfg->overwrite      = V("output_overwrite")->v[0] != 0;
-  cfg->tiff_labels    = V("output_tiff_labels")->v[0] != 0;
-  cfg->lock_content   = V("output_lock")->v[0] != 0;
-  cfg->memory_check   = V("run_memory_check")->v[0] != 0;
-  cfg->memory_report  = V("run_memory_report")->v[0] != 0;
-  cfg->precision      = (PgPrecision)(int)V("output_precision")->v[0];
-  cfg->compress_level = (PetscInt)V("output_compress")->v[0];
-  cfg->planner        = (PgPlanner)(int)V("fft_planner")->v[0];
-  snprintf(cfg->wisdom_file, sizeof cfg->wisdom_file, "%s", V("fft_wisdom")->s);
-  cfg->threads       = (PetscInt)V("threads")->v[0];
-  cfg->fft_time_bare = V("fft_time_bare")->v[0] != 0;
-  cfg->low_memory    = V("fft_memory")->v[0] != 0;
-  PetscCheck(!(cfg->low_memory && cfg->write_fields), comm, PETSC_ERR_USER_INPUT,
+  snprintf(cfg->output.file, sizeof cfg->output.file, "%s", V("output_file")->s);
+  cfg->output.write_phase    = V("output_write_phase")->v[0] != 0;
+  cfg->output.write_fields   = V("output_write_fields")->v[0] != 0;
+  cfg->output.overwrite      = V("output_overwrite")->v[0] != 0;
+  cfg->output.tiff_labels    = V("output_tiff_labels")->v[0] != 0;
+  cfg->output.lock_content   = V("output_lock")->v[0] != 0;
+  cfg->run.memory_check      = V("run_memory_check")->v[0] != 0;
+  cfg->run.memory_report     = V("run_memory_report")->v[0] != 0;
+  cfg->output.precision      = (PgPrecision)(int)V("output_precision")->v[0];
+  cfg->output.compress_level = (PetscInt)V("output_compress")->v[0];
+  cfg->fft.planner           = (PgPlanner)(int)V("fft_planner")->v[0];
+  snprintf(cfg->fft.wisdom_file, sizeof cfg->fft.wisdom_file, "%s", V("fft_wisdom")->s);
+  cfg->fft.threads    = (PetscInt)V("threads")->v[0];
+  cfg->fft.time_bare  = V("fft_time_bare")->v[0] != 0;
+  cfg->fft.low_memory = V("fft_memory")->v[0] != 0;
+  PetscCheck(!(cfg->fft.low_memory && cfg->output.write_fields), comm, PETSC_ERR_USER_INPUT,
              "output.write_fields needs fft.memory = fast: with low, X and Y are never in memory together");
-  snprintf(cfg->input_image, sizeof cfg->input_image, "%s", V("input_image")->s);
+  snprintf(cfg->input.image, sizeof cfg->input.image, "%s", V("input_image")->s);
   PetscFunctionReturn(0);
 }
 
@@ -862,24 +862,24 @@ static PetscErrorCode AxesMask(MPI_Comm comm, const char *key, const char *text,
 static PetscErrorCode LoadMeasure(MPI_Comm comm, Value *val, PgConfig *cfg)
 {
   PetscFunctionBeginUser;
-  cfg->measure_covariance      = V("measure_covariance")->v[0] != 0;
-  cfg->measure_intrinsic       = V("measure_intrinsic")->v[0] != 0;
-  cfg->measure_interface_field = V("measure_interface_field")->v[0] != 0;
-  cfg->measure_range_um        = V("measure_range_um")->v[0];
-  cfg->measure_periodic        = (int)V("measure_periodic")->v[0];
-  PetscCall(AxesMask(comm, "measure.axes", V("measure_axes")->s, "xyz or z", &cfg->measure_axes));
-  PetscCheck(cfg->measure_axes, comm, PETSC_ERR_USER_INPUT, "measure.axes is empty: give at least one of x, y, z");
-  cfg->measure_percolation  = V("measure_percolation")->v[0] != 0;
-  cfg->measure_connectivity = (int)V("measure_connectivity")->v[0];
-  PetscCheck(cfg->measure_connectivity == 6 || cfg->measure_connectivity == 26, comm, PETSC_ERR_USER_INPUT,
-             "measure.connectivity = %d: allowed 6 or 26", cfg->measure_connectivity);
-  cfg->measure_psd            = V("measure_psd")->v[0] != 0;
-  cfg->measure_psd2d          = V("measure_psd2d")->v[0] != 0;
-  cfg->measure_psd_step_um    = V("measure_psd_step_um")->v[0];
-  cfg->measure_mip            = V("measure_mip")->v[0] != 0;
-  cfg->measure_mip_inlet_high = V("measure_mip_inlet")->v[0] != 0;
-  cfg->measure_tortuosity     = V("measure_tortuosity")->v[0] != 0;
-  for (int i = 0; i < 3; i++) cfg->mhat_exponents[i] = V("measure_mhat_exponents")->v[i];
+  cfg->measure.covariance      = V("measure_covariance")->v[0] != 0;
+  cfg->measure.intrinsic       = V("measure_intrinsic")->v[0] != 0;
+  cfg->measure.interface_field = V("measure_interface_field")->v[0] != 0;
+  cfg->measure.range_um        = V("measure_range_um")->v[0];
+  cfg->measure.periodic        = (int)V("measure_periodic")->v[0];
+  PetscCall(AxesMask(comm, "measure.axes", V("measure_axes")->s, "xyz or z", &cfg->measure.axes));
+  PetscCheck(cfg->measure.axes, comm, PETSC_ERR_USER_INPUT, "measure.axes is empty: give at least one of x, y, z");
+  cfg->measure.percolation  = V("measure_percolation")->v[0] != 0;
+  cfg->measure.connectivity = (int)V("measure_connectivity")->v[0];
+  PetscCheck(cfg->measure.connectivity == 6 || cfg->measure.connectivity == 26, comm, PETSC_ERR_USER_INPUT,
+             "measure.connectivity = %d: allowed 6 or 26", cfg->measure.connectivity);
+  cfg->measure.psd            = V("measure_psd")->v[0] != 0;
+  cfg->measure.psd2d          = V("measure_psd2d")->v[0] != 0;
+  cfg->measure.psd_step_um    = V("measure_psd_step_um")->v[0];
+  cfg->measure.mip            = V("measure_mip")->v[0] != 0;
+  cfg->measure.mip_inlet_high = V("measure_mip_inlet")->v[0] != 0;
+  cfg->measure.tortuosity     = V("measure_tortuosity")->v[0] != 0;
+  for (int i = 0; i < 3; i++) cfg->measure.mhat_exponents[i] = V("measure_mhat_exponents")->v[i];
   PetscFunctionReturn(0);
 }
 
@@ -889,31 +889,31 @@ static PetscErrorCode LoadConductivity(MPI_Comm comm, Value *val, PgConfig *cfg)
   const char *c;
 
   PetscFunctionBeginUser;
-  cfg->conductivity = V("conductivity_solve")->v[0] != 0;
-  PetscCall(AxesMask(comm, "conductivity.axes", V("conductivity_axes")->s, "z or xyz", &cfg->conductivity_axes));
-  PetscCheck(cfg->conductivity_axes || !cfg->conductivity, comm, PETSC_ERR_USER_INPUT,
+  cfg->cond.solve = V("conductivity_solve")->v[0] != 0;
+  PetscCall(AxesMask(comm, "conductivity.axes", V("conductivity_axes")->s, "z or xyz", &cfg->cond.axes));
+  PetscCheck(cfg->cond.axes || !cfg->cond.solve, comm, PETSC_ERR_USER_INPUT,
              "conductivity.axes is empty: give at least one of x, y, z");
-  cfg->conductivity_periodic_sides = V("conductivity_periodic_sides")->v[0] != 0;
-  cfg->conductivity_rtol           = V("conductivity_rtol")->v[0];
-  cfg->conductivity_m_rtol         = V("conductivity_m_rtol")->v[0];
-  snprintf(cfg->conductivity_options, sizeof cfg->conductivity_options, "%s", V("conductivity_solver_options")->s);
-  c = cfg->conductivity_options;
+  cfg->cond.periodic_sides = V("conductivity_periodic_sides")->v[0] != 0;
+  cfg->cond.rtol           = V("conductivity_rtol")->v[0];
+  cfg->cond.m_rtol         = V("conductivity_m_rtol")->v[0];
+  snprintf(cfg->cond.solver_options, sizeof cfg->cond.solver_options, "%s", V("conductivity_solver_options")->s);
+  c = cfg->cond.solver_options;
   while (*c == ' ') c++;
   PetscCheck(!*c || !strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT,
              "conductivity.solver_options = '%s': give PETSc options with the prefix -cond_ (e.g. -cond_method amg)",
-             cfg->conductivity_options);
-  for (c = cfg->conductivity_options; *c; c++) {
-    if (*c != '-' || (c > cfg->conductivity_options && c[-1] != ' ')) continue;
+             cfg->cond.solver_options);
+  for (c = cfg->cond.solver_options; *c; c++) {
+    if (*c != '-' || (c > cfg->cond.solver_options && c[-1] != ' ')) continue;
     PetscCheck(!strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT,
                "conductivity.solver_options = '%s': every option must carry the prefix -cond_ (e.g. -cond_method amg)",
-               cfg->conductivity_options);
+               cfg->cond.solver_options);
   }
-  if (cfg->measure_psd_step_um > 0 && !cfg->input_image[0]) {
+  if (cfg->measure.psd_step_um > 0 && !cfg->input.image[0]) {
     const double vmin = PetscMin(PetscMin(cfg->domain.voxel_um[0], cfg->domain.voxel_um[1]), cfg->domain.voxel_um[2]);
     PetscCheck(
-      cfg->measure_psd_step_um >= vmin / 16, comm, PETSC_ERR_USER_INPUT,
+      cfg->measure.psd_step_um >= vmin / 16, comm, PETSC_ERR_USER_INPUT,
       "measure.psd_step_um = %g um is below 1/16 of the smallest voxel edge (%g um): finer radii do not change a digital opening",
-      cfg->measure_psd_step_um, vmin);
+      cfg->measure.psd_step_um, vmin);
   }
   PetscFunctionReturn(0);
 }
@@ -922,19 +922,19 @@ static PetscErrorCode LoadConductivity(MPI_Comm comm, Value *val, PgConfig *cfg)
 static PetscErrorCode LoadSegment(MPI_Comm comm, Value *val, PgConfig *cfg)
 {
   PetscFunctionBeginUser;
-  snprintf(cfg->seg_volume, sizeof cfg->seg_volume, "%s", V("segment_volume")->s);
-  snprintf(cfg->seg_mask, sizeof cfg->seg_mask, "%s", V("segment_mask")->s);
-  snprintf(cfg->seg_images, sizeof cfg->seg_images, "%s", V("segment_images")->s);
-  PetscCall(ImageInputKeys(comm, val, "segment", cfg->seg_volume_shape, cfg->seg_volume_voxel_um, cfg->seg_image_shape,
-                           cfg->seg_pixel_um));
-  cfg->seg_raw_type  = (int)V("segment_raw_type")->v[0];
-  cfg->seg_calibrate = V("segment_calibrate")->v[0] != 0;
+  snprintf(cfg->seg.volume, sizeof cfg->seg.volume, "%s", V("segment_volume")->s);
+  snprintf(cfg->seg.mask, sizeof cfg->seg.mask, "%s", V("segment_mask")->s);
+  snprintf(cfg->seg.images, sizeof cfg->seg.images, "%s", V("segment_images")->s);
+  PetscCall(ImageInputKeys(comm, val, "segment", cfg->seg.volume_shape, cfg->seg.volume_voxel_um, cfg->seg.image_shape,
+                           cfg->seg.pixel_um));
+  cfg->seg.raw_type  = (int)V("segment_raw_type")->v[0];
+  cfg->seg.calibrate = V("segment_calibrate")->v[0] != 0;
   if (V("segment_labels_file")->s[0])
-    snprintf(cfg->seg_labels_file, sizeof cfg->seg_labels_file, "%s", V("segment_labels_file")->s);
-  else PgFileSideCar(cfg->output_file, "_labels.h5", cfg->seg_labels_file, sizeof cfg->seg_labels_file);
+    snprintf(cfg->seg.labels_file, sizeof cfg->seg.labels_file, "%s", V("segment_labels_file")->s);
+  else PgFileSideCar(cfg->output.file, "_labels.h5", cfg->seg.labels_file, sizeof cfg->seg.labels_file);
   for (int k = 0; k < 2; k++) {
     const char       *w = k ? "image" : "stack";
-    PgSegmentFilters *f = k ? &cfg->seg_image : &cfg->seg_stack;
+    PgSegmentFilters *f = k ? &cfg->seg.image : &cfg->seg.stack;
     char              key[64];
 #define SV(name) (snprintf(key, sizeof key, "segment_%s_%s", w, name), V(key))
     f->median_um    = SV("median_radius_um")->v[0];
@@ -959,30 +959,30 @@ static PetscErrorCode LoadSegment(MPI_Comm comm, Value *val, PgConfig *cfg)
 static PetscErrorCode LoadCalibration(MPI_Comm comm, Value *val, PgConfig *cfg)
 {
   PetscFunctionBeginUser;
-  snprintf(cfg->cal_volume, sizeof cfg->cal_volume, "%s", V("calibration_volume")->s);
-  snprintf(cfg->cal_images, sizeof cfg->cal_images, "%s", V("calibration_images")->s);
-  PetscCall(ImageInputKeys(comm, val, "calibration", cfg->cal_volume_shape, cfg->cal_volume_voxel_um,
-                           cfg->cal_image_shape, cfg->cal_pixel_um));
-  cfg->cal_raw_type = (int)V("calibration_raw_type")->v[0];
-  snprintf(cfg->cal_validate_with, sizeof cfg->cal_validate_with, "%s", V("calibration_validate_with")->s);
+  snprintf(cfg->cal.volume, sizeof cfg->cal.volume, "%s", V("calibration_volume")->s);
+  snprintf(cfg->cal.images, sizeof cfg->cal.images, "%s", V("calibration_images")->s);
+  PetscCall(ImageInputKeys(comm, val, "calibration", cfg->cal.volume_shape, cfg->cal.volume_voxel_um,
+                           cfg->cal.image_shape, cfg->cal.pixel_um));
+  cfg->cal.raw_type = (int)V("calibration_raw_type")->v[0];
+  snprintf(cfg->cal.validate_with, sizeof cfg->cal.validate_with, "%s", V("calibration_validate_with")->s);
   PetscCheck(
-    !cfg->cal_validate_with[0] || cfg->cal_volume[0] || cfg->seg_volume[0], comm, PETSC_ERR_USER_INPUT,
+    !cfg->cal.validate_with[0] || cfg->cal.volume[0] || cfg->seg.volume[0], comm, PETSC_ERR_USER_INPUT,
     "calibration.validate_with = %s needs a calibration (calibration.volume and calibration.images, or segment.*)",
-    cfg->cal_validate_with);
-  cfg->cal_range_um       = V("calibration_range_um")->v[0];
-  cfg->cal_m_step         = V("calibration_m_step")->v[0];
-  cfg->cal_fix_m          = V("calibration_fix_m")->v[0] != 0;
-  cfg->cal_simulate       = V("calibration_simulate")->v[0] != 0;
-  cfg->cal_fractions_2d   = (int)V("calibration_fractions_2d")->v[0];
-  cfg->cal_c11            = (int)V("calibration_c11")->v[0];
-  cfg->cal_have_reference = V("calibration_reference")->set;
-  for (int i = 0; i < 5; i++) cfg->cal_reference[i] = cfg->cal_have_reference ? V("calibration_reference")->v[i] : NAN;
+    cfg->cal.validate_with);
+  cfg->cal.range_um       = V("calibration_range_um")->v[0];
+  cfg->cal.m_step         = V("calibration_m_step")->v[0];
+  cfg->cal.fix_m          = V("calibration_fix_m")->v[0] != 0;
+  cfg->cal.simulate       = V("calibration_simulate")->v[0] != 0;
+  cfg->cal.fractions_2d   = (int)V("calibration_fractions_2d")->v[0];
+  cfg->cal.c11            = (int)V("calibration_c11")->v[0];
+  cfg->cal.have_reference = V("calibration_reference")->set;
+  for (int i = 0; i < 5; i++) cfg->cal.reference[i] = cfg->cal.have_reference ? V("calibration_reference")->v[i] : NAN;
   PetscCheck(
-    !cfg->cal_volume[0] || cfg->cal_images[0], comm, PETSC_ERR_USER_INPUT,
+    !cfg->cal.volume[0] || cfg->cal.images[0], comm, PETSC_ERR_USER_INPUT,
     "calibration.volume is given but calibration.images is not: the 2D three-phase images are needed for lambda_Z, m and alpha_Y");
-  PetscCheck(cfg->cal_volume[0] || !cfg->cal_images[0], comm, PETSC_ERR_USER_INPUT,
+  PetscCheck(cfg->cal.volume[0] || !cfg->cal.images[0], comm, PETSC_ERR_USER_INPUT,
              "calibration.images is given but calibration.volume is not: the 3D volume is needed for eps1 and alpha_X");
-  PetscCheck(!(cfg->cal_volume[0] && cfg->input_image[0]), comm, PETSC_ERR_USER_INPUT,
+  PetscCheck(!(cfg->cal.volume[0] && cfg->input.image[0]), comm, PETSC_ERR_USER_INPUT,
              "calibration.volume and input.image are both given: calibrate and simulate, or measure an image");
   PetscFunctionReturn(0);
 }
@@ -999,7 +999,7 @@ static PetscErrorCode LoadValues(MPI_Comm comm, Value *val, const PetscBool in_d
   PetscCall(LoadSegment(comm, val, cfg));
   PetscCall(LoadCalibration(comm, val, cfg));
   /* the grid must resolve the correlation length: rho(1 voxel) = exp(-(alpha dx)^2) */
-  for (int d = 0; d < 3 && !cfg->input_image[0] && !cfg->cal_volume[0]; d++) {
+  for (int d = 0; d < 3 && !cfg->input.image[0] && !cfg->cal.volume[0]; d++) {
     double ad = PetscMax(cfg->model.alpha_x_per_um, cfg->model.alpha_y_per_um) * cfg->domain.voxel_um[d];
     PetscCheck(
       ad <= 1.0, comm, PETSC_ERR_USER_INPUT,
@@ -1031,7 +1031,7 @@ PetscErrorCode PgConfigLoad(MPI_Comm comm, const char *deck_path, PgConfig *cfg)
   PetscCall(LoadLabelMaps(comm, val, cfg, &res));
   PetscCall(CheckCommandLineKeys(comm));
   PetscCall(LoadValues(comm, val, in_deck, cfg));
-  PetscCall(CheckOutputPath(comm, cfg->output_file));
+  PetscCall(CheckOutputPath(comm, cfg->output.file));
   PetscCall(PetscFree(val));
   PetscFunctionReturn(0);
 }
@@ -1125,14 +1125,15 @@ PetscErrorCode PgConfigSignature(const PgConfig *cfg, const PgDomain *dom, const
   else
     for (int i = 0; i < mp->npoints && o < len; i++)
       o += (size_t)snprintf(buf + o, len - o, "%s%.17g", i ? "," : " eps2=", mp->carbon_fraction[i]);
-  if (cfg->input_image[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " image=%s", cfg->input_image);
-  if ((cfg->input_labels.given || cfg->cal_volume_labels.given) && o < len)
-    o += (size_t)snprintf(buf + o, len - o, " labels=%s|%s", cfg->input_labels.text, cfg->cal_volume_labels.text);
+  if (cfg->input.image[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " image=%s", cfg->input.image);
+  if ((cfg->input.labels.given || cfg->cal.volume_labels.given) && o < len)
+    o += (size_t)snprintf(buf + o, len - o, " labels=%s|%s", cfg->input.labels.text, cfg->cal.volume_labels.text);
   if (mp->calibrated_from[0] && o < len) o += (size_t)snprintf(buf + o, len - o, " calibrated=%s", mp->calibrated_from);
   if (o < len)
-    o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->realizations,
-                          (unsigned long long)cfg->seed, (int)cfg->common_random_numbers, (int)cfg->precision);
-  if (cfg->first_point && o < len) o += (size_t)snprintf(buf + o, len - o, " p0=%d", (int)cfg->first_point);
+    o += (size_t)snprintf(buf + o, len - o, " R=%d seed=%llu crn=%d prec=%d", (int)cfg->sweep.realizations,
+                          (unsigned long long)cfg->sweep.seed, (int)cfg->sweep.common_random_numbers,
+                          (int)cfg->output.precision);
+  if (cfg->sweep.first_point && o < len) o += (size_t)snprintf(buf + o, len - o, " p0=%d", (int)cfg->sweep.first_point);
   PetscCheck(o < len, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ, "signature buffer too small");
   PetscFunctionReturn(0);
 }

@@ -92,9 +92,9 @@ static PetscErrorCode WriteTiffLabels(const PgConfig *cfg, PgLabels labels, int 
   char ext[32], path[PETSC_MAX_PATH_LEN];
 
   PetscFunctionBeginUser;
-  if (!cfg->tiff_labels) PetscFunctionReturn(0);
+  if (!cfg->output.tiff_labels) PetscFunctionReturn(0);
   snprintf(ext, sizeof ext, "_phase_%04d.tif", k);
-  PgFileSideCar(cfg->output_file, ext, path, sizeof path);
+  PgFileSideCar(cfg->output.file, ext, path, sizeof path);
   PetscCall(PgTiffWriteLabels(labels->grid, labels->v, path));
   PetscFunctionReturn(0);
 }
@@ -139,7 +139,7 @@ static PetscErrorCode InterfaceAreas(const PgModelParams *mp, PgGrid grid, PgCro
 
 static PetscBool MeasurePeriodic(const PgConfig *cfg, PetscBool model)
 {
-  return cfg->measure_periodic == 0 ? model : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
+  return cfg->measure.periodic == 0 ? model : (cfg->measure.periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
 }
 
 /* A segmented image instead of a model: one run, measured. */
@@ -155,16 +155,16 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
 
   PetscFunctionBeginUser;
   PetscCall(
-    PgImageInspect(comm, cfg->input_image, cfg->domain.voxel_given ? cfg->domain.voxel_um : NULL, shape, voxel));
-  PetscCall(PgGridCreate(comm, shape, voxel, (int)cfg->threads, &grid));
+    PgImageInspect(comm, cfg->input.image, cfg->domain.voxel_given ? cfg->domain.voxel_um : NULL, shape, voxel));
+  PetscCall(PgGridCreate(comm, shape, voxel, (int)cfg->fft.threads, &grid));
   PetscCall(PetscPrintf(comm, "plurigauss: measuring %s: %d x %d x %d voxels of %g x %g x %g um on %d rank%s\n",
-                        cfg->input_image, (int)shape[0], (int)shape[1], (int)shape[2], voxel[0], voxel[1], voxel[2],
+                        cfg->input.image, (int)shape[0], (int)shape[1], (int)shape[2], voxel[0], voxel[1], voxel[2],
                         grid->size, grid->size > 1 ? "s" : ""));
   /* read and check the labels before any output is touched */
   double t0 = MPI_Wtime(), t1;
   PetscCall(PgLabelsCreate(grid, &labels));
   PetscCall(PgStagePush(st->io, "io"));
-  PetscCall(PgImageRead(grid, cfg->input_image, &cfg->input_labels, labels));
+  PetscCall(PgImageRead(grid, cfg->input.image, &cfg->input.labels, labels));
   PetscCall(PgStagePop());
   t1 = MPI_Wtime();
   PetscCall(PgOutputOpen(grid, cfg, NULL, NULL, 1, &out));
@@ -185,7 +185,7 @@ static PetscErrorCode MeasureImage(MPI_Comm comm, const PgConfig *cfg, const Sta
     PetscCall(PetscPrintf(comm, "image  read %.2f s  measure %.2f s  | %s\n", t1 - t0, MPI_Wtime() - t1, summary));
   }
   PetscCall(PgOutputClose(&out));
-  PetscCall(PetscPrintf(comm, "plurigauss: results in %s\n", cfg->output_file));
+  PetscCall(PetscPrintf(comm, "plurigauss: results in %s\n", cfg->output.file));
   *exit_status = 0;
   PetscCall(PgLabelsDestroy(&labels));
   PetscCall(PgGridDestroy(&grid));
@@ -245,11 +245,11 @@ static PetscErrorCode SweepPlan(Sweep *S)
   size_t          fbytes;
 
   PetscFunctionBeginUser;
-  PetscCall(PgFieldCreate(S->grid, cfg->precision, cfg->planner, cfg->wisdom_file, S->mp->alpha_x_per_um,
-                          S->mp->alpha_y_per_um, cfg->low_memory, &S->field));
+  PetscCall(PgFieldCreate(S->grid, cfg->output.precision, cfg->fft.planner, cfg->fft.wisdom_file, S->mp->alpha_x_per_um,
+                          S->mp->alpha_y_per_um, cfg->fft.low_memory, &S->field));
   PetscCall(PgLabelsCreate(S->grid, &S->labels));
   PetscCall(PgMeasureCreate(S->grid, cfg, MeasurePeriodic(cfg, PETSC_TRUE), &S->measure));
-  if (cfg->measure_interface_field) PetscCall(PgCrossingCreate(S->grid, S->field, &S->crossing));
+  if (cfg->measure.interface_field) PetscCall(PgCrossingCreate(S->grid, S->field, &S->crossing));
   PetscCall(PgFieldGetInfo(S->field, &e_min_x, &e_min_y, &fbytes));
   /* 1D spectra average 1: an eigenvalue below -1e-6 is a visible truncation of rho on the torus */
   if (e_min_x < -1e-6 || e_min_y < -1e-6)
@@ -259,7 +259,7 @@ static PetscErrorCode SweepPlan(Sweep *S)
       e_min_x, e_min_y));
   PetscCall(PetscPrintf(S->comm, "plurigauss: planned FFT in %.2f s; field buffer %.1f MiB per rank\n",
                         MPI_Wtime() - t0, fbytes / 1048576.0));
-  if (cfg->fft_time_bare) {
+  if (cfg->fft.time_bare) {
     S->t_bare = HUGE_VAL;
     for (int i = 0; i < 3; i++) {
       PetscCallMPI(MPI_Barrier(S->comm));
@@ -282,23 +282,23 @@ static PetscErrorCode SweepSetup(Sweep *S, PgOutputLock lock)
   char            origin[128];
 
   PetscFunctionBeginUser;
-  S->nruns = (int)(S->mp->npoints * cfg->realizations);
+  S->nruns = (int)(S->mp->npoints * cfg->sweep.realizations);
   PetscCall(PgStagePush(S->st->setup, "setup"));
-  PetscCall(PgGridCreate(S->comm, S->dom->shape, S->dom->voxel_um, (int)cfg->threads, &S->grid));
+  PetscCall(PgGridCreate(S->comm, S->dom->shape, S->dom->voxel_um, (int)cfg->fft.threads, &S->grid));
   grid = S->grid;
   PetscCall(PgOutputOpen(S->grid, cfg, S->dom, S->mp, S->nruns, &S->out));
   PgOutputSetLock(S->out, lock);
-  PetscCall(PetscPrintf(S->comm,
-                        "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n",
-                        (int)S->dom->shape[0], (int)S->dom->shape[1], (int)S->dom->shape[2], S->dom->voxel_um[0],
-                        S->dom->voxel_um[1], S->dom->voxel_um[2], grid->size, grid->size > 1 ? "s" : "", grid->threads,
-                        grid->threads > 1 ? "s" : "", cfg->precision == PG_PRECISION_DOUBLE ? "double" : "single"));
+  PetscCall(PetscPrintf(
+    S->comm, "plurigauss: %d x %d x %d voxels of %g x %g x %g um on %d rank%s x %d thread%s, %s precision\n",
+    (int)S->dom->shape[0], (int)S->dom->shape[1], (int)S->dom->shape[2], S->dom->voxel_um[0], S->dom->voxel_um[1],
+    S->dom->voxel_um[2], grid->size, grid->size > 1 ? "s" : "", grid->threads, grid->threads > 1 ? "s" : "",
+    cfg->output.precision == PG_PRECISION_DOUBLE ? "double" : "single"));
   PetscCall(PetscPrintf(
     S->comm,
     "plurigauss: lambda_X = %.6f (eps1 = %.4f), m = %g, alpha_X = %g /um, alpha_Y = %g /um; %d sweep point%s x %d realization%s = %d runs, %d already in %s\n",
     S->lambda_x, 0.5 * erfc(S->lambda_x / sqrt(2.0)), S->mp->m, S->mp->alpha_x_per_um, S->mp->alpha_y_per_um,
-    (int)S->mp->npoints, S->mp->npoints > 1 ? "s" : "", (int)cfg->realizations, cfg->realizations > 1 ? "s" : "",
-    S->nruns, PgOutputRunsDone(S->out), cfg->output_file));
+    (int)S->mp->npoints, S->mp->npoints > 1 ? "s" : "", (int)cfg->sweep.realizations,
+    cfg->sweep.realizations > 1 ? "s" : "", S->nruns, PgOutputRunsDone(S->out), cfg->output.file));
   if (PgOutputRunsDone(S->out) < S->nruns) PetscCall(SweepPlan(S));
   PetscCall(PgStagePop());
   PetscCall(PgRowSet(&m, "alpha_x_per_um", S->mp->alpha_x_per_um));
@@ -313,7 +313,7 @@ static PetscErrorCode SweepSetup(Sweep *S, PgOutputLock lock)
     PetscCall(PgRowSet(&m, "min_eigenvalue_x", ex));
     PetscCall(PgRowSet(&m, "min_eigenvalue_y", ey));
   }
-  if (cfg->fft_time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", S->t_bare));
+  if (cfg->fft.time_bare) PetscCall(PgRowSet(&m, "t_bare_fft_s", S->t_bare));
   PgModelParamsOrigin(S->mp, origin, sizeof origin);
   PetscCall(PgOutputWriteModel(S->out, &m, origin));
   PetscFunctionReturn(0);
@@ -329,8 +329,8 @@ static PetscErrorCode SweepGenerate(Sweep *S, uint64_t seed, PetscBool *have_fie
   PetscFunctionBeginUser;
   *t_nvp = *t_keep = 0;
   PetscCall(PgStagePush(S->st->generate, "generate"));
-  if (!*have_field && !cfg->low_memory) PetscCall(PgFieldGenerate(S->field, seed));
-  if (!*have_field && cfg->low_memory) {
+  if (!*have_field && !cfg->fft.low_memory) PetscCall(PgFieldGenerate(S->field, seed));
+  if (!*have_field && cfg->fft.low_memory) {
     PetscCall(PgFieldGenerateX(S->field, seed));
     double t = MPI_Wtime();
     PetscCall(PgModelThresholdNVP(S->field, S->lambda_x, S->labels));
@@ -342,7 +342,7 @@ static PetscErrorCode SweepGenerate(Sweep *S, uint64_t seed, PetscBool *have_fie
     }
     PetscCall(PgFieldGenerateZ(S->field, seed, S->mp->m));
   }
-  *have_field = cfg->common_random_numbers;
+  *have_field = cfg->sweep.common_random_numbers;
   PetscCall(PgStagePop());
   PetscFunctionReturn(0);
 }
@@ -357,7 +357,7 @@ static PetscErrorCode SweepMeasure(Sweep *S, int k, int p, PgRow *row)
   /* the descriptors of the fields first: then, until the next generation, the fields are not
      needed (unless reused or written) and the label descriptors get their memory */
   PetscCall(InterfaceAreas(S->mp, S->grid, S->crossing, S->out, k, S->lambda_x, S->lambda_z[p], row));
-  if (!cfg->common_random_numbers && !cfg->write_fields) PetscCall(PgFieldReleaseBuffers(S->field));
+  if (!cfg->sweep.common_random_numbers && !cfg->output.write_fields) PetscCall(PgFieldReleaseBuffers(S->field));
   PetscCall(PgMeasureRun(S->measure, S->labels, S->out, k, row));
   /* validation: the realizations of the calibrated point (its carbon fraction) */
   if (S->cal && !S->mp->have_lambda_z && !S->mp->from_sweep)
@@ -375,19 +375,20 @@ typedef struct {
 /* Run k = p * realizations + r: generate, threshold, measure, write, report. */
 static PetscErrorCode SweepRun(Sweep *S, int p, int r, PetscBool *have_field, Progress *prog)
 {
-  const PgConfig *cfg    = S->cfg;
-  const int       k      = p * (int)cfg->realizations + r;
-  const uint64_t  seed   = PgFieldRunSeed(cfg->seed, cfg->common_random_numbers ? 0 : cfg->first_point + p, r);
-  const double    target = S->mp->have_lambda_z ? S->eps2_model[p] : S->mp->carbon_fraction[p];
-  double          t0     = MPI_Wtime(), t1, t2, t3, t4, t_nvp, t_keep, peak;
-  PgRow           row    = {0};
-  char            summary[256];
+  const PgConfig *cfg = S->cfg;
+  const int       k   = p * (int)cfg->sweep.realizations + r;
+  const uint64_t  seed =
+    PgFieldRunSeed(cfg->sweep.seed, cfg->sweep.common_random_numbers ? 0 : cfg->sweep.first_point + p, r);
+  const double target = S->mp->have_lambda_z ? S->eps2_model[p] : S->mp->carbon_fraction[p];
+  double       t0     = MPI_Wtime(), t1, t2, t3, t4, t_nvp, t_keep, peak;
+  PgRow        row    = {0};
+  char         summary[256];
 
   PetscFunctionBeginUser;
   PetscCall(SweepGenerate(S, seed, have_field, &t_nvp, &t_keep));
   t1 = MPI_Wtime() - t_nvp - t_keep;
   PetscCall(PgStagePush(S->st->threshold, "threshold"));
-  if (cfg->low_memory) PetscCall(PgModelThresholdZ(S->field, S->lambda_z[p], S->labels));
+  if (cfg->fft.low_memory) PetscCall(PgModelThresholdZ(S->field, S->lambda_z[p], S->labels));
   else PetscCall(PgModelThreshold(S->field, S->lambda_x, S->lambda_z[p], S->mp->m, S->labels));
   PetscCall(PgStagePop());
   t2 = MPI_Wtime();
@@ -406,8 +407,8 @@ static PetscErrorCode SweepRun(Sweep *S, int p, int r, PetscBool *have_field, Pr
   PetscCall(PgRowSet(&row, "peak_rss_bytes_per_voxel", peak / (PgGridGlobalVoxels(S->grid) / S->grid->size)));
   PetscCall(PgStagePush(S->st->io, "io"));
   PetscCall(WriteTiffLabels(cfg, S->labels, k));
-  PetscCall(
-    PgOutputWriteRun(S->out, k, &row, cfg->write_phase ? S->labels : NULL, cfg->write_fields ? S->field : NULL));
+  PetscCall(PgOutputWriteRun(S->out, k, &row, cfg->output.write_phase ? S->labels : NULL,
+                             cfg->output.write_fields ? S->field : NULL));
   PetscCall(PgStagePop());
   t4 = MPI_Wtime();
   prog->ndone++;
@@ -428,17 +429,17 @@ static PetscErrorCode SweepFinish(Sweep *S, PgAdequacy adq, int *exit_status)
   const int       done = PgOutputRunsDone(S->out);
 
   PetscFunctionBeginUser;
-  if (S->cal) PetscCall(PgCalibrationWrite(S->cal, PgOutputFile(S->out), cfg->output_file));
+  if (S->cal) PetscCall(PgCalibrationWrite(S->cal, PgOutputFile(S->out), cfg->output.file));
   if (adq && done == S->nruns) PetscCall(PgAdequacyReport(adq, S->out, S->nruns, cfg));
   PetscCall(PgOutputClose(&S->out));
   if (done == S->nruns) {
-    PetscCall(PetscPrintf(S->comm, "plurigauss: %d runs complete in %s\n", S->nruns, cfg->output_file));
+    PetscCall(PetscPrintf(S->comm, "plurigauss: %d runs complete in %s\n", S->nruns, cfg->output.file));
     *exit_status = 0;
   } else {
     PetscCall(PetscPrintf(
       S->comm,
       "plurigauss: stopped by signal after %d of %d runs; %s.part keeps them; rerun the same command to resume\n", done,
-      S->nruns, cfg->output_file));
+      S->nruns, cfg->output.file));
     *exit_status = PG_EXIT_INTERRUPTED;
   }
   PetscFunctionReturn(0);
@@ -466,10 +467,10 @@ static PetscErrorCode SimulateSweep(MPI_Comm comm, const PgConfig *cfg, const Pg
   prog.t_start = MPI_Wtime();
   prog.ndone   = 0;
   prog.ntodo   = S.nruns - PgOutputRunsDone(S.out);
-  for (int r = 0; r < cfg->realizations && !stop; r++) {
+  for (int r = 0; r < cfg->sweep.realizations && !stop; r++) {
     PetscBool have_field = PETSC_FALSE; /* for common random numbers: fields of realization r */
     for (int p = 0; p < S.mp->npoints && !stop; p++) {
-      if (PgOutputHasRun(S.out, p * (int)cfg->realizations + r)) continue;
+      if (PgOutputHasRun(S.out, p * (int)cfg->sweep.realizations + r)) continue;
       PetscCall(SweepRun(&S, p, r, &have_field, &prog));
       PetscCall(StopRequested(comm, &stop));
     }
@@ -508,7 +509,7 @@ static PetscErrorCode CalibrateAndSimulate(MPI_Comm comm, const PgConfig *cfg, P
     PetscCall(PgAdequacyMeasureData(adq, cfg, &dom, &mp));
     PetscCall(PgStagePop());
   }
-  if (cfg->cal_simulate) PetscCall(SimulateSweep(comm, cfg, &dom, &mp, st, cal, adq, lock, exit_status));
+  if (cfg->cal.simulate) PetscCall(SimulateSweep(comm, cfg, &dom, &mp, st, cal, adq, lock, exit_status));
   else {
     /* calibration only: the output holds the header, /model and /calibration, no runs */
     PgGrid   grid;
@@ -516,10 +517,10 @@ static PetscErrorCode CalibrateAndSimulate(MPI_Comm comm, const PgConfig *cfg, P
     PetscCall(PgGridCreate(comm, dom.shape, dom.voxel_um, 1, &grid));
     PetscCall(PgOutputOpen(grid, cfg, &dom, &mp, 0, &out));
     PgOutputSetLock(out, lock);
-    PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output_file));
+    PetscCall(PgCalibrationWrite(cal, PgOutputFile(out), cfg->output.file));
     PetscCall(PgOutputClose(&out));
     PetscCall(PgGridDestroy(&grid));
-    PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg->output_file));
+    PetscCall(PetscPrintf(comm, "plurigauss: calibration in %s\n", cfg->output.file));
     *exit_status = 0;
   }
   PetscCall(PgCalibrationDestroy(&cal));
@@ -536,12 +537,12 @@ static PetscErrorCode RunStages(MPI_Comm comm, const PgConfig *cfg, const Stages
   PetscErrorCode ierr     = 0;
 
   PetscFunctionBeginUser;
-  if (cfg->seg_volume[0] || cfg->seg_images[0]) {
+  if (cfg->seg.volume[0] || cfg->seg.images[0]) {
     PetscCall(PgStagePush(st->segment, "segment"));
     PetscCall(PgSegmentStage(comm, cfg, &seg));
     PetscCall(PgStagePop());
     ierr = PgSegmentationCalibrates(seg, &from_seg);
-    if (ierr || (!from_seg && !cfg->cal_volume[0] && !cfg->input_image[0])) {
+    if (ierr || (!from_seg && !cfg->cal.volume[0] && !cfg->input.image[0])) {
       /* segmentation only: nothing to calibrate or measure */
       PetscCall(PgSegmentationDestroy(&seg));
       PetscCall(ierr);
@@ -550,11 +551,11 @@ static PetscErrorCode RunStages(MPI_Comm comm, const PgConfig *cfg, const Stages
     }
     if (!from_seg) PetscCall(PgSegmentationDestroy(&seg));
   }
-  if (cfg->cal_volume[0] || from_seg) {
+  if (cfg->cal.volume[0] || from_seg) {
     ierr = CalibrateAndSimulate(comm, cfg, &seg, st, adq, lock, exit_status);
     PetscCall(PgSegmentationDestroy(&seg));
     PetscCall(ierr);
-  } else if (cfg->input_image[0]) PetscCall(MeasureImage(comm, cfg, st, lock, exit_status));
+  } else if (cfg->input.image[0]) PetscCall(MeasureImage(comm, cfg, st, lock, exit_status));
   else PetscCall(SimulateSweep(comm, cfg, &cfg->domain, &cfg->model, st, NULL, NULL, lock, exit_status));
   PetscFunctionReturn(0);
 }
@@ -574,13 +575,13 @@ static PetscErrorCode Run(MPI_Comm comm, const char *deck, int *exit_status)
   PetscCall(PgStagePop());
   /* the libraries' own OpenMP regions (hypre's AMG) get the deck's threads per rank, not one per
      core of the node each: with one rank per core that oversubscribed the cores */
-  omp_set_num_threads((int)cfg.threads);
+  omp_set_num_threads((int)cfg.fft.threads);
   /* memory per rank of every stage against what this allocation offers, before any file exists */
   PetscCall(PgMemoryCheck(comm, &cfg));
   /* the adequacy image is checked and read before any stage writes anything */
-  if (cfg.cal_validate_with[0]) PetscCall(PgAdequacyCreate(comm, &cfg, &adq));
+  if (cfg.cal.validate_with[0]) PetscCall(PgAdequacyCreate(comm, &cfg, &adq));
   /* one writer per output, taken before any file is touched; released on every path */
-  PetscCall(PgOutputLockAcquire(comm, cfg.output_file, cfg.lock_content, &lock));
+  PetscCall(PgOutputLockAcquire(comm, cfg.output.file, cfg.output.lock_content, &lock));
   ierr = RunStages(comm, &cfg, &st, adq, lock, exit_status);
   PetscCall(PgOutputLockRelease(&lock));
   PetscCall(PgAdequacyDestroy(&adq));

@@ -57,15 +57,15 @@ PetscErrorCode PgMeasureCreate(PgGrid grid, const PgConfig *cfg, PetscBool perio
   PetscCall(PetscLogEventRegister("PgOpening", 0, &m->ev_opening));
   PetscCall(PetscLogEventRegister("PgGeodesic", 0, &m->ev_geodesic));
   PetscCall(PetscLogEventRegister("PgConductivity", 0, &m->ev_conductivity));
-  if (cfg->conductivity_options[0]) PetscCall(PetscOptionsInsertString(NULL, cfg->conductivity_options));
-  if (cfg->measure_covariance)
-    PetscCall(PgCovarianceCreate(grid, periodic, cfg->measure_range_um, cfg->planner, &m->cov));
-  m->comp         = cfg->measure_percolation;
-  m->opening      = cfg->measure_psd || cfg->measure_mip;
-  m->geodesic     = cfg->measure_tortuosity;
-  m->conductivity = cfg->conductivity;
-  m->step_um      = cfg->measure_psd_step_um > 0
-                      ? cfg->measure_psd_step_um
+  if (cfg->cond.solver_options[0]) PetscCall(PetscOptionsInsertString(NULL, cfg->cond.solver_options));
+  if (cfg->measure.covariance)
+    PetscCall(PgCovarianceCreate(grid, periodic, cfg->measure.range_um, cfg->fft.planner, &m->cov));
+  m->comp         = cfg->measure.percolation;
+  m->opening      = cfg->measure.psd || cfg->measure.mip;
+  m->geodesic     = cfg->measure.tortuosity;
+  m->conductivity = cfg->cond.solve;
+  m->step_um      = cfg->measure.psd_step_um > 0
+                      ? cfg->measure.psd_step_um
                       : PetscMin(PetscMin(grid->voxel_um[0], grid->voxel_um[1]), grid->voxel_um[2]);
   *measure        = m;
   PetscFunctionReturn(0);
@@ -151,7 +151,7 @@ static PetscErrorCode MeasurePercolation(PgMeasure m, const Run *run, hid_t dg, 
     PgComponentsInfo info;
     double           t0 = MPI_Wtime();
     PetscCall(PgEventBegin(m->ev_components, "components"));
-    PetscCall(PgComponentsCompute(comp, run->labels->v, value, (PgConnectivity)m->cfg->measure_connectivity));
+    PetscCall(PgComponentsCompute(comp, run->labels->v, value, (PgConnectivity)m->cfg->measure.connectivity));
     PetscCall(PgComponentsGetInfo(comp, &info));
     PetscCall(PgEventEnd(m->ev_components));
     for (int a = 0; a < 3; a++) T->perc[i][a] = info.percolating_fraction[a];
@@ -174,7 +174,7 @@ static PetscErrorCode WriteOpeningCurves(PgMeasure m, PgOpening opening, const P
   PetscFunctionBeginUser;
   for (int a = 0; a < 3; a++) nmax = PetscMax(nmax, res->nmip[a]);
   PetscCall(PetscMalloc1(5 * (size_t)PetscMax(nmax, 1), &c));
-  if (cfg->measure_psd) {
+  if (cfg->measure.psd) {
     hsize_t d[2] = {(hsize_t)res->n3, 2};
     for (int k = 0; k < res->n3; k++) {
       c[2 * k]     = (k + 1) * res->step_um;
@@ -199,7 +199,7 @@ static PetscErrorCode WriteOpeningCurves(PgMeasure m, PgOpening opening, const P
     PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, ds, all, "-"));
     PetscCall(PetscFree(all));
   }
-  if (cfg->measure_mip) {
+  if (cfg->measure.mip) {
     hsize_t d[2] = {(hsize_t)nmax, 4};
     for (int k = 0; k < nmax; k++) {
       c[4 * k] = (k + 1) * res->step_um;
@@ -226,8 +226,8 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Tra
     PgOpeningResult res;
     double          t0 = MPI_Wtime();
     PetscCall(PgEventBegin(m->ev_opening, "opening"));
-    PetscCall(PgOpeningCompute(opening, run->labels->v, value, cfg->measure_psd2d,
-                               cfg->measure_mip ? cfg->measure_axes : 0, cfg->measure_mip_inlet_high, &res));
+    PetscCall(PgOpeningCompute(opening, run->labels->v, value, cfg->measure.psd2d,
+                               cfg->measure.mip ? cfg->measure.axes : 0, cfg->measure.mip_inlet_high, &res));
     PetscCall(PgEventEnd(m->ev_opening));
     T->t_open += MPI_Wtime() - t0;
     T->r50psd[i]  = res.r50_psd3_um;
@@ -253,7 +253,7 @@ static PetscErrorCode MeasureTortuosity(PgMeasure m, const Run *run, hid_t dg, T
     PetscCall(PgEventBegin(m->ev_geodesic, "geodesic"));
     for (int a = 0; a < 3; a++) {
       PgGeodesicResult gr;
-      if (!(m->cfg->measure_axes & (1u << a))) continue;
+      if (!(m->cfg->measure.axes & (1u << a))) continue;
       PetscCall(PgGeodesicCompute(geodesic, run->labels->v, value, a, &gr));
       T->tau[i][a]     = gr.tau;
       T->reached[i][a] = (double)gr.reached;
@@ -276,10 +276,10 @@ static PetscErrorCode Predict(PgMeasure m, const Run *run, hid_t dg, Transport *
   for (int i = 0; i < PG_NPHASES; i++) {
     for (int a = 0; a < 3; a++) {
       T->beta[i][a]  = T->r50psd[i] > 0 ? (T->r50mip[i][a] / T->r50psd[i]) * (T->r50mip[i][a] / T->r50psd[i]) : 0.0;
-      T->mpred[i][a] = T->tau[i][a] > 0
-                         ? pow(eps[i], cfg->mhat_exponents[0]) * pow(T->beta[i][a], cfg->mhat_exponents[1]) /
-                             pow(T->tau[i][a], cfg->mhat_exponents[2])
-                         : 0.0;
+      T->mpred[i][a] = T->tau[i][a] > 0 ? pow(eps[i], cfg->measure.mhat_exponents[0]) *
+                                            pow(T->beta[i][a], cfg->measure.mhat_exponents[1]) /
+                                            pow(T->tau[i][a], cfg->measure.mhat_exponents[2])
+                                        : 0.0;
     }
   }
   PetscFunctionReturn(0);
@@ -292,12 +292,12 @@ static PetscErrorCode MeasureConduction(PgMeasure m, const Run *run, hid_t dg, T
   PgConductivity  cond;
 
   PetscFunctionBeginUser;
-  PetscCall(PgConductivityCreate(m->grid, cfg->conductivity_periodic_sides, cfg->conductivity_rtol, &cond));
-  PetscCall(PgConductivitySetMTolerance(cond, cfg->conductivity_m_rtol));
+  PetscCall(PgConductivityCreate(m->grid, cfg->cond.periodic_sides, cfg->cond.rtol, &cond));
+  PetscCall(PgConductivitySetMTolerance(cond, cfg->cond.m_rtol));
   for (int i = 0; i < PG_NPHASES; i++)
     for (int a = 0; a < 3; a++) {
       PgConductivityResult cr;
-      if (!(cfg->conductivity_axes & (1u << a))) continue;
+      if (!(cfg->cond.axes & (1u << a))) continue;
       PetscCall(PgEventBegin(m->ev_conductivity, "conductivity"));
       PetscCall(PgConductivityCompute(cond, run->labels->v, (uint8_t)(i + 1), a, &cr));
       PetscCall(PgEventEnd(m->ev_conductivity));
@@ -329,9 +329,9 @@ static PetscErrorCode RowTransportPhase(PgMeasure m, const Transport *T, int i, 
   int             ntau = 0, naxes = 0;
 
   PetscFunctionBeginUser;
-  for (int a = 0; a < 3; a++) naxes += (cfg->measure_axes >> a) & 1;
+  for (int a = 0; a < 3; a++) naxes += (cfg->measure.axes >> a) & 1;
   for (int a = 0; a < 3; a++) {
-    if (!(cfg->measure_axes & (1u << a))) continue;
+    if (!(cfg->measure.axes & (1u << a))) continue;
     s[0] += T->perc[i][a];
     s[1] += T->beta[i][a];
     s[2] += T->r50mip[i][a];
@@ -345,15 +345,15 @@ static PetscErrorCode RowTransportPhase(PgMeasure m, const Transport *T, int i, 
     snprintf(name, sizeof name, "perc_%d", i + 1);
     PetscCall(PgRowSet(row, name, s[0] / naxes));
   }
-  if (m->opening && cfg->measure_psd) {
+  if (m->opening && cfg->measure.psd) {
     snprintf(name, sizeof name, "r50_cpsd_%d", i + 1);
     PetscCall(PgRowSet(row, name, T->r50psd[i]));
   }
-  if (m->opening && cfg->measure_psd2d) {
+  if (m->opening && cfg->measure.psd2d) {
     snprintf(name, sizeof name, "r50_cpsd2d_%d", i + 1);
     PetscCall(PgRowSet(row, name, T->r50psd2[i]));
   }
-  if (m->opening && cfg->measure_mip) {
+  if (m->opening && cfg->measure.mip) {
     snprintf(name, sizeof name, "r50_mip_%d", i + 1);
     PetscCall(PgRowSet(row, name, s[2] / naxes));
   }
@@ -361,7 +361,7 @@ static PetscErrorCode RowTransportPhase(PgMeasure m, const Transport *T, int i, 
     snprintf(name, sizeof name, "tau_%d", i + 1);
     PetscCall(PgRowSet(row, name, ntau ? s[4] / ntau : 0.0));
   }
-  if (m->opening && cfg->measure_psd && cfg->measure_mip) {
+  if (m->opening && cfg->measure.psd && cfg->measure.mip) {
     snprintf(name, sizeof name, "beta_%d", i + 1);
     PetscCall(PgRowSet(row, name, s[1] / naxes));
     if (m->geodesic) {
@@ -376,7 +376,7 @@ static PetscErrorCode RowTransportPhase(PgMeasure m, const Transport *T, int i, 
  * axes with a prediction), and the per-axis tables. */
 static PetscErrorCode WriteConduction(PgMeasure m, const Transport *T, hid_t dg, PgRow *row)
 {
-  const unsigned caxes     = m->cfg->conductivity_axes;
+  const unsigned caxes     = m->cfg->cond.axes;
   const hsize_t  dims33[2] = {3, 3};
   const int      rank      = m->grid->rank;
   int            nc        = 0;
@@ -419,7 +419,7 @@ static PetscErrorCode WriteTransportTables(PgMeasure m, const Transport *T, hid_
   const PgConfig *cfg       = m->cfg;
   const hsize_t   dims33[2] = {3, 3}, three = 3;
   const int       rank    = m->grid->rank;
-  const PetscBool psd_mip = m->opening && cfg->measure_psd && cfg->measure_mip ? PETSC_TRUE : PETSC_FALSE;
+  const PetscBool psd_mip = m->opening && cfg->measure.psd && cfg->measure.mip ? PETSC_TRUE : PETSC_FALSE;
 
   PetscFunctionBeginUser;
   if (m->comp) {
@@ -429,7 +429,7 @@ static PetscErrorCode WriteTransportTables(PgMeasure m, const Transport *T, hid_
     PetscCall(PgH5WriteSmall(dg, rank, "percolating_fraction", 2, dims33, &T->perc[0][0], "-"));
     PetscCall(PgH5WriteSmall(dg, rank, "percolates", 2, dims33, &flag[0][0], "0/1"));
   }
-  if (m->opening && cfg->measure_mip)
+  if (m->opening && cfg->measure.mip)
     PetscCall(PgH5WriteSmall(dg, rank, "r50_mip_um", 2, dims33, &T->r50mip[0][0], "um"));
   if (psd_mip) PetscCall(PgH5WriteSmall(dg, rank, "beta", 2, dims33, &T->beta[0][0], "-"));
   if (m->geodesic) {
@@ -440,7 +440,7 @@ static PetscErrorCode WriteTransportTables(PgMeasure m, const Transport *T, hid_
   }
   if (m->opening) {
     PetscCall(PgH5WriteSmall(dg, rank, "r50_cpsd_um", 1, &three, T->r50psd, "um"));
-    if (cfg->measure_psd2d) PetscCall(PgH5WriteSmall(dg, rank, "r50_cpsd2d_um", 1, &three, T->r50psd2, "um"));
+    if (cfg->measure.psd2d) PetscCall(PgH5WriteSmall(dg, rank, "r50_cpsd2d_um", 1, &three, T->r50psd2, "um"));
   }
   PetscFunctionReturn(0);
 }
@@ -532,7 +532,7 @@ static PetscErrorCode WriteCovariance(PgMeasure m, const Run *run, hid_t dg)
 
   PetscFunctionBeginUser;
   snprintf(ext, sizeof ext, "_cov_%04d.csv", run->k);
-  PgFileSideCar(m->cfg->output_file, ext, csv, sizeof csv);
+  PgFileSideCar(m->cfg->output.file, ext, csv, sizeof csv);
   PetscCall(PgCovarianceWrite(m->cov, dg, csv));
   PetscFunctionReturn(0);
 }
@@ -559,7 +559,7 @@ static PetscErrorCode MeasureTransport(PgMeasure m, Run *run)
   PetscFunctionReturn(0);
 }
 
-static PetscBool WantIntrinsic(PgMeasure m) { return m->cfg->measure_intrinsic; }
+static PetscBool WantIntrinsic(PgMeasure m) { return m->cfg->measure.intrinsic; }
 static PetscBool WantCovariance(PgMeasure m) { return m->cov ? PETSC_TRUE : PETSC_FALSE; }
 static PetscBool WantTransport(PgMeasure m)
 {

@@ -120,7 +120,7 @@ static double SegmentBytes(const PgMemoryGrid *g, double dz_um, const PgSegmentF
 double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgConfig *cfg)
 {
   const double V = Voxels(g), A = Plane(g), T = g->threads;
-  const double real = cfg->precision == PG_PRECISION_DOUBLE ? 8.0 : 4.0;
+  const double real = cfg->output.precision == PG_PRECISION_DOUBLE ? 8.0 : 4.0;
 
   switch (stage) {
   case PG_MEMORY_GENERATE:
@@ -138,15 +138,15 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
     /* components.c: int32 ids with a ghost plane each side, per-piece tables */
     return 4.0 * (V + 2 * A) + PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V;
   case PG_MEMORY_OPENING: {
-    PetscBool periodic = cfg->measure_periodic == 0 ? (cfg->input_image[0] ? PETSC_FALSE : PETSC_TRUE)
-                                                    : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
+    PetscBool periodic = cfg->measure.periodic == 0 ? (cfg->input.image[0] ? PETSC_FALSE : PETSC_TRUE)
+                                                    : (cfg->measure.periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
     return OpeningBytes(g, periodic);
   }
   case PG_MEMORY_GEODESIC: {
     /* geodesic.c: float distances (-1 out of play, no mask) on the padded slab of the largest
        layout used, the x-swapped labels (x axis), the transposed labels and their send buffer (z
        axis), the queue */
-    const unsigned axes   = cfg->measure_axes;
+    const unsigned axes   = cfg->measure.axes;
     const double   xcount = ceil((double)g->n[0] / g->ranks);
     double         pad    = 0;
     if (axes & 3u) pad = PetscMax(pad, ((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2));
@@ -158,7 +158,7 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
     /* conductivity.c: the mask, PetscInt numbers with ghost planes, its components, and per
        unknown the solver (memory.h); unknowns at most the largest phase's voxels */
     double fmax = 1.0;
-    if (!cfg->input_image[0] && !cfg->cal_volume[0] && !cfg->seg_volume[0]) {
+    if (!cfg->input.image[0] && !cfg->cal.volume[0] && !cfg->seg.volume[0]) {
       const double e1 =
         cfg->model.have_lambda_x ? 0.5 * erfc(cfg->model.lambda_x / sqrt(2.0)) : cfg->model.nvp_fraction;
       double e2 = 0;
@@ -167,7 +167,7 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
       /* a realization's fraction fluctuates around the model's: a margin of 0.05 */
       fmax = PetscMin(1.0, PetscMax(PetscMax(e1, e2), 1 - e1 - PetscMin(e2, 1 - e1)) + 0.05);
     }
-    if (strstr(cfg->conductivity_options, "-cond_method amg"))
+    if (strstr(cfg->cond.solver_options, "-cond_method amg"))
       return V + (double)sizeof(PetscInt) * (V + 2 * A) + 4.0 * (V + 2 * A) +
              PG_MEMORY_COMPONENTS_TABLE_BYTES_PER_VOXEL * V + PG_MEMORY_CONDUCTIVITY_AMG_BYTES_PER_UNKNOWN * fmax * V;
     /* the default multigrid: its fitted peak (which holds the mask and the map) */
@@ -176,7 +176,7 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
   case PG_MEMORY_WRITE:
     /* h5.c PgH5WriteSlabs: HDF5's chunk and filter buffers for this rank's slab, one volume
        at a time (the largest element: a field's with output.write_fields) */
-    return PG_MEMORY_WRITE_BUFFER_FACTOR * V * (cfg->write_fields ? real : 1.0);
+    return PG_MEMORY_WRITE_BUFFER_FACTOR * V * (cfg->output.write_fields ? real : 1.0);
   default:
     return 0.0;
   }
@@ -249,13 +249,13 @@ static PetscErrorCode EstimateSegment(Estimate *E, PgMemoryEstimate *est)
 
   PetscFunctionBeginUser;
   PgSegmentInputSpecs(cfg, &vs, &is);
-  if (cfg->seg_images[0])
-    PetscCall(ProbeImages(E->comm, &is, cfg->seg_images, E->size, &E->seg_owned, &E->seg_total, &E->seg_img));
-  if (cfg->seg_volume[0]) {
+  if (cfg->seg.images[0])
+    PetscCall(ProbeImages(E->comm, &is, cfg->seg.images, E->size, &E->seg_owned, &E->seg_total, &E->seg_img));
+  if (cfg->seg.volume[0]) {
     PgMemoryGrid g;
-    PetscCall(ProbeInput(E->comm, &vs, cfg->seg_volume, &E->seg_vol));
+    PetscCall(ProbeInput(E->comm, &vs, cfg->seg.volume, &E->seg_vol));
     PetscCall(PgMemoryGridSetUp(E->seg_vol.n, E->size, E->T, &g));
-    b = SegmentBytes(&g, E->seg_vol.voxel[2], &cfg->seg_stack, cfg->seg_mask[0] ? PETSC_TRUE : PETSC_FALSE) +
+    b = SegmentBytes(&g, E->seg_vol.voxel[2], &cfg->seg.stack, cfg->seg.mask[0] ? PETSC_TRUE : PETSC_FALSE) +
         PG_MEMORY_WRITE_BUFFER_FACTOR * Voxels(&g);
   }
   if (E->seg_img.have) {
@@ -268,9 +268,9 @@ static PetscErrorCode EstimateSegment(Estimate *E, PgMemoryEstimate *est)
     double       stack = 0;
     if (E->seg_vol.have) {
       PetscCall(PgMemoryGridSetUp(E->seg_vol.n, E->size, E->T, &gv));
-      stack = (cfg->seg_mask[0] ? 2.0 : 1.0) * Voxels(&gv);
+      stack = (cfg->seg.mask[0] ? 2.0 : 1.0) * Voxels(&gv);
     }
-    b = PetscMax(b, stack + SegmentBytes(&g, E->seg_img.voxel[0], &cfg->seg_image, PETSC_FALSE) + E->seg_owned);
+    b = PetscMax(b, stack + SegmentBytes(&g, E->seg_img.voxel[0], &cfg->seg.image, PETSC_FALSE) + E->seg_owned);
   }
   est->active[PG_MEMORY_SEGMENT] = PETSC_TRUE;
   est->bytes[PG_MEMORY_SEGMENT]  = E->base + b;
@@ -287,35 +287,35 @@ static PetscErrorCode EstimateCalibration(Estimate *E, PgMemoryEstimate *est)
                         "calibration.volume_shape",
                         "calibration.volume_voxel_um",
                         "calibration.raw_type",
-                        cfg->cal_volume_shape,
-                        cfg->cal_volume_voxel_um,
-                        cfg->cal_raw_type,
+                        cfg->cal.volume_shape,
+                        cfg->cal.volume_voxel_um,
+                        cfg->cal.raw_type,
                         3,
                         PG_VALUES_NVP,
-                        &cfg->cal_volume_labels,
+                        &cfg->cal.volume_labels,
                         "calibration.volume_labels"};
   PgInputSpec     is = {"calibration.images", "calibration.image_shape", "calibration.pixel_um", "calibration.raw_type",
-                        cfg->cal_image_shape, cfg->cal_pixel_um,         cfg->cal_raw_type,      2,
-                        PG_VALUES_LABELS,     &cfg->cal_images_labels,   "input.labels"};
+                        cfg->cal.image_shape, cfg->cal.pixel_um,         cfg->cal.raw_type,      2,
+                        PG_VALUES_LABELS,     &cfg->cal.images_labels,   "input.labels"};
   /* inputs named in the deck, unless they are the labels file the segmentation writes first */
-  const PetscBool from_segment = (cfg->seg_volume[0] || cfg->seg_images[0]) &&
-                                 !strncmp(cfg->cal_volume, cfg->seg_labels_file, strlen(cfg->seg_labels_file));
+  const PetscBool from_segment = (cfg->seg.volume[0] || cfg->seg.images[0]) &&
+                                 !strncmp(cfg->cal.volume, cfg->seg.labels_file, strlen(cfg->seg.labels_file));
 
   PetscFunctionBeginUser;
-  if (cfg->cal_volume[0] && !from_segment) {
-    PetscCall(ProbeInput(E->comm, &vs, cfg->cal_volume, &vol));
-    PetscCall(ProbeImages(E->comm, &is, cfg->cal_images, E->size, &owned, &total, &img));
+  if (cfg->cal.volume[0] && !from_segment) {
+    PetscCall(ProbeInput(E->comm, &vs, cfg->cal.volume, &vol));
+    PetscCall(ProbeImages(E->comm, &is, cfg->cal.images, E->size, &owned, &total, &img));
   }
   /* inputs the segmentation has yet to write have no known shape: no estimate for them */
   if (vol.have && img.have) {
     PgMemoryGrid g, f, gi, fi;
     PetscCall(PgMemoryGridSetUp(vol.n, E->size, E->T, &g));
-    PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal_range_um, &f));
+    PetscCall(CovarianceGrid(&g, vol.voxel, PETSC_FALSE, cfg->cal.range_um, &f));
     const double vol_bytes = Voxels(&g),
                  cov3      = 16.0 * f.alloc_r2c + f.nz_local * Plane(&g) + TransposeScratch(&f, 16.0 * f.alloc_r2c);
     PetscInt n2[3]         = {img.n[0], img.n[1], 1};
     PetscCall(PgMemoryGridSetUp(n2, 1, 1, &gi));
-    PetscCall(CovarianceGrid(&gi, img.voxel, PETSC_FALSE, cfg->cal_range_um, &fi));
+    PetscCall(CovarianceGrid(&gi, img.voxel, PETSC_FALSE, cfg->cal.range_um, &fi));
     const double cov2 = 16.0 * fi.alloc_r2c + 2 * Voxels(&gi), open2 = OpeningBytes(&gi, PETSC_FALSE);
     E->keep                          = vol_bytes + total;
     est->active[PG_MEMORY_CALIBRATE] = PETSC_TRUE;
@@ -329,7 +329,7 @@ static PetscErrorCode EstimateCalibration(Estimate *E, PgMemoryEstimate *est)
 static PetscErrorCode EstimateSweep(Estimate *E, PgMemoryEstimate *est)
 {
   const PgConfig *cfg      = E->cfg;
-  const PetscBool image    = cfg->input_image[0] ? PETSC_TRUE : PETSC_FALSE;
+  const PetscBool image    = cfg->input.image[0] ? PETSC_TRUE : PETSC_FALSE;
   PetscInt        n[3]     = {cfg->domain.shape[0], cfg->domain.shape[1], cfg->domain.shape[2]};
   double          voxel[3] = {cfg->domain.voxel_um[0], cfg->domain.voxel_um[1], cfg->domain.voxel_um[2]};
   PgMemoryGrid    g;
@@ -338,32 +338,32 @@ static PetscErrorCode EstimateSweep(Estimate *E, PgMemoryEstimate *est)
   if (image) {
     /* the same inspection as the measure stage's (PgImageInspect): its errors, its shape */
     PetscCall(
-      PgImageInspect(E->comm, cfg->input_image, cfg->domain.voxel_given ? cfg->domain.voxel_um : NULL, n, voxel));
+      PgImageInspect(E->comm, cfg->input.image, cfg->domain.voxel_given ? cfg->domain.voxel_um : NULL, n, voxel));
   }
   PetscCall(PgMemoryGridSetUp(n, E->size, E->T, &g));
-  const PetscBool periodic = cfg->measure_periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE)
-                                                        : (cfg->measure_periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
+  const PetscBool periodic = cfg->measure.periodic == 0 ? (image ? PETSC_FALSE : PETSC_TRUE)
+                                                        : (cfg->measure.periodic == 1 ? PETSC_TRUE : PETSC_FALSE);
   double          persist  = E->keep + Voxels(&g); /* the labels */
   /* the field buffers: while the fields are generated, and through the measure stage only when
      they are reused (common random numbers) or written; else they are released after the
      thresholds (and the crossings, whose 1 byte of X per voxel stays in low-memory mode) */
-  const double fields = image ? 0.0 : (cfg->low_memory ? 1.0 : 2.0) * g.alloc_r2c * 2 * E->real;
-  const double kept   = (cfg->common_random_numbers || cfg->write_fields) ? fields : 0.0;
-  persist += (!image && cfg->low_memory && cfg->measure_interface_field) ? Voxels(&g) : 0.0;
-  if (cfg->measure_covariance) {
+  const double fields = image ? 0.0 : (cfg->fft.low_memory ? 1.0 : 2.0) * g.alloc_r2c * 2 * E->real;
+  const double kept   = (cfg->sweep.common_random_numbers || cfg->output.write_fields) ? fields : 0.0;
+  persist += (!image && cfg->fft.low_memory && cfg->measure.interface_field) ? Voxels(&g) : 0.0;
+  if (cfg->measure.covariance) {
     PgMemoryGrid f;
-    PetscCall(CovarianceGrid(&g, voxel, periodic, cfg->measure_range_um, &f));
+    PetscCall(CovarianceGrid(&g, voxel, periodic, cfg->measure.range_um, &f));
     persist += periodic ? 0.0 : f.nz_local * Plane(&g);
     est->active[PG_MEMORY_COVARIANCE] = PETSC_TRUE;
     est->bytes[PG_MEMORY_COVARIANCE]  = PgMemoryStageBytes(PG_MEMORY_COVARIANCE, &f, cfg);
   }
   est->active[PG_MEMORY_GENERATE]     = !image;
-  est->active[PG_MEMORY_INTRINSIC]    = cfg->measure_intrinsic;
-  est->active[PG_MEMORY_COMPONENTS]   = cfg->measure_percolation;
-  est->active[PG_MEMORY_OPENING]      = cfg->measure_psd || cfg->measure_mip;
-  est->active[PG_MEMORY_GEODESIC]     = cfg->measure_tortuosity;
-  est->active[PG_MEMORY_CONDUCTIVITY] = cfg->conductivity;
-  est->active[PG_MEMORY_WRITE]        = cfg->write_phase || cfg->write_fields;
+  est->active[PG_MEMORY_INTRINSIC]    = cfg->measure.intrinsic;
+  est->active[PG_MEMORY_COMPONENTS]   = cfg->measure.percolation;
+  est->active[PG_MEMORY_OPENING]      = cfg->measure.psd || cfg->measure.mip;
+  est->active[PG_MEMORY_GEODESIC]     = cfg->measure.tortuosity;
+  est->active[PG_MEMORY_CONDUCTIVITY] = cfg->cond.solve;
+  est->active[PG_MEMORY_WRITE]        = cfg->output.write_phase || cfg->output.write_fields;
   for (int s = PG_MEMORY_GENERATE; s < PG_MEMORY_NSTAGES; s++) {
     if (!est->active[s]) continue;
     if (s != PG_MEMORY_COVARIANCE) est->bytes[s] = PgMemoryStageBytes((PgMemoryStage)s, &g, cfg);
@@ -381,18 +381,18 @@ PetscErrorCode PgMemoryEstimateCompute(MPI_Comm comm, const PgConfig *cfg, PgMem
   PetscCall(PetscMemzero(&E, sizeof E));
   E.comm = comm;
   E.cfg  = cfg;
-  E.T    = (int)cfg->threads;
+  E.T    = (int)cfg->fft.threads;
   E.base = PG_MEMORY_BASE_BYTES + (E.T - 1) * 1048576.0;
-  E.real = cfg->precision == PG_PRECISION_DOUBLE ? 8.0 : 4.0;
+  E.real = cfg->output.precision == PG_PRECISION_DOUBLE ? 8.0 : 4.0;
   PetscCallMPI(MPI_Comm_size(comm, &E.size));
   est->ranks = E.size;
-  if (cfg->seg_volume[0] || cfg->seg_images[0]) PetscCall(EstimateSegment(&E, est));
-  const PetscBool seg_cal = cfg->seg_calibrate && E.seg_vol.have && E.seg_img.have ? PETSC_TRUE : PETSC_FALSE;
-  if (cfg->cal_volume[0] || seg_cal) PetscCall(EstimateCalibration(&E, est));
+  if (cfg->seg.volume[0] || cfg->seg.images[0]) PetscCall(EstimateSegment(&E, est));
+  const PetscBool seg_cal = cfg->seg.calibrate && E.seg_vol.have && E.seg_img.have ? PETSC_TRUE : PETSC_FALSE;
+  if (cfg->cal.volume[0] || seg_cal) PetscCall(EstimateCalibration(&E, est));
   const PetscBool simulate =
-    (!cfg->seg_volume[0] && !cfg->seg_images[0]) || cfg->cal_volume[0] || cfg->input_image[0] || seg_cal;
-  if (simulate && !(cfg->cal_volume[0] && !cfg->cal_simulate) &&
-      !(!cfg->cal_volume[0] && seg_cal && !cfg->cal_simulate))
+    (!cfg->seg.volume[0] && !cfg->seg.images[0]) || cfg->cal.volume[0] || cfg->input.image[0] || seg_cal;
+  if (simulate && !(cfg->cal.volume[0] && !cfg->cal.simulate) &&
+      !(!cfg->cal.volume[0] && seg_cal && !cfg->cal.simulate))
     PetscCall(EstimateSweep(&E, est));
   est->peak = -1;
   for (int s = 0; s < PG_MEMORY_NSTAGES; s++)
@@ -568,13 +568,13 @@ PetscErrorCode PgMemoryCheck(MPI_Comm comm, const PgConfig *cfg)
   if (est.peak < 0) PetscFunctionReturn(0);
   Human(est.bytes[est.peak], need, sizeof need);
   Human(est.available, have, sizeof have);
-  if (cfg->memory_report) PetscCall(PgMemoryView(comm, &est));
+  if (cfg->run.memory_report) PetscCall(PgMemoryView(comm, &est));
   else
     PetscCall(PetscPrintf(comm, "plurigauss: memory per rank: peak %s (%s) of %s available (%s)\n", need,
                           PgMemoryStageName((PgMemoryStage)est.peak), have, est.source));
   if (est.bytes[est.peak] > est.available) {
     PetscCheck(
-      !cfg->memory_check, comm, PETSC_ERR_USER_INPUT,
+      !cfg->run.memory_check, comm, PETSC_ERR_USER_INPUT,
       "not enough memory: stage %s needs about %s (%.0f bytes) per rank, %s (%.0f bytes) are available per rank (%s); use more ranks or nodes, fft.memory = low, single precision or fewer descriptors, or set run.memory_check = false to try anyway",
       PgMemoryStageName((PgMemoryStage)est.peak), need, est.bytes[est.peak], have, est.available, est.source);
     PetscCall(PetscPrintf(

@@ -629,7 +629,7 @@ static PetscErrorCode WriteHeader(PgOutput out, const char *signature)
 static PetscErrorCode DecideResume(PgOutput out, const char *signature, PetscBool *resume, PetscBool *has_final)
 {
   const MPI_Comm comm = out->grid->comm;
-  PetscBool      has_part, overwrite = out->cfg->overwrite;
+  PetscBool      has_part, overwrite = out->cfg->output.overwrite;
   int            vpart = -1, vfinal = -1;
 
   PetscFunctionBeginUser;
@@ -682,16 +682,16 @@ PetscErrorCode PgOutputOpen(PgGrid grid, const PgConfig *cfg, const PgDomain *do
   out->fresh_run = -1;
   PetscCall(PetscCalloc1(nruns, &out->done));
   PetscCall(PetscCalloc1(nruns, &out->rows));
-  snprintf(out->final, sizeof out->final, "%s", cfg->output_file);
-  snprintf(out->part, sizeof out->part, "%s.part", cfg->output_file);
-  PgFileSideCar(cfg->output_file, ".csv", out->csv, sizeof out->csv);
-  PgFileSideCar(cfg->output_file, ".xdmf", out->xdmf, sizeof out->xdmf);
+  snprintf(out->final, sizeof out->final, "%s", cfg->output.file);
+  snprintf(out->part, sizeof out->part, "%s.part", cfg->output.file);
+  PgFileSideCar(cfg->output.file, ".csv", out->csv, sizeof out->csv);
+  PgFileSideCar(cfg->output.file, ".xdmf", out->xdmf, sizeof out->xdmf);
   PetscCall(PgConfigSignature(cfg, dom ? dom : &cfg->domain, mp ? mp : &cfg->model, signature, sizeof signature));
   PetscCall(DecideResume(out, signature, &resume, &has_final));
   PetscCall(PgH5FileOpen(grid->comm, out->part, resume ? PETSC_FALSE : PETSC_TRUE, &out->file));
   if (resume) PetscCall(LoadDoneRuns(out));
   else PetscCall(WriteHeader(out, signature));
-  if (cfg->overwrite && has_final && grid->rank == 0) unlink(out->final);
+  if (cfg->output.overwrite && has_final && grid->rank == 0) unlink(out->final);
   *outp = out;
   PetscFunctionReturn(0);
 }
@@ -728,8 +728,8 @@ static PetscErrorCode WriteVolume(PgOutput out, hid_t group, const char *name, h
                                   const void *data, hsize_t row_len)
 {
   PetscFunctionBeginUser;
-  PetscCall(
-    PgH5WriteSlabs(out->grid, group, name, filetype, memtype, data, row_len, out->cfg->compress_level, out->part));
+  PetscCall(PgH5WriteSlabs(out->grid, group, name, filetype, memtype, data, row_len, out->cfg->output.compress_level,
+                           out->part));
   PetscFunctionReturn(0);
 }
 
@@ -887,7 +887,7 @@ static void XDMFText(FILE *f, const void *ctx)
   fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"2.0\">\n <Domain>\n");
   fprintf(f, "  <Grid Name=\"runs\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
   for (int k = 0; k < out->nruns; k++) {
-    if (!out->done[k] || !out->cfg->write_phase) continue;
+    if (!out->done[k] || !out->cfg->output.write_phase) continue;
     fprintf(f, "   <Grid Name=\"run_%04d\" GridType=\"Uniform\">\n    <Time Value=\"%d\"/>\n", k, k);
     fprintf(f, "    <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%d %d %d\"/>\n", (int)g->n[2] + 1,
             (int)g->n[1] + 1, (int)g->n[0] + 1);

@@ -648,7 +648,7 @@ static PetscErrorCode CheckInputs(SegStage *S)
   const PgConfig *cfg = S->cfg;
 
   PetscFunctionBeginUser;
-  snprintf(S->list, sizeof S->list, "%s", cfg->seg_images);
+  snprintf(S->list, sizeof S->list, "%s", cfg->seg.images);
   PetscCall(PgInputSplitList(S->comm, "segment.images", S->list, S->specs, &S->nimg));
   PetscCall(PetscCalloc1(PetscMax(S->nimg, 1), &S->img));
   PetscCall(PetscCalloc1(PetscMax(S->nimg, 1), &S->ir));
@@ -660,17 +660,17 @@ static PetscErrorCode CheckInputs(SegStage *S)
     S->img[k].pixel[0] = r->voxel[0];
     S->img[k].pixel[1] = r->voxel[1];
   }
-  if (!cfg->seg_volume[0]) PetscFunctionReturn(0);
-  PetscCall(PgInputCheck(S->comm, &S->vs, cfg->seg_volume, &S->vr));
-  if (cfg->seg_mask[0]) {
+  if (!cfg->seg.volume[0]) PetscFunctionReturn(0);
+  PetscCall(PgInputCheck(S->comm, &S->vs, cfg->seg.volume, &S->vr));
+  if (cfg->seg.mask[0]) {
     const PgInputProbe *r = &S->vr, *m = &S->mr;
-    PetscCheck(PgInputIsHDF5(cfg->seg_mask) || PgTiffIsSpec(cfg->seg_mask), S->comm, PETSC_ERR_USER_INPUT,
+    PetscCheck(PgInputIsHDF5(cfg->seg.mask) || PgTiffIsSpec(cfg->seg.mask), S->comm, PETSC_ERR_USER_INPUT,
                "segment.mask = %s: expected FILE.h5:/dataset or a TIFF stack (integers, nonzero = inside)",
-               cfg->seg_mask);
-    PetscCall(PgInputCheck(S->comm, &S->ms, cfg->seg_mask, &S->mr));
+               cfg->seg.mask);
+    PetscCall(PgInputCheck(S->comm, &S->ms, cfg->seg.mask, &S->mr));
     PetscCheck(m->n[0] == r->n[0] && m->n[1] == r->n[1] && m->n[2] == r->n[2], S->comm, PETSC_ERR_USER_INPUT,
                "segment.mask = %s: shape %lld x %lld x %lld differs from the stack's %lld x %lld x %lld (x, y, z)",
-               cfg->seg_mask, m->n[0], m->n[1], m->n[2], r->n[0], r->n[1], r->n[2]);
+               cfg->seg.mask, m->n[0], m->n[1], m->n[2], r->n[0], r->n[1], r->n[2]);
   }
   PetscFunctionReturn(0);
 }
@@ -684,18 +684,18 @@ static PetscErrorCode SegmentStack(SegStage *S)
   double          t0 = MPI_Wtime();
 
   PetscFunctionBeginUser;
-  PetscCall(PgGridCreate(S->comm, n, S->vr.voxel, (int)cfg->threads, &S->g));
+  PetscCall(PgGridCreate(S->comm, n, S->vr.voxel, (int)cfg->fft.threads, &S->g));
   const size_t nloc = PetscMax(PgGridLocalVoxels(S->g), 1);
   PetscCall(PetscMalloc1(nloc, &v));
   PetscCall(PetscMalloc1(nloc, &S->vlabels));
-  PetscCall(PgInputReadSlab(S->g, &S->vs, cfg->seg_volume, &S->vr, v));
-  PetscCall(CheckFinite(S->g, "segment.volume", cfg->seg_volume, v));
-  if (cfg->seg_mask[0]) {
+  PetscCall(PgInputReadSlab(S->g, &S->vs, cfg->seg.volume, &S->vr, v));
+  PetscCall(CheckFinite(S->g, "segment.volume", cfg->seg.volume, v));
+  if (cfg->seg.mask[0]) {
     PetscCall(PetscMalloc1(nloc, &S->mask));
-    PetscCall(PgInputReadSlab(S->g, &S->ms, cfg->seg_mask, &S->mr, S->mask));
+    PetscCall(PgInputReadSlab(S->g, &S->ms, cfg->seg.mask, &S->mr, S->mask));
   }
-  PetscCall(PgSegmentRun(S->g, &cfg->seg_stack, v, S->mask, S->vlabels, &S->vst));
-  PetscCall(ViewStats(S->comm, "stack", &cfg->seg_stack, &S->vst, MPI_Wtime() - t0));
+  PetscCall(PgSegmentRun(S->g, &cfg->seg.stack, v, S->mask, S->vlabels, &S->vst));
+  PetscCall(ViewStats(S->comm, "stack", &cfg->seg.stack, &S->vst, MPI_Wtime() - t0));
   PetscCall(PetscFree(v));
   PetscFunctionReturn(0);
 }
@@ -723,7 +723,7 @@ static PetscErrorCode SegmentImageOwned(SegStage *S, int k, int *ok, char *msg, 
     }
   if (*ok) {
     PetscCall(PgSegmentImageGrid(im->nx, im->ny, im->pixel, &ig));
-    PetscCall(PgSegmentRun(ig, &S->cfg->seg_image, v, NULL, im->labels, &im->st));
+    PetscCall(PgSegmentRun(ig, &S->cfg->seg.image, v, NULL, im->labels, &im->st));
     PetscCall(PgSegmentImageGridDestroy(&ig));
   }
   PetscCall(PetscFree(v));
@@ -748,7 +748,7 @@ static PetscErrorCode SegmentImages(SegStage *S)
     PetscCallMPI(MPI_Bcast(&im->st, (int)sizeof im->st, MPI_BYTE, owner, S->comm));
     for (int j = 0; j < 5; j++) sum += im->st.seconds[j];
     snprintf(what, sizeof what, "image %d", k);
-    PetscCall(ViewStats(S->comm, what, &S->cfg->seg_image, &im->st, sum));
+    PetscCall(ViewStats(S->comm, what, &S->cfg->seg.image, &im->st, sum));
   }
   PetscFunctionReturn(0);
 }
@@ -771,7 +771,7 @@ static PetscErrorCode WriteImage(SegStage *S, hid_t grp, int k, const char *part
   if (k % S->size == S->rank) PgH5Try(&st, H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->labels));
   PgH5Try(&st, PgH5AttrDouble(d, "voxel_size_um", im->pixel, 2));
   PgH5Try(&st, PgH5AttrString(d, "source", S->specs[k]));
-  PgH5Try(&st, StatsAttrs(d, &S->cfg->seg_image, &im->st));
+  PgH5Try(&st, StatsAttrs(d, &S->cfg->seg.image, &im->st));
   PgH5Close(&d);
   PgH5Close(&sp);
   PetscCall(PgH5Check(&st));
@@ -787,14 +787,14 @@ static PetscErrorCode WriteLabelsContent(SegStage *S, hid_t file, const char *pa
   PetscErrorCode  ierr = 0;
 
   PetscFunctionBeginUser;
-  PetscCall(PgH5WriteStringAttr(file, "source_volume", cfg->seg_volume));
-  PetscCall(PgH5WriteStringAttr(file, "source_images", cfg->seg_images));
+  PetscCall(PgH5WriteStringAttr(file, "source_volume", cfg->seg.volume));
+  PetscCall(PgH5WriteStringAttr(file, "source_images", cfg->seg.images));
   PetscCall(PgH5WriteStringAttr(file, "version", PG_VERSION));
   if (S->g) {
     PetscCall(PgH5WriteSlabs(S->g, file, "volume", H5T_STD_U8LE, H5T_NATIVE_UINT8, S->vlabels, (hsize_t)S->g->n[0],
-                             (int)cfg->compress_level, part));
+                             (int)cfg->output.compress_level, part));
     PgH5Try(&st, d = H5Dopen2(file, "volume", H5P_DEFAULT));
-    PgH5Try(&st, StatsAttrs(d, &cfg->seg_stack, &S->vst));
+    PgH5Try(&st, StatsAttrs(d, &cfg->seg.stack, &S->vst));
     PgH5Close(&d);
     PetscCall(PgH5Check(&st));
   }
@@ -809,7 +809,7 @@ static PetscErrorCode WriteLabelsContent(SegStage *S, hid_t file, const char *pa
 /* The labels file: written under a temporary name, renamed when complete. */
 static PetscErrorCode WriteLabelsFile(SegStage *S)
 {
-  const char    *path = S->cfg->seg_labels_file;
+  const char    *path = S->cfg->seg.labels_file;
   char           part[PETSC_MAX_PATH_LEN + 8];
   hid_t          file = H5I_INVALID_HID;
   PetscErrorCode ierr;
@@ -843,10 +843,10 @@ static PetscErrorCode SegStageRun(SegStage *S)
   const PgConfig *cfg = S->cfg;
 
   PetscFunctionBeginUser;
-  PetscCheck(strcmp(cfg->seg_labels_file, cfg->output_file), S->comm, PETSC_ERR_USER_INPUT,
-             "segment.labels_file = %s is output.file: give the labels their own file", cfg->seg_labels_file);
+  PetscCheck(strcmp(cfg->seg.labels_file, cfg->output.file), S->comm, PETSC_ERR_USER_INPUT,
+             "segment.labels_file = %s is output.file: give the labels their own file", cfg->seg.labels_file);
   PetscCall(CheckInputs(S));
-  if (cfg->seg_volume[0]) PetscCall(SegmentStack(S));
+  if (cfg->seg.volume[0]) PetscCall(SegmentStack(S));
   PetscCall(SegmentImages(S));
   PetscCall(WriteLabelsFile(S));
   PetscFunctionReturn(0);
@@ -858,9 +858,9 @@ void PgSegmentInputSpecs(const PgConfig *cfg, PgInputSpec *volume, PgInputSpec *
                           "segment.volume_shape",
                           "segment.volume_voxel_um",
                           "segment.raw_type",
-                          cfg->seg_volume_shape,
-                          cfg->seg_volume_voxel_um,
-                          cfg->seg_raw_type,
+                          cfg->seg.volume_shape,
+                          cfg->seg.volume_voxel_um,
+                          cfg->seg.raw_type,
                           3,
                           PG_VALUES_GREY,
                           NULL,
@@ -869,9 +869,9 @@ void PgSegmentInputSpecs(const PgConfig *cfg, PgInputSpec *volume, PgInputSpec *
                           "segment.image_shape",
                           "segment.pixel_um",
                           "segment.raw_type",
-                          cfg->seg_image_shape,
-                          cfg->seg_pixel_um,
-                          cfg->seg_raw_type,
+                          cfg->seg.image_shape,
+                          cfg->seg.pixel_um,
+                          cfg->seg.raw_type,
                           2,
                           PG_VALUES_GREY,
                           NULL,
@@ -886,7 +886,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, const PgConfig *cfg, PgSegmentation
 
   PetscFunctionBeginUser;
   *seg = NULL;
-  if (!cfg->seg_volume[0] && !cfg->seg_images[0]) PetscFunctionReturn(0);
+  if (!cfg->seg.volume[0] && !cfg->seg.images[0]) PetscFunctionReturn(0);
   PetscCall(PetscNew(&S));
   S->comm = comm;
   S->cfg  = cfg;
@@ -897,7 +897,7 @@ PetscErrorCode PgSegmentStage(MPI_Comm comm, const PgConfig *cfg, PgSegmentation
                         "segment.volume_shape",
                         "segment.volume_voxel_um",
                         "segment.raw_type",
-                        cfg->seg_volume_shape,
+                        cfg->seg.volume_shape,
                         one,
                         PG_RAW_UINT8,
                         3,
@@ -916,9 +916,9 @@ PetscErrorCode PgSegmentationCalibrates(PgSegmentation S, PetscBool *yes)
   const PgConfig *cfg = S->cfg;
 
   PetscFunctionBeginUser;
-  *yes = cfg->seg_calibrate && S->g && S->nimg && !cfg->cal_volume[0];
+  *yes = cfg->seg.calibrate && S->g && S->nimg && !cfg->cal.volume[0];
   if (!*yes) PetscFunctionReturn(0);
-  PetscCheck(cfg->seg_image.phases == 3, S->comm, PETSC_ERR_USER_INPUT,
+  PetscCheck(cfg->seg.image.phases == 3, S->comm, PETSC_ERR_USER_INPUT,
              "segment.calibrate needs three-phase images: segment.image_phases = 3");
   if (S->mask)
     PetscCall(PetscPrintf(
@@ -947,7 +947,7 @@ void PgSegmentationImage(PgSegmentation S, int k, int *nx, int *ny, double pixel
 
 int PgSegmentationNumImages(PgSegmentation S) { return S->nimg; }
 
-const char *PgSegmentationLabelsFile(PgSegmentation S) { return S->cfg->seg_labels_file; }
+const char *PgSegmentationLabelsFile(PgSegmentation S) { return S->cfg->seg.labels_file; }
 
 PetscErrorCode PgSegmentationDestroy(PgSegmentation *seg)
 {

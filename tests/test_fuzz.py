@@ -1,4 +1,4 @@
-"""Fuzzed inputs (issue 16): malformed inputs for every reader of the program, each of which must
+"""Fuzzed inputs: malformed inputs for every reader of the program, each of which must
 end in exactly one line `plurigauss: error: ...`, a non-zero exit, no sanitizer report, no crash
 and no hang (a timeout per case), and leave an existing output (and its directory) untouched.
 

@@ -1,4 +1,4 @@
-"""No silent data loss under misuse (issue 16): one writer per output (the lock beside the output,
+"""No silent data loss under misuse: one writer per output (the lock beside the output,
 its content fallback, a kill -9'd holder, two Slurm array tasks on one file), the memory estimate
 before any file exists, and the Fletcher32 checksums of every volume checked on resume.
 
@@ -70,7 +70,7 @@ def two_runs(d, args_a, args_b, delay=0.5, env_a=None, env_b=None):
 
 
 def test_two_runs_same_deck_half_a_second_apart():
-    """The issue's case: the same deck started twice 0.5 s apart on one output. Exactly one run
+    """The common mistake: the same deck started twice 0.5 s apart on one output. Exactly one run
     writes; the other refuses in one line naming the holder (host, pid, start time) and exits 1;
     the finished file is complete, every object readable by h5py, equal to an uninterrupted run;
     no lock file and no stray file remain."""

@@ -74,91 +74,123 @@ typedef struct {
   int       bins; /* histogram bins of the Otsu thresholds */
 } PgSegmentFilters;
 
+/// sweep.* and random.*: how many realizations of each point, and their seeds.
+typedef struct {
+  PetscInt  realizations;
+  PetscBool common_random_numbers;
+  PetscInt  first_point; /* index of point 0 in a sweep split across jobs (seeds) */
+  uint64_t  seed;        /* random.seed */
+} PgSweepOptions;
+
+/// output.*: the output file and what goes into it (output.c).
+typedef struct {
+  char        file[PETSC_MAX_PATH_LEN];
+  PetscBool   write_phase, write_fields, overwrite;
+  PetscBool   lock_content; /* output.lock = content: the lock file's content decides, no kernel lock */
+  PgPrecision precision;
+  PetscInt    compress_level; /* 0 = none, 1..9 deflate */
+  PetscBool   tiff_labels;    /* each run's labels also as TIFF */
+} PgOutputOptions;
+
+/// run.*: the memory check before any file is touched (memory.c).
+typedef struct {
+  PetscBool memory_check;  /* refuse a deck that does not fit */
+  PetscBool memory_report; /* print the per-stage memory estimate */
+} PgRunOptions;
+
+/// fft.* and threads (field.c).
+typedef struct {
+  PgPlanner planner;
+  char      wisdom_file[PETSC_MAX_PATH_LEN];
+  PetscInt  threads;
+  PetscBool time_bare;
+  PetscBool low_memory; /* fft.memory = low: one field buffer */
+} PgFFTOptions;
+
+/// input.*: a segmented image to measure, and the label values of every three-phase input (image.c).
+typedef struct {
+  char       image[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset or a TIFF stack, or "" to simulate */
+  PgLabelMap labels;                    /* values -> phases of every three-phase label input */
+} PgInputOptions;
+
+/// measure.*: the descriptors of every run (measure.c).
+typedef struct {
+  PetscBool covariance, intrinsic;
+  PetscBool interface_field; /* model runs: field-based interface areas (crossing.c) */
+  double    range_um;        /* 0 = a quarter of the shortest side */
+  int       periodic;        /* 0 auto, 1 yes, 2 no */
+  unsigned  axes;            /* bit a set: axis a (0 x, 1 y, 2 z) for percolation, MIP, tortuosity */
+  PetscBool percolation, psd, psd2d, mip, mip_inlet_high, tortuosity;
+  int       connectivity;      /* 6 or 26 */
+  double    psd_step_um;       /* 0 = the smallest voxel edge */
+  double    mhat_exponents[3]; /* eq. 14: M_pred = eps^a beta^b / tau^c */
+} PgMeasureOptions;
+
+/// conductivity.*: the conduction problems (conductivity.c).
+typedef struct {
+  PetscBool solve; /* solve the conduction problems (the measured M-factor) */
+  unsigned  axes;  /* bit a: axis a */
+  PetscBool periodic_sides;
+  double    rtol;
+  double    m_rtol;
+  char      solver_options[PETSC_MAX_PATH_LEN]; /* PETSc options, prefix -cond_ */
+} PgConductivityOptions;
+
+/// segment.* (Section 2.4); active when volume or images is given (segment.c).
+typedef struct {
+  char             volume[PETSC_MAX_PATH_LEN]; /* grey 3D stack FILE.h5:/dataset or raw; "" = none */
+  PetscInt         volume_shape[3];            /* raw stack: nx, ny, nz */
+  double           volume_voxel_um[3];         /* 0 = from the HDF5 attribute */
+  char             mask[PETSC_MAX_PATH_LEN];   /* uint8 particle mask of the stack (nonzero = inside); "" = all */
+  char             images[PETSC_MAX_PATH_LEN]; /* comma-separated grey 2D images */
+  PetscInt         image_shape[2];
+  double           pixel_um[2];
+  int              raw_type;                        /* PG_RAW_* */
+  char             labels_file[PETSC_MAX_PATH_LEN]; /* where the labels go; default <output stem>_labels.h5 */
+  PetscBool        calibrate;                       /* calibrate from the segmented labels */
+  PgSegmentFilters stack, image;                    /* the filter chains of the stack and of the 2D images */
+} PgSegmentOptions;
+
+/// calibration.* (Section 3.2); active when volume is given (calibrate.c).
+typedef struct {
+  char       volume[PETSC_MAX_PATH_LEN];        /* FILE.h5:/dataset, a TIFF stack or a raw file; "" = no calibration */
+  PgLabelMap volume_labels;                     /* values -> NVP / not NVP of the stack */
+  PgLabelMap images_labels;                     /* values -> phases of the 2D images (input.labels) */
+  char       validate_with[PETSC_MAX_PATH_LEN]; /* a 3D three-phase image of the material: adequacy report */
+  PetscInt   volume_shape[3];                   /* raw volume: nx, ny, nz (0 = not given) */
+  double     volume_voxel_um[3];                /* voxel edges x, y, z (µm); 0 = from the HDF5 attribute */
+  char       images[PETSC_MAX_PATH_LEN];        /* comma-separated list of 2D images (FILE.h5:/dataset or raw) */
+  PetscInt   image_shape[2];                    /* raw images: nx, ny (0 = not given) */
+  double     pixel_um[2];                       /* pixel edges x, y (µm); 0 = from the HDF5 attribute */
+  int        raw_type;                          /* raw element type: PG_RAW_* (little endian) */
+  double     range_um;                          /* largest lag of the curves and fits (µm) */
+  double     m_step;                            /* spacing of the m grid 0, step, ..., 1 */
+  PetscBool  fix_m;                             /* use model.m instead of fitting it */
+  PetscBool  simulate;                          /* go on to simulate the calibrated model */
+  int        fractions_2d; /* 0 own: eqs. 10, 11 with the 2D images' fractions; 1 rescaled (eqs. 2, 3) */
+  int        c11;          /* 0 volume (radial), 1 sections (x-y lags only) */
+  PetscBool  have_reference;
+  double     reference[5]; /* known lambda_X, lambda_Z, alpha_X, alpha_Y, m (printed beside the estimates) */
+} PgCalibrationOptions;
+
+/// The deck: one typed options struct per module, each filled by its module's loader from the
+/// module's own key table (see deck.h), then read only.
 typedef struct {
   char  deck_path[PETSC_MAX_PATH_LEN]; /* "" when run without a deck */
   char *deck_text;                     /* the deck file as read, identical on all ranks ("" if none) */
   char *resolved;                      /* every key = value after defaults and overrides, one per line */
 
-  PgDomain      domain; /* domain.*: the deck's grid (a stage resolves its own, e.g. PgAdequacyDomain) */
-  PgModelParams model;  /* model.* and sweep.carbon_fraction: the deck's model (calibration returns its own) */
-
-  /* sweep */
-  PetscInt  realizations;
-  PetscBool common_random_numbers;
-  PetscInt  first_point; /* index of point 0 in a sweep split across jobs (seeds) */
-
-  uint64_t seed;
-
-  /* output */
-  char        output_file[PETSC_MAX_PATH_LEN];
-  PetscBool   write_phase, write_fields, overwrite;
-  PetscBool   lock_content; /* output.lock = content: the lock file's content decides, no kernel lock */
-  PgPrecision precision;
-  PetscInt    compress_level; /* 0 = none, 1..9 deflate */
-
-  /* run */
-  PetscBool memory_check;  /* refuse a deck that does not fit (run.memory_check) */
-  PetscBool memory_report; /* print the per-stage memory estimate */
-
-  /* FFT and threads */
-  PgPlanner planner;
-  char      wisdom_file[PETSC_MAX_PATH_LEN];
-  PetscInt  threads;
-  PetscBool fft_time_bare;
-  PetscBool low_memory; /* fft.memory = low: one field buffer */
-
-  /* measure */
-  char       input_image[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset or a TIFF stack, or "" to simulate */
-  PgLabelMap input_labels;                    /* values -> phases of every three-phase label input */
-  PetscBool  tiff_labels;                     /* output.tiff_labels: each run's labels also as TIFF */
-  PetscBool  measure_covariance, measure_intrinsic;
-  PetscBool  measure_interface_field; /* model runs: field-based interface areas (crossing.c) */
-  double     measure_range_um;        /* 0 = a quarter of the shortest side */
-  int        measure_periodic;        /* 0 auto, 1 yes, 2 no */
-  unsigned   measure_axes;            /* bit a set: axis a (0 x, 1 y, 2 z) for percolation, MIP, tortuosity */
-  PetscBool  measure_percolation, measure_psd, measure_psd2d, measure_mip, measure_mip_inlet_high, measure_tortuosity;
-  int        measure_connectivity; /* 6 or 26 */
-  double     measure_psd_step_um;  /* 0 = the smallest voxel edge */
-  double     mhat_exponents[3];    /* eq. 14: M_pred = eps^a beta^b / tau^c */
-  PetscBool  conductivity;         /* solve the conduction problems (the measured M-factor) */
-  unsigned   conductivity_axes;    /* bit a: axis a */
-  PetscBool  conductivity_periodic_sides;
-  double     conductivity_rtol;
-  double     conductivity_m_rtol;
-  char       conductivity_options[PETSC_MAX_PATH_LEN]; /* PETSc options, prefix -cond_ */
-
-  /* segmentation (Section 2.4); active when seg_volume or seg_images is given */
-  char             seg_volume[PETSC_MAX_PATH_LEN]; /* grey 3D stack FILE.h5:/dataset or raw; "" = none */
-  PetscInt         seg_volume_shape[3];            /* raw stack: nx, ny, nz */
-  double           seg_volume_voxel_um[3];         /* 0 = from the HDF5 attribute */
-  char             seg_mask[PETSC_MAX_PATH_LEN];   /* uint8 particle mask of the stack (nonzero = inside); "" = all */
-  char             seg_images[PETSC_MAX_PATH_LEN]; /* comma-separated grey 2D images */
-  PetscInt         seg_image_shape[2];
-  double           seg_pixel_um[2];
-  int              seg_raw_type;                        /* PG_RAW_* */
-  char             seg_labels_file[PETSC_MAX_PATH_LEN]; /* where the labels go; default <output stem>_labels.h5 */
-  PetscBool        seg_calibrate;                       /* calibrate from the segmented labels */
-  PgSegmentFilters seg_stack, seg_image;                /* the filter chains of the stack and of the 2D images */
-
-  /* calibration (Section 3.2); active when cal_volume is given */
-  char       cal_volume[PETSC_MAX_PATH_LEN]; /* FILE.h5:/dataset, a TIFF stack or a raw file; "" = no calibration */
-  PgLabelMap cal_volume_labels;              /* values -> NVP / not NVP of the stack */
-  PgLabelMap cal_images_labels; /* values -> phases of the 2D images (input.labels; 1,2,3 for segmented ones) */
-  char       cal_validate_with[PETSC_MAX_PATH_LEN]; /* a 3D three-phase image of the material: adequacy report */
-  PetscInt   cal_volume_shape[3];                   /* raw volume: nx, ny, nz (0 = not given) */
-  double     cal_volume_voxel_um[3];                /* voxel edges x, y, z (µm); 0 = from the HDF5 attribute */
-  char       cal_images[PETSC_MAX_PATH_LEN];        /* comma-separated list of 2D images (FILE.h5:/dataset or raw) */
-  PetscInt   cal_image_shape[2];                    /* raw images: nx, ny (0 = not given) */
-  double     cal_pixel_um[2];                       /* pixel edges x, y (µm); 0 = from the HDF5 attribute */
-  int        cal_raw_type;                          /* raw element type: 0 uint8, 1 uint16, 2 int32 (little endian) */
-  double     cal_range_um;                          /* largest lag of the curves and fits (µm) */
-  double     cal_m_step;                            /* spacing of the m grid 0, step, ..., 1 */
-  PetscBool  cal_fix_m;                             /* use model.m instead of fitting it */
-  PetscBool  cal_simulate;                          /* go on to simulate the calibrated model */
-  int        cal_fractions_2d; /* 0 own: eqs. 10, 11 with the 2D images' fractions; 1 rescaled (eqs. 2, 3) */
-  int        cal_c11;          /* 0 volume (radial), 1 sections (x-y lags only) */
-  PetscBool  cal_have_reference;
-  double     cal_reference[5]; /* known lambda_X, lambda_Z, alpha_X, alpha_Y, m (printed beside the estimates) */
+  PgDomain              domain; /* domain.*: the deck's grid (a stage resolves its own, e.g. PgAdequacyDomain) */
+  PgModelParams         model;  /* model.*, sweep.carbon_fraction: the deck's model (calibration returns its own) */
+  PgSweepOptions        sweep;
+  PgOutputOptions       output;
+  PgRunOptions          run;
+  PgFFTOptions          fft;
+  PgInputOptions        input;
+  PgMeasureOptions      measure;
+  PgConductivityOptions cond;
+  PgSegmentOptions      seg;
+  PgCalibrationOptions  cal;
 } PgConfig;
 
 /// Reads and validates the deck and the command line. Collective. On any bad key or value it

@@ -65,7 +65,7 @@ PetscErrorCode PgSegmentImageGrid(int nx, int ny, const double pixel_um[2], PgGr
 PetscErrorCode PgSegmentImageGridDestroy(PgGrid *g);
 
 /// The segment stage of the deck: reads the grey stack (on its slabs) and the 2D images (image k
-/// on rank k mod P), segments them and writes cfg->seg_labels_file (/volume, /images/K; written to a
+/// on rank k mod P), segments them and writes cfg->seg.labels_file (/volume, /images/K; written to a
 /// temporary name and renamed, so a finished labels file survives a later failure). The labels stay
 /// in *seg, for calibration (PgCalibrationCreate) without reading the file back. Collective.
 typedef struct PgSegmentation_private *PgSegmentation;

@@ -872,3 +872,80 @@ PetscErrorCode PgCalibrationDestroy(PgCalibration *calp)
   PetscCall(PetscFree(*calp));
   PetscFunctionReturn(0);
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: calibration.* (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+#define INF           HUGE_VAL
+#define rawtype_names PgRawTypeKeyNames
+static const char *const frac2d_names[]      = {"own", "rescaled", NULL};
+static const char *const c11_names[]         = {"volume", "sections", NULL};
+const PgKey              PgCalibrationKeys[] = {
+               {"calibration_volume", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+                "calibrate first: 3D label volume FILE.h5:/dataset or raw file (label 1 = NVP, any other = not NVP)"},
+               {"calibration_volume_shape", PG_KEY_INT, 3, 3, NULL, "voxels", 1, 1 << 24, 0, 0, NULL,
+                "raw volume: nx,ny,nz (file is [z][y][x], x fastest)"},
+               {"calibration_volume_voxel_um", PG_KEY_REAL, 1, 3, NULL, "um", 0, INF, 1, 1, NULL,
+                "voxel edge of the volume, one value or dx,dy,dz; default: HDF5 attribute voxel_size_um"},
+               {"calibration_images", PG_KEY_STRING, 1, 1, "", "paths", 0, 0, 0, 0, NULL,
+                "2D three-phase label images (1,2,3), comma-separated FILE.h5:/dataset or raw files"},
+               {"calibration_image_shape", PG_KEY_INT, 2, 2, NULL, "pixels", 1, 1 << 24, 0, 0, NULL,
+                "raw images: nx,ny (file is [y][x])"},
+               {"calibration_pixel_um", PG_KEY_REAL, 1, 2, NULL, "um", 0, INF, 1, 1, NULL,
+                "pixel edge of the 2D images, one value or dx,dy; default: HDF5 attribute voxel_size_um"},
+               {"calibration_raw_type", PG_KEY_ENUM, 1, 1, "uint8", "-", 0, 0, 0, 0, rawtype_names,
+                "element type of raw inputs (little endian)"},
+               {"calibration_range_um", PG_KEY_REAL, 1, 1, "0.2", "um", 0, INF, 1, 1, NULL,
+                "largest lag of the estimated C_ij and of the fits"},
+               {"calibration_m_step", PG_KEY_REAL, 1, 1, "0.005", "-", 0, 0.5, 1, 0, NULL,
+                "spacing of the m grid 0, step, ..., 1 (the paper: 0.005)"},
+               {"calibration_fix_m", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+                "keep model.m instead of fitting it to C_12 (eq. 11)"},
+               {"calibration_simulate", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                "simulate (and validate) the calibrated model after calibrating"},
+               {"calibration_fractions_2d", PG_KEY_ENUM, 1, 1, "own", "-", 0, 0, 0, 0, frac2d_names,
+                "fractions in eqs. 10, 11: own = the 2D images' (unbiased), rescaled = eqs. 2, 3 (the paper)"},
+               {"calibration_c11", PG_KEY_ENUM, 1, 1, "volume", "-", 0, 0, 0, 0, c11_names,
+                "C_11 from the whole volume (radial) or from its x-y cross-sections"},
+               {"calibration_volume_labels", PG_KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
+                "label values of calibration.volume: a map as input.labels, or [V] = the NVP value (the rest not NVP); default input.labels, else 1 = NVP"},
+               {"calibration_validate_with", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+                "a 3D three-phase image of the material: adequacy report of the calibrated model (<stem>_adequacy.csv)"},
+               {"calibration_reference", PG_KEY_REAL, 5, 5, NULL, "-", -INF, INF, 1, 1, NULL,
+                "known lambda_X,lambda_Z,alpha_X,alpha_Y,m, printed next to the estimates"},
+};
+#undef rawtype_names
+#undef INF
+const int PgCalibrationNKeys = (int)(sizeof PgCalibrationKeys / sizeof PgCalibrationKeys[0]);
+
+/* The 3D volume and the 2D images come together; the volume's label map (default: config.c). */
+#define V(name) PgDeckGet(deck, name)
+PetscErrorCode PgCalibrationLoadOptions(PgDeck deck, PgCalibrationOptions *o)
+{
+  const MPI_Comm comm = PgDeckComm(deck);
+
+  PetscFunctionBeginUser;
+  snprintf(o->volume, sizeof o->volume, "%s", V("calibration_volume")->s);
+  snprintf(o->images, sizeof o->images, "%s", V("calibration_images")->s);
+  PetscCall(
+    PgDeckImageInputKeys(deck, "calibration", o->volume_shape, o->volume_voxel_um, o->image_shape, o->pixel_um));
+  o->raw_type = (int)V("calibration_raw_type")->v[0];
+  snprintf(o->validate_with, sizeof o->validate_with, "%s", V("calibration_validate_with")->s);
+  o->range_um       = V("calibration_range_um")->v[0];
+  o->m_step         = V("calibration_m_step")->v[0];
+  o->fix_m          = V("calibration_fix_m")->v[0] != 0;
+  o->simulate       = V("calibration_simulate")->v[0] != 0;
+  o->fractions_2d   = (int)V("calibration_fractions_2d")->v[0];
+  o->c11            = (int)V("calibration_c11")->v[0];
+  o->have_reference = V("calibration_reference")->set;
+  for (int i = 0; i < 5; i++) o->reference[i] = o->have_reference ? V("calibration_reference")->v[i] : NAN;
+  PetscCheck(
+    !o->volume[0] || o->images[0], comm, PETSC_ERR_USER_INPUT,
+    "calibration.volume is given but calibration.images is not: the 2D three-phase images are needed for lambda_Z, m and alpha_Y");
+  PetscCheck(o->volume[0] || !o->images[0], comm, PETSC_ERR_USER_INPUT,
+             "calibration.images is given but calibration.volume is not: the 3D volume is needed for eps1 and alpha_X");
+  PetscCall(PgDeckLabelMap(deck, "calibration_volume_labels", PETSC_TRUE, &o->volume_labels));
+  PetscFunctionReturn(0);
+}
+#undef V

@@ -62,6 +62,7 @@
 /// matrix (MATHYPRESTRUCT) with identity rows on the other voxels, and solves with CG + hypre PFMG
 /// (or -cond_pc_type smg); it holds 7 coefficients per voxel, not per unknown, and has no periodic
 /// sides.
+#include <plurigauss/config.h>
 #include <plurigauss/components.h>
 #include <plurigauss/conductivity.h>
 
@@ -2786,3 +2787,53 @@ double PgConductivityPeakBytes(double padded_voxels, double unknowns)
 {
   return PetscMax(5 * padded_voxels + 37 * unknowns, 4 * padded_voxels + 70 * unknowns) + 20e6;
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: conductivity.* (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+const PgKey PgConductivityKeys[] = {
+  {"conductivity_solve", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+   "solve the conduction problem of each phase: the M-factor measured (CG + aggregation multigrid, docs/solver.md)"},
+  {"conductivity_axes", PG_KEY_STRING, 1, 1, "z", "-", 0, 0, 0, 0, NULL,
+   "axes of the conduction problems: any of x, y, z"},
+  {"conductivity_periodic_sides", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+   "the four faces parallel to the axis periodic instead of insulating"},
+  {"conductivity_rtol", PG_KEY_REAL, 1, 1, "1e-6", "-", 0, 1, 1, 1, NULL, "relative residual tolerance of the solve"},
+  {"conductivity_m_rtol", PG_KEY_REAL, 1, 1, "1e-5", "-", 0, 1, 0, 1, NULL,
+   "relative accuracy of M: the solve stops once CG's error estimate puts M within it (0: rtol only)"},
+  {"conductivity_solver_options", PG_KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
+   "PETSc options of the solver, prefix cond_ (e.g. '-cond_method amg' for BoomerAMG); on the command line give them directly"},
+};
+const int PgConductivityNKeys = (int)(sizeof PgConductivityKeys / sizeof PgConductivityKeys[0]);
+
+/* The solver options must all carry the prefix -cond_. */
+#define V(name) PgDeckGet(deck, name)
+PetscErrorCode PgConductivityLoadOptions(PgDeck deck, PgConductivityOptions *o)
+{
+  const MPI_Comm comm = PgDeckComm(deck);
+  const char    *c;
+
+  PetscFunctionBeginUser;
+  o->solve = V("conductivity_solve")->v[0] != 0;
+  PetscCall(PgDeckAxes(deck, "conductivity_axes", "z or xyz", &o->axes));
+  PetscCheck(o->axes || !o->solve, comm, PETSC_ERR_USER_INPUT,
+             "conductivity.axes is empty: give at least one of x, y, z");
+  o->periodic_sides = V("conductivity_periodic_sides")->v[0] != 0;
+  o->rtol           = V("conductivity_rtol")->v[0];
+  o->m_rtol         = V("conductivity_m_rtol")->v[0];
+  snprintf(o->solver_options, sizeof o->solver_options, "%s", V("conductivity_solver_options")->s);
+  c = o->solver_options;
+  while (*c == ' ') c++;
+  PetscCheck(!*c || !strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT,
+             "conductivity.solver_options = '%s': give PETSc options with the prefix -cond_ (e.g. -cond_method amg)",
+             o->solver_options);
+  for (c = o->solver_options; *c; c++) {
+    if (*c != '-' || (c > o->solver_options && c[-1] != ' ')) continue;
+    PetscCheck(!strncmp(c, "-cond_", 6), comm, PETSC_ERR_USER_INPUT,
+               "conductivity.solver_options = '%s': every option must carry the prefix -cond_ (e.g. -cond_method amg)",
+               o->solver_options);
+  }
+  PetscFunctionReturn(0);
+}
+#undef V

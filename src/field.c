@@ -25,6 +25,7 @@
 /// 2 * 4 N (single) or 2 * 8 N (double) bytes in total for both fields, (P-1)/P of it crossing
 /// ranks. Memory: two buffers of alloc_r2c complex values, (N + 2 ny nz) reals each: about 8
 /// (single) or 16 (double) bytes per voxel.
+#include <plurigauss/config.h>
 #include <plurigauss/field.h>
 
 #include "noise.h"
@@ -271,3 +272,34 @@ uint64_t PgFieldRunSeed(uint64_t master, int64_t point, int64_t realization)
   /* keep 53 bits so that the seed is exact in a double-valued CSV column */
   return (((uint64_t)r.v[0] << 32) | r.v[1]) & ((UINT64_C(1) << 53) - 1);
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: fft.* and threads (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+static const char *const planner_names[] = {"estimate", "measure", "patient", NULL};
+static const char *const memory_names[]  = {"fast", "low", NULL};
+const PgKey              PgFFTKeys[]     = {
+                   {"fft_planner", PG_KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
+                   {"fft_wisdom", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+                    "FFTW wisdom file, read if present and updated after planning"},
+                   {"fft_memory", PG_KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names,
+                    "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
+                   {"fft_time_bare", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+                    "time the bare transform after planning (benchmarks: the floor of generation)"},
+                   {"threads", PG_KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
+};
+const int PgFFTNKeys = (int)(sizeof PgFFTKeys / sizeof PgFFTKeys[0]);
+
+#define V(name) PgDeckGet(deck, name)
+PetscErrorCode PgFFTLoadOptions(PgDeck deck, PgFFTOptions *o)
+{
+  PetscFunctionBeginUser;
+  o->planner = (PgPlanner)(int)V("fft_planner")->v[0];
+  snprintf(o->wisdom_file, sizeof o->wisdom_file, "%s", V("fft_wisdom")->s);
+  o->threads    = (PetscInt)V("threads")->v[0];
+  o->time_bare  = V("fft_time_bare")->v[0] != 0;
+  o->low_memory = V("fft_memory")->v[0] != 0;
+  PetscFunctionReturn(0);
+}
+#undef V

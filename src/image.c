@@ -624,3 +624,30 @@ PetscErrorCode PgImageRead(PgGrid g, const char *spec, const PgLabelMap *map, Pg
   PetscCall(PgInputReadSlab(g, &s, spec, &r, labels->v));
   PetscFunctionReturn(0);
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: input.* (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+const char *const PgRawTypeKeyNames[] = {"uint8", "uint16", "int32", "float32", "int8", "int16", "uint32", NULL};
+const PgKey       PgInputKeys[]       = {
+              {"input_image", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+               "measure a segmented image instead of simulating: FILE.h5:/dataset, FILE.tif, DIR/ or DIR/slice_%04d.tif"},
+              {"input_labels", PG_KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
+               "label values of the three-phase inputs: {0: pore, 1: nvp, 2: carbon}, [nvp, carbon, pore] values, or nvp=V,carbon=V,pore=V; default 1,2,3"},
+};
+const int PgInputNKeys = (int)(sizeof PgInputKeys / sizeof PgInputKeys[0]);
+
+/* input.labels: the map given, or 1, 2, 3 = NVP, carbon, pore */
+PetscErrorCode PgInputLoadOptions(PgDeck deck, PgInputOptions *o)
+{
+  PetscFunctionBeginUser;
+  snprintf(o->image, sizeof o->image, "%s", PgDeckGet(deck, "input_image")->s);
+  PetscCall(PgDeckLabelMap(deck, "input_labels", PETSC_FALSE, &o->labels));
+  if (!o->labels.given) {
+    o->labels.n = 3;
+    for (int i = 0; i < 3; i++) o->labels.value[i] = o->labels.phase[i] = i + 1;
+    snprintf(o->labels.text, sizeof o->labels.text, "1:nvp,2:carbon,3:pore");
+  }
+  PetscFunctionReturn(0);
+}

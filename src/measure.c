@@ -590,3 +590,73 @@ PetscErrorCode PgMeasureRun(PgMeasure m, PgLabels labels, PgOutput out, int k, P
 }
 
 PgCovariance PgMeasureGetCovariance(PgMeasure m) { return m->cov; }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: measure.* (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+#define INF HUGE_VAL
+static const char *const periodic_names[] = {"auto", "true", "false", NULL};
+static const char *const inlet_names[]    = {"lo", "hi", NULL};
+const PgKey              PgMeasureKeys[]  = {
+                {"measure_covariance", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "two-point coverage functions C_ij (eq. 4) by FFT"},
+                {"measure_intrinsic", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "surface areas S_i, interface areas S_ij, Euler characteristics"},
+                {"measure_interface_field", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "model runs: interface areas S_ij_field from the fields' level-set crossings (sub-voxel; fft.memory low keeps X in 1 byte per voxel)"},
+                {"measure_range_um", PG_KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL,
+                 "largest lag of C_ij; 0 = a quarter of the shortest side"},
+                {"measure_periodic", PG_KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, periodic_names,
+                 "periodic estimators (auto: yes for model runs, no for images)"},
+                {"measure_axes", PG_KEY_STRING, 1, 1, "xyz", "-", 0, 0, 0, 0, NULL,
+                 "axes of percolation, MIP, tortuosity and M_pred: any of x, y, z"},
+                {"measure_percolation", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "connected components: volume fraction of each phase connecting the two faces normal to each axis"},
+                {"measure_connectivity", PG_KEY_INT, 1, 1, "6", "-", 6, 26, 0, 0, NULL,
+                 "neighbourhood of the percolation components: 6 (faces) or 26"},
+                {"measure_psd", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "3D continuous phase size distribution (opening by balls) and its median r50"},
+                {"measure_psd2d", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "2D continuous phase size distribution on every z-slice (disks, eq. 13, Figure 4)"},
+                {"measure_psd_step_um", PG_KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL,
+                 "radius step of the size distributions and MIP; 0 = the smallest voxel edge"},
+                {"measure_mip", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "simulated mercury intrusion along each axis; constrictivity beta = (r50_mip / r50_cpsd)^2"},
+                {"measure_mip_inlet", PG_KEY_ENUM, 1, 1, "lo", "-", 0, 0, 0, 0, inlet_names,
+                 "face the mercury enters: coordinate 0 (lo) or n-1 (hi) of each axis"},
+                {"measure_tortuosity", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "mean geodesic tortuosity along each axis (26-neighbour shortest paths)"},
+                {"measure_mhat_exponents", PG_KEY_REAL, 3, 3, "1.15,0.35,4.39", "-", 0, 100, 0, 0, NULL,
+                 "a,b,c of the predicted M-factor eps^a beta^b / tau^c (eq. 14; ref. [32] reports b = 0.37)"},
+};
+#undef INF
+const int PgMeasureNKeys = (int)(sizeof PgMeasureKeys / sizeof PgMeasureKeys[0]);
+
+#define V(name) PgDeckGet(deck, name)
+PetscErrorCode PgMeasureLoadOptions(PgDeck deck, PgMeasureOptions *o)
+{
+  const MPI_Comm comm = PgDeckComm(deck);
+
+  PetscFunctionBeginUser;
+  o->covariance      = V("measure_covariance")->v[0] != 0;
+  o->intrinsic       = V("measure_intrinsic")->v[0] != 0;
+  o->interface_field = V("measure_interface_field")->v[0] != 0;
+  o->range_um        = V("measure_range_um")->v[0];
+  o->periodic        = (int)V("measure_periodic")->v[0];
+  PetscCall(PgDeckAxes(deck, "measure_axes", "xyz or z", &o->axes));
+  PetscCheck(o->axes, comm, PETSC_ERR_USER_INPUT, "measure.axes is empty: give at least one of x, y, z");
+  o->percolation  = V("measure_percolation")->v[0] != 0;
+  o->connectivity = (int)V("measure_connectivity")->v[0];
+  PetscCheck(o->connectivity == 6 || o->connectivity == 26, comm, PETSC_ERR_USER_INPUT,
+             "measure.connectivity = %d: allowed 6 or 26", o->connectivity);
+  o->psd            = V("measure_psd")->v[0] != 0;
+  o->psd2d          = V("measure_psd2d")->v[0] != 0;
+  o->psd_step_um    = V("measure_psd_step_um")->v[0];
+  o->mip            = V("measure_mip")->v[0] != 0;
+  o->mip_inlet_high = V("measure_mip_inlet")->v[0] != 0;
+  o->tortuosity     = V("measure_tortuosity")->v[0] != 0;
+  for (int i = 0; i < 3; i++) o->mhat_exponents[i] = V("measure_mhat_exponents")->v[i];
+  PetscFunctionReturn(0);
+}
+#undef V

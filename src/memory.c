@@ -584,3 +584,23 @@ PetscErrorCode PgMemoryCheck(MPI_Comm comm, const PgConfig *cfg)
   }
   PetscFunctionReturn(0);
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: run.* (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+const PgKey PgRunKeys[] = {
+  {"run_memory_check", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+   "refuse a deck whose largest stage needs more memory per rank than is available (estimate before any file is touched)"},
+  {"run_memory_report", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+   "print the memory estimate of every stage (bytes per rank) instead of its one-line summary"},
+};
+const int PgRunNKeys = (int)(sizeof PgRunKeys / sizeof PgRunKeys[0]);
+
+PetscErrorCode PgRunLoadOptions(PgDeck deck, PgRunOptions *o)
+{
+  PetscFunctionBeginUser;
+  o->memory_check  = PgDeckGet(deck, "run_memory_check")->v[0] != 0;
+  o->memory_report = PgDeckGet(deck, "run_memory_report")->v[0] != 0;
+  PetscFunctionReturn(0);
+}

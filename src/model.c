@@ -19,6 +19,7 @@
 ///   S_13 = S_V(lambda_X, alpha_X) P(Z <  lambda_Z | X = lambda_X)
 ///   S_23 = S_V(lambda_Z, alpha_Z) P(X <  lambda_X | Z = lambda_Z)
 /// with Z | X = x ~ N(sqrt(m) x, 1 - m) and X | Z = z ~ N(sqrt(m) z, 1 - m) (GSL's normal CDFs).
+#include <plurigauss/config.h>
 #include <plurigauss/model.h>
 
 #include <gsl/gsl_cdf.h>
@@ -398,3 +399,103 @@ PetscErrorCode PgModelThresholdZ(PgField field, double lambda_z, PgLabels labels
   PetscCall(Threshold(field, RULE_Z, 0, lambda_z, 0, labels));
   PetscFunctionReturn(0);
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: domain.*, model.*, random.*, sweep.* (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+#define INF HUGE_VAL
+const PgKey PgModelKeys[] = {
+  {"domain_shape", PG_KEY_INT, 3, 3, "300,300,300", "voxels", 8, 1 << 24, 0, 0, NULL,
+   "global grid nx,ny,nz (at least 8 per axis)"},
+  {"domain_voxel_size_um", PG_KEY_REAL, 1, 3, "0.0166", "um", 0, INF, 1, 1, NULL,
+   "voxel edge; one value (cubic) or dx,dy,dz"},
+  {"model_alpha_x", PG_KEY_REAL, 1, 1, "16.6", "1/um", 0, INF, 1, 1, NULL,
+   "alpha_X of rho_X(h) = exp(-(alpha_X h)^2), eq. 8"},
+  {"model_alpha_y", PG_KEY_REAL, 1, 1, "26.5", "1/um", 0, INF, 1, 1, NULL,
+   "alpha_Y of rho_Y(h) = exp(-(alpha_Y h)^2), eq. 12"},
+  {"model_m", PG_KEY_REAL, 1, 1, "0.15", "-", 0, 1, 0, 0, NULL, "weight m in Z = sqrt(m) X + sqrt(1-m) Y"},
+  {"model_nvp_fraction", PG_KEY_REAL, 1, 1, "0.5148", "-", 0, 1, 1, 1, NULL,
+   "eps1, NVP volume fraction; lambda_X = Phi^-1(1-eps1), eq. 6"},
+  {"model_lambda_x", PG_KEY_REAL, 1, 1, NULL, "-", -INF, INF, 1, 1, NULL,
+   "threshold lambda_X, instead of model.nvp_fraction"},
+  {"model_carbon_fraction", PG_KEY_REAL, 1, 1, "0.3372", "-", 0, 1, 1, 1, NULL,
+   "eps2, carbon volume fraction; lambda_Z from eq. 9"},
+  {"model_lambda_z", PG_KEY_REAL, 1, 1, NULL, "-", -INF, INF, 1, 1, NULL,
+   "threshold lambda_Z, instead of model.carbon_fraction"},
+  {"model_nanopore_ratio", PG_KEY_REAL, 1, 1, "0.405797", "-", 0, 1, 1, 0, NULL,
+   "carbon without nanopores = ratio * eps2 (Section 4.2: 0.28/0.69)"},
+  {"random_seed", PG_KEY_INT, 1, 1, "20231012", "-", 0, 9.007199254740992e15, 0, 0, NULL,
+   "master seed; each run's seed is derived from it"},
+  {"sweep_carbon_fraction", PG_KEY_REAL, 1, PG_MAX_SWEEP, NULL, "-", 0, 1, 1, 1, NULL,
+   "list of target eps2; default: the single model.carbon_fraction"},
+  {"sweep_realizations", PG_KEY_INT, 1, 1, "3", "-", 1, 1000000, 0, 0, NULL, "realizations per sweep point"},
+  {"sweep_common_random_numbers", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+   "reuse the fields of realization r at every sweep point"},
+  {"sweep_first_point", PG_KEY_INT, 1, 1, "0", "-", 0, 1000000, 0, 0, NULL,
+   "index of the first point in a larger sweep split across jobs: seeds are those of that point on"},
+};
+#undef INF
+const int PgModelNKeys = (int)(sizeof PgModelKeys / sizeof PgModelKeys[0]);
+
+/* A threshold and its fraction are alternatives: given in the deck and on the command line, the
+ * command line wins; both in one source is an error. */
+static void ResolveAlternatives(PgDeck deck, const char *a, const char *b)
+{
+  if (PgDeckGet(deck, a)->set && PgDeckGet(deck, b)->set && PgDeckInFile(deck, a) != PgDeckInFile(deck, b))
+    PgDeckForget(deck, PgDeckInFile(deck, a) ? a : b);
+}
+
+#define V(name) PgDeckGet(deck, name)
+PetscErrorCode PgModelLoadOptions(PgDeck deck, PgDomain *dom, PgModelParams *mp, PgSweepOptions *sw)
+{
+  const MPI_Comm     comm = PgDeckComm(deck);
+  const PgDeckValue *vs   = V("domain_voxel_size_um"), *lx, *fx, *lz, *fz, *sc;
+
+  PetscFunctionBeginUser;
+  for (int d = 0; d < 3; d++) dom->shape[d] = (PetscInt)V("domain_shape")->v[d];
+  PetscCheck(vs->n == 1 || vs->n == 3, comm, PETSC_ERR_USER_INPUT, "domain.voxel_size_um needs 1 or 3 values, got %d",
+             vs->n);
+  for (int d = 0; d < 3; d++) dom->voxel_um[d] = vs->v[vs->n == 3 ? d : 0];
+  dom->voxel_given   = vs->set;
+  dom->shape_given   = V("domain_shape")->set;
+  mp->alpha_x_per_um = V("model_alpha_x")->v[0];
+  mp->alpha_y_per_um = V("model_alpha_y")->v[0];
+  mp->m              = V("model_m")->v[0];
+  mp->nanopore_ratio = V("model_nanopore_ratio")->v[0];
+  ResolveAlternatives(deck, "model_lambda_x", "model_nvp_fraction");
+  ResolveAlternatives(deck, "model_lambda_z", "model_carbon_fraction");
+  ResolveAlternatives(deck, "model_lambda_z", "sweep_carbon_fraction");
+  lx = V("model_lambda_x");
+  fx = V("model_nvp_fraction");
+  PetscCheck(!(lx->set && fx->set), comm, PETSC_ERR_USER_INPUT,
+             "model.lambda_x and model.nvp_fraction are both given; give one");
+  mp->have_lambda_x = lx->set;
+  mp->lambda_x      = lx->set ? lx->v[0] : 0;
+  mp->nvp_fraction  = fx->v[0];
+  lz                = V("model_lambda_z");
+  fz                = V("model_carbon_fraction");
+  sc                = V("sweep_carbon_fraction");
+  PetscCheck(!(lz->set && fz->set), comm, PETSC_ERR_USER_INPUT,
+             "model.lambda_z and model.carbon_fraction are both given; give one");
+  PetscCheck(!(lz->set && sc->set), comm, PETSC_ERR_USER_INPUT,
+             "model.lambda_z and sweep.carbon_fraction are both given; a sweep sets lambda_Z from eq. 9 at each point");
+  mp->have_lambda_z = lz->set;
+  mp->lambda_z      = lz->set ? lz->v[0] : 0;
+  mp->from_sweep    = sc->set;
+  mp->npoints       = sc->set ? sc->n : 1;
+  for (int i = 0; i < mp->npoints; i++) mp->carbon_fraction[i] = sc->set ? sc->v[i] : fz->v[0];
+  for (int i = 0; i < mp->npoints && !mp->have_lambda_x && !mp->have_lambda_z; i++)
+    PetscCheck(mp->nvp_fraction + mp->carbon_fraction[i] < 1, comm, PETSC_ERR_USER_INPUT,
+               "%s = %g with model.nvp_fraction = %g: the fractions sum to %g, must be < 1",
+               sc->set ? "sweep.carbon_fraction" : "model.carbon_fraction", mp->carbon_fraction[i], mp->nvp_fraction,
+               mp->nvp_fraction + mp->carbon_fraction[i]);
+  for (int i = 0; i < PG_NPARAMS; i++) mp->origin[i] = PG_FROM_DECK;
+  mp->calibrated_from[0]    = 0;
+  sw->realizations          = (PetscInt)V("sweep_realizations")->v[0];
+  sw->common_random_numbers = V("sweep_common_random_numbers")->v[0] != 0;
+  sw->first_point           = (PetscInt)V("sweep_first_point")->v[0];
+  sw->seed                  = (uint64_t)V("random_seed")->v[0];
+  PetscFunctionReturn(0);
+}
+#undef V

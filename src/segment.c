@@ -957,3 +957,106 @@ PetscErrorCode PgSegmentationDestroy(PgSegmentation *seg)
   PetscCall(PetscFree(*seg));
   PetscFunctionReturn(0);
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Deck keys: segment.* (config.c runs the table, deck.h)
+ * -------------------------------------------------------------------------------------------- */
+
+#define INF           HUGE_VAL
+#define rawtype_names PgRawTypeKeyNames
+static const char *const majority_names[] = {"none", "cube", "ball", NULL};
+const PgKey              PgSegmentKeys[]  = {
+                {"segment_volume", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+                 "segment first: grey 3D stack FILE.h5:/dataset (integer or float) or raw file ([z][y][x], x fastest)"},
+                {"segment_volume_shape", PG_KEY_INT, 3, 3, NULL, "voxels", 1, 1 << 24, 0, 0, NULL, "raw stack: nx,ny,nz"},
+                {"segment_volume_voxel_um", PG_KEY_REAL, 1, 3, NULL, "um", 0, INF, 1, 1, NULL,
+                 "voxel edge of the stack, one value or dx,dy,dz; default: HDF5 attribute voxel_size_um"},
+                {"segment_mask", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+                 "uint8 mask of the stack FILE.h5:/dataset (nonzero = particle); Otsu counts only the mask, label 255 outside"},
+                {"segment_images", PG_KEY_STRING, 1, 1, "", "paths", 0, 0, 0, 0, NULL,
+                 "grey 2D images, comma-separated FILE.h5:/dataset or raw files"},
+                {"segment_image_shape", PG_KEY_INT, 2, 2, NULL, "pixels", 1, 1 << 24, 0, 0, NULL, "raw images: nx,ny"},
+                {"segment_pixel_um", PG_KEY_REAL, 1, 2, NULL, "um", 0, INF, 1, 1, NULL,
+                 "pixel edge of the 2D images, one value or dx,dy; default: HDF5 attribute voxel_size_um"},
+                {"segment_raw_type", PG_KEY_ENUM, 1, 1, "uint16", "-", 0, 0, 0, 0, rawtype_names,
+                 "element type of raw grey inputs (little endian)"},
+                {"segment_labels_file", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+                 "HDF5 file of the labels (/volume, /images/K); default: <output.file stem>_labels.h5"},
+                {"segment_calibrate", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+                 "calibrate from the segmented stack and images (both needed) unless calibration.volume is given"},
+                {"segment_stack_median_radius_um", PG_KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL,
+                 "stack: median filter radius (0 = off)"},
+                {"segment_stack_otsu_radius_um", PG_KEY_REAL, 1, 1, "0.5", "um", 0, INF, 0, 1, NULL,
+                 "stack: local Otsu radius (the paper: 0.5 on each FIB-SEM slice); 0 = global Otsu"},
+                {"segment_stack_3d", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+                 "stack: median, Otsu and Mexican hat on 3D balls instead of slice by slice"},
+                {"segment_stack_phases", PG_KEY_INT, 1, 1, "1", "-", 1, 3, 0, 0, NULL,
+                 "stack: 1 = NVP only (labels 1, 0), 3 = the two-step rule (labels 1, 2, 3); 2 is not allowed"},
+                {"segment_stack_log_sigma_um", PG_KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL,
+                 "stack: Mexican hat sigma before the second step (0 = off)"},
+                {"segment_stack_log_weight", PG_KEY_REAL, 1, 1, "1", "-", 0, INF, 0, 1, NULL,
+                 "stack: Mexican hat weight w in g - w sigma^2 LoG(g)"},
+                {"segment_stack_majority", PG_KEY_ENUM, 1, 1, "cube", "-", 0, 0, 0, 0, majority_names,
+                 "stack: majority filter (the paper: 3x3x3 cube)"},
+                {"segment_stack_majority_radius_um", PG_KEY_REAL, 1, 1, "0", "um", 0, INF, 0, 1, NULL,
+                 "stack: radius of the ball majority filter"},
+                {"segment_stack_bins", PG_KEY_INT, 1, 1, "256", "-", 2, 65536, 0, 0, NULL,
+                 "stack: histogram bins of Otsu (values quantised between the data's min and max)"},
+                {"segment_image_median_radius_um", PG_KEY_REAL, 1, 1, "0.025", "um", 0, INF, 0, 1, NULL,
+                 "images: median filter radius (the paper: 25 nm)"},
+                {"segment_image_otsu_radius_um", PG_KEY_REAL, 1, 1, "0.25", "um", 0, INF, 0, 1, NULL,
+                 "images: local Otsu radius of both steps (the paper: 0.25); 0 = global Otsu"},
+                {"segment_image_phases", PG_KEY_INT, 1, 1, "3", "-", 1, 3, 0, 0, NULL,
+                 "images: 3 = the two-step rule (labels 1, 2, 3); 1 = NVP only"},
+                {"segment_image_log_sigma_um", PG_KEY_REAL, 1, 1, "0.005", "um", 0, INF, 0, 1, NULL,
+                 "images: Mexican hat sigma (the paper: 7x7 at 5 nm, i.e. sigma 5 nm, window 3 sigma); 0 = off"},
+                {"segment_image_log_weight", PG_KEY_REAL, 1, 1, "1", "-", 0, INF, 0, 1, NULL,
+                 "images: Mexican hat weight w in g - w sigma^2 LoG(g)"},
+                {"segment_image_majority", PG_KEY_ENUM, 1, 1, "ball", "-", 0, 0, 0, 0, majority_names,
+                 "images: majority filter (the paper: radius 25 nm)"},
+                {"segment_image_majority_radius_um", PG_KEY_REAL, 1, 1, "0.025", "um", 0, INF, 0, 1, NULL,
+                 "images: radius of the ball majority filter"},
+                {"segment_image_bins", PG_KEY_INT, 1, 1, "256", "-", 2, 65536, 0, 0, NULL, "images: histogram bins of Otsu"},
+};
+#undef rawtype_names
+#undef INF
+const int PgSegmentNKeys = (int)(sizeof PgSegmentKeys / sizeof PgSegmentKeys[0]);
+
+/* The inputs, the labels file (default: beside output.file, set by config.c), and the filter chains
+ * of the stack and of the images. */
+#define V(name) PgDeckGet(deck, name)
+PetscErrorCode PgSegmentLoadOptions(PgDeck deck, PgSegmentOptions *o)
+{
+  const MPI_Comm comm = PgDeckComm(deck);
+
+  PetscFunctionBeginUser;
+  snprintf(o->volume, sizeof o->volume, "%s", V("segment_volume")->s);
+  snprintf(o->mask, sizeof o->mask, "%s", V("segment_mask")->s);
+  snprintf(o->images, sizeof o->images, "%s", V("segment_images")->s);
+  PetscCall(PgDeckImageInputKeys(deck, "segment", o->volume_shape, o->volume_voxel_um, o->image_shape, o->pixel_um));
+  o->raw_type  = (int)V("segment_raw_type")->v[0];
+  o->calibrate = V("segment_calibrate")->v[0] != 0;
+  snprintf(o->labels_file, sizeof o->labels_file, "%s", V("segment_labels_file")->s);
+  for (int k = 0; k < 2; k++) {
+    const char       *w = k ? "image" : "stack";
+    PgSegmentFilters *f = k ? &o->image : &o->stack;
+    char              key[64];
+#define SV(name) (snprintf(key, sizeof key, "segment_%s_%s", w, name), V(key))
+    f->median_um    = SV("median_radius_um")->v[0];
+    f->otsu_um      = SV("otsu_radius_um")->v[0];
+    f->in3d         = k ? PETSC_FALSE : (PetscBool)(V("segment_stack_3d")->v[0] != 0);
+    f->phases       = (int)SV("phases")->v[0];
+    f->log_sigma_um = SV("log_sigma_um")->v[0];
+    f->log_weight   = SV("log_weight")->v[0];
+    f->majority     = (int)SV("majority")->v[0];
+    f->majority_um  = SV("majority_radius_um")->v[0];
+    f->bins         = (int)SV("bins")->v[0];
+#undef SV
+    PetscCheck(f->phases != 2, comm, PETSC_ERR_USER_INPUT,
+               "segment.%s_phases = 2 is not allowed; allowed: 1 (NVP vs the rest) or 3 (NVP, carbon, pore)", w);
+    PetscCheck(f->majority != 2 || f->majority_um > 0, comm, PETSC_ERR_USER_INPUT,
+               "segment.%s_majority = ball needs segment.%s_majority_radius_um > 0", w, w);
+  }
+  PetscFunctionReturn(0);
+}
+#undef V

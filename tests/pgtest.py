@@ -42,8 +42,9 @@ def mpi_env(extra=None):
     if not _SESSIONS:
         _SESSIONS.append(tempfile.mkdtemp(prefix="pg-ompi-", dir="/tmp"))
         atexit.register(shutil.rmtree, _SESSIONS[0], True)
-    base = tempfile.mkdtemp(dir=_SESSIONS[0])
-    return dict(ENV, OMPI_MCA_orte_tmpdir_base=base, **(extra or {}))
+    env = dict(ENV, OMPI_MCA_orte_tmpdir_base=tempfile.mkdtemp(dir=_SESSIONS[0]))
+    env.update(extra or {})  # an extra session directory base (test_fuzz: beside the case's output) wins
+    return env
 TINY = os.path.join(ROOT, "inputs", "tiny.yaml")
 # the descriptors (C_ij, intrinsic volumes) are not needed by the tests of the fields, fractions,
 # ranks and output contract: switching them off saves most of the run time of a small grid

@@ -1,16 +1,17 @@
 /// \file
-/// The input deck: every key, its default, unit and range, read from PETSc's options database.
+/// The input deck: one typed options struct per module, read from PETSc's options database.
 ///
 /// A deck is YAML (`-options_file_yaml`, or the first positional argument); nested keys become
-/// `-section_key`, and any key can be overridden on the command line. The table of keys lives in
-/// config.c and is the single source for parsing, validation and `-help`.
+/// `-section_key`, and any key can be overridden on the command line. Each module declares its keys
+/// (a PgKey table: name, type, default, unit, range, help) and reads them into its options (its
+/// loader); the tables are the single source for parsing, validation and `-help` (deck.h, config.c).
 #pragma once
 
+#include <plurigauss/deck.h>
 #include <plurigauss/grid.h>
 #include <stdint.h>
 
-#define PG_MAX_SWEEP        1024
-#define PG_MAX_LABEL_VALUES 64
+#define PG_MAX_SWEEP PG_MAX_VALUES
 
 /// The grid of the model runs: the deck's domain.*, or one a stage resolves (an adequacy image's).
 typedef struct {
@@ -49,17 +50,6 @@ typedef struct {
   char          calibrated_from[2 * PETSC_MAX_PATH_LEN + 2]; /* "VOLUME|IMAGES" of a calibration, else "" */
 } PgModelParams;
 
-/// How the integer values of a label input become phases (deck keys input.labels and
-/// calibration.volume_labels): value[i] -> phase[i] (1 NVP, 2 carbon, 3 pore), any other value ->
-/// rest (0: an input error naming the value and its position).
-typedef struct {
-  int       n;
-  long long value[PG_MAX_LABEL_VALUES];
-  int       phase[PG_MAX_LABEL_VALUES];
-  int       rest;
-  PetscBool given;     /* set in the deck (else the default: 1, 2, 3; the stack: 1 = NVP, rest not) */
-  char      text[256]; /* e.g. "0:pore,1:nvp,2:carbon", for messages and the resolved deck */
-} PgLabelMap;
 
 /// One segmentation chain (Section 2.4): median, Otsu (local or global), Mexican hat, majority.
 typedef struct {
@@ -192,6 +182,23 @@ typedef struct {
   PgSegmentOptions      seg;
   PgCalibrationOptions  cal;
 } PgConfig;
+
+/// The key tables of the modules (deck.h), in the order of -help, and their loaders: each fills its
+/// module's options from the deck's values and checks what involves its own keys; PgConfigLoad runs
+/// them in this order, then the checks across modules.
+extern const PgKey PgModelKeys[], PgOutputKeys[], PgInputKeys[], PgMeasureKeys[], PgConductivityKeys[], PgFFTKeys[],
+  PgSegmentKeys[], PgCalibrationKeys[], PgRunKeys[];
+extern const int PgModelNKeys, PgOutputNKeys, PgInputNKeys, PgMeasureNKeys, PgConductivityNKeys, PgFFTNKeys,
+  PgSegmentNKeys, PgCalibrationNKeys, PgRunNKeys;
+PetscErrorCode PgModelLoadOptions(PgDeck deck, PgDomain *dom, PgModelParams *mp, PgSweepOptions *sw); /* model.c */
+PetscErrorCode PgOutputLoadOptions(PgDeck deck, PgOutputOptions *o);                                  /* output.c */
+PetscErrorCode PgInputLoadOptions(PgDeck deck, PgInputOptions *o);                                    /* image.c */
+PetscErrorCode PgMeasureLoadOptions(PgDeck deck, PgMeasureOptions *o);                                /* measure.c */
+PetscErrorCode PgConductivityLoadOptions(PgDeck deck, PgConductivityOptions *o); /* conductivity.c */
+PetscErrorCode PgFFTLoadOptions(PgDeck deck, PgFFTOptions *o);                   /* field.c */
+PetscErrorCode PgSegmentLoadOptions(PgDeck deck, PgSegmentOptions *o);           /* segment.c */
+PetscErrorCode PgCalibrationLoadOptions(PgDeck deck, PgCalibrationOptions *o);   /* calibrate.c */
+PetscErrorCode PgRunLoadOptions(PgDeck deck, PgRunOptions *o);                   /* memory.c */
 
 /// Reads and validates the deck and the command line. Collective. On any bad key or value it
 /// raises PETSC_ERR_USER_INPUT with a one-line message naming the key, before anything is written.

@@ -18,6 +18,9 @@ enum {
   PG_RAW_UINT64
 };
 
+/// The names of the first seven types, NULL-terminated: the values of the deck keys *.raw_type (image.c).
+extern const char *const PgRawTypeKeyNames[];
+
 /// Bytes of an element type.
 static inline size_t PgRawSize(int type)
 {

@@ -112,3 +112,19 @@ def test_no_include_circle():
     assert len(graph) > 25 and "config" in graph["main"], sorted(graph)
     c = cycle(graph)
     assert c is None, "the modules include each other in a circle: " + " -> ".join(c)
+
+
+ISSUE = re.compile(r"\b[Ii]ssue\s*#?\d+")
+
+
+def test_no_issue_numbers_in_docs_or_comments():
+    """The docs and the code say what the program does and why, not which request brought it."""
+    assert ISSUE.search("see issue 16") and ISSUE.search("(Issue #3)") and not ISSUE.search("an issue of time")
+    files = [p for pat in ("src/*.c", "include/plurigauss/*.h", "tests/*.py", "tests/c/*.c", "benchmarks/*", "postprocess/*.py",
+                           "tools/*", "jobs/*", "docs/*.md", "inputs/*.yaml", "*.md", "Makefile", ".ci/run")
+             for p in glob.glob(os.path.join(pgtest.ROOT, pat)) if os.path.isfile(p) and not p.endswith((".png", ".h5", ".csv"))]
+    assert len(files) > 80, len(files)
+    me = os.path.abspath(__file__)
+    bad = [f"{os.path.relpath(p, pgtest.ROOT)}: {m.group(0)}" for p in files if os.path.abspath(p) != me
+           for m in ISSUE.finditer(open(p, encoding="utf-8", errors="replace").read())]
+    assert not bad, "issue numbers in the repository:\n" + "\n".join(bad)

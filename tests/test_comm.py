@@ -121,10 +121,10 @@ def pipeline_bytes(d, P, shape, extra=()):
     return stage_bytes(rows)
 
 
-def growth_check(lo, hi, b_lo, b_hi, limits, what):
+def growth_check(lo, hi, b_lo, b_hi, limits, what, stages=STAGES):
     """limits: {stage: largest allowed ratio of the bytes at hi ranks to those at lo ranks}."""
     lines, bad = [], False
-    for s in STAGES:
+    for s in stages:
         limit = limits[s]
         ratio = b_hi.get(s, 0) / b_lo[s] if b_lo.get(s) else float("inf")
         fail = ratio > limit
@@ -147,3 +147,23 @@ def test_comm_strong_growth():
     d = pgtest.workdir("comm_strong")
     b = {P: pipeline_bytes(d, P, (STRONG_N,) * 3) for P in (4, 32)}
     growth_check(4, 32, b[4], b[32], dict.fromkeys(STAGES, math.log2(32) / math.log2(4)), f"strong scaling, {STRONG_N}^3 voxels")
+
+
+def test_comm_segment_calibrate_weak_growth():
+    """Segmentation with 3D filters (ghost planes of the balls' reach) and calibration from its labels
+    (the stack's covariance transforms) in weak scaling: a 64 x 64 x 4P grey stack and two 256^2
+    images at 4 and 64 ranks; the bytes per rank of each stage grow at most 1.5x."""
+    d = pgtest.workdir("comm_segment")
+    b = {}
+    for P in (4, 64):
+        data = os.path.join(d, f"grey{P}.h5")
+        subprocess.run(["/usr/bin/python3", os.path.join(pgtest.ROOT, "tools", "make_calibration_data.py"), data, "--grey", "--seed", "3",
+                        "--n3", f"64,64,{4 * P}", "--n2", "256", "--images", "2"], check=True, capture_output=True)
+        rows = counted(P, pgtest.BIN, [os.path.join(pgtest.ROOT, "inputs", "segment_example.yaml"), "-segment_volume", f"{data}:/grey/volume",
+                                       "-segment_images", f"{data}:/grey/images/0,{data}:/grey/images/1", "-segment_labels_file",
+                                       os.path.join(d, f"labels{P}.h5"), "-segment_stack_3d", "true", "-segment_stack_median_radius_um", "0.05",
+                                       "-segment_stack_otsu_radius_um", "0.1", "-calibration_simulate", "false", "-output_file",
+                                       os.path.join(d, f"o{P}.h5"), "-output_overwrite"], os.path.join(d, f"comm{P}.csv"))
+        b[P] = stage_bytes(rows)
+    assert b[4].get("segment", 0) > 10_000 and b[4].get("calibrate", 0) > 100_000, b[4]
+    growth_check(4, 64, b[4], b[64], {"segment": 1.5, "calibrate": 1.5}, "weak scaling, a 64 x 64 x 4P grey stack", stages=("segment", "calibrate"))

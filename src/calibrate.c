@@ -877,45 +877,44 @@ PetscErrorCode PgCalibrationDestroy(PgCalibration *calp)
  * Deck keys: calibration.* (config.c runs the table, deck.h)
  * -------------------------------------------------------------------------------------------- */
 
-#define INF           HUGE_VAL
-#define rawtype_names PgRawTypeKeyNames
-static const char *const frac2d_names[]      = {"own", "rescaled", NULL};
-static const char *const c11_names[]         = {"volume", "sections", NULL};
-const PgKey              PgCalibrationKeys[] = {
-               {"calibration_volume", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
-                "calibrate first: 3D label volume FILE.h5:/dataset or raw file (label 1 = NVP, any other = not NVP)"},
-               {"calibration_volume_shape", PG_KEY_INT, 3, 3, NULL, "voxels", 1, 1 << 24, 0, 0, NULL,
-                "raw volume: nx,ny,nz (file is [z][y][x], x fastest)"},
-               {"calibration_volume_voxel_um", PG_KEY_REAL, 1, 3, NULL, "um", 0, INF, 1, 1, NULL,
-                "voxel edge of the volume, one value or dx,dy,dz; default: HDF5 attribute voxel_size_um"},
-               {"calibration_images", PG_KEY_STRING, 1, 1, "", "paths", 0, 0, 0, 0, NULL,
-                "2D three-phase label images (1,2,3), comma-separated FILE.h5:/dataset or raw files"},
-               {"calibration_image_shape", PG_KEY_INT, 2, 2, NULL, "pixels", 1, 1 << 24, 0, 0, NULL,
-                "raw images: nx,ny (file is [y][x])"},
-               {"calibration_pixel_um", PG_KEY_REAL, 1, 2, NULL, "um", 0, INF, 1, 1, NULL,
-                "pixel edge of the 2D images, one value or dx,dy; default: HDF5 attribute voxel_size_um"},
-               {"calibration_raw_type", PG_KEY_ENUM, 1, 1, "uint8", "-", 0, 0, 0, 0, rawtype_names,
-                "element type of raw inputs (little endian)"},
-               {"calibration_range_um", PG_KEY_REAL, 1, 1, "0.2", "um", 0, INF, 1, 1, NULL,
-                "largest lag of the estimated C_ij and of the fits"},
-               {"calibration_m_step", PG_KEY_REAL, 1, 1, "0.005", "-", 0, 0.5, 1, 0, NULL,
-                "spacing of the m grid 0, step, ..., 1 (the paper: 0.005)"},
-               {"calibration_fix_m", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
-                "keep model.m instead of fitting it to C_12 (eq. 11)"},
-               {"calibration_simulate", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
-                "simulate (and validate) the calibrated model after calibrating"},
-               {"calibration_fractions_2d", PG_KEY_ENUM, 1, 1, "own", "-", 0, 0, 0, 0, frac2d_names,
-                "fractions in eqs. 10, 11: own = the 2D images' (unbiased), rescaled = eqs. 2, 3 (the paper)"},
-               {"calibration_c11", PG_KEY_ENUM, 1, 1, "volume", "-", 0, 0, 0, 0, c11_names,
-                "C_11 from the whole volume (radial) or from its x-y cross-sections"},
-               {"calibration_volume_labels", PG_KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
-                "label values of calibration.volume: a map as input.labels, or [V] = the NVP value (the rest not NVP); default input.labels, else 1 = NVP"},
-               {"calibration_validate_with", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
-                "a 3D three-phase image of the material: adequacy report of the calibrated model (<stem>_adequacy.csv)"},
-               {"calibration_reference", PG_KEY_REAL, 5, 5, NULL, "-", -INF, INF, 1, 1, NULL,
-                "known lambda_X,lambda_Z,alpha_X,alpha_Y,m, printed next to the estimates"},
+#define INF HUGE_VAL
+static const char *const frac2d_names[] = {"own", "rescaled", NULL};
+static const char *const c11_names[]    = {"volume", "sections", NULL};
+
+const PgKey PgCalibrationKeys[] = {
+  {"calibration_volume", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+   "calibrate first: 3D label volume FILE.h5:/dataset or raw file (label 1 = NVP, any other = not NVP)"},
+  {"calibration_volume_shape", PG_KEY_INT, 3, 3, NULL, "voxels", 1, 1 << 24, 0, 0, NULL,
+   "raw volume: nx,ny,nz (file is [z][y][x], x fastest)"},
+  {"calibration_volume_voxel_um", PG_KEY_REAL, 1, 3, NULL, "um", 0, INF, 1, 1, NULL,
+   "voxel edge of the volume, one value or dx,dy,dz; default: HDF5 attribute voxel_size_um"},
+  {"calibration_images", PG_KEY_STRING, 1, 1, "", "paths", 0, 0, 0, 0, NULL,
+   "2D three-phase label images (1,2,3), comma-separated FILE.h5:/dataset or raw files"},
+  {"calibration_image_shape", PG_KEY_INT, 2, 2, NULL, "pixels", 1, 1 << 24, 0, 0, NULL,
+   "raw images: nx,ny (file is [y][x])"},
+  {"calibration_pixel_um", PG_KEY_REAL, 1, 2, NULL, "um", 0, INF, 1, 1, NULL,
+   "pixel edge of the 2D images, one value or dx,dy; default: HDF5 attribute voxel_size_um"},
+  {"calibration_raw_type", PG_KEY_ENUM, 1, 1, "uint8", "-", 0, 0, 0, 0, PgRawTypeKeyNames,
+   "element type of raw inputs (little endian)"},
+  {"calibration_range_um", PG_KEY_REAL, 1, 1, "0.2", "um", 0, INF, 1, 1, NULL,
+   "largest lag of the estimated C_ij and of the fits"},
+  {"calibration_m_step", PG_KEY_REAL, 1, 1, "0.005", "-", 0, 0.5, 1, 0, NULL,
+   "spacing of the m grid 0, step, ..., 1 (the paper: 0.005)"},
+  {"calibration_fix_m", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+   "keep model.m instead of fitting it to C_12 (eq. 11)"},
+  {"calibration_simulate", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+   "simulate (and validate) the calibrated model after calibrating"},
+  {"calibration_fractions_2d", PG_KEY_ENUM, 1, 1, "own", "-", 0, 0, 0, 0, frac2d_names,
+   "fractions in eqs. 10, 11: own = the 2D images' (unbiased), rescaled = eqs. 2, 3 (the paper)"},
+  {"calibration_c11", PG_KEY_ENUM, 1, 1, "volume", "-", 0, 0, 0, 0, c11_names,
+   "C_11 from the whole volume (radial) or from its x-y cross-sections"},
+  {"calibration_volume_labels", PG_KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
+   "label values of calibration.volume: a map as input.labels, or [V] = the NVP value (the rest not NVP); default input.labels, else 1 = NVP"},
+  {"calibration_validate_with", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+   "a 3D three-phase image of the material: adequacy report of the calibrated model (<stem>_adequacy.csv)"},
+  {"calibration_reference", PG_KEY_REAL, 5, 5, NULL, "-", -INF, INF, 1, 1, NULL,
+   "known lambda_X,lambda_Z,alpha_X,alpha_Y,m, printed next to the estimates"},
 };
-#undef rawtype_names
 #undef INF
 const int PgCalibrationNKeys = (int)(sizeof PgCalibrationKeys / sizeof PgCalibrationKeys[0]);
 

@@ -279,15 +279,16 @@ uint64_t PgFieldRunSeed(uint64_t master, int64_t point, int64_t realization)
 
 static const char *const planner_names[] = {"estimate", "measure", "patient", NULL};
 static const char *const memory_names[]  = {"fast", "low", NULL};
-const PgKey              PgFFTKeys[]     = {
-                   {"fft_planner", PG_KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
-                   {"fft_wisdom", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
-                    "FFTW wisdom file, read if present and updated after planning"},
-                   {"fft_memory", PG_KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names,
-                    "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
-                   {"fft_time_bare", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
-                    "time the bare transform after planning (benchmarks: the floor of generation)"},
-                   {"threads", PG_KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
+
+const PgKey PgFFTKeys[] = {
+  {"fft_planner", PG_KEY_ENUM, 1, 1, "measure", "-", 0, 0, 0, 0, planner_names, "FFTW planner effort"},
+  {"fft_wisdom", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+   "FFTW wisdom file, read if present and updated after planning"},
+  {"fft_memory", PG_KEY_ENUM, 1, 1, "fast", "-", 0, 0, 0, 0, memory_names,
+   "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
+  {"fft_time_bare", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+   "time the bare transform after planning (benchmarks: the floor of generation)"},
+  {"threads", PG_KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads and OpenMP loops)"},
 };
 const int PgFFTNKeys = (int)(sizeof PgFFTKeys / sizeof PgFFTKeys[0]);
 

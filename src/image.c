@@ -630,11 +630,12 @@ PetscErrorCode PgImageRead(PgGrid g, const char *spec, const PgLabelMap *map, Pg
  * -------------------------------------------------------------------------------------------- */
 
 const char *const PgRawTypeKeyNames[] = {"uint8", "uint16", "int32", "float32", "int8", "int16", "uint32", NULL};
-const PgKey       PgInputKeys[]       = {
-              {"input_image", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
-               "measure a segmented image instead of simulating: FILE.h5:/dataset, FILE.tif, DIR/ or DIR/slice_%04d.tif"},
-              {"input_labels", PG_KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
-               "label values of the three-phase inputs: {0: pore, 1: nvp, 2: carbon}, [nvp, carbon, pore] values, or nvp=V,carbon=V,pore=V; default 1,2,3"},
+
+const PgKey PgInputKeys[] = {
+  {"input_image", PG_KEY_STRING, 1, 1, "", "path", 0, 0, 0, 0, NULL,
+   "measure a segmented image instead of simulating: FILE.h5:/dataset, FILE.tif, DIR/ or DIR/slice_%04d.tif"},
+  {"input_labels", PG_KEY_STRING, 1, 1, "", "-", 0, 0, 0, 0, NULL,
+   "label values of the three-phase inputs: {0: pore, 1: nvp, 2: carbon}, [nvp, carbon, pore] values, or nvp=V,carbon=V,pore=V; default 1,2,3"},
 };
 const int PgInputNKeys = (int)(sizeof PgInputKeys / sizeof PgInputKeys[0]);
 

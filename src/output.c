@@ -935,21 +935,22 @@ hid_t PgOutputFile(PgOutput out) { return out->file; }
 
 static const char *const precision_names[] = {"single", "double", NULL};
 static const char *const lock_names[]      = {"auto", "content", NULL};
-const PgKey              PgOutputKeys[]    = {
-                  {"output_file", PG_KEY_STRING, 1, 1, "plurigauss.h5", "path", 0, 0, 0, 0, NULL,
-                   "HDF5 output; .xdmf and .csv are written beside it"},
-                  {"output_write_phase", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
-                   "write the label volume /runs/<k>/phase (uint8)"},
-                  {"output_write_fields", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "also write the Gaussian fields X and Y"},
-                  {"output_precision", PG_KEY_ENUM, 1, 1, "single", "-", 0, 0, 0, 0, precision_names,
-                   "floating point of field synthesis and written fields"},
-                  {"output_compress", PG_KEY_INT, 1, 1, "1", "level", 0, 9, 0, 0, NULL, "deflate level of written volumes (0 = none)"},
-                  {"output_overwrite", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
-                   "replace an existing output instead of resuming it"},
-                  {"output_tiff_labels", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
-                   "also write each run's labels as a multi-page TIFF <stem>_phase_<k>.tif (Fiji, tifffile)"},
-                  {"output_lock", PG_KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, lock_names,
-                   "one writer per output: auto = kernel lock on <output.file>.lock, its content where the file system has no locks; content = the content only (locks local to each node)"},
+
+const PgKey PgOutputKeys[] = {
+  {"output_file", PG_KEY_STRING, 1, 1, "plurigauss.h5", "path", 0, 0, 0, 0, NULL,
+   "HDF5 output; .xdmf and .csv are written beside it"},
+  {"output_write_phase", PG_KEY_BOOL, 1, 1, "true", "-", 0, 0, 0, 0, NULL,
+   "write the label volume /runs/<k>/phase (uint8)"},
+  {"output_write_fields", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL, "also write the Gaussian fields X and Y"},
+  {"output_precision", PG_KEY_ENUM, 1, 1, "single", "-", 0, 0, 0, 0, precision_names,
+   "floating point of field synthesis and written fields"},
+  {"output_compress", PG_KEY_INT, 1, 1, "1", "level", 0, 9, 0, 0, NULL, "deflate level of written volumes (0 = none)"},
+  {"output_overwrite", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+   "replace an existing output instead of resuming it"},
+  {"output_tiff_labels", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
+   "also write each run's labels as a multi-page TIFF <stem>_phase_<k>.tif (Fiji, tifffile)"},
+  {"output_lock", PG_KEY_ENUM, 1, 1, "auto", "-", 0, 0, 0, 0, lock_names,
+   "one writer per output: auto = kernel lock on <output.file>.lock, its content where the file system has no locks; content = the content only (locks local to each node)"},
 };
 const int PgOutputNKeys = (int)(sizeof PgOutputKeys / sizeof PgOutputKeys[0]);
 

@@ -642,6 +642,9 @@ struct PgSegmentation_private {
   PgSegmentStats  vst;
 };
 
+/* The rank that reads, segments and writes image k (and hands it to calibration). */
+static int ImageOwner(const SegStage *S, int k) { return k % S->size; }
+
 /* Checks every input before any work. */
 static PetscErrorCode CheckInputs(SegStage *S)
 {
@@ -737,7 +740,7 @@ static PetscErrorCode SegmentImages(SegStage *S)
   for (int k = 0; k < S->nimg; k++) {
     SegImage *im                          = &S->img[k];
     char      msg[2 * PETSC_MAX_PATH_LEN] = "", what[64];
-    int       ok = 1, owner = k % S->size;
+    int       ok = 1, owner = ImageOwner(S, k);
     double    sum = 0;
     if (owner == S->rank) PetscCall(SegmentImageOwned(S, k, &ok, msg, sizeof msg));
     PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, owner, S->comm));
@@ -768,7 +771,8 @@ static PetscErrorCode WriteImage(SegStage *S, hid_t grp, int k, const char *part
   PgH5TryMsg(&st, d = H5Dcreate2(grp, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              "cannot create /images/%s in %s (disk full?)", name, part);
   /* independent write by the owner; the others select nothing */
-  if (k % S->size == S->rank) PgH5Try(&st, H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->labels));
+  if (ImageOwner(S, k) == S->rank)
+    PgH5Try(&st, H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, im->labels));
   PgH5Try(&st, PgH5AttrDouble(d, "voxel_size_um", im->pixel, 2));
   PgH5Try(&st, PgH5AttrString(d, "source", S->specs[k]));
   PgH5Try(&st, StatsAttrs(d, &S->cfg->seg.image, &im->st));
@@ -941,7 +945,7 @@ void PgSegmentationImage(PgSegmentation S, int k, int *nx, int *ny, double pixel
   *ny                = im->ny;
   pixel_um[0]        = im->pixel[0];
   pixel_um[1]        = im->pixel[1];
-  *owner             = k % S->size;
+  *owner             = ImageOwner(S, k);
   *labels            = *owner == S->rank ? im->labels : NULL;
 }
 

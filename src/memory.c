@@ -144,14 +144,15 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
   }
   case PG_MEMORY_GEODESIC: {
     /* geodesic.c: float distances (-1 out of play, no mask) on the padded slab of the largest
-       layout used, the x-swapped labels (x axis), the transposed labels and their send buffer (z
-       axis), the queue */
+       layout used, with two ghost planes per lane (thread), the x-swapped labels (x axis), the
+       transposed labels and the all-to-all's send and receive buffers (z axis), the queue */
     const unsigned axes   = cfg->measure.axes;
-    const double   xcount = ceil((double)g->n[0] / g->ranks);
-    double         pad    = 0;
-    if (axes & 3u) pad = PetscMax(pad, ((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2));
-    if (axes & 4u) pad = PetscMax(pad, ((double)g->n[1] + 2) * ((double)g->n[2] + 2) * (xcount + 2));
-    return 4.0 * pad + ((axes & 1u) ? V : 0.0) + ((axes & 4u) ? xcount * (double)g->n[1] * (double)g->n[2] + V : 0.0) +
+    const double   xcount = ceil((double)g->n[0] / g->ranks), lanes = PetscMax(g->threads, 1);
+    double         pad = 0;
+    if (axes & 3u) pad = PetscMax(pad, ((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2 * lanes));
+    if (axes & 4u) pad = PetscMax(pad, ((double)g->n[1] + 2) * ((double)g->n[2] + 2) * (xcount + 2 * lanes));
+    return 4.0 * pad + ((axes & 1u) ? V : 0.0) +
+           ((axes & 4u) ? 2 * xcount * (double)g->n[1] * (double)g->n[2] + V : 0.0) +
            PG_MEMORY_GEODESIC_QUEUE_BYTES_PER_VOXEL * V;
   }
   case PG_MEMORY_CONDUCTIVITY: {

@@ -436,6 +436,30 @@ def test_tortuosity_random_against_dijkstra():
     assert not bad, "\n".join(bad[:10])
 
 
+def test_tortuosity_threads_identical():
+    """The geodesic search split into one lane per thread (1, 2, 3 and 5 threads; lanes of 1-2
+    planes whose meanders cross lane faces over many rounds), at 1, 2 and 3 ranks: every phase
+    and axis, the mean length bit-identical to one thread at the same rank count (the lanes sum
+    the inlet in plane order), and tau and the counts equal to scipy's Dijkstra."""
+    bad = []
+    v = smooth_volume((19, 17, 11), 5)
+    refs = {(value, a): geodesic_ref(v, value, (1, 1, 1), a) for value in (1, 3) for a in range(3)}
+    for value in (1, 3):
+        base = {}
+        for threads in (1, 2, 3, 5):
+            outs = run(v, extra=["-value", str(value), "-tau", "7", "-threads", str(threads)], tag=f"thr_{value}")
+            for np_, o in zip(RANKS, outs):
+                for a in range(3):
+                    t, ref = o[f"tau_{'xyz'[a]}"], refs[(value, a)]
+                    got = (t[0], t[1], t[2], t[3])
+                    base.setdefault((np_, a), got)
+                    if got != base[(np_, a)]:
+                        bad.append(f"phase {value} axis {'xyz'[a]} ranks {np_} threads {threads}: {got} vs 1 thread {base[(np_, a)]}")
+                    if abs(t[0] - ref[0]) > 1e-5 * max(1, ref[0]) or t[2] != ref[1] or t[3] != ref[2]:
+                        bad.append(f"phase {value} axis {'xyz'[a]} ranks {np_} threads {threads}: {t[:4]} vs dijkstra {ref}")
+    assert not bad, "\n".join(bad[:10])
+
+
 # --- the measure stage of the program -----------------------------------------------------
 
 DESCRIPTOR_SETS = ("percolating_fraction", "r50_mip_um", "beta", "tau", "tau_inlet_voxels", "tau_reached_voxels", "M_pred", "r50_cpsd_um", "r50_cpsd2d_um")

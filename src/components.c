@@ -112,12 +112,13 @@ static inline int Union(int32_t *p, int32_t a, int32_t b)
  * at x+1, then the rest. With 26-connectivity every visited neighbour at x-1 or x is adjacent to L
  * and was visited before L, so it is already in L's set: when L is in the phase only L and the x+1
  * neighbours need a union (5 instead of 13). */
-static void LocalUnionFind(PgComponents c, const uint8_t *v, uint8_t value, PgConnectivity conn, int64_t *npieces)
+static void LocalUnionFind(PgComponents c, const uint8_t *v, uint8_t value, PgConnectivity conn, int z0, int z1,
+                           int64_t *npieces)
 {
   const PgGrid g  = c->grid;
-  const int    nx = (int)g->n[0], ny = (int)g->n[1], nzl = (int)g->nz_local;
+  const int    nx = (int)g->n[0], ny = (int)g->n[1];
   int32_t     *p  = c->id;
-  int          nb = 0, nshort, off[13][3];
+  int          nb = 0, nshort = 0, off[13][3];
   int32_t      delta[13];
   int64_t      pieces = 0;
 
@@ -137,7 +138,7 @@ static void LocalUnionFind(PgComponents c, const uint8_t *v, uint8_t value, PgCo
         }
     if (pass == 1) nshort = conn == PG_CONNECTIVITY_26 ? nb : 13;
   }
-  for (int z = 0; z < nzl; z++)
+  for (int z = z0; z < z1; z++)
     for (int y = 0; y < ny; y++) {
       const int32_t row = (int32_t)PgGridIndex(g, z, y, 0);
       for (int x = 0; x < nx; x++) {
@@ -146,13 +147,13 @@ static void LocalUnionFind(PgComponents c, const uint8_t *v, uint8_t value, PgCo
           p[i] = -1;
           continue;
         }
-        const int interior = z > 0 && y > 0 && y < ny - 1 && x > 0 && x < nx - 1;
+        const int interior = z > z0 && y > 0 && y < ny - 1 && x > 0 && x < nx - 1;
         const int n        = x > 0 && p[i - 1] >= 0 ? PetscMin(nshort, nb) : nb;
         int32_t   r        = -1; /* root of i's set so far */
         for (int k = 0; k < n; k++) {
           if (!interior) {
             const int zz = z + off[k][0], yy = y + off[k][1], xx = x + off[k][2];
-            if (zz < 0 || yy < 0 || yy >= ny || xx < 0 || xx >= nx) continue;
+            if (zz < z0 || yy < 0 || yy >= ny || xx < 0 || xx >= nx) continue;
           }
           const int32_t j = i + delta[k];
           if (p[j] < 0) continue;
@@ -172,6 +173,48 @@ static void LocalUnionFind(PgComponents c, const uint8_t *v, uint8_t value, PgCo
         }
       }
     }
+  *npieces = pieces;
+}
+
+/* The sets of plane z united with those of plane z - 1 across the face between two lanes (the
+ * visited half's neighbours below); the number of unions that joined two sets. The smaller root
+ * wins, so every parent index stays below its child's. */
+static int64_t StitchLanes(PgComponents c, PgConnectivity conn, int z)
+{
+  const PgGrid  g  = c->grid;
+  const int     nx = (int)g->n[0], ny = (int)g->n[1], reach = conn == PG_CONNECTIVITY_26 ? 1 : 0;
+  const int32_t plane  = (int32_t)PgGridPlane(g);
+  int32_t      *p      = c->id;
+  int64_t       joined = 0;
+
+  for (int y = 0; y < ny; y++)
+    for (int x = 0; x < nx; x++) {
+      const int32_t i = (int32_t)PgGridIndex(g, z, y, x);
+      if (p[i] < 0) continue;
+      for (int dy = -reach; dy <= reach; dy++)
+        for (int dx = -reach; dx <= reach; dx++) {
+          if (y + dy < 0 || y + dy >= ny || x + dx < 0 || x + dx >= nx) continue;
+          const int32_t j = i - plane + dy * nx + dx;
+          if (p[j] >= 0) joined += Union(p, i, j);
+        }
+    }
+  return joined;
+}
+
+/* Step 1 with threads: the slab's planes split into one lane per thread, each lane's union-find
+ * run on its own planes in its own thread, then the lanes' faces stitched in order. */
+static void UnionFindLanes(PgComponents c, const uint8_t *v, uint8_t value, PgConnectivity conn, int64_t *npieces)
+{
+  const int nzl = (int)c->grid->nz_local, L = PetscMax(PetscMin(c->grid->threads, nzl), 1);
+  int64_t   pieces = 0;
+
+#pragma omp parallel for schedule(static, 1) num_threads(L) reduction(+ : pieces)
+  for (int t = 0; t < L; t++) {
+    int64_t n;
+    LocalUnionFind(c, v, value, conn, nzl * t / L, nzl * (t + 1) / L, &n);
+    pieces += n;
+  }
+  for (int t = 1; t < L; t++) pieces -= StitchLanes(c, conn, nzl * t / L);
   *npieces = pieces;
 }
 
@@ -743,7 +786,7 @@ PetscErrorCode PgComponentsCompute(PgComponents c, const uint8_t *v, uint8_t val
              "components: connectivity %d, allowed 6 or 26", (int)conn);
   PetscCall(FreeResult(c));
   /* steps 1 and 2 */
-  LocalUnionFind(c, v, value, conn, &npieces);
+  UnionFindLanes(c, v, value, conn, &npieces);
   PetscCallMPI(MPI_Exscan(&npieces, &offset, 1, MPI_INT64_T, MPI_SUM, g->comm));
   if (g->rank == 0) offset = 0;
   PetscCallMPI(MPI_Allreduce(&npieces, &total, 1, MPI_INT64_T, MPI_SUM, g->comm));

@@ -134,7 +134,8 @@ def test_components_random():
 
 def test_components_smooth_phases():
     """Smooth three-phase volume 24x22x20: every phase, both connectivities; selection of the
-    components touching both z faces; 2 threads."""
+    components touching both z faces; at 2 and 3 threads (a slab's planes in one union-find lane
+    per thread, stitched at the lanes' faces) at 1, 2 and 3 ranks, both connectivities."""
     from scipy.ndimage import gaussian_filter
     rng = np.random.default_rng(22)
     f = gaussian_filter(rng.standard_normal((20, 22, 24)), 1.5, mode="wrap")
@@ -144,19 +145,23 @@ def test_components_smooth_phases():
     for conn in (6, 26):
         for value in (1, 2, 3):
             bad += check([v], [f"smooth phase {value}"], conn, value=value, select=FACE["z_lo"] | FACE["z_hi"], tag=f"smooth_{conn}_{value}")
-    bad += check([v], ["smooth phase 1, 2 threads"], 26, ranks=(1,), threads=2, tag="smooth_threads")
+    for threads in (2, 3):
+        for conn in (6, 26):
+            bad += check([v], [f"smooth phase 1, {threads} threads"], conn, threads=threads, tag=f"smooth_threads_{threads}_{conn}")
     assert not bad, "\n".join(bad)
 
 
 def test_components_serpentine():
     """A channel that winds through every slab boundary: one component, percolating along z only;
     with the joins at edges only, one component for 26-connectivity and one per leg and join for 6.
-    Also at 5 ranks (slabs 3, 3, 3, 3, 0)."""
+    Also at 5 ranks (slabs 3, 3, 3, 3, 0), and at 1 and 3 ranks with 4 threads (union-find lanes of
+    1 to 3 planes that the legs cross)."""
     shape = (12, 9, 16)
     bad = []
     v, w = serpentine(shape), serpentine(shape, edges_only=True)
     for conn in (6, 26):
         bad += check([v, w], ["serpentine", "serpentine joined at edges"], conn, ranks=(1, 2, 3, 5), tag=f"serpentine_{conn}")
+        bad += check([v, w], ["serpentine, 4 threads", "serpentine joined at edges, 4 threads"], conn, ranks=(1, 3), threads=4, tag=f"serpentine_t_{conn}")
     # the claims of the docstring, on the reference itself
     legs = len(range(1, shape[2] - 1, 2))
     for vol, conn, ncomp, flags in [(v, 6, 1, [0, 0, 1]), (v, 26, 1, [0, 0, 1]), (w, 26, 1, [0, 0, 1]), (w, 6, 2 * legs - 1, [0, 0, 0])]:

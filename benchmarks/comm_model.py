@@ -22,8 +22,10 @@ minus its timed parts: volume fractions, intrinsic volumes, the curves' writes),
 over per core to a cluster (the stages are memory-bound loops and FFTs).
 Ranks x threads: P ranks of T threads on P T cores, P <= N (slabs; the FFT's transposed layout
 also splits y). Threads share their rank's bytes; a stage's compute speeds up by 1 + theta (T - 1)
-with theta = --thread-efficiency for the threaded stages and 0 for components and geodesic (one
-thread by design).
+with theta = --thread-efficiency (assumed) for every stage, except that the stages which split a
+rank's planes into one lane per thread (components, geodesic) take the smaller of that and their
+efficiency measured at 2 threads (benchmarks/bench_threads.csv: theta = speed-up - 1), and use at
+most N/P threads (a lane holds at least one plane).
 Network: per node injection bandwidth B (--bandwidth, default 12.5 GB/s), latency a (--latency,
 2 us), C cores per node (--cores-per-node, 64); a rank gets B T / C; every byte crosses the NIC
 (intra-node traffic counted as inter-node: conservative). Stage time = compute + bytes / (B T / C)
@@ -36,7 +38,8 @@ with the stage that limits.
 --flat STAGE,... models those stages as if their exchange did not grow with P (their bytes and
 messages per face voxel at the fewest ranks measured): stages whose traffic does not grow with P.
 Usage: /usr/bin/python3 benchmarks/comm_model.py [--bandwidth 12.5e9] [--latency 2e-6] [--cores-per-node 64]
-         [--thread-efficiency 0.7] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
+         [--thread-efficiency 0.7] [--max-threads T] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
+         [--threads-csv benchmarks/bench_threads.csv]
 """
 import argparse
 import csv
@@ -49,7 +52,7 @@ from scipy.optimize import nnls
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity", "measure_rest"]
 COMM_STAGE = {"fractions": "measure_rest", "intrinsic": "measure_rest", "measure": "measure_rest"}  # counted stage -> model stage
-SINGLE_THREADED = {"components", "geodesic"}
+LANE_STAGES = {"components", "geodesic"}  # threaded by lanes of planes: at most N / P threads
 BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1", "ny nz"]
 MSG_TERMS = ["1", "log2 P", "P-1", "sqrt(A)"]
 BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase
@@ -109,6 +112,23 @@ def core_seconds_per_voxel(path):
     return {s: v / vox for s, v in t.items()}, (int(r["nx"]), int(r["ny"]), int(r["nz"]))
 
 
+def measured_theta(path):
+    """{stage: thread efficiency measured at 2 threads} from bench_threads.csv ({} if absent)."""
+    if not os.path.exists(path):
+        return {}
+    return {r["stage"]: float(r["theta"]) for r in csv.DictReader(open(path))}
+
+
+def theta_of(s, a):
+    """The thread efficiency the model uses for stage s."""
+    return min(a.theta.get(s, a.thread_efficiency), a.thread_efficiency)
+
+
+def threads_of(s, N, P, T):
+    """The threads stage s can use: lanes of at least one plane for the lane stages."""
+    return max(1, min(T, N // P)) if s in LANE_STAGES else T
+
+
 def predict(N, P, T, coef, cs, a):
     """Per stage (compute s, bandwidth s, latency s) at N^3 on P ranks x T threads."""
     Br = a.bandwidth * T / a.cores_per_node if T < a.cores_per_node else a.bandwidth
@@ -116,8 +136,7 @@ def predict(N, P, T, coef, cs, a):
     for s in STAGES:
         if s not in cs:
             continue
-        theta = 0.0 if s in SINGLE_THREADED else a.thread_efficiency
-        comp = cs[s] * N ** 3 / P / (1 + theta * (T - 1))
+        comp = cs[s] * N ** 3 / P / (1 + theta_of(s, a) * (threads_of(s, N, P, T) - 1))
         cb, cm = coef[s]
         nbytes = max(float(byte_features(N, N, N, P) @ cb), 0.0)
         nmsg = max(float(msg_features(N, N, N, P) @ cm), 0.0)
@@ -131,7 +150,7 @@ def options(N, cores, coef, cs, a):
     ideal = sum(cs[s] for s in cs) * N ** 3 / cores
     out = []
     T = 1
-    while T <= min(cores, a.cores_per_node):
+    while T <= min(cores, a.cores_per_node, a.max_threads):
         P = cores // T
         if P * T == cores and P <= N:
             pr = predict(N, P, T, coef, cs, a)
@@ -150,7 +169,7 @@ def limiting(pr, cs, N, cores, T, a):
     ideal = {s: cs[s] * N ** 3 / cores for s in pr}
     s = max(pr, key=lambda k: sum(pr[k][:3]) - ideal[k])
     comp, bw, lat, nbytes = pr[s]
-    threads = (f"its compute runs on 1 of the {T} threads of a rank" if s in SINGLE_THREADED else f"{T} threads at efficiency {a.thread_efficiency:g}")
+    threads = f"{threads_of(s, N, cores // T, T)} threads at efficiency {theta_of(s, a):g}"
     parts = {threads: comp - ideal[s], f"bandwidth ({human(nbytes)} received per rank)": bw, "latency": lat}
     return s, max(parts, key=parts.get)
 
@@ -168,11 +187,15 @@ def main():
     ap.add_argument("--latency", type=float, default=2e-6, help="seconds per message")
     ap.add_argument("--cores-per-node", type=int, default=64)
     ap.add_argument("--thread-efficiency", type=float, default=0.7, help="theta: a threaded stage's speed-up per extra thread")
+    ap.add_argument("--max-threads", type=int, default=1 << 30, help="threads per rank at most (e.g. the cores of a NUMA domain)")
     ap.add_argument("--flat", default="", help="comma list of stages to model as fixed: their bytes and messages per face voxel at the "
                     "fewest ranks (> 1) measured, whatever P (what an algorithm that does not grow with P would exchange)")
     ap.add_argument("--comm", default=os.path.join(ROOT, "benchmarks", "bench_comm.csv"))
     ap.add_argument("--compute", default=os.path.join(ROOT, "benchmarks", "bench_scaling.csv"))
+    ap.add_argument("--threads-csv", default=os.path.join(ROOT, "benchmarks", "bench_threads.csv"),
+                    help="thread efficiency of the lane stages measured at 2 threads (bench_threads.py)")
     a = ap.parse_args()
+    a.theta = measured_theta(a.threads_csv)
     data = load_comm(a.comm)
     cs, shape = core_seconds_per_voxel(a.compute)
     coef = {}
@@ -202,7 +225,8 @@ def main():
     if a.flat:
         print(f"Scenario --flat {a.flat}: those stages exchange, whatever P, the bytes and messages per face voxel measured at the fewest ranks")
     print(f"Network: {a.bandwidth / 1e9:g} GB/s per node, {a.latency * 1e6:g} us per message, {a.cores_per_node} cores per node; "
-          f"threaded stages speed up by 1 + {a.thread_efficiency:g} (T - 1)\n")
+          f"a stage speeds up by 1 + theta (T - 1) on T threads, theta {a.thread_efficiency:g} (assumed) except "
+          + ", ".join(f"{s} {theta_of(s, a):g} (measured {a.theta[s]:g} at 2 threads, capped)" for s in sorted(a.theta)) + "\n")
     print("| N | cores | best ranks × threads | compute s | bandwidth s | latency s | efficiency | " + " | ".join(STAGES) + " | limited by | GB per core |")
     print("|---|---|---|---|---|---|---|" + "---|" * len(STAGES) + "---|---|")
     for N in (2048, 4096):

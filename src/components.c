@@ -31,7 +31,12 @@
 /// O(F log2 P) bytes received, F the pieces on a slab face (at most nx ny, typically a few percent
 /// of it), flat in weak scaling and growing only as log2 P at a fixed grid; log2 P messages in
 /// series. Memory: 4 bytes per voxel (ids) plus two ghost planes, and per-piece tables.
-/// Cost: near-linear in the voxels, single-threaded union-find (ids must follow the scan order).
+/// Cost: near-linear in the voxels. Threads: the slab's planes split into one lane per thread, each
+/// lane's union-find run in its own thread (the root of a set is its smallest index, so every
+/// parent index stays below its child's), then the lanes' faces stitched in order by one thread
+/// (unions of the plane pairs across each face, the smaller root winning); the relabelling sweep
+/// stays serial (it numbers the pieces in scan order). 300^3, the paper's NVP phase: 1.69 times
+/// faster on 2 threads, 1.93 on 2 ranks (benchmarks/bench_threads.py).
 /// The ids are int32: at most 2^31 - 1 voxels per rank and 2^31 - 1 provisional pieces in total.
 #include <plurigauss/components.h>
 

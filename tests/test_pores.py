@@ -478,8 +478,9 @@ def program_run(np_, out, extra=()):
 
 def test_program_descriptors_across_ranks_and_consistency():
     """The program on the tiny deck (32^3, 2 realizations) at 1, 2, 3 and 5 ranks (one rank without
-    planes): every descriptor column and every curve and table of the descriptors group identical
-    bit for bit. Then, per run: no NaN in the CSV; M_pred = eps^1.15 beta^0.35 / tau^4.39 per phase
+    planes) and at 1 rank x 3 threads and 2 ranks x 2 threads (the components' and the geodesic
+    search's lanes): every descriptor column and every curve and table of the descriptors group
+    identical bit for bit. Then, per run: no NaN in the CSV; M_pred = eps^1.15 beta^0.35 / tau^4.39 per phase
     and axis; the CSV columns are the axis means of the HDF5 tables; perc_i equals the flood-fill
     (6-connected, scipy) fraction of the phase in components touching both faces, averaged over the
     axes; tau_i equals Dijkstra on the written labels."""
@@ -487,9 +488,11 @@ def test_program_descriptors_across_ranks_and_consistency():
     from scipy.ndimage import label
     wd = pgtest.workdir("pores_program")
     runs = {n: program_run(n, os.path.join(wd, f"r{n}.h5")) for n in (1, 2, 3, 5)}
+    for n, t in ((1, 3), (2, 2)):
+        runs[f"{n} x {t} threads"] = program_run(n, os.path.join(wd, f"r{n}t{t}.h5"), ["-threads", str(t)])
     rows1, desc1, labels1 = runs[1]
     bad = []
-    for n in (2, 3, 5):
+    for n in [k for k in runs if k != 1]:
         rows, desc, _ = runs[n]
         for k, (a, b) in enumerate(zip(rows1, rows)):
             for col in a:

@@ -73,20 +73,42 @@ typedef struct {
 
 #define LANE_GAP 4 /* unused queues between two lanes' bucket rings: their counters on distinct cache lines */
 
+/* The ranks of a layout as a grid of rows (splitting the layout's z', the slabs) by columns
+ * (splitting its x'): slabs are one column; the z problem's pencils have several. */
+typedef struct {
+  int rows, cols; /* ranks rows * cols hold the layout; the others are idle */
+  int row, col;   /* this rank's place, or -1 when idle */
+} Ranks;
+
+/* One neighbour in the rank grid (direction a along the rows, b along the columns): the box of
+ * owned voxels sent to it and the box of ghost voxels received from it, in local coordinates
+ * (plane z', row y', column x'; ghosts at -1 or at the extent), with what was last sent and the best
+ * value received per voxel of the boxes. */
+typedef struct {
+  int     rank;
+  int     sz[2], sx[2], gz[2], gx[2]; /* [first, end) of the send and ghost boxes, z' and x' */
+  int64_t n;                          /* voxels per box (the send and ghost boxes are the same size) */
+  float  *was, *gv;
+} Side;
+
 struct PgGeodesic_private {
-  PgGrid     grid;
-  PgGrid_s   tgrid;              /* layout for z: x' = y, y' = z, z' = x (all-to-all; slabs along x) */
-  PgGrid_s   xgrid;              /* layout for x: x' = y, y' = x, z' = z (transposed in each plane) */
-  ptrdiff_t *ttable;             /* the slab table of tgrid */
-  uint8_t   *tv, *tsend, *trecv; /* transposed labels, the all-to-all's send and receive buffers */
-  uint8_t   *xv;                 /* labels with x and y swapped in each plane */
-  int       *scount, *sdispl, *rcount, *rdispl, *xstart, *xcount;
-  float     *buf;   /* the lanes' padded distances, one after the other */
-  float     *ghost; /* the lanes' gv and in planes (4 planes per lane) */
-  size_t     buf_len, ghost_len;
-  Lane      *lane;   /* maxlane lanes: the rank's threads */
-  Queue     *bucket; /* maxlane rings of nbucket queues, LANE_GAP apart */
-  int        maxlane, nbucket;
+  PgGrid   grid;
+  PgGrid_s tgrid;              /* layout for z: x' = y (block), y' = z, z' = x (block): pencils along z */
+  PgGrid_s xgrid;              /* layout for x: x' = y, y' = x, z' = z (transposed in each plane) */
+  Ranks    tranks;             /* the pencils' rank grid: rows split x, columns split y */
+  uint8_t *tv, *tsend, *trecv; /* transposed labels, the all-to-all's send and receive buffers */
+  uint8_t *xv;                 /* labels with x and y swapped in each plane */
+  int     *scount, *sdispl, *rcount, *rdispl;
+  int     *xstart, *xcount; /* the pencils' x blocks (rows) */
+  int     *ystart, *ycount; /* and y blocks (columns) */
+  float   *buf;             /* the lanes' padded distances, one after the other */
+  float   *ghost;           /* the lanes' gv and in planes (4 planes per lane) */
+  size_t   buf_len, ghost_len;
+  int     *laneof; /* per owned plane: its lane */
+  size_t   laneof_len;
+  Lane    *lane;   /* maxlane lanes: the rank's threads */
+  Queue   *bucket; /* maxlane rings of nbucket queues, LANE_GAP apart */
+  int      maxlane, nbucket;
 };
 
 /* Appends i; 0 on success, 1 when memory ran out (called inside the threads: plain C). */
@@ -103,31 +125,65 @@ static int QueuePush(Queue *q, int64_t i)
   return 0;
 }
 
+/* The pencils of the z problem: P ranks as rows x cols (rows <= nx, cols <= ny), as many ranks as
+ * possible, then the least face per rank (the lateral faces of an (nx/rows) x (ny/cols) x nz pencil:
+ * nz (nx/rows + ny/cols)); ranks beyond rows * cols are idle. */
+static void PencilGrid(int P, int nx, int ny, int *rows, int *cols)
+{
+  double best = INFINITY;
+  int    used = 0;
+
+  *rows = 1;
+  *cols = 1;
+  for (int a = 1; a <= PetscMin(P, nx); a++)
+    for (int b = 1; b <= PetscMin(P / a, ny); b++) {
+      const double face = (double)nx / a + (double)ny / b;
+      if (a * b > used || (a * b == used && face < best)) {
+        used  = a * b;
+        best  = face;
+        *rows = a;
+        *cols = b;
+      }
+    }
+}
+
+/* Near-equal blocks of n over k parts. */
+static void Blocks(int n, int k, int *start, int *count)
+{
+  for (int q = 0, s = 0; q < k; q++) {
+    count[q] = n / k + (q < n % k);
+    start[q] = s;
+    s += count[q];
+  }
+}
+
 PetscErrorCode PgGeodesicCreate(PgGrid grid, PgGeodesic *geo)
 {
   PgGeodesic g;
-  const int  P = grid->size, nx = (int)grid->n[0];
+  const int  P = grid->size, nx = (int)grid->n[0], ny = (int)grid->n[1];
+  Ranks     *tr;
 
   PetscFunctionBeginUser;
   PetscCall(PetscNew(&g));
   g->grid = grid;
-  /* the transposed layout: x split in near-equal blocks, as many ranks as there are x-planes */
-  PetscCall(PetscMalloc6(P, &g->scount, P, &g->sdispl, P, &g->rcount, P, &g->rdispl, P, &g->xstart, P, &g->xcount));
-  for (int q = 0, s = 0; q < P; q++) {
-    g->xcount[q] = nx / P + (q < nx % P);
-    g->xstart[q] = s;
-    s += g->xcount[q];
-  }
+  tr      = &g->tranks;
+  PencilGrid(P, nx, ny, &tr->rows, &tr->cols);
+  tr->row = grid->rank < tr->rows * tr->cols ? grid->rank / tr->cols : -1;
+  tr->col = grid->rank < tr->rows * tr->cols ? grid->rank % tr->cols : -1;
+  PetscCall(PetscMalloc4(P, &g->scount, P, &g->sdispl, P, &g->rcount, P, &g->rdispl));
+  PetscCall(PetscMalloc4(tr->rows, &g->xstart, tr->rows, &g->xcount, tr->cols, &g->ystart, tr->cols, &g->ycount));
+  Blocks(nx, tr->rows, g->xstart, g->xcount);
+  Blocks(ny, tr->cols, g->ystart, g->ycount);
   g->tgrid             = *grid;
-  g->tgrid.n[0]        = grid->n[1];
+  g->tgrid.n[0]        = tr->row < 0 ? 0 : g->ycount[tr->col]; /* x': this pencil's y block */
   g->tgrid.n[1]        = grid->n[2];
   g->tgrid.n[2]        = grid->n[0];
   g->tgrid.voxel_um[0] = grid->voxel_um[1];
   g->tgrid.voxel_um[1] = grid->voxel_um[2];
   g->tgrid.voxel_um[2] = grid->voxel_um[0];
-  g->tgrid.nz_local    = g->xcount[grid->rank];
-  g->tgrid.z_start     = g->xstart[grid->rank];
-  PetscCall(PgGridSetSlabs(&g->tgrid, &g->ttable));
+  g->tgrid.nz_local    = tr->row < 0 ? 0 : g->xcount[tr->row];
+  g->tgrid.z_start     = tr->row < 0 ? 0 : g->xstart[tr->row];
+  g->tgrid.slab_start  = NULL; /* not slabs: the neighbours come from tranks */
   g->xgrid             = *grid;
   g->xgrid.n[0]        = grid->n[1];
   g->xgrid.n[1]        = grid->n[0];
@@ -145,12 +201,13 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
 
   PetscFunctionBeginUser;
   if (!g) PetscFunctionReturn(0);
-  PetscCall(PetscFree6(g->scount, g->sdispl, g->rcount, g->rdispl, g->xstart, g->xcount));
-  PetscCall(PetscFree(g->ttable));
+  PetscCall(PetscFree4(g->scount, g->sdispl, g->rcount, g->rdispl));
+  PetscCall(PetscFree4(g->xstart, g->xcount, g->ystart, g->ycount));
   PetscCall(PetscFree3(g->tv, g->tsend, g->trecv));
   PetscCall(PetscFree(g->xv));
   PetscCall(PetscFree(g->buf));
   PetscCall(PetscFree(g->ghost));
+  PetscCall(PetscFree(g->laneof));
   for (int t = 0; t < g->maxlane; t++) free(g->lane[t].seeds.i);
   for (int b = 0; g->bucket && b < g->maxlane * (g->nbucket + LANE_GAP); b++) free(g->bucket[b].i);
   PetscCall(PetscFree(g->bucket));
@@ -159,14 +216,17 @@ PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo)
   PetscFunctionReturn(0);
 }
 
-/* The labels on the transposed layout: rank q receives x in its block, as [x][y][z]. */
+/* The labels on the pencils: the rank in row r and column c receives x in its row's block and y in
+ * its column's block, every z, as [x][z][y]. */
 static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
 {
-  const PgGrid     g = geo->grid;
+  const PgGrid     g  = geo->grid;
+  const Ranks     *tr = &geo->tranks;
   const int        P = g->size, nx = (int)g->n[0], ny = (int)g->n[1], nz = (int)g->n[2];
   const int        nzl = (int)g->nz_local;
-  const size_t     nt  = (size_t)geo->tgrid.nz_local * (size_t)ny * (size_t)nz;
+  const size_t     nt  = (size_t)geo->tgrid.nz_local * (size_t)geo->tgrid.n[0] * (size_t)nz;
   const ptrdiff_t *zs  = g->slab_start;
+  int64_t         *xoff;
 
   PetscFunctionBeginUser;
   PetscCheck((double)PgGridLocalVoxels(g) < 2147483647.0 && (double)nt < 2147483647.0, PETSC_COMM_SELF, PETSC_ERR_SUP,
@@ -174,42 +234,48 @@ static PetscErrorCode Transpose(PgGeodesic geo, const uint8_t *v)
   if (!geo->tv)
     PetscCall(PetscMalloc3(PetscMax(nt, 1), &geo->tv, PetscMax(PgGridLocalVoxels(g), 1), &geo->tsend, PetscMax(nt, 1),
                            &geo->trecv));
-  /* pack: for rank q, [x in q's block][zl][y]; each plane transposed in 32 x 32 tiles (reading
-     columns of y one voxel at a time would touch a cache line per voxel) */
-  int64_t *xoff;
-  PetscCall(PetscMalloc1(g->n[0], &xoff));
+  /* pack: for the pencil in row r, column c, [x in r's block][zl][y in c's block]; each plane
+     transposed in 32 x 32 tiles (reading columns of y one voxel at a time would touch a cache line
+     per voxel); xoff[c * nx + x] is where x's rows for column c start */
+  PetscCall(PetscMalloc1((size_t)tr->cols * (size_t)nx, &xoff));
   for (int q = 0, off = 0; q < P; q++) {
+    const int r = q / tr->cols, c = q % tr->cols;
     geo->sdispl[q] = off;
-    geo->scount[q] = geo->xcount[q] * ny * nzl;
-    for (int xl = 0; xl < geo->xcount[q]; xl++) xoff[geo->xstart[q] + xl] = off + (int64_t)xl * nzl * ny;
+    geo->scount[q] = q < tr->rows * tr->cols ? geo->xcount[r] * geo->ycount[c] * nzl : 0;
+    for (int xl = 0; q < tr->rows * tr->cols && xl < geo->xcount[r]; xl++)
+      xoff[(size_t)c * nx + geo->xstart[r] + xl] = off + (int64_t)xl * nzl * geo->ycount[c] - geo->ystart[c];
     off += geo->scount[q];
   }
 #pragma omp parallel for schedule(static) num_threads(g->threads)
   for (int zl = 0; zl < nzl; zl++) {
     const uint8_t *in = v + PgGridIndex(g, zl, 0, 0);
-    for (int yb = 0; yb < ny; yb += 32)
-      for (int xb = 0; xb < nx; xb += 32)
-        for (int x = xb; x < PetscMin(xb + 32, nx); x++) {
-          uint8_t *o = geo->tsend + xoff[x] + (int64_t)zl * ny;
-          for (int y = yb; y < PetscMin(yb + 32, ny); y++) o[y] = in[(size_t)y * nx + x];
-        }
+    for (int c = 0; c < tr->cols; c++) {
+      const int y0 = geo->ystart[c], y1 = y0 + geo->ycount[c];
+      for (int yb = y0; yb < y1; yb += 32)
+        for (int xb = 0; xb < nx; xb += 32)
+          for (int x = xb; x < PetscMin(xb + 32, nx); x++) {
+            uint8_t *o = geo->tsend + xoff[(size_t)c * nx + x] + (int64_t)zl * geo->ycount[c];
+            for (int y = yb; y < PetscMin(yb + 32, y1); y++) o[y] = in[(size_t)y * nx + x];
+          }
+    }
   }
   PetscCall(PetscFree(xoff));
+  (void)ny;
+  const int nyl = (int)geo->tgrid.n[0], nxl = (int)geo->tgrid.nz_local;
   for (int p = 0, off = 0; p < P; p++) {
     geo->rdispl[p] = off;
-    geo->rcount[p] = (int)(geo->tgrid.nz_local * ny * (zs[p + 1] - zs[p]));
+    geo->rcount[p] = (int)(nxl * nyl * (zs[p + 1] - zs[p]));
     off += geo->rcount[p];
   }
-  /* received as [x][z] rows of y from each sender's z-range; placed into tv = [x][z][y] */
+  /* received as [x][z][y] blocks from each sender's z-range; placed into tv = [x][z][y] */
   uint8_t *recv = geo->trecv;
   PetscCallMPI(MPI_Alltoallv(geo->tsend, geo->scount, geo->sdispl, MPI_UINT8_T, recv, geo->rcount, geo->rdispl,
                              MPI_UINT8_T, g->comm));
-  const int nxl = (int)geo->tgrid.nz_local;
 #pragma omp parallel for schedule(static) num_threads(g->threads)
   for (int xl = 0; xl < nxl; xl++)
     for (int p = 0; p < P; p++)
-      memcpy(geo->tv + ((size_t)xl * nz + zs[p]) * ny, recv + geo->rdispl[p] + (size_t)xl * (zs[p + 1] - zs[p]) * ny,
-             (size_t)(zs[p + 1] - zs[p]) * ny);
+      memcpy(geo->tv + ((size_t)xl * nz + zs[p]) * nyl, recv + geo->rdispl[p] + (size_t)xl * (zs[p + 1] - zs[p]) * nyl,
+             (size_t)(zs[p + 1] - zs[p]) * nyl);
   PetscFunctionReturn(0);
 }
 
@@ -241,7 +307,7 @@ static PetscErrorCode TransposeXY(PgGeodesic geo, const uint8_t *v)
  * The neighbourhood is the same for every lane. */
 typedef struct {
   int64_t off[26];
-  int     dz[26];
+  int     dz[26], dy[26], dx[26];
   float   w[26];
   double  inv_wmin;
   int     nbucket;
@@ -333,88 +399,172 @@ static int SeedFromGhost(Lane *ln, const Ctx *c, int side, int64_t pplane, int64
   return 0;
 }
 
-/* The message of one boundary plane own to a neighbouring rank: the voxels whose distance dropped
- * since it was last sent (was), as (index, value) pairs, or the whole plane when that is smaller;
- * was is updated. */
-static PetscErrorCode PackChanges(const float *own, float *was, int64_t pplane, int64_t px, char **msg, int *len)
+/* The sides of this rank in the layout's rank grid, with their boxes (local coordinates of the
+ * layout: z' in [0, nzl), y' in [0, ny), x' in [0, nxl)). A side toward (a, b) sends the owned
+ * voxels next to it and receives the ghost voxels beyond it; the neighbour's opposite side has the
+ * same box sizes (same rows share z' blocks, same columns x' blocks), so voxel e of one box is
+ * voxel e of the other. */
+static PetscErrorCode SidesSetUp(const Ranks *rg, const PgGrid_s *g, Side side[8], int *nside)
 {
-  int32_t n = 0;
+  const int nzl = (int)g->nz_local, ny = (int)g->n[1], nxl = (int)g->n[0];
 
   PetscFunctionBeginUser;
-  for (int64_t q = px; q < pplane - px; q++) n += own[q] >= 0 && own[q] < was[q];
-  const int     dense = (int64_t)n * 8 >= (pplane - 2 * px) * 4;
-  const int64_t bytes = 4 + (dense ? (pplane - 2 * px) * 4 : (int64_t)n * 8);
+  *nside = 0;
+  if (rg->row < 0 || nzl == 0) PetscFunctionReturn(0);
+  for (int a = -1; a <= 1; a++)
+    for (int b = -1; b <= 1; b++) {
+      const int r = rg->row + a, c = rg->col + b;
+      if ((!a && !b) || r < 0 || r >= rg->rows || c < 0 || c >= rg->cols) continue;
+      Side *s  = &side[(*nside)++];
+      s->rank  = r * rg->cols + c;
+      s->sz[0] = a > 0 ? nzl - 1 : 0;
+      s->sz[1] = a < 0 ? 1 : nzl;
+      s->sx[0] = b > 0 ? nxl - 1 : 0;
+      s->sx[1] = b < 0 ? 1 : nxl;
+      s->gz[0] = a < 0 ? -1 : (a > 0 ? nzl : 0);
+      s->gz[1] = a < 0 ? 0 : (a > 0 ? nzl + 1 : nzl);
+      s->gx[0] = b < 0 ? -1 : (b > 0 ? nxl : 0);
+      s->gx[1] = b < 0 ? 0 : (b > 0 ? nxl + 1 : nxl);
+      s->n     = (int64_t)(s->sz[1] - s->sz[0]) * ny * (s->sx[1] - s->sx[0]);
+      PetscCall(PetscMalloc2(s->n, &s->was, s->n, &s->gv));
+      for (int64_t e = 0; e < s->n; e++) s->was[e] = s->gv[e] = INFINITY;
+    }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode SidesDestroy(Side side[8], int nside)
+{
+  PetscFunctionBeginUser;
+  for (int i = 0; i < nside; i++) PetscCall(PetscFree2(side[i].was, side[i].gv));
+  PetscFunctionReturn(0);
+}
+
+/* The padded index, in its lane, of owned voxel (z', y', x'). */
+static inline int64_t LaneIndex(const Lane *ln, int z, int y, int x, int64_t pplane, int64_t px)
+{
+  return ((int64_t)(z - ln->z0) + 1) * pplane + ((int64_t)y + 1) * px + x + 1;
+}
+
+/* A distance d received for ghost voxel (z, y, x) of a side (the slot gv): when it lowers what that
+ * ghost voxel had, its owned neighbours that it lowers become seeds of their lanes. Voxels out of
+ * play hold -1, so only the box tests remain. */
+static int SeedFromSide(Lane *lane, const int *laneof, const Ctx *c, const PgGrid_s *g, int z, int y, int x, float d,
+                        float *gv, int64_t pplane, int64_t px)
+{
+  const int nzl = (int)g->nz_local, ny = (int)g->n[1], nxl = (int)g->n[0];
+
+  if (!(d >= 0 && d < *gv)) return 0;
+  *gv = d;
+  for (int k = 0; k < 26; k++) {
+    const int tz = z + c->dz[k], ty = y + c->dy[k], tx = x + c->dx[k];
+    if (tz < 0 || tz >= nzl || ty < 0 || ty >= ny || tx < 0 || tx >= nxl) continue;
+    Lane         *ln = &lane[laneof[tz]];
+    const int64_t j  = LaneIndex(ln, tz, ty, tx, pplane, px);
+    const float   nd = d + c->w[k];
+    if (nd < ln->dist[j]) {
+      ln->dist[j] = nd;
+      if (QueuePush(&ln->seeds, j)) return 1;
+    }
+  }
+  return 0;
+}
+
+/* The message of one side: the voxels of its send box whose distance dropped since they were last
+ * sent (was), as (box index, value) pairs, or the whole box when that is smaller; was is updated. */
+static PetscErrorCode PackSide(const Lane *lane, const int *laneof, const PgGrid_s *g, Side *s, int64_t pplane,
+                               int64_t px, char **msg, int *len)
+{
+  const int ny = (int)g->n[1];
+  float    *val;
+  int32_t   n = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(s->n, &val));
+  for (int z = s->sz[0], e = 0; z < s->sz[1]; z++)
+    for (int y = 0; y < ny; y++)
+      for (int x = s->sx[0]; x < s->sx[1]; x++, e++) {
+        val[e] = lane[laneof[z]].dist[LaneIndex(&lane[laneof[z]], z, y, x, pplane, px)];
+        n += val[e] >= 0 && val[e] < s->was[e];
+      }
+  const int     dense = (int64_t)n * 8 >= s->n * 4;
+  const int64_t bytes = 4 + (dense ? s->n * 4 : (int64_t)n * 8);
   PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
              "geodesic: a ghost message of %" PRId64 " bytes exceeds one MPI message", bytes);
   PetscCall(PetscMalloc1(bytes, msg));
   ((int32_t *)*msg)[0] = dense ? -1 : n;
-  if (dense) PetscCall(PetscArraycpy((float *)(*msg + 4), own + px, pplane - 2 * px));
+  if (dense) PetscCall(PetscArraycpy((float *)(*msg + 4), val, s->n));
   else {
     char *o = *msg + 4;
-    for (int64_t q = px; q < pplane - px; q++)
-      if (own[q] >= 0 && own[q] < was[q]) {
-        const int32_t i = (int32_t)q;
+    for (int64_t e = 0; e < s->n; e++)
+      if (val[e] >= 0 && val[e] < s->was[e]) {
+        const int32_t i = (int32_t)e;
         PetscCall(PetscMemcpy(o, &i, 4));
-        PetscCall(PetscMemcpy(o + 4, &own[q], 4));
+        PetscCall(PetscMemcpy(o + 4, &val[e], 4));
         o += 8;
       }
   }
-  PetscCall(PetscArraycpy(was, own, pplane));
+  PetscCall(PetscArraycpy(s->was, val, s->n));
+  PetscCall(PetscFree(val));
   *len = (int)bytes;
   PetscFunctionReturn(0);
 }
 
-/* One round of the ghost exchange between ranks: the rank's first lane sends its first owned
- * plane to the rank below, its last lane its last owned plane to the rank above, only what
- * changed (PackChanges); what arrives restarts the search in the adjacent owned plane. */
-#define TAG_GHOST 91
-static PetscErrorCode ExchangeRanks(const PgGrid_s *g, const Ctx *c, Lane *lane, int nlane, int64_t pplane, int64_t px,
-                                    float *sent[2])
+/* What one side received: every (box index, value) restarts the search next to its ghost voxel. */
+static PetscErrorCode UnpackSide(Lane *lane, const int *laneof, const Ctx *c, const PgGrid_s *g, Side *s,
+                                 const char *in, int64_t pplane, int64_t px)
 {
-  const int   nb[2]  = {g->rank > 0 ? g->rank - 1 : -1, g->rank + 1 < g->nowners ? g->rank + 1 : -1};
-  Lane       *end[2] = {&lane[0], &lane[nlane > 0 ? nlane - 1 : 0]};
-  char       *msg[2] = {NULL, NULL};
-  MPI_Request req[2];
-  int         nreq = 0;
+  const int     ny = (int)g->n[1], bx = s->gx[1] - s->gx[0];
+  const int32_t n   = ((const int32_t *)in)[0];
+  const int64_t m   = n < 0 ? s->n : n;
+  int           err = 0;
 
   PetscFunctionBeginUser;
-  if (nlane == 0) PetscFunctionReturn(0);
-  for (int side = 0; side < 2; side++) { /* 0: first owned plane to the rank below; 1: last to the one above */
-    int bytes = 0;
-    if (nb[side] < 0) continue;
-    PetscCall(PackChanges(end[side]->dist + (side ? (int64_t)end[side]->nzl : 1) * pplane, sent[side], pplane, px,
-                          &msg[side], &bytes));
-    PetscCallMPI(MPI_Isend(msg[side], bytes, MPI_BYTE, nb[side], TAG_GHOST, g->comm, &req[nreq++]));
+  for (int64_t q = 0; q < m && !err; q++) {
+    int32_t e;
+    float   d;
+    if (n < 0) {
+      e = (int32_t)q;
+      PetscCall(PetscMemcpy(&d, in + 4 + 4 * q, 4));
+    } else {
+      PetscCall(PetscMemcpy(&e, in + 4 + 8 * q, 4));
+      PetscCall(PetscMemcpy(&d, in + 8 + 8 * q, 4));
+    }
+    PetscCheck(e >= 0 && e < s->n, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: ghost index %d outside its box", (int)e);
+    const int z = s->gz[0] + (int)(e / ((int64_t)ny * bx)), y = (int)(e / bx % ny), x = s->gx[0] + (int)(e % bx);
+    err = SeedFromSide(lane, laneof, c, g, z, y, x, d, &s->gv[e], pplane, px);
   }
-  for (int side = 0; side < 2; side++) { /* 0: from below into the lower ghost plane; 1: from above */
+  PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "geodesic: out of memory for the search's seeds");
+  PetscFunctionReturn(0);
+}
+
+/* One round of the ghost exchange between ranks: to every side, only what changed (PackSide); what
+ * arrives restarts the search next to the ghost voxels it lowers. */
+#define TAG_GHOST 91
+static PetscErrorCode ExchangeRanks(const PgGrid_s *g, const Ctx *c, Lane *lane, const int *laneof, Side side[8],
+                                    int nside, int64_t pplane, int64_t px)
+{
+  char       *msg[8] = {NULL};
+  MPI_Request req[8];
+
+  PetscFunctionBeginUser;
+  for (int i = 0; i < nside; i++) {
+    int bytes = 0;
+    PetscCall(PackSide(lane, laneof, g, &side[i], pplane, px, &msg[i], &bytes));
+    PetscCallMPI(MPI_Isend(msg[i], bytes, MPI_BYTE, side[i].rank, TAG_GHOST, g->comm, &req[i]));
+  }
+  for (int i = 0; i < nside; i++) {
     MPI_Status st;
-    int        bytes, err = 0;
+    int        bytes;
     char      *in;
-    if (nb[side] < 0) continue;
-    PetscCallMPI(MPI_Probe(nb[side], TAG_GHOST, g->comm, &st));
+    PetscCallMPI(MPI_Probe(side[i].rank, TAG_GHOST, g->comm, &st));
     PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
     PetscCall(PetscMalloc1(bytes, &in));
-    PetscCallMPI(MPI_Recv(in, bytes, MPI_BYTE, nb[side], TAG_GHOST, g->comm, MPI_STATUS_IGNORE));
-    const int32_t n = ((const int32_t *)in)[0];
-    const int64_t m = n < 0 ? pplane - 2 * px : n;
-    for (int64_t e = 0; e < m && !err; e++) {
-      int32_t q;
-      float   d;
-      if (n < 0) {
-        q = (int32_t)(px + e);
-        PetscCall(PetscMemcpy(&d, in + 4 + 4 * e, 4));
-      } else {
-        PetscCall(PetscMemcpy(&q, in + 4 + 8 * e, 4));
-        PetscCall(PetscMemcpy(&d, in + 8 + 8 * e, 4));
-      }
-      err = SeedFromGhost(end[side], c, side, pplane, q, d);
-    }
+    PetscCallMPI(MPI_Recv(in, bytes, MPI_BYTE, side[i].rank, TAG_GHOST, g->comm, MPI_STATUS_IGNORE));
+    PetscCall(UnpackSide(lane, laneof, c, g, &side[i], in, pplane, px));
     PetscCall(PetscFree(in));
-    PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "geodesic: out of memory for the search's seeds");
   }
-  PetscCallMPI(MPI_Waitall(nreq, req, MPI_STATUSES_IGNORE));
-  PetscCall(PetscFree(msg[0]));
-  PetscCall(PetscFree(msg[1]));
+  PetscCallMPI(MPI_Waitall(nside, req, MPI_STATUSES_IGNORE));
+  for (int i = 0; i < nside; i++) PetscCall(PetscFree(msg[i]));
   PetscFunctionReturn(0);
 }
 
@@ -476,6 +626,13 @@ static PetscErrorCode SetLanes(PgGeodesic geo, int nzl, int64_t pplane, int *nla
     ln->in   = ln->gv + 2 * pplane;
     z0 += ln->nzl;
   }
+  if ((size_t)nzl > geo->laneof_len) {
+    PetscCall(PetscFree(geo->laneof));
+    PetscCall(PetscMalloc1(nzl, &geo->laneof));
+    geo->laneof_len = (size_t)nzl;
+  }
+  for (int t = 0; t < L; t++)
+    for (int z = geo->lane[t].z0; z < geo->lane[t].z0 + geo->lane[t].nzl; z++) geo->laneof[z] = t;
   *nlane = L;
   PetscFunctionReturn(0);
 }
@@ -494,6 +651,8 @@ static void Neighbours(Ctx *c, const PgGrid_s *g, int64_t pplane, int64_t px, do
                               dz * dz * g->voxel_um[2] * g->voxel_um[2]);
         c->off[k]      = dz * pplane + dy * px + dx;
         c->dz[k]       = dz;
+        c->dy[k]       = dy;
+        c->dx[k]       = dx;
         c->w[k]        = (float)l;
         *wmin          = PetscMin(*wmin, l);
         *wmax          = PetscMax(*wmax, l);
@@ -576,40 +735,41 @@ static PetscErrorCode Inlet(const PgGrid_s *g, const Lane *lane, int nlane, int6
   PetscFunctionReturn(0);
 }
 
-/* Shortest distances to the outlet face y = ny-1 on grid g (every axis is solved as y): each
- * round, every lane searches from its seeds in its own thread, then the ranks exchange their
- * outer planes and the lanes their inner ones, until no distance changed on any rank. */
-static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v, uint8_t value, PgGeodesicResult *res)
+/* Shortest distances to the outlet face y = ny-1 on layout g, its ranks arranged as rg (every
+ * axis is solved as y): each round, every lane searches from its seeds in its own thread, then the
+ * ranks exchange their boundary voxels with their sides and the lanes their inner planes, until no
+ * distance changed on any rank. */
+static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const Ranks *rg, const uint8_t *v, uint8_t value,
+                            PgGeodesicResult *res)
 {
   const int64_t px = g->n[0] + 2, pplane = px * (g->n[1] + 2);
   Lane         *lane = geo->lane;
   Ctx           c;
+  Side          side[8];
   double        wmin = INFINITY, wmax = 0;
-  int           rounds = 0, nlane, err = 0;
-  float        *sent[2];
+  int           rounds = 0, nlane, nside, err = 0;
 
   PetscFunctionBeginUser;
   PetscCall(SetLanes(geo, (int)g->nz_local, pplane, &nlane));
   Neighbours(&c, g, pplane, px, &wmin, &wmax);
   PetscCall(SetBuckets(geo, &c, wmin, wmax));
+  PetscCall(SidesSetUp(rg, g, side, &nside));
 #pragma omp parallel for schedule(static, 1) num_threads(PetscMax(nlane, 1)) reduction(| : err)
   for (int t = 0; t < nlane; t++) err |= LaneStart(&lane[t], g, v, value, pplane, px);
   PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "geodesic: out of memory for the search's seeds");
-  PetscCall(PetscMalloc2(pplane, &sent[0], pplane, &sent[1]));
-  for (int64_t q = 0; q < pplane; q++) sent[0][q] = sent[1][q] = INFINITY;
   for (;;) {
     int64_t nseeds = 0;
 #pragma omp parallel for schedule(static, 1) num_threads(PetscMax(nlane, 1)) reduction(| : err)
     for (int t = 0; t < nlane; t++) err |= Propagate(&lane[t], &c);
     PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "geodesic: out of memory for the search's buckets");
-    PetscCall(ExchangeRanks(g, &c, lane, nlane, pplane, px, sent));
+    PetscCall(ExchangeRanks(g, &c, lane, geo->laneof, side, nside, pplane, px));
     PetscCall(ExchangeLanes(&c, lane, nlane, pplane, px));
     for (int t = 0; t < nlane; t++) nseeds += lane[t].seeds.n;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nseeds, 1, MPI_INT64_T, MPI_SUM, g->comm));
     rounds++;
     if (!nseeds) break;
   }
-  PetscCall(PetscFree2(sent[0], sent[1]));
+  PetscCall(SidesDestroy(side, nside));
   PetscCall(Inlet(g, lane, nlane, pplane, px, res));
   res->rounds = rounds;
   PetscFunctionReturn(0);
@@ -617,8 +777,9 @@ static PetscErrorCode Solve(PgGeodesic geo, const PgGrid_s *g, const uint8_t *v,
 
 PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *result)
 {
-  const PgGrid g  = geo->grid;
-  double       t0 = MPI_Wtime();
+  const PgGrid g     = geo->grid;
+  double       t0    = MPI_Wtime();
+  const Ranks  slabs = {g->nowners, 1, g->rank < g->nowners ? g->rank : -1, 0}; /* the z-slabs: one column */
 
   PetscFunctionBeginUser;
   PetscCheck(axis >= 0 && axis < 3, g->comm, PETSC_ERR_ARG_OUTOFRANGE, "geodesic: axis %d, allowed 0 (x), 1 (y), 2 (z)",
@@ -628,13 +789,13 @@ PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value
   PetscCall(PetscMemzero(result, sizeof *result));
   /* every axis is solved as the y axis of some layout: the front of the search then runs along
      contiguous rows (along x it would touch one cache line per voxel: 2-3 times slower) */
-  if (axis == 1) PetscCall(Solve(geo, g, v, value, result));
+  if (axis == 1) PetscCall(Solve(geo, g, &slabs, v, value, result));
   else if (axis == 0) {
     PetscCall(TransposeXY(geo, v));
-    PetscCall(Solve(geo, &geo->xgrid, geo->xv, value, result));
+    PetscCall(Solve(geo, &geo->xgrid, &slabs, geo->xv, value, result));
   } else {
     PetscCall(Transpose(geo, v));
-    PetscCall(Solve(geo, &geo->tgrid, geo->tv, value, result));
+    PetscCall(Solve(geo, &geo->tgrid, &geo->tranks, geo->tv, value, result));
   }
   result->seconds = MPI_Wtime() - t0;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &result->seconds, 1, MPI_DOUBLE, MPI_MAX, g->comm));

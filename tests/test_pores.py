@@ -460,6 +460,35 @@ def test_tortuosity_threads_identical():
     assert not bad, "\n".join(bad[:10])
 
 
+def test_tortuosity_pencils():
+    """The z problem on pencils: 4, 6, 9 and 12 ranks (rank grids 2 x 2, 3 x 2, 3 x 3, 4 x 3 over x
+    and y: paths cross pencil faces and edges, the diagonal steps through the corner neighbours),
+    at 1 and 2 threads, cubic and anisotropic voxels: tau and the counts equal scipy's Dijkstra; and
+    a channel that crosses from one pencil to its diagonal neighbour through their shared edge."""
+    bad = []
+    v = smooth_volume((21, 18, 20), 8)
+    for voxel in ((1, 1, 1), (0.7, 1.0, 1.3)):
+        ref = geodesic_ref(v, 1, voxel, 2)
+        for threads in (1, 2):
+            outs = run(v, ranks=(4, 6, 9, 12), voxel=voxel, extra=["-value", "1", "-tau", "4", "-threads", str(threads)], tag="pencils")
+            for P, o in zip((4, 6, 9, 12), outs):
+                t = o["tau_z"]
+                if abs(t[0] - ref[0]) > 1e-5 * max(1, ref[0]) or t[2] != ref[1] or t[3] != ref[2]:
+                    bad.append(f"voxel {voxel} ranks {P} threads {threads}: {t[:4]} vs dijkstra {ref}")
+    # a channel along z that passes from one pencil to the diagonal one through their shared edge
+    # only (x 3 -> 4 and y 3 -> 4 at 4 ranks: blocks [0, 4) and [4, 8)): reached through the corner
+    # neighbours' exchange or not at all
+    w = np.full((12, 8, 8), 2, np.uint8)
+    w[:7, 3, 3] = 1
+    w[6:, 4, 4] = 1
+    ref = geodesic_ref(w, 1, (1, 1, 1), 2)
+    for o, P in zip(run(w, ranks=(1, 4), extra=["-value", "1", "-tau", "4"], tag="corner"), (1, 4)):
+        t = o["tau_z"]
+        if abs(t[0] - ref[0]) > 1e-5 * max(1, ref[0]) or t[2] != ref[1] or t[3] != ref[2] or ref[2] != 1:
+            bad.append(f"corner channel, {P} ranks: {t[:4]} vs dijkstra {ref}")
+    assert not bad, "\n".join(bad[:10])
+
+
 # --- the measure stage of the program -----------------------------------------------------
 
 DESCRIPTOR_SETS = ("percolating_fraction", "r50_mip_um", "beta", "tau", "tau_inlet_voxels", "tau_reached_voxels", "M_pred", "r50_cpsd_um", "r50_cpsd2d_um")

@@ -11,8 +11,9 @@ to the terms (A = nx ny the slab face, V = nx ny nz the volume, P ranks in z-sla
   A log2 P        scans and tree merges over the slabs
   A (P - 1)       all-gathers of plane-sized data, or rounds that cross every slab
   P - 1           per-rank small items (counts) from every rank
-  ny nz           plane exchanges of the volume transposed to x-slabs (the geodesic z problem: its
-                  faces are y-z planes, which grow with nz in weak scaling along z; = A on a cube)
+  pencil face     the lateral face nz (nx/rows + ny/cols) of the pencils along z that the geodesic
+                  z problem runs on (rows x cols the rank grid of src/geodesic.c's PencilGrid); it
+                  grows as sqrt(P) in weak scaling along z
 and likewise the messages one rank sends (bench_comm.py's estimate from the calls) to 1, log2 P,
 P - 1 and sqrt(A) (rounds that grow with the edge). The fit and its residuals are printed per
 stage; a term the data cannot tell apart from another gets the smaller coefficient NNLS finds.
@@ -53,16 +54,37 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity", "measure_rest"]
 COMM_STAGE = {"fractions": "measure_rest", "intrinsic": "measure_rest", "measure": "measure_rest"}  # counted stage -> model stage
 LANE_STAGES = {"components", "geodesic"}  # threaded by lanes of planes: at most N / P threads
-BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1", "ny nz"]
+BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1", "pencil face"]
 MSG_TERMS = ["1", "log2 P", "P-1", "sqrt(A)"]
 BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase
+
+
+def pencil_grid(P, nx, ny):
+    """The geodesic z problem's rank grid (rows over x, cols over y), as src/geodesic.c chooses it:
+    the most ranks, then the least face nx/rows + ny/cols."""
+    best = None
+    for a in range(1, min(P, nx) + 1):
+        for b in range(1, min(P // a, ny) + 1):
+            key = (-a * b, nx / a + ny / b)
+            if best is None or key < best[0]:
+                best = (key, a, b)
+    return best[1], best[2]
 
 
 def byte_features(nx, ny, nz, P):
     A, V = nx * ny, nx * ny * nz
     if P <= 1:
         return np.zeros(len(BYTE_TERMS))
-    return np.array([V / P * (1 - 1 / P), A, A * math.log2(P), A * (P - 1), P - 1.0, ny * nz])
+    rows, cols = pencil_grid(P, nx, ny)
+    face = nz * ((nx / rows if rows > 1 else 0) + (ny / cols if cols > 1 else 0))
+    return np.array([V / P * (1 - 1 / P), A, A * math.log2(P), A * (P - 1), P - 1.0, face])
+
+
+def stage_byte_features(s):
+    """The byte terms a stage may use: the pencil face only for the geodesic stage (the other
+    stages run on z-slabs; left free, the term would soak up their weak-scaling growth)."""
+    mask = np.array([1.0] * (len(BYTE_TERMS) - 1) + [1.0 if s == "geodesic" else 0.0])
+    return lambda nx, ny, nz, P: byte_features(nx, ny, nz, P) * mask
 
 
 def msg_features(nx, ny, nz, P):
@@ -203,7 +225,7 @@ def main():
     print("| stage | " + " | ".join(BYTE_TERMS) + " | points | worst residual | messages: " + ", ".join(MSG_TERMS) + " |")
     print("|---|" + "---|" * (len(BYTE_TERMS) + 3))
     for s in STAGES:
-        cb, rb = fit(data[s], byte_features, 4)
+        cb, rb = fit(data[s], stage_byte_features(s), 4)
         cm, _ = fit(data[s], msg_features, 5)
         if s in a.flat.split(","):  # scenario: the stage's exchange stops growing with P
             pts = [p for p in data[s] if p[3] > 1]
@@ -217,7 +239,7 @@ def main():
         print(f"| {s} | " + " | ".join(f"{c:.3g}" if c > 1e-6 else "0" for c in cb) + f" | {len(rb)} | {wtxt} | " + ", ".join(f"{c:.3g}" if c > 1e-6 else "0" for c in cm) + " |")
     print("\nResiduals (measured → fitted bytes per rank):")
     for s in STAGES:
-        _, rb = fit(data[s], byte_features, 4)
+        _, rb = fit(data[s], stage_byte_features(s), 4)
         if rb:
             print(f"  {s:13s} " + "  ".join(f"{p[0]}×{p[2]}/{p[3]}: {human(m)}→{f / m - 1:+.0%}" for p, m, f in sorted(rb, key=lambda x: (x[0][0], x[0][2], x[0][3]))))
     print(f"\nCompute: core-seconds per voxel from the 1-core row of {os.path.relpath(a.compute, ROOT)} ({'×'.join(map(str, shape))}): "

@@ -15,20 +15,26 @@
 ///
 /// The wave. Along z the outlet lies on the last rank, and the distances would reach the first rank
 /// only after one round per slab with all other ranks idle: P rounds in series. Instead the z
-/// problem runs on the transposed volume (one all-to-all of the uint8 labels, N bytes, making z
-/// local to every rank: slabs along x). Then every axis has its path axis inside the planes, each
-/// rank works on its own slab from the first round, and only lateral meanders cross slab faces.
+/// problem runs on the volume transposed to pencils along z (one all-to-all of the uint8 labels,
+/// N bytes, making z local to every rank): the ranks as a grid of rows (blocks of x) by columns
+/// (blocks of y), the most ranks that fit, then the least lateral face per rank (PencilGrid). Then
+/// every axis has its path axis inside the planes, each rank works on its own block from the first
+/// round, and only lateral meanders cross faces. A rank of the grid exchanges with up to eight
+/// neighbours (Side): four across its faces and four across its edges, whose ghost voxels carry
+/// the diagonal steps through a corner; a side's message is the changed voxels of one box of owned
+/// voxels, and its voxel e is voxel e of the neighbour's ghost box. Slabs are the one-column case.
 /// Locality: every axis is solved as the y axis of its layout (x by swapping x and y inside each
 /// plane, z as y' of the transposed volume [x][z][y]), because a front that advances along y
 /// visits contiguous rows, while one advancing along x touches a new cache line per voxel
 /// (measured 2.3 times slower at 300^3).
 ///
 /// Communication per axis and rank: the changed boundary voxels (8 bytes each; the first round
-/// sends about one plane of floats each way) and one allreduce per round; along z, in addition, the
-/// transpose of the labels (the slab's N/P bytes sent and received). In the transposed layout the
-/// exchanged planes are y-z planes (ny nz voxels): on a domain elongated along z (weak scaling
-/// that grows nz with the ranks) they grow with nz, and with them the bytes of the z problem; a
-/// wave through the z-slabs instead would keep the bytes flat but run the ranks in series.
+/// sends about one face of floats each way) and one allreduce per round; along z, in addition, the
+/// transpose of the labels (the slab's N/P bytes sent and received). The pencils' lateral faces are
+/// nz (nx/rows + ny/cols) voxels: on a domain that grows along z with the ranks (weak scaling) they
+/// grow as sqrt(P) (x-slabs: as P; 128 x 128 x 8P, z only, 4 -> 64 ranks: 0.34 -> 1.74 MB on
+/// pencils, 0.39 -> 12.1 MB on x-slabs); a wave through the z-slabs instead would keep the bytes
+/// flat but run the ranks in series.
 /// Threads. A rank's planes are split once more, into one lane per thread (at most one per
 /// plane), and each lane is searched exactly like a slab of its own: its own padded distances with
 /// two ghost planes, bucket ring and seeds, in its own thread. After each round's searches the

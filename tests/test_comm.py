@@ -15,7 +15,11 @@ test_comm_weak_growth: the growth law in weak scaling: the paper's structure on
   domain that grows along z its problem is not a weak-scaling one: the paths grow with nz while the
   front that can be worked on in parallel (the x-y cross-section) stays fixed, so no decomposition
   keeps both the bytes and the time per rank flat (docs/communication.md); it is in the strong
-  scaling check.
+  scaling check and in the next one.
+test_comm_geodesic_z_weak_growth: the same weak series with tortuosity alone, on all three axes:
+  the z problem runs on pencils along z, whose lateral faces nz (nx/rows + ny/cols) grow as
+  sqrt(P) on this domain, so the geodesic stage's bytes at 64 ranks are at most sqrt(64/4) = 4 x
+  those at 4 ranks (measured 2.25 x; on the x-slabs it ran on before: 10.2 x).
 test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages (conduction included): the largest bytes
   received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
 The growth tests count bytes, so oversubscription does not matter; their decks are small (4
@@ -141,6 +145,14 @@ def test_comm_weak_growth():
     limits = dict.fromkeys(STAGES, 1.5)
     limits["conductivity"] = math.log2(64) / math.log2(4)  # the multigrid gains a level per 8x: log P
     growth_check(4, 64, b[4], b[64], limits, f"weak scaling, {WEAK_XY} x {WEAK_XY} x {WEAK_PLANES}P voxels")
+
+
+def test_comm_geodesic_z_weak_growth():
+    d = pgtest.workdir("comm_weak_z")
+    off = ["-measure_percolation", "false", "-measure_psd", "false", "-measure_mip", "false", "-conductivity_solve", "false"]
+    b = {P: pipeline_bytes(d, P, (WEAK_XY, WEAK_XY, WEAK_PLANES * P), off) for P in (4, 64)}
+    growth_check(4, 64, b[4], b[64], {"geodesic": math.sqrt(64 / 4)}, f"weak scaling, tortuosity on x, y and z, {WEAK_XY} x {WEAK_XY} x {WEAK_PLANES}P voxels",
+                 stages=("geodesic",))
 
 
 def test_comm_strong_growth():

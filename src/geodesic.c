@@ -17,9 +17,9 @@
 /// only after one round per slab with all other ranks idle: P rounds in series. Instead the z
 /// problem runs on the volume transposed to pencils along z (one all-to-all of the uint8 labels,
 /// N bytes, making z local to every rank): the ranks as a grid of rows (blocks of x) by columns
-/// (blocks of y), the most ranks that fit, then the least lateral face per rank (PencilGrid). Then
-/// every axis has its path axis inside the planes, each rank works on its own block from the first
-/// round, and only lateral meanders cross faces. A rank of the grid exchanges with up to eight
+/// (blocks of y), the most ranks that fit, then the least lateral face per rank
+/// (PgGeodesicPencilGrid). Then every axis has its path axis inside the planes, each rank works on
+/// its own block from the first round, and only lateral meanders cross faces. A rank of the grid exchanges with up to eight
 /// neighbours (Side): four across its faces and four across its edges, whose ghost voxels carry
 /// the diagonal steps through a corner; a side's message is the changed voxels of one box of owned
 /// voxels, and its voxel e is voxel e of the neighbour's ghost box. Slabs are the one-column case.
@@ -134,7 +134,7 @@ static int QueuePush(Queue *q, int64_t i)
 /* The pencils of the z problem: P ranks as rows x cols (rows <= nx, cols <= ny), as many ranks as
  * possible, then the least face per rank (the lateral faces of an (nx/rows) x (ny/cols) x nz pencil:
  * nz (nx/rows + ny/cols)); ranks beyond rows * cols are idle. */
-static void PencilGrid(int P, int nx, int ny, int *rows, int *cols)
+void PgGeodesicPencilGrid(int P, int nx, int ny, int *rows, int *cols)
 {
   double best = INFINITY;
   int    used = 0;
@@ -173,7 +173,7 @@ PetscErrorCode PgGeodesicCreate(PgGrid grid, PgGeodesic *geo)
   PetscCall(PetscNew(&g));
   g->grid = grid;
   tr      = &g->tranks;
-  PencilGrid(P, nx, ny, &tr->rows, &tr->cols);
+  PgGeodesicPencilGrid(P, nx, ny, &tr->rows, &tr->cols);
   tr->row = grid->rank < tr->rows * tr->cols ? grid->rank / tr->cols : -1;
   tr->col = grid->rank < tr->rows * tr->cols ? grid->rank % tr->cols : -1;
   PetscCall(PetscMalloc4(P, &g->scount, P, &g->sdispl, P, &g->rcount, P, &g->rdispl));

@@ -21,6 +21,7 @@
 /// Cost: negligible; no input data is read.
 #include <plurigauss/conductivity.h>
 #include <plurigauss/covariance.h>
+#include <plurigauss/geodesic.h>
 #include <plurigauss/image.h>
 #include <plurigauss/memory.h>
 #include <plurigauss/segment.h>
@@ -143,16 +144,18 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
     return OpeningBytes(g, periodic);
   }
   case PG_MEMORY_GEODESIC: {
-    /* geodesic.c: float distances (-1 out of play, no mask) on the padded slab of the largest
-       layout used, with two ghost planes per lane (thread), the x-swapped labels (x axis), the
-       transposed labels and the all-to-all's send and receive buffers (z axis), the queue */
-    const unsigned axes   = cfg->measure.axes;
-    const double   xcount = ceil((double)g->n[0] / g->ranks), lanes = PetscMax(g->threads, 1);
-    double         pad = 0;
+    /* geodesic.c: float distances (-1 out of play, no mask) on the padded slab or pencil of the
+       largest layout used, with two ghost planes per lane (thread), the x-swapped labels (x axis),
+       the labels on the pencils and the all-to-all's send and receive buffers (z axis), the queue */
+    const unsigned axes  = cfg->measure.axes;
+    const double   lanes = PetscMax(g->threads, 1);
+    int            rows, cols;
+    PgGeodesicPencilGrid(g->ranks, (int)g->n[0], (int)g->n[1], &rows, &cols);
+    const double xcount = ceil((double)g->n[0] / rows), ycount = ceil((double)g->n[1] / cols);
+    double       pad = 0;
     if (axes & 3u) pad = PetscMax(pad, ((double)g->n[0] + 2) * ((double)g->n[1] + 2) * (g->nz_local + 2 * lanes));
-    if (axes & 4u) pad = PetscMax(pad, ((double)g->n[1] + 2) * ((double)g->n[2] + 2) * (xcount + 2 * lanes));
-    return 4.0 * pad + ((axes & 1u) ? V : 0.0) +
-           ((axes & 4u) ? 2 * xcount * (double)g->n[1] * (double)g->n[2] + V : 0.0) +
+    if (axes & 4u) pad = PetscMax(pad, (ycount + 2) * ((double)g->n[2] + 2) * (xcount + 2 * lanes));
+    return 4.0 * pad + ((axes & 1u) ? V : 0.0) + ((axes & 4u) ? 2 * xcount * ycount * (double)g->n[2] + V : 0.0) +
            PG_MEMORY_GEODESIC_QUEUE_BYTES_PER_VOXEL * V;
   }
   case PG_MEMORY_CONDUCTIVITY: {

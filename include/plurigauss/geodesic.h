@@ -28,5 +28,10 @@ typedef struct {
 PetscErrorCode PgGeodesicCreate(PgGrid grid, PgGeodesic *geo);
 PetscErrorCode PgGeodesicDestroy(PgGeodesic *geo);
 
+/// The rank grid of the z problem's pencils along z for P ranks on an nx x ny cross-section: rows
+/// split x, columns split y (rows <= nx, cols <= ny; the most ranks, then the least lateral face;
+/// ranks beyond rows * cols idle). For the memory estimate and the model.
+void PgGeodesicPencilGrid(int P, int nx, int ny, int *rows, int *cols);
+
 /// Tortuosity of the phase {v == value} along axis (0 = x, 1 = y, 2 = z). Collective.
 PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *result);

@@ -94,7 +94,7 @@ typedef struct {
   int     rank;
   int     sz[2], sx[2], gz[2], gx[2]; /* [first, end) of the send and ghost boxes, z' and x' */
   int64_t n;                          /* voxels per box (the send and ghost boxes are the same size) */
-  float  *was, *gv;
+  float  *was, *gv, *val;             /* val: this round's values of the send box */
 } Side;
 
 struct PgGeodesic_private {
@@ -432,7 +432,7 @@ static PetscErrorCode SidesSetUp(const Ranks *rg, const PgGrid_s *g, Side side[8
       s->gx[0] = b < 0 ? -1 : (b > 0 ? nxl : 0);
       s->gx[1] = b < 0 ? 0 : (b > 0 ? nxl + 1 : nxl);
       s->n     = (int64_t)(s->sz[1] - s->sz[0]) * ny * (s->sx[1] - s->sx[0]);
-      PetscCall(PetscMalloc2(s->n, &s->was, s->n, &s->gv));
+      PetscCall(PetscMalloc3(s->n, &s->was, s->n, &s->gv, s->n, &s->val));
       for (int64_t e = 0; e < s->n; e++) s->was[e] = s->gv[e] = INFINITY;
     }
   PetscFunctionReturn(0);
@@ -441,7 +441,7 @@ static PetscErrorCode SidesSetUp(const Ranks *rg, const PgGrid_s *g, Side side[8
 static PetscErrorCode SidesDestroy(Side side[8], int nside)
 {
   PetscFunctionBeginUser;
-  for (int i = 0; i < nside; i++) PetscCall(PetscFree2(side[i].was, side[i].gv));
+  for (int i = 0; i < nside; i++) PetscCall(PetscFree3(side[i].was, side[i].gv, side[i].val));
   PetscFunctionReturn(0);
 }
 
@@ -480,12 +480,11 @@ static int SeedFromSide(Lane *lane, const int *laneof, const Ctx *c, const PgGri
 static PetscErrorCode PackSide(const Lane *lane, const int *laneof, const PgGrid_s *g, Side *s, int64_t pplane,
                                int64_t px, char **msg, int *len)
 {
-  const int ny = (int)g->n[1];
-  float    *val;
-  int32_t   n = 0;
+  const int ny  = (int)g->n[1];
+  float    *val = s->val;
+  int32_t   n   = 0;
 
   PetscFunctionBeginUser;
-  PetscCall(PetscMalloc1(s->n, &val));
   for (int z = s->sz[0], e = 0; z < s->sz[1]; z++)
     for (int y = 0; y < ny; y++)
       for (int x = s->sx[0]; x < s->sx[1]; x++, e++) {
@@ -510,7 +509,6 @@ static PetscErrorCode PackSide(const Lane *lane, const int *laneof, const PgGrid
       }
   }
   PetscCall(PetscArraycpy(s->was, val, s->n));
-  PetscCall(PetscFree(val));
   *len = (int)bytes;
   PetscFunctionReturn(0);
 }

@@ -23,10 +23,11 @@ minus its timed parts: volume fractions, intrinsic volumes, the curves' writes),
 over per core to a cluster (the stages are memory-bound loops and FFTs).
 Ranks x threads: P ranks of T threads on P T cores, P <= N (slabs; the FFT's transposed layout
 also splits y). Threads share their rank's bytes; a stage's compute speeds up by 1 + theta (T - 1)
-with theta = --thread-efficiency (assumed) for every stage, except that the stages which split a
+with theta = --thread-efficiency (assumed) for the threaded stages; the stages which split a
 rank's planes into one lane per thread (components, geodesic) take the smaller of that and their
 efficiency measured at 2 threads (benchmarks/bench_threads.csv: theta = speed-up - 1), and use at
-most N/P threads (a lane holds at least one plane).
+most N/P threads (a lane holds at least one plane); the conduction solve runs on one thread per
+rank (theta 0).
 Network: per node injection bandwidth B (--bandwidth, default 12.5 GB/s), latency a (--latency,
 2 us), C cores per node (--cores-per-node, 64); a rank gets B T / C; every byte crosses the NIC
 (intra-node traffic counted as inter-node: conservative). Stage time = compute + bytes / (B T / C)
@@ -40,7 +41,7 @@ with the stage that limits.
 messages per face voxel at the fewest ranks measured): stages whose traffic does not grow with P.
 Usage: /usr/bin/python3 benchmarks/comm_model.py [--bandwidth 12.5e9] [--latency 2e-6] [--cores-per-node 64]
          [--thread-efficiency 0.7] [--max-threads T] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
-         [--threads-csv benchmarks/bench_threads.csv]
+         [--threads-csv benchmarks/bench_threads.csv] [--assume-threaded conductivity]
 """
 import argparse
 import csv
@@ -54,6 +55,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity", "measure_rest"]
 COMM_STAGE = {"fractions": "measure_rest", "intrinsic": "measure_rest", "measure": "measure_rest"}  # counted stage -> model stage
 LANE_STAGES = {"components", "geodesic"}  # threaded by lanes of planes: at most N / P threads
+ONE_THREAD = {"conductivity"}  # runs on one thread per rank (src/conductivity.c has no threaded loop)
 BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1", "pencil face"]
 MSG_TERMS = ["1", "log2 P", "P-1", "sqrt(A)"]
 BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase
@@ -142,7 +144,9 @@ def measured_theta(path):
 
 
 def theta_of(s, a):
-    """The thread efficiency the model uses for stage s."""
+    """The thread efficiency the model uses for stage s (0: the stage runs on one thread)."""
+    if s in ONE_THREAD and s not in a.assume_threaded.split(","):
+        return 0.0
     return min(a.theta.get(s, a.thread_efficiency), a.thread_efficiency)
 
 
@@ -191,7 +195,8 @@ def limiting(pr, cs, N, cores, T, a):
     ideal = {s: cs[s] * N ** 3 / cores for s in pr}
     s = max(pr, key=lambda k: sum(pr[k][:3]) - ideal[k])
     comp, bw, lat, nbytes = pr[s]
-    threads = f"{threads_of(s, N, cores // T, T)} threads at efficiency {theta_of(s, a):g}"
+    threads = (f"its compute runs on 1 of the {T} threads of a rank" if theta_of(s, a) == 0 and T > 1
+               else f"{threads_of(s, N, cores // T, T)} threads at efficiency {theta_of(s, a):g}")
     parts = {threads: comp - ideal[s], f"bandwidth ({human(nbytes)} received per rank)": bw, "latency": lat}
     return s, max(parts, key=parts.get)
 
@@ -210,6 +215,8 @@ def main():
     ap.add_argument("--cores-per-node", type=int, default=64)
     ap.add_argument("--thread-efficiency", type=float, default=0.7, help="theta: a threaded stage's speed-up per extra thread")
     ap.add_argument("--max-threads", type=int, default=1 << 30, help="threads per rank at most (e.g. the cores of a NUMA domain)")
+    ap.add_argument("--assume-threaded", default="", help="scenario: comma list of one-thread stages (conductivity) modelled as "
+                    "threaded at --thread-efficiency, what threading them would give")
     ap.add_argument("--flat", default="", help="comma list of stages to model as fixed: their bytes and messages per face voxel at the "
                     "fewest ranks (> 1) measured, whatever P (what an algorithm that does not grow with P would exchange)")
     ap.add_argument("--comm", default=os.path.join(ROOT, "benchmarks", "bench_comm.csv"))
@@ -247,12 +254,15 @@ def main():
     if a.flat:
         print(f"Scenario --flat {a.flat}: those stages exchange, whatever P, the bytes and messages per face voxel measured at the fewest ranks")
     print(f"Network: {a.bandwidth / 1e9:g} GB/s per node, {a.latency * 1e6:g} us per message, {a.cores_per_node} cores per node; "
-          f"a stage speeds up by 1 + theta (T - 1) on T threads, theta {a.thread_efficiency:g} (assumed) except "
+          f"a stage speeds up by 1 + theta (T - 1) on T threads, theta {a.thread_efficiency:g} (assumed), "
+          + ("" if "conductivity" in a.assume_threaded.split(",") else "conductivity 0 (one thread), ")
           + ", ".join(f"{s} {theta_of(s, a):g} (measured {a.theta[s]:g} at 2 threads, capped)" for s in sorted(a.theta)) + "\n")
     print("| N | cores | best ranks × threads | compute s | bandwidth s | latency s | efficiency | " + " | ".join(STAGES) + " | limited by | GB per core |")
     print("|---|---|---|---|---|---|---|" + "---|" * len(STAGES) + "---|---|")
     for N in (2048, 4096):
         for cores in (64, 512, 4096):
+            if not options(N, cores, coef, cs, a):
+                continue  # no split with P <= N and T <= --max-threads
             e, P, T, pr = evaluate(N, cores, coef, cs, a)
             st_eff = {s: cs[s] * N ** 3 / cores / sum(pr[s][:3]) if sum(pr[s][:3]) > 0 else 1.0 for s in pr}
             s, why = limiting(pr, cs, N, cores, T, a)
@@ -261,6 +271,9 @@ def main():
                   + f" | {s}: {why} | {BYTES_PER_VOXEL * N ** 3 / cores / 1e9:.1f} |")
     for N, cores, target in ((2048, 512, 0.5), (4096, 4096, 0.3)):
         opts = options(N, cores, coef, cs, a)
+        if not opts:
+            print(f"\nTarget N = {N} on {cores} cores: no ranks × threads split with P <= N and T <= {a.max_threads}")
+            continue
         print(f"\nTarget N = {N} on {cores} cores (target: efficiency >= {target}), every ranks × threads choice:\n")
         print("| ranks × threads | efficiency | compute s | bandwidth s | latency s | limited by |")
         print("|---|---|---|---|---|---|")

@@ -38,8 +38,8 @@
 /// Threads. A rank's planes are split once more, into one lane per thread (at most one per
 /// plane), and each lane is searched exactly like a slab of its own: its own padded distances with
 /// two ghost planes, bucket ring and seeds, in its own thread. After each round's searches the
-/// ranks exchange their outer planes (the first lane's first plane, the last lane's last plane;
-/// MPI from the calling thread only, MPI_THREAD_FUNNELED) and the lanes their inner planes in
+/// ranks exchange their sides' boxes (which span the lanes; MPI from the calling thread only,
+/// MPI_THREAD_FUNNELED, seeding whichever lane owns each voxel) and the lanes their inner planes in
 /// shared memory: every lane copies its neighbours' boundary planes, then seeds its own planes
 /// from them (reads, then writes, separated by a barrier: no lane writes another's memory). The
 /// distances are the fixed point of the same equations whatever the split, and the inlet is

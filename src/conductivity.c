@@ -36,6 +36,20 @@
 /// per visit instead of halos); the coarsest level (at most 4000 unknowns) is solved by a sparse LU
 /// factorisation on every rank.
 ///
+/// Threads (lanes). A rank's planes are split into one lane per thread (LanesSetUp: at least two
+/// planes each, the inner faces on multiples of 2^A planes, A <= 4 as long as the lanes stay
+/// balanced). Every sweep, product and vector update runs lane by lane, one thread each: Gauss-Seidel
+/// inside a lane, Jacobi across its faces exactly as across the slabs' faces (the forward sweep from
+/// zero does not read the plane below the lane; the backward sweep reads the neighbouring lanes'
+/// outer planes as they were before it, kept in zs), the faces' part of the restriction added after
+/// the sweep to the lane's own aggregates. The blocks of levels 1 .. A never cross a face, so levels
+/// 1 .. A-1 are swept by lanes too (rows in block order: a lane's rows are contiguous; each row's
+/// entries reordered so that the columns outside its lane come last); the coarser, agglomerated and
+/// replicated levels run on the calling thread. The smoother stays symmetric, so the preconditioner
+/// too; the result depends on the number of lanes (to the solver's tolerance, like the number of
+/// ranks), never on the threads' timing (the lanes' sums are added in lane order). MPI is called from
+/// the calling thread only, between the parallel regions.
+///
 /// Solver. CG written out (FusedCG): four vectors, the update of x and r folded into the cycle's
 /// first sweep and the dot products into the sweeps and the product, PETSc KSPCG's iterates and
 /// convergence test (relative tolerance rtol on the unpreconditioned residual); the linear profile
@@ -67,6 +81,8 @@
 #include <plurigauss/conductivity.h>
 
 #include <inttypes.h>
+#include <omp.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <petscdmda.h>
@@ -337,6 +353,13 @@ typedef struct {        /* a coarse level: weighted graph Laplacian + Dirichlet 
   int      *rcount, *rdispl;      /* the first replicated level: each rank's rows (the restriction is gathered) */
   double   *r, *z, *sbuf;         /* z: n + nlo + nhi */
   double   *z0;                   /* W-cycle: the first cycle's result */
+  int       nl;                   /* lanes of the level: the MG's lanes if its rows are swept by lanes, else 1 */
+  int32_t  *lrow;                 /* lane t's rows: lrow[t] .. lrow[t + 1] - 1 (nl + 1) */
+  int32_t  *lsnap;                /* lanes: the rows lane t shares with its neighbours (its first and last block
+                                     planes): [lsnap[4t], lsnap[4t + 1]) and [lsnap[4t + 2], lsnap[4t + 3]) */
+  int32_t  *out;                  /* first entry of each row with a column outside the row's lane (ghosts too) */
+  int32_t  *lbrow;                /* lane t's rows with such columns: brow[lbrow[t] .. lbrow[t + 1] - 1] */
+  double   *zs;                   /* lanes: the shared rows and the ghosts of z before the backward sweep */
 } Level;
 
 typedef struct {
@@ -351,6 +374,11 @@ typedef struct {
   double    cf[3], gb;
   double    D[81], iD[81]; /* the diagonal and its inverse by FineCode */
   double   *glo, *ghi;     /* ghost values: the lower neighbour's last plane, the upper neighbour's first */
+  int       nlane;         /* lanes of planes, one per thread (1: the serial sweeps) */
+  int      *lz;            /* lane t's planes: lz[t] .. lz[t + 1] - 1, the inner faces on multiples of 2^lanelev */
+  int       lanelev;       /* the levels below it may be swept by lanes: their aggregates never cross a lane face */
+  double   *zs;            /* the lanes' outer planes of z before the backward sweep */
+  double   *part;          /* each lane's partial sum, one cache line (8 doubles) per lane */
   int       nlev;          /* levels 1 .. nlev-1 are coarse, the last one solved directly */
   int       size;          /* ranks of sub */
   Level     lev[MG_MAX_LEVELS];
@@ -439,24 +467,27 @@ static inline void ScatterLower(double *r1, const int32_t *agg, int32_t j, int32
   *t += w;
 }
 
-/* The forward sweep of the cycle: z = (D + L)^-1 r, Gauss-Seidel from zero with L the couplings to
-   earlier unknowns of the slab, into qz. The residual r - A z = U z + G z (couplings to later unknowns
-   and to the ghosts) is restricted on the fly: each new z_k is scattered to the aggregates of its
-   earlier neighbours (U z, by symmetry); the ghost part is added after the halo (FineRestrictGhosts).
-   With `update` the CG update is folded in (one pass instead of two): x += alpha p and
-   r -= alpha q just before r_k is used (q_j for j < k is already z_j); returns sum r_k^2. */
+/* The forward sweep of the cycle on planes zb .. ze - 1 (a lane; the whole slab without threads):
+   z = (D + L)^-1 r, Gauss-Seidel from zero with L the couplings to earlier unknowns of the lane, into
+   qz. The lane's first plane does not read the plane below: across a lane's or a slab's face the
+   sweep is Jacobi from zero. The residual r - A z = U z + G z (couplings to later unknowns and to the
+   planes beyond the lane's faces) is restricted on the fly: each new z_k is scattered to the
+   aggregates of its earlier neighbours in the lane (U z, by symmetry); the faces' part is added after
+   the sweep (FineFaces). With `update` the CG update is folded in (one pass instead of two):
+   x += alpha p and r -= alpha q just before r_k is used (q_j for j < k is already z_j); returns the
+   lane's sum r_k^2. */
 static inline double FineForward(const MG *mg, PetscBool update, double alpha, double *x, const double *pv, double *r,
-                                 double *qz, double *r1)
+                                 double *qz, double *r1, PetscInt zb, PetscInt ze)
 {
   const PetscInt W = mg->W, PP = mg->PP;
   const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
   const int32_t *agg = mg->agg;
   double         rr = 0, sink[5] = {0, 0, 0, 0, 0};
 
-  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
-    const int32_t *m   = mg->map + (size_t)(zl + 1) * (size_t)PP;
-    const double   czm = zl > 0 ? cz : 0.0;
-    const double  *bm  = zl > 0 ? qz : mg->glo; /* the ghosts are not read (czm = 0) but the index stays in range */
+  for (PetscInt zl = zb; zl < ze; zl++) {
+    const int32_t *m    = mg->map + (size_t)(zl + 1) * (size_t)PP;
+    const int32_t  kill = zl > zb ? 0 : -1;       /* the first plane: j4 | -1 = -1, no lower neighbour */
+    const double  *bm   = zl > zb ? qz : mg->glo; /* glo[0] is read and masked: nothing of another lane */
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
       FINE_NEIGHBOURS;
       const int32_t kk = (int32_t)k;
@@ -468,59 +499,47 @@ static inline double FineForward(const MG *mg, PetscBool update, double alpha, d
         rr += rk * rk;
       }
       zk = (rk + cx * (NbLower(qz, j0, kk) + NbLower(qz, j1, kk)) + cy * (NbLower(qz, j2, kk) + NbLower(qz, j3, kk)) +
-            czm * Nb(bm, j4)) *
+            cz * Nb(bm, j4 | kill)) *
            mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
       qz[k] = zk;
       ScatterLower(r1, agg, j0, kk, cx * zk, sink);
       ScatterLower(r1, agg, j1, kk, cx * zk, sink + 1);
       ScatterLower(r1, agg, j2, kk, cy * zk, sink + 2);
       ScatterLower(r1, agg, j3, kk, cy * zk, sink + 3);
-      ScatterLower(r1, agg, zl > 0 ? j4 : -1, kk, cz * zk, sink + 4);
+      ScatterLower(r1, agg, j4 | kill, kk, cz * zk, sink + 4);
     }
   }
   return rr;
 }
 
-/* The ghost part of the restricted residual: the boundary planes' couplings to the neighbours' planes
-   (z exchanged). */
-static void FineRestrictGhosts(const MG *mg, double *r1)
+/* The restricted residual's part across lane t's two faces: its outer planes' couplings to the
+   planes beyond, the neighbouring lanes' z (after their sweeps) or the ranks' ghosts (after the
+   halo), added to the lane's own aggregates. */
+static void FineFaces(const MG *mg, int t, const double *z, double *r1)
 {
   const PetscInt PP = mg->PP;
+
   for (int side = 0; side < 2; side++) {
-    const PetscInt zl = side == 0 ? 0 : mg->nzl - 1;
+    const PetscInt zl = side == 0 ? mg->lz[t] : mg->lz[t + 1] - 1;
     const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP + (side == 0 ? -PP : PP);
-    const double  *g  = side == 0 ? mg->glo : mg->ghi;
+    const double  *g  = side == 0 ? (t == 0 ? mg->glo : z) : (t == mg->nlane - 1 ? mg->ghi : z);
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) r1[mg->agg[k]] += mg->cf[2] * Nb(g, m[mg->pos[k]]);
   }
 }
 
-/* backward Gauss-Seidel sweep on z (ghosts exchanged) */
-static void FineSmoothBackward(const MG *mg, const double *r, double *z)
-{
-  const PetscInt W = mg->W, PP = mg->PP;
-  const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
-
-  for (PetscInt zl = mg->nzl - 1; zl >= 0; zl--) {
-    const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
-    const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
-    for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
-      FINE_NEIGHBOURS;
-      const double s = cx * (Nb(z, j0) + Nb(z, j1)) + cy * (Nb(z, j2) + Nb(z, j3)) + cz * (Nb(bm, j4) + Nb(bp, j5));
-      z[k]           = (r[k] + s) * mg->iD[FineCode(j0, j1, j2, j3, j4, j5)];
-    }
-  }
-}
-
-/* backward sweep returning sum r_k z_k (the final z) */
-static double FineSmoothBackwardDot(const MG *mg, const double *r, double *z)
+/* The backward Gauss-Seidel sweep on planes zb .. ze - 1, the planes beyond its faces read from
+   `below` and `above` (the ghosts, or the neighbouring lanes' planes as they were before the sweep);
+   returns the lane's sum r_k z_k (the final z). */
+static double FineBackward(const MG *mg, const double *r, double *z, PetscInt zb, PetscInt ze, const double *below,
+                           const double *above)
 {
   const PetscInt W = mg->W, PP = mg->PP;
   const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
   double         rz = 0;
 
-  for (PetscInt zl = mg->nzl - 1; zl >= 0; zl--) {
+  for (PetscInt zl = ze - 1; zl >= zb; zl--) {
     const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
-    const double  *bm = zl > 0 ? z : mg->glo, *bp = zl < mg->nzl - 1 ? z : mg->ghi;
+    const double  *bm = zl > zb ? z : below, *bp = zl < ze - 1 ? z : above;
     for (PetscInt k = mg->pstart[zl + 1] - 1; k >= mg->pstart[zl]; k--) {
       FINE_NEIGHBOURS;
       const double zk =
@@ -533,14 +552,14 @@ static double FineSmoothBackwardDot(const MG *mg, const double *r, double *z)
   return rz;
 }
 
-/* q = A p, returning sum p_k q_k (the ghosts of p exchanged) */
-static double FineApplyDot(const MG *mg, const double *x, double *y)
+/* q = A p on planes zb .. ze - 1, returning their sum p_k q_k (the ghosts of p exchanged) */
+static double FineApplyDot(const MG *mg, const double *x, double *y, PetscInt zb, PetscInt ze)
 {
   const PetscInt W = mg->W, PP = mg->PP;
   const double   cx = mg->cf[0], cy = mg->cf[1], cz = mg->cf[2];
   double         xy = 0;
 
-  for (PetscInt zl = 0; zl < mg->nzl; zl++) {
+  for (PetscInt zl = zb; zl < ze; zl++) {
     const int32_t *m  = mg->map + (size_t)(zl + 1) * (size_t)PP;
     const double  *bm = zl > 0 ? x : mg->glo, *bp = zl < mg->nzl - 1 ? x : mg->ghi;
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
@@ -552,6 +571,58 @@ static double FineApplyDot(const MG *mg, const double *x, double *y)
     }
   }
   return xy;
+}
+
+/* The lanes' partial sums, added in lane order: a result depends on the number of lanes, never on
+   the threads' timing. */
+static double LaneSum(const MG *mg)
+{
+  double s = mg->part[0];
+  for (int t = 1; t < mg->nlane; t++) s += mg->part[8 * t];
+  return s;
+}
+
+static double FineForwardLanes(const MG *mg, PetscBool update, double alpha, double *x, const double *pv, double *r,
+                               double *qz, double *r1)
+{
+  const int T = mg->nlane;
+
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; t++)
+    mg->part[8 * t] = FineForward(mg, update, alpha, x, pv, r, qz, r1, mg->lz[t], mg->lz[t + 1]);
+  return LaneSum(mg);
+}
+
+/* The backward sweep by lanes: each lane first keeps its outer planes as they are (zs), so that its
+   neighbours read them unchanged (Jacobi across the faces, as across the slabs' faces). */
+static double FineBackwardLanes(const MG *mg, const double *r, double *z)
+{
+  const int T = mg->nlane;
+
+  if (T == 1) return FineBackward(mg, r, z, 0, mg->nzl, mg->glo, mg->ghi);
+#pragma omp parallel num_threads(T)
+  {
+    const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (int t = id; t < T; t += nt)
+      for (int side = 0; side < 2; side++) {
+        const PetscInt zl = side == 0 ? mg->lz[t] : mg->lz[t + 1] - 1;
+        memcpy(mg->zs + mg->pstart[zl], z + mg->pstart[zl], sizeof(double) * (size_t)(mg->pstart[zl + 1] - mg->pstart[zl]));
+      }
+#pragma omp barrier
+    for (int t = id; t < T; t += nt)
+      mg->part[8 * t] =
+        FineBackward(mg, r, z, mg->lz[t], mg->lz[t + 1], t == 0 ? mg->glo : mg->zs, t == T - 1 ? mg->ghi : mg->zs);
+  }
+  return LaneSum(mg);
+}
+
+static double FineApplyDotLanes(const MG *mg, const double *x, double *y)
+{
+  const int T = mg->nlane;
+
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; t++) mg->part[8 * t] = FineApplyDot(mg, x, y, mg->lz[t], mg->lz[t + 1]);
+  return LaneSum(mg);
 }
 
 static PetscErrorCode CoarseHalo(MG *mg, Level *L)
@@ -596,10 +667,68 @@ static inline PetscBool WCycled(const MG *mg, int l)
                                                                                                        : PETSC_FALSE;
 }
 
-/* One cycle on coarse level l: L->z from L->r, zero initial guess. */
+/* Coarse level l's forward Gauss-Seidel sweep from zero on rows k0 .. k1 - 1 (a lane) with the
+   couplings to the lane's earlier rows; U z restricted by scattering z_k (symmetric weights). */
+static void CoarseForward(Level *L, Level *N, PetscInt k0, PetscInt k1)
+{
+  for (PetscInt k = k0; k < k1; k++) {
+    double s = 0, zk;
+    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) s += L->w[e] * L->z[L->col[e]];
+    zk      = (L->r[k] + s) * L->idiag[k];
+    L->z[k] = zk;
+    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) N->r[L->agg[L->col[e]]] += L->w[e] * zk;
+  }
+}
+
+/* G z: the couplings of rows brow[i0 .. i1 - 1] outside their lane (the other lanes, the ghosts) */
+static void CoarseOutside(Level *L, Level *N, PetscInt i0, PetscInt i1)
+{
+  for (PetscInt i = i0; i < i1; i++) {
+    const int32_t k = L->brow[i];
+    for (int32_t e = L->rp[k + 1] - 1; e >= L->out[k]; e--) N->r[L->agg[k]] += L->w[e] * L->z[L->col[e]];
+  }
+}
+
+/* The backward Gauss-Seidel sweep on rows k1 - 1 .. k0, the columns outside the lane read from zo */
+static void CoarseBackward(Level *L, PetscInt k0, PetscInt k1, const double *zo)
+{
+  for (PetscInt k = k1 - 1; k >= k0; k--) {
+    double s = 0;
+    for (int32_t e = L->rp[k]; e < L->out[k]; e++) s += L->w[e] * L->z[L->col[e]];
+    for (int32_t e = L->out[k]; e < L->rp[k + 1]; e++) s += L->w[e] * zo[L->col[e]];
+    L->z[k] = (L->r[k] + s) * L->idiag[k];
+  }
+}
+
+/* The backward sweep by lanes: each lane first keeps the rows its neighbours read (zs; one lane also
+   the ghosts), so that they read them unchanged. */
+static void CoarseBackwardLanes(Level *L)
+{
+  const int T = L->nl;
+
+  if (T == 1) {
+    CoarseBackward(L, 0, L->n, L->z);
+    return;
+  }
+#pragma omp parallel num_threads(T)
+  {
+    const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (int t = id; t < T; t += nt)
+      for (int h = 0; h < 2; h++) {
+        const int32_t a = L->lsnap[4 * t + 2 * h], b = L->lsnap[4 * t + 2 * h + 1];
+        memcpy(L->zs + a, L->z + a, sizeof(double) * (size_t)(b - a));
+      }
+    if (id == 0) memcpy(L->zs + L->n, L->z + L->n, sizeof(double) * (size_t)(L->nlo + L->nhi));
+#pragma omp barrier
+    for (int t = id; t < T; t += nt) CoarseBackward(L, L->lrow[t], L->lrow[t + 1], L->zs);
+  }
+}
+
+/* One cycle on coarse level l: L->z from L->r, zero initial guess; the sweeps by the level's lanes. */
 static PetscErrorCode CoarseCycle(MG *mg, int l)
 {
-  Level *L = &mg->lev[l], *N;
+  Level    *L = &mg->lev[l], *N;
+  const int T = L->nl;
 
   PetscFunctionBeginUser;
   if (l == mg->nlev - 1) {
@@ -608,28 +737,17 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
   }
   N = &mg->lev[l + 1];
   PetscCall(PetscArrayzero(N->r, N->nfine));
-  for (PetscInt k = 0; k < L->n;
-       k++) { /* forward Gauss-Seidel from zero; U z restricted by scattering z_k (symmetric weights) */
-    double s = 0, zk;
-    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) s += L->w[e] * L->z[L->col[e]];
-    zk      = (L->r[k] + s) * L->idiag[k];
-    L->z[k] = zk;
-    for (int32_t e = L->rp[k]; e < L->mid[k]; e++) N->r[L->agg[L->col[e]]] += L->w[e] * zk;
-  }
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; t++) CoarseForward(L, N, L->lrow[t], L->lrow[t + 1]);
   PetscCall(CoarseHalo(mg, L));
-  for (PetscInt i = 0; i < L->nbrow; i++) { /* G z: the rows with ghost columns */
-    const int32_t k = L->brow[i];
-    for (int32_t e = L->rp[k + 1] - 1; e >= L->rp[k] && L->col[e] >= L->n; e--)
-      N->r[L->agg[k]] += L->w[e] * L->z[L->col[e]];
-  }
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; t++) CoarseOutside(L, N, L->lbrow[t], L->lbrow[t + 1]);
   PetscCall(CoarseSolve(mg, l + 1));
-  for (PetscInt k = 0; k < L->n; k++) L->z[k] += N->z[L->agg[k]];
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; t++)
+    for (PetscInt k = L->lrow[t]; k < L->lrow[t + 1]; k++) L->z[k] += N->z[L->agg[k]];
   PetscCall(CoarseHalo(mg, L));
-  for (PetscInt k = L->n - 1; k >= 0; k--) { /* backward Gauss-Seidel */
-    double s = 0;
-    for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s += L->w[e] * L->z[L->col[e]];
-    L->z[k] = (L->r[k] + s) * L->idiag[k];
-  }
+  CoarseBackwardLanes(L);
   PetscFunctionReturn(0);
 }
 
@@ -668,15 +786,20 @@ static PetscErrorCode CoarseCycleAgain(MG *mg, int l)
 
   PetscFunctionBeginUser;
   for (PetscInt g = 1; g < (WCycled(mg, l) ? mg->c->mg_gamma : 1); g++) {
+    const int T = L->nl;
     PetscCall(CoarseHalo(mg, L));
-    for (PetscInt k = 0; k < L->n; k++) {
-      double s = L->z[k] / L->idiag[k];
-      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s -= L->w[e] * L->z[L->col[e]];
-      L->z0[k] = L->z[k];
-      L->r[k] -= s; /* the right-hand side is not needed after this correction */
-    }
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+    for (int t = 0; t < T; t++)
+      for (PetscInt k = L->lrow[t]; k < L->lrow[t + 1]; k++) {
+        double s = L->z[k] / L->idiag[k];
+        for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) s -= L->w[e] * L->z[L->col[e]];
+        L->z0[k] = L->z[k];
+        L->r[k] -= s; /* the right-hand side is not needed after this correction */
+      }
     PetscCall(CoarseCycle(mg, l));
-    for (PetscInt k = 0; k < L->n; k++) { L->z[k] += L->z0[k]; }
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+    for (int t = 0; t < T; t++)
+      for (PetscInt k = L->lrow[t]; k < L->lrow[t + 1]; k++) L->z[k] += L->z0[k];
   }
   PetscFunctionReturn(0);
 }
@@ -685,13 +808,17 @@ static PetscErrorCode CoarseCycleAgain(MG *mg, int l)
    sweep is the caller's). */
 static PetscErrorCode FineCoarseCorrection(MG *mg, double *z)
 {
-  Level *L1 = &mg->lev[1];
+  Level    *L1 = &mg->lev[1];
+  const int T  = mg->nlane;
 
   PetscFunctionBeginUser;
   PetscCall(FineHalo(mg, z));
-  FineRestrictGhosts(mg, L1->r);
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; t++) FineFaces(mg, t, z, L1->r);
   PetscCall(CoarseSolve(mg, 1));
-  for (PetscInt k = 0; k < mg->n; k++) z[k] += L1->z[mg->agg[k]];
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+  for (int t = 0; t < T; t++)
+    for (PetscInt k = mg->pstart[mg->lz[t]]; k < mg->pstart[mg->lz[t + 1]]; k++) z[k] += L1->z[mg->agg[k]];
   PetscCall(FineHalo(mg, z));
   PetscFunctionReturn(0);
 }
@@ -708,9 +835,9 @@ static PetscErrorCode MGApply(PC pc, Vec rv, Vec zv)
   PetscCall(VecGetArrayRead(rv, &r));
   PetscCall(VecGetArray(zv, &z));
   PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].nfine));
-  (void)FineForward(mg, PETSC_FALSE, 0.0, NULL, NULL, (double *)r, z, mg->lev[1].r);
+  (void)FineForwardLanes(mg, PETSC_FALSE, 0.0, NULL, NULL, (double *)r, z, mg->lev[1].r);
   PetscCall(FineCoarseCorrection(mg, z));
-  FineSmoothBackward(mg, r, z);
+  (void)FineBackwardLanes(mg, r, z);
   PetscCall(VecRestoreArrayRead(rv, &r));
   PetscCall(VecRestoreArray(zv, &z));
   PetscFunctionReturn(0);
@@ -1928,6 +2055,155 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   PetscFunctionReturn(0);
 }
 
+/* ---- lanes: the sweeps on threads ---- */
+
+/* The lanes of the fine level: one per thread, at least two planes each, their inner faces on
+   multiples of 2^A planes, so that the blocks of levels 1 .. A, and so their aggregates, never cross
+   a face: A as large as 4 while the lanes stay balanced (at least 8 blocks of 2^A planes per lane, or
+   the planes divide evenly). */
+static PetscErrorCode LanesSetUp(MG *mg)
+{
+  const int nzl = (int)mg->nzl;
+  int       T   = PetscMax(PetscMin(mg->c->grid->threads, nzl / 2), 1), A = 1;
+
+  PetscFunctionBeginUser;
+  while (T > 1 && A < 4 && (nzl / (T << (A + 1)) >= 8 || nzl % (T << (A + 1)) == 0)) A++;
+  PetscCall(PetscMalloc1(T + 1, &mg->lz));
+  for (;;) { /* nearest multiples of 2^A to the even split; fewer lanes if two of them meet */
+    PetscBool ok = PETSC_TRUE;
+    mg->lz[0]    = 0;
+    mg->lz[T]    = nzl;
+    for (int t = 1; t < T; t++) {
+      mg->lz[t] = (int)PetscFloorReal((double)t * nzl / T / (1 << A) + 0.5) * (1 << A);
+      ok        = ok && mg->lz[t] > mg->lz[t - 1] ? PETSC_TRUE : PETSC_FALSE;
+    }
+    if (ok && mg->lz[T] > mg->lz[T - 1]) break;
+    T--;
+  }
+  mg->nlane   = T;
+  mg->lanelev = T > 1 ? A : 0;
+  PetscCall(PetscCalloc1(8 * (size_t)T, &mg->part));
+  if (T > 1) PetscCall(PetscMalloc1(PetscMax(mg->n, 1), &mg->zs)); /* only the lanes' outer planes are touched */
+  PetscFunctionReturn(0);
+}
+
+/* First row of level L (rows in block order, one block grid) at or above block plane bz */
+static PetscInt FirstRowOfPlane(const Level *L, int64_t bz)
+{
+  const int64_t nbxy = (int64_t)L->gnb[0][0] * L->gnb[0][1];
+  PetscInt      lo = 0, hi = L->n;
+
+  while (lo < hi) {
+    const PetscInt m = (lo + hi) / 2;
+    if (L->blk[m] / nbxy < bz) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
+/* The lanes of the new level l while its blocks are known: lane t's rows are its planes' blocks
+   (block planes lz[t] >> l ..), and the rows it shares are those of its first and last block plane.
+   Only below lanelev, on a level of this rank's slab alone. */
+static PetscErrorCode LevelLanes(MG *mg, int l)
+{
+  Level    *L = &mg->lev[l];
+  const int T = mg->nlane;
+
+  PetscFunctionBeginUser;
+  if (T == 1 || l >= mg->lanelev || L->replicated || L->merged || L->ngrp != 1) PetscFunctionReturn(0);
+  PetscCall(PetscMalloc1(T + 1, &L->lrow));
+  PetscCall(PetscMalloc1(4 * T, &L->lsnap));
+  for (int t = 0; t < T; t++) L->lrow[t] = (int32_t)FirstRowOfPlane(L, mg->lz[t] >> l);
+  L->lrow[T] = (int32_t)L->n;
+  for (int t = 0; t < T; t++) {
+    L->lsnap[4 * t]     = L->lrow[t];
+    L->lsnap[4 * t + 1] = (int32_t)FirstRowOfPlane(L, (mg->lz[t] >> l) + 1);
+    L->lsnap[4 * t + 2] = (int32_t)FirstRowOfPlane(L, (mg->lz[t + 1] - 1) >> l);
+    L->lsnap[4 * t + 3] = L->lrow[t + 1];
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Each row's entries ordered for its lane's sweeps: the lane's earlier rows (up to mid), its later
+   rows (up to out), then the columns outside the lane (the other lanes' rows, the ghosts), each
+   group in increasing order; without lanes this is the order of RowsFinish. The rows with columns
+   outside their lane (brow, by lane). Checks that a lane shares with its neighbours only the rows of
+   lsnap (the zs the backward sweep reads). */
+static PetscErrorCode ColumnsInLanes(Level *L)
+{
+  int32_t *tc, nb = 0, most = 1;
+  float   *tw;
+
+  PetscFunctionBeginUser;
+  for (PetscInt k = 0; k < L->n; k++) most = PetscMax(most, L->rp[k + 1] - L->rp[k]);
+  PetscCall(PetscMalloc2(most, &tc, most, &tw));
+  PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->out));
+  for (int t = 0; t < L->nl; t++) {
+    const int32_t lo = L->lrow[t], hi = L->lrow[t + 1];
+    for (int32_t k = lo; k < hi; k++) {
+      int32_t n = 0;
+      for (int g = 0; g < 3; g++) {
+        if (g == 1) L->mid[k] = L->rp[k] + n;
+        if (g == 2) L->out[k] = L->rp[k] + n;
+        for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
+          const int32_t j  = L->col[e];
+          const int     in = j >= lo && j < hi, grp = in ? (j < k ? 0 : 1) : 2;
+          if (grp != g) continue;
+          tc[n]   = j;
+          tw[n++] = L->w[e];
+          if (g == 2 && j < L->n) {
+            const int u = j < lo ? t - 1 : t + 1; /* must be a neighbouring lane's shared row */
+            PetscCheck(u >= 0 && u < L->nl &&
+                         ((j >= L->lsnap[4 * u] && j < L->lsnap[4 * u + 1]) ||
+                          (j >= L->lsnap[4 * u + 2] && j < L->lsnap[4 * u + 3])),
+                       PETSC_COMM_SELF, PETSC_ERR_PLIB, "conductivity: row %d of lane %d couples to row %d of no lane face",
+                       (int)k, t, (int)j);
+          }
+        }
+      }
+      memcpy(L->col + L->rp[k], tc, sizeof(int32_t) * (size_t)n);
+      memcpy(L->w + L->rp[k], tw, sizeof(float) * (size_t)n);
+      nb += L->out[k] < L->rp[k + 1];
+    }
+  }
+  PetscCall(PetscFree2(tc, tw));
+  PetscCall(PetscFree(L->brow));
+  PetscCall(PetscMalloc1(PetscMax(nb, 1), &L->brow));
+  PetscCall(PetscMalloc1(L->nl + 1, &L->lbrow));
+  L->nbrow = 0;
+  for (int t = 0; t < L->nl; t++) {
+    L->lbrow[t] = L->nbrow;
+    for (int32_t k = L->lrow[t]; k < L->lrow[t + 1]; k++)
+      if (L->out[k] < L->rp[k + 1]) L->brow[L->nbrow++] = k;
+  }
+  L->lbrow[L->nl] = L->nbrow;
+  PetscFunctionReturn(0);
+}
+
+/* After the hierarchy: the levels swept by lanes (those of LevelLanes that stayed on this rank's
+   slab), the others one lane; every cycled level's entries in lane order. */
+static PetscErrorCode LanesFinish(MG *mg)
+{
+  PetscFunctionBeginUser;
+  for (int l = 1; l < mg->nlev; l++) {
+    Level *L = &mg->lev[l];
+    if (L->lrow && (L->replicated || L->merged || l == mg->nlev - 1)) {
+      PetscCall(PetscFree(L->lrow));
+      PetscCall(PetscFree(L->lsnap));
+    }
+    L->nl = L->lrow ? mg->nlane : 1;
+    if (!L->lrow) {
+      PetscCall(PetscMalloc1(2, &L->lrow));
+      L->lrow[0] = 0;
+      L->lrow[1] = (int32_t)L->n;
+    }
+    if (l == mg->nlev - 1) continue; /* solved by LU */
+    PetscCall(ColumnsInLanes(L));
+    if (L->nl > 1) PetscCall(PetscMalloc1(PetscMax(L->n + L->nlo + L->nhi, 1), &L->zs));
+  }
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode MGDestroy(MG *mg)
 {
   PetscFunctionBeginUser;
@@ -1948,7 +2224,15 @@ static PetscErrorCode MGDestroy(MG *mg)
     PetscCall(PetscFree(L->blk));
     PetscCall(PetscFree3(L->r, L->z, L->sbuf));
     PetscCall(PetscFree(L->z0));
+    PetscCall(PetscFree(L->lrow));
+    PetscCall(PetscFree(L->lsnap));
+    PetscCall(PetscFree(L->out));
+    PetscCall(PetscFree(L->lbrow));
+    PetscCall(PetscFree(L->zs));
   }
+  PetscCall(PetscFree(mg->lz));
+  PetscCall(PetscFree(mg->part));
+  PetscCall(PetscFree(mg->zs));
   PetscCall(PetscFree(mg->pstart)); /* map, pos, agg: the object's work arrays */
   PetscCall(PetscFree2(mg->glo, mg->ghi));
   PetscCall(KSPDestroy(&mg->kc));
@@ -1968,7 +2252,9 @@ static PetscErrorCode MGSetUp(MG *mg)
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
   mg->size = size;
   PetscCall(FineSetUp(mg));
+  PetscCall(LanesSetUp(mg));
   PetscCall(FineCoarsen(mg));
+  PetscCall(LevelLanes(mg, 1));
   mg->nlev = 2;
   {
     int64_t v[2] = {mg->n, mg->lev[1].n}, w[2];
@@ -1997,6 +2283,7 @@ static PetscErrorCode MGSetUp(MG *mg)
       if (w[0] > 0 && w[1] > 1) PetscCall(Agglomerate(mg, l));
     }
     PetscCall(CoarseCoarsen(mg, l));
+    PetscCall(LevelLanes(mg, l + 1));
     PetscCall(PetscFree(L->bnd));
     PetscCall(PetscFree(L->blk));
     PetscCall(PetscFree(L->grp));
@@ -2022,9 +2309,16 @@ static PetscErrorCode MGSetUp(MG *mg)
     PetscCall(PetscFree(L->grp));
   }
   PetscCall(CoarsestSetUp(mg));
+  PetscCall(LanesFinish(mg));
   if (c->mg_view) {
+    int swept = 0;
+    while (swept < mg->lanelev && (swept == 0 || mg->lev[swept].nl > 1)) swept++;
     PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha,
                           c->mg_theta));
+    if (mg->nlane > 1)
+      PetscCall(PetscPrintf(c->sub, "  rank 0: %d lanes of planes (threads), levels 0-%d swept by lanes\n", mg->nlane,
+                            swept - 1));
+    else PetscCall(PetscPrintf(c->sub, "  rank 0: one lane of planes (one thread)\n"));
     for (int l = 0; l < mg->nlev; l++) {
       int act = l == 0 || mg->lev[l].active, nact = size;
       if (l && !mg->lev[l].replicated) PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
@@ -2117,11 +2411,11 @@ static PetscErrorCode CGPrecondition(MG *mg, double alpha, double *x, const doub
 
   PetscFunctionBeginUser;
   PetscCall(PetscArrayzero(mg->lev[1].r, mg->lev[1].nfine));
-  sums[0] = FineForward(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
+  sums[0] = FineForwardLanes(mg, PETSC_TRUE, alpha, x, pv, r, q, mg->lev[1].r);
   t1      = CpuTime();
   PetscCall(FineCoarseCorrection(mg, q));
   t2      = CpuTime();
-  sums[1] = FineSmoothBackwardDot(mg, r, q);
+  sums[1] = FineBackwardLanes(mg, r, q);
   mg->tk[0] += t1 - t0;
   mg->tk[1] += t2 - t1;
   mg->tk[2] += CpuTime() - t2;
@@ -2172,12 +2466,15 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
     rho     = sums[1];
     {
       const double beta = it ? rho / rho_old : 0.0, t0 = CpuTime();
-      for (PetscInt k = 0; k < n; k++) pv[k] = q[k] + beta * pv[k];
+      const int    T    = mg->nlane;
+#pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
+      for (int t = 0; t < T; t++)
+        for (PetscInt k = mg->pstart[mg->lz[t]]; k < mg->pstart[mg->lz[t + 1]]; k++) pv[k] = q[k] + beta * pv[k];
       mg->tk[4] += CpuTime() - t0;
     }
     const double t0 = CpuTime();
     PetscCall(FineHalo(mg, pv));
-    pq = FineApplyDot(mg, pv, q);
+    pq = FineApplyDotLanes(mg, pv, q);
     mg->tk[3] += CpuTime() - t0;
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &pq, 1, MPI_DOUBLE, MPI_SUM, c->sub));
     if (!(pq > 0)) {
@@ -2220,7 +2517,7 @@ static PetscErrorCode MGCurrents(MG *mg, const double *x, double flux[3])
   PetscFunctionBeginUser;
   PetscCall(WorkGet(mg->c, WORK_Q, sizeof(double) * (size_t)mg->n, &ax));
   PetscCall(FineHalo(mg, x));
-  flux[2] += FineApplyDot(mg, x, ax);
+  flux[2] += FineApplyDotLanes(mg, x, ax);
   for (PetscInt zl = 0; zl < mg->nzl; zl++)
     for (PetscInt k = mg->pstart[zl]; k < mg->pstart[zl + 1]; k++) {
       const int ca = AxisCoordinate(mg, zl, k);

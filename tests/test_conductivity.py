@@ -313,3 +313,50 @@ def test_program_columns_and_unconverged_solve():
 
 if __name__ == "__main__":
     sys.exit(cdriver.main(sys.modules[__name__]))
+
+
+def test_threads_against_direct_solve():
+    """The sweeps on threads (a rank's planes in one lane per thread, Gauss-Seidel inside a lane,
+    Jacobi across its faces; the coarse levels whose blocks stay inside the lanes swept the same way):
+    a smooth random 16 x 15 x 64 volume, the deepest hierarchy (-cond_mg_coarse 1 -cond_mg_replicate
+    0), the NVP phase and the pores with periodic sides along x, y, z, at 1 rank x 2 threads, 2 x 2
+    and 3 x 3 (odd lanes, uneven slabs): M to 1e-7 of scipy's direct solve at rtol 1e-10, at most 3
+    iterations more than one thread (measured 0-2: the lanes' faces cost what slab faces cost),
+    -cond_mg_view shows the coarse levels swept by lanes (levels 0-2 at 1 x 2 threads: lanes of 32
+    planes; fails if the lanes are not used), and a second run at 1 x 2 gives the same bits (the
+    lanes' sums are added in lane order; a lane reading a neighbour's plane while it changes would
+    not)."""
+    bad = []
+    v = smooth_volume((16, 15, 64), 7)
+    wd = pgtest.workdir("cond")
+    path = os.path.join(wd, "threads.u8")
+    cdriver.write_u8(path, v)
+    for value, periodic in ((1, False), (3, True)):
+        refs = [reference_M(v, value, (1, 1, 1), a, periodic)[0] for a in range(3)]
+        its1 = None
+        first = None
+        for np_, threads in ((1, 1), (1, 2), (2, 2), (3, 3), (1, 2)):
+            args = ["-n", cdriver.shape_arg(v.shape), "-in", path, "-value", value, "-rtol", "1e-10", "-threads", threads,
+                    "-cond_mg_coarse", "1", "-cond_mg_replicate", "0", "-cond_mg_view"] + (["-periodic_sides"] if periodic else [])
+            out = cdriver.run(np_, "test_conductivity", args)
+            o = cdriver.values(out)
+            if (np_, threads) == (1, 2):
+                ms = [line for line in out.splitlines() if line.startswith("M_")]
+                if first is not None and ms != first:
+                    bad.append(f"phase {value}, 1 x 2 threads: a second run differs:\n{ms}\n{first}")
+                first = ms
+            lanes = [line.strip() for line in out.splitlines() if "lane" in line]
+            want = "rank 0: one lane" if threads == 1 else f"rank 0: {threads} lanes of planes"
+            if not lanes or not lanes[0].startswith(want):
+                bad.append(f"phase {value}, {np_} x {threads}: lanes line {lanes[:1]}, expected '{want}'")
+            if (np_, threads) == (1, 2) and "levels 0-2 swept" not in lanes[0]:
+                bad.append(f"phase {value}, 1 x 2: {lanes[0]} (the coarse levels 1 and 2 should be swept by lanes)")
+            its = [int(o[f"M_{a}"][3]) for a in "xyz"]
+            its1 = its1 or its
+            for a in range(3):
+                M = o[f"M_{'xyz'[a]}"][0]
+                if abs(M - refs[a]) > 1e-7 * max(refs[a], 1e-3) + 1e-12:
+                    bad.append(f"phase {value} axis {'xyz'[a]}, {np_} x {threads}: M {M} vs direct {refs[a]}")
+                if its[a] > its1[a] + 3:
+                    bad.append(f"phase {value} axis {'xyz'[a]}, {np_} x {threads}: {its[a]} iterations, {its1[a]} on one thread")
+    assert not bad, "\n".join(bad[:10])

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Threads against ranks for the stages that split a rank's slab into one lane per thread: the
-geodesic search (three axes) and the components' union-find.
+geodesic search (three axes), the components' union-find and the conduction solve (z, with its
+components and multigrid setup).
 
 On a realization of the paper's deck at N^3 (default 300, phase 1, the NVP), runs the C drivers
 (`make tests`) as 1 rank x 1 thread, 1 rank x 2 threads and 2 ranks x 1 thread, interleaved, --rounds
@@ -31,15 +32,17 @@ def stage_seconds(ranks, threads, n, raw, reps):
     base = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks)]
     grid = ["-n", f"{n},{n},{n}", "-voxel", f"{VOXEL},{VOXEL},{VOXEL}", "-in", raw, "-value", "1", "-threads", str(threads), "-repeat", str(reps)]
     out = {}
-    for exe, extra in (("test_pores", ["-tau", "7"]), ("test_components", ["-conn", "26"])):
+    for exe, extra in (("test_pores", ["-tau", "7"]), ("test_components", ["-conn", "26"]), ("test_conductivity", ["-axes", "4"])):
         p = subprocess.run(base + [os.path.join(ROOT, "bin", exe)] + grid + extra, env=ENV, capture_output=True, text=True)
         if p.returncode:
             sys.exit(f"{exe} failed:\n{p.stdout}\n{p.stderr}")
         vals = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in p.stdout.splitlines() if l.split()}
         if exe == "test_pores":
             out["geodesic"] = sum(vals[f"t_tau_{a}"][0] for a in "xyz")
-        else:
+        elif exe == "test_components":
             out["components"] = vals["components_time_s"][0]
+        else:
+            out["conductivity"] = vals["t_z"][0]
     return out
 
 
@@ -61,7 +64,7 @@ def main():
                     speed.setdefault((st, c), []).append(t[(1, 1)][st] / t[c][st])
             print(f"round {r + 1}: " + "; ".join(f"{st} " + ", ".join(f"{c[0]}x{c[1]} {t[c][st]:.3f} s" for c in CONFIGS) for st in t[(1, 1)]), flush=True)
     rows = []
-    for st in ("geodesic", "components"):
+    for st in ("geodesic", "components", "conductivity"):
         s2t, s2r = statistics.median(speed[(st, (1, 2))]), statistics.median(speed[(st, (2, 1))])
         rows.append(dict(n=a.n, stage=st, seconds_1x1=round(statistics.median(secs[(st, (1, 1))]), 4),
                          seconds_1x2=round(statistics.median(secs[(st, (1, 2))]), 4), seconds_2x1=round(statistics.median(secs[(st, (2, 1))]), 4),

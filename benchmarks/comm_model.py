@@ -23,11 +23,13 @@ minus its timed parts: volume fractions, intrinsic volumes, the curves' writes),
 over per core to a cluster (the stages are memory-bound loops and FFTs).
 Ranks x threads: P ranks of T threads on P T cores, P <= N (slabs; the FFT's transposed layout
 also splits y). Threads share their rank's bytes; a stage's compute speeds up by 1 + theta (T - 1)
-with theta = --thread-efficiency (assumed) for the threaded stages; the stages which split a
-rank's planes into one lane per thread (components, geodesic) take the smaller of that and their
-efficiency measured at 2 threads (benchmarks/bench_threads.csv: theta = speed-up - 1), and use at
-most N/P threads (a lane holds at least one plane); the conduction solve runs on one thread per
-rank (theta 0).
+with theta = --thread-efficiency (assumed) for the threaded stages. The stages which split a
+rank's planes into one lane per thread (components, geodesic, conductivity) are measured at 2
+threads (benchmarks/bench_threads.csv, speed-up S2): their serial fraction f = 2 / S2 - 1 (Amdahl)
+gives 1 / (f + (1 - f) / T) on T threads, capped by the assumed 1 + theta (T - 1); they use at
+most N/P threads (a lane holds at least one plane; the conduction solve's at least two), so a
+stage with a serial part gains less from each further thread than the 2-thread measurement
+suggests.
 Network: per node injection bandwidth B (--bandwidth, default 12.5 GB/s), latency a (--latency,
 2 us), C cores per node (--cores-per-node, 64); a rank gets B T / C; every byte crosses the NIC
 (intra-node traffic counted as inter-node: conservative). Stage time = compute + bytes / (B T / C)
@@ -41,7 +43,7 @@ with the stage that limits.
 messages per face voxel at the fewest ranks measured): stages whose traffic does not grow with P.
 Usage: /usr/bin/python3 benchmarks/comm_model.py [--bandwidth 12.5e9] [--latency 2e-6] [--cores-per-node 64]
          [--thread-efficiency 0.7] [--max-threads T] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
-         [--threads-csv benchmarks/bench_threads.csv] [--assume-threaded conductivity]
+         [--threads-csv benchmarks/bench_threads.csv]
 """
 import argparse
 import csv
@@ -54,8 +56,7 @@ from scipy.optimize import nnls
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ["generate", "threshold", "covariance", "components", "opening", "geodesic", "conductivity", "measure_rest"]
 COMM_STAGE = {"fractions": "measure_rest", "intrinsic": "measure_rest", "measure": "measure_rest"}  # counted stage -> model stage
-LANE_STAGES = {"components", "geodesic"}  # threaded by lanes of planes: at most N / P threads
-ONE_THREAD = {"conductivity"}  # runs on one thread per rank (src/conductivity.c has no threaded loop)
+LANE_STAGES = {"components": 1, "geodesic": 1, "conductivity": 2}  # threaded by lanes of planes: planes per lane at least
 BYTE_TERMS = ["V/P(1-1/P)", "A", "A log2 P", "A (P-1)", "P-1", "pencil face"]
 MSG_TERMS = ["1", "log2 P", "P-1", "sqrt(A)"]
 BYTES_PER_VOXEL = 80.0  # peak of a run with every descriptor: the AMG hierarchy of the largest phase
@@ -137,22 +138,36 @@ def core_seconds_per_voxel(path):
 
 
 def measured_theta(path):
-    """{stage: thread efficiency measured at 2 threads} from bench_threads.csv ({} if absent)."""
+    """{stage: speed-up measured at 2 threads} from bench_threads.csv ({} if absent)."""
     if not os.path.exists(path):
         return {}
-    return {r["stage"]: float(r["theta"]) for r in csv.DictReader(open(path))}
+    return {r["stage"]: float(r["speedup_2_threads"]) for r in csv.DictReader(open(path))}
 
 
 def theta_of(s, a):
-    """The thread efficiency the model uses for stage s (0: the stage runs on one thread)."""
-    if s in ONE_THREAD and s not in a.assume_threaded.split(","):
-        return 0.0
-    return min(a.theta.get(s, a.thread_efficiency), a.thread_efficiency)
+    """The thread efficiency the model assumes for stage s (every stage has threaded loops)."""
+    return a.thread_efficiency
+
+
+def serial_fraction(s, a):
+    """Amdahl's serial fraction of a lane stage from its measured 2-thread speed-up (None: not measured)."""
+    if s not in LANE_STAGES or s not in a.theta:
+        return None
+    return min(max(2.0 / a.theta[s] - 1.0, 0.0), 1.0)
 
 
 def threads_of(s, N, P, T):
-    """The threads stage s can use: lanes of at least one plane for the lane stages."""
-    return max(1, min(T, N // P)) if s in LANE_STAGES else T
+    """The threads stage s can use: lanes of at least one plane (two for the conduction solve)."""
+    return max(1, min(T, N // (P * LANE_STAGES[s]))) if s in LANE_STAGES else T
+
+
+def speedup(s, N, P, T, a):
+    """Stage s's compute speed-up on T threads per rank: 1 + theta (T - 1), and for a measured lane
+    stage at most Amdahl's with its serial fraction."""
+    t = threads_of(s, N, P, T)
+    lin = 1 + theta_of(s, a) * (t - 1)
+    f = serial_fraction(s, a)
+    return lin if f is None else min(lin, 1.0 / (f + (1.0 - f) / t))
 
 
 def predict(N, P, T, coef, cs, a):
@@ -162,7 +177,7 @@ def predict(N, P, T, coef, cs, a):
     for s in STAGES:
         if s not in cs:
             continue
-        comp = cs[s] * N ** 3 / P / (1 + theta_of(s, a) * (threads_of(s, N, P, T) - 1))
+        comp = cs[s] * N ** 3 / P / speedup(s, N, P, T, a)
         cb, cm = coef[s]
         nbytes = max(float(byte_features(N, N, N, P) @ cb), 0.0)
         nmsg = max(float(msg_features(N, N, N, P) @ cm), 0.0)
@@ -195,8 +210,10 @@ def limiting(pr, cs, N, cores, T, a):
     ideal = {s: cs[s] * N ** 3 / cores for s in pr}
     s = max(pr, key=lambda k: sum(pr[k][:3]) - ideal[k])
     comp, bw, lat, nbytes = pr[s]
+    t = threads_of(s, N, cores // T, T)
     threads = (f"its compute runs on 1 of the {T} threads of a rank" if theta_of(s, a) == 0 and T > 1
-               else f"{threads_of(s, N, cores // T, T)} threads at efficiency {theta_of(s, a):g}")
+               else f"{t} threads, speed-up {speedup(s, N, cores // T, T, a):.2g}"
+               + (f" (serial fraction {serial_fraction(s, a):.2f})" if serial_fraction(s, a) is not None else ""))
     parts = {threads: comp - ideal[s], f"bandwidth ({human(nbytes)} received per rank)": bw, "latency": lat}
     return s, max(parts, key=parts.get)
 
@@ -215,8 +232,6 @@ def main():
     ap.add_argument("--cores-per-node", type=int, default=64)
     ap.add_argument("--thread-efficiency", type=float, default=0.7, help="theta: a threaded stage's speed-up per extra thread")
     ap.add_argument("--max-threads", type=int, default=1 << 30, help="threads per rank at most (e.g. the cores of a NUMA domain)")
-    ap.add_argument("--assume-threaded", default="", help="scenario: comma list of one-thread stages (conductivity) modelled as "
-                    "threaded at --thread-efficiency, what threading them would give")
     ap.add_argument("--flat", default="", help="comma list of stages to model as fixed: their bytes and messages per face voxel at the "
                     "fewest ranks (> 1) measured, whatever P (what an algorithm that does not grow with P would exchange)")
     ap.add_argument("--comm", default=os.path.join(ROOT, "benchmarks", "bench_comm.csv"))
@@ -254,9 +269,10 @@ def main():
     if a.flat:
         print(f"Scenario --flat {a.flat}: those stages exchange, whatever P, the bytes and messages per face voxel measured at the fewest ranks")
     print(f"Network: {a.bandwidth / 1e9:g} GB/s per node, {a.latency * 1e6:g} us per message, {a.cores_per_node} cores per node; "
-          f"a stage speeds up by 1 + theta (T - 1) on T threads, theta {a.thread_efficiency:g} (assumed), "
-          + ("" if "conductivity" in a.assume_threaded.split(",") else "conductivity 0 (one thread), ")
-          + ", ".join(f"{s} {theta_of(s, a):g} (measured {a.theta[s]:g} at 2 threads, capped)" for s in sorted(a.theta)) + "\n")
+          f"a stage speeds up by 1 + theta (T - 1) on T threads, theta {a.thread_efficiency:g} (assumed); the lane stages at most "
+          "1 / (f + (1 - f) / T), f their serial fraction from the speed-up measured at 2 threads: "
+          + ", ".join(f"{s} f = {serial_fraction(s, a):.2f} (speed-up {a.theta[s]:g} at 2 threads)" for s in sorted(a.theta)
+                      if serial_fraction(s, a) is not None) + "\n")
     print("| N | cores | best ranks × threads | compute s | bandwidth s | latency s | efficiency | " + " | ".join(STAGES) + " | limited by | GB per core |")
     print("|---|---|---|---|---|---|---|" + "---|" * len(STAGES) + "---|---|")
     for N in (2048, 4096):

@@ -1078,6 +1078,31 @@ static inline void RowsAdd(Rows *R, size_t rowstart, int32_t J, float w)
   R->nnz++;
 }
 
+/* The lanes' rows joined in order into R: the first lane's grown in place, the others appended
+   (rp shifted); the lanes' arrays released. */
+static PetscErrorCode JoinLaneRows(Rows *LR, int nl, const PetscInt *first, int32_t *rp, Rows *R)
+{
+  size_t nnz = 0;
+
+  PetscFunctionBeginUser;
+  for (int t = 1; t < nl; t++) nnz += LR[t].nnz;
+  *R        = LR[0];
+  LR[0].col = NULL;
+  LR[0].w   = NULL;
+  PetscCall(RowsReserve(R, nnz));
+  for (int t = 1; t < nl; t++) {
+    memcpy(R->col + R->nnz, LR[t].col, sizeof(int32_t) * LR[t].nnz);
+    memcpy(R->w + R->nnz, LR[t].w, sizeof(float) * LR[t].nnz);
+    for (PetscInt ci = first[t]; ci < first[t + 1]; ci++) rp[ci + 1] += (int32_t)R->nnz;
+    R->nnz += LR[t].nnz;
+    free(LR[t].col);
+    free(LR[t].w);
+    LR[t].col = NULL;
+    LR[t].w   = NULL;
+  }
+  PetscFunctionReturn(0);
+}
+
 /* Sorts a row's entries by column (the smoothers split lower / upper by the column order). */
 static void SortRow(int32_t *col, float *w, size_t n)
 {
@@ -1342,20 +1367,7 @@ static PetscErrorCode FineCoarsen(MG *mg)
     err |= RowsGrow(&LR[t], (size_t)(5 * (first[t + 1] - first[t]) + 64)) ||
            FineRows(mg, &T, nb, gslot, bz0, bz1, first[t], &LR[t], rp);
   }
-  if (!err) { /* the other lanes' rows appended to the first lane's (grown in place) */
-    size_t nnz = 0;
-    for (int t = 1; t < nl; t++) nnz += LR[t].nnz;
-    R         = LR[0];
-    LR[0].col = NULL;
-    LR[0].w   = NULL;
-    PetscCall(RowsReserve(&R, nnz));
-    for (int t = 1; t < nl; t++) {
-      memcpy(R.col + R.nnz, LR[t].col, sizeof(int32_t) * LR[t].nnz);
-      memcpy(R.w + R.nnz, LR[t].w, sizeof(float) * LR[t].nnz);
-      for (PetscInt ci = first[t]; ci < first[t + 1]; ci++) rp[ci + 1] += (int32_t)R.nnz;
-      R.nnz += LR[t].nnz;
-    }
-  }
+  if (!err) PetscCall(JoinLaneRows(LR, nl, first, rp, &R));
   for (int t = 0; t < nl; t++) {
     free(LR[t].col);
     free(LR[t].w);
@@ -1379,19 +1391,24 @@ typedef struct {
   float   *maxw;  /* row k's strongest coupling */
   int64_t  nblocks;
   PetscInt maxmembers;
+  int      nl;    /* lanes: level l's rows and blocks split as its lanes' (1: the whole level) */
+  int32_t *lr;    /* lane t's rows lr[t] .. lr[t + 1] - 1 */
+  int64_t *lb;    /* lane t's parent blocks lb[t] .. lb[t + 1] - 1 */
+  PetscInt *la;   /* lane t's aggregates la[t] .. la[t + 1] - 1 (Aggregate) */
 } Parents;
 
 static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
 {
-  Level   *L = &mg->lev[l], *N = &mg->lev[l + 1];
-  int32_t *pb, *cnt, *order, *slot;
-  float   *maxw;
-  int64_t  nblocks;
-  PetscInt maxmembers = 0;
+  Level    *L = &mg->lev[l], *N = &mg->lev[l + 1];
+  int32_t  *pb, *cnt, *order, *slot;
+  float    *maxw;
+  int64_t   nblocks;
+  PetscInt  maxmembers = 0;
+  PetscBool merge      = L->replicated;
+  int       nl;
 
   PetscFunctionBeginUser;
   {
-    PetscBool merge = L->replicated;
     int(*ngnb)[3];
     int ng;
     for (int g = 0; g < L->ngrp; g++)
@@ -1402,12 +1419,24 @@ static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
       for (int e = 0; e < 3; e++) ngnb[g][e] = merge ? 1 : (L->gnb[g][e] + 1) / 2;
     PetscCall(LevelGroups(N, ng, (const int(*)[3])ngnb));
     PetscCall(PetscFree(ngnb));
-    nblocks = N->goff[ng];
-    PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1),
-                           &slot, PetscMax(L->n, 1), &maxw));
-    /* counting sort of the rows by parent block (stable: members in increasing order) */
-    for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
-    for (PetscInt k = 0; k < L->n; k++) {
+  }
+  nblocks = N->goff[N->ngrp];
+  /* the lanes of a level swept by lanes (LevelLanes): their parent blocks are theirs alone */
+  nl = L->lrow && !L->merged && !L->replicated ? mg->nlane : 1;
+  PetscCall(PetscMalloc3(nl + 1, &P->lr, nl + 1, &P->lb, nl + 1, &P->la));
+  for (int t = 0; t <= nl; t++) {
+    P->lr[t] = nl > 1 ? L->lrow[t] : t ? (int32_t)L->n : 0;
+    P->lb[t] = t == nl ? nblocks : nl > 1 ? (int64_t)(mg->lz[t] >> (l + 1)) * N->gnb[0][0] * N->gnb[0][1] : 0;
+  }
+  P->nl = nl;
+  PetscCall(PetscMalloc5(PetscMax(L->n, 1), &pb, nblocks + 1, &cnt, PetscMax(L->n, 1), &order, PetscMax(L->n, 1), &slot,
+                         PetscMax(L->n, 1), &maxw));
+  /* counting sort of the rows by parent block (stable: members in increasing order), lane by lane:
+     the lanes' blocks, and so the counters they touch, are disjoint */
+  for (int64_t b = 0; b <= nblocks; b++) cnt[b] = 0;
+#pragma omp parallel for schedule(static, 1) num_threads(nl) if (nl > 1)
+  for (int t = 0; t < nl; t++)
+    for (PetscInt k = P->lr[t]; k < P->lr[t + 1]; k++) {
       const int     g = L->replicated ? L->grp[k] : 0, G = merge ? g / 2 : g;
       const int    *nb = L->gnb[g], *pnb = N->gnb[G];
       const int64_t b  = L->blk[k] - L->goff[g];
@@ -1417,15 +1446,16 @@ static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
       maxw[k] = 0;
       for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) maxw[k] = PetscMax(maxw[k], L->w[e]);
     }
-  }
   for (int64_t b = 0; b < nblocks; b++) {
     maxmembers = PetscMax(maxmembers, cnt[b + 1]);
     cnt[b + 1] += cnt[b];
   }
-  for (PetscInt k = 0; k < L->n; k++) {
-    slot[k]             = cnt[pb[k]];
-    order[cnt[pb[k]]++] = (int32_t)k;
-  }
+#pragma omp parallel for schedule(static, 1) num_threads(nl) if (nl > 1)
+  for (int t = 0; t < nl; t++)
+    for (PetscInt k = P->lr[t]; k < P->lr[t + 1]; k++) {
+      slot[k]             = cnt[pb[k]];
+      order[cnt[pb[k]]++] = (int32_t)k;
+    }
   for (int64_t b = nblocks; b > 0; b--) cnt[b] = cnt[b - 1];
   cnt[0] = 0;
   for (PetscInt k = 0; k < L->n; k++) slot[k] -= cnt[pb[k]];
@@ -1439,23 +1469,17 @@ static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
   PetscFunctionReturn(0);
 }
 
-/* The aggregates of level l: the components of each parent block along the strong couplings
- * (weight >= theta times the larger of the two rows' strongest), numbered block by block; level
- * l + 1 gets their count, blocks and groups. */
-static PetscErrorCode Aggregate(MG *mg, int l, const Parents *P)
+/* The aggregates of lane t's parent blocks, numbered from 0 in block order (the caller adds the
+   lane's offset); returns their count, or -1 without memory (no PETSc call: it runs on threads). */
+static PetscInt LaneAggregates(Level *L, const Parents *P, int t, double theta)
 {
-  Level         *L = &mg->lev[l], *N = &mg->lev[l + 1];
   const int32_t *pb = P->pb, *cnt = P->cnt, *order = P->order, *slot = P->slot;
-  const float   *maxw    = P->maxw;
-  const int64_t  nblocks = P->nblocks;
-  const double   theta   = mg->c->mg_theta;
-  int32_t       *par;
-  PetscInt       n1 = 0;
+  const float   *maxw = P->maxw;
+  int32_t       *par  = (int32_t *)malloc(sizeof(int32_t) * (size_t)PetscMax(P->maxmembers, 1));
+  PetscInt       n1   = 0;
 
-  PetscFunctionBeginUser;
-  PetscCall(PetscMalloc1(PetscMax(P->maxmembers, 1), &par));
-  PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->agg));
-  for (int64_t b = 0; b < nblocks; b++) {
+  if (!par) return -1;
+  for (int64_t b = P->lb[t]; b < P->lb[t + 1]; b++) {
     const int32_t *m = order + cnt[b];
     const int32_t  s = cnt[b + 1] - cnt[b];
     for (int32_t i = 0; i < s; i++) par[i] = i;
@@ -1476,31 +1500,87 @@ static PetscErrorCode Aggregate(MG *mg, int l, const Parents *P)
       L->agg[m[i]] = a == i ? (int32_t)n1++ : L->agg[m[a]];
     }
   }
-  N->n          = n1;
+  free(par);
+  return n1;
+}
+
+/* The aggregates of level l: the components of each parent block along the strong couplings
+ * (weight >= theta times the larger of the two rows' strongest), numbered block by block (lane by
+ * lane on threads: the same numbers); level l + 1 gets their count, blocks and groups. */
+static PetscErrorCode Aggregate(MG *mg, int l, Parents *P)
+{
+  Level         *L = &mg->lev[l], *N = &mg->lev[l + 1];
+  const int32_t *cnt = P->cnt, *order = P->order;
+  const int      nl  = P->nl;
+  int            err = 0;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscMalloc1(PetscMax(L->n, 1), &L->agg));
+#pragma omp parallel for schedule(static, 1) num_threads(nl) if (nl > 1) reduction(| : err)
+  for (int t = 0; t < nl; t++) {
+    P->la[t + 1] = LaneAggregates(L, P, t, mg->c->mg_theta);
+    err |= P->la[t + 1] < 0;
+  }
+  PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "conductivity: out of memory aggregating a level");
+  P->la[0] = 0;
+  for (int t = 0; t < nl; t++) P->la[t + 1] += P->la[t];
+  N->n          = P->la[nl];
   N->replicated = L->replicated;
   N->lo         = L->lo;
   N->hi         = L->hi;
   N->active     = L->active;
-  PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->blk));
-  if (N->replicated) PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->grp));
-  for (int G = 0, b = 0; G < N->ngrp; G++)
-    for (; b < N->goff[G + 1]; b++)
-      for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) {
-        N->blk[L->agg[order[i]]] = (int32_t)b;
-        if (N->replicated) N->grp[L->agg[order[i]]] = G;
-      }
-  PetscCall(PetscFree(par));
+  PetscCall(PetscMalloc1(PetscMax(N->n, 1), &N->blk));
+  if (N->replicated) PetscCall(PetscMalloc1(PetscMax(N->n, 1), &N->grp));
+#pragma omp parallel for schedule(static, 1) num_threads(nl) if (nl > 1)
+  for (int t = 0; t < nl; t++) {
+    for (PetscInt k = P->lr[t]; k < P->lr[t + 1]; k++) L->agg[k] += (int32_t)P->la[t];
+    for (int64_t b = P->lb[t]; b < P->lb[t + 1]; b++)
+      for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) N->blk[L->agg[order[i]]] = (int32_t)b;
+  }
+  if (N->replicated)
+    for (int G = 0, b = 0; G < N->ngrp; G++)
+      for (; b < N->goff[G + 1]; b++)
+        for (int32_t i = cnt[b]; i < cnt[b + 1]; i++) N->grp[L->agg[order[i]]] = G;
   PetscFunctionReturn(0);
+}
+
+/* The rows of lane t's aggregates (members mem[memptr[ci] ..]): each the sum of its members' rows,
+   weights scaled by ia, into the lane's own rows R (rp counted from R's start); 0, or 1 without
+   memory (no PETSc call: it runs on threads). */
+static int LaneCoarseRows(const Level *L, Level *N, const int32_t *memptr, const int32_t *mem, const int32_t *gslot,
+                          PetscInt ci0, PetscInt ci1, double ia, Rows *R, int32_t *rp)
+{
+  for (PetscInt ci = ci0; ci < ci1; ci++) {
+    const size_t start = R->nnz;
+    double       bnd   = 0;
+    size_t       most  = 0;
+    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) most += (size_t)(L->rp[mem[i] + 1] - L->rp[mem[i]]);
+    if (RowsGrow(R, most)) return 1;
+    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) {
+      const int32_t k = mem[i];
+      bnd += L->bnd[k];
+      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
+        const int32_t j = L->col[e], J = j < L->n ? L->agg[j] : gslot[j - L->n];
+        if (J == ci) continue;
+        RowsAdd(R, start, J, (float)(L->w[e] * ia));
+      }
+    }
+    N->bnd[ci] = bnd * ia;
+    rp[ci + 1] = (int32_t)R->nnz;
+  }
+  return 0;
 }
 
 /* The rows of level l + 1: the ghosts' aggregates from the neighbours, then each aggregate's row
  * summed over its members' rows, the weights scaled by ia. */
-static PetscErrorCode CoarseRows(MG *mg, int l, double ia)
+static PetscErrorCode CoarseRows(MG *mg, int l, double ia, const Parents *P)
 {
   Level         *L = &mg->lev[l], *N = &mg->lev[l + 1];
   const PetscInt n1 = N->n;
+  const int      nl = P->nl;
   int32_t       *gslot, *rp, *memptr, *mem, *asend;
-  Rows           R;
+  Rows           R, *LR;
+  int            err = 0;
 
   PetscFunctionBeginUser;
   /* ghosts */
@@ -1510,36 +1590,33 @@ static PetscErrorCode CoarseRows(MG *mg, int l, double ia)
     for (PetscInt i = 0; i < L->nshi; i++) asend[L->nslo + i] = L->agg[L->shi[i]];
     PetscCall(NextGhosts(mg, N, asend, L->nslo, asend + L->nslo, L->nshi, L->nlo, L->nhi, gslot));
   }
-  /* members of each aggregate, then the rows */
+  /* members of each aggregate (a lane's aggregates are its rows'), then the rows lane by lane */
   PetscCall(PetscMalloc2(n1 + 1, &memptr, PetscMax(L->n, 1), &mem));
   PetscCall(PetscMalloc1(n1 + 1, &rp));
   for (PetscInt ci = 0; ci <= n1; ci++) memptr[ci] = 0;
-  for (PetscInt k = 0; k < L->n; k++) memptr[L->agg[k] + 1]++;
+#pragma omp parallel for schedule(static, 1) num_threads(nl) if (nl > 1)
+  for (int t = 0; t < nl; t++)
+    for (PetscInt k = P->lr[t]; k < P->lr[t + 1]; k++) memptr[L->agg[k] + 1]++;
   for (PetscInt ci = 0; ci < n1; ci++) memptr[ci + 1] += memptr[ci];
-  for (PetscInt k = 0; k < L->n; k++) mem[memptr[L->agg[k]]++] = (int32_t)k;
+#pragma omp parallel for schedule(static, 1) num_threads(nl) if (nl > 1)
+  for (int t = 0; t < nl; t++)
+    for (PetscInt k = P->lr[t]; k < P->lr[t + 1]; k++) mem[memptr[L->agg[k]]++] = (int32_t)k;
   for (PetscInt ci = n1; ci > 0; ci--) memptr[ci] = memptr[ci - 1];
   memptr[0] = 0;
-  PetscCall(RowsCreate(&R, (size_t)(L->rp[L->n] / 2 + 64)));
   PetscCall(PetscMalloc1(PetscMax(n1, 1), &N->bnd));
+  PetscCall(PetscCalloc1(nl, &LR));
   rp[0] = 0;
-  for (PetscInt ci = 0; ci < n1; ci++) {
-    const size_t start = R.nnz;
-    double       bnd   = 0;
-    size_t       most  = 0;
-    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) most += (size_t)(L->rp[mem[i] + 1] - L->rp[mem[i]]);
-    PetscCall(RowsReserve(&R, most));
-    for (int32_t i = memptr[ci]; i < memptr[ci + 1]; i++) {
-      const int32_t k = mem[i];
-      bnd += L->bnd[k];
-      for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
-        const int32_t j = L->col[e], J = j < L->n ? L->agg[j] : gslot[j - L->n];
-        if (J == ci) continue;
-        RowsAdd(&R, start, J, (float)(L->w[e] * ia));
-      }
-    }
-    N->bnd[ci] = bnd * ia;
-    rp[ci + 1] = (int32_t)R.nnz;
+#pragma omp parallel for schedule(static, 1) num_threads(nl) if (nl > 1) reduction(| : err)
+  for (int t = 0; t < nl; t++)
+    err |= RowsGrow(&LR[t], (size_t)((L->rp[P->lr[t + 1]] - L->rp[P->lr[t]]) / 2 + 64)) ||
+           LaneCoarseRows(L, N, memptr, mem, gslot, P->la[t], P->la[t + 1], ia, &LR[t], rp);
+  if (!err) PetscCall(JoinLaneRows(LR, nl, P->la, rp, &R));
+  for (int t = 0; t < nl; t++) {
+    free(LR[t].col);
+    free(LR[t].w);
   }
+  PetscCall(PetscFree(LR));
+  PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "conductivity: out of memory for a coarse level's rows");
   PetscCall(RowsFinish(&R, N, rp, PetscMax(mg->c->grid->threads, 1)));
   PetscCall(PetscFree2(memptr, mem));
   PetscCall(PetscFree2(asend, gslot));
@@ -1556,7 +1633,8 @@ static PetscErrorCode CoarseCoarsen(MG *mg, int l)
   PetscCall(ParentBlocks(mg, l, &P));
   PetscCall(Aggregate(mg, l, &P));
   PetscCall(PetscFree5(P.pb, P.cnt, P.order, P.slot, P.maxw));
-  PetscCall(CoarseRows(mg, l, ia));
+  PetscCall(CoarseRows(mg, l, ia, &P));
+  PetscCall(PetscFree3(P.lr, P.lb, P.la));
   PetscFunctionReturn(0);
 }
 

@@ -7,9 +7,11 @@ On a realization of the paper's deck at N^3 (default 300, phase 1, the NVP), run
 (`make tests`) as 1 rank x 1 thread, 1 rank x 2 threads and 2 ranks x 1 thread, interleaved, --rounds
 times (this machine is shared: compare configurations within one round), each the best of --reps
 repeats inside the driver. Per stage: the median over rounds of the speed-up of 2 threads and of 2
-ranks over one core, and the thread efficiency theta = speed-up(2 threads) - 1 that
-benchmarks/comm_model.py uses for the stage (a stage runs 1 + theta (T - 1) times faster on T
-threads). Writes benchmarks/bench_threads.csv and prints a markdown table.
+ranks over one core, theta = speed-up(2 threads) - 1, and the median over rounds of the time of 2
+ranks over that of 2 threads on the same two cores (threads_over_ranks: 1 when the threads lose
+nothing against ranks; what the machine's memory bandwidth costs both is left out of it), from
+which benchmarks/comm_model.py takes the stage's serial fraction for threads (Amdahl:
+f = 1 / threads_over_ranks - 1). Writes benchmarks/bench_threads.csv and prints a markdown table.
 Usage: /usr/bin/python3 benchmarks/bench_threads.py [--n 300] [--rounds 3] [--reps 3]
 """
 import argparse
@@ -68,17 +70,18 @@ def main():
         s2t, s2r = statistics.median(speed[(st, (1, 2))]), statistics.median(speed[(st, (2, 1))])
         rows.append(dict(n=a.n, stage=st, seconds_1x1=round(statistics.median(secs[(st, (1, 1))]), 4),
                          seconds_1x2=round(statistics.median(secs[(st, (1, 2))]), 4), seconds_2x1=round(statistics.median(secs[(st, (2, 1))]), 4),
-                         speedup_2_threads=round(s2t, 3), speedup_2_ranks=round(s2r, 3), theta=round(max(0.0, min(1.0, s2t - 1)), 2)))
+                         speedup_2_threads=round(s2t, 3), speedup_2_ranks=round(s2r, 3), theta=round(max(0.0, min(1.0, s2t - 1)), 2),
+                         threads_over_ranks=round(statistics.median(r / t for r, t in zip(secs[(st, (2, 1))], secs[(st, (1, 2))])), 3)))
     path = os.path.join(ROOT, "benchmarks", "bench_threads.csv")
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     print(f"wrote {path}\n")
-    print("| stage | 1 × 1 s | 1 rank × 2 threads s | 2 ranks × 1 s | speed-up, 2 threads | speed-up, 2 ranks | theta |")
-    print("|---|---|---|---|---|---|---|")
+    print("| stage | 1 × 1 s | 1 rank × 2 threads s | 2 ranks × 1 s | speed-up, 2 threads | speed-up, 2 ranks | theta | threads over ranks |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['stage']} | {r['seconds_1x1']} | {r['seconds_1x2']} | {r['seconds_2x1']} | {r['speedup_2_threads']} | {r['speedup_2_ranks']} | {r['theta']} |")
+        print(f"| {r['stage']} | {r['seconds_1x1']} | {r['seconds_1x2']} | {r['seconds_2x1']} | {r['speedup_2_threads']} | {r['speedup_2_ranks']} | {r['theta']} | {r['threads_over_ranks']} |")
 
 
 if __name__ == "__main__":

@@ -868,6 +868,43 @@ static PetscErrorCode FineGetDiagonal(Mat A, Vec dv)
   PetscFunctionReturn(0);
 }
 
+/* Plane zl of the map: its unknowns numbered from pstart[zl] in [y][x] order, their positions, and
+   the padding (Dirichlet faces, periodic copies or insulation -1) */
+static void FinePlane(MG *mg, int zl)
+{
+  const Problem *p     = mg->p;
+  const int      nx    = p->n[0], ny = p->n[1];
+  const PetscInt W     = mg->W, PP = mg->PP;
+  const size_t   plane = (size_t)nx * (size_t)ny;
+  const uint8_t *mk    = p->mask + plane * (size_t)(zl + 1);
+  int32_t       *m     = mg->map + (size_t)(zl + 1) * (size_t)PP;
+  int32_t        k     = (int32_t)mg->pstart[zl];
+
+  for (PetscInt i = 0; i < PP; i++) m[i] = -1;
+  for (int y = 0; y < ny; y++)
+    for (int x = 0; x < nx; x++)
+      if (mk[(size_t)y * nx + x]) {
+        mg->pos[k]             = (int32_t)((y + 1) * W + x + 1);
+        m[(y + 1) * W + x + 1] = k++;
+      }
+  /* padding: Dirichlet faces, periodic copies or insulation (-1) */
+  for (int y = 0; y < ny; y++) {
+    int32_t *row = m + (y + 1) * W;
+    if (p->axis == 0) row[0] = row[nx + 1] = -2;
+    else if (p->wrap[0]) {
+      row[0]      = row[nx];
+      row[nx + 1] = row[1];
+    }
+  }
+  for (int x = 0; x < nx; x++) {
+    if (p->axis == 1) m[x + 1] = m[(ny + 1) * W + x + 1] = -2;
+    else if (p->wrap[1]) {
+      m[x + 1]                = m[ny * W + x + 1];
+      m[(ny + 1) * W + x + 1] = m[W + x + 1];
+    }
+  }
+}
+
 /* ---- setup ---- */
 
 /* The fine level: the padded map of unknown numbers, positions, plane starts, ghost counts. */
@@ -909,34 +946,7 @@ static PetscErrorCode FineSetUp(MG *mg)
   for (int zl = 0; zl < nzl; zl++) mg->pstart[zl + 1] += mg->pstart[zl];
   for (size_t i = 0; i < (size_t)PP; i++) map[i] = map[(size_t)(nzl + 1) * (size_t)PP + i] = -1;
 #pragma omp parallel for schedule(static) num_threads(threads)
-  for (int zl = 0; zl < nzl; zl++) {
-    const uint8_t *mk = p->mask + plane * (size_t)(zl + 1);
-    int32_t       *m  = map + (size_t)(zl + 1) * (size_t)PP;
-    int32_t        k  = (int32_t)mg->pstart[zl];
-    for (PetscInt i = 0; i < PP; i++) m[i] = -1;
-    for (int y = 0; y < ny; y++)
-      for (int x = 0; x < nx; x++)
-        if (mk[(size_t)y * nx + x]) {
-          mg->pos[k]             = (int32_t)((y + 1) * W + x + 1);
-          m[(y + 1) * W + x + 1] = k++;
-        }
-    /* padding: Dirichlet faces, periodic copies or insulation (-1) */
-    for (int y = 0; y < ny; y++) {
-      int32_t *row = m + (y + 1) * W;
-      if (p->axis == 0) row[0] = row[nx + 1] = -2;
-      else if (p->wrap[0]) {
-        row[0]      = row[nx];
-        row[nx + 1] = row[1];
-      }
-    }
-    for (int x = 0; x < nx; x++) {
-      if (p->axis == 1) m[x + 1] = m[(ny + 1) * W + x + 1] = -2;
-      else if (p->wrap[1]) {
-        m[x + 1]                = m[ny * W + x + 1];
-        m[(ny + 1) * W + x + 1] = m[W + x + 1];
-      }
-    }
-  }
+  for (int zl = 0; zl < nzl; zl++) FinePlane(mg, zl);
   /* ghost planes: the neighbours' boundary unknowns, numbered into glo / ghi in their order */
   for (int side = 0; side < 2; side++) {
     const int      exists = side == 0 ? mg->c->below != MPI_PROC_NULL : mg->c->above != MPI_PROC_NULL;
@@ -2418,6 +2428,32 @@ static PetscErrorCode MGDestroy(MG *mg)
   PetscFunctionReturn(0);
 }
 
+/* -cond_mg_view: the lanes and the levels (collective on the solver's ranks) */
+static PetscErrorCode MGView(MG *mg)
+{
+  PgConductivity c    = mg->c;
+  const int      size  = mg->size;
+  int            swept = 0;
+
+  PetscFunctionBeginUser;
+  while (swept < mg->lanelev && (swept == 0 || mg->lev[swept].nl > 1)) swept++;
+  PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha,
+                        c->mg_theta));
+  if (mg->nlane > 1)
+    PetscCall(PetscPrintf(c->sub, "  rank 0: %d lanes of planes (threads), levels 0-%d swept by lanes\n", mg->nlane,
+                          swept - 1));
+  else PetscCall(PetscPrintf(c->sub, "  rank 0: one lane of planes (one thread)\n"));
+  for (int l = 0; l < mg->nlev; l++) {
+    int act = l == 0 || mg->lev[l].active, nact = size;
+    if (l && !mg->lev[l].replicated) PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
+    PetscCall(
+      PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s on %d ranks, %.2f off-diagonal entries per row\n", l,
+                  mg->nglob[l], l && mg->lev[l].replicated ? " (replicated)" : "", l == mg->nlev - 1 ? " (LU)" : "",
+                  nact, l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
+  }
+  PetscFunctionReturn(0);
+}
+
 /* The hierarchy: level 1 from the voxels, then coarser until the coarsest is small or stops shrinking. */
 static PetscErrorCode MGSetUp(MG *mg)
 {
@@ -2486,24 +2522,7 @@ static PetscErrorCode MGSetUp(MG *mg)
   }
   PetscCall(CoarsestSetUp(mg));
   PetscCall(LanesFinish(mg));
-  if (c->mg_view) {
-    int swept = 0;
-    while (swept < mg->lanelev && (swept == 0 || mg->lev[swept].nl > 1)) swept++;
-    PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha,
-                          c->mg_theta));
-    if (mg->nlane > 1)
-      PetscCall(PetscPrintf(c->sub, "  rank 0: %d lanes of planes (threads), levels 0-%d swept by lanes\n", mg->nlane,
-                            swept - 1));
-    else PetscCall(PetscPrintf(c->sub, "  rank 0: one lane of planes (one thread)\n"));
-    for (int l = 0; l < mg->nlev; l++) {
-      int act = l == 0 || mg->lev[l].active, nact = size;
-      if (l && !mg->lev[l].replicated) PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
-      PetscCall(
-        PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s on %d ranks, %.2f off-diagonal entries per row\n", l,
-                    mg->nglob[l], l && mg->lev[l].replicated ? " (replicated)" : "", l == mg->nlev - 1 ? " (LU)" : "",
-                    nact, l ? (double)mg->nnzglob[l] / (double)PetscMax(mg->nglob[l], 1) : 0.0));
-    }
-  }
+  if (c->mg_view) PetscCall(MGView(mg));
   PetscFunctionReturn(0);
 }
 

@@ -599,7 +599,8 @@ static double FineBackwardLanes(const MG *mg, const double *r, double *z)
     for (int t = id; t < T; t += nt)
       for (int side = 0; side < 2; side++) {
         const PetscInt zl = side == 0 ? mg->lz[t] : mg->lz[t + 1] - 1;
-        memcpy(mg->zs + mg->pstart[zl], z + mg->pstart[zl], sizeof(double) * (size_t)(mg->pstart[zl + 1] - mg->pstart[zl]));
+        memcpy(mg->zs + mg->pstart[zl], z + mg->pstart[zl],
+               sizeof(double) * (size_t)(mg->pstart[zl + 1] - mg->pstart[zl]));
       }
 #pragma omp barrier
     for (int t = id; t < T; t += nt)
@@ -872,9 +873,9 @@ static PetscErrorCode FineGetDiagonal(Mat A, Vec dv)
    the padding (Dirichlet faces, periodic copies or insulation -1) */
 static void FinePlane(MG *mg, int zl)
 {
-  const Problem *p     = mg->p;
-  const int      nx    = p->n[0], ny = p->n[1];
-  const PetscInt W     = mg->W, PP = mg->PP;
+  const Problem *p  = mg->p;
+  const int      nx = p->n[0], ny = p->n[1];
+  const PetscInt W = mg->W, PP = mg->PP;
   const size_t   plane = (size_t)nx * (size_t)ny;
   const uint8_t *mk    = p->mask + plane * (size_t)(zl + 1);
   int32_t       *m     = mg->map + (size_t)(zl + 1) * (size_t)PP;
@@ -913,7 +914,7 @@ static PetscErrorCode FineSetUp(MG *mg)
   const Problem *p  = mg->p;
   const int      nx = p->n[0], ny = p->n[1], nzl = p->nzl;
   const PetscInt W = nx + 2, PP = (PetscInt)W * (ny + 2);
-  const size_t   plane = (size_t)nx * (size_t)ny;
+  const size_t   plane   = (size_t)nx * (size_t)ny;
   const int      threads = PetscMax(mg->c->grid->threads, 1);
   int32_t       *map;
 
@@ -1394,17 +1395,17 @@ static PetscErrorCode FineCoarsen(MG *mg)
 /* The rows of level l sorted by parent block: the blocks of level l + 1 are those of level l halved
  * (on a replicated level whose slabs are single blocks, pairs of groups merge). */
 typedef struct {
-  int32_t *pb;    /* row k's parent block */
-  int32_t *cnt;   /* block b's members are order[cnt[b] .. cnt[b + 1] - 1] */
-  int32_t *order; /* the rows by block (stable: members in increasing order) */
-  int32_t *slot;  /* row k's place among its block's members */
-  float   *maxw;  /* row k's strongest coupling */
-  int64_t  nblocks;
-  PetscInt maxmembers;
-  int      nl;    /* lanes: level l's rows and blocks split as its lanes' (1: the whole level) */
-  int32_t *lr;    /* lane t's rows lr[t] .. lr[t + 1] - 1 */
-  int64_t *lb;    /* lane t's parent blocks lb[t] .. lb[t + 1] - 1 */
-  PetscInt *la;   /* lane t's aggregates la[t] .. la[t + 1] - 1 (Aggregate) */
+  int32_t  *pb;    /* row k's parent block */
+  int32_t  *cnt;   /* block b's members are order[cnt[b] .. cnt[b + 1] - 1] */
+  int32_t  *order; /* the rows by block (stable: members in increasing order) */
+  int32_t  *slot;  /* row k's place among its block's members */
+  float    *maxw;  /* row k's strongest coupling */
+  int64_t   nblocks;
+  PetscInt  maxmembers;
+  int       nl; /* lanes: level l's rows and blocks split as its lanes' (1: the whole level) */
+  int32_t  *lr; /* lane t's rows lr[t] .. lr[t + 1] - 1 */
+  int64_t  *lb; /* lane t's parent blocks lb[t] .. lb[t + 1] - 1 */
+  PetscInt *la; /* lane t's aggregates la[t] .. la[t + 1] - 1 (Aggregate) */
 } Parents;
 
 static PetscErrorCode ParentBlocks(MG *mg, int l, Parents *P)
@@ -2236,7 +2237,7 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
 static PetscErrorCode LanesSetUp(MG *mg)
 {
   const int nzl = (int)mg->nzl;
-  int       T   = PetscMax(PetscMin(mg->c->grid->threads, nzl / 2), 1), A = 1;
+  int       T = PetscMax(PetscMin(mg->c->grid->threads, nzl / 2), 1), A = 1;
 
   PetscFunctionBeginUser;
   while (T > 1 && A < 4 && (nzl / (T << (A + 1)) >= 8 || nzl % (T << (A + 1)) == 0)) A++;
@@ -2304,8 +2305,8 @@ static PetscErrorCode LevelLanes(MG *mg, int l)
 static int ColumnsInLane(Level *L, int t, int32_t most)
 {
   const int32_t lo = L->lrow[t], hi = L->lrow[t + 1];
-  int32_t      *tc = (int32_t *)malloc(sizeof(int32_t) * (size_t)most);
-  float        *tw = (float *)malloc(sizeof(float) * (size_t)most);
+  int32_t      *tc  = (int32_t *)malloc(sizeof(int32_t) * (size_t)most);
+  float        *tw  = (float *)malloc(sizeof(float) * (size_t)most);
   int           bad = 0;
 
   if (!tc || !tw) bad = 2;
@@ -2315,14 +2316,14 @@ static int ColumnsInLane(Level *L, int t, int32_t most)
       if (g == 1) L->mid[k] = L->rp[k] + n;
       if (g == 2) L->out[k] = L->rp[k] + n;
       for (int32_t e = L->rp[k]; e < L->rp[k + 1]; e++) {
-        const int32_t j = L->col[e];
+        const int32_t j   = L->col[e];
         const int     grp = j >= lo && j < hi ? (j < k ? 0 : 1) : 2;
         if (grp != g) continue;
         tc[n]   = j;
         tw[n++] = L->w[e];
         if (g == 2 && j < L->n) {
           const int u = j < lo ? t - 1 : t + 1; /* a neighbouring lane's shared row */
-          bad = bad || !(u >= 0 && u < L->nl &&
+          bad         = bad || !(u >= 0 && u < L->nl &&
                          ((j >= L->lsnap[4 * u] && j < L->lsnap[4 * u + 1]) ||
                           (j >= L->lsnap[4 * u + 2] && j < L->lsnap[4 * u + 3])));
         }
@@ -2431,14 +2432,14 @@ static PetscErrorCode MGDestroy(MG *mg)
 /* -cond_mg_view: the lanes and the levels (collective on the solver's ranks) */
 static PetscErrorCode MGView(MG *mg)
 {
-  PgConductivity c    = mg->c;
+  PgConductivity c     = mg->c;
   const int      size  = mg->size;
   int            swept = 0;
 
   PetscFunctionBeginUser;
   while (swept < mg->lanelev && (swept == 0 || mg->lev[swept].nl > 1)) swept++;
-  PetscCall(PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha,
-                        c->mg_theta));
+  PetscCall(
+    PetscPrintf(c->sub, "conductivity multigrid: %d levels, alpha %g, theta %g\n", mg->nlev, c->mg_alpha, c->mg_theta));
   if (mg->nlane > 1)
     PetscCall(PetscPrintf(c->sub, "  rank 0: %d lanes of planes (threads), levels 0-%d swept by lanes\n", mg->nlane,
                           swept - 1));
@@ -2669,7 +2670,7 @@ static PetscErrorCode FusedCG(MG *mg, double *x, PgConductivityResult *res)
     rho     = sums[1];
     {
       const double beta = it ? rho / rho_old : 0.0, t0 = CpuTime();
-      const int    T    = mg->nlane;
+      const int    T = mg->nlane;
 #pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
       for (int t = 0; t < T; t++)
         for (PetscInt k = mg->pstart[mg->lz[t]]; k < mg->pstart[mg->lz[t + 1]]; k++) pv[k] = q[k] + beta * pv[k];

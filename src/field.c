@@ -288,7 +288,8 @@ const PgKey PgFFTKeys[] = {
    "fast: X and Y in two buffers; low: one buffer (X, then Z), half the field memory, ~0.3 transforms more"},
   {"fft_time_bare", PG_KEY_BOOL, 1, 1, "false", "-", 0, 0, 0, 0, NULL,
    "time the bare transform after planning (benchmarks: the floor of generation)"},
-  {"threads", PG_KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL, "threads per rank (FFTW threads, OpenMP loops, lanes of planes)"},
+  {"threads", PG_KEY_INT, 1, 1, "1", "-", 1, 1024, 0, 0, NULL,
+   "threads per rank (FFTW threads, OpenMP loops, lanes of planes)"},
 };
 const int PgFFTNKeys = (int)(sizeof PgFFTKeys / sizeof PgFFTKeys[0]);
 

@@ -139,23 +139,18 @@ def core_seconds_per_voxel(path):
     return {s: v / vox for s, v in t.items()}, (int(r["nx"]), int(r["ny"]), int(r["nz"]))
 
 
-def measured_theta(path):
+def measured_q(path):
     """{stage: time of 2 ranks over that of 1 rank x 2 threads} from bench_threads.csv ({} if absent)."""
     if not os.path.exists(path):
         return {}
     return {r["stage"]: float(r["threads_over_ranks"]) for r in csv.DictReader(open(path))}
 
 
-def theta_of(s, a):
-    """The thread efficiency the model assumes for stage s (every stage has threaded loops)."""
-    return a.thread_efficiency
-
-
 def serial_fraction(s, a):
     """Amdahl's serial fraction of a lane stage from 2 threads against 2 ranks (None: not measured)."""
-    if s not in LANE_STAGES or s not in a.theta:
+    if s not in LANE_STAGES or s not in a.q:
         return None
-    return min(max(1.0 / a.theta[s] - 1.0, 0.0), 1.0)
+    return min(max(1.0 / a.q[s] - 1.0, 0.0), 1.0)
 
 
 def threads_of(s, N, P, T):
@@ -167,7 +162,7 @@ def speedup(s, N, P, T, a):
     """Stage s's compute speed-up on T threads per rank: 1 + theta (T - 1), and for a measured lane
     stage at most Amdahl's with its serial fraction."""
     t = threads_of(s, N, P, T)
-    lin = 1 + theta_of(s, a) * (t - 1)
+    lin = 1 + a.thread_efficiency * (t - 1)
     f = serial_fraction(s, a)
     return lin if f is None else min(lin, 1.0 / (f + (1.0 - f) / t))
 
@@ -213,8 +208,7 @@ def limiting(pr, cs, N, cores, T, a):
     s = max(pr, key=lambda k: sum(pr[k][:3]) - ideal[k])
     comp, bw, lat, nbytes = pr[s]
     t = threads_of(s, N, cores // T, T)
-    threads = (f"its compute runs on 1 of the {T} threads of a rank" if theta_of(s, a) == 0 and T > 1
-               else f"{t} threads, speed-up {speedup(s, N, cores // T, T, a):.2g}"
+    threads = (f"{t} threads, speed-up {speedup(s, N, cores // T, T, a):.2g}"
                + (f" (serial fraction {serial_fraction(s, a):.2f})" if serial_fraction(s, a) is not None else ""))
     parts = {threads: comp - ideal[s], f"bandwidth ({human(nbytes)} received per rank)": bw, "latency": lat}
     return s, max(parts, key=parts.get)
@@ -241,7 +235,7 @@ def main():
     ap.add_argument("--threads-csv", default=os.path.join(ROOT, "benchmarks", "bench_threads.csv"),
                     help="the lane stages at 1 rank x 2 threads against 2 ranks (bench_threads.py)")
     a = ap.parse_args()
-    a.theta = measured_theta(a.threads_csv)
+    a.q = measured_q(a.threads_csv)
     data = load_comm(a.comm)
     cs, shape = core_seconds_per_voxel(a.compute)
     coef = {}
@@ -273,7 +267,7 @@ def main():
     print(f"Network: {a.bandwidth / 1e9:g} GB/s per node, {a.latency * 1e6:g} us per message, {a.cores_per_node} cores per node; "
           f"a stage speeds up by 1 + theta (T - 1) on T threads, theta {a.thread_efficiency:g} (assumed); the lane stages at most "
           "1 / (f + (1 - f) / T), f their serial fraction from 2 threads against 2 ranks: "
-          + ", ".join(f"{s} f = {serial_fraction(s, a):.2f} (2 threads {a.theta[s]:g}x as fast as 2 ranks)" for s in sorted(a.theta)
+          + ", ".join(f"{s} f = {serial_fraction(s, a):.2f} (2 threads {a.q[s]:g}x as fast as 2 ranks)" for s in sorted(a.q)
                       if serial_fraction(s, a) is not None) + "\n")
     print("| N | cores | best ranks × threads | compute s | bandwidth s | latency s | efficiency | " + " | ".join(STAGES) + " | limited by | GB per core |")
     print("|---|---|---|---|---|---|---|" + "---|" * len(STAGES) + "---|---|")

@@ -108,6 +108,7 @@ struct PgConductivity_private {
   PetscInt   mg_wlevels;     /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
   PetscBool  mg_agglomerate; /* merge pairs of slabs once the slabs of a level are one block thick */
   PetscBool  mg_wreplicated; /* W-cycles on every replicated level, whatever mg_wlevels */
+  PetscBool  mg_float;       /* the preconditioner's messages in single precision (halos of its sweeps, merges, gathers) */
   PetscBool  mg_view;        /* print the hierarchy */
   PetscInt   mg_bench;       /* time this many products and preconditioner applications (CPU time) */
   PetscBool  mg_ksp;         /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
@@ -150,6 +151,7 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->mg_coarse      = 4000;
   c->mg_replicate   = 4000;
   c->mg_wreplicated = PETSC_TRUE;
+  c->mg_float       = PETSC_TRUE;
   c->mg_gamma       = 2;
   PetscCall(PetscOptionsGetEList(NULL, "cond_", "-method", CondMethods, 3, &method, &set));
   c->method = (CondMethod)method;
@@ -163,6 +165,7 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   c->mg_agglomerate = PETSC_TRUE;
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_agglomerate", &c->mg_agglomerate, NULL));
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_wreplicated", &c->mg_wreplicated, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_float", &c->mg_float, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_gamma", &c->mg_gamma, NULL));
   c->mg_wlevels = 4;
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_wlevels", &c->mg_wlevels, NULL));
@@ -390,7 +393,8 @@ typedef struct {
   double   *zs;            /* the lanes' outer planes of z before the backward sweep */
   double   *part;          /* each lane's partial sum, one cache line (8 doubles) per lane */
   int       nlev;          /* levels 1 .. nlev-1 are coarse, the last one solved directly */
-  int       size;          /* ranks of sub */
+  int       size, rank;    /* ranks of sub, this rank in it */
+  float    *fb;            /* -cond_mg_float: the messages of the preconditioner, packed (FloatScratch) */
   Level     lev[MG_MAX_LEVELS];
   int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
   double    tk[5]; /* -cond_mg_view: rank 0's CPU seconds in the fused CG's parts */
@@ -619,14 +623,101 @@ static double FineApplyDotLanes(const MG *mg, const double *x, double *y)
   return LaneSum(mg);
 }
 
+/* -cond_mg_float (the default): the preconditioner's messages travel as floats, half the bytes. The
+   preconditioner is an approximation whose levels already hold their weights as floats; CG's product
+   and residual stay in double, so it converges to the same tolerance (rounding a ghost value to
+   float perturbs B r by ~1e-7 relative, far below the preconditioner's own error; measured in
+   docs/solver.md). Every rank rounds its own part of a gathered vector too, so the replicated
+   levels stay identical on every rank. */
+static inline void ToFloat(float *f, const double *d, PetscInt n)
+{
+  for (PetscInt i = 0; i < n; i++) f[i] = (float)d[i];
+}
+
+static inline void ToDouble(double *d, const float *f, PetscInt n)
+{
+  for (PetscInt i = 0; i < n; i++) d[i] = f[i];
+}
+
+/* A halo of the preconditioner (ExchangeWith's arguments): doubles, or floats with -cond_mg_float */
+static PetscErrorCode ExchangePrecond(MG *mg, int lo, int hi, const double *slo, PetscInt nslo, const double *shi,
+                                      PetscInt nshi, double *rlo, PetscInt nrlo, double *rhi, PetscInt nrhi)
+{
+  float *f = mg->fb, *g;
+
+  PetscFunctionBeginUser;
+  if (lo == MPI_PROC_NULL) nslo = nrlo = 0; /* nothing arrives: the ghosts keep their values */
+  if (hi == MPI_PROC_NULL) nshi = nrhi = 0;
+  g = f + nslo + nshi;
+  if (!mg->c->mg_float) {
+    PetscCall(ExchangeWith(mg->c, lo, hi, MPI_DOUBLE, slo, nslo, shi, nshi, rlo, nrlo, rhi, nrhi));
+    PetscFunctionReturn(0);
+  }
+  ToFloat(f, slo, nslo);
+  ToFloat(f + nslo, shi, nshi);
+  PetscCall(ExchangeWith(mg->c, lo, hi, MPI_FLOAT, f, nslo, f + nslo, nshi, g, nrlo, g + nrlo, nrhi));
+  ToDouble(rlo, g, nrlo);
+  ToDouble(rhi, g + nrlo, nrhi);
+  PetscFunctionReturn(0);
+}
+
+/* An agglomerated level's hand-over to or from its partner (tag 97: residual, 98: correction) */
+static PetscErrorCode SendPrecond(MG *mg, const double *x, PetscInt n, int to, int tag)
+{
+  PetscFunctionBeginUser;
+  if (mg->c->mg_float) {
+    ToFloat(mg->fb, x, n);
+    PetscCallMPI(MPI_Send(mg->fb, (int)n, MPI_FLOAT, to, tag, mg->c->sub));
+  } else PetscCallMPI(MPI_Send(x, (int)n, MPI_DOUBLE, to, tag, mg->c->sub));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode RecvPrecond(MG *mg, double *x, PetscInt n, int from, int tag)
+{
+  PetscFunctionBeginUser;
+  if (mg->c->mg_float) {
+    PetscCallMPI(MPI_Recv(mg->fb, (int)n, MPI_FLOAT, from, tag, mg->c->sub, MPI_STATUS_IGNORE));
+    ToDouble(x, mg->fb, n);
+  } else PetscCallMPI(MPI_Recv(x, (int)n, MPI_DOUBLE, from, tag, mg->c->sub, MPI_STATUS_IGNORE));
+  PetscFunctionReturn(0);
+}
+
+/* Every rank's part of x (count, displ; this rank's part already in place) gathered on every rank */
+static PetscErrorCode GatherPrecond(MG *mg, double *x, const int *count, const int *displ)
+{
+  const int me = mg->rank, n = displ[mg->size - 1] + count[mg->size - 1];
+
+  PetscFunctionBeginUser;
+  if (mg->size == 1) PetscFunctionReturn(0);
+  if (!mg->c->mg_float) {
+    PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, x, count, displ, MPI_DOUBLE, mg->c->sub));
+    PetscFunctionReturn(0);
+  }
+  ToFloat(mg->fb + displ[me], x + displ[me], count[me]);
+  PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, mg->fb, count, displ, MPI_FLOAT, mg->c->sub));
+  ToDouble(x, mg->fb, n);
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode CoarseHalo(MG *mg, Level *L)
 {
   PetscFunctionBeginUser;
   if (L->replicated) PetscFunctionReturn(0); /* no ghosts */
   for (PetscInt i = 0; i < L->nslo; i++) L->sbuf[i] = L->z[L->slo[i]];
   for (PetscInt i = 0; i < L->nshi; i++) L->sbuf[L->nslo + i] = L->z[L->shi[i]];
-  PetscCall(ExchangeWith(mg->c, L->lo, L->hi, MPI_DOUBLE, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n,
-                         L->nlo, L->z + L->n + L->nlo, L->nhi));
+  PetscCall(ExchangePrecond(mg, L->lo, L->hi, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo,
+                            L->z + L->n + L->nlo, L->nhi));
+  PetscFunctionReturn(0);
+}
+
+/* The fine halo of the preconditioner's sweeps (FineHalo for CG's product) */
+static PetscErrorCode FineHaloPrecond(MG *mg, const double *z)
+{
+  const PetscInt last = mg->pstart[mg->nzl - 1];
+
+  PetscFunctionBeginUser;
+  PetscCall(ExchangePrecond(mg, mg->c->below, mg->c->above, z, mg->pstart[1], z + last, mg->n - last, mg->glo, mg->nlo,
+                            mg->ghi, mg->nhi));
   PetscFunctionReturn(0);
 }
 
@@ -640,7 +731,10 @@ static PetscErrorCode CoarsestSolve(MG *mg)
   PetscFunctionBeginUser;
   PetscCall(VecGetArray(mg->cb, &b));
   if (L->replicated) PetscCall(PetscArraycpy(b, L->r, L->n));
-  else PetscCallMPI(MPI_Allgatherv(L->r, (int)L->n, MPI_DOUBLE, b, mg->ccount, mg->cdispl, MPI_DOUBLE, mg->c->sub));
+  else {
+    PetscCall(PetscArraycpy(b + mg->cdispl[mg->rank], L->r, L->n));
+    PetscCall(GatherPrecond(mg, b, mg->ccount, mg->cdispl));
+  }
   PetscCall(VecRestoreArray(mg->cb, &b));
   PetscCall(KSPSolve(mg->kc, mg->cb, mg->cx));
   PetscCall(VecGetArrayRead(mg->cx, &x));
@@ -752,23 +846,16 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
   Level *L = &mg->lev[l];
 
   PetscFunctionBeginUser;
-  if (L->rcount)
-    PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, L->r, L->rcount, L->rdispl, MPI_DOUBLE,
-                                mg->c->sub)); /* the first replicated level */
+  if (L->rcount) PetscCall(GatherPrecond(mg, L->r, L->rcount, L->rdispl)); /* the first replicated level */
   if (L->merged) { /* agglomerated: the upper rank of a pair hands its residual to the lower one */
-    if (L->merge_to != MPI_PROC_NULL)
-      PetscCallMPI(MPI_Send(L->r, (int)L->nfine, MPI_DOUBLE, L->merge_to, 97, mg->c->sub));
-    if (L->merge_from != MPI_PROC_NULL)
-      PetscCallMPI(
-        MPI_Recv(L->r + L->nfine, (int)L->nmerged, MPI_DOUBLE, L->merge_from, 97, mg->c->sub, MPI_STATUS_IGNORE));
+    if (L->merge_to != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->r, L->nfine, L->merge_to, 97));
+    if (L->merge_from != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->r + L->nfine, L->nmerged, L->merge_from, 97));
   }
   PetscCall(CoarseCycle(mg, l));
   if (l < mg->nlev - 1) PetscCall(CoarseCycleAgain(mg, l));
   if (L->merged) { /* and receives its correction */
-    if (L->merge_from != MPI_PROC_NULL)
-      PetscCallMPI(MPI_Send(L->z + L->nfine, (int)L->nmerged, MPI_DOUBLE, L->merge_from, 98, mg->c->sub));
-    if (L->merge_to != MPI_PROC_NULL)
-      PetscCallMPI(MPI_Recv(L->z, (int)L->nfine, MPI_DOUBLE, L->merge_to, 98, mg->c->sub, MPI_STATUS_IGNORE));
+    if (L->merge_from != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->z + L->nfine, L->nmerged, L->merge_from, 98));
+    if (L->merge_to != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->z, L->nfine, L->merge_to, 98));
   }
   PetscFunctionReturn(0);
 }
@@ -806,14 +893,14 @@ static PetscErrorCode FineCoarseCorrection(MG *mg, double *z)
   const int T  = mg->nlane;
 
   PetscFunctionBeginUser;
-  PetscCall(FineHalo(mg, z));
+  PetscCall(FineHaloPrecond(mg, z));
 #pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
   for (int t = 0; t < T; t++) FineFaces(mg, t, z, L1->r);
   PetscCall(CoarseSolve(mg, 1));
 #pragma omp parallel for schedule(static, 1) num_threads(T) if (T > 1)
   for (int t = 0; t < T; t++)
     for (PetscInt k = mg->pstart[mg->lz[t]]; k < mg->pstart[mg->lz[t + 1]]; k++) z[k] += L1->z[mg->agg[k]];
-  PetscCall(FineHalo(mg, z));
+  PetscCall(FineHaloPrecond(mg, z));
   PetscFunctionReturn(0);
 }
 
@@ -2426,6 +2513,25 @@ static PetscErrorCode MGDestroy(MG *mg)
   PetscCall(VecDestroy(&mg->cb));
   PetscCall(VecDestroy(&mg->cx));
   PetscCall(PetscFree2(mg->ccount, mg->cdispl));
+  PetscCall(PetscFree(mg->fb));
+  PetscFunctionReturn(0);
+}
+
+/* -cond_mg_float: one buffer for the largest message of the preconditioner, sent and received */
+static PetscErrorCode FloatScratch(MG *mg)
+{
+  PetscInt n = mg->pstart[1] + mg->n - mg->pstart[mg->nzl - 1] + mg->nlo + mg->nhi;
+
+  PetscFunctionBeginUser;
+  if (!mg->c->mg_float) PetscFunctionReturn(0);
+  for (int l = 1; l < mg->nlev; l++) {
+    const Level *L = &mg->lev[l];
+    n              = PetscMax(n, L->nslo + L->nshi + L->nlo + L->nhi);
+    n              = PetscMax(n, L->nfine + L->nmerged);
+    if (L->replicated) n = PetscMax(n, L->n);
+  }
+  if (mg->ccount) n = PetscMax(n, mg->cdispl[mg->size - 1] + mg->ccount[mg->size - 1]);
+  PetscCall(PetscMalloc1(n, &mg->fb));
   PetscFunctionReturn(0);
 }
 
@@ -2464,6 +2570,7 @@ static PetscErrorCode MGSetUp(MG *mg)
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
   mg->size = size;
+  PetscCallMPI(MPI_Comm_rank(c->sub, &mg->rank));
   PetscCall(FineSetUp(mg));
   PetscCall(LanesSetUp(mg));
   PetscCall(FineCoarsen(mg));
@@ -2522,6 +2629,7 @@ static PetscErrorCode MGSetUp(MG *mg)
     PetscCall(PetscFree(L->grp));
   }
   PetscCall(CoarsestSetUp(mg));
+  PetscCall(FloatScratch(mg));
   PetscCall(LanesFinish(mg));
   if (c->mg_view) PetscCall(MGView(mg));
   PetscFunctionReturn(0);

@@ -108,11 +108,11 @@ struct PgConductivity_private {
   PetscInt   mg_wlevels;     /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
   PetscBool  mg_agglomerate; /* merge pairs of slabs once the slabs of a level are one block thick */
   PetscBool  mg_wreplicated; /* W-cycles on every replicated level, whatever mg_wlevels */
-  PetscBool  mg_float;       /* the preconditioner's messages in single precision (halos of its sweeps, merges, gathers) */
-  PetscBool  mg_view;        /* print the hierarchy */
-  PetscInt   mg_bench;       /* time this many products and preconditioner applications (CPU time) */
-  PetscBool  mg_ksp;         /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
-  int        below, above;   /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
+  PetscBool  mg_float; /* the preconditioner's messages in single precision (halos of its sweeps, merges, gathers) */
+  PetscBool  mg_view;  /* print the hierarchy */
+  PetscInt   mg_bench; /* time this many products and preconditioner applications (CPU time) */
+  PetscBool  mg_ksp;   /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
+  int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
   KSP        ksp;
   struct {
     void  *p;

@@ -60,9 +60,10 @@
 ///
 /// Communication per solve: the components (see components.c), one halo of the mask's boundary
 /// planes; per CG iteration one halo of the boundary planes' unknowns (8 bytes each) for the
-/// product and two per fine cycle, 2 allreduces, two or three halos per visit of a distributed
-/// coarse level, the residual and correction of the merged partner per visit of an agglomerated
-/// level, and one all-gather per visit of the first replicated one. Memory per rank
+/// product and two per fine cycle (4 bytes each: the preconditioner's messages are floats,
+/// -cond_mg_float), 2 allreduces, two or three halos per visit of a distributed coarse level, the
+/// residual and correction of the merged partner per visit of an agglomerated level, and one
+/// all-gather per visit of the first replicated one (all floats). Memory per rank
 /// (PgConductivityEstimateBytes): the map (4 bytes per voxel), per unknown the CG vectors (4 x 8
 /// bytes), position and aggregate (8 bytes) and the coarse levels (~25 bytes): 70-85 bytes per
 /// unknown for the solid phases of the paper's structure, against 385-515 with BoomerAMG. The map,

@@ -214,8 +214,11 @@ static void ChainInit(PgEdt e, Chain *ch, int32_t *res[2])
         for (ptrdiff_t c = 0; c < plane; c++) res[d][c] = ch->none[d];
 }
 
-/* Sends the newly known values of direction d to the neighbour on the other side: the whole plane
- * (unknown entries marked) when that is smaller than (column, value) pairs. */
+enum { MSG_WHOLE = -1, MSG_BITMAP = -2 }; /* a chain message's first int32; n >= 0: n (column, value) pairs */
+
+/* Sends the newly known values of direction d to the neighbour on the other side, in the smallest of
+ * three encodings: (column, value) pairs, a bitmap of the columns with their values, or the whole
+ * plane (unknown entries marked). */
 static PetscErrorCode ChainSend(MPI_Comm comm, ptrdiff_t plane, Chain *ch, int d, char **msg, MPI_Request *req)
 {
   const int to = ch->nb[1 - d];
@@ -223,18 +226,23 @@ static PetscErrorCode ChainSend(MPI_Comm comm, ptrdiff_t plane, Chain *ch, int d
 
   PetscFunctionBeginUser;
   for (ptrdiff_t c = 0; c < plane; c++) n += !ch->sent[d][c] && ChainValue(ch, d, c) != EDT_UNKNOWN;
-  const int     dense = (int64_t)n * 8 >= (int64_t)plane * 4;
-  const int64_t bytes = 4 + (dense ? (int64_t)plane * 4 : (int64_t)n * 8);
+  const int64_t nbit = ((int64_t)plane + 31) / 32, pairs = (int64_t)n * 2, bitmap = nbit + n; /* int32 words */
+  const int     code  = plane <= PetscMin(pairs, bitmap) ? MSG_WHOLE : bitmap < pairs ? MSG_BITMAP : n;
+  const int64_t bytes = 4 * (1 + (code == MSG_WHOLE ? (int64_t)plane : code == MSG_BITMAP ? bitmap : pairs));
   PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
              "EDT: a chain message of %" PetscInt64_FMT " bytes exceeds one MPI message", (PetscInt64)bytes);
-  PetscCall(PetscMalloc1(bytes, msg));
-  m    = (int32_t *)*msg;
-  m[0] = dense ? -1 : n;
+  PetscCall(PetscMalloc1(bytes / 4, &m));
+  *msg = (char *)m;
+  m[0] = code;
+  if (code == MSG_BITMAP) PetscCall(PetscArrayzero(m + 1, nbit));
   for (ptrdiff_t c = 0, k = 0; c < plane; c++) {
     const int32_t val = ChainValue(ch, d, c);
     const int     go  = !ch->sent[d][c] && val != EDT_UNKNOWN;
-    if (dense) m[1 + c] = go ? val : EDT_UNKNOWN;
-    else if (go) {
+    if (code == MSG_WHOLE) m[1 + c] = go ? val : EDT_UNKNOWN;
+    else if (code == MSG_BITMAP && go) {
+      m[1 + c / 32] |= (int32_t)(1u << (c % 32));
+      m[1 + nbit + k++] = val;
+    } else if (go) {
       m[1 + 2 * k] = (int32_t)c;
       m[2 + 2 * k] = val;
       k++;
@@ -261,10 +269,15 @@ static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
   PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
   PetscCall(PetscMalloc1(bytes / 4, &m));
   PetscCallMPI(MPI_Recv(m, bytes, MPI_BYTE, ch->nb[d], TAG_CHAIN + d, g->comm, MPI_STATUS_IGNORE));
-  const int64_t n = m[0] < 0 ? plane : m[0];
-  for (int64_t k = 0; k < n; k++) {
-    const ptrdiff_t c   = m[0] < 0 ? (ptrdiff_t)k : (ptrdiff_t)m[1 + 2 * k];
-    int32_t         val = m[0] < 0 ? m[1 + k] : m[2 + 2 * k];
+  const int64_t n = m[0] < 0 ? plane : m[0], nbit = ((int64_t)plane + 31) / 32;
+  for (int64_t k = 0, v = 0; k < n; k++) {
+    ptrdiff_t c;
+    int32_t   val;
+    if (m[0] == MSG_WHOLE) c = (ptrdiff_t)k, val = m[1 + k];
+    else if (m[0] == MSG_BITMAP) {
+      if (!((uint32_t)m[1 + k / 32] >> (k % 32) & 1)) continue;
+      c = (ptrdiff_t)k, val = m[1 + nbit + v++];
+    } else c = (ptrdiff_t)m[1 + 2 * k], val = m[2 + 2 * k];
     if (val == EDT_UNKNOWN || ch->res[d][c] != EDT_UNKNOWN) continue;
     if (val != ch->none[d]) {
       val += shift;

@@ -26,7 +26,8 @@
 ///
 /// Communication per call and rank: each column's value crosses each slab face once per direction,
 /// so a rank receives at most one plane of int32 per neighbour (the first round, sent dense) and
-/// then (column, value) pairs, plus one allreduce of a count per round: flat in the number of ranks.
+/// then only the newly known columns (pairs, or a bitmap of the columns and their values, whichever
+/// is smaller), plus one allreduce of a count per round: flat in the number of ranks.
 /// The bounded dilations need complements within r only: their chain stops after r planes.
 /// Nothing volume-sized.
 /// Cost: the z pass reads the labels three times and writes the output twice, in branch-free sweeps
@@ -299,7 +300,7 @@ static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
  * nz across the seam). With reach >= 0, complements farther than reach planes are not needed
  * (bounded dilations): they count as none, and the chain stops once it has covered reach planes.
  * Each value crosses each slab face once: a rank receives at most one plane of int32 per direction
- * (the first round, dense), then only (column, value) pairs; one allreduce of a count per round. */
+ * (the first round, dense), then only the new columns (ChainSend); one allreduce of a count per round. */
 static PetscErrorCode ChainResolve(PgEdt e, ptrdiff_t reach, int32_t *res[2])
 {
   const PgGrid    g     = e->grid;

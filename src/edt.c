@@ -39,6 +39,7 @@
 /// exact integer (below 2^24), otherwise it carries a relative rounding of a few 1e-7. Callers that
 /// threshold at r² (the opening) should allow for that.
 #include <plurigauss/edt.h>
+#include <plurigauss/message.h>
 
 #include <math.h>
 #include <omp.h>
@@ -52,6 +53,8 @@ struct PgEdt_private {
   int32_t  *lo, *hi;       /* per column: lowest / highest complement plane in the slab */
   int32_t  *below, *above; /* per column: nearest complement plane below / above the slab */
   uint8_t  *tmp_sent;      /* per direction and column: value passed on along the chain */
+  int32_t  *tmp_val;       /* per column: the value a chain message carries (ChainSend) */
+  uint8_t  *tmp_go;        /* per column: whether it travels */
   int       nthreads;
   int       line;      /* scratch elements per thread and array */
   double   *f, *a, *z; /* per thread: line values, envelope heights, boundaries */
@@ -78,7 +81,7 @@ PetscErrorCode PgEdtCreate(PgGrid grid, PetscBool periodic, PgEdt *edt)
   e->grid     = grid;
   e->periodic = periodic;
   PetscCall(PetscMalloc4(plane, &e->lo, plane, &e->hi, plane, &e->below, plane, &e->above));
-  PetscCall(PetscMalloc1(2 * plane, &e->tmp_sent));
+  PetscCall(PetscMalloc3(2 * plane, &e->tmp_sent, plane, &e->tmp_val, plane, &e->tmp_go));
   e->nthreads = PetscMax(grid->threads, 1);
   e->line     = (int)(periodic ? nmax + 2 * (nmax / 2 + 1) : nmax);
   PetscCall(PetscMalloc4((size_t)e->nthreads * e->line, &e->f, (size_t)e->nthreads * e->line, &e->a,
@@ -92,7 +95,7 @@ PetscErrorCode PgEdtDestroy(PgEdt *edt)
   PetscFunctionBeginUser;
   if (!*edt) PetscFunctionReturn(0);
   PetscCall(PetscFree4((*edt)->lo, (*edt)->hi, (*edt)->below, (*edt)->above));
-  PetscCall(PetscFree((*edt)->tmp_sent));
+  PetscCall(PetscFree3((*edt)->tmp_sent, (*edt)->tmp_val, (*edt)->tmp_go));
   PetscCall(PetscFree4((*edt)->f, (*edt)->a, (*edt)->z, (*edt)->v));
   PetscCall(PetscFree((*edt)->tmp));
   PetscCall(PetscFree(*edt));
@@ -169,6 +172,8 @@ typedef struct {
   int            nb[2];
   int32_t       *res[2];
   uint8_t       *sent[2];
+  int32_t       *val; /* a message's values and flags (ChainSend) */
+  uint8_t       *go;
   int32_t        none[2];
   const int32_t *own[2]; /* this slab's highest (d = 0) / lowest (d = 1) complement plane */
 } Chain;
@@ -190,6 +195,8 @@ static void ChainInit(PgEdt e, Chain *ch, int32_t *res[2])
   ch->none[1] = NO_COMP_ABOVE;
   ch->own[0]  = e->hi;
   ch->own[1]  = e->lo;
+  ch->val     = e->tmp_val;
+  ch->go      = e->tmp_go;
   ch->nb[0] = ch->nb[1] = -1;
   for (int d = 0; d < 2; d++) {
     ch->res[d]  = res[d];
@@ -215,42 +222,19 @@ static void ChainInit(PgEdt e, Chain *ch, int32_t *res[2])
         for (ptrdiff_t c = 0; c < plane; c++) res[d][c] = ch->none[d];
 }
 
-enum { MSG_WHOLE = -1, MSG_BITMAP = -2 }; /* a chain message's first int32; n >= 0: n (column, value) pairs */
-
-/* Sends the newly known values of direction d to the neighbour on the other side, in the smallest of
- * three encodings: (column, value) pairs, a bitmap of the columns with their values, or the whole
- * plane (unknown entries marked). */
+/* Sends the newly known values of direction d to the neighbour on the other side (message.h). */
 static PetscErrorCode ChainSend(MPI_Comm comm, ptrdiff_t plane, Chain *ch, int d, char **msg, MPI_Request *req)
 {
-  const int to = ch->nb[1 - d];
-  int32_t   n  = 0, *m;
+  int bytes;
 
   PetscFunctionBeginUser;
-  for (ptrdiff_t c = 0; c < plane; c++) n += !ch->sent[d][c] && ChainValue(ch, d, c) != EDT_UNKNOWN;
-  const int64_t nbit = ((int64_t)plane + 31) / 32, pairs = (int64_t)n * 2, bitmap = nbit + n; /* int32 words */
-  const int     code  = plane <= PetscMin(pairs, bitmap) ? MSG_WHOLE : bitmap < pairs ? MSG_BITMAP : n;
-  const int64_t bytes = 4 * (1 + (code == MSG_WHOLE ? (int64_t)plane : code == MSG_BITMAP ? bitmap : pairs));
-  PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
-             "EDT: a chain message of %" PetscInt64_FMT " bytes exceeds one MPI message", (PetscInt64)bytes);
-  PetscCall(PetscMalloc1(bytes / 4, &m));
-  *msg = (char *)m;
-  m[0] = code;
-  if (code == MSG_BITMAP) PetscCall(PetscArrayzero(m + 1, nbit));
-  for (ptrdiff_t c = 0, k = 0; c < plane; c++) {
-    const int32_t val = ChainValue(ch, d, c);
-    const int     go  = !ch->sent[d][c] && val != EDT_UNKNOWN;
-    if (code == MSG_WHOLE) m[1 + c] = go ? val : EDT_UNKNOWN;
-    else if (code == MSG_BITMAP && go) {
-      m[1 + c / 32] |= (int32_t)(1u << (c % 32));
-      m[1 + nbit + k++] = val;
-    } else if (go) {
-      m[1 + 2 * k] = (int32_t)c;
-      m[2 + 2 * k] = val;
-      k++;
-    }
-    if (go) ch->sent[d][c] = 1;
+  for (ptrdiff_t c = 0; c < plane; c++) {
+    ch->val[c] = ChainValue(ch, d, c);
+    ch->go[c]  = !ch->sent[d][c] && ch->val[c] != EDT_UNKNOWN;
+    if (ch->go[c]) ch->sent[d][c] = 1;
   }
-  PetscCallMPI(MPI_Isend(*msg, (int)bytes, MPI_BYTE, to, TAG_CHAIN + d, comm, req));
+  PetscCall(PgMessagePack(plane, ch->val, ch->go, "EDT: a chain message", msg, &bytes));
+  PetscCallMPI(MPI_Isend(*msg, bytes, MPI_BYTE, ch->nb[1 - d], TAG_CHAIN + d, comm, req));
   PetscFunctionReturn(0);
 }
 
@@ -262,23 +246,20 @@ static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
   const ptrdiff_t plane = (ptrdiff_t)PgGridPlane(g), nz = g->n[2], z0 = g->z_start, z1 = g->z_start + g->nz_local;
   const int32_t   shift = (int32_t)(d == 0 ? (g->rank == 0 ? -nz : 0) : (g->rank == g->nowners - 1 ? nz : 0));
   MPI_Status      st;
-  int             bytes;
-  int32_t        *m;
+  int             bytes, more;
+  char           *m;
+  PgMessageReader rd;
+  int64_t         k;
+  int32_t         val;
 
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Probe(ch->nb[d], TAG_CHAIN + d, g->comm, &st));
   PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
-  PetscCall(PetscMalloc1(bytes / 4, &m));
+  PetscCall(PetscMalloc1(bytes, &m));
   PetscCallMPI(MPI_Recv(m, bytes, MPI_BYTE, ch->nb[d], TAG_CHAIN + d, g->comm, MPI_STATUS_IGNORE));
-  const int64_t n = m[0] < 0 ? plane : m[0], nbit = ((int64_t)plane + 31) / 32;
-  for (int64_t k = 0, v = 0; k < n; k++) {
-    ptrdiff_t c;
-    int32_t   val;
-    if (m[0] == MSG_WHOLE) c = (ptrdiff_t)k, val = m[1 + k];
-    else if (m[0] == MSG_BITMAP) {
-      if (!((uint32_t)m[1 + k / 32] >> (k % 32) & 1)) continue;
-      c = (ptrdiff_t)k, val = m[1 + nbit + v++];
-    } else c = (ptrdiff_t)m[1 + 2 * k], val = m[2 + 2 * k];
+  PgMessageBegin(&rd, m, plane);
+  while ((more = PgMessageNext(&rd, &k, &val)) > 0) {
+    const ptrdiff_t c = (ptrdiff_t)k;
     if (val == EDT_UNKNOWN || ch->res[d][c] != EDT_UNKNOWN) continue;
     if (val != ch->none[d]) {
       val += shift;
@@ -286,6 +267,7 @@ static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
     }
     ch->res[d][c] = val;
   }
+  PetscCheck(more == 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "EDT: a chain message names a column outside the plane");
   PetscCall(PetscFree(m));
   PetscFunctionReturn(0);
 }

@@ -52,6 +52,7 @@
 /// Cost: each phase voxel is settled about once per round that reaches it, with 26 neighbour
 /// tests.
 #include <plurigauss/geodesic.h>
+#include <plurigauss/message.h>
 
 #include <limits.h>
 #include <math.h>
@@ -91,10 +92,11 @@ typedef struct {
  * (plane z', row y', column x'; ghosts at -1 or at the extent), with what was last sent and the best
  * value received per voxel of the boxes. */
 typedef struct {
-  int     rank;
-  int     sz[2], sx[2], gz[2], gx[2]; /* [first, end) of the send and ghost boxes, z' and x' */
-  int64_t n;                          /* voxels per box (the send and ghost boxes are the same size) */
-  float  *was, *gv, *val;             /* val: this round's values of the send box */
+  int      rank;
+  int      sz[2], sx[2], gz[2], gx[2]; /* [first, end) of the send and ghost boxes, z' and x' */
+  int64_t  n;                          /* voxels per box (the send and ghost boxes are the same size) */
+  float   *was, *gv, *val;             /* val: this round's values of the send box */
+  uint8_t *go;                         /* the voxels of val that dropped below was: they travel */
 } Side;
 
 struct PgGeodesic_private {
@@ -432,7 +434,7 @@ static PetscErrorCode SidesSetUp(const Ranks *rg, const PgGrid_s *g, Side side[8
       s->gx[0] = b < 0 ? -1 : (b > 0 ? nxl : 0);
       s->gx[1] = b < 0 ? 0 : (b > 0 ? nxl + 1 : nxl);
       s->n     = (int64_t)(s->sz[1] - s->sz[0]) * ny * (s->sx[1] - s->sx[0]);
-      PetscCall(PetscMalloc3(s->n, &s->was, s->n, &s->gv, s->n, &s->val));
+      PetscCall(PetscMalloc4(s->n, &s->was, s->n, &s->gv, s->n, &s->val, s->n, &s->go));
       for (int64_t e = 0; e < s->n; e++) s->was[e] = s->gv[e] = INFINITY;
     }
   PetscFunctionReturn(0);
@@ -441,7 +443,7 @@ static PetscErrorCode SidesSetUp(const Ranks *rg, const PgGrid_s *g, Side side[8
 static PetscErrorCode SidesDestroy(Side side[8], int nside)
 {
   PetscFunctionBeginUser;
-  for (int i = 0; i < nside; i++) PetscCall(PetscFree3(side[i].was, side[i].gv, side[i].val));
+  for (int i = 0; i < nside; i++) PetscCall(PetscFree4(side[i].was, side[i].gv, side[i].val, side[i].go));
   PetscFunctionReturn(0);
 }
 
@@ -476,88 +478,43 @@ static int SeedFromSide(Lane *lane, const int *laneof, const Ctx *c, const PgGri
 }
 
 /* The message of one side: the voxels of its send box whose distance dropped since they were last
- * sent (was), as (box index, value) pairs, or the whole box when that is smaller; was is updated. */
-enum { MSG_WHOLE = -1, MSG_BITMAP = -2 }; /* a side message's first int32; n >= 0: n (index, value) pairs */
-
+ * sent (was), in the smallest encoding (message.h); was is updated. */
 static PetscErrorCode PackSide(const Lane *lane, const int *laneof, const PgGrid_s *g, Side *s, int64_t pplane,
                                int64_t px, char **msg, int *len)
 {
   const int ny  = (int)g->n[1];
   float    *val = s->val;
-  int32_t   n   = 0;
 
   PetscFunctionBeginUser;
   for (int z = s->sz[0], e = 0; z < s->sz[1]; z++)
     for (int y = 0; y < ny; y++)
       for (int x = s->sx[0]; x < s->sx[1]; x++, e++) {
-        val[e] = lane[laneof[z]].dist[LaneIndex(&lane[laneof[z]], z, y, x, pplane, px)];
-        n += val[e] >= 0 && val[e] < s->was[e];
+        val[e]   = lane[laneof[z]].dist[LaneIndex(&lane[laneof[z]], z, y, x, pplane, px)];
+        s->go[e] = val[e] >= 0 && val[e] < s->was[e];
       }
-  /* the smallest of three encodings: the whole box, a bitmap of the changed voxels with their
-     values, or (index, value) pairs */
-  const int64_t nbit = (s->n + 7) / 8, pairs = (int64_t)n * 8, bitmap = nbit + (int64_t)n * 4, whole = s->n * 4;
-  const int     code  = whole <= PetscMin(pairs, bitmap) ? MSG_WHOLE : bitmap < pairs ? MSG_BITMAP : n;
-  const int64_t bytes = 4 + (code == MSG_WHOLE ? whole : code == MSG_BITMAP ? bitmap : pairs);
-  PetscCheck(bytes <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
-             "geodesic: a ghost message of %" PRId64 " bytes exceeds one MPI message", bytes);
-  PetscCall(PetscMalloc1(bytes, msg));
-  ((int32_t *)*msg)[0] = code;
-  if (code == MSG_WHOLE) PetscCall(PetscArraycpy((float *)(*msg + 4), val, s->n));
-  else if (code == MSG_BITMAP) {
-    unsigned char *bits = (unsigned char *)*msg + 4;
-    char          *o    = *msg + 4 + nbit;
-    PetscCall(PetscArrayzero(bits, nbit));
-    for (int64_t e = 0; e < s->n; e++)
-      if (val[e] >= 0 && val[e] < s->was[e]) {
-        bits[e >> 3] |= (unsigned char)(1u << (e & 7));
-        PetscCall(PetscMemcpy(o, &val[e], 4));
-        o += 4;
-      }
-  } else {
-    char *o = *msg + 4;
-    for (int64_t e = 0; e < s->n; e++)
-      if (val[e] >= 0 && val[e] < s->was[e]) {
-        const int32_t i = (int32_t)e;
-        PetscCall(PetscMemcpy(o, &i, 4));
-        PetscCall(PetscMemcpy(o + 4, &val[e], 4));
-        o += 8;
-      }
-  }
+  PetscCall(PgMessagePack(s->n, val, s->go, "geodesic: a ghost message", msg, len));
   PetscCall(PetscArraycpy(s->was, val, s->n));
-  *len = (int)bytes;
   PetscFunctionReturn(0);
 }
 
-/* What one side received: every (box index, value) restarts the search next to its ghost voxel. */
+/* What one side received: every (box index, value) of it restarts the search next to its ghost voxel. */
 static PetscErrorCode UnpackSide(Lane *lane, const int *laneof, const Ctx *c, const PgGrid_s *g, Side *s,
                                  const char *in, int64_t pplane, int64_t px)
 {
-  const int            ny = (int)g->n[1], bx = s->gx[1] - s->gx[0];
-  const int32_t        n = ((const int32_t *)in)[0];
-  const int64_t        m = n < 0 ? s->n : n, nbit = (s->n + 7) / 8;
-  const unsigned char *bits = (const unsigned char *)in + 4;
-  int                  err  = 0;
+  const int       ny = (int)g->n[1], bx = s->gx[1] - s->gx[0];
+  PgMessageReader rd;
+  int64_t         e;
+  float           d;
+  int             more, err = 0;
 
   PetscFunctionBeginUser;
-  for (int64_t q = 0, v = 0; q < m && !err; q++) {
-    int32_t e;
-    float   d;
-    if (n == MSG_WHOLE) {
-      e = (int32_t)q;
-      PetscCall(PetscMemcpy(&d, in + 4 + 4 * q, 4));
-    } else if (n == MSG_BITMAP) {
-      if (!(bits[q >> 3] >> (q & 7) & 1)) continue;
-      e = (int32_t)q;
-      PetscCall(PetscMemcpy(&d, in + 4 + nbit + 4 * v++, 4));
-    } else {
-      PetscCall(PetscMemcpy(&e, in + 4 + 8 * q, 4));
-      PetscCall(PetscMemcpy(&d, in + 8 + 8 * q, 4));
-    }
-    PetscCheck(e >= 0 && e < s->n, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: ghost index %d outside its box", (int)e);
+  PgMessageBegin(&rd, in, s->n);
+  while (!err && (more = PgMessageNext(&rd, &e, &d)) > 0) {
     const int z = s->gz[0] + (int)(e / ((int64_t)ny * bx)), y = (int)(e / bx % ny), x = s->gx[0] + (int)(e % bx);
     err = SeedFromSide(lane, laneof, c, g, z, y, x, d, &s->gv[e], pplane, px);
   }
   PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "geodesic: out of memory for the search's seeds");
+  PetscCheck(more >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: a ghost index outside its box");
   PetscFunctionReturn(0);
 }
 

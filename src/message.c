@@ -1,0 +1,85 @@
+/// \file
+/// The messages of changed boundary entries (message.h).
+#include <plurigauss/message.h>
+
+#include <limits.h>
+#include <string.h>
+
+PetscErrorCode PgMessagePack(int64_t n, const void *val, const uint8_t *go, const char *what, char **msg, int *bytes)
+{
+  const char    *v = (const char *)val;
+  int64_t        k = 0;
+  char          *o;
+  unsigned char *bits;
+
+  PetscFunctionBeginUser;
+  for (int64_t e = 0; e < n; e++) k += go[e] != 0;
+  const int64_t nbit = (n + 7) / 8, pairs = 8 * k, bitmap = nbit + 4 * k, whole = 4 * n;
+  const int32_t code = whole <= PetscMin(pairs, bitmap) ? PG_MESSAGE_WHOLE
+                       : bitmap < pairs                 ? PG_MESSAGE_BITMAP
+                                                        : (int32_t)k;
+  const int64_t len  = 4 + (code == PG_MESSAGE_WHOLE ? whole : code == PG_MESSAGE_BITMAP ? bitmap : pairs);
+  PetscCheck(len <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
+             "%s: a message of %" PetscInt64_FMT " bytes exceeds one MPI message", what, (PetscInt64)len);
+  PetscCall(PetscMalloc1(len, msg));
+  memcpy(*msg, &code, 4);
+  o = *msg + 4;
+  if (code == PG_MESSAGE_WHOLE) memcpy(o, v, (size_t)whole);
+  else if (code == PG_MESSAGE_BITMAP) {
+    bits = (unsigned char *)o;
+    memset(bits, 0, (size_t)nbit);
+    o += nbit;
+    for (int64_t e = 0; e < n; e++)
+      if (go[e]) {
+        bits[e >> 3] |= (unsigned char)(1u << (e & 7));
+        memcpy(o, v + 4 * e, 4);
+        o += 4;
+      }
+  } else
+    for (int64_t e = 0; e < n; e++)
+      if (go[e]) {
+        const int32_t i = (int32_t)e;
+        memcpy(o, &i, 4);
+        memcpy(o + 4, v + 4 * e, 4);
+        o += 8;
+      }
+  *bytes = (int)len;
+  PetscFunctionReturn(0);
+}
+
+void PgMessageBegin(PgMessageReader *r, const char *msg, int64_t n)
+{
+  r->m = msg;
+  memcpy(&r->code, msg, 4);
+  r->n    = n;
+  r->q    = 0;
+  r->v    = 0;
+  r->nbit = (n + 7) / 8;
+}
+
+int PgMessageNext(PgMessageReader *r, int64_t *e, void *val)
+{
+  const char *body = r->m + 4;
+
+  if (r->code == PG_MESSAGE_WHOLE) {
+    if (r->q >= r->n) return 0;
+    *e = r->q;
+    memcpy(val, body + 4 * r->q++, 4);
+    return 1;
+  }
+  if (r->code == PG_MESSAGE_BITMAP) {
+    const unsigned char *bits = (const unsigned char *)body;
+    while (r->q < r->n && !(bits[r->q >> 3] >> (r->q & 7) & 1)) r->q++;
+    if (r->q >= r->n) return 0;
+    *e = r->q++;
+    memcpy(val, body + r->nbit + 4 * r->v++, 4);
+    return 1;
+  }
+  if (r->q >= r->code) return 0;
+  int32_t i;
+  memcpy(&i, body + 8 * r->q, 4);
+  memcpy(val, body + 8 * r->q++ + 4, 4);
+  if (i < 0 || i >= r->n) return -1;
+  *e = i;
+  return 1;
+}

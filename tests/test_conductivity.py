@@ -366,8 +366,9 @@ def test_float_messages():
     """-cond_mg_float (the default) sends the preconditioner's messages (the halos of its sweeps on
     every level, the agglomerated pairs' hand-overs, the gathers of the replicated and the coarsest
     level) as floats; CG's product and residual stay in double. On a smooth random 12 x 11 x 40
-    volume with the deepest hierarchy (every kind of message) and every phase along z and x: on one
-    rank (no message) the output is the same, bit for bit; at 3 and 5 ranks CG takes the same
+    volume with the deepest hierarchy (every kind of message) and every phase along z and x (the
+    pores also with periodic sides: along x the slabs' chain is a ring, of one rank at one rank): on
+    one rank (no message) the output is the same, bit for bit; at 3 and 5 ranks CG takes the same
     iterations (+-1) and M agrees with the double messages' to 1e-9 relative (measured: the same
     iterations, M to ~1e-12; rounding a ghost value perturbs B r by ~1e-7 relative, far below the
     preconditioner's own error)."""
@@ -376,16 +377,15 @@ def test_float_messages():
     wd = pgtest.workdir("cond")
     path = os.path.join(wd, "float_messages.u8")
     cdriver.write_u8(path, v)
-    for np_ in (1, 3, 5):
-        for value in (1, 2, 3):
-            base = ["-n", cdriver.shape_arg(v.shape), "-in", path, "-value", value, "-axes", 5, "-rtol", "1e-10", "-cond_mg_coarse", "1",
-                    "-cond_mg_replicate", "8"]
-            out = {fl: cdriver.run(np_, "test_conductivity", base + ["-cond_mg_float", fl]) for fl in ("true", "false")}
-            o = {fl: cdriver.values(out[fl]) for fl in out}
-            for a in "xz":
-                mf, md = o["true"][f"M_{a}"], o["false"][f"M_{a}"]
-                if np_ == 1 and mf != md:
-                    bad.append(f"phase {value} axis {a}, one rank: float {mf} != double {md} (no message to round)")
-                if abs(mf[0] - md[0]) > 1e-9 * abs(md[0]) or abs(int(mf[3]) - int(md[3])) > 1:
-                    bad.append(f"phase {value} axis {a}, {np_} ranks: M {mf[0]} in {int(mf[3])} iterations (float), {md[0]} in {int(md[3])} (double)")
+    for np_, value, periodic in [(n, val, False) for n in (1, 3, 5) for val in (1, 2, 3)] + [(1, 3, True), (3, 3, True)]:
+        base = ["-n", cdriver.shape_arg(v.shape), "-in", path, "-value", value, "-axes", 5, "-rtol", "1e-10", "-cond_mg_coarse", "1",
+                "-cond_mg_replicate", "8"] + (["-periodic_sides"] if periodic else [])
+        out = {fl: cdriver.run(np_, "test_conductivity", base + ["-cond_mg_float", fl]) for fl in ("true", "false")}
+        o = {fl: cdriver.values(out[fl]) for fl in out}
+        for a in "xz":
+            mf, md = o["true"][f"M_{a}"], o["false"][f"M_{a}"]
+            if np_ == 1 and mf != md:
+                bad.append(f"phase {value} axis {a} periodic {periodic}, one rank: float {mf} != double {md} (no message to round)")
+            if abs(mf[0] - md[0]) > 1e-9 * abs(md[0]) or abs(int(mf[3]) - int(md[3])) > 1:
+                bad.append(f"phase {value} axis {a} periodic {periodic}, {np_} ranks: M {mf[0]} in {int(mf[3])} iterations (float), {md[0]} in {int(md[3])} (double)")
     assert not bad, "\n".join(bad[:10])

@@ -2531,7 +2531,8 @@ static PetscErrorCode FloatScratch(MG *mg)
     n              = PetscMax(n, L->nfine + L->nmerged);
     if (L->replicated) n = PetscMax(n, L->n);
   }
-  if (mg->ccount) n = PetscMax(n, mg->cdispl[mg->size - 1] + mg->ccount[mg->size - 1]);
+  if (!mg->lev[mg->nlev - 1].replicated) /* the coarsest level's gather (CoarsestSetUp's counts) */
+    n = PetscMax(n, mg->cdispl[mg->size - 1] + mg->ccount[mg->size - 1]);
   PetscCall(PetscMalloc1(n, &mg->fb));
   PetscFunctionReturn(0);
 }

@@ -7,8 +7,9 @@
 /// improves another voxel of its own bucket; the queue costs O(1) per voxel instead of a heap's
 /// O(log n). Every rank runs it on its slab, then each rank sends its two neighbours only the voxels
 /// of its boundary planes whose distance dropped since it last sent them (the smallest of (index,
-/// value) pairs, a bitmap of the changed voxels with their values, or the whole plane), and restarts from the ghost voxels that the received
-/// values lower, until no distance changes anywhere (an allreduce per round). A round only touches
+/// value) pairs, a bitmap of the changed voxels with their values, or the whole plane; message.h),
+/// and restarts from the ghost voxels that the received values lower, until no distance changes
+/// anywhere (an allreduce per round). A round only touches
 /// and sends what changed, so a path that crosses slab faces k times costs k cheap rounds, not k
 /// full sweeps, and the bytes a rank receives are the changes of its two neighbour planes: flat in
 /// the number of ranks (measured: benchmarks/README.md, communication).
@@ -29,8 +30,8 @@
 /// (measured 2.3 times slower at 300^3).
 ///
 /// Communication per axis and rank: the changed boundary voxels (4 bytes each and a bit per box
-/// voxel, or 8 bytes each when few change; the first round sends about one face each way) and one allreduce per round; along z, in addition, the
-/// transpose of the labels (the slab's N/P bytes sent and received). The pencils' lateral faces are
+/// voxel, or 8 bytes each when few change; the first round sends about one face each way) and one
+/// allreduce per round; along z, in addition, the transpose of the labels (the slab's N/P bytes sent and received). The pencils' lateral faces are
 /// nz (nx/rows + ny/cols) voxels: on a domain that grows along z with the ranks (weak scaling) they
 /// grow as sqrt(P) (x-slabs: as P; 128 x 128 x 8P, z only, 4 -> 64 ranks: 0.34 -> 1.74 MB on
 /// pencils, 0.39 -> 12.1 MB on x-slabs); a wave through the z-slabs instead would keep the bytes

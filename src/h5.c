@@ -254,6 +254,36 @@ PetscErrorCode PgH5WriteSmall(hid_t group, int rank, const char *name, int ndims
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode PgH5WriteRows(hid_t group, const char *name, hsize_t rows, hsize_t cols, hsize_t row0, hsize_t nrows,
+                             const double *data, const char *unit)
+{
+  const hsize_t dims[2] = {rows, cols}, mdims[2] = {PetscMax(nrows, 1), cols}, start[2] = {row0, 0},
+                count[2] = {nrows, cols};
+  hid_t      fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dset = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+  PgH5Status st = PG_H5_STATUS_INIT;
+
+  PetscFunctionBeginUser;
+  if (PgH5Exists(group, name)) PgH5Try(&st, H5Ldelete(group, name, H5P_DEFAULT));
+  PgH5Try(&st, fspace = H5Screate_simple(2, dims, NULL));
+  PgH5Try(&st, dset = H5Dcreate2(group, name, H5T_IEEE_F64LE, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  PgH5Try(&st, mspace = H5Screate_simple(2, mdims, NULL));
+  if (nrows > 0 && cols > 0) PgH5Try(&st, H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL));
+  else {
+    PgH5Try(&st, H5Sselect_none(fspace));
+    PgH5Try(&st, H5Sselect_none(mspace));
+  }
+  PgH5Try(&st, dxpl = H5Pcreate(H5P_DATASET_XFER));
+  PgH5Try(&st, H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
+  PgH5Try(&st, H5Dwrite(dset, H5T_NATIVE_DOUBLE, mspace, fspace, dxpl, data));
+  PgH5Try(&st, PgH5AttrString(dset, "unit", unit));
+  PgH5Close(&dxpl);
+  PgH5Close(&mspace);
+  PgH5Close(&dset);
+  PgH5Close(&fspace);
+  PetscCall(PgH5Check(&st));
+  PetscFunctionReturn(0);
+}
+
 /* The creation properties of a volume: chunks of at most 16 x 256 x 256 voxels, shuffle and
  * deflate at level (0: none), Fletcher32 last in the pipeline so that the checksum covers the
  * bytes on disk (verified on every read). */

@@ -92,29 +92,21 @@ static PetscErrorCode RowSet3(PgRow *row, const char *fmt, const double v[3])
   PetscFunctionReturn(0);
 }
 
-/* The 2D cPSD of every z-slice, gathered on rank 0 as [nz][n] (a few numbers per slice). */
-static PetscErrorCode GatherSlices(PgMeasure m, PgOpening opening, double *all)
+/* The 2D cPSD of every z-slice as psd2_slices_<i> [nz][n]: each rank writes the rows of its own
+ * planes (one collective write; nothing is gathered on one rank, whose share would grow with nz). */
+static PetscErrorCode WriteSlices(PgMeasure m, PgOpening opening, hid_t dg, const char *name)
 {
   const PgGrid  g = m->grid;
   const double *psd;
-  int           n, stride, mine, *cnt = NULL, *displ = NULL;
+  int           n, stride;
   double       *buf;
 
   PetscFunctionBeginUser;
   PetscCall(PgOpeningGetSlices(opening, &psd, &n, &stride));
-  mine = (int)g->nz_local * n;
-  PetscCall(PetscMalloc1(PetscMax(mine, 1), &buf));
+  PetscCall(PetscMalloc1((size_t)PetscMax(g->nz_local * n, 1), &buf));
   for (int zl = 0; zl < (int)g->nz_local; zl++)
     for (int k = 0; k < n; k++) buf[zl * n + k] = psd[zl * stride + k];
-  if (g->rank == 0) PetscCall(PetscMalloc2(g->size, &cnt, g->size, &displ));
-  PetscCallMPI(MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, g->comm));
-  if (g->rank == 0)
-    for (int r = 0, o = 0; r < g->size; r++) {
-      displ[r] = o;
-      o += cnt[r];
-    }
-  PetscCallMPI(MPI_Gatherv(buf, mine, MPI_DOUBLE, all, cnt, displ, MPI_DOUBLE, 0, g->comm));
-  if (g->rank == 0) PetscCall(PetscFree2(cnt, displ));
+  PetscCall(PgH5WriteRows(dg, name, (hsize_t)g->n[2], (hsize_t)n, (hsize_t)g->z_start, (hsize_t)g->nz_local, buf, "-"));
   PetscCall(PetscFree(buf));
   PetscFunctionReturn(0);
 }
@@ -184,20 +176,15 @@ static PetscErrorCode WriteOpeningCurves(PgMeasure m, PgOpening opening, const P
     PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
   }
   if (res->psd2) {
-    hsize_t d[2]  = {(hsize_t)res->n2, 2};
-    hsize_t ds[2] = {(hsize_t)g->n[2], (hsize_t)res->n2};
-    double *all   = NULL;
+    hsize_t d[2] = {(hsize_t)res->n2, 2};
     for (int k = 0; k < res->n2; k++) {
       c[2 * k]     = (k + 1) * res->step_um;
       c[2 * k + 1] = res->psd2[k];
     }
     snprintf(name, sizeof name, "psd2_%d", i + 1);
     PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, d, c, "um,-"));
-    if (g->rank == 0) PetscCall(PetscMalloc1((size_t)PetscMax(g->n[2] * res->n2, 1), &all));
-    PetscCall(GatherSlices(m, opening, all));
     snprintf(name, sizeof name, "psd2_slices_%d", i + 1);
-    PetscCall(PgH5WriteSmall(dg, g->rank, name, 2, ds, all, "-"));
-    PetscCall(PetscFree(all));
+    PetscCall(WriteSlices(m, opening, dg, name));
   }
   if (cfg->measure.mip) {
     hsize_t d[2] = {(hsize_t)nmax, 4};

@@ -85,6 +85,12 @@ PetscErrorCode PgH5WriteSmall(hid_t group, int rank, const char *name, int ndims
 PetscErrorCode PgH5WriteSmallAttr(hid_t group, int rank, const char *name, int ndims, const hsize_t dims[],
                                   const double *data, const char *attr, const char *text);
 
+/// A [rows][cols] double dataset distributed by rows (one row per z-plane, say): created and
+/// written collectively, each rank contributing its rows row0 .. row0 + nrows - 1 (data, rows of
+/// cols doubles) and nothing else: no rank gathers the others' rows; attribute `unit`.
+PetscErrorCode PgH5WriteRows(hid_t group, const char *name, hsize_t rows, hsize_t cols, hsize_t row0, hsize_t nrows,
+                             const double *data, const char *unit);
+
 /// Collective write of the [nz][ny][nx] volume `name` in group from every rank's slab of grid g,
 /// whose rows are row_len >= nx elements apart in memory; chunked, shuffled and deflated at
 /// compress_level (0 = none), Fletcher32 checksum; attributes voxel_size_um and axes. `file`

@@ -392,7 +392,8 @@ static const char *const petsc_prefixes[] = {"log",
                                              "hypre",
                                              "pc_hypre",
                                              "mat_mumps",
-                                             "cond_", /* the conduction solver's own options (conductivity.c) */
+                                             "cond_",     /* the conduction solver's own options (conductivity.c) */
+                                             "geodesic_", /* the geodesic search's (geodesic.c) */
                                              NULL};
 
 static PetscBool IsPetscOption(const char *name)

@@ -230,23 +230,23 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Tra
 /* Geodesic tortuosity of every phase along every measured axis. */
 static PetscErrorCode MeasureTortuosity(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
-  PgGeodesic geodesic;
+  const uint8_t value[PG_NPHASES] = {1, 2, 3};
+  PgGeodesic    geodesic;
 
   PetscFunctionBeginUser;
   PetscCall(PgGeodesicCreate(m->grid, &geodesic));
-  for (int i = 0; i < PG_NPHASES; i++) {
-    const uint8_t value = (uint8_t)(i + 1);
-    double        t0    = MPI_Wtime();
+  for (int a = 0; a < 3; a++) {
+    PgGeodesicResult gr[PG_NPHASES];
+    double           t0 = MPI_Wtime();
+    if (!(m->cfg->measure.axes & (1u << a))) continue;
     PetscCall(PgEventBegin(m->ev_geodesic, "geodesic"));
-    for (int a = 0; a < 3; a++) {
-      PgGeodesicResult gr;
-      if (!(m->cfg->measure.axes & (1u << a))) continue;
-      PetscCall(PgGeodesicCompute(geodesic, run->labels->v, value, a, &gr));
-      T->tau[i][a]     = gr.tau;
-      T->reached[i][a] = (double)gr.reached;
-      T->inlet[i][a]   = (double)gr.inlet;
-    }
+    PetscCall(PgGeodesicComputePhases(geodesic, run->labels->v, PG_NPHASES, value, a, gr));
     PetscCall(PgEventEnd(m->ev_geodesic));
+    for (int i = 0; i < PG_NPHASES; i++) {
+      T->tau[i][a]     = gr[i].tau;
+      T->reached[i][a] = (double)gr[i].reached;
+      T->inlet[i][a]   = (double)gr[i].inlet;
+    }
     T->t_geo += MPI_Wtime() - t0;
   }
   PetscCall(PgGeodesicDestroy(&geodesic));

@@ -425,20 +425,24 @@ def test_tortuosity_random_against_dijkstra():
     for voxel in ((1, 1, 1), (0.7, 1.0, 1.3)):
         for value in (1, 2, 3):
             ranks = RANKS + (7,) if voxel == (1, 1, 1) else RANKS
-            outs = run(v, ranks=ranks, voxel=voxel, extra=["-value", str(value), "-tau", "7"], tag=f"tau_{value}")
-            for a in range(3):
-                key = f"tau_{'xyz'[a]}"
-                ref = geodesic_ref(v, value, voxel, a)
-                for o in outs:
-                    t = o[key]
-                    if abs(t[0] - ref[0]) > 1e-5 * max(1, ref[0]) or t[2] != ref[1] or t[3] != ref[2]:
-                        bad.append(f"phase {value} axis {'xyz'[a]} voxel {voxel}: {t[:4]} vs dijkstra {ref}")
+            # the default band (32 steps: these paths fit in one or two rounds' bands), a band of
+            # 2 steps (many rounds, most of the front waiting for the next one) and none (-geodesic_band 0)
+            for band in ("32", "2", "0") if voxel == (1, 1, 1) else ("32", "2"):
+                extra = ["-value", str(value), "-tau", "7", "-geodesic_band", band]
+                outs = run(v, ranks=ranks, voxel=voxel, extra=extra, tag=f"tau_{value}")
+                for a in range(3):
+                    key = f"tau_{'xyz'[a]}"
+                    ref = geodesic_ref(v, value, voxel, a)
+                    for o in outs:
+                        t = o[key]
+                        if abs(t[0] - ref[0]) > 1e-5 * max(1, ref[0]) or t[2] != ref[1] or t[3] != ref[2]:
+                            bad.append(f"phase {value} axis {'xyz'[a]} voxel {voxel} band {band}: {t[:4]} vs dijkstra {ref}")
     assert not bad, "\n".join(bad[:10])
 
 
 def test_tortuosity_threads_identical():
     """The geodesic search split into one lane per thread (1, 2, 3 and 5 threads; lanes of 1-2
-    planes whose meanders cross lane faces over many rounds), at 1, 2 and 3 ranks: every phase
+    planes whose meanders cross lane faces over many rounds, bands of 2 steps), at 1, 2 and 3 ranks: every phase
     and axis, the mean length bit-identical to one thread at the same rank count (the lanes sum
     the inlet in plane order), and tau and the counts equal to scipy's Dijkstra."""
     bad = []
@@ -447,7 +451,9 @@ def test_tortuosity_threads_identical():
     for value in (1, 3):
         base = {}
         for threads in (1, 2, 3, 5):
-            outs = run(v, extra=["-value", str(value), "-tau", "7", "-threads", str(threads)], tag=f"thr_{value}")
+            # a band of 2 steps: the lanes' fronts wait for each other every round
+            extra = ["-value", str(value), "-tau", "7", "-threads", str(threads), "-geodesic_band", "2"]
+            outs = run(v, extra=extra, tag=f"thr_{value}")
             for np_, o in zip(RANKS, outs):
                 for a in range(3):
                     t, ref = o[f"tau_{'xyz'[a]}"], refs[(value, a)]
@@ -463,18 +469,19 @@ def test_tortuosity_threads_identical():
 def test_tortuosity_pencils():
     """The z problem on pencils: 4, 6, 9 and 12 ranks (rank grids 2 x 2, 3 x 2, 3 x 3, 4 x 3 over x
     and y: paths cross pencil faces and edges, the diagonal steps through the corner neighbours),
-    at 1 and 2 threads, cubic and anisotropic voxels: tau and the counts equal scipy's Dijkstra; and
+    at 1 thread and at 2 threads with bands of 3 steps, cubic and anisotropic voxels: tau and the counts equal scipy's Dijkstra; and
     a channel that crosses from one pencil to its diagonal neighbour through their shared edge."""
     bad = []
     v = smooth_volume((21, 18, 20), 8)
     for voxel in ((1, 1, 1), (0.7, 1.0, 1.3)):
         ref = geodesic_ref(v, 1, voxel, 2)
-        for threads in (1, 2):
-            outs = run(v, ranks=(4, 6, 9, 12), voxel=voxel, extra=["-value", "1", "-tau", "4", "-threads", str(threads)], tag="pencils")
+        for threads, band in ((1, "32"), (2, "3")):
+            extra = ["-value", "1", "-tau", "4", "-threads", str(threads), "-geodesic_band", band]
+            outs = run(v, ranks=(4, 6, 9, 12), voxel=voxel, extra=extra, tag="pencils")
             for P, o in zip((4, 6, 9, 12), outs):
                 t = o["tau_z"]
                 if abs(t[0] - ref[0]) > 1e-5 * max(1, ref[0]) or t[2] != ref[1] or t[3] != ref[2]:
-                    bad.append(f"voxel {voxel} ranks {P} threads {threads}: {t[:4]} vs dijkstra {ref}")
+                    bad.append(f"voxel {voxel} ranks {P} threads {threads} band {band}: {t[:4]} vs dijkstra {ref}")
     # a channel along z that passes from one pencil to the diagonal one through their shared edge
     # only (x 3 -> 4 and y 3 -> 4 at 4 ranks: blocks [0, 4) and [4, 8)): reached through the corner
     # neighbours' exchange or not at all

@@ -35,3 +35,7 @@ void PgGeodesicPencilGrid(int P, int nx, int ny, int *rows, int *cols);
 
 /// Tortuosity of the phase {v == value} along axis (0 = x, 1 = y, 2 = z). Collective.
 PetscErrorCode PgGeodesicCompute(PgGeodesic geo, const uint8_t *v, uint8_t value, int axis, PgGeodesicResult *result);
+/// The same for the phases value[0 .. nvalue-1] along one axis: the labels are laid out for the
+/// axis once (along z one all-to-all instead of one per phase). Collective.
+PetscErrorCode PgGeodesicComputePhases(PgGeodesic geo, const uint8_t *v, int nvalue, const uint8_t value[], int axis,
+                                       PgGeodesicResult result[]);

@@ -5,6 +5,27 @@
 #include <limits.h>
 #include <string.h>
 
+/* Bytes of u as a LEB128 varint: 7 bits per byte, the high bit set on all but the last. */
+static inline int64_t VarintBytes(uint64_t u)
+{
+  int64_t b = 1;
+  while (u >= 0x80) {
+    u >>= 7;
+    b++;
+  }
+  return b;
+}
+
+static inline char *VarintPut(char *o, uint64_t u)
+{
+  while (u >= 0x80) {
+    *o++ = (char)(0x80 | (u & 0x7f));
+    u >>= 7;
+  }
+  *o++ = (char)u;
+  return o;
+}
+
 PetscErrorCode PgMessagePack(int64_t n, const void *val, const uint8_t *go, const char *what, char **msg, int *bytes)
 {
   const char    *v = (const char *)val;
@@ -13,12 +34,20 @@ PetscErrorCode PgMessagePack(int64_t n, const void *val, const uint8_t *go, cons
   unsigned char *bits;
 
   PetscFunctionBeginUser;
-  for (int64_t e = 0; e < n; e++) k += go[e] != 0;
-  const int64_t nbit = (n + 7) / 8, pairs = 8 * k, bitmap = nbit + 4 * k, whole = 4 * n;
-  const int32_t code = whole <= PetscMin(pairs, bitmap) ? PG_MESSAGE_WHOLE
-                       : bitmap < pairs                 ? PG_MESSAGE_BITMAP
-                                                        : (int32_t)k;
-  const int64_t len  = 4 + (code == PG_MESSAGE_WHOLE ? whole : code == PG_MESSAGE_BITMAP ? bitmap : pairs);
+  int64_t gaps = 0; /* the delta encoding's varints */
+  for (int64_t e = 0, prev = -1; e < n; e++)
+    if (go[e]) {
+      k++;
+      gaps += VarintBytes((uint64_t)(e - prev - 1));
+      prev = e;
+    }
+  const int64_t nbit = (n + 7) / 8, pairs = 8 * k, bitmap = nbit + 4 * k, whole = 4 * n, delta = 4 + gaps + 4 * k;
+  const int64_t best = PetscMin(PetscMin(pairs, bitmap), PetscMin(whole, delta));
+  const int32_t code = whole == best    ? PG_MESSAGE_WHOLE
+                       : bitmap == best ? PG_MESSAGE_BITMAP
+                       : delta == best  ? PG_MESSAGE_DELTA
+                                        : (int32_t)k;
+  const int64_t len  = 4 + best;
   PetscCheck(len <= INT_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP,
              "%s: a message of %" PetscInt64_FMT " bytes exceeds one MPI message", what, (PetscInt64)len);
   PetscCall(PetscMalloc1(len, msg));
@@ -34,6 +63,17 @@ PetscErrorCode PgMessagePack(int64_t n, const void *val, const uint8_t *go, cons
         bits[e >> 3] |= (unsigned char)(1u << (e & 7));
         memcpy(o, v + 4 * e, 4);
         o += 4;
+      }
+  } else if (code == PG_MESSAGE_DELTA) {
+    const int32_t k32 = (int32_t)k;
+    memcpy(o, &k32, 4);
+    o += 4;
+    for (int64_t e = 0, prev = -1; e < n; e++)
+      if (go[e]) {
+        o = VarintPut(o, (uint64_t)(e - prev - 1));
+        memcpy(o, v + 4 * e, 4);
+        o += 4;
+        prev = e;
       }
   } else
     for (int64_t e = 0; e < n; e++)
@@ -55,6 +95,14 @@ void PgMessageBegin(PgMessageReader *r, const char *msg, int64_t n)
   r->q    = 0;
   r->v    = 0;
   r->nbit = (n + 7) / 8;
+  r->k    = 0;
+  r->prev = -1;
+  if (r->code == PG_MESSAGE_DELTA) {
+    int32_t k;
+    memcpy(&k, msg + 4, 4);
+    r->k = k;
+    r->v = 8; /* the byte where the next entry starts */
+  }
 }
 
 int PgMessageNext(PgMessageReader *r, int64_t *e, void *val)
@@ -73,6 +121,25 @@ int PgMessageNext(PgMessageReader *r, int64_t *e, void *val)
     if (r->q >= r->n) return 0;
     *e = r->q++;
     memcpy(val, body + r->nbit + 4 * r->v++, 4);
+    return 1;
+  }
+  if (r->code == PG_MESSAGE_DELTA) {
+    uint64_t gap   = 0;
+    int      shift = 0;
+    if (r->q >= r->k) return 0;
+    for (;;) {
+      const unsigned char b = (unsigned char)r->m[r->v++];
+      if (shift > 56) return -1;
+      gap |= (uint64_t)(b & 0x7f) << shift;
+      if (!(b & 0x80)) break;
+      shift += 7;
+    }
+    if (gap >= (uint64_t)(r->n - r->prev - 1)) return -1;
+    *e = r->prev + 1 + (int64_t)gap;
+    memcpy(val, r->m + r->v, 4);
+    r->v += 4;
+    r->prev = *e;
+    r->q++;
     return 1;
   }
   if (r->q >= r->code) return 0;

@@ -79,6 +79,16 @@ def run_edt(d, tag, volumes, voxel, value=1, complement=False, periodic=False, r
     return res
 
 
+def test_message_encodings():
+    """The changed-entry messages of the distance transform's chain and the geodesic search's sides
+    (message.h): 3000 random patterns (runs and scattered entries, every density, 0-5000 entries)
+    read back exactly, each no longer than the smallest of the four encodings' formulas (checked in
+    the driver), and every encoding is chosen at least 100 times."""
+    out = cdriver.values(cdriver.run(1, "test_edt", ["-messages", 3000]))
+    counts = out["messages_encodings"]
+    assert len(counts) == 4 and sum(counts) == 3000 and min(counts) >= 100, f"whole, bitmap, delta, pairs: {counts}"
+
+
 def test_edt_brute_force_random():
     """Random three-phase labels 12x10x9 (x, y, z): each phase and a complement, isotropic and anisotropic voxels."""
     d = pgtest.workdir("edt_brute")

@@ -8,9 +8,99 @@
 ///
 /// Prints `edt_time_s MIN MAX` (slowest rank; min and max over all volumes and the R repeats) and
 /// `peak_bytes`.
+///
+///   test_edt -messages TRIALS
+///
+/// instead packs TRIALS random change patterns (message.h: runs, scattered entries, every density,
+/// arrays of 0 to 5000 entries) and reads them back: prints `messages_encodings WHOLE BITMAP DELTA
+/// PAIRS` (how often each was chosen) and fails on a message that reads back wrong or is longer than
+/// the smallest encoding's formula.
 #include <plurigauss/edt.h>
+#include <plurigauss/message.h>
 
 #include "driver.h"
+
+/* The bytes of the smallest encoding of the flagged entries (message.h's four formulas). */
+static int64_t SmallestMessage(int64_t n, const uint8_t *go)
+{
+  int64_t k = 0, gaps = 0;
+  for (int64_t e = 0, prev = -1; e < n; e++)
+    if (go[e]) {
+      uint64_t u = (uint64_t)(e - prev - 1);
+      k++;
+      for (gaps++; u >= 0x80; u >>= 7) gaps++;
+      prev = e;
+    }
+  return 4 + PetscMin(PetscMin(8 * k, (n + 7) / 8 + 4 * k), PetscMin(4 * n, 4 + gaps + 4 * k));
+}
+
+/* One random pattern: n entries, flagged with probability p, or in runs. */
+static PetscErrorCode MessageTrial(PetscRandom rnd, int64_t n, int64_t count[4])
+{
+  float   *val;
+  uint8_t *go, *seen;
+  char    *msg;
+  int      bytes, more;
+  double   p, runs;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscRandomGetValueReal(rnd, &p));
+  PetscCall(PetscRandomGetValueReal(rnd, &runs));
+  p = p * p * p; /* mostly sparse */
+  PetscCall(PetscMalloc3(n + 1, &val, n + 1, &go, n + 1, &seen));
+  for (int64_t e = 0; e < n; e++) {
+    double u;
+    PetscCall(PetscRandomGetValueReal(rnd, &u));
+    val[e]  = (float)(1000 * u);
+    go[e]   = runs > 0.5 && e > 0 && u > 0.05 ? go[e - 1] : u < p;
+    seen[e] = 0;
+  }
+  PetscCall(PgMessagePack(n, val, go, "test", &msg, &bytes));
+  PetscCheck(bytes == SmallestMessage(n, go), PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "message of %d bytes, the smallest encoding takes %" PetscInt64_FMT, bytes,
+             (PetscInt64)SmallestMessage(n, go));
+  PgMessageReader rd;
+  int64_t         e;
+  float           d;
+  int32_t         code;
+  memcpy(&code, msg, 4);
+  count[code == PG_MESSAGE_WHOLE ? 0 : code == PG_MESSAGE_BITMAP ? 1 : code == PG_MESSAGE_DELTA ? 2 : 3]++;
+  PgMessageBegin(&rd, msg, n);
+  while ((more = PgMessageNext(&rd, &e, &d)) > 0) {
+    PetscCheck(!seen[e] && d == val[e] && (go[e] || code == PG_MESSAGE_WHOLE), PETSC_COMM_SELF, PETSC_ERR_PLIB,
+               "message (code %d) read back entry %" PetscInt64_FMT " wrong", (int)code, (PetscInt64)e);
+    seen[e] = 1;
+  }
+  PetscCheck(more == 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "message (code %d) read back a corrupt entry", (int)code);
+  for (e = 0; e < n; e++)
+    PetscCheck(!go[e] || seen[e], PETSC_COMM_SELF, PETSC_ERR_PLIB, "message (code %d) lost entry %" PetscInt64_FMT,
+               (int)code, (PetscInt64)e);
+  PetscCall(PetscFree(msg));
+  PetscCall(PetscFree3(val, go, seen));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode MessageTrials(PetscInt trials)
+{
+  PetscRandom rnd;
+  int64_t     count[4] = {0, 0, 0, 0};
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscRandomCreate(PETSC_COMM_SELF, &rnd));
+  PetscCall(PetscRandomSetSeed(rnd, 20261204));
+  PetscCall(PetscRandomSeed(rnd));
+  for (PetscInt t = 0; t < trials; t++) {
+    double u;
+    PetscCall(PetscRandomGetValueReal(rnd, &u));
+    PetscCall(MessageTrial(rnd, (int64_t)(5000 * u * u), count));
+  }
+  PetscCall(PetscRandomDestroy(&rnd));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "messages_encodings %" PetscInt64_FMT " %" PetscInt64_FMT " %" PetscInt64_FMT
+                        " %" PetscInt64_FMT "\n",
+                        (PetscInt64)count[0], (PetscInt64)count[1], (PetscInt64)count[2], (PetscInt64)count[3]));
+  PetscFunctionReturn(0);
+}
 
 int main(int argc, char **argv)
 {
@@ -25,6 +115,16 @@ int main(int argc, char **argv)
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
   PetscCall(PgErrorInitialize());
+  {
+    PetscInt  trials = 0;
+    PetscBool set;
+    PetscCall(PetscOptionsGetInt(NULL, NULL, "-messages", &trials, &set));
+    if (set) {
+      PetscCall(MessageTrials(trials));
+      PetscCall(PetscFinalize());
+      return 0;
+    }
+  }
   PetscCall(DriverGrid(PETSC_COMM_WORLD, &grid));
   PetscCall(PetscOptionsGetStringArray(NULL, NULL, "-in", in, &nin, NULL));
   PetscCall(PetscOptionsGetStringArray(NULL, NULL, "-out", out, &nout, NULL));

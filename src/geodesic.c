@@ -6,11 +6,12 @@
 /// width w_min (the shortest step) are exact, because a step adds at least w_min, so a voxel never
 /// improves another voxel of its own bucket; the queue costs O(1) per voxel instead of a heap's
 /// O(log n). Every rank runs it on its slab, then each rank sends its two neighbours only the voxels
-/// of its boundary planes whose distance dropped since it last sent them (the smallest of (index,
-/// value) pairs, a bitmap of the changed voxels with their values, or the whole plane; message.h),
-/// and restarts from the ghost voxels that the received values lower, until no distance changes
-/// anywhere (an allreduce per round). A round only touches and sends what changed, so a path that
-/// crosses slab faces k times costs k cheap rounds, not k full sweeps.
+/// of its boundary planes whose distance dropped since it last sent them (in the smallest of
+/// message.h's encodings: (index, value) pairs, varint index gaps with the values, a bitmap with
+/// the values, or the whole plane), and restarts from the ghost voxels that the received values
+/// lower, until no rank has a voxel left to settle (an allreduce per round). A round only touches
+/// and sends what changed, so a path that crosses slab faces k times costs k cheap rounds, not k
+/// full sweeps.
 ///
 /// Bands. A rank that searched its whole block at once would settle every voxel at a distance that
 /// only paths inside the block give, and settle it again (and send it again) each time a shorter
@@ -18,7 +19,7 @@
 /// from the lowest that any rank still holds (the round's allreduce is a minimum) to -geodesic_band
 /// (32) shortest steps above it; what lies beyond waits in the seeds for the next round (Defer). The
 /// front then advances on all ranks together, a voxel is mostly settled once, at its final
-/// distance, and a face voxel travels about once (pairs: 8 bytes). Measured on the paper's
+/// distance, and a face voxel travels about once (5-8 bytes). Measured on the paper's
 /// structure (benchmarks/README.md, communication): 128^3 on 32 ranks, the slowest rank settles 2.4x
 /// fewer voxels and receives 0.70x the bytes; 128 x 128 x 512 on 64 ranks, 2.7x fewer and 0.62x; the
 /// rounds grow (z on 64 ranks: 12-36 -> 57-90 per phase, a few ms on a network). One rank of one
@@ -40,8 +41,8 @@
 /// visits contiguous rows, while one advancing along x touches a new cache line per voxel
 /// (measured 2.3 times slower at 300^3).
 ///
-/// Communication per axis and rank: the changed boundary voxels (8 bytes each as pairs, or 4 bytes
-/// each and a bit per box voxel as a bitmap; the smaller) and one allreduce per round; along z, in
+/// Communication per axis and rank: the changed boundary voxels (5-8 bytes each, or 4 bytes each
+/// and a bit per box voxel as a bitmap, whichever is smaller) and one allreduce per round; along z, in
 /// addition, the transpose of the labels, once for all phases (PgGeodesicComputePhases: the
 /// slab's N/P bytes sent and received). The pencils' lateral faces are nz (nx/rows + ny/cols)
 /// voxels: on a domain that grows along z with the ranks (weak scaling) they grow as sqrt(P)

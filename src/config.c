@@ -726,7 +726,9 @@ PetscErrorCode PgConfigPrintHelp(MPI_Comm comm)
     "\nExactly one of model.nvp_fraction / model.lambda_x and of model.carbon_fraction / model.lambda_z\n"
     "is used; a given threshold replaces the fraction. PETSc options (-log_view, -options_left) pass through.\n"
     "With calibration.volume and calibration.images, the calibrated parameters replace model.alpha_x, alpha_y,\n"
-    "m (unless calibration.fix_m), nvp_fraction and carbon_fraction (unless a sweep or model.lambda_z is given).\n"));
+    "m (unless calibration.fix_m), nvp_fraction and carbon_fraction (unless a sweep or model.lambda_z is given).\n"
+    "Tuning without a deck key: -cond_* (the conduction solver, docs/solver.md), -geodesic_band STEPS (32; the\n"
+    "distance the tortuosity search settles per exchange round, 0 = all at once; results do not depend on it).\n"));
   PetscFunctionReturn(0);
 }
 

@@ -111,9 +111,10 @@ struct PgConductivity_private {
   PetscBool  mg_wreplicated; /* W-cycles on every replicated level, whatever mg_wlevels */
   PetscBool  mg_float; /* the preconditioner's messages in single precision (halos of its sweeps, merges, gathers) */
   PetscBool  mg_view;  /* print the hierarchy */
-  PetscInt   mg_bench; /* time this many products and preconditioner applications (CPU time) */
-  PetscBool  mg_ksp;   /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
-  int        below, above; /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
+  PetscBool  mg_commstages; /* name each level's messages for a profiling library (MPI_Pcontrol) */
+  PetscInt   mg_bench;      /* time this many products and preconditioner applications (CPU time) */
+  PetscBool  mg_ksp;        /* PETSc's KSP with the multigrid as a shell preconditioner instead of the fused CG */
+  int        below, above;  /* z-neighbours in sub for the current problem (MPI_PROC_NULL: none) */
   KSP        ksp;
   struct {
     void  *p;
@@ -161,6 +162,7 @@ PetscErrorCode PgConductivityCreate(PgGrid grid, PetscBool periodic_sides, doubl
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_coarse", &c->mg_coarse, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_replicate", &c->mg_replicate, NULL));
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_view", &c->mg_view, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_commstages", &c->mg_commstages, NULL));
   PetscCall(PetscOptionsGetInt(NULL, "cond_", "-mg_bench", &c->mg_bench, NULL));
   PetscCall(PetscOptionsGetBool(NULL, "cond_", "-mg_ksp", &c->mg_ksp, NULL));
   c->mg_agglomerate = PETSC_TRUE;
@@ -444,12 +446,38 @@ static inline double FineDiag(const MG *mg, const int32_t *q)
   return mg->D[FineCode(q[-1], q[1], q[-mg->W], q[mg->W], q[-mg->PP], q[mg->PP])];
 }
 
+/* -cond_mg_commstages: the messages of one level (or of CG's product) in a profiling stage of their
+   own, "cond_L<l>" for the halos of level l, "cond_L<l>_merge" for an agglomerated level's
+   hand-overs, "cond_L<l>_gather" for the gather of a replicated or coarsest level, "cond_product"
+   for CG's halo (benchmarks/commcount.c counts bytes per stage; without a profiling library
+   MPI_Pcontrol does nothing). Every rank that takes part in the messages enters the stage. */
+static PetscErrorCode CommStage(const MG *mg, const char *kind, int l)
+{
+  char name[32];
+
+  PetscFunctionBeginUser;
+  if (!mg->c->mg_commstages) PetscFunctionReturn(0);
+  if (l < 0) snprintf(name, sizeof name, "cond_%s", kind);
+  else snprintf(name, sizeof name, "cond_L%d%s", l, kind);
+  PetscCallMPI(MPI_Pcontrol(1, name));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode CommStageEnd(const MG *mg)
+{
+  PetscFunctionBeginUser;
+  if (mg->c->mg_commstages) PetscCallMPI(MPI_Pcontrol(-1));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode FineHalo(MG *mg, const double *x)
 {
   const PetscInt last = mg->pstart[mg->nzl - 1];
 
   PetscFunctionBeginUser;
+  PetscCall(CommStage(mg, "product", -1));
   PetscCall(Exchange(mg->c, MPI_DOUBLE, x, mg->pstart[1], x + last, mg->n - last, mg->glo, mg->nlo, mg->ghi, mg->nhi));
+  PetscCall(CommStageEnd(mg));
   PetscFunctionReturn(0);
 }
 
@@ -706,8 +734,10 @@ static PetscErrorCode CoarseHalo(MG *mg, Level *L)
   if (L->replicated) PetscFunctionReturn(0); /* no ghosts */
   for (PetscInt i = 0; i < L->nslo; i++) L->sbuf[i] = L->z[L->slo[i]];
   for (PetscInt i = 0; i < L->nshi; i++) L->sbuf[L->nslo + i] = L->z[L->shi[i]];
+  PetscCall(CommStage(mg, "", (int)(L - mg->lev)));
   PetscCall(ExchangePrecond(mg, L->lo, L->hi, L->sbuf, L->nslo, L->sbuf + L->nslo, L->nshi, L->z + L->n, L->nlo,
                             L->z + L->n + L->nlo, L->nhi));
+  PetscCall(CommStageEnd(mg));
   PetscFunctionReturn(0);
 }
 
@@ -717,8 +747,10 @@ static PetscErrorCode FineHaloPrecond(MG *mg, const double *z)
   const PetscInt last = mg->pstart[mg->nzl - 1];
 
   PetscFunctionBeginUser;
+  PetscCall(CommStage(mg, "", 0));
   PetscCall(ExchangePrecond(mg, mg->c->below, mg->c->above, z, mg->pstart[1], z + last, mg->n - last, mg->glo, mg->nlo,
                             mg->ghi, mg->nhi));
+  PetscCall(CommStageEnd(mg));
   PetscFunctionReturn(0);
 }
 
@@ -734,7 +766,9 @@ static PetscErrorCode CoarsestSolve(MG *mg)
   if (L->replicated) PetscCall(PetscArraycpy(b, L->r, L->n));
   else {
     PetscCall(PetscArraycpy(b + mg->cdispl[mg->rank], L->r, L->n));
+    PetscCall(CommStage(mg, "_gather", mg->nlev - 1));
     PetscCall(GatherPrecond(mg, b, mg->ccount, mg->cdispl));
+    PetscCall(CommStageEnd(mg));
   }
   PetscCall(VecRestoreArray(mg->cb, &b));
   PetscCall(KSPSolve(mg->kc, mg->cb, mg->cx));
@@ -847,16 +881,24 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
   Level *L = &mg->lev[l];
 
   PetscFunctionBeginUser;
-  if (L->rcount) PetscCall(GatherPrecond(mg, L->r, L->rcount, L->rdispl)); /* the first replicated level */
+  if (L->rcount) { /* the first replicated level */
+    PetscCall(CommStage(mg, "_gather", l));
+    PetscCall(GatherPrecond(mg, L->r, L->rcount, L->rdispl));
+    PetscCall(CommStageEnd(mg));
+  }
   if (L->merged) { /* agglomerated: the upper rank of a pair hands its residual to the lower one */
+    PetscCall(CommStage(mg, "_merge", l));
     if (L->merge_to != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->r, L->nfine, L->merge_to, 97));
     if (L->merge_from != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->r + L->nfine, L->nmerged, L->merge_from, 97));
+    PetscCall(CommStageEnd(mg));
   }
   PetscCall(CoarseCycle(mg, l));
   if (l < mg->nlev - 1) PetscCall(CoarseCycleAgain(mg, l));
   if (L->merged) { /* and receives its correction */
+    PetscCall(CommStage(mg, "_merge", l));
     if (L->merge_from != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->z + L->nfine, L->nmerged, L->merge_from, 98));
     if (L->merge_to != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->z, L->nfine, L->merge_to, 98));
+    PetscCall(CommStageEnd(mg));
   }
   PetscFunctionReturn(0);
 }

@@ -20,7 +20,13 @@ stage; a term the data cannot tell apart from another gets the smaller coefficie
 Compute: the core-seconds per voxel of each stage measured on this machine (the 1-core strong
 row of benchmarks/bench_scaling.csv: t_<stage>_s / voxels; "measure_rest" is the measure stage
 minus its timed parts: volume fractions, intrinsic volumes, the curves' writes), assumed to carry
-over per core to a cluster (the stages are memory-bound loops and FFTs).
+over per core to a cluster (the stages are memory-bound loops and FFTs), times the extra work that
+decomposition itself makes on more than one rank (--inflation, measured at 4 planes per rank, as
+2048^3 on 512 ranks has: the geodesic search's slowest rank settles 1.43x its 1/P share of the
+voxels at 128^3 on 32 ranks, the -info lines of src/geodesic.c, because shorter paths that arrive
+from a neighbour settle voxels again; the conduction solve takes 21 CG iterations there against 19
+on one rank (its smoother is Jacobi across slab faces): 1.1x; the other stages do the same work
+at any rank count).
 Ranks x threads: P ranks of T threads on P T cores, P <= N (slabs; the FFT's transposed layout
 also splits y). Threads share their rank's bytes; a stage's compute speeds up by 1 + theta (T - 1)
 with theta = --thread-efficiency (assumed) for the threaded stages. The stages which split a
@@ -45,7 +51,7 @@ with the stage that limits.
 messages per face voxel at the fewest ranks measured): stages whose traffic does not grow with P.
 Usage: /usr/bin/python3 benchmarks/comm_model.py [--bandwidth 12.5e9] [--latency 2e-6] [--cores-per-node 64]
          [--thread-efficiency 0.7] [--max-threads T] [--flat components,opening,geodesic] [--comm benchmarks/bench_comm.csv] [--compute benchmarks/bench_scaling.csv]
-         [--threads-csv benchmarks/bench_threads.csv]
+         [--threads-csv benchmarks/bench_threads.csv] [--inflation geodesic=1.43,conductivity=1.1]
 """
 import argparse
 import csv
@@ -174,7 +180,7 @@ def predict(N, P, T, coef, cs, a):
     for s in STAGES:
         if s not in cs:
             continue
-        comp = cs[s] * N ** 3 / P / speedup(s, N, P, T, a)
+        comp = cs[s] * N ** 3 / P / speedup(s, N, P, T, a) * (a.inflation.get(s, 1.0) if P > 1 else 1.0)
         cb, cm = coef[s]
         nbytes = max(float(byte_features(N, N, N, P) @ cb), 0.0)
         nmsg = max(float(msg_features(N, N, N, P) @ cm), 0.0)
@@ -234,7 +240,10 @@ def main():
     ap.add_argument("--compute", default=os.path.join(ROOT, "benchmarks", "bench_scaling.csv"))
     ap.add_argument("--threads-csv", default=os.path.join(ROOT, "benchmarks", "bench_threads.csv"),
                     help="the lane stages at 1 rank x 2 threads against 2 ranks (bench_threads.py)")
+    ap.add_argument("--inflation", default="geodesic=1.43,conductivity=1.1",
+                    help="STAGE=F,...: a stage's work on more than one rank over its 1/P share (measured, see above)")
     a = ap.parse_args()
+    a.inflation = {k: float(v) for k, v in (item.split("=") for item in a.inflation.split(",") if item)}
     a.q = measured_q(a.threads_csv)
     data = load_comm(a.comm)
     cs, shape = core_seconds_per_voxel(a.compute)

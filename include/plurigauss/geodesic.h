@@ -20,8 +20,8 @@ typedef struct {
   double  mean_length_um; /* mean shortest path length from the reached inlet voxels */
   int64_t inlet;          /* phase voxels on the inlet face */
   int64_t reached;        /* of those, with a path to the outlet face */
-  int     rounds;         /* halo-exchange rounds until no distance changed */
-  double  seconds;        /* slowest rank */
+  int     rounds;         /* exchange rounds (one band of distances each) until no voxel is left to settle */
+  double  seconds;        /* slowest rank (PgGeodesicComputePhases: the first phase includes the layout) */
 } PgGeodesicResult;
 
 /// Collective on the grid's communicator.

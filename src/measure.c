@@ -230,7 +230,7 @@ static PetscErrorCode MeasureOpenings(PgMeasure m, const Run *run, hid_t dg, Tra
 /* Geodesic tortuosity of every phase along every measured axis. */
 static PetscErrorCode MeasureTortuosity(PgMeasure m, const Run *run, hid_t dg, Transport *T)
 {
-  const uint8_t value[PG_NPHASES] = {1, 2, 3};
+  const uint8_t value[PG_NPHASES] = {PG_PHASE_NVP, PG_PHASE_CARBON, PG_PHASE_PORE};
   PgGeodesic    geodesic;
 
   PetscFunctionBeginUser;

@@ -29,6 +29,8 @@ test_comm_float_messages: the conduction solve's preconditioner sends floats (-c
   the product's halo stays double and the preconditioner's two fine halos halve: 2/3 of the fine
   level's bytes; every coarse message halves; the setup's messages do not change; measured 0.62 x
   at 96^3).
+test_comm_level_stages: -cond_mg_commstages splits the solve's bytes by multigrid level (the
+  counter's cond_* stages) without changing them.
 test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages (conduction included): the largest bytes
   received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
 The growth tests count bytes, so oversubscription does not matter; their decks are small (4
@@ -182,6 +184,38 @@ def test_comm_float_messages():
     ratio = most["true"] / most["false"]
     print(f"     conduction solve, 64^3 at 4 ranks: {most['true']:,d} B with float messages, {most['false']:,d} B with double: {ratio:.2f}x")
     assert ratio <= 0.7, f"float messages: {most['true']:,d} B, double: {most['false']:,d} B ({ratio:.2f}x > 0.7x)"
+
+
+def test_comm_level_stages():
+    """-cond_mg_commstages puts each multigrid level's messages in a counter stage of its own
+    (cond_L<l>, cond_L<l>_merge, cond_L<l>_gather, cond_product): a smooth random 64^3 volume
+    solved along z at 3 ranks (bin/test_conductivity, -cond_mg_replicate 200 for a deep hierarchy):
+    every rank receives the same bytes in all as without the stages, and most of them (>= 75%; the
+    rest is the setup and CG's reductions) in cond_* stages, with the fine level, the first coarse
+    level, CG's product and a gather among them."""
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+    d = pgtest.workdir("comm_levels")
+    f = gaussian_filter(np.random.default_rng(4).standard_normal((64, 64, 64)), 2.0, mode="wrap")
+    path = os.path.join(d, "v.u8")
+    (f > np.quantile(f, 0.4)).astype(np.uint8).tofile(path)
+    runs = {}
+    for on in ("true", "false"):
+        runs[on] = counted(3, os.path.join(pgtest.ROOT, "bin", "test_conductivity"),
+                           ["-n", "64,64,64", "-in", path, "-value", "1", "-axes", "4", "-cond_mg_replicate", "200", "-cond_mg_commstages", on],
+                           os.path.join(d, f"c{on}.csv"))
+    total = {on: {} for on in runs}
+    in_cond = {}
+    for on, rows in runs.items():
+        for r in rows:
+            total[on][r["rank"]] = total[on].get(r["rank"], 0) + int(r["bytes_received"])
+            if on == "true" and r["stage"].startswith("cond_"):
+                in_cond[r["rank"]] = in_cond.get(r["rank"], 0) + int(r["bytes_received"])
+    stages = {r["stage"] for r in runs["true"]}
+    print(f"     bytes per rank {total['true']} with the level stages, {total['false']} without; stages {sorted(stages)}")
+    assert total["true"] == total["false"], "the level stages changed what is sent"
+    assert all(in_cond.get(k, 0) >= 0.75 * v for k, v in total["true"].items()), f"in cond_* stages: {in_cond} of {total['true']}"
+    assert {"cond_L0", "cond_L1", "cond_product"} <= stages and any(s.endswith("_gather") for s in stages), sorted(stages)
 
 
 def test_comm_strong_growth():

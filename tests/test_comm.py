@@ -166,13 +166,20 @@ def test_comm_geodesic_z_weak_growth():
                  stages=("geodesic",))
 
 
-def test_comm_float_messages():
+def smooth_volume_file(d, seed, quantile):
+    """A smooth random two-phase 64^3 volume (1 above the quantile of a smoothed Gaussian field)
+    written as raw uint8 in d; returns its path."""
     import numpy as np
     from scipy.ndimage import gaussian_filter
-    d = pgtest.workdir("comm_float")
-    f = gaussian_filter(np.random.default_rng(3).standard_normal((64, 64, 64)), 2.0, mode="wrap")
+    f = gaussian_filter(np.random.default_rng(seed).standard_normal((64, 64, 64)), 2.0, mode="wrap")
     path = os.path.join(d, "v.u8")
-    (f > np.quantile(f, 0.5)).astype(np.uint8).tofile(path)
+    (f > np.quantile(f, quantile)).astype(np.uint8).tofile(path)
+    return path
+
+
+def test_comm_float_messages():
+    d = pgtest.workdir("comm_float")
+    path = smooth_volume_file(d, 3, 0.5)
     most = {}
     for fl in ("true", "false"):
         rows = counted(4, os.path.join(pgtest.ROOT, "bin", "test_conductivity"),
@@ -193,12 +200,8 @@ def test_comm_level_stages():
     every rank receives the same bytes in all as without the stages, and most of them (>= 75%; the
     rest is the setup and CG's reductions) in cond_* stages, with the fine level, the first coarse
     level, CG's product and a gather among them."""
-    import numpy as np
-    from scipy.ndimage import gaussian_filter
     d = pgtest.workdir("comm_levels")
-    f = gaussian_filter(np.random.default_rng(4).standard_normal((64, 64, 64)), 2.0, mode="wrap")
-    path = os.path.join(d, "v.u8")
-    (f > np.quantile(f, 0.4)).astype(np.uint8).tofile(path)
+    path = smooth_volume_file(d, 4, 0.4)
     runs = {}
     for on in ("true", "false"):
         runs[on] = counted(3, os.path.join(pgtest.ROOT, "bin", "test_conductivity"),

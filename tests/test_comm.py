@@ -33,6 +33,12 @@ test_comm_level_stages: -cond_mg_commstages splits the solve's bytes by multigri
   counter's cond_* stages) without changing them.
 test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages (conduction included): the largest bytes
   received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
+test_comm_io_chunks_in_slabs: the phase volume written with every descriptor off at 3 ranks
+  (slabs of 22, 22, 20 planes) and 8 ranks (8 planes each) of 64^3: its chunks are as deep as the
+  slabs, the io stage receives no point-to-point bytes (parallel HDF5 sends a chunk's planes to
+  the one rank that compresses it when the chunk straddles slabs: 16-plane chunks did, 33 kB per
+  rank at 8 ranks) and at most HDF5's records of the chunks (368 bytes per chunk, twice on rank 0,
+  HDF5 1.10) beside its constant metadata broadcasts, and the volume equals the 1-rank one.
 The growth tests count bytes, so oversubscription does not matter; their decks are small (4
 planes per rank in weak scaling, as 2048^3 on 512 ranks has) to keep 64 ranks to a minute here.
 """
@@ -245,3 +251,30 @@ def test_comm_segment_calibrate_weak_growth():
         b[P] = stage_bytes(rows)
     assert b[4].get("segment", 0) > 10_000 and b[4].get("calibrate", 0) > 100_000, b[4]
     growth_check(4, 64, b[4], b[64], {"segment": 1.5, "calibrate": 1.5}, "weak scaling, a 64 x 64 x 4P grey stack", stages=("segment", "calibrate"))
+
+
+def test_comm_io_chunks_in_slabs():
+    import h5py
+    import numpy as np
+    d = pgtest.workdir("comm_io")
+    off = ["-sweep_realizations", "1", "-output_overwrite", "-fft_planner", "estimate", "-conductivity_solve", "false"]
+    off += [a for m in ("covariance", "intrinsic", "psd2d", "percolation", "psd", "mip", "tortuosity") for a in (f"-measure_{m}", "false")]
+    phase = {}
+    for P, depth in ((1, 16), (3, 22), (8, 8)):
+        out = os.path.join(d, f"io{P}.h5")
+        rows = counted(P, pgtest.BIN, [pgtest.ROOT + "/inputs/nvp_paper.yaml", "-domain_shape", "64,64,64", "-output_file", out] + off,
+                       os.path.join(d, f"comm{P}.csv"))
+        with h5py.File(out, "r") as f:
+            ds = f["runs/0000/phase"]
+            assert ds.chunks[0] == depth, f"{P} ranks: chunks {ds.chunks}, expected {depth} planes deep (the slabs)"
+            chunks = math.prod(math.ceil(n / c) for n, c in zip(ds.shape, ds.chunks))
+            phase[P] = ds[...]
+        io = [r for r in rows if r["stage"] == "io" and not r["function"].startswith("MPI_File")]
+        p2p = sum(int(r["bytes_received"]) for r in io if "send" in r["function"].lower() or r["function"].startswith("MPI_Start"))
+        assert p2p == 0, f"{P} ranks: the io stage received {p2p} bytes point to point (chunk data moved between ranks)"
+        most = stage_bytes(rows).get("io", 0)
+        bound = 2 * 400 * chunks + 8192
+        print(f"     {P} ranks: chunks {ds.chunks} ({chunks}), io stage {most} B received by one rank (bound {bound})")
+        assert most <= bound, f"{P} ranks: the io stage received {most} B on one rank, more than {bound} (records of {chunks} chunks)"
+    for P in (3, 8):
+        assert np.array_equal(phase[P], phase[1]), f"the phase volume written at {P} ranks differs from the 1-rank one"

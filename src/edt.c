@@ -257,7 +257,7 @@ static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
   PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
   PetscCall(PetscMalloc1(bytes, &m));
   PetscCallMPI(MPI_Recv(m, bytes, MPI_BYTE, ch->nb[d], TAG_CHAIN + d, g->comm, MPI_STATUS_IGNORE));
-  PgMessageBegin(&rd, m, plane);
+  PgMessageBegin(&rd, m, bytes, plane);
   while ((more = PgMessageNext(&rd, &k, &val)) > 0) {
     const ptrdiff_t c = (ptrdiff_t)k;
     if (val == EDT_UNKNOWN || ch->res[d][c] != EDT_UNKNOWN) continue;
@@ -267,7 +267,8 @@ static PetscErrorCode ChainReceive(PgEdt e, Chain *ch, int d, ptrdiff_t reach)
     }
     ch->res[d][c] = val;
   }
-  PetscCheck(more == 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "EDT: a chain message names a column outside the plane");
+  PetscCheck(more == 0, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "EDT: a corrupt chain message (a column outside the plane, or its length)");
   PetscCall(PetscFree(m));
   PetscFunctionReturn(0);
 }

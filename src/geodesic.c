@@ -566,7 +566,7 @@ static PetscErrorCode PackSide(const Lane *lane, const int *laneof, const PgGrid
 
 /* What one side received: every (box index, value) of it restarts the search next to its ghost voxel. */
 static PetscErrorCode UnpackSide(Lane *lane, const int *laneof, const Ctx *c, const PgGrid_s *g, Side *s,
-                                 const char *in, int64_t pplane, int64_t px)
+                                 const char *in, int bytes, int64_t pplane, int64_t px)
 {
   const int       ny = (int)g->n[1], bx = s->gx[1] - s->gx[0];
   PgMessageReader rd;
@@ -575,13 +575,14 @@ static PetscErrorCode UnpackSide(Lane *lane, const int *laneof, const Ctx *c, co
   int             more, err = 0;
 
   PetscFunctionBeginUser;
-  PgMessageBegin(&rd, in, s->n);
+  PgMessageBegin(&rd, in, bytes, s->n);
   while (!err && (more = PgMessageNext(&rd, &e, &d)) > 0) {
     const int z = s->gz[0] + (int)(e / ((int64_t)ny * bx)), y = (int)(e / bx % ny), x = s->gx[0] + (int)(e % bx);
     err = SeedFromSide(lane, laneof, c, g, z, y, x, d, &s->gv[e], pplane, px);
   }
   PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_MEM, "geodesic: out of memory for the search's seeds");
-  PetscCheck(more >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "geodesic: a ghost index outside its box");
+  PetscCheck(more >= 0, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "geodesic: a corrupt ghost message (an index outside its box, or its length)");
   PetscFunctionReturn(0);
 }
 
@@ -608,7 +609,7 @@ static PetscErrorCode ExchangeRanks(const PgGrid_s *g, const Ctx *c, Lane *lane,
     PetscCallMPI(MPI_Get_count(&st, MPI_BYTE, &bytes));
     PetscCall(PetscMalloc1(bytes, &in));
     PetscCallMPI(MPI_Recv(in, bytes, MPI_BYTE, side[i].rank, TAG_GHOST, g->comm, MPI_STATUS_IGNORE));
-    PetscCall(UnpackSide(lane, laneof, c, g, &side[i], in, pplane, px));
+    PetscCall(UnpackSide(lane, laneof, c, g, &side[i], in, bytes, pplane, px));
     PetscCall(PetscFree(in));
   }
   PetscCallMPI(MPI_Waitall(nside, req, MPI_STATUSES_IGNORE));

@@ -87,16 +87,23 @@ PetscErrorCode PgMessagePack(int64_t n, const void *val, const uint8_t *go, cons
   PetscFunctionReturn(0);
 }
 
-void PgMessageBegin(PgMessageReader *r, const char *msg, int64_t n)
+void PgMessageBegin(PgMessageReader *r, const char *msg, int bytes, int64_t n)
 {
-  r->m = msg;
-  memcpy(&r->code, msg, 4);
+  r->m     = msg;
+  r->bytes = bytes;
+  r->code  = PG_MESSAGE_BAD;
+  if (bytes >= 4) memcpy(&r->code, msg, 4);
   r->n    = n;
   r->q    = 0;
   r->v    = 0;
   r->nbit = (n + 7) / 8;
   r->k    = 0;
   r->prev = -1;
+  /* the length each encoding implies, where its header gives it */
+  if ((r->code == PG_MESSAGE_WHOLE && bytes != 4 + 4 * n) || (r->code == PG_MESSAGE_BITMAP && bytes < 4 + r->nbit) ||
+      (r->code >= 0 && bytes != 4 + 8 * (int64_t)r->code) || (r->code == PG_MESSAGE_DELTA && bytes < 8) ||
+      r->code < PG_MESSAGE_DELTA)
+    r->code = PG_MESSAGE_BAD;
   if (r->code == PG_MESSAGE_DELTA) {
     int32_t k;
     memcpy(&k, msg + 4, 4);
@@ -109,6 +116,7 @@ int PgMessageNext(PgMessageReader *r, int64_t *e, void *val)
 {
   const char *body = r->m + 4;
 
+  if (r->code == PG_MESSAGE_BAD) return -1;
   if (r->code == PG_MESSAGE_WHOLE) {
     if (r->q >= r->n) return 0;
     *e = r->q;
@@ -118,7 +126,8 @@ int PgMessageNext(PgMessageReader *r, int64_t *e, void *val)
   if (r->code == PG_MESSAGE_BITMAP) {
     const unsigned char *bits = (const unsigned char *)body;
     while (r->q < r->n && !(bits[r->q >> 3] >> (r->q & 7) & 1)) r->q++;
-    if (r->q >= r->n) return 0;
+    if (r->q >= r->n) return 4 + r->nbit + 4 * r->v == r->bytes ? 0 : -1; /* as many values as bits */
+    if (4 + r->nbit + 4 * (r->v + 1) > r->bytes) return -1;               /* more bits than values */
     *e = r->q++;
     memcpy(val, body + r->nbit + 4 * r->v++, 4);
     return 1;
@@ -126,15 +135,15 @@ int PgMessageNext(PgMessageReader *r, int64_t *e, void *val)
   if (r->code == PG_MESSAGE_DELTA) {
     uint64_t gap   = 0;
     int      shift = 0;
-    if (r->q >= r->k) return 0;
+    if (r->q >= r->k) return r->v == r->bytes ? 0 : -1; /* the count and the length agree */
     for (;;) {
+      if (r->v >= r->bytes || shift > 56) return -1;
       const unsigned char b = (unsigned char)r->m[r->v++];
-      if (shift > 56) return -1;
       gap |= (uint64_t)(b & 0x7f) << shift;
       if (!(b & 0x80)) break;
       shift += 7;
     }
-    if (gap >= (uint64_t)(r->n - r->prev - 1)) return -1;
+    if (gap >= (uint64_t)(r->n - r->prev - 1) || r->v + 4 > r->bytes) return -1;
     *e = r->prev + 1 + (int64_t)gap;
     memcpy(val, r->m + r->v, 4);
     r->v += 4;

@@ -16,20 +16,22 @@
 #include <petscsys.h>
 #include <stdint.h>
 
-enum { PG_MESSAGE_WHOLE = -1, PG_MESSAGE_BITMAP = -2, PG_MESSAGE_DELTA = -3 };
+enum { PG_MESSAGE_WHOLE = -1, PG_MESSAGE_BITMAP = -2, PG_MESSAGE_DELTA = -3, PG_MESSAGE_BAD = -4 };
 
 /// Packs the flagged entries of val (n values of 4 bytes; go[e] != 0: entry e travels) into a new
 /// buffer *msg of *bytes bytes (free it with PetscFree). what names the message in the error when
 /// it would exceed one MPI message.
 PetscErrorCode PgMessagePack(int64_t n, const void *val, const uint8_t *go, const char *what, char **msg, int *bytes);
 
-/// Reads a message entry by entry: PgMessageNext returns 1 with the entry's index (in [0, n)) and
-/// its 4 bytes, 0 after the last one, -1 for an index outside [0, n) (a corrupt message).
+/// Reads a message of bytes bytes (as received) entry by entry: PgMessageNext returns 1 with the
+/// entry's index (in [0, n)) and its 4 bytes, 0 after the last one, -1 for a corrupt message (an
+/// index outside [0, n), an unknown encoding, or a length other than its header implies: no read
+/// goes past the bytes received).
 typedef struct {
   const char *m;
   int32_t     code;
-  int64_t     n, q, v, nbit, k, prev;
+  int64_t     bytes, n, q, v, nbit, k, prev;
 } PgMessageReader;
 
-void PgMessageBegin(PgMessageReader *r, const char *msg, int64_t n);
+void PgMessageBegin(PgMessageReader *r, const char *msg, int bytes, int64_t n);
 int  PgMessageNext(PgMessageReader *r, int64_t *e, void *val);

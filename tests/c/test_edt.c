@@ -35,6 +35,31 @@ static int64_t SmallestMessage(int64_t n, const uint8_t *go)
 }
 
 /* One random pattern: n entries, flagged with probability p, or in runs. */
+/* The message read with one byte missing and with one byte too many (in buffers of exactly that
+ * size, so that the sanitizer build sees any read past them): the reader must report it (-1). */
+static PetscErrorCode MessageWrongLength(const char *msg, int bytes, int64_t n, int32_t code)
+{
+  PetscFunctionBeginUser;
+  for (int extra = -1; extra <= 1; extra += 2) {
+    const int       len = bytes + extra;
+    char           *m;
+    PgMessageReader rd;
+    int64_t         e;
+    float           d;
+    int             more;
+
+    PetscCall(PetscMalloc1(PetscMax(len, 1), &m));
+    memcpy(m, msg, (size_t)PetscMin(len, bytes));
+    if (extra > 0) m[bytes] = 0;
+    PgMessageBegin(&rd, m, len, n);
+    while ((more = PgMessageNext(&rd, &e, &d)) > 0) {}
+    PetscCheck(more < 0, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+               "message (code %d) of %d bytes read as %d bytes without an error", (int)code, bytes, len);
+    PetscCall(PetscFree(m));
+  }
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode MessageTrial(PetscRandom rnd, int64_t n, int64_t count[4])
 {
   float   *val;
@@ -65,7 +90,7 @@ static PetscErrorCode MessageTrial(PetscRandom rnd, int64_t n, int64_t count[4])
   int32_t         code;
   memcpy(&code, msg, 4);
   count[code == PG_MESSAGE_WHOLE ? 0 : code == PG_MESSAGE_BITMAP ? 1 : code == PG_MESSAGE_DELTA ? 2 : 3]++;
-  PgMessageBegin(&rd, msg, n);
+  PgMessageBegin(&rd, msg, bytes, n);
   while ((more = PgMessageNext(&rd, &e, &d)) > 0) {
     PetscCheck(!seen[e] && d == val[e] && (go[e] || code == PG_MESSAGE_WHOLE), PETSC_COMM_SELF, PETSC_ERR_PLIB,
                "message (code %d) read back entry %" PetscInt64_FMT " wrong", (int)code, (PetscInt64)e);
@@ -75,6 +100,7 @@ static PetscErrorCode MessageTrial(PetscRandom rnd, int64_t n, int64_t count[4])
   for (e = 0; e < n; e++)
     PetscCheck(!go[e] || seen[e], PETSC_COMM_SELF, PETSC_ERR_PLIB, "message (code %d) lost entry %" PetscInt64_FMT,
                (int)code, (PetscInt64)e);
+  PetscCall(MessageWrongLength(msg, bytes, n, code));
   PetscCall(PetscFree(msg));
   PetscCall(PetscFree3(val, go, seen));
   PetscFunctionReturn(0);

@@ -8,7 +8,7 @@
 /// only rank 0 selecting data. Cost: I/O bound; a volume is written in chunks that lie in one
 /// rank's slab (no chunk's data moves between ranks) and hold 2^20 voxels or more (a bounded
 /// number of chunks: HDF5's collective compressed write sends every rank a record of every chunk);
-/// see ChunkShape.
+/// see PgH5ChunkShape.
 ///
 /// Handles: every function below starts its handles at H5I_INVALID_HID, runs its calls through
 /// PgH5Try and closes every handle with PgH5Close before PgH5Check reports the first failure, so
@@ -286,12 +286,9 @@ PetscErrorCode PgH5WriteRows(hid_t group, const char *name, hsize_t rows, hsize_
   PetscFunctionReturn(0);
 }
 
-/* The depth of a volume's chunks: a divisor of the slab height h (the greatest common divisor of
- * the slabs' starts, FFTW's block) so that every chunk lies in one rank's slab: h itself up to 64
- * planes, else its largest divisor from 64 down to 8; 16 when h has none (a chunk then straddles
- * at most two slabs, each more than 64 planes thick: its owner receives at most a quarter of its
- * slab) or the grid has one slab or no slab table. */
-static hsize_t ChunkDepth(const PgGrid_s *g)
+/* The slab height of g's decomposition: the greatest common divisor of the slabs' starts (FFTW's
+ * block); 0 with one slab or no slab table. */
+static int64_t SlabHeight(const PgGrid_s *g)
 {
   ptrdiff_t h = 0;
 
@@ -304,25 +301,27 @@ static hsize_t ChunkDepth(const PgGrid_s *g)
     }
     h = a;
   }
+  return (int64_t)h;
+}
+
+/* The depth of a volume's chunks: a divisor of the slab height h so that every chunk lies in one
+ * rank's slab: h itself up to 64 planes, else its largest divisor from 64 down to 8; 16 when h has
+ * none (a chunk then straddles at most two slabs, each more than 64 planes thick: its owner
+ * receives at most a quarter of its slab) or there is one slab (h = 0). */
+static int64_t ChunkDepth(int64_t h)
+{
   if (h <= 0) return 16;
-  if (h <= 64) return (hsize_t)h;
-  for (ptrdiff_t k = 64; k >= 8; k--)
-    if (h % k == 0) return (hsize_t)k;
+  if (h <= 64) return h;
+  for (int64_t k = 64; k >= 8; k--)
+    if (h % k == 0) return k;
   return 16;
 }
 
-/* The chunks of a volume (z, y, x). Compression needs collective writes in parallel HDF5, which
- * cost two things per write: a chunk is written by one rank, which receives the other ranks'
- * planes of it, and every rank receives a record of every chunk of the dataset (368 bytes each,
- * twice on rank 0, in HDF5 1.10). So a chunk lies in one slab (ChunkDepth; 16-plane chunks moved
- * 0.2 MB per rank at 128^3 on 32 ranks), and its y x tile grows from 256 x 256 until a chunk holds
- * 2^20 voxels or 1/4096 of the volume, whichever is more: a dataset has at most a few thousand
- * chunks however many ranks write it. */
-static void ChunkShape(const PgGrid_s *g, const hsize_t dims[3], hsize_t chunk[3])
+void PgH5ChunkShape(int64_t slab_height, const int64_t dims[3], int64_t chunk[3])
 {
   const double voxels = PetscMax((double)(1 << 20), (double)dims[0] * (double)dims[1] * (double)dims[2] / 4096.0);
 
-  chunk[0] = PetscMin(dims[0], ChunkDepth(g));
+  chunk[0] = PetscMin(dims[0], ChunkDepth(slab_height));
   chunk[1] = PetscMin(dims[1], 256);
   chunk[2] = PetscMin(dims[2], 256);
   while ((double)chunk[0] * (double)chunk[1] * (double)chunk[2] < voxels &&
@@ -332,16 +331,19 @@ static void ChunkShape(const PgGrid_s *g, const hsize_t dims[3], hsize_t chunk[3
   }
 }
 
-/* The creation properties of a volume: chunks of ChunkShape, shuffle and deflate at level
+/* The creation properties of a volume: chunks of PgH5ChunkShape, shuffle and deflate at level
  * (0: none), Fletcher32 last in the pipeline so that the checksum covers the bytes on disk
  * (verified on every read). */
 static hid_t VolumeCreateProperties(const PgGrid_s *g, const hsize_t dims[3], int level)
 {
-  hsize_t    chunk[3];
-  hid_t      dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  PgH5Status st   = PG_H5_STATUS_INIT;
+  const int64_t d[3] = {(int64_t)dims[0], (int64_t)dims[1], (int64_t)dims[2]};
+  int64_t       c[3];
+  hsize_t       chunk[3];
+  hid_t         dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  PgH5Status    st   = PG_H5_STATUS_INIT;
 
-  ChunkShape(g, dims, chunk);
+  PgH5ChunkShape(SlabHeight(g), d, c);
+  for (int k = 0; k < 3; k++) chunk[k] = (hsize_t)c[k];
   PgH5Try(&st, dcpl);
   PgH5Try(&st, H5Pset_chunk(dcpl, 3, chunk));
   if (level > 0) {

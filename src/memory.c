@@ -22,6 +22,7 @@
 #include <plurigauss/conductivity.h>
 #include <plurigauss/covariance.h>
 #include <plurigauss/geodesic.h>
+#include <plurigauss/h5.h>
 #include <plurigauss/image.h>
 #include <plurigauss/memory.h>
 #include <plurigauss/segment.h>
@@ -52,6 +53,17 @@ PetscErrorCode PgMemoryGridSetUp(const PetscInt n[3], int ranks, int threads, Pg
 
 static double Voxels(const PgMemoryGrid *g) { return g->nz_local * (double)g->n[0] * (double)g->n[1]; }
 static double Plane(const PgMemoryGrid *g) { return (double)g->n[0] * (double)g->n[1]; }
+
+/* Voxels of one chunk of a volume written on g (h5.c's PgH5ChunkShape on g's slabs). */
+static double ChunkVoxels(const PgMemoryGrid *g)
+{
+  const int64_t dims[3] = {(int64_t)g->n[2], (int64_t)g->n[1], (int64_t)g->n[0]};
+  const int64_t h       = g->ranks > 1 && (double)g->n[2] > g->nz_local ? (int64_t)g->nz_local : 0;
+  int64_t       c[3];
+
+  PgH5ChunkShape(h, dims, c);
+  return (double)c[0] * (double)c[1] * (double)c[2];
+}
 
 /* FFTW-MPI's transpose buffer: allocated at every execution of a transposed plan, one buffer of
  * the local size, on one rank too (seen with an LD_PRELOAD malloc tracer). How much of it is
@@ -179,8 +191,10 @@ double PgMemoryStageBytes(PgMemoryStage stage, const PgMemoryGrid *g, const PgCo
   }
   case PG_MEMORY_WRITE:
     /* h5.c PgH5WriteSlabs: HDF5's chunk and filter buffers for this rank's slab, one volume
-       at a time (the largest element: a field's with output.write_fields) */
-    return PG_MEMORY_WRITE_BUFFER_FACTOR * V * (cfg->output.write_fields ? real : 1.0);
+       at a time (the largest element: a field's with output.write_fields), and the chunks the
+       filters hold at once */
+    return (PG_MEMORY_WRITE_BUFFER_FACTOR * V + PG_MEMORY_WRITE_CHUNKS * ChunkVoxels(g)) *
+           (cfg->output.write_fields ? real : 1.0);
   default:
     return 0.0;
   }
@@ -260,7 +274,7 @@ static PetscErrorCode EstimateSegment(Estimate *E, PgMemoryEstimate *est)
     PetscCall(ProbeInput(E->comm, &vs, cfg->seg.volume, &E->seg_vol));
     PetscCall(PgMemoryGridSetUp(E->seg_vol.n, E->size, E->T, &g));
     b = SegmentBytes(&g, E->seg_vol.voxel[2], &cfg->seg.stack, cfg->seg.mask[0] ? PETSC_TRUE : PETSC_FALSE) +
-        PG_MEMORY_WRITE_BUFFER_FACTOR * Voxels(&g);
+        PG_MEMORY_WRITE_BUFFER_FACTOR * Voxels(&g) + PG_MEMORY_WRITE_CHUNKS * ChunkVoxels(&g);
   }
   if (E->seg_img.have) {
     PgMemoryGrid g;

@@ -91,6 +91,17 @@ PetscErrorCode PgH5WriteSmallAttr(hid_t group, int rank, const char *name, int n
 PetscErrorCode PgH5WriteRows(hid_t group, const char *name, hsize_t rows, hsize_t cols, hsize_t row0, hsize_t nrows,
                              const double *data, const char *unit);
 
+/// The chunks (z, y, x) of a volume of dims written on slabs slab_height planes high (0: one
+/// slab). Compression needs collective writes in parallel HDF5, which cost two things per write: a
+/// chunk is written by one rank, which receives the other ranks' planes of it, and every rank
+/// receives a record of every chunk of the dataset (368 bytes each, twice on rank 0, in HDF5
+/// 1.10). So a chunk lies in one slab (a divisor of the slab height up to 64 planes; 16-plane
+/// chunks moved 0.2 MB per rank at 128^3 on 32 ranks), and its y x tile grows from 256 x 256 until
+/// a chunk holds 2^20 voxels or 1/4096 of the volume, whichever is more: a dataset has at most a
+/// few thousand chunks however many ranks write it. The writer holds about three chunks' bytes
+/// at once (memory.c counts them).
+void PgH5ChunkShape(int64_t slab_height, const int64_t dims[3], int64_t chunk[3]);
+
 /// Collective write of the [nz][ny][nx] volume `name` in group from every rank's slab of grid g,
 /// whose rows are row_len >= nx elements apart in memory; chunked, shuffled and deflated at
 /// compress_level (0 = none), Fletcher32 checksum; attributes voxel_size_um and axes. `file`

@@ -34,8 +34,8 @@ test_comm_level_stages: -cond_mg_commstages splits the solve's bytes by multigri
 test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages (conduction included): the largest bytes
   received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
 test_comm_io_chunks_in_slabs: the phase volume written with every descriptor off at 3 ranks
-  (slabs of 22, 22, 20 planes) and 8 ranks (8 planes each) of 64^3: its chunks are as deep as the
-  slabs, the io stage receives no point-to-point bytes (parallel HDF5 sends a chunk's planes to
+  (slabs of 22, 22, 20 planes) and 8 ranks (8 planes each) of 64^3, and at 3 ranks of 300 x 300 x 40
+  (14-plane slabs, a tile grown to 256 x 300): its chunks are as deep as the slabs, the io stage receives no point-to-point bytes (parallel HDF5 sends a chunk's planes to
   the one rank that compresses it when the chunk straddles slabs: 16-plane chunks did, 33 kB per
   rank at 8 ranks) and at most HDF5's records of the chunks (368 bytes per chunk, twice on rank 0,
   HDF5 1.10) beside its constant metadata broadcasts, and the volume equals the 1-rank one.
@@ -260,15 +260,17 @@ def test_comm_io_chunks_in_slabs():
     off = ["-sweep_realizations", "1", "-output_overwrite", "-fft_planner", "estimate", "-conductivity_solve", "false"]
     off += [a for m in ("covariance", "intrinsic", "psd2d", "percolation", "psd", "mip", "tortuosity") for a in (f"-measure_{m}", "false")]
     phase = {}
-    for P, depth in ((1, 16), (3, 22), (8, 8)):
-        out = os.path.join(d, f"io{P}.h5")
-        rows = counted(P, pgtest.BIN, [pgtest.ROOT + "/inputs/nvp_paper.yaml", "-domain_shape", "64,64,64", "-output_file", out] + off,
+    # (ranks, shape x,y,z, chunks z,y,x): a 300^2 plane on 14-plane slabs grows the x tile to 300 (2^20 voxels)
+    for P, shape, want in ((1, "64,64,64", (16, 64, 64)), (3, "64,64,64", (22, 64, 64)), (8, "64,64,64", (8, 64, 64)), (3, "300,300,40", (14, 256, 300))):
+        out = os.path.join(d, f"io{P}_{shape.replace(',', 'x')}.h5")
+        rows = counted(P, pgtest.BIN, [pgtest.ROOT + "/inputs/nvp_paper.yaml", "-domain_shape", shape, "-output_file", out] + off,
                        os.path.join(d, f"comm{P}.csv"))
         with h5py.File(out, "r") as f:
             ds = f["runs/0000/phase"]
-            assert ds.chunks[0] == depth, f"{P} ranks: chunks {ds.chunks}, expected {depth} planes deep (the slabs)"
+            assert ds.chunks == want, f"{P} ranks, {shape}: chunks {ds.chunks}, expected {want} (as deep as the slabs)"
             chunks = math.prod(math.ceil(n / c) for n, c in zip(ds.shape, ds.chunks))
-            phase[P] = ds[...]
+            if shape == "64,64,64":
+                phase[P] = ds[...]
         io = [r for r in rows if r["stage"] == "io" and not r["function"].startswith("MPI_File")]
         p2p = sum(int(r["bytes_received"]) for r in io if "send" in r["function"].lower() or r["function"].startswith("MPI_Start"))
         assert p2p == 0, f"{P} ranks: the io stage received {p2p} bytes point to point (chunk data moved between ranks)"

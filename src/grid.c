@@ -107,6 +107,22 @@ PetscErrorCode PgGridSetSlabs(PgGrid_s *g, ptrdiff_t **table)
   PetscFunctionReturn(0);
 }
 
+int64_t PgGridSlabHeight(const PgGrid_s *g)
+{
+  ptrdiff_t h = 0;
+
+  for (int q = 1; g->slab_start && q < g->nowners; q++) {
+    ptrdiff_t a = g->slab_start[q], b = h;
+    while (b) {
+      ptrdiff_t t = a % b;
+      a           = b;
+      b           = t;
+    }
+    h = a;
+  }
+  return (int64_t)h;
+}
+
 /* Nearest rank below/above that owns planes, or -1 (the owning ranks are 0 .. nowners-1). */
 void PgGridOwningNeighbours(const PgGrid_s *g, PetscBool periodic, int *below, int *above)
 {

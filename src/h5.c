@@ -286,24 +286,6 @@ PetscErrorCode PgH5WriteRows(hid_t group, const char *name, hsize_t rows, hsize_
   PetscFunctionReturn(0);
 }
 
-/* The slab height of g's decomposition: the greatest common divisor of the slabs' starts (FFTW's
- * block); 0 with one slab or no slab table. */
-static int64_t SlabHeight(const PgGrid_s *g)
-{
-  ptrdiff_t h = 0;
-
-  for (int q = 1; g->slab_start && q < g->nowners; q++) {
-    ptrdiff_t a = g->slab_start[q], b = h;
-    while (b) {
-      ptrdiff_t t = a % b;
-      a           = b;
-      b           = t;
-    }
-    h = a;
-  }
-  return (int64_t)h;
-}
-
 /* The depth of a volume's chunks: a divisor of the slab height h so that every chunk lies in one
  * rank's slab: h itself up to 64 planes, else its largest divisor from 64 down to 8; 16 when h has
  * none (a chunk then straddles at most two slabs, each more than 64 planes thick: its owner
@@ -342,7 +324,7 @@ static hid_t VolumeCreateProperties(const PgGrid_s *g, const hsize_t dims[3], in
   hid_t         dcpl = H5Pcreate(H5P_DATASET_CREATE);
   PgH5Status    st   = PG_H5_STATUS_INIT;
 
-  PgH5ChunkShape(SlabHeight(g), d, c);
+  PgH5ChunkShape(PgGridSlabHeight(g), d, c);
   for (int k = 0; k < 3; k++) chunk[k] = (hsize_t)c[k];
   PgH5Try(&st, dcpl);
   PgH5Try(&st, H5Pset_chunk(dcpl, 3, chunk));

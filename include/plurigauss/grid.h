@@ -10,6 +10,7 @@
 
 #include <petscsys.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /// Floating point of the fields (output.precision) and FFTW's planner effort (fft.planner).
 typedef enum { PG_PRECISION_SINGLE = 0, PG_PRECISION_DOUBLE = 1 } PgPrecision;
@@ -59,6 +60,10 @@ PetscErrorCode PgPeakResidentBytes(MPI_Comm comm, double *peak);
 /// Sets g->slab_start and g->nowners; checks that the owning ranks are a prefix 0 .. nowners-1.
 /// The caller frees *table with PetscFree when the decomposition goes away.
 PetscErrorCode PgGridSetSlabs(PgGrid_s *g, ptrdiff_t **table);
+
+/// The slab height of g's decomposition: the greatest common divisor of the slabs' starts (FFTW's
+/// block, ceil(nz / P)); 0 with one owning rank or no slab table. Not collective.
+int64_t PgGridSlabHeight(const PgGrid_s *g);
 
 /// The owning ranks below and above this one along z (-1: none; periodic: the ring of owners, itself
 /// when it is the only owner). Ranks without planes have none. Not collective.

@@ -34,11 +34,13 @@ test_comm_level_stages: -cond_mg_commstages splits the solve's bytes by multigri
 test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages (conduction included): the largest bytes
   received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
 test_comm_io_chunks_in_slabs: the phase volume written with every descriptor off at 3 ranks
-  (slabs of 22, 22, 20 planes) and 8 ranks (8 planes each) of 64^3, and at 3 ranks of 300 x 300 x 40
-  (14-plane slabs, a tile grown to 256 x 300): its chunks are as deep as the slabs, the io stage receives no point-to-point bytes (parallel HDF5 sends a chunk's planes to
-  the one rank that compresses it when the chunk straddles slabs: 16-plane chunks did, 33 kB per
-  rank at 8 ranks) and at most HDF5's records of the chunks (368 bytes per chunk, twice on rank 0,
-  HDF5 1.10) beside its constant metadata broadcasts, and the volume equals the 1-rank one.
+  (slabs of 22, 22, 20 planes) and 8 ranks (8 planes each) of 64^3, and at 3 ranks of
+  300 x 300 x 40 (14-plane slabs, a tile grown to 256 x 300): its chunks are as deep as the slabs,
+  the io stage receives no point-to-point bytes (parallel HDF5 sends a chunk's planes to the one
+  rank that compresses it when the chunk straddles slabs: with 16-plane chunks the io stage
+  received 53 / 37 kB per rank at 3 / 8 ranks, point to point) and at most HDF5's records of the
+  chunks (368 bytes per chunk, twice on rank 0, HDF5 1.10) beside its constant metadata
+  broadcasts (3-5 kB here), and the volume equals the 1-rank one.
 The growth tests count bytes, so oversubscription does not matter; their decks are small (4
 planes per rank in weak scaling, as 2048^3 on 512 ranks has) to keep 64 ranks to a minute here.
 """
@@ -264,7 +266,7 @@ def test_comm_io_chunks_in_slabs():
     for P, shape, want in ((1, "64,64,64", (16, 64, 64)), (3, "64,64,64", (22, 64, 64)), (8, "64,64,64", (8, 64, 64)), (3, "300,300,40", (14, 256, 300))):
         out = os.path.join(d, f"io{P}_{shape.replace(',', 'x')}.h5")
         rows = counted(P, pgtest.BIN, [pgtest.ROOT + "/inputs/nvp_paper.yaml", "-domain_shape", shape, "-output_file", out] + off,
-                       os.path.join(d, f"comm{P}.csv"))
+                       os.path.join(d, f"comm{P}_{shape.replace(',', 'x')}.csv"))
         with h5py.File(out, "r") as f:
             ds = f["runs/0000/phase"]
             assert ds.chunks == want, f"{P} ranks, {shape}: chunks {ds.chunks}, expected {want} (as deep as the slabs)"

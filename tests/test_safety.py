@@ -304,8 +304,8 @@ def test_estimate_bounds_the_measured_peak():
     """The estimate against the measured peak resident memory of the largest rank (VmHWM), at 1
     and 3 ranks (uneven slabs), for generation (double, two buffers), for the openings/MIP (the
     largest measure stage) and for writing the double fields (HDF5's filters hold a few chunks at
-    once: chunks as deep as the 47-plane slabs raised the write's peak 18 % above an estimate that
-    did not count them): never more than 3 % below, at most 40 % above (at these sizes the
+    once: with chunks as deep as the 47-plane slabs an estimate that did not count them was 23 %
+    below the peak at 3 ranks): never more than 3 % below, at most 40 % above (at these sizes the
     libraries' 48 MiB dominate; benchmarks/bench_memory.py covers every stage at larger sizes)."""
     if pgtest.SAN:
         return  # the sanitizers' shadow memory is not the program's

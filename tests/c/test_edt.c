@@ -34,7 +34,6 @@ static int64_t SmallestMessage(int64_t n, const uint8_t *go)
   return 4 + PetscMin(PetscMin(8 * k, (n + 7) / 8 + 4 * k), PetscMin(4 * n, 4 + gaps + 4 * k));
 }
 
-/* One random pattern: n entries, flagged with probability p, or in runs. */
 /* The message read with one byte missing and with one byte too many (in buffers of exactly that
  * size, so that the sanitizer build sees any read past them): the reader must report it (-1). */
 static PetscErrorCode MessageWrongLength(const char *msg, int bytes, int64_t n, int32_t code)
@@ -60,6 +59,7 @@ static PetscErrorCode MessageWrongLength(const char *msg, int bytes, int64_t n, 
   PetscFunctionReturn(0);
 }
 
+/* One random pattern: n entries, flagged with probability p, or in runs. */
 static PetscErrorCode MessageTrial(PetscRandom rnd, int64_t n, int64_t count[4])
 {
   float   *val;

@@ -359,23 +359,24 @@ typedef struct {        /* a coarse level: weighted graph Laplacian + Dirichlet 
   int (*gnb)[3];  /* each group's block grid */
   int64_t  *goff; /* first block of each group, ngrp + 1 */
   int32_t  *grp;  /* replicated: the group of each row (setup only) */
-  PetscBool replicated;           /* every rank holds the whole level (no ghosts, no communication) */
-  int       lo, hi;               /* distributed: the ranks (of sub) that hold the lower and upper neighbouring rows */
-  PetscBool active;               /* distributed: this rank holds rows of the level (not merged into a neighbour's) */
-  PetscBool merged;               /* the level was agglomerated: nfine, merge_from, merge_to are set */
-  PetscInt  nfine;                /* rows the finer level restricts to on this rank (n unless merged) */
-  PetscInt  nmerged;              /* rows appended from merge_from (the upper partner's), after nfine own rows */
-  int       merge_from, merge_to; /* the partner whose rows this rank holds / that holds this rank's rows */
-  int      *rcount, *rdispl;      /* the first replicated level: each rank's rows (the restriction is gathered) */
-  double   *r, *z, *sbuf;         /* z: n + nlo + nhi */
-  double   *z0;                   /* W-cycle: the first cycle's result */
-  int       nl;                   /* lanes of the level: the MG's lanes if its rows are swept by lanes, else 1 */
-  int32_t  *lrow;                 /* lane t's rows: lrow[t] .. lrow[t + 1] - 1 (nl + 1) */
-  int32_t  *lsnap;                /* lanes: the rows lane t shares with its neighbours (its first and last block
+  PetscBool replicated;      /* every rank holds the whole level (no ghosts, no communication) */
+  int       lo, hi;          /* distributed: the ranks (of sub) that hold the lower and upper neighbouring rows */
+  PetscBool active;          /* distributed: this rank holds rows of the level (not merged into a neighbour's) */
+  PetscBool merged;          /* the level was agglomerated: nfine, merge_from, merge_to are set */
+  PetscInt  nfine;           /* rows the finer level restricts to on this rank (n unless merged) */
+  PetscInt  nmerged[2];      /* rows received from merge_from[0] and [1], after the nfine own rows */
+  int       merge_from[2];   /* the hosts of the lower and upper groups whose rows this rank holds */
+  int       merge_to;        /* the host that holds this rank's rows */
+  int      *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
+  double   *r, *z, *sbuf;    /* z: n + nlo + nhi */
+  double   *z0;              /* W-cycle: the first cycle's result */
+  int       nl;              /* lanes of the level: the MG's lanes if its rows are swept by lanes, else 1 */
+  int32_t  *lrow;            /* lane t's rows: lrow[t] .. lrow[t + 1] - 1 (nl + 1) */
+  int32_t  *lsnap;           /* lanes: the rows lane t shares with its neighbours (its first and last block
                                      planes): [lsnap[4t], lsnap[4t + 1]) and [lsnap[4t + 2], lsnap[4t + 3]) */
-  int32_t  *out;                  /* first entry of each row with a column outside the row's lane (ghosts too) */
-  int32_t  *lbrow;                /* lane t's rows with such columns: brow[lbrow[t] .. lbrow[t + 1] - 1] */
-  double   *zs;                   /* lanes: the shared rows and the ghosts of z before the backward sweep */
+  int32_t  *out;             /* first entry of each row with a column outside the row's lane (ghosts too) */
+  int32_t  *lbrow;           /* lane t's rows with such columns: brow[lbrow[t] .. lbrow[t + 1] - 1] */
+  double   *zs;              /* lanes: the shared rows and the ghosts of z before the backward sweep */
 } Level;
 
 typedef struct {
@@ -397,6 +398,8 @@ typedef struct {
   double   *part;          /* each lane's partial sum, one cache line (8 doubles) per lane */
   int       nlev;          /* levels 1 .. nlev-1 are coarse, the last one solved directly */
   int       size, rank;    /* ranks of sub, this rank in it */
+  int       gend;          /* Agglomerate: the face above this rank's slab still lies between two groups */
+  int       span[2];       /* Agglomerate, on a group's host: the ranks whose slabs the group covers */
   float    *fb;            /* -cond_mg_float: the messages of the preconditioner, packed (FloatScratch) */
   Level     lev[MG_MAX_LEVELS];
   int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
@@ -886,17 +889,19 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
     PetscCall(GatherPrecond(mg, L->r, L->rcount, L->rdispl));
     PetscCall(CommStageEnd(mg));
   }
-  if (L->merged) { /* agglomerated: the upper rank of a pair hands its residual to the lower one */
+  if (L->merged) { /* agglomerated: the groups' hosts hand their residuals to the merged group's host */
     PetscCall(CommStage(mg, "_merge", l));
     if (L->merge_to != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->r, L->nfine, L->merge_to, 97));
-    if (L->merge_from != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->r + L->nfine, L->nmerged, L->merge_from, 97));
+    for (int s = 0, at = (int)L->nfine; s < 2; at += (int)L->nmerged[s++])
+      if (L->merge_from[s] != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->r + at, L->nmerged[s], L->merge_from[s], 97));
     PetscCall(CommStageEnd(mg));
   }
   PetscCall(CoarseCycle(mg, l));
   if (l < mg->nlev - 1) PetscCall(CoarseCycleAgain(mg, l));
   if (L->merged) { /* and receives its correction */
     PetscCall(CommStage(mg, "_merge", l));
-    if (L->merge_from != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->z + L->nfine, L->nmerged, L->merge_from, 98));
+    for (int s = 0, at = (int)L->nfine; s < 2; at += (int)L->nmerged[s++])
+      if (L->merge_from[s] != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->z + at, L->nmerged[s], L->merge_from[s], 98));
     if (L->merge_to != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->z, L->nfine, L->merge_to, 98));
     PetscCall(CommStageEnd(mg));
   }
@@ -1824,10 +1829,13 @@ static PetscInt Find64(int64_t v, const int64_t *a, PetscInt m)
   return lo < m && a[lo] == v ? lo : -1;
 }
 
-/* A level's rows handed from one rank of a pair to the other. */
+/* A level's rows handed from a group's host to the host of the merged group. */
 typedef struct {
   PetscInt n;
-  int64_t  ne, hi_owner; /* entries; the rank that holds the rows above the sender's after the merge */
+  int64_t  ne;
+  int64_t  lo_owner, hi_owner; /* the ranks that hold the rows below and above the sender's after the merge */
+  int64_t  off;                /* the global number of the first row */
+  int64_t  span[2];            /* the ranks whose slabs the rows cover: span[0] .. span[1] - 1 */
   int      gnb[3];
   int32_t *rlen, *blk;
   int64_t *gcol; /* columns in global numbers */
@@ -1841,8 +1849,9 @@ static PetscErrorCode RowsOutOf(PgConductivity c, const Level *L, PetscInt off, 
   int64_t *ids;
 
   PetscFunctionBeginUser;
-  o->n  = L->n;
-  o->ne = L->rp[L->n];
+  o->n   = L->n;
+  o->ne  = L->rp[L->n];
+  o->off = off;
   for (int e = 0; e < 3; e++) o->gnb[e] = L->gnb[0][e];
   PetscCall(GlobalIds(c, L, off, &ids));
   PetscCall(PetscMalloc5(PetscMax(o->n, 1), &o->rlen, PetscMax(o->n, 1), &o->blk, PetscMax(o->ne, 1), &o->gcol,
@@ -1867,39 +1876,47 @@ static PetscErrorCode RowsOutFree(RowsOut *o)
   PetscFunctionReturn(0);
 }
 
-/* A RowsOut sent to (RowsOutSend) or received from (RowsOutRecv) the other rank of a pair, tags 91-96. */
-static PetscErrorCode RowsOutSend(PgConductivity c, RowsOut *o, int to)
+/* A RowsOut sent to (RowsOutSend) or received from (RowsOutRecv, from any rank: the host does not
+   know its children's hosts) the host of a merged group; tags tag .. tag + 5. */
+static PetscErrorCode RowsOutSend(PgConductivity c, RowsOut *o, int to, int tag)
 {
-  int64_t head[6] = {o->n, o->ne, o->hi_owner, o->gnb[0], o->gnb[1], o->gnb[2]};
+  int64_t head[10] = {o->n,       o->ne,      o->lo_owner, o->hi_owner, o->off,
+                      o->span[0], o->span[1], o->gnb[0],   o->gnb[1],   o->gnb[2]};
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Send(head, 6, MPI_INT64_T, to, 91, c->sub));
-  PetscCallMPI(MPI_Send(o->rlen, (int)o->n, MPI_INT32_T, to, 92, c->sub));
-  PetscCallMPI(MPI_Send(o->blk, (int)o->n, MPI_INT32_T, to, 93, c->sub));
-  PetscCallMPI(MPI_Send(o->bnd, (int)o->n, MPI_DOUBLE, to, 94, c->sub));
-  PetscCallMPI(MPI_Send(o->gcol, (int)o->ne, MPI_INT64_T, to, 95, c->sub));
-  PetscCallMPI(MPI_Send(o->w, (int)o->ne, MPI_FLOAT, to, 96, c->sub));
+  PetscCallMPI(MPI_Send(head, 10, MPI_INT64_T, to, tag, c->sub));
+  PetscCallMPI(MPI_Send(o->rlen, (int)o->n, MPI_INT32_T, to, tag + 1, c->sub));
+  PetscCallMPI(MPI_Send(o->blk, (int)o->n, MPI_INT32_T, to, tag + 2, c->sub));
+  PetscCallMPI(MPI_Send(o->bnd, (int)o->n, MPI_DOUBLE, to, tag + 3, c->sub));
+  PetscCallMPI(MPI_Send(o->gcol, (int)o->ne, MPI_INT64_T, to, tag + 4, c->sub));
+  PetscCallMPI(MPI_Send(o->w, (int)o->ne, MPI_FLOAT, to, tag + 5, c->sub));
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode RowsOutRecv(PgConductivity c, RowsOut *o, int from)
+static PetscErrorCode RowsOutRecv(PgConductivity c, RowsOut *o, int tag, int *from)
 {
-  int64_t head[6];
+  int64_t    head[10];
+  MPI_Status st;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Recv(head, 6, MPI_INT64_T, from, 91, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(head, 10, MPI_INT64_T, MPI_ANY_SOURCE, tag, c->sub, &st));
+  *from       = st.MPI_SOURCE;
   o->n        = (PetscInt)head[0];
   o->ne       = head[1];
-  o->hi_owner = head[2];
-  for (int e = 0; e < 3; e++) o->gnb[e] = (int)head[3 + e];
+  o->lo_owner = head[2];
+  o->hi_owner = head[3];
+  o->off      = head[4];
+  o->span[0]  = head[5];
+  o->span[1]  = head[6];
+  for (int e = 0; e < 3; e++) o->gnb[e] = (int)head[7 + e];
   PetscCheck(o->ne < INT32_MAX, PETSC_COMM_SELF, PETSC_ERR_SUP, "conductivity: a coarse level too large to merge");
   PetscCall(PetscMalloc5(PetscMax(o->n, 1), &o->rlen, PetscMax(o->n, 1), &o->blk, PetscMax(o->ne, 1), &o->gcol,
                          PetscMax(o->ne, 1), &o->w, PetscMax(o->n, 1), &o->bnd));
-  PetscCallMPI(MPI_Recv(o->rlen, (int)o->n, MPI_INT32_T, from, 92, c->sub, MPI_STATUS_IGNORE));
-  PetscCallMPI(MPI_Recv(o->blk, (int)o->n, MPI_INT32_T, from, 93, c->sub, MPI_STATUS_IGNORE));
-  PetscCallMPI(MPI_Recv(o->bnd, (int)o->n, MPI_DOUBLE, from, 94, c->sub, MPI_STATUS_IGNORE));
-  PetscCallMPI(MPI_Recv(o->gcol, (int)o->ne, MPI_INT64_T, from, 95, c->sub, MPI_STATUS_IGNORE));
-  PetscCallMPI(MPI_Recv(o->w, (int)o->ne, MPI_FLOAT, from, 96, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->rlen, (int)o->n, MPI_INT32_T, *from, tag + 1, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->blk, (int)o->n, MPI_INT32_T, *from, tag + 2, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->bnd, (int)o->n, MPI_DOUBLE, *from, tag + 3, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->gcol, (int)o->ne, MPI_INT64_T, *from, tag + 4, c->sub, MPI_STATUS_IGNORE));
+  PetscCallMPI(MPI_Recv(o->w, (int)o->ne, MPI_FLOAT, *from, tag + 5, c->sub, MPI_STATUS_IGNORE));
   PetscFunctionReturn(0);
 }
 
@@ -2027,60 +2044,96 @@ static PetscErrorCode LevelFromRows(PgConductivity c, Level *L, const RowsOut *m
 /* Agglomeration of level l. Aggregates never cross a slab face, so once every slab of a level is one
  * block thick, coarsening stops along z while the level is still large (weak scaling along z: the
  * global problem grows with the ranks), and the errors that are smooth along z are left to a
- * replicated level that grows with the ranks. Instead the active ranks pair up along the chain of
- * slabs (active ranks 0 and 1, 2 and 3, ...): the upper rank of each pair sends its rows to the lower
- * one, which holds both slabs from this level down (its own rows first, the partner's block grid
- * stacked above its own), so that the next coarsening aggregates across the old face. The upper rank
- * keeps empty levels below this one (it takes part in their collectives) and, at each visit, sends its
- * restricted residual to the partner and receives the correction. The pairs' neighbours change: the
- * rows are renumbered through global numbers and the ghosts requested from the new neighbours.
- * Communication: once, the upper rank's rows of this level (~40 bytes per row); per visit, its
- * residual and correction (8 bytes per row each way). Memory per active rank stays bounded: merging
- * doubles the rows, the next coarsening divides them by about eight. */
+ * replicated level that grows with the ranks. Instead the groups of slabs (at first one rank's slab
+ * each; a group's rows are held by one rank, its host) pair up along the chain (groups 0 and 1, 2 and
+ * 3, ...; an odd last one stays alone) and each pair's rows go to one rank, which holds both from
+ * this level down (the lower group's rows first, the upper group's block grid stacked above), so
+ * that the next coarsening aggregates across the old face.
+ *
+ * Placement. The merged group's host is the rank just below the face that the merge removes, the last
+ * rank of the lower group's span of slabs (at the first merge of two slabs, the lower rank itself).
+ * Every face between two neighbouring ranks is removed once, so every rank hosts at most one merged
+ * level (the in-order numbering of a binary tree): the merged levels are spread over the ranks
+ * instead of piling up on the ranks at multiples of 2^k, and no rank's messages grow with the
+ * number of levels. A rank knows that it becomes a host from one scan (mg->gend: its face is still
+ * a face between groups; the group ending at it is even-numbered and has a partner above), and
+ * receives the two groups' rows from whichever ranks host them (any source, one tag per side).
+ * Groups that give their rows away keep empty levels below this one (they take part in the
+ * collectives) and, at each visit, send their restricted residual to the host and receive the
+ * correction. The neighbours change: the rows are renumbered through global numbers and the ghosts
+ * requested from the new neighbours. Communication: once, each group's rows of this level (~40 bytes
+ * per row); per visit, the residuals and corrections (4 or 8 bytes per row each way). Memory per
+ * active rank stays bounded: merging doubles the rows, the next coarsening divides them by about
+ * eight. */
 static PetscErrorCode Agglomerate(MG *mg, int l)
 {
-  PgConductivity c = mg->c;
-  Level         *L = &mg->lev[l];
-  int            rank, act = L->active ? 1 : 0, nact = 0, idx = 0, owner, olo = MPI_PROC_NULL, ohi = MPI_PROC_NULL;
-  int            partner = MPI_PROC_NULL, lo2 = MPI_PROC_NULL, hi2 = MPI_PROC_NULL;
-  enum { ALONE, RECEIVER, SENDER } role;
-  PetscInt off = 0, nloc = L->n, nown = L->n;
-  RowsOut  mine, theirs, merged;
+  PgConductivity c    = mg->c;
+  Level         *L    = &mg->lev[l];
+  const int      rank = mg->rank, act = L->active ? 1 : 0;
+  int64_t        v[3] = {act, L->n, mg->gend}, before[3] = {0, 0, 0};
+  int            nact = 0, host = MPI_PROC_NULL, olo = MPI_PROC_NULL, ohi = MPI_PROC_NULL, from[2];
+  PetscBool      lower, upper, hosts;
+  const PetscInt nown = L->n;
+  RowsOut        mine, got[2], merged;
+  const RowsOut *side[2];
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
   PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
-  PetscCallMPI(MPI_Exscan(&act, &idx, 1, MPI_INT, MPI_SUM, c->sub));
-  PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
-  if (rank == 0) idx = 0, off = 0;
-  role    = !act ? ALONE : idx % 2 ? SENDER : idx + 1 < nact ? RECEIVER : ALONE;
-  partner = role == SENDER ? L->lo : role == RECEIVER ? L->hi : MPI_PROC_NULL;
-  owner   = role == SENDER ? L->lo : act ? rank : MPI_PROC_NULL; /* who holds this rank's rows after the merge */
-  PetscCall(ExchangeWith(c, L->lo, L->hi, MPI_INT, &owner, 1, &owner, 1, &olo, 1, &ohi, 1));
-  PetscCall(RowsOutOf(c, L, off, &mine));
+  PetscCallMPI(MPI_Exscan(v, before, 3, MPI_INT64_T, MPI_SUM, c->sub));
+  if (rank == 0) before[0] = before[1] = before[2] = 0;
+  /* before[0]: the groups below this rank's (its index if it hosts one); before[2]: the group faces
+     below this rank, i.e. the index of the group that ends at this rank if mg->gend */
+  lower = act && before[0] % 2 == 0 && before[0] + 1 < nact ? PETSC_TRUE : PETSC_FALSE;
+  upper = act && before[0] % 2 == 1 ? PETSC_TRUE : PETSC_FALSE;
+  hosts = mg->gend && before[2] % 2 == 0 && before[2] + 1 < nact ? PETSC_TRUE : PETSC_FALSE;
+  if (lower) host = mg->span[1] - 1;
+  else if (upper) host = mg->span[0] - 1;
+  else if (act) host = rank;
+  PetscCheck(!lower || (host == rank) == hosts, PETSC_COMM_SELF, PETSC_ERR_PLIB,
+             "conductivity: the host of a merged group disagrees with the scan of the group faces");
+  PetscCall(ExchangeWith(c, L->lo, L->hi, MPI_INT, &host, 1, &host, 1, &olo, 1, &ohi, 1));
+  PetscCall(RowsOutOf(c, L, (PetscInt)before[1], &mine));
+  mine.lo_owner = olo;
   mine.hi_owner = ohi;
-  PetscCall(PetscMemzero(&theirs, sizeof theirs));
-  if (role == SENDER) { /* its rows go to the partner; its level becomes empty */
-    PetscCall(RowsOutSend(c, &mine, partner));
+  mine.span[0]  = mg->span[0];
+  mine.span[1]  = mg->span[1];
+  if ((lower && host != rank) || upper) { /* the rows go to the host; this rank's level becomes empty */
+    PetscCall(RowsOutSend(c, &mine, host, upper ? 101 : 91));
     mine.n = mine.ne = 0;
     mine.gnb[0] = mine.gnb[1] = mine.gnb[2] = 1;
-  } else if (role == RECEIVER) PetscCall(RowsOutRecv(c, &theirs, partner));
-  if (act && role != SENDER) {
-    lo2 = olo == rank ? MPI_PROC_NULL : olo;
-    hi2 = role == RECEIVER ? (int)theirs.hi_owner : ohi;
-    hi2 = hi2 == rank ? MPI_PROC_NULL : hi2;
   }
-  PetscCall(RowsOutCat(&mine, &theirs, &merged));
-  PetscCall(LevelFromRows(c, L, &merged, off, lo2, hi2));
-  PetscCall(RowsOutFree(&merged));
+  side[0] = side[1] = &mine;
+  from[0] = from[1] = MPI_PROC_NULL;
+  if (hosts) { /* the lower group's rows (unless they are this rank's own), then the upper group's */
+    if (!lower) {
+      PetscCall(RowsOutRecv(c, &got[0], 91, &from[0]));
+      side[0] = &got[0];
+    }
+    PetscCall(RowsOutRecv(c, &got[1], 101, &from[1]));
+    side[1]     = &got[1];
+    mg->gend    = 0; /* the face above this rank is gone */
+    mg->span[0] = (int)side[0]->span[0];
+    mg->span[1] = (int)side[1]->span[1];
+    PetscCall(RowsOutCat(side[0], side[1], &merged));
+    PetscCall(LevelFromRows(c, L, &merged, (PetscInt)side[0]->off,
+                            side[0]->lo_owner == rank ? MPI_PROC_NULL : (int)side[0]->lo_owner,
+                            side[1]->hi_owner == rank ? MPI_PROC_NULL : (int)side[1]->hi_owner));
+    PetscCall(RowsOutFree(&merged));
+  } else if (act && !lower && !upper) { /* alone: the same rows, new neighbours */
+    PetscCall(LevelFromRows(c, L, &mine, (PetscInt)before[1], olo == rank ? MPI_PROC_NULL : olo,
+                            ohi == rank ? MPI_PROC_NULL : ohi));
+  } else PetscCall(LevelFromRows(c, L, &mine, (PetscInt)before[1], MPI_PROC_NULL, MPI_PROC_NULL)); /* empty */
   PetscCall(RowsOutFree(&mine));
-  if (role == RECEIVER) PetscCall(RowsOutFree(&theirs));
-  L->active     = act && role != SENDER ? PETSC_TRUE : PETSC_FALSE;
-  L->merged     = PETSC_TRUE;
-  L->nfine      = nown;
-  L->nmerged    = role == RECEIVER ? L->n - nown : 0;
-  L->merge_from = role == RECEIVER ? partner : MPI_PROC_NULL;
-  L->merge_to   = role == SENDER ? partner : MPI_PROC_NULL;
+  for (int s = 0; s < 2; s++)
+    if (from[s] != MPI_PROC_NULL) PetscCall(RowsOutFree(&got[s]));
+  L->active        = hosts || (act && !lower && !upper) ? PETSC_TRUE : PETSC_FALSE;
+  L->merged        = PETSC_TRUE;
+  L->nfine         = nown;
+  L->merge_to      = (lower && host != rank) || upper ? host : MPI_PROC_NULL;
+  L->merge_from[0] = from[0];
+  L->merge_from[1] = from[1];
+  L->nmerged[0]    = from[0] != MPI_PROC_NULL ? got[0].n : 0;
+  L->nmerged[1]    = from[1] != MPI_PROC_NULL ? got[1].n : 0;
   PetscFunctionReturn(0);
 }
 
@@ -2570,7 +2623,7 @@ static PetscErrorCode FloatScratch(MG *mg)
   for (int l = 1; l < mg->nlev; l++) {
     const Level *L = &mg->lev[l];
     n              = PetscMax(n, L->nslo + L->nshi + L->nlo + L->nhi);
-    n              = PetscMax(n, L->nfine + L->nmerged);
+    n              = PetscMax(n, L->nfine + L->nmerged[0] + L->nmerged[1]);
     if (L->replicated) n = PetscMax(n, L->n);
   }
   if (!mg->lev[mg->nlev - 1].replicated) /* the coarsest level's gather (CoarsestSetUp's counts) */
@@ -2615,6 +2668,9 @@ static PetscErrorCode MGSetUp(MG *mg)
   PetscCallMPI(MPI_Comm_size(c->sub, &size));
   mg->size = size;
   PetscCallMPI(MPI_Comm_rank(c->sub, &mg->rank));
+  mg->gend    = 1;
+  mg->span[0] = mg->rank;
+  mg->span[1] = mg->rank + 1;
   PetscCall(FineSetUp(mg));
   PetscCall(LanesSetUp(mg));
   PetscCall(FineCoarsen(mg));

@@ -400,6 +400,11 @@ typedef struct {
   int       size, rank;    /* ranks of sub, this rank in it */
   int       gend;          /* Agglomerate: the face above this rank's slab still lies between two groups */
   int       span[2];       /* Agglomerate, on a group's host: the ranks whose slabs the group covers */
+  PetscBool rsplit;        /* Replicate split rsub off sub */
+  MPI_Comm  rsub;          /* the ranks with rows of the first replicated level (MPI_COMM_NULL elsewhere) */
+  int       nrsub;         /* their number */
+  MPI_Comm  csub;          /* a distributed coarsest level: the ranks with rows of it (MPI_COMM_NULL elsewhere) */
+  int       ncsub;         /* their number */
   float    *fb;            /* -cond_mg_float: the messages of the preconditioner, packed (FloatScratch) */
   Level     lev[MG_MAX_LEVELS];
   int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
@@ -714,19 +719,23 @@ static PetscErrorCode RecvPrecond(MG *mg, double *x, PetscInt n, int from, int t
   PetscFunctionReturn(0);
 }
 
-/* Every rank's part of x (count, displ; this rank's part already in place) gathered on every rank */
-static PetscErrorCode GatherPrecond(MG *mg, double *x, const int *count, const int *displ)
+/* Every rank's part of x (count, displ; this rank's part already in place) gathered on every rank of
+   comm */
+static PetscErrorCode GatherPrecond(MG *mg, MPI_Comm comm, double *x, const int *count, const int *displ)
 {
-  const int me = mg->rank, n = displ[mg->size - 1] + count[mg->size - 1];
+  int me, size, n;
 
   PetscFunctionBeginUser;
-  if (mg->size == 1) PetscFunctionReturn(0);
+  PetscCallMPI(MPI_Comm_rank(comm, &me));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  n = displ[size - 1] + count[size - 1];
+  if (size == 1) PetscFunctionReturn(0);
   if (!mg->c->mg_float) {
-    PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, x, count, displ, MPI_DOUBLE, mg->c->sub));
+    PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, x, count, displ, MPI_DOUBLE, comm));
     PetscFunctionReturn(0);
   }
   ToFloat(mg->fb + displ[me], x + displ[me], count[me]);
-  PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, mg->fb, count, displ, MPI_FLOAT, mg->c->sub));
+  PetscCallMPI(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, mg->fb, count, displ, MPI_FLOAT, comm));
   ToDouble(x, mg->fb, n);
   PetscFunctionReturn(0);
 }
@@ -765,12 +774,15 @@ static PetscErrorCode CoarsestSolve(MG *mg)
   double        t0 = CpuTime();
 
   PetscFunctionBeginUser;
+  if (mg->csub == MPI_COMM_NULL) PetscFunctionReturn(0); /* no rows of it on this rank */
   PetscCall(VecGetArray(mg->cb, &b));
-  if (L->replicated) PetscCall(PetscArraycpy(b, L->r, L->n));
+  if (L->replicated || mg->size == 1) PetscCall(PetscArraycpy(b, L->r, L->n));
   else {
-    PetscCall(PetscArraycpy(b + mg->cdispl[mg->rank], L->r, L->n));
+    int me;
+    PetscCallMPI(MPI_Comm_rank(mg->csub, &me));
+    PetscCall(PetscArraycpy(b + mg->cdispl[me], L->r, L->n));
     PetscCall(CommStage(mg, "_gather", mg->nlev - 1));
-    PetscCall(GatherPrecond(mg, b, mg->ccount, mg->cdispl));
+    PetscCall(GatherPrecond(mg, mg->csub, b, mg->ccount, mg->cdispl));
     PetscCall(CommStageEnd(mg));
   }
   PetscCall(VecRestoreArray(mg->cb, &b));
@@ -884,9 +896,10 @@ static PetscErrorCode CoarseSolve(MG *mg, int l)
   Level *L = &mg->lev[l];
 
   PetscFunctionBeginUser;
-  if (L->rcount) { /* the first replicated level */
+  if (L->replicated && mg->rsub == MPI_COMM_NULL) PetscFunctionReturn(0); /* no rows above need it */
+  if (L->rcount) {                                                        /* the first replicated level */
     PetscCall(CommStage(mg, "_gather", l));
-    PetscCall(GatherPrecond(mg, L->r, L->rcount, L->rdispl));
+    PetscCall(GatherPrecond(mg, mg->rsub, L->r, L->rcount, L->rdispl));
     PetscCall(CommStageEnd(mg));
   }
   if (L->merged) { /* agglomerated: the groups' hosts hand their residuals to the merged group's host */
@@ -2259,11 +2272,18 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   PetscCall(PetscMalloc1(PetscMax(ntot, 1), &L->blk));
   for (PetscInt i = 0; i < ntot; i++) L->blk[i] = (int32_t)(L->goff[grp[i]] + gblk[i]);
   PetscCall(RowsFinish(&R, L, rp, 1));
+  /* each visit's gather goes to the ranks with rows of this level only (the hosts of the last merged
+     level): the others have no rows to correct, so they skip the replicated levels */
+  PetscCallMPI(MPI_Comm_split(c->sub, cnt[rank] > 0 ? 0 : MPI_UNDEFINED, rank, &mg->rsub));
+  mg->rsplit = PETSC_TRUE;
   PetscCall(PetscMalloc2(size, &L->rcount, size, &L->rdispl));
-  for (int r = 0; r < size; r++) {
-    L->rcount[r] = cnt[r];
-    L->rdispl[r] = dsp[r];
-  }
+  mg->nrsub = 0;
+  for (int r = 0; r < size; r++)
+    if (cnt[r] > 0) {
+      L->rcount[mg->nrsub] = cnt[r];
+      L->rdispl[mg->nrsub] = dsp[r];
+      mg->nrsub++;
+    }
   PetscCall(PetscFree(glen));
   PetscCall(PetscFree(gcol));
   PetscCall(PetscFree(gw));
@@ -2316,7 +2336,7 @@ static PetscErrorCode CoarsestFactor(MG *mg, Mat A, PetscInt nc)
 
 /* The entries (row, column, value) of the coarsest level's rows of every rank (global numbers: this
  * rank's rows from off, its columns ids), to every rank (size 1: this rank's alone). */
-static PetscErrorCode GatherEntries(PgConductivity c, const Level *L, PetscInt off, const int64_t *ids, int size,
+static PetscErrorCode GatherEntries(MPI_Comm comm, const Level *L, PetscInt off, const int64_t *ids, int size,
                                     const int *ecount, const int *edispl, PetscInt *ri, PetscInt *ci, double *vv)
 {
   const int ne = (int)(L->n + L->rp[L->n]);
@@ -2336,9 +2356,9 @@ static PetscErrorCode GatherEntries(PgConductivity c, const Level *L, PetscInt o
     }
   }
   if (size > 1) {
-    PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, c->sub));
-    PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, c->sub));
-    PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, c->sub));
+    PetscCallMPI(MPI_Allgatherv(mr, ne, MPIU_INT, ri, ecount, edispl, MPIU_INT, comm));
+    PetscCallMPI(MPI_Allgatherv(mc, ne, MPIU_INT, ci, ecount, edispl, MPIU_INT, comm));
+    PetscCallMPI(MPI_Allgatherv(mv, ne, MPI_DOUBLE, vv, ecount, edispl, MPI_DOUBLE, comm));
   } else {
     PetscCall(PetscArraycpy(ri, mr, ne));
     PetscCall(PetscArraycpy(ci, mc, ne));
@@ -2362,15 +2382,17 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   Mat            A;
 
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_size(c->sub, &size));
-  PetscCallMPI(MPI_Comm_rank(c->sub, &rank));
-  if (L->replicated) { /* already on every rank: the same as one rank */
-    size = 1;
-    rank = 0;
-  }
-  if (size > 1) PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, c->sub));
+  /* distributed, it is gathered and factored on the ranks that hold rows of it only: after the merges
+     a few, and the others have no rows to correct */
+  if (L->replicated || mg->size == 1) mg->csub = PETSC_COMM_SELF; /* already on every rank: as on one rank */
+  else PetscCallMPI(MPI_Comm_split(c->sub, L->n > 0 ? 0 : MPI_UNDEFINED, mg->rank, &mg->csub));
+  if (mg->csub == MPI_COMM_NULL) PetscFunctionReturn(0);
+  PetscCallMPI(MPI_Comm_size(mg->csub, &size));
+  PetscCallMPI(MPI_Comm_rank(mg->csub, &rank));
+  mg->ncsub = size;
+  if (size > 1) PetscCallMPI(MPI_Exscan(&nloc, &off, 1, MPIU_INT, MPI_SUM, mg->csub));
   if (rank == 0) off = 0;
-  if (size > 1) PetscCallMPI(MPI_Allreduce(&nloc, &nc, 1, MPIU_INT, MPI_SUM, c->sub));
+  if (size > 1) PetscCallMPI(MPI_Allreduce(&nloc, &nc, 1, MPIU_INT, MPI_SUM, mg->csub));
   else nc = nloc;
   mg->coff = off;
   /* global numbers of the ghost columns */
@@ -2384,13 +2406,13 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   /* the entries (row, column, value) of every rank, to every rank */
   ne = (int)(L->n + L->rp[L->n]);
   PetscCall(PetscMalloc2(size, &ecount, size + 1, &edispl));
-  if (size > 1) PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecount, 1, MPI_INT, c->sub));
+  if (size > 1) PetscCallMPI(MPI_Allgather(&ne, 1, MPI_INT, ecount, 1, MPI_INT, mg->csub));
   else ecount[0] = ne;
   edispl[0] = 0;
   for (int r = 0; r < size; r++) edispl[r + 1] = edispl[r] + ecount[r];
   PetscCall(PetscMalloc4(PetscMax(edispl[size], 1), &ri, PetscMax(edispl[size], 1), &ci, PetscMax(edispl[size], 1), &vv,
                          PetscMax(nc, 1), &nnz));
-  PetscCall(GatherEntries(c, L, off, ids, size, ecount, edispl, ri, ci, vv));
+  PetscCall(GatherEntries(mg->csub, L, off, ids, size, ecount, edispl, ri, ci, vv));
   PetscCall(AssembleSeqAIJ(nc, edispl[size], ri, ci, vv, nnz, &A));
   PetscCall(PetscFree4(ri, ci, vv, nnz));
   PetscCall(CoarsestFactor(mg, A, nc));
@@ -2401,7 +2423,7 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   PetscCall(PetscMalloc2(size, &mg->ccount, size, &mg->cdispl));
   {
     int nl = (int)L->n;
-    if (size > 1) PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, mg->ccount, 1, MPI_INT, c->sub));
+    if (size > 1) PetscCallMPI(MPI_Allgather(&nl, 1, MPI_INT, mg->ccount, 1, MPI_INT, mg->csub));
     else mg->ccount[0] = nl;
     mg->cdispl[0] = 0;
     for (int r = 1; r < size; r++) mg->cdispl[r] = mg->cdispl[r - 1] + mg->ccount[r - 1];
@@ -2610,6 +2632,8 @@ static PetscErrorCode MGDestroy(MG *mg)
   PetscCall(VecDestroy(&mg->cx));
   PetscCall(PetscFree2(mg->ccount, mg->cdispl));
   PetscCall(PetscFree(mg->fb));
+  if (mg->rsplit && mg->rsub != MPI_COMM_NULL) PetscCallMPI(MPI_Comm_free(&mg->rsub));
+  if (mg->csub != MPI_COMM_NULL && mg->csub != PETSC_COMM_SELF) PetscCallMPI(MPI_Comm_free(&mg->csub));
   PetscFunctionReturn(0);
 }
 
@@ -2626,8 +2650,8 @@ static PetscErrorCode FloatScratch(MG *mg)
     n              = PetscMax(n, L->nfine + L->nmerged[0] + L->nmerged[1]);
     if (L->replicated) n = PetscMax(n, L->n);
   }
-  if (!mg->lev[mg->nlev - 1].replicated) /* the coarsest level's gather (CoarsestSetUp's counts) */
-    n = PetscMax(n, mg->cdispl[mg->size - 1] + mg->ccount[mg->size - 1]);
+  if (mg->ccount) /* the coarsest level's gather (CoarsestSetUp's counts) */
+    n = PetscMax(n, mg->cdispl[mg->ncsub - 1] + mg->ccount[mg->ncsub - 1]);
   PetscCall(PetscMalloc1(n, &mg->fb));
   PetscFunctionReturn(0);
 }
@@ -2648,7 +2672,7 @@ static PetscErrorCode MGView(MG *mg)
                           swept - 1));
   else PetscCall(PetscPrintf(c->sub, "  rank 0: one lane of planes (one thread)\n"));
   for (int l = 0; l < mg->nlev; l++) {
-    int act = l == 0 || mg->lev[l].active, nact = size;
+    int act = l == 0 || mg->lev[l].active, nact = mg->lev[l].replicated ? mg->nrsub : size;
     if (l && !mg->lev[l].replicated) PetscCallMPI(MPI_Allreduce(&act, &nact, 1, MPI_INT, MPI_SUM, c->sub));
     PetscCall(
       PetscPrintf(c->sub, "  level %d: %" PRId64 " unknowns%s%s on %d ranks, %.2f off-diagonal entries per row\n", l,
@@ -2949,8 +2973,9 @@ static PetscErrorCode SolveMG(PgConductivity c, Problem *p, PgConductivityResult
 
   PetscFunctionBeginUser;
   PetscCall(PetscMemzero(&mg, sizeof mg));
-  mg.c = c;
-  mg.p = p;
+  mg.rsub = mg.csub = MPI_COMM_NULL;
+  mg.c              = c;
+  mg.p              = p;
   PetscCall(MGSetUp(&mg));
   PetscCall(PetscFree(p->mask)); /* the map replaces it */
   if (c->mg_view) PetscCall(ViewPeak(c, "after the hierarchy"));

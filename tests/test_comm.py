@@ -10,10 +10,11 @@ test_comm_weak_growth: the growth law in weak scaling: the paper's structure on
   (everything else off), and the 2D cPSD: the largest bytes received by one rank in each of the
   stages components, opening, geodesic and measure (the rest of the measure stage: the 2D cPSD's
   per-slice curves, nz rows, are written by each rank for its own planes; gathered on one rank
-  they grew 2x here) at 64 ranks is at most 1.5 x that at 4 ranks, and in the conduction solve
-  at most log2(64) / log2(4) = 3 x (its multigrid gains a level for every 8 x of the problem, each
-  with bounded traffic: log P; measured 1.67 x with float messages, against 8.4 x before the coarse levels were
-  agglomerated instead of replicated). Tortuosity along z is left out of this one check, because on a
+  they grew 2x here) at 64 ranks is at most 1.5 x that at 4 ranks, the conduction solve too (its
+  multigrid gains a level for every 8 x of the problem, but every rank hosts at most one merged
+  level and the replicated level is gathered on its own rows' ranks only: measured 1.44 x; 1.67 x
+  while the merged levels piled up on the ranks at multiples of 2^k and every rank received the
+  replicated level, 8.4 x before the coarse levels were agglomerated instead of replicated). Tortuosity along z is left out of this one check, because on a
   domain that grows along z its problem is not a weak-scaling one: the paths grow with nz while the
   front that can be worked on in parallel (the x-y cross-section) stays fixed, so no decomposition
   keeps both the bytes and the time per rank flat (docs/communication.md); it is in the strong
@@ -162,7 +163,6 @@ def test_comm_weak_growth():
     d = pgtest.workdir("comm_weak")
     b = {P: pipeline_bytes(d, P, (WEAK_XY, WEAK_XY, WEAK_PLANES * P), ["-measure_axes", "xy", "-measure_psd2d", "true"]) for P in (4, 64)}
     limits = dict.fromkeys(STAGES + ("measure",), 1.5)
-    limits["conductivity"] = math.log2(64) / math.log2(4)  # the multigrid gains a level per 8x: log P
     growth_check(4, 64, b[4], b[64], limits, f"weak scaling, {WEAK_XY} x {WEAK_XY} x {WEAK_PLANES}P voxels", stages=STAGES + ("measure",))
 
 

@@ -30,11 +30,12 @@
 /// symmetric positive definite (docs/solver.md; a V-cycle everywhere needs 2.5x the iterations). The
 /// residual's restriction is folded into the forward sweep (each new z_k is scattered to the
 /// aggregates of its earlier neighbours). Aggregates never cross a slab face: once a level's slabs
-/// are one block thick, pairs of slabs merge onto one rank (Agglomerate), so coarsening goes on
-/// across the old faces with the rows per active rank bounded; the first level of at most
-/// -cond_mg_replicate unknowns (4000) is gathered on every rank and cycled redundantly (one gather
-/// per visit instead of halos); the coarsest level (at most 4000 unknowns) is solved by a sparse LU
-/// factorisation on every rank.
+/// are one block thick, pairs of groups of slabs merge onto one rank (Agglomerate: each rank hosts
+/// at most one merged level), so coarsening goes on across the old faces with the rows per active
+/// rank bounded; the first level of at most -cond_mg_replicate unknowns (4000) is gathered on the
+/// ranks that hold rows of it and cycled redundantly there (one gather per visit instead of halos);
+/// the coarsest level (at most 4000 unknowns) is solved by a sparse LU factorisation on those
+/// ranks.
 ///
 /// Threads (lanes). A rank's planes are split into one lane per thread (LanesSetUp: at least two
 /// planes each, the inner faces on multiples of 2^A planes, A <= 4 as long as the lanes stay
@@ -62,8 +63,9 @@
 /// planes; per CG iteration one halo of the boundary planes' unknowns (8 bytes each) for the
 /// product and two per fine cycle (4 bytes each: the preconditioner's messages are floats,
 /// -cond_mg_float), 2 allreduces, two or three halos per visit of a distributed coarse level, the
-/// residual and correction of the merged partner per visit of an agglomerated level, and one
-/// all-gather per visit of the first replicated one (all floats). Memory per rank
+/// residuals and corrections of the merged groups per visit of an agglomerated level (on their
+/// hosts), and one all-gather per visit of the first replicated one among the ranks with rows of it
+/// (all floats). Memory per rank
 /// (PgConductivityEstimateBytes): the map (4 bytes per voxel), per unknown the CG vectors (4 x 8
 /// bytes), position and aggregate (8 bytes) and the coarse levels (~25 bytes): 70-85 bytes per
 /// unknown for the solid phases of the paper's structure, against 385-515 with BoomerAMG. The map,
@@ -104,7 +106,7 @@ struct PgConductivity_private {
   double     mg_alpha;       /* coarse operator P^T A P / alpha */
   double     mg_theta;       /* aggregate only along couplings >= theta x the rows' largest */
   PetscInt   mg_coarse;      /* the coarsest level has at most this many unknowns (if coarsening gets there) */
-  PetscInt   mg_replicate;   /* levels of at most this many unknowns are held by every rank */
+  PetscInt   mg_replicate;   /* levels of at most this many unknowns are held by every rank with rows of them */
   PetscInt   mg_gamma;       /* cycles per coarse correction: 1 V-cycle, 2 W-cycle */
   PetscInt   mg_wlevels;     /* levels 1 .. mg_wlevels get mg_gamma cycles, the coarser ones one */
   PetscBool  mg_agglomerate; /* merge pairs of slabs once the slabs of a level are one block thick */
@@ -359,7 +361,7 @@ typedef struct {        /* a coarse level: weighted graph Laplacian + Dirichlet 
   int (*gnb)[3];  /* each group's block grid */
   int64_t  *goff; /* first block of each group, ngrp + 1 */
   int32_t  *grp;  /* replicated: the group of each row (setup only) */
-  PetscBool replicated;      /* every rank holds the whole level (no ghosts, no communication) */
+  PetscBool replicated;      /* the ranks with rows of it hold the whole level (no ghosts, no communication) */
   int       lo, hi;          /* distributed: the ranks (of sub) that hold the lower and upper neighbouring rows */
   PetscBool active;          /* distributed: this rank holds rows of the level (not merged into a neighbour's) */
   PetscBool merged;          /* the level was agglomerated: nfine, merge_from, merge_to are set */
@@ -410,7 +412,7 @@ typedef struct {
   int64_t   nglob[MG_MAX_LEVELS], nnzglob[MG_MAX_LEVELS];
   double    tk[5]; /* -cond_mg_view: rank 0's CPU seconds in the fused CG's parts */
   double    tlu;   /* -cond_mg_view: the same in the coarsest solves */
-  KSP       kc;    /* LU of the coarsest operator, redundant on every rank */
+  KSP       kc;    /* LU of the coarsest operator, redundant on the ranks with rows of it */
   Vec       cb, cx;
   int      *ccount, *cdispl;
   PetscInt  coff;
@@ -2208,9 +2210,10 @@ static PetscErrorCode GatherCounts(PgConductivity c, const Level *L, int ne, int
   PetscFunctionReturn(0);
 }
 
-/* Level l gathered on every rank (global numbering: the ranks' rows in order): from here on the
-   cycle is computed redundantly, without communication but one gather of the restricted residual per
-   visit of level l. The deep levels of a W-cycle are visited often and are small; distributed,
+/* Level l gathered on every rank (global numbering: the ranks' rows in order; once, at most
+   -cond_mg_replicate rows): from here on the cycle is computed redundantly by the ranks that hold
+   rows of level l (mg->rsub), without communication but one gather among them of the restricted
+   residual per visit of level l; the other ranks skip these levels in the cycle. The deep levels of a W-cycle are visited often and are small; distributed,
    each visit costs a few halo exchanges, i.e. synchronisations of the ranks. The previous level's
    aggregates are renumbered into the global rows by the caller (+ own_off). */
 static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)

@@ -32,6 +32,9 @@ test_comm_float_messages: the conduction solve's preconditioner sends floats (-c
   at 96^3).
 test_comm_level_stages: -cond_mg_commstages splits the solve's bytes by multigrid level (the
   counter's cond_* stages) without changing them.
+test_comm_merged_levels_spread: every rank takes part in the halos of at most one merged level of
+  the conduction solve's multigrid, and the replicated level is gathered on its own rows' ranks
+  only (16 ranks, -cond_mg_commstages).
 test_comm_strong_growth: fixed N (STRONG_N^3), 4 and 32 ranks, the same stages (conduction included): the largest bytes
   received by one rank grows no faster than log P, i.e. at most log2(32) / log2(4) = 2.5 x.
 test_comm_io_chunks_in_slabs: the phase volume written with every descriptor off at 3 ranks
@@ -227,6 +230,43 @@ def test_comm_level_stages():
     assert total["true"] == total["false"], "the level stages changed what is sent"
     assert all(in_cond.get(k, 0) >= 0.75 * v for k, v in total["true"].items()), f"in cond_* stages: {in_cond} of {total['true']}"
     assert {"cond_L0", "cond_L1", "cond_product"} <= stages and any(s.endswith("_gather") for s in stages), sorted(stages)
+
+
+def test_comm_merged_levels_spread():
+    """Where the conduction solve's coarse levels live (-cond_mg_commstages): a smooth random 64^3
+    volume solved along z at 16 ranks (4-plane slabs, so that the levels merge from level 2 on;
+    -cond_mg_replicate 20 -cond_mg_coarse 20 for a deep hierarchy): every rank receives the halos
+    of at most one merged level (a merged group's host is the rank below the face the merge
+    removes, so each rank hosts at most one; when the lower host kept the pair, rank 0 held every
+    merged level), the hand-overs of at most three (its own slab's rows at the first merge, the
+    level it hosts, and that level's rows handed on at the next), and the replicated level's
+    gathers go to fewer than all ranks (only to the ranks with rows of it; every rank received them
+    before). Measured: halos on one level per rank, hand-overs on 1-3, the gathers on 2 of 16
+    ranks; 3 levels of halos on rank 0 and gathers on all 16 with 1675211's code."""
+    d = pgtest.workdir("comm_spread")
+    path = smooth_volume_file(d, 4, 0.4)
+    rows = counted(16, os.path.join(pgtest.ROOT, "bin", "test_conductivity"),
+                   ["-n", "64,64,64", "-in", path, "-value", "1", "-axes", "4", "-cond_mg_replicate", "20", "-cond_mg_coarse", "20", "-cond_mg_commstages", "true"],
+                   os.path.join(d, "c16.csv"))
+    merged = {int(r["stage"][6:-6]) for r in rows if r["stage"].startswith("cond_L") and r["stage"].endswith("_merge")}
+    assert len(merged) >= 3, f"merged levels {sorted(merged)}: expected a deep hierarchy of merges at 16 ranks"
+    halo, hand, gather = {}, {}, {}
+    for r in rows:
+        st, k, b = r["stage"], int(r["rank"]), int(r["bytes_received"])
+        if not st.startswith("cond_L") or b == 0:
+            continue
+        level = int(st[6:].split("_")[0])
+        if st == f"cond_L{level}" and level in merged:
+            halo.setdefault(k, set()).add(level)
+        elif st.endswith("_merge"):
+            hand.setdefault(k, set()).add(level)
+        elif st.endswith("_gather"):
+            gather[k] = gather.get(k, 0) + b
+    print(f"     merged levels {sorted(merged)}; halos of merged levels per rank {dict(sorted(halo.items()))}; "
+          f"hand-overs {dict(sorted(hand.items()))}; gather bytes on {len(gather)} of 16 ranks")
+    assert all(len(v) <= 1 for v in halo.values()), f"ranks in the halos of more than one merged level: {halo}"
+    assert all(len(v) <= 3 for v in hand.values()), f"ranks in the hand-overs of more than three merged levels: {hand}"
+    assert 0 < len(gather) < 16, f"the replicated level's gather reached {len(gather)} of 16 ranks"
 
 
 def test_comm_strong_growth():

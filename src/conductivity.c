@@ -2385,9 +2385,11 @@ static PetscErrorCode CoarsestSetUp(MG *mg)
   Mat            A;
 
   PetscFunctionBeginUser;
-  /* distributed, it is gathered and factored on the ranks that hold rows of it only: after the merges
-     a few, and the others have no rows to correct */
-  if (L->replicated || mg->size == 1) mg->csub = PETSC_COMM_SELF; /* already on every rank: as on one rank */
+  /* replicated, it is factored by the ranks that cycle the replicated levels (mg->rsub); distributed,
+     it is gathered and factored on the ranks that hold rows of it only (after the merges a few): the
+     others have no rows to correct */
+  if (L->replicated && mg->rsplit && mg->rsub == MPI_COMM_NULL) mg->csub = MPI_COMM_NULL; /* skips the levels */
+  else if (L->replicated || mg->size == 1) mg->csub = PETSC_COMM_SELF; /* already here: as on one rank */
   else PetscCallMPI(MPI_Comm_split(c->sub, L->n > 0 ? 0 : MPI_UNDEFINED, mg->rank, &mg->csub));
   if (mg->csub == MPI_COMM_NULL) PetscFunctionReturn(0);
   PetscCallMPI(MPI_Comm_size(mg->csub, &size));

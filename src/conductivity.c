@@ -367,6 +367,7 @@ typedef struct {        /* a coarse level: weighted graph Laplacian + Dirichlet 
   PetscBool merged;          /* the level was agglomerated: nfine, merge_from, merge_to are set */
   PetscInt  nfine;           /* rows the finer level restricts to on this rank (n unless merged) */
   PetscInt  nmerged[2];      /* rows received from merge_from[0] and [1], after the nfine own rows */
+  PetscInt  mbase;           /* replicated: this rank's first row (its own, then the received ones) */
   int       merge_from[2];   /* the hosts of the lower and upper groups whose rows this rank holds */
   int       merge_to;        /* the host that holds this rank's rows */
   int      *rcount, *rdispl; /* the first replicated level: each rank's rows (the restriction is gathered) */
@@ -402,6 +403,7 @@ typedef struct {
   int       size, rank;    /* ranks of sub, this rank in it */
   int       gend;          /* Agglomerate: the face above this rank's slab still lies between two groups */
   int       span[2];       /* Agglomerate, on a group's host: the ranks whose slabs the group covers */
+  int       nagg;          /* Agglomerate: the levels merged so far */
   PetscBool rsplit;        /* Replicate split rsub off sub */
   MPI_Comm  rsub;          /* the ranks with rows of the first replicated level (MPI_COMM_NULL elsewhere) */
   int       nrsub;         /* their number */
@@ -895,27 +897,29 @@ static PetscErrorCode CoarseCycle(MG *mg, int l)
    residual of the first; the coarsest level exactly. */
 static PetscErrorCode CoarseSolve(MG *mg, int l)
 {
-  Level *L = &mg->lev[l];
+  Level          *L    = &mg->lev[l];
+  const PetscBool skip = L->replicated && mg->rsub == MPI_COMM_NULL; /* no rows of the replicated levels */
 
   PetscFunctionBeginUser;
-  if (L->replicated && mg->rsub == MPI_COMM_NULL) PetscFunctionReturn(0); /* no rows above need it */
-  if (L->rcount) {                                                        /* the first replicated level */
-    PetscCall(CommStage(mg, "_gather", l));
-    PetscCall(GatherPrecond(mg, mg->rsub, L->r, L->rcount, L->rdispl));
-    PetscCall(CommStageEnd(mg));
-  }
   if (L->merged) { /* agglomerated: the groups' hosts hand their residuals to the merged group's host */
     PetscCall(CommStage(mg, "_merge", l));
     if (L->merge_to != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->r, L->nfine, L->merge_to, 97));
-    for (int s = 0, at = (int)L->nfine; s < 2; at += (int)L->nmerged[s++])
+    for (PetscInt s = 0, at = L->mbase + L->nfine; s < 2; at += L->nmerged[s++])
       if (L->merge_from[s] != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->r + at, L->nmerged[s], L->merge_from[s], 97));
     PetscCall(CommStageEnd(mg));
   }
-  PetscCall(CoarseCycle(mg, l));
-  if (l < mg->nlev - 1) PetscCall(CoarseCycleAgain(mg, l));
-  if (L->merged) { /* and receives its correction */
+  if (!skip) {
+    if (L->rcount) { /* the first replicated level */
+      PetscCall(CommStage(mg, "_gather", l));
+      PetscCall(GatherPrecond(mg, mg->rsub, L->r, L->rcount, L->rdispl));
+      PetscCall(CommStageEnd(mg));
+    }
+    PetscCall(CoarseCycle(mg, l));
+    if (l < mg->nlev - 1) PetscCall(CoarseCycleAgain(mg, l));
+  }
+  if (L->merged) { /* and receive their corrections */
     PetscCall(CommStage(mg, "_merge", l));
-    for (int s = 0, at = (int)L->nfine; s < 2; at += (int)L->nmerged[s++])
+    for (PetscInt s = 0, at = L->mbase + L->nfine; s < 2; at += L->nmerged[s++])
       if (L->merge_from[s] != MPI_PROC_NULL) PetscCall(SendPrecond(mg, L->z + at, L->nmerged[s], L->merge_from[s], 98));
     if (L->merge_to != MPI_PROC_NULL) PetscCall(RecvPrecond(mg, L->z, L->nfine, L->merge_to, 98));
     PetscCall(CommStageEnd(mg));
@@ -2141,9 +2145,10 @@ static PetscErrorCode Agglomerate(MG *mg, int l)
   PetscCall(RowsOutFree(&mine));
   for (int s = 0; s < 2; s++)
     if (from[s] != MPI_PROC_NULL) PetscCall(RowsOutFree(&got[s]));
-  L->active        = hosts || (act && !lower && !upper) ? PETSC_TRUE : PETSC_FALSE;
-  L->merged        = PETSC_TRUE;
-  L->nfine         = nown;
+  L->active = hosts || (act && !lower && !upper) ? PETSC_TRUE : PETSC_FALSE;
+  L->merged = PETSC_TRUE;
+  L->nfine  = nown;
+  mg->nagg++;
   L->merge_to      = (lower && host != rank) || upper ? host : MPI_PROC_NULL;
   L->merge_from[0] = from[0];
   L->merge_from[1] = from[1];
@@ -2293,6 +2298,7 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   PetscCall(PetscFree(gblk));
   PetscCall(PetscFree4(cnt, dsp, ecnt, edsp));
   PetscCall(PetscFree(gnb));
+  L->mbase = off;
   *own_off = off;
   PetscFunctionReturn(0);
 }
@@ -2720,8 +2726,12 @@ static PetscErrorCode MGSetUp(MG *mg)
       PetscInt off;
       int32_t *agg   = l == 1 ? mg->agg : mg->lev[l - 1].agg;
       PetscInt nprev = l == 1 ? mg->n : mg->lev[l - 1].n;
+      /* after merges, one more: the ranks that gather the replicated level then host no other merged
+         level (its host is the rank below a face no merge has removed yet) */
+      if (c->mg_agglomerate && mg->nagg > 0) PetscCall(Agglomerate(mg, l));
       PetscCall(Replicate(mg, l, &off));
-      for (PetscInt k = 0; k < nprev; k++) agg[k] += (int32_t)off;
+      if (!L->merged || L->merge_to == MPI_PROC_NULL) /* rows handed over keep their local numbers */
+        for (PetscInt k = 0; k < nprev; k++) agg[k] += (int32_t)off;
       stalled = PETSC_FALSE;
       continue;
     }

@@ -235,18 +235,20 @@ def test_comm_level_stages():
 def test_comm_merged_levels_spread():
     """Where the conduction solve's coarse levels live (-cond_mg_commstages): a smooth random 64^3
     volume solved along z at 16 ranks (4-plane slabs, so that the levels merge from level 2 on;
-    -cond_mg_replicate 20 -cond_mg_coarse 20 for a deep hierarchy): every rank receives the halos
+    -cond_mg_replicate 100 -cond_mg_coarse 100 for a deep hierarchy): every rank receives the halos
     of at most one merged level (a merged group's host is the rank below the face the merge
     removes, so each rank hosts at most one; when the lower host kept the pair, rank 0 held every
     merged level), the hand-overs of at most three (its own slab's rows at the first merge, the
     level it hosts, and that level's rows handed on at the next), and the replicated level's
-    gathers go to fewer than all ranks (only to the ranks with rows of it; every rank received them
-    before). Measured: halos on one level per rank, hand-overs on 1-3, the gathers on 2 of 16
-    ranks; 3 levels of halos on rank 0 and gathers on all 16 with 1675211's code."""
+    gathers go to fewer than all ranks, none of which receives the halos of a merged level (the
+    level is merged once more before it is replicated, onto ranks that host nothing else; every
+    rank received the gathers before). Measured: halos on one level per rank, hand-overs on 1-3,
+    the gathers on 2 of 16 ranks; 3 levels of halos on rank 0 and gathers on all 16 with 1675211's
+    code."""
     d = pgtest.workdir("comm_spread")
     path = smooth_volume_file(d, 4, 0.4)
     rows = counted(16, os.path.join(pgtest.ROOT, "bin", "test_conductivity"),
-                   ["-n", "64,64,64", "-in", path, "-value", "1", "-axes", "4", "-cond_mg_replicate", "20", "-cond_mg_coarse", "20", "-cond_mg_commstages", "true"],
+                   ["-n", "64,64,64", "-in", path, "-value", "1", "-axes", "4", "-cond_mg_replicate", "100", "-cond_mg_coarse", "100", "-cond_mg_commstages", "true"],
                    os.path.join(d, "c16.csv"))
     merged = {int(r["stage"][6:-6]) for r in rows if r["stage"].startswith("cond_L") and r["stage"].endswith("_merge")}
     assert len(merged) >= 3, f"merged levels {sorted(merged)}: expected a deep hierarchy of merges at 16 ranks"
@@ -267,6 +269,8 @@ def test_comm_merged_levels_spread():
     assert all(len(v) <= 1 for v in halo.values()), f"ranks in the halos of more than one merged level: {halo}"
     assert all(len(v) <= 3 for v in hand.values()), f"ranks in the hand-overs of more than three merged levels: {hand}"
     assert 0 < len(gather) < 16, f"the replicated level's gather reached {len(gather)} of 16 ranks"
+    both = sorted(k for k in gather if k in halo)
+    assert not both, f"ranks {both} receive the replicated level's gathers and the halos of a merged level"
 
 
 def test_comm_strong_growth():

@@ -32,8 +32,9 @@
 /// aggregates of its earlier neighbours). Aggregates never cross a slab face: once a level's slabs
 /// are one block thick, pairs of groups of slabs merge onto one rank (Agglomerate: each rank hosts
 /// at most one merged level), so coarsening goes on across the old faces with the rows per active
-/// rank bounded; the first level of at most -cond_mg_replicate unknowns (4000) is gathered on the
-/// ranks that hold rows of it and cycled redundantly there (one gather per visit instead of halos);
+/// rank bounded; the first level of at most -cond_mg_replicate unknowns (4000) is merged once more
+/// (onto ranks that host no other merged level), gathered on the ranks that hold rows of it and
+/// cycled redundantly there (one gather per visit instead of halos);
 /// the coarsest level (at most 4000 unknowns) is solved by a sparse LU factorisation on those
 /// ranks.
 ///
@@ -2218,9 +2219,12 @@ static PetscErrorCode GatherCounts(PgConductivity c, const Level *L, int ne, int
 /* Level l gathered on every rank (global numbering: the ranks' rows in order; once, at most
    -cond_mg_replicate rows): from here on the cycle is computed redundantly by the ranks that hold
    rows of level l (mg->rsub), without communication but one gather among them of the restricted
-   residual per visit of level l; the other ranks skip these levels in the cycle. The deep levels of a W-cycle are visited often and are small; distributed,
+   residual per visit of level l (after the hand-overs, if the level was merged: MGSetUp merges it
+   once more first, so that these ranks host no other merged level); the other ranks skip these
+   levels in the cycle. The deep levels of a W-cycle are visited often and are small; distributed,
    each visit costs a few halo exchanges, i.e. synchronisations of the ranks. The previous level's
-   aggregates are renumbered into the global rows by the caller (+ own_off). */
+   aggregates are renumbered into the global rows by the caller (+ own_off, L->mbase) unless its
+   rows were handed over. */
 static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
 {
   PgConductivity c = mg->c;

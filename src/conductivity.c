@@ -2216,6 +2216,24 @@ static PetscErrorCode GatherCounts(PgConductivity c, const Level *L, int ne, int
   PetscFunctionReturn(0);
 }
 
+/* The first replicated level L's gather at each visit goes to the ranks with rows of it only (cnt,
+   dsp: every rank's rows): the others have no rows to correct, so they skip the replicated levels. */
+static PetscErrorCode GatherMembers(MG *mg, Level *L, const int *cnt, const int *dsp)
+{
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_split(mg->c->sub, cnt[mg->rank] > 0 ? 0 : MPI_UNDEFINED, mg->rank, &mg->rsub));
+  mg->rsplit = PETSC_TRUE;
+  PetscCall(PetscMalloc2(mg->size, &L->rcount, mg->size, &L->rdispl));
+  mg->nrsub = 0;
+  for (int r = 0; r < mg->size; r++)
+    if (cnt[r] > 0) {
+      L->rcount[mg->nrsub] = cnt[r];
+      L->rdispl[mg->nrsub] = dsp[r];
+      mg->nrsub++;
+    }
+  PetscFunctionReturn(0);
+}
+
 /* Level l gathered on every rank (global numbering: the ranks' rows in order; once, at most
    -cond_mg_replicate rows): from here on the cycle is computed redundantly by the ranks that hold
    rows of level l (mg->rsub), without communication but one gather among them of the restricted
@@ -2284,18 +2302,7 @@ static PetscErrorCode Replicate(MG *mg, int l, PetscInt *own_off)
   PetscCall(PetscMalloc1(PetscMax(ntot, 1), &L->blk));
   for (PetscInt i = 0; i < ntot; i++) L->blk[i] = (int32_t)(L->goff[grp[i]] + gblk[i]);
   PetscCall(RowsFinish(&R, L, rp, 1));
-  /* each visit's gather goes to the ranks with rows of this level only (the hosts of the last merged
-     level): the others have no rows to correct, so they skip the replicated levels */
-  PetscCallMPI(MPI_Comm_split(c->sub, cnt[rank] > 0 ? 0 : MPI_UNDEFINED, rank, &mg->rsub));
-  mg->rsplit = PETSC_TRUE;
-  PetscCall(PetscMalloc2(size, &L->rcount, size, &L->rdispl));
-  mg->nrsub = 0;
-  for (int r = 0; r < size; r++)
-    if (cnt[r] > 0) {
-      L->rcount[mg->nrsub] = cnt[r];
-      L->rdispl[mg->nrsub] = dsp[r];
-      mg->nrsub++;
-    }
+  PetscCall(GatherMembers(mg, L, cnt, dsp));
   PetscCall(PetscFree(glen));
   PetscCall(PetscFree(gcol));
   PetscCall(PetscFree(gw));

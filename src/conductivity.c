@@ -2146,15 +2146,15 @@ static PetscErrorCode Agglomerate(MG *mg, int l)
   PetscCall(RowsOutFree(&mine));
   for (int s = 0; s < 2; s++)
     if (from[s] != MPI_PROC_NULL) PetscCall(RowsOutFree(&got[s]));
-  L->active = hosts || (act && !lower && !upper) ? PETSC_TRUE : PETSC_FALSE;
-  L->merged = PETSC_TRUE;
-  L->nfine  = nown;
-  mg->nagg++;
+  L->active        = hosts || (act && !lower && !upper) ? PETSC_TRUE : PETSC_FALSE;
+  L->merged        = PETSC_TRUE;
+  L->nfine         = nown;
   L->merge_to      = (lower && host != rank) || upper ? host : MPI_PROC_NULL;
   L->merge_from[0] = from[0];
   L->merge_from[1] = from[1];
   L->nmerged[0]    = from[0] != MPI_PROC_NULL ? got[0].n : 0;
   L->nmerged[1]    = from[1] != MPI_PROC_NULL ? got[1].n : 0;
+  mg->nagg++;
   PetscFunctionReturn(0);
 }
 
